@@ -1,0 +1,1331 @@
+#include "config.h"
+/*
+ * conntrack.c: flows from netfilter conntrack (conntrack.h).
+ *
+ * Two NETLINK_NETFILTER sockets: one subscribed to the NEW and DESTROY
+ * groups (events), one for dumps (start-up, counters once per write window,
+ * resync after an overrun), so a dump's replies never interleave with
+ * events. Both are non-blocking and read from loop callbacks with a budget,
+ * so a 262,144-flow dump never stalls the loop.
+ *
+ * Messages are parsed here with libmnl's attribute helpers rather than
+ * nfct_nlmsg_parse: libnetfilter_conntrack's parser passes nlmsg_len (not
+ * the payload length) as the attribute area and skips attributes it cannot
+ * parse, while we must bound every read by the datagram and count what we
+ * skip. The tests build their messages with libnetfilter_conntrack, so the
+ * two stay in agreement.
+ *
+ * Delta accounting: each tracked flow keeps the counters already reported;
+ * a dump reports the difference, DESTROY the remainder. A DESTROY for a
+ * flow we never saw (overrun, full table) reports new + destroy with the
+ * whole counters. A complete dump ends with the event socket drained: the
+ * kernel queues a flow's DESTROY event before it unlinks the flow from the
+ * table, so a tracked flow that is neither in the dump nor destroyed by a
+ * queued event lost its event, and is reported gone with the counters we
+ * had. A flow destroyed while a dump runs stays in the table as "dead"
+ * until the dump ends, so a stale dump entry cannot bring it back.
+ *
+ * Setup: a UDP datagram from 127.0.0.1:P to itself (the probe) must come
+ * back as a NEW event within a second; the probe's flow is never reported.
+ * If it does not and "Conntrack setup" is auto, nft -f loads
+ * data/auditsnitch.nft (posix_spawn, reaped through a pidfd on the loop, or
+ * a 100 ms waitpid timer where pidfd_open is missing) and the probe runs
+ * once more.
+ */
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include "conntrack.h"
+#include "loop.h"
+#include "util.h"
+
+#define CT_DEFAULT_MAX_FLOWS 262144
+#define CT_DEFAULT_RCVBUF (8 << 20)
+#define CT_DEFAULT_RCVBUF_MAX (128 << 20)
+#define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
+#define CT_EVENT_BUDGET 64           /* datagrams per callback */
+#define CT_DUMP_BUDGET 32
+#define CT_DRAIN_MAX 100000          /* event datagrams drained at the end of a dump */
+#define CT_PROBE_MS 1000
+#define CT_NFT_WAIT_MS 2000
+
+extern char **environ;
+
+struct ct_entry {
+	struct ct_entry *next;
+	struct ct_flow flow;
+	struct ct_counters reported; /* totals already handed out */
+	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
+	bool dead;                   /* destroyed during a dump; freed at its end */
+	bool hidden;                 /* our probe: never reported */
+};
+
+struct ct {
+	struct ct_config cfg;
+	char *nft_file;
+	char *nft_path;
+	char *sysctl_dir;
+	struct ct_callbacks cb;
+	struct ct_stats stats;
+	enum ct_state state;
+
+	/* flow table: chained hash, grows by doubling up to max_flows */
+	struct ct_entry **buckets;
+	size_t nbuckets;
+	size_t count;
+
+	/* dump state */
+	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
+	bool poll_pending;
+	uint32_t gen;
+	uint32_t seq;
+	uint32_t dump_seq;
+	uint32_t dump_portid;
+
+	/* sockets, loop */
+	struct loop *loop;
+	struct mnl_socket *ev_nl, *dump_nl;
+	int ev_fd, dump_fd;
+	uint8_t *rbuf;
+
+	/* probe and nft setup */
+	int probe_fd;
+	uint16_t probe_port;
+	bool probe_retried;
+	struct loop_timer *probe_timer;
+	pid_t nft_pid;
+	int nft_pidfd;
+	struct loop_timer *nft_timer;
+};
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Minimum payload sizes; CT_A_NEST marks nested attributes. */
+#define CT_A_NEST 0xffff
+struct ct_attr_rule {
+	uint16_t type;
+	uint16_t min_len;
+};
+
+/*
+ * Splits an attribute area into tb[0..max]. Every attribute must fit in the
+ * area, and the area must be used up exactly (trailing garbage or a cut
+ * attribute is -EBADMSG); known types must have at least their size.
+ */
+static int ct_attrs(const void *area, size_t len, const struct nlattr **tb, unsigned max,
+		    const struct ct_attr_rule *rules, size_t nrules)
+{
+	const struct nlattr *attr = area;
+
+	memset(tb, 0, (max + 1) * sizeof(*tb));
+	while (len > 0) {
+		size_t step;
+		uint16_t type;
+
+		if (len > INT32_MAX || !mnl_attr_ok(attr, (int)len))
+			return -EBADMSG;
+		type = mnl_attr_get_type(attr);
+		for (size_t i = 0; i < nrules; i++) {
+			if (rules[i].type != type)
+				continue;
+			if (rules[i].min_len == CT_A_NEST) {
+				/* Old kernels omit NLA_F_NESTED; the payload is checked when parsed. */
+			} else if (mnl_attr_get_payload_len(attr) < rules[i].min_len) {
+				return -EBADMSG;
+			}
+		}
+		if (type <= max)
+			tb[type] = attr;
+		step = MNL_ALIGN(attr->nla_len);
+		if (step > len)
+			step = len; /* the last attribute may be unpadded */
+		len -= step;
+		attr = (const struct nlattr *)((const uint8_t *)attr + step);
+	}
+	return 0;
+}
+
+/* Parses a nested attribute's payload into tb. */
+static int ct_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max,
+		     const struct ct_attr_rule *rules, size_t nrules)
+{
+	return ct_attrs(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), tb, max,
+			rules, nrules);
+}
+
+/* Protocols whose tuples carry ports (the kernel's l4proto tuple_to_nlattr). */
+static bool ct_proto_has_ports(int proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+	       proto == IPPROTO_SCTP || proto == IPPROTO_DCCP;
+}
+
+/* Parses CTA_TUPLE_* into t; *proto gets the L4 protocol. */
+static int ct_parse_tuple(const struct nlattr *nest, int family, struct ct_tuple *t, int *proto)
+{
+	static const struct ct_attr_rule tuple_rules[] = {
+		{ CTA_TUPLE_IP, CT_A_NEST }, { CTA_TUPLE_PROTO, CT_A_NEST },
+	};
+	static const struct ct_attr_rule ip_rules[] = {
+		{ CTA_IP_V4_SRC, 4 }, { CTA_IP_V4_DST, 4 },
+		{ CTA_IP_V6_SRC, 16 }, { CTA_IP_V6_DST, 16 },
+	};
+	static const struct ct_attr_rule proto_rules[] = {
+		{ CTA_PROTO_NUM, 1 }, { CTA_PROTO_SRC_PORT, 2 }, { CTA_PROTO_DST_PORT, 2 },
+		{ CTA_PROTO_ICMP_ID, 2 }, { CTA_PROTO_ICMP_TYPE, 1 }, { CTA_PROTO_ICMP_CODE, 1 },
+		{ CTA_PROTO_ICMPV6_ID, 2 }, { CTA_PROTO_ICMPV6_TYPE, 1 }, { CTA_PROTO_ICMPV6_CODE, 1 },
+	};
+	const struct nlattr *tb[CTA_TUPLE_MAX + 1];
+	const struct nlattr *ip[CTA_IP_MAX + 1];
+	const struct nlattr *pr[CTA_PROTO_MAX + 1];
+	int r, p;
+
+	r = ct_nested(nest, tb, CTA_TUPLE_MAX, tuple_rules, ARRAY_SIZE(tuple_rules));
+	if (r < 0)
+		return r;
+	if (!tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
+		return -ENODATA;
+	r = ct_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX, ip_rules, ARRAY_SIZE(ip_rules));
+	if (r < 0)
+		return r;
+	r = ct_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX, proto_rules, ARRAY_SIZE(proto_rules));
+	if (r < 0)
+		return r;
+
+	if (family == AF_INET) {
+		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST])
+			return -ENODATA;
+		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]), 4);
+		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V4_DST]), 4);
+	} else {
+		if (!ip[CTA_IP_V6_SRC] || !ip[CTA_IP_V6_DST])
+			return -ENODATA;
+		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
+		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
+	}
+
+	if (!pr[CTA_PROTO_NUM])
+		return -ENODATA;
+	p = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+	if (ct_proto_has_ports(p)) {
+		if (!pr[CTA_PROTO_SRC_PORT] || !pr[CTA_PROTO_DST_PORT])
+			return -ENODATA;
+		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
+		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+	} else if (p == IPPROTO_ICMP && family == AF_INET) {
+		if (!pr[CTA_PROTO_ICMP_ID] || !pr[CTA_PROTO_ICMP_TYPE] || !pr[CTA_PROTO_ICMP_CODE])
+			return -ENODATA;
+		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMP_ID]));
+		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_TYPE]);
+		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_CODE]);
+	} else if (p == IPPROTO_ICMPV6 && family == AF_INET6) {
+		if (!pr[CTA_PROTO_ICMPV6_ID] || !pr[CTA_PROTO_ICMPV6_TYPE] ||
+		    !pr[CTA_PROTO_ICMPV6_CODE])
+			return -ENODATA;
+		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMPV6_ID]));
+		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_TYPE]);
+		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_CODE]);
+	}
+	/* Any other protocol: kept with its number, ports 0. */
+	*proto = p;
+	return 0;
+}
+
+/* Parses CTA_COUNTERS_*: 64-bit counters, or the old 32-bit ones. */
+static int ct_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint64_t *packets)
+{
+	static const struct ct_attr_rule rules[] = {
+		{ CTA_COUNTERS_PACKETS, 8 }, { CTA_COUNTERS_BYTES, 8 },
+		{ CTA_COUNTERS32_PACKETS, 4 }, { CTA_COUNTERS32_BYTES, 4 },
+	};
+	const struct nlattr *tb[CTA_COUNTERS_MAX + 1];
+	int r;
+
+	r = ct_nested(nest, tb, CTA_COUNTERS_MAX, rules, ARRAY_SIZE(rules));
+	if (r < 0)
+		return r;
+	if (tb[CTA_COUNTERS_BYTES])
+		*bytes = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_BYTES]));
+	else if (tb[CTA_COUNTERS32_BYTES])
+		*bytes = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_BYTES]));
+	else
+		return -ENODATA;
+	if (tb[CTA_COUNTERS_PACKETS])
+		*packets = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_PACKETS]));
+	else if (tb[CTA_COUNTERS32_PACKETS])
+		*packets = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_PACKETS]));
+	else
+		return -ENODATA;
+	return 0;
+}
+
+int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
+{
+	static const struct ct_attr_rule rules[] = {
+		{ CTA_TUPLE_ORIG, CT_A_NEST }, { CTA_TUPLE_REPLY, CT_A_NEST },
+		{ CTA_COUNTERS_ORIG, CT_A_NEST }, { CTA_COUNTERS_REPLY, CT_A_NEST },
+		{ CTA_TIMESTAMP, CT_A_NEST }, { CTA_ID, 4 },
+	};
+	static const struct ct_attr_rule ts_rules[] = {
+		{ CTA_TIMESTAMP_START, 8 }, { CTA_TIMESTAMP_STOP, 8 },
+	};
+	const struct nlattr *tb[CTA_MAX + 1];
+	const struct nfgenmsg *nfg;
+	size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+	int r, family, proto_orig, proto_reply;
+
+	memset(msg, 0, sizeof(*msg));
+	if (len < sizeof(struct nlmsghdr) || nlh->nlmsg_len > len || nlh->nlmsg_len < hdr)
+		return -EBADMSG;
+	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+		return -EOPNOTSUPP;
+	switch (nlh->nlmsg_type & 0xff) {
+	case IPCTNL_MSG_CT_NEW:
+		msg->kind = CT_MSG_NEW;
+		break;
+	case IPCTNL_MSG_CT_DELETE:
+		msg->kind = CT_MSG_DESTROY;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	nfg = mnl_nlmsg_get_payload(nlh);
+	family = nfg->nfgen_family;
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+
+	r = ct_attrs((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, tb, CTA_MAX, rules,
+		     ARRAY_SIZE(rules));
+	if (r < 0)
+		return r;
+	if (!tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY] || !tb[CTA_ID])
+		return -ENODATA;
+	msg->flow.family = family;
+	msg->flow.id = ntohl(mnl_attr_get_u32(tb[CTA_ID]));
+	r = ct_parse_tuple(tb[CTA_TUPLE_ORIG], family, &msg->flow.orig, &proto_orig);
+	if (r < 0)
+		return r;
+	r = ct_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->flow.reply, &proto_reply);
+	if (r < 0)
+		return r;
+	if (proto_orig != proto_reply)
+		return -EBADMSG;
+	msg->flow.protocol = proto_orig;
+
+	if (tb[CTA_COUNTERS_ORIG] && tb[CTA_COUNTERS_REPLY]) {
+		r = ct_parse_counters(tb[CTA_COUNTERS_ORIG], &msg->counters.orig_bytes,
+				      &msg->counters.orig_packets);
+		if (r < 0)
+			return r;
+		r = ct_parse_counters(tb[CTA_COUNTERS_REPLY], &msg->counters.reply_bytes,
+				      &msg->counters.reply_packets);
+		if (r < 0)
+			return r;
+		msg->has_counters = true;
+	}
+	if (tb[CTA_TIMESTAMP]) {
+		const struct nlattr *ts[CTA_TIMESTAMP_MAX + 1];
+
+		r = ct_nested(tb[CTA_TIMESTAMP], ts, CTA_TIMESTAMP_MAX, ts_rules,
+			      ARRAY_SIZE(ts_rules));
+		if (r < 0)
+			return r;
+		if (ts[CTA_TIMESTAMP_START])
+			msg->flow.start_ns = be64toh(mnl_attr_get_u64(ts[CTA_TIMESTAMP_START]));
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- flow table */
+
+/* Hash of the key (id, family, protocol, original tuple). */
+static uint64_t ct_hash(const struct ct_flow *f)
+{
+	const uint8_t *p = (const uint8_t *)&f->orig;
+	uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)f->id << 16) ^
+		     ((uint64_t)f->family << 8) ^ (uint64_t)f->protocol;
+
+	for (size_t i = 0; i < sizeof(f->orig); i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+static bool ct_same(const struct ct_flow *a, const struct ct_flow *b)
+{
+	return a->id == b->id && a->family == b->family && a->protocol == b->protocol &&
+	       memcmp(&a->orig, &b->orig, sizeof(a->orig)) == 0;
+}
+
+static struct ct_entry **ct_slot(struct ct *ct, const struct ct_flow *f)
+{
+	struct ct_entry **pp = &ct->buckets[ct_hash(f) & (ct->nbuckets - 1)];
+
+	while (*pp && !ct_same(&(*pp)->flow, f))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Doubles the bucket array (load factor 2 at most). */
+static void ct_grow(struct ct *ct)
+{
+	size_t n = ct->nbuckets * 2;
+	struct ct_entry **nb = xcalloc(n, sizeof(*nb));
+
+	for (size_t i = 0; i < ct->nbuckets; i++) {
+		struct ct_entry *e = ct->buckets[i], *next;
+
+		for (; e; e = next) {
+			size_t b = ct_hash(&e->flow) & (n - 1);
+
+			next = e->next;
+			e->next = nb[b];
+			nb[b] = e;
+		}
+	}
+	free(ct->buckets);
+	ct->buckets = nb;
+	ct->nbuckets = n;
+}
+
+/* Inserts a copy of f; NULL when the table is full (counted). */
+static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f)
+{
+	struct ct_entry *e;
+	size_t b;
+
+	if (ct->count >= ct->cfg.max_flows) {
+		ct->stats.table_full++;
+		return NULL;
+	}
+	if (ct->count >= ct->nbuckets * 2)
+		ct_grow(ct);
+	e = xcalloc(1, sizeof(*e));
+	e->flow = *f;
+	e->seen_gen = ct->gen;
+	b = ct_hash(f) & (ct->nbuckets - 1);
+	e->next = ct->buckets[b];
+	ct->buckets[b] = e;
+	ct->count++;
+	return e;
+}
+
+static void ct_unlink(struct ct *ct, struct ct_entry **pp)
+{
+	struct ct_entry *e = *pp;
+
+	*pp = e->next;
+	free(e);
+	ct->count--;
+}
+
+/* now - then per counter; never negative (a stale dump after a newer report). */
+static bool ct_delta(const struct ct_counters *now, const struct ct_counters *then,
+		     struct ct_counters *d)
+{
+#define CT_SUB(x) d->x = now->x > then->x ? now->x - then->x : 0
+	CT_SUB(orig_bytes);
+	CT_SUB(orig_packets);
+	CT_SUB(reply_bytes);
+	CT_SUB(reply_packets);
+#undef CT_SUB
+	return d->orig_bytes || d->orig_packets || d->reply_bytes || d->reply_packets;
+}
+
+/* Raises the reported totals to now (per counter, never down). */
+static void ct_advance(struct ct_counters *rep, const struct ct_counters *now)
+{
+#define CT_MAX(x) if (now->x > rep->x) rep->x = now->x
+	CT_MAX(orig_bytes);
+	CT_MAX(orig_packets);
+	CT_MAX(reply_bytes);
+	CT_MAX(reply_packets);
+#undef CT_MAX
+}
+
+static bool ct_is_probe(const struct ct *ct, const struct ct_flow *f)
+{
+	static const uint8_t lo[4] = { 127, 0, 0, 1 };
+
+	return ct->probe_port && f->family == AF_INET && f->protocol == IPPROTO_UDP &&
+	       f->orig.sport == ct->probe_port && f->orig.dport == ct->probe_port &&
+	       memcmp(f->orig.src, lo, 4) == 0 && memcmp(f->orig.dst, lo, 4) == 0;
+}
+
+static void ct_set_state(struct ct *ct, enum ct_state state)
+{
+	if (ct->state == state)
+		return;
+	ct->state = state;
+	if (ct->cb.state_changed)
+		ct->cb.state_changed(state, ct->cb.data);
+}
+
+/* Any flow at all proves that conntrack tracks this namespace. */
+static void ct_saw_flow(struct ct *ct)
+{
+	if (ct->stats.tracking)
+		return;
+	ct->stats.tracking = true;
+	if (ct->probe_timer) {
+		loop_timer_free(ct->probe_timer);
+		ct->probe_timer = NULL;
+	}
+	if (ct->probe_fd >= 0) {
+		close(ct->probe_fd);
+		ct->probe_fd = -1;
+	}
+	ct_set_state(ct, CT_STATE_OK);
+}
+
+static void ct_emit_new(struct ct *ct, const struct ct_flow *f)
+{
+	ct->stats.flows_new++;
+	if (ct->cb.flow_new)
+		ct->cb.flow_new(f, ct->cb.data);
+}
+
+static void ct_emit_update(struct ct *ct, const struct ct_flow *f, const struct ct_counters *d)
+{
+	ct->stats.flows_updated++;
+	if (ct->cb.flow_update)
+		ct->cb.flow_update(f, d, ct->cb.data);
+}
+
+static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct ct_counters *d)
+{
+	ct->stats.flows_destroyed++;
+	if (ct->cb.flow_destroy)
+		ct->cb.flow_destroy(f, d, ct->cb.data);
+}
+
+/* A NEW or DESTROY event. */
+static void ct_handle_event(struct ct *ct, struct ct_msg *m)
+{
+	struct ct_entry **pp = ct_slot(ct, &m->flow);
+	struct ct_entry *e = *pp;
+	bool probe = ct_is_probe(ct, &m->flow);
+	struct ct_counters d;
+
+	if (m->kind == CT_MSG_NEW) {
+		ct_saw_flow(ct);
+		if (e) {
+			/* Already known from a dump. */
+			e->seen_gen = ct->gen;
+			return;
+		}
+		e = ct_insert(ct, &m->flow);
+		if (!e)
+			return; /* reported at its DESTROY */
+		e->hidden = probe;
+		if (!probe)
+			ct_emit_new(ct, &e->flow);
+		return;
+	}
+
+	/* DESTROY */
+	if (!e) {
+		if (probe)
+			return;
+		/* Missed (overrun, table full, raced the start-up dump): report it whole. */
+		ct->stats.unknown_destroy++;
+		ct_emit_new(ct, &m->flow);
+		ct_emit_destroy(ct, &m->flow, &m->counters);
+		return;
+	}
+	if (e->dead)
+		return;
+	if (!e->flow.start_ns)
+		e->flow.start_ns = m->flow.start_ns;
+	memset(&d, 0, sizeof(d));
+	if (m->has_counters)
+		ct_delta(&m->counters, &e->reported, &d);
+	if (!e->hidden)
+		ct_emit_destroy(ct, &e->flow, &d);
+	if (ct->dumping)
+		e->dead = true;
+	else
+		ct_unlink(ct, pp);
+}
+
+/* A flow as a dump shows it. */
+static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
+{
+	struct ct_entry **pp = ct_slot(ct, &m->flow);
+	struct ct_entry *e = *pp;
+	struct ct_counters d;
+
+	if (e) {
+		if (e->dead)
+			return;
+		e->seen_gen = ct->gen;
+		if (!e->flow.start_ns)
+			e->flow.start_ns = m->flow.start_ns;
+		if (m->has_counters && ct_delta(&m->counters, &e->reported, &d)) {
+			ct_advance(&e->reported, &m->counters);
+			if (!e->hidden)
+				ct_emit_update(ct, &e->flow, &d);
+		}
+		return;
+	}
+	m->flow.from_dump = true;
+	e = ct_insert(ct, &m->flow);
+	if (!e)
+		return;
+	e->hidden = ct_is_probe(ct, &m->flow);
+	if (ct->dump_is_resync)
+		ct->stats.resync_new++;
+	if (e->hidden)
+		return;
+	ct_emit_new(ct, &e->flow);
+	if (!m->has_counters)
+		return;
+	if (ct->dump_baseline) {
+		/* Bytes from before we started: not ours to report (a restart would count them twice). */
+		e->reported = m->counters;
+		return;
+	}
+	if (ct_delta(&m->counters, &e->reported, &d)) {
+		e->reported = m->counters;
+		ct_emit_update(ct, &e->flow, &d);
+	}
+}
+
+/* Counts a message that could not be used; returns true when usable. */
+static bool ct_account_parse(struct ct *ct, int r)
+{
+	switch (r) {
+	case 0:
+		return true;
+	case -EAFNOSUPPORT:
+		ct->stats.other_family++;
+		break;
+	case -ENODATA:
+		ct->stats.missing_attrs++;
+		break;
+	case -EOPNOTSUPP:
+		break; /* other message types on the group: not ours */
+	default:
+		ct->stats.bad_msgs++;
+		break;
+	}
+	return false;
+}
+
+void ct_input_events(struct ct *ct, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		struct ct_msg m;
+
+		if (nlh->nlmsg_type == NLMSG_NOOP || nlh->nlmsg_type == NLMSG_DONE ||
+		    nlh->nlmsg_type == NLMSG_ERROR)
+			continue;
+		ct->stats.events++;
+		if (ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+			ct_handle_event(ct, &m);
+	}
+	if (rest > 0)
+		ct->stats.bad_msgs++; /* a cut message at the end of the datagram */
+}
+
+uint32_t ct_dump_begin(struct ct *ct, bool baseline)
+{
+	ct->dumping = true;
+	ct->dump_baseline = baseline;
+	ct->dump_intr = false;
+	ct->dump_is_resync = ct->resync_pending;
+	if (ct->resync_pending)
+		ct->stats.resyncs++;
+	ct->resync_pending = false;
+	ct->gen++;
+	ct->dump_seq = ++ct->seq;
+	ct->stats.dumps++;
+	return ct->dump_seq;
+}
+
+int ct_input_dump(struct ct *ct, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		struct ct_msg m;
+
+		if (!mnl_nlmsg_seq_ok(nlh, ct->dump_seq) ||
+		    !mnl_nlmsg_portid_ok(nlh, ct->dump_portid))
+			continue; /* a late answer to an older request */
+		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+			ct->dump_intr = true;
+		if (nlh->nlmsg_type == NLMSG_DONE)
+			return 1;
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err)))
+				return -EBADMSG;
+			return err->error < 0 ? err->error : -EPROTO;
+		}
+		ct->stats.dump_msgs++;
+		if (ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+			ct_handle_dumped(ct, &m);
+	}
+	if (rest > 0)
+		ct->stats.bad_msgs++;
+	return 0;
+}
+
+void ct_dump_end(struct ct *ct, bool complete)
+{
+	static const struct ct_counters zero;
+
+	if (ct->dump_intr)
+		complete = false;
+	for (size_t i = 0; i < ct->nbuckets; i++) {
+		struct ct_entry **pp = &ct->buckets[i];
+
+		while (*pp) {
+			struct ct_entry *e = *pp;
+
+			if (e->dead) {
+				ct_unlink(ct, pp);
+			} else if (complete && e->seen_gen != ct->gen) {
+				/* Its DESTROY event was lost: report it gone with what we had. */
+				ct->stats.resync_gone++;
+				if (!e->hidden)
+					ct_emit_destroy(ct, &e->flow, &zero);
+				ct_unlink(ct, pp);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+	ct->dumping = false;
+	ct->dump_baseline = false;
+	ct->dump_is_resync = false;
+}
+
+void ct_note_overrun(struct ct *ct)
+{
+	ct->stats.enobufs++;
+	ct->resync_pending = true;
+}
+
+/* ----------------------------------------------------------------- public */
+
+int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbacks *cb)
+{
+	struct ct *ct = xcalloc(1, sizeof(*ct));
+
+	if (cfg)
+		ct->cfg = *cfg;
+	if (!ct->cfg.max_flows)
+		ct->cfg.max_flows = CT_DEFAULT_MAX_FLOWS;
+	if (ct->cfg.rcvbuf_bytes <= 0)
+		ct->cfg.rcvbuf_bytes = CT_DEFAULT_RCVBUF;
+	if (ct->cfg.rcvbuf_max_bytes <= 0)
+		ct->cfg.rcvbuf_max_bytes = CT_DEFAULT_RCVBUF_MAX;
+	if (ct->cfg.rcvbuf_max_bytes < ct->cfg.rcvbuf_bytes)
+		ct->cfg.rcvbuf_max_bytes = ct->cfg.rcvbuf_bytes;
+	ct->nft_file = xstrdup(ct->cfg.nft_file ? ct->cfg.nft_file : "auditsnitch.nft");
+	ct->nft_path = xstrdup(ct->cfg.nft_path ? ct->cfg.nft_path : "nft");
+	ct->sysctl_dir = xstrdup(ct->cfg.sysctl_dir ? ct->cfg.sysctl_dir
+					       : "/proc/sys/net/netfilter");
+	ct->cfg.nft_file = ct->nft_file;
+	ct->cfg.nft_path = ct->nft_path;
+	ct->cfg.sysctl_dir = ct->sysctl_dir;
+	if (cb)
+		ct->cb = *cb;
+	ct->nbuckets = 1024;
+	ct->buckets = xcalloc(ct->nbuckets, sizeof(*ct->buckets));
+	ct->ev_fd = ct->dump_fd = ct->probe_fd = ct->nft_pidfd = -1;
+	ct->stats.old_acct = ct->stats.old_timestamp = -1;
+	*ret = ct;
+	return 0;
+}
+
+/* Reads a 0/1 sysctl, writes "1"; returns the old value or -errno. */
+static int ct_sysctl_on(const struct ct *ct, const char *name)
+{
+	char path[512], buf[16];
+	int fd, old = -EIO;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", ct->sysctl_dir, name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		old = atoi(buf);
+	}
+	if (old != 1) {
+		if (lseek(fd, 0, SEEK_SET) < 0 || write(fd, "1\n", 2) != 2)
+			old = -errno;
+	}
+	close(fd);
+	return old;
+}
+
+/* Sets the event socket's receive buffer (SO_RCVBUFFORCE needs CAP_NET_ADMIN). */
+static void ct_set_rcvbuf(struct ct *ct, int bytes)
+{
+	if (setsockopt(ct->ev_fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(ct->ev_fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	ct->stats.rcvbuf_bytes = bytes;
+}
+
+/* Sends the dump request for the whole table (both families). */
+static int ct_send_dump(struct ct *ct, bool baseline)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfg;
+	uint32_t seq;
+
+	if (ct->dumping)
+		return -EBUSY;
+	seq = ct_dump_begin(ct, baseline);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	if (mnl_socket_sendto(ct->dump_nl, nlh, nlh->nlmsg_len) < 0) {
+		int r = -errno;
+
+		ct_dump_end(ct, false);
+		return r;
+	}
+	return 0;
+}
+
+/* Starts the dump that an overrun or a timer asked for, if none runs. */
+static void ct_maybe_dump(struct ct *ct)
+{
+	if (ct->dumping || ct->dump_fd < 0)
+		return;
+	if (ct->resync_pending || ct->poll_pending) {
+		ct->poll_pending = false;
+		(void)ct_send_dump(ct, false);
+	}
+}
+
+/* Reads event datagrams until EAGAIN or the budget; returns datagrams read. */
+static size_t ct_read_events(struct ct *ct, size_t budget)
+{
+	size_t n = 0;
+
+	while (n < budget) {
+		ssize_t got = recv(ct->ev_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				/* Events were dropped: grow the buffer and resync by a dump. */
+				int bigger = ct->stats.rcvbuf_bytes * 2;
+
+				ct_note_overrun(ct);
+				if (bigger > ct->cfg.rcvbuf_max_bytes || bigger <= 0)
+					bigger = ct->cfg.rcvbuf_max_bytes;
+				if (bigger > ct->stats.rcvbuf_bytes)
+					ct_set_rcvbuf(ct, bigger);
+				n++;
+				continue;
+			}
+			break; /* EAGAIN, or an error the next wakeup will show again */
+		}
+		ct_input_events(ct, ct->rbuf, (size_t)got);
+		n++;
+	}
+	return n;
+}
+
+static void ct_events_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ct *ct = data;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	ct_read_events(ct, CT_EVENT_BUDGET);
+	ct_maybe_dump(ct);
+}
+
+static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ct *ct = data;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	for (int i = 0; i < CT_DUMP_BUDGET; i++) {
+		ssize_t got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+		int r;
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* The dump broke (ENOBUFS on a dump is possible): not a complete view. */
+			if (ct->dumping) {
+				ct->resync_pending = true;
+				ct_dump_end(ct, false);
+			}
+			break;
+		}
+		if (!ct->dumping)
+			continue; /* leftovers of an abandoned dump */
+		r = ct_input_dump(ct, ct->rbuf, (size_t)got);
+		if (r == 0)
+			continue;
+		if (r > 0) {
+			/* Take every queued event first; see the top comment. */
+			for (int k = 0; k < CT_DRAIN_MAX / CT_EVENT_BUDGET; k++) {
+				if (ct_read_events(ct, CT_EVENT_BUDGET) < CT_EVENT_BUDGET)
+					break;
+			}
+			ct_dump_end(ct, true);
+		} else {
+			ct_dump_end(ct, false);
+		}
+		break;
+	}
+	ct_maybe_dump(ct);
+}
+
+int ct_poll_counters(struct ct *ct)
+{
+	if (ct->dump_fd < 0)
+		return -ENOTCONN;
+	if (ct->dumping) {
+		ct->poll_pending = true;
+		return -EBUSY;
+	}
+	return ct_send_dump(ct, false);
+}
+
+/*
+ * Asks for the global statistics and waits (1 s at most) for the answer:
+ * the one synchronous step, at start, telling "no permission" and "no
+ * conntrack netlink module" apart from a working table. Returns 0 or -errno.
+ */
+static int ct_check_subsystem(struct ct *ct)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	uint32_t seq = ++ct->seq;
+	uint64_t deadline = util_now_ms() + 1000;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(ct->dump_nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		struct pollfd pfd = { .fd = ct->dump_fd, .events = POLLIN };
+		uint64_t now = util_now_ms();
+		ssize_t got;
+		int rest;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return -errno;
+		got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+		if (got < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		rest = (int)got;
+		for (nlh = (struct nlmsghdr *)ct->rbuf; mnl_nlmsg_ok(nlh, rest);
+		     nlh = mnl_nlmsg_next(nlh, &rest)) {
+			const struct nlmsgerr *err;
+
+			if (nlh->nlmsg_seq != seq || nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err)))
+				return -EBADMSG;
+			err = mnl_nlmsg_get_payload(nlh);
+			return err->error; /* the ACK: 0, or the reason */
+		}
+	}
+}
+
+/* Sends the probe datagram from 127.0.0.1:P to itself and arms the 1 s timer. */
+static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data);
+
+static int ct_probe_start(struct ct *ct)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+
+	if (ct->probe_fd >= 0)
+		close(ct->probe_fd);
+	ct->probe_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ct->probe_fd < 0)
+		return -errno;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(ct->probe_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(ct->probe_fd, (struct sockaddr *)&sin, &sl) < 0)
+		return -errno;
+	ct->probe_port = ntohs(sin.sin_port);
+	if (sendto(ct->probe_fd, "auditsnitch", 11, 0, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		return -errno;
+	if (ct->probe_timer)
+		loop_timer_free(ct->probe_timer);
+	ct->probe_timer = loop_timer_new(ct->loop, CT_PROBE_MS, 0, ct_probe_timeout, ct);
+	if (!ct->probe_timer)
+		return -errno;
+	return 0;
+}
+
+/* Reads nf_conntrack_events: 0 means conntrack tracks but never tells. */
+static bool ct_events_disabled(const struct ct *ct)
+{
+	char path[512], buf[16] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/nf_conntrack_events", ct->sysctl_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && buf[0] == '0';
+}
+
+static void ct_nft_done(struct ct *ct, int status);
+
+/* pidfd readable: nft exited. */
+static void ct_nft_pidfd_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ct *ct = data;
+	int status = 0;
+
+	(void)events;
+	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
+		return;
+	loop_del_fd(loop, fd);
+	close(fd);
+	ct->nft_pidfd = -1;
+	ct_nft_done(ct, status);
+}
+
+/* Fallback without pidfd_open (kernels before 5.3): poll waitpid. */
+static void ct_nft_timer_cb(struct loop *loop, uint64_t expirations, void *data)
+{
+	struct ct *ct = data;
+	int status = 0;
+
+	(void)loop;
+	(void)expirations;
+	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
+		return;
+	loop_timer_free(ct->nft_timer);
+	ct->nft_timer = NULL;
+	ct_nft_done(ct, status);
+}
+
+static void ct_nft_done(struct ct *ct, int status)
+{
+	ct->nft_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ct->stats.nft_loaded = true;
+		if (ct->stats.tracking)
+			return;
+		ct->probe_retried = true;
+		if (ct_probe_start(ct) == 0)
+			return;
+	}
+	ct_set_state(ct, CT_STATE_NO_FLOWS);
+}
+
+/* Runs nft with args, stdin and stdout on /dev/null; returns the pid or -errno. */
+static pid_t ct_spawn_nft(const struct ct *ct, char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int r;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (strchr(ct->nft_path, '/'))
+		r = posix_spawn(&pid, ct->nft_path, &fa, NULL, argv, environ);
+	else
+		r = posix_spawnp(&pid, ct->nft_path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return r ? -r : pid;
+}
+
+static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data)
+{
+	struct ct *ct = data;
+	char *argv[] = { ct->nft_path, (char *)"-f", ct->nft_file, NULL };
+	pid_t pid;
+	int pidfd;
+
+	(void)loop;
+	(void)expirations;
+	loop_timer_free(ct->probe_timer);
+	ct->probe_timer = NULL;
+	if (ct->stats.tracking)
+		return;
+	if (ct_events_disabled(ct)) {
+		ct_set_state(ct, CT_STATE_NO_EVENTS);
+		return;
+	}
+	if (ct->cfg.setup == CT_SETUP_NEVER || ct->probe_retried) {
+		ct_set_state(ct, CT_STATE_NO_FLOWS);
+		return;
+	}
+	pid = ct_spawn_nft(ct, argv);
+	if (pid < 0) {
+		ct_set_state(ct, CT_STATE_NO_FLOWS);
+		return;
+	}
+	ct->nft_pid = pid;
+	ct_set_state(ct, CT_STATE_LOADING_NFT);
+#ifdef SYS_pidfd_open
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	pidfd = -1;
+#endif
+	if (pidfd >= 0 && loop_add_fd(ct->loop, pidfd, EPOLLIN, ct_nft_pidfd_cb, ct) == 0) {
+		ct->nft_pidfd = pidfd;
+		return;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	ct->nft_timer = loop_timer_new(ct->loop, 100, 100, ct_nft_timer_cb, ct);
+	if (!ct->nft_timer) {
+		/* Cannot watch it: wait here (nft -f of a 10-line file is quick). */
+		int status = 0;
+
+		(void)waitpid(pid, &status, 0);
+		ct_nft_done(ct, status);
+	}
+}
+
+int ct_open(struct ct *ct, struct loop *loop)
+{
+	unsigned groups = (1U << (NFNLGRP_CONNTRACK_NEW - 1)) |
+			  (1U << (NFNLGRP_CONNTRACK_DESTROY - 1));
+	int r;
+
+	ct->loop = loop;
+	ct->rbuf = xmalloc(CT_RECV_BUF);
+	ct->ev_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	ct->dump_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!ct->ev_nl || !ct->dump_nl) {
+		r = -errno;
+		goto out;
+	}
+	ct->ev_fd = mnl_socket_get_fd(ct->ev_nl);
+	ct->dump_fd = mnl_socket_get_fd(ct->dump_nl);
+	if (mnl_socket_bind(ct->dump_nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ct->dump_portid = mnl_socket_get_portid(ct->dump_nl);
+	/* Loads nf_conntrack_netlink on demand, and says whether we may use it. */
+	r = ct_check_subsystem(ct);
+	if (r < 0)
+		goto out;
+	/*
+	 * Not NETLINK_BROADCAST_ERROR: with it, conntrack retries events a
+	 * full socket refused and may drop packets of new flows. We watch;
+	 * we never slow the network down. Lost events are resynced instead.
+	 */
+	if (mnl_socket_bind(ct->ev_nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ct_set_rcvbuf(ct, ct->cfg.rcvbuf_bytes);
+
+	/* Counters and start times apply only to flows created from now on. */
+	ct->stats.old_acct = ct_sysctl_on(ct, "nf_conntrack_acct");
+	ct->stats.old_timestamp = ct_sysctl_on(ct, "nf_conntrack_timestamp");
+
+	r = loop_add_fd(loop, ct->ev_fd, EPOLLIN, ct_events_cb, ct);
+	if (r < 0)
+		goto out;
+	r = loop_add_fd(loop, ct->dump_fd, EPOLLIN, ct_dump_cb, ct);
+	if (r < 0) {
+		loop_del_fd(loop, ct->ev_fd);
+		goto out;
+	}
+	/* Subscribed first, then dumped: a flow is in the dump, in an event, or in both. */
+	r = ct_send_dump(ct, true);
+	if (r < 0)
+		goto out_del;
+	if (!ct->cfg.no_probe) {
+		r = ct_probe_start(ct);
+		if (r < 0)
+			goto out_del;
+	} else {
+		ct_set_state(ct, CT_STATE_OK);
+	}
+	return 0;
+out_del:
+	loop_del_fd(loop, ct->ev_fd);
+	loop_del_fd(loop, ct->dump_fd);
+out:
+	if (ct->ev_nl)
+		mnl_socket_close(ct->ev_nl);
+	if (ct->dump_nl)
+		mnl_socket_close(ct->dump_nl);
+	ct->ev_nl = ct->dump_nl = NULL;
+	ct->ev_fd = ct->dump_fd = -1;
+	ct->loop = NULL;
+	return r;
+}
+
+enum ct_state ct_get_state(const struct ct *ct)
+{
+	return ct->state;
+}
+
+const char *ct_state_text(enum ct_state state)
+{
+	switch (state) {
+	case CT_STATE_STARTING:
+		return "conntrack: waiting for the first flow";
+	case CT_STATE_OK:
+		return "conntrack: flows arrive";
+	case CT_STATE_LOADING_NFT:
+		return "conntrack: no flows arrive; loading the auditsnitch nft table";
+	case CT_STATE_NO_FLOWS:
+		return "conntrack does not track this network namespace: no flows, no byte counts "
+		       "(load data/auditsnitch.nft with nft -f, or set \"Conntrack setup\" to \"auto\")";
+	case CT_STATE_NO_EVENTS:
+		return "conntrack tracks flows but sends no events (net.netfilter.nf_conntrack_events "
+		       "is 0): no flows, no byte counts; set it to 1";
+	}
+	return "conntrack: unknown state";
+}
+
+const char *ct_strerror(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return "conntrack is not available: no permission (needs CAP_NET_ADMIN); "
+		       "running on audit alone, without byte counts";
+	case -EPROTONOSUPPORT:
+	case -EOPNOTSUPP:
+	case -ENOENT:
+	case -EAFNOSUPPORT:
+		return "conntrack is not available: no nf_conntrack_netlink in this kernel "
+		       "(modprobe nf_conntrack_netlink); running on audit alone, without byte counts";
+	case -ETIMEDOUT:
+		return "conntrack is not available: the kernel did not answer; "
+		       "running on audit alone, without byte counts";
+	}
+	return "conntrack is not available; running on audit alone, without byte counts";
+}
+
+void ct_get_stats(const struct ct *ct, struct ct_stats *out)
+{
+	*out = ct->stats;
+	out->flows_active = ct->count;
+}
+
+/* Deletes our nft table at exit: bounded wait, then SIGKILL. */
+static void ct_remove_table(struct ct *ct)
+{
+	char *argv[] = { ct->nft_path, (char *)"delete", (char *)"table", (char *)"inet",
+			 (char *)"auditsnitch", NULL };
+	pid_t pid = ct_spawn_nft(ct, argv);
+
+	if (pid < 0)
+		return;
+	for (int i = 0; i < CT_NFT_WAIT_MS / 10; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+}
+
+void ct_free(struct ct *ct)
+{
+	if (!ct)
+		return;
+	if (ct->probe_timer)
+		loop_timer_free(ct->probe_timer);
+	if (ct->nft_timer)
+		loop_timer_free(ct->nft_timer);
+	if (ct->nft_pidfd >= 0) {
+		loop_del_fd(ct->loop, ct->nft_pidfd);
+		close(ct->nft_pidfd);
+	}
+	if (ct->nft_pid > 0)
+		(void)waitpid(ct->nft_pid, NULL, 0);
+	if (ct->probe_fd >= 0)
+		close(ct->probe_fd);
+	if (ct->loop) {
+		loop_del_fd(ct->loop, ct->ev_fd);
+		loop_del_fd(ct->loop, ct->dump_fd);
+	}
+	if (ct->ev_nl)
+		mnl_socket_close(ct->ev_nl);
+	if (ct->dump_nl)
+		mnl_socket_close(ct->dump_nl);
+	if (ct->stats.nft_loaded)
+		ct_remove_table(ct);
+	for (size_t i = 0; i < ct->nbuckets; i++) {
+		struct ct_entry *e = ct->buckets[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(ct->buckets);
+	free(ct->rbuf);
+	free(ct->nft_file);
+	free(ct->nft_path);
+	free(ct->sysctl_dir);
+	free(ct);
+}

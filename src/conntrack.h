@@ -1,0 +1,189 @@
+/*
+ * conntrack.h: every flow of this network namespace, from netfilter
+ * conntrack over netlink (libmnl; messages built with libnetfilter_conntrack
+ * in the tests). NEW and DESTROY events arrive on one socket; dumps of the
+ * table (at start, on a timer for the counters of long flows, and after an
+ * overrun) run on a second socket so events and dumps never interleave.
+ *
+ * The module keeps a bounded table of the flows it reported, keyed by the
+ * conntrack id plus the original tuple, with the counters already reported,
+ * and hands the rest of the daemon deltas only: flow_new once, flow_update
+ * with the bytes since the last report (periodic dumps), flow_destroy with
+ * the remainder. Summed, the deltas of a flow equal conntrack's final
+ * counters (for flows first seen in the start-up dump: the bytes after that
+ * dump), and nothing is counted twice, also across overruns and resyncs.
+ *
+ * Runs on the event loop; no call blocks except ct_free (which may run nft
+ * to remove the table we loaded, at exit).
+ */
+#ifndef AUDITSNITCH_CONNTRACK_H
+#define AUDITSNITCH_CONNTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ct;
+struct loop;
+struct nlmsghdr;
+
+/* One direction of a flow. Addresses in network byte order (IPv4: first 4 bytes). */
+struct ct_tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport, dport;  /* host order; 0 for protocols without ports */
+	uint16_t icmp_id;       /* ICMP/ICMPv6 echo id (ping sockets' "port"), else 0 */
+	uint8_t icmp_type, icmp_code;
+};
+
+struct ct_flow {
+	uint32_t id;            /* CTA_ID */
+	int family;             /* AF_INET or AF_INET6 */
+	int protocol;           /* L4 protocol number (IPPROTO_*), any value */
+	struct ct_tuple orig;   /* as the first packet was seen */
+	struct ct_tuple reply;  /* differs from the swapped orig under NAT */
+	uint64_t start_ns;      /* CTA_TIMESTAMP_START, wall clock ns; 0 when unknown */
+	bool from_dump;         /* first seen in a dump, not through a NEW event */
+};
+
+/* L3 bytes and packets (conntrack accounting counts IP headers too). */
+struct ct_counters {
+	uint64_t orig_bytes, orig_packets;   /* original direction (sent by the initiator) */
+	uint64_t reply_bytes, reply_packets; /* reply direction */
+};
+
+/*
+ * Called on the loop. The flow pointer is valid only during the call. The
+ * order per flow is always: flow_new, zero or more flow_update (non-zero
+ * deltas), flow_destroy (delta may be zero).
+ */
+struct ct_callbacks {
+	void (*flow_new)(const struct ct_flow *flow, void *data);
+	void (*flow_update)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
+	void (*flow_destroy)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
+	/* The setup state changed (enum ct_state); log ct_state_text once. May be NULL. */
+	void (*state_changed)(int state, void *data);
+	void *data;
+};
+
+enum ct_setup {
+	CT_SETUP_AUTO = 0, /* load nft_file with nft -f when no flows arrive */
+	CT_SETUP_NEVER,
+};
+
+struct ct_config {
+	size_t max_flows;          /* flow table bound; 0: 262144 */
+	int rcvbuf_bytes;          /* initial event socket buffer; 0: 8 MiB */
+	int rcvbuf_max_bytes;      /* cap when growing on ENOBUFS; 0: 128 MiB */
+	enum ct_setup setup;
+	const char *nft_file;      /* data/auditsnitch.nft (installed path); copied */
+	const char *nft_path;      /* nft binary; NULL: "nft" looked up in PATH */
+	const char *sysctl_dir;    /* NULL: /proc/sys/net/netfilter */
+	bool no_probe;             /* skip the loopback probe (tests, benchmarks) */
+};
+
+/* What ct_status_text() and the daemon's status show. */
+struct ct_stats {
+	uint64_t events;           /* event messages processed */
+	uint64_t flows_new, flows_updated, flows_destroyed;
+	uint64_t flows_active;
+	uint64_t dumps, dump_msgs;
+	uint64_t enobufs;          /* event socket overruns (events lost) */
+	uint64_t resyncs;          /* dumps done because of an overrun */
+	uint64_t resync_new, resync_gone; /* flows found / lost by a resync */
+	uint64_t table_full;       /* flows not tracked: max_flows reached */
+	uint64_t bad_msgs;         /* malformed or truncated messages, skipped */
+	uint64_t missing_attrs;    /* messages missing a required attribute, skipped */
+	uint64_t other_family;     /* messages of families other than inet, ignored */
+	uint64_t unknown_destroy;  /* DESTROY for a flow we never saw (reported new+destroy) */
+	int rcvbuf_bytes;          /* current event socket buffer */
+	int old_acct, old_timestamp; /* sysctl values found at start, -1 unknown */
+	bool tracking;             /* a flow arrived (probe seen or any event) */
+	bool nft_loaded;           /* we loaded the auditsnitch table */
+};
+
+/* Reasons ct_open and the setup state give; see ct_strerror. */
+enum ct_state {
+	CT_STATE_STARTING = 0,     /* probe pending */
+	CT_STATE_OK,               /* flows arrive */
+	CT_STATE_LOADING_NFT,      /* nft -f running */
+	CT_STATE_NO_FLOWS,         /* no flows arrive and we could not make them */
+	CT_STATE_NO_EVENTS,        /* flows are tracked, events do not arrive (nf_conntrack_events=0) */
+};
+
+/*
+ * Creates the flow table and state; opens nothing. cb is copied. Returns 0
+ * or -errno.
+ */
+int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbacks *cb);
+
+/*
+ * Opens the sockets, turns on nf_conntrack_acct and nf_conntrack_timestamp,
+ * registers both fds on loop, starts the start-up dump and (unless
+ * no_probe) the loopback probe. Returns 0 or -errno; -EPERM/-EACCES (no
+ * CAP_NET_ADMIN), -EPROTONOSUPPORT/-ENOENT (no nf_conntrack_netlink): the
+ * daemon then runs on audit alone and says so once (ct_strerror(r)).
+ */
+int ct_open(struct ct *ct, struct loop *loop);
+
+/*
+ * Reads the counters of every flow now (a dump on the second socket,
+ * processed on the loop); call once per write window. Returns 0, or
+ * -EBUSY when a dump is still running (it will serve).
+ */
+int ct_poll_counters(struct ct *ct);
+
+/* Setup state, for the one message the daemon logs (see ct_state_text). */
+enum ct_state ct_get_state(const struct ct *ct);
+const char *ct_state_text(enum ct_state state);
+/* A message for an error of ct_open, saying what to do. */
+const char *ct_strerror(int err);
+
+void ct_get_stats(const struct ct *ct, struct ct_stats *out);
+
+/*
+ * Closes the sockets (removing them from the loop), removes the nft table
+ * if we loaded it (runs nft, waits at most 2 s), frees everything. NULL is
+ * fine. The sysctls stay on (see the man page).
+ */
+void ct_free(struct ct *ct);
+
+/* ---- pure input side: used by the socket callbacks, unit tests and fuzzers ---- */
+
+enum ct_msg_kind { CT_MSG_NEW, CT_MSG_DESTROY };
+
+/* One parsed conntrack message. */
+struct ct_msg {
+	enum ct_msg_kind kind;
+	struct ct_flow flow;
+	struct ct_counters counters;  /* totals so far (all zero without accounting) */
+	bool has_counters;
+};
+
+/*
+ * Parses one netlink message of at most len bytes (len >= nlmsg_len is
+ * checked). Returns 0; -EAFNOSUPPORT for families other than inet;
+ * -ENODATA when a required attribute is missing (ids, tuples, addresses,
+ * protocol, ports of port protocols); -EBADMSG when malformed (bad lengths,
+ * wrong attribute sizes); -EOPNOTSUPP for other message types.
+ */
+int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg);
+
+/* Feeds a datagram read from the event socket. */
+void ct_input_events(struct ct *ct, const void *buf, size_t len);
+/*
+ * Starts a dump; baseline: flows first seen in it report only bytes after
+ * now (the start-up dump). Returns the sequence number to expect.
+ */
+uint32_t ct_dump_begin(struct ct *ct, bool baseline);
+/* Feeds a dump datagram; returns 1 at NLMSG_DONE, 0 for more, -errno on error. */
+int ct_input_dump(struct ct *ct, const void *buf, size_t len);
+/*
+ * Ends a dump. complete: the whole table was seen, so tracked flows not in
+ * it are gone (reported destroyed with their last counters).
+ */
+void ct_dump_end(struct ct *ct, bool complete);
+/* Marks that events were lost (as on ENOBUFS); the next dump resyncs. */
+void ct_note_overrun(struct ct *ct);
+
+#endif

@@ -1,0 +1,579 @@
+#include "config.h"
+/*
+ * test_conntrack.c: conntrack message parsing and the delta accounting, on
+ * netlink messages built with libnetfilter_conntrack's nfct_nlmsg_build
+ * (tuples) plus libmnl for what it does not build (CTA_ID, counters,
+ * timestamps, as the kernel adds them to events and dumps), and on broken
+ * copies of them. No socket, no kernel.
+ */
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include "conntrack.h"
+#include "tap.h"
+
+struct spec {
+	int family;
+	int proto;
+	const char *src, *dst;      /* original direction */
+	uint16_t sport, dport;
+	bool ports;                 /* set ports (TCP/UDP) */
+	bool icmp;                  /* set ICMP id/type/code */
+	bool no_id, no_reply;
+	bool by_hand;               /* tuples built with libmnl, protocol number only */
+	bool counters;
+	uint64_t ob, op, rb, rp;
+	uint64_t start_ns;
+	uint32_t id;
+	int type;                   /* IPCTNL_MSG_CT_NEW / _DELETE */
+	uint32_t seq;
+};
+
+/* Builds one message like the kernel's into buf; returns its length. */
+static size_t build(char *buf, const struct spec *s)
+{
+	struct nf_conntrack *ct = nfct_new();
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	uint8_t a[16], b[16];
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | s->type;
+	nlh->nlmsg_seq = s->seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = (uint8_t)s->family;
+	nfg->version = NFNETLINK_V0;
+
+	nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, (uint8_t)s->family);
+	nfct_set_attr_u8(ct, ATTR_ORIG_L4PROTO, (uint8_t)s->proto);
+	inet_pton(s->family, s->src, a);
+	inet_pton(s->family, s->dst, b);
+	if (s->family == AF_INET) {
+		nfct_set_attr(ct, ATTR_ORIG_IPV4_SRC, a);
+		nfct_set_attr(ct, ATTR_ORIG_IPV4_DST, b);
+	} else {
+		nfct_set_attr(ct, ATTR_ORIG_IPV6_SRC, a);
+		nfct_set_attr(ct, ATTR_ORIG_IPV6_DST, b);
+	}
+	if (s->ports) {
+		nfct_set_attr_u16(ct, ATTR_ORIG_PORT_SRC, htons(s->sport));
+		nfct_set_attr_u16(ct, ATTR_ORIG_PORT_DST, htons(s->dport));
+	}
+	if (s->icmp) {
+		nfct_set_attr_u8(ct, ATTR_ICMP_TYPE, 8);
+		nfct_set_attr_u8(ct, ATTR_ICMP_CODE, 0);
+		nfct_set_attr_u16(ct, ATTR_ICMP_ID, htons(s->sport));
+	}
+	if (!s->no_reply) {
+		nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, (uint8_t)s->family);
+		nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, (uint8_t)s->proto);
+		if (s->family == AF_INET) {
+			nfct_set_attr(ct, ATTR_REPL_IPV4_SRC, b);
+			nfct_set_attr(ct, ATTR_REPL_IPV4_DST, a);
+		} else {
+			nfct_set_attr(ct, ATTR_REPL_IPV6_SRC, b);
+			nfct_set_attr(ct, ATTR_REPL_IPV6_DST, a);
+		}
+		if (s->ports) {
+			nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(s->dport));
+			nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(s->sport));
+		}
+	}
+	if (s->by_hand) {
+		/* nfct_nlmsg_build always adds ports/ICMP fields: write a tuple without them. */
+		for (int dir = 0; dir < 2; dir++) {
+			struct nlattr *t = mnl_attr_nest_start(nlh, dir ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
+			struct nlattr *n = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+
+			mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, dir ? b : a);
+			mnl_attr_put(nlh, CTA_IP_V4_DST, 4, dir ? a : b);
+			mnl_attr_nest_end(nlh, n);
+			n = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+			mnl_attr_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)s->proto);
+			mnl_attr_nest_end(nlh, n);
+			mnl_attr_nest_end(nlh, t);
+		}
+	} else {
+		nfct_nlmsg_build(nlh, ct);
+	}
+	nfct_destroy(ct);
+
+	if (s->counters) {
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_COUNTERS_ORIG);
+
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_PACKETS, htobe64(s->op));
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_BYTES, htobe64(s->ob));
+		mnl_attr_nest_end(nlh, n);
+		n = mnl_attr_nest_start(nlh, CTA_COUNTERS_REPLY);
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_PACKETS, htobe64(s->rp));
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_BYTES, htobe64(s->rb));
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (s->start_ns) {
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_TIMESTAMP);
+
+		mnl_attr_put_u64(nlh, CTA_TIMESTAMP_START, htobe64(s->start_ns));
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (!s->no_id)
+		mnl_attr_put_u32(nlh, CTA_ID, htonl(s->id));
+	return nlh->nlmsg_len;
+}
+
+static struct spec tcp4(uint32_t id, uint16_t sport)
+{
+	struct spec s = {
+		.family = AF_INET, .proto = IPPROTO_TCP, .src = "198.18.0.1", .dst = "198.18.0.2",
+		.sport = sport, .dport = 5001, .ports = true, .id = id, .type = IPCTNL_MSG_CT_NEW,
+	};
+	return s;
+}
+
+/* ---- callbacks recording what the module reports ---- */
+
+struct totals {
+	int news, updates, destroys;
+	uint64_t ob, rb, op;
+	uint32_t last_id;
+	bool last_from_dump;
+	uint64_t last_destroy_ob;
+};
+
+static void on_new(const struct ct_flow *f, void *data)
+{
+	struct totals *t = data;
+
+	t->news++;
+	t->last_id = f->id;
+	t->last_from_dump = f->from_dump;
+}
+
+static void on_update(const struct ct_flow *f, const struct ct_counters *d, void *data)
+{
+	struct totals *t = data;
+
+	(void)f;
+	t->updates++;
+	t->ob += d->orig_bytes;
+	t->rb += d->reply_bytes;
+	t->op += d->orig_packets;
+}
+
+static void on_destroy(const struct ct_flow *f, const struct ct_counters *d, void *data)
+{
+	struct totals *t = data;
+
+	t->destroys++;
+	t->last_id = f->id;
+	t->ob += d->orig_bytes;
+	t->rb += d->reply_bytes;
+	t->op += d->orig_packets;
+	t->last_destroy_ob = d->orig_bytes;
+}
+
+static struct ct *mk(struct totals *t, size_t max_flows)
+{
+	struct ct_callbacks cb = { on_new, on_update, on_destroy, NULL, t };
+	struct ct_config cfg = { .max_flows = max_flows };
+	struct ct *ct = NULL;
+
+	memset(t, 0, sizeof(*t));
+	ct_new(&ct, &cfg, &cb);
+	return ct;
+}
+
+/* Feeds one message built from s as an event. */
+static void event(struct ct *ct, struct spec s)
+{
+	char buf[4096];
+	size_t len = build(buf, &s);
+
+	ct_input_events(ct, buf, len);
+}
+
+/* Feeds one message as a dump datagram with the given sequence. */
+static void dumped(struct ct *ct, struct spec s, uint32_t seq)
+{
+	char buf[4096];
+	size_t len;
+
+	s.seq = seq;
+	len = build(buf, &s);
+	ct_input_dump(ct, buf, len);
+}
+
+static int dump_done(struct ct *ct, uint32_t seq)
+{
+	char buf[64];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_seq = seq;
+	mnl_nlmsg_put_extra_header(nlh, sizeof(int));
+	return ct_input_dump(ct, buf, nlh->nlmsg_len);
+}
+
+static void test_parse(void)
+{
+	char buf[4096];
+	struct ct_msg m;
+	struct spec s;
+	size_t len;
+	uint8_t want[16];
+
+	s = tcp4(0xdeadbeef, 40000);
+	s.counters = true;
+	s.ob = 1234;
+	s.op = 3;
+	s.rb = 99;
+	s.rp = 2;
+	s.start_ns = 1700000000123456789ULL;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv4 TCP parses");
+	is_int(m.kind, CT_MSG_NEW, "NEW");
+	is_int(m.flow.id, 0xdeadbeef, "id from CTA_ID");
+	is_int(m.flow.family, AF_INET, "family");
+	is_int(m.flow.protocol, IPPROTO_TCP, "protocol");
+	inet_pton(AF_INET, "198.18.0.1", want);
+	ok(memcmp(m.flow.orig.src, want, 4) == 0, "orig src address");
+	ok(memcmp(m.flow.reply.dst, want, 4) == 0, "reply dst address");
+	is_int(m.flow.orig.sport, 40000, "orig sport in host order");
+	is_int(m.flow.orig.dport, 5001, "orig dport");
+	is_int(m.flow.reply.sport, 5001, "reply sport");
+	ok(m.has_counters, "counters present");
+	is_int(m.counters.orig_bytes, 1234, "orig bytes");
+	is_int(m.counters.orig_packets, 3, "orig packets");
+	is_int(m.counters.reply_bytes, 99, "reply bytes");
+	is_int(m.counters.reply_packets, 2, "reply packets");
+	ok(m.flow.start_ns == 1700000000123456789ULL, "start timestamp");
+
+	s = tcp4(7, 1);
+	s.family = AF_INET6;
+	s.proto = IPPROTO_UDP;
+	s.src = "2001:db8::1";
+	s.dst = "2001:db8::2";
+	s.type = IPCTNL_MSG_CT_DELETE;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv6 UDP parses");
+	is_int(m.kind, CT_MSG_DESTROY, "DELETE is a destroy");
+	inet_pton(AF_INET6, "2001:db8::2", want);
+	ok(memcmp(m.flow.orig.dst, want, 16) == 0, "IPv6 orig dst");
+	ok(!m.has_counters, "no counters without accounting");
+
+	s = tcp4(8, 0);
+	s.proto = 253;
+	s.ports = false;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "unknown protocol 253 kept");
+	is_int(m.flow.protocol, 253, "its number");
+	is_int(m.flow.orig.sport + m.flow.orig.dport, 0, "ports 0");
+
+	s = tcp4(9, 4321);
+	s.proto = IPPROTO_ICMP;
+	s.ports = false;
+	s.icmp = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "ICMP parses");
+	is_int(m.flow.orig.icmp_id, 4321, "ICMP echo id");
+	is_int(m.flow.orig.icmp_type, 8, "ICMP echo request type");
+
+	/* Missing attributes. */
+	s = tcp4(10, 1);
+	s.no_id = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no CTA_ID: missing");
+	s = tcp4(10, 1);
+	s.no_reply = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no reply tuple: missing");
+	s = tcp4(10, 1);
+	s.by_hand = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "TCP without ports: missing");
+	s.proto = 253;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "hand-built tuple of protocol 253 parses");
+	s = tcp4(10, 1);
+	s.proto = IPPROTO_ICMP;
+	s.by_hand = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "ICMP without id: missing");
+
+	/* Families other than inet. */
+	s = tcp4(11, 1);
+	len = build(buf, &s);
+	((struct nfgenmsg *)mnl_nlmsg_get_payload((struct nlmsghdr *)buf))->nfgen_family = AF_BRIDGE;
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EAFNOSUPPORT, "AF_BRIDGE ignored");
+	((struct nfgenmsg *)mnl_nlmsg_get_payload((struct nlmsghdr *)buf))->nfgen_family = AF_INET6;
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA,
+	       "IPv4 addresses in an IPv6 message: missing");
+
+	/* Truncated and malformed. */
+	s = tcp4(12, 1);
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len - 1, &m), -EBADMSG, "datagram shorter than nlmsg_len");
+	((struct nlmsghdr *)buf)->nlmsg_len = (uint32_t)(len - 6);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "attribute cut by nlmsg_len");
+	((struct nlmsghdr *)buf)->nlmsg_len = 10;
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "header too short");
+	{
+		/* CTA_ID with a 2-byte payload. */
+		struct nlmsghdr *nlh;
+
+		s = tcp4(13, 1);
+		s.no_id = true;
+		len = build(buf, &s);
+		nlh = (struct nlmsghdr *)buf;
+		mnl_attr_put_u16(nlh, CTA_ID, 1);
+		is_int(ct_parse(nlh, nlh->nlmsg_len, &m), -EBADMSG, "CTA_ID too short");
+	}
+	{
+		/* An attribute whose length points past the message. */
+		struct nlmsghdr *nlh;
+		struct nlattr *attr;
+
+		s = tcp4(14, 1);
+		len = build(buf, &s);
+		nlh = (struct nlmsghdr *)buf;
+		attr = (struct nlattr *)((char *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+		attr->nla_len = 0xfff0;
+		is_int(ct_parse(nlh, len, &m), -EBADMSG, "attribute longer than the message");
+		attr->nla_len = 2;
+		is_int(ct_parse(nlh, len, &m), -EBADMSG, "attribute shorter than its header");
+	}
+	s = tcp4(15, 1);
+	s.type = IPCTNL_MSG_CT_GET_STATS;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EOPNOTSUPP, "other message types");
+}
+
+static void test_stream(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	char buf[8192];
+	size_t len;
+	struct spec s;
+
+	/* Three messages in one datagram: good, missing id, other family; then a cut one. */
+	s = tcp4(1, 1000);
+	len = build(buf, &s);
+	s = tcp4(2, 1001);
+	s.no_id = true;
+	len += build(buf + len, &s);
+	s = tcp4(3, 1002);
+	{
+		size_t l = build(buf + len, &s);
+
+		((struct nfgenmsg *)mnl_nlmsg_get_payload((struct nlmsghdr *)(buf + len)))->nfgen_family =
+			AF_DECnet;
+		len += l;
+	}
+	s = tcp4(4, 1003);
+	len += build(buf + len, &s) / 2;
+	ct_input_events(ct, buf, len);
+	ct_get_stats(ct, &st);
+	is_int(t.news, 1, "one good flow of four");
+	is_int(st.missing_attrs, 1, "missing attribute counted");
+	is_int(st.other_family, 1, "other family counted");
+	is_int(st.bad_msgs, 1, "cut message counted");
+	is_int(st.flows_active, 1, "one flow tracked");
+	ct_free(ct);
+}
+
+static void test_deltas(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	struct spec s;
+	uint32_t seq;
+
+	event(ct, tcp4(100, 2000));
+	is_int(t.news, 1, "NEW reported");
+
+	/* Window 1: 1000 bytes so far. */
+	seq = ct_dump_begin(ct, false);
+	s = tcp4(100, 2000);
+	s.counters = true;
+	s.ob = 1000;
+	s.op = 10;
+	s.rb = 100;
+	s.rp = 5;
+	dumped(ct, s, seq);
+	is_int(dump_done(ct, seq), 1, "NLMSG_DONE ends the dump");
+	ct_dump_end(ct, true);
+	is_int(t.updates, 1, "first window update");
+	is_int(t.ob, 1000, "first window: 1000 bytes");
+
+	/* Window 2: 5000 so far, and a stale answer of an old request is ignored. */
+	seq = ct_dump_begin(ct, false);
+	s.ob = 999999;
+	dumped(ct, s, seq - 1);
+	s.ob = 5000;
+	s.op = 40;
+	s.rb = 300;
+	dumped(ct, s, seq);
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+	is_int(t.updates, 2, "second window update");
+	is_int(t.ob, 5000, "second window adds 4000");
+
+	/* Window 3: nothing new: no update. */
+	seq = ct_dump_begin(ct, false);
+	dumped(ct, s, seq);
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+	is_int(t.updates, 2, "no update without new bytes");
+
+	/* DESTROY with the totals: the remainder. */
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.ob = 7777;
+	s.op = 50;
+	s.rb = 444;
+	event(ct, s);
+	is_int(t.destroys, 1, "destroy reported");
+	is_int(t.last_destroy_ob, 2777, "destroy carries the remainder");
+	is_int(t.ob, 7777, "deltas add up to the total (orig bytes)");
+	is_int(t.rb, 444, "deltas add up to the total (reply bytes)");
+	is_int(t.op, 50, "deltas add up to the total (orig packets)");
+	ct_get_stats(ct, &st);
+	is_int(st.flows_active, 0, "table empty after destroy");
+
+	/* A DESTROY again (duplicate): reported as an unknown flow, whole. */
+	event(ct, s);
+	ct_get_stats(ct, &st);
+	is_int(st.unknown_destroy, 1, "unknown destroy counted");
+	is_int(t.news, 2, "unknown destroy reported as new");
+	ct_free(ct);
+
+	/* Baseline: the start-up dump does not report bytes from before us. */
+	ct = mk(&t, 0);
+	seq = ct_dump_begin(ct, true);
+	s = tcp4(200, 3000);
+	s.counters = true;
+	s.ob = 1000000;
+	s.rb = 10;
+	dumped(ct, s, seq);
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+	is_int(t.news, 1, "pre-existing flow reported");
+	ok(t.last_from_dump, "marked from_dump");
+	is_int(t.updates, 0, "no bytes from before the start");
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.ob = 1000500;
+	s.rb = 20;
+	event(ct, s);
+	is_int(t.ob, 500, "only bytes after start");
+	ct_free(ct);
+}
+
+static void test_resync(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	struct spec a = tcp4(1, 1001), b = tcp4(2, 1002), c = tcp4(3, 1003), d = tcp4(4, 1004);
+	uint32_t seq;
+
+	event(ct, a);
+	event(ct, b);
+	event(ct, d);
+	is_int(t.news, 3, "three flows");
+
+	/* Overrun: A's DESTROY and C's NEW were lost. The resync dump shows B, C, D. */
+	ct_note_overrun(ct);
+	seq = ct_dump_begin(ct, false);
+	b.counters = c.counters = d.counters = true;
+	b.ob = 10;
+	c.ob = 20;
+	d.ob = 40;
+	dumped(ct, b, seq);
+	dumped(ct, c, seq);
+	/* D is destroyed while the dump runs, before its stale dump entry is read. */
+	d.type = IPCTNL_MSG_CT_DELETE;
+	d.ob = 45;
+	event(ct, d);
+	d.type = IPCTNL_MSG_CT_NEW;
+	dumped(ct, d, seq);
+	/* E is created while the dump runs (not in it): must not be expired. */
+	event(ct, tcp4(5, 1005));
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+	ct_get_stats(ct, &st);
+	is_int(st.enobufs, 1, "ENOBUFS counted");
+	is_int(st.resyncs, 1, "resync done");
+	is_int(st.resync_new, 1, "C found by the resync");
+	is_int(st.resync_gone, 1, "A lost by the resync");
+	is_int(t.news, 5, "C and E reported new, D not brought back");
+	is_int(t.destroys, 2, "A (gone) and D destroyed once each");
+	is_int(st.flows_active, 3, "B, C, E remain");
+	is_int(t.ob, 10 + 20 + 45, "B's and C's bytes and D's total, once");
+
+	/* An interrupted dump never expires flows. */
+	seq = ct_dump_begin(ct, false);
+	dump_done(ct, seq);
+	ct_dump_end(ct, false);
+	ct_get_stats(ct, &st);
+	is_int(st.flows_active, 3, "incomplete dump expires nothing");
+	ct_free(ct);
+}
+
+static void test_table_full(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 2);
+	struct ct_stats st;
+	struct spec s = tcp4(3, 3);
+
+	event(ct, tcp4(1, 1));
+	event(ct, tcp4(2, 2));
+	event(ct, s);
+	ct_get_stats(ct, &st);
+	is_int(st.table_full, 1, "third flow over the bound counted");
+	is_int(t.news, 2, "two reported at NEW");
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.counters = true;
+	s.ob = 600;
+	event(ct, s);
+	is_int(t.news, 3, "untracked flow reported at its destroy");
+	is_int(t.ob, 600, "with its whole counters");
+
+	/* Many flows: the table grows and finds all of them again. */
+	ct_free(ct);
+	ct = mk(&t, 0);
+	for (uint32_t i = 0; i < 5000; i++)
+		event(ct, tcp4(i + 1, (uint16_t)(10000 + i)));
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct spec x = tcp4(i + 1, (uint16_t)(10000 + i));
+
+		x.type = IPCTNL_MSG_CT_DELETE;
+		event(ct, x);
+	}
+	ct_get_stats(ct, &st);
+	is_int(st.flows_active, 0, "5000 flows inserted and removed");
+	is_int(st.unknown_destroy, 0, "each found again");
+	ct_free(ct);
+}
+
+int main(void)
+{
+	test_parse();
+	test_stream();
+	test_deltas();
+	test_resync();
+	test_table_full();
+	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
+	   "error text says the daemon continues");
+	return tap_done();
+}
