@@ -1,0 +1,86 @@
+/*
+ * hash.h: SHA-256 of open files on a small pool of worker threads.
+ *
+ * The event loop submits an fd (the pool takes its own duplicate, so the
+ * caller may close or evict its copy at once) with a key; a worker reads it
+ * with pread in 1 MiB chunks and hashes it with nettle. Finished jobs are
+ * queued and the pool's eventfd becomes readable; the loop then calls
+ * hash_pool_collect, which hands each result to a callback on the loop
+ * thread. The loop never waits for a hash.
+ *
+ * A result's text is 64 lowercase hex digits, or "!" and a reason when the
+ * file could not be hashed ("!read error: EACCES", "!not a regular file").
+ * Only regular files are ever read.
+ */
+#ifndef AUDITSNITCH_HASH_H
+#define AUDITSNITCH_HASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hash_pool;
+
+/* Size of a result text buffer: "!reason" texts are cut to fit. */
+#define HASH_TEXT_MAX 80
+
+/* What a job is about; copied back untouched with its result. */
+struct hash_key {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t gen; /* caller's generation, to discard stale results */
+};
+
+struct hash_result {
+	struct hash_key key;
+	bool ok;                  /* text is a sha256 */
+	char text[HASH_TEXT_MAX]; /* hex digest or "!reason" */
+	uint64_t bytes;           /* bytes hashed */
+	uint64_t duration_us;     /* time spent by the worker */
+};
+
+struct hash_stats {
+	uint64_t submitted, completed, failed, rejected; /* rejected: queue full */
+	uint64_t bytes, busy_us;
+	size_t queued; /* jobs waiting or running now */
+};
+
+/* Called on the loop thread by hash_pool_collect, once per finished job. */
+typedef void (*hash_done_fn)(const struct hash_result *res, void *data);
+
+/*
+ * Starts nthreads workers (1..8) with at most max_jobs jobs queued or
+ * running (0: 4096). Returns 0 or -errno. Block signals (loop_add_signal)
+ * before calling, so the workers inherit the mask.
+ */
+int hash_pool_new(unsigned nthreads, size_t max_jobs, struct hash_pool **ret);
+/* Stops and joins the workers; unfinished jobs are dropped. NULL is fine. */
+void hash_pool_free(struct hash_pool *pool);
+
+/* The eventfd the loop watches for EPOLLIN; then call hash_pool_collect. */
+int hash_pool_fd(const struct hash_pool *pool);
+
+/*
+ * Queues a hash of fd (duplicated with F_DUPFD_CLOEXEC; the caller keeps
+ * its fd). Returns 0, -EAGAIN when the queue is full (counted in rejected),
+ * or -errno from the dup. Loop thread.
+ */
+int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key);
+
+/*
+ * Clears the eventfd and calls done for every finished job, in completion
+ * order. Returns the number of results delivered. Loop thread.
+ */
+size_t hash_pool_collect(struct hash_pool *pool, hash_done_fn done, void *data);
+
+/* A copy of the counters (any thread). */
+void hash_pool_stats(struct hash_pool *pool, struct hash_stats *st);
+
+/*
+ * Hashes fd synchronously in the calling thread (what a worker does), into
+ * res->text / res->ok / res->bytes. Never reads a non-regular file. For
+ * tests and benchmarks; the daemon uses the pool.
+ */
+void hash_fd(int fd, struct hash_result *res);
+
+#endif
