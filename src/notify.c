@@ -1,0 +1,1215 @@
+/*
+ * notify.c: desktop notifications (notify.h), in two halves.
+ *
+ * The daemon half runs on the event loop: a bounded queue of ready-made
+ * wire messages, a SOCK_SEQPACKET socketpair to the child (one message per
+ * packet, so a short write cannot happen and framing cannot be lost),
+ * non-blocking sends, an eventfd through which other threads wake the
+ * loop, and timers for restarting the child and looking the desktop user
+ * up again. Queue entries stay until the child reports them delivered or
+ * failed, so a child that dies loses nothing: the new one gets them again.
+ *
+ * The child half is forked from the daemon, closes every fd but its end of
+ * the socket, drops root for good (setgroups, setresgid, setresuid) and
+ * checks that root cannot be regained before it touches D-Bus: it talks to
+ * a bus the desktop user controls, so it must hold nothing worth taking.
+ * It may block (libdbus calls with timeouts); the daemon never waits on it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#ifdef HAVE_DBUS
+#include <dbus/dbus.h>
+#endif
+
+#include "loop.h"
+#include "notify.h"
+#include "util.h"
+
+#define NOTIFY_RUN_USER_DIR "/run/user"
+#define NOTIFY_SESSIONS_DIR "/run/systemd/sessions"
+#define NOTIFY_MAX_CANDIDATES 64  /* /run/user entries considered */
+#define NOTIFY_MAX_SESSIONS 1024  /* session files read */
+#define NOTIFY_SESSION_BYTES 8192 /* one session file */
+
+/* Wire message types. */
+enum {
+	NOTIFY_MSG_NOTIFY = 1, /* daemon -> child: urgency, summary, body */
+	NOTIFY_MSG_RESULT = 2, /* child -> daemon: flag 0 delivered, 1 failed; text */
+	NOTIFY_MSG_STATUS = 3, /* child -> daemon: flag 1 bus connected; text */
+};
+
+/* The header of every packet on the socket, both directions. */
+struct notify_wire {
+	uint32_t len; /* whole packet, header included */
+	uint16_t type;
+	uint8_t urgency;
+	uint8_t flag;
+	uint32_t id;
+	uint16_t len1; /* summary, or text */
+	uint16_t len2; /* body */
+};
+_Static_assert(sizeof(struct notify_wire) == 16, "wire header is 16 bytes");
+
+bool notify_ratelimit_allow(struct notify_ratelimit *rl, uint64_t now_ms, uint64_t window_ms,
+			    unsigned int burst)
+{
+	if (rl->window_start_ms == 0 || now_ms - rl->window_start_ms >= window_ms) {
+		rl->window_start_ms = now_ms ? now_ms : 1;
+		rl->used = 0;
+	}
+	if (rl->used < burst) {
+		rl->used++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
+}
+
+/* ---- finding the desktop user ---- */
+
+/* Parses a uid in decimal; false unless all digits and > 0. */
+static bool notify_parse_uid(const char *s, uid_t *uid)
+{
+	long long v;
+
+	if (util_parse_ll(s, 1, 0x7ffffffe, &v) < 0)
+		return false;
+	*uid = (uid_t)v;
+	return true;
+}
+
+/* The configured "Desktop user": a name or a uid, never root. */
+static int notify_configured_user(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uid_t num;
+	int r;
+
+	if (notify_parse_uid(user, &num))
+		r = getpwuid_r(num, &pw, buf, sizeof(buf), &res);
+	else
+		r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (r != 0)
+		return -r;
+	if (!res)
+		return -ENOENT;
+	if (res->pw_uid == 0)
+		return -EPERM;
+	*uid = res->pw_uid;
+	*gid = res->pw_gid;
+	return 0;
+}
+
+/* Reads one logind session file: true when UID has an active seat session. */
+static bool notify_session_active(int dirfd, const char *name, uid_t *uid)
+{
+	char *text = NULL, *line, *save = NULL;
+	bool active = false, seat = false, have_uid = false;
+
+	if (util_read_file(dirfd, name, NOTIFY_SESSION_BYTES, &text, NULL) < 0)
+		return false;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "UID=", 4) == 0)
+			have_uid = notify_parse_uid(line + 4, uid);
+		else if (strcmp(line, "ACTIVE=1") == 0)
+			active = true;
+		else if (strncmp(line, "SEAT=", 5) == 0 && line[5])
+			seat = true;
+	}
+	free(text);
+	return have_uid && active && seat;
+}
+
+int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid)
+{
+	const char *run = cfg->run_user_dir ? cfg->run_user_dir : NOTIFY_RUN_USER_DIR;
+	const char *sess = cfg->sessions_dir ? cfg->sessions_dir : NOTIFY_SESSIONS_DIR;
+	uid_t cand_uid[NOTIFY_MAX_CANDIDATES];
+	gid_t cand_gid[NOTIFY_MAX_CANDIDATES];
+	size_t ncand = 0, best = 0, nsess = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (cfg->desktop_user && cfg->desktop_user[0])
+		return notify_configured_user(cfg->desktop_user, uid, gid);
+
+	d = opendir(run);
+	if (!d)
+		return -ENOENT;
+	while ((de = readdir(d)) && ncand < NOTIFY_MAX_CANDIDATES) {
+		struct stat dst, bst;
+		char bus[300];
+		uid_t u;
+
+		if (!notify_parse_uid(de->d_name, &u))
+			continue;
+		snprintf(bus, sizeof(bus), "%s/bus", de->d_name);
+		/* The runtime dir and its bus socket must both belong to u. */
+		if (fstatat(dirfd(d), de->d_name, &dst, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(dst.st_mode) || dst.st_uid != u ||
+		    fstatat(dirfd(d), bus, &bst, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISSOCK(bst.st_mode) || bst.st_uid != u)
+			continue;
+		cand_uid[ncand] = u;
+		/* logind creates /run/user/UID with the user's primary group. */
+		cand_gid[ncand] = dst.st_gid;
+		ncand++;
+	}
+	closedir(d);
+	if (ncand == 0)
+		return -ENOENT;
+	for (size_t i = 1; i < ncand; i++)
+		if (cand_uid[i] < cand_uid[best])
+			best = i;
+	if (ncand > 1 && (d = opendir(sess))) {
+		bool found = false;
+
+		while (!found && (de = readdir(d)) && nsess++ < NOTIFY_MAX_SESSIONS) {
+			uid_t u;
+
+			if (de->d_name[0] == '.' || !notify_session_active(dirfd(d), de->d_name, &u))
+				continue;
+			for (size_t i = 0; i < ncand; i++) {
+				if (cand_uid[i] == u) {
+					best = i;
+					found = true;
+				}
+			}
+		}
+		closedir(d);
+	}
+	*uid = cand_uid[best];
+	*gid = cand_gid[best];
+	return 0;
+}
+
+#ifdef HAVE_DBUS
+
+/* True when s[0..len) is valid UTF-8 without NUL (what D-Bus accepts). */
+static bool notify_valid_utf8(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n, k;
+		unsigned int cp;
+
+		if (p[i] == 0)
+			return false;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 2;
+			cp = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 3;
+			cp = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 4;
+			cp = p[i] & 0x07;
+		} else {
+			return false;
+		}
+		if (i + n > len)
+			return false;
+		for (k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* A queued message: the wire packet, ready to send. */
+struct notify_item {
+	uint32_t id;
+	uint32_t len;
+	char buf[];
+};
+
+struct notify {
+	struct loop *loop;
+	char *desktop_user, *bus_address, *run_user_dir, *sessions_dir;
+	notify_log_fn log_fn;
+	void *log_data;
+
+	/* lock guards the fields up to the next comment: any thread. */
+	pthread_mutex_t lock;
+	int sock; /* daemon end of the socketpair, -1 without a child */
+	struct notify_item *queue[NOTIFY_QUEUE_MAX];
+	size_t count;   /* entries in queue */
+	size_t nsent;   /* queue[0..nsent) handed to the child */
+	uint32_t next_id;
+	uint64_t sent, failed, dropped, dropped_noticed;
+	struct notify_ratelimit errors;
+	uint64_t errors_suppressed_shown; /* errors.suppressed already reported */
+
+	/* Loop thread only. */
+	int evfd;
+	bool out_watched;
+	pid_t pid, zombie;
+	uid_t uid;
+	bool have_user, user_missing_logged, bus_connected;
+	uint64_t restarts, backoff_ms, started_ms;
+	struct loop_timer *restart_timer, *recheck_timer;
+};
+
+/* Builds a packet; NULL when too big. */
+static struct notify_item *notify_item_new(uint32_t id, uint8_t urgency, const char *summary,
+					   const char *body)
+{
+	size_t l1 = strlen(summary), l2 = strlen(body), len = sizeof(struct notify_wire) + l1 + l2;
+	struct notify_wire w = { .type = NOTIFY_MSG_NOTIFY, .urgency = urgency, .id = id };
+	struct notify_item *it;
+
+	if (len > NOTIFY_MSG_MAX)
+		return NULL;
+	w.len = (uint32_t)len;
+	w.len1 = (uint16_t)l1;
+	w.len2 = (uint16_t)l2;
+	it = xmalloc(sizeof(*it) + len);
+	it->id = id;
+	it->len = (uint32_t)len;
+	memcpy(it->buf, &w, sizeof(w));
+	memcpy(it->buf + sizeof(w), summary, l1);
+	memcpy(it->buf + sizeof(w) + l1, body, l2);
+	return it;
+}
+
+/* Sends what the child has not got yet; lock held. True when some remain. */
+static bool notify_flush_locked(struct notify *n)
+{
+	while (n->sock >= 0 && n->nsent < n->count) {
+		struct notify_item *it = n->queue[n->nsent];
+
+		/* SEQPACKET: the whole packet goes or nothing does. */
+		if (send(n->sock, it->buf, it->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* EAGAIN: wait for EPOLLOUT; EPIPE: the loop sees HUP */
+		}
+		n->nsent++;
+	}
+	return n->sock >= 0 && n->nsent < n->count;
+}
+
+/* Appends it to the queue; lock held. False (counted) when full. */
+static bool notify_enqueue_locked(struct notify *n, struct notify_item *it)
+{
+	if (n->count >= NOTIFY_QUEUE_MAX) {
+		n->dropped++;
+		free(it);
+		return false;
+	}
+	n->queue[n->count++] = it;
+	return true;
+}
+
+/* Wakes the loop so it watches for EPOLLOUT (from any thread). */
+static void notify_wake(struct notify *n)
+{
+	uint64_t one = 1;
+	ssize_t r = write(n->evfd, &one, sizeof(one));
+
+	(void)r; /* EAGAIN: the counter is already non-zero, the loop will run */
+}
+
+/* Watches EPOLLOUT exactly while unsent messages wait. Loop thread. */
+static void notify_watch_out(struct notify *n, bool want)
+{
+	int sock;
+
+	pthread_mutex_lock(&n->lock);
+	sock = n->sock;
+	pthread_mutex_unlock(&n->lock);
+	if (sock < 0 || want == n->out_watched)
+		return;
+	if (loop_mod_fd(n->loop, sock, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
+		n->out_watched = want;
+}
+
+int notify_send(struct notify *n, uint8_t urgency, const char *summary, const char *body)
+{
+	struct notify_item *it;
+	bool more;
+
+	if (!n)
+		return 0;
+	if (urgency > NOTIFY_URGENCY_CRITICAL)
+		return -EINVAL;
+	if (!notify_valid_utf8(summary, strlen(summary)) || !notify_valid_utf8(body, strlen(body)))
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	it = notify_item_new(n->next_id++, urgency, summary, body);
+	if (!it) {
+		pthread_mutex_unlock(&n->lock);
+		return -EMSGSIZE;
+	}
+	if (!notify_enqueue_locked(n, it)) {
+		pthread_mutex_unlock(&n->lock);
+		return -ENOBUFS;
+	}
+	more = notify_flush_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	if (more)
+		notify_wake(n);
+	return 0;
+}
+
+/* Escapes s for the body markup into a new string (plain, bounded). */
+static char *notify_markup(const char *s, size_t max)
+{
+	size_t len = strlen(s), o = 0;
+	char *out = xmalloc(max + 8);
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char piece[8];
+
+		switch (c) {
+		case '&': strcpy(piece, "&amp;"); break;
+		case '<': strcpy(piece, "&lt;"); break;
+		case '>': strcpy(piece, "&gt;"); break;
+		case '"': strcpy(piece, "&quot;"); break;
+		case '\'': strcpy(piece, "&apos;"); break;
+		default:
+			/* Error messages are ASCII from log.c; anything else shows as \xNN. */
+			if (c < 0x20 || c >= 0x7f)
+				snprintf(piece, sizeof(piece), "\\x%02x", c);
+			else
+				snprintf(piece, sizeof(piece), "%c", c);
+		}
+		if (o + strlen(piece) > max)
+			break;
+		memcpy(out + o, piece, strlen(piece));
+		o += strlen(piece);
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void notify_error(const char *message, void *data)
+{
+	struct notify *n = data;
+	uint64_t suppressed;
+	char *body, *text;
+	bool allow;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	allow = notify_ratelimit_allow(&n->errors, util_now_ms(), NOTIFY_ERROR_WINDOW_MS,
+				       NOTIFY_ERROR_BURST);
+	suppressed = n->errors.suppressed - n->errors_suppressed_shown;
+	if (allow)
+		n->errors_suppressed_shown = n->errors.suppressed;
+	pthread_mutex_unlock(&n->lock);
+	if (!allow)
+		return;
+	body = notify_markup(message, 1024);
+	text = suppressed ? xasprintf("%s\n(%llu earlier errors not shown; see the error log)",
+				      body, (unsigned long long)suppressed)
+			  : xstrdup(body);
+	(void)notify_send(n, NOTIFY_URGENCY_NORMAL, "auditsnitch error", text);
+	free(body);
+	free(text);
+}
+
+/* Passes a child's text to the log callback, escaped. Loop thread. */
+static void notify_log(struct notify *n, int level, const char *prefix, const char *text,
+		       size_t len)
+{
+	char esc[1024];
+
+	if (!n->log_fn)
+		return;
+	util_escape(esc, sizeof(esc), text, len);
+	{
+		char *msg = xasprintf("%s%s", prefix, esc);
+
+		n->log_fn(level, msg, n->log_data);
+		free(msg);
+	}
+}
+
+/* Handles one packet from the child. Loop thread. */
+static void notify_handle_packet(struct notify *n, const char *buf, size_t len)
+{
+	struct notify_wire w;
+	const char *text = buf + sizeof(w);
+	bool was_connected;
+
+	if (len < sizeof(w))
+		return;
+	memcpy(&w, buf, sizeof(w));
+	if (w.len != len || (size_t)w.len1 + sizeof(w) != len)
+		return;
+	if (w.type == NOTIFY_MSG_RESULT) {
+		pthread_mutex_lock(&n->lock);
+		for (size_t i = 0; i < n->nsent; i++) {
+			if (n->queue[i]->id != w.id)
+				continue;
+			free(n->queue[i]);
+			memmove(&n->queue[i], &n->queue[i + 1], (n->count - i - 1) * sizeof(n->queue[0]));
+			n->count--;
+			n->nsent--;
+			if (w.flag == 0)
+				n->sent++;
+			else
+				n->failed++;
+			break;
+		}
+		/* Say once, when there is room again, that some were dropped. */
+		if (n->dropped > n->dropped_noticed && n->count < NOTIFY_QUEUE_MAX / 2) {
+			char *body = xasprintf("%llu notifications were dropped (queue full); exe.log "
+					       "and syslog have every detection.",
+					       (unsigned long long)(n->dropped - n->dropped_noticed));
+			struct notify_item *it = notify_item_new(n->next_id++, NOTIFY_URGENCY_NORMAL,
+								 "auditsnitch: notifications dropped",
+								 body);
+
+			n->dropped_noticed = n->dropped;
+			if (it)
+				notify_enqueue_locked(n, it);
+			free(body);
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (w.flag != 0)
+			notify_log(n, LOG_WARNING, "desktop notification failed: ", text, w.len1);
+	} else if (w.type == NOTIFY_MSG_STATUS) {
+		was_connected = n->bus_connected;
+		n->bus_connected = w.flag != 0;
+		if (n->bus_connected != was_connected || !n->bus_connected)
+			notify_log(n, n->bus_connected ? LOG_INFO : LOG_WARNING, "notifier: ", text,
+				   w.len1);
+	}
+}
+
+static void notify_start_child(struct notify *n);
+
+/* Reaps the child if it has exited; logs how. Loop thread. */
+static void notify_reap(struct notify *n)
+{
+	int status;
+	pid_t r;
+	char *msg;
+
+	if (n->zombie <= 0)
+		return;
+	r = waitpid(n->zombie, &status, WNOHANG);
+	if (r == 0)
+		return;
+	n->zombie = 0;
+	if (r < 0 || !n->log_fn)
+		return; /* ECHILD: someone reaped it for us */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	msg = WIFSIGNALED(status)
+		      ? xasprintf("notifier child killed by signal %d", WTERMSIG(status))
+		      : xasprintf("notifier child exited with status %d", WEXITSTATUS(status));
+	n->log_fn(LOG_WARNING, msg, n->log_data);
+	free(msg);
+}
+
+static void notify_restart_cb(struct loop *loop, uint64_t expirations, void *data)
+{
+	struct notify *n = data;
+
+	loop_timer_free(n->restart_timer);
+	n->restart_timer = NULL;
+	notify_reap(n);
+	if (!n->pid)
+		notify_start_child(n);
+}
+
+/* Schedules a start after delay_ms (no-op when one is pending). */
+static void notify_schedule_start(struct notify *n, uint64_t delay_ms)
+{
+	if (n->restart_timer)
+		return;
+	n->restart_timer = loop_timer_new(n->loop, delay_ms, 0, notify_restart_cb, n);
+}
+
+/* The child is gone (or being replaced): forget it, maybe restart. */
+static void notify_child_gone(struct notify *n, bool restart)
+{
+	uint64_t now = util_now_ms();
+	int sock;
+
+	if (!n->pid)
+		return;
+	pthread_mutex_lock(&n->lock);
+	sock = n->sock;
+	n->sock = -1;
+	n->nsent = 0; /* the next child gets them again */
+	pthread_mutex_unlock(&n->lock);
+	if (sock >= 0) {
+		loop_del_fd(n->loop, sock);
+		close(sock);
+	}
+	n->out_watched = false;
+	n->zombie = n->pid;
+	n->pid = 0;
+	n->bus_connected = false;
+	notify_reap(n);
+	if (!restart)
+		return;
+	n->restarts++;
+	/* A child that lived a while starts the backoff over. */
+	if (now - n->started_ms > NOTIFY_RESTART_MAX_MS)
+		n->backoff_ms = NOTIFY_RESTART_MIN_MS;
+	else
+		n->backoff_ms = n->backoff_ms * 2 > NOTIFY_RESTART_MAX_MS ? NOTIFY_RESTART_MAX_MS
+									  : n->backoff_ms * 2;
+	notify_schedule_start(n, n->backoff_ms);
+}
+
+static void notify_sock_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct notify *n = data;
+	char buf[NOTIFY_MSG_MAX];
+	bool more;
+
+	if (events & EPOLLIN) {
+		/* Bounded per wakeup; epoll is level-triggered and calls again. */
+		for (int i = 0; i < 256; i++) {
+			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			if (r <= 0) {
+				notify_child_gone(n, true);
+				return;
+			}
+			notify_handle_packet(n, buf, (size_t)r);
+		}
+	}
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		notify_child_gone(n, true);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	more = notify_flush_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	notify_watch_out(n, more);
+}
+
+static void notify_event_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct notify *n = data;
+	uint64_t v;
+	bool more;
+	ssize_t r = read(fd, &v, sizeof(v));
+
+	(void)r;
+	pthread_mutex_lock(&n->lock);
+	more = notify_flush_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	notify_watch_out(n, more);
+}
+
+/* Closes every fd but keep (>= 3); 0, 1 and 2 are /dev/null by then. */
+static void notify_close_fds(int keep)
+{
+	DIR *d;
+	struct dirent *de;
+	int fds[1024];
+	size_t nfds = 0;
+
+#ifdef SYS_close_range
+	if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
+		return;
+#endif
+	/* Older kernels: list /proc/self/fd in rounds (closing while reading is unsafe). */
+	for (int round = 0; round < 64; round++) {
+		d = opendir("/proc/self/fd");
+		if (!d)
+			break;
+		nfds = 0;
+		while ((de = readdir(d)) && nfds < ARRAY_SIZE(fds)) {
+			long long v;
+
+			if (util_parse_ll(de->d_name, 3, 0x7fffffff, &v) == 0 && v != keep &&
+			    v != dirfd(d))
+				fds[nfds++] = (int)v;
+		}
+		closedir(d);
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (nfds == 0)
+			return;
+	}
+	for (int fd = 3; fd < 65536; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+/* Sends a packet to the daemon (blocking: the daemon always reads). */
+static void notify_child_reply(int sock, uint16_t type, uint32_t id, uint8_t flag, const char *text)
+{
+	char buf[NOTIFY_MSG_MAX];
+	struct notify_wire w = { .type = type, .flag = flag, .id = id };
+	size_t l = strlen(text);
+
+	if (l > 1024)
+		l = 1024;
+	w.len = (uint32_t)(sizeof(w) + l);
+	w.len1 = (uint16_t)l;
+	memcpy(buf, &w, sizeof(w));
+	memcpy(buf + sizeof(w), text, l);
+	while (send(sock, buf, w.len, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Drops root for good: groups, gid, uid, then proves that neither can be
+ * regained. Returns only on success; the caller _exits otherwise.
+ */
+static int notify_child_drop(uid_t uid, gid_t gid)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (geteuid() != 0)
+		return getuid() == uid && geteuid() == uid ? 0 : -EPERM;
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	if (setresuid(0, 0, 0) != -1 || setresgid(0, 0, 0) != -1 || setgroups(0, NULL) != -1)
+		return -EPERM;
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
+	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid)
+		return -EPERM;
+	return 0;
+}
+
+struct notify_child_msg {
+	uint32_t id;
+	uint8_t urgency;
+	int attempts;
+	uint64_t next_try_ms;
+	char *summary, *body;
+};
+
+/* Parses a NOTIFY packet; false when malformed. */
+static bool notify_child_parse(const char *buf, size_t len, struct notify_child_msg *m)
+{
+	struct notify_wire w;
+	const char *s;
+
+	if (len < sizeof(w))
+		return false;
+	memcpy(&w, buf, sizeof(w));
+	if (w.len != len || w.type != NOTIFY_MSG_NOTIFY ||
+	    sizeof(w) + (size_t)w.len1 + w.len2 != len || w.urgency > NOTIFY_URGENCY_CRITICAL)
+		return false;
+	s = buf + sizeof(w);
+	if (!notify_valid_utf8(s, w.len1) || !notify_valid_utf8(s + w.len1, w.len2))
+		return false;
+	memset(m, 0, sizeof(*m));
+	m->id = w.id;
+	m->urgency = w.urgency;
+	m->summary = xstrndup(s, w.len1);
+	m->body = xstrndup(s + w.len1, w.len2);
+	return true;
+}
+
+/* Opens and registers a private connection to address; NULL with *err set. */
+static DBusConnection *notify_child_connect(const char *address, DBusError *err)
+{
+	DBusConnection *conn = dbus_connection_open_private(address, err);
+
+	if (!conn)
+		return NULL;
+	dbus_connection_set_exit_on_disconnect(conn, FALSE);
+	if (!dbus_bus_register(conn, err)) {
+		dbus_connection_close(conn);
+		dbus_connection_unref(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* One Notify call. Returns true when the server answered. */
+static bool notify_child_call(DBusConnection *conn, const struct notify_child_msg *m,
+			      DBusError *err)
+{
+	const char *app = "auditsnitch", *key = "urgency";
+	const char *icon = m->urgency == NOTIFY_URGENCY_CRITICAL ? "dialog-warning" : "";
+	dbus_uint32_t replaces = 0;
+	dbus_int32_t expire = -1;
+	unsigned char urgency = m->urgency;
+	DBusMessageIter it, sub, entry, var;
+	DBusMessage *msg, *reply = NULL;
+	bool ok;
+
+	msg = dbus_message_new_method_call("org.freedesktop.Notifications",
+					   "/org/freedesktop/Notifications",
+					   "org.freedesktop.Notifications", "Notify");
+	if (!msg) {
+		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
+		return false;
+	}
+	dbus_message_iter_init_append(msg, &it);
+	ok = dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &app) &&
+	     dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &replaces) &&
+	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &icon) &&
+	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->summary) &&
+	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->body) &&
+	     dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &sub) &&
+	     dbus_message_iter_close_container(&it, &sub) &&
+	     dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &sub) &&
+	     dbus_message_iter_open_container(&sub, DBUS_TYPE_DICT_ENTRY, NULL, &entry) &&
+	     dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key) &&
+	     dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "y", &var) &&
+	     dbus_message_iter_append_basic(&var, DBUS_TYPE_BYTE, &urgency) &&
+	     dbus_message_iter_close_container(&entry, &var) &&
+	     dbus_message_iter_close_container(&sub, &entry) &&
+	     dbus_message_iter_close_container(&it, &sub) &&
+	     dbus_message_iter_append_basic(&it, DBUS_TYPE_INT32, &expire);
+	if (!ok)
+		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
+	else
+		reply = dbus_connection_send_with_reply_and_block(conn, msg, NOTIFY_CALL_TIMEOUT_MS,
+								  err);
+	dbus_message_unref(msg);
+	if (reply)
+		dbus_message_unref(reply);
+	/* Drop signals and anything else queued to us; we never read them. */
+	while ((msg = dbus_connection_pop_message(conn)))
+		dbus_message_unref(msg);
+	return reply != NULL;
+}
+
+static void notify_child_msg_clear(struct notify_child_msg *m)
+{
+	free(m->summary);
+	free(m->body);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The child's life: read messages, deliver them, report back. */
+static void notify_child_run(int sock, uid_t uid, const char *address)
+{
+	struct notify_child_msg q[NOTIFY_CHILD_QUEUE_MAX];
+	size_t head = 0, qn = 0;
+	DBusConnection *conn = NULL;
+	uint64_t next_connect_ms = 0;
+	int last_state = -1;
+	char last_err[256] = "";
+	char buf[NOTIFY_MSG_MAX];
+
+	memset(q, 0, sizeof(q));
+	for (bool first = true;; first = false) {
+		uint64_t now = util_now_ms(), wake;
+		struct pollfd pfd = { .fd = sock };
+		int timeout = -1;
+		DBusError err;
+
+		dbus_error_init(&err);
+		/* Connect at start (to report the state) and whenever messages wait. */
+		if (!conn && (first || qn > 0) && now >= next_connect_ms) {
+			conn = notify_child_connect(address, &err);
+			if (conn) {
+				if (last_state != 1) {
+					char *t = xasprintf("connected to the session bus of uid %u (%s)",
+							    (unsigned)uid, address);
+					notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 1, t);
+					free(t);
+				}
+				last_state = 1;
+			} else {
+				next_connect_ms = now + NOTIFY_RETRY_MS;
+				if (last_state != 0 || strncmp(last_err, err.name ? err.name : "",
+							       sizeof(last_err) - 1) != 0) {
+					char *t = xasprintf("no session bus for uid %u at %s (%s); "
+							    "notifications wait and are retried every %d s",
+							    (unsigned)uid, address,
+							    err.message ? err.message : "unknown error",
+							    NOTIFY_RETRY_MS / 1000);
+					notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 0, t);
+					free(t);
+				}
+				snprintf(last_err, sizeof(last_err), "%s", err.name ? err.name : "");
+				last_state = 0;
+			}
+			dbus_error_free(&err);
+		}
+		while (conn && qn > 0 && q[head].next_try_ms <= now) {
+			struct notify_child_msg *m = &q[head];
+
+			if (notify_child_call(conn, m, &err)) {
+				notify_child_reply(sock, NOTIFY_MSG_RESULT, m->id, 0, "");
+			} else if (!dbus_connection_get_is_connected(conn)) {
+				/* The bus went away: keep the message, reconnect. */
+				dbus_connection_close(conn);
+				dbus_connection_unref(conn);
+				conn = NULL;
+				next_connect_ms = now;
+				dbus_error_free(&err);
+				break;
+			} else if (++m->attempts < NOTIFY_ATTEMPTS) {
+				m->next_try_ms = now + NOTIFY_RETRY_MS;
+				dbus_error_free(&err);
+				break;
+			} else {
+				char *t = xasprintf("%s: %s", err.name ? err.name : "error",
+						    err.message ? err.message : "");
+				notify_child_reply(sock, NOTIFY_MSG_RESULT, m->id, 1, t);
+				free(t);
+			}
+			dbus_error_free(&err);
+			notify_child_msg_clear(m);
+			head = (head + 1) % NOTIFY_CHILD_QUEUE_MAX;
+			qn--;
+			now = util_now_ms();
+		}
+		if (qn > 0) {
+			wake = conn ? q[head].next_try_ms : next_connect_ms;
+			now = util_now_ms();
+			timeout = wake > now ? (int)(wake - now) : 0;
+		}
+		/* A full queue stops reading: the daemon's queue holds the rest. */
+		pfd.events = qn < NOTIFY_CHILD_QUEUE_MAX ? POLLIN : 0;
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+			_exit(1);
+		if (pfd.revents & POLLIN) {
+			while (qn < NOTIFY_CHILD_QUEUE_MAX) {
+				ssize_t r = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+				struct notify_child_msg *m = &q[(head + qn) % NOTIFY_CHILD_QUEUE_MAX];
+
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+					break;
+				if (r <= 0)
+					_exit(0); /* the daemon closed its end */
+				if (!notify_child_parse(buf, (size_t)r, m)) {
+					struct notify_wire w = { 0 };
+
+					memcpy(&w, buf, (size_t)r < sizeof(w) ? (size_t)r : sizeof(w));
+					notify_child_reply(sock, NOTIFY_MSG_RESULT, w.id, 1,
+							   "malformed message");
+					continue;
+				}
+				qn++;
+			}
+		} else if (pfd.revents & (POLLHUP | POLLERR)) {
+			_exit(0);
+		}
+	}
+}
+
+/* The forked child: isolate, drop root, then serve. Never returns. */
+static void notify_child_main(int sock, uid_t uid, gid_t gid, const char *address,
+			      pid_t parent) __attribute__((noreturn));
+static void notify_child_main(int sock, uid_t uid, gid_t gid, const char *address, pid_t parent)
+{
+	sigset_t none;
+	int null, fd, r;
+
+	/* The daemon blocks signals for its signalfd; the child wants defaults. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (sock < 3) {
+		fd = fcntl(sock, F_DUPFD, 3);
+		if (fd < 0)
+			_exit(126);
+		sock = fd;
+	}
+	null = open("/dev/null", O_RDWR);
+	for (fd = 0; fd < 3 && null >= 0; fd++)
+		if (null != fd)
+			dup2(null, fd);
+	if (null > 2 && null != sock)
+		close(null);
+	notify_close_fds(sock);
+	if (fcntl(sock, F_SETFD, 0) < 0) /* nothing is exec'ed; keep it simple */
+		_exit(126);
+
+	r = notify_child_drop(uid, gid);
+	if (r < 0) {
+		char *t = xasprintf("cannot drop privileges to uid %u gid %u: %s; no notifications",
+				    (unsigned)uid, (unsigned)gid, strerror(-r));
+		notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 0, t);
+		_exit(125);
+	}
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Set after the uid change, which clears it; then close the race. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(0);
+	if (chdir("/") < 0)
+		_exit(126);
+	clearenv();
+	notify_child_run(sock, uid, address);
+	_exit(0);
+}
+
+/* Forks the child for the current desktop user. Loop thread. */
+static void notify_start_child(struct notify *n)
+{
+	struct notify_config cfg = {
+		.desktop_user = n->desktop_user,
+		.bus_address = n->bus_address,
+		.run_user_dir = n->run_user_dir,
+		.sessions_dir = n->sessions_dir,
+	};
+	uid_t uid;
+	gid_t gid;
+	char *address;
+	int sv[2], r;
+	pid_t pid, parent = getpid();
+	bool more;
+
+	if (n->pid)
+		return;
+	r = notify_find_user(&cfg, &uid, &gid);
+	if (r < 0) {
+		n->have_user = false;
+		if (!n->user_missing_logged && n->log_fn) {
+			char *msg = n->desktop_user[0]
+				? xasprintf("\"Desktop user\" %s: %s (root is refused); "
+					    "notifications wait, looking again every %d s",
+					    n->desktop_user, strerror(-r), NOTIFY_RECHECK_MS / 1000)
+				: xasprintf("no desktop user: no session bus socket %s/UID/bus; "
+					    "notifications wait, looking again every %d s",
+					    n->run_user_dir, NOTIFY_RECHECK_MS / 1000);
+			n->log_fn(LOG_WARNING, msg, n->log_data);
+			free(msg);
+		}
+		n->user_missing_logged = true;
+		return;
+	}
+	n->user_missing_logged = false;
+	n->have_user = true;
+	n->uid = uid;
+	address = n->bus_address[0] ? xstrdup(n->bus_address)
+				    : xasprintf("unix:path=%s/%u/bus", n->run_user_dir, (unsigned)uid);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(address);
+		notify_schedule_start(n, NOTIFY_RESTART_MAX_MS);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		notify_child_main(sv[1], uid, gid, address, parent);
+	}
+	free(address);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		notify_schedule_start(n, NOTIFY_RESTART_MAX_MS);
+		return;
+	}
+	(void)fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	n->pid = pid;
+	n->started_ms = util_now_ms();
+	pthread_mutex_lock(&n->lock);
+	n->sock = sv[0];
+	n->nsent = 0;
+	more = notify_flush_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	n->out_watched = more;
+	if (loop_add_fd(n->loop, sv[0], EPOLLIN | (more ? EPOLLOUT : 0), notify_sock_cb, n) < 0) {
+		/* Cannot watch it: treat as a dead child and try again later. */
+		kill(pid, SIGTERM);
+		notify_child_gone(n, true);
+	}
+}
+
+/* Every NOTIFY_RECHECK_MS: reap, start a missing child, follow user changes. */
+static void notify_recheck_cb(struct loop *loop, uint64_t expirations, void *data)
+{
+	struct notify *n = data;
+	struct notify_config cfg = {
+		.run_user_dir = n->run_user_dir,
+		.sessions_dir = n->sessions_dir,
+	};
+	uid_t uid;
+	gid_t gid;
+
+	notify_reap(n);
+	if (!n->pid) {
+		if (!n->restart_timer)
+			notify_start_child(n);
+		return;
+	}
+	/* A configured user does not change; only auto mode looks again. */
+	if (n->desktop_user[0] || notify_find_user(&cfg, &uid, &gid) < 0 || uid == n->uid)
+		return;
+	if (n->log_fn) {
+		char *msg = xasprintf("desktop user changed from uid %u to uid %u: restarting the "
+				      "notifier", (unsigned)n->uid, (unsigned)uid);
+		n->log_fn(LOG_INFO, msg, n->log_data);
+		free(msg);
+	}
+	kill(n->pid, SIGTERM);
+	notify_child_gone(n, false);
+	n->backoff_ms = NOTIFY_RESTART_MIN_MS / 2;
+	notify_start_child(n);
+}
+
+int notify_new(struct loop *loop, const struct notify_config *cfg, notify_log_fn log_fn,
+	       void *log_data, struct notify **ret)
+{
+	struct notify *n = xcalloc(1, sizeof(*n));
+	int r;
+
+	n->loop = loop;
+	n->desktop_user = xstrdup(cfg->desktop_user ? cfg->desktop_user : "");
+	n->bus_address = xstrdup(cfg->bus_address ? cfg->bus_address : "");
+	n->run_user_dir = xstrdup(cfg->run_user_dir ? cfg->run_user_dir : NOTIFY_RUN_USER_DIR);
+	n->sessions_dir = xstrdup(cfg->sessions_dir ? cfg->sessions_dir : NOTIFY_SESSIONS_DIR);
+	n->log_fn = log_fn;
+	n->log_data = log_data;
+	n->sock = -1;
+	n->backoff_ms = NOTIFY_RESTART_MIN_MS / 2;
+	pthread_mutex_init(&n->lock, NULL);
+	n->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->evfd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = loop_add_fd(loop, n->evfd, EPOLLIN, notify_event_cb, n);
+	if (r < 0) {
+		close(n->evfd);
+		n->evfd = -1;
+		goto out;
+	}
+	n->recheck_timer = loop_timer_new(loop, NOTIFY_RECHECK_MS, NOTIFY_RECHECK_MS,
+					  notify_recheck_cb, n);
+	if (!n->recheck_timer) {
+		r = -errno;
+		goto out;
+	}
+	notify_start_child(n);
+	*ret = n;
+	n = NULL;
+	r = 0;
+out:
+	notify_free(n);
+	return r;
+}
+
+void notify_free(struct notify *n)
+{
+	if (!n)
+		return;
+	if (n->pid) {
+		pid_t pid = n->pid;
+
+		notify_child_gone(n, false); /* closes the socket: the child sees EOF */
+		/* Give it a second to go, then make sure. */
+		for (int i = 0; i < 100 && n->zombie; i++) {
+			if (i == 10)
+				kill(pid, SIGTERM);
+			usleep(10000);
+			notify_reap(n);
+		}
+		if (n->zombie) {
+			kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+		}
+	}
+	loop_timer_free(n->restart_timer);
+	loop_timer_free(n->recheck_timer);
+	if (n->evfd >= 0) {
+		loop_del_fd(n->loop, n->evfd);
+		close(n->evfd);
+	}
+	for (size_t i = 0; i < n->count; i++)
+		free(n->queue[i]);
+	pthread_mutex_destroy(&n->lock);
+	free(n->desktop_user);
+	free(n->bus_address);
+	free(n->run_user_dir);
+	free(n->sessions_dir);
+	free(n);
+}
+
+void notify_stats(struct notify *n, struct notify_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->uid = -1;
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	out->sent = n->sent;
+	out->failed = n->failed;
+	out->dropped = n->dropped;
+	out->pending = n->count;
+	out->errors_suppressed = n->errors.suppressed;
+	pthread_mutex_unlock(&n->lock);
+	out->restarts = n->restarts;
+	out->pid = n->pid;
+	out->uid = n->have_user ? (int64_t)n->uid : -1;
+	out->bus_connected = n->bus_connected;
+}
+
+#else /* !HAVE_DBUS */
+
+int notify_new(struct loop *loop, const struct notify_config *cfg, notify_log_fn log_fn,
+	       void *log_data, struct notify **ret)
+{
+	return -ENOTSUP;
+}
+
+void notify_free(struct notify *n)
+{
+}
+
+int notify_send(struct notify *n, uint8_t urgency, const char *summary, const char *body)
+{
+	return 0;
+}
+
+void notify_error(const char *message, void *n)
+{
+}
+
+void notify_stats(struct notify *n, struct notify_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->uid = -1;
+}
+
+#endif

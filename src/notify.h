@@ -1,0 +1,124 @@
+/*
+ * notify.h: desktop notifications through a child process that runs as the
+ * desktop user (never root) and calls org.freedesktop.Notifications.Notify
+ * on that user's session bus with libdbus.
+ *
+ * The daemon side never blocks: notify_send queues the message (bounded,
+ * NOTIFY_QUEUE_MAX; drops are counted) and writes it to the child over a
+ * SOCK_SEQPACKET socketpair with MSG_DONTWAIT; the rest is flushed from the
+ * loop when the socket becomes writable. The child reports every message
+ * back (delivered or failed) over the same socket, so "pending" is exact.
+ * A child that dies is restarted with backoff; the desktop user is looked
+ * up again every NOTIFY_RECHECK_MS and the child re-forked when it changes.
+ *
+ * Threads: notify_new, notify_free and notify_stats on the loop thread;
+ * notify_send and notify_error on any thread (a mutex guards the queue;
+ * other threads wake the loop through an eventfd). Nothing here logs:
+ * state changes go to the log_fn given to notify_new, on the loop thread,
+ * at LOG_WARNING or below (never LOG_ERR, so the error hook cannot loop).
+ */
+#ifndef AUDITSNITCH_NOTIFY_H
+#define AUDITSNITCH_NOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct loop;
+struct notify;
+
+/* The specification's urgency byte (hint "urgency"). */
+enum notify_urgency {
+	NOTIFY_URGENCY_LOW = 0,
+	NOTIFY_URGENCY_NORMAL = 1,
+	NOTIFY_URGENCY_CRITICAL = 2,
+};
+
+#define NOTIFY_QUEUE_MAX 256        /* daemon side, queued + in the child */
+#define NOTIFY_CHILD_QUEUE_MAX 64   /* child side, waiting for the bus */
+#define NOTIFY_MSG_MAX 4096         /* one message on the socket */
+#define NOTIFY_RETRY_MS 5000        /* child: reconnect / resend interval */
+#define NOTIFY_ATTEMPTS 3           /* child: tries per message on a live bus */
+#define NOTIFY_CALL_TIMEOUT_MS 5000 /* child: one Notify call */
+#define NOTIFY_RECHECK_MS 30000     /* daemon: look the desktop user up again */
+#define NOTIFY_RESTART_MIN_MS 1000  /* daemon: child restart backoff */
+#define NOTIFY_RESTART_MAX_MS 60000
+#define NOTIFY_ERROR_BURST 5        /* error notifications per window */
+#define NOTIFY_ERROR_WINDOW_MS (10 * 60 * 1000)
+
+struct notify_config {
+	const char *desktop_user; /* "Desktop user": name or uid; NULL/"" = auto */
+	const char *bus_address;  /* "Desktop bus address"; NULL/"" = the user's
+				     unix:path=RUN_USER_DIR/UID/bus */
+	const char *run_user_dir; /* NULL: "/run/user" (tests may override) */
+	const char *sessions_dir; /* NULL: "/run/systemd/sessions" */
+};
+
+struct notify_stats {
+	uint64_t sent;     /* Notify calls the server answered */
+	uint64_t failed;   /* given up after NOTIFY_ATTEMPTS, or rejected */
+	uint64_t dropped;  /* not queued: queue full */
+	uint64_t pending;  /* queued here or held by the child */
+	uint64_t restarts; /* child restarts */
+	uint64_t errors_suppressed; /* error notifications over the rate limit */
+	pid_t pid;         /* the child, 0 when none */
+	int64_t uid;       /* the desktop user, -1 when none found */
+	bool bus_connected;
+};
+
+typedef void (*notify_log_fn)(int level, const char *message, void *data);
+
+/*
+ * Starts the notifier: finds the desktop user, forks the child and
+ * registers its socket, an eventfd and timers with loop. Without a desktop
+ * user yet, messages queue and the user is looked up again periodically.
+ * cfg strings are copied. Call before starting threads if possible (fork).
+ * Returns 0, -ENOTSUP (built without D-Bus) or -errno.
+ */
+int notify_new(struct loop *loop, const struct notify_config *cfg, notify_log_fn log_fn,
+	       void *log_data, struct notify **ret);
+/* Stops the child (SIGTERM, then SIGKILL after 1 s) and frees. NULL is fine. */
+void notify_free(struct notify *n);
+
+/*
+ * Queues one notification. summary: plain text; body: already escaped for
+ * the body markup (records_markup_escape); both valid UTF-8, together at
+ * most NOTIFY_MSG_MAX - 16 bytes. Any thread; never blocks. n may be NULL
+ * (notifications off): returns 0. Returns 0, -ENOBUFS (queue full,
+ * counted), -EMSGSIZE or -EINVAL (not UTF-8).
+ */
+int notify_send(struct notify *n, uint8_t urgency, const char *summary, const char *body);
+
+/*
+ * Notifies an error-log message, at most NOTIFY_ERROR_BURST per
+ * NOTIFY_ERROR_WINDOW_MS (the next allowed one says how many were
+ * suppressed). Escapes message itself. Any thread; fits
+ * log_set_error_hook. n may be NULL.
+ */
+void notify_error(const char *message, void *n);
+
+/* Counters for `auditsnitch status`. Loop thread. */
+void notify_stats(struct notify *n, struct notify_stats *out);
+
+/*
+ * Finds the desktop user: cfg->desktop_user (a name or a uid; root is
+ * refused with -EPERM) or else the owner of RUN_USER_DIR/UID/bus, a socket
+ * owned by UID; with several, the one with an active seat session in
+ * SESSIONS_DIR, else the lowest uid. Returns 0 or -ENOENT. Exposed for
+ * tests. Auto mode reads only directories (no NSS lookup).
+ */
+int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid);
+
+/*
+ * A fixed-window limiter: allows burst events per window_ms.
+ * Counts the refused ones in *suppressed. Not thread-safe by itself.
+ */
+struct notify_ratelimit {
+	uint64_t window_start_ms;
+	unsigned int used;
+	uint64_t suppressed;
+};
+bool notify_ratelimit_allow(struct notify_ratelimit *rl, uint64_t now_ms, uint64_t window_ms,
+			    unsigned int burst);
+
+#endif

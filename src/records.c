@@ -1,0 +1,933 @@
+/*
+ * records.c: the record of every program seen (record.json) and exe.log.
+ *
+ * The record lives in two hash tables on the event loop: executables (exe ->
+ * names, and exe -> sha256 -> status) and names (name -> exes). A
+ * connection record is checked against them in records_observe with a few
+ * hash lookups and short list scans, so the common case (a known program)
+ * costs almost nothing on the loop. Detections come back fully formatted
+ * (log text, notification summary and markup body); the caller routes them.
+ * record.json is only read at start and written from snapshots, so the
+ * disk I/O can run on another thread; exe.log is an O_APPEND file guarded
+ * by a mutex so any thread can append to it.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "records.h"
+#include "util.h"
+
+#define RECORDS_DEFAULT_STATUS "VT Pending"
+#define RECORDS_HASH_PREFIX 16 /* hex digits of a hash shown in messages */
+#define RECORDS_SUMMARY_BYTES 96
+
+struct records_strlist {
+	char **items;
+	uint32_t count, cap;
+};
+
+struct records_hash {
+	char *sha256;
+	char *status;
+};
+
+/* One key of a table: an executable (names + hashes) or a name (exes). */
+struct records_node {
+	char *key;
+	struct records_strlist list;
+	struct records_hash *hashes; /* executables only; insertion order */
+	uint32_t nhashes, caphashes;
+	uint32_t last_hash; /* index of the hash seen most recently (not saved) */
+	struct records_node *next;
+};
+
+struct records_table {
+	struct records_node **buckets;
+	size_t nbuckets, count;
+};
+
+struct records {
+	int dirfd;
+	char *name;
+	char *new_hash_status;
+	struct records_table exes, names;
+	cJSON *extra; /* other top-level members of record.json, kept as read */
+	bool dirty;
+	struct records_stats stats;
+	pthread_mutex_t log_lock; /* guards log_fd */
+	int log_fd;
+};
+
+/* FNV-1a: tables are keyed by paths and names, short strings. */
+static size_t records_hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+static void records_table_init(struct records_table *t)
+{
+	t->nbuckets = 256;
+	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+	t->count = 0;
+}
+
+static void records_strlist_clear(struct records_strlist *l)
+{
+	for (uint32_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+static void records_node_free(struct records_node *n)
+{
+	free(n->key);
+	records_strlist_clear(&n->list);
+	for (uint32_t i = 0; i < n->nhashes; i++) {
+		free(n->hashes[i].sha256);
+		free(n->hashes[i].status);
+	}
+	free(n->hashes);
+	free(n);
+}
+
+static void records_table_clear(struct records_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct records_node *n = t->buckets[i], *next;
+
+		for (; n; n = next) {
+			next = n->next;
+			records_node_free(n);
+		}
+	}
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+static struct records_node *records_table_find(const struct records_table *t, const char *key)
+{
+	struct records_node *n = t->buckets[records_hash_str(key) & (t->nbuckets - 1)];
+
+	for (; n; n = n->next)
+		if (strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+/* Doubles the bucket array when the load passes 1 (keeps lookups O(1)). */
+static void records_table_grow(struct records_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct records_node **b = xcalloc(nb, sizeof(*b));
+
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct records_node *n = t->buckets[i], *next;
+
+		for (; n; n = next) {
+			size_t h = records_hash_str(n->key) & (nb - 1);
+
+			next = n->next;
+			n->next = b[h];
+			b[h] = n;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+}
+
+/* Finds or adds key; NULL when adding would pass max entries. */
+static struct records_node *records_table_get(struct records_table *t, const char *key, size_t max)
+{
+	struct records_node *n = records_table_find(t, key);
+	size_t h;
+
+	if (n)
+		return n;
+	if (t->count >= max)
+		return NULL;
+	if (t->count >= t->nbuckets)
+		records_table_grow(t);
+	n = xcalloc(1, sizeof(*n));
+	n->key = xstrndup(key, RECORDS_MAX_STRING);
+	h = records_hash_str(n->key) & (t->nbuckets - 1);
+	n->next = t->buckets[h];
+	t->buckets[h] = n;
+	t->count++;
+	return n;
+}
+
+static bool records_strlist_has(const struct records_strlist *l, const char *s)
+{
+	for (uint32_t i = 0; i < l->count; i++)
+		if (strcmp(l->items[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Adds s unless present; false when the list is full. */
+static bool records_strlist_add(struct records_strlist *l, const char *s)
+{
+	if (records_strlist_has(l, s))
+		return true;
+	if (l->count >= RECORDS_MAX_PER_LIST)
+		return false;
+	if (l->count == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 2;
+		l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
+	}
+	l->items[l->count++] = xstrndup(s, RECORDS_MAX_STRING);
+	return true;
+}
+
+static struct records_hash *records_node_hash(struct records_node *n, const char *sha256)
+{
+	for (uint32_t i = 0; i < n->nhashes; i++)
+		if (strcmp(n->hashes[i].sha256, sha256) == 0)
+			return &n->hashes[i];
+	return NULL;
+}
+
+/* Appends a hash; at RECORDS_MAX_HASHES the oldest goes (counted). */
+static void records_node_add_hash(struct records *r, struct records_node *n, const char *sha256,
+				  const char *status)
+{
+	if (n->nhashes >= RECORDS_MAX_HASHES) {
+		free(n->hashes[0].sha256);
+		free(n->hashes[0].status);
+		memmove(&n->hashes[0], &n->hashes[1], (n->nhashes - 1) * sizeof(*n->hashes));
+		n->nhashes--;
+		r->stats.hashes_evicted++;
+		if (n->last_hash > 0)
+			n->last_hash--;
+	}
+	if (n->nhashes == n->caphashes) {
+		n->caphashes = n->caphashes ? n->caphashes * 2 : 2;
+		n->hashes = xrealloc(n->hashes, n->caphashes * sizeof(*n->hashes));
+	}
+	n->hashes[n->nhashes].sha256 = xstrndup(sha256, RECORDS_MAX_STRING);
+	n->hashes[n->nhashes].status = xstrndup(status, RECORDS_MAX_STRING);
+	n->last_hash = n->nhashes;
+	n->nhashes++;
+}
+
+/* ---- loading ---- */
+
+/* True when item is an array whose members are all strings. */
+static bool records_is_strarray(const cJSON *item)
+{
+	const cJSON *e;
+
+	if (!cJSON_IsArray(item))
+		return false;
+	cJSON_ArrayForEach(e, item)
+		if (!cJSON_IsString(e))
+			return false;
+	return true;
+}
+
+/* Fills table t from an object of string arrays; -EINVAL on a wrong shape. */
+static int records_load_lists(struct records *r, struct records_table *t, const cJSON *obj)
+{
+	const cJSON *member, *e;
+
+	if (!obj)
+		return 0;
+	if (!cJSON_IsObject(obj))
+		return -EINVAL;
+	cJSON_ArrayForEach(member, obj) {
+		struct records_node *n;
+
+		if (!records_is_strarray(member) || !member->string)
+			return -EINVAL;
+		n = records_table_get(t, member->string, RECORDS_MAX_EXES);
+		if (!n) {
+			r->stats.limit_hits++;
+			continue;
+		}
+		cJSON_ArrayForEach(e, member)
+			if (!records_strlist_add(&n->list, e->valuestring))
+				r->stats.limit_hits++;
+	}
+	return 0;
+}
+
+/* Fills the executables' hashes from "SHA256": exe -> {sha256: status}. */
+static int records_load_hashes(struct records *r, const cJSON *obj)
+{
+	const cJSON *member, *e;
+
+	if (!obj)
+		return 0;
+	if (!cJSON_IsObject(obj))
+		return -EINVAL;
+	cJSON_ArrayForEach(member, obj) {
+		struct records_node *n;
+
+		if (!cJSON_IsObject(member) || !member->string)
+			return -EINVAL;
+		cJSON_ArrayForEach(e, member)
+			if (!cJSON_IsString(e) || !e->string)
+				return -EINVAL;
+		n = records_table_get(&r->exes, member->string, RECORDS_MAX_EXES);
+		if (!n) {
+			r->stats.limit_hits++;
+			continue;
+		}
+		cJSON_ArrayForEach(e, member)
+			if (!records_node_hash(n, e->string))
+				records_node_add_hash(r, n, e->string, e->valuestring);
+	}
+	return 0;
+}
+
+/* Parses record.json text into r; -EINVAL when it is not a valid record. */
+static int records_parse(struct records *r, const char *text)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithOpts(text, &end, 1), *item, *next;
+	int ret = -EINVAL;
+
+	if (!root || !cJSON_IsObject(root))
+		goto out;
+	ret = records_load_lists(r, &r->exes, cJSON_GetObjectItemCaseSensitive(root, "Executables"));
+	if (ret < 0)
+		goto out;
+	ret = records_load_lists(r, &r->names, cJSON_GetObjectItemCaseSensitive(root, "Names"));
+	if (ret < 0)
+		goto out;
+	ret = records_load_hashes(r, cJSON_GetObjectItemCaseSensitive(root, "SHA256"));
+	if (ret < 0)
+		goto out;
+	/* Keep members we do not own (e.g. picosnitch's "Parent Executables"). */
+	for (item = root->child; item; item = next) {
+		next = item->next;
+		if (!item->string || strcmp(item->string, "Executables") == 0 ||
+		    strcmp(item->string, "Names") == 0 || strcmp(item->string, "SHA256") == 0)
+			continue;
+		cJSON_DetachItemViaPointer(root, item);
+		cJSON_AddItemToObject(r->extra, item->string, item);
+	}
+	ret = 0;
+out:
+	cJSON_Delete(root);
+	return ret;
+}
+
+/* Renames a corrupt record aside, never over an existing file. */
+static int records_move_aside(int dirfd, const char *name, char **aside)
+{
+	char stamp[32], *target = NULL;
+	struct tm tm;
+	time_t now = time(NULL);
+	struct stat st;
+	int r = -EEXIST;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	for (int i = 0; i < 100; i++) {
+		free(target);
+		target = i ? xasprintf("%s.corrupt-%s-%d", name, stamp, i)
+			   : xasprintf("%s.corrupt-%s", name, stamp);
+		if (fstatat(dirfd, target, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+			r = renameat(dirfd, name, dirfd, target) < 0 ? -errno : 0;
+			break;
+		}
+	}
+	if (r == 0) {
+		*aside = target;
+		target = NULL;
+	}
+	free(target);
+	return r;
+}
+
+int records_new(int dirfd, const char *name, const struct records_config *cfg,
+		struct records **ret, char **message)
+{
+	struct records *r = xcalloc(1, sizeof(*r));
+	char *text = NULL, *aside = NULL;
+	const char *why = NULL;
+	int rc;
+
+	r->dirfd = -1;
+	r->log_fd = -1;
+	pthread_mutex_init(&r->log_lock, NULL);
+	records_table_init(&r->exes);
+	records_table_init(&r->names);
+	r->extra = cJSON_CreateObject();
+	r->name = xstrdup(name);
+	r->new_hash_status = xstrdup(cfg && cfg->new_hash_status ? cfg->new_hash_status
+							 : RECORDS_DEFAULT_STATUS);
+	if (!r->extra) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	r->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (r->dirfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+
+	rc = util_read_file(r->dirfd, name, RECORDS_MAX_FILE_BYTES, &text, NULL);
+	if (rc == -ENOENT) {
+		rc = 0;
+	} else if (rc == -EFBIG) {
+		why = "larger than the limit";
+	} else if (rc == -ELOOP || rc == -EINVAL) {
+		why = "not a regular file";
+	} else if (rc < 0) {
+		goto out;
+	} else if (records_parse(r, text) < 0) {
+		why = "not a valid record";
+	}
+	if (why) {
+		/* Start empty: drop whatever the corrupt file half-filled. */
+		records_table_clear(&r->exes);
+		records_table_clear(&r->names);
+		records_table_init(&r->exes);
+		records_table_init(&r->names);
+		cJSON_Delete(r->extra);
+		r->extra = cJSON_CreateObject();
+		memset(&r->stats, 0, sizeof(r->stats));
+		rc = records_move_aside(r->dirfd, name, &aside);
+		if (rc < 0)
+			goto out;
+		if (!r->extra) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (message)
+			*message = xasprintf("%s was %s: moved it aside to %s and started an empty "
+					     "record (every program will be reported as new once)",
+					     name, why, aside);
+		r->dirty = true;
+	}
+	*ret = r;
+	r = NULL;
+	rc = 0;
+out:
+	free(text);
+	free(aside);
+	records_free(r);
+	return rc;
+}
+
+void records_free(struct records *r)
+{
+	if (!r)
+		return;
+	records_table_clear(&r->exes);
+	records_table_clear(&r->names);
+	cJSON_Delete(r->extra);
+	if (r->dirfd >= 0)
+		close(r->dirfd);
+	if (r->log_fd >= 0)
+		close(r->log_fd);
+	pthread_mutex_destroy(&r->log_lock);
+	free(r->name);
+	free(r->new_hash_status);
+	free(r);
+}
+
+/* ---- formatting ---- */
+
+/* A new string: s escaped for a log line (util_escape: \xNN, \\, \"). */
+static char *records_escape_text(const char *s)
+{
+	size_t len = strlen(s), need = util_escape(NULL, 0, s, len);
+	char *out = xmalloc(need + 1);
+
+	util_escape(out, need + 1, s, len);
+	return out;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t records_utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
+{
+	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+	char *out = xmalloc(max_bytes + sizeof(ellipsis));
+
+	while (i < len) {
+		char esc[8];
+		const char *piece = esc;
+		size_t plen, n = records_utf8_len(p + i, len - i);
+
+		switch (n == 1 ? p[i] : 0x100) {
+		case '&': piece = "&amp;"; break;
+		case '<': piece = "&lt;"; break;
+		case '>': piece = "&gt;"; break;
+		case '"': piece = "&quot;"; break;
+		case '\'': piece = "&apos;"; break;
+		case '\\': piece = "\\\\"; break;
+		default:
+			if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
+				/* Visible, and D-Bus strings must be valid UTF-8. */
+				snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+				n = 1;
+			} else {
+				piece = (const char *)p + i;
+			}
+		}
+		plen = piece == (const char *)p + i ? n : strlen(piece);
+		if (o + plen > max_bytes) {
+			memcpy(out + o, ellipsis, sizeof(ellipsis));
+			return out;
+		}
+		memcpy(out + o, piece, plen);
+		o += plen;
+		i += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Body markup for a string; never longer than max_bytes plus "…". */
+static char *records_markup(const char *s, size_t max_bytes)
+{
+	return records_markup_escape(s, strlen(s), max_bytes);
+}
+
+/* First RECORDS_HASH_PREFIX characters of a hash, for messages. */
+static void records_prefix(char *out, size_t outsz, const char *sha256)
+{
+	snprintf(out, outsz, "%.*s", RECORDS_HASH_PREFIX, sha256);
+}
+
+/* Fills d (text, summary, body, urgency) for one detection. */
+static void records_format(struct records_detection *d, enum records_kind kind,
+			   const struct conn_record *rec, const char *old_sha256)
+{
+	const struct conn_ident *id = &rec->proc;
+	char *t_exe = records_escape_text(id->exe), *t_name = records_escape_text(id->name);
+	char *t_cmd = records_escape_text(id->cmdline), *t_sha = records_escape_text(id->sha256);
+	char *m_exe = records_markup(id->exe, RECORDS_NOTIFY_PATH_BYTES);
+	char *m_cmd = records_markup(id->cmdline, RECORDS_NOTIFY_CMDLINE_BYTES);
+	char *s_name = records_markup(id->name, RECORDS_SUMMARY_BYTES / 2), *tail;
+	char oldp[RECORDS_HASH_PREFIX + 1], newp[RECORDS_HASH_PREFIX + 1];
+
+	records_prefix(newp, sizeof(newp), t_sha);
+	records_prefix(oldp, sizeof(oldp), old_sha256 ? old_sha256 : "");
+	/*
+	 * The specification calls the summary plain text, but some servers
+	 * apply markup to it too: escaping it as well is ugly at worst there.
+	 */
+	memset(d, 0, sizeof(*d));
+	d->kind = kind;
+	d->time = rec->time;
+	d->uid = rec->uid;
+	d->urgency = 1;
+	tail = xasprintf("(sha256 %s, uid %u, cmdline \"%s\")", newp[0] ? newp : "unknown",
+			 (unsigned)rec->uid, t_cmd);
+	switch (kind) {
+	case RECORDS_FIRST_CONNECTION:
+		d->text = xasprintf("First network connection detected for \"%s\": \"%s\" %s",
+				    t_name, t_exe, tail);
+		d->summary = xasprintf("New program: %s", s_name);
+		break;
+	case RECORDS_NEW_EXE:
+		d->text = xasprintf("New executable detected for \"%s\": \"%s\" %s", t_name,
+				    t_exe, tail);
+		d->summary = xasprintf("New executable for %s", s_name);
+		break;
+	case RECORDS_NEW_NAME:
+		d->text = xasprintf("New name detected for \"%s\": \"%s\" %s", t_exe, t_name, tail);
+		d->summary = xasprintf("New name: %s", s_name);
+		break;
+	case RECORDS_EXE_CHANGED:
+		d->text = xasprintf("Executable changed: \"%s\" (\"%s\") sha256 %s -> %s (uid %u, "
+				    "cmdline \"%s\")",
+				    t_exe, t_name, oldp, newp, (unsigned)rec->uid, t_cmd);
+		d->summary = xasprintf("Executable changed: %s", s_name);
+		d->urgency = 2;
+		break;
+	}
+	if (kind == RECORDS_EXE_CHANGED)
+		d->body = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u: %s", m_exe, oldp, newp,
+				    (unsigned)rec->uid, m_cmd);
+	else
+		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, newp[0] ? newp : "unknown",
+				    (unsigned)rec->uid, m_cmd);
+	free(tail);
+	free(t_exe);
+	free(t_name);
+	free(t_cmd);
+	free(t_sha);
+	free(m_exe);
+	free(m_cmd);
+	free(s_name);
+}
+
+void records_detection_clear(struct records_detection *d)
+{
+	if (!d)
+		return;
+	free(d->text);
+	free(d->summary);
+	free(d->body);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- detection ---- */
+
+int records_observe(struct records *r, const struct conn_record *rec, bool ignored,
+		    struct records_detection *out, size_t max)
+{
+	const char *exe = rec->proc.exe, *name = rec->proc.name, *sha = rec->proc.sha256;
+	struct records_node *en, *nn;
+	struct records_hash *seen;
+	bool exe_known, name_known, pair_known, hash_ok = sha[0] && sha[0] != '!';
+	enum records_kind kinds[RECORDS_MAX_DETECTIONS];
+	const char *old_sha = NULL;
+	char *old_copy = NULL;
+	size_t nk = 0, count = 0;
+
+	if (!exe[0] && !name[0])
+		return 0;
+	en = records_table_find(&r->exes, exe);
+	nn = records_table_find(&r->names, name);
+	exe_known = en && en->list.count > 0;
+	name_known = nn && nn->list.count > 0;
+	pair_known = exe_known && records_strlist_has(&en->list, name);
+
+	if (!exe_known && !name_known)
+		kinds[nk++] = RECORDS_FIRST_CONNECTION;
+	else if (!exe_known)
+		kinds[nk++] = RECORDS_NEW_EXE;
+	else if (!pair_known)
+		kinds[nk++] = RECORDS_NEW_NAME;
+	/* A changed hash only means something for an exe we already know. */
+	seen = hash_ok && en ? records_node_hash(en, sha) : NULL;
+	if (seen) {
+		en->last_hash = (uint32_t)(seen - en->hashes);
+	} else if (hash_ok && exe_known && en->nhashes > 0) {
+		/* "Changed" from the hash this exe had the last time we saw it. */
+		old_sha = en->hashes[en->last_hash].sha256;
+		kinds[nk++] = RECORDS_EXE_CHANGED;
+	}
+
+	/* Update the record; a full table or list means: not stored, not reported. */
+	if (!pair_known) {
+		en = records_table_get(&r->exes, exe, RECORDS_MAX_EXES);
+		nn = records_table_get(&r->names, name, RECORDS_MAX_NAMES);
+		/* Check both lists first so the two tables never disagree. */
+		if (!en || !nn ||
+		    (!records_strlist_has(&en->list, name) && en->list.count >= RECORDS_MAX_PER_LIST) ||
+		    (!records_strlist_has(&nn->list, exe) && nn->list.count >= RECORDS_MAX_PER_LIST)) {
+			r->stats.limit_hits++;
+			return 0;
+		}
+		records_strlist_add(&en->list, name);
+		records_strlist_add(&nn->list, exe);
+		r->dirty = true;
+	}
+	if (hash_ok && !seen) {
+		if (old_sha)
+			old_copy = xstrdup(old_sha); /* eviction may free it */
+		records_node_add_hash(r, en, sha, r->new_hash_status);
+		r->dirty = true;
+	}
+	if (ignored) {
+		r->stats.ignored++;
+		free(old_copy);
+		return 0;
+	}
+	for (size_t i = 0; i < nk && count < max; i++)
+		records_format(&out[count++], kinds[i], rec, old_copy);
+	r->stats.detections += count;
+	free(old_copy);
+	return (int)count;
+}
+
+int records_set_hash_status(struct records *r, const char *exe, const char *sha256,
+			    const char *status)
+{
+	struct records_node *n = records_table_find(&r->exes, exe);
+	struct records_hash *h = n ? records_node_hash(n, sha256) : NULL;
+
+	if (!h)
+		return -ENOENT;
+	if (strcmp(h->status, status) != 0) {
+		free(h->status);
+		h->status = xstrndup(status, RECORDS_MAX_STRING);
+		r->dirty = true;
+	}
+	return 0;
+}
+
+bool records_dirty(const struct records *r)
+{
+	return r->dirty;
+}
+
+void records_mark_dirty(struct records *r)
+{
+	r->dirty = true;
+}
+
+/* ---- saving ---- */
+
+static int records_node_cmp(const void *a, const void *b)
+{
+	const struct records_node *const *x = a, *const *y = b;
+
+	return strcmp((*x)->key, (*y)->key);
+}
+
+/* The table's nodes sorted by key, so record.json diffs stay readable. */
+static struct records_node **records_sorted(const struct records_table *t)
+{
+	struct records_node **v = xcalloc(t->count + 1, sizeof(*v));
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct records_node *n = t->buckets[i]; n; n = n->next)
+			v[k++] = n;
+	qsort(v, k, sizeof(*v), records_node_cmp);
+	return v;
+}
+
+/* An object key -> [list] for the nodes with a non-empty list. */
+static cJSON *records_lists_json(const struct records_table *t)
+{
+	struct records_node **v = records_sorted(t);
+	cJSON *obj = cJSON_CreateObject();
+
+	for (size_t i = 0; obj && i < t->count; i++) {
+		cJSON *arr;
+
+		if (!v[i]->list.count)
+			continue;
+		arr = cJSON_CreateArray();
+		if (!arr || !cJSON_AddItemToObject(obj, v[i]->key, arr)) {
+			cJSON_Delete(arr);
+			cJSON_Delete(obj);
+			obj = NULL;
+			break;
+		}
+		for (uint32_t j = 0; j < v[i]->list.count; j++) {
+			cJSON *s = cJSON_CreateString(v[i]->list.items[j]);
+
+			if (!s || !cJSON_AddItemToArray(arr, s)) {
+				cJSON_Delete(s);
+				cJSON_Delete(obj);
+				obj = NULL;
+				break;
+			}
+		}
+	}
+	free(v);
+	return obj;
+}
+
+/* "SHA256": exe -> {sha256: status}, hashes in the order they were seen. */
+static cJSON *records_hashes_json(const struct records_table *t)
+{
+	struct records_node **v = records_sorted(t);
+	cJSON *obj = cJSON_CreateObject();
+
+	for (size_t i = 0; obj && i < t->count; i++) {
+		cJSON *h;
+
+		if (!v[i]->nhashes && !v[i]->list.count)
+			continue; /* left empty by a limit hit */
+		h = cJSON_CreateObject();
+		if (!h || !cJSON_AddItemToObject(obj, v[i]->key, h)) {
+			cJSON_Delete(h);
+			cJSON_Delete(obj);
+			obj = NULL;
+			break;
+		}
+		for (uint32_t j = 0; j < v[i]->nhashes; j++) {
+			if (!cJSON_AddStringToObject(h, v[i]->hashes[j].sha256,
+						     v[i]->hashes[j].status)) {
+				cJSON_Delete(obj);
+				obj = NULL;
+				break;
+			}
+		}
+	}
+	free(v);
+	return obj;
+}
+
+int records_snapshot(struct records *r, char **buf, size_t *len)
+{
+	cJSON *root = cJSON_CreateObject(), *item, *extra = NULL;
+	char *text = NULL;
+	int rc = -ENOMEM;
+
+	if (!root)
+		goto out;
+	item = records_lists_json(&r->exes);
+	if (!item || !cJSON_AddItemToObject(root, "Executables", item)) {
+		cJSON_Delete(item);
+		goto out;
+	}
+	item = records_lists_json(&r->names);
+	if (!item || !cJSON_AddItemToObject(root, "Names", item)) {
+		cJSON_Delete(item);
+		goto out;
+	}
+	item = records_hashes_json(&r->exes);
+	if (!item || !cJSON_AddItemToObject(root, "SHA256", item)) {
+		cJSON_Delete(item);
+		goto out;
+	}
+	for (extra = r->extra->child; extra; extra = extra->next) {
+		item = cJSON_Duplicate(extra, 1);
+		if (!item || !cJSON_AddItemToObject(root, extra->string, item)) {
+			cJSON_Delete(item);
+			goto out;
+		}
+	}
+	text = cJSON_Print(root);
+	if (!text)
+		goto out;
+	*len = strlen(text);
+	/* cJSON's allocator is malloc; hand out a buffer with a final newline. */
+	*buf = xmalloc(*len + 2);
+	memcpy(*buf, text, *len);
+	(*buf)[(*len)++] = '\n';
+	(*buf)[*len] = '\0';
+	r->dirty = false;
+	rc = 0;
+out:
+	free(text);
+	cJSON_Delete(root);
+	return rc;
+}
+
+int records_write_snapshot(struct records *r, const char *buf, size_t len)
+{
+	return util_write_atomic(r->dirfd, r->name, buf, len, 0640);
+}
+
+int records_save(struct records *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = records_snapshot(r, &buf, &len);
+
+	if (rc == 0)
+		rc = records_write_snapshot(r, buf, len);
+	if (rc < 0) {
+		r->dirty = true;
+		r->stats.save_errors++;
+	} else {
+		r->stats.saves++;
+	}
+	free(buf);
+	return rc;
+}
+
+/* ---- exe.log ---- */
+
+int records_open_log(struct records *r, int logdirfd, const char *name)
+{
+	int fd = openat(logdirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+					    O_NOCTTY, 0640);
+	struct stat st;
+	int old;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+
+		close(fd);
+		return rc;
+	}
+	pthread_mutex_lock(&r->log_lock);
+	old = r->log_fd;
+	r->log_fd = fd;
+	pthread_mutex_unlock(&r->log_lock);
+	if (old >= 0)
+		close(old);
+	return 0;
+}
+
+int records_log_detection(struct records *r, const struct records_detection *d)
+{
+	char stamp[40], *line;
+	struct tm tm;
+	time_t t = (time_t)d->time;
+	int rc;
+
+	if (!localtime_r(&t, &tm) || !strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S %z", &tm))
+		snprintf(stamp, sizeof(stamp), "@%lld", (long long)d->time);
+	line = xasprintf("%s %s\n", stamp, d->text);
+	pthread_mutex_lock(&r->log_lock);
+	/* One write to an O_APPEND file: lines from threads never interleave. */
+	rc = r->log_fd < 0 ? -EBADF : util_write_all(r->log_fd, line, strlen(line));
+	if (rc < 0)
+		__atomic_fetch_add(&r->stats.log_errors, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&r->log_lock);
+	free(line);
+	return rc;
+}
+
+void records_stats(const struct records *r, struct records_stats *out)
+{
+	size_t programs = 0, names = 0;
+
+	for (size_t i = 0; i < r->exes.nbuckets; i++)
+		for (struct records_node *n = r->exes.buckets[i]; n; n = n->next)
+			programs += n->list.count > 0;
+	for (size_t i = 0; i < r->names.nbuckets; i++)
+		for (struct records_node *n = r->names.buckets[i]; n; n = n->next)
+			names += n->list.count > 0;
+	*out = r->stats;
+	out->log_errors = __atomic_load_n(&r->stats.log_errors, __ATOMIC_RELAXED);
+	out->programs = programs;
+	out->names = names;
+}

@@ -1,0 +1,521 @@
+/*
+ * test_records.c: records.c (detection cases, record.json structure and
+ * round trip, corrupt files moved aside, exe.log lines, markup escaping and
+ * shortening) and the pure parts of notify.c (rate limiter, desktop user
+ * lookup). No privileges needed; with root, the several-users case of the
+ * user lookup runs too.
+ */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "notify.h"
+#include "records.h"
+#include "tap.h"
+#include "util.h"
+
+#define SHA_A "aaaaaaaaaaaaaaaa1111111111111111111111111111111111111111111111ff"
+#define SHA_B "bbbbbbbbbbbbbbbb2222222222222222222222222222222222222222222222ff"
+#define SHA_C "cccccccccccccccc3333333333333333333333333333333333333333333333ff"
+
+static char tmpdir[] = "/tmp/test_records.XXXXXX";
+static int dirfd_;
+
+/* A connection record for exe/name/sha256 with a fixed time and uid. */
+static struct conn_record *mkrec(const char *exe, const char *name, const char *sha,
+				 const char *cmdline)
+{
+	struct conn_record *rec = conn_record_new();
+
+	conn_set(&rec->proc.exe, exe);
+	conn_set(&rec->proc.name, name);
+	conn_set(&rec->proc.sha256, sha);
+	conn_set(&rec->proc.cmdline, cmdline ? cmdline : name);
+	rec->uid = 1000;
+	rec->time = 1700000000;
+	return rec;
+}
+
+/* Observes one record; returns the count and leaves detections in d. */
+static int observe(struct records *r, const char *exe, const char *name, const char *sha,
+		   bool ignored, struct records_detection *d)
+{
+	struct conn_record *rec = mkrec(exe, name, sha, NULL);
+	int n = records_observe(r, rec, ignored, d, RECORDS_MAX_DETECTIONS);
+
+	conn_record_free(rec);
+	return n;
+}
+
+static void clear(struct records_detection *d, int n)
+{
+	for (int i = 0; i < n; i++)
+		records_detection_clear(&d[i]);
+}
+
+/* The JSON array at obj[key] as a comma-joined string ("" if missing). */
+static char *joined(const cJSON *obj, const char *key)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key), *e;
+	char *out = xstrdup("");
+
+	cJSON_ArrayForEach(e, arr) {
+		char *next = xasprintf("%s%s%s", out, out[0] ? "," : "",
+				       cJSON_IsString(e) ? e->valuestring : "?");
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+static char *read_all(const char *name)
+{
+	char *buf = NULL;
+
+	if (util_read_file(dirfd_, name, 1 << 24, &buf, NULL) < 0)
+		return NULL;
+	return buf;
+}
+
+static void test_detection(void)
+{
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	struct records *r = NULL;
+	struct records_stats st;
+	char *msg = NULL;
+	int n;
+
+	is_int(records_new(dirfd_, "record.json", NULL, &r, &msg), 0, "new record, no file");
+	ok(msg == NULL, "no message for a missing file");
+	ok(!records_dirty(r), "empty record is clean");
+
+	n = observe(r, "/usr/bin/curl", "curl", SHA_A, false, d);
+	is_int(n, 1, "first connection: one detection");
+	is_int(d[0].kind, RECORDS_FIRST_CONNECTION, "first connection: kind");
+	is_int(d[0].urgency, 1, "first connection: normal urgency");
+	ok(strstr(d[0].text, "First network connection") && strstr(d[0].text, "/usr/bin/curl") &&
+		   strstr(d[0].text, "aaaaaaaaaaaaaaaa"),
+	   "first connection text names exe and hash prefix: %s", d[0].text);
+	is_str(d[0].summary, "New program: curl", "first connection summary");
+	ok(records_dirty(r), "record dirty after a new program");
+	clear(d, n);
+
+	is_int(observe(r, "/usr/bin/curl", "curl", SHA_A, false, d), 0, "same again: nothing");
+
+	n = observe(r, "/usr/bin/curl", "curl", SHA_B, false, d);
+	is_int(n, 1, "new hash: one detection");
+	is_int(d[0].kind, RECORDS_EXE_CHANGED, "new hash: executable changed");
+	is_int(d[0].urgency, 2, "executable changed is critical");
+	ok(strstr(d[0].text, "aaaaaaaaaaaaaaaa -> bbbbbbbbbbbbbbbb") != NULL,
+	   "changed text has old and new prefixes: %s", d[0].text);
+	ok(strstr(d[0].body, "aaaaaaaaaaaaaaaa") && strstr(d[0].body, "bbbbbbbbbbbbbbbb") &&
+		   !strstr(d[0].body, SHA_A),
+	   "changed body has prefixes, not whole hashes");
+	clear(d, n);
+	is_int(observe(r, "/usr/bin/curl", "curl", SHA_A, false, d), 0,
+	       "an older known hash is not a change");
+
+	n = observe(r, "/usr/bin/curl", "curl2", SHA_A, false, d);
+	is_int(n, 1, "new name for known exe");
+	is_int(d[0].kind, RECORDS_NEW_NAME, "kind new name");
+	ok(strstr(d[0].text, "New name detected for \"/usr/bin/curl\": \"curl2\"") != NULL,
+	   "new name text: %s", d[0].text);
+	clear(d, n);
+
+	n = observe(r, "/opt/curl", "curl", SHA_C, false, d);
+	is_int(n, 1, "new exe for known name");
+	is_int(d[0].kind, RECORDS_NEW_EXE, "kind new exe");
+	ok(strstr(d[0].text, "New executable detected for \"curl\": \"/opt/curl\"") != NULL,
+	   "new exe text: %s", d[0].text);
+	clear(d, n);
+
+	n = observe(r, "/usr/bin/curl", "curl3", SHA_C, false, d);
+	is_int(n, 2, "new name and new hash at once");
+	is_int(d[0].kind, RECORDS_NEW_NAME, "first: new name");
+	is_int(d[1].kind, RECORDS_EXE_CHANGED, "second: changed");
+	/* B was added last, but A was seen last: the change is from A. */
+	ok(strstr(d[1].text, "aaaaaaaaaaaaaaaa -> cccccccccccccccc") != NULL,
+	   "old prefix is the hash seen most recently: %s", d[1].text);
+	clear(d, n);
+
+	is_int(observe(r, "/usr/bin/wget", "wget", SHA_A, true, d), 0, "ignored: no detection");
+	is_int(observe(r, "/usr/bin/wget", "wget", SHA_B, true, d), 0, "ignored change: none");
+	is_int(observe(r, "/usr/bin/wget", "wget", SHA_B, false, d), 0,
+	       "ignored program was recorded");
+	is_int(observe(r, "/usr/bin/curl", "curl", "!cannot read", false, d), 0,
+	       "failed hash is not a change");
+	is_int(observe(r, "/usr/bin/nohash", "nohash", "", false, d), 1,
+	       "new program without hash still detected");
+	clear(d, 1);
+	is_int(observe(r, "/usr/bin/nohash", "nohash", SHA_A, false, d), 0,
+	       "first hash of a known exe is no change");
+
+	records_stats(r, &st);
+	is_int(st.programs, 4, "programs known");
+	is_int(st.ignored, 2, "ignored counted");
+	is_int(records_set_hash_status(r, "/usr/bin/curl", SHA_B, "0/70 engines"), 0,
+	       "set VT status");
+	is_int(records_set_hash_status(r, "/usr/bin/curl", "ffff", "x"), -ENOENT,
+	       "set status of unknown hash");
+
+	is_int(records_save(r), 0, "save");
+	ok(!records_dirty(r), "clean after save");
+	records_free(r);
+}
+
+static void test_structure(void)
+{
+	char *text = read_all("record.json"), *s, *buf = NULL;
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	cJSON *root = text ? cJSON_Parse(text) : NULL, *exes, *names, *sha, *h;
+	struct records *r = NULL;
+	struct records_stats st;
+	struct stat sb;
+	size_t len;
+
+	ok(root != NULL, "record.json is JSON");
+	exes = cJSON_GetObjectItemCaseSensitive(root, "Executables");
+	names = cJSON_GetObjectItemCaseSensitive(root, "Names");
+	sha = cJSON_GetObjectItemCaseSensitive(root, "SHA256");
+	ok(cJSON_IsObject(exes) && cJSON_IsObject(names) && cJSON_IsObject(sha),
+	   "three top-level objects");
+	is_int(cJSON_GetArraySize(exes), 4, "four executables");
+	s = joined(exes, "/usr/bin/curl");
+	is_str(s, "curl,curl2,curl3", "Executables[/usr/bin/curl]");
+	free(s);
+	s = joined(names, "curl");
+	is_str(s, "/usr/bin/curl,/opt/curl", "Names[curl]");
+	free(s);
+	s = joined(names, "wget");
+	is_str(s, "/usr/bin/wget", "Names[wget] (ignored, still recorded)");
+	free(s);
+	h = cJSON_GetObjectItemCaseSensitive(sha, "/usr/bin/curl");
+	is_int(cJSON_GetArraySize(h), 3, "three hashes for curl");
+	ok(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(h, SHA_A)) &&
+		   strcmp(cJSON_GetObjectItemCaseSensitive(h, SHA_A)->valuestring, "VT Pending") == 0,
+	   "new hash status VT Pending");
+	ok(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(h, SHA_B)) &&
+		   strcmp(cJSON_GetObjectItemCaseSensitive(h, SHA_B)->valuestring, "0/70 engines") == 0,
+	   "VT status stored");
+	ok(!cJSON_GetObjectItemCaseSensitive(h, "!cannot read"), "failed hash not stored");
+	ok(fstatat(dirfd_, "record.json", &sb, 0) == 0 && (sb.st_mode & 07777) == 0640,
+	   "record.json mode 0640");
+	cJSON_Delete(root);
+
+	is_int(records_new(dirfd_, "record.json", NULL, &r, NULL), 0, "reload");
+	records_stats(r, &st);
+	is_int(st.programs, 4, "reloaded programs");
+	is_int(observe(r, "/usr/bin/curl", "curl3", SHA_C, false, d), 0, "reloaded: known");
+	is_int(observe(r, "/opt/curl", "curl", SHA_C, false, d), 0, "reloaded: known 2");
+	is_int(records_snapshot(r, &buf, &len), 0, "snapshot");
+	ok(text && len == strlen(text) && memcmp(buf, text, len) == 0,
+	   "round trip is byte-identical");
+	free(buf);
+	records_free(r);
+	free(text);
+}
+
+/* Counts files in the test dir whose names start with prefix. */
+static int count_prefix(const char *prefix)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Removes files starting with prefix. */
+static void remove_prefix(const char *prefix)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			unlinkat(dirfd_, de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+static void corrupt_case(const char *label, const char *content)
+{
+	struct records *r = NULL;
+	struct records_stats st;
+	char *msg = NULL;
+	int fd;
+
+	remove_prefix("bad.json");
+	fd = openat(dirfd_, "bad.json", O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	ok(fd >= 0 && write(fd, content, strlen(content)) == (ssize_t)strlen(content),
+	   "%s: written", label);
+	close(fd);
+	is_int(records_new(dirfd_, "bad.json", NULL, &r, &msg), 0, "%s: loads", label);
+	ok(msg && strstr(msg, "bad.json.corrupt-"), "%s: message: %s", label, msg ? msg : "");
+	is_int(count_prefix("bad.json.corrupt-"), 1, "%s: moved aside", label);
+	ok(faccessat(dirfd_, "bad.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0, "%s: original gone",
+	   label);
+	if (r) {
+		records_stats(r, &st);
+		is_int(st.programs, 0, "%s: empty record", label);
+		ok(records_dirty(r), "%s: dirty, so a fresh file gets written", label);
+	}
+	records_free(r);
+	free(msg);
+}
+
+static void test_corrupt(void)
+{
+	struct records *r = NULL;
+	char *msg = NULL, *text;
+
+	corrupt_case("not json", "{\"Executables\": {\"/bin/x\": [\"x\"");
+	corrupt_case("wrong type", "{\"Executables\": {\"/bin/x\": 5}}");
+	corrupt_case("hash not string", "{\"SHA256\": {\"/bin/x\": {\"ab\": 1}}}");
+	corrupt_case("array at top", "[1,2]");
+	corrupt_case("trailing garbage", "{} x");
+
+	/* A symlink is moved aside, never followed. */
+	remove_prefix("bad.json");
+	ok(symlinkat("/etc/passwd", dirfd_, "bad.json") == 0, "symlink made");
+	is_int(records_new(dirfd_, "bad.json", NULL, &r, &msg), 0, "symlink: loads");
+	ok(msg != NULL, "symlink: message");
+	is_int(count_prefix("bad.json.corrupt-"), 1, "symlink: moved aside");
+	records_free(r);
+	free(msg);
+	msg = NULL;
+	r = NULL;
+
+	/* Members we do not own survive a save. */
+	remove_prefix("bad.json");
+	{
+		const char *extra = "{\"Executables\": {}, \"Names\": {}, \"SHA256\": {}, "
+				    "\"Parent Executables\": {\"/bin/sh\": [\"sh\"]}}";
+		int fd = openat(dirfd_, "extra.json", O_WRONLY | O_CREAT | O_TRUNC, 0640);
+
+		ok(write(fd, extra, strlen(extra)) == (ssize_t)strlen(extra), "extra written");
+		close(fd);
+	}
+	is_int(records_new(dirfd_, "extra.json", NULL, &r, &msg), 0, "extra members: loads");
+	ok(msg == NULL, "extra members: not corrupt");
+	is_int(records_save(r), 0, "extra members: saved");
+	text = read_all("extra.json");
+	ok(text && strstr(text, "\"Parent Executables\"") && strstr(text, "/bin/sh"),
+	   "extra members kept");
+	free(text);
+	records_free(r);
+}
+
+static void test_markup(void)
+{
+	char *s;
+	const char in[] = "<b>&\"'x\x01\\ \xc3\xa9\xff";
+
+	s = records_markup_escape(in, sizeof(in) - 1, 1000);
+	is_str(s, "&lt;b&gt;&amp;&quot;&apos;x\\x01\\\\ \xc3\xa9\\xff", "markup escaping");
+	free(s);
+	s = records_markup_escape("a&b", 3, 5);
+	is_str(s, "a\xe2\x80\xa6", "shortened at a whole entity");
+	free(s);
+	s = records_markup_escape("abc", 3, 3);
+	is_str(s, "abc", "exact fit not shortened");
+	free(s);
+}
+
+static void test_format(void)
+{
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	struct records *r = NULL;
+	struct conn_record *rec;
+	char *longcmd = xmalloc(5001), *want;
+	int n;
+
+	memset(longcmd, 'a', 5000);
+	longcmd[5000] = '\0';
+	is_int(records_new(dirfd_, "fmt.json", NULL, &r, NULL), 0, "fmt record");
+	rec = mkrec("/tmp/<b>x&y\"", "a\nb<i>", SHA_A, longcmd);
+	n = records_observe(r, rec, false, d, RECORDS_MAX_DETECTIONS);
+	is_int(n, 1, "markup program detected");
+	ok(strstr(d[0].body, "/tmp/&lt;b&gt;x&amp;y&quot;") != NULL, "exe escaped in body");
+	ok(!strchr(d[0].body, '<') && !strstr(d[0].summary, "<i>"), "no raw markup anywhere");
+	ok(strstr(d[0].summary, "a\\x0ab&lt;i&gt;") != NULL, "name escaped in summary: %s",
+	   d[0].summary);
+	ok(!strchr(d[0].text, '\n'), "log text is one line");
+	ok(strstr(d[0].text, "a\\x0ab<i>") != NULL, "log text escapes control chars: %s",
+	   d[0].text);
+	want = xmalloc(RECORDS_NOTIFY_CMDLINE_BYTES + 1);
+	memset(want, 'a', RECORDS_NOTIFY_CMDLINE_BYTES);
+	want[RECORDS_NOTIFY_CMDLINE_BYTES] = '\0';
+	ok(strstr(d[0].body, want) && !strstr(d[0].body, longcmd + 4000 - RECORDS_NOTIFY_CMDLINE_BYTES) &&
+		   strstr(d[0].body, "\xe2\x80\xa6"),
+	   "long cmdline shortened in body (%zu bytes)", strlen(d[0].body));
+	ok(strstr(d[0].text, longcmd) != NULL, "full cmdline in log text");
+	ok(strlen(d[0].body) + strlen(d[0].summary) + 16 <= NOTIFY_MSG_MAX, "fits one message");
+
+	is_int(records_log_detection(r, &d[0]), -EBADF, "log without exe.log: -EBADF");
+	is_int(records_open_log(r, dirfd_, "exe.log"), 0, "open exe.log");
+	is_int(records_log_detection(r, &d[0]), 0, "log detection");
+	{
+		char *text = read_all("exe.log");
+		struct stat sb;
+		int y, mo, da, h, mi, se, tz;
+		char sign, rest[64];
+
+		ok(text && sscanf(text, "%4d-%2d-%2d %2d:%2d:%2d %c%4d %63s", &y, &mo, &da, &h, &mi,
+				  &se, &sign, &tz, rest) == 9 && (sign == '+' || sign == '-') &&
+			   strcmp(rest, "First") == 0,
+		   "exe.log line is timestamped");
+		ok(text && text[strlen(text) - 1] == '\n' && strchr(text, '\n') == text + strlen(text) - 1,
+		   "exactly one line");
+		ok(fstatat(dirfd_, "exe.log", &sb, 0) == 0 && (sb.st_mode & 07777) == 0640,
+		   "exe.log mode 0640");
+		free(text);
+	}
+	/* logrotate: rename, reopen, the next line goes to the new file. */
+	ok(renameat(dirfd_, "exe.log", dirfd_, "exe.log.1") == 0, "rotate");
+	is_int(records_open_log(r, dirfd_, "exe.log"), 0, "reopen exe.log");
+	is_int(records_log_detection(r, &d[0]), 0, "log after reopen");
+	{
+		char *a = read_all("exe.log"), *b = read_all("exe.log.1");
+
+		ok(a && b && strlen(a) == strlen(b), "one line in each file");
+		free(a);
+		free(b);
+	}
+	ok(symlinkat("/tmp", dirfd_, "link.log") == 0, "symlinked log made");
+	ok(records_open_log(r, dirfd_, "link.log") < 0, "symlinked exe.log refused");
+	clear(d, n);
+	conn_record_free(rec);
+	records_free(r);
+	free(longcmd);
+	free(want);
+}
+
+static void test_ratelimit(void)
+{
+	struct notify_ratelimit rl = { 0 };
+	int allowed = 0;
+
+	for (int i = 0; i < 10; i++)
+		allowed += notify_ratelimit_allow(&rl, 100 + (uint64_t)i, 1000, 3);
+	is_int(allowed, 3, "burst of 3 per window");
+	is_int(rl.suppressed, 7, "7 suppressed");
+	ok(!notify_ratelimit_allow(&rl, 1099, 1000, 3), "still in window");
+	ok(notify_ratelimit_allow(&rl, 1100, 1000, 3), "next window allows");
+}
+
+/* Makes RUN/UID/bus, a listening socket owned by uid. */
+static int make_bus(int run, uid_t uid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[32];
+	int fd, r = -1;
+
+	snprintf(name, sizeof(name), "%u", (unsigned)uid);
+	if (mkdirat(run, name, 0700) < 0)
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/run/%u/bus", tmpdir, (unsigned)uid);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		char bus[48];
+
+		snprintf(bus, sizeof(bus), "%s/bus", name);
+		r = 0;
+		if (getuid() == 0 && (fchownat(run, name, uid, uid + 1, 0) < 0 ||
+				      fchownat(run, bus, uid, uid, AT_SYMLINK_NOFOLLOW) < 0))
+			r = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void test_find_user(void)
+{
+	char run[256], sess[256];
+	struct notify_config cfg = { .run_user_dir = run, .sessions_dir = sess };
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int rfd, sfd;
+
+	snprintf(run, sizeof(run), "%s/run", tmpdir);
+	snprintf(sess, sizeof(sess), "%s/sessions", tmpdir);
+	mkdir(run, 0755);
+	mkdir(sess, 0755);
+	rfd = open(run, O_RDONLY | O_DIRECTORY);
+	sfd = open(sess, O_RDONLY | O_DIRECTORY);
+	is_int(notify_find_user(&cfg, &uid, &gid), -ENOENT, "no bus: -ENOENT");
+	cfg.desktop_user = "root";
+	is_int(notify_find_user(&cfg, &uid, &gid), -EPERM, "root refused");
+	cfg.desktop_user = "no-such-user-auditsnitch";
+	is_int(notify_find_user(&cfg, &uid, &gid), -ENOENT, "unknown user");
+	cfg.desktop_user = "";
+	/* A directory not named by a uid, or whose bus is not its own, is skipped. */
+	mkdirat(rfd, "notauid", 0700);
+	if (getuid() != 0) {
+		ok(make_bus(rfd, getuid()) == 0, "bus for our uid");
+		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found our uid");
+		is_int(uid, getuid(), "uid is ours");
+		tap_skip("several users need root to chown");
+	} else {
+		ok(make_bus(rfd, 65533) == 0 && make_bus(rfd, 65534) == 0, "two buses");
+		/* A bus in 65000/ owned by root: not 65000's, so skipped. */
+		mkdirat(rfd, "65000", 0700);
+		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found a user");
+		is_int(uid, 65533, "lowest uid without sessions");
+		is_int(gid, 65534, "gid from the runtime dir");
+		{
+			const char *s = "# comment\nUID=65534\nUSER=x\nACTIVE=1\nSEAT=seat0\nSTATE=active\n";
+			const char *t = "UID=65533\nACTIVE=0\nSEAT=seat0\n";
+			int fd = openat(sfd, "c1", O_WRONLY | O_CREAT, 0644), fd2;
+
+			ok(write(fd, s, strlen(s)) == (ssize_t)strlen(s), "session file");
+			close(fd);
+			fd2 = openat(sfd, "c2", O_WRONLY | O_CREAT, 0644);
+			ok(write(fd2, t, strlen(t)) == (ssize_t)strlen(t), "inactive session file");
+			close(fd2);
+		}
+		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found with sessions");
+		is_int(uid, 65534, "active seat session wins");
+	}
+	close(rfd);
+	close(sfd);
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmpdir)) {
+		printf("Bail out! mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	test_detection();
+	test_structure();
+	test_corrupt();
+	test_markup();
+	test_format();
+	test_ratelimit();
+	test_find_user();
+	close(dirfd_);
+	{
+		char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", tmpdir);
+		free(cmd);
+	}
+	return tap_done();
+}
