@@ -1,0 +1,44 @@
+/*
+ * sockdiag.h: NETLINK_SOCK_DIAG lookups: a flow's 5-tuple -> the socket's
+ * inode and owner uid, for TCP and UDP over IPv4 and IPv6. One synchronous
+ * request and answer on a socket of its own (tens of microseconds); the
+ * inode then goes to procfs.c's inode -> pid index.
+ *
+ * Covers: connected and unconnected UDP (the kernel's UDP lookup is the
+ * receive path's, with wildcards), TCP established and listening, IPv4
+ * flows on dual-stack IPv6 sockets (v4-mapped), and as a last resort for
+ * UDP a dump filtered in the kernel by local port.
+ */
+#ifndef AUDITSNITCH_SOCKDIAG_H
+#define AUDITSNITCH_SOCKDIAG_H
+
+#include <stdint.h>
+
+struct sockdiag;
+
+struct sockdiag_stats {
+	uint64_t lookups, found, not_found, errors;
+	uint64_t mapped_found;   /* found as v4-mapped on an IPv6 socket */
+	uint64_t dump_found;     /* found by the port-filtered UDP dump */
+	uint64_t total_us;       /* time spent in lookups */
+};
+
+/* Opens the socket. Returns 0 or -errno. */
+int sockdiag_new(struct sockdiag **ret);
+void sockdiag_free(struct sockdiag *sd);
+
+/*
+ * Finds the socket of a flow seen from this machine: laddr:lport is our
+ * side, raddr:rport the peer (network order addresses, 4 or 16 bytes by
+ * family; host order ports). protocol is IPPROTO_TCP or IPPROTO_UDP.
+ * Returns 0 and sets *inode, *uid; -ENOENT when no socket matches (it is
+ * closed, or TIME_WAIT: inode 0 is reported as -ENOENT); -EPROTONOSUPPORT
+ * for other protocols; other -errno on failure. Blocks at most 200 ms.
+ */
+int sockdiag_lookup(struct sockdiag *sd, int family, int protocol, const void *laddr,
+		    uint16_t lport, const void *raddr, uint16_t rport, uint64_t *inode,
+		    uint32_t *uid);
+
+void sockdiag_get_stats(const struct sockdiag *sd, struct sockdiag_stats *out);
+
+#endif
