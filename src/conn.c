@@ -1,7 +1,6 @@
 /*
  * conn.c: allocation and copying of connection records (conn.h).
  */
-#include "config.h"
 
 #include <stdlib.h>
 

@@ -8,6 +8,7 @@
 #define AUDITSNITCH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Levels are syslog's: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG. */
@@ -30,6 +31,8 @@ void log_setup(bool stderr_on, bool use_syslog, int max_level);
  * 0640. Returns 0 or -errno; on error the old file stays in use.
  */
 int log_open_file(int dirfd, const char *name);
+/* Copies the last LOG_ERR message into buf (empty when none). */
+void log_last_error(char *buf, size_t size);
 /* Closes the error log and syslog. */
 void log_close(void);
 

@@ -2,7 +2,6 @@
  * util.c: allocation, clocks, atomic file replacement and escaping shared by
  * all modules. Nothing here logs; callers report errors.
  */
-#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>

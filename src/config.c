@@ -1,0 +1,610 @@
+/*
+ * config.c: parsing and validating the JSON configuration (config.h) with
+ * cJSON. The file is untrusted text: its size is bounded before it is read,
+ * it must be valid UTF-8, nesting is bounded by cJSON, numbers must be
+ * finite integers in range, and every error names the key, what it expected
+ * and what it found, so an administrator can fix it from the message alone.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+struct config_def {
+	const char *name;
+	enum config_type type;
+	long long def;
+	long long min, max;
+	const char *choices; /* ENUM: "a|b|c"; STRING: the default text */
+	const char *doc;
+};
+
+static const struct config_def config_defs[CONFIG_NKEYS] = {
+#define CONFIG_DEF_ROW(id, name, type, def, min, max, choices, doc) \
+	[CONFIG_##id] = { name, type, def, min, max, choices, doc },
+	CONFIG_KEYS(CONFIG_DEF_ROW)
+#undef CONFIG_DEF_ROW
+};
+
+/* Limits on a string list: "Log ignore" is matched per connection. */
+#define CONFIG_MAX_LIST 4096
+#define CONFIG_MAX_STRING 4096
+
+struct config_value {
+	bool is_null;
+	bool b;
+	long long i;
+	char *s;
+	char **list;
+	size_t nlist;
+};
+
+struct config {
+	struct config_value v[CONFIG_NKEYS];
+};
+
+static config_validator config_validators[CONFIG_NKEYS];
+
+void config_set_validator(enum config_key key, config_validator validate)
+{
+	config_validators[key] = validate;
+}
+
+const char *config_key_name(enum config_key key)
+{
+	return config_defs[key].name;
+}
+
+const char *config_key_doc(enum config_key key)
+{
+	return config_defs[key].doc;
+}
+
+/* The first word of an ENUM's choices, malloc'd. */
+static char *config_enum_first(const char *choices)
+{
+	const char *bar = strchr(choices, '|');
+
+	return bar ? xstrndup(choices, (size_t)(bar - choices)) : xstrdup(choices);
+}
+
+static bool config_enum_has(const char *choices, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p = choices;
+
+	while (p) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n == len && memcmp(p, word, n) == 0)
+			return true;
+		p = bar ? bar + 1 : NULL;
+	}
+	return false;
+}
+
+struct config *config_new_default(void)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	int k;
+
+	for (k = 0; k < CONFIG_NKEYS; k++) {
+		const struct config_def *d = &config_defs[k];
+		struct config_value *v = &cfg->v[k];
+
+		switch (d->type) {
+		case CONFIG_BOOL:
+			v->b = d->def != 0;
+			break;
+		case CONFIG_INT:
+			v->i = d->def;
+			break;
+		case CONFIG_INT_OR_NULL:
+			v->is_null = true;
+			break;
+		case CONFIG_STRING:
+			v->s = xstrdup(d->choices);
+			break;
+		case CONFIG_ENUM:
+			v->s = config_enum_first(d->choices);
+			break;
+		case CONFIG_STRLIST:
+			break;
+		}
+	}
+	return cfg;
+}
+
+static void config_value_clear(struct config_value *v)
+{
+	size_t i;
+
+	free(v->s);
+	v->s = NULL;
+	for (i = 0; i < v->nlist; i++)
+		free(v->list[i]);
+	free(v->list);
+	v->list = NULL;
+	v->nlist = 0;
+}
+
+void config_free(struct config *cfg)
+{
+	int k;
+
+	if (!cfg)
+		return;
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		config_value_clear(&cfg->v[k]);
+	free(cfg);
+}
+
+/* A short description of a JSON value for error messages, malloc'd. */
+static char *config_describe(const cJSON *item)
+{
+	char esc[64];
+
+	if (cJSON_IsNull(item))
+		return xstrdup("null");
+	if (cJSON_IsBool(item))
+		return xstrdup(cJSON_IsTrue(item) ? "true (a boolean)" : "false (a boolean)");
+	if (cJSON_IsNumber(item)) {
+		if (!isfinite(item->valuedouble))
+			return xstrdup("a number too large to represent");
+		return xasprintf("%.17g (a number)", item->valuedouble);
+	}
+	if (cJSON_IsString(item)) {
+		size_t need = util_escape(esc, sizeof(esc), item->valuestring,
+					  strlen(item->valuestring));
+		return xasprintf("\"%s%s\" (a string)", esc, need >= sizeof(esc) ? "..." : "");
+	}
+	if (cJSON_IsArray(item))
+		return xstrdup("an array");
+	if (cJSON_IsObject(item))
+		return xstrdup("an object");
+	return xstrdup("an invalid value");
+}
+
+/* What a key expects, for error messages, malloc'd. */
+static char *config_expected(const struct config_def *d)
+{
+	switch (d->type) {
+	case CONFIG_BOOL:
+		return xstrdup("true or false");
+	case CONFIG_INT:
+		return xasprintf("an integer from %lld to %lld", d->min, d->max);
+	case CONFIG_INT_OR_NULL:
+		return xasprintf("null or an integer from %lld to %lld", d->min, d->max);
+	case CONFIG_STRING:
+		return xasprintf("a string of at most %d bytes", CONFIG_MAX_STRING);
+	case CONFIG_ENUM: {
+		char *s = xstrdup(d->choices), *p;
+		char *r;
+		for (p = s; *p; p++)
+			if (*p == '|')
+				*p = ',';
+		r = xasprintf("one of the strings %s", s);
+		free(s);
+		return r;
+	}
+	case CONFIG_STRLIST:
+		return xasprintf("an array of at most %d strings", CONFIG_MAX_LIST);
+	}
+	return xstrdup("?");
+}
+
+/* Reads an integer from a cJSON number; false unless finite and integral. */
+static bool config_json_int(const cJSON *item, long long *ret)
+{
+	double d;
+
+	if (!cJSON_IsNumber(item))
+		return false;
+	d = item->valuedouble;
+	if (!isfinite(d) || d != floor(d) || d < -9.0e15 || d > 9.0e15)
+		return false;
+	*ret = (long long)d;
+	return true;
+}
+
+/* Sets v from item per d; false when the value does not fit. */
+static bool config_set_value(const struct config_def *d, const cJSON *item,
+			     struct config_value *v)
+{
+	const cJSON *elem;
+	long long n;
+	int count;
+
+	switch (d->type) {
+	case CONFIG_BOOL:
+		if (!cJSON_IsBool(item))
+			return false;
+		v->b = cJSON_IsTrue(item);
+		return true;
+	case CONFIG_INT_OR_NULL:
+		if (cJSON_IsNull(item)) {
+			v->is_null = true;
+			return true;
+		}
+		/* fall through */
+	case CONFIG_INT:
+		if (!config_json_int(item, &n) || n < d->min || n > d->max)
+			return false;
+		v->is_null = false;
+		v->i = n;
+		return true;
+	case CONFIG_STRING:
+		if (!cJSON_IsString(item) || strlen(item->valuestring) > CONFIG_MAX_STRING)
+			return false;
+		free(v->s);
+		v->s = xstrdup(item->valuestring);
+		return true;
+	case CONFIG_ENUM:
+		if (!cJSON_IsString(item) || !config_enum_has(d->choices, item->valuestring))
+			return false;
+		free(v->s);
+		v->s = xstrdup(item->valuestring);
+		return true;
+	case CONFIG_STRLIST:
+		if (!cJSON_IsArray(item))
+			return false;
+		count = cJSON_GetArraySize(item);
+		if (count > CONFIG_MAX_LIST)
+			return false;
+		cJSON_ArrayForEach(elem, item)
+			if (!cJSON_IsString(elem) || strlen(elem->valuestring) > CONFIG_MAX_STRING)
+				return false;
+		config_value_clear(v);
+		v->list = xcalloc((size_t)count, sizeof(char *));
+		cJSON_ArrayForEach(elem, item)
+			v->list[v->nlist++] = xstrdup(elem->valuestring);
+		return true;
+	}
+	return false;
+}
+
+/* Offset of the first byte that breaks UTF-8, or len when all is valid. */
+static size_t config_utf8_invalid_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned int cp;
+		size_t n, j;
+
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((s[i] & 0xe0) == 0xc0) {
+			n = 2;
+			cp = s[i] & 0x1f;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			n = 3;
+			cp = s[i] & 0x0f;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			n = 4;
+			cp = s[i] & 0x07;
+		} else {
+			return i;
+		}
+		if (i + n > len)
+			return i;
+		for (j = 1; j < n; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return i;
+		i += n;
+	}
+	return len;
+}
+
+/* Line and column (1-based) of byte offset off in text. */
+static void config_position(const char *text, size_t off, size_t *line, size_t *col)
+{
+	size_t i;
+
+	*line = 1;
+	*col = 1;
+	for (i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
+		 struct config **ret, char **errmsg)
+{
+	struct config *cfg = NULL;
+	const char *end = NULL;
+	cJSON *root = NULL, *item;
+	size_t bad, line, col;
+	int r = -EINVAL, k;
+
+	*errmsg = NULL;
+	if (len > CONFIG_MAX_FILE) {
+		*errmsg = xasprintf("the file is %zu bytes; at most %d are accepted", len,
+				    CONFIG_MAX_FILE);
+		goto out;
+	}
+	if (memchr(text, '\0', len)) {
+		config_position(text, (size_t)((const char *)memchr(text, '\0', len) - text),
+				&line, &col);
+		*errmsg = xasprintf("line %zu, column %zu: a NUL byte; the file must be JSON text",
+				    line, col);
+		goto out;
+	}
+	bad = config_utf8_invalid_at((const unsigned char *)text, len);
+	if (bad < len) {
+		config_position(text, bad, &line, &col);
+		*errmsg = xasprintf("line %zu, column %zu: invalid UTF-8 (byte 0x%02x)", line, col,
+				    (unsigned char)text[bad]);
+		goto out;
+	}
+	/* cJSON's own trailing-text check reads past a length-bounded buffer. */
+	root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (root && end) {
+		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+			end++;
+		if (end != text + len) {
+			config_position(text, (size_t)(end - text), &line, &col);
+			*errmsg = xasprintf("line %zu, column %zu: trailing text after the JSON object",
+					    line, col);
+			goto out;
+		}
+	}
+	if (!root) {
+		size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+		const char *ep = cJSON_GetErrorPtr();
+		if (ep && ep >= text && ep <= text + len)
+			off = (size_t)(ep - text);
+		config_position(text, off, &line, &col);
+		*errmsg = xasprintf("line %zu, column %zu: not valid JSON (or nested deeper than %d "
+				    "levels)",
+				    line, col, CJSON_NESTING_LIMIT);
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		*errmsg = xstrdup("the top level must be a JSON object ({ ... })");
+		goto out;
+	}
+
+	cfg = config_new_default();
+	cJSON_ArrayForEach(item, root) {
+		const cJSON *other;
+		bool known = false;
+
+		if (!item->string)
+			continue;
+		for (other = root->child; other != item; other = other->next) {
+			if (other->string && strcmp(other->string, item->string) == 0) {
+				char esc[256];
+				util_escape(esc, sizeof(esc), item->string, strlen(item->string));
+				*errmsg = xasprintf("\"%s\": the key appears more than once", esc);
+				goto out;
+			}
+		}
+		for (k = 0; k < CONFIG_NKEYS; k++) {
+			const struct config_def *d = &config_defs[k];
+			if (strcmp(item->string, d->name) != 0)
+				continue;
+			known = true;
+			if (!config_set_value(d, item, &cfg->v[k])) {
+				char *want = config_expected(d), *got = config_describe(item);
+				*errmsg = xasprintf("\"%s\": expected %s, got %s", d->name, want, got);
+				free(want);
+				free(got);
+				goto out;
+			}
+			break;
+		}
+		if (!known && warn) {
+			char esc[256], *msg;
+			util_escape(esc, sizeof(esc), item->string, strlen(item->string));
+			msg = xasprintf("\"%s\": unknown key, ignored", esc);
+			warn(msg, data);
+			free(msg);
+		}
+	}
+	for (k = 0; k < CONFIG_NKEYS; k++) {
+		char *problem;
+		if (!config_validators[k])
+			continue;
+		problem = config_validators[k](cfg, (enum config_key)k);
+		if (problem) {
+			*errmsg = xasprintf("\"%s\": %s", config_defs[k].name, problem);
+			free(problem);
+			goto out;
+		}
+	}
+	*ret = cfg;
+	cfg = NULL;
+	r = 0;
+out:
+	cJSON_Delete(root);
+	config_free(cfg);
+	return r;
+}
+
+int config_load(int dirfd, const char *name, config_warn_cb warn, void *data,
+		struct config **ret, bool *created, char **errmsg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*errmsg = NULL;
+	*created = false;
+	r = util_read_file(dirfd, name, CONFIG_MAX_FILE, &text, &len);
+	if (r == -ENOENT) {
+		char *json = config_default_json();
+		r = util_write_atomic(dirfd, name, json, strlen(json), 0640);
+		free(json);
+		if (r < 0) {
+			*errmsg = xasprintf("cannot write the default configuration: %s",
+					    strerror(-r));
+			return r;
+		}
+		*created = true;
+		*ret = config_new_default();
+		return 0;
+	}
+	if (r == -EFBIG) {
+		*errmsg = xasprintf("the file is larger than %d bytes; refusing to read it",
+				    CONFIG_MAX_FILE);
+		return -EINVAL;
+	}
+	if (r == -EINVAL) {
+		*errmsg = xstrdup("not a regular file");
+		return -EINVAL;
+	}
+	if (r == -ELOOP) {
+		*errmsg = xstrdup("is a symbolic link; refusing to follow it");
+		return -EINVAL;
+	}
+	if (r < 0) {
+		*errmsg = xasprintf("cannot read it: %s", strerror(-r));
+		return r;
+	}
+	r = config_parse(text, len, warn, data, ret, errmsg);
+	free(text);
+	return r;
+}
+
+/* The JSON form of one value (a new cJSON node). */
+static cJSON *config_value_json(const struct config_def *d, const struct config_value *v)
+{
+	cJSON *arr;
+	size_t i;
+
+	switch (d->type) {
+	case CONFIG_BOOL:
+		return cJSON_CreateBool(v->b);
+	case CONFIG_INT:
+		return cJSON_CreateNumber((double)v->i);
+	case CONFIG_INT_OR_NULL:
+		return v->is_null ? cJSON_CreateNull() : cJSON_CreateNumber((double)v->i);
+	case CONFIG_STRING:
+	case CONFIG_ENUM:
+		return cJSON_CreateString(v->s);
+	case CONFIG_STRLIST:
+		arr = cJSON_CreateArray();
+		for (i = 0; i < v->nlist; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(v->list[i]));
+		return arr;
+	}
+	return cJSON_CreateNull();
+}
+
+char *config_to_json(const struct config *cfg)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *text, *out;
+	int k;
+
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		cJSON_AddItemToObject(root, config_defs[k].name,
+				      config_value_json(&config_defs[k], &cfg->v[k]));
+	text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (!text)
+		abort();
+	out = xasprintf("%s\n", text);
+	cJSON_free(text);
+	return out;
+}
+
+char *config_default_json(void)
+{
+	struct config *cfg = config_new_default();
+	char *json = config_to_json(cfg);
+
+	config_free(cfg);
+	return json;
+}
+
+static const struct config_value *config_get(const struct config *cfg, enum config_key key,
+					     enum config_type type)
+{
+	enum config_type t = config_defs[key].type;
+
+	/* INT_OR_NULL may be read with config_int_set; ENUM with config_string. */
+	if (t != type && !(type == CONFIG_STRING && t == CONFIG_ENUM) &&
+	    !(type == CONFIG_INT && t == CONFIG_INT_OR_NULL))
+		abort();
+	return &cfg->v[key];
+}
+
+bool config_bool(const struct config *cfg, enum config_key key)
+{
+	return config_get(cfg, key, CONFIG_BOOL)->b;
+}
+
+long long config_int(const struct config *cfg, enum config_key key)
+{
+	return config_get(cfg, key, CONFIG_INT)->i;
+}
+
+bool config_int_set(const struct config *cfg, enum config_key key, long long *ret)
+{
+	const struct config_value *v = config_get(cfg, key, CONFIG_INT);
+
+	if (v->is_null)
+		return false;
+	*ret = v->i;
+	return true;
+}
+
+const char *config_string(const struct config *cfg, enum config_key key)
+{
+	return config_get(cfg, key, CONFIG_STRING)->s;
+}
+
+size_t config_strlist_len(const struct config *cfg, enum config_key key)
+{
+	return config_get(cfg, key, CONFIG_STRLIST)->nlist;
+}
+
+const char *config_strlist_at(const struct config *cfg, enum config_key key, size_t i)
+{
+	const struct config_value *v = config_get(cfg, key, CONFIG_STRLIST);
+
+	return i < v->nlist ? v->list[i] : NULL;
+}
+
+void config_diff(const struct config *a, const struct config *b, config_change_cb changed,
+		 void *data)
+{
+	int k;
+
+	for (k = 0; k < CONFIG_NKEYS; k++) {
+		cJSON *ja = config_value_json(&config_defs[k], &a->v[k]);
+		cJSON *jb = config_value_json(&config_defs[k], &b->v[k]);
+
+		if (!cJSON_Compare(ja, jb, true)) {
+			char *ta = cJSON_PrintUnformatted(ja), *tb = cJSON_PrintUnformatted(jb);
+			/* Secrets are never logged. */
+			if (k == CONFIG_VT_API_KEY)
+				changed(config_defs[k].name, "(hidden)", "(hidden)", data);
+			else
+				changed(config_defs[k].name, ta ? ta : "?", tb ? tb : "?", data);
+			cJSON_free(ta);
+			cJSON_free(tb);
+		}
+		cJSON_Delete(ja);
+		cJSON_Delete(jb);
+	}
+}

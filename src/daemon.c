@@ -1,0 +1,883 @@
+/*
+ * daemon.c: lifecycle of the auditsnitch daemon (daemon.h). `run` is what
+ * systemd starts: it loads the configuration (refusing to start with exit
+ * status 78 when it is wrong), takes the pidfile lock, opens the control
+ * socket, starts every module in order and runs the loop until SIGTERM or
+ * SIGINT. SIGHUP reloads the configuration and reopens the log files,
+ * keeping the old configuration when the new one is invalid. `start` is
+ * `run` in the background with a readiness pipe, so its exit status says
+ * whether the daemon really came up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "loop.h"
+#include "paths.h"
+#include "util.h"
+
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/local/share/auditsnitch"
+#endif
+
+#define DAEMON_SOCKET_NAME "auditsnitch.sock"
+#define DAEMON_STOP_TIMEOUT_MS 10000
+/* LSB status codes. */
+#define LSB_RUNNING 0
+#define LSB_DEAD_PIDFILE 1
+#define LSB_STOPPED 3
+#define LSB_UNKNOWN 4
+
+struct daemon {
+	const struct daemon_opts *opts;
+	struct paths *paths;
+	struct config *config;
+	struct loop *loop;
+	int config_dirfd;
+	int state_dirfd;
+	int log_dirfd;
+	int run_dirfd;
+	int pid_fd;
+	int ctl_fd;
+	int ready_fd;          /* start: tells the waiting parent we are up */
+	char *ctl_path;
+	int64_t started_wall;
+	uint64_t reloads;
+	uint64_t reload_failures;
+};
+
+/* ---- sd_notify, written by hand: one datagram to $NOTIFY_SOCKET ---- */
+
+/* Sends state (e.g. "READY=1") to systemd when it asked for it; no-op otherwise. */
+static void daemon_sd_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t salen;
+	size_t len;
+	int fd;
+
+	if (!path || !*path || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	/* An '@' names an abstract socket: a leading NUL in the address. */
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+	close(fd);
+}
+
+/* ---- pidfile ---- */
+
+/* Reads a pid from an open pidfile; 0 when it holds none. */
+static pid_t daemon_read_pid(int fd)
+{
+	char buf[32];
+	long long pid;
+	ssize_t n;
+
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (util_parse_ll(buf, 1, 4194304, &pid) < 0)
+		return 0;
+	return (pid_t)pid;
+}
+
+/*
+ * Creates and locks the pidfile. O_EXCL makes creation exclusive; the lock
+ * tells a live daemon from a stale file left by kill -9: a file whose lock
+ * can be taken belongs to nobody and is replaced. Returns the fd, -EEXIST
+ * with *other set when another daemon holds it, or -errno.
+ */
+static int daemon_pidfile_take(int run_dirfd, const char *name, pid_t *other, bool *stale)
+{
+	int attempt;
+
+	*other = 0;
+	*stale = false;
+	for (attempt = 0; attempt < 5; attempt++) {
+		struct stat st_fd, st_path;
+		char buf[32];
+		int fd, r;
+
+		fd = openat(run_dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+		if (fd < 0) {
+			fd = openat(run_dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				if (errno == ENOENT)
+					continue; /* removed meanwhile: try creating again */
+				return -errno;
+			}
+			if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+				r = errno == EWOULDBLOCK ? -EEXIST : -errno;
+				*other = daemon_read_pid(fd);
+				close(fd);
+				return r;
+			}
+			/* Nobody holds it: stale. Remove and create it anew. */
+			*other = daemon_read_pid(fd);
+			*stale = true;
+			(void)unlinkat(run_dirfd, name, 0);
+			close(fd);
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* Someone else locked our new file first: they are a daemon. */
+			close(fd);
+			continue;
+		}
+		/* The path may have been unlinked by a racing stale check. */
+		if (fstat(fd, &st_fd) < 0 || fstatat(run_dirfd, name, &st_path, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st_fd.st_ino != st_path.st_ino || st_fd.st_dev != st_path.st_dev) {
+			close(fd);
+			continue;
+		}
+		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) < 0 || util_write_all(fd, buf, strlen(buf)) < 0) {
+			r = -errno;
+			(void)unlinkat(run_dirfd, name, 0);
+			close(fd);
+			return r;
+		}
+		return fd;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Looks at the pidfile without taking it: returns LSB_RUNNING with *pid when
+ * a daemon holds its lock, LSB_DEAD_PIDFILE when it exists unlocked,
+ * LSB_STOPPED when there is none, LSB_UNKNOWN when it cannot be read.
+ */
+static int daemon_pidfile_probe(const struct paths *paths, pid_t *pid)
+{
+	int fd, r;
+
+	*pid = 0;
+	fd = open(paths_pidfile(paths), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? LSB_STOPPED : LSB_UNKNOWN;
+	*pid = daemon_read_pid(fd);
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		r = errno == EWOULDBLOCK ? LSB_RUNNING : LSB_UNKNOWN;
+	else
+		r = LSB_DEAD_PIDFILE;
+	close(fd);
+	return r;
+}
+
+/* ---- configuration ---- */
+
+static void daemon_config_warn(const char *message, void *data)
+{
+	const char *file = data;
+
+	log_warn("%s: %s", file, message);
+}
+
+/*
+ * Loads the configuration, writing the defaults when the file is missing.
+ * Returns 0 or EX_CONFIG (after logging the reason), EX_CANTCREAT when the
+ * directory cannot be made.
+ */
+static int daemon_load_config(struct daemon *d, struct config **ret)
+{
+	const char *file = paths_config_file(d->paths);
+	char *errmsg = NULL;
+	bool created;
+	int r;
+
+	if (d->config_dirfd < 0) {
+		d->config_dirfd = paths_open_dir_path(paths_config_dirname(d->paths), true,
+						      paths_is_private(d->paths));
+		if (d->config_dirfd < 0) {
+			log_error("%s: cannot open the configuration directory: %s",
+				  paths_config_dirname(d->paths), strerror(-d->config_dirfd));
+			return EX_CANTCREAT;
+		}
+	}
+	r = config_load(d->config_dirfd, paths_config_basename(d->paths), daemon_config_warn,
+			(void *)file, ret, &created, &errmsg);
+	if (r < 0) {
+		log_error("%s: %s", file, errmsg ? errmsg : strerror(-r));
+		if (r == -EINVAL)
+			log_error("fix the file (see auditsnitch.conf(5)) or remove it to get the "
+				  "defaults; `auditsnitch check-config` checks it");
+		free(errmsg);
+		return r == -EINVAL ? EX_CONFIG : (r == -EACCES ? EX_NOPERM : EX_CONFIG);
+	}
+	if (created)
+		log_notice("%s did not exist; wrote the default configuration", file);
+	return 0;
+}
+
+static void daemon_config_changed(const char *key, const char *old_value, const char *new_value,
+				  void *data)
+{
+	(void)data;
+	log_notice("configuration: \"%s\" changed from %s to %s", key, old_value, new_value);
+}
+
+static int daemon_log_level(const struct config *cfg)
+{
+	const char *level = config_string(cfg, CONFIG_LOG_LEVEL);
+
+	if (strcmp(level, "debug") == 0)
+		return LOG_DEBUG;
+	if (strcmp(level, "notice") == 0)
+		return LOG_NOTICE;
+	if (strcmp(level, "warning") == 0)
+		return LOG_WARNING;
+	if (strcmp(level, "error") == 0)
+		return LOG_ERR;
+	return LOG_INFO;
+}
+
+/* SIGHUP: new configuration or, when it is invalid, the old one kept. */
+static void daemon_reload(struct daemon *d)
+{
+	struct config *cfg = NULL;
+	int r;
+
+	daemon_sd_notify("RELOADING=1");
+	r = daemon_load_config(d, &cfg);
+	if (r != 0) {
+		d->reload_failures++;
+		log_error("configuration reload failed; keeping the configuration in use");
+	} else {
+		d->reloads++;
+		config_diff(d->config, cfg, daemon_config_changed, d);
+		config_free(d->config);
+		d->config = cfg;
+		log_setup(d->opts->foreground, config_bool(cfg, CONFIG_SYSLOG), daemon_log_level(cfg));
+		log_info("configuration reloaded");
+	}
+	r = log_open_file(d->log_dirfd, "error.log");
+	if (r < 0)
+		log_error("%s/error.log: cannot reopen: %s", paths_dir(d->paths, PATHS_LOG_DIR),
+			  strerror(-r));
+	daemon_sd_notify("READY=1");
+}
+
+/* ---- control socket: `auditsnitch status` reads one JSON object ---- */
+
+/* The status object (malloc'd JSON text). */
+static char *daemon_status_json(struct daemon *d)
+{
+	return xasprintf("{\"pid\":%ld,\"started\":%lld,\"state_dir\":\"%s\",\"config\":\"%s\","
+			 "\"reloads\":%llu,\"reload_failures\":%llu,\"loop_iterations\":%llu}\n",
+			 (long)getpid(), (long long)d->started_wall,
+			 paths_dir(d->paths, PATHS_STATE_DIR), paths_config_file(d->paths),
+			 (unsigned long long)d->reloads, (unsigned long long)d->reload_failures,
+			 (unsigned long long)loop_iterations(d->loop));
+}
+
+static void daemon_ctl_accept(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct daemon *d = data;
+	char *text;
+	int c;
+
+	(void)loop;
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	/* The answer fits the socket buffer; a client that does not read loses it. */
+	text = daemon_status_json(d);
+	(void)send(c, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(text);
+	close(c);
+}
+
+/* Binds the control socket in the run directory; root-only (0600). */
+static int daemon_ctl_open(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *dir = paths_dir(d->paths, PATHS_RUN_DIR);
+	int fd, r;
+
+	d->ctl_path = xasprintf("%s/%s", dir, DAEMON_SOCKET_NAME);
+	if (strlen(d->ctl_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d->ctl_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* We hold the pidfile lock, so an existing socket is a dead daemon's. */
+	(void)unlinkat(d->run_dirfd, DAEMON_SOCKET_NAME, 0);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    fchmodat(d->run_dirfd, DAEMON_SOCKET_NAME, 0600, 0) < 0 || listen(fd, 16) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = loop_add_fd(d->loop, fd, EPOLLIN, daemon_ctl_accept, d);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	d->ctl_fd = fd;
+	return 0;
+}
+
+/* ---- signals ---- */
+
+static void daemon_on_stop_signal(struct loop *loop, int signo, void *data)
+{
+	(void)data;
+	log_notice("received %s, stopping", strsignal(signo));
+	loop_quit(loop, 0);
+}
+
+static void daemon_on_hup(struct loop *loop, int signo, void *data)
+{
+	(void)loop;
+	(void)signo;
+	daemon_reload(data);
+}
+
+/* ---- run ---- */
+
+/*
+ * Tells a waiting `start` parent how startup ended: a status byte, then on
+ * failure the last error message, then EOF.
+ */
+static void daemon_report_ready(struct daemon *d, int status)
+{
+	char msg[513];
+
+	if (d->ready_fd < 0)
+		return;
+	msg[0] = (char)status;
+	msg[1] = '\0';
+	if (status != 0)
+		log_last_error(msg + 1, sizeof(msg) - 1);
+	(void)util_write_all(d->ready_fd, msg, 1 + strlen(msg + 1));
+	close(d->ready_fd);
+	d->ready_fd = -1;
+}
+
+static void daemon_close(struct daemon *d)
+{
+	if (d->ctl_fd >= 0) {
+		loop_del_fd(d->loop, d->ctl_fd);
+		close(d->ctl_fd);
+		(void)unlinkat(d->run_dirfd, DAEMON_SOCKET_NAME, 0);
+	}
+	if (d->pid_fd >= 0) {
+		/* Unlink before unlocking, so nobody sees our file unlocked. */
+		(void)unlinkat(d->run_dirfd, strrchr(paths_pidfile(d->paths), '/') + 1, 0);
+		close(d->pid_fd);
+	}
+	loop_free(d->loop);
+	config_free(d->config);
+	if (d->config_dirfd >= 0)
+		close(d->config_dirfd);
+	if (d->state_dirfd >= 0)
+		close(d->state_dirfd);
+	if (d->log_dirfd >= 0)
+		close(d->log_dirfd);
+	if (d->run_dirfd >= 0)
+		close(d->run_dirfd);
+	free(d->ctl_path);
+	paths_free(d->paths);
+}
+
+/* Opens one of the state directories, creating it; logs and returns -errno. */
+static int daemon_open_dir(struct daemon *d, enum paths_dir which, int *ret)
+{
+	int fd = paths_open_dir(d->paths, which, which != PATHS_RUN_DIR || paths_is_private(d->paths));
+
+	if (fd < 0) {
+		log_error("%s: cannot open or create the directory: %s", paths_dir(d->paths, which),
+			  strerror(-fd));
+		return fd;
+	}
+	*ret = fd;
+	return 0;
+}
+
+/* Runs the daemon in this process; ready_fd >= 0 when started by `start`. */
+static int daemon_main(const struct daemon_opts *opts, int ready_fd)
+{
+	struct daemon d = {
+		.opts = opts, .config_dirfd = -1, .state_dirfd = -1, .log_dirfd = -1,
+		.run_dirfd = -1, .pid_fd = -1, .ctl_fd = -1, .ready_fd = ready_fd,
+	};
+	const char *pidname;
+	pid_t other;
+	bool stale;
+	int r, status = EX_SOFTWARE;
+
+	log_setup(opts->foreground, !opts->foreground, LOG_INFO);
+	if (geteuid() != 0) {
+		log_error("must run as root: the kernel audit and conntrack interfaces need "
+			  "CAP_AUDIT_CONTROL, CAP_AUDIT_READ and CAP_NET_ADMIN");
+		status = EX_NOPERM;
+		goto out;
+	}
+	/* Files we create are 0640 and directories 0750 whatever umask we inherit. */
+	umask(027);
+	r = paths_new(opts->state_dir, opts->config_file, &d.paths);
+	if (r < 0) {
+		log_error("cannot resolve paths: %s", strerror(-r));
+		status = EX_USAGE;
+		goto out;
+	}
+	status = daemon_load_config(&d, &d.config);
+	if (status != 0)
+		goto out;
+	log_setup(opts->foreground, config_bool(d.config, CONFIG_SYSLOG), daemon_log_level(d.config));
+
+	status = EX_CANTCREAT;
+	if (daemon_open_dir(&d, PATHS_LOG_DIR, &d.log_dirfd) < 0 ||
+	    daemon_open_dir(&d, PATHS_STATE_DIR, &d.state_dirfd) < 0 ||
+	    daemon_open_dir(&d, PATHS_RUN_DIR, &d.run_dirfd) < 0)
+		goto out;
+	r = log_open_file(d.log_dirfd, "error.log");
+	if (r < 0)
+		log_warn("%s/error.log: cannot open: %s; logging to syslog only",
+			 paths_dir(d.paths, PATHS_LOG_DIR), strerror(-r));
+
+	pidname = strrchr(paths_pidfile(d.paths), '/') + 1;
+	r = daemon_pidfile_take(d.run_dirfd, pidname, &other, &stale);
+	if (r == -EEXIST) {
+		log_error("already running (pid %ld holds %s); `auditsnitch stop` stops it",
+			  (long)other, paths_pidfile(d.paths));
+		status = EX_TEMPFAIL;
+		goto out;
+	}
+	if (r < 0) {
+		log_error("%s: cannot create the pidfile: %s", paths_pidfile(d.paths), strerror(-r));
+		goto out;
+	}
+	d.pid_fd = r;
+	if (stale)
+		log_notice("removed a stale pidfile left by pid %ld, which is not running",
+			   (long)other);
+
+	status = EX_OSERR;
+	r = loop_new(&d.loop);
+	if (r < 0) {
+		log_error("cannot create the event loop: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = loop_add_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d)) < 0 ||
+	    (r = loop_add_signal(d.loop, SIGINT, daemon_on_stop_signal, &d)) < 0 ||
+	    (r = loop_add_signal(d.loop, SIGHUP, daemon_on_hup, &d)) < 0) {
+		log_error("cannot set up signal handling: %s", strerror(-r));
+		goto out;
+	}
+	/* A reader of --json output going away must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	r = daemon_ctl_open(&d);
+	if (r < 0)
+		log_warn("%s: no control socket (%s); `auditsnitch status` will show less",
+			 d.ctl_path ? d.ctl_path : "control socket", strerror(-r));
+
+	d.started_wall = util_wall_s();
+	log_notice("auditsnitch %s started (pid %ld, state %s, config %s)", PACKAGE_VERSION,
+		   (long)getpid(), paths_dir(d.paths, PATHS_STATE_DIR), paths_config_file(d.paths));
+	daemon_sd_notify("READY=1");
+	daemon_report_ready(&d, 0);
+
+	r = loop_run(d.loop);
+	daemon_sd_notify("STOPPING=1");
+	if (r < 0) {
+		log_error("event loop failed: %s", strerror(-r));
+		status = EX_OSERR;
+	} else {
+		status = 0;
+	}
+	log_notice("auditsnitch stopped");
+out:
+	daemon_report_ready(&d, status);
+	daemon_close(&d);
+	log_close();
+	return status;
+}
+
+int daemon_run(const struct daemon_opts *opts)
+{
+	return daemon_main(opts, -1);
+}
+
+int daemon_start(const struct daemon_opts *opts)
+{
+	struct daemon_opts bg = *opts;
+	char msg[513];
+	size_t got = 0;
+	int status;
+	int pipefd[2], devnull;
+	pid_t pid;
+	ssize_t n;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "auditsnitch: start: must run as root\n");
+		return EX_NOPERM;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		perror("auditsnitch: pipe");
+		return EX_OSERR;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("auditsnitch: fork");
+		return EX_OSERR;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		if (setsid() < 0)
+			_exit(EX_OSERR);
+		pid = fork();
+		if (pid < 0)
+			_exit(EX_OSERR);
+		if (pid > 0)
+			_exit(0);
+		/* The daemon: no terminal, stdio on /dev/null, cwd / . */
+		if (chdir("/") < 0)
+			_exit(EX_OSERR);
+		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+			if (devnull > STDERR_FILENO)
+				close(devnull);
+		}
+		bg.foreground = false;
+		bg.json = false;
+		_exit(daemon_main(&bg, pipefd[1]));
+	}
+	close(pipefd[1]);
+	(void)waitpid(pid, NULL, 0);
+	/* The daemon writes its status and, on failure, why; then closes. */
+	for (;;) {
+		n = read(pipefd[0], msg + got, sizeof(msg) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pipefd[0]);
+	if (got == 0) {
+		fprintf(stderr, "auditsnitch: the daemon exited during startup; see syslog and "
+				"error.log\n");
+		return EX_SOFTWARE;
+	}
+	msg[got] = '\0';
+	status = (unsigned char)msg[0];
+	if (status != 0) {
+		fprintf(stderr, "auditsnitch: %s\n", got > 1 ? msg + 1 : "the daemon failed to start");
+		fprintf(stderr, "auditsnitch: the daemon did not start (exit status %d)\n", status);
+		return status;
+	}
+	return 0;
+}
+
+int daemon_stop(const struct daemon_opts *opts, bool quiet_if_stopped)
+{
+	struct paths *paths = NULL;
+	uint64_t deadline;
+	pid_t pid;
+	int r, state;
+
+	r = paths_new(opts->state_dir, opts->config_file, &paths);
+	if (r < 0) {
+		fprintf(stderr, "auditsnitch: cannot resolve paths: %s\n", strerror(-r));
+		return EX_USAGE;
+	}
+	state = daemon_pidfile_probe(paths, &pid);
+	if (state != LSB_RUNNING || pid <= 0) {
+		if (!quiet_if_stopped)
+			printf("auditsnitch is not running%s\n",
+			       state == LSB_DEAD_PIDFILE ? " (stale pidfile)" : "");
+		r = 0;
+		goto out;
+	}
+	if (kill(pid, SIGTERM) < 0) {
+		fprintf(stderr, "auditsnitch: cannot signal pid %ld: %s\n", (long)pid, strerror(errno));
+		r = errno == EPERM ? EX_NOPERM : EX_OSERR;
+		goto out;
+	}
+	deadline = util_now_ms() + DAEMON_STOP_TIMEOUT_MS;
+	while (util_now_ms() < deadline) {
+		pid_t now;
+		if (daemon_pidfile_probe(paths, &now) != LSB_RUNNING || now != pid) {
+			printf("auditsnitch stopped (pid %ld)\n", (long)pid);
+			r = 0;
+			goto out;
+		}
+		usleep(20000);
+	}
+	fprintf(stderr, "auditsnitch: pid %ld did not stop within %d s\n", (long)pid,
+		DAEMON_STOP_TIMEOUT_MS / 1000);
+	r = EX_TEMPFAIL;
+out:
+	paths_free(paths);
+	return r;
+}
+
+/* Reads the daemon's status object from its control socket (malloc'd). */
+static char *daemon_query_status(const struct paths *paths)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *path, *buf = NULL;
+	size_t len = 0, cap = 0;
+	struct timeval tv = { .tv_sec = 2 };
+	int fd;
+
+	path = xasprintf("%s/%s", paths_dir(paths, PATHS_RUN_DIR), DAEMON_SOCKET_NAME);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		free(path);
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	free(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n;
+		if (cap - len < 4096) {
+			if (cap >= 1 << 20)
+				break;
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+/* Start time of pid in seconds since boot, from /proc/PID/stat; -1 if unknown. */
+static double daemon_proc_uptime(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start;
+	double up;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return -1;
+	/* Field 22 is starttime; p points just before field 3. */
+	for (i = 2; i < 22 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return -1;
+	f = fopen("/proc/uptime", "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = -1;
+	fclose(f);
+	if (up < 0)
+		return -1;
+	return up - (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
+int daemon_status(const struct daemon_opts *opts)
+{
+	struct paths *paths = NULL;
+	char *json = NULL;
+	double uptime;
+	pid_t pid;
+	int r, state;
+
+	r = paths_new(opts->state_dir, opts->config_file, &paths);
+	if (r < 0) {
+		fprintf(stderr, "auditsnitch: cannot resolve paths: %s\n", strerror(-r));
+		return LSB_UNKNOWN;
+	}
+	state = daemon_pidfile_probe(paths, &pid);
+	switch (state) {
+	case LSB_RUNNING:
+		uptime = daemon_proc_uptime(pid);
+		printf("auditsnitch is running (pid %ld)\n", (long)pid);
+		if (uptime >= 0) {
+			long s = (long)uptime;
+			printf("  uptime:          %ldd %02ld:%02ld:%02ld\n", s / 86400, s / 3600 % 24,
+			       s / 60 % 60, s % 60);
+		}
+		printf("  state directory: %s\n", paths_dir(paths, PATHS_STATE_DIR));
+		printf("  configuration:   %s\n", paths_config_file(paths));
+		printf("  pidfile:         %s\n", paths_pidfile(paths));
+		json = daemon_query_status(paths);
+		if (json)
+			printf("  statistics:      %s", json);
+		else
+			printf("  statistics:      unavailable (control socket not reachable%s)\n",
+			       geteuid() != 0 ? "; run as root" : "");
+		break;
+	case LSB_DEAD_PIDFILE:
+		printf("auditsnitch is not running, but %s exists (stale, pid %ld)\n",
+		       paths_pidfile(paths), (long)pid);
+		break;
+	case LSB_STOPPED:
+		printf("auditsnitch is not running\n");
+		break;
+	default:
+		printf("auditsnitch: status unknown: cannot read %s\n", paths_pidfile(paths));
+		break;
+	}
+	free(json);
+	paths_free(paths);
+	return state;
+}
+
+static void daemon_print_warn(const char *message, void *data)
+{
+	fprintf(stderr, "auditsnitch: warning: %s: %s\n", (const char *)data, message);
+}
+
+int daemon_check_config(const struct daemon_opts *opts, bool print)
+{
+	struct paths *paths = NULL;
+	struct config *cfg = NULL;
+	char *text = NULL, *errmsg = NULL, *json;
+	int dirfd = -1, r, status;
+
+	r = paths_new(opts->state_dir, opts->config_file, &paths);
+	if (r < 0) {
+		fprintf(stderr, "auditsnitch: cannot resolve paths: %s\n", strerror(-r));
+		return EX_USAGE;
+	}
+	dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = dirfd < 0 ? -errno : util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE,
+						&text, NULL);
+	if (r == -ENOENT) {
+		printf("%s does not exist; the daemon will write the defaults there\n",
+		       paths_config_file(paths));
+		cfg = config_new_default();
+		status = 0;
+	} else if (r < 0) {
+		fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths),
+			r == -EFBIG ? "the file is too large (at most 1 MiB)"
+			: r == -ELOOP ? "is a symbolic link; refusing to follow it"
+			: r == -EINVAL ? "not a regular file" : strerror(-r));
+		status = r == -EACCES ? EX_NOPERM : EX_CONFIG;
+		goto out;
+	} else if (config_parse(text, strlen(text), daemon_print_warn,
+				(void *)paths_config_file(paths), &cfg, &errmsg) < 0) {
+		fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths), errmsg);
+		status = EX_CONFIG;
+		goto out;
+	} else {
+		printf("%s: configuration OK\n", paths_config_file(paths));
+		status = 0;
+	}
+	if (print) {
+		json = config_to_json(cfg);
+		fputs(json, stdout);
+		free(json);
+	}
+out:
+	free(errmsg);
+	free(text);
+	config_free(cfg);
+	if (dirfd >= 0)
+		close(dirfd);
+	paths_free(paths);
+	return status;
+}
+
+int daemon_install_systemd(const struct daemon_opts *opts)
+{
+	const char *unit_src = PKGDATADIR "/auditsnitch.service";
+	const char *unit_dst = "/etc/systemd/system/auditsnitch.service";
+	char *text = NULL;
+	size_t len;
+	int srcdir, dstdir, r, status;
+	pid_t pid;
+
+	(void)opts;
+	/* sd_booted(): systemd creates this directory when it is PID 1. */
+	if (access("/run/systemd/system", F_OK) < 0) {
+		fprintf(stderr, "auditsnitch: systemd is not running on this machine (no "
+				"/run/systemd/system); start the daemon with your init system's "
+				"means, e.g. `auditsnitch start`\n");
+		return EX_UNAVAILABLE;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "auditsnitch: systemd: must run as root\n");
+		return EX_NOPERM;
+	}
+	srcdir = open(PKGDATADIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (srcdir < 0 || util_read_file(srcdir, "auditsnitch.service", 65536, &text, &len) < 0) {
+		fprintf(stderr, "auditsnitch: cannot read %s: %s (is auditsnitch installed?)\n",
+			unit_src, strerror(errno));
+		if (srcdir >= 0)
+			close(srcdir);
+		return EX_OSFILE;
+	}
+	close(srcdir);
+	dstdir = open("/etc/systemd/system", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = dstdir < 0 ? -errno : util_write_atomic(dstdir, "auditsnitch.service", text, len, 0644);
+	free(text);
+	if (dstdir >= 0)
+		close(dstdir);
+	if (r < 0) {
+		fprintf(stderr, "auditsnitch: cannot write %s: %s\n", unit_dst, strerror(-r));
+		return EX_CANTCREAT;
+	}
+	printf("installed %s\n", unit_dst);
+	pid = fork();
+	if (pid == 0) {
+		execlp("systemctl", "systemctl", "daemon-reload", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "auditsnitch: `systemctl daemon-reload` failed; run it yourself\n");
+		return EX_UNAVAILABLE;
+	}
+	printf("systemd reloaded; enable and start it with: systemctl enable --now auditsnitch\n");
+	return 0;
+}

@@ -1,0 +1,147 @@
+/*
+ * log.c: formats every message once and sends it to error.log (timestamped,
+ * one line each), syslog(3) with facility LOG_DAEMON, and stderr when in the
+ * foreground. Callable from any thread: a mutex keeps lines whole.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool log_stderr = true;
+static bool log_syslog;
+static int log_max_level = LOG_INFO;
+static int log_fd = -1;
+static log_error_hook log_hook;
+static void *log_hook_data;
+static char log_last[512];
+
+static const char *log_level_name(int level)
+{
+	switch (level) {
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+void log_setup(bool stderr_on, bool use_syslog, int max_level)
+{
+	pthread_mutex_lock(&log_lock);
+	log_stderr = stderr_on;
+	if (use_syslog && !log_syslog)
+		openlog("auditsnitch", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!use_syslog && log_syslog)
+		closelog();
+	log_syslog = use_syslog;
+	log_max_level = max_level;
+	pthread_mutex_unlock(&log_lock);
+}
+
+int log_open_file(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	pthread_mutex_lock(&log_lock);
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+void log_close(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+	if (log_syslog)
+		closelog();
+	log_syslog = false;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_set_error_hook(log_error_hook hook, void *data)
+{
+	pthread_mutex_lock(&log_lock);
+	log_hook = hook;
+	log_hook_data = data;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_last_error(char *buf, size_t size)
+{
+	pthread_mutex_lock(&log_lock);
+	snprintf(buf, size, "%s", log_last);
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	char msg[2048], line[2200], stamp[32];
+	log_error_hook hook;
+	void *hook_data;
+	struct tm tm;
+	time_t now;
+	va_list ap;
+	int saved_errno = errno, n;
+
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* One message, one line: a newline inside would forge a log entry. */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+
+	pthread_mutex_lock(&log_lock);
+	if (log_fd >= 0) {
+		n = snprintf(line, sizeof(line), "%s %s: %s\n", stamp, log_level_name(level), msg);
+		if (n > (int)sizeof(line) - 1)
+			n = (int)sizeof(line) - 1;
+		(void)util_write_all(log_fd, line, (size_t)n);
+	}
+	if (log_syslog)
+		syslog(level, "%s", msg);
+	if (log_stderr)
+		fprintf(stderr, "auditsnitch: %s%s%s\n",
+			level <= LOG_WARNING ? log_level_name(level) : "",
+			level <= LOG_WARNING ? ": " : "", msg);
+	if (level <= LOG_ERR)
+		snprintf(log_last, sizeof(log_last), "%.511s", msg);
+	hook = log_hook;
+	hook_data = log_hook_data;
+	pthread_mutex_unlock(&log_lock);
+
+	if (hook && level <= LOG_ERR)
+		hook(msg, hook_data);
+	errno = saved_errno;
+}

@@ -1,0 +1,306 @@
+/*
+ * main.c: the `auditsnitch` command line. Global options (-c, -d) come
+ * before the command; each command parses its own options. Exit statuses
+ * follow sysexits(3) (64 usage, 78 configuration) and, for `status`, the
+ * LSB init-script codes (0 running, 3 stopped).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "daemon.h"
+
+struct command {
+	const char *name;
+	const char *args;     /* synopsis after the command name */
+	const char *summary;  /* one line for `help` */
+	const char *help;     /* the full text for `help COMMAND` */
+	int (*fn)(struct daemon_opts *opts, int argc, char **argv);
+};
+
+static int main_cmd_help(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_version(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_run(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_start(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_stop(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv);
+
+static const struct command main_commands[] = {
+	{ "run", "", "run the monitor in the foreground (what systemd runs)",
+	  "Runs the monitor in the foreground until SIGTERM or SIGINT. Messages go to\n"
+	  "stderr, error.log and syslog. SIGHUP reloads the configuration (an invalid\n"
+	  "new one is reported and the old one kept) and reopens the log files.\n"
+	  "Exit status 78 when the configuration is invalid, 75 when another daemon\n"
+	  "is running, 77 when not root.\n",
+	  main_cmd_run },
+	{ "start", "", "start the monitor in the background",
+	  "Starts the monitor as a background daemon and waits until it is ready;\n"
+	  "the exit status says whether it came up (as for run). A stale pidfile\n"
+	  "left by a killed daemon is detected and replaced.\n",
+	  main_cmd_start },
+	{ "stop", "", "stop the background monitor",
+	  "Sends SIGTERM to the running daemon and waits up to 10 seconds for it to\n"
+	  "exit. Exit status 0 when it stopped or was not running.\n",
+	  main_cmd_stop },
+	{ "restart", "", "stop, then start",
+	  "Stops the running daemon (if any), then starts it again.\n",
+	  main_cmd_restart },
+	{ "status", "", "show whether the monitor runs, and its statistics",
+	  "Shows whether the daemon runs, its pid, uptime, state directory and,\n"
+	  "when run as root, its statistics. Exit status (LSB): 0 running,\n"
+	  "1 not running but a stale pidfile exists, 3 not running, 4 unknown.\n",
+	  main_cmd_status },
+	{ "check-config", "[--print]", "validate the configuration file",
+	  "Reads and validates the configuration file without starting anything.\n"
+	  "Prints each problem naming the key, what it expected and what it found.\n"
+	  "  --print   also print the effective configuration as JSON\n"
+	  "Exit status 0 when valid, 78 when not.\n",
+	  main_cmd_check_config },
+	{ "systemd", "", "install the systemd unit and reload systemd",
+	  "Installs auditsnitch.service into /etc/systemd/system and runs\n"
+	  "`systemctl daemon-reload`. Refuses (exit 69) where systemd is not running.\n",
+	  main_cmd_systemd },
+	{ "version", "", "print the version",
+	  "Prints the program name and version.\n",
+	  main_cmd_version },
+	{ "help", "[COMMAND]", "show this help, or a command's help",
+	  "Without an argument lists the commands; with one, shows its help.\n",
+	  main_cmd_help },
+};
+
+static void main_usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "Usage: auditsnitch [-c FILE] [-d DIR] COMMAND [ARGS]\n\n"
+		     "Shows which programs talk to the network, from the kernel audit and\n"
+		     "conntrack subsystems, and warns about new or changed programs.\n\n"
+		     "Options:\n"
+		     "  -c, --config FILE     configuration file (default %s/auditsnitch/config.json)\n"
+		     "  -d, --state-dir DIR   keep every file (config, database, logs, pidfile) in DIR\n"
+		     "  -h, --help            show this help\n"
+		     "  -V, --version         print the version\n\n"
+		     "Commands:\n", SYSCONFDIR);
+	for (i = 0; i < sizeof(main_commands) / sizeof(main_commands[0]); i++)
+		fprintf(out, "  %-13s %s\n", main_commands[i].name, main_commands[i].summary);
+	fprintf(out, "\n`auditsnitch help COMMAND` shows a command's options. See auditsnitch(8).\n");
+}
+
+static const struct command *main_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(main_commands) / sizeof(main_commands[0]); i++)
+		if (strcmp(main_commands[i].name, name) == 0)
+			return &main_commands[i];
+	return NULL;
+}
+
+static void main_command_help(const struct command *c, FILE *out)
+{
+	fprintf(out, "Usage: auditsnitch [-c FILE] [-d DIR] %s%s%s\n\n%s", c->name,
+		*c->args ? " " : "", c->args, c->help);
+}
+
+/* A usage error: message and the command's usage on stderr, status 64. */
+__attribute__((format(printf, 2, 3)))
+static int main_usage_error(const struct command *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "auditsnitch: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	if (c)
+		main_command_help(c, stderr);
+	else
+		main_usage(stderr);
+	return EX_USAGE;
+}
+
+/*
+ * Parses a command's options: only --help, plus the long options given.
+ * Returns -1 when all is parsed, EX_USAGE after printing the error, or 0
+ * after printing help (the caller returns it).
+ */
+static int main_parse(const struct command *c, int argc, char **argv,
+		      const struct option *extra, size_t nextra, int *flags)
+{
+	struct option longopts[8];
+	size_t i, n = 0;
+	int opt;
+
+	for (i = 0; i < nextra && n < 6; i++)
+		longopts[n++] = extra[i];
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n] = (struct option){ 0 };
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			main_command_help(c, stdout);
+			return 0;
+		}
+		if (opt == '?' || opt == ':')
+			return main_usage_error(c, "%s: unknown option or missing argument",
+						argv[optind - 1]);
+		for (i = 0; i < nextra; i++)
+			if (opt == extra[i].val)
+				*flags |= opt;
+	}
+	if (optind < argc)
+		return main_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+static int main_cmd_help(struct daemon_opts *opts, int argc, char **argv)
+{
+	const struct command *c;
+
+	(void)opts;
+	if (argc > 2)
+		return main_usage_error(main_find("help"), "help takes at most one command");
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	c = main_find(argv[1]);
+	if (!c)
+		return main_usage_error(NULL, "unknown command '%s'", argv[1]);
+	main_command_help(c, stdout);
+	return 0;
+}
+
+static int main_cmd_version(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("version"), argc, argv, NULL, 0, &flags);
+
+	(void)opts;
+	if (r >= 0)
+		return r;
+	printf("auditsnitch %s\n", PACKAGE_VERSION);
+	return 0;
+}
+
+static int main_cmd_run(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("run"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r;
+	opts->foreground = true;
+	return daemon_run(opts);
+}
+
+static int main_cmd_start(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("start"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r;
+	return daemon_start(opts);
+}
+
+static int main_cmd_stop(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("stop"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r;
+	return daemon_stop(opts, false);
+}
+
+static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("restart"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r;
+	r = daemon_stop(opts, true);
+	if (r != 0)
+		return r;
+	return daemon_start(opts);
+}
+
+static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("status"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r == 0 ? 0 : 4; /* LSB: status usage errors are "unknown" */
+	return daemon_status(opts);
+}
+
+static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv)
+{
+	static const struct option extra[] = { { "print", no_argument, NULL, 'p' } };
+	int flags = 0, r = main_parse(main_find("check-config"), argc, argv, extra, 1, &flags);
+
+	if (r >= 0)
+		return r;
+	return daemon_check_config(opts, (flags & 'p') != 0);
+}
+
+static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
+{
+	int flags = 0, r = main_parse(main_find("systemd"), argc, argv, NULL, 0, &flags);
+
+	if (r >= 0)
+		return r;
+	return daemon_install_systemd(opts);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct daemon_opts opts = { 0 };
+	const struct command *c;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+c:d:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			if (!*optarg)
+				return main_usage_error(NULL, "-c needs a file name");
+			opts.config_file = optarg;
+			break;
+		case 'd':
+			if (!*optarg)
+				return main_usage_error(NULL, "-d needs a directory");
+			opts.state_dir = optarg;
+			break;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		case 'V':
+			printf("auditsnitch %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			return main_usage_error(NULL, "%s: unknown option or missing argument",
+						argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return main_usage_error(NULL, "no command given");
+	c = main_find(argv[optind]);
+	if (!c)
+		return main_usage_error(NULL, "unknown command '%s'", argv[optind]);
+	return c->fn(&opts, argc - optind, argv + optind);
+}

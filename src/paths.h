@@ -1,0 +1,52 @@
+/*
+ * paths.h: where every file lives. Either the FHS defaults (from configure's
+ * sysconfdir, localstatedir and runstatedir) or everything under one
+ * directory given with --state-dir. Directories are opened as fds without
+ * following symlinks; files are then opened relative to them with openat.
+ */
+#ifndef AUDITSNITCH_PATHS_H
+#define AUDITSNITCH_PATHS_H
+
+#include <stdbool.h>
+
+enum paths_dir {
+	PATHS_CONFIG_DIR, /* /etc/auditsnitch */
+	PATHS_STATE_DIR,  /* /var/lib/auditsnitch: snitch.db, record.json */
+	PATHS_LOG_DIR,    /* /var/log/auditsnitch: error.log, exe.log, conn.log */
+	PATHS_RUN_DIR,    /* /run: the pidfile */
+	PATHS_NDIRS
+};
+
+struct paths;
+
+/*
+ * state_dir: --state-dir or NULL for FHS; config_file: -c or NULL for the
+ * default. Relative paths are made absolute against the current directory.
+ * Returns 0 or -errno.
+ */
+int paths_new(const char *state_dir, const char *config_file, struct paths **ret);
+void paths_free(struct paths *paths);
+
+/* The directory's absolute path. */
+const char *paths_dir(const struct paths *paths, enum paths_dir which);
+/* Absolute paths of the individual files. */
+const char *paths_config_file(const struct paths *paths);
+const char *paths_db_file(const struct paths *paths);
+const char *paths_pidfile(const struct paths *paths);
+/* The config file's directory and base name (for openat). */
+const char *paths_config_dirname(const struct paths *paths);
+const char *paths_config_basename(const struct paths *paths);
+/* True when --state-dir was given. */
+bool paths_is_private(const struct paths *paths);
+
+/*
+ * Opens a directory as an O_PATH-free O_DIRECTORY fd without following a
+ * symlink in its last component; with create, makes it (and, for
+ * --state-dir, its missing parents) with mode 0750 first. Returns the fd or
+ * -errno.
+ */
+int paths_open_dir(const struct paths *paths, enum paths_dir which, bool create);
+/* Same for any absolute directory path. */
+int paths_open_dir_path(const char *path, bool create, bool parents);
+
+#endif

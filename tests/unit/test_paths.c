@@ -1,0 +1,125 @@
+/*
+ * test_paths.c: the file layout (paths.c): FHS defaults, everything under
+ * --state-dir, relative paths made absolute, directories created 0750 and
+ * symlinks never followed; and the atomic writer in util.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "tap.h"
+#include "util.h"
+
+static void test_fhs(void)
+{
+	struct paths *p = NULL;
+
+	ok(paths_new(NULL, NULL, &p) == 0, "FHS paths");
+	if (!p)
+		return;
+	is_str(paths_config_file(p), SYSCONFDIR "/auditsnitch/config.json", "FHS config");
+	is_str(paths_db_file(p), LOCALSTATEDIR "/lib/auditsnitch/snitch.db", "FHS database");
+	is_str(paths_dir(p, PATHS_LOG_DIR), LOCALSTATEDIR "/log/auditsnitch", "FHS log dir");
+	is_str(paths_pidfile(p), RUNSTATEDIR "/auditsnitch.pid", "FHS pidfile");
+	ok(!paths_is_private(p), "FHS is not private");
+	paths_free(p);
+}
+
+static void test_private(void)
+{
+	char dir[] = "/tmp/asn-test-paths.XXXXXX", cwd[PATH_MAX], *want;
+	struct paths *p = NULL;
+	struct stat st;
+	int fd;
+
+	ok(mkdtemp(dir) != NULL, "mkdtemp");
+	ok(getcwd(cwd, sizeof(cwd)) != NULL, "getcwd");
+	ok(chdir(dir) == 0, "chdir");
+	ok(paths_new("sub/state/", "my.json", &p) == 0, "relative state dir");
+	if (!p)
+		return;
+	want = xasprintf("%s/sub/state/snitch.db", dir);
+	is_str(paths_db_file(p), want, "db under state dir, trailing slash dropped");
+	free(want);
+	want = xasprintf("%s/sub/state/auditsnitch.pid", dir);
+	is_str(paths_pidfile(p), want, "pidfile under state dir");
+	free(want);
+	want = xasprintf("%s/my.json", dir);
+	is_str(paths_config_file(p), want, "-c relative to cwd");
+	free(want);
+	is_str(paths_config_basename(p), "my.json", "config basename");
+	is_str(paths_config_dirname(p), dir, "config dirname");
+
+	fd = paths_open_dir(p, PATHS_STATE_DIR, true);
+	ok(fd >= 0, "state dir created with parents");
+	ok(stat("sub/state", &st) == 0 && (st.st_mode & 07777) == 0750, "dir mode 0750");
+	if (fd >= 0)
+		close(fd);
+	paths_free(p);
+
+	/* A symlinked state directory is refused. */
+	ok(symlink("sub/state", "link") == 0, "make symlink");
+	fd = paths_open_dir_path("link", false, false);
+	ok(fd == -ELOOP || fd == -ENOTDIR, "symlinked directory not followed");
+	if (fd >= 0)
+		close(fd);
+	unlink("link");
+	rmdir("sub/state");
+	rmdir("sub");
+	ok(chdir(cwd) == 0, "chdir back");
+	rmdir(dir);
+}
+
+static void test_atomic(void)
+{
+	char dir[] = "/tmp/asn-test-atomic.XXXXXX", *text = NULL;
+	struct stat st;
+	int dfd;
+
+	ok(mkdtemp(dir) != NULL, "mkdtemp");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ok(util_write_atomic(dfd, "f", "one", 3, 0640) == 0, "first write");
+	ok(util_write_atomic(dfd, "f", "second", 6, 0640) == 0, "replace");
+	ok(util_read_file(dfd, "f", 100, &text, NULL) == 0 && strcmp(text, "second") == 0,
+	   "content replaced whole");
+	free(text);
+	ok(fstatat(dfd, "f", &st, 0) == 0 && (st.st_mode & 0777) == 0640, "mode 0640");
+	ok(util_read_file(dfd, "f", 3, &text, NULL) == -EFBIG, "read bounded by max_len");
+	ok(symlinkat("f", dfd, "l") == 0, "symlink");
+	ok(util_read_file(dfd, "l", 100, &text, NULL) == -ELOOP, "read does not follow symlink");
+	unlinkat(dfd, "l", 0);
+	unlinkat(dfd, "f", 0);
+	close(dfd);
+	rmdir(dir);
+}
+
+static void test_escape(void)
+{
+	char out[64];
+
+	util_escape(out, sizeof(out), "a\nb", 3);
+	is_str(out, "a\\x0ab", "newline escaped");
+	util_escape(out, sizeof(out), "caf\xc3\xa9", 5);
+	is_str(out, "caf\xc3\xa9", "valid UTF-8 kept");
+	util_escape(out, sizeof(out), "\xff", 1);
+	is_str(out, "\\xff", "invalid UTF-8 escaped");
+	util_escape(out, sizeof(out), "a\0b", 3);
+	is_str(out, "a\\x00b", "NUL escaped");
+	is_int(util_escape(out, 4, "abcdef", 6), 6, "needed length reported when truncated");
+	is_str(out, "abc", "truncated output NUL-terminated");
+}
+
+int main(void)
+{
+	umask(022);
+	test_fhs();
+	test_private();
+	test_atomic();
+	test_escape();
+	return tap_done();
+}
