@@ -1,0 +1,696 @@
+/*
+ * proctab.c: the pid -> identity table and the identity order. Entries come
+ * from exec events (proctab_exec) or from /proc (the start-up scan and lazy
+ * loads in proctab_resolve). An entry remembers the dev:inode its exec event
+ * recorded (or that /proc/PID/exe had), so a process that lived a
+ * millisecond is still identified through the exe cache's fd after it is
+ * gone; the table itself never holds fds.
+ *
+ * Lookup is an open-addressing table keyed by pid plus an LRU list for
+ * eviction when the table is full. Reading /proc for a process reads stat
+ * before and after the other files: a different start time means the pid
+ * was reused in between, and the read is thrown away.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "exe.h"
+#include "procfs.h"
+#include "proctab.h"
+#include "util.h"
+
+#define PROCTAB_CMDLINE_MAX 65536
+#define PROCTAB_PARENT_DEPTH 3   /* a parent's own fallback may use its parent */
+#define PROCTAB_EVICT_SCAN 64
+
+struct proctab_entry {
+	pid_t pid, ppid;
+	uint32_t uid;
+	uint64_t start_time;
+	char *exe, *comm, *cmdline;
+	uint64_t rec_dev, rec_ino;  /* recorded: exec event's PATH, or /proc/PID/exe's fstat */
+	uint64_t dev, ino;          /* exe cache key last used (differs for scripts) */
+	bool from_exec;
+	unsigned pins;
+	uint64_t last_used_ms;
+	struct proctab_entry *lru_prev, *lru_next;
+};
+
+struct proctab {
+	struct procfs *pf;
+	struct exe_cache *exes;
+	size_t max_entries;
+	struct proctab_entry **slots; /* open addressing by pid */
+	size_t cap, len;
+	size_t expire_cursor;
+	uint64_t grace_ms;
+	struct proctab_entry *lru_head, *lru_tail;
+	char *fallback_exe;           /* the last " (child)" string handed out */
+	char *hint_exe;               /* the last exe hint handed out */
+	struct proctab_stats stats;
+};
+
+static uint64_t proctab_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t proctab_slot_of(const struct proctab *tab, pid_t pid)
+{
+	uint64_t x = (uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(x >> 32) & (tab->cap - 1);
+}
+
+static struct proctab_entry *proctab_find(const struct proctab *tab, pid_t pid)
+{
+	size_t mask = tab->cap - 1;
+
+	for (size_t i = proctab_slot_of(tab, pid); tab->slots[i]; i = (i + 1) & mask)
+		if (tab->slots[i]->pid == pid)
+			return tab->slots[i];
+	return NULL;
+}
+
+static void proctab_slots_insert(struct proctab *tab, struct proctab_entry *pe)
+{
+	size_t mask = tab->cap - 1, i;
+
+	for (i = proctab_slot_of(tab, pe->pid); tab->slots[i]; i = (i + 1) & mask)
+		;
+	tab->slots[i] = pe;
+	tab->len++;
+}
+
+/* Keeps the table at most half full; the limit bounds its size. */
+static void proctab_grow(struct proctab *tab)
+{
+	struct proctab_entry **old = tab->slots;
+	size_t old_cap = tab->cap;
+
+	tab->cap *= 2;
+	tab->slots = xcalloc(tab->cap, sizeof(*tab->slots));
+	tab->len = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i])
+			proctab_slots_insert(tab, old[i]);
+	free(old);
+	tab->expire_cursor = 0;
+}
+
+/* Backward-shift deletion: no tombstones, probe chains stay whole. */
+static void proctab_slots_remove(struct proctab *tab, struct proctab_entry *pe)
+{
+	size_t mask = tab->cap - 1, i = proctab_slot_of(tab, pe->pid), j;
+
+	for (; tab->slots[i] != pe; i = (i + 1) & mask)
+		if (!tab->slots[i])
+			return;
+	for (j = (i + 1) & mask; tab->slots[j]; j = (j + 1) & mask) {
+		size_t home = proctab_slot_of(tab, tab->slots[j]->pid);
+		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+		if (between)
+			continue;
+		tab->slots[i] = tab->slots[j];
+		i = j;
+	}
+	tab->slots[i] = NULL;
+	tab->len--;
+}
+
+static void proctab_lru_unlink(struct proctab *tab, struct proctab_entry *pe)
+{
+	if (pe->lru_prev)
+		pe->lru_prev->lru_next = pe->lru_next;
+	else
+		tab->lru_head = pe->lru_next;
+	if (pe->lru_next)
+		pe->lru_next->lru_prev = pe->lru_prev;
+	else
+		tab->lru_tail = pe->lru_prev;
+	pe->lru_prev = pe->lru_next = NULL;
+}
+
+static void proctab_lru_push(struct proctab *tab, struct proctab_entry *pe)
+{
+	pe->lru_prev = NULL;
+	pe->lru_next = tab->lru_head;
+	if (tab->lru_head)
+		tab->lru_head->lru_prev = pe;
+	else
+		tab->lru_tail = pe;
+	tab->lru_head = pe;
+}
+
+static void proctab_touch(struct proctab *tab, struct proctab_entry *pe, uint64_t now_ms)
+{
+	pe->last_used_ms = now_ms;
+	if (tab->lru_head == pe)
+		return;
+	proctab_lru_unlink(tab, pe);
+	proctab_lru_push(tab, pe);
+}
+
+static void proctab_entry_clear(struct proctab_entry *pe)
+{
+	free(pe->exe);
+	free(pe->comm);
+	free(pe->cmdline);
+	pe->exe = pe->comm = pe->cmdline = NULL;
+}
+
+static void proctab_remove(struct proctab *tab, struct proctab_entry *pe)
+{
+	proctab_slots_remove(tab, pe);
+	proctab_lru_unlink(tab, pe);
+	proctab_entry_clear(pe);
+	free(pe);
+}
+
+int proctab_new(struct procfs *pf, struct exe_cache *exes, size_t max_entries,
+		struct proctab **ret)
+{
+	struct proctab *tab;
+
+	if (!pf || !exes)
+		return -EINVAL;
+	tab = xcalloc(1, sizeof(*tab));
+	tab->pf = pf;
+	tab->exes = exes;
+	tab->max_entries = max_entries ? max_entries : PROCTAB_DEFAULT_MAX;
+	tab->grace_ms = PROCTAB_GRACE_MS;
+	tab->cap = 1024;
+	tab->slots = xcalloc(tab->cap, sizeof(*tab->slots));
+	*ret = tab;
+	return 0;
+}
+
+void proctab_free(struct proctab *tab)
+{
+	if (!tab)
+		return;
+	while (tab->lru_head)
+		proctab_remove(tab, tab->lru_head);
+	free(tab->slots);
+	free(tab->fallback_exe);
+	free(tab->hint_exe);
+	free(tab);
+}
+
+/* Makes room for one entry: evicts the least recently used unpinned one. */
+static int proctab_make_room(struct proctab *tab)
+{
+	struct proctab_entry *pe = tab->lru_tail;
+
+	if (tab->len < tab->max_entries)
+		return 0;
+	for (int n = 0; pe && n < PROCTAB_EVICT_SCAN; n++, pe = pe->lru_prev) {
+		if (pe->pins == 0) {
+			proctab_remove(tab, pe);
+			tab->stats.evicted++;
+			return 0;
+		}
+	}
+	tab->stats.dropped++;
+	return -ENOSPC;
+}
+
+/* A new, empty entry for pid (which has none). */
+static int proctab_add(struct proctab *tab, pid_t pid, struct proctab_entry **ret)
+{
+	struct proctab_entry *pe;
+	int r = proctab_make_room(tab);
+
+	if (r < 0)
+		return r;
+	if ((tab->len + 1) * 2 > tab->cap)
+		proctab_grow(tab);
+	pe = xcalloc(1, sizeof(*pe));
+	pe->pid = pid;
+	proctab_slots_insert(tab, pe);
+	proctab_lru_push(tab, pe);
+	*ret = pe;
+	return 0;
+}
+
+/* argv joined by spaces, bounded; bytes kept as they are. */
+static char *proctab_join_argv(const char *const *argv, size_t argc)
+{
+	size_t len = 0, n;
+	char *s;
+
+	for (size_t i = 0; i < argc && argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > PROCTAB_CMDLINE_MAX)
+		len = PROCTAB_CMDLINE_MAX;
+	s = xmalloc(len + 1);
+	n = 0;
+	for (size_t i = 0; i < argc && argv[i] && n < len; i++) {
+		size_t l = strlen(argv[i]);
+		if (i > 0)
+			s[n++] = ' ';
+		if (l > len - n)
+			l = len - n;
+		memcpy(s + n, argv[i], l);
+		n += l;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * Reads pid's identity from /proc into a new entry. stat is read first and
+ * last: if the start time moved, the pid was reused meanwhile. -ESRCH when
+ * the process is gone (or a kernel thread: no exe).
+ */
+static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
+			struct proctab_entry **ret)
+{
+	struct procfs_stat st1, st2;
+	struct procfs_status status;
+	struct proctab_entry *pe = NULL;
+	struct exe_entry *ee = NULL;
+	char *cmdline = NULL;
+	char exe[PROCFS_PATH_MAX];
+	int r;
+
+	r = procfs_read_stat(tab->pf, pid, &st1);
+	if (r < 0)
+		goto out;
+	r = procfs_read_status(tab->pf, pid, &status);
+	if (r < 0)
+		goto out;
+	r = procfs_read_exe(tab->pf, pid, exe, sizeof(exe));
+	if (r == -ESRCH && procfs_pid_exists(tab->pf, pid))
+		r = -ENOENT; /* a kernel thread: no exe link, not a vanished process */
+	if (r < 0)
+		goto out;
+	r = procfs_read_cmdline(tab->pf, pid, &cmdline, NULL);
+	if (r < 0)
+		goto out;
+	if (open_exe) {
+		r = exe_cache_open_pid(tab->exes, tab->pf, pid, 0, 0, exe, &ee);
+		if (r < 0 && r != -ENOSPC && r != -EMEDIUMTYPE && r != -EACCES)
+			goto out;
+	}
+	r = procfs_read_stat(tab->pf, pid, &st2);
+	if (r < 0)
+		goto out;
+	if (st2.start_time != st1.start_time) {
+		r = -ESRCH;
+		goto out;
+	}
+	pe = proctab_find(tab, pid);
+	if (pe) {
+		proctab_entry_clear(pe);
+	} else {
+		r = proctab_add(tab, pid, &pe);
+		if (r < 0)
+			goto out;
+	}
+	pe->ppid = st1.ppid;
+	pe->uid = status.uid;
+	pe->start_time = st1.start_time;
+	pe->exe = xstrdup(exe);
+	pe->comm = xstrdup(st1.comm);
+	pe->cmdline = cmdline;
+	cmdline = NULL;
+	pe->from_exec = false;
+	pe->rec_dev = pe->rec_ino = pe->dev = pe->ino = 0;
+	if (ee) {
+		exe_entry_key(ee, &pe->rec_dev, &pe->rec_ino);
+		pe->dev = pe->rec_dev;
+		pe->ino = pe->rec_ino;
+	}
+	pe->last_used_ms = proctab_now_ms();
+	tab->stats.from_proc++;
+	*ret = pe;
+	r = 0;
+out:
+	if (r == -ESRCH)
+		tab->stats.vanished++;
+	free(cmdline);
+	return r;
+}
+
+/* Counts pids for the scan. */
+static int proctab_scan_one(pid_t pid, void *data)
+{
+	struct proctab *tab = data;
+	struct proctab_entry *pe;
+
+	if (tab->len >= tab->max_entries)
+		return 1;
+	/* Open the exe now: the file may be replaced before the process connects. */
+	if (proctab_load(tab, pid, true, &pe) == 0)
+		tab->stats.scan_procs++;
+	return 0;
+}
+
+int proctab_scan(struct proctab *tab)
+{
+	uint64_t start = proctab_now_ms();
+	uint64_t before = tab->stats.scan_procs;
+	int r = procfs_list_pids(tab->pf, proctab_scan_one, tab);
+
+	tab->stats.scan_us += (proctab_now_ms() - start) * 1000u;
+	if (r < 0)
+		return r;
+	return (int)(tab->stats.scan_procs - before);
+}
+
+/*
+ * Identity order 1-3 for an entry: the exe cache entry for its recorded
+ * dev:inode, else /proc/PID/exe, else its path checked against dev:inode.
+ */
+static struct exe_entry *proctab_open_exe(struct proctab *tab, struct proctab_entry *pe,
+					  enum proctab_source *src)
+{
+	struct exe_entry *ee = NULL;
+	char link[PROCFS_PATH_MAX];
+	struct procfs_stat st;
+	int r;
+
+	if (pe->rec_ino && (ee = exe_cache_lookup(tab->exes, pe->rec_dev, pe->rec_ino))) {
+		*src = PROCTAB_SRC_CACHED_FD;
+		goto found;
+	}
+	if (pe->ino && (ee = exe_cache_lookup(tab->exes, pe->dev, pe->ino))) {
+		*src = PROCTAB_SRC_CACHED_FD;
+		goto found;
+	}
+	/* /proc/PID/exe only while it is this process (start time), never a successor. */
+	if (procfs_read_stat(tab->pf, pe->pid, &st) == 0 &&
+	    (!pe->start_time || st.start_time == pe->start_time)) {
+		r = exe_cache_open_pid(tab->exes, tab->pf, pe->pid, pe->rec_dev, pe->rec_ino, pe->exe,
+				       &ee);
+		/*
+		 * A script: PATH item 0 is the script, /proc/PID/exe the
+		 * interpreter. When the link still names the exe audit gave,
+		 * the process is unchanged and its exe is the interpreter.
+		 */
+		if (r == -ESTALE && pe->exe &&
+		    procfs_read_exe(tab->pf, pe->pid, link, sizeof(link)) == 0 &&
+		    strcmp(link, pe->exe) == 0)
+			r = exe_cache_open_pid(tab->exes, tab->pf, pe->pid, 0, 0, pe->exe, &ee);
+		if (r == 0) {
+			*src = PROCTAB_SRC_PROC_EXE;
+			goto found;
+		}
+	}
+	if (pe->rec_ino && pe->exe &&
+	    exe_cache_open_path(tab->exes, pe->exe, pe->rec_dev, pe->rec_ino, &ee) == 0) {
+		*src = PROCTAB_SRC_EVENT_PATH;
+		goto found;
+	}
+	return NULL;
+found:
+	exe_entry_key(ee, &pe->dev, &pe->ino);
+	return ee;
+}
+
+int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
+{
+	struct proctab_entry *pe;
+	struct procfs_stat st;
+	struct exe_entry *ee;
+	enum proctab_source src;
+	int r;
+
+	if (ev->pid <= 0 || !ev->exe)
+		return -EINVAL;
+	pe = proctab_find(tab, ev->pid);
+	if (pe) {
+		proctab_entry_clear(pe); /* same pid, new program; pins stay */
+	} else {
+		r = proctab_add(tab, ev->pid, &pe);
+		if (r < 0)
+			return r;
+	}
+	pe->ppid = ev->ppid;
+	pe->uid = ev->uid;
+	pe->exe = xstrdup(ev->exe);
+	pe->comm = xstrdup(ev->comm ? ev->comm : "");
+	pe->cmdline = ev->argv ? proctab_join_argv(ev->argv, ev->argc) : xstrdup("");
+	pe->rec_dev = ev->dev;
+	pe->rec_ino = ev->ino;
+	pe->dev = pe->ino = 0;
+	pe->from_exec = true;
+	/* The exec keeps the pid's start time; 0 if it already exited (unknown). */
+	pe->start_time = procfs_read_stat(tab->pf, ev->pid, &st) == 0 ? st.start_time : 0;
+	proctab_touch(tab, pe, proctab_now_ms());
+	tab->stats.from_exec++;
+
+	ee = proctab_open_exe(tab, pe, &src);
+	if (ee)
+		exe_entry_request_hash(tab->exes, ee);
+	return 0;
+}
+
+/* Fills the fields of out that come from the entry itself. */
+static void proctab_fill(const struct proctab_entry *pe, struct proctab_ident *out)
+{
+	out->pid = pe->pid;
+	out->ppid = pe->ppid;
+	out->uid = pe->uid;
+	out->start_time = pe->start_time;
+	out->exe = pe->exe ? pe->exe : "";
+	out->comm = pe->comm ? pe->comm : "";
+	out->cmdline = pe->cmdline ? pe->cmdline : "";
+}
+
+static void proctab_fill_exe(struct proctab *tab, struct exe_entry *ee, enum proctab_source src,
+			     struct proctab_ident *out)
+{
+	out->source = src;
+	out->hash_state = exe_entry_request_hash(tab->exes, ee);
+	out->sha256 = exe_entry_sha256(ee);
+	exe_entry_key(ee, &out->dev, &out->ino);
+}
+
+static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint,
+				 const char *exe_hint, struct proctab_ident *out, int depth);
+
+/* Identity order 4: the parent's identity, exe marked " (child)". */
+static bool proctab_parent(struct proctab *tab, pid_t ppid, struct proctab_ident *out, int depth)
+{
+	struct proctab_ident parent;
+
+	if (ppid <= 0 || depth >= PROCTAB_PARENT_DEPTH)
+		return false;
+	if (proctab_resolve_depth(tab, ppid, 0, NULL, &parent, depth + 1) < 0 ||
+	    parent.source == PROCTAB_SRC_NONE)
+		return false;
+	free(tab->fallback_exe);
+	/* A parent that is itself a fallback already says " (child)". */
+	tab->fallback_exe = parent.source == PROCTAB_SRC_PARENT ? xstrdup(parent.exe)
+				: xasprintf("%s (child)", parent.exe);
+	out->exe = tab->fallback_exe;
+	out->source = PROCTAB_SRC_PARENT;
+	out->dev = parent.dev;
+	out->ino = parent.ino;
+	out->hash_state = parent.hash_state;
+	out->sha256 = parent.sha256;
+	if (!out->comm[0])
+		out->comm = parent.comm;
+	if (!out->cmdline[0])
+		out->cmdline = parent.cmdline;
+	return true;
+}
+
+/* Is the entry the process the event came from? Otherwise the pid was reused. */
+static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe, pid_t ppid_hint,
+				  const char *exe_hint)
+{
+	struct procfs_stat st;
+	bool hints_agree = (!exe_hint || (pe->exe && strcmp(exe_hint, pe->exe) == 0)) &&
+			   (!ppid_hint || ppid_hint == pe->ppid);
+
+	if (hints_agree && pe->from_exec)
+		return true; /* the fast path for short-lived processes: no /proc read */
+	if (procfs_read_stat(tab->pf, pe->pid, &st) < 0)
+		return hints_agree; /* gone: all we have is what we recorded */
+	if (pe->start_time && st.start_time != pe->start_time)
+		return false;
+	if (!hints_agree && exe_hint && pe->exe && strcmp(exe_hint, pe->exe) != 0)
+		return false; /* same process, new program: an exec we did not see */
+	if (ppid_hint && ppid_hint != pe->ppid)
+		pe->ppid = st.ppid; /* reparented */
+	return true;
+}
+
+static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint,
+				 const char *exe_hint, struct proctab_ident *out, int depth)
+{
+	struct proctab_entry *pe = proctab_find(tab, pid);
+	struct exe_entry *ee;
+	enum proctab_source src;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->pid = pid;
+	out->ppid = ppid_hint;
+	out->exe = out->comm = out->cmdline = "";
+
+	if (pe && !proctab_entry_current(tab, pe, ppid_hint, exe_hint)) {
+		tab->stats.pid_reuse++;
+		if (pe->pins == 0) {
+			proctab_remove(tab, pe);
+			pe = NULL;
+		} else if (proctab_load(tab, pid, false, &pe) < 0) {
+			pe = NULL; /* the old entry stays: its pins are counted by pid */
+		}
+	}
+	if (!pe && (r = proctab_load(tab, pid, false, &pe)) < 0)
+		pe = NULL;
+	if (pe) {
+		proctab_touch(tab, pe, proctab_now_ms());
+		proctab_fill(pe, out);
+		if (ppid_hint)
+			out->ppid = ppid_hint;
+		ee = proctab_open_exe(tab, pe, &src);
+		if (ee) {
+			proctab_fill_exe(tab, ee, src, out);
+			goto counted;
+		}
+		r = 0;
+	} else {
+		r = -ESRCH;
+		if (exe_hint) {
+			free(tab->hint_exe);
+			tab->hint_exe = xstrdup(exe_hint);
+			out->exe = tab->hint_exe;
+		}
+	}
+	/* Pin ourselves so the parent's lazy load cannot evict us. */
+	if (pe)
+		pe->pins++;
+	if (proctab_parent(tab, out->ppid, out, depth)) {
+		if (pe)
+			pe->pins--;
+		goto counted;
+	}
+	if (pe)
+		pe->pins--;
+	out->source = PROCTAB_SRC_NONE;
+	out->hash_state = EXE_HASH_ERROR;
+	out->sha256 = "!executable not found";
+counted:
+	if (depth == 0) {
+		switch (out->source) {
+		case PROCTAB_SRC_CACHED_FD: tab->stats.src_cached++; break;
+		case PROCTAB_SRC_PROC_EXE: tab->stats.src_proc++; break;
+		case PROCTAB_SRC_EVENT_PATH: tab->stats.src_path++; break;
+		case PROCTAB_SRC_PARENT: tab->stats.src_parent++; break;
+		case PROCTAB_SRC_NONE: tab->stats.src_none++; break;
+		}
+	}
+	return r;
+}
+
+int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char *exe_hint,
+		    struct proctab_ident *out)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	return proctab_resolve_depth(tab, pid, ppid_hint, exe_hint, out, 0);
+}
+
+int proctab_lookup(struct proctab *tab, pid_t pid, struct proctab_ident *out)
+{
+	struct proctab_entry *pe = proctab_find(tab, pid);
+	struct exe_entry *ee;
+
+	if (!pe)
+		return -ENOENT;
+	if (tab->lru_head != pe) {
+		proctab_lru_unlink(tab, pe);
+		proctab_lru_push(tab, pe);
+	}
+	proctab_fill(pe, out);
+	ee = pe->ino ? exe_cache_lookup(tab->exes, pe->dev, pe->ino) : NULL;
+	if (ee) {
+		out->source = PROCTAB_SRC_CACHED_FD;
+		out->hash_state = exe_entry_state(ee);
+		out->sha256 = exe_entry_sha256(ee);
+		out->dev = pe->dev;
+		out->ino = pe->ino;
+	} else {
+		out->source = PROCTAB_SRC_NONE;
+		out->hash_state = EXE_HASH_NONE;
+		out->sha256 = NULL;
+		out->dev = out->ino = 0;
+	}
+	return 0;
+}
+
+int proctab_pin(struct proctab *tab, pid_t pid)
+{
+	struct proctab_entry *pe = proctab_find(tab, pid);
+
+	if (!pe)
+		return -ENOENT;
+	pe->pins++;
+	tab->stats.pinned++;
+	return 0;
+}
+
+void proctab_unpin(struct proctab *tab, pid_t pid)
+{
+	struct proctab_entry *pe = proctab_find(tab, pid);
+
+	if (pe && pe->pins > 0) {
+		pe->pins--;
+		tab->stats.pinned--;
+	}
+}
+
+size_t proctab_expire(struct proctab *tab, unsigned budget)
+{
+	uint64_t now = proctab_now_ms();
+	size_t removed = 0;
+
+	for (unsigned n = 0; n < budget && tab->len > 0; n++) {
+		struct proctab_entry *pe;
+		struct procfs_stat st;
+		bool gone;
+
+		if (tab->expire_cursor >= tab->cap)
+			tab->expire_cursor = 0;
+		pe = tab->slots[tab->expire_cursor];
+		if (!pe || pe->pins || now - pe->last_used_ms < tab->grace_ms) {
+			tab->expire_cursor++;
+			continue;
+		}
+		gone = procfs_read_stat(tab->pf, pe->pid, &st) < 0 ||
+		       (pe->start_time && st.start_time != pe->start_time);
+		if (!gone) {
+			tab->expire_cursor++;
+			continue;
+		}
+		/* The slot now holds a shifted entry (or nothing): look at it again. */
+		proctab_remove(tab, pe);
+		tab->stats.expired++;
+		removed++;
+	}
+	return removed;
+}
+
+void proctab_stats(const struct proctab *tab, struct proctab_stats *st)
+{
+	*st = tab->stats;
+	st->entries = tab->len;
+	st->max_entries = tab->max_entries;
+}
+
+void proctab_set_grace_ms(struct proctab *tab, uint64_t grace_ms)
+{
+	tab->grace_ms = grace_ms;
+}
