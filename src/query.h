@@ -1,0 +1,43 @@
+/*
+ * query.h: `auditsnitch query`, reading the connection log read-only.
+ *
+ *   auditsnitch query [--since T] [--until T] [--group-by COL]
+ *                     [--where COL=VALUE]... [--limit N]
+ *                     [--format table|csv|json]
+ *
+ * T is local time "YYYY-MM-DD[ HH:MM[:SS]]" (or with 'T') or a relative
+ * age: 90s, 15m, 1h, 7d, 2w. Without --group-by it prints one line per
+ * stored row (the columns of the view connections_flat, oldest first;
+ * --limit N keeps the newest N); with it, one line per value of COL with
+ * the sums events, send, recv and the first and last contime.
+ *
+ * Output escaping: table values escape control bytes, backslash, quotes
+ * and invalid UTF-8 as \xNN; CSV quotes per RFC 4180 and writes NUL bytes,
+ * backslashes and invalid UTF-8 as \xNN; JSON is always valid: control
+ * characters as \u00XX and each byte of invalid UTF-8 as \u00XX (its value
+ * read as a Latin-1 code point).
+ *
+ * The file is opened read-only and works while the daemon writes, for any
+ * user who may read it. When the -wal/-shm files are missing and cannot be
+ * created (a copy in a directory the user cannot write), and there is thus
+ * no WAL content, the file is read as immutable.
+ */
+#ifndef AUDITSNITCH_QUERY_H
+#define AUDITSNITCH_QUERY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Runs the command (argv[0] is "query"); returns a sysexits status. */
+int query_main(int argc, char **argv, const char *db_path);
+
+/* The same, writing to out and err (for tests). */
+int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err);
+
+/*
+ * Parses an absolute local time or a relative age (counted back from now)
+ * into unix seconds. 0 or -EINVAL.
+ */
+int query_parse_time(const char *s, int64_t now, int64_t *ret);
+
+#endif

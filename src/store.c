@@ -1,0 +1,921 @@
+#include "config.h"
+/*
+ * store.c: the SQLite connection log. Owns the schema (DESIGN.md
+ * "Database", a contract) and its migrations (PRAGMA user_version, a table
+ * of SQL steps), the batched window writes with in-memory lookup caches,
+ * retention in small batches, and moving a corrupt file aside. Runs on the
+ * writer thread (writer.c); `auditsnitch query` (query.c) opens the file
+ * itself, read-only. Never logs: errors go back as -errno plus a message.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Lookup cache entries per table before the cache is dropped and refilled. */
+#define LOOKUP_MAX_ENTRIES (1u << 20)
+/* How long a write waits for a lock another connection holds. */
+#define STORE_BUSY_TIMEOUT_MS 10000
+/* WAL file size kept after a checkpoint (it is persistent, see store_open). */
+#define STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a literal: PRAGMA takes no expression */
+
+#define STORE_STR_(x) #x
+#define STRINGIFY(x) STORE_STR_(x)
+
+/* Version 1: the contract of DESIGN.md "Database". */
+static const char store_schema_v1[] =
+	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL,"
+	" name TEXT NOT NULL, cmdline TEXT NOT NULL, sha256 TEXT NOT NULL,"
+	" UNIQUE(exe, name, cmdline, sha256));"
+	"CREATE TABLE addresses(id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE domains(id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE);"
+	/*
+	 * WITHOUT ROWID, keyed by every column but the counters, contime
+	 * first: the merge rule is the key, time ranges and retention walk
+	 * the table in order, and no separate contime index (13 B/row) is
+	 * needed. See the benchmark for the figures.
+	 */
+	"CREATE TABLE connections(contime INTEGER NOT NULL,"
+	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
+	" direction INTEGER NOT NULL,"
+	" lport INTEGER NOT NULL, rport INTEGER NOT NULL,"
+	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
+	" conns INTEGER NOT NULL,"
+	" send INTEGER NOT NULL, recv INTEGER NOT NULL,"
+	" PRIMARY KEY(contime, exe_id, pexe_id, uid, family, protocol, direction,"
+	" lport, rport, laddr_id, raddr_id, domain_id)) WITHOUT ROWID;"
+	"INSERT INTO executables(id, exe, name, cmdline, sha256) VALUES(0, '', '', '', '');"
+	"INSERT INTO addresses(id, addr) VALUES(0, '');"
+	"INSERT INTO domains(id, domain) VALUES(0, '');"
+	"CREATE VIEW connections_flat AS SELECT"
+	" e.exe AS exe, e.name AS name, e.cmdline AS cmdline, e.sha256 AS sha256,"
+	" datetime(c.contime, 'unixepoch', 'localtime') AS contime,"
+	" d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
+	" c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
+	" c.direction AS direction, c.lport AS lport, la.addr AS laddr,"
+	" c.send AS send, c.recv AS recv"
+	" FROM connections c"
+	" LEFT JOIN executables e ON e.id = c.exe_id"
+	" LEFT JOIN executables p ON p.id = c.pexe_id"
+	" LEFT JOIN domains d ON d.id = c.domain_id"
+	" LEFT JOIN addresses ra ON ra.id = c.raddr_id"
+	" LEFT JOIN addresses la ON la.id = c.laddr_id;";
+
+/*
+ * The migration table: step i takes user_version to steps[i].version. A
+ * later version appends a step such as
+ * "ALTER TABLE connections ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
+ */
+static const struct store_migration store_migrations[] = {
+	{ 1, store_schema_v1 },
+};
+
+/* A string -> id map (open addressing), the cache of one lookup table. */
+struct lookup_entry {
+	uint64_t hash;
+	char *key; /* NULL: free slot */
+	size_t len;
+	int64_t id;
+};
+
+struct lookup {
+	struct lookup_entry *slots;
+	size_t cap, count;
+};
+
+struct store {
+	int dirfd;
+	char *name;
+	char *path; /* real path of the file, for SQLite */
+	sqlite3 *db;
+	sqlite3_stmt *sel_exe, *ins_exe, *sel_addr, *ins_addr, *sel_dom, *ins_dom, *ins_conn;
+	struct lookup exes, addrs, doms;
+	char errbuf[256];
+};
+
+int store_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_TOOBIG:
+		return -E2BIG;
+	case SQLITE_IOERR:
+	default:
+		return -EIO;
+	}
+}
+
+/* -errno for rc, preferring the system errno behind an I/O error. */
+static int store_rc(struct store *st, int rc)
+{
+	int sys = st->db ? sqlite3_system_errno(st->db) : 0;
+
+	if (st->db)
+		snprintf(st->errbuf, sizeof(st->errbuf), "%s", sqlite3_errmsg(st->db));
+	if (((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN) && sys > 0)
+		return sys == ENOSPC ? -ENOSPC : -sys;
+	return store_errno(rc);
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t lookup_hash(const char *key, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static void lookup_clear(struct lookup *lk)
+{
+	for (size_t i = 0; i < lk->cap; i++)
+		free(lk->slots[i].key);
+	free(lk->slots);
+	lk->slots = NULL;
+	lk->cap = lk->count = 0;
+}
+
+/* Finds key; returns its slot (key NULL when absent). */
+static struct lookup_entry *lookup_slot(struct lookup *lk, const char *key, size_t len,
+					uint64_t hash)
+{
+	size_t i = hash & (lk->cap - 1);
+
+	for (;;) {
+		struct lookup_entry *e = &lk->slots[i];
+
+		if (!e->key || (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0))
+			return e;
+		i = (i + 1) & (lk->cap - 1);
+	}
+}
+
+static bool lookup_get(struct lookup *lk, const char *key, size_t len, int64_t *id)
+{
+	struct lookup_entry *e;
+
+	if (!lk->cap)
+		return false;
+	e = lookup_slot(lk, key, len, lookup_hash(key, len));
+	if (!e->key)
+		return false;
+	*id = e->id;
+	return true;
+}
+
+static void lookup_put(struct lookup *lk, const char *key, size_t len, int64_t id)
+{
+	uint64_t hash = lookup_hash(key, len);
+	struct lookup_entry *e;
+
+	/* Bounded: a flood of distinct values drops the cache, not memory. */
+	if (lk->count >= LOOKUP_MAX_ENTRIES)
+		lookup_clear(lk);
+	if ((lk->count + 1) * 4 > lk->cap * 3) {
+		struct lookup old = *lk;
+
+		lk->cap = old.cap ? old.cap * 2 : 1024;
+		lk->slots = xcalloc(lk->cap, sizeof(*lk->slots));
+		lk->count = 0;
+		for (size_t i = 0; i < old.cap; i++) {
+			if (!old.slots[i].key)
+				continue;
+			e = lookup_slot(lk, old.slots[i].key, old.slots[i].len, old.slots[i].hash);
+			*e = old.slots[i];
+			lk->count++;
+		}
+		free(old.slots);
+	}
+	e = lookup_slot(lk, key, len, hash);
+	if (!e->key) {
+		e->key = xmalloc(len ? len : 1);
+		memcpy(e->key, key, len);
+		e->len = len;
+		e->hash = hash;
+		lk->count++;
+	}
+	e->id = id;
+}
+
+static void store_clear_caches(struct store *st)
+{
+	lookup_clear(&st->exes);
+	lookup_clear(&st->addrs);
+	lookup_clear(&st->doms);
+}
+
+static void store_finalize(struct store *st)
+{
+	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
+				   &st->sel_dom, &st->ins_dom, &st->ins_conn };
+
+	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
+		sqlite3_finalize(*stmts[i]);
+		*stmts[i] = NULL;
+	}
+}
+
+static void store_close_db(struct store *st)
+{
+	store_finalize(st);
+	if (st->db) {
+		sqlite3_close_v2(st->db);
+		st->db = NULL;
+	}
+	store_clear_caches(st);
+}
+
+/* Reads one integer from a single-row statement; rc is an SQLite code. */
+static int store_query_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		*ret = 0;
+		rc = SQLITE_OK;
+	}
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void set_msg(char **msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_msg(char **msg, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	if (!msg)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(*msg);
+	*msg = xstrdup(buf);
+}
+
+int store_migrate(sqlite3 *db, const struct store_migration *steps, size_t n_steps, char **msg)
+{
+	int64_t version = 0;
+	int rc;
+
+	rc = store_query_int(db, "PRAGMA user_version", &version);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (n_steps && version > steps[n_steps - 1].version) {
+		set_msg(msg, "database schema version %lld is newer than this auditsnitch "
+			"understands (%d); it was left untouched",
+			(long long)version, steps[n_steps - 1].version);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < n_steps; i++) {
+		char sql[64];
+
+		if (steps[i].version <= version)
+			continue;
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		rc = sqlite3_exec(db, steps[i].sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK) {
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", steps[i].version);
+			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			set_msg(msg, "migrating the database to schema version %d: %s",
+				steps[i].version, sqlite3_errmsg(db));
+			int r = store_errno(rc);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return r;
+		}
+		version = steps[i].version;
+	}
+	return 0;
+fail:
+	set_msg(msg, "reading the schema version: %s", sqlite3_errmsg(db));
+	return store_errno(rc);
+}
+
+static int store_prepare(struct store *st)
+{
+	static const struct {
+		size_t off;
+		const char *sql;
+	} stmts[] = {
+		{ offsetof(struct store, sel_exe), "SELECT id FROM executables WHERE exe = ?1"
+		  " AND name = ?2 AND cmdline = ?3 AND sha256 = ?4" },
+		{ offsetof(struct store, ins_exe), "INSERT INTO executables(exe, name, cmdline,"
+		  " sha256) VALUES(?1, ?2, ?3, ?4)" },
+		{ offsetof(struct store, sel_addr), "SELECT id FROM addresses WHERE addr = ?1" },
+		{ offsetof(struct store, ins_addr), "INSERT INTO addresses(addr) VALUES(?1)" },
+		{ offsetof(struct store, sel_dom), "SELECT id FROM domains WHERE domain = ?1" },
+		{ offsetof(struct store, ins_dom), "INSERT INTO domains(domain) VALUES(?1)" },
+		/* UPSERT DO UPDATE exists since 3.24; no RETURNING (3.35). */
+		{ offsetof(struct store, ins_conn), "INSERT INTO connections(contime, exe_id,"
+		  " pexe_id, uid, family, protocol, direction, lport, rport, laddr_id, raddr_id,"
+		  " domain_id, conns, send, recv) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		  " ?11, ?12, ?13, ?14, ?15) ON CONFLICT(contime, exe_id, pexe_id, uid, family,"
+		  " protocol, direction, lport, rport, laddr_id, raddr_id, domain_id) DO UPDATE"
+		  " SET conns = conns + excluded.conns, send = send + excluded.send,"
+		  " recv = recv + excluded.recv" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
+		sqlite3_stmt **p = (sqlite3_stmt **)((char *)st + stmts[i].off);
+		int rc = sqlite3_prepare_v3(st->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+					    p, NULL);
+
+		if (rc != SQLITE_OK)
+			return store_rc(st, rc);
+	}
+	return 0;
+}
+
+/*
+ * Opens st->path and brings it to the current schema. Returns -EBADMSG
+ * when the file is not a usable auditsnitch database (corrupt, truncated,
+ * garbage, foreign), so the caller moves it aside.
+ */
+static int store_open_db(struct store *st, char **msg)
+{
+	int64_t version = 0, tables = 0;
+	int one = 1, rc, r;
+
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_rc(st, rc);
+		set_msg(msg, "cannot open %s: %s", st->path, st->errbuf);
+		return r;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	/* Keep -wal and -shm on close: read-only users need them to exist. */
+	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+
+	/* Reading page 1 and the schema finds garbage and truncated files. */
+	rc = store_query_int(st->db, "PRAGMA user_version", &version);
+	if (rc == SQLITE_OK)
+		rc = store_query_int(st->db, "SELECT count(*) FROM sqlite_master", &tables);
+	if (rc != SQLITE_OK) {
+		r = store_rc(st, rc);
+		set_msg(msg, "%s: %s", st->path, st->errbuf);
+		return r;
+	}
+	if (version == 0 && tables > 0) {
+		set_msg(msg, "%s: not an auditsnitch database (tables but no schema version)",
+			st->path);
+		return -EBADMSG;
+	}
+	if (version == 0) {
+		/* Only possible before the first table exists. */
+		rc = sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
+	rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+			  "PRAGMA journal_size_limit = " STRINGIFY(STORE_WAL_LIMIT_BYTES) ";",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	r = store_migrate(st->db, store_migrations, ARRAY_SIZE(store_migrations), msg);
+	if (r < 0)
+		return r;
+	return store_prepare(st);
+fail:
+	r = store_rc(st, rc);
+	set_msg(msg, "%s: %s", st->path, st->errbuf);
+	return r;
+}
+
+/* Renames NAME (and its -wal, -shm, -journal) to NAME.corrupt-TIMESTAMP. */
+static int store_move_aside(struct store *st, char *aside, size_t aside_len)
+{
+	static const char *const suffixes[] = { "-wal", "-shm", "-journal" };
+	char stamp[32], from[PATH_MAX], to[PATH_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct stat sb;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	snprintf(aside, aside_len, "%s.corrupt-%s", st->name, stamp);
+	/* Never overwrite an earlier one moved aside in the same second. */
+	for (int i = 1; i < 100 && fstatat(st->dirfd, aside, &sb, AT_SYMLINK_NOFOLLOW) == 0; i++)
+		snprintf(aside, aside_len, "%s.corrupt-%s-%d", st->name, stamp, i);
+	if (renameat(st->dirfd, st->name, st->dirfd, aside) < 0)
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		snprintf(from, sizeof(from), "%s%s", st->name, suffixes[i]);
+		snprintf(to, sizeof(to), "%s%s", aside, suffixes[i]);
+		if (renameat(st->dirfd, from, st->dirfd, to) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Creates dirfd/name (0640) when missing; refuses symlinks and non-files. */
+static int store_create_file(struct store *st)
+{
+	struct stat sb;
+	int fd;
+
+	if (fstatat(st->dirfd, st->name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISLNK(sb.st_mode))
+			return -ELOOP;
+		return S_ISREG(sb.st_mode) ? 0 : -EINVAL;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	/* SQLite would create it 0644; its -wal and -shm copy this mode. */
+	fd = openat(st->dirfd, st->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0640) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Opens (creating, migrating, or replacing a corrupt file); see store.h. */
+static int store_start(struct store *st, char **msg)
+{
+	char aside[NAME_MAX + 1], *why = NULL;
+	int r;
+
+	r = store_create_file(st);
+	if (r < 0) {
+		set_msg(msg, "cannot create %s: %s", st->path, strerror(-r));
+		return r;
+	}
+	r = store_open_db(st, &why);
+	if (r != -EBADMSG) {
+		if (why && msg) {
+			free(*msg);
+			*msg = why;
+			why = NULL;
+		}
+		free(why);
+		return r;
+	}
+	store_close_db(st);
+	r = store_move_aside(st, aside, sizeof(aside));
+	if (r < 0) {
+		set_msg(msg, "%s (and moving it aside failed: %s)", why, strerror(-r));
+		free(why);
+		return r;
+	}
+	r = store_create_file(st);
+	if (r == 0)
+		r = store_open_db(st, msg);
+	if (r == 0)
+		set_msg(msg, "%s; moved it aside to %s and created a new database", why, aside);
+	free(why);
+	return r;
+}
+
+int store_open(int dirfd, const char *name, char **msg, struct store **ret)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	char link[64], dir[PATH_MAX];
+	ssize_t n;
+	int r = -EINVAL;
+
+	st->dirfd = -1;
+	if (!name || !*name || strchr(name, '/')) {
+		set_msg(msg, "invalid database file name");
+		goto out;
+	}
+	st->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (st->dirfd < 0) {
+		r = -errno;
+		set_msg(msg, "database directory: %s", strerror(-r));
+		goto out;
+	}
+	/* SQLite needs a path; the directory fd gives the real one. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", st->dirfd);
+	n = readlink(link, dir, sizeof(dir) - 1);
+	if (n < 0) {
+		r = -errno;
+		set_msg(msg, "cannot resolve the database directory (%s): %s", link, strerror(-r));
+		goto out;
+	}
+	dir[n] = '\0';
+	st->name = xstrdup(name);
+	st->path = xasprintf("%s/%s", strcmp(dir, "/") ? dir : "", name);
+	r = store_start(st, msg);
+	if (r < 0)
+		goto out;
+	*ret = st;
+	st = NULL;
+out:
+	store_free(st);
+	return r;
+}
+
+void store_free(struct store *st)
+{
+	if (!st)
+		return;
+	store_close_db(st);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	free(st->name);
+	free(st->path);
+	free(st);
+}
+
+int store_reset(struct store *st, char **msg)
+{
+	char aside[NAME_MAX + 1];
+	int r;
+
+	store_close_db(st);
+	r = store_move_aside(st, aside, sizeof(aside));
+	if (r < 0) {
+		set_msg(msg, "%s is corrupt and moving it aside failed: %s", st->path,
+			strerror(-r));
+		return r;
+	}
+	r = store_create_file(st);
+	if (r == 0)
+		r = store_open_db(st, msg);
+	if (r == 0)
+		set_msg(msg, "%s was corrupt; moved it aside to %s and created a new database",
+			st->path, aside);
+	return r;
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return st->errbuf;
+}
+
+struct sqlite3 *store_db(struct store *st)
+{
+	return st->db;
+}
+
+/* Binds a C string as TEXT with its explicit length (no strlen by SQLite). */
+static int bind_str(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	return sqlite3_bind_text(stmt, idx, s, (int)strlen(s), SQLITE_STATIC);
+}
+
+/* Runs a lookup SELECT; on no row runs the INSERT; returns the id in *id. */
+static int store_lookup_db(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *ins,
+			   const char *const *vals, int n_vals, int64_t *id)
+{
+	int rc;
+
+	for (int i = 0; i < n_vals; i++) {
+		bind_str(sel, i + 1, vals[i]);
+		bind_str(ins, i + 1, vals[i]);
+	}
+	rc = sqlite3_step(sel);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(sel, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = sqlite3_step(ins);
+		if (rc == SQLITE_DONE) {
+			*id = sqlite3_last_insert_rowid(st->db);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_reset(sel);
+	sqlite3_reset(ins);
+	sqlite3_clear_bindings(sel);
+	sqlite3_clear_bindings(ins);
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
+/* id of a single-string lookup value ("" is id 0 by the schema). */
+static int store_lookup1(struct store *st, struct lookup *lk, sqlite3_stmt *sel,
+			 sqlite3_stmt *ins, const char *val, int64_t *id)
+{
+	size_t len = strlen(val);
+	int r;
+
+	if (!len) {
+		*id = 0;
+		return 0;
+	}
+	if (lookup_get(lk, val, len, id))
+		return 0;
+	r = store_lookup_db(st, sel, ins, &val, 1, id);
+	if (r == 0)
+		lookup_put(lk, val, len, *id);
+	return r;
+}
+
+/* id of an executable identity; the cache key is the four strings NUL-joined. */
+static int store_lookup_exe(struct store *st, const struct conn_ident *ident, int64_t *id)
+{
+	const char *vals[4] = { ident->exe, ident->name, ident->cmdline, ident->sha256 };
+	size_t lens[4], len = 0;
+	char stackbuf[1024], *key = stackbuf;
+	int r;
+
+	for (int i = 0; i < 4; i++) {
+		lens[i] = strlen(vals[i]);
+		len += lens[i] + 1;
+	}
+	if (len == 4) {
+		*id = 0;
+		return 0;
+	}
+	if (len > sizeof(stackbuf))
+		key = xmalloc(len);
+	len = 0;
+	for (int i = 0; i < 4; i++) {
+		memcpy(key + len, vals[i], lens[i]);
+		len += lens[i];
+		key[len++] = '\0';
+	}
+	r = 0;
+	if (!lookup_get(&st->exes, key, len, id)) {
+		r = store_lookup_db(st, st->sel_exe, st->ins_exe, vals, 4, id);
+		if (r == 0)
+			lookup_put(&st->exes, key, len, *id);
+	}
+	if (key != stackbuf)
+		free(key);
+	return r;
+}
+
+/* The 15 columns of a connections row, in table order. */
+enum { COL_CONTIME, COL_EXE, COL_PEXE, COL_UID, COL_FAMILY, COL_PROTOCOL, COL_DIRECTION,
+       COL_LPORT, COL_RPORT, COL_LADDR, COL_RADDR, COL_DOMAIN, COL_CONNS, COL_SEND, COL_RECV,
+       N_COLS, N_KEY_COLS = COL_CONNS };
+
+struct resolved_row {
+	int64_t col[N_COLS];
+};
+
+static int resolved_cmp(const void *a, const void *b)
+{
+	const struct resolved_row *x = a, *y = b;
+
+	for (int i = 0; i < N_KEY_COLS; i++) {
+		if (x->col[i] != y->col[i])
+			return x->col[i] < y->col[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+static int64_t clamp_u64(uint64_t v)
+{
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* Resolves a record's strings to ids (cache, then database). */
+static int store_resolve(struct store *st, const struct store_row *row, struct resolved_row *out)
+{
+	const struct conn_record *rec = row->rec;
+	bool exec = rec->direction == CONN_EXEC;
+	int r;
+
+	out->col[COL_CONTIME] = row->contime;
+	out->col[COL_UID] = rec->uid;
+	out->col[COL_FAMILY] = rec->family;
+	out->col[COL_PROTOCOL] = rec->protocol;
+	out->col[COL_DIRECTION] = rec->direction;
+	/* Exec rows have no ports by contract. */
+	out->col[COL_LPORT] = exec ? -1 : rec->lport;
+	out->col[COL_RPORT] = exec ? -1 : rec->rport;
+	out->col[COL_CONNS] = clamp_u64(rec->conns);
+	out->col[COL_SEND] = clamp_u64(rec->send);
+	out->col[COL_RECV] = clamp_u64(rec->recv);
+	if ((r = store_lookup_exe(st, &rec->proc, &out->col[COL_EXE])) < 0 ||
+	    (r = store_lookup_exe(st, &rec->parent, &out->col[COL_PEXE])) < 0 ||
+	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr, rec->laddr,
+			       &out->col[COL_LADDR])) < 0 ||
+	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr, rec->raddr,
+			       &out->col[COL_RADDR])) < 0 ||
+	    (r = store_lookup1(st, &st->doms, st->sel_dom, st->ins_dom, rec->domain,
+			       &out->col[COL_DOMAIN])) < 0)
+		return r;
+	return 0;
+}
+
+int store_write(struct store *st, struct store_row *rows, size_t n_rows)
+{
+	struct resolved_row *res = NULL;
+	size_t n = 0;
+	int rc, r = 0;
+
+	if (!st->db)
+		return -EBADF;
+	if (!n_rows)
+		return 0;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_rc(st, rc);
+		goto out;
+	}
+	res = xmalloc(n_rows * sizeof(*res));
+	for (size_t i = 0; i < n_rows; i++) {
+		r = store_resolve(st, &rows[i], &res[i]);
+		if (r < 0)
+			goto out;
+	}
+	/* Key order appends to the b-tree: full pages, fewer splits. */
+	qsort(res, n_rows, sizeof(*res), resolved_cmp);
+	for (size_t i = 0; i < n_rows; i++) {
+		if (n && resolved_cmp(&res[n - 1], &res[i]) == 0) {
+			for (int c = COL_CONNS; c < N_COLS; c++)
+				res[n - 1].col[c] = add_sat(res[n - 1].col[c], res[i].col[c]);
+			continue;
+		}
+		res[n++] = res[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (int c = 0; c < N_COLS; c++)
+			sqlite3_bind_int64(st->ins_conn, c + 1, res[i].col[c]);
+		rc = sqlite3_step(st->ins_conn);
+		sqlite3_reset(st->ins_conn);
+		if (rc != SQLITE_DONE) {
+			r = store_rc(st, rc);
+			goto out;
+		}
+	}
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		r = store_rc(st, rc);
+out:
+	if (r < 0) {
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		/* The caches may hold ids the rollback took back. */
+		store_clear_caches(st);
+	}
+	free(res);
+	return r;
+}
+
+/* Runs one statement with one optional int64 parameter; *changes gets the count. */
+static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool has_arg,
+			  int *changes)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+
+	if (rc == SQLITE_OK) {
+		if (has_arg)
+			sqlite3_bind_int64(stmt, 1, arg);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_rc(st, rc);
+	if (changes)
+		*changes = sqlite3_changes(st->db);
+	return 0;
+}
+
+int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t first = 0, bound = cutoff;
+	int rc, r, n = 0;
+
+	*deleted = 0;
+	*more = 0;
+	if (!st->db)
+		return -EBADF;
+	rc = sqlite3_prepare_v2(st->db, "SELECT min(contime) FROM connections", -1, &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+			first = INT64_MAX;
+		else
+			first = sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (rc != SQLITE_OK)
+		return store_rc(st, rc);
+	if (first >= cutoff)
+		return 0;
+	/* The contime of the row just past one batch bounds this statement. */
+	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM connections WHERE contime < ?1"
+				" ORDER BY contime LIMIT 1 OFFSET " STRINGIFY(STORE_RETENTION_BATCH),
+				-1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, cutoff);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			bound = sqlite3_column_int64(stmt, 0);
+			*more = 1;
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK)
+		return store_rc(st, rc);
+	if (bound == first) /* one window larger than a batch: that window alone */
+		r = store_exec_int(st, "DELETE FROM connections WHERE contime = ?1", first, true, &n);
+	else
+		r = store_exec_int(st, "DELETE FROM connections WHERE contime < ?1", bound, true, &n);
+	if (r < 0)
+		return r;
+	*deleted = n;
+	return 0;
+}
+
+int store_prune_lookups(struct store *st, int *deleted)
+{
+	static const char *const sql[] = {
+		"DELETE FROM executables WHERE id <> 0 AND id NOT IN"
+		" (SELECT exe_id FROM connections UNION SELECT pexe_id FROM connections)",
+		"DELETE FROM addresses WHERE id <> 0 AND id NOT IN"
+		" (SELECT laddr_id FROM connections UNION SELECT raddr_id FROM connections)",
+		"DELETE FROM domains WHERE id <> 0 AND id NOT IN"
+		" (SELECT domain_id FROM connections)",
+	};
+	int total = 0, n, r = 0;
+
+	if (!st->db)
+		return -EBADF;
+	for (size_t i = 0; i < ARRAY_SIZE(sql) && r == 0; i++) {
+		r = store_exec_int(st, sql[i], 0, false, &n);
+		if (r == 0)
+			total += n;
+	}
+	/* Deleted ids could be handed out again: the caches must forget them. */
+	store_clear_caches(st);
+	*deleted = total;
+	return r;
+}
+
+int store_vacuum_step(struct store *st, int max_pages, int64_t *remaining)
+{
+	char sql[64];
+	int rc, r;
+
+	if (!st->db)
+		return -EBADF;
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", max_pages > 0 ? max_pages : 1);
+	r = store_exec_int(st, sql, 0, false, NULL);
+	if (r < 0)
+		return r;
+	rc = store_query_int(st->db, "PRAGMA freelist_count", remaining);
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}

@@ -1,0 +1,107 @@
+/*
+ * store.h: the SQLite connection log (DESIGN.md "Database", a contract).
+ * A store is used by one thread at a time (the writer thread in the
+ * daemon); it never logs: functions return 0 or -errno and
+ * store_errmsg() says what SQLite reported.
+ *
+ * Layout notes (measured in tests/bench/bench_store.c): connections is a
+ * WITHOUT ROWID table whose primary key is every column but the counters,
+ * contime first. That key is the merge rule itself (one row per window and
+ * identity, enforced by the database, merged with an upsert), and being
+ * clustered on contime it serves time ranges and retention without a
+ * separate contime index.
+ */
+#ifndef AUDITSNITCH_STORE_H
+#define AUDITSNITCH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+struct store;
+struct sqlite3;
+
+/* The schema version this build writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/* Rows deleted per retention statement (one short transaction each). */
+#define STORE_RETENTION_BATCH 5000
+
+/*
+ * Opens dirfd/name read-write, creating it (mode 0640) with the current
+ * schema, or migrating an older user_version. A file that is not a
+ * database, is truncated or otherwise corrupt (or is a foreign SQLite file
+ * with user_version 0 and tables) is renamed to NAME.corrupt-YYYYmmddTHHMMSS
+ * (with its -wal and -shm) and a new one is created; *msg then says so (the
+ * caller logs it). On error *msg says why. *msg may be set in both cases;
+ * the caller frees it. A symlink at dirfd/name is refused (-ELOOP); a
+ * database from a newer auditsnitch is refused (-EPROTO), never touched.
+ * The -wal and -shm files are kept after close (SQLITE_FCNTL_PERSIST_WAL) so
+ * read-only users can open the file while no daemon runs.
+ */
+int store_open(int dirfd, const char *name, char **msg, struct store **ret);
+void store_free(struct store *st);
+
+/* One row to write: the record's strings and counters, at contime. */
+struct store_row {
+	int64_t contime;
+	const struct conn_record *rec;
+};
+
+/*
+ * Writes rows in one transaction (the rows of one write window): lookup
+ * ids come from the in-memory caches or are inserted; rows equal in every
+ * column but conns/send/recv are merged with each other and with a row
+ * already stored. rows is reordered. On error nothing is written and the
+ * caches are dropped (they may name rolled-back ids). -ENOSPC (disk full),
+ * -EROFS (read-only), -EBUSY (locked past the busy timeout), -EIO and
+ * -EBADMSG (corruption: see store_reset) are the errors to expect.
+ */
+int store_write(struct store *st, struct store_row *rows, size_t n_rows);
+
+/*
+ * One retention step: deletes at most about STORE_RETENTION_BATCH rows
+ * with contime < cutoff (all rows of one window when a single window is
+ * larger), in its own transaction. *more is set when rows older than
+ * cutoff remain. *deleted gets the number of rows deleted.
+ */
+int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more);
+/* Deletes lookup rows (never id 0) no connection refers to; clears caches. */
+int store_prune_lookups(struct store *st, int *deleted);
+/*
+ * Frees at most max_pages free pages to the filesystem (incremental
+ * vacuum); *remaining gets the free pages still left.
+ */
+int store_vacuum_step(struct store *st, int max_pages, int64_t *remaining);
+
+/*
+ * After -EBADMSG from store_write: closes the database, moves it aside like
+ * store_open does and creates a new one. *msg says what happened.
+ */
+int store_reset(struct store *st, char **msg);
+
+/* SQLite's last error message for this store (never NULL). */
+const char *store_errmsg(struct store *st);
+
+/* The underlying connection, for tests and the benchmark. */
+struct sqlite3 *store_db(struct store *st);
+
+/* One step of the migration table: SQL that takes user_version to version. */
+struct store_migration {
+	int version;
+	const char *sql;
+};
+
+/*
+ * Brings db from its user_version to the last step's version, one
+ * transaction per step. Exposed so tests can run a table with a later
+ * step; store_open uses the built-in table. *msg as in store_open.
+ */
+int store_migrate(struct sqlite3 *db, const struct store_migration *steps, size_t n_steps,
+		  char **msg);
+
+/* Maps an SQLite result code to -errno. */
+int store_errno(int sqlite_rc);
+
+#endif

@@ -1,0 +1,673 @@
+#include "config.h"
+/*
+ * writer.c: the writer thread (writer.h). The event loop only takes a
+ * mutex to append to a bounded ring of records; everything slow happens
+ * here: merging the records of a write window in a hash table, one SQLite
+ * transaction per window (store.c), conn.log lines, retention in small
+ * steps between windows, and riding out a full or read-only disk: rows stay
+ * in memory up to max_queued (drops counted) and the write is retried with
+ * exponential backoff; the error callback hears of a failure once per
+ * streak and again when writing resumes.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+#include "writer.h"
+
+#define WRITER_TEXT_LOG "conn.log"
+/* Retention runs at start and then this often. */
+#define WRITER_RETENTION_PERIOD_MS (3600 * 1000ULL)
+/* Pages returned to the filesystem per vacuum step. */
+#define WRITER_VACUUM_PAGES 1024
+/* Longest wait between two attempts to write while the disk fails. */
+#define WRITER_MAX_BACKOFF_MS 60000
+
+/* The rows of the windows not yet written, merged: key is every field but counters. */
+struct agg_entry {
+	uint64_t hash;
+	int64_t contime;
+	struct conn_record *rec; /* NULL: free slot */
+};
+
+struct agg {
+	struct agg_entry *slots;
+	size_t cap, count;
+};
+
+enum retention_phase { RET_IDLE, RET_DELETE, RET_PRUNE, RET_VACUUM };
+
+struct writer {
+	struct writer_options opts;
+	char *db_name;
+	writer_error_cb cb;
+	void *cb_data;
+	struct store *store;
+	int log_dirfd, log_fd;
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* Under lock: */
+	struct conn_record **ring;
+	size_t ring_head, ring_count;
+	size_t agg_rows; /* copy of agg.count for writer_submit's bound */
+	bool stop, reopen;
+	struct writer_stats stats;
+
+	/* Writer thread only: */
+	struct agg agg;
+	int64_t window_start;
+	bool failing, text_failing;
+	uint64_t backoff_ms, retry_at_ms;
+	enum retention_phase ret_phase;
+	uint64_t retention_at_ms;
+	int ret_deleted;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a over the bytes, continuing from h. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return hash_bytes(h, s, strlen(s) + 1);
+}
+
+static uint64_t hash_ident(uint64_t h, const struct conn_ident *id)
+{
+	h = hash_str(h, id->exe);
+	h = hash_str(h, id->name);
+	h = hash_str(h, id->cmdline);
+	return hash_str(h, id->sha256);
+}
+
+static uint64_t agg_hash(int64_t contime, const struct conn_record *r)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int ints[6] = { r->family, r->protocol, r->direction, r->lport, r->rport, (int)r->uid };
+
+	h = hash_bytes(h, &contime, sizeof(contime));
+	h = hash_bytes(h, ints, sizeof(ints));
+	h = hash_ident(h, &r->proc);
+	h = hash_ident(h, &r->parent);
+	h = hash_str(h, r->laddr);
+	h = hash_str(h, r->raddr);
+	return hash_str(h, r->domain);
+}
+
+static bool ident_eq(const struct conn_ident *a, const struct conn_ident *b)
+{
+	return !strcmp(a->exe, b->exe) && !strcmp(a->name, b->name) &&
+	       !strcmp(a->cmdline, b->cmdline) && !strcmp(a->sha256, b->sha256);
+}
+
+/* Equal in every column but the counters. */
+static bool agg_key_eq(const struct conn_record *a, const struct conn_record *b)
+{
+	return a->uid == b->uid && a->family == b->family && a->protocol == b->protocol &&
+	       a->direction == b->direction && a->lport == b->lport && a->rport == b->rport &&
+	       !strcmp(a->laddr, b->laddr) && !strcmp(a->raddr, b->raddr) &&
+	       !strcmp(a->domain, b->domain) && ident_eq(&a->proc, &b->proc) &&
+	       ident_eq(&a->parent, &b->parent);
+}
+
+static struct agg_entry *agg_slot(struct agg *a, uint64_t hash, int64_t contime,
+				  const struct conn_record *rec)
+{
+	size_t i = hash & (a->cap - 1);
+
+	for (;;) {
+		struct agg_entry *e = &a->slots[i];
+
+		if (!e->rec || (e->hash == hash && e->contime == contime && agg_key_eq(e->rec, rec)))
+			return e;
+		i = (i + 1) & (a->cap - 1);
+	}
+}
+
+static void agg_grow(struct agg *a)
+{
+	struct agg old = *a;
+
+	a->cap = old.cap ? old.cap * 2 : 1024;
+	a->slots = xcalloc(a->cap, sizeof(*a->slots));
+	for (size_t i = 0; i < old.cap; i++) {
+		if (old.slots[i].rec)
+			*agg_slot(a, old.slots[i].hash, old.slots[i].contime, old.slots[i].rec) =
+				old.slots[i];
+	}
+	free(old.slots);
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/*
+ * Merges rec (owned) into the table; returns false (rec freed) when it is
+ * a new row and max_rows are already held.
+ */
+static bool agg_add(struct agg *a, int64_t contime, struct conn_record *rec, size_t max_rows)
+{
+	uint64_t hash = agg_hash(contime, rec);
+	struct agg_entry *e;
+
+	if ((a->count + 1) * 4 > a->cap * 3)
+		agg_grow(a);
+	e = agg_slot(a, hash, contime, rec);
+	if (e->rec) {
+		e->rec->conns = sat_add(e->rec->conns, rec->conns);
+		e->rec->send = sat_add(e->rec->send, rec->send);
+		e->rec->recv = sat_add(e->rec->recv, rec->recv);
+		conn_record_free(rec);
+		return true;
+	}
+	if (a->count >= max_rows) {
+		conn_record_free(rec);
+		return false;
+	}
+	e->hash = hash;
+	e->contime = contime;
+	e->rec = rec;
+	a->count++;
+	return true;
+}
+
+static void agg_clear(struct agg *a)
+{
+	for (size_t i = 0; i < a->cap; i++)
+		conn_record_free(a->slots[i].rec);
+	free(a->slots);
+	a->slots = NULL;
+	a->cap = a->count = 0;
+}
+
+static void writer_report(struct writer *w, int err, const char *msg)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stats.last_error = err;
+	if (err)
+		snprintf(w->stats.last_error_msg, sizeof(w->stats.last_error_msg), "%s", msg);
+	pthread_mutex_unlock(&w->lock);
+	if (w->cb)
+		w->cb(w->cb_data, err, msg);
+}
+
+static const char *proto_name(int protocol, char *buf, size_t len)
+{
+	switch (protocol) {
+	case 0: return "";
+	case 1: return "icmp";
+	case 6: return "tcp";
+	case 17: return "udp";
+	case 33: return "dccp";
+	case 58: return "icmpv6";
+	case 132: return "sctp";
+	case 136: return "udplite";
+	default:
+		snprintf(buf, len, "%d", protocol);
+		return buf;
+	}
+}
+
+static const char *direction_name(int direction)
+{
+	switch (direction) {
+	case CONN_OUTBOUND: return "outbound";
+	case CONN_INBOUND: return "inbound";
+	case CONN_EXEC: return "exec";
+	default: return "?";
+	}
+}
+
+/* Appends s without the bytes that would break a line of a CSV-like log. */
+static void line_put(char **buf, size_t *len, size_t *cap, const char *s, bool comma)
+{
+	size_t n = strlen(s);
+
+	if (*len + n + 2 > *cap) {
+		*cap = (*len + n + 2) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != ',' && s[i] != '\n' && s[i] != '\r')
+			(*buf)[(*len)++] = s[i];
+	}
+	(*buf)[(*len)++] = comma ? ',' : '\n';
+}
+
+static int writer_open_text_log(struct writer *w)
+{
+	if (w->log_fd >= 0)
+		return 0;
+	w->log_fd = openat(w->log_dirfd, WRITER_TEXT_LOG,
+			   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+	return w->log_fd < 0 ? -errno : 0;
+}
+
+/*
+ * conn.log: picosnitch's columns executable,name,cmdline,sha256,time,
+ * domain,ip,port,uid,count, then protocol,direction,sent,received.
+ */
+static void writer_text_log(struct writer *w)
+{
+	char *buf = NULL, num[32], tbuf[32], pbuf[16];
+	size_t len = 0, cap = 0;
+	uint64_t lines = 0;
+	int r;
+
+	for (size_t i = 0; i < w->agg.cap; i++) {
+		const struct agg_entry *e = &w->agg.slots[i];
+		const struct conn_record *rec = e->rec;
+		time_t t;
+		struct tm tm;
+
+		if (!rec)
+			continue;
+		t = (time_t)e->contime;
+		localtime_r(&t, &tm);
+		strftime(tbuf, sizeof(tbuf), "%Y-%m-%d %H:%M:%S", &tm);
+		line_put(&buf, &len, &cap, rec->proc.exe, true);
+		line_put(&buf, &len, &cap, rec->proc.name, true);
+		line_put(&buf, &len, &cap, rec->proc.cmdline, true);
+		line_put(&buf, &len, &cap, rec->proc.sha256, true);
+		line_put(&buf, &len, &cap, tbuf, true);
+		line_put(&buf, &len, &cap, rec->domain, true);
+		line_put(&buf, &len, &cap, rec->raddr, true);
+		snprintf(num, sizeof(num), "%d", rec->direction == CONN_EXEC ? -1 : rec->rport);
+		line_put(&buf, &len, &cap, num, true);
+		snprintf(num, sizeof(num), "%u", rec->uid);
+		line_put(&buf, &len, &cap, num, true);
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)rec->conns);
+		line_put(&buf, &len, &cap, num, true);
+		line_put(&buf, &len, &cap, proto_name(rec->protocol, pbuf, sizeof(pbuf)), true);
+		line_put(&buf, &len, &cap, direction_name(rec->direction), true);
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)rec->send);
+		line_put(&buf, &len, &cap, num, true);
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)rec->recv);
+		line_put(&buf, &len, &cap, num, false);
+		lines++;
+	}
+	r = writer_open_text_log(w);
+	if (r == 0 && len)
+		r = util_write_all(w->log_fd, buf, len);
+	free(buf);
+	if (r < 0) {
+		if (!w->text_failing) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "cannot write %s: %s (%llu lines lost; will retry "
+				 "with the next window)", WRITER_TEXT_LOG, strerror(-r),
+				 (unsigned long long)lines);
+			writer_report(w, r, msg);
+		}
+		w->text_failing = true;
+		/* Reopen next time: the file may have been removed or the fs remounted. */
+		if (w->log_fd >= 0)
+			close(w->log_fd);
+		w->log_fd = -1;
+		return;
+	}
+	if (w->text_failing)
+		writer_report(w, 0, "writing " WRITER_TEXT_LOG " works again");
+	w->text_failing = false;
+	pthread_mutex_lock(&w->lock);
+	w->stats.text_lines += lines;
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Writes the rows held; on failure keeps them and schedules a retry. */
+static void writer_flush(struct writer *w)
+{
+	struct store_row *rows = NULL;
+	uint64_t t0 = util_now_ms();
+	size_t n = 0;
+	int r = 0;
+
+	if (!w->agg.count)
+		return;
+	if (w->store) {
+		rows = xmalloc(w->agg.count * sizeof(*rows));
+		for (size_t i = 0; i < w->agg.cap; i++) {
+			if (w->agg.slots[i].rec) {
+				rows[n].contime = w->agg.slots[i].contime;
+				rows[n++].rec = w->agg.slots[i].rec;
+			}
+		}
+		r = store_write(w->store, rows, n);
+		if (r == -EBADMSG) {
+			char *msg = NULL;
+
+			/* Corrupt under us: move it aside, start a new file, write there. */
+			r = store_reset(w->store, &msg);
+			writer_report(w, -EBADMSG, msg ? msg : "database corrupt");
+			free(msg);
+			if (r == 0)
+				r = store_write(w->store, rows, n);
+		}
+		free(rows);
+	}
+	if (r < 0) {
+		if (!w->failing) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "cannot write to the database %s: %s (%s); "
+				 "keeping up to %zu rows in memory and retrying", w->db_name,
+				 strerror(-r), store_errmsg(w->store), w->opts.max_queued);
+			writer_report(w, r, msg);
+		}
+		w->failing = true;
+		w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 1000;
+		if (w->backoff_ms > WRITER_MAX_BACKOFF_MS)
+			w->backoff_ms = WRITER_MAX_BACKOFF_MS;
+		w->retry_at_ms = util_now_ms() + w->backoff_ms;
+		return;
+	}
+	if (w->failing) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "writing to the database %s works again (%zu rows written)",
+			 w->db_name, n);
+		writer_report(w, 0, msg);
+	}
+	w->failing = false;
+	w->backoff_ms = 0;
+	if (w->opts.text_log && w->log_dirfd >= 0)
+		writer_text_log(w);
+	pthread_mutex_lock(&w->lock);
+	w->stats.rows_written += n;
+	w->stats.windows_committed++;
+	w->stats.last_commit_ms = util_now_ms() - t0;
+	w->stats.last_commit_time = wall_ms() / 1000;
+	w->stats.last_error = 0;
+	w->stats.last_error_msg[0] = '\0';
+	pthread_mutex_unlock(&w->lock);
+	agg_clear(&w->agg);
+}
+
+/* One step of retention: delete a batch, then prune lookups, then vacuum. */
+static void writer_retention_step(struct writer *w)
+{
+	int64_t cutoff = wall_ms() / 1000 - (int64_t)w->opts.retention_days * 86400;
+	int deleted = 0, more = 0, r = 0;
+	int64_t remaining = 0;
+
+	switch (w->ret_phase) {
+	case RET_IDLE:
+		return;
+	case RET_DELETE:
+		r = store_retention_step(w->store, cutoff, &deleted, &more);
+		w->ret_deleted += deleted;
+		pthread_mutex_lock(&w->lock);
+		w->stats.retention_deleted += (uint64_t)deleted;
+		pthread_mutex_unlock(&w->lock);
+		if (r == 0 && !more)
+			w->ret_phase = w->ret_deleted ? RET_PRUNE : RET_IDLE;
+		break;
+	case RET_PRUNE:
+		r = store_prune_lookups(w->store, &deleted);
+		w->ret_phase = RET_VACUUM;
+		break;
+	case RET_VACUUM:
+		r = store_vacuum_step(w->store, WRITER_VACUUM_PAGES, &remaining);
+		if (r < 0 || remaining <= 0)
+			w->ret_phase = RET_IDLE;
+		break;
+	}
+	/* A failed step waits for the next period; the window writes report errors. */
+	if (r < 0)
+		w->ret_phase = RET_IDLE;
+}
+
+/* Milliseconds the thread may sleep before it has something to do. */
+static int64_t writer_idle_ms(struct writer *w)
+{
+	int64_t wait = w->window_start * 1000 + (int64_t)w->opts.window_s * 1000 - wall_ms();
+	uint64_t now = util_now_ms();
+
+	if (w->failing && w->agg.count) {
+		int64_t until_retry = (int64_t)(w->retry_at_ms - now);
+
+		if (until_retry < wait)
+			wait = until_retry;
+	}
+	if (!w->failing && w->store) {
+		if (w->ret_phase != RET_IDLE)
+			return 0;
+		if (w->opts.retention_days > 0) {
+			int64_t until = (int64_t)(w->retention_at_ms - now);
+
+			if (until < wait)
+				wait = until;
+		}
+	}
+	return wait;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	size_t cap = w->opts.max_queued;
+	struct conn_record **taken = xmalloc(cap * sizeof(*taken));
+	bool stop = false;
+
+	while (!stop) {
+		size_t n_taken = 0, dropped = 0;
+		bool reopen;
+		int64_t now_wall;
+
+		pthread_mutex_lock(&w->lock);
+		while (!w->stop && !w->reopen && w->ring_count < cap / 2) {
+			int64_t wait = writer_idle_ms(w);
+			struct timespec ts;
+
+			if (wait <= 0)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+		while (w->ring_count) {
+			taken[n_taken++] = w->ring[w->ring_head];
+			w->ring_head = (w->ring_head + 1) % cap;
+			w->ring_count--;
+		}
+		stop = w->stop;
+		reopen = w->reopen;
+		w->reopen = false;
+		pthread_mutex_unlock(&w->lock);
+
+		if (reopen && w->log_fd >= 0) {
+			close(w->log_fd);
+			w->log_fd = -1;
+		}
+		for (size_t i = 0; i < n_taken; i++) {
+			if (!agg_add(&w->agg, w->window_start, taken[i], cap))
+				dropped++;
+		}
+		now_wall = wall_ms() / 1000;
+		if (now_wall >= w->window_start + w->opts.window_s || stop) {
+			if (!w->failing || util_now_ms() >= w->retry_at_ms || stop)
+				writer_flush(w);
+			w->window_start = now_wall - now_wall % w->opts.window_s;
+		} else if (w->failing && w->agg.count && util_now_ms() >= w->retry_at_ms) {
+			writer_flush(w);
+		}
+		if (!w->failing && w->store && !stop) {
+			if (w->ret_phase == RET_IDLE && w->opts.retention_days > 0 &&
+			    util_now_ms() >= w->retention_at_ms) {
+				w->ret_phase = RET_DELETE;
+				w->ret_deleted = 0;
+				w->retention_at_ms = util_now_ms() + WRITER_RETENTION_PERIOD_MS;
+			}
+			writer_retention_step(w);
+		}
+		if (stop && w->agg.count) {
+			/* The last attempt failed: these rows are lost; say how many. */
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "%zu rows could not be written before exit",
+				 w->agg.count);
+			dropped += w->agg.count;
+			writer_report(w, w->stats.last_error ? w->stats.last_error : -EIO, msg);
+			agg_clear(&w->agg);
+		}
+		pthread_mutex_lock(&w->lock);
+		w->stats.dropped += dropped;
+		w->agg_rows = w->agg.count;
+		w->stats.queued = w->ring_count + w->agg_rows;
+		pthread_mutex_unlock(&w->lock);
+	}
+	free(taken);
+	return NULL;
+}
+
+int writer_new(const struct writer_options *opts, writer_error_cb cb, void *data,
+	       struct writer **ret, char **msg)
+{
+	struct writer *w = xcalloc(1, sizeof(*w));
+	pthread_condattr_t attr;
+	int64_t now;
+	int r = -EINVAL;
+
+	w->log_dirfd = w->log_fd = -1;
+	w->opts = *opts;
+	w->cb = cb;
+	w->cb_data = data;
+	w->db_name = xstrdup(opts->db_name ? opts->db_name : "");
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (opts->window_s < 1 || opts->max_queued < 2) {
+		*msg = xstrdup("invalid writer options (window_s >= 1, max_queued >= 2)");
+		goto out;
+	}
+	if (opts->text_log) {
+		w->log_dirfd = fcntl(opts->log_dirfd, F_DUPFD_CLOEXEC, 3);
+		if (w->log_dirfd < 0) {
+			r = -errno;
+			*msg = xasprintf("log directory: %s", strerror(-r));
+			goto out;
+		}
+	}
+	if (opts->sql_log) {
+		r = store_open(opts->db_dirfd, opts->db_name, msg, &w->store);
+		if (r < 0)
+			goto out;
+	}
+	w->ring = xcalloc(opts->max_queued, sizeof(*w->ring));
+	now = wall_ms() / 1000;
+	w->window_start = now - now % opts->window_s;
+	w->retention_at_ms = util_now_ms();
+	r = -pthread_create(&w->thread, NULL, writer_main, w);
+	if (r < 0) {
+		*msg = xasprintf("cannot start the writer thread: %s", strerror(-r));
+		goto out;
+	}
+	w->started = true;
+	*ret = w;
+	w = NULL;
+	r = 0;
+out:
+	writer_free(w);
+	return r;
+}
+
+int writer_submit(struct writer *w, struct conn_record *rec)
+{
+	bool wake;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->ring_count + w->agg_rows >= w->opts.max_queued) {
+		w->stats.dropped++;
+		pthread_mutex_unlock(&w->lock);
+		conn_record_free(rec);
+		return -ENOBUFS;
+	}
+	w->ring[(w->ring_head + w->ring_count) % w->opts.max_queued] = rec;
+	w->ring_count++;
+	w->stats.records_received++;
+	w->stats.queued = w->ring_count + w->agg_rows;
+	/* The thread sleeps until the window ends unless the ring fills up. */
+	wake = w->ring_count == w->opts.max_queued / 2;
+	pthread_mutex_unlock(&w->lock);
+	if (wake)
+		pthread_cond_signal(&w->cond);
+	return 0;
+}
+
+void writer_reopen_logs(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->reopen = true;
+	pthread_mutex_unlock(&w->lock);
+	pthread_cond_signal(&w->cond);
+}
+
+void writer_stats(struct writer *w, struct writer_stats *stats)
+{
+	pthread_mutex_lock(&w->lock);
+	*stats = w->stats;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_free(struct writer *w)
+{
+	if (!w)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
+		pthread_cond_signal(&w->cond);
+		pthread_join(w->thread, NULL);
+	}
+	for (size_t i = 0; i < w->ring_count; i++)
+		conn_record_free(w->ring[(w->ring_head + i) % w->opts.max_queued]);
+	free(w->ring);
+	agg_clear(&w->agg);
+	store_free(w->store);
+	if (w->log_fd >= 0)
+		close(w->log_fd);
+	if (w->log_dirfd >= 0)
+		close(w->log_dirfd);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w->db_name);
+	free(w);
+}

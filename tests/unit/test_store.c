@@ -1,0 +1,668 @@
+#include "config.h"
+/*
+ * test_store.c: the SQLite store and the writer thread: schema creation,
+ * merge rules, exec rows, exact round-trip of odd bytes, retention
+ * boundaries and lookup pruning, the flat view, migrations, corrupt files
+ * moved aside, and the writer's window flush, conn.log and bounds.
+ * Everything in a mkdtemp directory that is removed at the end.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "store.h"
+#include "tap.h"
+#include "util.h"
+#include "writer.h"
+
+static char tmpdir[64];
+static int dirfd_;
+
+static struct conn_record *mkrec(const char *exe, const char *raddr, int rport, int lport)
+{
+	struct conn_record *rec = conn_record_new();
+
+	conn_set(&rec->proc.exe, exe);
+	conn_set(&rec->proc.name, strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+	conn_set(&rec->proc.cmdline, exe);
+	conn_set(&rec->proc.sha256, "ab");
+	conn_set(&rec->parent.exe, "/usr/bin/bash");
+	conn_set(&rec->parent.name, "bash");
+	rec->time = 1700000000;
+	rec->uid = 1000;
+	rec->family = 2;
+	rec->protocol = 6;
+	rec->direction = CONN_OUTBOUND;
+	rec->lport = lport;
+	rec->rport = rport;
+	snprintf(rec->laddr, sizeof(rec->laddr), "%s", "10.0.0.1");
+	snprintf(rec->raddr, sizeof(rec->raddr), "%s", raddr);
+	conn_set(&rec->domain, "example.com");
+	rec->conns = 1;
+	rec->send = 100;
+	rec->recv = 1000;
+	return rec;
+}
+
+static int64_t q_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = -999;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		printf("# prepare %s: %s\n", sql, sqlite3_errmsg(db));
+		return -998;
+	}
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static char *q_text(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	char *v = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return xstrdup("(prepare failed)");
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+		v = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return v ? v : xstrdup("(null)");
+}
+
+static void rm_rf(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char sub[512];
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_rf(sub);
+		else
+			unlink(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+/* Number of entries in tmpdir whose name starts with prefix. */
+static int count_prefix(const char *prefix)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void remove_db(const char *name)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (!strncmp(de->d_name, name, strlen(name)))
+			unlinkat(dirfd_, de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void test_schema(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL, *s;
+	struct stat sb;
+	sqlite3 *db;
+
+	is_int(store_open(dirfd_, "s1.db", &msg, &st), 0, "schema: new database opens");
+	ok(msg == NULL, "schema: no message for a fresh file");
+	if (!st)
+		return;
+	db = store_db(st);
+	is_int(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION, "schema: user_version");
+	is_int(q_int(db, "PRAGMA auto_vacuum"), 2, "schema: incremental auto_vacuum");
+	s = q_text(db, "PRAGMA journal_mode");
+	is_str(s, "wal", "schema: WAL");
+	free(s);
+	is_int(q_int(db, "PRAGMA synchronous"), 1, "schema: synchronous NORMAL");
+	is_int(q_int(db, "SELECT count(*) FROM executables WHERE id = 0 AND exe = '' AND name = ''"
+		     " AND cmdline = '' AND sha256 = ''"), 1, "schema: executables id 0 empty");
+	is_int(q_int(db, "SELECT count(*) FROM addresses WHERE id = 0 AND addr = ''"), 1,
+	       "schema: addresses id 0 empty");
+	is_int(q_int(db, "SELECT count(*) FROM domains WHERE id = 0 AND domain = ''"), 1,
+	       "schema: domains id 0 empty");
+	/* Every contract column, by name, in order. */
+	s = q_text(db, "SELECT group_concat(name, ',') FROM pragma_table_info('connections')");
+	is_str(s, "contime,exe_id,pexe_id,uid,family,protocol,direction,lport,rport,laddr_id,"
+	       "raddr_id,domain_id,conns,send,recv", "schema: connections columns");
+	free(s);
+	s = q_text(db, "SELECT group_concat(name, ',') FROM pragma_table_info('connections_flat')");
+	is_str(s, "exe,name,cmdline,sha256,contime,domain,ip,port,uid,events,parent,protocol,"
+	       "direction,lport,laddr,send,recv", "schema: connections_flat columns");
+	free(s);
+	ok(fstatat(dirfd_, "s1.db", &sb, 0) == 0 && (sb.st_mode & 0777) == 0640,
+	   "schema: file mode 0640 (got %o)", sb.st_mode & 0777);
+	store_free(st);
+	/* Reopening an existing file changes nothing. */
+	st = NULL;
+	is_int(store_open(dirfd_, "s1.db", &msg, &st), 0, "schema: reopen");
+	if (st)
+		is_int(q_int(store_db(st), "SELECT count(*) FROM executables"), 1,
+		       "schema: reopen keeps one executables row");
+	store_free(st);
+	free(msg);
+}
+
+static void test_merge(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	struct conn_record *a = mkrec("/usr/bin/curl", "1.2.3.4", 443, 50000);
+	struct conn_record *b = mkrec("/usr/bin/curl", "1.2.3.4", 443, 50000);
+	struct conn_record *c = mkrec("/usr/bin/curl", "1.2.3.4", 443, 50001);
+	struct conn_record *d = mkrec("/usr/bin/curl", "1.2.3.4", 443, 50000);
+	struct conn_record *e = conn_record_new();
+	sqlite3 *db;
+
+	b->send = 5;
+	b->recv = 7;
+	b->conns = 2;
+	e->direction = CONN_EXEC;
+	e->lport = 1234; /* must become -1 */
+	e->rport = 80;
+	conn_set(&e->proc.exe, "/usr/bin/ls");
+	conn_set(&e->proc.name, "ls");
+	if (store_open(dirfd_, "m.db", &msg, &st) < 0) {
+		ok(0, "merge: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	{
+		struct store_row rows[] = { { 100, a }, { 100, b }, { 100, c }, { 160, d }, { 100, e } };
+
+		is_int(store_write(st, rows, 5), 0, "merge: write window");
+	}
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 4,
+	       "merge: equal rows of one window are one row");
+	is_int(q_int(db, "SELECT conns FROM connections WHERE contime = 100 AND lport = 50000"), 3,
+	       "merge: conns summed");
+	is_int(q_int(db, "SELECT send FROM connections WHERE contime = 100 AND lport = 50000"), 105,
+	       "merge: send summed");
+	is_int(q_int(db, "SELECT recv FROM connections WHERE contime = 100 AND lport = 50000"), 1007,
+	       "merge: recv summed");
+	is_int(q_int(db, "SELECT conns FROM connections WHERE contime = 160"), 1,
+	       "merge: another window is another row");
+	is_int(q_int(db, "SELECT count(*) FROM connections WHERE direction = 2 AND lport = -1"
+		     " AND rport = -1"), 1, "merge: exec row has direction 2 and ports -1");
+	is_int(q_int(db, "SELECT count(*) FROM executables"), 4,
+	       "merge: executables: id 0, curl, bash, ls");
+	is_int(q_int(db, "SELECT pexe_id FROM connections WHERE direction = 2"), 0,
+	       "merge: empty parent is id 0");
+	/* The same key written again in a later transaction merges too. */
+	{
+		struct store_row rows[] = { { 100, a } };
+
+		is_int(store_write(st, rows, 1), 0, "merge: second write");
+	}
+	is_int(q_int(db, "SELECT conns FROM connections WHERE contime = 100 AND lport = 50000"), 4,
+	       "merge: upsert adds to the stored row");
+	is_int(q_int(db, "SELECT count(*) FROM addresses"), 3, "merge: addresses: 0, local, remote");
+	store_free(st);
+out:
+	free(msg);
+	conn_record_free(a);
+	conn_record_free(b);
+	conn_record_free(c);
+	conn_record_free(d);
+	conn_record_free(e);
+}
+
+static void test_odd_bytes(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	struct conn_record *a = mkrec("/tmp/we\"ird'\n,exe\xff\xfe", "1.2.3.4", 1, 2);
+	static const char nul_value[] = "a\0b\nc";
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+
+	conn_set(&a->proc.cmdline, "x --arg=\"q\" 'y'\r\n\x01\xc3(");
+	if (store_open(dirfd_, "o.db", &msg, &st) < 0) {
+		ok(0, "odd: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	{
+		struct store_row rows[] = { { 100, a } };
+
+		is_int(store_write(st, rows, 1), 0, "odd: write");
+	}
+	if (sqlite3_prepare_v2(db, "SELECT exe, cmdline, typeof(exe) FROM executables WHERE id ="
+			       " (SELECT exe_id FROM connections)", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
+		ok(sqlite3_column_bytes(stmt, 0) == (int)strlen(a->proc.exe) &&
+		   memcmp(sqlite3_column_blob(stmt, 0), a->proc.exe, strlen(a->proc.exe)) == 0,
+		   "odd: quotes, newline, comma, invalid UTF-8 in exe round-trip");
+		ok(sqlite3_column_bytes(stmt, 1) == (int)strlen(a->proc.cmdline) &&
+		   memcmp(sqlite3_column_blob(stmt, 1), a->proc.cmdline, strlen(a->proc.cmdline)) == 0,
+		   "odd: control bytes in cmdline round-trip");
+		is_str((const char *)sqlite3_column_text(stmt, 2), "text", "odd: stored as TEXT");
+	} else {
+		ok(0, "odd: read back");
+	}
+	sqlite3_finalize(stmt);
+	/* TEXT with an embedded NUL, bound with its length, keeps every byte. */
+	if (sqlite3_prepare_v2(db, "INSERT INTO domains(domain) VALUES(?1)", -1, &stmt, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, nul_value, sizeof(nul_value) - 1, SQLITE_STATIC);
+		is_int(sqlite3_step(stmt), SQLITE_DONE, "odd: insert text with NUL");
+	}
+	sqlite3_finalize(stmt);
+	if (sqlite3_prepare_v2(db, "SELECT domain, length(CAST(domain AS BLOB)) FROM domains"
+			       " WHERE id = last_insert_rowid()", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
+		is_int(sqlite3_column_bytes(stmt, 0), sizeof(nul_value) - 1, "odd: NUL text length");
+		ok(memcmp(sqlite3_column_blob(stmt, 0), nul_value, sizeof(nul_value) - 1) == 0,
+		   "odd: NUL text bytes");
+		is_int(sqlite3_column_int(stmt, 1), sizeof(nul_value) - 1, "odd: NUL stored length");
+	} else {
+		ok(0, "odd: read NUL text");
+	}
+	sqlite3_finalize(stmt);
+	store_free(st);
+out:
+	free(msg);
+	conn_record_free(a);
+}
+
+/* Writes n rows at contime t with distinct lports. */
+static int write_rows(struct store *st, int64_t t, int n, const char *exe)
+{
+	struct store_row *rows = xcalloc((size_t)n, sizeof(*rows));
+	int r;
+
+	for (int i = 0; i < n; i++) {
+		rows[i].contime = t;
+		rows[i].rec = mkrec(exe, "9.9.9.9", 53, 1000 + i);
+	}
+	r = store_write(st, rows, (size_t)n);
+	for (int i = 0; i < n; i++)
+		conn_record_free((struct conn_record *)rows[i].rec);
+	free(rows);
+	return r;
+}
+
+static void test_retention(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	int deleted = 0, more = 0, total = 0, steps = 0;
+	int64_t remaining = -1;
+	sqlite3 *db;
+
+	if (store_open(dirfd_, "r.db", &msg, &st) < 0) {
+		ok(0, "retention: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	write_rows(st, 999, 2, "/old/a");
+	write_rows(st, 1000, 3, "/edge/b");
+	write_rows(st, 1001, 4, "/new/c");
+	is_int(store_retention_step(st, 1000, &deleted, &more), 0, "retention: step");
+	is_int(deleted, 2, "retention: rows before the cutoff deleted");
+	is_int(more, 0, "retention: nothing more");
+	is_int(q_int(db, "SELECT count(*) FROM connections WHERE contime = 1000"), 3,
+	       "retention: rows at the cutoff kept");
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 7, "retention: others kept");
+	is_int(store_prune_lookups(st, &deleted), 0, "retention: prune");
+	is_int(deleted, 1, "retention: one orphaned executable pruned");
+	is_int(q_int(db, "SELECT count(*) FROM executables WHERE exe = '/old/a'"), 0,
+	       "retention: orphan gone");
+	is_int(q_int(db, "SELECT count(*) FROM executables WHERE id = 0"), 1,
+	       "retention: id 0 never pruned");
+	is_int(q_int(db, "SELECT count(*) FROM addresses WHERE id = 0"), 1,
+	       "retention: address id 0 kept");
+	/* A new write after pruning must not reuse a stale cached id. */
+	write_rows(st, 1002, 1, "/old/a");
+	is_int(q_int(db, "SELECT count(*) FROM connections c JOIN executables e ON e.id = c.exe_id"
+		     " WHERE e.exe = '/old/a'"), 1, "retention: re-added exe resolves");
+
+	/* Batches: 12 windows of 1000 rows then one of 7000 (larger than a batch). */
+	for (int w = 0; w < 12; w++)
+		write_rows(st, 2000 + w, 1000, "/bulk");
+	write_rows(st, 3000, STORE_RETENTION_BATCH + 2000, "/bulk");
+	write_rows(st, 4000, 5, "/bulk");
+	do {
+		if (store_retention_step(st, 4000, &deleted, &more) < 0)
+			break;
+		ok(deleted <= STORE_RETENTION_BATCH + 2000, "retention: batch %d deleted %d",
+		   steps, deleted);
+		total += deleted;
+		steps++;
+	} while (more && steps < 20);
+	is_int(total, 3 + 4 + 1 + 12000 + STORE_RETENTION_BATCH + 2000, "retention: all old rows deleted");
+	ok(steps >= 3, "retention: in several steps (%d)", steps);
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 5, "retention: newest window kept");
+	is_int(store_retention_step(st, 4000, &deleted, &more), 0, "retention: idle step");
+	is_int(deleted, 0, "retention: idle step deletes nothing");
+	is_int(store_vacuum_step(st, 100000, &remaining), 0, "retention: vacuum step");
+	is_int(remaining, 0, "retention: free pages returned");
+	store_free(st);
+out:
+	free(msg);
+}
+
+static void test_view(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL, *s, want[64];
+	struct conn_record *a = mkrec("/usr/bin/curl", "1.2.3.4", 443, 50000);
+	time_t t = 1700000000;
+	struct tm tm;
+	sqlite3 *db;
+
+	if (store_open(dirfd_, "v.db", &msg, &st) < 0) {
+		ok(0, "view: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	{
+		struct store_row rows[] = { { 1700000000, a } };
+
+		store_write(st, rows, 1);
+	}
+	localtime_r(&t, &tm);
+	strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+	s = q_text(db, "SELECT contime FROM connections_flat");
+	is_str(s, want, "view: contime as local time text");
+	free(s);
+	s = q_text(db, "SELECT exe || '|' || name || '|' || cmdline || '|' || sha256 || '|' ||"
+		   " domain || '|' || ip || '|' || port || '|' || uid || '|' || events || '|' ||"
+		   " parent || '|' || protocol || '|' || direction || '|' || lport || '|' ||"
+		   " laddr || '|' || send || '|' || recv FROM connections_flat");
+	is_str(s, "/usr/bin/curl|curl|/usr/bin/curl|ab|example.com|1.2.3.4|443|1000|1|"
+	       "/usr/bin/bash|6|0|50000|10.0.0.1|100|1000", "view: flat columns");
+	free(s);
+	store_free(st);
+out:
+	free(msg);
+	conn_record_free(a);
+}
+
+static void test_migration(void)
+{
+	static const struct store_migration steps[] = {
+		{ 1, "CREATE TABLE t(a INTEGER NOT NULL)" },
+		{ 2, "ALTER TABLE t ADD COLUMN b INTEGER NOT NULL DEFAULT 7" },
+	};
+	struct store *st = NULL;
+	char *msg = NULL;
+	sqlite3 *db = NULL;
+	char path[128];
+	int fd;
+
+	/* A version-0 empty file (e.g. created by touch) gets the schema. */
+	fd = openat(dirfd_, "v0.db", O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	is_int(store_open(dirfd_, "v0.db", &msg, &st), 0, "migration: version 0 file opens");
+	if (st) {
+		is_int(q_int(store_db(st), "PRAGMA user_version"), 1, "migration: 0 -> 1");
+		is_int(q_int(store_db(st), "SELECT count(*) FROM connections"), 0,
+		       "migration: tables created");
+		is_int(q_int(store_db(st), "PRAGMA auto_vacuum"), 2, "migration: auto_vacuum set");
+	}
+	store_free(st);
+	st = NULL;
+
+	/* A step table: version 1 data migrated to 2 keeps its rows. */
+	snprintf(path, sizeof(path), "%s/mig.db", tmpdir);
+	sqlite3_open(path, &db);
+	is_int(store_migrate(db, steps, 1, &msg), 0, "migration: to 1");
+	sqlite3_exec(db, "INSERT INTO t(a) VALUES(5)", NULL, NULL, NULL);
+	is_int(store_migrate(db, steps, 2, &msg), 0, "migration: 1 -> 2");
+	is_int(q_int(db, "PRAGMA user_version"), 2, "migration: user_version 2");
+	is_int(q_int(db, "SELECT a * 10 + b FROM t"), 57, "migration: old row has the new column");
+	is_int(store_migrate(db, steps, 2, &msg), 0, "migration: idempotent");
+	/* A failing step leaves the version where it was. */
+	{
+		static const struct store_migration bad[] = {
+			{ 1, "" }, { 2, "" }, { 3, "ALTER TABLE nosuch ADD COLUMN c INTEGER" },
+		};
+
+		ok(store_migrate(db, bad, 3, &msg) < 0, "migration: failing step reported");
+		ok(msg && strstr(msg, "version 3"), "migration: message names the version (%s)",
+		   msg ? msg : "");
+		is_int(q_int(db, "PRAGMA user_version"), 2, "migration: version unchanged on failure");
+	}
+	sqlite3_close(db);
+
+	/* A database from a newer auditsnitch is refused and left alone. */
+	snprintf(path, sizeof(path), "%s/new.db", tmpdir);
+	sqlite3_open(path, &db);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	is_int(store_open(dirfd_, "new.db", &msg, &st), -EPROTO, "migration: newer version refused");
+	ok(msg && strstr(msg, "newer"), "migration: message says newer (%s)", msg ? msg : "");
+	is_int(count_prefix("new.db.corrupt"), 0, "migration: newer file not moved aside");
+	store_free(st);
+	free(msg);
+}
+
+/* Opens name, expecting it to be replaced; checks the aside copy. */
+static void expect_moved_aside(const char *name, const char *what)
+{
+	struct store *st = NULL;
+	char *msg = NULL, prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "%s.corrupt-", name);
+	is_int(store_open(dirfd_, name, &msg, &st), 0, "corrupt %s: opens", what);
+	ok(msg && strstr(msg, "moved it aside"), "corrupt %s: message (%s)", what, msg ? msg : "");
+	is_int(count_prefix(prefix) >= 1, 1, "corrupt %s: file moved aside", what);
+	if (st) {
+		is_int(q_int(store_db(st), "PRAGMA user_version"), 1, "corrupt %s: new schema", what);
+		is_int(write_rows(st, 5, 3, "/x"), 0, "corrupt %s: new database writable", what);
+	}
+	store_free(st);
+	free(msg);
+}
+
+static void test_corrupt(void)
+{
+	static const char garbage[] = "this is not a database, just text\n";
+	char big[8192];
+	struct store *st = NULL;
+	char *msg = NULL, path[128];
+	struct stat sb;
+	sqlite3 *db;
+	int fd;
+
+	fd = openat(dirfd_, "g.db", O_CREAT | O_WRONLY, 0640);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, garbage, sizeof(garbage) - 1);
+	ok(write(fd, big, sizeof(big)) == (ssize_t)sizeof(big), "corrupt: garbage written");
+	close(fd);
+	expect_moved_aside("g.db", "garbage");
+
+	/* Truncated: a multi-page database cut in half. */
+	if (store_open(dirfd_, "t.db", &msg, &st) == 0) {
+		write_rows(st, 10, 20000, "/truncate/me");
+		store_free(st);
+		st = NULL;
+		/* Checkpoint into the main file so the cut hits real pages. */
+		snprintf(path, sizeof(path), "%s/t.db", tmpdir);
+		sqlite3_open(path, &db);
+		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		sqlite3_close(db);
+		fstatat(dirfd_, "t.db", &sb, 0);
+		ok(sb.st_size > 100000, "corrupt: test database has pages (%lld)",
+		   (long long)sb.st_size);
+		fd = openat(dirfd_, "t.db", O_WRONLY);
+		ok(ftruncate(fd, sb.st_size / 2) == 0, "corrupt: truncated");
+		close(fd);
+		expect_moved_aside("t.db", "truncated");
+	}
+	free(msg);
+	msg = NULL;
+
+	/* A foreign SQLite file (tables, no user_version). */
+	snprintf(path, sizeof(path), "%s/f.db", tmpdir);
+	sqlite3_open(path, &db);
+	sqlite3_exec(db, "CREATE TABLE connections(exe text)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	expect_moved_aside("f.db", "foreign");
+
+	/* A symlink is refused, and nothing is created through it. */
+	ok(symlinkat("/etc/passwd", dirfd_, "l.db") == 0, "symlink: made");
+	is_int(store_open(dirfd_, "l.db", &msg, &st), -ELOOP, "symlink: refused");
+	store_free(st);
+	free(msg);
+}
+
+static int cb_count;
+static int cb_last_err;
+
+static void on_writer_error(void *data, int err, const char *msg)
+{
+	(void)data;
+	cb_count++;
+	cb_last_err = err;
+	printf("# writer callback: %d %s\n", err, msg);
+}
+
+static void test_writer(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "w.db", .log_dirfd = dirfd_, .window_s = 1,
+		.sql_log = true, .text_log = true, .retention_days = 365, .max_queued = 1000,
+	};
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	char *msg = NULL, *text = NULL, *line, *save;
+	size_t len = 0;
+	int lines = 0, fields = 0, sent = 0, dropped = 0;
+	struct store *st = NULL;
+
+	is_int(writer_new(&opts, on_writer_error, NULL, &w, &msg), 0, "writer: starts");
+	if (!w) {
+		printf("# %s\n", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	for (int i = 0; i < 50; i++) {
+		struct conn_record *rec = mkrec("/usr/bin/wget", "5.6.7.8", 80, 40000 + (i % 10));
+
+		if (i == 0) {
+			conn_set(&rec->proc.cmdline, "wget a,b\nc");
+			rec->lport = 40010;
+		}
+		is_int(writer_submit(w, rec), 0, "writer: submit %d", i);
+	}
+	writer_stats(w, &stats);
+	is_int(stats.records_received, 50, "writer: received counted");
+	writer_free(w); /* flushes */
+	w = NULL;
+	is_int(cb_count, 0, "writer: no error reported");
+	if (store_open(dirfd_, "w.db", &msg, &st) == 0) {
+		is_int(q_int(store_db(st), "SELECT sum(conns) FROM connections"), 50,
+		       "writer: every record written at a clean stop");
+		ok(q_int(store_db(st), "SELECT count(*) FROM connections") >= 11,
+		   "writer: merged into rows (>= 11, one per lport per window)");
+		store_free(st);
+	}
+	if (util_read_file(dirfd_, "conn.log", 1 << 20, &text, &len) == 0) {
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			int commas = 0;
+
+			for (char *p = line; *p; p++)
+				commas += *p == ',';
+			if (commas == 13)
+				fields++;
+			lines++;
+			if (strstr(line, "wget abc"))
+				ok(strstr(line, "/usr/bin/wget,wget,wget abc,ab,") == line,
+				   "conn.log: commas and newline removed from values");
+			if (lines == 1)
+				ok(strstr(line, ",example.com,5.6.7.8,80,1000,") &&
+				   strstr(line, ",tcp,outbound,"), "conn.log: columns (%s)", line);
+		}
+		ok(lines >= 11, "conn.log: one line per row (%d)", lines);
+		is_int(fields, lines, "conn.log: 14 columns on every line");
+		free(text);
+	} else {
+		ok(0, "conn.log: readable");
+	}
+	struct stat sb;
+	ok(fstatat(dirfd_, "conn.log", &sb, AT_SYMLINK_NOFOLLOW) == 0 && (sb.st_mode & 0777) == 0640,
+	   "conn.log: mode 0640");
+
+	/* Bounded: a tiny queue refuses records and counts them; none is lost silently. */
+	opts.db_name = "w2.db";
+	opts.text_log = false;
+	opts.max_queued = 4;
+	if (writer_new(&opts, on_writer_error, NULL, &w, &msg) == 0) {
+		for (int i = 0; i < 200; i++) {
+			int r = writer_submit(w, mkrec("/b", "1.1.1.1", 1, 1000 + i));
+
+			if (r == 0)
+				sent++;
+			else if (r == -ENOBUFS)
+				dropped++;
+		}
+		writer_stats(w, &stats);
+		is_int(stats.dropped, dropped, "bound: drops counted");
+		ok(dropped > 0, "bound: some refused (%d)", dropped);
+		writer_free(w);
+		if (store_open(dirfd_, "w2.db", &msg, &st) == 0) {
+			is_int(q_int(store_db(st), "SELECT count(*) FROM connections"), sent,
+			       "bound: every accepted record written");
+			store_free(st);
+		}
+	}
+	free(msg);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	test_schema();
+	test_merge();
+	test_odd_bytes();
+	test_retention();
+	test_view();
+	test_migration();
+	test_corrupt();
+	test_writer();
+	(void)remove_db;
+	close(dirfd_);
+	rm_rf(tmpdir);
+	return tap_done();
+}
