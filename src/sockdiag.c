@@ -11,7 +11,10 @@
  * (udp_dump_one: "src and dst are swapped for historical reasons"), so the
  * tuple is sent swapped for UDP.
  *
- * Fallbacks, in order, when the exact lookup finds nothing: an IPv4 flow
+ * Fallbacks, in order, when the exact lookup finds nothing: a TCP socket
+ * with no inode that is not TIME_WAIT is an inbound connection in its
+ * handshake or not yet accept()ed: ask for the listener (same local side,
+ * no peer); an IPv4 flow
  * may belong to a dual-stack IPv6 socket (ask again with ::ffff:a.b.c.d);
  * for UDP, a dump filtered in the kernel by local port (bytecode
  * INET_DIAG_BC_S_EQ) and matched here, bounded by the 200 ms deadline.
@@ -36,6 +39,7 @@
 
 #define SOCKDIAG_TIMEOUT_MS 200
 #define SOCKDIAG_RECV_BUF (32 * 1024)
+#define SOCKDIAG_TCP_TIME_WAIT 6     /* include/net/tcp_states.h */
 
 struct sockdiag {
 	struct mnl_socket *nl;
@@ -52,6 +56,7 @@ struct sockdiag_query {
 	uint16_t lport, rport;
 	bool dump;              /* match answers here (dump) or take the first (exact) */
 	bool found;
+	int state;              /* TCP state of the first answer, -1 without one */
 	uint64_t inode;
 	uint32_t uid;
 	int answers;
@@ -141,7 +146,8 @@ static int sockdiag_input(struct sockdiag *sd, struct sockdiag_query *q, uint32_
 		    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*m)))
 			continue;
 		m = mnl_nlmsg_get_payload(nlh);
-		q->answers++;
+		if (q->answers++ == 0)
+			q->state = m->idiag_state;
 		if (!q->found && m->idiag_inode != 0 && (!q->dump || sockdiag_matches(q, m))) {
 			q->found = true;
 			q->inode = m->idiag_inode;
@@ -253,7 +259,26 @@ int sockdiag_lookup(struct sockdiag *sd, int family, int protocol, const void *l
 	sd->stats.lookups++;
 	memcpy(q.laddr, laddr, alen);
 	memcpy(q.raddr, raddr, alen);
+	q.state = -1;
 	r = sockdiag_request(sd, &q, protocol);
+	if (r == 0 && !q.found && protocol == IPPROTO_TCP && q.answers > 0 &&
+	    q.state != SOCKDIAG_TCP_TIME_WAIT) {
+		/*
+		 * A socket without an inode: an inbound connection in its
+		 * handshake (request socket) or not yet accept()ed (no file
+		 * yet, in any state: the peer may have sent and closed
+		 * already). It belongs to the listener, which the same lookup
+		 * with no peer finds.
+		 */
+		struct sockdiag_query l = { .family = family, .lport = lport, .state = -1 };
+
+		memcpy(l.laddr, laddr, alen);
+		r = sockdiag_request(sd, &l, protocol);
+		if (r == 0 && l.found) {
+			q = l;
+			sd->stats.listener_found++;
+		}
+	}
 	if (r == 0 && !q.found && family == AF_INET) {
 		/* A dual-stack IPv6 socket carrying IPv4: ::ffff:a.b.c.d. */
 		struct sockdiag_query m = { .family = AF_INET6, .lport = lport, .rport = rport };

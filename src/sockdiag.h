@@ -18,6 +18,7 @@ struct sockdiag;
 
 struct sockdiag_stats {
 	uint64_t lookups, found, not_found, errors;
+	uint64_t listener_found; /* inbound handshake: attributed to the listener */
 	uint64_t mapped_found;   /* found as v4-mapped on an IPv6 socket */
 	uint64_t dump_found;     /* found by the port-filtered UDP dump */
 	uint64_t total_us;       /* time spent in lookups */
