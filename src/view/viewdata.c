@@ -1,0 +1,427 @@
+#include "config.h"
+/*
+ * viewdata.c: the browser's read-only SQLite connection. The database is
+ * opened with SQLITE_OPEN_READONLY, which in WAL mode reads a consistent
+ * snapshot while the daemon keeps writing. One load materializes the groups
+ * of a query, already ranked, into a TEMP table held in memory (a temp
+ * database is writable even on a read-only connection); two such tables
+ * alternate so a failed load leaves the previous one on screen. The screen
+ * then asks only for the ranks it shows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "view/viewdata.h"
+
+struct viewdata {
+	sqlite3 *db;
+	int table;              /* which of view_groups_0/1 is current, -1: none */
+	int64_t count;
+	uint64_t load_ms;
+	int64_t data_version;
+	unsigned covered;       /* groupings with a covering index */
+	/* The last page read; owned here. */
+	struct viewdata_row page[VIEWDATA_MAX_PAGE];
+	size_t page_len;
+};
+
+static const char *const viewdata_sort_cols[VIEWQ_N_SORTS] = { "conns", "send", "recv" };
+
+/* Executes one statement without results; 0 or -EIO. */
+static int viewdata_exec(struct viewdata *d, const char *sql)
+{
+	return sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Reads one integer from a single-row query; 0, -ENOENT (no row) or -EIO. */
+static int viewdata_int(struct viewdata *d, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO, rc;
+
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (rc != SQLITE_ROW)
+		goto out;
+	*ret = sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static void viewdata_page_clear(struct viewdata *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->page_len; i++) {
+		sqlite3_value_free(d->page[i].key);
+		free((char *)d->page[i].label);
+	}
+	d->page_len = 0;
+}
+
+/*
+ * Finds the indexes of connections (a WITHOUT ROWID primary key counts) that
+ * lead with a grouping's column and hold contime and the three counters, so
+ * a GROUP BY can stream them without touching the table.
+ */
+static unsigned viewdata_find_covered(struct viewdata *d)
+{
+	sqlite3_stmt *list = NULL, *info = NULL;
+	unsigned mask = 0;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT name FROM pragma_index_list('connections')",
+			       -1, &list, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "SELECT seqno, name FROM pragma_index_xinfo(?) "
+			       "WHERE name IS NOT NULL ORDER BY seqno", -1, &info, NULL) != SQLITE_OK)
+		goto out;
+	while (sqlite3_step(list) == SQLITE_ROW) {
+		char lead[64] = "";
+		unsigned need = 0;
+		int g;
+
+		sqlite3_reset(info);
+		if (sqlite3_bind_text(info, 1, (const char *)sqlite3_column_text(list, 0), -1,
+				      SQLITE_TRANSIENT) != SQLITE_OK)
+			continue;
+		while (sqlite3_step(info) == SQLITE_ROW) {
+			const char *col = (const char *)sqlite3_column_text(info, 1);
+
+			if (!col)
+				continue;
+			if (sqlite3_column_int(info, 0) == 0)
+				snprintf(lead, sizeof(lead), "%s", col);
+			need |= !strcmp(col, "contime") ? 1u : !strcmp(col, "conns") ? 2u :
+				!strcmp(col, "send") ? 4u : !strcmp(col, "recv") ? 8u : 0u;
+		}
+		if (need != 15)
+			continue;
+		for (g = 0; g < VIEWQ_N_GROUPINGS; g++)
+			if (!strcmp(lead, viewq_grouping_column(g)))
+				mask |= 1u << g;
+	}
+out:
+	sqlite3_finalize(list);
+	sqlite3_finalize(info);
+	return mask;
+}
+
+unsigned viewdata_covered(const struct viewdata *d)
+{
+	return d->covered;
+}
+
+int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
+{
+	struct viewdata *d = xcalloc(1, sizeof(*d));
+	struct stat stbuf;
+	int64_t n = 0;
+	int r = -EIO, fd;
+
+	d->table = -1;
+	*errmsg = NULL;
+	/* Tell "not there yet" and "not allowed" apart before SQLite blurs them. */
+	if (stat(path, &stbuf) < 0) {
+		r = errno == ENOENT ? -ENOENT : -errno;
+		*errmsg = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = errno == EACCES || errno == EPERM ? -EACCES : -errno;
+		*errmsg = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		*errmsg = xasprintf("%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(d->db, 2000);
+	/*
+	 * Groups live in memory, never in a temp file; memory mapping spares a
+	 * copy of each page read; a larger cache keeps the indexes warm between
+	 * refreshes.
+	 */
+	if (viewdata_exec(d, "PRAGMA temp_store = MEMORY") < 0 ||
+	    viewdata_exec(d, "PRAGMA mmap_size = 1073741824") < 0 ||
+	    viewdata_exec(d, "PRAGMA cache_size = -65536") < 0 ||
+	    viewq_register_functions(d->db) < 0) {
+		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
+		goto out;
+	}
+	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+			 "AND name IN ('connections', 'executables', 'addresses', 'domains')",
+			 &n) < 0) {
+		r = sqlite3_errcode(d->db) == SQLITE_PERM ||
+		    sqlite3_errcode(d->db) == SQLITE_CANTOPEN ? -EACCES : -EIO;
+		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
+		goto out;
+	}
+	if (n != 4) {
+		r = -ENODATA;
+		*errmsg = xasprintf("%s: no connections table yet", path);
+		goto out;
+	}
+	d->covered = viewdata_find_covered(d);
+	*ret = d;
+	d = NULL;
+	r = 0;
+out:
+	viewdata_free(d);
+	return r;
+}
+
+void viewdata_free(struct viewdata *d)
+{
+	if (!d)
+		return;
+	viewdata_page_clear(d);
+	sqlite3_close(d->db);
+	free(d);
+}
+
+const char *viewdata_errmsg(const struct viewdata *d)
+{
+	return sqlite3_errmsg(d->db);
+}
+
+/* CREATE for temp table view_groups_<n>; idx is the rank, from 1. */
+static int viewdata_create(struct viewdata *d, int n)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS temp.view_groups_%d", n);
+	if (viewdata_exec(d, sql) < 0)
+		return -EIO;
+	snprintf(sql, sizeof(sql), "CREATE TEMP TABLE view_groups_%d(idx INTEGER PRIMARY KEY, "
+		 "key, label TEXT, conns INTEGER, send INTEGER, recv INTEGER)", n);
+	return viewdata_exec(d, sql);
+}
+
+/* Runs a prepared INSERT into the next table and makes it current. */
+static int viewdata_fill(struct viewdata *d, sqlite3_stmt *st, int next)
+{
+	char sql[128];
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	d->count = sqlite3_changes(d->db);
+	if (d->table >= 0) {
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS temp.view_groups_%d", d->table);
+		(void)viewdata_exec(d, sql);
+	}
+	d->table = next;
+	return 0;
+}
+
+int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t start = util_now_ms();
+	int next = d->table == 0 ? 1 : 0, r = -EIO;
+	char prefix[160], suffix[160];
+	bool in_txn = false;
+
+	viewdata_page_clear(d);
+	/* One snapshot for the rows and the data_version that goes with them. */
+	if (viewdata_exec(d, "BEGIN") < 0)
+		goto out;
+	in_txn = true;
+	if (viewdata_create(d, next) < 0)
+		goto out;
+	snprintf(prefix, sizeof(prefix), "INSERT INTO temp.view_groups_%d"
+		 "(key, label, conns, send, recv) SELECT * FROM (", next);
+	snprintf(suffix, sizeof(suffix), ") ORDER BY %s DESC, label, key LIMIT %d",
+		 viewdata_sort_cols[viewq_sort(q)], VIEWDATA_MAX_GROUPS);
+	if (viewq_prepare(q, d->db, now, prefix, suffix, &st) < 0)
+		goto out;
+	if (viewdata_fill(d, st, next) < 0)
+		goto out;
+	if (viewdata_int(d, "PRAGMA data_version", &d->data_version) < 0)
+		goto out;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	if (in_txn && viewdata_exec(d, r == 0 ? "COMMIT" : "ROLLBACK") < 0 && r == 0)
+		r = -EIO;
+	d->load_ms = util_now_ms() - start;
+	return r;
+}
+
+int viewdata_resort(struct viewdata *d, enum viewq_sort sort)
+{
+	sqlite3_stmt *st = NULL;
+	int next = d->table == 0 ? 1 : 0, r = -EIO;
+	char sql[320];
+
+	if (d->table < 0 || (unsigned)sort >= VIEWQ_N_SORTS)
+		return -EINVAL;
+	viewdata_page_clear(d);
+	if (viewdata_create(d, next) < 0)
+		goto out;
+	snprintf(sql, sizeof(sql), "INSERT INTO temp.view_groups_%d(key, label, conns, send, recv) "
+		 "SELECT key, label, conns, send, recv FROM temp.view_groups_%d "
+		 "ORDER BY %s DESC, label, key", next, d->table, viewdata_sort_cols[sort]);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	r = viewdata_fill(d, st, next);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int64_t viewdata_count(const struct viewdata *d)
+{
+	return d->count;
+}
+
+bool viewdata_truncated(const struct viewdata *d)
+{
+	return d->count >= VIEWDATA_MAX_GROUPS;
+}
+
+uint64_t viewdata_load_ms(const struct viewdata *d)
+{
+	return d->load_ms;
+}
+
+int viewdata_page(struct viewdata *d, int64_t first, size_t n,
+		  const struct viewdata_row **rows, size_t *n_rows)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[200];
+	int r = -EIO, rc;
+
+	viewdata_page_clear(d);
+	if (n > VIEWDATA_MAX_PAGE)
+		n = VIEWDATA_MAX_PAGE;
+	if (d->table < 0 || n == 0 || first < 0) {
+		*rows = d->page;
+		*n_rows = 0;
+		return 0;
+	}
+	snprintf(sql, sizeof(sql), "SELECT idx, key, label, conns, send, recv "
+		 "FROM temp.view_groups_%d WHERE idx > ? ORDER BY idx LIMIT ?", d->table);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, first) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (int64_t)n) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && d->page_len < n) {
+		struct viewdata_row *row = &d->page[d->page_len];
+		const char *label = (const char *)sqlite3_column_text(st, 2);
+		int len = sqlite3_column_bytes(st, 2);
+
+		row->index = sqlite3_column_int64(st, 0) - 1;
+		row->key = sqlite3_value_dup(sqlite3_column_value(st, 1));
+		if (!row->key)
+			abort(); /* out of memory, as xmalloc would */
+		row->label = label ? xstrndup(label, (size_t)len) : xstrdup("");
+		row->label_len = label ? (size_t)len : 0;
+		row->conns = sqlite3_column_int64(st, 3);
+		row->send = sqlite3_column_int64(st, 4);
+		row->recv = sqlite3_column_int64(st, 5);
+		d->page_len++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto out;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	if (r < 0)
+		viewdata_page_clear(d);
+	*rows = d->page;
+	*n_rows = d->page_len;
+	return r;
+}
+
+int viewdata_find_key(struct viewdata *d, sqlite3_value *key, int64_t *index)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[128];
+	int r = -EIO, rc;
+
+	if (d->table < 0)
+		return -ENOENT;
+	snprintf(sql, sizeof(sql), "SELECT idx FROM temp.view_groups_%d WHERE key IS ? "
+		 "ORDER BY idx LIMIT 1", d->table);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_value(st, 1, key) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else if (rc == SQLITE_ROW) {
+		*index = sqlite3_column_int64(st, 0) - 1;
+		r = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int viewdata_search(struct viewdata *d, const char *text, int64_t from, int64_t *index)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+	int r = -EIO, rc;
+
+	if (d->table < 0)
+		return -ENOENT;
+	/*
+	 * idx is from+1 for the group at index from: start after it, and wrap
+	 * to the top by ordering the ones at or before it last.
+	 */
+	snprintf(sql, sizeof(sql), "SELECT idx FROM temp.view_groups_%d "
+		 "WHERE instr(lower(label), lower(?1)) > 0 "
+		 "ORDER BY idx <= ?2, idx LIMIT 1", d->table);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, from + 1) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else if (rc == SQLITE_ROW) {
+		*index = sqlite3_column_int64(st, 0) - 1;
+		r = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int viewdata_changed(struct viewdata *d)
+{
+	int64_t v = 0;
+
+	if (viewdata_int(d, "PRAGMA data_version", &v) < 0)
+		return -EIO;
+	return v != d->data_version;
+}
+
+int viewdata_span(struct viewdata *d, int64_t *min_contime, int64_t *max_contime)
+{
+	int64_t lo = 0, hi = 0;
+
+	/* Two queries: SQLite answers a lone min() or max() from the index. */
+	if (viewdata_int(d, "SELECT COALESCE(min(contime), 0) FROM connections", &lo) < 0 ||
+	    viewdata_int(d, "SELECT COALESCE(max(contime), 0) FROM connections", &hi) < 0)
+		return -EIO;
+	*min_contime = lo;
+	*max_contime = hi;
+	return 0;
+}

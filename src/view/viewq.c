@@ -1,0 +1,466 @@
+#include "config.h"
+/*
+ * viewq.c: turns the browser's state into SQL on the database contract
+ * (DESIGN.md "Database"). Every aggregation happens in SQLite, in two
+ * levels: an inner GROUP BY on the raw column of connections (an id, a port,
+ * a uid, contime), which the store's indexes can stream without sorting,
+ * and an outer level over those few rows that looks up the text shown and
+ * merges ids that share it (several executables rows share one path).
+ * Filters compare ids or numbers, so a drill-down is an index seek.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "view/viewq.h"
+
+struct viewq_filter {
+	enum viewq_grouping grouping;
+	bool is_text;
+	int64_t num;
+	char *text;
+	char *label;
+};
+
+struct viewq {
+	enum viewq_grouping grouping;
+	enum viewq_sort sort;
+	int range;
+	unsigned step;
+	int64_t span_min, span_max; /* contime span of the database, if known */
+	bool span_known;
+	unsigned covered;           /* bit per grouping: covering index */
+	size_t n_filters;
+	struct viewq_filter filters[VIEWQ_MAX_FILTERS];
+};
+
+/* How each grouping reads connections and what it shows. */
+struct viewq_grouping_def {
+	const char *name;
+	const char *short_name;
+	const char *inner;   /* raw column of connections AS c grouped first */
+	const char *key;     /* outer key over g (and the joined lookup row) */
+	const char *label;   /* outer text shown */
+	const char *join;    /* outer join to a lookup table, or NULL */
+	const char *filter;  /* WHERE term on c with one parameter */
+	bool text_key;
+};
+
+#define EXE_JOIN "LEFT JOIN executables AS e ON e.id = g.id"
+#define EXE_FILTER(col, field) \
+	col " IN (SELECT id FROM executables WHERE " field " = ?)"
+#define PORT_LABEL "CASE WHEN g.id < 0 THEN '' ELSE CAST(g.id AS TEXT) END"
+
+static const struct viewq_grouping_def viewq_groupings[VIEWQ_N_GROUPINGS] = {
+	[VIEWQ_EXE] = { "executable", "exe", "c.exe_id", "COALESCE(e.exe, '')",
+		"COALESCE(e.exe, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "exe"), true },
+	[VIEWQ_NAME] = { "name", "name", "c.exe_id", "COALESCE(e.name, '')",
+		"COALESCE(e.name, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "name"), true },
+	[VIEWQ_CMDLINE] = { "command", "cmd", "c.exe_id", "COALESCE(e.cmdline, '')",
+		"COALESCE(e.cmdline, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "cmdline"), true },
+	[VIEWQ_SHA256] = { "sha256", "sha256", "c.exe_id", "COALESCE(e.sha256, '')",
+		"COALESCE(e.sha256, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "sha256"), true },
+	[VIEWQ_PEXE] = { "parent executable", "parent", "c.pexe_id", "COALESCE(e.exe, '')",
+		"COALESCE(e.exe, '')", EXE_JOIN, EXE_FILTER("c.pexe_id", "exe"), true },
+	[VIEWQ_DOMAIN] = { "domain", "domain", "c.domain_id", "g.id",
+		"COALESCE(d.domain, '')", "LEFT JOIN domains AS d ON d.id = g.id",
+		"c.domain_id = ?", false },
+	[VIEWQ_RADDR] = { "remote address", "addr", "c.raddr_id", "g.id",
+		"COALESCE(a.addr, '')", "LEFT JOIN addresses AS a ON a.id = g.id",
+		"c.raddr_id = ?", false },
+	[VIEWQ_RPORT] = { "remote port", "rport", "c.rport", "g.id", PORT_LABEL, NULL,
+		"c.rport = ?", false },
+	[VIEWQ_LPORT] = { "local port", "lport", "c.lport", "g.id", PORT_LABEL, NULL,
+		"c.lport = ?", false },
+	[VIEWQ_PROTOCOL] = { "protocol", "proto", "c.protocol", "g.id",
+		"CASE g.id WHEN 0 THEN '' WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' "
+		"WHEN 17 THEN 'udp' WHEN 33 THEN 'dccp' WHEN 58 THEN 'ipv6-icmp' "
+		"WHEN 132 THEN 'sctp' WHEN 136 THEN 'udplite' ELSE CAST(g.id AS TEXT) END",
+		NULL, "c.protocol = ?", false },
+	[VIEWQ_USER] = { "user", "user", "c.uid", "g.id", "view_user(g.id)", NULL,
+		"c.uid = ?", false },
+	[VIEWQ_TIME] = { "time", "time", "c.contime", "g.id",
+		"datetime(g.id, 'unixepoch', 'localtime')", NULL, "c.contime = ?", false },
+};
+
+static const char *const viewq_sort_names[VIEWQ_N_SORTS] = {
+	"connections", "sent", "received",
+};
+
+static const struct {
+	const char *name;
+	int64_t seconds;
+} viewq_ranges[] = {
+	{ "all", 0 },
+	{ "1 minute", 60 }, { "3 minutes", 180 }, { "5 minutes", 300 },
+	{ "10 minutes", 600 }, { "15 minutes", 900 }, { "30 minutes", 1800 },
+	{ "1 hour", 3600 }, { "3 hours", 10800 }, { "6 hours", 21600 },
+	{ "12 hours", 43200 },
+	{ "1 day", 86400 }, { "3 days", 259200 }, { "7 days", 604800 },
+	{ "30 days", 2592000 }, { "365 days", 31536000 },
+};
+
+/* History steps beyond this would overflow no clock but help nobody. */
+#define VIEWQ_MAX_STEP 100000u
+
+/*
+ * Below this share of the database's time span a window is read through the
+ * contime index and sorted; above it, the grouping's index is streamed.
+ */
+#define VIEWQ_NARROW_PERCENT 10
+
+struct viewq *viewq_new(void)
+{
+	struct viewq *q = xcalloc(1, sizeof(*q));
+
+	q->grouping = VIEWQ_EXE;
+	q->sort = VIEWQ_SORT_CONNS;
+	return q;
+}
+
+void viewq_free(struct viewq *q)
+{
+	if (!q)
+		return;
+	while (viewq_pop_filter(q) >= 0)
+		;
+	free(q);
+}
+
+const char *viewq_grouping_name(enum viewq_grouping g)
+{
+	return (unsigned)g < VIEWQ_N_GROUPINGS ? viewq_groupings[g].name : "?";
+}
+
+const char *viewq_grouping_short(enum viewq_grouping g)
+{
+	return (unsigned)g < VIEWQ_N_GROUPINGS ? viewq_groupings[g].short_name : "?";
+}
+
+const char *viewq_sort_name(enum viewq_sort s)
+{
+	return (unsigned)s < VIEWQ_N_SORTS ? viewq_sort_names[s] : "?";
+}
+
+int viewq_n_ranges(void)
+{
+	return (int)ARRAY_SIZE(viewq_ranges);
+}
+
+const char *viewq_range_name(int range)
+{
+	return range >= 0 && range < viewq_n_ranges() ? viewq_ranges[range].name : "?";
+}
+
+int64_t viewq_range_seconds(int range)
+{
+	return range >= 0 && range < viewq_n_ranges() ? viewq_ranges[range].seconds : 0;
+}
+
+enum viewq_grouping viewq_grouping(const struct viewq *q)
+{
+	return q->grouping;
+}
+
+void viewq_set_grouping(struct viewq *q, enum viewq_grouping g)
+{
+	if ((unsigned)g < VIEWQ_N_GROUPINGS)
+		q->grouping = g;
+}
+
+enum viewq_sort viewq_sort(const struct viewq *q)
+{
+	return q->sort;
+}
+
+void viewq_set_sort(struct viewq *q, enum viewq_sort s)
+{
+	if ((unsigned)s < VIEWQ_N_SORTS)
+		q->sort = s;
+}
+
+int viewq_range(const struct viewq *q)
+{
+	return q->range;
+}
+
+void viewq_set_range(struct viewq *q, int range)
+{
+	if (range < 0)
+		range = 0;
+	if (range >= viewq_n_ranges())
+		range = viewq_n_ranges() - 1;
+	q->range = range;
+	q->step = 0;
+}
+
+unsigned viewq_step(const struct viewq *q)
+{
+	return q->step;
+}
+
+int viewq_set_step(struct viewq *q, unsigned step)
+{
+	if (q->range == 0 || step > VIEWQ_MAX_STEP)
+		return -EINVAL;
+	q->step = step;
+	return 0;
+}
+
+int viewq_window(const struct viewq *q, int64_t now, int64_t *from, int64_t *to)
+{
+	int64_t span = viewq_ranges[q->range].seconds;
+	int mask = 0;
+
+	if (span == 0)
+		return 0;
+	/* step <= VIEWQ_MAX_STEP and span <= 1 year: no overflow. */
+	*from = now - (int64_t)(q->step + 1) * span;
+	mask |= 1;
+	if (q->step > 0) {
+		*to = now - (int64_t)q->step * span;
+		mask |= 2;
+	}
+	return mask;
+}
+
+int viewq_push_filter(struct viewq *q, enum viewq_grouping g, sqlite3_value *key,
+		      const char *label)
+{
+	struct viewq_filter *f;
+	int type = sqlite3_value_type(key);
+
+	if ((unsigned)g >= VIEWQ_N_GROUPINGS)
+		return -EINVAL;
+	if (q->n_filters >= VIEWQ_MAX_FILTERS)
+		return -E2BIG;
+	if (viewq_groupings[g].text_key ? type != SQLITE_TEXT : type != SQLITE_INTEGER)
+		return -EINVAL;
+	if (type == SQLITE_TEXT && sqlite3_value_bytes(key) > VIEWQ_MAX_KEY_TEXT)
+		return -E2BIG;
+	f = &q->filters[q->n_filters++];
+	memset(f, 0, sizeof(*f));
+	f->grouping = g;
+	f->is_text = type == SQLITE_TEXT;
+	if (f->is_text)
+		f->text = xstrndup((const char *)sqlite3_value_text(key),
+				   (size_t)sqlite3_value_bytes(key));
+	else
+		f->num = sqlite3_value_int64(key);
+	f->label = xstrdup(label ? label : "");
+	return 0;
+}
+
+int viewq_pop_filter(struct viewq *q)
+{
+	struct viewq_filter *f;
+
+	if (q->n_filters == 0)
+		return -ENOENT;
+	f = &q->filters[--q->n_filters];
+	free(f->text);
+	free(f->label);
+	return (int)f->grouping;
+}
+
+size_t viewq_n_filters(const struct viewq *q)
+{
+	return q->n_filters;
+}
+
+enum viewq_grouping viewq_filter_grouping(const struct viewq *q, size_t i)
+{
+	return i < q->n_filters ? q->filters[i].grouping : VIEWQ_N_GROUPINGS;
+}
+
+const char *viewq_filter_label(const struct viewq *q, size_t i)
+{
+	return i < q->n_filters ? q->filters[i].label : "";
+}
+
+void viewq_set_span(struct viewq *q, int64_t min_contime, int64_t max_contime)
+{
+	q->span_min = min_contime;
+	q->span_max = max_contime;
+	q->span_known = max_contime >= min_contime;
+}
+
+void viewq_set_covered(struct viewq *q, unsigned mask)
+{
+	q->covered = mask;
+}
+
+const char *viewq_grouping_column(enum viewq_grouping g)
+{
+	/* The inner expressions are "c.<column>". */
+	return (unsigned)g < VIEWQ_N_GROUPINGS ? viewq_groupings[g].inner + 2 : "";
+}
+
+/* A growing SQL string; the text is built only from our own constants. */
+struct viewq_buf {
+	char *text;
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void viewq_buf_add(struct viewq_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	if (b->len + (size_t)n + 1 > b->cap) {
+		b->cap = (b->len + (size_t)n + 1) * 2;
+		b->text = xrealloc(b->text, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->text + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/*
+ * Whether the window [from, now] is a small part of the database's span, so
+ * that the contime index finds its rows faster than a scan of the grouping
+ * index would. Without a known span, only windows of an hour or less are.
+ */
+static bool viewq_window_narrow(const struct viewq *q, int64_t from, int64_t to, int mask)
+{
+	int64_t len, total;
+
+	if (!(mask & 1))
+		return false;
+	if (!(mask & 2))
+		to = q->span_known && q->span_max >= from ? q->span_max + 1 : from + viewq_ranges[q->range].seconds;
+	len = to > from ? to - from : 0;
+	if (!q->span_known)
+		return len <= 3600;
+	total = q->span_max - q->span_min + 1;
+	if (from > q->span_max || to <= q->span_min)
+		return true; /* nothing there: the index says so at once */
+	return len * 100 < total * VIEWQ_NARROW_PERCENT;
+}
+
+char *viewq_sql(const struct viewq *q, int64_t now)
+{
+	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
+	struct viewq_buf b = { NULL, 0, 0 };
+	int64_t from = 0, to = 0;
+	int mask = viewq_window(q, now, &from, &to);
+	bool narrow = viewq_window_narrow(q, from, to, mask);
+	bool covered = q->covered & (1u << q->grouping);
+	bool by_time = q->grouping == VIEWQ_TIME;
+	/*
+	 * Steer SQLite's planner, which has no statistics on a database it only
+	 * reads: a unary + makes a term unusable for an index. With a covering
+	 * index and a wide window, stream that index and test contime on each
+	 * entry (a "+contime" term keeps the planner from seeking by time and
+	 * sorting millions of rows); otherwise seek by time and sort the groups
+	 * ("GROUP BY +col"), never walking a non-covering index whose row
+	 * lookups cost more than the sort. Grouping by contime itself needs
+	 * neither.
+	 */
+	const char *time_plus = covered && !narrow && !by_time ? "+" : "";
+	const char *group_plus = (!covered || narrow) && !by_time ? "+" : "";
+	const char *sep = " WHERE ";
+	size_t i;
+
+	if (d->text_key)
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
+			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
+	else
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
+			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(c.conns) AS conns, SUM(c.send) AS send, "
+		      "SUM(c.recv) AS recv FROM connections AS c", d->inner);
+	if (mask & 1) {
+		viewq_buf_add(&b, "%s%sc.contime >= ?", sep, time_plus);
+		sep = " AND ";
+	}
+	if (mask & 2) {
+		viewq_buf_add(&b, "%s%sc.contime < ?", sep, time_plus);
+		sep = " AND ";
+	}
+	for (i = 0; i < q->n_filters; i++) {
+		viewq_buf_add(&b, "%s%s", sep, viewq_groupings[q->filters[i].grouping].filter);
+		sep = " AND ";
+	}
+	viewq_buf_add(&b, " GROUP BY %s%s) AS g", group_plus, d->inner);
+	if (d->join)
+		viewq_buf_add(&b, " %s", d->join);
+	/* Only text keys merge inner groups (ids sharing a path); ids are unique. */
+	if (d->text_key)
+		viewq_buf_add(&b, " GROUP BY 1");
+	return b.text;
+}
+
+int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
+		  const char *suffix, sqlite3_stmt **ret)
+{
+	sqlite3_stmt *st = NULL;
+	char *agg = viewq_sql(q, now);
+	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
+	int64_t from = 0, to = 0;
+	int mask = viewq_window(q, now, &from, &to);
+	int r = -EINVAL, n = 1;
+	size_t i;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if ((mask & 1) && sqlite3_bind_int64(st, n++, from) != SQLITE_OK)
+		goto out;
+	if ((mask & 2) && sqlite3_bind_int64(st, n++, to) != SQLITE_OK)
+		goto out;
+	for (i = 0; i < q->n_filters; i++) {
+		const struct viewq_filter *f = &q->filters[i];
+		int rc = f->is_text ?
+			sqlite3_bind_text(st, n++, f->text, -1, SQLITE_STATIC) :
+			sqlite3_bind_int64(st, n++, f->num);
+
+		if (rc != SQLITE_OK)
+			goto out;
+	}
+	*ret = st;
+	st = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	free(agg);
+	free(sql);
+	return r;
+}
+
+/* view_user(uid): "name (uid)" from the password database, or "(uid)". */
+static void viewq_fn_user(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3_int64 uid = sqlite3_value_int64(argv[0]);
+	struct passwd *pw = NULL;
+	char text[300];
+
+	if (uid >= 0 && uid <= (sqlite3_int64)UINT32_MAX)
+		pw = getpwuid((uid_t)uid);
+	if (pw && pw->pw_name)
+		snprintf(text, sizeof(text), "%.256s (%lld)", pw->pw_name, (long long)uid);
+	else
+		snprintf(text, sizeof(text), "(%lld)", (long long)uid);
+	sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+}
+
+int viewq_register_functions(sqlite3 *db)
+{
+	/* Not SQLITE_DETERMINISTIC: the password database may change. */
+	if (sqlite3_create_function(db, "view_user", 1, SQLITE_UTF8, NULL,
+				    viewq_fn_user, NULL, NULL) != SQLITE_OK)
+		return -EINVAL;
+	return 0;
+}
