@@ -24,10 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
+#include "output.h"
 #include "paths.h"
 #include "util.h"
 
@@ -48,6 +50,8 @@ struct daemon {
 	struct paths *paths;
 	struct config *config;
 	struct loop *loop;
+	struct auditsrc *audit;
+	struct output *json;   /* run --json: events on stdout */
 	int config_dirfd;
 	int state_dirfd;
 	int log_dirfd;
@@ -288,15 +292,65 @@ static void daemon_reload(struct daemon *d)
 
 /* ---- control socket: `auditsnitch status` reads one JSON object ---- */
 
-/* The status object (malloc'd JSON text). */
+/* The status object (malloc'd JSON text): every counter `status` shows. */
 static char *daemon_status_json(struct daemon *d)
 {
-	return xasprintf("{\"pid\":%ld,\"started\":%lld,\"state_dir\":\"%s\",\"config\":\"%s\","
-			 "\"reloads\":%llu,\"reload_failures\":%llu,\"loop_iterations\":%llu}\n",
-			 (long)getpid(), (long long)d->started_wall,
-			 paths_dir(d->paths, PATHS_STATE_DIR), paths_config_file(d->paths),
-			 (unsigned long long)d->reloads, (unsigned long long)d->reload_failures,
-			 (unsigned long long)loop_iterations(d->loop));
+	struct jsonbuf b;
+	char *text;
+
+	jsonbuf_init(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_kint(&b, "pid", (long long)getpid());
+	jsonbuf_kint(&b, "started", (long long)d->started_wall);
+	jsonbuf_kstr(&b, "state_dir", paths_dir(d->paths, PATHS_STATE_DIR));
+	jsonbuf_kstr(&b, "config", paths_config_file(d->paths));
+	jsonbuf_kuint(&b, "reloads", d->reloads);
+	jsonbuf_kuint(&b, "reload_failures", d->reload_failures);
+	jsonbuf_kuint(&b, "loop_iterations", loop_iterations(d->loop));
+	if (d->audit) {
+		struct auditsrc_stats a;
+		auditsrc_stats(d->audit, &a);
+		jsonbuf_key(&b, "audit");
+		jsonbuf_begin(&b);
+		jsonbuf_kstr(&b, "mode", a.daemon_mode ? "daemon" : "multicast");
+		jsonbuf_kuint(&b, "enabled", a.enabled);
+		jsonbuf_kuint(&b, "kernel_audit_pid", a.kernel_pid);
+		jsonbuf_kuint(&b, "backlog", a.backlog);
+		jsonbuf_kuint(&b, "backlog_limit", a.backlog_limit);
+		jsonbuf_kuint(&b, "lost_kernel", a.kernel_lost);
+		jsonbuf_kuint(&b, "lost_enobufs", a.enobufs);
+		jsonbuf_kuint(&b, "lost_serial_gaps", a.parse.serial_gaps);
+		jsonbuf_kuint(&b, "rcvbuf", a.rcvbuf);
+		jsonbuf_kuint(&b, "records", a.records);
+		jsonbuf_kuint(&b, "records_ours", a.parse.records_ours);
+		jsonbuf_kuint(&b, "records_truncated", a.truncated);
+		jsonbuf_kuint(&b, "records_malformed", a.parse.malformed);
+		jsonbuf_kuint(&b, "records_forwarded_to_syslog", a.forwarded);
+		jsonbuf_kuint(&b, "events_exec", a.parse.events_exec);
+		jsonbuf_kuint(&b, "events_connect", a.parse.events_connect);
+		jsonbuf_kuint(&b, "events_timed_out", a.parse.timed_out);
+		jsonbuf_kuint(&b, "events_evicted", a.parse.evicted);
+		jsonbuf_kuint(&b, "connect_unix_dropped", a.parse.connect_unix);
+		jsonbuf_kuint(&b, "rules", a.rules_loaded);
+		jsonbuf_kuint(&b, "rules_restored", a.rules_restored);
+		jsonbuf_kuint(&b, "handovers", a.handovers);
+		jsonbuf_key(&b, "saddr_fam");
+		jsonbuf_bool(&b, a.saddr_fam);
+		jsonbuf_end(&b);
+	}
+	if (d->json) {
+		struct output_stats o;
+		output_stats(d->json, &o);
+		jsonbuf_key(&b, "json_output");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "lines", o.lines);
+		jsonbuf_kuint(&b, "dropped", o.dropped);
+		jsonbuf_end(&b);
+	}
+	jsonbuf_end(&b);
+	text = xasprintf("%s\n", b.data);
+	jsonbuf_free(&b);
+	return text;
 }
 
 static void daemon_ctl_accept(struct loop *loop, int fd, uint32_t events, void *data)
@@ -387,6 +441,11 @@ static void daemon_report_ready(struct daemon *d, int status)
 
 static void daemon_close(struct daemon *d)
 {
+	/* Rules out and the audit pid given back before anything else goes. */
+	if (d->audit)
+		auditsrc_flush(d->audit);
+	auditsrc_free(d->audit);
+	output_free(d->json);
 	if (d->ctl_fd >= 0) {
 		loop_del_fd(d->loop, d->ctl_fd);
 		close(d->ctl_fd);
@@ -422,6 +481,44 @@ static int daemon_open_dir(struct daemon *d, enum paths_dir which, int *ret)
 		return fd;
 	}
 	*ret = fd;
+	return 0;
+}
+
+/* An exec or connect event from the audit source. */
+static void daemon_on_audit_event(const struct auparse_event *ev, void *data)
+{
+	struct daemon *d = data;
+
+	output_event(d->json, ev);
+}
+
+static enum auditsrc_mode daemon_audit_mode(const struct config *cfg)
+{
+	const char *mode = config_string(cfg, CONFIG_AUDIT_MODE);
+
+	if (strcmp(mode, "multicast") == 0)
+		return AUDITSRC_MULTICAST;
+	if (strcmp(mode, "daemon") == 0)
+		return AUDITSRC_DAEMON;
+	return AUDITSRC_AUTO;
+}
+
+/* Starts the audit source; returns 0 or an exit status after logging why. */
+static int daemon_start_audit(struct daemon *d)
+{
+	struct auditsrc_options ao = {
+		.mode = daemon_audit_mode(d->config),
+		.backlog_limit = (uint32_t)config_int(d->config, CONFIG_AUDIT_BACKLOG_LIMIT),
+	};
+	char *errmsg = NULL;
+	int r;
+
+	r = auditsrc_new(d->loop, &ao, daemon_on_audit_event, d, &d->audit, &errmsg);
+	if (r < 0) {
+		log_error("audit: %s", errmsg ? errmsg : strerror(-r));
+		free(errmsg);
+		return r == -EPERM || r == -EACCES ? EX_NOPERM : EX_UNAVAILABLE;
+	}
 	return 0;
 }
 
@@ -502,6 +599,16 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	if (r < 0)
 		log_warn("%s: no control socket (%s); `auditsnitch status` will show less",
 			 d.ctl_path ? d.ctl_path : "control socket", strerror(-r));
+
+	if (opts->json) {
+		/* 16 MiB of lines may wait for a slow reader; beyond that they are counted and dropped. */
+		(void)output_new(d.loop, STDOUT_FILENO, 16u << 20, &d.json);
+	}
+	r = daemon_start_audit(&d);
+	if (r != 0) {
+		status = r;
+		goto out;
+	}
 
 	d.started_wall = util_wall_s();
 	log_notice("auditsnitch %s started (pid %ld, state %s, config %s)", PACKAGE_VERSION,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "audit.h"
 #include "daemon.h"
 
 struct command {
@@ -32,12 +33,15 @@ static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv);
 
 static const struct command main_commands[] = {
-	{ "run", "", "run the monitor in the foreground (what systemd runs)",
+	{ "run", "[--json]", "run the monitor in the foreground (what systemd runs)",
 	  "Runs the monitor in the foreground until SIGTERM or SIGINT. Messages go to\n"
 	  "stderr, error.log and syslog. SIGHUP reloads the configuration (an invalid\n"
 	  "new one is reported and the old one kept) and reopens the log files.\n"
+	  "  --json    print every exec and connect event as one JSON object per line\n"
+	  "            on stdout (fields in auditsnitch(8))\n"
 	  "Exit status 78 when the configuration is invalid, 75 when another daemon\n"
 	  "is running, 77 when not root.\n",
 	  main_cmd_run },
@@ -68,6 +72,12 @@ static const struct command main_commands[] = {
 	  "Installs auditsnitch.service into /etc/systemd/system and runs\n"
 	  "`systemctl daemon-reload`. Refuses (exit 69) where systemd is not running.\n",
 	  main_cmd_systemd },
+	{ "rules", "[--no-saddr-fam]", "print our audit rules in auditctl syntax",
+	  "Prints the audit rules the daemon loads, for this machine's ABIs, in\n"
+	  "auditctl syntax (for /etc/audit/rules.d/). The daemon adds -F pid!=PID\n"
+	  "to its own copies.\n"
+	  "  --no-saddr-fam   rules for kernels without the saddr_fam field\n",
+	  main_cmd_rules },
 	{ "version", "", "print the version",
 	  "Prints the program name and version.\n",
 	  main_cmd_version },
@@ -156,7 +166,7 @@ static int main_parse(const struct command *c, int argc, char **argv,
 						argv[optind - 1]);
 		for (i = 0; i < nextra; i++)
 			if (opt == extra[i].val)
-				*flags |= opt;
+				*flags |= 1 << i; /* bit i: extra[i] was given */
 	}
 	if (optind < argc)
 		return main_usage_error(c, "unexpected argument '%s'", argv[optind]);
@@ -194,11 +204,13 @@ static int main_cmd_version(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_run(struct daemon_opts *opts, int argc, char **argv)
 {
-	int flags = 0, r = main_parse(main_find("run"), argc, argv, NULL, 0, &flags);
+	static const struct option extra[] = { { "json", no_argument, NULL, 'j' } };
+	int flags = 0, r = main_parse(main_find("run"), argc, argv, extra, 1, &flags);
 
 	if (r >= 0)
 		return r;
 	opts->foreground = true;
+	opts->json = (flags & 1) != 0;
 	return daemon_run(opts);
 }
 
@@ -248,7 +260,7 @@ static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv
 
 	if (r >= 0)
 		return r;
-	return daemon_check_config(opts, (flags & 'p') != 0);
+	return daemon_check_config(opts, (flags & 1) != 0);
 }
 
 static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
@@ -258,6 +270,21 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
 	if (r >= 0)
 		return r;
 	return daemon_install_systemd(opts);
+}
+
+static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
+{
+	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 'n' } };
+	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 1, &flags);
+	char *text;
+
+	(void)opts;
+	if (r >= 0)
+		return r;
+	text = auditsrc_rules_text((flags & 1) == 0, 0);
+	fputs(text, stdout);
+	free(text);
+	return 0;
 }
 
 int main(int argc, char **argv)

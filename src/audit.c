@@ -1,0 +1,1006 @@
+/*
+ * audit.c: the kernel audit source (audit.h).
+ *
+ * Two sockets. The command socket (libaudit) asks the kernel for its status
+ * and lists, adds and deletes rules; the kernel answers in the same system
+ * call, so these requests never wait on anything but the kernel. The record
+ * socket delivers records: bound to the multicast group AUDIT_NLGRP_READLOG
+ * when auditd (or anybody) is the registered audit daemon, or, when nobody
+ * is, registered as the audit daemon itself so records reach us by unicast
+ * instead of spilling into the kernel log. Records of other rules are then
+ * written to syslog unchanged, so nothing the kernel used to log is lost.
+ * When auditd wants its place back the kernel probes us with AUDIT_REPLACE:
+ * we give up the pid at once and read the multicast group instead.
+ *
+ * Our rules all carry the key "auditsnitch" and -F pid!=OURPID (we must
+ * never audit ourselves in multicast mode). They are compared with the
+ * kernel's list, so a restart does not duplicate them; rules with our key
+ * but no pid field come from data/auditsnitch.rules (augenrules) and are
+ * used as they are. Someone deleting them (auditctl -D, augenrules --load)
+ * shows up as a CONFIG_CHANGE record, after which they are put back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libaudit.h>
+#include <linux/netlink.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <poll.h>
+
+#include "audit.h"
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
+#define AUDITSRC_KEY AUPARSE_KEY
+#define AUDITSRC_RCVBUF_START (4u << 20)
+#define AUDITSRC_RCVBUF_MAX (64u << 20)
+/* Messages read per callback before yielding to other fds. */
+#define AUDITSRC_READ_BATCH 512
+#define AUDITSRC_MAX_RULES 16
+#define AUDITSRC_REPLY_TIMEOUT_MS 1000
+/* How often the kernel status (lost counter, backlog, pid) is read. */
+#define AUDITSRC_STATUS_MS 1000
+/* How often our rules are checked even without a CONFIG_CHANGE record. */
+#define AUDITSRC_RULECHECK_MS 5000
+#define AUDITSRC_LOSS_LOG_MS 60000
+
+/* One rule we want: an arch, its syscalls, and optional a0 / family filters. */
+struct auditsrc_rule_spec {
+	uint32_t arch;
+	const char *arch_name;   /* b64 / b32 */
+	int syscalls[3];
+	const char *names[3];
+	int nsyscalls;
+	int a0;                  /* -1: none; socketcall connect is a0=3 */
+	int family;              /* 0: none; else saddr_fam */
+};
+
+struct auditsrc {
+	struct loop *loop;
+	struct auditsrc_options opts;
+	auditsrc_event_cb cb;
+	void *cb_data;
+	struct auparse *parser;
+	int cmd_fd;
+	int rec_fd;
+	bool daemon_mode;
+	bool locked;
+	bool saddr_fam;
+	bool closing;
+	uint32_t pid;
+	struct auditsrc_rule_spec specs[AUDITSRC_MAX_RULES];
+	size_t nspecs;
+	/* Copies of the rules we added, to remove exactly those at exit. */
+	struct audit_rule_data *added[AUDITSRC_MAX_RULES];
+	size_t nadded;
+	struct loop_timer *tick_timer;
+	struct loop_timer *status_timer;
+	struct loop_timer *rules_timer;
+	struct audit_status status;
+	bool have_status;
+	uint32_t lost_base;
+	uint64_t last_loss_log_ms;
+	uint64_t logged_loss;
+	bool warned_missing;
+	struct auditsrc_stats stats;
+	char buf[MAX_AUDIT_MESSAGE_LENGTH + 64];
+};
+
+/* ---- rules ---- */
+
+/* Fills specs for this machine's ABIs. */
+static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_fam)
+{
+	struct utsname u;
+	size_t n = 0;
+	int fams[2] = { AF_INET, AF_INET6 }, nfams = saddr_fam ? 2 : 1, f;
+	bool x86_64 = false, i386 = false, aarch64 = false;
+
+	if (uname(&u) == 0) {
+		x86_64 = strcmp(u.machine, "x86_64") == 0;
+		aarch64 = strcmp(u.machine, "aarch64") == 0;
+		i386 = u.machine[0] == 'i' && strcmp(u.machine + 2, "86") == 0;
+	}
+#define SPEC(ARCH, NAME, A0, FAM, ...) do { \
+	const int sc_[] = { __VA_ARGS__ }; \
+	struct auditsrc_rule_spec *s_ = &specs[n++]; \
+	memset(s_, 0, sizeof(*s_)); \
+	s_->arch = ARCH; s_->arch_name = NAME; s_->a0 = A0; s_->family = FAM; \
+	s_->nsyscalls = (int)ARRAY_SIZE(sc_); \
+	for (int i_ = 0; i_ < s_->nsyscalls; i_++) s_->syscalls[i_] = sc_[i_]; \
+} while (0)
+	if (x86_64) {
+		for (f = 0; f < nfams; f++)
+			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, saddr_fam ? fams[f] : 0, 42);
+		SPEC(AUPARSE_ARCH_X86_64, "b64", -1, 0, 59, 322);
+	}
+	if (x86_64 || i386) {
+		/* The 32-bit ABI: connect, and socketcall(SYS_CONNECT = 3). */
+		for (f = 0; f < nfams; f++)
+			SPEC(AUPARSE_ARCH_I386, "b32", -1, saddr_fam ? fams[f] : 0, 362);
+		for (f = 0; f < nfams; f++)
+			SPEC(AUPARSE_ARCH_I386, "b32", 3, saddr_fam ? fams[f] : 0, 102);
+		SPEC(AUPARSE_ARCH_I386, "b32", -1, 0, 11, 358);
+	}
+	if (aarch64) {
+		for (f = 0; f < nfams; f++)
+			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, saddr_fam ? fams[f] : 0, 203);
+		SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, 0, 221, 281);
+	}
+#undef SPEC
+	return n;
+}
+
+static const char *auditsrc_syscall_name(uint32_t arch, int nr)
+{
+	switch (arch) {
+	case AUPARSE_ARCH_X86_64:
+		return nr == 42 ? "connect" : nr == 59 ? "execve" : nr == 322 ? "execveat" : "?";
+	case AUPARSE_ARCH_I386:
+		return nr == 362 ? "connect" : nr == 102 ? "socketcall" : nr == 11 ? "execve"
+		       : nr == 358 ? "execveat" : "?";
+	case AUPARSE_ARCH_AARCH64:
+		return nr == 203 ? "connect" : nr == 221 ? "execve" : nr == 281 ? "execveat" : "?";
+	}
+	return "?";
+}
+
+/* One rule in auditctl syntax (malloc'd). */
+static char *auditsrc_spec_text(const struct auditsrc_rule_spec *s, uint32_t pid)
+{
+	char line[512];
+	size_t o = 0;
+	int i;
+
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "-a always,exit -F arch=%s", s->arch_name);
+	for (i = 0; i < s->nsyscalls; i++)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " -S %s",
+				      auditsrc_syscall_name(s->arch, s->syscalls[i]));
+	if (s->a0 >= 0)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " -F a0=%d", s->a0);
+	if (s->family)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " -F saddr_fam=%d", s->family);
+	if (pid)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " -F pid!=%u", pid);
+	snprintf(line + o, sizeof(line) - o, " -F key=%s", AUDITSRC_KEY);
+	return xstrdup(line);
+}
+
+char *auditsrc_rules_text(bool saddr_fam, uint32_t pid)
+{
+	struct auditsrc_rule_spec specs[AUDITSRC_MAX_RULES];
+	size_t n = auditsrc_build_specs(specs, saddr_fam), i, len = 0;
+	char *out = xstrdup("");
+
+	for (i = 0; i < n; i++) {
+		char *line = auditsrc_spec_text(&specs[i], pid);
+		size_t l = strlen(line);
+		out = xrealloc(out, len + l + 2);
+		memcpy(out + len, line, l);
+		len += l;
+		out[len++] = '\n';
+		out[len] = '\0';
+		free(line);
+	}
+	return out;
+}
+
+/* The kernel's rule structure for a spec (malloc'd, with its key buffer). */
+static struct audit_rule_data *auditsrc_spec_rule(const struct auditsrc_rule_spec *s, uint32_t pid,
+						  size_t *size)
+{
+	size_t keylen = strlen(AUDITSRC_KEY);
+	struct audit_rule_data *r;
+	uint32_t n = 0;
+	int i;
+
+	*size = sizeof(*r) + keylen;
+	r = xcalloc(1, *size);
+	r->flags = AUDIT_FILTER_EXIT;
+	r->action = AUDIT_ALWAYS;
+	for (i = 0; i < s->nsyscalls; i++)
+		r->mask[s->syscalls[i] / 32] |= 1u << (s->syscalls[i] % 32);
+#define FIELD(F, OP, V) do { r->fields[n] = F; r->fieldflags[n] = OP; r->values[n] = V; n++; } while (0)
+	/* The arch must come first: the kernel reads syscall numbers by it. */
+	FIELD(AUDIT_ARCH, AUDIT_EQUAL, s->arch);
+	if (s->a0 >= 0)
+		FIELD(AUDIT_ARG0, AUDIT_EQUAL, (uint32_t)s->a0);
+	if (s->family)
+		FIELD(AUDIT_SADDR_FAM, AUDIT_EQUAL, (uint32_t)s->family);
+	if (pid)
+		FIELD(AUDIT_PID, AUDIT_NOT_EQUAL, pid);
+	FIELD(AUDIT_FILTERKEY, AUDIT_EQUAL, (uint32_t)keylen);
+#undef FIELD
+	r->field_count = n;
+	r->buflen = (uint32_t)keylen;
+	memcpy(r->buf, AUDITSRC_KEY, keylen);
+	return r;
+}
+
+/* True when the rule's key list (keys joined by 0x01) holds ours. */
+static bool auditsrc_rule_is_ours(const struct audit_rule_data *r, size_t size)
+{
+	size_t off = 0, keylen = strlen(AUDITSRC_KEY);
+	uint32_t i;
+
+	for (i = 0; i < r->field_count && i < AUDIT_MAX_FIELDS; i++) {
+		uint32_t f = r->fields[i], len;
+		/* String fields take their length from values[] and bytes from buf. */
+		bool str = f == AUDIT_FILTERKEY || f == AUDIT_WATCH || f == AUDIT_DIR ||
+			   f == AUDIT_SUBJ_USER || f == AUDIT_SUBJ_ROLE || f == AUDIT_SUBJ_TYPE ||
+			   f == AUDIT_SUBJ_SEN || f == AUDIT_SUBJ_CLR || f == AUDIT_OBJ_USER ||
+			   f == AUDIT_OBJ_ROLE || f == AUDIT_OBJ_TYPE || f == AUDIT_OBJ_LEV_LOW ||
+			   f == AUDIT_OBJ_LEV_HIGH || f == AUDIT_EXE;
+		if (!str)
+			continue;
+		len = r->values[i];
+		if (off + len > r->buflen || sizeof(*r) + off + len > size)
+			return false;
+		if (f == AUDIT_FILTERKEY) {
+			const char *k = r->buf + off, *end = k + len;
+			while (k < end) {
+				const char *sep = memchr(k, 0x01, (size_t)(end - k));
+				size_t kl = sep ? (size_t)(sep - k) : (size_t)(end - k);
+				if (kl == keylen && memcmp(k, AUDITSRC_KEY, keylen) == 0)
+					return true;
+				k += kl + 1;
+			}
+		}
+		off += len;
+	}
+	return false;
+}
+
+/*
+ * Compares a kernel rule with a spec, ignoring any pid field. Returns the
+ * pid of a pid!= field (0 when there is none) through *pid_field.
+ */
+static bool auditsrc_rule_matches(const struct audit_rule_data *r,
+				  const struct auditsrc_rule_spec *s, uint32_t *pid_field)
+{
+	uint32_t mask[AUDIT_BITMASK_SIZE] = { 0 };
+	bool arch = false, a0 = s->a0 < 0, fam = s->family == 0;
+	uint32_t i;
+	int k;
+
+	*pid_field = 0;
+	if ((r->flags & ~AUDIT_FILTER_PREPEND) != AUDIT_FILTER_EXIT || r->action != AUDIT_ALWAYS)
+		return false;
+	for (k = 0; k < s->nsyscalls; k++)
+		mask[s->syscalls[k] / 32] |= 1u << (s->syscalls[k] % 32);
+	if (memcmp(mask, r->mask, sizeof(mask)) != 0)
+		return false;
+	for (i = 0; i < r->field_count && i < AUDIT_MAX_FIELDS; i++) {
+		uint32_t f = r->fields[i], op = r->fieldflags[i], v = r->values[i];
+		if (f == AUDIT_ARCH && op == AUDIT_EQUAL && v == s->arch)
+			arch = true;
+		else if (f == AUDIT_ARG0 && op == AUDIT_EQUAL && s->a0 >= 0 && v == (uint32_t)s->a0)
+			a0 = true;
+		else if (f == AUDIT_SADDR_FAM && op == AUDIT_EQUAL && s->family && v == (uint32_t)s->family)
+			fam = true;
+		else if (f == AUDIT_PID && op == AUDIT_NOT_EQUAL)
+			*pid_field = v;
+		else if (f == AUDIT_FILTERKEY)
+			continue;
+		else
+			return false; /* a field we would not set: not our rule */
+	}
+	return arch && a0 && fam;
+}
+
+/* Waits up to the reply timeout for a message on fd; false on timeout. */
+static bool auditsrc_wait(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, AUDITSRC_REPLY_TIMEOUT_MS) > 0;
+}
+
+/* A listed kernel rule kept for comparison. */
+struct auditsrc_krule {
+	struct audit_rule_data *rule;
+	size_t size;
+};
+
+/* Lists the kernel's rules that carry our key. Returns the count or -errno. */
+static int auditsrc_list_ours(struct auditsrc *src, struct auditsrc_krule *out, int max)
+{
+	struct audit_reply rep;
+	int n = 0, r;
+
+	r = audit_request_rules_list_data(src->cmd_fd);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (!auditsrc_wait(src->cmd_fd))
+			return -ETIMEDOUT;
+		r = audit_get_reply(src->cmd_fd, &rep, GET_REPLY_NONBLOCKING, 0);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		if (rep.type == NLMSG_DONE)
+			break;
+		if (rep.type == NLMSG_ERROR) {
+			if (rep.error && rep.error->error)
+				return rep.error->error;
+			continue;
+		}
+		if (rep.type != AUDIT_LIST_RULES || !rep.ruledata)
+			continue;
+		if ((size_t)rep.len < sizeof(struct audit_rule_data) ||
+		    (size_t)rep.len < sizeof(struct audit_rule_data) + rep.ruledata->buflen)
+			continue;
+		if (!auditsrc_rule_is_ours(rep.ruledata, (size_t)rep.len) || n >= max)
+			continue;
+		out[n].size = (size_t)rep.len;
+		out[n].rule = xmalloc(out[n].size);
+		memcpy(out[n].rule, rep.ruledata, out[n].size);
+		n++;
+	}
+	return n;
+}
+
+/* The pid named by a rule's pid!= field belongs to a live process. */
+static bool auditsrc_pid_alive(uint32_t pid)
+{
+	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static void auditsrc_forget_added(struct auditsrc *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->nadded; i++)
+		free(src->added[i]);
+	src->nadded = 0;
+}
+
+/*
+ * Makes the kernel's rules cover every spec: uses rules already loaded
+ * (ours, another instance's, or the administrator's from auditsnitch.rules),
+ * deletes rules left by a dead auditsnitch, adds what is missing. When audit
+ * is locked, only reports what is missing. Returns the number of rules
+ * added, or -errno.
+ */
+static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
+{
+	struct auditsrc_krule kr[64];
+	bool covered[AUDITSRC_MAX_RULES] = { false };
+	int nk, i, added = 0, r = 0;
+	size_t s;
+
+	*changed = false;
+	nk = auditsrc_list_ours(src, kr, (int)ARRAY_SIZE(kr));
+	if (nk < 0)
+		return nk;
+	for (i = 0; i < nk; i++) {
+		bool used = false;
+		for (s = 0; s < src->nspecs; s++) {
+			uint32_t pidf;
+			if (!auditsrc_rule_matches(kr[i].rule, &src->specs[s], &pidf))
+				continue;
+			if (pidf == 0 || pidf == src->pid || auditsrc_pid_alive(pidf)) {
+				covered[s] = true;
+				used = true;
+			}
+			break;
+		}
+		/* A pid-tagged rule of ours whose daemon is gone: remove it. */
+		if (!used && !src->locked) {
+			uint32_t pidf = 0;
+			for (uint32_t f = 0; f < kr[i].rule->field_count && f < AUDIT_MAX_FIELDS; f++)
+				if (kr[i].rule->fields[f] == AUDIT_PID &&
+				    kr[i].rule->fieldflags[f] == AUDIT_NOT_EQUAL)
+					pidf = kr[i].rule->values[f];
+			if (pidf && !auditsrc_pid_alive(pidf)) {
+				if (audit_delete_rule_data(src->cmd_fd, kr[i].rule, kr[i].rule->flags,
+							   kr[i].rule->action) >= 0)
+					log_info("removed a stale audit rule left by auditsnitch pid %u",
+						 pidf);
+			}
+		}
+	}
+	for (s = 0; s < src->nspecs; s++) {
+		struct audit_rule_data *rule;
+		size_t size;
+		char *text;
+
+		if (covered[s])
+			continue;
+		text = auditsrc_spec_text(&src->specs[s], 0);
+		if (src->locked) {
+			if (!src->warned_missing)
+				log_error("audit is locked (enabled=2) and this rule is missing: "
+					  "auditctl %s (add it to /etc/audit/rules.d/ from "
+					  "data/auditsnitch.rules and reboot)", text);
+			free(text);
+			r = -EPERM;
+			continue;
+		}
+		rule = auditsrc_spec_rule(&src->specs[s], src->pid, &size);
+		r = audit_add_rule_data(src->cmd_fd, rule, AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
+		if (r < 0) {
+			free(rule);
+			if (r == -EEXIST) {
+				free(text);
+				continue;
+			}
+			log_error("cannot add audit rule `auditctl %s`: %s", text, strerror(-r));
+			free(text);
+			goto out;
+		}
+		free(text);
+		if (src->nadded < AUDITSRC_MAX_RULES)
+			src->added[src->nadded++] = rule;
+		else
+			free(rule);
+		added++;
+		*changed = true;
+	}
+	if (src->locked)
+		src->warned_missing = true;
+	r = added;
+out:
+	for (i = 0; i < nk; i++)
+		free(kr[i].rule);
+	return r;
+}
+
+/* Does the kernel accept -F saddr_fam? Found out by adding one rule. */
+static bool auditsrc_probe_saddr_fam(struct auditsrc *src)
+{
+	struct auditsrc_rule_spec probe[AUDITSRC_MAX_RULES];
+	struct audit_rule_data *rule;
+	size_t size;
+	int r;
+
+	if (auditsrc_build_specs(probe, true) == 0)
+		return false;
+	rule = auditsrc_spec_rule(&probe[0], src->pid, &size);
+	r = audit_add_rule_data(src->cmd_fd, rule, AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
+	if (r >= 0 || r == -EEXIST) {
+		if (r >= 0)
+			(void)audit_delete_rule_data(src->cmd_fd, rule, AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
+		free(rule);
+		return true;
+	}
+	free(rule);
+	return false;
+}
+
+/* Removes exactly the rules we added. */
+static void auditsrc_remove_rules(struct auditsrc *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->nadded; i++)
+		(void)audit_delete_rule_data(src->cmd_fd, src->added[i], AUDIT_FILTER_EXIT,
+					     AUDIT_ALWAYS);
+	auditsrc_forget_added(src);
+}
+
+static void auditsrc_check_rules(struct auditsrc *src)
+{
+	bool changed;
+	int r;
+
+	if (src->closing)
+		return;
+	r = auditsrc_sync_rules(src, &changed);
+	if (r > 0) {
+		src->stats.rules_restored++;
+		log_warn("our audit rules had been removed (auditctl -D or a rules reload); "
+			 "put %d back", r);
+	} else if (r < 0 && r != -EPERM) {
+		log_error("cannot check the audit rules: %s", strerror(-r));
+	}
+}
+
+static void auditsrc_on_rules_timer(struct loop *loop, uint64_t exp, void *data)
+{
+	(void)loop;
+	(void)exp;
+	auditsrc_check_rules(data);
+}
+
+/* ---- status ---- */
+
+/* Reads the kernel's audit status into src->status. */
+static int auditsrc_get_status(struct auditsrc *src)
+{
+	struct audit_reply rep;
+	int r;
+
+	r = audit_request_status(src->cmd_fd);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (!auditsrc_wait(src->cmd_fd))
+			return -ETIMEDOUT;
+		r = audit_get_reply(src->cmd_fd, &rep, GET_REPLY_NONBLOCKING, 0);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		if (rep.type == NLMSG_ERROR) {
+			if (rep.error && rep.error->error)
+				return rep.error->error;
+			continue;
+		}
+		if (rep.type == AUDIT_GET && rep.status) {
+			memcpy(&src->status, rep.status, sizeof(src->status));
+			src->have_status = true;
+			return 0;
+		}
+	}
+}
+
+static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode);
+static void auditsrc_close_records(struct auditsrc *src);
+
+static void auditsrc_log_losses(struct auditsrc *src, bool force)
+{
+	struct auparse_stats ps;
+	uint64_t now = util_now_ms(), total;
+
+	auparse_stats(src->parser, &ps);
+	total = src->stats.kernel_lost + src->stats.enobufs + ps.serial_gaps;
+	if (total == src->logged_loss)
+		return;
+	if (!force && src->last_loss_log_ms && now - src->last_loss_log_ms < AUDITSRC_LOSS_LOG_MS)
+		return;
+	log_warn("audit events lost: %llu by the kernel (backlog %u of %u), %llu on our socket "
+		 "(ENOBUFS), %llu serial gaps",
+		 (unsigned long long)src->stats.kernel_lost, src->status.backlog,
+		 src->status.backlog_limit, (unsigned long long)src->stats.enobufs,
+		 (unsigned long long)ps.serial_gaps);
+	src->logged_loss = total;
+	src->last_loss_log_ms = now;
+}
+
+static void auditsrc_on_status_timer(struct loop *loop, uint64_t exp, void *data)
+{
+	struct auditsrc *src = data;
+
+	(void)loop;
+	(void)exp;
+	if (auditsrc_get_status(src) < 0)
+		return;
+	if (src->status.lost >= src->lost_base)
+		src->stats.kernel_lost = src->status.lost - src->lost_base;
+	else
+		src->lost_base = src->status.lost; /* counter reset by someone */
+	/* auto: nobody is the audit daemon any more (auditd stopped): take over. */
+	if (src->opts.mode == AUDITSRC_AUTO && !src->daemon_mode && src->status.pid == 0 &&
+	    src->status.enabled != 0) {
+		auditsrc_close_records(src);
+		if (auditsrc_open_records(src, true) == 0) {
+			log_notice("no audit daemon is registered any more; auditsnitch is now the "
+				   "audit daemon and forwards other records to syslog");
+		} else if (auditsrc_open_records(src, false) < 0) {
+			log_error("cannot reopen the audit multicast socket");
+		}
+	}
+	auditsrc_log_losses(src, false);
+}
+
+/* ---- records ---- */
+
+/* Grows the receive buffer after an overrun, up to the maximum. */
+static void auditsrc_grow_rcvbuf(struct auditsrc *src)
+{
+	int size;
+
+	if (src->stats.rcvbuf >= AUDITSRC_RCVBUF_MAX)
+		return;
+	size = (int)(src->stats.rcvbuf * 2 > AUDITSRC_RCVBUF_MAX ? AUDITSRC_RCVBUF_MAX
+								  : src->stats.rcvbuf * 2);
+	if (setsockopt(src->rec_fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == 0)
+		src->stats.rcvbuf = (uint64_t)size;
+}
+
+/* auditd asked for its place (AUDIT_REPLACE): give up the pid, go multicast. */
+static void auditsrc_handover(struct auditsrc *src, uint32_t new_pid)
+{
+	int r;
+
+	r = audit_set_pid(src->cmd_fd, 0, WAIT_NO);
+	if (r < 0)
+		log_warn("could not give up the audit pid: %s", strerror(-r));
+	src->stats.handovers++;
+	auditsrc_close_records(src);
+	r = auditsrc_open_records(src, false);
+	if (r < 0)
+		log_error("cannot open the audit multicast socket after the hand-over: %s",
+			  strerror(-r));
+	log_notice("audit daemon pid %u wants to register: handed over, now reading the "
+		   "multicast group (its first start fails with EEXIST; it must be retried, "
+		   "see auditsnitch(8))", new_pid);
+}
+
+/* One netlink message of msg_len bytes (header included). */
+static void auditsrc_handle_msg(struct auditsrc *src, const struct nlmsghdr *nlh, size_t msg_len,
+				uint64_t now)
+{
+	const char *text = NLMSG_DATA(nlh);
+	size_t len = msg_len - NLMSG_HDRLEN;
+	int ours;
+
+	switch (nlh->nlmsg_type) {
+	case NLMSG_ERROR:
+	case NLMSG_DONE:
+	case NLMSG_NOOP:
+	case AUDIT_GET:
+		return;
+	case AUDIT_REPLACE:
+		if (src->daemon_mode && len >= sizeof(uint32_t)) {
+			uint32_t pid;
+			memcpy(&pid, text, sizeof(pid));
+			auditsrc_handover(src, pid);
+		}
+		return;
+	}
+	if (nlh->nlmsg_type < AUDIT_FIRST_USER_MSG)
+		return;
+	ours = auparse_feed(src->parser, nlh->nlmsg_type, text, len, now);
+	/* As the audit daemon, records of other rules go to syslog unchanged. */
+	if (src->daemon_mode && ours == 0) {
+		size_t n = len;
+		while (n > 0 && (text[n - 1] == '\0' || text[n - 1] == '\n'))
+			n--;
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "type=%u msg=%.*s", nlh->nlmsg_type, (int)n, text);
+		src->stats.forwarded++;
+	}
+}
+
+static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct auditsrc *src = data;
+	int i;
+
+	(void)loop;
+	(void)events;
+	for (i = 0; i < AUDITSRC_READ_BATCH; i++) {
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+		const struct nlmsghdr *nlh;
+		ssize_t n;
+		size_t left;
+		uint64_t now;
+
+		n = recvfrom(fd, src->buf, sizeof(src->buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &fromlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				/* The kernel dropped records for us: count, and make room. */
+				src->stats.enobufs++;
+				auditsrc_grow_rcvbuf(src);
+				continue;
+			}
+			break; /* EAGAIN, or an error the next wakeup will show again */
+		}
+		/* Only the kernel speaks here. */
+		if (fromlen < sizeof(from) || from.nl_pid != 0)
+			continue;
+		now = util_now_ms();
+		/*
+		 * The kernel sends one record per datagram with nlmsg_len = the
+		 * datagram's length, not padded to NLMSG_ALIGN: NLMSG_NEXT would
+		 * step past the end. Walk with explicit bounds instead.
+		 */
+		left = (size_t)n;
+		nlh = (const struct nlmsghdr *)src->buf;
+		while (left >= NLMSG_HDRLEN) {
+			size_t len = nlh->nlmsg_len, step;
+			/*
+			 * Records unicast to the audit daemon carry the payload's
+			 * length in nlmsg_len, without the header (only the
+			 * multicast copy is fixed up by the kernel).
+			 */
+			if (src->daemon_mode && nlh->nlmsg_type >= AUDIT_FIRST_USER_MSG &&
+			    len + NLMSG_HDRLEN == left)
+				len = left;
+			if (len < NLMSG_HDRLEN || len > left) {
+				src->stats.truncated++;
+				break;
+			}
+			src->stats.records++;
+			auditsrc_handle_msg(src, nlh, len, now);
+			if (src->rec_fd != fd)
+				return; /* handed over: this fd is closed */
+			step = NLMSG_ALIGN(len);
+			if (step >= left)
+				break;
+			left -= step;
+			nlh = (const struct nlmsghdr *)((const char *)nlh + step);
+		}
+	}
+}
+
+static void auditsrc_close_records(struct auditsrc *src)
+{
+	if (src->rec_fd < 0)
+		return;
+	loop_del_fd(src->loop, src->rec_fd);
+	if (src->rec_fd != src->cmd_fd)
+		close(src->rec_fd);
+	src->rec_fd = -1;
+}
+
+/*
+ * Opens the record socket: registered as the audit daemon (unicast), or
+ * bound to the read-only multicast group. Returns 0 or -errno.
+ */
+static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode)
+{
+	int fd, r, size = AUDITSRC_RCVBUF_START;
+
+	if (daemon_mode) {
+		fd = audit_open();
+		if (fd < 0)
+			return -errno;
+		r = audit_set_pid(fd, src->pid, WAIT_NO);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+	} else {
+		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+					  .nl_groups = 1u << (AUDIT_NLGRP_READLOG - 1) };
+		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+		if (fd < 0)
+			return -errno;
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* A large buffer absorbs bursts while the loop is busy elsewhere. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	src->stats.rcvbuf = (uint64_t)size;
+	r = loop_add_fd(src->loop, fd, EPOLLIN, auditsrc_on_records, src);
+	if (r < 0) {
+		if (daemon_mode)
+			(void)audit_set_pid(src->cmd_fd, 0, WAIT_NO);
+		close(fd);
+		return r;
+	}
+	src->rec_fd = fd;
+	src->daemon_mode = daemon_mode;
+	return 0;
+}
+
+/* ---- events from the parser ---- */
+
+static void auditsrc_on_event(const struct auparse_event *ev, void *data)
+{
+	struct auditsrc *src = data;
+
+	if (ev->kind == AUPARSE_CONFIG) {
+		/* Someone removed rules: check ours soon (debounced: -D removes many). */
+		if (ev->ours && ev->u.config.op.ptr &&
+		    strcmp(ev->u.config.op.ptr, "remove_rule") == 0 && !src->closing)
+			(void)loop_timer_set(src->rules_timer, 50, AUDITSRC_RULECHECK_MS);
+		return;
+	}
+	if (!ev->ours || ev->kind == AUPARSE_OTHER)
+		return;
+	src->cb(ev, src->cb_data);
+}
+
+static void auditsrc_on_tick(struct loop *loop, uint64_t exp, void *data)
+{
+	struct auditsrc *src = data;
+
+	(void)loop;
+	(void)exp;
+	auparse_tick(src->parser, util_now_ms());
+}
+
+/* Warns once when journald also reads audit records (every connect lands in the journal). */
+static void auditsrc_check_journald(struct auditsrc *src)
+{
+	char line[256], path[64], comm[64];
+	FILE *f = fopen("/proc/net/netlink", "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long sk;
+		unsigned int proto, portid, groups;
+		FILE *c;
+
+		if (sscanf(line, "%llx %u %u %x", &sk, &proto, &portid, &groups) != 4)
+			continue;
+		if (proto != NETLINK_AUDIT || !(groups & 1) || portid == src->pid || portid == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/comm", portid);
+		c = fopen(path, "re");
+		if (!c)
+			continue;
+		if (fgets(comm, sizeof(comm), c) && strncmp(comm, "systemd-journal", 15) == 0)
+			log_warn("systemd-journald reads the audit multicast group "
+				 "(systemd-journald-audit.socket): every audited connect also lands "
+				 "in the journal; `systemctl mask systemd-journald-audit.socket` stops "
+				 "that");
+		fclose(c);
+	}
+	fclose(f);
+}
+
+int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsrc_event_cb cb,
+		 void *data, struct auditsrc **ret, char **errmsg)
+{
+	struct auditsrc *src = xcalloc(1, sizeof(*src));
+	bool changed, want_daemon;
+	int r;
+
+	*errmsg = NULL;
+	src->loop = loop;
+	src->opts = *opts;
+	src->cb = cb;
+	src->cb_data = data;
+	src->rec_fd = -1;
+	src->cmd_fd = -1;
+	src->pid = (uint32_t)getpid();
+	set_aumessage_mode(MSG_QUIET, DBG_NO);
+
+	r = auparse_new(NULL, auditsrc_on_event, src, &src->parser);
+	if (r < 0) {
+		*errmsg = xasprintf("cannot create the audit parser: %s", strerror(-r));
+		goto fail;
+	}
+	src->cmd_fd = audit_open();
+	if (src->cmd_fd < 0) {
+		r = -errno;
+		*errmsg = xasprintf("cannot open the audit netlink socket: %s%s", strerror(-r),
+				    r == -EPROTONOSUPPORT ? " (the kernel was built without audit)" : "");
+		goto fail;
+	}
+	r = auditsrc_get_status(src);
+	if (r < 0) {
+		*errmsg = xasprintf("cannot read the kernel audit status: %s%s", strerror(-r),
+				    r == -EPERM ? " (needs CAP_AUDIT_CONTROL)" : "");
+		goto fail;
+	}
+	src->lost_base = src->status.lost;
+	src->locked = src->status.enabled == 2;
+	if (src->status.enabled == 0) {
+		r = audit_set_enabled(src->cmd_fd, 1);
+		if (r < 0) {
+			*errmsg = xasprintf("audit is disabled and cannot be enabled: %s", strerror(-r));
+			goto fail;
+		}
+		log_notice("kernel audit was disabled (enabled=0); enabled it (left on at exit)");
+		src->status.enabled = 1;
+	}
+	if (src->status.backlog_limit < opts->backlog_limit && !src->locked) {
+		r = audit_set_backlog_limit(src->cmd_fd, opts->backlog_limit);
+		if (r < 0)
+			log_warn("cannot raise the audit backlog limit from %u to %u: %s",
+				 src->status.backlog_limit, opts->backlog_limit, strerror(-r));
+		else
+			log_info("raised the audit backlog limit from %u to %u",
+				 src->status.backlog_limit, opts->backlog_limit);
+	}
+
+	if (src->locked) {
+		src->saddr_fam = true;
+		log_warn("kernel audit is locked (enabled=2): rules cannot be changed until reboot; "
+			 "checking that ours are loaded");
+	} else {
+		src->saddr_fam = auditsrc_probe_saddr_fam(src);
+		if (!src->saddr_fam)
+			log_info("the kernel does not accept -F saddr_fam; unix-socket connects are "
+				 "filtered in user space");
+	}
+	src->nspecs = auditsrc_build_specs(src->specs, src->saddr_fam);
+	if (src->nspecs == 0) {
+		*errmsg = xstrdup("this machine's architecture has no audit rules defined");
+		r = -ENOTSUP;
+		goto fail;
+	}
+
+	/* Read before rules exist, so no event of ours is ever missed. */
+	want_daemon = opts->mode == AUDITSRC_DAEMON ||
+		      (opts->mode == AUDITSRC_AUTO && src->status.pid == 0);
+	r = auditsrc_open_records(src, want_daemon);
+	if (r < 0 && want_daemon && opts->mode == AUDITSRC_AUTO) {
+		log_info("could not register as the audit daemon (%s); reading the multicast group",
+			 strerror(-r));
+		r = auditsrc_open_records(src, false);
+	}
+	if (r < 0) {
+		*errmsg = xasprintf("cannot %s: %s%s",
+				    want_daemon && opts->mode == AUDITSRC_DAEMON
+				    ? "register as the audit daemon (\"Audit mode\": \"daemon\")"
+				    : "read the audit multicast group",
+				    strerror(-r),
+				    r == -EEXIST ? " (another audit daemon is registered; use \"Audit "
+						   "mode\": \"auto\" or \"multicast\")"
+				    : r == -EPERM ? " (needs CAP_AUDIT_READ)" : "");
+		goto fail;
+	}
+	r = auditsrc_sync_rules(src, &changed);
+	if (r < 0 && !(src->locked && r == -EPERM)) {
+		*errmsg = xasprintf("cannot load the audit rules: %s", strerror(-r));
+		goto fail;
+	}
+	src->tick_timer = loop_timer_new(loop, 250, 250, auditsrc_on_tick, src);
+	src->status_timer = loop_timer_new(loop, AUDITSRC_STATUS_MS, AUDITSRC_STATUS_MS,
+					   auditsrc_on_status_timer, src);
+	src->rules_timer = loop_timer_new(loop, AUDITSRC_RULECHECK_MS, AUDITSRC_RULECHECK_MS,
+					  auditsrc_on_rules_timer, src);
+	if (!src->tick_timer || !src->status_timer || !src->rules_timer) {
+		r = -errno;
+		*errmsg = xasprintf("cannot create timers: %s", strerror(-r));
+		goto fail;
+	}
+	auditsrc_check_journald(src);
+	log_info("audit: %s, %zu rules (%zu added), backlog limit %u%s",
+		 src->daemon_mode ? "registered as the audit daemon" : "reading the multicast group",
+		 src->nspecs, src->nadded,
+		 src->status.backlog_limit < opts->backlog_limit && !src->locked
+		 ? opts->backlog_limit : src->status.backlog_limit,
+		 src->saddr_fam ? ", connect rules limited to AF_INET/AF_INET6" : "");
+	*ret = src;
+	return 0;
+fail:
+	auditsrc_free(src);
+	return r < 0 ? r : -EIO;
+}
+
+void auditsrc_flush(struct auditsrc *src)
+{
+	if (src && src->parser)
+		auparse_flush(src->parser);
+}
+
+void auditsrc_free(struct auditsrc *src)
+{
+	if (!src)
+		return;
+	src->closing = true;
+	loop_timer_free(src->tick_timer);
+	loop_timer_free(src->status_timer);
+	loop_timer_free(src->rules_timer);
+	if (src->cmd_fd >= 0) {
+		auditsrc_remove_rules(src);
+		/* Give the kernel back its log; audit stays enabled. */
+		if (src->daemon_mode)
+			(void)audit_set_pid(src->cmd_fd, 0, WAIT_NO);
+	}
+	auditsrc_close_records(src);
+	if (src->cmd_fd >= 0)
+		audit_close(src->cmd_fd);
+	auparse_free(src->parser);
+	auditsrc_forget_added(src);
+	free(src);
+}
+
+void auditsrc_stats(struct auditsrc *src, struct auditsrc_stats *st)
+{
+	*st = src->stats;
+	st->daemon_mode = src->daemon_mode;
+	st->enabled = src->status.enabled;
+	st->kernel_pid = src->status.pid;
+	st->backlog_limit = src->status.backlog_limit;
+	st->backlog = src->status.backlog;
+	st->rules_loaded = src->nspecs;
+	st->saddr_fam = src->saddr_fam;
+	auparse_stats(src->parser, &st->parse);
+}

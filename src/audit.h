@@ -1,0 +1,74 @@
+/*
+ * audit.h: the kernel audit source. Owns the audit netlink sockets, our
+ * rules (key "auditsnitch"), the choice between reading the multicast group
+ * and being the registered audit daemon, the hand-over to auditd, the
+ * kernel's backlog limit and loss accounting. Records are fed to auparse;
+ * its events reach the caller through the callback given at creation.
+ * Everything runs on the event loop; the netlink requests made here
+ * (status, rules) are answered by the kernel at once.
+ */
+#ifndef AUDITSNITCH_AUDIT_H
+#define AUDITSNITCH_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auparse.h"
+
+struct auditsrc;
+struct loop;
+
+enum auditsrc_mode {
+	AUDITSRC_AUTO,      /* daemon when no auditd is registered, else multicast */
+	AUDITSRC_MULTICAST, /* read AUDIT_NLGRP_READLOG; never register */
+	AUDITSRC_DAEMON,    /* register as the audit daemon (fails if auditd is) */
+};
+
+struct auditsrc_options {
+	enum auditsrc_mode mode;
+	uint32_t backlog_limit;  /* raise the kernel's limit to this; never lower */
+};
+
+/* Counters for `status` and loss logging. */
+struct auditsrc_stats {
+	bool daemon_mode;          /* true: registered audit daemon; false: multicast */
+	uint32_t enabled;          /* kernel: 0, 1, 2 (locked) */
+	uint32_t kernel_pid;       /* kernel: registered audit daemon */
+	uint32_t backlog_limit;
+	uint32_t backlog;
+	uint64_t kernel_lost;      /* increase of the kernel's lost counter since start */
+	uint64_t enobufs;          /* ENOBUFS on our socket: records lost there */
+	uint64_t rcvbuf;           /* current receive buffer size */
+	uint64_t records;          /* netlink messages read */
+	uint64_t truncated;        /* messages shorter than their header says, dropped */
+	uint64_t forwarded;        /* daemon mode: records not ours written to syslog */
+	uint64_t rules_loaded;     /* our rules now in the kernel */
+	uint64_t rules_restored;   /* times someone removed our rules and we put them back */
+	uint64_t handovers;        /* times auditd replaced us */
+	bool saddr_fam;            /* connect rules filter on the address family */
+	struct auparse_stats parse;
+};
+
+typedef void (*auditsrc_event_cb)(const struct auparse_event *ev, void *data);
+
+/*
+ * Opens the sockets, checks and sets the kernel's state, loads our rules
+ * and starts reading. On failure returns -errno and *errmsg (malloc'd)
+ * explains it for an administrator.
+ */
+int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsrc_event_cb cb,
+		 void *data, struct auditsrc **ret, char **errmsg);
+/* Removes our rules (only ours), gives up the audit pid, closes. NULL ok. */
+void auditsrc_free(struct auditsrc *src);
+void auditsrc_stats(struct auditsrc *src, struct auditsrc_stats *st);
+/* Emits the events in flight (shutdown). */
+void auditsrc_flush(struct auditsrc *src);
+
+/*
+ * Our rules in auditctl syntax, one per line (malloc'd). With saddr_fam
+ * the connect rules are limited to AF_INET and AF_INET6; pid, when not 0,
+ * adds -F pid!=PID. For the machine this runs on.
+ */
+char *auditsrc_rules_text(bool saddr_fam, uint32_t pid);
+
+#endif

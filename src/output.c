@@ -1,0 +1,387 @@
+/*
+ * output.c: JSON lines on an fd (output.h). The queue is a byte buffer
+ * bounded by max_queued: a line that does not fit is dropped whole and
+ * counted. The fd is watched for EPOLLOUT only while bytes wait.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "output.h"
+#include "util.h"
+
+struct output {
+	struct loop *loop;
+	int fd;
+	bool registered;
+	bool watching;
+	char *buf;
+	size_t len, cap, max;
+	struct output_stats st;
+};
+
+/* ---- JSON builder ---- */
+
+void jsonbuf_init(struct jsonbuf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void jsonbuf_free(struct jsonbuf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static void jsonbuf_put(struct jsonbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2 + 64;
+		b->data = xrealloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static void jsonbuf_putc(struct jsonbuf *b, char c)
+{
+	jsonbuf_put(b, &c, 1);
+}
+
+void jsonbuf_raw(struct jsonbuf *b, const char *text)
+{
+	jsonbuf_put(b, text, strlen(text));
+}
+
+void jsonbuf_begin(struct jsonbuf *b)
+{
+	jsonbuf_putc(b, '{');
+	b->depth_first = 1;
+}
+
+void jsonbuf_end(struct jsonbuf *b)
+{
+	jsonbuf_putc(b, '}');
+	b->depth_first = 0;
+}
+
+void jsonbuf_key(struct jsonbuf *b, const char *key)
+{
+	if (!b->depth_first)
+		jsonbuf_putc(b, ',');
+	b->depth_first = 0;
+	jsonbuf_str(b, key, strlen(key));
+	jsonbuf_putc(b, ':');
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t jsonbuf_utf8(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+	size_t i, n;
+
+	if (!s) {
+		jsonbuf_null(b);
+		return;
+	}
+	for (i = 0; i < len; i += n) {
+		n = jsonbuf_utf8(p + i, len - i);
+		if (n == 0)
+			break;
+	}
+	if (i < len) {
+		/* Not UTF-8: the exact bytes, as numbers. */
+		jsonbuf_putc(b, '[');
+		for (i = 0; i < len; i++) {
+			snprintf(esc, sizeof(esc), i ? ",%u" : "%u", p[i]);
+			jsonbuf_raw(b, esc);
+		}
+		jsonbuf_putc(b, ']');
+		return;
+	}
+	jsonbuf_putc(b, '"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		if (c == '"' || c == '\\') {
+			jsonbuf_putc(b, '\\');
+			jsonbuf_putc(b, (char)c);
+		} else if (c == '\n') {
+			jsonbuf_raw(b, "\\n");
+		} else if (c == '\t') {
+			jsonbuf_raw(b, "\\t");
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			jsonbuf_raw(b, esc);
+		} else {
+			jsonbuf_putc(b, (char)c);
+		}
+	}
+	jsonbuf_putc(b, '"');
+}
+
+void jsonbuf_int(struct jsonbuf *b, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	jsonbuf_raw(b, num);
+}
+
+void jsonbuf_uint(struct jsonbuf *b, unsigned long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%llu", v);
+	jsonbuf_raw(b, num);
+}
+
+void jsonbuf_bool(struct jsonbuf *b, int v)
+{
+	jsonbuf_raw(b, v ? "true" : "false");
+}
+
+void jsonbuf_null(struct jsonbuf *b)
+{
+	jsonbuf_raw(b, "null");
+}
+
+void jsonbuf_kstr(struct jsonbuf *b, const char *key, const char *s)
+{
+	jsonbuf_key(b, key);
+	jsonbuf_str(b, s, s ? strlen(s) : 0);
+}
+
+void jsonbuf_kint(struct jsonbuf *b, const char *key, long long v)
+{
+	jsonbuf_key(b, key);
+	jsonbuf_int(b, v);
+}
+
+void jsonbuf_kuint(struct jsonbuf *b, const char *key, unsigned long long v)
+{
+	jsonbuf_key(b, key);
+	jsonbuf_uint(b, v);
+}
+
+/* ---- the line queue ---- */
+
+static void output_flush(struct output *out);
+
+static void output_on_writable(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	output_flush(data);
+}
+
+/* Watches for EPOLLOUT only while bytes wait. */
+static void output_watch(struct output *out, bool on)
+{
+	if (on == out->watching || !out->registered)
+		return;
+	if (loop_mod_fd(out->loop, out->fd, on ? EPOLLOUT : 0) == 0)
+		out->watching = on;
+}
+
+/* Writes as much as the fd takes now, never waiting. */
+static void output_flush(struct output *out)
+{
+	while (out->len > 0) {
+		struct pollfd p = { .fd = out->fd, .events = POLLOUT };
+		ssize_t n;
+
+		/* poll with 0 timeout: works for pipes, files and terminals alike. */
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT))
+			break;
+		n = write(out->fd, out->buf, out->len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			/* Reader gone (EPIPE) or fd broken: drop what waits. */
+			out->st.dropped++;
+			out->len = 0;
+			break;
+		}
+		memmove(out->buf, out->buf + n, out->len - (size_t)n);
+		out->len -= (size_t)n;
+	}
+	out->st.queued = out->len;
+	output_watch(out, out->len > 0);
+}
+
+int output_new(struct loop *loop, int fd, size_t max_queued, struct output **ret)
+{
+	struct output *out = xcalloc(1, sizeof(*out));
+
+	out->loop = loop;
+	out->fd = fd;
+	out->max = max_queued;
+	/* Regular files cannot be watched with epoll; they never block anyway. */
+	if (loop && loop_add_fd(loop, fd, 0, output_on_writable, out) == 0)
+		out->registered = true;
+	*ret = out;
+	return 0;
+}
+
+void output_free(struct output *out)
+{
+	if (!out)
+		return;
+	output_flush(out);
+	if (out->registered)
+		loop_del_fd(out->loop, out->fd);
+	free(out->buf);
+	free(out);
+}
+
+void output_line(struct output *out, const char *text, size_t len)
+{
+	if (!out)
+		return;
+	if (out->len + len + 1 > out->max) {
+		output_flush(out);
+		if (out->len + len + 1 > out->max) {
+			out->st.dropped++;
+			return;
+		}
+	}
+	if (out->len + len + 1 > out->cap) {
+		out->cap = out->len + len + 1 + 65536;
+		if (out->cap > out->max)
+			out->cap = out->max;
+		out->buf = xrealloc(out->buf, out->cap);
+	}
+	memcpy(out->buf + out->len, text, len);
+	out->buf[out->len + len] = '\n';
+	out->len += len + 1;
+	out->st.lines++;
+	output_flush(out);
+}
+
+static void output_bytes(struct jsonbuf *b, const char *key, const struct auparse_bytes *v)
+{
+	jsonbuf_key(b, key);
+	if (v->ptr)
+		jsonbuf_str(b, v->ptr, v->len);
+	else
+		jsonbuf_null(b);
+}
+
+static const char *output_result(enum auparse_conn_result r)
+{
+	switch (r) {
+	case AUPARSE_CONN_OK:
+		return "ok";
+	case AUPARSE_CONN_INPROGRESS:
+		return "in progress";
+	case AUPARSE_CONN_REFUSED:
+		return "refused";
+	default:
+		return "error";
+	}
+}
+
+void output_event(struct output *out, const struct auparse_event *ev)
+{
+	struct jsonbuf b;
+	char ts[40];
+	size_t i;
+
+	if (!out || (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT))
+		return;
+	jsonbuf_init(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_kstr(&b, "type", ev->kind == AUPARSE_EXEC ? "exec" : "connect");
+	snprintf(ts, sizeof(ts), "%llu.%03u", (unsigned long long)ev->time_s, ev->time_ms);
+	jsonbuf_key(&b, "time");
+	jsonbuf_raw(&b, ts);
+	jsonbuf_kuint(&b, "serial", ev->serial);
+	jsonbuf_kint(&b, "pid", ev->proc.pid);
+	jsonbuf_kint(&b, "ppid", ev->proc.ppid);
+	jsonbuf_kuint(&b, "uid", ev->proc.uid);
+	jsonbuf_kuint(&b, "euid", ev->proc.euid);
+	jsonbuf_kuint(&b, "auid", ev->proc.auid);
+	output_bytes(&b, "comm", &ev->proc.comm);
+	output_bytes(&b, "exe", &ev->proc.exe);
+	jsonbuf_kint(&b, "syscall", ev->syscall);
+	if (ev->kind == AUPARSE_CONNECT) {
+		const struct auparse_connect *c = &ev->u.conn;
+		jsonbuf_kint(&b, "fd", c->fd);
+		jsonbuf_kstr(&b, "family", c->family == 10 ? "inet6" : "inet");
+		jsonbuf_kstr(&b, "addr", c->addr);
+		jsonbuf_kuint(&b, "port", c->port);
+		jsonbuf_kstr(&b, "result", output_result(c->result));
+		jsonbuf_kint(&b, "errno", c->result == AUPARSE_CONN_OK ? 0 : c->err);
+	} else {
+		const struct auparse_exec *x = &ev->u.exec;
+		jsonbuf_key(&b, "argv");
+		jsonbuf_raw(&b, "[");
+		for (i = 0; i < x->argv_n; i++) {
+			if (i)
+				jsonbuf_raw(&b, ",");
+			jsonbuf_str(&b, x->argv[i].ptr ? x->argv[i].ptr : "", x->argv[i].len);
+		}
+		jsonbuf_raw(&b, "]");
+		jsonbuf_key(&b, "argv_truncated");
+		jsonbuf_bool(&b, x->argv_truncated);
+		output_bytes(&b, "cwd", &x->cwd);
+		jsonbuf_key(&b, "success");
+		jsonbuf_bool(&b, ev->success);
+		if (x->path0) {
+			output_bytes(&b, "path", &x->path0->name);
+			if (x->path0->have_inode) {
+				snprintf(ts, sizeof(ts), "%x:%x", x->path0->dev_major, x->path0->dev_minor);
+				jsonbuf_kstr(&b, "dev", ts);
+				jsonbuf_kuint(&b, "inode", x->path0->inode);
+			}
+		}
+	}
+	jsonbuf_end(&b);
+	output_line(out, b.data, b.len);
+	jsonbuf_free(&b);
+}
+
+void output_stats(const struct output *out, struct output_stats *st)
+{
+	*st = out->st;
+}
