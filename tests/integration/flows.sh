@@ -127,7 +127,7 @@ start_driver() {
 	"$DRIVER" --nft-file "$NFT_FILE" "$@" > "$out" 2> "$out.err" &
 	DRIVER_PID=$!
 	asn_cleanup "kill $DRIVER_PID 2>/dev/null"
-	asn_wait 10 grep -q '"text":"conntrack: flows arrive"' "$out"
+	asn_wait 10 grep -qs '"text":"conntrack: flows arrive"' "$out"
 }
 
 stop_driver() {
