@@ -29,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -185,7 +186,7 @@ int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid)
 		bool found = false;
 
 		while (!found && (de = readdir(d)) && nsess++ < NOTIFY_MAX_SESSIONS) {
-			uid_t u;
+			uid_t u = 0;
 
 			if (de->d_name[0] == '.' || !notify_session_active(dirfd(d), de->d_name, &u))
 				continue;
@@ -963,6 +964,8 @@ static void notify_child_main(int sock, uid_t uid, gid_t gid, const char *addres
 	if (fcntl(sock, F_SETFD, 0) < 0) /* nothing is exec'ed; keep it simple */
 		_exit(126);
 
+	/* Never compete with the daemon's loop for a CPU (woken by each send). */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
 	r = notify_child_drop(uid, gid);
 	if (r < 0) {
 		char *t = xasprintf("cannot drop privileges to uid %u gid %u: %s; no notifications",

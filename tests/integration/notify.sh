@@ -1,0 +1,166 @@
+#!/bin/bash
+# notify.sh: desktop notifications end to end through the real notifier
+# child (records.c + notify.c, driven by notify_driver as the daemon would).
+# A test desktop user (asn-desktop, created if missing and then removed)
+# runs a private session bus and our notification server
+# (notify_server.py), exactly like a user's session. Checks:
+#  1. first connection, executable changed (critical), new name arrive once
+#     each, from the desktop user's uid (not root), markup escaped; the
+#     child holds only /dev/null and its two sockets, and cannot be root;
+#  2. with no bus the daemon side never blocks: a flood is bounded (256
+#     queued, the rest counted as dropped), a killed child is restarted,
+#     and everything queued is delivered once the bus appears, plus one
+#     "dropped" notice.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+asn_require_root
+asn_require_cmd dbus-daemon setpriv useradd userdel
+driver="$top_builddir/tests/integration/notify_driver"
+server="$top_srcdir/tests/integration/notify_server.py"
+[ -x "$driver" ] || asn_skip "needs $driver (make check builds it)"
+/usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
+	asn_skip "needs /usr/bin/python3 with python3-dbus and python3-gi"
+
+user=asn-desktop
+if ! id -u "$user" >/dev/null 2>&1; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin "$user" || asn_skip "cannot create user $user"
+	# Runs last: by then every process of the user has been killed and reaped.
+	asn_cleanup "userdel '$user' || userdel -f '$user'"
+fi
+duid=$(id -u "$user")
+dgid=$(id -g "$user")
+asn_check "desktop user is not root" [ "$duid" != 0 ]
+
+t=$(mktemp -d /tmp/asn-notify.XXXXXX)
+asn_cleanup "rm -rf '$t'"
+chmod 755 "$t"
+mkdir -m 700 "$t/state" "$t/state2"
+mkdir -m 755 "$t/bus" "$t/bus2"
+chown "$user:" "$t/bus" "$t/bus2"
+
+# start_bus DIR: a session bus and our server, both as the desktop user, in
+# DIR. Both stay our children (no --fork) so they are killed and reaped here.
+start_bus() {
+	local dir=$1 addr
+	setpriv --reuid="$duid" --regid="$dgid" --init-groups dbus-daemon --session --nofork \
+		--address="unix:path=$dir/bus" --print-address=1 >"$dir/info" 2>"$dir/bus.err" &
+	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	asn_wait 10 test -s "$dir/info" || return 1
+	addr=$(sed -n 1p "$dir/info")
+	setpriv --reuid="$duid" --regid="$dgid" --init-groups /usr/bin/python3 "$server" \
+		--address "$addr" --out "$dir/calls.jsonl" --ready "$dir/ready" 2>"$dir/server.err" &
+	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	asn_wait 10 test -s "$dir/ready"
+}
+
+# field FILE KEY: a key=value from the driver's report.
+field() { sed -n "s/^$2=//p" "$1" | tail -1; }
+
+# ---- 1. the three detections, from the desktop user ----
+asn_check "bus and server start as $user" start_bus "$t/bus"
+addr=$(sed -n 1p "$t/bus/info")
+"$driver" --state "$t/state" --user "$user" --bus "$addr" --timeout 30 scenario \
+	>"$t/out1" 2>"$t/err1"
+asn_is "driver delivered everything" "$?" 0
+sed 's/^/# /' "$t/out1" "$t/err1"
+asn_is "three detections" "$(field "$t/out1" detections)" 3
+asn_is "three sent" "$(field "$t/out1" sent)" 3
+asn_is "none failed" "$(field "$t/out1" failed)" 0
+asn_is "child desktop uid" "$(field "$t/out1" desktop_uid)" "$duid"
+asn_is "child real/effective/saved/fs uid" "$(field "$t/out1" child_uids)" "$duid,$duid,$duid,$duid"
+asn_is "child gids" "$(field "$t/out1" child_gids)" "$dgid,$dgid,$dgid,$dgid"
+asn_is "child supplementary groups" "$(field "$t/out1" child_groups | tr -d ' ')" "$dgid"
+# The child's fds: 0-2 on /dev/null, then only sockets (ours and the bus).
+cpid=$(field "$t/out1" child_pid)
+fdlist=$(field "$t/out1" child_fds)
+asn_is "child holds five fds" "$(echo "$fdlist" | tr ',' '\n' | grep -c .)" 5
+asn_is "child fds 0-2 are /dev/null" "$(echo "$fdlist" | tr ',' '\n' | grep -c '^[012]=/dev/null$')" 3
+asn_is "child's other fds are two sockets" "$(echo "$fdlist" | tr ',' '\n' | grep -c '=socket$')" 2
+asn_check "child process reported" [ -n "$cpid" ] && [ "$cpid" != 0 ]
+
+asn_is "server got exactly three calls" "$(wc -l <"$t/bus/calls.jsonl")" 3
+/usr/bin/python3 - "$t/bus/calls.jsonl" "$duid" <<'EOF' >"$t/check1"
+import json, sys
+calls = [json.loads(l) for l in open(sys.argv[1])]
+uid = int(sys.argv[2])
+def check(desc, cond):
+    print(("ok" if cond else "not ok") + " " + desc)
+check("first is a new program", calls[0]["summary"] == "New program: asn-prog")
+check("first urgency normal", calls[0]["urgency"] == 1 and calls[0]["urgency_signature"] == "Byte")
+check("second is executable changed", calls[1]["summary"] == "Executable changed: asn-prog")
+check("second urgency critical", calls[1]["urgency"] == 2)
+check("second icon dialog-warning", calls[1]["app_icon"] == "dialog-warning")
+check("second body has old and new prefixes",
+      "1111111111111111 \u2192 2222222222222222" in calls[1]["body"])
+check("third is new name", calls[2]["summary"] == "New name: asn-alias")
+check("third urgency normal", calls[2]["urgency"] == 1)
+for i, c in enumerate(calls):
+    check("call %d from the desktop uid" % i, c["uid"] == uid and c["uid"] != 0)
+    check("call %d app name" % i, c["app_name"] == "auditsnitch")
+    check("call %d replaces 0, no actions, expire -1" % i,
+          c["replaces_id"] == 0 and c["actions"] == [] and c["expire_timeout"] == -1)
+    check("call %d markup escaped" % i,
+          "/opt/asn test/&lt;b&gt;prog&amp;" in c["body"] and "<b>" not in c["body"])
+EOF
+while read -r res desc; do
+	asn_is "$desc" "$res" ok
+done <"$t/check1"
+/usr/bin/python3 - "$t/state/record.json" <<'EOF' >"$t/check2"
+import json, sys
+r = json.load(open(sys.argv[1]))
+exe = "/opt/asn test/<b>prog&"
+print("ok" if r["Executables"].get(exe) == ["asn-prog", "asn-alias"] else "not-ok", "Executables")
+print("ok" if r["Names"].get("asn-alias") == [exe] else "not-ok", "Names")
+print("ok" if len(r["SHA256"].get(exe, {})) == 2 else "not-ok", "SHA256")
+EOF
+while read -r res desc; do
+	asn_is "record.json $desc" "$res" ok
+done <"$t/check2"
+asn_is "exe.log has three lines" "$(wc -l <"$t/state/exe.log")" 3
+asn_check "exe.log names the change" grep -q 'Executable changed: "/opt/asn test/<b>prog&"' "$t/state/exe.log"
+
+# ---- 2. no bus yet: bounded, never blocking, restarted, then delivered ----
+addr2="unix:path=$t/bus2/bus"
+"$driver" --state "$t/state2" --user "$user" --bus "$addr2" --timeout 90 flood 300 \
+	>"$t/out2" 2>"$t/err2" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null"
+st2="$t/state2/driver.status"
+asn_check "driver reports status" asn_wait 10 test -s "$st2"
+asn_check "child says there is no bus" asn_wait 10 grep -q 'no session bus' "$t/err2"
+asn_is "nothing sent without a bus" "$(field "$st2" sent)" 0
+asn_is "flood: 256 queued" "$(field "$st2" pending)" 256
+asn_is "flood: 44 dropped and counted" "$(field "$st2" dropped)" 44
+# A blocked send would take forever; this bound only catches blocking.
+asn_check "notify_send never blocked (max $(field "$st2" send_max_us) us)" \
+	[ "$(field "$st2" send_max_us)" -lt 500000 ]
+asn_check "driver still running without a bus" kill -0 "$dpid"
+
+# Kill the child: it must come back and the queue must survive.
+cpid2=$(field "$st2" child_pid)
+asn_check "child running" [ -n "$cpid2" ] && [ "$cpid2" != 0 ]
+kill -9 "$cpid2"
+restarted() {
+	local p
+	p=$(field "$st2" child_pid)
+	[ "$(field "$st2" restarts)" -ge 1 ] && [ -n "$p" ] && [ "$p" != "$cpid2" ] && [ "$p" != 0 ]
+}
+asn_check "child restarted" asn_wait 10 restarted
+asn_is "queue kept across the restart" "$(field "$st2" pending)" 256
+
+asn_check "bus appears" start_bus "$t/bus2"
+wait "$dpid"
+asn_is "driver delivered everything after the bus appeared" "$?" 0
+sed 's/^/# /' "$t/out2"
+asn_is "sent = 256 + the dropped notice" "$(field "$t/out2" sent)" 257
+asn_is "none failed" "$(field "$t/out2" failed)" 0
+asn_is "server got each accepted message once" \
+	"$(sed -n 's/.*"summary": "\(flood [0-9]*\)".*/\1/p' "$t/bus2/calls.jsonl" | sort -u | wc -l)" 256
+asn_is "no duplicates" "$(grep -c '"summary": "flood' "$t/bus2/calls.jsonl")" 256
+asn_check "accepted are the first 256" grep -q '"summary": "flood 255"' "$t/bus2/calls.jsonl"
+asn_check "dropped ones never sent" sh -c "! grep -q '\"summary\": \"flood 256\"' '$t/bus2/calls.jsonl'"
+asn_check "one notice says 44 were dropped" grep -q '"body": "44 notifications were dropped' "$t/bus2/calls.jsonl"
+asn_is "all from the desktop uid" \
+	"$(grep -c "\"uid\": $duid," "$t/bus2/calls.jsonl")" 257
+
+asn_done
