@@ -1,0 +1,175 @@
+#!/bin/bash
+# audit.sh: the audit source against the real kernel, through `run --json`
+# with a private state directory: curl to python3 http.server on 127.0.0.1
+# and ::1 (right exe, pid, address, port; curl's non-blocking connect is
+# "in progress"), a program in a directory with a space, auditctl -D while
+# running (our rules back within 2 s, events keep coming), no rule of ours
+# left after stop and a foreign rule untouched, and with auditd running:
+# both see the same connect and auditd keeps its pid; auditd started after
+# us takes over (hand-over) on its retry.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+asn_require_root
+asn_require_cmd auditctl curl /usr/bin/python3
+auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
+
+tmp=$(asn_statedir)
+dir="$tmp/state"
+port4=$((20000 + $$ % 20000))
+port6=$((port4 + 1))
+
+# Save the rules that are not ours, to put back whatever a test step flushes.
+auditctl -l | grep -v 'key=auditsnitch$' | grep -v '^No rules' > "$tmp/saved.rules"
+asn_cleanup "auditctl -l | grep -q 'key=asn-foreign-test' && auditctl -d always,exit -F arch=b64 -S bind -F key=asn-foreign-test 2>/dev/null"
+asn_cleanup "asn_restore_rules '$tmp/saved.rules'"
+asn_restore_rules() {
+	local line
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		auditctl -l | grep -qxF -- "$line" || eval auditctl "$line" >/dev/null 2>&1
+	done < "$1"
+}
+# A rule that is not ours: it must survive everything we do.
+auditctl -a always,exit -F arch=b64 -S bind -F key=asn-foreign-test
+
+/usr/bin/python3 -m http.server "$port4" --bind 127.0.0.1 >/dev/null 2>&1 &
+srv4=$!
+/usr/bin/python3 -m http.server "$port6" --bind ::1 >/dev/null 2>&1 &
+srv6=$!
+asn_cleanup "kill $srv4 $srv6 2>/dev/null"
+asn_wait 5 curl -s -o /dev/null "http://127.0.0.1:$port4/" || asn_skip "cannot start a local http server"
+
+# start_daemon: run --json in the background; its output in $dir/events.json.
+start_daemon() {
+	mkdir -p "$dir"
+	[ -f "$dir/config.json" ] || printf '{"Audit mode": "%s"}\n' "${1:-auto}" > "$dir/config.json"
+	"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
+	dpid=$!
+	asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+	asn_wait 10 test -S "$dir/auditsnitch.sock"
+}
+stop_daemon() {
+	kill "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+}
+# events_for PID TYPE: the JSON lines of one process.
+events_for() {
+	grep "\"type\":\"$2\"" "$dir/events.json" | grep "\"pid\":$1,"
+}
+
+start_daemon auto
+asn_check "daemon started" kill -0 "$dpid"
+asn_is "our rules are loaded (8 on x86_64)" "$(auditctl -l | grep -c 'key=auditsnitch$')" \
+	"$("$AUDITSNITCH" rules | grep -c .)"
+asn_check "our rules exclude our own pid" sh -c "auditctl -l | grep 'key=auditsnitch\$' | grep -q 'pid!=$dpid'"
+
+# curl to 127.0.0.1 and ::1; the pid is the shell's, kept by exec.
+bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/c4.pid" "$port4"
+bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://[::1]:$2/"' _ "$tmp/c6.pid" "$port6"
+c4=$(cat "$tmp/c4.pid"); c6=$(cat "$tmp/c6.pid")
+asn_check "connect event for curl to 127.0.0.1" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$c4,'"
+line=$(events_for "$c4" connect | grep "\"port\":$port4" | head -1)
+echo "# $line"
+asn_check "IPv4 connect: exe /usr/bin/curl" sh -c "echo '$line' | grep -q '\"exe\":\"/usr/bin/curl\"'"
+asn_check "IPv4 connect: address and port" sh -c "echo '$line' | grep -q '\"family\":\"inet\",\"addr\":\"127.0.0.1\",\"port\":$port4,'"
+asn_check "non-blocking connect reported in progress" sh -c "echo '$line' | grep -q '\"result\":\"in progress\",\"errno\":115'"
+asn_check "IPv4 connect: uid 0" sh -c "echo '$line' | grep -q '\"uid\":0,'"
+asn_check "exec event for the same curl" sh -c "grep '\"type\":\"exec\"' '$dir/events.json' | grep '\"pid\":$c4,' | grep -q '\"argv\":\\[\"curl\",\"-s\"'"
+asn_check "connect event for curl to ::1" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep '\"pid\":$c6,' | grep -q '\"family\":\"inet6\",\"addr\":\"::1\",\"port\":$port6,'"
+
+# A program in a directory whose name has a space.
+mkdir -p "$tmp/my dir"
+cp /usr/bin/curl "$tmp/my dir/cu rl"
+bash -c 'echo $$ > "$1"; exec "$2" -s -o /dev/null "http://127.0.0.1:$3/"' _ "$tmp/c7.pid" "$tmp/my dir/cu rl" "$port4"
+c7=$(cat "$tmp/c7.pid")
+asn_check "path with a space decoded" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep '\"pid\":$c7,' | grep -qF '\"exe\":\"$tmp/my dir/cu rl\"'"
+
+# A refused connect (nothing listens on port 1) is still an event.
+bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:1/"' _ "$tmp/c8.pid"
+c8=$(cat "$tmp/c8.pid")
+asn_check "connect to a closed port reported" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep '\"pid\":$c8,' | grep -q '\"port\":1,'"
+
+# Somebody flushes every rule: ours come back within 2 s, events keep coming.
+auditctl -D >/dev/null
+t0=$(date +%s%N)
+asn_wait 4 sh -c "[ \$(auditctl -l | grep -c 'key=auditsnitch\$') -ge 8 ]"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+asn_is "rules back after auditctl -D" "$(auditctl -l | grep -c 'key=auditsnitch$')" \
+	"$("$AUDITSNITCH" rules | grep -c .)"
+asn_check "rules back within 2 s ($ms ms)" test "$ms" -lt 2000
+auditctl -a always,exit -F arch=b64 -S bind -F key=asn-foreign-test
+bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/c9.pid" "$port4"
+c9=$(cat "$tmp/c9.pid")
+asn_check "events keep coming after the flush" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$c9,'"
+st=$("$AUDITSNITCH" -d "$dir" status | grep statistics)
+asn_check "status counts the restore" sh -c "echo '$st' | grep -q '\"rules_restored\":[1-9]'"
+asn_check "status shows the three loss counters" sh -c "echo '$st' | grep -q '\"lost_kernel\":0,\"lost_enobufs\":0,\"lost_serial_gaps\":'"
+
+stop_daemon
+asn_is "no rule with our key after stop" "$(auditctl -l | grep -c 'key=auditsnitch$')" 0
+asn_is "the foreign rule is untouched" "$(auditctl -l | grep -c 'key=asn-foreign-test')" 1
+asn_is "audit stays enabled after stop" "$(auditctl -s | awk '/^enabled/{print $2}')" 1
+asn_is "the audit pid is given back" "$(auditctl -s | awk '/^pid/{print $2}')" 0
+
+# With auditd: both see the same connect, and auditd keeps its pid.
+if command -v auditd >/dev/null 2>&1; then
+	mkdir -p "$tmp/auditd" "$tmp/plugins"
+	cat > "$tmp/auditd/auditd.conf" <<CONF
+local_events = yes
+write_logs = yes
+log_file = $tmp/auditd/audit.log
+log_format = RAW
+flush = INCREMENTAL_ASYNC
+freq = 1
+max_log_file = 8
+num_logs = 1
+max_log_file_action = ROTATE
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = IGNORE
+disk_error_action = IGNORE
+plugin_dir = $tmp/plugins
+q_depth = 2000
+end_of_event_timeout = 2
+CONF
+	# start_auditd: in the foreground of a background job; its pid in $apid.
+	# With -f auditd writes the events to stderr (auditd.out), not the log file.
+	start_auditd() {
+		auditd -f -s nochange -c "$tmp/auditd" >"$tmp/auditd.out" 2>&1 &
+		apid=$!
+		asn_cleanup "kill $apid 2>/dev/null; wait $apid 2>/dev/null"
+	}
+	start_auditd
+	asn_check "auditd registered" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
+	rm -f "$dir/events.json"
+	start_daemon auto
+	asn_check "auditsnitch reads the multicast group next to auditd" sh -c "'$AUDITSNITCH' -d '$dir' status | grep -q '\"mode\":\"multicast\"'"
+	bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/ca.pid" "$port4"
+	ca=$(cat "$tmp/ca.pid")
+	asn_check "auditsnitch sees the connect" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$ca,'"
+	serial=$(grep '"type":"connect"' "$dir/events.json" | grep "\"pid\":$ca," | head -1 | sed 's/.*"serial":\([0-9]*\).*/\1/')
+	asn_check "auditd logged the same connect (serial $serial)" asn_wait 5 sh -c "grep -q ':$serial): arch=c000003e syscall=42 .* pid=$ca ' '$tmp/auditd.out'"
+	asn_is "auditd keeps its pid" "$(auditctl -s | awk '/^pid/{print $2}')" "$apid"
+	stop_daemon
+	asn_is "auditd still registered after we stop" "$(auditctl -s | awk '/^pid/{print $2}')" "$apid"
+	kill "$apid"; wait "$apid" 2>/dev/null
+	asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = 0 ]"
+
+	# We are the audit daemon; auditd starts: first start fails (EEXIST), we hand over, the retry works.
+	rm -f "$dir/events.json"
+	start_daemon auto
+	asn_check "auditsnitch registered as the audit daemon" sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $dpid ]"
+	start_auditd
+	wait "$apid" 2>/dev/null
+	asn_check "we handed over" asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status | grep -q '\"mode\":\"multicast\"'"
+	start_auditd
+	asn_check "auditd's retry registers it" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
+	bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/cb.pid" "$port4"
+	cb=$(cat "$tmp/cb.pid")
+	asn_check "events keep coming after the hand-over" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$cb,'"
+	stop_daemon
+	kill "$apid"; wait "$apid" 2>/dev/null
+fi
+asn_done
