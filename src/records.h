@@ -114,9 +114,10 @@ bool records_dirty(const struct records *r);
 void records_mark_dirty(struct records *r);
 
 /*
- * Serialises the record as record.json text (in memory, no I/O; for 10 000
- * programs a few milliseconds) into a new buffer and clears the dirty flag.
- * Loop thread. Returns 0 or -ENOMEM.
+ * Serialises the record as record.json text (in memory, no I/O: about
+ * 1 ms per 1 000 programs, ~165 bytes each) into a new buffer and clears
+ * the dirty flag. Keys appear in first-seen order. Loop thread. Returns 0
+ * or -ENOMEM.
  */
 int records_snapshot(struct records *r, char **buf, size_t *len);
 /*
