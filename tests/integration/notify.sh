@@ -10,7 +10,9 @@
 #  2. with no bus the daemon side never blocks: a flood is bounded (256
 #     queued, the rest counted as dropped), a killed child is restarted,
 #     and everything queued is delivered once the bus appears, plus one
-#     "dropped" notice.
+#     "dropped" notice;
+#  3. without "Desktop user" and a bus address, the user is found as the
+#     owner of RUN_USER_DIR/UID/bus and notified on that socket.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 asn_require_root
 asn_require_cmd dbus-daemon setpriv useradd userdel
@@ -162,5 +164,19 @@ asn_check "dropped ones never sent" sh -c "! grep -q '\"summary\": \"flood 256\"
 asn_check "one notice says 44 were dropped" grep -q '"body": "44 notifications were dropped' "$t/bus2/calls.jsonl"
 asn_is "all from the desktop uid" \
 	"$(grep -c "\"uid\": $duid," "$t/bus2/calls.jsonl")" 257
+
+# ---- 3. automatic desktop user: the owner of RUN_USER_DIR/UID/bus ----
+mkdir -m 755 "$t/run"
+mkdir -m 700 "$t/run/$duid" "$t/state3"
+chown "$user:" "$t/run/$duid"
+mkdir -m 700 "$t/run/notauid"
+asn_check "session bus at run/$duid/bus" start_bus "$t/run/$duid"
+"$driver" --state "$t/state3" --run-user-dir "$t/run" --sessions-dir "$t/no-sessions" \
+	--timeout 30 scenario >"$t/out3" 2>"$t/err3"
+asn_is "auto: driver delivered everything" "$?" 0
+sed 's/^/# /' "$t/err3"
+asn_is "auto: found the desktop user" "$(field "$t/out3" desktop_uid)" "$duid"
+asn_is "auto: three calls" "$(wc -l <"$t/run/$duid/calls.jsonl")" 3
+asn_is "auto: all from the desktop uid" "$(grep -c "\"uid\": $duid," "$t/run/$duid/calls.jsonl")" 3
 
 asn_done

@@ -3,8 +3,11 @@
  * for tests/integration/notify.sh: an event loop, a record in a state
  * directory, detections routed to exe.log and to the notifier child.
  *
- *   notify_driver --state DIR --user USER --bus ADDRESS MODE [--timeout S]
+ *   notify_driver --state DIR [--user USER] [--bus ADDRESS] [--run-user-dir D]
+ *                 [--sessions-dir D] MODE [--timeout S]
  *
+ * Without --user and --bus the desktop user is found as the daemon finds
+ * it: the owner of RUN_USER_DIR/UID/bus, and that socket is the bus.
  * MODE scenario: three connections of one program that yield a first
  *   connection, an executable change and a new name; waits until the
  *   notifier reports all three delivered.
@@ -228,6 +231,10 @@ int main(int argc, char **argv)
 			cfg.desktop_user = argv[++i];
 		else if (strcmp(argv[i], "--bus") == 0 && i + 1 < argc)
 			cfg.bus_address = argv[++i];
+		else if (strcmp(argv[i], "--run-user-dir") == 0 && i + 1 < argc)
+			cfg.run_user_dir = argv[++i];
+		else if (strcmp(argv[i], "--sessions-dir") == 0 && i + 1 < argc)
+			cfg.sessions_dir = argv[++i];
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			timeout_s = atol(argv[++i]);
 		else if (strcmp(argv[i], "scenario") == 0)
@@ -236,8 +243,9 @@ int main(int argc, char **argv)
 			mode = "flood";
 			flood = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: notify_driver --state DIR --user USER --bus ADDRESS "
-					"scenario|flood N [--timeout S]\n");
+			fprintf(stderr, "usage: notify_driver --state DIR [--user USER] [--bus ADDRESS] "
+					"[--run-user-dir D] [--sessions-dir D] scenario|flood N "
+					"[--timeout S]\n");
 			return 2;
 		}
 	}
