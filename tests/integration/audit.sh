@@ -111,6 +111,20 @@ asn_is "the foreign rule is untouched" "$(auditctl -l | grep -c 'key=asn-foreign
 asn_is "audit stays enabled after stop" "$(auditctl -s | awk '/^enabled/{print $2}')" 1
 asn_is "the audit pid is given back" "$(auditctl -s | awk '/^pid/{print $2}')" 0
 
+# Rules already loaded from data/auditsnitch.rules (augenrules) are used, not duplicated.
+auditctl -R "$top_srcdir/data/auditsnitch.rules" >/dev/null
+asn_cleanup "auditctl -l | grep 'key=auditsnitch\$' | grep -v 'pid!=' | sed 's/^-a /-d /' | while read -r l; do eval auditctl \$l; done"
+n_file=$(auditctl -l | grep -c 'key=auditsnitch$')
+start_daemon auto
+asn_is "preloaded rules used instead of adding ours" "$(auditctl -l | grep -c 'key=auditsnitch$')" "$n_file"
+bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/cr.pid" "$port4"
+cr=$(cat "$tmp/cr.pid")
+asn_check "events through the preloaded rules" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$cr,'"
+stop_daemon
+asn_is "preloaded rules are not ours to remove" "$(auditctl -l | grep -c 'key=auditsnitch$')" "$n_file"
+auditctl -l | grep 'key=auditsnitch$' | sed 's/^-a /-d /' | while read -r l; do eval auditctl $l; done
+asn_is "preloaded rules removed by the test" "$(auditctl -l | grep -c 'key=auditsnitch$')" 0
+
 # With auditd: both see the same connect, and auditd keeps its pid.
 if command -v auditd >/dev/null 2>&1; then
 	mkdir -p "$tmp/auditd" "$tmp/plugins"

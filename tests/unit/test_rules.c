@@ -1,0 +1,85 @@
+/*
+ * test_rules.c: the audit rules text (auditsrc_rules_text) that `auditsnitch
+ * rules` prints: auditctl syntax, our key on every rule, the b32 socketcall
+ * rule with a0=3, saddr_fam limited to AF_INET/AF_INET6, and the shipped
+ * data/auditsnitch.rules equal to what the code loads on x86_64.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "tap.h"
+#include "util.h"
+
+static int count_lines(const char *text, const char *needle)
+{
+	int n = 0;
+	const char *line = text;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char *copy = xstrndup(line, len);
+		if (!needle || strstr(copy, needle))
+			n++;
+		free(copy);
+		line = end ? end + 1 : NULL;
+	}
+	return n;
+}
+
+int main(void)
+{
+	struct utsname u;
+	char *text, *plain, *pid, *file = NULL, *path;
+	const char *top = getenv("top_srcdir");
+	int dfd;
+
+	uname(&u);
+	text = auditsrc_rules_text(true, 0);
+	plain = auditsrc_rules_text(false, 0);
+	pid = auditsrc_rules_text(true, 4242);
+	ok(count_lines(text, NULL) > 0, "some rules");
+	is_int(count_lines(text, " -F key=auditsnitch"), count_lines(text, NULL), "every rule has our key");
+	is_int(count_lines(text, "-a always,exit "), count_lines(text, NULL), "every rule is always,exit");
+	is_int(count_lines(pid, "-F pid!=4242"), count_lines(pid, NULL), "pid filter on every rule");
+	is_int(count_lines(text, "pid!="), 0, "no pid filter when pid is 0");
+	is_int(count_lines(plain, "saddr_fam"), 0, "no saddr_fam without kernel support");
+	if (strcmp(u.machine, "x86_64") == 0) {
+		is_int(count_lines(text, "-F arch=b64 -S connect -F saddr_fam=2 "), 1, "b64 connect AF_INET");
+		is_int(count_lines(text, "-F arch=b64 -S connect -F saddr_fam=10 "), 1, "b64 connect AF_INET6");
+		is_int(count_lines(text, "-F arch=b64 -S execve -S execveat "), 1, "b64 execve");
+		is_int(count_lines(text, "-F arch=b32 -S connect "), 2, "b32 connect");
+		is_int(count_lines(text, "-F arch=b32 -S socketcall -F a0=3 "), 2, "b32 socketcall a0=3");
+		is_int(count_lines(text, "-F arch=b32 -S execve -S execveat "), 1, "b32 execve");
+		is_int(count_lines(plain, NULL), 5, "5 rules without saddr_fam");
+		/* The shipped rules file holds exactly these rules (after its comments). */
+		path = xasprintf("%s/data", top ? top : ".");
+		dfd = open(path, O_RDONLY | O_DIRECTORY);
+		ok(dfd >= 0 && util_read_file(dfd, "auditsnitch.rules", 65536, &file, NULL) == 0,
+		   "read data/auditsnitch.rules");
+		if (file) {
+			char *body = file;
+			while (body[0] == '#') {
+				char *nl = strchr(body, '\n');
+				if (!nl)
+					break;
+				body = nl + 1;
+			}
+			is_str(body, text, "data/auditsnitch.rules matches the rules the daemon loads");
+		}
+		if (dfd >= 0)
+			close(dfd);
+		free(path);
+		free(file);
+	} else {
+		tap_skip("rule layout checked on x86_64 only");
+	}
+	free(text);
+	free(plain);
+	free(pid);
+	return tap_done();
+}
