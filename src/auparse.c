@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * auparse.c: the pure audit record parser (auparse.h). It owns the text
  * syntax of kernel audit records (audit(SEC.MS:SERIAL): name=value ...), the
@@ -148,8 +147,16 @@ static int auparse_dec(const char *s, size_t n, uint64_t *ret)
 
 	if (n == 0 || n > 20)
 		return -EINVAL;
-	for (i = 0; i < n; i++) {
+	/* 19 digits cannot overflow; only a 20th needs the check. */
+	for (i = 0; i < n && i < 19; i++) {
 		unsigned d = (unsigned char)s[i] - '0';
+
+		if (d > 9)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (n == 20) {
+		unsigned d = (unsigned char)s[19] - '0';
 
 		if (d > 9 || v > (UINT64_MAX - d) / 10)
 			return -EINVAL;
@@ -318,13 +325,17 @@ static size_t auparse_decode(const struct field *f, char *dst, size_t max, bool 
 			const unsigned char *v = (const unsigned char *)f->val;
 			size_t half = f->vlen / 2, lim = half < max ? half : max, i;
 
-			for (i = 0; i < lim; i++) {
-				unsigned hi = auparse_hexval[v[2 * i]], lo = auparse_hexval[v[2 * i + 1]];
+			unsigned bad = 0;
 
-				if (!hi || !lo)
-					goto literal;
-				dst[i] = (char)(((hi - 1) << 4) | (lo - 1));
+			/* Branch-free: a non-hex digit (value 0) sets bits above 0xf in bad. */
+			for (i = 0; i < lim; i++) {
+				unsigned hi = auparse_hexval[v[2 * i]] - 1u, lo = auparse_hexval[v[2 * i + 1]] - 1u;
+
+				bad |= hi | lo;
+				dst[i] = (char)((hi << 4) | (lo & 0xf));
 			}
+			if (bad & ~0xfu)
+				goto literal;
 			/* Cut: the rest must still be hex for this to be hex. */
 			for (; i < half; i++)
 				if (!auparse_hexval[v[2 * i]] || !auparse_hexval[v[2 * i + 1]])
@@ -780,9 +791,11 @@ static void auparse_execve(struct auparse *p, struct ev *e, const char *s, const
 		}
 		if (f.nlen < 2 || f.name[0] != 'a')
 			continue;
-		for (i = 1; i < f.nlen && f.name[i] >= '0' && f.name[i] <= '9'; i++)
-			;
-		if (auparse_dec(f.name + 1, i - 1, &idx) < 0)
+		/* aN: at most 9 digits, so no overflow check is needed. */
+		idx = 0;
+		for (i = 1; i < f.nlen && i < 10 && f.name[i] >= '0' && f.name[i] <= '9'; i++)
+			idx = idx * 10 + (uint64_t)(f.name[i] - '0');
+		if (i == 1 || (i < f.nlen && f.name[i] >= '0' && f.name[i] <= '9'))
 			continue;
 		if (i == f.nlen) {
 			auparse_arg_new(p, e, idx, &f);
@@ -841,7 +854,8 @@ static void auparse_path(struct auparse *p, struct ev *e, const char *s, const c
 	memset(pr, 0, sizeof(*pr));
 	pr->item = -1;
 	pr->name.off = SPAN_NONE;
-	while (auparse_next_field(&s, end, &f)) {
+	/* The kernel prints item name inode dev mode first; the rest is unused. */
+	while (!(have_dev && have_ino && pr->mode) && auparse_next_field(&s, end, &f)) {
 		if (FIELD_IS(&f, "item")) {
 			int32_t v = -1;
 

@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * test_auparse.c: unit tests of the audit record parser (src/auparse.c).
  * Each fixture in tests/fixtures/audit (records captured from a real
@@ -610,6 +609,19 @@ static void test_script(void)
 	got_clear(&g);
 }
 
+/* The serial of a fixture record: digits after the first ':' (before ')'). */
+static uint32_t rec_serial(const struct rec *r)
+{
+	const char *c = memchr(r->text, ':', r->len);
+	uint32_t v = 0;
+
+	if (!c)
+		return 0;
+	for (c++; c < r->text + r->len && *c >= '0' && *c <= '9'; c++)
+		v = v * 10 + (uint32_t)(*c - '0');
+	return v;
+}
+
 /* Feeds the records of a fixture in an interleaved order (round robin by serial). */
 static void test_interleaved(void)
 {
@@ -627,7 +639,7 @@ static void test_interleaved(void)
 		return;
 	}
 	for (i = 0; i < fx.n; i++) {
-		uint32_t s = (uint32_t)strtoul(memchr(fx.r[i].text, ':', fx.r[i].len) + 1, NULL, 10);
+		uint32_t s = rec_serial(&fx.r[i]);
 
 		if (!nser || serials[nser - 1] != s)
 			serials[nser++] = s;
@@ -639,7 +651,7 @@ static void test_interleaved(void)
 
 		for (k = 0; k < nser; k++) {
 			for (i = next[k]; i < fx.n; i++) {
-				uint32_t s = (uint32_t)strtoul(memchr(fx.r[i].text, ':', fx.r[i].len) + 1, NULL, 10);
+				uint32_t s = rec_serial(&fx.r[i]);
 
 				if (s == serials[k])
 					break;
