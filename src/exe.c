@@ -276,6 +276,8 @@ static void exe_watch_remove(struct exe_cache *cache, struct exe_entry *e)
 
 static void exe_entry_destroy(struct exe_cache *cache, struct exe_entry *e)
 {
+	if (!e->fan_marked && e->wd < 0)
+		cache->stats.unwatched--;
 	exe_watch_remove(cache, e);
 	exe_table_remove(&cache->by_key, e);
 	exe_lru_unlink(cache, e);

@@ -42,7 +42,7 @@ enum exe_watch_mode {
 	EXE_WATCH_NONE,    /* no watch: fstat checks only (tests) */
 };
 
-#define EXE_MAX_PATHS 4 /* paths remembered per entry; more are counted */
+#define EXE_MAX_PATHS 4 /* paths remembered per entry; further ones are ignored */
 
 struct exe_cache_stats {
 	size_t entries, max_entries, pending;
@@ -56,7 +56,7 @@ struct exe_cache_stats {
 	uint64_t invalidations;   /* hashes thrown away by a modification */
 	uint64_t stat_changes;    /* ... of which noticed by fstat, not the watch */
 	uint64_t overflows;       /* fanotify/inotify queue overflows (all invalidated) */
-	uint64_t fanotify_marks, inotify_watches, unwatched, paths_dropped;
+	uint64_t fanotify_marks, inotify_watches, unwatched; /* entries now, by watch */
 	const char *watch;        /* "fanotify", "fanotify+inotify", "inotify", "none" */
 };
 
