@@ -115,7 +115,8 @@ static bool all_digits(const char *s)
 {
 	size_t len = strlen(s);
 
-	if (!len || len > 5)
+	/* Any length: "999999" is a bad port, not a domain. */
+	if (!len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (!isdigit((unsigned char)s[i]))
@@ -156,7 +157,7 @@ static int filter_add_string(struct filter *f, const char *s)
 		return 0;
 	}
 	/* "1.2.3.4/99" or "1.2.3" look like addresses but are not: say so. */
-	if (strchr(s, '/') || strchr(s, ':'))
+	if (strchr(s, '/') || strchr(s, ':') || strspn(s, "0123456789.") == strlen(s))
 		return -EINVAL;
 	if (is_domain_prefix(s)) {
 		f->domains = xrealloc(f->domains, (f->n_domains + 1) * sizeof(*f->domains));
@@ -187,7 +188,7 @@ int filter_new(const struct filter_options *opts, const char *const *entries, si
 				    entries[i] ? strlen(entries[i]) : 0);
 			*err = xasprintf("entry %zu (\"%s\") is not a port (0-65535), a sha256 "
 					 "(64 hex digits), an IP address or CIDR range, or a domain "
-					 "name", i, text);
+					 "name", i + 1, text);
 			goto out;
 		}
 	}

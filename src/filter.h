@@ -7,7 +7,7 @@
  * them to new-program detection.
  *
  * "Log ignore" entries (strings; each one of):
- *   - 1-5 digits, 0..65535: a port (picosnitch wrote ports as JSON numbers:
+ *   - digits only, 0..65535: a port (picosnitch wrote ports as JSON numbers:
  *     the config reader turns those into their decimal text). It matches the
  *     service port: the remote port of an outbound record, the local port
  *     of an inbound one.
@@ -42,7 +42,7 @@ struct filter_options {
 /*
  * Parses the "Log ignore" entries (n of them; entries may be NULL when n
  * is 0) into a filter. On a bad entry returns -EINVAL and sets *err to a
- * message naming it (index and value) that the config validator can print
+ * message naming it (1-based position and value) that the config validator can print
  * after the key name; the caller frees *err. -E2BIG past FILTER_MAX_ENTRIES.
  */
 int filter_new(const struct filter_options *opts, const char *const *entries, size_t n,

@@ -719,7 +719,9 @@ static int query_open(const char *path, sqlite3 **ret, FILE *err)
 		sqlite3_busy_timeout(db, 5000);
 		rc = query_check(db, &version);
 	}
-	if ((rc & 0xff) == SQLITE_CANTOPEN && stat(wal, &sb) < 0 && errno == ENOENT) {
+	/* CANTOPEN or READONLY: the -shm could not be made; no -wal: nothing lost. */
+	if (((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
+	    stat(wal, &sb) < 0 && errno == ENOENT) {
 		char *uri = immutable_uri(path);
 
 		sqlite3_close(db);

@@ -27,6 +27,14 @@
 
 /* Lookup cache entries per table before the cache is dropped and refilled. */
 #define LOOKUP_MAX_ENTRIES (1u << 20)
+/*
+ * Rows per multi-row INSERT: one statement step per 64 rows instead of one
+ * per row (about 1.5x faster); 64 * 15 parameters stay under 999, the
+ * SQLITE_MAX_VARIABLE_NUMBER of SQLite before 3.32.
+ */
+#define STORE_INSERT_BATCH 64
+/* Rows scanned, or ids deleted, per orphan-pruning step. */
+#define STORE_PRUNE_CHUNK 50000
 /* How long a write waits for a lock another connection holds. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 /* WAL file size kept after a checkpoint (it is persistent, see store_open). */
@@ -97,13 +105,32 @@ struct lookup {
 	size_t cap, count;
 };
 
+/* The lookup tables, in the order of struct prune's arrays. */
+enum { LK_EXES, LK_ADDRS, LK_DOMS, N_LOOKUPS };
+
+/*
+ * An orphan scan in progress: which ids (up to max_id at the start) are
+ * referenced, collected chunk by chunk in contime order; ids resolved by
+ * store_write meanwhile count as referenced too.
+ */
+struct prune {
+	bool active;
+	int64_t pos;             /* next contime to scan */
+	int64_t max_id[N_LOOKUPS];
+	uint8_t *used[N_LOOKUPS];
+	int64_t del_next[N_LOOKUPS]; /* deletion phase: next id to consider */
+	bool scanned;
+};
+
 struct store {
 	int dirfd;
 	char *name;
 	char *path; /* real path of the file, for SQLite */
 	sqlite3 *db;
 	sqlite3_stmt *sel_exe, *ins_exe, *sel_addr, *ins_addr, *sel_dom, *ins_dom, *ins_conn;
+	sqlite3_stmt *ins_conn_batch; /* STORE_INSERT_BATCH rows */
 	struct lookup exes, addrs, doms;
+	struct prune prune;
 	char errbuf[256];
 };
 
@@ -151,16 +178,22 @@ static int store_rc(struct store *st, int rc)
 	return store_errno(rc);
 }
 
-/* FNV-1a, 64 bits. */
+/* A multiply-xorshift hash taking 8 bytes per step (keys are paths, ~50 bytes). */
 static uint64_t lookup_hash(const char *key, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ULL;
+	while (len >= 8) {
+		memcpy(&w, key, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		key += 8;
+		len -= 8;
 	}
-	return h;
+	w = 0;
+	memcpy(&w, key, len);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
 }
 
 static void lookup_clear(struct lookup *lk)
@@ -244,7 +277,7 @@ static void store_clear_caches(struct store *st)
 static void store_finalize(struct store *st)
 {
 	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
-				   &st->sel_dom, &st->ins_dom, &st->ins_conn };
+				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -252,8 +285,22 @@ static void store_finalize(struct store *st)
 	}
 }
 
+static void prune_clear(struct prune *pr)
+{
+	for (int i = 0; i < N_LOOKUPS; i++)
+		free(pr->used[i]);
+	memset(pr, 0, sizeof(*pr));
+}
+
+static void prune_mark(struct prune *pr, int table, int64_t id)
+{
+	if (pr->active && id > 0 && id <= pr->max_id[table])
+		pr->used[table][id / 8] |= (uint8_t)(1u << (id % 8));
+}
+
 static void store_close_db(struct store *st)
 {
+	prune_clear(&st->prune);
 	store_finalize(st);
 	if (st->db) {
 		sqlite3_close_v2(st->db);
@@ -342,8 +389,44 @@ fail:
 	return store_errno(rc);
 }
 
+/*
+ * The row insert for n rows. Rows equal in every column but the counters
+ * are merged into the stored one (UPSERT DO UPDATE exists since 3.24; no
+ * RETURNING, which needs 3.35). Merging happens in memory first, so the
+ * conflict path only runs when a window's contime was written before
+ * (a daemon restarted within one window).
+ */
+static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
+{
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sql, &len);
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	fputs("INSERT INTO connections(contime, exe_id, pexe_id, uid, family, protocol,"
+	      " direction, lport, rport, laddr_id, raddr_id, domain_id, conns, send, recv)"
+	      " VALUES", f);
+	for (int i = 0; i < n; i++)
+		fputs(i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", f);
+	fputs(" ON CONFLICT(contime, exe_id, pexe_id, uid, family, protocol, direction, lport,"
+	      " rport, laddr_id, raddr_id, domain_id) DO UPDATE SET"
+	      " conns = conns + excluded.conns, send = send + excluded.send,"
+	      " recv = recv + excluded.recv", f);
+	if (fclose(f) != 0) {
+		free(sql);
+		return -ENOMEM;
+	}
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
+	free(sql);
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
 static int store_prepare(struct store *st)
 {
+	int r;
+
 	static const struct {
 		size_t off;
 		const char *sql;
@@ -356,14 +439,6 @@ static int store_prepare(struct store *st)
 		{ offsetof(struct store, ins_addr), "INSERT INTO addresses(addr) VALUES(?1)" },
 		{ offsetof(struct store, sel_dom), "SELECT id FROM domains WHERE domain = ?1" },
 		{ offsetof(struct store, ins_dom), "INSERT INTO domains(domain) VALUES(?1)" },
-		/* UPSERT DO UPDATE exists since 3.24; no RETURNING (3.35). */
-		{ offsetof(struct store, ins_conn), "INSERT INTO connections(contime, exe_id,"
-		  " pexe_id, uid, family, protocol, direction, lport, rport, laddr_id, raddr_id,"
-		  " domain_id, conns, send, recv) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-		  " ?11, ?12, ?13, ?14, ?15) ON CONFLICT(contime, exe_id, pexe_id, uid, family,"
-		  " protocol, direction, lport, rport, laddr_id, raddr_id, domain_id) DO UPDATE"
-		  " SET conns = conns + excluded.conns, send = send + excluded.send,"
-		  " recv = recv + excluded.recv" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -374,7 +449,10 @@ static int store_prepare(struct store *st)
 		if (rc != SQLITE_OK)
 			return store_rc(st, rc);
 	}
-	return 0;
+	r = store_prepare_insert(st, 1, &st->ins_conn);
+	if (r == 0)
+		r = store_prepare_insert(st, STORE_INSERT_BATCH, &st->ins_conn_batch);
+	return r;
 }
 
 /*
@@ -749,6 +827,11 @@ static int store_resolve(struct store *st, const struct store_row *row, struct r
 	    (r = store_lookup1(st, &st->doms, st->sel_dom, st->ins_dom, rec->domain,
 			       &out->col[COL_DOMAIN])) < 0)
 		return r;
+	prune_mark(&st->prune, LK_EXES, out->col[COL_EXE]);
+	prune_mark(&st->prune, LK_EXES, out->col[COL_PEXE]);
+	prune_mark(&st->prune, LK_ADDRS, out->col[COL_LADDR]);
+	prune_mark(&st->prune, LK_ADDRS, out->col[COL_RADDR]);
+	prune_mark(&st->prune, LK_DOMS, out->col[COL_DOMAIN]);
 	return 0;
 }
 
@@ -783,15 +866,21 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		}
 		res[n++] = res[i];
 	}
-	for (size_t i = 0; i < n; i++) {
-		for (int c = 0; c < N_COLS; c++)
-			sqlite3_bind_int64(st->ins_conn, c + 1, res[i].col[c]);
-		rc = sqlite3_step(st->ins_conn);
-		sqlite3_reset(st->ins_conn);
+	for (size_t i = 0; i < n;) {
+		size_t batch = n - i >= STORE_INSERT_BATCH ? STORE_INSERT_BATCH : 1;
+		sqlite3_stmt *ins = batch > 1 ? st->ins_conn_batch : st->ins_conn;
+
+		for (size_t b = 0; b < batch; b++) {
+			for (int c = 0; c < N_COLS; c++)
+				sqlite3_bind_int64(ins, (int)b * N_COLS + c + 1, res[i + b].col[c]);
+		}
+		rc = sqlite3_step(ins);
+		sqlite3_reset(ins);
 		if (rc != SQLITE_DONE) {
 			r = store_rc(st, rc);
 			goto out;
 		}
+		i += batch;
 	}
 	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -880,27 +969,170 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	return 0;
 }
 
-int store_prune_lookups(struct store *st, int *deleted)
+/* Starts an orphan scan: sizes the bitmaps by the largest id of each table. */
+static int prune_begin(struct store *st)
 {
-	static const char *const sql[] = {
-		"DELETE FROM executables WHERE id <> 0 AND id NOT IN"
-		" (SELECT exe_id FROM connections UNION SELECT pexe_id FROM connections)",
-		"DELETE FROM addresses WHERE id <> 0 AND id NOT IN"
-		" (SELECT laddr_id FROM connections UNION SELECT raddr_id FROM connections)",
-		"DELETE FROM domains WHERE id <> 0 AND id NOT IN"
-		" (SELECT domain_id FROM connections)",
+	static const char *const max_sql[N_LOOKUPS] = {
+		"SELECT max(id) FROM executables", "SELECT max(id) FROM addresses",
+		"SELECT max(id) FROM domains",
 	};
-	int total = 0, n, r = 0;
+	struct prune *pr = &st->prune;
+	int rc;
 
-	if (!st->db)
-		return -EBADF;
-	for (size_t i = 0; i < ARRAY_SIZE(sql) && r == 0; i++) {
-		r = store_exec_int(st, sql[i], 0, false, &n);
-		if (r == 0)
-			total += n;
+	prune_clear(pr);
+	for (int i = 0; i < N_LOOKUPS; i++) {
+		rc = store_query_int(st->db, max_sql[i], &pr->max_id[i]);
+		if (rc != SQLITE_OK) {
+			prune_clear(pr);
+			return store_rc(st, rc);
+		}
+		if (pr->max_id[i] < 0)
+			pr->max_id[i] = 0;
+		pr->used[i] = xcalloc((size_t)pr->max_id[i] / 8 + 1, 1);
+		pr->del_next[i] = 1;
+	}
+	pr->pos = INT64_MIN;
+	pr->active = true;
+	return 0;
+}
+
+/* Scans the next chunk of rows (in contime order) for referenced ids. */
+static int prune_scan_chunk(struct store *st)
+{
+	struct prune *pr = &st->prune;
+	sqlite3_stmt *stmt = NULL;
+	int64_t bound = 0;
+	bool has_bound = false, single = false;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM connections WHERE contime >= ?1"
+				" ORDER BY contime LIMIT 1 OFFSET " STRINGIFY(STORE_PRUNE_CHUNK),
+				-1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, pr->pos);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			bound = sqlite3_column_int64(stmt, 0);
+			has_bound = true;
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (rc != SQLITE_OK)
+		return store_rc(st, rc);
+	/* A window larger than a chunk is scanned alone. */
+	single = has_bound && bound == pr->pos;
+	rc = sqlite3_prepare_v2(st->db, single ?
+				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
+				" WHERE contime = ?1" :
+				has_bound ?
+				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
+				" WHERE contime >= ?1 AND contime < ?2" :
+				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
+				" WHERE contime >= ?1", -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, pr->pos);
+		sqlite3_bind_int64(stmt, 2, bound);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			prune_mark(pr, LK_EXES, sqlite3_column_int64(stmt, 0));
+			prune_mark(pr, LK_EXES, sqlite3_column_int64(stmt, 1));
+			prune_mark(pr, LK_ADDRS, sqlite3_column_int64(stmt, 2));
+			prune_mark(pr, LK_ADDRS, sqlite3_column_int64(stmt, 3));
+			prune_mark(pr, LK_DOMS, sqlite3_column_int64(stmt, 4));
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_rc(st, rc);
+	if (!has_bound)
+		pr->scanned = true;
+	else
+		pr->pos = single ? bound + 1 : bound;
+	return 0;
+}
+
+/* Deletes up to STORE_PRUNE_CHUNK unreferenced ids in one transaction. */
+static int prune_delete_chunk(struct store *st, int *deleted, bool *finished)
+{
+	static const char *const del_sql[N_LOOKUPS] = {
+		"DELETE FROM executables WHERE id = ?1", "DELETE FROM addresses WHERE id = ?1",
+		"DELETE FROM domains WHERE id = ?1",
+	};
+	struct prune *pr = &st->prune;
+	sqlite3_stmt *stmt = NULL;
+	int table, budget = STORE_PRUNE_CHUNK, rc = SQLITE_OK, r = 0;
+
+	for (table = 0; table < N_LOOKUPS && pr->del_next[table] > pr->max_id[table]; table++)
+		;
+	if (table == N_LOOKUPS) {
+		*finished = true;
+		return 0;
+	}
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db, del_sql[table], -1, &stmt, NULL);
+	while (rc == SQLITE_OK && budget > 0 && pr->del_next[table] <= pr->max_id[table]) {
+		int64_t id = pr->del_next[table]++;
+
+		if (pr->used[table][id / 8] & (1u << (id % 8)))
+			continue;
+		budget--;
+		sqlite3_bind_int64(stmt, 1, id);
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc == SQLITE_DONE) {
+			*deleted += sqlite3_changes(st->db);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_rc(st, rc);
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	/* Deleted ids could be handed out again: the caches must forget them. */
 	store_clear_caches(st);
+	return r;
+}
+
+int store_prune_step(struct store *st, int *deleted, int *more)
+{
+	bool finished = false;
+	int r = 0;
+
+	*deleted = 0;
+	*more = 0;
+	if (!st->db)
+		return -EBADF;
+	if (!st->prune.active)
+		r = prune_begin(st);
+	else if (!st->prune.scanned)
+		r = prune_scan_chunk(st);
+	else
+		r = prune_delete_chunk(st, deleted, &finished);
+	if (r < 0 || finished) {
+		prune_clear(&st->prune);
+		return r;
+	}
+	*more = 1;
+	return 0;
+}
+
+int store_prune_lookups(struct store *st, int *deleted)
+{
+	int n, more = 1, r = 0, total = 0;
+
+	prune_clear(&st->prune);
+	while (more && r == 0) {
+		r = store_prune_step(st, &n, &more);
+		total += n;
+	}
 	*deleted = total;
 	return r;
 }

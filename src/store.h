@@ -67,7 +67,16 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows);
  * cutoff remain. *deleted gets the number of rows deleted.
  */
 int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more);
-/* Deletes lookup rows (never id 0) no connection refers to; clears caches. */
+/*
+ * One step of deleting lookup rows (never id 0) that no connection refers
+ * to: the first step starts a scan, the next ones scan about 50,000 rows
+ * each (no write lock held), then delete unreferenced ids in transactions
+ * of at most 50,000. Windows may be written between steps (their ids count
+ * as referenced). *more is set until the run is complete; *deleted counts
+ * lookup rows deleted by this step. Caches are cleared after deletions.
+ */
+int store_prune_step(struct store *st, int *deleted, int *more);
+/* A whole pruning run (all steps); for tests and tools. */
 int store_prune_lookups(struct store *st, int *deleted);
 /*
  * Frees at most max_pages free pages to the filesystem (incremental

@@ -432,8 +432,9 @@ static void writer_retention_step(struct writer *w)
 			w->ret_phase = w->ret_deleted ? RET_PRUNE : RET_IDLE;
 		break;
 	case RET_PRUNE:
-		r = store_prune_lookups(w->store, &deleted);
-		w->ret_phase = RET_VACUUM;
+		r = store_prune_step(w->store, &deleted, &more);
+		if (r == 0 && !more)
+			w->ret_phase = RET_VACUUM;
 		break;
 	case RET_VACUUM:
 		r = store_vacuum_step(w->store, WRITER_VACUUM_PAGES, &remaining);

@@ -346,6 +346,29 @@ static void test_retention(void)
 	       "retention: id 0 never pruned");
 	is_int(q_int(db, "SELECT count(*) FROM addresses WHERE id = 0"), 1,
 	       "retention: address id 0 kept");
+	/* Writes between pruning steps keep the ids they use. */
+	write_rows(st, 998, 1, "/orphan/kept");
+	write_rows(st, 998, 1, "/orphan/gone");
+	store_retention_step(st, 1000, &deleted, &more);
+	is_int(deleted, 2, "prune: two more rows expired");
+	{
+		int n = 0, psteps = 0, pruned = 0;
+
+		more = 1;
+		is_int(store_prune_step(st, &n, &more), 0, "prune: first step starts the scan");
+		write_rows(st, 1003, 1, "/orphan/kept");
+		while (more && psteps++ < 100) {
+			if (store_prune_step(st, &n, &more) < 0)
+				break;
+			pruned += n;
+		}
+		is_int(pruned, 1, "prune: only the unused orphan deleted");
+		is_int(q_int(db, "SELECT count(*) FROM executables WHERE exe = '/orphan/gone'"), 0,
+		       "prune: orphan gone");
+		is_int(q_int(db, "SELECT count(*) FROM connections c JOIN executables e ON"
+			     " e.id = c.exe_id WHERE e.exe = '/orphan/kept'"), 1,
+		       "prune: id used by a write during the scan kept");
+	}
 	/* A new write after pruning must not reuse a stale cached id. */
 	write_rows(st, 1002, 1, "/old/a");
 	is_int(q_int(db, "SELECT count(*) FROM connections c JOIN executables e ON e.id = c.exe_id"
@@ -364,7 +387,7 @@ static void test_retention(void)
 		total += deleted;
 		steps++;
 	} while (more && steps < 20);
-	is_int(total, 3 + 4 + 1 + 12000 + STORE_RETENTION_BATCH + 2000, "retention: all old rows deleted");
+	is_int(total, 3 + 4 + 1 + 1 + 12000 + STORE_RETENTION_BATCH + 2000, "retention: all old rows deleted");
 	ok(steps >= 3, "retention: in several steps (%d)", steps);
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 5, "retention: newest window kept");
 	is_int(store_retention_step(st, 4000, &deleted, &more), 0, "retention: idle step");

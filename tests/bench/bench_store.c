@@ -1,0 +1,443 @@
+#include "config.h"
+/*
+ * bench_store.c: figures for the store (issue "Storage", Benchmark):
+ * rows/s of a 100,000-row window, commit time of a 10,000-row window,
+ * bytes per row after 1,000,000 rows of realistic variety (with and
+ * without each candidate index, and the rowid-table alternative), and
+ * `query --group-by exe --since 1d` on a 10,000,000-row database
+ * (BENCH_QUICK=1: 1,000,000). Everything lives in a mkdtemp directory
+ * under /tmp (or $TMPDIR) that is removed at the end. Prints plain lines;
+ * never asserts a time.
+ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "query.h"
+#include "store.h"
+#include "util.h"
+
+#define N_EXES 300
+#define N_PARENTS 50
+#define N_RADDRS 20000
+#define N_DOMAINS 5000
+#define N_LADDRS 5
+#define ROWS_PER_WINDOW 2000
+
+static char tmpdir[256];
+static int dirfd_;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+/* Pools of strings the generated records point into (never freed per record). */
+static char *exes[N_EXES][3], *names[N_EXES], *cmdlines[N_EXES][3], *shas[N_EXES];
+static char *parents[N_PARENTS];
+static char raddrs[N_RADDRS][46], laddrs[N_LADDRS][46];
+static char *domains[N_DOMAINS];
+static char empty[] = "";
+
+static uint64_t rnd(void)
+{
+	/* xorshift64* */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+/* Roughly Zipf-distributed index in [0, n): a few values are very common. */
+static size_t skewed(size_t n)
+{
+	double u = (double)(rnd() >> 11) / (double)(1ULL << 53);
+
+	return (size_t)((double)n * u * u * u) % n;
+}
+
+static void make_pools(void)
+{
+	for (int i = 0; i < N_EXES; i++) {
+		names[i] = xasprintf("prog%d", i);
+		shas[i] = xasprintf("%016llx%016llx%016llx%016llx", (unsigned long long)rnd(),
+				    (unsigned long long)rnd(), (unsigned long long)rnd(),
+				    (unsigned long long)rnd());
+		for (int v = 0; v < 3; v++) {
+			exes[i][v] = xasprintf("/usr/%s/prog%d", v == 2 ? "local/bin" : "bin", i);
+			cmdlines[i][v] = xasprintf("prog%d --option=%d --config /etc/prog%d.conf", i,
+						   v, i);
+		}
+	}
+	for (int i = 0; i < N_PARENTS; i++)
+		parents[i] = xasprintf("/usr/bin/parent%d", i);
+	for (int i = 0; i < N_RADDRS; i++) {
+		if (i % 7 == 0)
+			snprintf(raddrs[i], sizeof(raddrs[i]), "2001:db8:%x:%x::%x", i >> 8, i & 0xff,
+				 (unsigned)(rnd() & 0xffff));
+		else
+			snprintf(raddrs[i], sizeof(raddrs[i]), "%u.%u.%u.%u",
+				 (unsigned)(rnd() % 223 + 1), (unsigned)(rnd() % 256),
+				 (unsigned)(rnd() % 256), (unsigned)(rnd() % 254 + 1));
+	}
+	for (int i = 0; i < N_LADDRS; i++)
+		snprintf(laddrs[i], sizeof(laddrs[i]), "192.168.1.%d", i + 10);
+	for (int i = 0; i < N_DOMAINS; i++)
+		domains[i] = xasprintf("host%d.service%d.example.com", i, i % 97);
+}
+
+/* A record of realistic variety, pointing into the pools. */
+static void gen_record(struct conn_record *r)
+{
+	size_t e = skewed(N_EXES), v = rnd() % 10 == 0 ? rnd() % 3 : 0, ra = skewed(N_RADDRS);
+	unsigned k = (unsigned)(rnd() % 100);
+
+	memset(r, 0, sizeof(*r));
+	r->proc.exe = exes[e][v];
+	r->proc.name = names[e];
+	r->proc.cmdline = cmdlines[e][v];
+	r->proc.sha256 = shas[e];
+	r->parent.exe = parents[e % N_PARENTS];
+	r->parent.name = empty;
+	r->parent.cmdline = empty;
+	r->parent.sha256 = empty;
+	r->uid = k < 70 ? 0 : k < 95 ? 1000 : 100 + (unsigned)(rnd() % 100);
+	k = (unsigned)(rnd() % 100);
+	r->direction = k < 90 ? CONN_OUTBOUND : k < 98 ? CONN_INBOUND : CONN_EXEC;
+	r->conns = rnd() % 5 == 0 ? 1 + rnd() % 20 : 1;
+	if (r->direction == CONN_EXEC) {
+		r->lport = r->rport = -1;
+		r->domain = empty;
+		return;
+	}
+	snprintf(r->raddr, sizeof(r->raddr), "%s", raddrs[ra]);
+	r->family = strchr(r->raddr, ':') ? 10 : 2;
+	snprintf(r->laddr, sizeof(r->laddr), "%s", r->family == 10 ? "2001:db8::10" :
+		 laddrs[rnd() % N_LADDRS]);
+	k = (unsigned)(rnd() % 100);
+	r->protocol = k < 75 ? 6 : k < 99 ? 17 : 1;
+	if (r->direction == CONN_OUTBOUND) {
+		static const int common[] = { 443, 443, 443, 443, 443, 443, 80, 53, 53, 123, 22, 993 };
+		k = (unsigned)(rnd() % 14);
+		r->rport = k < 12 ? common[k] : (int)(1024 + rnd() % 60000);
+		r->lport = (int)(32768 + rnd() % 28232);
+	} else {
+		static const int services[] = { 22, 80, 443 };
+		r->lport = services[rnd() % 3];
+		r->rport = (int)(32768 + rnd() % 28232);
+	}
+	r->domain = rnd() % 5 == 0 ? empty : domains[ra % N_DOMAINS];
+	/* Bytes: roughly log-uniform from 40 B to 20 MB. */
+	k = (unsigned)(rnd() % 19);
+	r->send = (40ULL << k) + rnd() % (40ULL << k);
+	k = (unsigned)(rnd() % 19);
+	r->recv = (40ULL << k) + rnd() % (40ULL << k);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Writes n generated rows at contime t in one window; returns seconds taken. */
+static double write_window(struct store *st, struct conn_record *recs, struct store_row *rows,
+			   size_t n, int64_t t)
+{
+	double t0;
+
+	for (size_t i = 0; i < n; i++) {
+		gen_record(&recs[i]);
+		rows[i].contime = t;
+		rows[i].rec = &recs[i];
+	}
+	t0 = now_s();
+	if (store_write(st, rows, n) < 0) {
+		fprintf(stderr, "bench_store: write failed: %s\n", store_errmsg(st));
+		exit(1);
+	}
+	return now_s() - t0;
+}
+
+static void remove_files(const char *prefix)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (!strncmp(de->d_name, prefix, strlen(prefix)))
+			unlinkat(dirfd_, de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+static struct store *open_store(const char *name)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+
+	remove_files(name);
+	if (store_open(dirfd_, name, &msg, &st) < 0) {
+		fprintf(stderr, "bench_store: open %s: %s\n", name, msg ? msg : "?");
+		exit(1);
+	}
+	free(msg);
+	return st;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void bench_window(void)
+{
+	size_t n = 100000;
+	struct conn_record *recs = xcalloc(n, sizeof(*recs));
+	struct store_row *rows = xcalloc(n, sizeof(*rows));
+	struct store *st = open_store("w.db");
+	double secs, times[10];
+	int64_t t = 1700000000;
+
+	secs = write_window(st, recs, rows, n, t);
+	printf("store: %zu-row window (new database, lookups inserted): %.0f rows/s\n", n,
+	       (double)n / secs);
+	secs = write_window(st, recs, rows, n, t + 1);
+	printf("store: %zu-row window (lookups cached): %.0f rows/s\n", n, (double)n / secs);
+	for (int i = 0; i < 10; i++)
+		times[i] = write_window(st, recs, rows, 10000, t + 2 + i) * 1000;
+	qsort(times, 10, sizeof(times[0]), cmp_double);
+	printf("store: 10000-row window commit: median %.1f ms, max %.1f ms (10 windows)\n",
+	       (times[4] + times[5]) / 2, times[9]);
+	store_free(st);
+	free(recs);
+	free(rows);
+	remove_files("w.db");
+}
+
+/* File size of name after a full checkpoint (the -wal emptied). */
+static long long db_bytes(struct store *st, const char *name)
+{
+	struct stat sb;
+
+	sqlite3_exec(store_db(st), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (fstatat(dirfd_, name, &sb, 0) < 0)
+		return -1;
+	return (long long)sb.st_size;
+}
+
+/* Fills name with total rows in windows; extra_sql runs first (an index). */
+static struct store *fill(const char *name, size_t total, const char *extra_sql, int64_t t0,
+			  int64_t span_s, double *secs)
+{
+	struct conn_record *recs = xcalloc(ROWS_PER_WINDOW, sizeof(*recs));
+	struct store_row *rows = xcalloc(ROWS_PER_WINDOW, sizeof(*rows));
+	struct store *st = open_store(name);
+	size_t windows = total / ROWS_PER_WINDOW;
+	double start = now_s();
+
+	if (extra_sql && sqlite3_exec(store_db(st), extra_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bench_store: %s: %s\n", extra_sql, sqlite3_errmsg(store_db(st)));
+		exit(1);
+	}
+	for (size_t w = 0; w < windows; w++)
+		write_window(st, recs, rows, ROWS_PER_WINDOW,
+			     t0 + (int64_t)((double)w * (double)span_s / (double)windows));
+	*secs = now_s() - start;
+	free(recs);
+	free(rows);
+	return st;
+}
+
+static void bench_size(void)
+{
+	static const struct {
+		const char *what, *sql;
+	} variants[] = {
+		{ "no secondary index (chosen schema)", NULL },
+		{ "+ index (exe_id, contime)", "CREATE INDEX ci_exe ON connections(exe_id, contime)" },
+		{ "+ index (raddr_id, contime)", "CREATE INDEX ci_raddr ON connections(raddr_id, contime)" },
+	};
+	size_t total = 1000000;
+	double secs;
+
+	for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
+		struct store *st;
+		long long bytes;
+
+		rng_state = 0x9e3779b97f4a7c15ULL;
+		st = fill("s.db", total, variants[i].sql, 1700000000, 30 * 86400, &secs);
+		bytes = db_bytes(st, "s.db");
+		printf("store: size after %zu rows, %s: %.1f B/row (%lld bytes; filled at %.0f rows/s)\n",
+		       total, variants[i].what, (double)bytes / (double)total, bytes,
+		       (double)total / secs);
+		if (i == 0) {
+			/* The same rows in a rowid table with a contime index, for comparison. */
+			char *sql = xasprintf(
+				"ATTACH '%s/alt.db' AS alt; PRAGMA alt.auto_vacuum = INCREMENTAL;"
+				"CREATE TABLE alt.connections(contime INTEGER NOT NULL, exe_id INTEGER NOT NULL,"
+				" pexe_id INTEGER NOT NULL, uid INTEGER NOT NULL, family INTEGER NOT NULL,"
+				" protocol INTEGER NOT NULL, direction INTEGER NOT NULL, lport INTEGER NOT NULL,"
+				" rport INTEGER NOT NULL, laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL,"
+				" domain_id INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL,"
+				" recv INTEGER NOT NULL);"
+				"CREATE INDEX alt.ci_time ON connections(contime);"
+				"INSERT INTO alt.connections SELECT * FROM main.connections ORDER BY contime;"
+				"CREATE TABLE alt.executables AS SELECT * FROM main.executables;"
+				"CREATE TABLE alt.addresses AS SELECT * FROM main.addresses;"
+				"CREATE TABLE alt.domains AS SELECT * FROM main.domains;"
+				"DETACH alt;", tmpdir);
+			struct stat sb;
+			char *err = NULL;
+
+			remove_files("alt.db");
+			if (sqlite3_exec(store_db(st), sql, NULL, NULL, &err) != SQLITE_OK)
+				printf("store: rowid alternative failed: %s\n", err ? err : "?");
+			sqlite3_free(err);
+			if (fstatat(dirfd_, "alt.db", &sb, 0) == 0)
+				printf("store: size after %zu rows, rowid table + index (contime) "
+				       "(alternative, not used): %.1f B/row\n", total,
+				       (double)sb.st_size / (double)total);
+			free(sql);
+			remove_files("alt.db");
+		}
+		store_free(st);
+		remove_files("s.db");
+	}
+}
+
+/* Best and first time of query argv on path, output discarded. */
+static void time_query(const char *path, const char *label, size_t total, char **argv, int argc)
+{
+	FILE *devnull = fopen("/dev/null", "w");
+	double best = 1e9, first = 0;
+
+	for (int i = 0; i < 3; i++) {
+		char *copy[16];
+		double t0 = now_s(), dt;
+		int status;
+
+		for (int a = 0; a < argc; a++)
+			copy[a] = xstrdup(argv[a]);
+		copy[argc] = NULL;
+		status = query_run(argc, copy, path, devnull, stderr);
+		dt = (now_s() - t0) * 1000;
+		for (int a = 0; a < argc; a++)
+			free(copy[a]);
+		if (status != 0) {
+			printf("store: query %s failed with status %d\n", label, status);
+			break;
+		}
+		if (i == 0)
+			first = dt;
+		if (dt < best)
+			best = dt;
+	}
+	printf("store: query %s on %zu rows: %.0f ms (first run %.0f ms)\n", label, total, best,
+	       first);
+	fclose(devnull);
+}
+
+static void bench_query(void)
+{
+	const char *quick = getenv("BENCH_QUICK");
+	size_t total = quick && *quick && strcmp(quick, "0") ? 1000000 : 10000000;
+	int64_t now = (int64_t)time(NULL), span = 365 * 86400;
+	char path[512], *argv_1d[] = { "query", "--group-by", "exe", "--since", "1d", NULL };
+	char *argv_30d[] = { "query", "--group-by", "exe", "--since", "30d", NULL };
+	char *argv_all[] = { "query", "--group-by", "exe", NULL };
+	char *argv_ip[] = { "query", "--group-by", "ip", "--since", "1d", NULL };
+	double secs, t0;
+	struct store *st;
+	int deleted = 0;
+	long long bytes;
+
+	rng_state = 0x2545f4914f6cdd1dULL;
+	st = fill("q.db", total, NULL, now - span, span, &secs);
+	bytes = db_bytes(st, "q.db");
+	printf("store: built %zu rows over 365 days in %.1f s (%.0f rows/s, %.1f B/row)\n", total,
+	       secs, (double)total / secs, (double)bytes / (double)total);
+	snprintf(path, sizeof(path), "%s/q.db", tmpdir);
+	time_query(path, "--group-by exe --since 1d", total, argv_1d, 5);
+	time_query(path, "--group-by ip --since 1d", total, argv_ip, 5);
+	time_query(path, "--group-by exe --since 30d", total, argv_30d, 5);
+	time_query(path, "--group-by exe (all rows)", total, argv_all, 3);
+	{
+		int more = 1, steps = 0, n = 0;
+		double worst = 0;
+
+		t0 = now_s();
+		while (more && steps < 100000) {
+			double s0 = now_s(), dt;
+
+			if (store_prune_step(st, &n, &more) < 0)
+				break;
+			deleted += n;
+			dt = now_s() - s0;
+			if (dt > worst)
+				worst = dt;
+			steps++;
+		}
+		printf("store: orphan pruning of %zu rows (%d steps): %.0f ms total, longest step "
+		       "%.1f ms\n", total, steps, (now_s() - t0) * 1000, worst * 1000);
+	}
+	{
+		int more = 1, steps = 0, n = 0;
+		double worst = 0;
+
+		t0 = now_s();
+		/* Retention of the oldest 30 days, step by step. */
+		while (more && steps < 100000) {
+			double s0 = now_s(), dt;
+
+			if (store_retention_step(st, now - span + 30 * 86400, &n, &more) < 0)
+				break;
+			dt = now_s() - s0;
+			if (dt > worst)
+				worst = dt;
+			steps++;
+		}
+		printf("store: retention of 30 days (%d steps): %.0f ms total, longest step %.1f ms\n",
+		       steps, (now_s() - t0) * 1000, worst * 1000);
+	}
+	store_free(st);
+	remove_files("q.db");
+}
+
+static void rm_dir(void)
+{
+	remove_files("");
+	rmdir(tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = getenv("TMPDIR");
+
+	(void)argc;
+	(void)argv;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/bench_store.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	make_pools();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("store: SQLite %s, page size 4096, WAL, synchronous=NORMAL\n", sqlite3_libversion());
+	bench_window();
+	bench_size();
+	bench_query();
+	close(dirfd_);
+	rm_dir();
+	return 0;
+}
