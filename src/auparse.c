@@ -1311,7 +1311,9 @@ int auparse_feed(struct auparse *p, int type, const char *text, size_t len, uint
 
 	p->st.records++;
 	auparse_expire(p, now_ms);
-	nul = memchr(text, '\0', len);
+	if (!text)
+		len = 0;
+	nul = len ? memchr(text, '\0', len) : NULL;
 	if (nul)
 		len = (size_t)(nul - text);
 	off = auparse_header(text, len, &sec, &ms, &serial);

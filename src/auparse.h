@@ -215,7 +215,7 @@ void auparse_free(struct auparse *p);
  * Returns 1 when the record belongs to one of our events (key ours, or a
  * CONFIG_CHANGE record with our key), 0 otherwise: in "daemon" audit mode
  * the caller writes the records for which it returned 0 to syslog.
- * Any byte sequence is safe.
+ * Any byte sequence is safe (text may be NULL when len is 0).
  */
 int auparse_feed(struct auparse *p, int type, const char *text, size_t len, uint64_t now_ms);
 

@@ -1006,8 +1006,9 @@ static void test_synthetic(void)
 	ok(s.last == 0, "truncated header: not ours");
 	feed(&s, 1, 1300, "hello world");
 	feed(&s, 1, 1300, "%s", "");
+	ok(auparse_feed(s.p, 1300, NULL, 0, 1) == 0, "NULL text with len 0");
 	auparse_stats(s.p, &st);
-	is_int(st.malformed, 3, "three malformed records counted");
+	is_int(st.malformed, 4, "four malformed records counted");
 	/* A NUL ends the text. */
 	tl = strlen(nul_rec);
 	memcpy(text, nul_rec, tl);
