@@ -61,6 +61,12 @@ enum config_type {
 	  "kernel audit backlog limit to raise to (never lowered)") \
 	X(DESKTOP_USER, "Desktop user", CONFIG_STRING, 0, 0, 0, "", \
 	  "user to notify (empty: the owner of the graphical session)") \
+	X(DESKTOP_BUS_ADDRESS, "Desktop bus address", CONFIG_STRING, 0, 0, 0, "", \
+	  "session bus address to notify on (empty: /run/user/UID/bus)") \
+	X(LOG_PORTS, "Log ports", CONFIG_BOOL, 1, 0, 1, NULL, \
+	  "store local and remote ports") \
+	X(CONNTRACK_SETUP, "Conntrack setup", CONFIG_ENUM, 0, 0, 0, "auto|never", \
+	  "load the auditsnitch nft table when conntrack tracks nothing") \
 	X(SYSLOG, "Syslog", CONFIG_BOOL, 1, 0, 1, NULL, \
 	  "send messages and detections to syslog") \
 	X(LOG_LEVEL, "Log level", CONFIG_ENUM, 0, 0, 0, "info|notice|warning|error|debug", \

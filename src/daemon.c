@@ -26,11 +26,23 @@
 
 #include "audit.h"
 #include "config.h"
+#include "conntrack.h"
+#include "correlate.h"
 #include "daemon.h"
+#include "exe.h"
+#include "filter.h"
+#include "hash.h"
 #include "log.h"
 #include "loop.h"
+#include "netaddr.h"
+#include "notify.h"
 #include "output.h"
 #include "paths.h"
+#include "procfs.h"
+#include "proctab.h"
+#include "records.h"
+#include "sockdiag.h"
+#include "writer.h"
 #include "util.h"
 
 #ifndef PKGDATADIR
@@ -52,6 +64,27 @@ struct daemon {
 	struct loop *loop;
 	struct auditsrc *audit;
 	struct output *json;   /* run --json: events on stdout */
+	/* The pipeline, in the order it is built (DESIGN.md "Data flow"). */
+	struct notify *notify;
+	struct records *records;
+	struct filter *filter;
+	struct writer *writer;
+	struct hash_pool *hashes;
+	struct exe_cache *exes;
+	struct procfs *procfs;
+	struct proctab *proctab;
+	struct sockdiag *sockdiag;
+	struct procfs_sockindex *sockindex;
+	struct netaddr *netaddr;
+	struct ct *ct;
+	struct correlate *corr;
+	struct loop_timer *tick_timer;     /* correlation windows, 100 ms */
+	struct loop_timer *window_timer;   /* conntrack counters, every write window */
+	struct loop_timer *slow_timer;     /* proctab expiry, socket index, 1 s */
+	struct loop_timer *save_timer;     /* record.json, 30 s */
+	uint64_t records_ignored;
+	uint64_t records_dropped;
+	uint64_t detections;
 	int config_dirfd;
 	int state_dirfd;
 	int log_dirfd;
@@ -439,12 +472,16 @@ static void daemon_report_ready(struct daemon *d, int status)
 	d->ready_fd = -1;
 }
 
+static void daemon_stop_pipeline(struct daemon *d);
+
 static void daemon_close(struct daemon *d)
 {
 	/* Rules out and the audit pid given back before anything else goes. */
 	if (d->audit)
 		auditsrc_flush(d->audit);
 	auditsrc_free(d->audit);
+	d->audit = NULL;
+	daemon_stop_pipeline(d);
 	output_free(d->json);
 	if (d->ctl_fd >= 0) {
 		loop_del_fd(d->loop, d->ctl_fd);
@@ -490,6 +527,426 @@ static void daemon_on_audit_event(const struct auparse_event *ev, void *data)
 	struct daemon *d = data;
 
 	output_event(d->json, ev);
+	if (!d->corr)
+		return;
+	if (ev->kind == AUPARSE_EXEC)
+		correlate_exec(d->corr, ev);
+	else if (ev->kind == AUPARSE_CONNECT)
+		correlate_connect(d->corr, ev);
+}
+
+/* ---- the pipeline: identity, correlation, storage, detection ---- */
+
+/* A finished connection record: filter, detect new programs, store. */
+static void daemon_on_record(struct conn_record *rec, void *data)
+{
+	struct records_detection det[RECORDS_MAX_DETECTIONS];
+	struct daemon *d = data;
+	bool ignored = d->filter ? filter_apply(d->filter, rec) : false;
+	int i, n;
+
+	/* New-program detection sees ignored connections too (without notifying). */
+	if (d->records && rec->direction != CONN_EXEC && rec->conns > 0) {
+		n = records_observe(d->records, rec, ignored, det, RECORDS_MAX_DETECTIONS);
+		for (i = 0; i < n; i++) {
+			d->detections++;
+			if (records_log_detection(d->records, &det[i]) < 0)
+				log_warn("exe.log: cannot write: %s", strerror(errno));
+			log_notice("%s", det[i].text);
+			(void)notify_send(d->notify, det[i].urgency, det[i].summary, det[i].body);
+			records_detection_clear(&det[i]);
+		}
+	}
+	output_record(d->json, rec, ignored);
+	if (ignored) {
+		d->records_ignored++;
+		conn_record_free(rec);
+		return;
+	}
+	if (!d->writer) {
+		conn_record_free(rec);
+		return;
+	}
+	if (writer_submit(d->writer, rec) < 0)
+		d->records_dropped++;
+}
+
+static void daemon_on_hash(uint64_t dev, uint64_t ino, const char *sha256, void *data)
+{
+	struct daemon *d = data;
+
+	if (d->corr)
+		correlate_hash_done(d->corr, dev, ino, sha256);
+}
+
+static void daemon_on_flow_new(const struct ct_flow *flow, void *data)
+{
+	struct daemon *d = data;
+
+	correlate_flow_new(d->corr, flow);
+}
+
+static void daemon_on_flow_update(const struct ct_flow *flow, const struct ct_counters *delta,
+				  void *data)
+{
+	struct daemon *d = data;
+
+	correlate_flow_bytes(d->corr, flow, delta, false);
+}
+
+static void daemon_on_flow_destroy(const struct ct_flow *flow, const struct ct_counters *delta,
+				   void *data)
+{
+	struct daemon *d = data;
+
+	correlate_flow_bytes(d->corr, flow, delta, true);
+}
+
+static void daemon_on_ct_state(int state, void *data)
+{
+	(void)data;
+	if (state == CT_STATE_OK)
+		log_info("conntrack: %s", ct_state_text((enum ct_state)state));
+	else if (state != CT_STATE_STARTING)
+		log_warn("conntrack: %s", ct_state_text((enum ct_state)state));
+}
+
+static void daemon_on_tick(struct loop *loop, uint64_t exp, void *data)
+{
+	struct daemon *d = data;
+
+	(void)loop;
+	(void)exp;
+	correlate_tick(d->corr, util_now_ms());
+}
+
+static void daemon_on_window(struct loop *loop, uint64_t exp, void *data)
+{
+	struct daemon *d = data;
+
+	(void)loop;
+	(void)exp;
+	/* Long flows: each write window gets the bytes they moved in it. */
+	if (d->ct)
+		(void)ct_poll_counters(d->ct);
+}
+
+static void daemon_on_slow(struct loop *loop, uint64_t exp, void *data)
+{
+	struct daemon *d = data;
+
+	(void)loop;
+	(void)exp;
+	(void)proctab_expire(d->proctab, 4096);
+	/* A bounded part of the socket index each second, never a full rescan. */
+	if (d->sockindex)
+		(void)procfs_sockindex_refresh(d->sockindex, 256);
+}
+
+static void daemon_save_records(struct daemon *d)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (!d->records || !records_dirty(d->records))
+		return;
+	if (records_snapshot(d->records, &buf, &len) < 0)
+		return;
+	/* A small atomic write to the state directory (about 1 ms per 1000 programs). */
+	r = records_write_snapshot(d->records, buf, len);
+	if (r < 0) {
+		records_mark_dirty(d->records);
+		log_error("record.json: cannot write: %s", strerror(-r));
+	}
+	free(buf);
+}
+
+static void daemon_on_save(struct loop *loop, uint64_t exp, void *data)
+{
+	(void)loop;
+	(void)exp;
+	daemon_save_records(data);
+}
+
+static void daemon_writer_error(void *data, int err, const char *msg)
+{
+	(void)data;
+	if (err < 0)
+		log_error("database: %s", msg);
+	else
+		log_notice("database: %s", msg);
+}
+
+static void daemon_notify_log(int level, const char *message, void *data)
+{
+	(void)data;
+	log_msg(level, "notifications: %s", message);
+}
+
+/* "Log ignore" is validated by the filter that applies it. */
+static char *daemon_validate_ignore(const struct config *cfg, enum config_key key)
+{
+	struct filter_options fo = { true, true, true };
+	size_t i, n = config_strlist_len(cfg, key);
+	const char **entries = xcalloc(n ? n : 1, sizeof(*entries));
+	struct filter *f = NULL;
+	char *err = NULL;
+
+	for (i = 0; i < n; i++)
+		entries[i] = config_strlist_at(cfg, key, i);
+	if (filter_new(&fo, entries, n, &err, &f) < 0 && !err)
+		err = xstrdup("invalid entry");
+	filter_free(f);
+	free(entries);
+	return err;
+}
+
+void daemon_register_validators(void)
+{
+	config_set_validator(CONFIG_LOG_IGNORE, daemon_validate_ignore);
+}
+
+/* The filter for the current configuration. */
+static int daemon_make_filter(struct daemon *d, struct filter **ret)
+{
+	struct filter_options fo = {
+		.log_addresses = config_bool(d->config, CONFIG_LOG_ADDRESSES),
+		.log_commands = config_bool(d->config, CONFIG_LOG_COMMANDS),
+		.log_ports = config_bool(d->config, CONFIG_LOG_PORTS),
+	};
+	size_t i, n = config_strlist_len(d->config, CONFIG_LOG_IGNORE);
+	const char **entries = xcalloc(n ? n : 1, sizeof(*entries));
+	char *err = NULL;
+	int r;
+
+	for (i = 0; i < n; i++)
+		entries[i] = config_strlist_at(d->config, CONFIG_LOG_IGNORE, i);
+	r = filter_new(&fo, entries, n, &err, ret);
+	if (r < 0)
+		log_error("\"Log ignore\": %s", err ? err : strerror(-r));
+	free(err);
+	free(entries);
+	return r;
+}
+
+/* Where the installed data files are (AUDITSNITCH_DATADIR for uninstalled runs). */
+static const char *daemon_datadir(void)
+{
+	const char *dir = getenv("AUDITSNITCH_DATADIR");
+
+	return dir && *dir ? dir : PKGDATADIR;
+}
+
+/*
+ * Builds everything between the kernel sources and the files: the notifier
+ * (forked first, before any thread), record.json, the filter, the writer
+ * thread, the hash workers and executable cache, the process table (one
+ * scan of /proc), the flow sources and the correlation. Returns 0 or an
+ * exit status after logging why.
+ */
+static int daemon_start_pipeline(struct daemon *d)
+{
+	struct correlate_options co = {
+		.every_exe = config_bool(d->config, CONFIG_EVERY_EXE),
+	};
+	struct correlate_deps cd = { 0 };
+	struct ct_callbacks cb = {
+		.flow_new = daemon_on_flow_new,
+		.flow_update = daemon_on_flow_update,
+		.flow_destroy = daemon_on_flow_destroy,
+		.state_changed = daemon_on_ct_state,
+		.data = d,
+	};
+	struct ct_config cc = { 0 };
+	char *msg = NULL, *nft;
+	long long nofile;
+	uint64_t now_nofile;
+	int r, window_ms = (int)config_int(d->config, CONFIG_DB_WRITE_LIMIT) * 1000;
+
+	if (config_int_set(d->config, CONFIG_SET_RLIMIT_NOFILE, &nofile)) {
+		r = exe_set_nofile((uint64_t)nofile, &now_nofile);
+		if (r < 0)
+			log_warn("\"Set RLIMIT_NOFILE\": cannot set %lld: %s (now %llu)", nofile,
+				 strerror(-r), (unsigned long long)now_nofile);
+	}
+	if (config_bool(d->config, CONFIG_DESKTOP_NOTIFICATIONS)) {
+		struct notify_config nc = {
+			.desktop_user = config_string(d->config, CONFIG_DESKTOP_USER),
+			.bus_address = config_string(d->config, CONFIG_DESKTOP_BUS_ADDRESS),
+		};
+		r = notify_new(d->loop, &nc, daemon_notify_log, d, &d->notify);
+		if (r == -ENOTSUP)
+			log_warn("desktop notifications: this build has no D-Bus support");
+		else if (r < 0)
+			log_warn("desktop notifications: cannot start the notifier: %s", strerror(-r));
+		else
+			log_set_error_hook(notify_error, d->notify);
+	}
+	r = records_new(d->state_dirfd, "record.json", NULL, &d->records, &msg);
+	if (msg) {
+		log_error("%s", msg);
+		free(msg);
+		msg = NULL;
+	}
+	if (r < 0) {
+		log_error("%s/record.json: cannot read: %s", paths_dir(d->paths, PATHS_STATE_DIR),
+			  strerror(-r));
+		return EX_IOERR;
+	}
+	r = records_open_log(d->records, d->log_dirfd, "exe.log");
+	if (r < 0)
+		log_warn("%s/exe.log: cannot open: %s", paths_dir(d->paths, PATHS_LOG_DIR),
+			 strerror(-r));
+	if (daemon_make_filter(d, &d->filter) < 0)
+		return EX_CONFIG;
+	if (config_bool(d->config, CONFIG_DB_SQL_LOG) || config_bool(d->config, CONFIG_DB_TEXT_LOG)) {
+		struct writer_options wo = {
+			.db_dirfd = d->state_dirfd,
+			.db_name = "snitch.db",
+			.log_dirfd = d->log_dirfd,
+			.window_s = (int)config_int(d->config, CONFIG_DB_WRITE_LIMIT),
+			.sql_log = config_bool(d->config, CONFIG_DB_SQL_LOG),
+			.text_log = config_bool(d->config, CONFIG_DB_TEXT_LOG),
+			.retention_days = (int)config_int(d->config, CONFIG_DB_RETENTION_DAYS),
+			.max_queued = WRITER_DEFAULT_MAX_QUEUED,
+		};
+		r = writer_new(&wo, daemon_writer_error, d, &d->writer, &msg);
+		if (r < 0) {
+			log_error("%s: %s", paths_db_file(d->paths), msg ? msg : strerror(-r));
+			free(msg);
+			return EX_CANTCREAT;
+		}
+		if (msg) {
+			log_error("%s", msg);
+			free(msg);
+			msg = NULL;
+		}
+	}
+	r = hash_pool_new(2, 0, &d->hashes);
+	if (r < 0) {
+		log_error("cannot start the hashing threads: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	r = exe_cache_new(d->hashes, 0, EXE_WATCH_AUTO, &d->exes);
+	if (r < 0) {
+		log_error("cannot create the executable cache: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	exe_cache_set_hash_cb(d->exes, daemon_on_hash, d);
+	if ((r = loop_add_fd(d->loop, hash_pool_fd(d->hashes), EPOLLIN, exe_cache_on_hash,
+			     d->exes)) < 0 ||
+	    (exe_cache_watch_fd(d->exes) >= 0 &&
+	     (r = loop_add_fd(d->loop, exe_cache_watch_fd(d->exes), EPOLLIN, exe_cache_on_watch,
+			      d->exes)) < 0)) {
+		log_error("cannot watch the hash and executable fds: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	r = procfs_new("/proc", &d->procfs);
+	if (r == 0)
+		r = proctab_new(d->procfs, d->exes, 0, &d->proctab);
+	if (r < 0) {
+		log_error("cannot create the process table: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	r = proctab_scan(d->proctab);
+	if (r < 0)
+		log_warn("/proc: cannot scan the running processes: %s", strerror(-r));
+	if ((r = sockdiag_new(&d->sockdiag)) < 0)
+		log_warn("sock_diag unavailable (%s): flows without a connect cannot be attributed",
+			 strerror(-r));
+	if ((r = procfs_sockindex_new(d->procfs, 0, &d->sockindex)) < 0)
+		log_warn("cannot index sockets: %s", strerror(-r));
+	else
+		(void)procfs_sockindex_refresh(d->sockindex, 100000);
+	if ((r = netaddr_new(&d->netaddr, d->loop)) < 0)
+		log_warn("rtnetlink unavailable (%s): every flow counts as outbound", strerror(-r));
+
+	cd.proctab = d->proctab;
+	cd.exes = d->exes;
+	cd.sockdiag = d->sockdiag;
+	cd.sockindex = d->sockindex;
+	cd.netaddr = d->netaddr;
+	cd.proc_root = "/proc";
+	r = correlate_new(&cd, &co, daemon_on_record, d, &d->corr);
+	if (r < 0) {
+		log_error("cannot create the correlation: %s", strerror(-r));
+		return EX_OSERR;
+	}
+
+	nft = xasprintf("%s/auditsnitch.nft", daemon_datadir());
+	cc.setup = strcmp(config_string(d->config, CONFIG_CONNTRACK_SETUP), "never") == 0
+		   ? CT_SETUP_NEVER : CT_SETUP_AUTO;
+	cc.nft_file = nft;
+	r = ct_new(&d->ct, &cc, &cb);
+	free(nft);
+	if (r == 0)
+		r = ct_open(d->ct, d->loop);
+	if (r < 0) {
+		log_warn("conntrack: %s; running on audit alone (no bytes, no flows without a "
+			 "connect)", ct_strerror(r));
+		ct_free(d->ct);
+		d->ct = NULL;
+	}
+	d->tick_timer = loop_timer_new(d->loop, 100, 100, daemon_on_tick, d);
+	d->window_timer = loop_timer_new(d->loop, (uint64_t)window_ms, (uint64_t)window_ms,
+					 daemon_on_window, d);
+	d->slow_timer = loop_timer_new(d->loop, 1000, 1000, daemon_on_slow, d);
+	d->save_timer = loop_timer_new(d->loop, 30000, 30000, daemon_on_save, d);
+	if (!d->tick_timer || !d->window_timer || !d->slow_timer || !d->save_timer) {
+		log_error("cannot create timers: %s", strerror(errno));
+		return EX_OSERR;
+	}
+	return 0;
+}
+
+/* Tears the pipeline down so that nothing pending is lost. */
+static void daemon_stop_pipeline(struct daemon *d)
+{
+	loop_timer_free(d->tick_timer);
+	loop_timer_free(d->window_timer);
+	loop_timer_free(d->slow_timer);
+	loop_timer_free(d->save_timer);
+	d->tick_timer = d->window_timer = d->slow_timer = d->save_timer = NULL;
+	ct_free(d->ct);
+	d->ct = NULL;
+	/* Everything pending becomes a record now (hashes that did not finish say so). */
+	correlate_free(d->corr);
+	d->corr = NULL;
+	writer_free(d->writer);
+	d->writer = NULL;
+	if (d->records) {
+		int r = records_save(d->records);
+		if (r < 0)
+			log_error("record.json: cannot write: %s", strerror(-r));
+	}
+	log_set_error_hook(NULL, NULL);
+	notify_free(d->notify);
+	d->notify = NULL;
+	records_free(d->records);
+	d->records = NULL;
+	netaddr_free(d->netaddr);
+	procfs_sockindex_free(d->sockindex);
+	sockdiag_free(d->sockdiag);
+	proctab_free(d->proctab);
+	if (d->exes) {
+		if (d->hashes)
+			loop_del_fd(d->loop, hash_pool_fd(d->hashes));
+		if (exe_cache_watch_fd(d->exes) >= 0)
+			loop_del_fd(d->loop, exe_cache_watch_fd(d->exes));
+	}
+	exe_cache_free(d->exes);
+	hash_pool_free(d->hashes);
+	procfs_free(d->procfs);
+	filter_free(d->filter);
+	d->netaddr = NULL;
+	d->sockindex = NULL;
+	d->sockdiag = NULL;
+	d->proctab = NULL;
+	d->exes = NULL;
+	d->hashes = NULL;
+	d->procfs = NULL;
+	d->filter = NULL;
 }
 
 static enum auditsrc_mode daemon_audit_mode(const struct config *cfg)
@@ -603,6 +1060,11 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	if (opts->json) {
 		/* 16 MiB of lines may wait for a slow reader; beyond that they are counted and dropped. */
 		(void)output_new(d.loop, STDOUT_FILENO, 16u << 20, &d.json);
+	}
+	r = daemon_start_pipeline(&d);
+	if (r != 0) {
+		status = r;
+		goto out;
 	}
 	r = daemon_start_audit(&d);
 	if (r != 0) {

@@ -15,6 +15,9 @@ struct daemon_opts {
 	bool json;               /* run --json: events as JSON lines on stdout */
 };
 
+/* Registers the configuration checks that belong to other modules ("Log ignore"). */
+void daemon_register_validators(void);
+
 /* Each returns a process exit status (sysexits / LSB). */
 int daemon_run(const struct daemon_opts *opts);
 int daemon_start(const struct daemon_opts *opts);

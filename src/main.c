@@ -15,6 +15,9 @@
 
 #include "audit.h"
 #include "daemon.h"
+#include "paths.h"
+#include "query.h"
+#include "view/view.h"
 
 struct command {
 	const char *name;
@@ -22,6 +25,7 @@ struct command {
 	const char *summary;  /* one line for `help` */
 	const char *help;     /* the full text for `help COMMAND` */
 	int (*fn)(struct daemon_opts *opts, int argc, char **argv);
+	bool own_help;        /* the command prints its own --help */
 };
 
 static int main_cmd_help(struct daemon_opts *opts, int argc, char **argv);
@@ -34,6 +38,8 @@ static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_query(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_view(struct daemon_opts *opts, int argc, char **argv);
 
 static const struct command main_commands[] = {
 	{ "run", "[--json]", "run the monitor in the foreground (what systemd runs)",
@@ -44,46 +50,50 @@ static const struct command main_commands[] = {
 	  "            on stdout (fields in auditsnitch(8))\n"
 	  "Exit status 78 when the configuration is invalid, 75 when another daemon\n"
 	  "is running, 77 when not root.\n",
-	  main_cmd_run },
+	  main_cmd_run, false },
 	{ "start", "", "start the monitor in the background",
 	  "Starts the monitor as a background daemon and waits until it is ready;\n"
 	  "the exit status says whether it came up (as for run). A stale pidfile\n"
 	  "left by a killed daemon is detected and replaced.\n",
-	  main_cmd_start },
+	  main_cmd_start, false },
 	{ "stop", "", "stop the background monitor",
 	  "Sends SIGTERM to the running daemon and waits up to 10 seconds for it to\n"
 	  "exit. Exit status 0 when it stopped or was not running.\n",
-	  main_cmd_stop },
+	  main_cmd_stop, false },
 	{ "restart", "", "stop, then start",
 	  "Stops the running daemon (if any), then starts it again.\n",
-	  main_cmd_restart },
+	  main_cmd_restart, false },
 	{ "status", "", "show whether the monitor runs, and its statistics",
 	  "Shows whether the daemon runs, its pid, uptime, state directory and,\n"
 	  "when run as root, its statistics. Exit status (LSB): 0 running,\n"
 	  "1 not running but a stale pidfile exists, 3 not running, 4 unknown.\n",
-	  main_cmd_status },
+	  main_cmd_status, false },
 	{ "check-config", "[--print]", "validate the configuration file",
 	  "Reads and validates the configuration file without starting anything.\n"
 	  "Prints each problem naming the key, what it expected and what it found.\n"
 	  "  --print   also print the effective configuration as JSON\n"
 	  "Exit status 0 when valid, 78 when not.\n",
-	  main_cmd_check_config },
+	  main_cmd_check_config, false },
 	{ "systemd", "", "install the systemd unit and reload systemd",
 	  "Installs auditsnitch.service into /etc/systemd/system and runs\n"
 	  "`systemctl daemon-reload`. Refuses (exit 69) where systemd is not running.\n",
-	  main_cmd_systemd },
+	  main_cmd_systemd, false },
+	{ "view", "[--refresh SECONDS]", "browse the connection log (ncurses)",
+	  "", main_cmd_view, true },
+	{ "query", "[OPTIONS]", "print the connection log as a table, CSV or JSON",
+	  "", main_cmd_query, true },
 	{ "rules", "[--no-saddr-fam]", "print our audit rules in auditctl syntax",
 	  "Prints the audit rules the daemon loads, for this machine's ABIs, in\n"
 	  "auditctl syntax (for /etc/audit/rules.d/). The daemon adds -F pid!=PID\n"
 	  "to its own copies.\n"
 	  "  --no-saddr-fam   rules for kernels without the saddr_fam field\n",
-	  main_cmd_rules },
+	  main_cmd_rules, false },
 	{ "version", "", "print the version",
 	  "Prints the program name and version.\n",
-	  main_cmd_version },
+	  main_cmd_version, false },
 	{ "help", "[COMMAND]", "show this help, or a command's help",
 	  "Without an argument lists the commands; with one, shows its help.\n",
-	  main_cmd_help },
+	  main_cmd_help, false },
 };
 
 static void main_usage(FILE *out)
@@ -116,6 +126,13 @@ static const struct command *main_find(const char *name)
 
 static void main_command_help(const struct command *c, FILE *out)
 {
+	if (c->own_help) {
+		char *argv[] = { (char *)c->name, (char *)"--help", NULL };
+		struct daemon_opts opts = { 0 };
+		fflush(out);
+		(void)c->fn(&opts, 2, argv);
+		return;
+	}
 	fprintf(out, "Usage: auditsnitch [-c FILE] [-d DIR] %s%s%s\n\n%s", c->name,
 		*c->args ? " " : "", c->args, c->help);
 }
@@ -287,6 +304,43 @@ static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
 	return 0;
 }
 
+/* The database path for -d / the FHS layout. */
+static char *main_db_path(const struct daemon_opts *opts)
+{
+	struct paths *paths = NULL;
+	char *db;
+
+	if (paths_new(opts->state_dir, opts->config_file, &paths) < 0)
+		return NULL;
+	db = strdup(paths_db_file(paths));
+	paths_free(paths);
+	return db;
+}
+
+static int main_cmd_query(struct daemon_opts *opts, int argc, char **argv)
+{
+	char *db = main_db_path(opts);
+	int r;
+
+	if (!db)
+		return main_usage_error(main_find("query"), "cannot resolve the database path");
+	r = query_main(argc, argv, db);
+	free(db);
+	return r;
+}
+
+static int main_cmd_view(struct daemon_opts *opts, int argc, char **argv)
+{
+	char *db = main_db_path(opts);
+	int r;
+
+	if (!db)
+		return main_usage_error(main_find("view"), "cannot resolve the database path");
+	r = view_main(argc, argv, db);
+	free(db);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -300,6 +354,7 @@ int main(int argc, char **argv)
 	const struct command *c;
 	int opt;
 
+	daemon_register_validators();
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+c:d:hV", longopts, NULL)) != -1) {
 		switch (opt) {

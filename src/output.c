@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "loop.h"
 #include "output.h"
 #include "util.h"
@@ -376,6 +377,51 @@ void output_event(struct output *out, const struct auparse_event *ev)
 			}
 		}
 	}
+	jsonbuf_end(&b);
+	output_line(out, b.data, b.len);
+	jsonbuf_free(&b);
+}
+
+static void output_ident(struct jsonbuf *b, const char *key, const struct conn_ident *id)
+{
+	jsonbuf_key(b, key);
+	jsonbuf_begin(b);
+	jsonbuf_kstr(b, "exe", id->exe);
+	jsonbuf_kstr(b, "name", id->name);
+	jsonbuf_kstr(b, "cmdline", id->cmdline);
+	jsonbuf_kstr(b, "sha256", id->sha256);
+	jsonbuf_end(b);
+	b->depth_first = 0;
+}
+
+void output_record(struct output *out, const struct conn_record *rec, bool ignored)
+{
+	static const char *const dirs[] = { "outbound", "inbound", "exec" };
+	struct jsonbuf b;
+
+	if (!out)
+		return;
+	jsonbuf_init(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_kstr(&b, "type", "conn");
+	jsonbuf_kint(&b, "time", rec->time);
+	output_ident(&b, "process", &rec->proc);
+	output_ident(&b, "parent", &rec->parent);
+	jsonbuf_kuint(&b, "uid", rec->uid);
+	jsonbuf_kint(&b, "family", rec->family);
+	jsonbuf_kint(&b, "protocol", rec->protocol);
+	jsonbuf_kstr(&b, "direction", rec->direction >= 0 && rec->direction <= 2
+				      ? dirs[rec->direction] : "?");
+	jsonbuf_kstr(&b, "laddr", rec->laddr);
+	jsonbuf_kint(&b, "lport", rec->lport);
+	jsonbuf_kstr(&b, "raddr", rec->raddr);
+	jsonbuf_kint(&b, "rport", rec->rport);
+	jsonbuf_kstr(&b, "domain", rec->domain);
+	jsonbuf_kuint(&b, "conns", rec->conns);
+	jsonbuf_kuint(&b, "send", rec->send);
+	jsonbuf_kuint(&b, "recv", rec->recv);
+	jsonbuf_key(&b, "ignored");
+	jsonbuf_bool(&b, ignored);
 	jsonbuf_end(&b);
 	output_line(out, b.data, b.len);
 	jsonbuf_free(&b);

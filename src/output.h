@@ -7,6 +7,7 @@
 #ifndef AUDITSNITCH_OUTPUT_H
 #define AUDITSNITCH_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ void output_free(struct output *out);
 
 /* Queues one exec or connect event as a JSON line. */
 void output_event(struct output *out, const struct auparse_event *ev);
+/* Queues one connection record as a JSON line ("type": "conn"). */
+void output_record(struct output *out, const struct conn_record *rec, bool ignored);
 /* Queues a complete line (text without its newline). */
 void output_line(struct output *out, const char *text, size_t len);
 

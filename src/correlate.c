@@ -1,0 +1,860 @@
+/*
+ * correlate.c: connection records from connects, flows and identities
+ * (correlate.h).
+ *
+ * Three waiting rooms, each bounded and aged by correlate_tick:
+ *  - connects that have not met their flow (keyed by family, remote
+ *    address, remote port; FIFO for expiry),
+ *  - flows that have not met their connect (same key; attributed through
+ *    sock_diag at once, while the socket still exists, and emitted with
+ *    that identity when no connect comes within the window),
+ *  - finished records waiting for the SHA-256 of their executables.
+ * Flows that were emitted stay in a table by conntrack id until they are
+ * destroyed, so their later bytes are attributed to the same program.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "conntrack.h"
+#include "correlate.h"
+#include "exe.h"
+#include "netaddr.h"
+#include "netproc.h"
+#include "procfs.h"
+#include "proctab.h"
+#include "sockdiag.h"
+#include "util.h"
+
+#define CORR_BUCKETS 4096
+#define CORR_DEFAULT_WINDOW_MS 2000
+#define CORR_DEFAULT_MAX 65536
+#define CORR_DEFAULT_HASH_WAIT_MS 600000
+
+/* One side of a record: a program as recorded. */
+struct corr_ident {
+	char *exe, *name, *cmdline;
+	char *sha256;          /* NULL while the hash is pending */
+	uint64_t dev, ino;     /* the exe cache key, for a pending hash */
+};
+
+/* A process and its parent. */
+struct corr_who {
+	struct corr_ident proc, parent;
+	uint32_t uid;
+	pid_t pid;
+	bool known;
+};
+
+/* The key connects and flows meet on. */
+struct corr_key {
+	int family;
+	uint8_t raddr[16];
+	uint16_t rport;
+};
+
+struct corr_conn {
+	struct corr_key key;
+	uint64_t t_ms;
+	int64_t time_s;
+	struct corr_who who;
+	pid_t pid;
+	int fd;
+	uint64_t sock_ino;         /* 0: not read */
+	enum auparse_conn_result result;
+	struct corr_conn *bnext;   /* bucket chain */
+	struct corr_conn *prev, *next; /* FIFO */
+};
+
+struct corr_flow {
+	uint32_t id;
+	struct corr_key key;
+	int protocol;
+	int direction;
+	uint8_t laddr[16];
+	uint16_t lport;
+	uint64_t t_ms;
+	int64_t time_s;
+	struct corr_who who;       /* valid once attributed (or tentatively) */
+	bool emitted;              /* its conns=1 record went out */
+	bool destroyed;
+	bool forwarded;
+	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
+	uint64_t send, recv;       /* bytes before emission */
+	struct corr_flow *idnext;  /* id table chain */
+	struct corr_flow *knext;   /* key table chain (pending only) */
+	struct corr_flow *prev, *next; /* pending FIFO */
+};
+
+struct corr_wait {
+	struct conn_record *rec;
+	uint64_t pdev, pino, qdev, qino;
+	bool needp, needq;
+	uint64_t t_ms;
+	struct corr_wait *next;
+};
+
+struct correlate {
+	struct correlate_deps deps;
+	struct correlate_options opts;
+	correlate_emit_fn emit;
+	void *emit_data;
+	struct exe_cache *exes;
+	struct corr_conn *conn_buckets[CORR_BUCKETS];
+	struct corr_conn *conn_head, *conn_tail;
+	size_t nconns;
+	struct corr_flow *flow_ids[CORR_BUCKETS];
+	struct corr_flow *flow_keys[CORR_BUCKETS];
+	struct corr_flow *flow_head, *flow_tail;
+	size_t npending_flows, nflows;
+	struct corr_wait *wait_head, *wait_tail;
+	size_t nwait;
+	struct correlate_stats st;
+};
+
+/* ---- small helpers ---- */
+
+static unsigned corr_key_hash(const struct corr_key *k)
+{
+	uint32_t h = 2166136261u;
+	size_t i, n = k->family == AF_INET6 ? 16 : 4;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ k->raddr[i]) * 16777619u;
+	h = (h ^ k->rport) * 16777619u;
+	h = (h ^ (uint32_t)k->family) * 16777619u;
+	return h % CORR_BUCKETS;
+}
+
+static bool corr_key_eq(const struct corr_key *a, const struct corr_key *b)
+{
+	return a->family == b->family && a->rport == b->rport &&
+	       memcmp(a->raddr, b->raddr, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+static void corr_ident_clear(struct corr_ident *id)
+{
+	free(id->exe);
+	free(id->name);
+	free(id->cmdline);
+	free(id->sha256);
+	memset(id, 0, sizeof(*id));
+}
+
+static void corr_who_clear(struct corr_who *w)
+{
+	corr_ident_clear(&w->proc);
+	corr_ident_clear(&w->parent);
+	w->known = false;
+}
+
+/* Copies a proctab identity (its strings change with the next call). */
+static void corr_ident_from(struct corr_ident *id, const struct proctab_ident *pi)
+{
+	id->exe = xstrdup(pi->exe ? pi->exe : "");
+	id->name = xstrdup(pi->comm ? pi->comm : "");
+	id->cmdline = xstrdup(pi->cmdline ? pi->cmdline : "");
+	id->dev = pi->dev;
+	id->ino = pi->ino;
+	if (pi->sha256 && (pi->hash_state == EXE_HASH_DONE || pi->hash_state == EXE_HASH_ERROR ||
+			   pi->source == PROCTAB_SRC_NONE))
+		id->sha256 = xstrdup(pi->sha256);
+	else if (pi->source == PROCTAB_SRC_NONE || (!pi->dev && !pi->ino))
+		id->sha256 = xstrdup(pi->sha256 ? pi->sha256 : "!no executable");
+	else
+		id->sha256 = NULL; /* pending: wait for the exe cache's callback */
+}
+
+/* The identity of pid and its parent, from the process table (identity order). */
+static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, const char *exe_hint,
+			     struct corr_who *w)
+{
+	struct proctab_ident pi;
+	pid_t ppid;
+
+	(void)proctab_resolve(c->deps.proctab, pid, ppid_hint, exe_hint, &pi);
+	corr_ident_from(&w->proc, &pi);
+	w->uid = pi.uid;
+	w->pid = pid;
+	ppid = pi.ppid > 0 ? pi.ppid : ppid_hint;
+	if (ppid > 0) {
+		(void)proctab_resolve(c->deps.proctab, ppid, 0, NULL, &pi);
+		corr_ident_from(&w->parent, &pi);
+	} else {
+		w->parent.exe = xstrdup("");
+		w->parent.name = xstrdup("");
+		w->parent.cmdline = xstrdup("");
+		w->parent.sha256 = xstrdup("");
+	}
+	w->known = true;
+}
+
+/* An empty identity (a flow nobody could be found for). */
+static void corr_who_unknown(struct corr_who *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->proc.exe = xstrdup("");
+	w->proc.name = xstrdup("");
+	w->proc.cmdline = xstrdup("");
+	w->proc.sha256 = xstrdup("");
+	w->parent.exe = xstrdup("");
+	w->parent.name = xstrdup("");
+	w->parent.cmdline = xstrdup("");
+	w->parent.sha256 = xstrdup("");
+	w->uid = (uint32_t)-1;
+}
+
+/* Reads the socket inode behind pid's fd from /proc/PID/fd/FD; 0 unknown. */
+static uint64_t corr_fd_inode(struct correlate *c, pid_t pid, int fd)
+{
+	char path[96], link[64];
+	unsigned long long ino;
+	ssize_t n;
+
+	if (pid <= 0 || fd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%d/fd/%d", c->deps.proc_root, (int)pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	if (sscanf(link, "socket:[%llu]", &ino) != 1)
+		return 0;
+	return ino;
+}
+
+/* ---- records and their hashes ---- */
+
+static void corr_ident_to(char **exe, char **name, char **cmdline, char **sha,
+			  const struct corr_ident *id)
+{
+	conn_set(exe, id->exe);
+	conn_set(name, id->name);
+	conn_set(cmdline, id->cmdline);
+	conn_set(sha, id->sha256 ? id->sha256 : "");
+}
+
+/* Fills a pending hash from the exe cache if it became known meanwhile. */
+static bool corr_lookup_hash(struct correlate *c, uint64_t dev, uint64_t ino, char **sha)
+{
+	struct exe_entry *e;
+	enum exe_hash_state s;
+
+	if (!c->exes)
+		return false;
+	e = exe_cache_lookup(c->exes, dev, ino);
+	if (!e)
+		return false;
+	s = exe_entry_state(e);
+	if (s != EXE_HASH_DONE && s != EXE_HASH_ERROR)
+		return false;
+	conn_set(sha, exe_entry_sha256(e));
+	return true;
+}
+
+static void corr_emit_now(struct correlate *c, struct conn_record *rec)
+{
+	c->st.records++;
+	c->emit(rec, c->emit_data);
+}
+
+/* Hands rec on once both hashes are known; takes ownership. */
+static void corr_submit(struct correlate *c, struct conn_record *rec, const struct corr_who *w)
+{
+	struct corr_wait *wt;
+	bool needp = w->known && !w->proc.sha256, needq = w->known && !w->parent.sha256;
+
+	if (needp && corr_lookup_hash(c, w->proc.dev, w->proc.ino, &rec->proc.sha256))
+		needp = false;
+	if (needq && corr_lookup_hash(c, w->parent.dev, w->parent.ino, &rec->parent.sha256))
+		needq = false;
+	if (!needp && !needq) {
+		corr_emit_now(c, rec);
+		return;
+	}
+	if (c->nwait >= c->opts.max_pending) {
+		/* Never lose the record: emit it, saying why the hash is missing. */
+		c->st.dropped++;
+		if (needp)
+			conn_set(&rec->proc.sha256, "!hash queue full");
+		if (needq)
+			conn_set(&rec->parent.sha256, "!hash queue full");
+		corr_emit_now(c, rec);
+		return;
+	}
+	wt = xcalloc(1, sizeof(*wt));
+	wt->rec = rec;
+	wt->needp = needp;
+	wt->needq = needq;
+	wt->pdev = w->proc.dev;
+	wt->pino = w->proc.ino;
+	wt->qdev = w->parent.dev;
+	wt->qino = w->parent.ino;
+	wt->t_ms = util_now_ms();
+	if (c->wait_tail)
+		c->wait_tail->next = wt;
+	else
+		c->wait_head = wt;
+	c->wait_tail = wt;
+	c->nwait++;
+}
+
+void correlate_hash_done(struct correlate *c, uint64_t dev, uint64_t ino, const char *sha256)
+{
+	struct corr_wait **pp = &c->wait_head, *prev = NULL;
+
+	while (*pp) {
+		struct corr_wait *wt = *pp;
+		if (wt->needp && wt->pdev == dev && wt->pino == ino) {
+			conn_set(&wt->rec->proc.sha256, sha256);
+			wt->needp = false;
+		}
+		if (wt->needq && wt->qdev == dev && wt->qino == ino) {
+			conn_set(&wt->rec->parent.sha256, sha256);
+			wt->needq = false;
+		}
+		if (!wt->needp && !wt->needq) {
+			*pp = wt->next;
+			if (c->wait_tail == wt)
+				c->wait_tail = prev;
+			c->nwait--;
+			corr_emit_now(c, wt->rec);
+			free(wt);
+			continue;
+		}
+		prev = wt;
+		pp = &wt->next;
+	}
+}
+
+/* Emits records that waited too long for a hash (or all, with force). */
+static void corr_wait_expire(struct correlate *c, uint64_t now, bool force)
+{
+	while (c->wait_head && (force || now - c->wait_head->t_ms >= c->opts.hash_wait_ms)) {
+		struct corr_wait *wt = c->wait_head;
+		c->wait_head = wt->next;
+		if (!c->wait_head)
+			c->wait_tail = NULL;
+		c->nwait--;
+		if (wt->needp)
+			conn_set(&wt->rec->proc.sha256, "!hash not finished");
+		if (wt->needq)
+			conn_set(&wt->rec->parent.sha256, "!hash not finished");
+		c->st.hash_timeouts++;
+		corr_emit_now(c, wt->rec);
+		free(wt);
+	}
+}
+
+/* A record for who with the given addresses; strings copied. */
+static struct conn_record *corr_record(const struct corr_who *w, int64_t time_s, int family,
+				       int protocol, int direction, const uint8_t *laddr,
+				       int lport, const uint8_t *raddr, int rport)
+{
+	struct conn_record *rec = conn_record_new();
+
+	rec->time = time_s;
+	corr_ident_to(&rec->proc.exe, &rec->proc.name, &rec->proc.cmdline, &rec->proc.sha256,
+		      &w->proc);
+	corr_ident_to(&rec->parent.exe, &rec->parent.name, &rec->parent.cmdline,
+		      &rec->parent.sha256, &w->parent);
+	rec->uid = w->uid;
+	rec->family = family;
+	rec->protocol = protocol;
+	rec->direction = direction;
+	rec->lport = lport;
+	rec->rport = rport;
+	if (laddr && family)
+		inet_ntop(family, laddr, rec->laddr, sizeof(rec->laddr));
+	if (raddr && family)
+		inet_ntop(family, raddr, rec->raddr, sizeof(rec->raddr));
+	return rec;
+}
+
+/* ---- exec ---- */
+
+void correlate_exec(struct correlate *c, const struct auparse_event *ev)
+{
+	const struct auparse_exec *x = &ev->u.exec;
+	struct proctab_exec pe = { 0 };
+	const char **argv = NULL;
+	size_t i;
+
+	c->st.execs++;
+	if (!ev->success)
+		return;
+	pe.pid = ev->proc.pid;
+	pe.ppid = ev->proc.ppid;
+	pe.uid = ev->proc.uid;
+	pe.comm = ev->proc.comm.ptr;
+	pe.exe = ev->proc.exe.ptr;
+	if (x->path0 && x->path0->have_inode) {
+		pe.dev = makedev(x->path0->dev_major, x->path0->dev_minor);
+		pe.ino = x->path0->inode;
+	}
+	if (x->argv_n > 0) {
+		argv = xcalloc(x->argv_n, sizeof(*argv));
+		for (i = 0; i < x->argv_n; i++)
+			argv[i] = x->argv[i].ptr ? x->argv[i].ptr : "";
+		pe.argv = argv;
+		pe.argc = x->argv_n;
+	}
+	pe.time_ms = ev->time_s * 1000 + ev->time_ms;
+	(void)proctab_exec(c->deps.proctab, &pe);
+	free(argv);
+	if (c->opts.every_exe) {
+		struct corr_who w = { 0 };
+		struct conn_record *rec;
+
+		corr_who_capture(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, &w);
+		w.uid = ev->proc.uid;
+		rec = corr_record(&w, (int64_t)ev->time_s, 0, 0, CONN_EXEC, NULL, -1, NULL, -1);
+		rec->conns = 1;
+		corr_submit(c, rec, &w);
+		corr_who_clear(&w);
+	}
+}
+
+/* ---- pending connects ---- */
+
+static void corr_conn_unlink(struct correlate *c, struct corr_conn *cc)
+{
+	struct corr_conn **pp = &c->conn_buckets[corr_key_hash(&cc->key)];
+
+	while (*pp && *pp != cc)
+		pp = &(*pp)->bnext;
+	if (*pp)
+		*pp = cc->bnext;
+	if (cc->prev)
+		cc->prev->next = cc->next;
+	else
+		c->conn_head = cc->next;
+	if (cc->next)
+		cc->next->prev = cc->prev;
+	else
+		c->conn_tail = cc->prev;
+	c->nconns--;
+}
+
+static void corr_conn_free(struct corr_conn *cc)
+{
+	corr_who_clear(&cc->who);
+	free(cc);
+}
+
+/* A connect that met no flow: a record without bytes. */
+static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
+{
+	struct conn_record *rec;
+	/* TCP is the only protocol whose connect is asynchronous or refused. */
+	int proto = cc->result == AUPARSE_CONN_INPROGRESS || cc->result == AUPARSE_CONN_REFUSED
+		    ? IPPROTO_TCP : 0;
+
+	rec = corr_record(&cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
+			  cc->key.raddr, cc->key.rport);
+	rec->conns = 1;
+	c->st.connect_only++;
+	corr_submit(c, rec, &cc->who);
+}
+
+/* ---- flows ---- */
+
+static void corr_flow_key_unlink(struct correlate *c, struct corr_flow *f)
+{
+	struct corr_flow **pp = &c->flow_keys[corr_key_hash(&f->key)];
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->knext;
+	if (*pp)
+		*pp = f->knext;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		c->flow_head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	else
+		c->flow_tail = f->prev;
+	f->prev = f->next = f->knext = NULL;
+	c->npending_flows--;
+}
+
+static struct corr_flow *corr_flow_find(struct correlate *c, uint32_t id)
+{
+	struct corr_flow *f;
+
+	for (f = c->flow_ids[id % CORR_BUCKETS]; f; f = f->idnext)
+		if (f->id == id)
+			return f;
+	return NULL;
+}
+
+static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
+{
+	struct corr_flow **pp = &c->flow_ids[f->id % CORR_BUCKETS];
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->idnext;
+	if (*pp)
+		*pp = f->idnext;
+	c->nflows--;
+	corr_who_clear(&f->who);
+	free(f);
+}
+
+/* Emits a flow's connection record (conns = 1, the bytes so far). */
+static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
+{
+	struct conn_record *rec;
+
+	if (!f->who.known) {
+		corr_who_unknown(&f->who);
+		c->st.flow_unattributed++;
+	}
+	rec = corr_record(&f->who, f->time_s, f->key.family, f->protocol, f->direction, f->laddr,
+			  f->lport, f->key.raddr, f->key.rport);
+	rec->conns = 1;
+	rec->send = f->send;
+	rec->recv = f->recv;
+	f->emitted = true;
+	corr_submit(c, rec, &f->who);
+}
+
+/* Joins a connect with a flow: the flow takes the connect's identity. */
+static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flow *f)
+{
+	corr_who_clear(&f->who);
+	f->who = cc->who;
+	memset(&cc->who, 0, sizeof(cc->who));
+	c->st.matched++;
+}
+
+/* Finds a flow's socket: sock_diag for TCP/UDP, /proc/net for the rest. */
+static void corr_flow_attribute(struct correlate *c, struct corr_flow *f, const struct ct_flow *ct)
+{
+	uint64_t ino = 0;
+	uint32_t uid = 0;
+	pid_t pid = 0;
+	bool via_netproc = false;
+
+	if ((f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP) && c->deps.sockdiag) {
+		if (sockdiag_lookup(c->deps.sockdiag, f->key.family, f->protocol, f->laddr, f->lport,
+				    f->key.raddr, f->key.rport, &ino, &uid) < 0)
+			ino = 0;
+	}
+	if (!ino) {
+		struct netproc_entry ne;
+		/* Ping sockets are keyed by their echo id, raw sockets by protocol. */
+		uint16_t lport = f->protocol == IPPROTO_ICMP || f->protocol == IPPROTO_ICMPV6
+				 ? ct->orig.icmp_id : f->lport;
+		if (netproc_find(c->deps.proc_root, f->key.family, f->protocol, f->laddr, lport,
+				 f->key.raddr, f->key.rport, &ne) == 0 && ne.inode) {
+			ino = ne.inode;
+			uid = ne.uid;
+			via_netproc = true;
+		}
+	}
+	f->sock_ino = ino;
+	if (!ino || !c->deps.sockindex)
+		return;
+	if (procfs_sockindex_lookup(c->deps.sockindex, ino, &pid) < 0) {
+		/* A new process: look at the fd tables of processes not yet indexed. */
+		(void)procfs_sockindex_refresh(c->deps.sockindex, 64);
+		if (procfs_sockindex_lookup(c->deps.sockindex, ino, &pid) < 0)
+			return;
+	}
+	corr_who_capture(c, pid, 0, NULL, &f->who);
+	f->who.uid = uid;
+	if (via_netproc)
+		c->st.flow_netproc++;
+	else
+		c->st.flow_sockdiag++;
+}
+
+/*
+ * The pending connect for a flow: the oldest with the same key, unless
+ * several wait and the flow's socket inode names one of them.
+ */
+static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *f)
+{
+	struct corr_conn *cc, *first = NULL;
+	int candidates = 0;
+
+	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc; cc = cc->bnext) {
+		if (!corr_key_eq(&cc->key, &f->key))
+			continue;
+		candidates++;
+		if (!first || cc->t_ms < first->t_ms)
+			first = cc;
+	}
+	if (candidates <= 1 || !f->sock_ino)
+		return first;
+	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc; cc = cc->bnext) {
+		if (!corr_key_eq(&cc->key, &f->key))
+			continue;
+		if (!cc->sock_ino)
+			cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+		if (cc->sock_ino == f->sock_ino) {
+			c->st.ties_by_inode++;
+			return cc;
+		}
+	}
+	return first;
+}
+
+void correlate_connect(struct correlate *c, const struct auparse_event *ev)
+{
+	const struct auparse_connect *ac = &ev->u.conn;
+	struct corr_conn *cc, *other;
+	struct corr_flow *f, *match = NULL;
+	unsigned b;
+	int contenders = 0;
+
+	c->st.connects++;
+	cc = xcalloc(1, sizeof(*cc));
+	cc->key.family = ac->family;
+	memcpy(cc->key.raddr, ac->addr_raw, ac->family == AF_INET6 ? 16 : 4);
+	cc->key.rport = ac->port;
+	cc->t_ms = util_now_ms();
+	cc->time_s = (int64_t)ev->time_s;
+	cc->pid = ev->proc.pid;
+	cc->fd = ac->fd;
+	cc->result = ac->result;
+	corr_who_capture(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, &cc->who);
+	cc->who.uid = ev->proc.uid;
+	b = corr_key_hash(&cc->key);
+
+	/* Flows that came first, waiting for this connect. */
+	for (f = c->flow_keys[b]; f; f = f->knext) {
+		if (!corr_key_eq(&f->key, &cc->key))
+			continue;
+		contenders++;
+		if (!match || f->t_ms < match->t_ms)
+			match = f;
+	}
+	if (contenders > 1) {
+		cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+		for (f = c->flow_keys[b]; f && cc->sock_ino; f = f->knext)
+			if (corr_key_eq(&f->key, &cc->key) && f->sock_ino == cc->sock_ino) {
+				match = f;
+				c->st.ties_by_inode++;
+				break;
+			}
+	}
+	if (match) {
+		corr_flow_key_unlink(c, match);
+		corr_join(c, cc, match);
+		match->forwarded = false;
+		corr_flow_emit(c, match);
+		if (match->destroyed)
+			corr_flow_remove(c, match);
+		corr_conn_free(cc);
+		return;
+	}
+	if (c->nconns >= c->opts.max_pending) {
+		/* Full: the oldest goes out without its flow rather than being lost. */
+		other = c->conn_head;
+		corr_conn_unlink(c, other);
+		corr_conn_emit_alone(c, other);
+		corr_conn_free(other);
+		c->st.dropped++;
+	}
+	/* Another connect to the same place waits: remember sockets to tell them apart. */
+	for (other = c->conn_buckets[b]; other; other = other->bnext) {
+		if (!corr_key_eq(&other->key, &cc->key))
+			continue;
+		if (!other->sock_ino)
+			other->sock_ino = corr_fd_inode(c, other->pid, other->fd);
+		if (!cc->sock_ino)
+			cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+	}
+	cc->bnext = c->conn_buckets[b];
+	c->conn_buckets[b] = cc;
+	cc->prev = c->conn_tail;
+	if (c->conn_tail)
+		c->conn_tail->next = cc;
+	else
+		c->conn_head = cc;
+	c->conn_tail = cc;
+	c->nconns++;
+}
+
+void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
+{
+	struct corr_flow *f;
+	struct corr_conn *cc;
+	enum netaddr_dir dir;
+	unsigned b;
+
+	dir = c->deps.netaddr ? netaddr_classify(c->deps.netaddr, ct->family, ct->orig.src,
+						 ct->orig.dst)
+			      : NETADDR_OUTBOUND;
+	if (c->nflows >= c->opts.max_pending * 4) {
+		c->st.dropped++;
+		return;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->id = ct->id;
+	f->protocol = ct->protocol;
+	f->key.family = ct->family;
+	f->t_ms = util_now_ms();
+	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : util_wall_s();
+	if (dir == NETADDR_INBOUND) {
+		memcpy(f->key.raddr, ct->orig.src, 16);
+		f->key.rport = ct->orig.sport;
+		memcpy(f->laddr, ct->orig.dst, 16);
+		f->lport = ct->orig.dport;
+		f->direction = CONN_INBOUND;
+	} else {
+		memcpy(f->key.raddr, ct->orig.dst, 16);
+		f->key.rport = ct->orig.dport;
+		memcpy(f->laddr, ct->orig.src, 16);
+		f->lport = ct->orig.sport;
+		f->direction = CONN_OUTBOUND;
+		f->forwarded = dir == NETADDR_FORWARDED;
+	}
+	f->idnext = c->flow_ids[f->id % CORR_BUCKETS];
+	c->flow_ids[f->id % CORR_BUCKETS] = f;
+	c->nflows++;
+
+	/* Our own socket first: it names the process and breaks ties. */
+	if (!f->forwarded)
+		corr_flow_attribute(c, f, ct);
+	if (f->direction == CONN_OUTBOUND) {
+		cc = corr_match_conn(c, f);
+		if (cc) {
+			corr_conn_unlink(c, cc);
+			corr_join(c, cc, f);
+			corr_conn_free(cc);
+			f->forwarded = false;
+			corr_flow_emit(c, f);
+			return;
+		}
+	}
+	/* Wait for a connect that may still come (the streams have no order). */
+	b = corr_key_hash(&f->key);
+	f->knext = c->flow_keys[b];
+	c->flow_keys[b] = f;
+	f->prev = c->flow_tail;
+	if (c->flow_tail)
+		c->flow_tail->next = f;
+	else
+		c->flow_head = f;
+	c->flow_tail = f;
+	c->npending_flows++;
+}
+
+void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
+			  const struct ct_counters *delta, bool destroyed)
+{
+	struct corr_flow *f = corr_flow_find(c, ct->id);
+	uint64_t send, recv;
+
+	if (!f)
+		return;
+	/* Bytes the program sent: the original direction when it initiated. */
+	send = f->direction == CONN_INBOUND ? delta->reply_bytes : delta->orig_bytes;
+	recv = f->direction == CONN_INBOUND ? delta->orig_bytes : delta->reply_bytes;
+	if (!f->emitted) {
+		f->send += send;
+		f->recv += recv;
+		f->destroyed = destroyed;
+		return;
+	}
+	if ((send || recv) && !f->forwarded) {
+		struct conn_record *rec = corr_record(&f->who, util_wall_s(), f->key.family,
+						      f->protocol, f->direction, f->laddr, f->lport,
+						      f->key.raddr, f->key.rport);
+		rec->conns = 0;
+		rec->send = send;
+		rec->recv = recv;
+		corr_submit(c, rec, &f->who);
+	}
+	if (destroyed)
+		corr_flow_remove(c, f);
+}
+
+void correlate_tick(struct correlate *c, uint64_t now)
+{
+	while (c->conn_head && now - c->conn_head->t_ms >= c->opts.window_ms) {
+		struct corr_conn *cc = c->conn_head;
+		corr_conn_unlink(c, cc);
+		corr_conn_emit_alone(c, cc);
+		corr_conn_free(cc);
+	}
+	while (c->flow_head && now - c->flow_head->t_ms >= c->opts.window_ms) {
+		struct corr_flow *f = c->flow_head;
+		corr_flow_key_unlink(c, f);
+		if (f->forwarded) {
+			/* Neither from nor to us and no connect claimed it. */
+			c->st.forwarded_ignored++;
+			corr_flow_remove(c, f);
+			continue;
+		}
+		corr_flow_emit(c, f);
+		if (f->destroyed)
+			corr_flow_remove(c, f);
+	}
+	corr_wait_expire(c, now, false);
+}
+
+void correlate_flush(struct correlate *c)
+{
+	correlate_tick(c, UINT64_MAX / 2);
+}
+
+int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,
+		  correlate_emit_fn emit, void *data, struct correlate **ret)
+{
+	struct correlate *c = xcalloc(1, sizeof(*c));
+
+	c->deps = *deps;
+	if (!c->deps.proc_root)
+		c->deps.proc_root = "/proc";
+	c->opts = *opts;
+	if (!c->opts.window_ms)
+		c->opts.window_ms = CORR_DEFAULT_WINDOW_MS;
+	if (!c->opts.max_pending)
+		c->opts.max_pending = CORR_DEFAULT_MAX;
+	if (!c->opts.hash_wait_ms)
+		c->opts.hash_wait_ms = CORR_DEFAULT_HASH_WAIT_MS;
+	c->exes = deps->exes;
+	c->emit = emit;
+	c->emit_data = data;
+	*ret = c;
+	return 0;
+}
+
+void correlate_free(struct correlate *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	correlate_flush(c);
+	corr_wait_expire(c, util_now_ms(), true);
+	for (i = 0; i < CORR_BUCKETS; i++) {
+		while (c->flow_ids[i]) {
+			struct corr_flow *f = c->flow_ids[i];
+			c->flow_ids[i] = f->idnext;
+			corr_who_clear(&f->who);
+			free(f);
+		}
+	}
+	free(c);
+}
+
+void correlate_stats(const struct correlate *c, struct correlate_stats *st)
+{
+	*st = c->st;
+	st->waiting_hash = c->nwait;
+	st->pending_connects = c->nconns;
+	st->pending_flows = c->npending_flows;
+	st->flows_tracked = c->nflows;
+}

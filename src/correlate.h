@@ -1,0 +1,88 @@
+/*
+ * correlate.h: joins audit connect and exec events, conntrack flows and
+ * process identities into connection records (DESIGN.md "Correlation").
+ *
+ * A connect event and a flow are the same connection when family, remote
+ * address and remote port agree within the window (either may come first);
+ * the socket inode decides between two candidates. A flow without a connect
+ * (sendto, io_uring, raw and ping sockets, inbound) is attributed through
+ * sock_diag or /proc/net and the socket-inode index; a connect without a
+ * flow is still a record, without bytes. Every flow ends in exactly one
+ * record with conns = 1; the bytes of later write windows follow as
+ * records with conns = 0. A record is handed on only once the SHA-256 of
+ * its executable (and its parent's) is known.
+ *
+ * Loop thread only.
+ */
+#ifndef AUDITSNITCH_CORRELATE_H
+#define AUDITSNITCH_CORRELATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auparse.h"
+#include "conn.h"
+
+struct correlate;
+struct proctab;
+struct exe_cache;
+struct sockdiag;
+struct procfs_sockindex;
+struct netaddr;
+struct ct_flow;
+struct ct_counters;
+
+struct correlate_deps {
+	struct proctab *proctab;           /* required */
+	struct exe_cache *exes;            /* hashes finished before a record was made */
+	struct sockdiag *sockdiag;         /* may be NULL */
+	struct procfs_sockindex *sockindex;/* may be NULL */
+	struct netaddr *netaddr;           /* may be NULL: every flow counts as outbound */
+	const char *proc_root;             /* "/proc" */
+};
+
+struct correlate_options {
+	uint64_t window_ms;      /* connect/flow match window [2000] */
+	bool every_exe;          /* exec events become records (direction 2) */
+	size_t max_pending;      /* connects, flows and records waiting [65536 each] */
+	uint64_t hash_wait_ms;   /* longest a record waits for its hash [600000] */
+};
+
+/* Receives each finished record; takes ownership. */
+typedef void (*correlate_emit_fn)(struct conn_record *rec, void *data);
+
+struct correlate_stats {
+	uint64_t connects, execs;
+	uint64_t matched;            /* connect + flow joined */
+	uint64_t connect_only;       /* connects with no flow in the window */
+	uint64_t flow_sockdiag;      /* flows attributed through sock_diag + inode index */
+	uint64_t flow_netproc;       /* ... through /proc/net (raw, ping) */
+	uint64_t flow_unattributed;  /* flows nobody could be found for (empty exe) */
+	uint64_t forwarded_ignored;  /* flows neither from nor to us, no connect */
+	uint64_t ties_by_inode;      /* two candidates, the socket inode decided */
+	uint64_t records;            /* records emitted */
+	uint64_t waiting_hash;       /* records waiting for a hash now */
+	uint64_t hash_timeouts;      /* records emitted without their hash */
+	uint64_t dropped;            /* pending tables full */
+	uint64_t pending_connects, pending_flows, flows_tracked;
+};
+
+int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,
+		  correlate_emit_fn emit, void *data, struct correlate **ret);
+/* Emits whatever can be emitted (records without hashes say so), frees. */
+void correlate_free(struct correlate *c);
+
+void correlate_exec(struct correlate *c, const struct auparse_event *ev);
+void correlate_connect(struct correlate *c, const struct auparse_event *ev);
+void correlate_flow_new(struct correlate *c, const struct ct_flow *flow);
+void correlate_flow_bytes(struct correlate *c, const struct ct_flow *flow,
+			  const struct ct_counters *delta, bool destroyed);
+/* A hash became known (exe cache callback). */
+void correlate_hash_done(struct correlate *c, uint64_t dev, uint64_t ino, const char *sha256);
+/* Ages pending connects and flows; call every ~100 ms. */
+void correlate_tick(struct correlate *c, uint64_t now_ms);
+/* Emits everything pending now (shutdown). */
+void correlate_flush(struct correlate *c);
+void correlate_stats(const struct correlate *c, struct correlate_stats *st);
+
+#endif
