@@ -121,6 +121,16 @@ struct ct {
 
 /* ---------------------------------------------------------------- parsing */
 
+/*
+ * mnl_nlmsg_ok compares (int)nlmsg_len, so a length above INT_MAX passes
+ * it and mnl_nlmsg_next then jumps gigabytes: check unsigned, here.
+ */
+static bool ct_nlmsg_ok(const struct nlmsghdr *nlh, int len)
+{
+	return len >= (int)sizeof(struct nlmsghdr) && nlh->nlmsg_len >= sizeof(struct nlmsghdr) &&
+	       nlh->nlmsg_len <= (unsigned)len;
+}
+
 /* Minimum payload sizes; CT_A_NEST marks nested attributes. */
 #define CT_A_NEST 0xffff
 struct ct_attr_rule {
@@ -639,7 +649,7 @@ void ct_input_events(struct ct *ct, const void *buf, size_t len)
 	const struct nlmsghdr *nlh = buf;
 	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
 
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		struct ct_msg m;
 
 		if (nlh->nlmsg_type == NLMSG_NOOP || nlh->nlmsg_type == NLMSG_DONE ||
@@ -673,7 +683,7 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len)
 	const struct nlmsghdr *nlh = buf;
 	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
 
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		struct ct_msg m;
 
 		if (!mnl_nlmsg_seq_ok(nlh, ct->dump_seq) ||
@@ -973,7 +983,7 @@ static int ct_check_subsystem(struct ct *ct)
 			return -errno;
 		}
 		rest = (int)got;
-		for (nlh = (struct nlmsghdr *)ct->rbuf; mnl_nlmsg_ok(nlh, rest);
+		for (nlh = (struct nlmsghdr *)ct->rbuf; ct_nlmsg_ok(nlh, rest);
 		     nlh = mnl_nlmsg_next(nlh, &rest)) {
 			const struct nlmsgerr *err;
 

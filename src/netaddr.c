@@ -59,6 +59,16 @@ struct netaddr {
 	uint8_t *rbuf;
 };
 
+/*
+ * mnl_nlmsg_ok compares (int)nlmsg_len, so a length above INT_MAX passes
+ * it and mnl_nlmsg_next then jumps gigabytes: check unsigned, here.
+ */
+static bool netaddr_nlmsg_ok(const struct nlmsghdr *nlh, int len)
+{
+	return len >= (int)sizeof(struct nlmsghdr) && nlh->nlmsg_len >= sizeof(struct nlmsghdr) &&
+	       nlh->nlmsg_len <= (unsigned)len;
+}
+
 static size_t netaddr_alen(int family)
 {
 	return family == AF_INET ? 4 : 16;
@@ -272,7 +282,7 @@ static int netaddr_input(struct netaddr *na, const void *buf, size_t len)
 	const struct nlmsghdr *nlh = buf;
 	int rest = (int)len, done = 0;
 
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; netaddr_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		switch (nlh->nlmsg_type) {
 		case RTM_NEWADDR:
 		case RTM_DELADDR:

@@ -62,6 +62,16 @@ struct sockdiag_query {
 	int answers;
 };
 
+/*
+ * mnl_nlmsg_ok compares (int)nlmsg_len, so a length above INT_MAX passes
+ * it and mnl_nlmsg_next then jumps gigabytes: check unsigned, here.
+ */
+static bool sockdiag_nlmsg_ok(const struct nlmsghdr *nlh, int len)
+{
+	return len >= (int)sizeof(struct nlmsghdr) && nlh->nlmsg_len >= sizeof(struct nlmsghdr) &&
+	       nlh->nlmsg_len <= (unsigned)len;
+}
+
 int sockdiag_new(struct sockdiag **ret)
 {
 	struct sockdiag *sd = xcalloc(1, sizeof(*sd));
@@ -129,7 +139,7 @@ static int sockdiag_input(struct sockdiag *sd, struct sockdiag_query *q, uint32_
 	const struct nlmsghdr *nlh = buf;
 	int rest = (int)len;
 
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; sockdiag_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		const struct inet_diag_msg *m;
 
 		if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != sd->portid)

@@ -121,11 +121,22 @@ static void on_destroy(const struct ct_flow *f, const struct ct_counters *d, voi
 		print_counters("destroy", f, d);
 }
 
+/* Prints s as a JSON string body (the texts quote config keys). */
+static void print_json_text(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s);
+	}
+}
+
 static void on_state(int state, void *data)
 {
 	(void)data;
-	printf("{\"ev\":\"state\",\"state\":%d,\"text\":\"%s\"}\n", state,
-	       ct_state_text((enum ct_state)state));
+	printf("{\"ev\":\"state\",\"state\":%d,\"text\":\"", state);
+	print_json_text(ct_state_text((enum ct_state)state));
+	printf("\"}\n");
 	fflush(stdout);
 }
 
@@ -254,7 +265,9 @@ int main(int argc, char **argv)
 	ct_new(&dr.ct, &cfg, &cb);
 	r = ct_open(dr.ct, dr.loop);
 	if (r < 0) {
-		printf("{\"ev\":\"error\",\"errno\":%d,\"text\":\"%s\"}\n", -r, ct_strerror(r));
+		printf("{\"ev\":\"error\",\"errno\":%d,\"text\":\"", -r);
+		print_json_text(ct_strerror(r));
+		printf("\"}\n");
 		return 3;
 	}
 	if (poll_ms && !loop_timer_new(dr.loop, poll_ms, poll_ms, on_poll, &dr))

@@ -388,6 +388,15 @@ static void test_stream(void)
 	is_int(st.other_family, 1, "other family counted");
 	is_int(st.bad_msgs, 1, "cut message counted");
 	is_int(st.flows_active, 1, "one flow tracked");
+
+	/* nlmsg_len above INT_MAX: libmnl's own check would pass it (found by fuzzing). */
+	s = tcp4(5, 1004);
+	len = build(buf, &s);
+	((struct nlmsghdr *)buf)->nlmsg_len = 0x80000010u;
+	ct_input_events(ct, buf, len);
+	ct_get_stats(ct, &st);
+	is_int(st.bad_msgs, 2, "huge nlmsg_len counted, not followed");
+	is_int(t.news, 1, "and nothing reported from it");
 	ct_free(ct);
 }
 
