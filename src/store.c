@@ -471,6 +471,11 @@ static int store_open_db(struct store *st, char **msg)
 		set_msg(msg, "cannot open %s: %s", st->path, st->errbuf);
 		return r;
 	}
+	/* SQLite falls back to read-only when it cannot write: we need to write. */
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		set_msg(msg, "cannot open %s for writing: %s", st->path, strerror(EROFS));
+		return -EROFS;
+	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	/* Keep -wal and -shm on close: read-only users need them to exist. */

@@ -50,8 +50,8 @@ struct writer {
 	char *db_name;
 	writer_error_cb cb;
 	void *cb_data;
-	struct store *store;
-	int log_dirfd, log_fd;
+	struct store *store; /* NULL with sql_log: not open yet (retried) */
+	int db_dirfd, log_dirfd, log_fd;
 
 	pthread_t thread;
 	bool started;
@@ -353,6 +353,15 @@ static void writer_flush(struct writer *w)
 
 	if (!w->agg.count)
 		return;
+	if (w->opts.sql_log && !w->store) {
+		char *msg = NULL;
+
+		/* Not open at start or closed after a read-only error: try again. */
+		r = store_open(w->db_dirfd, w->db_name, &msg, &w->store);
+		if (r == 0 && msg)
+			writer_report(w, 0, msg);
+		free(msg);
+	}
 	if (w->store) {
 		rows = xmalloc(w->agg.count * sizeof(*rows));
 		for (size_t i = 0; i < w->agg.cap; i++) {
@@ -380,8 +389,14 @@ static void writer_flush(struct writer *w)
 
 			snprintf(msg, sizeof(msg), "cannot write to the database %s: %s (%s); "
 				 "keeping up to %zu rows in memory and retrying", w->db_name,
-				 strerror(-r), store_errmsg(w->store), w->opts.max_queued);
+				 strerror(-r), w->store ? store_errmsg(w->store) : "not open",
+				 w->opts.max_queued);
 			writer_report(w, r, msg);
+		}
+		/* A connection that found the file read-only stays so: reopen later. */
+		if (r == -EROFS || r == -EACCES) {
+			store_free(w->store);
+			w->store = NULL;
 		}
 		w->failing = true;
 		w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 1000;
@@ -564,7 +579,7 @@ int writer_new(const struct writer_options *opts, writer_error_cb cb, void *data
 	int64_t now;
 	int r = -EINVAL;
 
-	w->log_dirfd = w->log_fd = -1;
+	w->db_dirfd = w->log_dirfd = w->log_fd = -1;
 	w->opts = *opts;
 	w->cb = cb;
 	w->cb_data = data;
@@ -587,9 +602,28 @@ int writer_new(const struct writer_options *opts, writer_error_cb cb, void *data
 		}
 	}
 	if (opts->sql_log) {
-		r = store_open(opts->db_dirfd, opts->db_name, msg, &w->store);
-		if (r < 0)
+		w->db_dirfd = fcntl(opts->db_dirfd, F_DUPFD_CLOEXEC, 3);
+		if (w->db_dirfd < 0) {
+			r = -errno;
+			*msg = xasprintf("database directory: %s", strerror(-r));
 			goto out;
+		}
+		r = store_open(w->db_dirfd, opts->db_name, msg, &w->store);
+		/* A full, read-only or busy disk may heal: keep records and retry. */
+		if (r == -ENOSPC || r == -EROFS || r == -EIO || r == -EBUSY) {
+			char *why = *msg;
+
+			*msg = xasprintf("%s; keeping up to %zu records in memory and retrying",
+					 why ? why : strerror(-r), opts->max_queued);
+			free(why);
+			w->failing = true;
+			w->backoff_ms = 1000;
+			w->retry_at_ms = util_now_ms() + w->backoff_ms;
+			w->stats.last_error = r;
+			snprintf(w->stats.last_error_msg, sizeof(w->stats.last_error_msg), "%s", *msg);
+		} else if (r < 0) {
+			goto out;
+		}
 	}
 	w->ring = xcalloc(opts->max_queued, sizeof(*w->ring));
 	now = wall_ms() / 1000;
@@ -667,6 +701,8 @@ void writer_free(struct writer *w)
 		close(w->log_fd);
 	if (w->log_dirfd >= 0)
 		close(w->log_dirfd);
+	if (w->db_dirfd >= 0)
+		close(w->db_dirfd);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w->db_name);

@@ -59,9 +59,12 @@ struct writer_stats {
 
 /*
  * Opens or creates the database on the calling thread (so startup errors
- * are reported synchronously) and starts the thread. *msg (caller frees)
- * is set on error (why) and also on success when a corrupt database was
- * moved aside (a warning to log). Returns 0 or -errno.
+ * are reported synchronously) and starts the thread. Returns 0 or -errno;
+ * *msg (caller frees) says why on error, and is also set on success with
+ * a warning to log: a corrupt database was moved aside, or the database
+ * cannot be written yet (full or read-only disk, I/O error): the writer
+ * then keeps records in memory and retries opening it with backoff, and
+ * reports success through the callback (err 0).
  */
 int writer_new(const struct writer_options *opts, writer_error_cb cb, void *data,
 	       struct writer **ret, char **msg);
