@@ -1,10 +1,10 @@
 #include "config.h"
 /*
- * query.c: `auditsnitch query` (query.h). Builds one SQL statement from
- * the options (grouping first by the integer id column inside a subquery,
- * then joining the lookup table for the text, so the join runs once per id
- * and not once per row), opens the database read-only and prints table,
- * CSV or JSON with the escaping documented in query.h.
+ * query.c: `auditsnitch query` (query.h). Opens the database read-only,
+ * builds SQL from the options and prints table, CSV or JSON with the
+ * escaping documented in query.h. Grouping first sums the rows per integer
+ * id column in a hash table (one pass, no sort), then joins the lookup
+ * table for the text, once per id rather than once per row.
  */
 
 #include <errno.h>
@@ -375,16 +375,12 @@ static char *query_sql(const struct query_opts *q)
 		sb_add(&b, ") ORDER BY t_");
 		return b.s;
 	}
-	/* Sum per id first (no join per row), then per text value. */
+	/* Rows were summed per id into temp.query_groups (query_group_scan). */
 	sb_add(&b, "SELECT %s AS \"%s\", sum(s.ev) AS events, sum(s.se) AS send,"
 	       " sum(s.re) AS recv, datetime(min(s.f), 'unixepoch', 'localtime') AS first,"
-	       " datetime(max(s.l), 'unixepoch', 'localtime') AS last FROM (SELECT c.%s AS k,"
-	       " sum(c.conns) AS ev, sum(c.send) AS se, sum(c.recv) AS re, min(c.contime) AS f,"
-	       " max(c.contime) AS l FROM connections c",
+	       " datetime(max(s.l), 'unixepoch', 'localtime') AS last FROM temp.query_groups s",
 	       g->kind == KIND_TIME ? "datetime(s.k, 'unixepoch', 'localtime')" :
-	       kind_table(g) ? "t.v" : "s.k", g->name, kind_id_column(g));
-	query_where(&b, q);
-	sb_add(&b, " GROUP BY c.%s) s", kind_id_column(g));
+	       kind_table(g) ? "t.v" : "s.k", g->name);
 	if (kind_table(g))
 		sb_add(&b, " LEFT JOIN (SELECT id, %s AS v FROM %s) t ON t.id = s.k GROUP BY t.v",
 		       g->field, kind_table(g));
@@ -397,6 +393,130 @@ static char *query_sql(const struct query_opts *q)
 	if (q->limit)
 		sb_add(&b, " LIMIT %lld", q->limit);
 	return b.s;
+}
+
+/* Binds the --where values (parameters ?1..?N) to stmt. */
+static void query_bind(sqlite3_stmt *stmt, const struct query_opts *q)
+{
+	for (int i = 0; i < q->n_where; i++) {
+		const struct where *w = &q->where[i];
+
+		if (w->col->kind == KIND_INT)
+			sqlite3_bind_int64(stmt, i + 1, w->num);
+		else
+			sqlite3_bind_text(stmt, i + 1, w->text, (int)strlen(w->text), SQLITE_STATIC);
+	}
+}
+
+/* One group while scanning: the sums of the rows with one id (or value). */
+struct group {
+	int64_t key, ev, se, re, first, last;
+	bool used;
+};
+
+struct group_map {
+	struct group *slots;
+	size_t cap, count;
+};
+
+static int64_t sum_sat(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	return a + b;
+}
+
+static struct group *group_get(struct group_map *m, int64_t key)
+{
+	size_t i;
+
+	if ((m->count + 1) * 2 > m->cap) {
+		struct group_map old = *m;
+
+		m->cap = old.cap ? old.cap * 2 : 256;
+		m->slots = xcalloc(m->cap, sizeof(*m->slots));
+		m->count = 0;
+		for (size_t j = 0; j < old.cap; j++) {
+			if (old.slots[j].used)
+				*group_get(m, old.slots[j].key) = old.slots[j];
+		}
+		free(old.slots);
+	}
+	i = ((uint64_t)key * 0x9e3779b97f4a7c15ULL >> 20) & (m->cap - 1);
+	while (m->slots[i].used && m->slots[i].key != key)
+		i = (i + 1) & (m->cap - 1);
+	if (!m->slots[i].used) {
+		m->slots[i] = (struct group){ .key = key, .first = INT64_MAX, .last = INT64_MIN,
+					      .used = true };
+		m->count++;
+	}
+	return &m->slots[i];
+}
+
+/*
+ * Sums the selected rows per id column in memory (a hash table: SQLite's
+ * GROUP BY on a column without an index sorts every row, ten times slower)
+ * and stores the groups in temp.query_groups for the final query.
+ */
+static int query_group_scan(sqlite3 *db, const struct query_opts *q)
+{
+	struct sbuf b = { 0 };
+	struct group_map map = { 0 };
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	sb_add(&b, "SELECT c.%s, c.conns, c.send, c.recv, c.contime FROM connections c",
+	       kind_id_column(q->group));
+	query_where(&b, q);
+	rc = sqlite3_prepare_v2(db, b.s, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+	query_bind(stmt, q);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct group *g = group_get(&map, sqlite3_column_int64(stmt, 0));
+		int64_t t = sqlite3_column_int64(stmt, 4);
+
+		g->ev = sum_sat(g->ev, sqlite3_column_int64(stmt, 1));
+		g->se = sum_sat(g->se, sqlite3_column_int64(stmt, 2));
+		g->re = sum_sat(g->re, sqlite3_column_int64(stmt, 3));
+		if (t < g->first)
+			g->first = t;
+		if (t > g->last)
+			g->last = t;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	/* TEMP tables work on read-only and immutable connections too. */
+	rc = sqlite3_exec(db, "CREATE TEMP TABLE query_groups(k INTEGER PRIMARY KEY, ev INTEGER,"
+			  " se INTEGER, re INTEGER, f INTEGER, l INTEGER); BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO temp.query_groups VALUES(?1, ?2, ?3, ?4,"
+					" ?5, ?6)", -1, &stmt, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < map.cap; i++) {
+		const struct group *g = &map.slots[i];
+
+		if (!g->used)
+			continue;
+		sqlite3_bind_int64(stmt, 1, g->key);
+		sqlite3_bind_int64(stmt, 2, g->ev);
+		sqlite3_bind_int64(stmt, 3, g->se);
+		sqlite3_bind_int64(stmt, 4, g->re);
+		sqlite3_bind_int64(stmt, 5, g->first);
+		sqlite3_bind_int64(stmt, 6, g->last);
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(stmt);
+	free(map.slots);
+	free(b.s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Length of the valid UTF-8 sequence at p (0: invalid). */
@@ -767,18 +887,17 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	status = query_open(db_path, &db, err);
 	if (status != EX_OK)
 		goto out;
+	if (q.group) {
+		rc = query_group_scan(db, &q);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
 	sql = query_sql(&q);
 	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		goto fail;
-	for (int i = 0; i < q.n_where; i++) {
-		const struct where *w = &q.where[i];
-
-		if (w->col->kind == KIND_INT)
-			sqlite3_bind_int64(stmt, i + 1, w->num);
-		else
-			sqlite3_bind_text(stmt, i + 1, w->text, (int)strlen(w->text), SQLITE_STATIC);
-	}
+	if (!q.group)
+		query_bind(stmt, &q);
 	rc = query_print(stmt, q.format, out);
 	if (rc != SQLITE_OK)
 		goto fail;

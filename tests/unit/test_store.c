@@ -668,6 +668,52 @@ static void test_writer(void)
 	free(msg);
 }
 
+/* conn.log renamed by logrotate: writer_reopen_logs starts a new file. */
+static void test_reopen(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "re.db", .log_dirfd = dirfd_, .window_s = 1,
+		.sql_log = false, .text_log = true, .max_queued = 100,
+	};
+	struct writer *w = NULL;
+	struct writer_stats stats = { 0 };
+	char *msg = NULL, *text = NULL;
+	size_t len = 0;
+	int polls = 0;
+
+	unlinkat(dirfd_, "conn.log", 0);
+	if (writer_new(&opts, on_writer_error, NULL, &w, &msg) < 0) {
+		ok(0, "reopen: writer: %s", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	writer_submit(w, mkrec("/before/rotate", "1.1.1.1", 1, 1));
+	while (stats.windows_committed < 1 && polls++ < 300) {
+		usleep(10000);
+		writer_stats(w, &stats);
+	}
+	is_int(stats.windows_committed, 1, "reopen: first window written");
+	ok(renameat(dirfd_, "conn.log", dirfd_, "conn.log.1") == 0, "reopen: rotated");
+	writer_reopen_logs(w);
+	writer_submit(w, mkrec("/after/rotate", "1.1.1.1", 1, 1));
+	writer_free(w);
+	if (util_read_file(dirfd_, "conn.log.1", 4096, &text, &len) == 0) {
+		ok(strstr(text, "/before/rotate") && !strstr(text, "/after/rotate"),
+		   "reopen: old file has only the line before rotation");
+		free(text);
+	} else {
+		ok(0, "reopen: old file readable");
+	}
+	if (util_read_file(dirfd_, "conn.log", 4096, &text, &len) == 0) {
+		ok(strstr(text, "/after/rotate") && !strstr(text, "/before/rotate"),
+		   "reopen: new file has the line after rotation");
+		free(text);
+	} else {
+		ok(0, "reopen: new conn.log created");
+	}
+	ok(faccessat(dirfd_, "re.db", F_OK, 0) < 0, "reopen: no database when \"DB sql log\" is false");
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
@@ -684,6 +730,7 @@ int main(void)
 	test_migration();
 	test_corrupt();
 	test_writer();
+	test_reopen();
 	(void)remove_db;
 	close(dirfd_);
 	rm_rf(tmpdir);
