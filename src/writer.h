@@ -7,7 +7,9 @@
  * the disk is full or read-only, retrying with backoff.
  *
  * contime of a row is the start of the write window in which the writer
- * took the record (wall clock aligned to multiples of window_s).
+ * took the record (wall clock aligned to multiples of window_s). conn.log
+ * lines of a window are appended after its database commit succeeds, so a
+ * retried window is never logged twice.
  */
 #ifndef AUDITSNITCH_WRITER_H
 #define AUDITSNITCH_WRITER_H
