@@ -36,6 +36,10 @@
 #define CORR_DEFAULT_WINDOW_MS 2000
 #define CORR_DEFAULT_MAX 65536
 #define CORR_DEFAULT_HASH_WAIT_MS 600000
+/* Recently started processes, tried first for a socket the index lacks. */
+#define CORR_RECENT 256
+#define CORR_RECENT_TRIES 128
+#define CORR_RECENT_MS 10000
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -86,6 +90,9 @@ struct corr_flow {
 	bool destroyed;
 	bool forwarded;
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
+	uint16_t icmp_id;          /* ping sockets are keyed by it */
+	uint32_t sock_uid;
+	unsigned retries;          /* attribution attempts left while pending */
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_flow *idnext;  /* id table chain */
 	struct corr_flow *knext;   /* key table chain (pending only) */
@@ -115,6 +122,9 @@ struct correlate {
 	size_t npending_flows, nflows;
 	struct corr_wait *wait_head, *wait_tail;
 	size_t nwait;
+	uint64_t last_refresh_ms;
+	struct { pid_t pid; uint64_t t_ms; } recent[CORR_RECENT];
+	unsigned recent_next;
 	struct correlate_stats st;
 };
 
@@ -389,6 +399,9 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 	c->st.execs++;
 	if (!ev->success)
 		return;
+	c->recent[c->recent_next].pid = ev->proc.pid;
+	c->recent[c->recent_next].t_ms = util_now_ms();
+	c->recent_next = (c->recent_next + 1) % CORR_RECENT;
 	pe.pid = ev->proc.pid;
 	pe.ppid = ev->proc.ppid;
 	pe.uid = ev->proc.uid;
@@ -535,46 +548,92 @@ static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flo
 	c->st.matched++;
 }
 
+/*
+ * The processes that started most recently are the likeliest owners of a
+ * socket the index does not know yet: read their fd tables, newest first.
+ */
+static int corr_recent_find(struct correlate *c, uint64_t ino, pid_t *pid)
+{
+	uint64_t now = util_now_ms();
+	unsigned i, tried = 0;
+
+	for (i = 0; i < CORR_RECENT && tried < CORR_RECENT_TRIES; i++) {
+		unsigned k = (c->recent_next + CORR_RECENT - 1 - i) % CORR_RECENT;
+		if (!c->recent[k].pid || now - c->recent[k].t_ms > CORR_RECENT_MS)
+			break;
+		tried++;
+		if (procfs_sockindex_add_pid(c->deps.sockindex, c->recent[k].pid) < 0)
+			continue;
+		if (procfs_sockindex_lookup(c->deps.sockindex, ino, pid) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /* Finds a flow's socket: sock_diag for TCP/UDP, /proc/net for the rest. */
-static void corr_flow_attribute(struct correlate *c, struct corr_flow *f, const struct ct_flow *ct)
+static void corr_flow_find_socket(struct correlate *c, struct corr_flow *f)
 {
 	uint64_t ino = 0;
 	uint32_t uid = 0;
-	pid_t pid = 0;
-	bool via_netproc = false;
 
 	if ((f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP) && c->deps.sockdiag) {
 		if (sockdiag_lookup(c->deps.sockdiag, f->key.family, f->protocol, f->laddr, f->lport,
 				    f->key.raddr, f->key.rport, &ino, &uid) < 0)
 			ino = 0;
 	}
-	if (!ino) {
+	/*
+	 * /proc/net is read whole: only for raw and ping sockets, which
+	 * sock_diag does not cover. A TCP/UDP socket sock_diag cannot find is
+	 * closed already; its connect event, if any, will name the program.
+	 */
+	if (!ino && f->protocol != IPPROTO_TCP && f->protocol != IPPROTO_UDP) {
 		struct netproc_entry ne;
-		/* Ping sockets are keyed by their echo id, raw sockets by protocol. */
 		uint16_t lport = f->protocol == IPPROTO_ICMP || f->protocol == IPPROTO_ICMPV6
-				 ? ct->orig.icmp_id : f->lport;
+				 ? f->icmp_id : f->lport;
 		if (netproc_find(c->deps.proc_root, f->key.family, f->protocol, f->laddr, lport,
 				 f->key.raddr, f->key.rport, &ne) == 0 && ne.inode) {
 			ino = ne.inode;
 			uid = ne.uid;
-			via_netproc = true;
 		}
 	}
 	f->sock_ino = ino;
-	if (!ino || !c->deps.sockindex)
+	f->sock_uid = uid;
+}
+
+/* Names the process holding the flow's socket, through the inode index. */
+static void corr_flow_find_owner(struct correlate *c, struct corr_flow *f)
+{
+	pid_t pid = 0;
+
+	if (!f->sock_ino || !c->deps.sockindex || f->who.known)
 		return;
-	if (procfs_sockindex_lookup(c->deps.sockindex, ino, &pid) < 0) {
-		/* A new process: look at the fd tables of processes not yet indexed. */
+	if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0 &&
+	    corr_recent_find(c, f->sock_ino, &pid) < 0) {
+		/*
+		 * A process that did not exec since we started: look at fd tables
+		 * not yet indexed, at most every 20 ms so a burst of flows cannot
+		 * turn into /proc scans.
+		 */
+		uint64_t now = util_now_ms();
+		if (now - c->last_refresh_ms < 20)
+			return;
+		c->last_refresh_ms = now;
 		(void)procfs_sockindex_refresh(c->deps.sockindex, 64);
-		if (procfs_sockindex_lookup(c->deps.sockindex, ino, &pid) < 0)
+		if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0)
 			return;
 	}
 	corr_who_capture(c, pid, 0, NULL, &f->who);
-	f->who.uid = uid;
-	if (via_netproc)
-		c->st.flow_netproc++;
-	else
+	f->who.uid = f->sock_uid;
+	if (f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP)
 		c->st.flow_sockdiag++;
+	else
+		c->st.flow_netproc++;
+}
+
+static void corr_flow_attribute(struct correlate *c, struct corr_flow *f)
+{
+	corr_flow_find_socket(c, f);
+	corr_flow_find_owner(c, f);
 }
 
 /*
@@ -724,8 +783,10 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->nflows++;
 
 	/* Our own socket first: it names the process and breaks ties. */
+	f->icmp_id = ct->orig.icmp_id;
+	f->retries = 5;
 	if (!f->forwarded)
-		corr_flow_attribute(c, f, ct);
+		corr_flow_attribute(c, f);
 	if (f->direction == CONN_OUTBOUND) {
 		cc = corr_match_conn(c, f);
 		if (cc) {
@@ -780,8 +841,28 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		corr_flow_remove(c, f);
 }
 
+/*
+ * Pending flows nobody was found for yet: the exec event of their process
+ * may have come after the flow, or the socket was not indexed; try again
+ * (a few times, while the socket may still exist).
+ */
+static void corr_retry_pending(struct correlate *c)
+{
+	struct corr_flow *f;
+
+	for (f = c->flow_head; f; f = f->next) {
+		if (f->who.known || f->forwarded || !f->retries)
+			continue;
+		f->retries--;
+		if (!f->sock_ino)
+			corr_flow_find_socket(c, f);
+		corr_flow_find_owner(c, f);
+	}
+}
+
 void correlate_tick(struct correlate *c, uint64_t now)
 {
+	corr_retry_pending(c);
 	while (c->conn_head && now - c->conn_head->t_ms >= c->opts.window_ms) {
 		struct corr_conn *cc = c->conn_head;
 		corr_conn_unlink(c, cc);

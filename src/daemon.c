@@ -8,6 +8,7 @@
  * `run` in the background with a readiness pipe, so its exit status says
  * whether the daemon really came up.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -371,6 +372,129 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_bool(&b, a.saddr_fam);
 		jsonbuf_end(&b);
 	}
+	if (d->corr) {
+		struct correlate_stats c;
+		correlate_stats(d->corr, &c);
+		jsonbuf_key(&b, "correlation");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "connects", c.connects);
+		jsonbuf_kuint(&b, "execs", c.execs);
+		jsonbuf_kuint(&b, "matched", c.matched);
+		jsonbuf_kuint(&b, "connect_only", c.connect_only);
+		jsonbuf_kuint(&b, "flow_sockdiag", c.flow_sockdiag);
+		jsonbuf_kuint(&b, "flow_netproc", c.flow_netproc);
+		jsonbuf_kuint(&b, "flow_unattributed", c.flow_unattributed);
+		jsonbuf_kuint(&b, "forwarded_ignored", c.forwarded_ignored);
+		jsonbuf_kuint(&b, "ties_by_inode", c.ties_by_inode);
+		jsonbuf_kuint(&b, "records", c.records);
+		jsonbuf_kuint(&b, "waiting_hash", c.waiting_hash);
+		jsonbuf_kuint(&b, "hash_timeouts", c.hash_timeouts);
+		jsonbuf_kuint(&b, "dropped", c.dropped);
+		jsonbuf_kuint(&b, "pending_connects", c.pending_connects);
+		jsonbuf_kuint(&b, "pending_flows", c.pending_flows);
+		jsonbuf_kuint(&b, "flows_tracked", c.flows_tracked);
+		jsonbuf_kuint(&b, "records_ignored", d->records_ignored);
+		jsonbuf_kuint(&b, "records_dropped", d->records_dropped);
+		jsonbuf_end(&b);
+	}
+	if (d->ct) {
+		struct ct_stats t;
+		ct_get_stats(d->ct, &t);
+		jsonbuf_key(&b, "conntrack");
+		jsonbuf_begin(&b);
+		jsonbuf_kstr(&b, "state", ct_state_text(ct_get_state(d->ct)));
+		jsonbuf_kuint(&b, "events", t.events);
+		jsonbuf_kuint(&b, "flows_new", t.flows_new);
+		jsonbuf_kuint(&b, "flows_destroyed", t.flows_destroyed);
+		jsonbuf_kuint(&b, "flows_active", t.flows_active);
+		jsonbuf_kuint(&b, "dumps", t.dumps);
+		jsonbuf_kuint(&b, "enobufs", t.enobufs);
+		jsonbuf_kuint(&b, "resyncs", t.resyncs);
+		jsonbuf_kuint(&b, "table_full", t.table_full);
+		jsonbuf_kuint(&b, "bad_msgs", t.bad_msgs + t.missing_attrs);
+		jsonbuf_kint(&b, "rcvbuf", t.rcvbuf_bytes);
+		jsonbuf_key(&b, "nft_loaded");
+		jsonbuf_bool(&b, t.nft_loaded);
+		jsonbuf_end(&b);
+	}
+	if (d->proctab && d->exes && d->hashes) {
+		struct proctab_stats p;
+		struct exe_cache_stats e;
+		struct hash_stats h;
+		proctab_stats(d->proctab, &p);
+		exe_cache_stats(d->exes, &e);
+		hash_pool_stats(d->hashes, &h);
+		jsonbuf_key(&b, "identity");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "processes", p.entries);
+		jsonbuf_kuint(&b, "processes_dropped", p.dropped);
+		jsonbuf_kuint(&b, "pid_reuse", p.pid_reuse);
+		jsonbuf_kuint(&b, "from_cached_fd", p.src_cached);
+		jsonbuf_kuint(&b, "from_proc_exe", p.src_proc);
+		jsonbuf_kuint(&b, "from_event_path", p.src_path);
+		jsonbuf_kuint(&b, "parent_fallback", p.src_parent);
+		jsonbuf_kuint(&b, "unidentified", p.src_none);
+		jsonbuf_kuint(&b, "executables", e.entries);
+		jsonbuf_kuint(&b, "executables_max", e.max_entries);
+		jsonbuf_kstr(&b, "watch", e.watch);
+		jsonbuf_kuint(&b, "invalidations", e.invalidations);
+		jsonbuf_kuint(&b, "watch_overflows", e.overflows);
+		jsonbuf_kuint(&b, "hashes_done", h.completed);
+		jsonbuf_kuint(&b, "hashes_failed", h.failed);
+		jsonbuf_kuint(&b, "hash_bytes", h.bytes);
+		jsonbuf_end(&b);
+	}
+	if (d->sockindex) {
+		struct procfs_sockindex_stats si;
+		procfs_sockindex_stats(d->sockindex, &si);
+		jsonbuf_key(&b, "socket_index");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "sockets", si.sockets);
+		jsonbuf_kuint(&b, "scans", si.scans);
+		jsonbuf_kuint(&b, "scan_time_us", si.time_us);
+		jsonbuf_kuint(&b, "last_full_pass_us", si.last_full_pass_us);
+		jsonbuf_kuint(&b, "dropped", si.dropped);
+		jsonbuf_end(&b);
+	}
+	if (d->writer) {
+		struct writer_stats w;
+		writer_stats(d->writer, &w);
+		jsonbuf_key(&b, "database");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "rows_written", w.rows_written);
+		jsonbuf_kuint(&b, "windows_committed", w.windows_committed);
+		jsonbuf_kuint(&b, "records_received", w.records_received);
+		jsonbuf_kuint(&b, "dropped", w.dropped);
+		jsonbuf_kuint(&b, "queued", w.queued);
+		jsonbuf_kuint(&b, "text_lines", w.text_lines);
+		jsonbuf_kuint(&b, "retention_deleted", w.retention_deleted);
+		jsonbuf_kuint(&b, "last_commit_ms", w.last_commit_ms);
+		jsonbuf_kstr(&b, "last_error", w.last_error ? w.last_error_msg : "");
+		jsonbuf_end(&b);
+	}
+	if (d->records) {
+		struct records_stats r;
+		records_stats(d->records, &r);
+		jsonbuf_key(&b, "programs");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "known", r.programs);
+		jsonbuf_kuint(&b, "names", r.names);
+		jsonbuf_kuint(&b, "detections", r.detections);
+		jsonbuf_kuint(&b, "save_errors", r.save_errors);
+		jsonbuf_end(&b);
+	}
+	if (d->notify) {
+		struct notify_stats n;
+		notify_stats(d->notify, &n);
+		jsonbuf_key(&b, "notifications");
+		jsonbuf_begin(&b);
+		jsonbuf_kuint(&b, "sent", n.sent);
+		jsonbuf_kuint(&b, "failed", n.failed);
+		jsonbuf_kuint(&b, "pending", n.pending);
+		jsonbuf_kuint(&b, "dropped", n.dropped);
+		jsonbuf_kint(&b, "desktop_uid", n.uid);
+		jsonbuf_end(&b);
+	}
 	if (d->json) {
 		struct output_stats o;
 		output_stats(d->json, &o);
@@ -606,9 +730,9 @@ static void daemon_on_ct_state(int state, void *data)
 {
 	(void)data;
 	if (state == CT_STATE_OK)
-		log_info("conntrack: %s", ct_state_text((enum ct_state)state));
+		log_info("%s", ct_state_text((enum ct_state)state));
 	else if (state != CT_STATE_STARTING)
-		log_warn("conntrack: %s", ct_state_text((enum ct_state)state));
+		log_warn("%s", ct_state_text((enum ct_state)state));
 }
 
 static void daemon_on_tick(struct loop *loop, uint64_t exp, void *data)
@@ -1292,7 +1416,33 @@ static double daemon_proc_uptime(pid_t pid)
 	return up - (double)start / (double)sysconf(_SC_CLK_TCK);
 }
 
-int daemon_status(const struct daemon_opts *opts)
+/* Prints the daemon's status object as indented "key: value" lines. */
+static void daemon_print_stats(const char *json)
+{
+	cJSON *root = cJSON_Parse(json), *sec, *item;
+
+	if (!cJSON_IsObject(root)) {
+		printf("  statistics: (unreadable answer)\n");
+		cJSON_Delete(root);
+		return;
+	}
+	cJSON_ArrayForEach(sec, root) {
+		if (!cJSON_IsObject(sec))
+			continue;
+		printf("  %s:\n", sec->string);
+		cJSON_ArrayForEach(item, sec) {
+			if (cJSON_IsString(item))
+				printf("    %-28s %s\n", item->string, item->valuestring);
+			else if (cJSON_IsBool(item))
+				printf("    %-28s %s\n", item->string, cJSON_IsTrue(item) ? "yes" : "no");
+			else if (cJSON_IsNumber(item))
+				printf("    %-28s %.0f\n", item->string, item->valuedouble);
+		}
+	}
+	cJSON_Delete(root);
+}
+
+int daemon_status(const struct daemon_opts *opts, bool as_json)
 {
 	struct paths *paths = NULL;
 	char *json = NULL;
@@ -1306,6 +1456,18 @@ int daemon_status(const struct daemon_opts *opts)
 		return LSB_UNKNOWN;
 	}
 	state = daemon_pidfile_probe(paths, &pid);
+	if (as_json) {
+		/* One JSON object: the daemon's statistics, or just the state. */
+		json = state == LSB_RUNNING ? daemon_query_status(paths) : NULL;
+		if (json)
+			fputs(json, stdout);
+		else
+			printf("{\"running\":%s,\"pid\":%ld}\n", state == LSB_RUNNING ? "true" : "false",
+			       (long)pid);
+		free(json);
+		paths_free(paths);
+		return state;
+	}
 	switch (state) {
 	case LSB_RUNNING:
 		uptime = daemon_proc_uptime(pid);
@@ -1320,7 +1482,7 @@ int daemon_status(const struct daemon_opts *opts)
 		printf("  pidfile:         %s\n", paths_pidfile(paths));
 		json = daemon_query_status(paths);
 		if (json)
-			printf("  statistics:      %s", json);
+			daemon_print_stats(json);
 		else
 			printf("  statistics:      unavailable (control socket not reachable%s)\n",
 			       geteuid() != 0 ? "; run as root" : "");

@@ -22,7 +22,7 @@ void daemon_register_validators(void);
 int daemon_run(const struct daemon_opts *opts);
 int daemon_start(const struct daemon_opts *opts);
 int daemon_stop(const struct daemon_opts *opts, bool quiet_if_stopped);
-int daemon_status(const struct daemon_opts *opts);
+int daemon_status(const struct daemon_opts *opts, bool as_json);
 int daemon_check_config(const struct daemon_opts *opts, bool print);
 int daemon_install_systemd(const struct daemon_opts *opts);
 

@@ -63,9 +63,12 @@ static const struct command main_commands[] = {
 	{ "restart", "", "stop, then start",
 	  "Stops the running daemon (if any), then starts it again.\n",
 	  main_cmd_restart, false },
-	{ "status", "", "show whether the monitor runs, and its statistics",
+	{ "status", "[--json]", "show whether the monitor runs, and its statistics",
 	  "Shows whether the daemon runs, its pid, uptime, state directory and,\n"
-	  "when run as root, its statistics. Exit status (LSB): 0 running,\n"
+	  "when run as root, its statistics: audit loss counters, correlation,\n"
+	  "conntrack, identity, database, programs known and notifications.\n"
+	  "  --json    print the statistics as one JSON object instead\n"
+	  "Exit status (LSB): 0 running,\n"
 	  "1 not running but a stale pidfile exists, 3 not running, 4 unknown.\n",
 	  main_cmd_status, false },
 	{ "check-config", "[--print]", "validate the configuration file",
@@ -263,11 +266,12 @@ static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv)
 {
-	int flags = 0, r = main_parse(main_find("status"), argc, argv, NULL, 0, &flags);
+	static const struct option extra[] = { { "json", no_argument, NULL, 'j' } };
+	int flags = 0, r = main_parse(main_find("status"), argc, argv, extra, 1, &flags);
 
 	if (r >= 0)
 		return r == 0 ? 0 : 4; /* LSB: status usage errors are "unknown" */
-	return daemon_status(opts);
+	return daemon_status(opts, (flags & 1) != 0);
 }
 
 static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv)

@@ -101,7 +101,7 @@ auditctl -a always,exit -F arch=b64 -S bind -F key=asn-foreign-test
 bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/c9.pid" "$port4"
 c9=$(cat "$tmp/c9.pid")
 asn_check "events keep coming after the flush" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$c9,'"
-st=$("$AUDITSNITCH" -d "$dir" status | grep statistics)
+st=$("$AUDITSNITCH" -d "$dir" status --json)
 asn_check "status counts the restore" sh -c "echo '$st' | grep -q '\"rules_restored\":[1-9]'"
 asn_check "status shows the three loss counters" sh -c "echo '$st' | grep -q '\"lost_kernel\":0,\"lost_enobufs\":0,\"lost_serial_gaps\":'"
 
@@ -159,7 +159,7 @@ CONF
 	asn_check "auditd registered" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
 	rm -f "$dir/events.json"
 	start_daemon auto
-	asn_check "auditsnitch reads the multicast group next to auditd" sh -c "'$AUDITSNITCH' -d '$dir' status | grep -q '\"mode\":\"multicast\"'"
+	asn_check "auditsnitch reads the multicast group next to auditd" sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"mode\":\"multicast\"'"
 	bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/ca.pid" "$port4"
 	ca=$(cat "$tmp/ca.pid")
 	asn_check "auditsnitch sees the connect" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$ca,'"
@@ -177,7 +177,7 @@ CONF
 	asn_check "auditsnitch registered as the audit daemon" sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $dpid ]"
 	start_auditd
 	wait "$apid" 2>/dev/null
-	asn_check "we handed over" asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status | grep -q '\"mode\":\"multicast\"'"
+	asn_check "we handed over" asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"mode\":\"multicast\"'"
 	start_auditd
 	asn_check "auditd's retry registers it" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
 	bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/cb.pid" "$port4"

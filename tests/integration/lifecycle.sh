@@ -20,7 +20,8 @@ out=$(A status); st=$?
 asn_is "status of running daemon exits 0" "$st" 0
 asn_check "status shows running and pid" sh -c "echo '$out' | grep -q 'is running (pid $pid)'"
 asn_check "status shows state directory" sh -c "echo '$out' | grep -q 'state directory: $dir'"
-asn_check "status shows statistics" sh -c "echo '$out' | grep -q '\"pid\":$pid'"
+asn_check "status shows statistics" sh -c "echo '$out' | grep -q 'lost_kernel'"
+asn_check "status --json gives the statistics object" sh -c "A() { \"\$AUDITSNITCH\" -d '$dir' \"\$@\"; }; A status --json | grep -q '^{\"pid\":$pid,'"
 asn_check "config written with defaults" grep -q '"DB retention (days)"' "$dir/config.json"
 asn_is "config file mode 0640" "$(stat -c %a "$dir/config.json")" 640
 asn_is "state dir mode 0750" "$(stat -c %a "$dir")" 750
