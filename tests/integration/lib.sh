@@ -42,6 +42,10 @@ asn_skip() {
 
 asn_require_root() {
 	[ "$(id -u)" = 0 ] || asn_skip "needs root (kernel audit, conntrack, netns)"
+	# Tests share global kernel state (audit pid, our nft table): one at a time,
+	# also when several builds run their suites on one machine.
+	exec 9>/tmp/auditsnitch-integration.lock
+	flock -w 1200 9 || asn_skip "another integration test held the lock for 20 minutes"
 }
 
 # asn_require_cmd CMD...: skip unless every command exists.
