@@ -985,6 +985,22 @@ static void test_synthetic(void)
 	   "comm=(null) absent, exe=<too_long> literal, cwd=(null) absent");
 	ok(e && e->argv_n == 2 && e->argv_len[1] == 0 && !e->argv_trunc, "empty hex argument");
 
+	/* Missing arguments are kept as empty ones; a huge index stops at max_args. */
+	feed(&s, 1, 1300,
+	     "audit(1700000000.400:40): arch=c000003e syscall=59 success=yes exit=0 a0=0 pid=14 key=\"asn-fixture\"");
+	feed(&s, 1, 1309, "audit(1700000000.400:40): argc=6 a0=\"x\" a5=\"y\" a3[1]=\"z\"");
+	feed(&s, 1, 1320, "audit(1700000000.400:40): ");
+	e = s.g.n ? &s.g.ev[s.g.n - 1] : NULL;
+	ok(e && e->pid == 14 && e->argv_n == 6 && e->argv_trunc && e->argv_len[3] == 0 &&
+		   strcmp(e->argv[5], "y") == 0,
+	   "a1..a4 missing: empty, flagged truncated; stray piece ignored");
+	feed(&s, 1, 1300,
+	     "audit(1700000000.400:40): arch=c000003e syscall=59 success=yes exit=0 a0=0 pid=15 key=\"asn-fixture\"");
+	feed(&s, 1, 1309, "audit(1700000000.400:40): argc=1 a999999999=\"z\" a1000000000000=\"w\"");
+	feed(&s, 1, 1320, "audit(1700000000.400:40): ");
+	e = s.g.n ? &s.g.ev[s.g.n - 1] : NULL;
+	ok(e && e->pid == 15 && e->argv_n == 32768 && e->argv_trunc, "a999999999: stops at max_args");
+
 	/* Serial gaps: 41 follows 40; 45 skips 42..44; late 43 un-counts one. */
 	auparse_stats(s.p, &st);
 	is_int(st.serial_gaps, 3 + 9 + 8, "gaps so far: 17-19, 21-29, 32-39");
