@@ -668,6 +668,51 @@ static void test_writer(void)
 	free(msg);
 }
 
+/* A long reader and another writer's lock: the writer waits, never drops a window. */
+static void test_busy(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "busy.db", .window_s = 1, .sql_log = true,
+		.max_queued = 1000,
+	};
+	struct writer *w = NULL;
+	struct writer_stats stats = { 0 };
+	char *msg = NULL, path[128];
+	sqlite3 *reader = NULL, *locker = NULL;
+	int errors_before = cb_count, polls = 0;
+
+	if (writer_new(&opts, on_writer_error, NULL, &w, &msg) < 0) {
+		ok(0, "busy: writer: %s", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/busy.db", tmpdir);
+	sqlite3_open(path, &reader);
+	sqlite3_open(path, &locker);
+	/* A read transaction held open across several windows. */
+	is_int(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM connections;", NULL, NULL, NULL),
+	       SQLITE_OK, "busy: reader holds a snapshot");
+	writer_submit(w, mkrec("/busy/one", "1.1.1.1", 1, 1));
+	while (stats.windows_committed < 1 && polls++ < 300) {
+		usleep(10000);
+		writer_stats(w, &stats);
+	}
+	is_int(stats.windows_committed, 1, "busy: window committed while a reader is open");
+	/* Another connection holds the write lock for 1.5 s: the writer waits. */
+	is_int(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK,
+	       "busy: other writer takes the lock");
+	for (int i = 0; i < 20; i++)
+		writer_submit(w, mkrec("/busy/two", "1.1.1.1", 1, 100 + i));
+	usleep(1500000);
+	sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL);
+	sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+	writer_free(w);
+	is_int(cb_count, errors_before, "busy: no error reported");
+	is_int(q_int(reader, "SELECT count(*) FROM connections"), 21, "busy: every row written");
+	sqlite3_close(reader);
+	sqlite3_close(locker);
+}
+
 /* conn.log renamed by logrotate: writer_reopen_logs starts a new file. */
 static void test_reopen(void)
 {
@@ -731,6 +776,7 @@ int main(void)
 	test_corrupt();
 	test_writer();
 	test_reopen();
+	test_busy();
 	(void)remove_db;
 	close(dirfd_);
 	rm_rf(tmpdir);
