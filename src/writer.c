@@ -531,6 +531,9 @@ static void *writer_main(void *arg)
 			w->log_fd = -1;
 		}
 		for (size_t i = 0; i < n_taken; i++) {
+			/* Full before the window ends: write early rather than drop. */
+			if (w->agg.count >= cap && !w->failing)
+				writer_flush(w);
 			if (!agg_add(&w->agg, w->window_start, taken[i], cap))
 				dropped++;
 		}
