@@ -193,7 +193,7 @@ static char *config_expected(const struct config_def *d)
 		return r;
 	}
 	case CONFIG_STRLIST:
-		return xasprintf("an array of at most %d strings", CONFIG_MAX_LIST);
+		return xasprintf("an array of at most %d strings (or port numbers)", CONFIG_MAX_LIST);
 	}
 	return xstrdup("?");
 }
@@ -256,13 +256,21 @@ static bool config_set_value(const struct config_def *d, const cJSON *item,
 		count = cJSON_GetArraySize(item);
 		if (count > CONFIG_MAX_LIST)
 			return false;
-		cJSON_ArrayForEach(elem, item)
-			if (!cJSON_IsString(elem) || strlen(elem->valuestring) > CONFIG_MAX_STRING)
+		/* picosnitch wrote ports as numbers: integers are taken as their text. */
+		cJSON_ArrayForEach(elem, item) {
+			if (cJSON_IsString(elem) && strlen(elem->valuestring) <= CONFIG_MAX_STRING)
+				continue;
+			if (!config_json_int(elem, &n) || n < 0)
 				return false;
+		}
 		config_value_clear(v);
 		v->list = xcalloc((size_t)count, sizeof(char *));
-		cJSON_ArrayForEach(elem, item)
-			v->list[v->nlist++] = xstrdup(elem->valuestring);
+		cJSON_ArrayForEach(elem, item) {
+			if (cJSON_IsString(elem))
+				v->list[v->nlist++] = xstrdup(elem->valuestring);
+			else
+				v->list[v->nlist++] = xasprintf("%.0f", elem->valuedouble);
+		}
 		return true;
 	}
 	return false;

@@ -317,10 +317,16 @@ static void daemon_reload(struct daemon *d)
 		log_setup(d->opts->foreground, config_bool(cfg, CONFIG_SYSLOG), daemon_log_level(cfg));
 		log_info("configuration reloaded");
 	}
+	/* After logrotate: every log file is reopened. */
 	r = log_open_file(d->log_dirfd, "error.log");
 	if (r < 0)
 		log_error("%s/error.log: cannot reopen: %s", paths_dir(d->paths, PATHS_LOG_DIR),
 			  strerror(-r));
+	if (d->records && (r = records_open_log(d->records, d->log_dirfd, "exe.log")) < 0)
+		log_error("%s/exe.log: cannot reopen: %s", paths_dir(d->paths, PATHS_LOG_DIR),
+			  strerror(-r));
+	if (d->writer)
+		writer_reopen_logs(d->writer);
 	daemon_sd_notify("READY=1");
 }
 
@@ -942,7 +948,7 @@ static int daemon_start_pipeline(struct daemon *d)
 			return EX_CANTCREAT;
 		}
 		if (msg) {
-			log_error("%s", msg);
+			log_warn("%s", msg);
 			free(msg);
 			msg = NULL;
 		}
@@ -1002,6 +1008,8 @@ static int daemon_start_pipeline(struct daemon *d)
 	cc.setup = strcmp(config_string(d->config, CONFIG_CONNTRACK_SETUP), "never") == 0
 		   ? CT_SETUP_NEVER : CT_SETUP_AUTO;
 	cc.nft_file = nft;
+	if (getenv("AUDITSNITCH_CT_RCVBUF")) /* tests: a small buffer provokes ENOBUFS */
+		cc.rcvbuf_bytes = atoi(getenv("AUDITSNITCH_CT_RCVBUF"));
 	r = ct_new(&d->ct, &cc, &cb);
 	free(nft);
 	if (r == 0)

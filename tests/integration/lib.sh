@@ -108,11 +108,17 @@ asn_gone() {
 	[ -z "$state" ] || [ "$state" = Z ]
 }
 
+# Every temporary directory of a test lives under one root, removed at exit
+# by the test's own shell (asn_statedir runs in $(...), a subshell, where a
+# cleanup registered there would be lost).
+asn_tmproot=$(mktemp -d /tmp/asn-test.XXXXXX)
+chmod 0755 "$asn_tmproot"
+asn_cleanup "rm -rf '$asn_tmproot'"
+
 # asn_statedir: a private state directory, removed at exit; prints its path.
 asn_statedir() {
 	local d
-	d=$(mktemp -d /tmp/asn-state.XXXXXX)
-	asn_cleanup "rm -rf '$d'"
+	d=$(mktemp -d "$asn_tmproot/state.XXXXXX")
 	echo "$d"
 }
 

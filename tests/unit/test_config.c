@@ -92,7 +92,7 @@ static void test_default_roundtrip(void)
 
 static void test_values(void)
 {
-	const char *text = "{\"DB write limit (seconds)\": 5, \"Log ignore\": [\"8.8.8.8\", \"53\"],"
+	const char *text = "{\"DB write limit (seconds)\": 5, \"Log ignore\": [\"8.8.8.8\", 53],"
 			   " \"Set RLIMIT_NOFILE\": 4096, \"Audit mode\": \"multicast\","
 			   " \"Desktop user\": \"alice\", \"DB text log\": true}";
 	struct config *cfg = NULL;
@@ -136,7 +136,8 @@ static void test_errors(void)
 		     "string for bool");
 	expect_error("{\"DB retention (days)\": \"30\"}", "DB retention (days)", "string for int");
 	expect_error("{\"Log ignore\": \"8.8.8.8\"}", "an array of at most", "string for list");
-	expect_error("{\"Log ignore\": [1]}", "Log ignore", "number in list");
+	expect_error("{\"Log ignore\": [1.5]}", "Log ignore", "fraction in list");
+	expect_error("{\"Log ignore\": [true]}", "Log ignore", "bool in list");
 	expect_error("{\"Audit mode\": \"bogus\"}", "one of the strings auto,multicast,daemon",
 		     "bad enum");
 	expect_error("{\"Set RLIMIT_NOFILE\": true}", "null or an integer", "bool for nullable int");
