@@ -505,12 +505,31 @@ static bool proctab_parent(struct proctab *tab, pid_t ppid, struct proctab_ident
 	return true;
 }
 
+/*
+ * Same executable path, ignoring a " (deleted)" suffix on either side: the
+ * exec event names the file as it was, a later event of the same process
+ * (audit's exe, /proc/PID/exe) adds the suffix once the file is removed.
+ */
+static bool proctab_same_exe(const char *a, const char *b)
+{
+	static const char deleted[] = " (deleted)";
+	size_t la = strlen(a), lb = strlen(b), ld = sizeof(deleted) - 1;
+
+	if (la == lb)
+		return memcmp(a, b, la) == 0;
+	if (la == lb + ld)
+		return memcmp(a, b, lb) == 0 && memcmp(a + lb, deleted, ld) == 0;
+	if (lb == la + ld)
+		return memcmp(a, b, la) == 0 && memcmp(b + la, deleted, ld) == 0;
+	return false;
+}
+
 /* Is the entry the process the event came from? Otherwise the pid was reused. */
 static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe, pid_t ppid_hint,
 				  const char *exe_hint)
 {
 	struct procfs_stat st;
-	bool hints_agree = (!exe_hint || (pe->exe && strcmp(exe_hint, pe->exe) == 0)) &&
+	bool hints_agree = (!exe_hint || (pe->exe && proctab_same_exe(exe_hint, pe->exe))) &&
 			   (!ppid_hint || ppid_hint == pe->ppid);
 
 	if (hints_agree && pe->from_exec)
@@ -519,7 +538,7 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 		return hints_agree; /* gone: all we have is what we recorded */
 	if (pe->start_time && st.start_time != pe->start_time)
 		return false;
-	if (!hints_agree && exe_hint && pe->exe && strcmp(exe_hint, pe->exe) != 0)
+	if (!hints_agree && exe_hint && pe->exe && !proctab_same_exe(exe_hint, pe->exe))
 		return false; /* same process, new program: an exec we did not see */
 	if (ppid_hint && ppid_hint != pe->ppid)
 		pe->ppid = st.ppid; /* reparented */
