@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -83,6 +84,9 @@ struct daemon {
 	struct loop_timer *window_timer;   /* conntrack counters, every write window */
 	struct loop_timer *slow_timer;     /* proctab expiry, socket index, 1 s */
 	struct loop_timer *save_timer;     /* record.json, 30 s */
+	struct daemon_save *save_job;      /* record.json write in flight */
+	pthread_t save_thread;
+	bool save_done;
 	uint64_t records_ignored;
 	uint64_t records_dropped;
 	uint64_t detections;
@@ -269,18 +273,35 @@ static int daemon_load_config(struct daemon *d, struct config **ret)
 			log_error("fix the file (see auditsnitch.conf(5)) or remove it to get the "
 				  "defaults; `auditsnitch check-config` checks it");
 		free(errmsg);
-		return r == -EINVAL ? EX_CONFIG : (r == -EACCES ? EX_NOPERM : EX_CONFIG);
+		/* Only a wrong file is EX_CONFIG (not restarted); I/O errors may pass. */
+		return r == -EINVAL ? EX_CONFIG : (r == -EACCES || r == -EPERM ? EX_NOPERM : EX_CANTCREAT);
 	}
 	if (created)
 		log_notice("%s did not exist; wrote the default configuration", file);
 	return 0;
 }
 
+/* Keys a reload applies at once; the others take effect at the next start. */
+static bool daemon_key_is_live(const char *key)
+{
+	static const enum config_key live[] = {
+		CONFIG_SYSLOG, CONFIG_LOG_LEVEL, CONFIG_LOG_IGNORE, CONFIG_LOG_ADDRESSES,
+		CONFIG_LOG_COMMANDS, CONFIG_LOG_PORTS,
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(live); i++)
+		if (strcmp(key, config_key_name(live[i])) == 0)
+			return true;
+	return false;
+}
+
 static void daemon_config_changed(const char *key, const char *old_value, const char *new_value,
 				  void *data)
 {
 	(void)data;
-	log_notice("configuration: \"%s\" changed from %s to %s", key, old_value, new_value);
+	log_notice("configuration: \"%s\" changed from %s to %s%s", key, old_value, new_value,
+		   daemon_key_is_live(key) ? "" : " (takes effect at the next start)");
 }
 
 static int daemon_log_level(const struct config *cfg)
@@ -298,6 +319,8 @@ static int daemon_log_level(const struct config *cfg)
 	return LOG_INFO;
 }
 
+static int daemon_make_filter(struct daemon *d, struct filter **ret);
+
 /* SIGHUP: new configuration or, when it is invalid, the old one kept. */
 static void daemon_reload(struct daemon *d)
 {
@@ -311,9 +334,15 @@ static void daemon_reload(struct daemon *d)
 		log_error("configuration reload failed; keeping the configuration in use");
 	} else {
 		d->reloads++;
+		struct filter *filter = NULL;
 		config_diff(d->config, cfg, daemon_config_changed, d);
 		config_free(d->config);
 		d->config = cfg;
+		/* Privacy and "Log ignore" apply to the next record. */
+		if (d->filter && daemon_make_filter(d, &filter) == 0) {
+			filter_free(d->filter);
+			d->filter = filter;
+		}
 		log_setup(d->opts->foreground, config_bool(cfg, CONFIG_SYSLOG), daemon_log_level(cfg));
 		log_info("configuration reloaded");
 	}
@@ -773,23 +802,75 @@ static void daemon_on_slow(struct loop *loop, uint64_t exp, void *data)
 		(void)procfs_sockindex_refresh(d->sockindex, 256);
 }
 
+/* One record.json write, off the loop: fsync may take a disk's time. */
+struct daemon_save {
+	struct records *records;
+	char *buf;
+	size_t len;
+	int result;
+};
+
+static void *daemon_save_thread(void *arg)
+{
+	struct daemon_save *job = arg;
+
+	job->result = records_write_snapshot(job->records, job->buf, job->len);
+	return NULL;
+}
+
+/* Collects a finished save; with wait, waits for it (exit). */
+static void daemon_save_join(struct daemon *d, bool wait)
+{
+	struct daemon_save *job = d->save_job;
+
+	if (!job || (!wait && !__atomic_load_n(&d->save_done, __ATOMIC_ACQUIRE)))
+		return;
+	pthread_join(d->save_thread, NULL);
+	if (job->result < 0) {
+		records_mark_dirty(d->records);
+		log_error("record.json: cannot write: %s", strerror(-job->result));
+	}
+	free(job->buf);
+	free(job);
+	d->save_job = NULL;
+}
+
+static void *daemon_save_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	daemon_save_thread(d->save_job);
+	__atomic_store_n(&d->save_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Snapshots the record on the loop (in memory) and writes it on a thread. */
 static void daemon_save_records(struct daemon *d)
 {
-	char *buf = NULL;
-	size_t len;
-	int r;
+	struct daemon_save *job;
 
-	if (!d->records || !records_dirty(d->records))
+	daemon_save_join(d, false);
+	if (d->save_job || !d->records || !records_dirty(d->records))
 		return;
-	if (records_snapshot(d->records, &buf, &len) < 0)
+	job = xcalloc(1, sizeof(*job));
+	job->records = d->records;
+	if (records_snapshot(d->records, &job->buf, &job->len) < 0) {
+		free(job);
 		return;
-	/* A small atomic write to the state directory (about 1 ms per 1000 programs). */
-	r = records_write_snapshot(d->records, buf, len);
-	if (r < 0) {
-		records_mark_dirty(d->records);
-		log_error("record.json: cannot write: %s", strerror(-r));
 	}
-	free(buf);
+	d->save_job = job;
+	d->save_done = false;
+	if (pthread_create(&d->save_thread, NULL, daemon_save_main, d) != 0) {
+		/* No thread: write here rather than lose the record. */
+		daemon_save_thread(job);
+		if (job->result < 0) {
+			records_mark_dirty(d->records);
+			log_error("record.json: cannot write: %s", strerror(-job->result));
+		}
+		free(job->buf);
+		free(job);
+		d->save_job = NULL;
+	}
 }
 
 static void daemon_on_save(struct loop *loop, uint64_t exp, void *data)
@@ -1047,6 +1128,7 @@ static void daemon_stop_pipeline(struct daemon *d)
 	d->corr = NULL;
 	writer_free(d->writer);
 	d->writer = NULL;
+	daemon_save_join(d, true);
 	if (d->records) {
 		int r = records_save(d->records);
 		if (r < 0)
