@@ -83,6 +83,34 @@ static const char store_schema_v1[] =
 	" LEFT JOIN addresses ra ON ra.id = c.raddr_id"
 	" LEFT JOIN addresses la ON la.id = c.laddr_id;";
 
+/* UTC midnight (unix seconds) of the day holding the integer expression t. */
+#define STORE_DAY_SQL(t) "(" t " - ((" t " % 86400) + 86400) % 86400)"
+
+/* The rollup's columns after day, in key order, then its counters. */
+#define ROLLUP_KEY_COLS "exe_id, pexe_id, uid, family, protocol, direction, rport, raddr_id, domain_id"
+
+/* Aggregates connections rows (a WHERE clause may follow) into rollup rows. */
+#define ROLLUP_SELECT \
+	"SELECT " STORE_DAY_SQL("contime") ", " ROLLUP_KEY_COLS ", SUM(conns), SUM(send), SUM(recv)" \
+	" FROM connections"
+#define ROLLUP_GROUP " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+
+/*
+ * Version 2: the rollup, per UTC day, of every connections column but
+ * contime, lport and laddr_id (ephemeral local ports would make it as large
+ * as connections), so long ranges read a table many times smaller. Built
+ * from the rows already there. See store.h for its consistency rule.
+ */
+static const char store_schema_v2[] =
+	"CREATE TABLE rollup(day INTEGER NOT NULL,"
+	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
+	" direction INTEGER NOT NULL, rport INTEGER NOT NULL,"
+	" raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
+	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
+	" PRIMARY KEY(day, " ROLLUP_KEY_COLS ")) WITHOUT ROWID;"
+	"INSERT INTO rollup " ROLLUP_SELECT ROLLUP_GROUP ";";
+
 /*
  * The migration table: step i takes user_version to steps[i].version. A
  * later version appends a step such as
@@ -90,6 +118,7 @@ static const char store_schema_v1[] =
  */
 static const struct store_migration store_migrations[] = {
 	{ 1, store_schema_v1 },
+	{ 2, store_schema_v2 },
 };
 
 /* A string -> id map (open addressing), the cache of one lookup table. */
@@ -129,6 +158,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *sel_exe, *ins_exe, *sel_addr, *ins_addr, *sel_dom, *ins_dom, *ins_conn;
 	sqlite3_stmt *ins_conn_batch; /* STORE_INSERT_BATCH rows */
+	sqlite3_stmt *ins_roll, *ins_roll_batch, *sel_min;
 	struct lookup exes, addrs, doms;
 	struct prune prune;
 	char errbuf[256];
@@ -277,7 +307,8 @@ static void store_clear_caches(struct store *st)
 static void store_finalize(struct store *st)
 {
 	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
-				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch };
+				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch,
+				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -423,6 +454,31 @@ static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
 	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
 }
 
+/* The rollup upsert for n rows: counters add up per (day, key). */
+static int store_prepare_rollup(struct store *st, int n, sqlite3_stmt **ret)
+{
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sql, &len);
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	fputs("INSERT INTO rollup(day, " ROLLUP_KEY_COLS ", conns, send, recv) VALUES", f);
+	for (int i = 0; i < n; i++)
+		fputs(i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)", f);
+	fputs(" ON CONFLICT(day, " ROLLUP_KEY_COLS ") DO UPDATE SET"
+	      " conns = conns + excluded.conns, send = send + excluded.send,"
+	      " recv = recv + excluded.recv", f);
+	if (fclose(f) != 0) {
+		free(sql);
+		return -ENOMEM;
+	}
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
+	free(sql);
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
 static int store_prepare(struct store *st)
 {
 	int r;
@@ -439,6 +495,7 @@ static int store_prepare(struct store *st)
 		{ offsetof(struct store, ins_addr), "INSERT INTO addresses(addr) VALUES(?1)" },
 		{ offsetof(struct store, sel_dom), "SELECT id FROM domains WHERE domain = ?1" },
 		{ offsetof(struct store, ins_dom), "INSERT INTO domains(domain) VALUES(?1)" },
+		{ offsetof(struct store, sel_min), "SELECT min(contime) FROM connections" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -452,6 +509,10 @@ static int store_prepare(struct store *st)
 	r = store_prepare_insert(st, 1, &st->ins_conn);
 	if (r == 0)
 		r = store_prepare_insert(st, STORE_INSERT_BATCH, &st->ins_conn_batch);
+	if (r == 0)
+		r = store_prepare_rollup(st, 1, &st->ins_roll);
+	if (r == 0)
+		r = store_prepare_rollup(st, STORE_INSERT_BATCH, &st->ins_roll_batch);
 	return r;
 }
 
@@ -840,9 +901,135 @@ static int store_resolve(struct store *st, const struct store_row *row, struct r
 	return 0;
 }
 
+/* The 13 columns of a rollup row, in table order. */
+enum { RC_DAY, RC_EXE, RC_PEXE, RC_UID, RC_FAMILY, RC_PROTOCOL, RC_DIRECTION, RC_RPORT,
+       RC_RADDR, RC_DOMAIN, RC_CONNS, RC_SEND, RC_RECV, N_RCOLS, N_RKEY_COLS = RC_CONNS };
+
+struct rollup_row {
+	int64_t col[N_RCOLS];
+};
+
+static int rollup_cmp(const void *a, const void *b)
+{
+	const struct rollup_row *x = a, *y = b;
+
+	for (int i = 0; i < N_RKEY_COLS; i++) {
+		if (x->col[i] != y->col[i])
+			return x->col[i] < y->col[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool has_arg,
+			  int *changes);
+
+/* UTC midnight of the day holding t (floor, also for t < 0), as STORE_DAY_SQL. */
+static int64_t store_day(int64_t t)
+{
+	return t - ((t % STORE_DAY_SECONDS) + STORE_DAY_SECONDS) % STORE_DAY_SECONDS;
+}
+
+/* The oldest contime in connections; *has is false when it is empty. */
+static int store_min_contime(struct store *st, int64_t *min, bool *has)
+{
+	int rc = sqlite3_step(st->sel_min);
+
+	*has = false;
+	if (rc == SQLITE_ROW) {
+		*has = sqlite3_column_type(st->sel_min, 0) != SQLITE_NULL;
+		*min = sqlite3_column_int64(st->sel_min, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(st->sel_min);
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
+/* Adds a window's merged rows (sorted, distinct) to the rollup. */
+static int store_rollup_add(struct store *st, const struct resolved_row *res, size_t n_res)
+{
+	struct rollup_row *roll = xmalloc((n_res ? n_res : 1) * sizeof(*roll));
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n_res; i++) {
+		const int64_t *c = res[i].col;
+		int64_t *o = roll[i].col;
+
+		o[RC_DAY] = store_day(c[COL_CONTIME]);
+		o[RC_EXE] = c[COL_EXE];
+		o[RC_PEXE] = c[COL_PEXE];
+		o[RC_UID] = c[COL_UID];
+		o[RC_FAMILY] = c[COL_FAMILY];
+		o[RC_PROTOCOL] = c[COL_PROTOCOL];
+		o[RC_DIRECTION] = c[COL_DIRECTION];
+		o[RC_RPORT] = c[COL_RPORT];
+		o[RC_RADDR] = c[COL_RADDR];
+		o[RC_DOMAIN] = c[COL_DOMAIN];
+		o[RC_CONNS] = c[COL_CONNS];
+		o[RC_SEND] = c[COL_SEND];
+		o[RC_RECV] = c[COL_RECV];
+	}
+	qsort(roll, n_res, sizeof(*roll), rollup_cmp);
+	for (size_t i = 0; i < n_res; i++) {
+		if (n && rollup_cmp(&roll[n - 1], &roll[i]) == 0) {
+			for (int c = RC_CONNS; c < N_RCOLS; c++)
+				roll[n - 1].col[c] = add_sat(roll[n - 1].col[c], roll[i].col[c]);
+			continue;
+		}
+		roll[n++] = roll[i];
+	}
+	for (size_t i = 0; i < n;) {
+		size_t batch = n - i >= STORE_INSERT_BATCH ? STORE_INSERT_BATCH : 1;
+		sqlite3_stmt *ins = batch > 1 ? st->ins_roll_batch : st->ins_roll;
+		int rc;
+
+		for (size_t b = 0; b < batch; b++) {
+			for (int c = 0; c < N_RCOLS; c++)
+				sqlite3_bind_int64(ins, (int)b * N_RCOLS + c + 1, roll[i + b].col[c]);
+		}
+		rc = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		if (rc != SQLITE_DONE) {
+			r = store_rc(st, rc);
+			break;
+		}
+		i += batch;
+	}
+	free(roll);
+	return r;
+}
+
+/* Recomputes the rollup rows of one day from connections. */
+static int store_rollup_rebuild_day(struct store *st, int64_t day)
+{
+	int r = store_exec_int(st, "DELETE FROM rollup WHERE day = ?1", day, true, NULL);
+
+	if (r == 0)
+		r = store_exec_int(st, "INSERT INTO rollup " ROLLUP_SELECT
+				   " WHERE contime >= ?1 AND contime < ?1 + 86400" ROLLUP_GROUP,
+				   day, true, NULL);
+	return r;
+}
+
+int store_rollup_build(struct sqlite3 *db)
+{
+	int rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
+			      ROLLUP_GROUP, NULL, NULL, NULL);
+
+	return store_errno(rc);
+}
+
+const struct store_migration *store_builtin_migrations(size_t *n)
+{
+	*n = ARRAY_SIZE(store_migrations);
+	return store_migrations;
+}
+
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
 	struct resolved_row *res = NULL;
+	int64_t old_min = 0, new_min = 0;
+	bool has_min = false;
 	size_t n = 0;
 	int rc, r = 0;
 
@@ -855,11 +1042,16 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		r = store_rc(st, rc);
 		goto out;
 	}
+	r = store_min_contime(st, &old_min, &has_min);
+	if (r < 0)
+		goto out;
 	res = xmalloc(n_rows * sizeof(*res));
 	for (size_t i = 0; i < n_rows; i++) {
 		r = store_resolve(st, &rows[i], &res[i]);
 		if (r < 0)
 			goto out;
+		if (i == 0 || res[i].col[COL_CONTIME] < new_min)
+			new_min = res[i].col[COL_CONTIME];
 	}
 	/* Key order appends to the b-tree: full pages, fewer splits. */
 	qsort(res, n_rows, sizeof(*res), resolved_cmp);
@@ -886,6 +1078,19 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 			goto out;
 		}
 		i += batch;
+	}
+	r = store_rollup_add(st, res, n);
+	if (r < 0)
+		goto out;
+	/*
+	 * Rows older than every stored day (a clock set back): the day of the
+	 * old oldest row may count rows retention deleted (see store.h); it is
+	 * no longer the oldest, so readers trust it now: recompute it.
+	 */
+	if (has_min && store_day(new_min) < store_day(old_min)) {
+		r = store_rollup_rebuild_day(st, store_day(old_min));
+		if (r < 0)
+			goto out;
 	}
 	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -925,7 +1130,8 @@ static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool h
 int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more)
 {
 	sqlite3_stmt *stmt = NULL;
-	int64_t first = 0, bound = cutoff;
+	int64_t first = 0, bound = cutoff, left = 0;
+	bool has_left = false;
 	int rc, r, n = 0;
 
 	*deleted = 0;
@@ -964,12 +1170,34 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_OK)
 		return store_rc(st, rc);
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_rc(st, rc);
 	if (bound == first) /* one window larger than a batch: that window alone */
 		r = store_exec_int(st, "DELETE FROM connections WHERE contime = ?1", first, true, &n);
 	else
 		r = store_exec_int(st, "DELETE FROM connections WHERE contime < ?1", bound, true, &n);
-	if (r < 0)
+	/*
+	 * The rollup loses every day before the one now holding the oldest
+	 * row (all of them when none is left); that day keeps the sums of
+	 * rows just deleted, which is why readers take it from connections.
+	 */
+	if (r == 0)
+		r = store_min_contime(st, &left, &has_left);
+	if (r == 0)
+		r = store_exec_int(st, "DELETE FROM rollup WHERE day < ?1",
+				   has_left ? store_day(left) : INT64_MAX, true, NULL);
+	if (r == 0) {
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			r = store_rc(st, rc);
+	}
+	if (r < 0) {
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		*more = 0;
 		return r;
+	}
 	*deleted = n;
 	return 0;
 }

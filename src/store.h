@@ -10,6 +10,23 @@
  * identity, enforced by the database, merged with an upsert), and being
  * clustered on contime it serves time ranges and retention without a
  * separate contime index.
+ *
+ * Version 2 adds the table rollup(day, exe_id, pexe_id, uid, family,
+ * protocol, direction, rport, raddr_id, domain_id, conns, send, recv),
+ * WITHOUT ROWID keyed by all but the counters: the sums of connections per
+ * UTC day (day = unix seconds of that day's 00:00 UTC), without contime,
+ * lport and laddr_id. store_write keeps it in the window's transaction.
+ * Its consistency rule, for readers (the viewer, query, scripts):
+ *   - for every day after the day D0 of the oldest connections row, the
+ *     rollup rows of that day are exactly the sums of its connections rows;
+ *   - there are no rollup rows before D0 (none at all without connections);
+ *   - the rollup rows of D0 itself may still count rows that retention
+ *     deleted (retention deletes connections by contime, and a day is
+ *     dropped from the rollup only once no row of it remains), so readers
+ *     take D0 from connections.
+ * Retention therefore never rewrites rollup rows: each step deletes the
+ * rollup days before the new D0 in the same transaction. A window written
+ * before D0 (a clock set back) recomputes the old D0 from connections.
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
@@ -23,7 +40,10 @@ struct store;
 struct sqlite3;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+
+/* The rollup's granularity: UTC days. */
+#define STORE_DAY_SECONDS 86400
 
 /* Rows deleted per retention statement (one short transaction each). */
 #define STORE_RETENTION_BATCH 5000
@@ -109,6 +129,15 @@ struct store_migration {
  */
 int store_migrate(struct sqlite3 *db, const struct store_migration *steps, size_t n_steps,
 		  char **msg);
+
+/* The built-in migration table (for tests); *n gets its length. */
+const struct store_migration *store_builtin_migrations(size_t *n);
+
+/*
+ * Recomputes the whole rollup from connections in db (what the migration
+ * to version 2 does; for tests and the benchmark). 0 or -errno.
+ */
+int store_rollup_build(struct sqlite3 *db);
 
 /* Maps an SQLite result code to -errno. */
 int store_errno(int sqlite_rc);

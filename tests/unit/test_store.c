@@ -399,6 +399,150 @@ out:
 	free(msg);
 }
 
+/* Day D of the rollup tests: 2022-01-08 00:00 UTC. */
+#define RD 1641600000LL
+
+/*
+ * Rows of rollup and of the per-day sums of connections (computed here, in
+ * SQL of this test) that differ, over the days after the oldest row's day
+ * (all days when all is set).
+ */
+static int64_t rollup_diff(sqlite3 *db, int all)
+{
+	char *sql = xasprintf(
+		"WITH d0(v) AS (SELECT COALESCE(min(contime) / 86400 * 86400, 0) FROM connections),"
+		" a AS (SELECT contime / 86400 * 86400 AS day, exe_id, pexe_id, uid, family, protocol,"
+		" direction, rport, raddr_id, domain_id, SUM(conns), SUM(send), SUM(recv)"
+		" FROM connections GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+		" a2 AS (SELECT * FROM a WHERE day %s (SELECT v FROM d0)),"
+		" b AS (SELECT * FROM rollup WHERE day %s (SELECT v FROM d0))"
+		" SELECT (SELECT count(*) FROM (SELECT * FROM a2 EXCEPT SELECT * FROM b))"
+		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a2))",
+		all ? ">=" : ">", all ? ">=" : ">");
+	int64_t n = q_int(db, sql);
+
+	free(sql);
+	return n;
+}
+
+/* Writes one record at t: exe to raddr:rport from lport. */
+static int write_one(struct store *st, int64_t t, const char *exe, const char *raddr, int rport,
+		     int lport)
+{
+	struct store_row row = { t, mkrec(exe, raddr, rport, lport) };
+	int r = store_write(st, &row, 1);
+
+	conn_record_free((struct conn_record *)row.rec);
+	return r;
+}
+
+static void test_rollup(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	int deleted = 0, more = 0;
+	sqlite3 *db;
+
+	if (store_open(dirfd_, "ru.db", &msg, &st) < 0) {
+		ok(0, "rollup: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	/* Day D: two windows of curl to one peer (lports differ); day D+1: curl and ssh. */
+	write_one(st, RD + 100, "/usr/bin/curl", "1.2.3.4", 443, 50000);
+	write_one(st, RD + 200, "/usr/bin/curl", "1.2.3.4", 443, 50001);
+	write_one(st, RD + 86400 + 50, "/usr/bin/curl", "1.2.3.4", 443, 50002);
+	write_one(st, RD + 86400 + 60, "/usr/bin/ssh", "5.6.7.8", 22, 50003);
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 4, "rollup: four raw rows");
+	is_int(q_int(db, "SELECT count(*) FROM rollup"), 3, "rollup: three rollup rows");
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641600000"), 1,
+	       "rollup: day D is one row (lport dropped)");
+	is_int(q_int(db, "SELECT conns * 1000000 + send * 1000 + recv / 1000 FROM rollup"
+		     " WHERE day = 1641600000"), 2 * 1000000 + 200 * 1000 + 2,
+	       "rollup: day D sums two windows (conns 2, send 200, recv 2000)");
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641686400"), 2,
+	       "rollup: day D+1 has curl and ssh");
+	is_int(rollup_diff(db, 1), 0, "rollup: equals the per-day sums");
+	/* The same key again merges into the stored rollup row. */
+	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
+	is_int(q_int(db, "SELECT conns FROM rollup WHERE day = 1641600000"), 3,
+	       "rollup: a later window adds to the day");
+	is_int(rollup_diff(db, 1), 0, "rollup: still equals the sums");
+
+	/* Retention inside day D: D is the oldest day and may keep the deleted row. */
+	is_int(store_retention_step(st, RD + 150, &deleted, &more), 0, "rollup: retention mid-day");
+	is_int(deleted, 1, "rollup: one raw row expired");
+	is_int(q_int(db, "SELECT conns FROM rollup WHERE day = 1641600000"), 3,
+	       "rollup: the boundary day keeps its sums (readers take it from connections)");
+	is_int(rollup_diff(db, 0), 0, "rollup: later days exact after retention");
+	/* Past day D: its rollup rows go with it; D+1 is the new boundary day. */
+	is_int(store_retention_step(st, RD + 86400 + 55, &deleted, &more), 0,
+	       "rollup: retention into D+1");
+	is_int(deleted, 3, "rollup: rest of D and curl of D+1 expired");
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day < 1641686400"), 0,
+	       "rollup: days before the oldest row's day deleted");
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641686400"), 2,
+	       "rollup: boundary day D+1 still counts the expired curl row");
+	/* A clock set back: a window before D+1 makes D+1 an ordinary day, recomputed. */
+	write_one(st, RD - 3 * 86400, "/usr/bin/dig", "9.9.9.9", 53, 50004);
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641686400"), 1,
+	       "rollup: old boundary day recomputed when an older window arrives");
+	is_int(rollup_diff(db, 1), 0, "rollup: all days exact again");
+	/* Everything expired: no rollup left. */
+	do {
+		if (store_retention_step(st, RD + 10 * 86400, &deleted, &more) < 0)
+			break;
+	} while (more);
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 0, "rollup: all rows expired");
+	is_int(q_int(db, "SELECT count(*) FROM rollup"), 0, "rollup: empty with connections");
+	store_free(st);
+out:
+	free(msg);
+}
+
+/* A version-1 database with rows gets its rollup when opened. */
+static void test_rollup_migration(void)
+{
+	const struct store_migration *steps;
+	struct store *st = NULL;
+	char *msg = NULL, path[300];
+	sqlite3 *db = NULL;
+	size_t n_steps;
+
+	steps = store_builtin_migrations(&n_steps);
+	ok(n_steps >= 2 && steps[0].version == 1 && steps[1].version == 2,
+	   "rollup migration: steps 1 and 2");
+	snprintf(path, sizeof(path), "%s/v1.db", tmpdir);
+	if (sqlite3_open(path, &db) != SQLITE_OK) {
+		ok(0, "rollup migration: create v1");
+		sqlite3_close(db);
+		return;
+	}
+	is_int(store_migrate(db, steps, 1, &msg), 0, "rollup migration: version 1 schema");
+	/* contime, exe, pexe, uid, fam, proto, dir, lport, rport, laddr, raddr, dom, conns, send, recv */
+	is_int(sqlite3_exec(db, "INSERT INTO connections VALUES"
+			    " (1641600010, 0, 0, 0, 2, 6, 0, 40000, 443, 0, 0, 0, 1, 10, 20),"
+			    " (1641600020, 0, 0, 0, 2, 6, 0, 40001, 443, 0, 0, 0, 2, 5, 5),"
+			    " (1641600020, 0, 0, 0, 2, 17, 0, 40001, 53, 0, 0, 0, 1, 1, 1),"
+			    " (1641686400, 0, 0, 0, 2, 6, 0, 40002, 443, 0, 0, 0, 4, 1, 1)",
+			    NULL, NULL, NULL), SQLITE_OK, "rollup migration: v1 rows");
+	sqlite3_close(db);
+	is_int(store_open(dirfd_, "v1.db", &msg, &st), 0, "rollup migration: opens");
+	if (st) {
+		db = store_db(st);
+		is_int(q_int(db, "PRAGMA user_version"), 2, "rollup migration: version 2");
+		is_int(q_int(db, "SELECT count(*) FROM rollup"), 3, "rollup migration: three rows");
+		is_int(q_int(db, "SELECT conns * 10000 + send * 100 + recv FROM rollup"
+			     " WHERE day = 1641600000 AND rport = 443"), 3 * 10000 + 15 * 100 + 25,
+		       "rollup migration: day D tcp/443 is conns 3, send 15, recv 25");
+		is_int(q_int(db, "SELECT conns FROM rollup WHERE day = 1641686400"), 4,
+		       "rollup migration: midnight belongs to the next day");
+		is_int(rollup_diff(db, 1), 0, "rollup migration: equals the sums");
+	}
+	store_free(st);
+	free(msg);
+}
+
 static void test_view(void)
 {
 	struct store *st = NULL;
@@ -453,7 +597,8 @@ static void test_migration(void)
 	close(fd);
 	is_int(store_open(dirfd_, "v0.db", &msg, &st), 0, "migration: version 0 file opens");
 	if (st) {
-		is_int(q_int(store_db(st), "PRAGMA user_version"), 1, "migration: 0 -> 1");
+		is_int(q_int(store_db(st), "PRAGMA user_version"), STORE_SCHEMA_VERSION,
+		       "migration: 0 -> current");
 		is_int(q_int(store_db(st), "SELECT count(*) FROM connections"), 0,
 		       "migration: tables created");
 		is_int(q_int(store_db(st), "PRAGMA auto_vacuum"), 2, "migration: auto_vacuum set");
@@ -506,7 +651,8 @@ static void expect_moved_aside(const char *name, const char *what)
 	ok(msg && strstr(msg, "moved it aside"), "corrupt %s: message (%s)", what, msg ? msg : "");
 	is_int(count_prefix(prefix) >= 1, 1, "corrupt %s: file moved aside", what);
 	if (st) {
-		is_int(q_int(store_db(st), "PRAGMA user_version"), 1, "corrupt %s: new schema", what);
+		is_int(q_int(store_db(st), "PRAGMA user_version"), STORE_SCHEMA_VERSION,
+		       "corrupt %s: new schema", what);
 		is_int(write_rows(st, 5, 3, "/x"), 0, "corrupt %s: new database writable", what);
 	}
 	store_free(st);
@@ -771,6 +917,8 @@ int main(void)
 	test_merge();
 	test_odd_bytes();
 	test_retention();
+	test_rollup();
+	test_rollup_migration();
 	test_view();
 	test_migration();
 	test_corrupt();
