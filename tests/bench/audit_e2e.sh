@@ -13,14 +13,18 @@
 #                 where a slow reader loses records (ENOBUFS) instead of
 #                 slowing the kernel down; skipped with AUDIT_E2E_AUDITD=0 or
 #                 when auditd is missing
-# Root only (prints SKIP otherwise); waits up to 3 minutes while another
-# auditsnitch or audit daemon is running, then skips. Everything it starts is stopped by a
-# trap, and it checks that no rule with key auditsnitch is left behind
-# (removing any leftover of ours). Never fails on a figure, only when it
-# cannot run or leaves rules behind.
+# The daemon runs its whole pipeline (conntrack through our nft table from
+# $top_srcdir/data, correlation, database): that is the end-to-end cost.
+# Root only (prints SKIP otherwise). Takes the integration tests' lock and
+# waits up to 3 minutes while another auditsnitch or audit daemon runs,
+# then skips. Everything it starts is stopped by a trap; it checks that no
+# rule with key auditsnitch and no nft table of ours is left behind
+# (removing leftovers of ours). Never fails on a figure, only when it
+# cannot run or leaves something behind.
 # Environment: AUDIT_E2E_N (20000), AUDIT_E2E_P (4), AUDIT_E2E_RATES
 # ("0 12000 10000 5000"; 0 = as fast as the generator goes),
-# AUDIT_E2E_AUDITD (1), AUDIT_E2E_PERF=1 records `perf record -g` of the
+# AUDIT_E2E_AUDITD (1), AUDIT_E2E_SETUPS ("auto auto+json multicast"),
+# AUDIT_E2E_PERF=1 records `perf record -g` of the
 # daemon during the full-speed run into the state dir (kept, path printed).
 set -u
 
@@ -32,8 +36,16 @@ N=${AUDIT_E2E_N:-20000}
 P=${AUDIT_E2E_P:-4}
 RATES=${AUDIT_E2E_RATES:-"0 12000 10000 5000"}
 want_auditd=${AUDIT_E2E_AUDITD:-1}
+SETUPS=${AUDIT_E2E_SETUPS:-"auto auto+json multicast"}
 want_perf=${AUDIT_E2E_PERF:-0}
 KEY=auditsnitch
+# As installed: the daemon loads our nft table from here so conntrack flows
+# join the connect events (the whole pipeline runs, not only the audit part).
+: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
+export AUDITSNITCH_DATADIR
+nft_table() {
+	command -v nft >/dev/null 2>&1 && nft list table inet "$KEY" >/dev/null 2>&1
+}
 
 skip() {
 	echo "SKIP: audit_e2e: $*"
@@ -45,6 +57,10 @@ auditctl -s >/dev/null 2>&1 || skip "kernel audit not available"
 [ -x "$AUDITSNITCH" ] || { echo "audit_e2e: no daemon at $AUDITSNITCH" >&2; exit 1; }
 [ -x "$loadgen" ] || { echo "audit_e2e: no load generator at $loadgen (make tests/bench/loadgen)" >&2; exit 1; }
 
+# The integration tests' machine-wide lock: they, too, use the audit pid.
+exec 9>/tmp/auditsnitch-integration.lock
+flock -w 1200 9 || skip "an integration test held the lock for 20 minutes"
+
 # Another auditsnitch (its rules carry our key) or a foreign audit daemon
 # would share every record we generate: our figures would be wrong and its
 # tests slowed down. Wait up to 3 minutes for the machine to be ours.
@@ -52,6 +68,10 @@ busy_reason() {
 	local pid
 	if auditctl -l | grep -q "key=$KEY\$"; then
 		echo "rules with key=$KEY are loaded (another auditsnitch is running)"
+		return 0
+	fi
+	if nft_table; then
+		echo "the nft table inet $KEY exists (another auditsnitch is running)"
 		return 0
 	fi
 	pid=$(auditctl -s | awk '$1 == "pid" {print $2}')
@@ -78,6 +98,8 @@ hz=$(getconf CLK_TCK)
 # Rules with our key that exist before we start belong to someone else
 # (another daemon, data/auditsnitch.rules): the cleanup never touches them.
 auditctl -l | grep "key=$KEY\$" > "$tmp/rules.before"
+nft_before=0
+nft_table && nft_before=1
 
 # our_leftover_rules: rules with our key that were not there before we started.
 our_leftover_rules() {
@@ -114,6 +136,11 @@ cleanup() {
 		done <<< "$left"
 		rc=1
 	fi
+	if [ "$nft_before" = 0 ] && nft_table; then
+		echo "audit_e2e: removing the nft table inet $KEY left behind"
+		nft delete table inet "$KEY"
+		rc=1
+	fi
 	echo "audit_e2e: rules with key=$KEY after the benchmark: $(auditctl -l | grep -c "key=$KEY\$")" \
 		"(before: $(grep -c . "$tmp/rules.before"))"
 	if [ "$want_perf" = 1 ]; then
@@ -126,12 +153,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# stat_of KEY: one number from the daemon's status object (empty if absent).
+# stat_of KEY: one number or word from the "audit" part of the daemon's
+# status object (flat: no nested objects), empty if absent.
 stat_of() {
-	grep -o "\"$1\":[0-9]*" "$tmp/status" | head -1 | cut -d: -f2
+	grep -o "\"$1\":\"*[0-9a-z]*" "$tmp/status" | head -1 | cut -d: -f2 | tr -d '"'
 }
+# read_status: the status object's "audit" member into $tmp/status.
 read_status() {
-	"$AUDITSNITCH" -d "$dir" status 2>/dev/null | sed -n 's/^ *statistics: *//p' > "$tmp/status"
+	local json
+	json=$("$AUDITSNITCH" -d "$dir" status --json 2>/dev/null)
+	case $json in
+	"{"*) ;;
+	*) json=$("$AUDITSNITCH" -d "$dir" status 2>/dev/null | sed -n 's/^ *statistics: *//p') ;;
+	esac
+	echo "$json" | sed -n 's/.*"audit":{\([^}]*\)}.*/\1/p' > "$tmp/status"
 	[ -s "$tmp/status" ]
 }
 # cpu_ticks PID: utime+stime of all its threads (fields 14, 15; comm may hold spaces).
@@ -183,6 +218,10 @@ stop_daemon() {
 	if [ -n "$(our_leftover_rules)" ]; then
 		echo "audit_e2e: the daemon left rules with key=$KEY behind:" >&2
 		our_leftover_rules >&2
+		status=1
+	fi
+	if [ "$nft_before" = 0 ] && nft_table; then
+		echo "audit_e2e: the daemon left the nft table inet $KEY behind" >&2
 		status=1
 	fi
 }
@@ -308,8 +347,8 @@ run_setup() {
 	local rate
 	start_daemon "$2" "$3" || { status=1; return 1; }
 	read_status
-	echo "# $1: daemon pid $dpid, mode $(grep -o '"mode":"[a-z]*"' "$tmp/status" | cut -d'"' -f4)," \
-		"$(stat_of rules) rules, saddr_fam $(grep -o '"saddr_fam":[a-z]*' "$tmp/status" | cut -d: -f2)," \
+	echo "# $1: daemon pid $dpid, mode $(stat_of mode)," \
+		"$(stat_of rules) rules, saddr_fam $(stat_of saddr_fam)," \
 		"rcvbuf $(stat_of rcvbuf), backlog limit $(stat_of backlog_limit)"
 	for rate in $RATES; do
 		one_run "$1" "$rate" || { echo "audit_e2e: run failed ($1, rate $rate)" >&2; status=1; }
@@ -319,9 +358,11 @@ run_setup() {
 
 header
 : > "$tmp/rows"
-run_setup auto auto plain
-run_setup auto+json auto json
-if [ "$want_auditd" = 1 ] && command -v auditd >/dev/null 2>&1; then
+case " $SETUPS " in *" auto "*) run_setup auto auto plain ;; esac
+case " $SETUPS " in *" auto+json "*) run_setup auto+json auto json ;; esac
+if ! case " $SETUPS " in *" multicast "*) true ;; *) false ;; esac; then
+	:
+elif [ "$want_auditd" = 1 ] && command -v auditd >/dev/null 2>&1; then
 	if [ "$(kernel_status pid)" = 0 ]; then
 		if start_auditd; then
 			run_setup multicast multicast plain
