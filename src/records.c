@@ -73,16 +73,28 @@ struct records {
 	int log_fd;
 };
 
-/* FNV-1a: tables are keyed by paths and names, short strings. */
+/*
+ * FNV-1a: tables are keyed by paths and names, short strings. Strings are
+ * stored cut at RECORDS_MAX_STRING bytes, so hashing and comparing look at
+ * no more than that: a longer key (a 4095-byte path plus " (deleted)") is
+ * then the same entry every time, not a new entry and a new detection per
+ * connection.
+ */
 static size_t records_hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
+	for (size_t i = 0; i < RECORDS_MAX_STRING && s[i]; i++) {
+		h ^= (unsigned char)s[i];
 		h *= 1099511628211ULL;
 	}
 	return (size_t)h;
+}
+
+/* Whether stored (already cut) equals s cut at RECORDS_MAX_STRING. */
+static bool records_key_eq(const char *stored, const char *s)
+{
+	return strncmp(stored, s, RECORDS_MAX_STRING) == 0;
 }
 
 static void records_table_init(struct records_table *t)
@@ -132,7 +144,7 @@ static struct records_node *records_table_find(const struct records_table *t, co
 	struct records_node *n = t->buckets[records_hash_str(key) & (t->nbuckets - 1)];
 
 	for (; n; n = n->next)
-		if (strcmp(n->key, key) == 0)
+		if (records_key_eq(n->key, key))
 			return n;
 	return NULL;
 }
@@ -188,7 +200,7 @@ static struct records_node *records_table_get(struct records_table *t, const cha
 static bool records_strlist_has(const struct records_strlist *l, const char *s)
 {
 	for (uint32_t i = 0; i < l->count; i++)
-		if (strcmp(l->items[i], s) == 0)
+		if (records_key_eq(l->items[i], s))
 			return true;
 	return false;
 }
@@ -211,7 +223,7 @@ static bool records_strlist_add(struct records_strlist *l, const char *s)
 static struct records_hash *records_node_hash(struct records_node *n, const char *sha256)
 {
 	for (uint32_t i = 0; i < n->nhashes; i++)
-		if (strcmp(n->hashes[i].sha256, sha256) == 0)
+		if (records_key_eq(n->hashes[i].sha256, sha256))
 			return &n->hashes[i];
 	return NULL;
 }
