@@ -51,23 +51,7 @@
 #define NOTIFY_MAX_SESSIONS 1024  /* session files read */
 #define NOTIFY_SESSION_BYTES 8192 /* one session file */
 
-/* Wire message types. */
-enum {
-	NOTIFY_MSG_NOTIFY = 1, /* daemon -> child: urgency, summary, body */
-	NOTIFY_MSG_RESULT = 2, /* child -> daemon: flag 0 delivered, 1 failed; text */
-	NOTIFY_MSG_STATUS = 3, /* child -> daemon: flag 1 bus connected; text */
-};
-
-/* The header of every packet on the socket, both directions. */
-struct notify_wire {
-	uint32_t len; /* whole packet, header included */
-	uint16_t type;
-	uint8_t urgency;
-	uint8_t flag;
-	uint32_t id;
-	uint16_t len1; /* summary, or text */
-	uint16_t len2; /* body */
-};
+/* The wire format (enum notify_msg_type, struct notify_wire) is in notify.h. */
 _Static_assert(sizeof(struct notify_wire) == 16, "wire header is 16 bytes");
 
 bool notify_ratelimit_allow(struct notify_ratelimit *rl, uint64_t now_ms, uint64_t window_ms,
@@ -204,10 +188,8 @@ int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-#ifdef HAVE_DBUS
-
 /* True when s[0..len) is valid UTF-8 without NUL (what D-Bus accepts). */
-static bool notify_valid_utf8(const char *s, size_t len)
+bool notify_valid_utf8(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
@@ -248,6 +230,52 @@ static bool notify_valid_utf8(const char *s, size_t len)
 	}
 	return true;
 }
+
+/* Fills p from a packet's header once its lengths add up; 0 or -EINVAL. */
+static int notify_parse_header(const char *buf, size_t len, struct notify_packet *p)
+{
+	struct notify_wire w;
+
+	if (len < sizeof(w))
+		return -EINVAL;
+	memcpy(&w, buf, sizeof(w));
+	if (w.len != len || sizeof(w) + (size_t)w.len1 + w.len2 != len)
+		return -EINVAL;
+	p->type = w.type;
+	p->urgency = w.urgency;
+	p->flag = w.flag;
+	p->id = w.id;
+	p->text1 = buf + sizeof(w);
+	p->len1 = w.len1;
+	p->text2 = p->text1 + w.len1;
+	p->len2 = w.len2;
+	return 0;
+}
+
+int notify_parse_request(const char *buf, size_t len, struct notify_packet *p)
+{
+	struct notify_packet tmp;
+
+	if (notify_parse_header(buf, len, &tmp) < 0 || tmp.type != NOTIFY_MSG_NOTIFY ||
+	    tmp.urgency > NOTIFY_URGENCY_CRITICAL || !notify_valid_utf8(tmp.text1, tmp.len1) ||
+	    !notify_valid_utf8(tmp.text2, tmp.len2))
+		return -EINVAL;
+	*p = tmp;
+	return 0;
+}
+
+int notify_parse_reply(const char *buf, size_t len, struct notify_packet *p)
+{
+	struct notify_packet tmp;
+
+	if (notify_parse_header(buf, len, &tmp) < 0 || tmp.len2 != 0 ||
+	    (tmp.type != NOTIFY_MSG_RESULT && tmp.type != NOTIFY_MSG_STATUS))
+		return -EINVAL;
+	*p = tmp;
+	return 0;
+}
+
+#ifdef HAVE_DBUS
 
 /* A queued message: the wire packet, ready to send. */
 struct notify_item {
@@ -464,14 +492,10 @@ static void notify_log(struct notify *n, int level, const char *prefix, const ch
 /* Handles one packet from the child. Loop thread. */
 static void notify_handle_packet(struct notify *n, const char *buf, size_t len)
 {
-	struct notify_wire w;
-	const char *text = buf + sizeof(w);
+	struct notify_packet w;
 	bool was_connected;
 
-	if (len < sizeof(w))
-		return;
-	memcpy(&w, buf, sizeof(w));
-	if (w.len != len || (size_t)w.len1 + sizeof(w) != len)
+	if (notify_parse_reply(buf, len, &w) < 0)
 		return;
 	if (w.type == NOTIFY_MSG_RESULT) {
 		pthread_mutex_lock(&n->lock);
@@ -504,12 +528,12 @@ static void notify_handle_packet(struct notify *n, const char *buf, size_t len)
 		}
 		pthread_mutex_unlock(&n->lock);
 		if (w.flag != 0)
-			notify_log(n, LOG_WARNING, "desktop notification failed: ", text, w.len1);
+			notify_log(n, LOG_WARNING, "desktop notification failed: ", w.text1, w.len1);
 	} else if (w.type == NOTIFY_MSG_STATUS) {
 		was_connected = n->bus_connected;
 		n->bus_connected = w.flag != 0;
 		if (n->bus_connected != was_connected || !n->bus_connected)
-			notify_log(n, n->bus_connected ? LOG_INFO : LOG_WARNING, "notifier: ", text,
+			notify_log(n, n->bus_connected ? LOG_INFO : LOG_WARNING, "notifier: ", w.text1,
 				   w.len1);
 	}
 }
@@ -725,23 +749,15 @@ struct notify_child_msg {
 /* Parses a NOTIFY packet; false when malformed. */
 static bool notify_child_parse(const char *buf, size_t len, struct notify_child_msg *m)
 {
-	struct notify_wire w;
-	const char *s;
+	struct notify_packet p;
 
-	if (len < sizeof(w))
-		return false;
-	memcpy(&w, buf, sizeof(w));
-	if (w.len != len || w.type != NOTIFY_MSG_NOTIFY ||
-	    sizeof(w) + (size_t)w.len1 + w.len2 != len || w.urgency > NOTIFY_URGENCY_CRITICAL)
-		return false;
-	s = buf + sizeof(w);
-	if (!notify_valid_utf8(s, w.len1) || !notify_valid_utf8(s + w.len1, w.len2))
+	if (notify_parse_request(buf, len, &p) < 0)
 		return false;
 	memset(m, 0, sizeof(*m));
-	m->id = w.id;
-	m->urgency = w.urgency;
-	m->summary = xstrndup(s, w.len1);
-	m->body = xstrndup(s + w.len1, w.len2);
+	m->id = p.id;
+	m->urgency = p.urgency;
+	m->summary = xstrndup(p.text1, p.len1);
+	m->body = xstrndup(p.text2, p.len2);
 	return true;
 }
 

@@ -121,4 +121,50 @@ struct notify_ratelimit {
 bool notify_ratelimit_allow(struct notify_ratelimit *rl, uint64_t now_ms, uint64_t window_ms,
 			    unsigned int burst);
 
+/*
+ * For tests and fuzzing only (the daemon uses them inside notify.c): the
+ * packets between the daemon and the notifier child. One SOCK_SEQPACKET
+ * packet per message: a struct notify_wire header (host byte order), then
+ * len1 bytes (the summary, or the child's text), then len2 bytes (the body).
+ */
+enum notify_msg_type {
+	NOTIFY_MSG_NOTIFY = 1, /* daemon -> child: urgency, summary, body */
+	NOTIFY_MSG_RESULT = 2, /* child -> daemon: flag 0 delivered, 1 failed; text */
+	NOTIFY_MSG_STATUS = 3, /* child -> daemon: flag 1 bus connected; text */
+};
+
+struct notify_wire {
+	uint32_t len; /* whole packet, header included */
+	uint16_t type;
+	uint8_t urgency;
+	uint8_t flag;
+	uint32_t id;
+	uint16_t len1; /* summary, or text */
+	uint16_t len2; /* body */
+};
+
+/* A checked packet; text1 and text2 point into it (no terminating NUL). */
+struct notify_packet {
+	uint16_t type;
+	uint8_t urgency, flag;
+	uint32_t id;
+	const char *text1, *text2;
+	size_t len1, len2;
+};
+
+/*
+ * The child's check of a NOTIFY packet: lengths add up to len exactly,
+ * urgency at most critical, both texts valid UTF-8 without NUL (what
+ * D-Bus accepts). 0 or -EINVAL; *p is written only on success.
+ */
+int notify_parse_request(const char *buf, size_t len, struct notify_packet *p);
+/*
+ * The daemon's check of a RESULT or STATUS packet from the child: lengths
+ * add up, no body; the text may be any bytes (it is escaped when logged).
+ * 0 or -EINVAL; *p is written only on success.
+ */
+int notify_parse_reply(const char *buf, size_t len, struct notify_packet *p);
+/* True when s[0..len) is valid UTF-8 without NUL. */
+bool notify_valid_utf8(const char *s, size_t len);
+
 #endif
