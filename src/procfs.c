@@ -290,7 +290,10 @@ static int procfs_status_number(const char *p, long long max, long long *v)
 
 	if (!p)
 		return -EINVAL;
-	while (p[n] && p[n] != '\t' && p[n] != ' ' && p[n] != '\n' && n < sizeof(num) - 1) {
+	while (p[n] && p[n] != '\t' && p[n] != ' ' && p[n] != '\n') {
+		/* Too long to be a number in range: cutting it would change its value. */
+		if (n == sizeof(num) - 1)
+			return -EINVAL;
 		num[n] = p[n];
 		n++;
 	}
