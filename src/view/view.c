@@ -464,6 +464,7 @@ static void view_reload(struct view *v, bool keep)
 	if (viewdata_span(v->data, &lo, &hi) == 0)
 		viewq_set_span(v->q, lo, hi);
 	viewq_set_covered(v->q, viewdata_covered(v->data));
+	viewq_set_rollup(v->q, viewdata_has_rollup(v->data));
 	if (viewdata_load(v->data, v->q, v->now) < 0) {
 		snprintf(v->message, sizeof(v->message), "query failed: %s",
 			 viewdata_errmsg(v->data));

@@ -26,6 +26,7 @@ struct viewdata {
 	uint64_t load_ms;
 	int64_t data_version;
 	unsigned covered;       /* groupings with a covering index */
+	bool rollup;            /* the store's per-day rollup table exists */
 	/* The last page read; owned here. */
 	struct viewdata_row page[VIEWDATA_MAX_PAGE];
 	size_t page_len;
@@ -123,6 +124,11 @@ unsigned viewdata_covered(const struct viewdata *d)
 	return d->covered;
 }
 
+bool viewdata_has_rollup(const struct viewdata *d)
+{
+	return d->rollup;
+}
+
 int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 {
 	struct viewdata *d = xcalloc(1, sizeof(*d));
@@ -176,6 +182,10 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 		goto out;
 	}
 	d->covered = viewdata_find_covered(d);
+	/* Written by store.c from schema version 2 on; older files lack it. */
+	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+			 "AND name = 'rollup'", &n) == 0 && n == 1)
+		d->rollup = true;
 	*ret = d;
 	d = NULL;
 	r = 0;

@@ -79,6 +79,11 @@ int viewdata_changed(struct viewdata *d);
  * viewq_set_covered. Found once at open from the schema.
  */
 unsigned viewdata_covered(const struct viewdata *d);
+/*
+ * Whether the database has the store's per-day rollup table (for
+ * viewq_set_rollup). Found once at open.
+ */
+bool viewdata_has_rollup(const struct viewdata *d);
 /* The smallest and largest contime in the database (both 0 when empty). */
 int viewdata_span(struct viewdata *d, int64_t *min_contime, int64_t *max_contime);
 

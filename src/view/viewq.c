@@ -36,6 +36,7 @@ struct viewq {
 	int64_t span_min, span_max; /* contime span of the database, if known */
 	bool span_known;
 	unsigned covered;           /* bit per grouping: covering index */
+	bool rollup;                /* the store's per-day rollup table exists */
 	size_t n_filters;
 	struct viewq_filter filters[VIEWQ_MAX_FILTERS];
 };
@@ -105,6 +106,26 @@ static const struct {
 	{ "1 day", 86400 }, { "3 days", 259200 }, { "7 days", 604800 },
 	{ "30 days", 2592000 }, { "365 days", 31536000 },
 };
+
+/*
+ * Parameters of the aggregate: the window's bounds, the first whole day at
+ * or after from and the last day start at or before to (unbounded sides get
+ * the int64 extremes), then one per filter.
+ */
+enum { VIEWQ_P_FROM = 1, VIEWQ_P_TO, VIEWQ_P_DAY_FROM, VIEWQ_P_DAY_TO, VIEWQ_P_FILTER };
+/* The rollup's day length (store.h STORE_DAY_SECONDS; days start at 00:00 UTC). */
+#define VIEWQ_DAY 86400
+/*
+ * The first day start the rollup may be read from: the day after the one
+ * holding the oldest connections row (store.h: that day may still count
+ * rows retention deleted), and not before the window's first whole day.
+ * Without rows, never. Computed in the query, from the query's snapshot.
+ */
+#define VIEWQ_OLDEST "(SELECT contime FROM connections ORDER BY contime LIMIT 1)"
+#define VIEWQ_ROLL_LO "MAX(?3, COALESCE(" VIEWQ_OLDEST " - ((" VIEWQ_OLDEST \
+	" % 86400) + 86400) % 86400 + 86400, 9223372036854775807))"
+/* The day start the rollup is read up to (exclusive); never before VIEWQ_ROLL_LO. */
+#define VIEWQ_ROLL_HI "MAX(" VIEWQ_ROLL_LO ", ?4)"
 
 /* History steps beyond this would overflow no clock but help nobody. */
 #define VIEWQ_MAX_STEP 100000u
@@ -296,6 +317,31 @@ void viewq_set_covered(struct viewq *q, unsigned mask)
 	q->covered = mask;
 }
 
+void viewq_set_rollup(struct viewq *q, bool available)
+{
+	q->rollup = available;
+}
+
+/* Groupings and filters the rollup can answer: it has no contime or lport. */
+static bool viewq_rollup_column(enum viewq_grouping g)
+{
+	return g != VIEWQ_TIME && g != VIEWQ_LPORT;
+}
+
+bool viewq_uses_rollup(const struct viewq *q)
+{
+	size_t i;
+
+	/* Shorter ranges hold no whole day but today's start, and are narrow anyway. */
+	if (!q->rollup || (q->range != 0 && viewq_ranges[q->range].seconds < VIEWQ_DAY) ||
+	    !viewq_rollup_column(q->grouping))
+		return false;
+	for (i = 0; i < q->n_filters; i++)
+		if (!viewq_rollup_column(q->filters[i].grouping))
+			return false;
+	return true;
+}
+
 const char *viewq_grouping_column(enum viewq_grouping g)
 {
 	/* The inner expressions are "c.<column>". */
@@ -351,6 +397,44 @@ static bool viewq_window_narrow(const struct viewq *q, int64_t from, int64_t to,
 	return len * 100 < total * VIEWQ_NARROW_PERCENT;
 }
 
+/* Appends a filter term, numbering its one parameter n. */
+static void viewq_buf_filter(struct viewq_buf *b, const char *filter, int n)
+{
+	const char *mark = strchr(filter, '?');
+
+	if (!mark) {
+		viewq_buf_add(b, "%s", filter);
+		return;
+	}
+	viewq_buf_add(b, "%.*s?%d%s", (int)(mark - filter), filter, n, mark + 1);
+}
+
+/*
+ * Appends one inner aggregate, "SELECT <column> AS id, SUM(...) ... FROM
+ * <table> AS c WHERE <where> AND <filters> GROUP BY <group_plus><column>".
+ */
+static void viewq_buf_inner(struct viewq_buf *b, const struct viewq *q, const char *table,
+			    const char *where, const char *group_plus)
+{
+	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
+	const char *sep = " WHERE ";
+	size_t i;
+
+	viewq_buf_add(b, "SELECT %s AS id, SUM(c.conns) AS conns, SUM(c.send) AS send, "
+		      "SUM(c.recv) AS recv FROM %s AS c", d->inner, table);
+	if (where && *where) {
+		viewq_buf_add(b, "%s%s", sep, where);
+		sep = " AND ";
+	}
+	for (i = 0; i < q->n_filters; i++) {
+		viewq_buf_add(b, "%s", sep);
+		viewq_buf_filter(b, viewq_groupings[q->filters[i].grouping].filter,
+				 VIEWQ_P_FILTER + (int)i);
+		sep = " AND ";
+	}
+	viewq_buf_add(b, " GROUP BY %s%s", group_plus, d->inner);
+}
+
 char *viewq_sql(const struct viewq *q, int64_t now)
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
@@ -372,8 +456,7 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 	 */
 	const char *time_plus = covered && !narrow && !by_time ? "+" : "";
 	const char *group_plus = (!covered || narrow) && !by_time ? "+" : "";
-	const char *sep = " WHERE ";
-	size_t i;
+	char where[256];
 
 	if (d->text_key)
 		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
@@ -381,21 +464,39 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 	else
 		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
 			      "g.send AS send, g.recv AS recv", d->key, d->label);
-	viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(c.conns) AS conns, SUM(c.send) AS send, "
-		      "SUM(c.recv) AS recv FROM connections AS c", d->inner);
-	if (mask & 1) {
-		viewq_buf_add(&b, "%s%sc.contime >= ?", sep, time_plus);
-		sep = " AND ";
+	if (viewq_uses_rollup(q)) {
+		/*
+		 * Whole days from the rollup, the partial days at either end
+		 * (and the oldest day, see VIEWQ_ROLL_LO) from connections,
+		 * read by time: they hold at most about two days of rows.
+		 */
+		viewq_buf_add(&b, " FROM (SELECT id, SUM(conns) AS conns, SUM(send) AS send, "
+			      "SUM(recv) AS recv FROM (");
+		{
+			char *w = xasprintf("%sc.contime < MIN(%s, ?2)",
+					    mask & 1 ? "c.contime >= ?1 AND " : "", VIEWQ_ROLL_LO);
+
+			viewq_buf_inner(&b, q, "connections", w, "+");
+			free(w);
+		}
+		if (mask & 2) {
+			viewq_buf_add(&b, " UNION ALL ");
+			viewq_buf_inner(&b, q, "connections",
+					"c.contime >= " VIEWQ_ROLL_HI " AND c.contime < ?2", "+");
+		}
+		viewq_buf_add(&b, " UNION ALL ");
+		viewq_buf_inner(&b, q, "rollup",
+				"c.day >= " VIEWQ_ROLL_LO " AND c.day < " VIEWQ_ROLL_HI, "+");
+		viewq_buf_add(&b, ") GROUP BY id) AS g");
+	} else {
+		snprintf(where, sizeof(where), "%s%s%s%s%s",
+			 mask & 1 ? time_plus : "", mask & 1 ? "c.contime >= ?1" : "",
+			 mask == 3 ? " AND " : "",
+			 mask & 2 ? time_plus : "", mask & 2 ? "c.contime < ?2" : "");
+		viewq_buf_add(&b, " FROM (");
+		viewq_buf_inner(&b, q, "connections", where, group_plus);
+		viewq_buf_add(&b, ") AS g");
 	}
-	if (mask & 2) {
-		viewq_buf_add(&b, "%s%sc.contime < ?", sep, time_plus);
-		sep = " AND ";
-	}
-	for (i = 0; i < q->n_filters; i++) {
-		viewq_buf_add(&b, "%s%s", sep, viewq_groupings[q->filters[i].grouping].filter);
-		sep = " AND ";
-	}
-	viewq_buf_add(&b, " GROUP BY %s%s) AS g", group_plus, d->inner);
 	if (d->join)
 		viewq_buf_add(&b, " %s", d->join);
 	/* Only text keys merge inner groups (ids sharing a path); ids are unique. */
@@ -404,29 +505,45 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 	return b.text;
 }
 
+/* The start (00:00 UTC) of the day holding t. */
+static int64_t viewq_day(int64_t t)
+{
+	return t - ((t % VIEWQ_DAY) + VIEWQ_DAY) % VIEWQ_DAY;
+}
+
 int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
 		  const char *suffix, sqlite3_stmt **ret)
 {
 	sqlite3_stmt *st = NULL;
 	char *agg = viewq_sql(q, now);
 	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
-	int64_t from = 0, to = 0;
+	int64_t from = INT64_MIN, to = INT64_MAX, times[4];
 	int mask = viewq_window(q, now, &from, &to);
-	int r = -EINVAL, n = 1;
+	int r = -EINVAL, n_params;
 	size_t i;
 
+	if (!(mask & 1))
+		from = INT64_MIN;
+	if (!(mask & 2))
+		to = INT64_MAX;
+	times[0] = from;
+	times[1] = to;
+	/* The first day start >= from, the last <= to (the int64 ends stay put). */
+	times[2] = mask & 1 ? viewq_day(from) + (viewq_day(from) < from ? VIEWQ_DAY : 0) : INT64_MIN;
+	times[3] = mask & 2 ? viewq_day(to) : INT64_MAX;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
-	if ((mask & 1) && sqlite3_bind_int64(st, n++, from) != SQLITE_OK)
-		goto out;
-	if ((mask & 2) && sqlite3_bind_int64(st, n++, to) != SQLITE_OK)
-		goto out;
+	/* Only the parameters the text uses exist (SQLite numbers up to the largest). */
+	n_params = sqlite3_bind_parameter_count(st);
+	for (i = 0; i < 4 && (int)i < n_params; i++)
+		if (sqlite3_bind_int64(st, (int)i + 1, times[i]) != SQLITE_OK)
+			goto out;
 	for (i = 0; i < q->n_filters; i++) {
 		const struct viewq_filter *f = &q->filters[i];
-		int rc = f->is_text ?
-			sqlite3_bind_text(st, n++, f->text, -1, SQLITE_STATIC) :
-			sqlite3_bind_int64(st, n++, f->num);
+		int n = VIEWQ_P_FILTER + (int)i, rc;
 
+		rc = f->is_text ? sqlite3_bind_text(st, n, f->text, -1, SQLITE_STATIC) :
+			sqlite3_bind_int64(st, n, f->num);
 		if (rc != SQLITE_OK)
 			goto out;
 	}

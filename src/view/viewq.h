@@ -13,6 +13,7 @@
 #ifndef AUDITSNITCH_VIEWQ_H
 #define AUDITSNITCH_VIEWQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -113,6 +114,18 @@ void viewq_set_span(struct viewq *q, int64_t min_contime, int64_t max_contime);
  * index, whose row lookups cost more than the sort.
  */
 void viewq_set_covered(struct viewq *q, unsigned mask);
+/*
+ * Tells the builder whether the store's per-day rollup table exists
+ * (store.h, schema version 2). When it does, "all" and ranges of a day or
+ * more, grouped and filtered on anything but time and local port, read
+ * their whole UTC days from it and only the partial days at the ends (and
+ * the oldest day, which retention may have cut) from connections. The
+ * groups are the same either way.
+ */
+void viewq_set_rollup(struct viewq *q, bool available);
+/* Whether the query of q's current state reads the rollup. */
+bool viewq_uses_rollup(const struct viewq *q);
+
 /* The columns of connections each grouping reads first ("exe_id", ...). */
 const char *viewq_grouping_column(enum viewq_grouping g);
 

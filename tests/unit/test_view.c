@@ -6,6 +6,7 @@
  * the code's output. No terminal is involved.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 #include <sqlite3.h>
 
+#include "conn.h"
+#include "store.h"
 #include "tap.h"
 #include "util.h"
 #include "view/viewdata.h"
@@ -60,7 +63,22 @@ static const char test_view_schema_store[] =
 	" PRIMARY KEY(contime, exe_id, pexe_id, uid, family, protocol, direction,"
 	" lport, rport, laddr_id, raddr_id, domain_id)) WITHOUT ROWID;";
 
+/* store.c's schema version 2: the same plus the per-day rollup (store.h). */
+static const char test_view_schema_rollup[] =
+	"CREATE TABLE rollup(day INTEGER NOT NULL,"
+	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
+	" direction INTEGER NOT NULL, rport INTEGER NOT NULL,"
+	" raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
+	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
+	" PRIMARY KEY(day, exe_id, pexe_id, uid, family, protocol, direction, rport,"
+	" raddr_id, domain_id)) WITHOUT ROWID;";
+
 static const char *test_view_schema = test_view_schema_rowid;
+/* Whether the suite runs with the rollup (kept in step by test_view_exec). */
+static int test_view_with_rollup;
+/* Loads in the suite that read the rollup. */
+static int test_view_rollup_loads;
 
 #define NOW 1000000
 
@@ -98,6 +116,11 @@ static int test_view_exec(const char *sql)
 	if (sqlite3_open(test_view_path, &db) != SQLITE_OK)
 		return -1;
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	/* Rows changed behind store.c's back: recompute the rollup as it would be. */
+	if (rc == SQLITE_OK && test_view_with_rollup && strstr(sql, "connections") &&
+	    sqlite3_table_column_metadata(db, NULL, "rollup", "day", NULL, NULL, NULL, NULL,
+					  NULL) == SQLITE_OK && store_rollup_build(db) < 0)
+		rc = SQLITE_ERROR;
 	if (rc != SQLITE_OK)
 		printf("# sqlite: %s\n", sqlite3_errmsg(db));
 	sqlite3_close(db);
@@ -113,6 +136,8 @@ static void test_view_check(struct viewdata *d, struct viewq *q, const struct te
 	int ok_all = 1;
 
 	viewq_set_covered(q, viewdata_covered(d));
+	viewq_set_rollup(q, viewdata_has_rollup(d));
+	test_view_rollup_loads += viewq_uses_rollup(q);
 	if (viewdata_load(d, q, NOW) < 0) {
 		ok(0, "%s: load (%s)", what, viewdata_errmsg(d));
 		return;
@@ -541,6 +566,231 @@ static void test_view_empty(void)
 	unlink(path);
 }
 
+/*
+ * The rollup path against the raw path on one database written by store.c
+ * (days of windows, then retention inside a day, then a window written
+ * before the oldest day): every grouping, time range and history step, with
+ * no, one and two filters, must give the same groups in the same order.
+ */
+#define TV_NOW 1700012345 /* 03:25:45 UTC: windows span midnights */
+
+struct tv_group {
+	char *label, *key;
+	int64_t conns, send, recv;
+};
+
+/* Loads q (rollup allowed or not) and copies every group; returns the count or -1. */
+static int tv_load(struct viewdata *d, struct viewq *q, int rollup, struct tv_group **out)
+{
+	const struct viewdata_row *rows;
+	size_t n = 0, got, i;
+	int64_t total;
+
+	*out = NULL;
+	viewq_set_rollup(q, rollup);
+	if (viewdata_load(d, q, TV_NOW) < 0)
+		return -1;
+	total = viewdata_count(d);
+	*out = xcalloc((size_t)total + 1, sizeof(**out));
+	while ((int64_t)n < total) {
+		if (viewdata_page(d, (int64_t)n, 256, &rows, &got) < 0 || got == 0)
+			return -1;
+		for (i = 0; i < got; i++, n++) {
+			const unsigned char *k = sqlite3_value_text(rows[i].key);
+
+			(*out)[n].label = xstrdup(rows[i].label);
+			(*out)[n].key = xstrdup(k ? (const char *)k : "");
+			(*out)[n].conns = rows[i].conns;
+			(*out)[n].send = rows[i].send;
+			(*out)[n].recv = rows[i].recv;
+		}
+	}
+	return (int)n;
+}
+
+static void tv_free(struct tv_group *g, int n)
+{
+	for (int i = 0; g && i < n; i++) {
+		free(g[i].label);
+		free(g[i].key);
+	}
+	free(g);
+}
+
+/* 1 when both paths agree on q; counts the comparisons that used the rollup. */
+static int tv_same(struct viewdata *d, struct viewq *q, int *used, const char *what)
+{
+	struct tv_group *a = NULL, *b = NULL;
+	int na, nb, same;
+
+	na = tv_load(d, q, 0, &a);
+	nb = tv_load(d, q, 1, &b);
+	if (viewq_uses_rollup(q))
+		(*used)++;
+	same = na >= 0 && na == nb;
+	for (int i = 0; same && i < na; i++)
+		same = !strcmp(a[i].label, b[i].label) && !strcmp(a[i].key, b[i].key) &&
+		       a[i].conns == b[i].conns && a[i].send == b[i].send && a[i].recv == b[i].recv;
+	if (!same)
+		printf("# differs: %s (raw %d groups, rollup %d)\n", what, na, nb);
+	tv_free(a, na);
+	tv_free(b, nb);
+	return same;
+}
+
+/* Every grouping x range x step, unfiltered and drilled into the top entries. */
+static void tv_compare_all(struct viewdata *d, const char *stage)
+{
+	static const char *const ranges[] = { "all", "1 hour", "1 day", "3 days", "7 days",
+					      "30 days", "365 days" };
+	static const unsigned steps[] = { 0, 1, 2 };
+	struct viewq *q = viewq_new();
+	int used = 0, bad = 0, total = 0;
+	char what[160];
+
+	for (size_t r = 0; r < ARRAY_SIZE(ranges); r++) {
+		for (size_t s = 0; s < ARRAY_SIZE(steps); s++) {
+			if (r == 0 && s > 0)
+				continue;
+			for (int nf = 0; nf <= 2; nf++) {
+				for (int g = 0; g < VIEWQ_N_GROUPINGS; g++) {
+					struct tv_group *top = NULL;
+					int n;
+
+					while (viewq_pop_filter(q) >= 0)
+						;
+					viewq_set_range(q, test_view_range(ranges[r]));
+					viewq_set_step(q, steps[s]);
+					/* Filters: the top executable, then its top remote port. */
+					if (nf >= 1) {
+						viewq_set_grouping(q, VIEWQ_EXE);
+						viewq_set_rollup(q, 0);
+						if (viewdata_load(d, q, TV_NOW) == 0 &&
+						    viewdata_count(d) > 0) {
+							const struct viewdata_row *rows;
+							size_t got;
+
+							if (viewdata_page(d, 0, 1, &rows, &got) == 0 && got)
+								viewq_push_filter(q, VIEWQ_EXE, rows[0].key, "");
+						}
+					}
+					if (nf >= 2) {
+						viewq_set_grouping(q, VIEWQ_RPORT);
+						viewq_set_rollup(q, 0);
+						if (viewdata_load(d, q, TV_NOW) == 0 &&
+						    viewdata_count(d) > 0) {
+							const struct viewdata_row *rows;
+							size_t got;
+
+							if (viewdata_page(d, 0, 1, &rows, &got) == 0 && got)
+								viewq_push_filter(q, VIEWQ_RPORT, rows[0].key, "");
+						}
+					}
+					viewq_set_grouping(q, (enum viewq_grouping)g);
+					snprintf(what, sizeof(what), "%s: %s, step %u, %d filters, %s",
+						 stage, ranges[r], steps[s], nf, viewq_grouping_name(g));
+					n = tv_same(d, q, &used, what);
+					bad += !n;
+					total++;
+					tv_free(top, 0);
+				}
+			}
+		}
+	}
+	is_int(bad, 0, "rollup vs raw, %s: %d queries agree", stage, total);
+	ok(used > total / 3, "rollup vs raw, %s: %d of them read the rollup", stage, used);
+	viewq_free(q);
+}
+
+static void test_view_rollup_compare(void)
+{
+	static const char *const exes[] = { "/usr/bin/curl", "/usr/bin/ssh", "/usr/lib/firefox",
+					    "/usr/bin/dig", "/opt/x/agent" };
+	static const char *const addrs[] = { "198.18.0.1", "198.18.0.2", "2001:db8::1",
+					     "198.18.0.77" };
+	static const char *const doms[] = { "", "example.com", "cdn.example.net" };
+	char dir[] = "/tmp/test_view_ru.XXXXXX", *msg = NULL, path[300], cmd[320];
+	struct store *st = NULL;
+	struct viewdata *d = NULL;
+	uint64_t seed = 12345;
+	int dirfd = -1, deleted, more;
+
+	if (!mkdtemp(dir) || (dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    store_open(dirfd, "ru.db", &msg, &st) < 0) {
+		ok(0, "rollup compare: store (%s)", msg ? msg : "");
+		goto out;
+	}
+	/* 10 days of windows every ~37 minutes, 1-6 records each, into the future a bit. */
+	for (int64_t t = TV_NOW - 10 * 86400; t < TV_NOW + 600; t += 2231) {
+		struct store_row rows[6];
+		int n = 1 + (int)(seed % 6);
+
+		for (int i = 0; i < n; i++) {
+			struct conn_record *rec = conn_record_new();
+
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			conn_set(&rec->proc.exe, exes[(seed >> 33) % ARRAY_SIZE(exes)]);
+			conn_set(&rec->proc.name, "p");
+			conn_set(&rec->proc.cmdline, (seed >> 40) % 2 ? "a" : "b");
+			conn_set(&rec->proc.sha256, "ab");
+			conn_set(&rec->parent.exe, (seed >> 41) % 3 ? "/bin/sh" : "");
+			rec->uid = (seed >> 42) % 2 ? 1000 : 0;
+			rec->family = 2;
+			rec->protocol = (seed >> 43) % 4 ? 6 : 17;
+			rec->direction = (seed >> 44) % 8 ? CONN_OUTBOUND : CONN_INBOUND;
+			rec->lport = 40000 + (int)((seed >> 45) % 50);
+			rec->rport = (seed >> 50) % 3 ? 443 : 53;
+			snprintf(rec->raddr, sizeof(rec->raddr), "%s",
+				 addrs[(seed >> 52) % ARRAY_SIZE(addrs)]);
+			snprintf(rec->laddr, sizeof(rec->laddr), "10.0.0.1");
+			conn_set(&rec->domain, doms[(seed >> 55) % ARRAY_SIZE(doms)]);
+			rec->conns = 1 + (seed >> 58) % 3;
+			rec->send = (seed >> 20) % 5000;
+			rec->recv = (seed >> 10) % 9000;
+			rows[i].contime = t;
+			rows[i].rec = rec;
+		}
+		if (store_write(st, rows, (size_t)n) < 0)
+			ok(0, "rollup compare: write (%s)", store_errmsg(st));
+		for (int i = 0; i < n; i++)
+			conn_record_free((struct conn_record *)rows[i].rec);
+	}
+	snprintf(path, sizeof(path), "%s/ru.db", dir);
+	if (viewdata_open(path, &d, &msg) < 0) {
+		ok(0, "rollup compare: open (%s)", msg);
+		goto out;
+	}
+	ok(viewdata_has_rollup(d), "rollup compare: rollup table found");
+	tv_compare_all(d, "fresh");
+	/* Retention in the middle of a day: that day keeps expired sums in the rollup. */
+	do {
+		if (store_retention_step(st, TV_NOW - 8 * 86400 + 5000, &deleted, &more) < 0)
+			break;
+	} while (more);
+	tv_compare_all(d, "after mid-day retention");
+	/* A window older than every day (a clock set back). */
+	{
+		struct conn_record *rec = conn_record_new();
+		struct store_row row = { TV_NOW - 20 * 86400, rec };
+
+		conn_set(&rec->proc.exe, "/usr/bin/curl");
+		rec->rport = 443;
+		rec->conns = 1;
+		store_write(st, &row, 1);
+		conn_record_free(rec);
+	}
+	tv_compare_all(d, "after an old window");
+out:
+	viewdata_free(d);
+	store_free(st);
+	free(msg);
+	if (dirfd >= 0)
+		close(dirfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
 /* The whole suite on one schema, in a fresh directory. */
 static void test_view_suite(void)
 {
@@ -554,6 +804,8 @@ static void test_view_suite(void)
 	}
 	snprintf(test_view_path, sizeof(test_view_path), "%s/snitch.db", test_view_dir);
 	ok(test_view_exec(test_view_schema) == 0, "schema");
+	if (test_view_with_rollup)
+		ok(test_view_exec(test_view_schema_rollup) == 0, "rollup table");
 	ok(test_view_exec(test_view_rows) == 0, "rows");
 	ok(viewdata_open(test_view_path, &d, &msg) == 0, "open read-only");
 	if (d) {
@@ -599,5 +851,12 @@ int main(void)
 	printf("# store.c's WITHOUT ROWID table\n");
 	test_view_schema = test_view_schema_store;
 	test_view_suite();
+	printf("# store.c's schema version 2, with the per-day rollup\n");
+	test_view_with_rollup = 1;
+	test_view_rollup_loads = 0;
+	test_view_suite();
+	ok(test_view_rollup_loads >= 12, "the suite read the rollup (%d loads)",
+	   test_view_rollup_loads);
+	test_view_rollup_compare();
 	return tap_done();
 }
