@@ -136,6 +136,13 @@ static int filter_add_string(struct filter *f, const char *s)
 {
 	struct cidr c;
 
+	/* Before ports: a sha256 can be all decimal digits (about 1 in 10^13). */
+	if (is_hex_sha256(s)) {
+		f->sha256 = xrealloc(f->sha256, (f->n_sha256 + 1) * sizeof(*f->sha256));
+		strcpy(f->sha256[f->n_sha256], s);
+		str_lower(f->sha256[f->n_sha256++]);
+		return 0;
+	}
 	if (all_digits(s)) {
 		long long port;
 
@@ -143,12 +150,6 @@ static int filter_add_string(struct filter *f, const char *s)
 			return -EINVAL;
 		f->ports[port / 8] |= (uint8_t)(1u << (port % 8));
 		f->any_port = true;
-		return 0;
-	}
-	if (is_hex_sha256(s)) {
-		f->sha256 = xrealloc(f->sha256, (f->n_sha256 + 1) * sizeof(*f->sha256));
-		strcpy(f->sha256[f->n_sha256], s);
-		str_lower(f->sha256[f->n_sha256++]);
 		return 0;
 	}
 	if (parse_cidr(s, &c) == 0) {
