@@ -15,10 +15,15 @@
  * protocol, direction, rport, raddr_id, domain_id, conns, send, recv),
  * WITHOUT ROWID keyed by all but the counters: the sums of connections per
  * UTC day (day = unix seconds of that day's 00:00 UTC), without contime,
- * lport and laddr_id. store_write keeps it in the window's transaction.
- * Its consistency rule, for readers (the viewer, query, scripts):
- *   - for every day after the day D0 of the oldest connections row, the
- *     rollup rows of that day are exactly the sums of its connections rows;
+ * lport and laddr_id. It holds whole days only: store_write rolls up the
+ * days before the day of a window's newest row, in that window's
+ * transaction, with one sorted INSERT (appending full pages); rows of days
+ * already rolled up are added to them. The day after the newest rollup day
+ * (R) and later are read from connections. Consistency rule, for readers
+ * (the viewer, query, scripts), with D0 the day of the oldest connections
+ * row:
+ *   - every day after D0 and before R: the rollup rows of that day are
+ *     exactly the sums of its connections rows;
  *   - there are no rollup rows before D0 (none at all without connections);
  *   - the rollup rows of D0 itself may still count rows that retention
  *     deleted (retention deletes connections by contime, and a day is

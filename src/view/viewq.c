@@ -124,8 +124,13 @@ enum { VIEWQ_P_FROM = 1, VIEWQ_P_TO, VIEWQ_P_DAY_FROM, VIEWQ_P_DAY_TO, VIEWQ_P_F
 #define VIEWQ_OLDEST "(SELECT contime FROM connections ORDER BY contime LIMIT 1)"
 #define VIEWQ_ROLL_LO "MAX(?3, COALESCE(" VIEWQ_OLDEST " - ((" VIEWQ_OLDEST \
 	" % 86400) + 86400) % 86400 + 86400, 9223372036854775807))"
-/* The day start the rollup is read up to (exclusive); never before VIEWQ_ROLL_LO. */
-#define VIEWQ_ROLL_HI "MAX(" VIEWQ_ROLL_LO ", ?4)"
+/*
+ * The day start the rollup is read up to (exclusive): the window's last day
+ * start, but not past the rollup's newest day (later days are not rolled up
+ * yet); never before VIEWQ_ROLL_LO.
+ */
+#define VIEWQ_ROLL_HI "MAX(" VIEWQ_ROLL_LO ", MIN(?4, COALESCE((SELECT day FROM rollup" \
+	" ORDER BY day DESC LIMIT 1) + 86400, -9223372036854775807 - 1)))"
 
 /* History steps beyond this would overflow no clock but help nobody. */
 #define VIEWQ_MAX_STEP 100000u
@@ -466,9 +471,10 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 			      "g.send AS send, g.recv AS recv", d->key, d->label);
 	if (viewq_uses_rollup(q)) {
 		/*
-		 * Whole days from the rollup, the partial days at either end
-		 * (and the oldest day, see VIEWQ_ROLL_LO) from connections,
-		 * read by time: they hold at most about two days of rows.
+		 * Whole days from the rollup, the partial days at either end,
+		 * the oldest day (see VIEWQ_ROLL_LO) and the days not rolled
+		 * up yet (today) from connections, read by time: they hold
+		 * about two or three days of rows.
 		 */
 		viewq_buf_add(&b, " FROM (SELECT id, SUM(conns) AS conns, SUM(send) AS send, "
 			      "SUM(recv) AS recv FROM (");
@@ -479,11 +485,10 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 			viewq_buf_inner(&b, q, "connections", w, "+");
 			free(w);
 		}
-		if (mask & 2) {
-			viewq_buf_add(&b, " UNION ALL ");
-			viewq_buf_inner(&b, q, "connections",
-					"c.contime >= " VIEWQ_ROLL_HI " AND c.contime < ?2", "+");
-		}
+		viewq_buf_add(&b, " UNION ALL ");
+		viewq_buf_inner(&b, q, "connections", mask & 2 ?
+				"c.contime >= " VIEWQ_ROLL_HI " AND c.contime < ?2" :
+				"c.contime >= " VIEWQ_ROLL_HI, "+");
 		viewq_buf_add(&b, " UNION ALL ");
 		viewq_buf_inner(&b, q, "rollup",
 				"c.day >= " VIEWQ_ROLL_LO " AND c.day < " VIEWQ_ROLL_HI, "+");

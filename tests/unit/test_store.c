@@ -10,10 +10,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -405,7 +407,7 @@ out:
 /*
  * Rows of rollup and of the per-day sums of connections (computed here, in
  * SQL of this test) that differ, over the days after the oldest row's day
- * (all days when all is set).
+ * (from it when all is set) up to the newest rolled-up day.
  */
 static int64_t rollup_diff(sqlite3 *db, int all)
 {
@@ -414,7 +416,8 @@ static int64_t rollup_diff(sqlite3 *db, int all)
 		" a AS (SELECT contime / 86400 * 86400 AS day, exe_id, pexe_id, uid, family, protocol,"
 		" direction, rport, raddr_id, domain_id, SUM(conns), SUM(send), SUM(recv)"
 		" FROM connections GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
-		" a2 AS (SELECT * FROM a WHERE day %s (SELECT v FROM d0)),"
+		" a2 AS (SELECT * FROM a WHERE day %s (SELECT v FROM d0)"
+		" AND day <= (SELECT COALESCE(max(day), -1) FROM rollup)),"
 		" b AS (SELECT * FROM rollup WHERE day %s (SELECT v FROM d0))"
 		" SELECT (SELECT count(*) FROM (SELECT * FROM a2 EXCEPT SELECT * FROM b))"
 		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a2))",
@@ -451,22 +454,23 @@ static void test_rollup(void)
 	/* Day D: two windows of curl to one peer (lports differ); day D+1: curl and ssh. */
 	write_one(st, RD + 100, "/usr/bin/curl", "1.2.3.4", 443, 50000);
 	write_one(st, RD + 200, "/usr/bin/curl", "1.2.3.4", 443, 50001);
+	is_int(q_int(db, "SELECT count(*) FROM rollup"), 0, "rollup: the current day is not rolled up");
 	write_one(st, RD + 86400 + 50, "/usr/bin/curl", "1.2.3.4", 443, 50002);
 	write_one(st, RD + 86400 + 60, "/usr/bin/ssh", "5.6.7.8", 22, 50003);
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 4, "rollup: four raw rows");
-	is_int(q_int(db, "SELECT count(*) FROM rollup"), 3, "rollup: three rollup rows");
-	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641600000"), 1,
-	       "rollup: day D is one row (lport dropped)");
+	is_int(q_int(db, "SELECT count(*) FROM rollup"), 1,
+	       "rollup: the first window of D+1 rolled up day D as one row (lport dropped)");
 	is_int(q_int(db, "SELECT conns * 1000000 + send * 1000 + recv / 1000 FROM rollup"
 		     " WHERE day = 1641600000"), 2 * 1000000 + 200 * 1000 + 2,
 	       "rollup: day D sums two windows (conns 2, send 200, recv 2000)");
+	write_one(st, RD + 2 * 86400 + 5, "/usr/bin/dig", "9.9.9.9", 53, 50005);
 	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641686400"), 2,
-	       "rollup: day D+1 has curl and ssh");
+	       "rollup: day D+1 rolled up: curl and ssh");
 	is_int(rollup_diff(db, 1), 0, "rollup: equals the per-day sums");
-	/* The same key again merges into the stored rollup row. */
+	/* A late window of a rolled-up day is added to it. */
 	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
 	is_int(q_int(db, "SELECT conns FROM rollup WHERE day = 1641600000"), 3,
-	       "rollup: a later window adds to the day");
+	       "rollup: a late window adds to its day");
 	is_int(rollup_diff(db, 1), 0, "rollup: still equals the sums");
 
 	/* Retention inside day D: D is the oldest day and may keep the deleted row. */
@@ -487,6 +491,8 @@ static void test_rollup(void)
 	write_one(st, RD - 3 * 86400, "/usr/bin/dig", "9.9.9.9", 53, 50004);
 	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641686400"), 1,
 	       "rollup: old boundary day recomputed when an older window arrives");
+	is_int(q_int(db, "SELECT count(*) FROM rollup WHERE day = 1641340800"), 1,
+	       "rollup: the older window's day is added (it precedes the rolled-up days)");
 	is_int(rollup_diff(db, 1), 0, "rollup: all days exact again");
 	/* Everything expired: no rollup left. */
 	do {
@@ -531,12 +537,12 @@ static void test_rollup_migration(void)
 	if (st) {
 		db = store_db(st);
 		is_int(q_int(db, "PRAGMA user_version"), 2, "rollup migration: version 2");
-		is_int(q_int(db, "SELECT count(*) FROM rollup"), 3, "rollup migration: three rows");
+		is_int(q_int(db, "SELECT count(*) FROM rollup"), 2,
+		       "rollup migration: two rows (day D; D+1 holds the newest row, not rolled up)");
 		is_int(q_int(db, "SELECT conns * 10000 + send * 100 + recv FROM rollup"
 			     " WHERE day = 1641600000 AND rport = 443"), 3 * 10000 + 15 * 100 + 25,
-		       "rollup migration: day D tcp/443 is conns 3, send 15, recv 25");
-		is_int(q_int(db, "SELECT conns FROM rollup WHERE day = 1641686400"), 4,
-		       "rollup migration: midnight belongs to the next day");
+		       "rollup migration: day D tcp/443 is conns 3, send 15, recv 25 (midnight"
+		       " belongs to D+1)");
 		is_int(rollup_diff(db, 1), 0, "rollup migration: equals the sums");
 	}
 	store_free(st);
@@ -792,7 +798,11 @@ static void test_writer(void)
 	opts.db_name = "w2.db";
 	opts.text_log = false;
 	opts.max_queued = 4;
+	free(msg);
+	msg = NULL;
 	if (writer_new(&opts, on_writer_error, NULL, &w, &msg) == 0) {
+		if (msg)
+			printf("# bound: writer_new: %s\n", msg);
 		for (int i = 0; i < 200; i++) {
 			int r = writer_submit(w, mkrec("/b", "1.1.1.1", 1, 1000 + i));
 
@@ -804,6 +814,9 @@ static void test_writer(void)
 		writer_stats(w, &stats);
 		is_int(stats.dropped, dropped, "bound: drops counted");
 		ok(dropped > 0, "bound: some refused (%d)", dropped);
+		is_int(sent + dropped, 200, "bound: every submit accepted or refused");
+		is_int(stats.records_received, sent, "bound: accepted records counted");
+		ok(stats.queued <= 4, "bound: memory holds at most max_queued (%zu)", stats.queued);
 		writer_free(w);
 		if (store_open(dirfd_, "w2.db", &msg, &st) == 0) {
 			is_int(q_int(store_db(st), "SELECT count(*) FROM connections"), sent,
@@ -812,6 +825,108 @@ static void test_writer(void)
 		}
 	}
 	free(msg);
+}
+
+static int fault_errors;
+
+/* The error callback of test_writer_fault: counts, never prints (stdout may be a file). */
+static void on_fault_error(void *data, int err, const char *msg)
+{
+	(void)data;
+	(void)msg;
+	if (err < 0)
+		fault_errors++;
+}
+
+/*
+ * Writes failing while a burst arrives (RLIMIT_FSIZE: every write to a
+ * file fails with EFBIG, a real kernel fault, no root needed): the writer
+ * keeps at most max_queued rows in memory, every record it does not keep
+ * is refused by writer_submit and counted there, and each accepted one
+ * is in the database once writing works again. Several rounds, because
+ * the records in flight between the ring and the table are what matters.
+ */
+static void test_writer_fault(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .window_s = 1, .sql_log = true, .retention_days = 365,
+		.max_queued = 4,
+	};
+	struct rlimit old, tiny;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+	int rounds_failed = 0, bad_drops = 0, bad_rows = 0, over = 0, total_sent = 0;
+
+	if (getrlimit(RLIMIT_FSIZE, &old) < 0) {
+		ok(0, "fault: getrlimit: %s", strerror(errno));
+		return;
+	}
+	tiny = old;
+	tiny.rlim_cur = 1;
+	for (int round = 0; round < 20; round++) {
+		struct writer *w = NULL;
+		struct writer_stats stats;
+		struct store *st = NULL;
+		char name[32], *msg = NULL;
+		int sent = 0, refused = 0;
+
+		snprintf(name, sizeof(name), "fault%d.db", round);
+		opts.db_name = name;
+		if (writer_new(&opts, on_fault_error, NULL, &w, &msg) < 0) {
+			ok(0, "fault: writer_new: %s", msg ? msg : "");
+			free(msg);
+			return;
+		}
+		free(msg);
+		/* Nothing may reach stdout while files cannot grow. */
+		fflush(stdout);
+		sigaction(SIGXFSZ, &ign, &old_sa);
+		setrlimit(RLIMIT_FSIZE, &tiny);
+		for (int i = 0; i < 200; i++) {
+			int r = writer_submit(w, mkrec("/fault", "1.1.1.1", 1, 1000 + i));
+
+			if (r == 0)
+				sent++;
+			else if (r == -ENOBUFS)
+				refused++;
+		}
+		/* Long enough for the thread to take the burst and try a write. */
+		usleep(50000);
+		writer_stats(w, &stats);
+		setrlimit(RLIMIT_FSIZE, &old);
+		sigaction(SIGXFSZ, &old_sa, NULL);
+		if (stats.last_error < 0)
+			rounds_failed++;
+		if (stats.dropped != (uint64_t)refused || sent + refused != 200) {
+			bad_drops++;
+			printf("# fault round %d: dropped %llu, refused %d, accepted %d\n", round,
+			       (unsigned long long)stats.dropped, refused, sent);
+		}
+		if (stats.queued > opts.max_queued)
+			over++;
+		writer_free(w); /* writes again: the limit is lifted */
+		total_sent += sent;
+		if (store_open(dirfd_, name, &msg, &st) == 0) {
+			int64_t rows = q_int(store_db(st), "SELECT count(*) FROM connections");
+
+			if (rows != sent) {
+				bad_rows++;
+				printf("# fault round %d: %lld rows, %d accepted\n", round,
+				       (long long)rows, sent);
+			}
+			store_free(st);
+		} else {
+			bad_rows++;
+			printf("# fault round %d: cannot open %s: %s\n", round, name, msg ? msg : "");
+		}
+		free(msg);
+	}
+	ok(rounds_failed > 0 && fault_errors > 0,
+	   "fault: writes failed in %d of 20 rounds (%d errors reported)", rounds_failed,
+	   fault_errors);
+	ok(total_sent >= 20 * 4, "fault: at least max_queued accepted per round (%d)", total_sent);
+	is_int(bad_drops, 0, "fault: every record not kept was refused at submit and counted");
+	is_int(over, 0, "fault: memory held at most max_queued rows");
+	is_int(bad_rows, 0, "fault: every accepted record written once writing works again");
 }
 
 /* A long reader and another writer's lock: the writer waits, never drops a window. */
@@ -923,6 +1038,7 @@ int main(void)
 	test_migration();
 	test_corrupt();
 	test_writer();
+	test_writer_fault();
 	test_reopen();
 	test_busy();
 	(void)remove_db;

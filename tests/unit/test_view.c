@@ -762,6 +762,19 @@ static void test_view_rollup_compare(void)
 	}
 	ok(viewdata_has_rollup(d), "rollup compare: rollup table found");
 	tv_compare_all(d, "fresh");
+	/* A late window into a day already rolled up. */
+	{
+		struct conn_record *rec = conn_record_new();
+		struct store_row row = { TV_NOW - 3 * 86400 + 77, rec };
+
+		conn_set(&rec->proc.exe, "/usr/bin/ssh");
+		rec->rport = 22;
+		rec->conns = 7;
+		rec->send = 70;
+		store_write(st, &row, 1);
+		conn_record_free(rec);
+	}
+	tv_compare_all(d, "after a late window");
 	/* Retention in the middle of a day: that day keeps expired sums in the rollup. */
 	do {
 		if (store_retention_step(st, TV_NOW - 8 * 86400 + 5000, &deleted, &more) < 0)
