@@ -60,7 +60,13 @@ struct writer {
 	/* Under lock: */
 	struct conn_record **ring;
 	size_t ring_head, ring_count;
-	size_t agg_rows; /* copy of agg.count for writer_submit's bound */
+	/*
+	 * Rows the thread holds or has reserved: agg.count plus the records it
+	 * took from the ring and has not merged yet. writer_submit keeps
+	 * ring_count + agg_rows <= max_queued, so the table never has to
+	 * refuse a record the loop was told was accepted.
+	 */
+	size_t agg_rows;
 	bool stop, reopen;
 	struct writer_stats stats;
 
@@ -171,10 +177,10 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 }
 
 /*
- * Merges rec (owned) into the table; returns false (rec freed) when it is
- * a new row and max_rows are already held.
+ * Merges rec (owned) into the table. No bound here: writer_submit reserved
+ * room for rec (agg_rows), so the table holds at most max_queued rows.
  */
-static bool agg_add(struct agg *a, int64_t contime, struct conn_record *rec, size_t max_rows)
+static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec)
 {
 	uint64_t hash = agg_hash(contime, rec);
 	struct agg_entry *e;
@@ -187,17 +193,12 @@ static bool agg_add(struct agg *a, int64_t contime, struct conn_record *rec, siz
 		e->rec->send = sat_add(e->rec->send, rec->send);
 		e->rec->recv = sat_add(e->rec->recv, rec->recv);
 		conn_record_free(rec);
-		return true;
-	}
-	if (a->count >= max_rows) {
-		conn_record_free(rec);
-		return false;
+		return;
 	}
 	e->hash = hash;
 	e->contime = contime;
 	e->rec = rec;
 	a->count++;
-	return true;
 }
 
 static void agg_clear(struct agg *a)
@@ -521,6 +522,12 @@ static void *writer_main(void *arg)
 			w->ring_head = (w->ring_head + 1) % cap;
 			w->ring_count--;
 		}
+		/*
+		 * Taken records still occupy memory until merged: keep them in
+		 * writer_submit's bound, or it accepts more than the table may
+		 * hold while this thread works without the lock.
+		 */
+		w->agg_rows += n_taken;
 		stop = w->stop;
 		reopen = w->reopen;
 		w->reopen = false;
@@ -530,19 +537,22 @@ static void *writer_main(void *arg)
 			close(w->log_fd);
 			w->log_fd = -1;
 		}
-		for (size_t i = 0; i < n_taken; i++) {
-			/* Full before the window ends: write early rather than drop. */
-			if (w->agg.count >= cap && !w->failing)
-				writer_flush(w);
-			if (!agg_add(&w->agg, w->window_start, taken[i], cap))
-				dropped++;
-		}
+		for (size_t i = 0; i < n_taken; i++)
+			agg_add(&w->agg, w->window_start, taken[i]);
 		now_wall = wall_ms() / 1000;
 		if (now_wall >= w->window_start + w->opts.window_s || stop) {
 			if (!w->failing || util_now_ms() >= w->retry_at_ms || stop)
 				writer_flush(w);
 			w->window_start = now_wall - now_wall % w->opts.window_s;
 		} else if (w->failing && w->agg.count && util_now_ms() >= w->retry_at_ms) {
+			writer_flush(w);
+		} else if (!w->failing && w->agg.count > cap - cap / 2) {
+			/*
+			 * Over half full before the window ends: write early. Held
+			 * rows must leave room for the ring to reach cap / 2, the
+			 * mark that wakes this thread; otherwise writer_submit
+			 * refuses records while the thread sleeps to the window end.
+			 */
 			writer_flush(w);
 		}
 		if (!w->failing && w->store && !stop) {
