@@ -28,7 +28,8 @@
  *   - the rollup rows of D0 itself may still count rows that retention
  *     deleted (retention deletes connections by contime, and a day is
  *     dropped from the rollup only once no row of it remains), so readers
- *     take D0 from connections.
+ *     take D0 from connections (they may also name lookup ids that
+ *     store_prune_step already deleted, as it scans connections only).
  * Retention therefore never rewrites rollup rows: each step deletes the
  * rollup days before the new D0 in the same transaction. A window written
  * before D0 (a clock set back) recomputes the old D0 from connections.
