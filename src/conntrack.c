@@ -389,12 +389,41 @@ static bool ct_same(const struct ct_flow *a, const struct ct_flow *b)
 	       memcmp(&a->orig, &b->orig, sizeof(a->orig)) == 0;
 }
 
+/*
+ * The entry a dump message is about. A TCP flow reopened from TIME_WAIT
+ * gets the id and tuple of the flow it replaces (the kernel reuses the freed
+ * conntrack), so during a dump a dead entry may share its key with a live
+ * one: the dead one comes first, so that a stale dump entry of the old flow
+ * never counts for the new one.
+ */
 static struct ct_entry **ct_slot(struct ct *ct, const struct ct_flow *f)
+{
+	struct ct_entry **pp = &ct->buckets[ct_hash(f) & (ct->nbuckets - 1)], **live = NULL;
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (!ct_same(&(*pp)->flow, f))
+			continue;
+		if ((*pp)->dead)
+			return pp;
+		if (!live)
+			live = pp;
+	}
+	return live ? live : pp;
+}
+
+/* The live entry an event is about (see ct_slot); *dead: a dead one has its key. */
+static struct ct_entry **ct_slot_live(struct ct *ct, const struct ct_flow *f, bool *dead)
 {
 	struct ct_entry **pp = &ct->buckets[ct_hash(f) & (ct->nbuckets - 1)];
 
-	while (*pp && !ct_same(&(*pp)->flow, f))
-		pp = &(*pp)->next;
+	*dead = false;
+	for (; *pp; pp = &(*pp)->next) {
+		if (!ct_same(&(*pp)->flow, f))
+			continue;
+		if (!(*pp)->dead)
+			break;
+		*dead = true;
+	}
 	return pp;
 }
 
@@ -534,7 +563,8 @@ static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct
 /* A NEW or DESTROY event. */
 static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 {
-	struct ct_entry **pp = ct_slot(ct, &m->flow);
+	bool dead;
+	struct ct_entry **pp = ct_slot_live(ct, &m->flow, &dead);
 	struct ct_entry *e = *pp;
 	bool probe = ct_is_probe(ct, &m->flow);
 	struct ct_counters d;
@@ -557,7 +587,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 
 	/* DESTROY */
 	if (!e) {
-		if (probe)
+		if (probe || dead)
 			return;
 		/* Missed (overrun, table full, raced the start-up dump): report it whole. */
 		ct->stats.unknown_destroy++;
@@ -565,8 +595,6 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		ct_emit_destroy(ct, &m->flow, &m->counters);
 		return;
 	}
-	if (e->dead)
-		return;
 	if (!e->flow.start_ns)
 		e->flow.start_ns = m->flow.start_ns;
 	memset(&d, 0, sizeof(d));
