@@ -40,6 +40,8 @@
 #define CORR_RECENT 256
 #define CORR_RECENT_TRIES 128
 #define CORR_RECENT_MS 10000
+/* Pending flows with a connect's key compared by socket inode, at most. */
+#define CORR_TIE_SCAN 256
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -95,7 +97,7 @@ struct corr_flow {
 	unsigned retries;          /* attribution attempts left while pending */
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_flow *idnext;  /* id table chain */
-	struct corr_flow *knext;   /* key table chain (pending only) */
+	struct corr_flow *knext, *kprev; /* key table chain, oldest first (pending only) */
 	struct corr_flow *prev, *next; /* pending FIFO */
 };
 
@@ -117,7 +119,7 @@ struct correlate {
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
 	struct corr_flow *flow_ids[CORR_BUCKETS];
-	struct corr_flow *flow_keys[CORR_BUCKETS];
+	struct corr_flow *flow_keys[CORR_BUCKETS], *flow_keys_tail[CORR_BUCKETS];
 	struct corr_flow *flow_head, *flow_tail;
 	size_t npending_flows, nflows;
 	struct corr_wait *wait_head, *wait_tail;
@@ -478,14 +480,22 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 
 /* ---- flows ---- */
 
+/*
+ * O(1): connections to one server share one chain, thousands long under
+ * load (a walk per unlink made the loop fall behind and lose audit events).
+ */
 static void corr_flow_key_unlink(struct correlate *c, struct corr_flow *f)
 {
-	struct corr_flow **pp = &c->flow_keys[corr_key_hash(&f->key)];
+	unsigned b = corr_key_hash(&f->key);
 
-	while (*pp && *pp != f)
-		pp = &(*pp)->knext;
-	if (*pp)
-		*pp = f->knext;
+	if (f->kprev)
+		f->kprev->knext = f->knext;
+	else if (c->flow_keys[b] == f)
+		c->flow_keys[b] = f->knext;
+	if (f->knext)
+		f->knext->kprev = f->kprev;
+	else if (c->flow_keys_tail[b] == f)
+		c->flow_keys_tail[b] = f->kprev;
 	if (f->prev)
 		f->prev->next = f->next;
 	else
@@ -494,7 +504,7 @@ static void corr_flow_key_unlink(struct correlate *c, struct corr_flow *f)
 		f->next->prev = f->prev;
 	else
 		c->flow_tail = f->prev;
-	f->prev = f->next = f->knext = NULL;
+	f->prev = f->next = f->knext = f->kprev = NULL;
 	c->npending_flows--;
 }
 
@@ -689,22 +699,28 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	cc->who.uid = ev->proc.uid;
 	b = corr_key_hash(&cc->key);
 
-	/* Flows that came first, waiting for this connect. */
-	for (f = c->flow_keys[b]; f; f = f->knext) {
+	/* Flows that came first, waiting for this connect: the chain is oldest first. */
+	for (f = c->flow_keys[b]; f && contenders < 2; f = f->knext) {
 		if (!corr_key_eq(&f->key, &cc->key))
 			continue;
 		contenders++;
-		if (!match || f->t_ms < match->t_ms)
+		if (!match)
 			match = f;
 	}
 	if (contenders > 1) {
+		int looked = 0;
 		cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
-		for (f = c->flow_keys[b]; f && cc->sock_ino; f = f->knext)
-			if (corr_key_eq(&f->key, &cc->key) && f->sock_ino == cc->sock_ino) {
+		/* Bounded: a tie further back than that is decided by age. */
+		for (f = c->flow_keys[b]; f && cc->sock_ino && looked < CORR_TIE_SCAN; f = f->knext) {
+			if (!corr_key_eq(&f->key, &cc->key))
+				continue;
+			looked++;
+			if (f->sock_ino == cc->sock_ino) {
 				match = f;
 				c->st.ties_by_inode++;
 				break;
 			}
+		}
 	}
 	if (match) {
 		corr_flow_key_unlink(c, match);
@@ -800,8 +816,12 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	}
 	/* Wait for a connect that may still come (the streams have no order). */
 	b = corr_key_hash(&f->key);
-	f->knext = c->flow_keys[b];
-	c->flow_keys[b] = f;
+	f->kprev = c->flow_keys_tail[b];
+	if (f->kprev)
+		f->kprev->knext = f;
+	else
+		c->flow_keys[b] = f;
+	c->flow_keys_tail[b] = f;
 	f->prev = c->flow_tail;
 	if (c->flow_tail)
 		c->flow_tail->next = f;
