@@ -44,6 +44,8 @@
 #define AUDITSRC_RCVBUF_MAX (64u << 20)
 /* Messages read per callback before yielding to other fds. */
 #define AUDITSRC_READ_BATCH 512
+/* Datagrams per recvmmsg call. */
+#define AUDITSRC_BATCH 32
 #define AUDITSRC_MAX_RULES 16
 #define AUDITSRC_REPLY_TIMEOUT_MS 1000
 /* How often the kernel status (lost counter, backlog, pid) is read. */
@@ -91,7 +93,7 @@ struct auditsrc {
 	uint64_t logged_loss;
 	bool warned_missing;
 	struct auditsrc_stats stats;
-	char buf[MAX_AUDIT_MESSAGE_LENGTH + 64];
+	char bufs[AUDITSRC_BATCH][MAX_AUDIT_MESSAGE_LENGTH + 64];
 };
 
 /* ---- rules ---- */
@@ -662,23 +664,69 @@ static void auditsrc_handle_msg(struct auditsrc *src, const struct nlmsghdr *nlh
 	}
 }
 
+/* Handles one datagram of n bytes; false when the fd was closed (hand-over). */
+static bool auditsrc_datagram(struct auditsrc *src, int fd, const char *buf, size_t n, uint64_t now)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	size_t left = n;
+
+	/*
+	 * The kernel sends one record per datagram with nlmsg_len = the
+	 * datagram's length, not padded to NLMSG_ALIGN: NLMSG_NEXT would
+	 * step past the end. Walk with explicit bounds instead.
+	 */
+	while (left >= NLMSG_HDRLEN) {
+		size_t len = nlh->nlmsg_len, step;
+		/*
+		 * Records unicast to the audit daemon carry the payload's
+		 * length in nlmsg_len, without the header (only the
+		 * multicast copy is fixed up by the kernel).
+		 */
+		if (src->daemon_mode && nlh->nlmsg_type >= AUDIT_FIRST_USER_MSG &&
+		    len + NLMSG_HDRLEN == left)
+			len = left;
+		if (len < NLMSG_HDRLEN || len > left) {
+			src->stats.truncated++;
+			break;
+		}
+		src->stats.records++;
+		auditsrc_handle_msg(src, nlh, len, now);
+		if (src->rec_fd != fd)
+			return false;
+		step = NLMSG_ALIGN(len);
+		if (step >= left)
+			break;
+		left -= step;
+		nlh = (const struct nlmsghdr *)((const char *)nlh + step);
+	}
+	return true;
+}
+
+/*
+ * Reads records in batches with recvmmsg. The socket is connected to the
+ * kernel (port id 0), so no other sender can reach it and no source
+ * address needs reading (asking for one costs an audited copy per call).
+ */
 static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct auditsrc *src = data;
-	int i;
+	struct mmsghdr msgs[AUDITSRC_BATCH];
+	struct iovec iov[AUDITSRC_BATCH];
+	int i, n, batches;
 
 	(void)loop;
 	(void)events;
-	for (i = 0; i < AUDITSRC_READ_BATCH; i++) {
-		struct sockaddr_nl from;
-		socklen_t fromlen = sizeof(from);
-		const struct nlmsghdr *nlh;
-		ssize_t n;
-		size_t left;
+	for (i = 0; i < AUDITSRC_BATCH; i++) {
+		iov[i].iov_base = src->bufs[i];
+		iov[i].iov_len = sizeof(src->bufs[i]);
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (batches = 0; batches < AUDITSRC_READ_BATCH / AUDITSRC_BATCH; batches++) {
 		uint64_t now;
 
-		n = recvfrom(fd, src->buf, sizeof(src->buf), MSG_DONTWAIT, (struct sockaddr *)&from,
-			     &fromlen);
+		n = recvmmsg(fd, msgs, AUDITSRC_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -690,41 +738,12 @@ static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void
 			}
 			break; /* EAGAIN, or an error the next wakeup will show again */
 		}
-		/* Only the kernel speaks here. */
-		if (fromlen < sizeof(from) || from.nl_pid != 0)
-			continue;
 		now = util_now_ms();
-		/*
-		 * The kernel sends one record per datagram with nlmsg_len = the
-		 * datagram's length, not padded to NLMSG_ALIGN: NLMSG_NEXT would
-		 * step past the end. Walk with explicit bounds instead.
-		 */
-		left = (size_t)n;
-		nlh = (const struct nlmsghdr *)src->buf;
-		while (left >= NLMSG_HDRLEN) {
-			size_t len = nlh->nlmsg_len, step;
-			/*
-			 * Records unicast to the audit daemon carry the payload's
-			 * length in nlmsg_len, without the header (only the
-			 * multicast copy is fixed up by the kernel).
-			 */
-			if (src->daemon_mode && nlh->nlmsg_type >= AUDIT_FIRST_USER_MSG &&
-			    len + NLMSG_HDRLEN == left)
-				len = left;
-			if (len < NLMSG_HDRLEN || len > left) {
-				src->stats.truncated++;
-				break;
-			}
-			src->stats.records++;
-			auditsrc_handle_msg(src, nlh, len, now);
-			if (src->rec_fd != fd)
+		for (i = 0; i < n; i++)
+			if (!auditsrc_datagram(src, fd, src->bufs[i], msgs[i].msg_len, now))
 				return; /* handed over: this fd is closed */
-			step = NLMSG_ALIGN(len);
-			if (step >= left)
-				break;
-			left -= step;
-			nlh = (const struct nlmsghdr *)((const char *)nlh + step);
-		}
+		if (n < AUDITSRC_BATCH)
+			break;
 	}
 }
 
@@ -768,6 +787,15 @@ static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode)
 		}
 	}
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	{
+		/* Only the kernel may send to us: connected to port id 0. */
+		struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+		if (connect(fd, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
 	/* A large buffer absorbs bursts while the loop is busy elsewhere. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
