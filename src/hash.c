@@ -24,7 +24,8 @@
 #include "hash.h"
 #include "util.h"
 
-#define HASH_CHUNK (1024 * 1024)
+/* 256 KiB reads: as fast as larger ones here, and a small resident buffer per worker. */
+#define HASH_CHUNK (256 * 1024)
 #define HASH_MAX_THREADS 8
 #define HASH_DEFAULT_JOBS 4096
 

@@ -3,7 +3,7 @@
  *
  * The event loop submits an fd (the pool takes its own duplicate, so the
  * caller may close or evict its copy at once) with a key; a worker reads it
- * with pread in 1 MiB chunks and hashes it with nettle. Finished jobs are
+ * with pread in 256 KiB chunks and hashes it with nettle. Finished jobs are
  * queued and the pool's eventfd becomes readable; the loop then calls
  * hash_pool_collect, which hands each result to a callback on the loop
  * thread. The loop never waits for a hash.
