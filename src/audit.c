@@ -33,6 +33,8 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "audit.h"
 #include "log.h"
@@ -88,6 +90,14 @@ struct auditsrc {
 	struct loop_timer *rules_timer;
 	struct audit_status status;
 	bool have_status;
+	/* The status poller thread and what it last read. */
+	pthread_t poll_thread;
+	bool poll_started;
+	bool poll_stop;
+	int poll_fd;
+	pthread_mutex_t poll_lock;
+	struct audit_status polled;
+	bool polled_new;
 	uint32_t lost_base;
 	uint64_t last_loss_log_ms;
 	uint64_t logged_loss;
@@ -516,19 +526,19 @@ static void auditsrc_on_rules_timer(struct loop *loop, uint64_t exp, void *data)
 
 /* ---- status ---- */
 
-/* Reads the kernel's audit status into src->status. */
-static int auditsrc_get_status(struct auditsrc *src)
+/* Reads the kernel's audit status through fd. */
+static int auditsrc_read_status(int fd, struct audit_status *out)
 {
 	struct audit_reply rep;
 	int r;
 
-	r = audit_request_status(src->cmd_fd);
+	r = audit_request_status(fd);
 	if (r < 0)
 		return r;
 	for (;;) {
-		if (!auditsrc_wait(src->cmd_fd))
+		if (!auditsrc_wait(fd))
 			return -ETIMEDOUT;
-		r = audit_get_reply(src->cmd_fd, &rep, GET_REPLY_NONBLOCKING, 0);
+		r = audit_get_reply(fd, &rep, GET_REPLY_NONBLOCKING, 0);
 		if (r < 0)
 			return r;
 		if (r == 0)
@@ -539,11 +549,59 @@ static int auditsrc_get_status(struct auditsrc *src)
 			continue;
 		}
 		if (rep.type == AUDIT_GET && rep.status) {
-			memcpy(&src->status, rep.status, sizeof(src->status));
-			src->have_status = true;
+			memcpy(out, rep.status, sizeof(*out));
 			return 0;
 		}
 	}
+}
+
+/* Reads the kernel's audit status into src->status (start-up, on the loop). */
+static int auditsrc_get_status(struct auditsrc *src)
+{
+	int r = auditsrc_read_status(src->cmd_fd, &src->status);
+
+	if (r == 0)
+		src->have_status = true;
+	return r;
+}
+
+/*
+ * The status poller. An audit command waits for the kernel's audit mutex,
+ * which another process's command may hold while it waits for backlog
+ * space that only we, reading records, can free: the periodic status
+ * request must never run on the loop. It runs here, on its own socket,
+ * and the loop picks up the latest answer.
+ */
+static void *auditsrc_poll_main(void *arg)
+{
+	struct auditsrc *src = arg;
+	struct timespec pause = { AUDITSRC_STATUS_MS / 1000, (AUDITSRC_STATUS_MS % 1000) * 1000000L };
+	struct audit_status st;
+
+	while (!__atomic_load_n(&src->poll_stop, __ATOMIC_ACQUIRE)) {
+		if (auditsrc_read_status(src->poll_fd, &st) == 0) {
+			pthread_mutex_lock(&src->poll_lock);
+			src->polled = st;
+			src->polled_new = true;
+			pthread_mutex_unlock(&src->poll_lock);
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Takes the poller's latest status; false when there is none new. */
+static bool auditsrc_take_polled(struct auditsrc *src)
+{
+	bool got;
+
+	pthread_mutex_lock(&src->poll_lock);
+	got = src->polled_new;
+	if (got)
+		src->status = src->polled;
+	src->polled_new = false;
+	pthread_mutex_unlock(&src->poll_lock);
+	return got;
 }
 
 static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode);
@@ -575,7 +633,7 @@ static void auditsrc_on_status_timer(struct loop *loop, uint64_t exp, void *data
 
 	(void)loop;
 	(void)exp;
-	if (auditsrc_get_status(src) < 0)
+	if (!auditsrc_take_polled(src))
 		return;
 	if (src->status.lost >= src->lost_base)
 		src->stats.kernel_lost = src->status.lost - src->lost_base;
@@ -884,6 +942,8 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 	src->cb_data = data;
 	src->rec_fd = -1;
 	src->cmd_fd = -1;
+	src->poll_fd = -1;
+	pthread_mutex_init(&src->poll_lock, NULL);
 	src->pid = (uint32_t)getpid();
 	set_aumessage_mode(MSG_QUIET, DBG_NO);
 
@@ -978,6 +1038,13 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 		*errmsg = xasprintf("cannot create timers: %s", strerror(-r));
 		goto fail;
 	}
+	src->poll_fd = audit_open();
+	if (src->poll_fd < 0 || pthread_create(&src->poll_thread, NULL, auditsrc_poll_main, src) != 0) {
+		r = -errno;
+		*errmsg = xasprintf("cannot start the audit status poller: %s", strerror(-r));
+		goto fail;
+	}
+	src->poll_started = true;
 	auditsrc_check_journald(src);
 	log_info("audit: %s, %zu rules (%zu added), backlog limit %u%s",
 		 src->daemon_mode ? "registered as the audit daemon" : "reading the multicast group",
@@ -1003,6 +1070,15 @@ void auditsrc_free(struct auditsrc *src)
 	if (!src)
 		return;
 	src->closing = true;
+	if (src->poll_started) {
+		/* It may sit in a kernel wait for seconds: cancel rather than wait. */
+		__atomic_store_n(&src->poll_stop, true, __ATOMIC_RELEASE);
+		pthread_cancel(src->poll_thread);
+		pthread_join(src->poll_thread, NULL);
+	}
+	if (src->poll_fd >= 0)
+		audit_close(src->poll_fd);
+	pthread_mutex_destroy(&src->poll_lock);
 	loop_timer_free(src->tick_timer);
 	loop_timer_free(src->status_timer);
 	loop_timer_free(src->rules_timer);

@@ -1549,11 +1549,15 @@ int daemon_status(const struct daemon_opts *opts, bool as_json)
 	if (as_json) {
 		/* One JSON object: the daemon's statistics, or just the state. */
 		json = state == LSB_RUNNING ? daemon_query_status(paths) : NULL;
-		if (json)
+		if (json) {
 			fputs(json, stdout);
-		else
+		} else {
 			printf("{\"running\":%s,\"pid\":%ld}\n", state == LSB_RUNNING ? "true" : "false",
 			       (long)pid);
+			if (state == LSB_RUNNING)
+				fprintf(stderr, "auditsnitch: the daemon did not answer on its control "
+						"socket within 2 s (busy, or not root)\n");
+		}
 		free(json);
 		paths_free(paths);
 		return state;
