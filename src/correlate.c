@@ -37,8 +37,8 @@
 #define CORR_DEFAULT_MAX 65536
 #define CORR_DEFAULT_HASH_WAIT_MS 600000
 /* Recently started processes, tried first for a socket the index lacks. */
-#define CORR_RECENT 256
-#define CORR_RECENT_TRIES 128
+#define CORR_RECENT 1024
+#define CORR_RECENT_TRIES 512
 #define CORR_RECENT_MS 10000
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
@@ -72,9 +72,10 @@ struct corr_conn {
 	struct corr_who who;
 	pid_t pid;
 	int fd;
-	uint64_t sock_ino;         /* 0: not read */
+	uint64_t sock_ino;         /* 0: not read, or the fd was closed */
+	bool ino_tried;            /* /proc/PID/fd/FD read once already */
 	enum auparse_conn_result result;
-	struct corr_conn *bnext;   /* bucket chain */
+	struct corr_conn *bnext, *bprev; /* bucket chain, oldest first */
 	struct corr_conn *prev, *next; /* FIFO */
 };
 
@@ -116,6 +117,7 @@ struct correlate {
 	void *emit_data;
 	struct exe_cache *exes;
 	struct corr_conn *conn_buckets[CORR_BUCKETS];
+	struct corr_conn *conn_btails[CORR_BUCKETS];
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
 	struct corr_flow *flow_ids[CORR_BUCKETS];
@@ -440,12 +442,17 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 
 static void corr_conn_unlink(struct correlate *c, struct corr_conn *cc)
 {
-	struct corr_conn **pp = &c->conn_buckets[corr_key_hash(&cc->key)];
+	unsigned b = corr_key_hash(&cc->key);
 
-	while (*pp && *pp != cc)
-		pp = &(*pp)->bnext;
-	if (*pp)
-		*pp = cc->bnext;
+	/* O(1): all connects to one server share a chain. */
+	if (cc->bprev)
+		cc->bprev->bnext = cc->bnext;
+	else
+		c->conn_buckets[b] = cc->bnext;
+	if (cc->bnext)
+		cc->bnext->bprev = cc->bprev;
+	else
+		c->conn_btails[b] = cc->bprev;
 	if (cc->prev)
 		cc->prev->next = cc->next;
 	else
@@ -653,22 +660,30 @@ static void corr_flow_attribute(struct correlate *c, struct corr_flow *f)
 static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *f)
 {
 	struct corr_conn *cc, *first = NULL;
-	int candidates = 0;
+	int looked = 0;
+	bool several = false;
 
+	/* The chain is oldest first: the first equal key is the oldest. */
 	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc; cc = cc->bnext) {
 		if (!corr_key_eq(&cc->key, &f->key))
 			continue;
-		candidates++;
-		if (!first || cc->t_ms < first->t_ms)
-			first = cc;
+		if (first) {
+			several = true;
+			break;
+		}
+		first = cc;
 	}
-	if (candidates <= 1 || !f->sock_ino)
+	if (!several || !f->sock_ino)
 		return first;
-	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc; cc = cc->bnext) {
+	/* Bounded: a tie further back than that is decided by age. */
+	for (cc = first; cc && looked < CORR_TIE_SCAN; cc = cc->bnext) {
 		if (!corr_key_eq(&cc->key, &f->key))
 			continue;
-		if (!cc->sock_ino)
+		looked++;
+		if (!cc->ino_tried) {
 			cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+			cc->ino_tried = true;
+		}
 		if (cc->sock_ino == f->sock_ino) {
 			c->st.ties_by_inode++;
 			return cc;
@@ -709,7 +724,10 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	}
 	if (contenders > 1) {
 		int looked = 0;
-		cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+		if (!cc->ino_tried) {
+			cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+			cc->ino_tried = true;
+		}
 		/* Bounded: a tie further back than that is decided by age. */
 		for (f = c->flow_keys[b]; f && cc->sock_ino && looked < CORR_TIE_SCAN; f = f->knext) {
 			if (!corr_key_eq(&f->key, &cc->key))
@@ -740,17 +758,30 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		corr_conn_free(other);
 		c->st.dropped++;
 	}
-	/* Another connect to the same place waits: remember sockets to tell them apart. */
+	/*
+	 * Another connect to the same place waits: remember sockets to tell
+	 * them apart. Each fd is read once (a closed one stays unknown), and
+	 * the first contender found is enough to know there is contention.
+	 */
 	for (other = c->conn_buckets[b]; other; other = other->bnext) {
 		if (!corr_key_eq(&other->key, &cc->key))
 			continue;
-		if (!other->sock_ino)
+		if (!other->ino_tried) {
 			other->sock_ino = corr_fd_inode(c, other->pid, other->fd);
-		if (!cc->sock_ino)
+			other->ino_tried = true;
+		}
+		if (!cc->ino_tried) {
 			cc->sock_ino = corr_fd_inode(c, cc->pid, cc->fd);
+			cc->ino_tried = true;
+		}
+		break;
 	}
-	cc->bnext = c->conn_buckets[b];
-	c->conn_buckets[b] = cc;
+	cc->bprev = c->conn_btails[b];
+	if (c->conn_btails[b])
+		c->conn_btails[b]->bnext = cc;
+	else
+		c->conn_buckets[b] = cc;
+	c->conn_btails[b] = cc;
 	cc->prev = c->conn_tail;
 	if (c->conn_tail)
 		c->conn_tail->next = cc;
@@ -800,7 +831,13 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 
 	/* Our own socket first: it names the process and breaks ties. */
 	f->icmp_id = ct->orig.icmp_id;
-	f->retries = 5;
+	/*
+	 * A flow that was already old when a dump showed it gets one attempt;
+	 * a new one may have reached a periodic dump before its NEW event.
+	 */
+	f->retries = ct->from_dump && (!ct->start_ns ||
+				       (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns >
+				       5000000000ull) ? 0 : 5;
 	if (!f->forwarded)
 		corr_flow_attribute(c, f);
 	if (f->direction == CONN_OUTBOUND) {

@@ -73,7 +73,10 @@ bad=$(q | grep "once" | grep -v "\"sha256\":\"$once_sha\"" | head -3)
 asn_is "every one carries the right sha256" "$bad" ""
 asn_is "no (child) fallback" "$(q | grep -c 'once (child)')" 0
 
-# Unconnected UDP: no connect() to audit; sock_diag and the inode index find it.
+# Unconnected UDP: no connect() to audit; sock_diag and the inode index find it
+# while the socket exists. Each sender keeps it 1 s: a process that exits at
+# once is attributed only if the daemon reads the flow before the exit (the
+# closing note of issue 5 gives the measured share).
 /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); s.settimeout(30)
 while True:
     try: s.recvfrom(100)
@@ -83,7 +86,7 @@ cat > "$tmp/udp_send.py" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b"x", ("127.0.0.1", int(sys.argv[1])))
-time.sleep(0.3)
+time.sleep(1)
 PY
 cp /usr/bin/python3.11 "$tmp/udpsender"
 usha=$(sha256sum "$tmp/udpsender" | cut -d' ' -f1)
@@ -93,6 +96,9 @@ wait_udp() {
 	[ "$n" -ge 100 ]
 }
 asn_check "100 unconnected UDP senders attributed" asn_wait 20 wait_udp
+echo "# UDP senders attributed: $n"
+"$AUDITSNITCH" -d "$dir" query --where "port=$udpport" --group-by exe | sed 's/^/# /'
+"$AUDITSNITCH" -d "$dir" status | sed -n '/correlation:/,/records_dropped/p' | sed 's/^/# /' 
 asn_check "UDP rows carry the sender's sha256" sh -c "'$AUDITSNITCH' -d '$dir' query --format json --where 'exe=$tmp/udpsender' | grep -q '\"sha256\":\"$usha\"'"
 
 # The record of programs and exe.log name curl.
