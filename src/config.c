@@ -279,37 +279,11 @@ static bool config_set_value(const struct config_def *d, const cJSON *item,
 /* Offset of the first byte that breaks UTF-8, or len when all is valid. */
 static size_t config_utf8_invalid_at(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, n;
 
 	while (i < len) {
-		unsigned int cp;
-		size_t n, j;
-
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			n = 2;
-			cp = s[i] & 0x1f;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 3;
-			cp = s[i] & 0x0f;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			n = 4;
-			cp = s[i] & 0x07;
-		} else {
-			return i;
-		}
-		if (i + n > len)
-			return i;
-		for (j = 1; j < n; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		n = util_utf8_len(s + i, len - i);
+		if (n == 0)
 			return i;
 		i += n;
 	}

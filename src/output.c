@@ -83,35 +83,6 @@ void jsonbuf_key(struct jsonbuf *b, const char *key)
 	jsonbuf_putc(b, ':');
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t jsonbuf_utf8(const unsigned char *s, size_t len)
-{
-	size_t n, i;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		n = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -123,7 +94,7 @@ void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
 		return;
 	}
 	for (i = 0; i < len; i += n) {
-		n = jsonbuf_utf8(p + i, len - i);
+		n = util_utf8_len(p + i, len - i);
 		if (n == 0)
 			break;
 	}

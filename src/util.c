@@ -219,8 +219,7 @@ out:
 	return r;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t util_utf8_len(const unsigned char *s, size_t len)
+size_t util_utf8_len(const unsigned char *s, size_t len)
 {
 	size_t n, i;
 	unsigned int cp;

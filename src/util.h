@@ -50,6 +50,13 @@ int util_write_all(int fd, const void *buf, size_t len);
  */
 size_t util_escape(char *out, size_t outsz, const char *s, size_t len);
 
+/*
+ * Length (1..4) of the valid UTF-8 sequence at s (len > 0 bytes left), or
+ * 0 when it is invalid: overlong forms, surrogates and values past
+ * U+10FFFF included. The one UTF-8 check every module uses.
+ */
+size_t util_utf8_len(const unsigned char *s, size_t len);
+
 /* Parses a decimal integer in [min, max]; 0 or -EINVAL / -ERANGE. */
 int util_parse_ll(const char *s, long long min, long long max, long long *ret);
 
