@@ -840,6 +840,17 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 				       5000000000ull) ? 0 : 5;
 	if (!f->forwarded)
 		corr_flow_attribute(c, f);
+	/*
+	 * A flow that was old when we first saw it in a dump and whose socket
+	 * is gone (TIME_WAIT and other closed connections of before our
+	 * start) happened before we watched: counted, not recorded as a
+	 * connection of nobody.
+	 */
+	if (!f->retries && ct->from_dump && !f->sock_ino && !f->who.known) {
+		c->st.preexisting_closed++;
+		corr_flow_remove(c, f);
+		return;
+	}
 	if (f->direction == CONN_OUTBOUND) {
 		cc = corr_match_conn(c, f);
 		if (cc) {

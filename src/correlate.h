@@ -58,6 +58,7 @@ struct correlate_stats {
 	uint64_t flow_sockdiag;      /* flows attributed through sock_diag + inode index */
 	uint64_t flow_netproc;       /* ... through /proc/net (raw, ping) */
 	uint64_t flow_unattributed;  /* flows nobody could be found for (empty exe) */
+	uint64_t preexisting_closed; /* closed before we started (seen only in a dump): not recorded */
 	uint64_t forwarded_ignored;  /* flows neither from nor to us, no connect */
 	uint64_t ties_by_inode;      /* two candidates, the socket inode decided */
 	uint64_t records;            /* records emitted */

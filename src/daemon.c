@@ -419,6 +419,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "flow_sockdiag", c.flow_sockdiag);
 		jsonbuf_kuint(&b, "flow_netproc", c.flow_netproc);
 		jsonbuf_kuint(&b, "flow_unattributed", c.flow_unattributed);
+		jsonbuf_kuint(&b, "preexisting_closed", c.preexisting_closed);
 		jsonbuf_kuint(&b, "forwarded_ignored", c.forwarded_ignored);
 		jsonbuf_kuint(&b, "ties_by_inode", c.ties_by_inode);
 		jsonbuf_kuint(&b, "records", c.records);
