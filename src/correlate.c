@@ -673,7 +673,12 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 		}
 		first = cc;
 	}
-	if (!several || !f->sock_ino)
+	if (!several)
+		return first;
+	/* Only a tie needs the flow's own socket (a sock_diag request). */
+	if (!f->sock_ino)
+		corr_flow_find_socket(c, f);
+	if (!f->sock_ino)
 		return first;
 	/* Bounded: a tie further back than that is decided by age. */
 	for (cc = first; cc && looked < CORR_TIE_SCAN; cc = cc->bnext) {
@@ -793,6 +798,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 
 void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 {
+	bool old;
 	struct corr_flow *f;
 	struct corr_conn *cc;
 	enum netaddr_dir dir;
@@ -829,28 +835,15 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->flow_ids[f->id % CORR_BUCKETS] = f;
 	c->nflows++;
 
-	/* Our own socket first: it names the process and breaks ties. */
 	f->icmp_id = ct->orig.icmp_id;
 	/*
 	 * A flow that was already old when a dump showed it gets one attempt;
 	 * a new one may have reached a periodic dump before its NEW event.
 	 */
-	f->retries = ct->from_dump && (!ct->start_ns ||
-				       (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns >
-				       5000000000ull) ? 0 : 5;
-	if (!f->forwarded)
-		corr_flow_attribute(c, f);
-	/*
-	 * A flow that was old when we first saw it in a dump and whose socket
-	 * is gone (TIME_WAIT and other closed connections of before our
-	 * start) happened before we watched: counted, not recorded as a
-	 * connection of nobody.
-	 */
-	if (!f->retries && ct->from_dump && !f->sock_ino && !f->who.known) {
-		c->st.preexisting_closed++;
-		corr_flow_remove(c, f);
-		return;
-	}
+	old = ct->from_dump && ct->start_ns &&
+	      (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns > 5000000000ull;
+	f->retries = old ? 0 : 5;
+	/* The usual case: the connect came first; no socket lookup is needed. */
 	if (f->direction == CONN_OUTBOUND) {
 		cc = corr_match_conn(c, f);
 		if (cc) {
@@ -861,6 +854,19 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 			corr_flow_emit(c, f);
 			return;
 		}
+	}
+	if (!f->forwarded)
+		corr_flow_attribute(c, f);
+	/*
+	 * A flow that was old when we first saw it in a dump and whose socket
+	 * is gone (TIME_WAIT and other closed connections of before our
+	 * start) happened before we watched: counted, not recorded as a
+	 * connection of nobody.
+	 */
+	if (old && !f->sock_ino && !f->who.known) {
+		c->st.preexisting_closed++;
+		corr_flow_remove(c, f);
+		return;
 	}
 	/* Wait for a connect that may still come (the streams have no order). */
 	b = corr_key_hash(&f->key);
