@@ -482,38 +482,6 @@ static char *records_escape_text(const char *s)
 	return out;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t records_utf8_len(const unsigned char *s, size_t len)
-{
-	size_t n;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > len)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
 
 char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 {
@@ -525,7 +493,7 @@ char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 	while (i < len) {
 		char esc[8];
 		const char *piece = esc;
-		size_t plen, n = records_utf8_len(p + i, len - i);
+		size_t plen, n = util_utf8_len(p + i, len - i);
 
 		switch (n == 1 ? p[i] : 0x100) {
 		case '&': piece = "&amp;"; break;
