@@ -192,39 +192,11 @@ int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid)
 bool notify_valid_utf8(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
+	size_t i = 0, n;
 
+	/* D-Bus strings may hold no NUL. */
 	while (i < len) {
-		size_t n, k;
-		unsigned int cp;
-
-		if (p[i] == 0)
-			return false;
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((p[i] & 0xe0) == 0xc0) {
-			n = 2;
-			cp = p[i] & 0x1f;
-		} else if ((p[i] & 0xf0) == 0xe0) {
-			n = 3;
-			cp = p[i] & 0x0f;
-		} else if ((p[i] & 0xf8) == 0xf0) {
-			n = 4;
-			cp = p[i] & 0x07;
-		} else {
-			return false;
-		}
-		if (i + n > len)
-			return false;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		if (p[i] == 0 || (n = util_utf8_len(p + i, len - i)) == 0)
 			return false;
 		i += n;
 	}
