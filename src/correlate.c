@@ -69,6 +69,7 @@ struct corr_conn {
 	struct corr_key key;
 	uint64_t t_ms;
 	int64_t time_s;
+	uint64_t time_ns;          /* the audit event's wall-clock time */
 	struct corr_who who;
 	pid_t pid;
 	int fd;
@@ -127,6 +128,8 @@ struct correlate {
 	struct corr_wait *wait_head, *wait_tail;
 	size_t nwait;
 	uint64_t last_refresh_ms;
+	uint64_t latest_flow_ns;   /* newest flow start seen (wall clock) */
+	uint64_t last_flow_ms;     /* when the last new flow was read */
 	struct { pid_t pid; uint64_t t_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
 	struct correlate_stats st;
@@ -712,6 +715,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	cc->key.rport = ac->port;
 	cc->t_ms = util_now_ms();
 	cc->time_s = (int64_t)ev->time_s;
+	cc->time_ns = ev->time_s * 1000000000ull + (uint64_t)ev->time_ms * 1000000ull;
 	cc->pid = ev->proc.pid;
 	cc->fd = ac->fd;
 	cc->result = ac->result;
@@ -836,6 +840,13 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->nflows++;
 
 	f->icmp_id = ct->orig.icmp_id;
+	c->last_flow_ms = f->t_ms;
+	{
+		uint64_t start = ct->start_ns ? ct->start_ns
+					      : (uint64_t)util_wall_s() * 1000000000ull;
+		if (start > c->latest_flow_ns)
+			c->latest_flow_ns = start;
+	}
 	/*
 	 * A flow that was already old when a dump showed it gets one attempt;
 	 * a new one may have reached a periodic dump before its NEW event.
@@ -939,6 +950,17 @@ void correlate_tick(struct correlate *c, uint64_t now)
 	corr_retry_pending(c);
 	while (c->conn_head && now - c->conn_head->t_ms >= c->opts.window_ms) {
 		struct corr_conn *cc = c->conn_head;
+		/*
+		 * The window is in event time: a connect expires once the flow
+		 * stream has passed it (a newer flow was read), or no flow came
+		 * for a whole window (idle, or no conntrack). A loop running
+		 * behind must not expire connects whose flows wait unread.
+		 */
+		bool passed = c->latest_flow_ns >= cc->time_ns + c->opts.window_ms * 1000000ull;
+		bool idle = now - c->last_flow_ms >= c->opts.window_ms;
+		bool hard = now - cc->t_ms >= 10 * c->opts.window_ms;
+		if (!passed && !idle && !hard)
+			break;
 		corr_conn_unlink(c, cc);
 		corr_conn_emit_alone(c, cc);
 		corr_conn_free(cc);
