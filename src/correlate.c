@@ -129,6 +129,7 @@ struct correlate {
 	size_t nwait;
 	uint64_t last_refresh_ms;
 	uint64_t latest_flow_ns;   /* newest flow start seen (wall clock) */
+	uint64_t started_ns;       /* when we started (wall clock) */
 	uint64_t last_flow_ms;     /* when the last new flow was read */
 	struct { pid_t pid; uint64_t t_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
@@ -869,12 +870,14 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	if (!f->forwarded)
 		corr_flow_attribute(c, f);
 	/*
-	 * A flow that was old when we first saw it in a dump and whose socket
+	 * A flow that started before we did, seen only in a dump, whose socket
 	 * is gone (TIME_WAIT and other closed connections of before our
 	 * start) happened before we watched: counted, not recorded as a
-	 * connection of nobody.
+	 * connection of nobody. A flow a resync dump finds after an overrun
+	 * started while we watched and is recorded.
 	 */
-	if (old && !f->sock_ino && !f->who.known) {
+	if (ct->from_dump && ct->start_ns && ct->start_ns < c->started_ns && !f->sock_ino &&
+	    !f->who.known) {
 		c->st.preexisting_closed++;
 		corr_flow_remove(c, f);
 		return;
@@ -1002,6 +1005,7 @@ int correlate_new(const struct correlate_deps *deps, const struct correlate_opti
 	if (!c->opts.hash_wait_ms)
 		c->opts.hash_wait_ms = CORR_DEFAULT_HASH_WAIT_MS;
 	c->exes = deps->exes;
+	c->started_ns = (uint64_t)util_wall_s() * 1000000000ull;
 	c->emit = emit;
 	c->emit_data = data;
 	*ret = c;
