@@ -848,15 +848,20 @@ struct resolved_row {
 	int64_t col[N_COLS];
 };
 
-static int resolved_cmp(const void *a, const void *b)
+/* Orders two rows by their first n (key) columns. */
+static int cols_cmp(const int64_t *x, const int64_t *y, int n)
 {
-	const struct resolved_row *x = a, *y = b;
-
-	for (int i = 0; i < N_KEY_COLS; i++) {
-		if (x->col[i] != y->col[i])
-			return x->col[i] < y->col[i] ? -1 : 1;
+	for (int i = 0; i < n; i++) {
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
 	}
 	return 0;
+}
+
+static int resolved_cmp(const void *a, const void *b)
+{
+	return cols_cmp(((const struct resolved_row *)a)->col, ((const struct resolved_row *)b)->col,
+			N_KEY_COLS);
 }
 
 static int64_t clamp_u64(uint64_t v)
@@ -914,13 +919,8 @@ struct rollup_row {
 
 static int rollup_cmp(const void *a, const void *b)
 {
-	const struct rollup_row *x = a, *y = b;
-
-	for (int i = 0; i < N_RKEY_COLS; i++) {
-		if (x->col[i] != y->col[i])
-			return x->col[i] < y->col[i] ? -1 : 1;
-	}
-	return 0;
+	return cols_cmp(((const struct rollup_row *)a)->col, ((const struct rollup_row *)b)->col,
+			N_RKEY_COLS);
 }
 
 static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool has_arg,
