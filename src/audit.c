@@ -575,6 +575,9 @@ static int auditsrc_get_status(struct auditsrc *src)
 static void *auditsrc_poll_main(void *arg)
 {
 	struct auditsrc *src = arg;
+
+	/* Named so top -H, ps -L and perf tell the threads apart. */
+	(void)pthread_setname_np(pthread_self(), "asn-auditpoll");
 	struct timespec pause = { AUDITSRC_STATUS_MS / 1000, (AUDITSRC_STATUS_MS % 1000) * 1000000L };
 	struct audit_status st;
 

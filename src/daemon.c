@@ -840,6 +840,9 @@ static void *daemon_save_main(void *arg)
 {
 	struct daemon *d = arg;
 
+	/* Named so top -H, ps -L and perf tell the threads apart. */
+	(void)pthread_setname_np(pthread_self(), "asn-save");
+
 	daemon_save_thread(d->save_job);
 	__atomic_store_n(&d->save_done, true, __ATOMIC_RELEASE);
 	return NULL;

@@ -130,6 +130,9 @@ static void *hash_worker(void *arg)
 	struct hash_pool *pool = arg;
 	unsigned char *buf = xmalloc(HASH_CHUNK);
 
+	/* Named so top -H, ps -L and perf tell the threads apart. */
+	(void)pthread_setname_np(pthread_self(), "asn-hash");
+
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		struct hash_job *job;

@@ -495,6 +495,9 @@ static void *writer_main(void *arg)
 	struct conn_record **taken = xmalloc(cap * sizeof(*taken));
 	bool stop = false;
 
+	/* Named so top -H, ps -L and perf tell the threads apart. */
+	(void)pthread_setname_np(pthread_self(), "asn-writer");
+
 	while (!stop) {
 		size_t n_taken = 0, dropped = 0;
 		bool reopen;
