@@ -43,6 +43,22 @@
 #define STORE_STR_(x) #x
 #define STRINGIFY(x) STORE_STR_(x)
 
+/* The flat picosnitch-style view (DESIGN.md), on connections whatever it is. */
+#define STORE_FLAT_VIEW \
+	"CREATE VIEW connections_flat AS SELECT" \
+	" e.exe AS exe, e.name AS name, e.cmdline AS cmdline, e.sha256 AS sha256," \
+	" datetime(c.contime, 'unixepoch', 'localtime') AS contime," \
+	" d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid," \
+	" c.conns AS events, p.exe AS parent, c.protocol AS protocol," \
+	" c.direction AS direction, c.lport AS lport, la.addr AS laddr," \
+	" c.send AS send, c.recv AS recv" \
+	" FROM connections c" \
+	" LEFT JOIN executables e ON e.id = c.exe_id" \
+	" LEFT JOIN executables p ON p.id = c.pexe_id" \
+	" LEFT JOIN domains d ON d.id = c.domain_id" \
+	" LEFT JOIN addresses ra ON ra.id = c.raddr_id" \
+	" LEFT JOIN addresses la ON la.id = c.laddr_id"
+
 /* Version 1: the contract of DESIGN.md "Database". */
 static const char store_schema_v1[] =
 	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL,"
@@ -69,19 +85,7 @@ static const char store_schema_v1[] =
 	"INSERT INTO executables(id, exe, name, cmdline, sha256) VALUES(0, '', '', '', '');"
 	"INSERT INTO addresses(id, addr) VALUES(0, '');"
 	"INSERT INTO domains(id, domain) VALUES(0, '');"
-	"CREATE VIEW connections_flat AS SELECT"
-	" e.exe AS exe, e.name AS name, e.cmdline AS cmdline, e.sha256 AS sha256,"
-	" datetime(c.contime, 'unixepoch', 'localtime') AS contime,"
-	" d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
-	" c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
-	" c.direction AS direction, c.lport AS lport, la.addr AS laddr,"
-	" c.send AS send, c.recv AS recv"
-	" FROM connections c"
-	" LEFT JOIN executables e ON e.id = c.exe_id"
-	" LEFT JOIN executables p ON p.id = c.pexe_id"
-	" LEFT JOIN domains d ON d.id = c.domain_id"
-	" LEFT JOIN addresses ra ON ra.id = c.raddr_id"
-	" LEFT JOIN addresses la ON la.id = c.laddr_id;";
+	STORE_FLAT_VIEW ";";
 
 /* UTC midnight (unix seconds) of the day holding the integer expression t. */
 #define STORE_DAY_SQL(t) "(" t " - ((" t " % 86400) + 86400) % 86400)"
@@ -94,6 +98,11 @@ static const char store_schema_v1[] =
 	"SELECT " STORE_DAY_SQL("contime") ", " ROLLUP_KEY_COLS ", SUM(conns), SUM(send), SUM(recv)" \
 	" FROM connections"
 #define ROLLUP_GROUP " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+
+/* Version 3's rollup: conn_rows (a WHERE may follow, then GROUP BY 1, 2) per day and flow. */
+#define FLOW_DAYS_SELECT \
+	"SELECT " STORE_DAY_SQL("contime") ", flow_id, SUM(conns), SUM(send), SUM(recv)" \
+	" FROM conn_rows"
 
 /*
  * Version 2: the rollup, per UTC day, of every connections column but
@@ -113,6 +122,90 @@ static const char store_schema_v2[] =
 	" FROM (SELECT max(contime) AS m FROM connections))" ROLLUP_GROUP ";";
 
 /*
+ * Version 3: connections becomes a view over two tables, so a row stores
+ * only what changes from connection to connection. flows holds each
+ * distinct identity (every column but contime, the ephemeral port and the
+ * counters; "port" is the service port: rport outbound and for exec rows,
+ * lport inbound); conn_rows holds (contime, flow_id, eport, counters),
+ * eport being the other port. A realistic row thus costs about 27 bytes
+ * instead of 48 (tests/bench/bench_store.c). The per-day rollup is kept per
+ * flow (flow_days), which drops the ephemeral port the v2 rollup kept for
+ * inbound rows. The view has the contract's 15 columns in their order;
+ * INSTEAD OF triggers keep INSERT, UPDATE and DELETE on it working (they do
+ * not maintain flow_days: store_rollup_build recomputes it).
+ */
+#define V3_PORT(r) "CASE " r ".direction WHEN 1 THEN " r ".lport ELSE " r ".rport END"
+#define V3_EPORT(r) "CASE " r ".direction WHEN 1 THEN " r ".rport ELSE " r ".lport END"
+#define V3_MATCH(r) \
+	"exe_id = " r ".exe_id AND pexe_id = " r ".pexe_id AND uid = " r ".uid AND family = " r \
+	".family AND protocol = " r ".protocol AND direction = " r ".direction AND port = (" \
+	V3_PORT(r) ") AND laddr_id = " r ".laddr_id AND raddr_id = " r ".raddr_id" \
+	" AND domain_id = " r ".domain_id"
+#define V3_FLOW_COLS \
+	"exe_id, pexe_id, uid, family, protocol, direction, port, laddr_id, raddr_id, domain_id"
+/* The statements of the INSERT trigger for the row NEW (also used by UPDATE). */
+#define V3_INSERT_NEW \
+	" SELECT RAISE(ABORT, 'NOT NULL constraint failed: connections') WHERE" \
+	" NEW.contime IS NULL OR NEW.exe_id IS NULL OR NEW.pexe_id IS NULL OR NEW.uid IS NULL" \
+	" OR NEW.family IS NULL OR NEW.protocol IS NULL OR NEW.direction IS NULL" \
+	" OR NEW.lport IS NULL OR NEW.rport IS NULL OR NEW.laddr_id IS NULL" \
+	" OR NEW.raddr_id IS NULL OR NEW.domain_id IS NULL OR NEW.conns IS NULL" \
+	" OR NEW.send IS NULL OR NEW.recv IS NULL;" \
+	" INSERT OR IGNORE INTO flows(" V3_FLOW_COLS ") VALUES(NEW.exe_id, NEW.pexe_id," \
+	" NEW.uid, NEW.family, NEW.protocol, NEW.direction, " V3_PORT("NEW") ", NEW.laddr_id," \
+	" NEW.raddr_id, NEW.domain_id);" \
+	" INSERT OR IGNORE INTO conn_rows SELECT NEW.contime, id, " V3_EPORT("NEW") ", 0, 0, 0" \
+	" FROM flows WHERE " V3_MATCH("NEW") ";" \
+	" UPDATE conn_rows SET conns = conns + NEW.conns, send = send + NEW.send," \
+	" recv = recv + NEW.recv WHERE contime = NEW.contime AND eport = (" V3_EPORT("NEW") ")" \
+	" AND flow_id = (SELECT id FROM flows WHERE " V3_MATCH("NEW") ");"
+#define V3_DELETE_OLD \
+	" DELETE FROM conn_rows WHERE contime = OLD.contime AND eport = (" V3_EPORT("OLD") ")" \
+	" AND flow_id = (SELECT id FROM flows WHERE " V3_MATCH("OLD") ");"
+
+static const char store_schema_v3[] =
+	"CREATE TABLE flows(id INTEGER PRIMARY KEY, exe_id INTEGER NOT NULL,"
+	" pexe_id INTEGER NOT NULL, uid INTEGER NOT NULL, family INTEGER NOT NULL,"
+	" protocol INTEGER NOT NULL, direction INTEGER NOT NULL, port INTEGER NOT NULL,"
+	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
+	" UNIQUE(" V3_FLOW_COLS "));"
+	"CREATE TABLE conn_rows(contime INTEGER NOT NULL, flow_id INTEGER NOT NULL,"
+	" eport INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL,"
+	" recv INTEGER NOT NULL, PRIMARY KEY(contime, flow_id, eport)) WITHOUT ROWID;"
+	"CREATE TABLE flow_days(day INTEGER NOT NULL, flow_id INTEGER NOT NULL,"
+	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
+	" PRIMARY KEY(day, flow_id)) WITHOUT ROWID;"
+	"INSERT INTO flows(" V3_FLOW_COLS ") SELECT DISTINCT exe_id, pexe_id, uid, family,"
+	" protocol, direction, " V3_PORT("c") ", laddr_id, raddr_id, domain_id"
+	" FROM connections AS c;"
+	"INSERT INTO conn_rows SELECT c.contime, f.id, " V3_EPORT("c") ", c.conns, c.send, c.recv"
+	" FROM connections AS c JOIN flows AS f ON f.exe_id = c.exe_id AND f.pexe_id = c.pexe_id"
+	" AND f.uid = c.uid AND f.family = c.family AND f.protocol = c.protocol"
+	" AND f.direction = c.direction AND f.port = (" V3_PORT("c") ")"
+	" AND f.laddr_id = c.laddr_id AND f.raddr_id = c.raddr_id AND f.domain_id = c.domain_id"
+	" ORDER BY 1, 2, 3;"
+	"DROP VIEW connections_flat;"
+	"DROP TABLE rollup;"
+	"DROP TABLE connections;"
+	"CREATE VIEW connections AS SELECT r.contime AS contime, f.exe_id AS exe_id,"
+	" f.pexe_id AS pexe_id, f.uid AS uid, f.family AS family, f.protocol AS protocol,"
+	" f.direction AS direction,"
+	" CASE f.direction WHEN 1 THEN f.port ELSE r.eport END AS lport,"
+	" CASE f.direction WHEN 1 THEN r.eport ELSE f.port END AS rport,"
+	" f.laddr_id AS laddr_id, f.raddr_id AS raddr_id, f.domain_id AS domain_id,"
+	" r.conns AS conns, r.send AS send, r.recv AS recv"
+	" FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id;"
+	"CREATE TRIGGER connections_insert INSTEAD OF INSERT ON connections BEGIN"
+	V3_INSERT_NEW " END;"
+	"CREATE TRIGGER connections_delete INSTEAD OF DELETE ON connections BEGIN"
+	V3_DELETE_OLD " END;"
+	"CREATE TRIGGER connections_update INSTEAD OF UPDATE ON connections BEGIN"
+	V3_DELETE_OLD V3_INSERT_NEW " END;"
+	STORE_FLAT_VIEW ";"
+	"INSERT INTO flow_days " FLOW_DAYS_SELECT " WHERE contime < (SELECT " STORE_DAY_SQL("m")
+	" FROM (SELECT max(contime) AS m FROM conn_rows)) GROUP BY 1, 2;";
+
+/*
  * The migration table: step i takes user_version to steps[i].version. A
  * later version appends a step such as
  * "ALTER TABLE connections ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
@@ -120,6 +213,7 @@ static const char store_schema_v2[] =
 static const struct store_migration store_migrations[] = {
 	{ 1, store_schema_v1 },
 	{ 2, store_schema_v2 },
+	{ 3, store_schema_v3 },
 };
 
 /* A string -> id map (open addressing), the cache of one lookup table. */
@@ -135,21 +229,28 @@ struct lookup {
 	size_t cap, count;
 };
 
-/* The lookup tables, in the order of struct prune's arrays. */
-enum { LK_EXES, LK_ADDRS, LK_DOMS, N_LOOKUPS };
+/* The lookup tables and flows, in the order of struct prune's arrays. */
+enum { LK_EXES, LK_ADDRS, LK_DOMS, LK_FLOWS, N_LOOKUPS };
+
+/*
+ * The phases of an orphan-pruning run: flows no conn_rows row refers to go
+ * first, then the lookup rows no remaining flow refers to.
+ */
+enum prune_phase { PR_SCAN_ROWS, PR_DEL_FLOWS, PR_SCAN_FLOWS, PR_DEL_LOOKUPS };
 
 /*
  * An orphan scan in progress: which ids (up to max_id at the start) are
- * referenced, collected chunk by chunk in contime order; ids resolved by
- * store_write meanwhile count as referenced too.
+ * referenced, collected chunk by chunk (conn_rows in contime order, then
+ * flows by id); ids resolved by store_write meanwhile count as referenced
+ * too.
  */
 struct prune {
 	bool active;
-	int64_t pos;             /* next contime to scan */
+	enum prune_phase phase;
+	int64_t pos;             /* next contime (or flow id) to scan */
 	int64_t max_id[N_LOOKUPS];
 	uint8_t *used[N_LOOKUPS];
-	int64_t del_next[N_LOOKUPS]; /* deletion phase: next id to consider */
-	bool scanned;
+	int64_t del_next[N_LOOKUPS]; /* deletion phases: next id to consider */
 };
 
 struct store {
@@ -158,9 +259,10 @@ struct store {
 	char *path; /* real path of the file, for SQLite */
 	sqlite3 *db;
 	sqlite3_stmt *sel_exe, *ins_exe, *sel_addr, *ins_addr, *sel_dom, *ins_dom, *ins_conn;
+	sqlite3_stmt *sel_flow, *ins_flow;
 	sqlite3_stmt *ins_conn_batch; /* STORE_INSERT_BATCH rows */
 	sqlite3_stmt *ins_roll, *ins_roll_batch, *sel_min, *sel_rolled;
-	struct lookup exes, addrs, doms;
+	struct lookup exes, addrs, doms, flows;
 	struct prune prune;
 	char errbuf[256];
 };
@@ -303,6 +405,7 @@ static void store_clear_caches(struct store *st)
 	lookup_clear(&st->exes);
 	lookup_clear(&st->addrs);
 	lookup_clear(&st->doms);
+	lookup_clear(&st->flows);
 }
 
 static void store_finalize(struct store *st)
@@ -310,7 +413,7 @@ static void store_finalize(struct store *st)
 	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
 				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch,
 				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min,
-				   &st->sel_rolled };
+				   &st->sel_rolled, &st->sel_flow, &st->ins_flow };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -438,13 +541,10 @@ static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
 
 	if (!f)
 		return -ENOMEM;
-	fputs("INSERT INTO connections(contime, exe_id, pexe_id, uid, family, protocol,"
-	      " direction, lport, rport, laddr_id, raddr_id, domain_id, conns, send, recv)"
-	      " VALUES", f);
+	fputs("INSERT INTO conn_rows(contime, flow_id, eport, conns, send, recv) VALUES", f);
 	for (int i = 0; i < n; i++)
-		fputs(i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", f);
-	fputs(" ON CONFLICT(contime, exe_id, pexe_id, uid, family, protocol, direction, lport,"
-	      " rport, laddr_id, raddr_id, domain_id) DO UPDATE SET"
+		fputs(i ? ",(?,?,?,?,?,?)" : "(?,?,?,?,?,?)", f);
+	fputs(" ON CONFLICT(contime, flow_id, eport) DO UPDATE SET"
 	      " conns = conns + excluded.conns, send = send + excluded.send,"
 	      " recv = recv + excluded.recv", f);
 	if (fclose(f) != 0) {
@@ -466,10 +566,10 @@ static int store_prepare_rollup(struct store *st, int n, sqlite3_stmt **ret)
 
 	if (!f)
 		return -ENOMEM;
-	fputs("INSERT INTO rollup(day, " ROLLUP_KEY_COLS ", conns, send, recv) VALUES", f);
+	fputs("INSERT INTO flow_days(day, flow_id, conns, send, recv) VALUES", f);
 	for (int i = 0; i < n; i++)
-		fputs(i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)", f);
-	fputs(" ON CONFLICT(day, " ROLLUP_KEY_COLS ") DO UPDATE SET"
+		fputs(i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)", f);
+	fputs(" ON CONFLICT(day, flow_id) DO UPDATE SET"
 	      " conns = conns + excluded.conns, send = send + excluded.send,"
 	      " recv = recv + excluded.recv", f);
 	if (fclose(f) != 0) {
@@ -497,8 +597,14 @@ static int store_prepare(struct store *st)
 		{ offsetof(struct store, ins_addr), "INSERT INTO addresses(addr) VALUES(?1)" },
 		{ offsetof(struct store, sel_dom), "SELECT id FROM domains WHERE domain = ?1" },
 		{ offsetof(struct store, ins_dom), "INSERT INTO domains(domain) VALUES(?1)" },
-		{ offsetof(struct store, sel_min), "SELECT min(contime) FROM connections" },
-		{ offsetof(struct store, sel_rolled), "SELECT day FROM rollup ORDER BY day DESC LIMIT 1" },
+		{ offsetof(struct store, sel_min), "SELECT min(contime) FROM conn_rows" },
+		{ offsetof(struct store, sel_rolled), "SELECT day FROM flow_days ORDER BY day DESC LIMIT 1" },
+		{ offsetof(struct store, sel_flow), "SELECT id FROM flows WHERE exe_id = ?1"
+		  " AND pexe_id = ?2 AND uid = ?3 AND family = ?4 AND protocol = ?5"
+		  " AND direction = ?6 AND port = ?7 AND laddr_id = ?8 AND raddr_id = ?9"
+		  " AND domain_id = ?10" },
+		{ offsetof(struct store, ins_flow), "INSERT INTO flows(" V3_FLOW_COLS ")"
+		  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -842,10 +948,25 @@ static int store_lookup_exe(struct store *st, const struct conn_ident *ident, in
 /* The 15 columns of a connections row, in table order. */
 enum { COL_CONTIME, COL_EXE, COL_PEXE, COL_UID, COL_FAMILY, COL_PROTOCOL, COL_DIRECTION,
        COL_LPORT, COL_RPORT, COL_LADDR, COL_RADDR, COL_DOMAIN, COL_CONNS, COL_SEND, COL_RECV,
-       N_COLS, N_KEY_COLS = COL_CONNS };
+       N_COLS };
 
 struct resolved_row {
 	int64_t col[N_COLS];
+};
+
+/* The columns of a conn_rows row, in table order; the key is all but the counters. */
+enum { CR_CONTIME, CR_FLOW, CR_EPORT, CR_CONNS, CR_SEND, CR_RECV, N_CR_COLS,
+       N_CR_KEY_COLS = CR_CONNS };
+
+struct conn_row {
+	int64_t col[N_CR_COLS];
+};
+
+/* The columns of a flow_days row. */
+enum { FD_DAY, FD_FLOW, FD_CONNS, FD_SEND, FD_RECV, N_FD_COLS, N_FD_KEY_COLS = FD_CONNS };
+
+struct day_row {
+	int64_t col[N_FD_COLS];
 };
 
 /* Orders two rows by their first n (key) columns. */
@@ -858,10 +979,16 @@ static int cols_cmp(const int64_t *x, const int64_t *y, int n)
 	return 0;
 }
 
-static int resolved_cmp(const void *a, const void *b)
+static int conn_row_cmp(const void *a, const void *b)
 {
-	return cols_cmp(((const struct resolved_row *)a)->col, ((const struct resolved_row *)b)->col,
-			N_KEY_COLS);
+	return cols_cmp(((const struct conn_row *)a)->col, ((const struct conn_row *)b)->col,
+			N_CR_KEY_COLS);
+}
+
+static int day_row_cmp(const void *a, const void *b)
+{
+	return cols_cmp(((const struct day_row *)a)->col, ((const struct day_row *)b)->col,
+			N_FD_KEY_COLS);
 }
 
 static int64_t clamp_u64(uint64_t v)
@@ -909,18 +1036,50 @@ static int store_resolve(struct store *st, const struct store_row *row, struct r
 	return 0;
 }
 
-/* The 13 columns of a rollup row, in table order. */
-enum { RC_DAY, RC_EXE, RC_PEXE, RC_UID, RC_FAMILY, RC_PROTOCOL, RC_DIRECTION, RC_RPORT,
-       RC_RADDR, RC_DOMAIN, RC_CONNS, RC_SEND, RC_RECV, N_RCOLS, N_RKEY_COLS = RC_CONNS };
-
-struct rollup_row {
-	int64_t col[N_RCOLS];
-};
-
-static int rollup_cmp(const void *a, const void *b)
+/*
+ * The conn_rows row of a resolved row: its flow id (cache, then flows,
+ * inserted when new) and the ephemeral port (rport inbound, else lport).
+ */
+static int store_flow(struct store *st, const struct resolved_row *res, struct conn_row *out)
 {
-	return cols_cmp(((const struct rollup_row *)a)->col, ((const struct rollup_row *)b)->col,
-			N_RKEY_COLS);
+	const int64_t *c = res->col;
+	bool inbound = c[COL_DIRECTION] == CONN_INBOUND;
+	int64_t key[10] = { c[COL_EXE], c[COL_PEXE], c[COL_UID], c[COL_FAMILY], c[COL_PROTOCOL],
+			    c[COL_DIRECTION], inbound ? c[COL_LPORT] : c[COL_RPORT], c[COL_LADDR],
+			    c[COL_RADDR], c[COL_DOMAIN] };
+	int64_t id = 0;
+	int rc = SQLITE_OK;
+
+	if (!lookup_get(&st->flows, (const char *)key, sizeof(key), &id)) {
+		for (int i = 0; i < 10; i++) {
+			sqlite3_bind_int64(st->sel_flow, i + 1, key[i]);
+			sqlite3_bind_int64(st->ins_flow, i + 1, key[i]);
+		}
+		rc = sqlite3_step(st->sel_flow);
+		if (rc == SQLITE_ROW) {
+			id = sqlite3_column_int64(st->sel_flow, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = sqlite3_step(st->ins_flow);
+			if (rc == SQLITE_DONE) {
+				id = sqlite3_last_insert_rowid(st->db);
+				rc = SQLITE_OK;
+			}
+		}
+		sqlite3_reset(st->sel_flow);
+		sqlite3_reset(st->ins_flow);
+		if (rc != SQLITE_OK)
+			return store_rc(st, rc);
+		lookup_put(&st->flows, (const char *)key, sizeof(key), id);
+	}
+	prune_mark(&st->prune, LK_FLOWS, id);
+	out->col[CR_CONTIME] = c[COL_CONTIME];
+	out->col[CR_FLOW] = id;
+	out->col[CR_EPORT] = inbound ? c[COL_RPORT] : c[COL_LPORT];
+	out->col[CR_CONNS] = c[COL_CONNS];
+	out->col[CR_SEND] = c[COL_SEND];
+	out->col[CR_RECV] = c[COL_RECV];
+	return 0;
 }
 
 static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool has_arg,
@@ -932,7 +1091,7 @@ static int64_t store_day(int64_t t)
 	return t - ((t % STORE_DAY_SECONDS) + STORE_DAY_SECONDS) % STORE_DAY_SECONDS;
 }
 
-/* The oldest contime in connections; *has is false when it is empty. */
+/* The oldest contime in conn_rows; *has is false when it is empty. */
 static int store_min_contime(struct store *st, int64_t *min, bool *has)
 {
 	int rc = sqlite3_step(st->sel_min);
@@ -967,74 +1126,76 @@ static int store_rolled_until(struct store *st, int64_t *until)
 }
 
 /*
+ * Runs the n-row statement (batch) or the one-row one (one) over rows of
+ * ncols columns each, STORE_INSERT_BATCH rows per step.
+ */
+static int store_insert_rows(struct store *st, sqlite3_stmt *batch, sqlite3_stmt *one,
+			     const int64_t *rows, size_t n, int ncols)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = n - i >= STORE_INSERT_BATCH ? STORE_INSERT_BATCH : 1;
+		sqlite3_stmt *ins = k > 1 ? batch : one;
+		int rc;
+
+		for (size_t b = 0; b < k; b++) {
+			for (int c = 0; c < ncols; c++)
+				sqlite3_bind_int64(ins, (int)b * ncols + c + 1,
+						   rows[(i + b) * (size_t)ncols + (size_t)c]);
+		}
+		rc = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		if (rc != SQLITE_DONE)
+			return store_rc(st, rc);
+		i += k;
+	}
+	return 0;
+}
+
+/*
  * Adds the window's merged rows (sorted, distinct) of days before until to
  * the rollup: late rows of days already rolled up (a window written after
  * midnight, a clock set back). The usual window has none.
  */
-static int store_rollup_add(struct store *st, const struct resolved_row *res, size_t n_all,
+static int store_rollup_add(struct store *st, const struct conn_row *rows, size_t n_all,
 			    int64_t until)
 {
-	struct rollup_row *roll = xmalloc((n_all ? n_all : 1) * sizeof(*roll));
+	struct day_row *roll = xmalloc((n_all ? n_all : 1) * sizeof(*roll));
 	size_t n = 0, n_res = 0;
-	int r = 0;
+	int r;
 
 	for (size_t i = 0; i < n_all; i++) {
-		const int64_t *c = res[i].col;
+		const int64_t *c = rows[i].col;
 		int64_t *o = roll[n_res].col;
 
-		if (store_day(c[COL_CONTIME]) >= until)
+		if (store_day(c[CR_CONTIME]) >= until)
 			continue;
 		n_res++;
-		o[RC_DAY] = store_day(c[COL_CONTIME]);
-		o[RC_EXE] = c[COL_EXE];
-		o[RC_PEXE] = c[COL_PEXE];
-		o[RC_UID] = c[COL_UID];
-		o[RC_FAMILY] = c[COL_FAMILY];
-		o[RC_PROTOCOL] = c[COL_PROTOCOL];
-		o[RC_DIRECTION] = c[COL_DIRECTION];
-		o[RC_RPORT] = c[COL_RPORT];
-		o[RC_RADDR] = c[COL_RADDR];
-		o[RC_DOMAIN] = c[COL_DOMAIN];
-		o[RC_CONNS] = c[COL_CONNS];
-		o[RC_SEND] = c[COL_SEND];
-		o[RC_RECV] = c[COL_RECV];
+		o[FD_DAY] = store_day(c[CR_CONTIME]);
+		o[FD_FLOW] = c[CR_FLOW];
+		o[FD_CONNS] = c[CR_CONNS];
+		o[FD_SEND] = c[CR_SEND];
+		o[FD_RECV] = c[CR_RECV];
 	}
-	qsort(roll, n_res, sizeof(*roll), rollup_cmp);
+	qsort(roll, n_res, sizeof(*roll), day_row_cmp);
 	for (size_t i = 0; i < n_res; i++) {
-		if (n && rollup_cmp(&roll[n - 1], &roll[i]) == 0) {
-			for (int c = RC_CONNS; c < N_RCOLS; c++)
+		if (n && day_row_cmp(&roll[n - 1], &roll[i]) == 0) {
+			for (int c = FD_CONNS; c < N_FD_COLS; c++)
 				roll[n - 1].col[c] = add_sat(roll[n - 1].col[c], roll[i].col[c]);
 			continue;
 		}
 		roll[n++] = roll[i];
 	}
-	for (size_t i = 0; i < n;) {
-		size_t batch = n - i >= STORE_INSERT_BATCH ? STORE_INSERT_BATCH : 1;
-		sqlite3_stmt *ins = batch > 1 ? st->ins_roll_batch : st->ins_roll;
-		int rc;
-
-		for (size_t b = 0; b < batch; b++) {
-			for (int c = 0; c < N_RCOLS; c++)
-				sqlite3_bind_int64(ins, (int)b * N_RCOLS + c + 1, roll[i + b].col[c]);
-		}
-		rc = sqlite3_step(ins);
-		sqlite3_reset(ins);
-		if (rc != SQLITE_DONE) {
-			r = store_rc(st, rc);
-			break;
-		}
-		i += batch;
-	}
+	r = store_insert_rows(st, st->ins_roll_batch, st->ins_roll, &roll[0].col[0], n, N_FD_COLS);
 	free(roll);
 	return r;
 }
 
-/* Rolls up the days in [from, to) from connections (they are not in the rollup). */
+/* Rolls up the days in [from, to) from conn_rows (they are not in the rollup). */
 static int store_rollup_days(struct store *st, int64_t from, int64_t to)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(st->db, "INSERT INTO rollup " ROLLUP_SELECT
-				    " WHERE contime >= ?1 AND contime < ?2" ROLLUP_GROUP, -1, &stmt,
+	int rc = sqlite3_prepare_v2(st->db, "INSERT INTO flow_days " FLOW_DAYS_SELECT
+				    " WHERE contime >= ?1 AND contime < ?2 GROUP BY 1, 2", -1, &stmt,
 				    NULL);
 
 	if (rc == SQLITE_OK) {
@@ -1046,24 +1207,35 @@ static int store_rollup_days(struct store *st, int64_t from, int64_t to)
 	return rc == SQLITE_DONE ? 0 : store_rc(st, rc);
 }
 
-/* Recomputes the rollup rows of one day from connections. */
+/* Recomputes the rollup rows of one day from conn_rows. */
 static int store_rollup_rebuild_day(struct store *st, int64_t day)
 {
-	int r = store_exec_int(st, "DELETE FROM rollup WHERE day = ?1", day, true, NULL);
+	int r = store_exec_int(st, "DELETE FROM flow_days WHERE day = ?1", day, true, NULL);
 
 	if (r == 0)
-		r = store_exec_int(st, "INSERT INTO rollup " ROLLUP_SELECT
-				   " WHERE contime >= ?1 AND contime < ?1 + 86400" ROLLUP_GROUP,
+		r = store_exec_int(st, "INSERT INTO flow_days " FLOW_DAYS_SELECT
+				   " WHERE contime >= ?1 AND contime < ?1 + 86400 GROUP BY 1, 2",
 				   day, true, NULL);
 	return r;
 }
 
 int store_rollup_build(struct sqlite3 *db)
 {
-	/* All days, the newest too: a valid state (later rows of it are added). */
-	int rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
-			      ROLLUP_GROUP, NULL, NULL, NULL);
+	int64_t v3 = 0;
+	int rc;
 
+	/* Version 3 (flow_days), or a version-2 file (rollup) for tests. */
+	rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+			     " AND name = 'flow_days'", &v3);
+	if (rc != SQLITE_OK)
+		return store_errno(rc);
+	/* All days, the newest too: a valid state (later rows of it are added). */
+	if (v3)
+		rc = sqlite3_exec(db, "DELETE FROM flow_days; INSERT INTO flow_days "
+				  FLOW_DAYS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
+	else
+		rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
+				  ROLLUP_GROUP, NULL, NULL, NULL);
 	return store_errno(rc);
 }
 
@@ -1075,7 +1247,7 @@ const struct store_migration *store_builtin_migrations(size_t *n)
 
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
-	struct resolved_row *res = NULL;
+	struct conn_row *cr = NULL;
 	int64_t old_min = 0, new_min = 0, new_max = 0, until = INT64_MIN;
 	bool has_min = false;
 	size_t n = 0;
@@ -1095,42 +1267,33 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		r = store_rolled_until(st, &until);
 	if (r < 0)
 		goto out;
-	res = xmalloc(n_rows * sizeof(*res));
+	cr = xmalloc(n_rows * sizeof(*cr));
 	for (size_t i = 0; i < n_rows; i++) {
-		r = store_resolve(st, &rows[i], &res[i]);
+		struct resolved_row res;
+
+		r = store_resolve(st, &rows[i], &res);
+		if (r == 0)
+			r = store_flow(st, &res, &cr[i]);
 		if (r < 0)
 			goto out;
-		if (i == 0 || res[i].col[COL_CONTIME] < new_min)
-			new_min = res[i].col[COL_CONTIME];
-		if (i == 0 || res[i].col[COL_CONTIME] > new_max)
-			new_max = res[i].col[COL_CONTIME];
+		if (i == 0 || cr[i].col[CR_CONTIME] < new_min)
+			new_min = cr[i].col[CR_CONTIME];
+		if (i == 0 || cr[i].col[CR_CONTIME] > new_max)
+			new_max = cr[i].col[CR_CONTIME];
 	}
 	/* Key order appends to the b-tree: full pages, fewer splits. */
-	qsort(res, n_rows, sizeof(*res), resolved_cmp);
+	qsort(cr, n_rows, sizeof(*cr), conn_row_cmp);
 	for (size_t i = 0; i < n_rows; i++) {
-		if (n && resolved_cmp(&res[n - 1], &res[i]) == 0) {
-			for (int c = COL_CONNS; c < N_COLS; c++)
-				res[n - 1].col[c] = add_sat(res[n - 1].col[c], res[i].col[c]);
+		if (n && conn_row_cmp(&cr[n - 1], &cr[i]) == 0) {
+			for (int c = CR_CONNS; c < N_CR_COLS; c++)
+				cr[n - 1].col[c] = add_sat(cr[n - 1].col[c], cr[i].col[c]);
 			continue;
 		}
-		res[n++] = res[i];
+		cr[n++] = cr[i];
 	}
-	for (size_t i = 0; i < n;) {
-		size_t batch = n - i >= STORE_INSERT_BATCH ? STORE_INSERT_BATCH : 1;
-		sqlite3_stmt *ins = batch > 1 ? st->ins_conn_batch : st->ins_conn;
-
-		for (size_t b = 0; b < batch; b++) {
-			for (int c = 0; c < N_COLS; c++)
-				sqlite3_bind_int64(ins, (int)b * N_COLS + c + 1, res[i + b].col[c]);
-		}
-		rc = sqlite3_step(ins);
-		sqlite3_reset(ins);
-		if (rc != SQLITE_DONE) {
-			r = store_rc(st, rc);
-			goto out;
-		}
-		i += batch;
-	}
+	r = store_insert_rows(st, st->ins_conn_batch, st->ins_conn, &cr[0].col[0], n, N_CR_COLS);
+	if (r < 0)
+		goto out;
 	/*
 	 * The rollup holds whole days only: rows of days it already holds are
 	 * added to it (rare), and the first window of a new day rolls up the
@@ -1138,7 +1301,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	 * per-window upsert would scatter into the day's pages: measured 5x
 	 * slower and twice the size).
 	 */
-	r = store_rollup_add(st, res, n, until);
+	r = store_rollup_add(st, cr, n, until);
 	if (r == 0 && until < store_day(new_max))
 		r = store_rollup_days(st, until, store_day(new_max));
 	if (r < 0)
@@ -1163,7 +1326,7 @@ out:
 		/* The caches may hold ids the rollback took back. */
 		store_clear_caches(st);
 	}
-	free(res);
+	free(cr);
 	return r;
 }
 
@@ -1199,7 +1362,7 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	*more = 0;
 	if (!st->db)
 		return -EBADF;
-	rc = sqlite3_prepare_v2(st->db, "SELECT min(contime) FROM connections", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, "SELECT min(contime) FROM conn_rows", -1, &stmt, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
 			first = INT64_MAX;
@@ -1214,7 +1377,7 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	if (first >= cutoff)
 		return 0;
 	/* The contime of the row just past one batch bounds this statement. */
-	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM connections WHERE contime < ?1"
+	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM conn_rows WHERE contime < ?1"
 				" ORDER BY contime LIMIT 1 OFFSET " STRINGIFY(STORE_RETENTION_BATCH),
 				-1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
@@ -1235,9 +1398,9 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	if (rc != SQLITE_OK)
 		return store_rc(st, rc);
 	if (bound == first) /* one window larger than a batch: that window alone */
-		r = store_exec_int(st, "DELETE FROM connections WHERE contime = ?1", first, true, &n);
+		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime = ?1", first, true, &n);
 	else
-		r = store_exec_int(st, "DELETE FROM connections WHERE contime < ?1", bound, true, &n);
+		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime < ?1", bound, true, &n);
 	/*
 	 * The rollup loses every day before the one now holding the oldest
 	 * row (all of them when none is left); that day keeps the sums of
@@ -1246,7 +1409,7 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	if (r == 0)
 		r = store_min_contime(st, &left, &has_left);
 	if (r == 0)
-		r = store_exec_int(st, "DELETE FROM rollup WHERE day < ?1",
+		r = store_exec_int(st, "DELETE FROM flow_days WHERE day < ?1",
 				   has_left ? store_day(left) : INT64_MAX, true, NULL);
 	if (r == 0) {
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
@@ -1268,7 +1431,7 @@ static int prune_begin(struct store *st)
 {
 	static const char *const max_sql[N_LOOKUPS] = {
 		"SELECT max(id) FROM executables", "SELECT max(id) FROM addresses",
-		"SELECT max(id) FROM domains",
+		"SELECT max(id) FROM domains", "SELECT max(id) FROM flows",
 	};
 	struct prune *pr = &st->prune;
 	int rc;
@@ -1286,11 +1449,12 @@ static int prune_begin(struct store *st)
 		pr->del_next[i] = 1;
 	}
 	pr->pos = INT64_MIN;
+	pr->phase = PR_SCAN_ROWS;
 	pr->active = true;
 	return 0;
 }
 
-/* Scans the next chunk of rows (in contime order) for referenced ids. */
+/* Scans the next chunk of conn_rows (in contime order) for referenced flows. */
 static int prune_scan_chunk(struct store *st)
 {
 	struct prune *pr = &st->prune;
@@ -1299,7 +1463,7 @@ static int prune_scan_chunk(struct store *st)
 	bool has_bound = false, single = false;
 	int rc;
 
-	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM connections WHERE contime >= ?1"
+	rc = sqlite3_prepare_v2(st->db, "SELECT contime FROM conn_rows WHERE contime >= ?1"
 				" ORDER BY contime LIMIT 1 OFFSET " STRINGIFY(STORE_PRUNE_CHUNK),
 				-1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
@@ -1320,48 +1484,80 @@ static int prune_scan_chunk(struct store *st)
 	/* A window larger than a chunk is scanned alone. */
 	single = has_bound && bound == pr->pos;
 	rc = sqlite3_prepare_v2(st->db, single ?
-				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
-				" WHERE contime = ?1" :
+				"SELECT flow_id FROM conn_rows WHERE contime = ?1" :
 				has_bound ?
-				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
-				" WHERE contime >= ?1 AND contime < ?2" :
-				"SELECT exe_id, pexe_id, laddr_id, raddr_id, domain_id FROM connections"
-				" WHERE contime >= ?1", -1, &stmt, NULL);
+				"SELECT flow_id FROM conn_rows WHERE contime >= ?1 AND contime < ?2" :
+				"SELECT flow_id FROM conn_rows WHERE contime >= ?1", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, pr->pos);
 		sqlite3_bind_int64(stmt, 2, bound);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			prune_mark(pr, LK_FLOWS, sqlite3_column_int64(stmt, 0));
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_rc(st, rc);
+	if (!has_bound) {
+		pr->phase = PR_DEL_FLOWS;
+		pr->pos = 0;
+	} else {
+		pr->pos = single ? bound + 1 : bound;
+	}
+	return 0;
+}
+
+/* Scans the next chunk of remaining flows (by id) for referenced lookup ids. */
+static int prune_scan_flows(struct store *st)
+{
+	struct prune *pr = &st->prune;
+	sqlite3_stmt *stmt = NULL;
+	int64_t last = pr->pos;
+	int rc, n = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT id, exe_id, pexe_id, laddr_id, raddr_id, domain_id"
+				" FROM flows WHERE id > ?1 ORDER BY id LIMIT "
+				STRINGIFY(STORE_PRUNE_CHUNK), -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, pr->pos);
 		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			prune_mark(pr, LK_EXES, sqlite3_column_int64(stmt, 0));
+			last = sqlite3_column_int64(stmt, 0);
 			prune_mark(pr, LK_EXES, sqlite3_column_int64(stmt, 1));
-			prune_mark(pr, LK_ADDRS, sqlite3_column_int64(stmt, 2));
+			prune_mark(pr, LK_EXES, sqlite3_column_int64(stmt, 2));
 			prune_mark(pr, LK_ADDRS, sqlite3_column_int64(stmt, 3));
-			prune_mark(pr, LK_DOMS, sqlite3_column_int64(stmt, 4));
+			prune_mark(pr, LK_ADDRS, sqlite3_column_int64(stmt, 4));
+			prune_mark(pr, LK_DOMS, sqlite3_column_int64(stmt, 5));
+			n++;
 		}
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
 		return store_rc(st, rc);
-	if (!has_bound)
-		pr->scanned = true;
-	else
-		pr->pos = single ? bound + 1 : bound;
+	pr->pos = last;
+	if (n < STORE_PRUNE_CHUNK)
+		pr->phase = PR_DEL_LOOKUPS;
 	return 0;
 }
 
-/* Deletes up to STORE_PRUNE_CHUNK unreferenced ids in one transaction. */
+/*
+ * Deletes up to STORE_PRUNE_CHUNK unreferenced ids in one transaction: of
+ * flows in PR_DEL_FLOWS, of the lookup tables in PR_DEL_LOOKUPS. *finished
+ * is set when the phase has nothing left.
+ */
 static int prune_delete_chunk(struct store *st, int *deleted, bool *finished)
 {
 	static const char *const del_sql[N_LOOKUPS] = {
 		"DELETE FROM executables WHERE id = ?1", "DELETE FROM addresses WHERE id = ?1",
-		"DELETE FROM domains WHERE id = ?1",
+		"DELETE FROM domains WHERE id = ?1", "DELETE FROM flows WHERE id = ?1",
 	};
 	struct prune *pr = &st->prune;
 	sqlite3_stmt *stmt = NULL;
-	int table, budget = STORE_PRUNE_CHUNK, rc = SQLITE_OK, r = 0;
+	int table, end, budget = STORE_PRUNE_CHUNK, rc = SQLITE_OK, r = 0;
 
-	for (table = 0; table < N_LOOKUPS && pr->del_next[table] > pr->max_id[table]; table++)
+	table = pr->phase == PR_DEL_FLOWS ? LK_FLOWS : 0;
+	end = pr->phase == PR_DEL_FLOWS ? N_LOOKUPS : LK_FLOWS;
+	for (; table < end && pr->del_next[table] > pr->max_id[table]; table++)
 		;
-	if (table == N_LOOKUPS) {
+	if (table == end) {
 		*finished = true;
 		return 0;
 	}
@@ -1404,12 +1600,32 @@ int store_prune_step(struct store *st, int *deleted, int *more)
 	*more = 0;
 	if (!st->db)
 		return -EBADF;
-	if (!st->prune.active)
+	if (!st->prune.active) {
 		r = prune_begin(st);
-	else if (!st->prune.scanned)
-		r = prune_scan_chunk(st);
-	else
-		r = prune_delete_chunk(st, deleted, &finished);
+	} else {
+		switch (st->prune.phase) {
+		case PR_SCAN_ROWS:
+			r = prune_scan_chunk(st);
+			break;
+		case PR_DEL_FLOWS: {
+			int flows = 0; /* not lookup rows: not counted in *deleted */
+
+			r = prune_delete_chunk(st, &flows, &finished);
+			if (r == 0 && finished) {
+				finished = false;
+				st->prune.phase = PR_SCAN_FLOWS;
+				st->prune.pos = 0;
+			}
+			break;
+		}
+		case PR_SCAN_FLOWS:
+			r = prune_scan_flows(st);
+			break;
+		case PR_DEL_LOOKUPS:
+			r = prune_delete_chunk(st, deleted, &finished);
+			break;
+		}
+	}
 	if (r < 0 || finished) {
 		prune_clear(&st->prune);
 		return r;

@@ -46,7 +46,7 @@ struct store;
 struct sqlite3;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* The rollup's granularity: UTC days. */
 #define STORE_DAY_SECONDS 86400

@@ -168,7 +168,8 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
 		goto out;
 	}
-	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+	/* connections is a view over flows and conn_rows from schema version 3 on. */
+	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') "
 			 "AND name IN ('connections', 'executables', 'addresses', 'domains')",
 			 &n) < 0) {
 		r = sqlite3_errcode(d->db) == SQLITE_PERM ||

@@ -2,8 +2,9 @@
 /*
  * bench_store.c: figures for the store (issue "Storage", Benchmark):
  * rows/s of a 100,000-row window, commit time of a 10,000-row window,
- * bytes per row after 1,000,000 rows of realistic variety (with and
- * without each candidate index, and the rowid-table alternative), and
+ * bytes per row after 1,000,000 rows of realistic variety (bench_gen.c:
+ * skewed programs and peers, ephemeral local ports; with and without each
+ * candidate index, and the rowid-table alternative), and
  * `query --group-by exe --since 1d` on a 10,000,000-row database
  * (BENCH_QUICK=1: 1,000,000). Everything lives in a mkdtemp directory
  * under /tmp (or $TMPDIR) that is removed at the end. Prints plain lines;
@@ -20,122 +21,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_gen.h"
 #include "conn.h"
 #include "query.h"
 #include "store.h"
 #include "util.h"
 
-#define N_EXES 300
-#define N_PARENTS 50
-#define N_RADDRS 20000
-#define N_DOMAINS 5000
-#define N_LADDRS 5
 #define ROWS_PER_WINDOW 2000
 
 static char tmpdir[256];
 static int dirfd_;
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+/* Realistic records (bench_gen.c says what that means); reseeded per database. */
+static struct bench_gen *gen;
 
-/* Pools of strings the generated records point into (never freed per record). */
-static char *exes[N_EXES][3], *names[N_EXES], *cmdlines[N_EXES][3], *shas[N_EXES];
-static char *parents[N_PARENTS];
-static char raddrs[N_RADDRS][46], laddrs[N_LADDRS][46];
-static char *domains[N_DOMAINS];
-static char empty[] = "";
-
-static uint64_t rnd(void)
+static void gen_reset(uint64_t seed)
 {
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-/* Roughly Zipf-distributed index in [0, n): a few values are very common. */
-static size_t skewed(size_t n)
-{
-	double u = (double)(rnd() >> 11) / (double)(1ULL << 53);
-
-	return (size_t)((double)n * u * u * u) % n;
-}
-
-static void make_pools(void)
-{
-	for (int i = 0; i < N_EXES; i++) {
-		names[i] = xasprintf("prog%d", i);
-		shas[i] = xasprintf("%016llx%016llx%016llx%016llx", (unsigned long long)rnd(),
-				    (unsigned long long)rnd(), (unsigned long long)rnd(),
-				    (unsigned long long)rnd());
-		for (int v = 0; v < 3; v++) {
-			exes[i][v] = xasprintf("/usr/%s/prog%d", v == 2 ? "local/bin" : "bin", i);
-			cmdlines[i][v] = xasprintf("prog%d --option=%d --config /etc/prog%d.conf", i,
-						   v, i);
-		}
-	}
-	for (int i = 0; i < N_PARENTS; i++)
-		parents[i] = xasprintf("/usr/bin/parent%d", i);
-	for (int i = 0; i < N_RADDRS; i++) {
-		if (i % 7 == 0)
-			snprintf(raddrs[i], sizeof(raddrs[i]), "2001:db8:%x:%x::%x", i >> 8, i & 0xff,
-				 (unsigned)(rnd() & 0xffff));
-		else
-			snprintf(raddrs[i], sizeof(raddrs[i]), "%u.%u.%u.%u",
-				 (unsigned)(rnd() % 223 + 1), (unsigned)(rnd() % 256),
-				 (unsigned)(rnd() % 256), (unsigned)(rnd() % 254 + 1));
-	}
-	for (int i = 0; i < N_LADDRS; i++)
-		snprintf(laddrs[i], sizeof(laddrs[i]), "192.168.1.%d", i + 10);
-	for (int i = 0; i < N_DOMAINS; i++)
-		domains[i] = xasprintf("host%d.service%d.example.com", i, i % 97);
-}
-
-/* A record of realistic variety, pointing into the pools. */
-static void gen_record(struct conn_record *r)
-{
-	size_t e = skewed(N_EXES), v = rnd() % 10 == 0 ? rnd() % 3 : 0, ra = skewed(N_RADDRS);
-	unsigned k = (unsigned)(rnd() % 100);
-
-	memset(r, 0, sizeof(*r));
-	r->proc.exe = exes[e][v];
-	r->proc.name = names[e];
-	r->proc.cmdline = cmdlines[e][v];
-	r->proc.sha256 = shas[e];
-	r->parent.exe = parents[e % N_PARENTS];
-	r->parent.name = empty;
-	r->parent.cmdline = empty;
-	r->parent.sha256 = empty;
-	r->uid = k < 70 ? 0 : k < 95 ? 1000 : 100 + (unsigned)(rnd() % 100);
-	k = (unsigned)(rnd() % 100);
-	r->direction = k < 90 ? CONN_OUTBOUND : k < 98 ? CONN_INBOUND : CONN_EXEC;
-	r->conns = rnd() % 5 == 0 ? 1 + rnd() % 20 : 1;
-	if (r->direction == CONN_EXEC) {
-		r->lport = r->rport = -1;
-		r->domain = empty;
-		return;
-	}
-	snprintf(r->raddr, sizeof(r->raddr), "%s", raddrs[ra]);
-	r->family = strchr(r->raddr, ':') ? 10 : 2;
-	snprintf(r->laddr, sizeof(r->laddr), "%s", r->family == 10 ? "2001:db8::10" :
-		 laddrs[rnd() % N_LADDRS]);
-	k = (unsigned)(rnd() % 100);
-	r->protocol = k < 75 ? 6 : k < 99 ? 17 : 1;
-	if (r->direction == CONN_OUTBOUND) {
-		static const int common[] = { 443, 443, 443, 443, 443, 443, 80, 53, 53, 123, 22, 993 };
-		k = (unsigned)(rnd() % 14);
-		r->rport = k < 12 ? common[k] : (int)(1024 + rnd() % 60000);
-		r->lport = (int)(32768 + rnd() % 28232);
-	} else {
-		static const int services[] = { 22, 80, 443 };
-		r->lport = services[rnd() % 3];
-		r->rport = (int)(32768 + rnd() % 28232);
-	}
-	r->domain = rnd() % 5 == 0 ? empty : domains[ra % N_DOMAINS];
-	/* Bytes: roughly log-uniform from 40 B to 20 MB. */
-	k = (unsigned)(rnd() % 19);
-	r->send = (40ULL << k) + rnd() % (40ULL << k);
-	k = (unsigned)(rnd() % 19);
-	r->recv = (40ULL << k) + rnd() % (40ULL << k);
+	bench_gen_free(gen);
+	gen = bench_gen_new(seed);
 }
 
 static double now_s(void)
@@ -153,7 +55,7 @@ static double write_window(struct store *st, struct conn_record *recs, struct st
 	double t0;
 
 	for (size_t i = 0; i < n; i++) {
-		gen_record(&recs[i]);
+		bench_gen_record(gen, &recs[i]);
 		rows[i].contime = t;
 		rows[i].rec = &recs[i];
 	}
@@ -274,7 +176,7 @@ static void bench_size(void)
 		struct store *st;
 		long long bytes;
 
-		rng_state = 0x9e3779b97f4a7c15ULL;
+		gen_reset(0x9e3779b97f4a7c15ULL);
 		st = fill("s.db", total, variants[i].sql, 1700000000, 30 * 86400, &secs);
 		bytes = db_bytes(st, "s.db");
 		printf("store: size after %zu rows, %s: %.1f B/row (%lld bytes; filled at %.0f rows/s)\n",
@@ -375,7 +277,7 @@ static void bench_query(void)
 	int deleted = 0;
 	long long bytes;
 
-	rng_state = 0x2545f4914f6cdd1dULL;
+	gen_reset(0x2545f4914f6cdd1dULL);
 	st = fill("q.db", total, NULL, now - span, span, &secs);
 	bytes = db_bytes(st, "q.db");
 	printf("store: built %zu rows over 365 days in %.1f s (%.0f rows/s, %.1f B/row)\n", total,
@@ -445,13 +347,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	make_pools();
+	gen_reset(0x9e3779b97f4a7c15ULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("store: SQLite %s, page size 4096, WAL, synchronous=NORMAL\n", sqlite3_libversion());
 	bench_window();
 	bench_size();
 	bench_query();
 	close(dirfd_);
+	bench_gen_free(gen);
 	rm_dir();
 	return 0;
 }
