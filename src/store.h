@@ -11,28 +11,39 @@
  * clustered on contime it serves time ranges and retention without a
  * separate contime index.
  *
- * Version 2 adds the table rollup(day, exe_id, pexe_id, uid, family,
- * protocol, direction, rport, raddr_id, domain_id, conns, send, recv),
- * WITHOUT ROWID keyed by all but the counters: the sums of connections per
- * UTC day (day = unix seconds of that day's 00:00 UTC), without contime,
- * lport and laddr_id. It holds whole days only: store_write rolls up the
- * days before the day of a window's newest row, in that window's
- * transaction, with one sorted INSERT (appending full pages); rows of days
- * already rolled up are added to them. The day after the newest rollup day
- * (R) and later are read from connections. Consistency rule, for readers
- * (the viewer, query, scripts), with D0 the day of the oldest connections
+ * Version 3 (store.c says why) keeps the rows in two tables behind a view
+ * with the contract's name and columns: flows(id, exe_id, pexe_id, uid,
+ * family, protocol, direction, port, laddr_id, raddr_id, domain_id), one
+ * row per distinct identity, port being the service port (lport inbound,
+ * rport otherwise), and conn_rows(contime, flow_id, eport, conns, send,
+ * recv), WITHOUT ROWID keyed by all but the counters, eport being the other
+ * (ephemeral) port. connections is a view joining them; INSTEAD OF
+ * triggers make INSERT, UPDATE and DELETE on it work too. (Version 2's
+ * per-day table rollup is dropped.)
+ *
+ * The rollup flow_weeks(week, flow_id, conns, send, recv), WITHOUT ROWID
+ * keyed by (week, flow_id), holds the sums of conn_rows per flow and
+ * rollup week (week = unix seconds of its start, a multiple of
+ * STORE_ROLLUP_SECONDS). It holds whole weeks only: store_write rolls up
+ * the weeks before the week of a window's newest row, in that window's
+ * transaction, with one sorted INSERT (appending full pages); rows of weeks
+ * already rolled up are added to them. The week after the newest rollup
+ * week (R) and later are read from conn_rows. Consistency rule, for
+ * readers (the viewer, scripts), with W0 the week of the oldest conn_rows
  * row:
- *   - every day after D0 and before R: the rollup rows of that day are
- *     exactly the sums of its connections rows;
- *   - there are no rollup rows before D0 (none at all without connections);
- *   - the rollup rows of D0 itself may still count rows that retention
- *     deleted (retention deletes connections by contime, and a day is
- *     dropped from the rollup only once no row of it remains), so readers
- *     take D0 from connections (they may also name lookup ids that
- *     store_prune_step already deleted, as it scans connections only).
+ *   - every week after W0 and before R: the rollup rows of that week are
+ *     exactly the sums of its conn_rows rows;
+ *   - there are no rollup rows before W0 (none at all without rows);
+ *   - the rollup rows of W0 itself may still count rows that retention
+ *     deleted (retention deletes by contime, and a week is dropped from the
+ *     rollup only once no row of it remains), so readers take W0 from
+ *     conn_rows (they may also name flows that store_prune_step already
+ *     deleted, as it scans conn_rows only).
  * Retention therefore never rewrites rollup rows: each step deletes the
- * rollup days before the new D0 in the same transaction. A window written
- * before D0 (a clock set back) recomputes the old D0 from connections.
+ * rollup weeks before the new W0 in the same transaction. A window written
+ * before W0 (a clock set back) recomputes the old W0 from conn_rows. Rows
+ * written through the view's triggers do not update the rollup
+ * (store_rollup_build recomputes it).
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
@@ -48,8 +59,8 @@ struct sqlite3;
 /* The schema version this build writes (PRAGMA user_version). */
 #define STORE_SCHEMA_VERSION 3
 
-/* The rollup's granularity: UTC days. */
-#define STORE_DAY_SECONDS 86400
+/* The rollup's granularity: weeks (starting Thursday 00:00 UTC, as the epoch). */
+#define STORE_ROLLUP_SECONDS 604800
 
 /* Rows deleted per retention statement (one short transaction each). */
 #define STORE_RETENTION_BATCH 5000
@@ -94,10 +105,11 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows);
  */
 int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more);
 /*
- * One step of deleting lookup rows (never id 0) that no connection refers
- * to: the first step starts a scan, the next ones scan about 50,000 rows
- * each (no write lock held), then delete unreferenced ids in transactions
- * of at most 50,000. Windows may be written between steps (their ids count
+ * One step of deleting flows no conn_rows row refers to, then lookup rows
+ * (never id 0) no remaining flow refers to: the first step starts a scan,
+ * the next ones scan about 50,000 rows each (no write lock held), then
+ * delete unreferenced ids in transactions of at most 50,000 (flows first,
+ * then the lookup tables after a scan of the flows). Windows may be written between steps (their ids count
  * as referenced). *more is set until the run is complete; *deleted counts
  * lookup rows deleted by this step. Caches are cleared after deletions.
  */
@@ -140,8 +152,9 @@ int store_migrate(struct sqlite3 *db, const struct store_migration *steps, size_
 const struct store_migration *store_builtin_migrations(size_t *n);
 
 /*
- * Recomputes the whole rollup from connections in db (what the migration
- * to version 2 does; for tests and the benchmark). 0 or -errno.
+ * Recomputes the whole rollup of db from its rows: flow_weeks for version
+ * 3, rollup for a version-2 file (what the migrations do; for tests and
+ * the benchmark). 0 or -errno.
  */
 int store_rollup_build(struct sqlite3 *db);
 

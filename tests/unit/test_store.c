@@ -401,28 +401,29 @@ out:
 	free(msg);
 }
 
-/* Day D of the rollup tests: 2022-01-08 00:00 UTC. */
-#define RD 1641600000LL
+/* Week W of the rollup tests: 2022-01-06 00:00 UTC (weeks start on Thursday, as the epoch). */
+#define RD 1641427200LL
+#define RW 604800
 
 /*
- * Rows of rollup and of the per-day sums of connections (computed here, in
+ * Rows of rollup and of the per-week sums of connections (computed here, in
  * SQL of this test) that differ, over the days after the oldest row's day
  * (from it when all is set) up to the newest rolled-up day.
  */
 static int64_t rollup_diff(sqlite3 *db, int all)
 {
-	/* flow_days is per flow: compare it with connections grouped by a flow's columns. */
+	/* flow_weeks is per flow: compare it with connections grouped by a flow's columns. */
 	char *sql = xasprintf(
-		"WITH d0(v) AS (SELECT COALESCE(min(contime) / 86400 * 86400, 0) FROM connections),"
-		" a AS (SELECT contime / 86400 * 86400 AS day, exe_id, pexe_id, uid, family, protocol,"
+		"WITH d0(v) AS (SELECT COALESCE(min(contime) / 604800 * 604800, 0) FROM connections),"
+		" a AS (SELECT contime / 604800 * 604800 AS week, exe_id, pexe_id, uid, family, protocol,"
 		" direction, CASE direction WHEN 1 THEN lport ELSE rport END, laddr_id, raddr_id,"
 		" domain_id, SUM(conns), SUM(send), SUM(recv)"
 		" FROM connections GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),"
-		" a2 AS (SELECT * FROM a WHERE day %s (SELECT v FROM d0)"
-		" AND day <= (SELECT COALESCE(max(day), -1) FROM flow_days)),"
-		" b AS (SELECT r.day, f.exe_id, f.pexe_id, f.uid, f.family, f.protocol, f.direction,"
+		" a2 AS (SELECT * FROM a WHERE week %s (SELECT v FROM d0)"
+		" AND week <= (SELECT COALESCE(max(week), -1) FROM flow_weeks)),"
+		" b AS (SELECT r.week, f.exe_id, f.pexe_id, f.uid, f.family, f.protocol, f.direction,"
 		" f.port, f.laddr_id, f.raddr_id, f.domain_id, r.conns, r.send, r.recv"
-		" FROM flow_days r JOIN flows f ON f.id = r.flow_id WHERE day %s (SELECT v FROM d0))"
+		" FROM flow_weeks r JOIN flows f ON f.id = r.flow_id WHERE week %s (SELECT v FROM d0))"
 		" SELECT (SELECT count(*) FROM (SELECT * FROM a2 EXCEPT SELECT * FROM b))"
 		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a2))",
 		all ? ">=" : ">", all ? ">=" : ">");
@@ -455,62 +456,62 @@ static void test_rollup(void)
 		goto out;
 	}
 	db = store_db(st);
-	/* Day D: two windows of curl to one peer (lports differ); day D+1: curl and ssh. */
+	/* Week W: two windows of curl to one peer (lports differ); day W+1: curl and ssh. */
 	write_one(st, RD + 100, "/usr/bin/curl", "1.2.3.4", 443, 50000);
 	write_one(st, RD + 200, "/usr/bin/curl", "1.2.3.4", 443, 50001);
-	is_int(q_int(db, "SELECT count(*) FROM flow_days"), 0, "rollup: the current day is not rolled up");
-	write_one(st, RD + 86400 + 50, "/usr/bin/curl", "1.2.3.4", 443, 50002);
-	write_one(st, RD + 86400 + 60, "/usr/bin/ssh", "5.6.7.8", 22, 50003);
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 0, "rollup: the current week is not rolled up");
+	write_one(st, RD + RW + 50, "/usr/bin/curl", "1.2.3.4", 443, 50002);
+	write_one(st, RD + RW + 60, "/usr/bin/ssh", "5.6.7.8", 22, 50003);
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 4, "rollup: four raw rows");
-	is_int(q_int(db, "SELECT count(*) FROM flow_days"), 1,
-	       "rollup: the first window of D+1 rolled up day D as one row (lport dropped)");
-	is_int(q_int(db, "SELECT conns * 1000000 + send * 1000 + recv / 1000 FROM flow_days"
-		     " WHERE day = 1641600000"), 2 * 1000000 + 200 * 1000 + 2,
-	       "rollup: day D sums two windows (conns 2, send 200, recv 2000)");
-	write_one(st, RD + 2 * 86400 + 5, "/usr/bin/dig", "9.9.9.9", 53, 50005);
-	is_int(q_int(db, "SELECT count(*) FROM flow_days WHERE day = 1641686400"), 2,
-	       "rollup: day D+1 rolled up: curl and ssh");
-	is_int(rollup_diff(db, 1), 0, "rollup: equals the per-day sums");
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 1,
+	       "rollup: the first window of W+1 rolled up week W as one row (lport dropped)");
+	is_int(q_int(db, "SELECT conns * 1000000 + send * 1000 + recv / 1000 FROM flow_weeks"
+		     " WHERE week = 1641427200"), 2 * 1000000 + 200 * 1000 + 2,
+	       "rollup: week W sums two windows (conns 2, send 200, recv 2000)");
+	write_one(st, RD + 2 * RW + 5, "/usr/bin/dig", "9.9.9.9", 53, 50005);
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1642032000"), 2,
+	       "rollup: week W+1 rolled up: curl and ssh");
+	is_int(rollup_diff(db, 1), 0, "rollup: equals the per-week sums");
 	/* A late window of a rolled-up day is added to it. */
 	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
-	is_int(q_int(db, "SELECT conns FROM flow_days WHERE day = 1641600000"), 3,
-	       "rollup: a late window adds to its day");
+	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 3,
+	       "rollup: a late window adds to its week");
 	is_int(rollup_diff(db, 1), 0, "rollup: still equals the sums");
 
-	/* Retention inside day D: D is the oldest day and may keep the deleted row. */
-	is_int(store_retention_step(st, RD + 150, &deleted, &more), 0, "rollup: retention mid-day");
+	/* Retention inside week W: D is the oldest day and may keep the deleted row. */
+	is_int(store_retention_step(st, RD + 150, &deleted, &more), 0, "rollup: retention mid-week");
 	is_int(deleted, 1, "rollup: one raw row expired");
-	is_int(q_int(db, "SELECT conns FROM flow_days WHERE day = 1641600000"), 3,
-	       "rollup: the boundary day keeps its sums (readers take it from connections)");
-	is_int(rollup_diff(db, 0), 0, "rollup: later days exact after retention");
-	/* Past day D: its rollup rows go with it; D+1 is the new boundary day. */
-	is_int(store_retention_step(st, RD + 86400 + 55, &deleted, &more), 0,
-	       "rollup: retention into D+1");
-	is_int(deleted, 3, "rollup: rest of D and curl of D+1 expired");
-	is_int(q_int(db, "SELECT count(*) FROM flow_days WHERE day < 1641686400"), 0,
-	       "rollup: days before the oldest row's day deleted");
-	is_int(q_int(db, "SELECT count(*) FROM flow_days WHERE day = 1641686400"), 2,
-	       "rollup: boundary day D+1 still counts the expired curl row");
-	/* A clock set back: a window before D+1 makes D+1 an ordinary day, recomputed. */
-	write_one(st, RD - 3 * 86400, "/usr/bin/dig", "9.9.9.9", 53, 50004);
-	is_int(q_int(db, "SELECT count(*) FROM flow_days WHERE day = 1641686400"), 1,
-	       "rollup: old boundary day recomputed when an older window arrives");
-	is_int(q_int(db, "SELECT count(*) FROM flow_days WHERE day = 1641340800"), 1,
-	       "rollup: the older window's day is added (it precedes the rolled-up days)");
-	is_int(rollup_diff(db, 1), 0, "rollup: all days exact again");
+	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 3,
+	       "rollup: the boundary week keeps its sums (readers take it from connections)");
+	is_int(rollup_diff(db, 0), 0, "rollup: later weeks exact after retention");
+	/* Past week W: its rollup rows go with it; W+1 is the new boundary week. */
+	is_int(store_retention_step(st, RD + RW + 55, &deleted, &more), 0,
+	       "rollup: retention into W+1");
+	is_int(deleted, 3, "rollup: rest of W and curl of W+1 expired");
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week < 1642032000"), 0,
+	       "rollup: weeks before the oldest row's week deleted");
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1642032000"), 2,
+	       "rollup: boundary week W+1 still counts the expired curl row");
+	/* A clock set back: a window before W+1 makes W+1 an ordinary day, recomputed. */
+	write_one(st, RD - 3 * RW, "/usr/bin/dig", "9.9.9.9", 53, 50004);
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1642032000"), 1,
+	       "rollup: old boundary week recomputed when an older window arrives");
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1639612800"), 1,
+	       "rollup: the older window's week is added (it precedes the rolled-up weeks)");
+	is_int(rollup_diff(db, 1), 0, "rollup: all weeks exact again");
 	/* Everything expired: no rollup left. */
 	do {
-		if (store_retention_step(st, RD + 10 * 86400, &deleted, &more) < 0)
+		if (store_retention_step(st, RD + 10 * RW, &deleted, &more) < 0)
 			break;
 	} while (more);
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 0, "rollup: all rows expired");
-	is_int(q_int(db, "SELECT count(*) FROM flow_days"), 0, "rollup: empty with connections");
+	is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 0, "rollup: empty with connections");
 	store_free(st);
 out:
 	free(msg);
 }
 
-/* A version-1 database with rows gets its rollup (version 3: flow_days) when opened. */
+/* A version-1 database with rows gets its rollup (version 3: flow_weeks) when opened. */
 static void test_rollup_migration(void)
 {
 	const struct store_migration *steps;
@@ -531,22 +532,22 @@ static void test_rollup_migration(void)
 	is_int(store_migrate(db, steps, 1, &msg), 0, "rollup migration: version 1 schema");
 	/* contime, exe, pexe, uid, fam, proto, dir, lport, rport, laddr, raddr, dom, conns, send, recv */
 	is_int(sqlite3_exec(db, "INSERT INTO connections VALUES"
-			    " (1641600010, 0, 0, 0, 2, 6, 0, 40000, 443, 0, 0, 0, 1, 10, 20),"
-			    " (1641600020, 0, 0, 0, 2, 6, 0, 40001, 443, 0, 0, 0, 2, 5, 5),"
-			    " (1641600020, 0, 0, 0, 2, 17, 0, 40001, 53, 0, 0, 0, 1, 1, 1),"
-			    " (1641686400, 0, 0, 0, 2, 6, 0, 40002, 443, 0, 0, 0, 4, 1, 1)",
+			    " (1641427210, 0, 0, 0, 2, 6, 0, 40000, 443, 0, 0, 0, 1, 10, 20),"
+			    " (1641427220, 0, 0, 0, 2, 6, 0, 40001, 443, 0, 0, 0, 2, 5, 5),"
+			    " (1641427220, 0, 0, 0, 2, 17, 0, 40001, 53, 0, 0, 0, 1, 1, 1),"
+			    " (1642032000, 0, 0, 0, 2, 6, 0, 40002, 443, 0, 0, 0, 4, 1, 1)",
 			    NULL, NULL, NULL), SQLITE_OK, "rollup migration: v1 rows");
 	sqlite3_close(db);
 	is_int(store_open(dirfd_, "v1.db", &msg, &st), 0, "rollup migration: opens");
 	if (st) {
 		db = store_db(st);
 		is_int(q_int(db, "PRAGMA user_version"), 3, "rollup migration: version 3");
-		is_int(q_int(db, "SELECT count(*) FROM flow_days"), 2,
-		       "rollup migration: two rows (day D; D+1 holds the newest row, not rolled up)");
-		is_int(q_int(db, "SELECT r.conns * 10000 + r.send * 100 + r.recv FROM flow_days r"
-			     " JOIN flows f ON f.id = r.flow_id WHERE day = 1641600000 AND port = 443"), 3 * 10000 + 15 * 100 + 25,
-		       "rollup migration: day D tcp/443 is conns 3, send 15, recv 25 (midnight"
-		       " belongs to D+1)");
+		is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 2,
+		       "rollup migration: two rows (week W; W+1 holds the newest row, not rolled up)");
+		is_int(q_int(db, "SELECT r.conns * 10000 + r.send * 100 + r.recv FROM flow_weeks r"
+			     " JOIN flows f ON f.id = r.flow_id WHERE week = 1641427200 AND port = 443"), 3 * 10000 + 15 * 100 + 25,
+		       "rollup migration: week W tcp/443 is conns 3, send 15, recv 25 (midnight"
+		       " belongs to W+1)");
 		is_int(rollup_diff(db, 1), 0, "rollup migration: equals the sums");
 	}
 	store_free(st);
