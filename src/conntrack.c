@@ -3,9 +3,8 @@
  * conntrack.c: flows from netfilter conntrack (conntrack.h).
  *
  * Two NETLINK_NETFILTER sockets: one subscribed to the NEW and DESTROY
- * groups (events), one for dumps (start-up, counters once per write window,
- * resync after an overrun), so a dump's replies never interleave with
- * events. Both are non-blocking and read from loop callbacks with a budget,
+ * groups (events), one for dumps (start-up, resync after an overrun) and
+ * counter polls, so their replies never interleave with events. Both are non-blocking and read from loop callbacks with a budget,
  * so a 262,144-flow dump never stalls the loop.
  *
  * Messages are parsed here with libmnl's attribute helpers rather than
@@ -24,6 +23,21 @@
  * queued event lost its event, and is reported gone with the counters we
  * had. A flow destroyed while a dump runs stays in the table as "dead"
  * until the dump ends, so a stale dump entry cannot bring it back.
+ *
+ * Counter polls: once per write window the counters of long flows must be
+ * read. A dump costs the kernel and us work for every flow in the table,
+ * and a busy machine's table is mostly TCP flows in TIME_WAIT (120 s) that
+ * will never move another byte: dumping them every second cost more than
+ * everything else the daemon does. So a flow that a dump or a GET showed
+ * in TIME_WAIT or CLOSE (or without counters: accounting off) is "final"
+ * and never asked again (its DESTROY reports any rest); the others are
+ * asked with one GET each, pipelined (CT_POLL_INFLIGHT answers at most in
+ * the socket), one sequence number per flow so each answer maps back to
+ * its flow. ENOENT, or an answer with another id (the tuple was reused),
+ * means the flow is gone: after draining the event socket, a flow still
+ * tracked lost its DESTROY and is reported gone, as a dump would. When at
+ * least half the tracked flows need asking, one dump is cheaper and is done
+ * instead.
  *
  * Setup: a UDP datagram from 127.0.0.1:P to itself (the probe) must come
  * back as a NEW event within a second; the probe's flow is never reported.
@@ -61,12 +75,15 @@
 #include "util.h"
 
 #define CT_DEFAULT_MAX_FLOWS 262144
-#define CT_DEFAULT_RCVBUF (8 << 20)
+#define CT_DEFAULT_RCVBUF (32 << 20)
 #define CT_DEFAULT_RCVBUF_MAX (128 << 20)
 #define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
 #define CT_EVENT_BUDGET 64           /* datagrams per callback */
 #define CT_DUMP_BUDGET 32
 #define CT_DRAIN_MAX 100000          /* event datagrams drained at the end of a dump */
+#define CT_POLL_INFLIGHT 256         /* GETs sent and not answered (each answer < 4 KiB) */
+#define CT_POLL_BATCH 64             /* GETs per datagram */
+#define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
 #define CT_PROBE_MS 1000
 #define CT_NFT_WAIT_MS 2000
 
@@ -79,6 +96,8 @@ struct ct_entry {
 	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
 	bool dead;                   /* destroyed during a dump; freed at its end */
 	bool hidden;                 /* our probe: never reported */
+	bool final;                  /* cannot move bytes any more: not polled */
+	bool missing;                /* a poll found it gone from the kernel's table */
 };
 
 struct ct {
@@ -99,6 +118,12 @@ struct ct {
 	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
 	bool poll_pending;
 	uint32_t gen;
+
+	/* counter poll state: poll[i] is asked with sequence poll_seq0 + i */
+	bool polling;
+	struct ct_entry **poll;   /* NULL once answered */
+	size_t npoll, poll_cap, poll_sent, poll_got, poll_got_seen;
+	uint32_t poll_seq0;
 	uint32_t seq;
 	uint32_t dump_seq;
 	uint32_t dump_portid;
@@ -290,12 +315,36 @@ static int ct_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint64_
 	return 0;
 }
 
+/* CTA_PROTOINFO's TCP state (0..255), -ENODATA when absent, -EBADMSG. */
+static int ct_parse_tcp_state(const struct nlattr *nest)
+{
+	static const struct ct_attr_rule rules[] = { { CTA_PROTOINFO_TCP, CT_A_NEST } };
+	static const struct ct_attr_rule tcp_rules[] = { { CTA_PROTOINFO_TCP_STATE, 1 } };
+	const struct nlattr *tb[CTA_PROTOINFO_MAX + 1];
+	const struct nlattr *tcp[CTA_PROTOINFO_TCP_MAX + 1];
+	int r;
+
+	r = ct_nested(nest, tb, CTA_PROTOINFO_MAX, rules, ARRAY_SIZE(rules));
+	if (r < 0)
+		return r;
+	if (!tb[CTA_PROTOINFO_TCP])
+		return -ENODATA;
+	r = ct_nested(tb[CTA_PROTOINFO_TCP], tcp, CTA_PROTOINFO_TCP_MAX, tcp_rules,
+		      ARRAY_SIZE(tcp_rules));
+	if (r < 0)
+		return r;
+	if (!tcp[CTA_PROTOINFO_TCP_STATE])
+		return -ENODATA;
+	return mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
+}
+
 int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 {
 	static const struct ct_attr_rule rules[] = {
 		{ CTA_TUPLE_ORIG, CT_A_NEST }, { CTA_TUPLE_REPLY, CT_A_NEST },
 		{ CTA_COUNTERS_ORIG, CT_A_NEST }, { CTA_COUNTERS_REPLY, CT_A_NEST },
-		{ CTA_TIMESTAMP, CT_A_NEST }, { CTA_ID, 4 },
+		{ CTA_TIMESTAMP, CT_A_NEST }, { CTA_ID, 4 }, { CTA_PROTOINFO, CT_A_NEST },
+		{ CTA_ZONE, 2 },
 	};
 	static const struct ct_attr_rule ts_rules[] = {
 		{ CTA_TIMESTAMP_START, 8 }, { CTA_TIMESTAMP_STOP, 8 },
@@ -306,6 +355,7 @@ int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	int r, family, proto_orig, proto_reply;
 
 	memset(msg, 0, sizeof(*msg));
+	msg->tcp_state = -1;
 	if (len < sizeof(struct nlmsghdr) || nlh->nlmsg_len > len || nlh->nlmsg_len < hdr)
 		return -EBADMSG;
 	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
@@ -363,6 +413,14 @@ int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 			return r;
 		if (ts[CTA_TIMESTAMP_START])
 			msg->flow.start_ns = be64toh(mnl_attr_get_u64(ts[CTA_TIMESTAMP_START]));
+	}
+	if (tb[CTA_ZONE])
+		msg->flow.zone = ntohs(mnl_attr_get_u16(tb[CTA_ZONE]));
+	if (tb[CTA_PROTOINFO] && msg->flow.protocol == IPPROTO_TCP) {
+		r = ct_parse_tcp_state(tb[CTA_PROTOINFO]);
+		if (r < 0 && r != -ENODATA)
+			return r;
+		msg->tcp_state = r < 0 ? -1 : r;
 	}
 	return 0;
 }
@@ -589,8 +647,14 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 	if (!e) {
 		if (probe || dead)
 			return;
-		/* Missed (overrun, table full, raced the start-up dump): report it whole. */
+		/*
+		 * Missed (overrun, table full, raced the start-up dump): report it
+		 * whole. Not seen through NEW either: marked like a dump's flow,
+		 * so one that started before us (a TIME_WAIT flow expiring while
+		 * the start-up dump runs) counts as before our time.
+		 */
 		ct->stats.unknown_destroy++;
+		m->flow.from_dump = true;
 		ct_emit_new(ct, &m->flow);
 		ct_emit_destroy(ct, &m->flow, &m->counters);
 		return;
@@ -608,7 +672,17 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		ct_unlink(ct, pp);
 }
 
-/* A flow as a dump shows it. */
+/*
+ * Whether a flow as a dump or GET shows it can still move bytes: TCP's
+ * TIME_WAIT and CLOSE pass no more data (the kernel's enum
+ * tcp_conntrack: 7 and 8), and without counters there is nothing to read.
+ */
+static bool ct_msg_final(const struct ct_msg *m)
+{
+	return !m->has_counters || m->tcp_state == 7 || m->tcp_state == 8;
+}
+
+/* A flow as a dump (or a poll's GET) shows it. */
 static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 {
 	struct ct_entry **pp = ct_slot(ct, &m->flow);
@@ -619,6 +693,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		if (e->dead)
 			return;
 		e->seen_gen = ct->gen;
+		e->final = ct_msg_final(m);
 		if (!e->flow.start_ns)
 			e->flow.start_ns = m->flow.start_ns;
 		if (m->has_counters && ct_delta(&m->counters, &e->reported, &d)) {
@@ -633,6 +708,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 	if (!e)
 		return;
 	e->hidden = ct_is_probe(ct, &m->flow);
+	e->final = ct_msg_final(m);
 	if (ct->dump_is_resync)
 		ct->stats.resync_new++;
 	if (e->hidden)
@@ -773,6 +849,166 @@ void ct_note_overrun(struct ct *ct)
 	ct->resync_pending = true;
 }
 
+/* Protocols whose tuples a GET can name: the ones ct_parse_tuple keeps whole. */
+static bool ct_pollable(const struct ct_flow *f)
+{
+	return ct_proto_has_ports(f->protocol) ||
+	       (f->protocol == IPPROTO_ICMP && f->family == AF_INET) ||
+	       (f->protocol == IPPROTO_ICMPV6 && f->family == AF_INET6);
+}
+
+size_t ct_poll_begin(struct ct *ct, uint32_t *seq0)
+{
+	size_t n = 0;
+
+	if (ct->dumping)
+		return 0;
+	for (size_t i = 0; i < ct->nbuckets; i++) {
+		for (struct ct_entry *e = ct->buckets[i]; e; e = e->next) {
+			if (e->dead || e->hidden || e->final || !ct_pollable(&e->flow))
+				continue;
+			if (n == ct->poll_cap) {
+				ct->poll_cap = ct->poll_cap ? ct->poll_cap * 2 : 256;
+				ct->poll = xrealloc(ct->poll, ct->poll_cap * sizeof(*ct->poll));
+			}
+			e->missing = false;
+			ct->poll[n++] = e;
+		}
+	}
+	if (n == 0)
+		return 0;
+	/* Entries stay allocated until the poll ends: DESTROY marks them dead. */
+	ct->dumping = true;
+	ct->polling = true;
+	ct->npoll = n;
+	ct->poll_sent = ct->poll_got = ct->poll_got_seen = 0;
+	ct->poll_seq0 = ct->seq + 1;
+	ct->seq += (uint32_t)n;
+	ct->gen++;
+	ct->stats.polls++;
+	*seq0 = ct->poll_seq0;
+	return n;
+}
+
+const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i)
+{
+	return ct->polling && i < ct->npoll && ct->poll[i] ? &ct->poll[i]->flow : NULL;
+}
+
+int ct_input_poll(struct ct *ct, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
+
+	if (!ct->polling)
+		return 0;
+	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		uint32_t idx = nlh->nlmsg_seq - ct->poll_seq0;
+		struct ct_entry *e;
+		struct ct_msg m;
+
+		if (idx >= ct->npoll || !ct->poll[idx] || !mnl_nlmsg_portid_ok(nlh, ct->dump_portid))
+			continue; /* a late answer to an older poll, or one already seen */
+		e = ct->poll[idx];
+		ct->poll[idx] = NULL;
+		ct->poll_got++;
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err))) {
+				ct->stats.bad_msgs++;
+			} else if (err->error == -ENOENT) {
+				e->missing = !e->dead;
+			} else if (err->error < 0) {
+				/* The kernel cannot answer for it: its DESTROY will. */
+				ct->stats.poll_errors++;
+				e->final = true;
+			}
+			continue;
+		}
+		if (!ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+			continue;
+		if (!e->dead && !ct_same(&m.flow, &e->flow))
+			e->missing = true; /* its tuple belongs to a newer flow now */
+		ct_handle_dumped(ct, &m);
+	}
+	if (rest > 0)
+		ct->stats.bad_msgs++;
+	return ct->poll_got >= ct->npoll ? 1 : 0;
+}
+
+void ct_poll_end(struct ct *ct)
+{
+	static const struct ct_counters zero;
+
+	if (!ct->polling)
+		return;
+	/* Dead entries are freed below, with the dump's sweep. */
+	for (size_t i = 0; i < ct->npoll; i++)
+		ct->poll[i] = NULL;
+	for (size_t i = 0; i < ct->nbuckets; i++) {
+		struct ct_entry **pp = &ct->buckets[i];
+
+		while (*pp) {
+			struct ct_entry *e = *pp;
+
+			if (e->dead) {
+				ct_unlink(ct, pp);
+			} else if (e->missing) {
+				ct->stats.poll_gone++;
+				if (!e->hidden)
+					ct_emit_destroy(ct, &e->flow, &zero);
+				ct_unlink(ct, pp);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+	ct->npoll = 0;
+	ct->polling = false;
+	ct->dumping = false;
+}
+
+size_t ct_build_get(void *buf, const struct ct_flow *f, uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nlattr *tuple, *nest;
+	struct nfgenmsg *nfg;
+	size_t alen = f->family == AF_INET ? 4 : 16;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = (uint8_t)f->family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->orig.src);
+	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->orig.dst);
+	mnl_attr_nest_end(nlh, nest);
+	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)f->protocol);
+	if (ct_proto_has_ports(f->protocol)) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->orig.sport));
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->orig.dport));
+	} else if (f->family == AF_INET) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(f->orig.icmp_id));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, f->orig.icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, f->orig.icmp_code);
+	} else {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(f->orig.icmp_id));
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, f->orig.icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, f->orig.icmp_code);
+	}
+	mnl_attr_nest_end(nlh, nest);
+	mnl_attr_nest_end(nlh, tuple);
+	if (f->zone)
+		mnl_attr_put_u16(nlh, CTA_ZONE, htons(f->zone));
+	return nlh->nlmsg_len;
+}
+
 /* ----------------------------------------------------------------- public */
 
 int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbacks *cb)
@@ -866,14 +1102,76 @@ static int ct_send_dump(struct ct *ct, bool baseline)
 	return 0;
 }
 
-/* Starts the dump that an overrun or a timer asked for, if none runs. */
+static void ct_drain_events(struct ct *ct);
+
+/*
+ * Sends the next GETs of the running poll, keeping at most
+ * CT_POLL_INFLIGHT unanswered so the answers fit the socket's buffer. A
+ * failed send ends the poll (flows it did not ask about wait for the next).
+ */
+static void ct_poll_send(struct ct *ct)
+{
+	char buf[CT_POLL_BATCH * CT_GET_MAX];
+
+	while (ct->polling && ct->poll_sent < ct->npoll &&
+	       ct->poll_sent - ct->poll_got < CT_POLL_INFLIGHT) {
+		size_t len = 0, first = ct->poll_sent;
+
+		while (ct->poll_sent < ct->npoll && ct->poll_sent - first < CT_POLL_BATCH &&
+		       ct->poll_sent - ct->poll_got < CT_POLL_INFLIGHT) {
+			const struct ct_entry *e = ct->poll[ct->poll_sent];
+
+			/* Dead already (its DESTROY came): skip the GET, count it answered. */
+			if (!e || e->dead) {
+				ct->poll[ct->poll_sent] = NULL;
+				ct->poll_got++;
+			} else {
+				len += ct_build_get(buf + len, &e->flow,
+						    ct->poll_seq0 + (uint32_t)ct->poll_sent);
+				ct->stats.poll_gets++;
+			}
+			ct->poll_sent++;
+		}
+		if (len && send(ct->dump_fd, buf, len, 0) < 0) {
+			ct_poll_end(ct);
+			return;
+		}
+	}
+	if (ct->polling && ct->poll_got >= ct->npoll) {
+		ct_drain_events(ct);
+		ct_poll_end(ct);
+	}
+}
+
+/* Starts a counter poll, or a dump when most flows need asking anyway. */
+static int ct_poll_start(struct ct *ct)
+{
+	uint32_t seq0;
+	size_t n = ct_poll_begin(ct, &seq0);
+
+	if (n == 0)
+		return 0;
+	if (n * 2 > ct->count) {
+		/* Abandon the poll (nothing was sent) for one dump of the table. */
+		ct->stats.polls--;
+		ct_poll_end(ct);
+		return ct_send_dump(ct, false);
+	}
+	ct_poll_send(ct);
+	return 0;
+}
+
+/* Starts the dump or poll that an overrun or a timer asked for, if none runs. */
 static void ct_maybe_dump(struct ct *ct)
 {
 	if (ct->dumping || ct->dump_fd < 0)
 		return;
-	if (ct->resync_pending || ct->poll_pending) {
+	if (ct->resync_pending) {
 		ct->poll_pending = false;
 		(void)ct_send_dump(ct, false);
+	} else if (ct->poll_pending) {
+		ct->poll_pending = false;
+		(void)ct_poll_start(ct);
 	}
 }
 
@@ -917,6 +1215,17 @@ static void ct_events_cb(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)events;
 	ct_read_events(ct, CT_EVENT_BUDGET);
 	ct_maybe_dump(ct);
+	if (ct->cb.batch_end)
+		ct->cb.batch_end(ct->cb.data);
+}
+
+/* Takes every queued event before a dump or poll is judged; see the top comment. */
+static void ct_drain_events(struct ct *ct)
+{
+	for (int k = 0; k < CT_DRAIN_MAX / CT_EVENT_BUDGET; k++) {
+		if (ct_read_events(ct, CT_EVENT_BUDGET) < CT_EVENT_BUDGET)
+			break;
+	}
 }
 
 static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
@@ -936,11 +1245,24 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			/* The dump broke (ENOBUFS on a dump is possible): not a complete view. */
-			if (ct->dumping) {
+			if (ct->polling) {
+				/* Answers were lost: the flows that got none wait for the next poll. */
+				ct_drain_events(ct);
+				ct_poll_end(ct);
+			} else if (ct->dumping) {
 				ct->resync_pending = true;
 				ct_dump_end(ct, false);
 			}
 			break;
+		}
+		if (ct->polling) {
+			if (ct_input_poll(ct, ct->rbuf, (size_t)got) > 0) {
+				ct_drain_events(ct);
+				ct_poll_end(ct);
+				break;
+			}
+			ct_poll_send(ct);
+			continue;
 		}
 		if (!ct->dumping)
 			continue; /* leftovers of an abandoned dump */
@@ -948,11 +1270,7 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 		if (r == 0)
 			continue;
 		if (r > 0) {
-			/* Take every queued event first; see the top comment. */
-			for (int k = 0; k < CT_DRAIN_MAX / CT_EVENT_BUDGET; k++) {
-				if (ct_read_events(ct, CT_EVENT_BUDGET) < CT_EVENT_BUDGET)
-					break;
-			}
+			ct_drain_events(ct);
 			ct_dump_end(ct, true);
 		} else {
 			ct_dump_end(ct, false);
@@ -960,17 +1278,25 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 		break;
 	}
 	ct_maybe_dump(ct);
+	if (ct->cb.batch_end)
+		ct->cb.batch_end(ct->cb.data);
 }
 
 int ct_poll_counters(struct ct *ct)
 {
 	if (ct->dump_fd < 0)
 		return -ENOTCONN;
+	if (ct->polling && ct->poll_got == ct->poll_got_seen) {
+		/* No answer for a whole window: they were lost; start over. */
+		ct_drain_events(ct);
+		ct_poll_end(ct);
+	}
 	if (ct->dumping) {
+		ct->poll_got_seen = ct->poll_got;
 		ct->poll_pending = true;
 		return -EBUSY;
 	}
-	return ct_send_dump(ct, false);
+	return ct_poll_start(ct);
 }
 
 /*
@@ -1203,6 +1529,13 @@ int ct_open(struct ct *ct, struct loop *loop)
 		goto out;
 	}
 	ct->dump_portid = mnl_socket_get_portid(ct->dump_nl);
+	{
+		int bytes = CT_DUMP_RCVBUF;
+
+		/* Room for CT_POLL_INFLIGHT answers; the default may hold only ~200. */
+		if (setsockopt(ct->dump_fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+			(void)setsockopt(ct->dump_fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	}
 	/* Loads nf_conntrack_netlink on demand, and says whether we may use it. */
 	r = ct_check_subsystem(ct);
 	if (r < 0)
@@ -1360,6 +1693,7 @@ void ct_free(struct ct *ct)
 			free(e);
 		}
 	}
+	free(ct->poll);
 	free(ct->buckets);
 	free(ct->rbuf);
 	free(ct->nft_file);

@@ -2,13 +2,13 @@
  * conntrack.h: every flow of this network namespace, from netfilter
  * conntrack over netlink (libmnl; messages built with libnetfilter_conntrack
  * in the tests). NEW and DESTROY events arrive on one socket; dumps of the
- * table (at start, on a timer for the counters of long flows, and after an
- * overrun) run on a second socket so events and dumps never interleave.
+ * table (at start and after an overrun) and the per-window counter polls
+ * run on a second socket so their answers never interleave with events.
  *
  * The module keeps a bounded table of the flows it reported, keyed by the
  * conntrack id plus the original tuple, with the counters already reported,
  * and hands the rest of the daemon deltas only: flow_new once, flow_update
- * with the bytes since the last report (periodic dumps), flow_destroy with
+ * with the bytes since the last report (counter polls), flow_destroy with
  * the remainder. Summed, the deltas of a flow equal conntrack's final
  * counters (for flows first seen in the start-up dump: the bytes after that
  * dump), and nothing is counted twice, also across overruns and resyncs.
@@ -43,7 +43,9 @@ struct ct_flow {
 	struct ct_tuple orig;   /* as the first packet was seen */
 	struct ct_tuple reply;  /* differs from the swapped orig under NAT */
 	uint64_t start_ns;      /* CTA_TIMESTAMP_START, wall clock ns; 0 when unknown */
-	bool from_dump;         /* first seen in a dump, not through a NEW event */
+	uint16_t zone;          /* CTA_ZONE; 0 is the default zone */
+	bool from_dump;         /* not seen through a NEW event: first in a dump, or
+				   a DESTROY of a flow we never saw */
 };
 
 /* L3 bytes and packets (conntrack accounting counts IP headers too). */
@@ -61,6 +63,8 @@ struct ct_callbacks {
 	void (*flow_new)(const struct ct_flow *flow, void *data);
 	void (*flow_update)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
 	void (*flow_destroy)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
+	/* A batch of events or answers was handled (flow_new may follow). May be NULL. */
+	void (*batch_end)(void *data);
 	/* The setup state changed (enum ct_state); log ct_state_text once. May be NULL. */
 	void (*state_changed)(int state, void *data);
 	void *data;
@@ -73,7 +77,7 @@ enum ct_setup {
 
 struct ct_config {
 	size_t max_flows;          /* flow table bound; 0: 262144 */
-	int rcvbuf_bytes;          /* initial event socket buffer; 0: 8 MiB */
+	int rcvbuf_bytes;          /* initial event socket buffer; 0: 32 MiB */
 	int rcvbuf_max_bytes;      /* cap when growing on ENOBUFS; 0: 128 MiB */
 	enum ct_setup setup;
 	const char *nft_file;      /* data/auditsnitch.nft (installed path); copied */
@@ -88,6 +92,10 @@ struct ct_stats {
 	uint64_t flows_new, flows_updated, flows_destroyed;
 	uint64_t flows_active;
 	uint64_t dumps, dump_msgs;
+	uint64_t polls;            /* counter polls (per-flow GETs) done instead of a dump */
+	uint64_t poll_gets;        /* GET requests sent by them */
+	uint64_t poll_gone;        /* polled flows the kernel no longer had, DESTROY lost */
+	uint64_t poll_errors;      /* GETs answered with an error other than ENOENT */
 	uint64_t enobufs;          /* event socket overruns (events lost) */
 	uint64_t resyncs;          /* dumps done because of an overrun */
 	uint64_t resync_new, resync_gone; /* flows found / lost by a resync */
@@ -127,9 +135,13 @@ int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbac
 int ct_open(struct ct *ct, struct loop *loop);
 
 /*
- * Reads the counters of every flow now (a dump on the second socket,
- * processed on the loop); call once per write window. Returns 0, or
- * -EBUSY when a dump is still running (it will serve).
+ * Reads the counters of the flows that may still move bytes, on the second
+ * socket, processed on the loop; call once per write window. Flows that
+ * cannot move bytes any more (TCP in TIME_WAIT or CLOSE, or no accounting)
+ * are not asked again: their DESTROY reports any rest. When most tracked
+ * flows need asking, one dump of the table is cheaper than a GET per flow
+ * and is used instead. Returns 0, or -EBUSY when a dump or poll still runs
+ * (the next call takes over).
  */
 int ct_poll_counters(struct ct *ct);
 
@@ -158,6 +170,7 @@ struct ct_msg {
 	struct ct_flow flow;
 	struct ct_counters counters;  /* totals so far (all zero without accounting) */
 	bool has_counters;
+	int tcp_state;                /* CTA_PROTOINFO_TCP_STATE, -1 when absent */
 };
 
 /*
@@ -185,5 +198,23 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len);
 void ct_dump_end(struct ct *ct, bool complete);
 /* Marks that events were lost (as on ENOBUFS); the next dump resyncs. */
 void ct_note_overrun(struct ct *ct);
+
+/*
+ * A counter poll: ct_poll_begin picks the flows to ask about (0: none, no
+ * poll starts) and reserves one sequence number per flow from *seq0 on;
+ * ct_poll_flow(i) is the flow that sequence number seq0 + i asks about;
+ * ct_input_poll feeds an answer datagram and returns 1 when every GET was
+ * answered; ct_poll_end ends the poll: flows the kernel no longer has are
+ * reported destroyed with the counters already reported, unless their
+ * DESTROY event arrived meanwhile (the socket callbacks drain the event
+ * socket first).
+ */
+size_t ct_poll_begin(struct ct *ct, uint32_t *seq0);
+const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i);
+int ct_input_poll(struct ct *ct, const void *buf, size_t len);
+void ct_poll_end(struct ct *ct);
+/* The GET request for f into buf (at least CT_GET_MAX bytes); returns its length. */
+#define CT_GET_MAX 160
+size_t ct_build_get(void *buf, const struct ct_flow *f, uint32_t seq);
 
 #endif

@@ -40,6 +40,12 @@ enum {
 	VIEW_RESORT = 1 << 2,  /* re-rank the loaded groups */
 	VIEW_QUIT = 1 << 3,
 	VIEW_TOP = 1 << 4,     /* with RELOAD: put the cursor on the first row */
+	/*
+	 * With RELOAD: take the time anew and reread everything. Without it
+	 * (another grouping, a drill-down) the window stays where it was, so
+	 * the per-flow sums of the last load are reused (viewdata).
+	 */
+	VIEW_FRESH = 1 << 5,
 };
 
 #define VIEW_EX_NOINPUT 66
@@ -455,16 +461,23 @@ static void view_draw(struct view *v)
 	refresh();
 }
 
-/* Reruns the query; keep: put the cursor back on the value it was on. */
-static void view_reload(struct view *v, bool keep)
+/*
+ * Reruns the query; keep: put the cursor back on the value it was on;
+ * fresh: at the current time, rereading everything (see VIEW_FRESH).
+ */
+static void view_reload(struct view *v, bool keep, bool fresh)
 {
 	int64_t lo = 0, hi = 0, index = 0, row_on_screen = v->cursor - v->top;
 
-	v->now = util_wall_s();
+	if (fresh || v->now == 0) {
+		v->now = util_wall_s();
+		viewdata_invalidate(v->data);
+	}
 	if (viewdata_span(v->data, &lo, &hi) == 0)
 		viewq_set_span(v->q, lo, hi);
 	viewq_set_covered(v->q, viewdata_covered(v->data));
 	viewq_set_rollup(v->q, viewdata_has_rollup(v->data));
+	viewq_set_flows(v->q, viewdata_has_flows(v->data));
 	if (viewdata_load(v->data, v->q, v->now) < 0) {
 		snprintf(v->message, sizeof(v->message), "query failed: %s",
 			 viewdata_errmsg(v->data));
@@ -664,7 +677,7 @@ static int view_key(struct view *v, int kind, wint_t ch)
 	case 'T':
 		n = viewq_range(v->q) + (ch == 't' ? 1 : viewq_n_ranges() - 1);
 		viewq_set_range(v->q, n % viewq_n_ranges());
-		return VIEW_RELOAD;
+		return VIEW_RELOAD | VIEW_FRESH;
 	case 'h':
 	case 'H':
 		if (ch == 'h' ? viewq_set_step(v->q, viewq_step(v->q) + 1) < 0 :
@@ -673,9 +686,9 @@ static int view_key(struct view *v, int kind, wint_t ch)
 				 "already at the latest window" : "pick a time range first (t)");
 			return VIEW_REDRAW;
 		}
-		return VIEW_RELOAD;
+		return VIEW_RELOAD | VIEW_FRESH;
 	case 'r':
-		return VIEW_RELOAD;
+		return VIEW_RELOAD | VIEW_FRESH;
 	case '/':
 		return view_search_prompt(v);
 	case 'n':
@@ -718,7 +731,7 @@ static int view_tick(struct view *v)
 	/* "all" at step 0 only changes when the daemon wrote; windows slide. */
 	if (viewq_range(v->q) == 0 && changed == 0)
 		return 0;
-	return VIEW_RELOAD;
+	return VIEW_RELOAD | VIEW_FRESH;
 }
 
 static int view_run(struct view *v)
@@ -731,7 +744,7 @@ static int view_run(struct view *v)
 		uint64_t now_ms;
 
 		if (flags & VIEW_RELOAD) {
-			view_reload(v, !(flags & VIEW_TOP));
+			view_reload(v, !(flags & VIEW_TOP), flags & VIEW_FRESH);
 			view_schedule(v);
 		} else if (flags & VIEW_RESORT) {
 			if (viewdata_resort(v->data, viewq_sort(v->q)) < 0)

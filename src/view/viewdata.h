@@ -46,6 +46,10 @@ const char *viewdata_errmsg(const struct viewdata *d);
 /*
  * Runs q at time now and keeps its groups, ranked by q's sort (descending,
  * ties by label). Returns 0 or -EIO; on error the previous groups stay.
+ * On schema version 3 (viewq_set_flows) a flow-shaped q reuses the
+ * per-flow sums of an earlier load of the same window and now, even when
+ * the daemon wrote since (so switching groupings is cheap and consistent);
+ * viewdata_invalidate makes the next load reread them.
  */
 int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now);
 /* Re-ranks the loaded groups by another sort without rereading connections. */
@@ -84,6 +88,17 @@ unsigned viewdata_covered(const struct viewdata *d);
  * viewq_set_rollup). Found once at open.
  */
 bool viewdata_has_rollup(const struct viewdata *d);
+/*
+ * Whether the database has store.c's schema version 3 (for
+ * viewq_set_flows). Found once at open.
+ */
+bool viewdata_has_flows(const struct viewdata *d);
+/*
+ * Forgets the per-flow sums kept from earlier loads (see viewq_set_flows):
+ * the next load rereads them. For a refresh; loads of another window or
+ * query reread them anyway.
+ */
+void viewdata_invalidate(struct viewdata *d);
 /* The smallest and largest contime in the database (both 0 when empty). */
 int viewdata_span(struct viewdata *d, int64_t *min_contime, int64_t *max_contime);
 

@@ -37,6 +37,7 @@ struct viewq {
 	bool span_known;
 	unsigned covered;           /* bit per grouping: covering index */
 	bool rollup;                /* the store's per-day rollup table exists */
+	bool flows;                 /* schema version 3: flows, conn_rows, flow_weeks */
 	size_t n_filters;
 	struct viewq_filter filters[VIEWQ_MAX_FILTERS];
 };
@@ -88,6 +89,33 @@ static const struct viewq_grouping_def viewq_groupings[VIEWQ_N_GROUPINGS] = {
 		"c.uid = ?", false },
 	[VIEWQ_TIME] = { "time", "time", "c.contime", "g.id",
 		"datetime(g.id, 'unixepoch', 'localtime')", NULL, "c.contime = ?", false },
+};
+
+/*
+ * Schema version 3 (store.h): what each grouping reads of a flow f (and,
+ * for the ports and time, of its conn_rows row r), and its filter term.
+ * Groupings with a NULL row_inner are attributes of the flow alone.
+ */
+#define V3_RPORT "(CASE f.direction WHEN 1 THEN r.eport ELSE f.port END)"
+#define V3_LPORT "(CASE f.direction WHEN 1 THEN f.port ELSE r.eport END)"
+
+static const struct {
+	const char *inner;
+	const char *filter;
+	bool needs_row;
+} viewq_v3[VIEWQ_N_GROUPINGS] = {
+	[VIEWQ_EXE] = { "f.exe_id", EXE_FILTER("f.exe_id", "exe"), false },
+	[VIEWQ_NAME] = { "f.exe_id", EXE_FILTER("f.exe_id", "name"), false },
+	[VIEWQ_CMDLINE] = { "f.exe_id", EXE_FILTER("f.exe_id", "cmdline"), false },
+	[VIEWQ_SHA256] = { "f.exe_id", EXE_FILTER("f.exe_id", "sha256"), false },
+	[VIEWQ_PEXE] = { "f.pexe_id", EXE_FILTER("f.pexe_id", "exe"), false },
+	[VIEWQ_DOMAIN] = { "f.domain_id", "f.domain_id = ?", false },
+	[VIEWQ_RADDR] = { "f.raddr_id", "f.raddr_id = ?", false },
+	[VIEWQ_RPORT] = { V3_RPORT, V3_RPORT " = ?", true },
+	[VIEWQ_LPORT] = { V3_LPORT, V3_LPORT " = ?", true },
+	[VIEWQ_PROTOCOL] = { "f.protocol", "f.protocol = ?", false },
+	[VIEWQ_USER] = { "f.uid", "f.uid = ?", false },
+	[VIEWQ_TIME] = { "r.contime", "r.contime = ?", true },
 };
 
 static const char *const viewq_sort_names[VIEWQ_N_SORTS] = {
@@ -327,6 +355,23 @@ void viewq_set_rollup(struct viewq *q, bool available)
 	q->rollup = available;
 }
 
+void viewq_set_flows(struct viewq *q, bool available)
+{
+	q->flows = available;
+}
+
+bool viewq_flow_shape(const struct viewq *q)
+{
+	size_t i;
+
+	if (!q->flows || viewq_v3[q->grouping].needs_row)
+		return false;
+	for (i = 0; i < q->n_filters; i++)
+		if (viewq_v3[q->filters[i].grouping].needs_row)
+			return false;
+	return true;
+}
+
 /* Groupings and filters the rollup can answer: it has no contime or lport. */
 static bool viewq_rollup_column(enum viewq_grouping g)
 {
@@ -440,6 +485,111 @@ static void viewq_buf_inner(struct viewq_buf *b, const struct viewq *q, const ch
 	viewq_buf_add(b, " GROUP BY %s%s", group_plus, d->inner);
 }
 
+/* The start of the bucket of unit seconds (a day, a week) holding t. */
+static int64_t viewq_floor(int64_t t, int64_t unit)
+{
+	return t - ((t % unit) + unit) % unit;
+}
+
+/* The rollup week of schema version 3 (store.h STORE_ROLLUP_SECONDS). */
+#define VIEWQ_WEEK 604800
+/* As VIEWQ_ROLL_LO and VIEWQ_ROLL_HI, for conn_rows and flow_weeks. */
+#define V3_OLDEST "(SELECT contime FROM conn_rows ORDER BY contime LIMIT 1)"
+#define V3_ROLL_LO "MAX(?3, COALESCE(" V3_OLDEST " - ((" V3_OLDEST \
+	" % 604800) + 604800) % 604800 + 604800, 9223372036854775807))"
+#define V3_ROLL_HI "MAX(" V3_ROLL_LO ", MIN(?4, COALESCE((SELECT week FROM flow_weeks" \
+	" ORDER BY week DESC LIMIT 1) + 604800, -9223372036854775807 - 1)))"
+
+/* Whether q's window may read flow_weeks: "all", or a week or longer. */
+static bool viewq_v3_rollup(const struct viewq *q)
+{
+	return q->range == 0 || viewq_ranges[q->range].seconds >= VIEWQ_WEEK;
+}
+
+char *viewq_flow_sql(const struct viewq *q, int64_t now)
+{
+	struct viewq_buf b = { NULL, 0, 0 };
+	int64_t from = 0, to = 0;
+	int mask = viewq_window(q, now, &from, &to);
+
+	if (!viewq_v3_rollup(q)) {
+		viewq_buf_add(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
+			      " r.recv AS recv FROM conn_rows AS r%s%s",
+			      mask & 1 ? " WHERE r.contime >= ?1" : "",
+			      mask & 2 ? " AND r.contime < ?2" : "");
+		return b.text;
+	}
+	/*
+	 * Whole weeks from flow_weeks; the partial weeks at either end, the
+	 * oldest week (retention may have cut it) and the weeks not rolled up
+	 * yet from conn_rows.
+	 */
+	/* The bounds hold '%': they go in as arguments, not in the format. */
+	viewq_buf_add(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
+		      " r.recv AS recv FROM conn_rows AS r WHERE %sr.contime < MIN(%s, ?2)"
+		      " UNION ALL SELECT r.flow_id, r.conns, r.send, r.recv FROM conn_rows AS r"
+		      " WHERE r.contime >= %s%s"
+		      " UNION ALL SELECT w.flow_id, w.conns, w.send, w.recv FROM flow_weeks AS w"
+		      " WHERE w.week >= %s AND w.week < %s",
+		      mask & 1 ? "r.contime >= ?1 AND " : "", V3_ROLL_LO, V3_ROLL_HI,
+		      mask & 2 ? " AND r.contime < ?2" : "", V3_ROLL_LO, V3_ROLL_HI);
+	return b.text;
+}
+
+/* Appends " WHERE"/" AND" and the filters of q in their schema-3 form. */
+static void viewq_buf_v3_filters(struct viewq_buf *b, const struct viewq *q, const char *sep)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_filters; i++) {
+		viewq_buf_add(b, "%s", sep);
+		viewq_buf_filter(b, viewq_v3[q->filters[i].grouping].filter, VIEWQ_P_FILTER + (int)i);
+		sep = " AND ";
+	}
+}
+
+/* The aggregate on schema version 3; source: the per-flow sums' table, or NULL. */
+static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source)
+{
+	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
+	const char *inner = viewq_v3[q->grouping].inner;
+	struct viewq_buf b = { NULL, 0, 0 };
+	int64_t from = 0, to = 0;
+	int mask = viewq_window(q, now, &from, &to);
+
+	if (d->text_key)
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
+			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
+	else
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
+			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	if (viewq_flow_shape(q)) {
+		/* Per-flow sums first (cached by the caller), then the flows' attributes. */
+		char *agg = source ? NULL : viewq_flow_sql(q, now);
+
+		viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(a.conns) AS conns, SUM(a.send) AS send,"
+			      " SUM(a.recv) AS recv FROM %s%s%s AS a JOIN flows AS f ON f.id = a.fid",
+			      inner, source ? "" : "(", source ? source : agg, source ? "" : ")");
+		/* Without a source the flow rows are summed by the GROUP BY below directly. */
+		free(agg);
+		viewq_buf_v3_filters(&b, q, " WHERE ");
+	} else {
+		viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(r.conns) AS conns, SUM(r.send) AS send,"
+			      " SUM(r.recv) AS recv FROM conn_rows AS r JOIN flows AS f"
+			      " ON f.id = r.flow_id", inner);
+		viewq_buf_add(&b, "%s%s", mask & 1 ? " WHERE r.contime >= ?1" : "",
+			      mask & 2 ? " AND r.contime < ?2" : "");
+		viewq_buf_v3_filters(&b, q, mask & 1 ? " AND " : " WHERE ");
+	}
+	/* By position: "id" would name flows.id, not the alias. */
+	viewq_buf_add(&b, " GROUP BY 1) AS g");
+	if (d->join)
+		viewq_buf_add(&b, " %s", d->join);
+	if (d->text_key)
+		viewq_buf_add(&b, " GROUP BY 1");
+	return b.text;
+}
+
 char *viewq_sql(const struct viewq *q, int64_t now)
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
@@ -463,6 +613,8 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 	const char *group_plus = (!covered || narrow) && !by_time ? "+" : "";
 	char where[256];
 
+	if (q->flows)
+		return viewq_sql_v3(q, now, NULL);
 	if (d->text_key)
 		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
 			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
@@ -510,22 +662,12 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 	return b.text;
 }
 
-/* The start (00:00 UTC) of the day holding t. */
-static int64_t viewq_day(int64_t t)
-{
-	return t - ((t % VIEWQ_DAY) + VIEWQ_DAY) % VIEWQ_DAY;
-}
 
-int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
-		  const char *suffix, sqlite3_stmt **ret)
+/* Binds the window parameters ?1-?4 that st has (see VIEWQ_P_FROM). */
+static int viewq_bind_window(const struct viewq *q, sqlite3_stmt *st, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	char *agg = viewq_sql(q, now);
-	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
-	int64_t from = INT64_MIN, to = INT64_MAX, times[4];
-	int mask = viewq_window(q, now, &from, &to);
-	int r = -EINVAL, n_params;
-	size_t i;
+	int64_t from = INT64_MIN, to = INT64_MAX, times[4], unit = q->flows ? VIEWQ_WEEK : VIEWQ_DAY;
+	int mask = viewq_window(q, now, &from, &to), n_params = sqlite3_bind_parameter_count(st);
 
 	if (!(mask & 1))
 		from = INT64_MIN;
@@ -533,16 +675,55 @@ int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *p
 		to = INT64_MAX;
 	times[0] = from;
 	times[1] = to;
-	/* The first day start >= from, the last <= to (the int64 ends stay put). */
-	times[2] = mask & 1 ? viewq_day(from) + (viewq_day(from) < from ? VIEWQ_DAY : 0) : INT64_MIN;
-	times[3] = mask & 2 ? viewq_day(to) : INT64_MAX;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto out;
+	/* The first bucket start >= from, the last <= to (the int64 ends stay put). */
+	times[2] = mask & 1 ? viewq_floor(from, unit) + (viewq_floor(from, unit) < from ? unit : 0) :
+		INT64_MIN;
+	times[3] = mask & 2 ? viewq_floor(to, unit) : INT64_MAX;
 	/* Only the parameters the text uses exist (SQLite numbers up to the largest). */
-	n_params = sqlite3_bind_parameter_count(st);
-	for (i = 0; i < 4 && (int)i < n_params; i++)
-		if (sqlite3_bind_int64(st, (int)i + 1, times[i]) != SQLITE_OK)
-			goto out;
+	for (int i = 0; i < 4 && i < n_params; i++)
+		if (sqlite3_bind_int64(st, i + 1, times[i]) != SQLITE_OK)
+			return -EINVAL;
+	return 0;
+}
+
+int viewq_prepare_flows(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
+			const char *suffix, sqlite3_stmt **ret)
+{
+	sqlite3_stmt *st = NULL;
+	char *agg = viewq_flow_sql(q, now);
+	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
+	int r = -EINVAL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    viewq_bind_window(q, st, now) == 0) {
+		*ret = st;
+		st = NULL;
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	free(agg);
+	free(sql);
+	return r;
+}
+
+int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
+		  const char *suffix, sqlite3_stmt **ret)
+{
+	return viewq_prepare_from(q, db, now, NULL, prefix, suffix, ret);
+}
+
+int viewq_prepare_from(const struct viewq *q, sqlite3 *db, int64_t now, const char *source,
+		       const char *prefix, const char *suffix, sqlite3_stmt **ret)
+{
+	sqlite3_stmt *st = NULL;
+	char *agg = source && q->flows ? viewq_sql_v3(q, now, source) : viewq_sql(q, now);
+	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
+	int r = -EINVAL;
+	size_t i;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    viewq_bind_window(q, st, now) < 0)
+		goto out;
 	for (i = 0; i < q->n_filters; i++) {
 		const struct viewq_filter *f = &q->filters[i];
 		int n = VIEWQ_P_FILTER + (int)i, rc;

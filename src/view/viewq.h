@@ -125,6 +125,30 @@ void viewq_set_covered(struct viewq *q, unsigned mask);
 void viewq_set_rollup(struct viewq *q, bool available);
 /* Whether the query of q's current state reads the rollup. */
 bool viewq_uses_rollup(const struct viewq *q);
+/*
+ * Tells the builder that the database has store.c's schema version 3
+ * (flows, conn_rows and the weekly rollup flow_weeks behind the view
+ * connections). Queries then read those tables directly: groupings and
+ * filters that are attributes of a flow (all but remote and local port and
+ * time) are computed from per-flow sums over the window, read from whole
+ * rollup weeks and conn_rows for the rest, which the caller may keep in a
+ * table (viewq_prepare_flows, viewq_prepare_from); the others read
+ * conn_rows.
+ */
+void viewq_set_flows(struct viewq *q, bool available);
+/* Whether q's current state is computed from per-flow sums (schema 3). */
+bool viewq_flow_shape(const struct viewq *q);
+/*
+ * The rows of q's window as (fid, conns, send, recv): conn_rows rows and
+ * whole flow_weeks rows, several per flow; their sums per fid are the
+ * per-flow sums. viewq_flow_sql gives the text; viewq_prepare_flows
+ * prepares prefix + it + suffix with its parameters bound (the caller sums
+ * them into a table). Two states with the same text at the same now have the
+ * same sums.
+ */
+char *viewq_flow_sql(const struct viewq *q, int64_t now);
+int viewq_prepare_flows(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
+			const char *suffix, sqlite3_stmt **ret);
 
 /* The columns of connections each grouping reads first ("exe_id", ...). */
 const char *viewq_grouping_column(enum viewq_grouping g);
@@ -138,6 +162,15 @@ const char *viewq_grouping_column(enum viewq_grouping g);
  */
 int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
 		  const char *suffix, sqlite3_stmt **ret);
+
+/*
+ * As viewq_prepare, but a flow-shaped state (viewq_flow_shape) reads its
+ * per-flow sums from the table source (filled by viewq_prepare_flows for
+ * the same state and now) instead of computing them. source NULL, or a
+ * state of another shape: exactly viewq_prepare.
+ */
+int viewq_prepare_from(const struct viewq *q, sqlite3 *db, int64_t now, const char *source,
+		       const char *prefix, const char *suffix, sqlite3_stmt **ret);
 
 /* The SQL text viewq_prepare would prepare (for tests and debugging). */
 char *viewq_sql(const struct viewq *q, int64_t now);

@@ -2,9 +2,10 @@
 /*
  * fuzz_conntrack.c: libFuzzer target for conntrack message parsing and the
  * flow table. The input is split at each "\xff\xfe" marker into datagrams;
- * even ones are fed as events, odd ones as dump answers between
- * ct_dump_begin and ct_dump_end (with an overrun noted first, so resync
- * paths run), on a table bounded to 64 flows so the limit is reached. Each
+ * they are fed in turn as events, as dump answers between ct_dump_begin
+ * and ct_dump_end (with an overrun noted first, so resync paths run), and
+ * as answers to a counter poll of the flows so far (ct_poll_begin,
+ * ct_input_poll, ct_poll_end; sequence numbers are small, so they hit), on a table bounded to 64 flows so the limit is reached. Each
  * datagram is an exact-length heap copy so ASan sees any read past it.
  * Build: scripts/fuzz fuzz_conntrack [SECONDS]
  */
@@ -33,7 +34,8 @@ static void fuzz_delta(const struct ct_flow *f, const struct ct_counters *d, voi
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ct_callbacks cb = { fuzz_new, fuzz_delta, fuzz_delta, NULL, NULL };
+	struct ct_callbacks cb = { .flow_new = fuzz_new, .flow_update = fuzz_delta,
+				   .flow_destroy = fuzz_delta };
 	struct ct_config cfg = { .max_flows = 64 };
 	struct ct *ct = NULL;
 	size_t start = 0;
@@ -58,14 +60,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!copy)
 			break;
 		memcpy(copy, data + start, end - start);
-		if (n++ % 2 == 0) {
+		if (n % 3 == 0) {
 			ct_input_events(ct, copy, end - start);
+		} else if (n % 3 == 2) {
+			uint32_t seq0;
+
+			if (ct_poll_begin(ct, &seq0) > 0) {
+				(void)ct_input_poll(ct, copy, end - start);
+				ct_poll_end(ct);
+			}
 		} else {
 			ct_note_overrun(ct);
-			ct_dump_begin(ct, n % 4 == 0);
+			ct_dump_begin(ct, n % 4 == 1);
 			ct_dump_end(ct, ct_input_dump(ct, copy, end - start) > 0);
 		}
 		free(copy);
+		n++;
 		if (!mark)
 			break;
 		start = end + 2;

@@ -207,7 +207,8 @@ int main(int argc, char **argv)
 {
 	struct driver dr = { .lookup = true };
 	struct ct_config cfg = { 0 };
-	struct ct_callbacks cb = { on_new, on_update, on_destroy, on_state, &dr };
+	struct ct_callbacks cb = { .flow_new = on_new, .flow_update = on_update, .flow_destroy = on_destroy,
+				   .state_changed = on_state, .data = &dr };
 	uint64_t poll_ms = 0, duration_ms = 0;
 	int r;
 

@@ -37,6 +37,7 @@ struct spec {
 	uint32_t id;
 	int type;                   /* IPCTNL_MSG_CT_NEW / _DELETE */
 	uint32_t seq;
+	int tcp_state;              /* CTA_PROTOINFO_TCP_STATE + 1; 0: none */
 };
 
 /* Builds one message like the kernel's into buf; returns its length. */
@@ -124,6 +125,14 @@ static size_t build(char *buf, const struct spec *s)
 		mnl_attr_put_u64(nlh, CTA_TIMESTAMP_START, htobe64(s->start_ns));
 		mnl_attr_nest_end(nlh, n);
 	}
+	if (s->tcp_state) {
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+		struct nlattr *tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, (uint8_t)(s->tcp_state - 1));
+		mnl_attr_nest_end(nlh, tcp);
+		mnl_attr_nest_end(nlh, n);
+	}
 	if (!s->no_id)
 		mnl_attr_put_u32(nlh, CTA_ID, htonl(s->id));
 	return nlh->nlmsg_len;
@@ -182,7 +191,8 @@ static void on_destroy(const struct ct_flow *f, const struct ct_counters *d, voi
 
 static struct ct *mk(struct totals *t, size_t max_flows)
 {
-	struct ct_callbacks cb = { on_new, on_update, on_destroy, NULL, t };
+	struct ct_callbacks cb = { .flow_new = on_new, .flow_update = on_update,
+				   .flow_destroy = on_destroy, .data = t };
 	struct ct_config cfg = { .max_flows = max_flows };
 	struct ct *ct = NULL;
 
@@ -220,6 +230,148 @@ static int dump_done(struct ct *ct, uint32_t seq)
 	nlh->nlmsg_seq = seq;
 	mnl_nlmsg_put_extra_header(nlh, sizeof(int));
 	return ct_input_dump(ct, buf, nlh->nlmsg_len);
+}
+
+/* The kernel's answer to a GET that failed: NLMSG_ERROR with the request's sequence. */
+static int poll_error(struct ct *ct, uint32_t seq, int error)
+{
+	char buf[128];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nlmsgerr *err;
+
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_seq = seq;
+	err = mnl_nlmsg_put_extra_header(nlh, sizeof(*err));
+	err->error = error;
+	return ct_input_poll(ct, buf, nlh->nlmsg_len);
+}
+
+/* A flow's answer to a GET; s.seq must be set. */
+static int poll_answer(struct ct *ct, struct spec s)
+{
+	char buf[4096];
+	size_t len = build(buf, &s);
+
+	return ct_input_poll(ct, buf, len);
+}
+
+/* The poll sequence that asks about flow id, or 0. */
+static uint32_t poll_seq_of(struct ct *ct, uint32_t seq0, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ct_flow *f = ct_poll_flow(ct, i);
+
+		if (f && f->id == id)
+			return seq0 + (uint32_t)i;
+	}
+	return 0;
+}
+
+/*
+ * Counter polls: only flows that may still move bytes are asked; answers
+ * map back by sequence; ENOENT and a reused tuple mean gone; TIME_WAIT
+ * makes a flow final; a flow destroyed meanwhile is not reported twice.
+ */
+static void test_poll(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	struct spec a = tcp4(1, 2001), b = tcp4(2, 2002), c = tcp4(3, 2003), d = tcp4(4, 2004);
+	struct spec reused = tcp4(40, 2004);
+	char buf[CT_GET_MAX];
+	uint32_t seq0, sa, sb, sc, sd;
+	size_t n, len;
+
+	event(ct, a);
+	event(ct, b);
+	event(ct, c);
+	d.proto = IPPROTO_UDP;
+	event(ct, d);
+	is_int(t.news, 4, "poll: four flows");
+
+	n = ct_poll_begin(ct, &seq0);
+	is_int(n, 4, "poll: every new flow is asked");
+	sa = poll_seq_of(ct, seq0, n, 1);
+	sb = poll_seq_of(ct, seq0, n, 2);
+	sc = poll_seq_of(ct, seq0, n, 3);
+	sd = poll_seq_of(ct, seq0, n, 4);
+	ok(sa && sb && sc && sd && sa != sb && sc != sd, "poll: one sequence number per flow");
+	is_int(ct_poll_begin(ct, &seq0), 0, "poll: no second poll while one runs");
+
+	/* The GET names the flow's original tuple (parsed back by libnetfilter_conntrack). */
+	{
+		struct nf_conntrack *got = nfct_new();
+		const struct ct_flow *f = ct_poll_flow(ct, sa - seq0);
+		struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+		char src[INET_ADDRSTRLEN] = "", dst[INET_ADDRSTRLEN] = "";
+
+		len = ct_build_get(buf, f, sa);
+		ok(len <= CT_GET_MAX && len == nlh->nlmsg_len, "GET fits CT_GET_MAX");
+		is_int(nlh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, "GET type");
+		is_int(nlh->nlmsg_seq, sa, "GET carries its sequence");
+		is_int(nfct_nlmsg_parse(nlh, got), 0, "GET parses");
+		inet_ntop(AF_INET, nfct_get_attr(got, ATTR_ORIG_IPV4_SRC), src, sizeof(src));
+		inet_ntop(AF_INET, nfct_get_attr(got, ATTR_ORIG_IPV4_DST), dst, sizeof(dst));
+		is_str(src, "198.18.0.1", "GET source address");
+		is_str(dst, "198.18.0.2", "GET destination address");
+		is_int(ntohs(nfct_get_attr_u16(got, ATTR_ORIG_PORT_SRC)), 2001, "GET source port");
+		is_int(ntohs(nfct_get_attr_u16(got, ATTR_ORIG_PORT_DST)), 5001, "GET destination port");
+		is_int(nfct_get_attr_u8(got, ATTR_ORIG_L4PROTO), IPPROTO_TCP, "GET protocol");
+		nfct_destroy(got);
+	}
+
+	/* a: established, 1000 bytes; b: TIME_WAIT with 500 (final). */
+	a.counters = b.counters = true;
+	a.ob = 1000;
+	a.tcp_state = 3 + 1;
+	a.seq = sa;
+	is_int(poll_answer(ct, a), 0, "poll: answers missing");
+	a.ob = 999999;
+	is_int(poll_answer(ct, a), 0, "poll: a second answer for a sequence is ignored");
+	a.seq = seq0 + 100;
+	is_int(poll_answer(ct, a), 0, "poll: an answer outside the poll is ignored");
+	b.ob = 500;
+	b.tcp_state = 7 + 1;
+	b.seq = sb;
+	poll_answer(ct, b);
+	is_int(t.updates, 2, "poll: two updates");
+	is_int(t.ob, 1500, "poll: their bytes, once");
+	/* c: gone; d's tuple belongs to a newer flow now. */
+	is_int(poll_error(ct, sc, -ENOENT), 0, "poll: ENOENT is an answer");
+	reused.proto = IPPROTO_UDP;
+	reused.counters = true;
+	reused.ob = 70;
+	reused.seq = sd;
+	is_int(poll_answer(ct, reused), 1, "poll: complete with the last answer");
+	is_int(t.news, 5, "poll: the newer flow is reported");
+	is_int(t.destroys, 0, "poll: nothing gone before the poll ends");
+	ct_poll_end(ct);
+	is_int(t.destroys, 2, "poll: ENOENT and the reused tuple are gone");
+	ct_get_stats(ct, &st);
+	is_int(st.poll_gone, 2, "poll_gone counted");
+	is_int(st.flows_active, 3, "poll: a, b and the newer flow remain");
+
+	/* Second window: b is final (TIME_WAIT); a destroyed meanwhile is reported once. */
+	n = ct_poll_begin(ct, &seq0);
+	is_int(n, 2, "poll: a final flow is not asked again");
+	ok(poll_seq_of(ct, seq0, n, 2) == 0, "poll: b not asked");
+	sa = poll_seq_of(ct, seq0, n, 1);
+	a.type = IPCTNL_MSG_CT_DELETE;
+	a.ob = 1200;
+	a.tcp_state = 0;
+	event(ct, a);
+	is_int(t.destroys, 3, "poll: DESTROY during a poll reported");
+	is_int(t.last_destroy_ob, 200, "poll: with the remainder");
+	poll_error(ct, sa, -ENOENT);
+	poll_error(ct, poll_seq_of(ct, seq0, n, 40), -EINVAL);
+	ct_poll_end(ct);
+	is_int(t.destroys, 3, "poll: a destroyed flow is not reported gone again");
+	ct_get_stats(ct, &st);
+	is_int(st.poll_errors, 1, "poll: other errors counted");
+	is_int(st.flows_active, 2, "poll: b and the newer flow remain");
+	is_int(ct_poll_begin(ct, &seq0), 0, "poll: a flow the kernel cannot answer for is not asked again");
+	ct_free(ct);
 }
 
 static void test_parse(void)
@@ -464,6 +616,7 @@ static void test_deltas(void)
 	ct_get_stats(ct, &st);
 	is_int(st.unknown_destroy, 1, "unknown destroy counted");
 	is_int(t.news, 2, "unknown destroy reported as new");
+	ok(t.last_from_dump, "unknown destroy marked as not seen through NEW");
 	ct_free(ct);
 
 	/* Baseline: the start-up dump does not report bytes from before us. */
@@ -582,6 +735,7 @@ int main(void)
 	test_deltas();
 	test_resync();
 	test_table_full();
+	test_poll();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
 	   "error text says the daemon continues");
 	return tap_done();

@@ -75,6 +75,8 @@ static const char test_view_schema_rollup[] =
 	" raddr_id, domain_id)) WITHOUT ROWID;";
 
 static const char *test_view_schema = test_view_schema_rowid;
+/* Whether the suite runs on store.c's schema version 3 (its migrations build it). */
+static int test_view_v3;
 /* Whether the suite runs with the rollup (kept in step by test_view_exec). */
 static int test_view_with_rollup;
 /* Loads in the suite that read the rollup. */
@@ -84,13 +86,13 @@ static int test_view_rollup_loads;
 
 /* Five rows; see the expectations in each test. */
 static const char test_view_rows[] =
-	"INSERT INTO executables VALUES (0, '', '', '', ''),"
+	"INSERT OR REPLACE INTO executables VALUES (0, '', '', '', ''),"
 	" (1, '/usr/bin/curl', 'curl', 'curl https://a', 'AAAA'),"
 	" (2, '/usr/bin/curl', 'curl', 'curl https://b', 'AAAA'),"
 	" (3, '/usr/bin/ssh', 'ssh', 'ssh host', 'BBBB'),"
 	" (4, '/tmp/evil' || char(1) || 'name', 'evil', 'evil -x', 'CCCC');"
-	"INSERT INTO addresses VALUES (0, ''), (1, '198.18.0.1'), (2, '2001:db8::1');"
-	"INSERT INTO domains VALUES (0, ''), (1, 'example.com'), (2, 'b\xc3\xbc" "cher.example');"
+	"INSERT OR REPLACE INTO addresses VALUES (0, ''), (1, '198.18.0.1'), (2, '2001:db8::1');"
+	"INSERT OR REPLACE INTO domains VALUES (0, ''), (1, 'example.com'), (2, 'b\xc3\xbc" "cher.example');"
 	/* contime, exe, pexe, uid, fam, proto, dir, lport, rport, laddr, raddr, dom, conns, send, recv */
 	"INSERT INTO connections VALUES"
 	" (1000000 - 30,    1, 3, 0,     2, 6,  0, 40000, 443, 0, 1, 1, 2, 100, 1000),"  /* r1 */
@@ -117,9 +119,12 @@ static int test_view_exec(const char *sql)
 		return -1;
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 	/* Rows changed behind store.c's back: recompute the rollup as it would be. */
-	if (rc == SQLITE_OK && test_view_with_rollup && strstr(sql, "connections") &&
-	    sqlite3_table_column_metadata(db, NULL, "rollup", "day", NULL, NULL, NULL, NULL,
-					  NULL) == SQLITE_OK && store_rollup_build(db) < 0)
+	if (rc == SQLITE_OK && (test_view_with_rollup || test_view_v3) &&
+	    strstr(sql, "connections") &&
+	    (sqlite3_table_column_metadata(db, NULL, "rollup", "day", NULL, NULL, NULL, NULL,
+					   NULL) == SQLITE_OK ||
+	     sqlite3_table_column_metadata(db, NULL, "flow_weeks", "week", NULL, NULL, NULL, NULL,
+					   NULL) == SQLITE_OK) && store_rollup_build(db) < 0)
 		rc = SQLITE_ERROR;
 	if (rc != SQLITE_OK)
 		printf("# sqlite: %s\n", sqlite3_errmsg(db));
@@ -137,7 +142,8 @@ static void test_view_check(struct viewdata *d, struct viewq *q, const struct te
 
 	viewq_set_covered(q, viewdata_covered(d));
 	viewq_set_rollup(q, viewdata_has_rollup(d));
-	test_view_rollup_loads += viewq_uses_rollup(q);
+	viewq_set_flows(q, viewdata_has_flows(d));
+	test_view_rollup_loads += viewq_uses_rollup(q) || viewq_flow_shape(q);
 	if (viewdata_load(d, q, NOW) < 0) {
 		ok(0, "%s: load (%s)", what, viewdata_errmsg(d));
 		return;
@@ -471,6 +477,13 @@ static void test_view_data(struct viewdata *d)
 	is_int(viewdata_changed(d), 0, "unchanged");
 	test_view_exec("INSERT INTO connections VALUES (1000000, 3, 0, 0, 2, 6, 0, 1, 22, 0, 2, 0, 1, 1, 1)");
 	is_int(viewdata_changed(d), 1, "a commit by another connection is seen");
+	if (test_view_v3) {
+		/* Per-flow sums of the same window are kept until a refresh says otherwise. */
+		test_view_check(d, q, (const struct test_view_expect[]){
+			{ "/usr/bin/ssh", 5, 10, 20 }, { "/usr/bin/curl", 4, 7150, 1503 },
+			{ "/tmp/evil\001name", 3, 1, 1 } }, 3, "same window, not refreshed: kept sums");
+		viewdata_invalidate(d);
+	}
 	{
 		/* ssh now has 6. */
 		const struct test_view_expect w[] = {
@@ -587,7 +600,9 @@ static int tv_load(struct viewdata *d, struct viewq *q, int rollup, struct tv_gr
 	int64_t total;
 
 	*out = NULL;
-	viewq_set_rollup(q, rollup);
+	/* The fast path (per-flow sums, rollup) or the generic SQL over the view. */
+	viewq_set_rollup(q, rollup && viewdata_has_rollup(d));
+	viewq_set_flows(q, rollup && viewdata_has_flows(d));
 	if (viewdata_load(d, q, TV_NOW) < 0)
 		return -1;
 	total = viewdata_count(d);
@@ -625,7 +640,7 @@ static int tv_same(struct viewdata *d, struct viewq *q, int *used, const char *w
 
 	na = tv_load(d, q, 0, &a);
 	nb = tv_load(d, q, 1, &b);
-	if (viewq_uses_rollup(q))
+	if (viewq_uses_rollup(q) || viewq_flow_shape(q))
 		(*used)++;
 	same = na >= 0 && na == nb;
 	for (int i = 0; same && i < na; i++)
@@ -648,6 +663,8 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 	int used = 0, bad = 0, total = 0;
 	char what[160];
 
+	/* The data changed since the last stage: as the browser's refresh does. */
+	viewdata_invalidate(d);
 	for (size_t r = 0; r < ARRAY_SIZE(ranges); r++) {
 		for (size_t s = 0; s < ARRAY_SIZE(steps); s++) {
 			if (r == 0 && s > 0)
@@ -665,6 +682,7 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 					if (nf >= 1) {
 						viewq_set_grouping(q, VIEWQ_EXE);
 						viewq_set_rollup(q, 0);
+						viewq_set_flows(q, 0);
 						if (viewdata_load(d, q, TV_NOW) == 0 &&
 						    viewdata_count(d) > 0) {
 							const struct viewdata_row *rows;
@@ -677,6 +695,7 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 					if (nf >= 2) {
 						viewq_set_grouping(q, VIEWQ_RPORT);
 						viewq_set_rollup(q, 0);
+						viewq_set_flows(q, 0);
 						if (viewdata_load(d, q, TV_NOW) == 0 &&
 						    viewdata_count(d) > 0) {
 							const struct viewdata_row *rows;
@@ -720,8 +739,8 @@ static void test_view_rollup_compare(void)
 		ok(0, "rollup compare: store (%s)", msg ? msg : "");
 		goto out;
 	}
-	/* 10 days of windows every ~37 minutes, 1-6 records each, into the future a bit. */
-	for (int64_t t = TV_NOW - 10 * 86400; t < TV_NOW + 600; t += 2231) {
+	/* 40 days (whole rollup weeks) of windows every ~37 minutes, 1-6 records each, into the future a bit. */
+	for (int64_t t = TV_NOW - 40 * 86400; t < TV_NOW + 600; t += 2231) {
 		struct store_row rows[6];
 		int n = 1 + (int)(seed % 6);
 
@@ -760,12 +779,12 @@ static void test_view_rollup_compare(void)
 		ok(0, "rollup compare: open (%s)", msg);
 		goto out;
 	}
-	ok(viewdata_has_rollup(d), "rollup compare: rollup table found");
+	ok(viewdata_has_flows(d), "rollup compare: schema version 3 found");
 	tv_compare_all(d, "fresh");
 	/* A late window into a day already rolled up. */
 	{
 		struct conn_record *rec = conn_record_new();
-		struct store_row row = { TV_NOW - 3 * 86400 + 77, rec };
+		struct store_row row = { TV_NOW - 20 * 86400 + 77, rec };
 
 		conn_set(&rec->proc.exe, "/usr/bin/ssh");
 		rec->rport = 22;
@@ -775,16 +794,16 @@ static void test_view_rollup_compare(void)
 		conn_record_free(rec);
 	}
 	tv_compare_all(d, "after a late window");
-	/* Retention in the middle of a day: that day keeps expired sums in the rollup. */
+	/* Retention in the middle of a week: that week keeps expired sums in the rollup. */
 	do {
-		if (store_retention_step(st, TV_NOW - 8 * 86400 + 5000, &deleted, &more) < 0)
+		if (store_retention_step(st, TV_NOW - 36 * 86400 + 5000, &deleted, &more) < 0)
 			break;
 	} while (more);
 	tv_compare_all(d, "after mid-day retention");
 	/* A window older than every day (a clock set back). */
 	{
 		struct conn_record *rec = conn_record_new();
-		struct store_row row = { TV_NOW - 20 * 86400, rec };
+		struct store_row row = { TV_NOW - 60 * 86400, rec };
 
 		conn_set(&rec->proc.exe, "/usr/bin/curl");
 		rec->rport = 443;
@@ -816,14 +835,29 @@ static void test_view_suite(void)
 		return;
 	}
 	snprintf(test_view_path, sizeof(test_view_path), "%s/snitch.db", test_view_dir);
-	ok(test_view_exec(test_view_schema) == 0, "schema");
+	if (test_view_v3) {
+		const struct store_migration *steps;
+		size_t n_steps;
+		sqlite3 *db = NULL;
+		char *err = NULL;
+
+		steps = store_builtin_migrations(&n_steps);
+		ok(sqlite3_open(test_view_path, &db) == SQLITE_OK &&
+		   store_migrate(db, steps, n_steps, &err) == 0, "schema (store.c's migrations) %s",
+		   err ? err : "");
+		is_int(store_rollup_build(db), 0, "flow_weeks built (empty)");
+		sqlite3_close(db);
+		free(err);
+	} else {
+		ok(test_view_exec(test_view_schema) == 0, "schema");
+	}
 	if (test_view_with_rollup)
 		ok(test_view_exec(test_view_schema_rollup) == 0, "rollup table");
 	ok(test_view_exec(test_view_rows) == 0, "rows");
 	ok(viewdata_open(test_view_path, &d, &msg) == 0, "open read-only");
 	if (d) {
 		/* Only store.c's primary key covers, and only contime. */
-		is_int(viewdata_covered(d), test_view_schema == test_view_schema_store ?
+		is_int(viewdata_covered(d), !test_view_v3 && test_view_schema == test_view_schema_store ?
 		       1u << VIEWQ_TIME : 0, "covering indexes found");
 		test_view_groupings(d);
 		test_view_ranges(d, 0);
@@ -833,9 +867,12 @@ static void test_view_suite(void)
 	}
 	viewdata_free(d);
 	free(msg);
-	test_view_plan();
+	if (!test_view_v3)
+		test_view_plan();
 	test_view_open_errors();
 	test_view_empty();
+	if (test_view_v3)
+		goto out;
 	/* A covering index changes plans, never results. */
 	ok(test_view_exec("CREATE INDEX connections_exe_cover ON connections"
 			  "(exe_id, contime, conns, send, recv)") == 0, "covering index");
@@ -848,6 +885,7 @@ static void test_view_suite(void)
 		viewdata_free(d);
 	}
 	free(msg);
+out:
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_view_dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", test_view_dir);
@@ -869,6 +907,13 @@ int main(void)
 	test_view_rollup_loads = 0;
 	test_view_suite();
 	ok(test_view_rollup_loads >= 12, "the suite read the rollup (%d loads)",
+	   test_view_rollup_loads);
+	printf("# store.c's schema version 3: flows, conn_rows, flow_weeks\n");
+	test_view_with_rollup = 0;
+	test_view_v3 = 1;
+	test_view_rollup_loads = 0;
+	test_view_suite();
+	ok(test_view_rollup_loads >= 24, "the suite read per-flow sums (%d loads)",
 	   test_view_rollup_loads);
 	test_view_rollup_compare();
 	return tap_done();
