@@ -35,6 +35,7 @@ struct proctab_entry {
 	uint64_t rec_dev, rec_ino;  /* recorded: exec event's PATH, or /proc/PID/exe's fstat */
 	uint64_t dev, ino;          /* exe cache key last used (differs for scripts) */
 	bool from_exec;
+	uint64_t verified_ms;       /* /proc/PID/stat last agreed with the entry */
 	unsigned pins;
 	uint64_t last_used_ms;
 	struct proctab_entry *lru_prev, *lru_next;
@@ -534,6 +535,15 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 
 	if (hints_agree && pe->from_exec)
 		return true; /* the fast path for short-lived processes: no /proc read */
+	/*
+	 * A forked process that connects in a loop: every exec is audited, so
+	 * the entry can only be stale through a pid reused after a fork, and
+	 * the hints (same exe, same parent) agree. Reading its stat once a
+	 * second instead of per event is what keeps a busy client cheap.
+	 */
+	if (hints_agree && exe_hint && ppid_hint && pe->verified_ms &&
+	    proctab_now_ms() - pe->verified_ms < 1000)
+		return true;
 	if (procfs_read_stat(tab->pf, pe->pid, &st) < 0)
 		return hints_agree; /* gone: all we have is what we recorded */
 	if (pe->start_time && st.start_time != pe->start_time)
@@ -542,6 +552,8 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 		return false; /* same process, new program: an exec we did not see */
 	if (ppid_hint && ppid_hint != pe->ppid)
 		pe->ppid = st.ppid; /* reparented */
+	pe->start_time = st.start_time;
+	pe->verified_ms = proctab_now_ms();
 	return true;
 }
 
