@@ -808,6 +808,12 @@ static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void
 	}
 }
 
+void auditsrc_read_now(struct auditsrc *src)
+{
+	if (src && src->rec_fd >= 0)
+		auditsrc_on_records(src->loop, src->rec_fd, EPOLLIN, src);
+}
+
 static void auditsrc_close_records(struct auditsrc *src)
 {
 	if (src->rec_fd < 0)

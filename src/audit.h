@@ -63,6 +63,12 @@ void auditsrc_free(struct auditsrc *src);
 void auditsrc_stats(struct auditsrc *src, struct auditsrc_stats *st);
 /* Emits the events in flight (shutdown). */
 void auditsrc_flush(struct auditsrc *src);
+/*
+ * Reads the records queued now (as the loop would, same budget), so a
+ * caller about to work around a missing connect event first takes the
+ * events already waiting in the socket.
+ */
+void auditsrc_read_now(struct auditsrc *src);
 
 /*
  * Our rules in auditctl syntax, one per line (malloc'd). With saddr_fam

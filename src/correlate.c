@@ -56,6 +56,7 @@ struct corr_who {
 	uint32_t uid;
 	pid_t pid;
 	bool known;
+	uint64_t idhash;       /* of the strings and exe keys (not the sha256); see corr_who_same */
 };
 
 /* The key connects and flows meet on. */
@@ -94,6 +95,7 @@ struct corr_flow {
 	bool destroyed;
 	bool forwarded;
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
+	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
 	uint16_t icmp_id;          /* ping sockets are keyed by it */
 	uint32_t sock_uid;
 	unsigned retries;          /* attribution attempts left while pending */
@@ -121,6 +123,8 @@ struct correlate {
 	struct corr_conn *conn_btails[CORR_BUCKETS];
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
+	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
+	size_t deferred_head, ndeferred, deferred_cap;
 	struct corr_flow *flow_ids[CORR_BUCKETS];
 	struct corr_flow *flow_keys[CORR_BUCKETS], *flow_keys_tail[CORR_BUCKETS];
 	struct corr_flow *flow_head, *flow_tail;
@@ -190,6 +194,39 @@ static void corr_ident_from(struct corr_ident *id, const struct proctab_ident *p
 }
 
 /* The identity of pid and its parent, from the process table (identity order). */
+/* FNV-1a over a string and its terminator (so "ab","c" and "a","bc" differ). */
+static uint64_t corr_hash_str(uint64_t h, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)(str ? str : "");
+
+	do {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	} while (*p++);
+	return h;
+}
+
+static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
+{
+	h = corr_hash_str(h, id->exe);
+	h = corr_hash_str(h, id->name);
+	h = corr_hash_str(h, id->cmdline);
+	h ^= id->dev * 0x9e3779b97f4a7c15ULL;
+	h *= 0x100000001b3ULL;
+	h ^= id->ino * 0xc2b2ae3d27d4eb4fULL;
+	h *= 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * The sha256 is left out: it may still be pending for one capture and
+ * known for another of the same file, which the exe keys name already.
+ */
+static uint64_t corr_who_hash(const struct corr_who *w)
+{
+	return corr_hash_ident(corr_hash_ident(0xcbf29ce484222325ULL, &w->proc), &w->parent);
+}
+
 static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, const char *exe_hint,
 			     struct corr_who *w)
 {
@@ -211,6 +248,7 @@ static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, co
 		w->parent.sha256 = xstrdup("");
 	}
 	w->known = true;
+	w->idhash = corr_who_hash(w);
 }
 
 /* An empty identity (a flow nobody could be found for). */
@@ -658,27 +696,48 @@ static void corr_flow_attribute(struct correlate *c, struct corr_flow *f)
 }
 
 /*
+ * Would the two give the same record? (A record has no pid, fd or time of
+ * its own.) By the identity hash: a tie is checked against up to
+ * CORR_TIE_SCAN candidates per flow, too many string compares; a 64-bit
+ * collision would only let age decide a tie instead of the inode.
+ */
+static bool corr_who_same(const struct corr_who *a, const struct corr_who *b)
+{
+	return a->known == b->known && a->uid == b->uid && a->idhash == b->idhash;
+}
+
+/*
  * The pending connect for a flow: the oldest with the same key, unless
- * several wait and the flow's socket inode names one of them.
+ * several wait and the flow's socket inode names one of them. When the
+ * candidates (as far as a tie is looked at) are the same program, which
+ * one takes the flow changes no record: no socket lookup then (a client
+ * opening many connections to one server is the common tie).
  */
 static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *f)
 {
 	struct corr_conn *cc, *first = NULL;
 	int looked = 0;
-	bool several = false;
+	bool several = false, alike = true;
 
 	/* The chain is oldest first: the first equal key is the oldest. */
-	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc; cc = cc->bnext) {
+	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc && looked < CORR_TIE_SCAN;
+	     cc = cc->bnext) {
 		if (!corr_key_eq(&cc->key, &f->key))
 			continue;
-		if (first) {
-			several = true;
+		looked++;
+		if (!first) {
+			first = cc;
+			continue;
+		}
+		several = true;
+		if (!corr_who_same(&first->who, &cc->who)) {
+			alike = false;
 			break;
 		}
-		first = cc;
 	}
-	if (!several)
+	if (!several || alike)
 		return first;
+	looked = 0;
 	/* Only a tie needs the flow's own socket (a sock_diag request). */
 	if (!f->sock_ino)
 		corr_flow_find_socket(c, f);
@@ -801,13 +860,13 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	c->nconns++;
 }
 
+static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool before_us);
+
 void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 {
 	bool old;
 	struct corr_flow *f;
-	struct corr_conn *cc;
 	enum netaddr_dir dir;
-	unsigned b;
 
 	dir = c->deps.netaddr ? netaddr_classify(c->deps.netaddr, ct->family, ct->orig.src,
 						 ct->orig.dst)
@@ -855,6 +914,36 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	old = ct->from_dump && ct->start_ns &&
 	      (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns > 5000000000ull;
 	f->retries = old ? 0 : 5;
+	/* See correlate_settle. Until placed, connects do not see it. */
+	if (f->direction == CONN_OUTBOUND && f->protocol == IPPROTO_TCP && !f->forwarded &&
+	    !ct->from_dump && c->ndeferred - c->deferred_head < c->opts.max_pending) {
+		if (c->ndeferred == c->deferred_cap && c->deferred_head > 0) {
+			c->ndeferred -= c->deferred_head;
+			memmove(c->deferred, c->deferred + c->deferred_head,
+				c->ndeferred * sizeof(*c->deferred));
+			c->deferred_head = 0;
+		}
+		if (c->ndeferred == c->deferred_cap) {
+			c->deferred_cap = c->deferred_cap ? c->deferred_cap * 2 : 256;
+			c->deferred = xrealloc(c->deferred, c->deferred_cap * sizeof(*c->deferred));
+		}
+		c->deferred[c->ndeferred++] = f;
+		f->deferred = true;
+		return;
+	}
+	corr_flow_place(c, f, ct->from_dump && ct->start_ns && ct->start_ns < c->started_ns);
+}
+
+/*
+ * A new flow meets its pending connect, or is attributed through its
+ * socket and waits for a connect. before_us: seen only in a dump (or a
+ * DESTROY) and started before the daemon did.
+ */
+static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool before_us)
+{
+	struct corr_conn *cc;
+	unsigned b;
+
 	/* The usual case: the connect came first; no socket lookup is needed. */
 	if (f->direction == CONN_OUTBOUND) {
 		cc = corr_match_conn(c, f);
@@ -876,8 +965,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	 * connection of nobody. A flow a resync dump finds after an overrun
 	 * started while we watched and is recorded.
 	 */
-	if (ct->from_dump && ct->start_ns && ct->start_ns < c->started_ns && !f->sock_ino &&
-	    !f->who.known) {
+	if (before_us && !f->sock_ino && !f->who.known) {
 		c->st.preexisting_closed++;
 		corr_flow_remove(c, f);
 		return;
@@ -950,6 +1038,7 @@ static void corr_retry_pending(struct correlate *c)
 
 void correlate_tick(struct correlate *c, uint64_t now)
 {
+	(void)correlate_settle(c, now); /* for callers that do not settle themselves */
 	corr_retry_pending(c);
 	while (c->conn_head && now - c->conn_head->t_ms >= c->opts.window_ms) {
 		struct corr_conn *cc = c->conn_head;
@@ -982,6 +1071,22 @@ void correlate_tick(struct correlate *c, uint64_t now)
 			corr_flow_remove(c, f);
 	}
 	corr_wait_expire(c, now, false);
+}
+
+uint64_t correlate_settle(struct correlate *c, uint64_t now)
+{
+	/* Only correlate_free frees a deferred flow: nothing else can reach it. */
+	while (c->deferred_head < c->ndeferred) {
+		struct corr_flow *f = c->deferred[c->deferred_head];
+
+		if (now - f->t_ms < CORRELATE_DEFER_MS)
+			return f->t_ms + CORRELATE_DEFER_MS - now;
+		c->deferred_head++;
+		f->deferred = false;
+		corr_flow_place(c, f, false);
+	}
+	c->deferred_head = c->ndeferred = 0;
+	return 0;
 }
 
 void correlate_flush(struct correlate *c)
@@ -1028,6 +1133,7 @@ void correlate_free(struct correlate *c)
 			free(f);
 		}
 	}
+	free(c->deferred);
 	free(c);
 }
 

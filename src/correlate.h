@@ -84,6 +84,20 @@ void correlate_hash_done(struct correlate *c, uint64_t dev, uint64_t ino, const 
 void correlate_tick(struct correlate *c, uint64_t now_ms);
 /* Emits everything pending now (shutdown). */
 void correlate_flush(struct correlate *c);
+/*
+ * New outbound TCP flows wait up to CORRELATE_DEFER_MS for their connect
+ * event, which the kernel's audit thread delivers a little after the flow
+ * (the SYN makes the flow inside connect(); the audit record is sent after
+ * the call returns). A flow met by its connect meanwhile needs no socket
+ * lookup and no search for the socket's owner, by far the dearest part of
+ * correlation. correlate_settle places the flows that waited long enough
+ * (matched with a pending connect, or looked up through sock_diag and the
+ * inode index); call it after reading the audit socket. Returns the ms
+ * until the next waiting flow is due, 0 when none waits. correlate_tick
+ * settles too.
+ */
+#define CORRELATE_DEFER_MS 5
+uint64_t correlate_settle(struct correlate *c, uint64_t now_ms);
 void correlate_stats(const struct correlate *c, struct correlate_stats *st);
 
 #endif

@@ -82,6 +82,8 @@ struct daemon {
 	struct correlate *corr;
 	struct loop_timer *tick_timer;     /* correlation windows, 100 ms */
 	struct loop_timer *window_timer;   /* conntrack counters, every write window */
+	struct loop_timer *settle_timer;   /* one-shot: new flows due for correlate_settle */
+	bool settle_armed;
 	struct loop_timer *slow_timer;     /* proctab expiry, socket index, 1 s */
 	struct loop_timer *save_timer;     /* record.json, 30 s */
 	struct daemon_save *save_job;      /* record.json write in flight */
@@ -444,9 +446,14 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "flows_destroyed", t.flows_destroyed);
 		jsonbuf_kuint(&b, "flows_active", t.flows_active);
 		jsonbuf_kuint(&b, "dumps", t.dumps);
+		jsonbuf_kuint(&b, "polls", t.polls);
+		jsonbuf_kuint(&b, "poll_gets", t.poll_gets);
+		jsonbuf_kuint(&b, "poll_gone", t.poll_gone);
+		jsonbuf_kuint(&b, "poll_errors", t.poll_errors);
 		jsonbuf_kuint(&b, "enobufs", t.enobufs);
 		jsonbuf_kuint(&b, "resyncs", t.resyncs);
 		jsonbuf_kuint(&b, "table_full", t.table_full);
+		jsonbuf_kuint(&b, "unknown_destroy", t.unknown_destroy);
 		jsonbuf_kuint(&b, "bad_msgs", t.bad_msgs + t.missing_attrs);
 		jsonbuf_kint(&b, "rcvbuf", t.rcvbuf_bytes);
 		jsonbuf_key(&b, "nft_loaded");
@@ -762,6 +769,39 @@ static void daemon_on_flow_destroy(const struct ct_flow *flow, const struct ct_c
 	correlate_flow_bytes(d->corr, flow, delta, true);
 }
 
+/*
+ * New flows that waited long enough for their connect event: take the
+ * connect events already queued, then let the rest look for their socket
+ * (correlate_settle); come back when the next one is due.
+ */
+static void daemon_settle(struct daemon *d)
+{
+	uint64_t due;
+
+	if (!d->corr)
+		return;
+	auditsrc_read_now(d->audit);
+	due = correlate_settle(d->corr, util_now_ms());
+	if (due && !d->settle_armed && d->settle_timer &&
+	    loop_timer_set(d->settle_timer, due, 0) == 0)
+		d->settle_armed = true;
+}
+
+static void daemon_on_settle(struct loop *loop, uint64_t exp, void *data)
+{
+	struct daemon *d = data;
+
+	(void)loop;
+	(void)exp;
+	d->settle_armed = false;
+	daemon_settle(d);
+}
+
+static void daemon_on_ct_batch(void *data)
+{
+	daemon_settle(data);
+}
+
 static void daemon_on_ct_state(int state, void *data)
 {
 	(void)data;
@@ -970,6 +1010,7 @@ static int daemon_start_pipeline(struct daemon *d)
 		.flow_new = daemon_on_flow_new,
 		.flow_update = daemon_on_flow_update,
 		.flow_destroy = daemon_on_flow_destroy,
+		.batch_end = daemon_on_ct_batch,
 		.state_changed = daemon_on_ct_state,
 		.data = d,
 	};
@@ -1110,7 +1151,9 @@ static int daemon_start_pipeline(struct daemon *d)
 					 daemon_on_window, d);
 	d->slow_timer = loop_timer_new(d->loop, 1000, 1000, daemon_on_slow, d);
 	d->save_timer = loop_timer_new(d->loop, 30000, 30000, daemon_on_save, d);
-	if (!d->tick_timer || !d->window_timer || !d->slow_timer || !d->save_timer) {
+	d->settle_timer = loop_timer_new(d->loop, 0, 0, daemon_on_settle, d); /* armed on demand */
+	if (!d->tick_timer || !d->window_timer || !d->slow_timer || !d->save_timer ||
+	    !d->settle_timer) {
 		log_error("cannot create timers: %s", strerror(errno));
 		return EX_OSERR;
 	}
@@ -1124,7 +1167,9 @@ static void daemon_stop_pipeline(struct daemon *d)
 	loop_timer_free(d->window_timer);
 	loop_timer_free(d->slow_timer);
 	loop_timer_free(d->save_timer);
-	d->tick_timer = d->window_timer = d->slow_timer = d->save_timer = NULL;
+	loop_timer_free(d->settle_timer);
+	d->tick_timer = d->window_timer = d->slow_timer = d->save_timer = d->settle_timer = NULL;
+	d->settle_armed = false;
 	ct_free(d->ct);
 	d->ct = NULL;
 	/* Everything pending becomes a record now (hashes that did not finish say so). */
