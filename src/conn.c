@@ -1,34 +1,98 @@
 /*
- * conn.c: allocation and copying of connection records (conn.h).
+ * conn.c: allocation and copying of connection records and their
+ * reference-counted strings (conn.h).
  */
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conn.h"
 #include "util.h"
 
+/*
+ * A conn_str: the count, then the text. The empty string is one static
+ * object whose count is never touched, so fresh records cost no string
+ * allocation at all.
+ */
+struct conn_str {
+	uint32_t refs;
+	uint32_t is_static;
+	char text[];
+};
+
+static struct {
+	struct conn_str head;
+	char text[1];
+} conn_empty = { { 1, 1 }, "" };
+
+static struct conn_str *conn_str_head(const char *s)
+{
+	return (struct conn_str *)(uintptr_t)(s - offsetof(struct conn_str, text));
+}
+
+char *conn_str_new(const char *s)
+{
+	size_t len;
+	struct conn_str *h;
+
+	if (!s || !*s)
+		return conn_empty.head.text;
+	len = strlen(s);
+	h = xmalloc(sizeof(*h) + len + 1);
+	h->refs = 1;
+	h->is_static = 0;
+	memcpy(h->text, s, len + 1);
+	return h->text;
+}
+
+char *conn_str_ref(char *s)
+{
+	struct conn_str *h = conn_str_head(s);
+
+	if (!h->is_static)
+		__atomic_fetch_add(&h->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+void conn_str_unref(char *s)
+{
+	struct conn_str *h;
+
+	if (!s)
+		return;
+	h = conn_str_head(s);
+	if (!h->is_static && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(h);
+}
+
+unsigned conn_str_refs(const char *s)
+{
+	const struct conn_str *h = conn_str_head(s);
+
+	return h->is_static ? UINT32_MAX : __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE);
+}
+
 static void conn_ident_init(struct conn_ident *id)
 {
-	id->exe = xstrdup("");
-	id->name = xstrdup("");
-	id->cmdline = xstrdup("");
-	id->sha256 = xstrdup("");
+	id->exe = id->name = id->cmdline = id->sha256 = conn_empty.head.text;
 }
 
 static void conn_ident_copy(struct conn_ident *dst, const struct conn_ident *src)
 {
-	dst->exe = xstrdup(src->exe);
-	dst->name = xstrdup(src->name);
-	dst->cmdline = xstrdup(src->cmdline);
-	dst->sha256 = xstrdup(src->sha256);
+	dst->exe = conn_str_ref(src->exe);
+	dst->name = conn_str_ref(src->name);
+	dst->cmdline = conn_str_ref(src->cmdline);
+	dst->sha256 = conn_str_ref(src->sha256);
 }
 
 static void conn_ident_clear(struct conn_ident *id)
 {
-	free(id->exe);
-	free(id->name);
-	free(id->cmdline);
-	free(id->sha256);
+	conn_str_unref(id->exe);
+	conn_str_unref(id->name);
+	conn_str_unref(id->cmdline);
+	conn_str_unref(id->sha256);
 }
 
 struct conn_record *conn_record_new(void)
@@ -37,7 +101,7 @@ struct conn_record *conn_record_new(void)
 
 	conn_ident_init(&rec->proc);
 	conn_ident_init(&rec->parent);
-	rec->domain = xstrdup("");
+	rec->domain = conn_empty.head.text;
 	return rec;
 }
 
@@ -48,7 +112,7 @@ struct conn_record *conn_record_dup(const struct conn_record *rec)
 	*copy = *rec;
 	conn_ident_copy(&copy->proc, &rec->proc);
 	conn_ident_copy(&copy->parent, &rec->parent);
-	copy->domain = xstrdup(rec->domain);
+	copy->domain = conn_str_ref(rec->domain);
 	return copy;
 }
 
@@ -58,12 +122,22 @@ void conn_record_free(struct conn_record *rec)
 		return;
 	conn_ident_clear(&rec->proc);
 	conn_ident_clear(&rec->parent);
-	free(rec->domain);
+	conn_str_unref(rec->domain);
 	free(rec);
 }
 
 void conn_set(char **field, const char *value)
 {
-	free(*field);
-	*field = xstrdup(value ? value : "");
+	char *old = *field;
+
+	*field = conn_str_new(value); /* value may be *field itself */
+	conn_str_unref(old);
+}
+
+void conn_share(char **field, char *s)
+{
+	char *old = *field;
+
+	*field = conn_str_ref(s);
+	conn_str_unref(old);
 }

@@ -40,12 +40,30 @@ struct conn_record {
 	uint64_t send, recv;     /* bytes (conntrack's L3 counters) */
 };
 
+/*
+ * A record's strings are reference counted (any thread may drop a
+ * reference), so the records of one program share its strings instead of
+ * copying eight of them per record: set them only with conn_set (copies)
+ * or conn_share (takes a reference), never by assignment on a record from
+ * conn_record_new. Their text never changes once made.
+ */
 /* A record with every string "" and counters 0; never NULL. */
 struct conn_record *conn_record_new(void);
-/* A deep copy. */
+/* A copy sharing the strings. */
 struct conn_record *conn_record_dup(const struct conn_record *rec);
 void conn_record_free(struct conn_record *rec);
 /* Replaces *field with a copy of value (NULL becomes ""). */
 void conn_set(char **field, const char *value);
+/* Replaces *field with another reference to s, a conn_str. */
+void conn_share(char **field, char *s);
+
+/* A counted copy of s (NULL becomes ""), its reference is the caller's. */
+char *conn_str_new(const char *s);
+/* Another reference to s; returns s. */
+char *conn_str_ref(char *s);
+/* Drops one reference (NULL ok); the last one frees it. */
+void conn_str_unref(char *s);
+/* References held now: 1 means only the caller (an interning table) holds it. */
+unsigned conn_str_refs(const char *s);
 
 #endif
