@@ -53,6 +53,7 @@
 
 #define DAEMON_SOCKET_NAME "auditsnitch.sock"
 #define DAEMON_STOP_TIMEOUT_MS 10000
+#define DAEMON_COALESCE_US 1000      /* see loop_set_coalesce */
 /* LSB status codes. */
 #define LSB_RUNNING 0
 #define LSB_DEAD_PIDFILE 1
@@ -1307,6 +1308,13 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		log_error("cannot create the event loop: %s", strerror(-r));
 		goto out;
 	}
+	/*
+	 * 1 ms between busy iterations: at 10,000 connects/s a wakeup takes
+	 * about forty audit records instead of four, which cuts the loop's
+	 * system calls and context switches several times over; a record
+	 * waits 1 ms longer at most, far below the audit backlog's slack.
+	 */
+	loop_set_coalesce(d.loop, DAEMON_COALESCE_US);
 	if ((r = loop_add_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d)) < 0 ||
 	    (r = loop_add_signal(d.loop, SIGINT, daemon_on_stop_signal, &d)) < 0 ||
 	    (r = loop_add_signal(d.loop, SIGHUP, daemon_on_hup, &d)) < 0) {

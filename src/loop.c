@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -55,8 +56,10 @@ struct loop {
 	struct loop_handler *handlers;
 	bool dispatching;
 	bool quit;
+	bool fd_ready;             /* this iteration served an fd (not only timers) */
 	int status;
 	uint64_t iterations;
+	long coalesce_us;
 };
 
 int loop_new(struct loop **ret)
@@ -308,6 +311,7 @@ static void loop_dispatch(struct loop *loop, struct loop_handler *h, uint32_t ev
 		return;
 	switch (h->kind) {
 	case LOOP_FD:
+		loop->fd_ready = true;
 		h->cb(loop, h->fd, events, h->data);
 		break;
 	case LOOP_TIMER:
@@ -337,12 +341,24 @@ int loop_run(struct loop *loop)
 		}
 		loop->iterations++;
 		loop->dispatching = true;
+		loop->fd_ready = false;
 		for (i = 0; i < n && !loop->quit; i++)
 			loop_dispatch(loop, events[i].data.ptr, events[i].events);
 		loop->dispatching = false;
 		loop_reap(loop);
+		if (loop->fd_ready && loop->coalesce_us > 0 && !loop->quit) {
+			/* Let the next input gather; see loop_set_coalesce. */
+			struct timespec ts = { 0, loop->coalesce_us * 1000L };
+
+			(void)nanosleep(&ts, NULL);
+		}
 	}
 	return loop->status;
+}
+
+void loop_set_coalesce(struct loop *loop, long usec)
+{
+	loop->coalesce_us = usec < 0 ? 0 : usec > 100000 ? 100000 : usec;
 }
 
 void loop_quit(struct loop *loop, int status)

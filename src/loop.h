@@ -52,6 +52,13 @@ int loop_add_signal(struct loop *loop, int signo, loop_signal_cb cb, void *data)
 
 /* Runs until loop_quit; returns the status given to loop_quit, or -errno. */
 int loop_run(struct loop *loop);
+/*
+ * After an iteration that served input, wait usec (0: off, the default)
+ * before the next: under a stream of input each wakeup then takes a batch
+ * instead of a few messages, trading that much latency for far fewer
+ * wakeups and system calls. An idle loop still wakes at once.
+ */
+void loop_set_coalesce(struct loop *loop, long usec);
 /* Makes loop_run return status after the current callback. */
 void loop_quit(struct loop *loop, int status);
 
