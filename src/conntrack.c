@@ -39,6 +39,12 @@
  * least half the tracked flows need asking, one dump is cheaper and is done
  * instead.
  *
+ * Final flows wait up to 120 s for their DESTROY (TIME_WAIT) and were most
+ * of the memory: at the end of each dump or poll they move to a compact
+ * table (ct_tomb, 48 bytes: key hash, id, counters reported) and the rest
+ * of the daemon hears flow_final once, so it can forget them too. A
+ * DESTROY, a dump entry or a NEW for such a flow is looked up there.
+ *
  * Setup: a UDP datagram from 127.0.0.1:P to itself (the probe) must come
  * back as a NEW event within a second; the probe's flow is never reported.
  * If it does not and "Conntrack setup" is auto, nft -f loads
@@ -100,6 +106,15 @@ struct ct_entry {
 	bool missing;                /* a poll found it gone from the kernel's table */
 };
 
+/* A final flow, compacted: see the top comment. key 0 marks a free slot. */
+struct ct_tomb {
+	uint64_t key;                /* ct_hash | 1 */
+	uint32_t id;
+	uint32_t seen_gen;
+	bool dead;                   /* destroyed during a dump; removed at its end */
+	uint64_t orig_bytes, orig_packets, reply_bytes, reply_packets; /* reported */
+};
+
 struct ct {
 	struct ct_config cfg;
 	char *nft_file;
@@ -113,6 +128,10 @@ struct ct {
 	struct ct_entry **buckets;
 	size_t nbuckets;
 	size_t count;
+
+	/* final flows: open addressing, linear probing, load <= 1/2 */
+	struct ct_tomb *tombs;
+	size_t ntombs, tomb_cap;
 
 	/* dump state */
 	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
@@ -513,7 +532,7 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f)
 	struct ct_entry *e;
 	size_t b;
 
-	if (ct->count >= ct->cfg.max_flows) {
+	if (ct->count + ct->ntombs >= ct->cfg.max_flows) {
 		ct->stats.table_full++;
 		return NULL;
 	}
@@ -536,6 +555,98 @@ static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 	*pp = e->next;
 	free(e);
 	ct->count--;
+}
+
+static uint64_t ct_tomb_key(const struct ct_flow *f)
+{
+	return ct_hash(f) | 1;
+}
+
+/* The slot of key/id, or the free slot where it would go. */
+static struct ct_tomb *ct_tomb_slot(const struct ct *ct, uint64_t key, uint32_t id)
+{
+	size_t mask = ct->tomb_cap - 1, i = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
+
+	while (ct->tombs[i].key && (ct->tombs[i].key != key || ct->tombs[i].id != id))
+		i = (i + 1) & mask;
+	return &ct->tombs[i];
+}
+
+static struct ct_tomb *ct_tomb_find(const struct ct *ct, const struct ct_flow *f)
+{
+	struct ct_tomb *t;
+
+	if (!ct->ntombs)
+		return NULL;
+	t = ct_tomb_slot(ct, ct_tomb_key(f), f->id);
+	return t->key ? t : NULL;
+}
+
+static void ct_tomb_grow(struct ct *ct)
+{
+	struct ct_tomb *old = ct->tombs;
+	size_t n = ct->tomb_cap;
+
+	ct->tomb_cap = n ? n * 2 : 1024;
+	ct->tombs = xcalloc(ct->tomb_cap, sizeof(*ct->tombs));
+	for (size_t i = 0; i < n; i++)
+		if (old[i].key)
+			*ct_tomb_slot(ct, old[i].key, old[i].id) = old[i];
+	free(old);
+}
+
+/* Deletes a slot, shifting later entries of its probe run back (no markers). */
+static void ct_tomb_delete(struct ct *ct, struct ct_tomb *t)
+{
+	size_t mask = ct->tomb_cap - 1, hole = (size_t)(t - ct->tombs), i = hole;
+
+	for (;;) {
+		size_t home;
+
+		i = (i + 1) & mask;
+		if (!ct->tombs[i].key)
+			break;
+		home = (size_t)(ct->tombs[i].key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
+		/* Move i into the hole unless its home lies cyclically in (hole, i]. */
+		if ((i > hole && (home <= hole || home > i)) || (i < hole && home <= hole && home > i)) {
+			ct->tombs[hole] = ct->tombs[i];
+			hole = i;
+		}
+	}
+	memset(&ct->tombs[hole], 0, sizeof(ct->tombs[hole]));
+	ct->ntombs--;
+}
+
+/* Moves a final entry into the compact table; the entry is unlinked and freed. */
+static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
+{
+	struct ct_entry *e = *pp;
+	struct ct_tomb *t;
+
+	if ((ct->ntombs + 1) * 2 > ct->tomb_cap)
+		ct_tomb_grow(ct);
+	t = ct_tomb_slot(ct, ct_tomb_key(&e->flow), e->flow.id);
+	if (!t->key)
+		ct->ntombs++;
+	t->key = ct_tomb_key(&e->flow);
+	t->id = e->flow.id;
+	t->seen_gen = ct->gen;
+	t->dead = false;
+	t->orig_bytes = e->reported.orig_bytes;
+	t->orig_packets = e->reported.orig_packets;
+	t->reply_bytes = e->reported.reply_bytes;
+	t->reply_packets = e->reported.reply_packets;
+	if (ct->cb.flow_final)
+		ct->cb.flow_final(&e->flow, ct->cb.data);
+	ct_unlink(ct, pp);
+}
+
+static void ct_tomb_counters(const struct ct_tomb *t, struct ct_counters *c)
+{
+	c->orig_bytes = t->orig_bytes;
+	c->orig_packets = t->orig_packets;
+	c->reply_bytes = t->reply_bytes;
+	c->reply_packets = t->reply_packets;
 }
 
 /* now - then per counter; never negative (a stale dump after a newer report). */
@@ -634,6 +745,13 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 			e->seen_gen = ct->gen;
 			return;
 		}
+		{
+			/* A NEW for a buried key: that flow's DESTROY was lost. */
+			struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+
+			if (t)
+				ct_tomb_delete(ct, t);
+		}
 		e = ct_insert(ct, &m->flow);
 		if (!e)
 			return; /* reported at its DESTROY */
@@ -645,6 +763,25 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 
 	/* DESTROY */
 	if (!e) {
+		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+
+		if (t) {
+			if (t->dead)
+				return;
+			memset(&d, 0, sizeof(d));
+			if (m->has_counters) {
+				struct ct_counters rep;
+
+				ct_tomb_counters(t, &rep);
+				ct_delta(&m->counters, &rep, &d);
+			}
+			ct_emit_destroy(ct, &m->flow, &d);
+			if (ct->dumping)
+				t->dead = true;
+			else
+				ct_tomb_delete(ct, t);
+			return;
+		}
 		if (probe || dead)
 			return;
 		/*
@@ -702,6 +839,28 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 				ct_emit_update(ct, &e->flow, &d);
 		}
 		return;
+	}
+	{
+		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+
+		if (t) {
+			struct ct_counters rep;
+
+			/* Buried: only bytes it moved since (none, normally) are news. */
+			if (t->dead)
+				return;
+			t->seen_gen = ct->gen;
+			ct_tomb_counters(t, &rep);
+			if (m->has_counters && ct_delta(&m->counters, &rep, &d)) {
+				ct_advance(&rep, &m->counters);
+				t->orig_bytes = rep.orig_bytes;
+				t->orig_packets = rep.orig_packets;
+				t->reply_bytes = rep.reply_bytes;
+				t->reply_packets = rep.reply_packets;
+				ct_emit_update(ct, &m->flow, &d);
+			}
+			return;
+		}
 	}
 	m->flow.from_dump = true;
 	e = ct_insert(ct, &m->flow);
@@ -833,9 +992,25 @@ void ct_dump_end(struct ct *ct, bool complete)
 				if (!e->hidden)
 					ct_emit_destroy(ct, &e->flow, &zero);
 				ct_unlink(ct, pp);
+			} else if (e->final && !e->hidden) {
+				ct_tomb_bury(ct, pp);
 			} else {
 				pp = &e->next;
 			}
+		}
+	}
+	for (size_t i = 0; i < ct->tomb_cap; i++) {
+		struct ct_tomb *t = &ct->tombs[i];
+
+		/* Deleting shifts later slots back: look at slot i again. */
+		while (t->key && (t->dead || (complete && t->seen_gen != ct->gen))) {
+			if (!t->dead) {
+				struct ct_flow gone = { .id = t->id };
+
+				ct->stats.resync_gone++;
+				ct_emit_destroy(ct, &gone, &zero);
+			}
+			ct_tomb_delete(ct, t);
 		}
 	}
 	ct->dumping = false;
@@ -959,6 +1134,8 @@ void ct_poll_end(struct ct *ct)
 				if (!e->hidden)
 					ct_emit_destroy(ct, &e->flow, &zero);
 				ct_unlink(ct, pp);
+			} else if (e->final && !e->hidden) {
+				ct_tomb_bury(ct, pp);
 			} else {
 				pp = &e->next;
 			}
@@ -1636,7 +1813,8 @@ const char *ct_strerror(int err)
 void ct_get_stats(const struct ct *ct, struct ct_stats *out)
 {
 	*out = ct->stats;
-	out->flows_active = ct->count;
+	out->flows_active = ct->count + ct->ntombs;
+	out->flows_final = ct->ntombs;
 }
 
 /* Deletes our nft table at exit: bounded wait, then SIGKILL. */
@@ -1693,6 +1871,7 @@ void ct_free(struct ct *ct)
 			free(e);
 		}
 	}
+	free(ct->tombs);
 	free(ct->poll);
 	free(ct->buckets);
 	free(ct->rbuf);

@@ -63,6 +63,12 @@ struct ct_callbacks {
 	void (*flow_new)(const struct ct_flow *flow, void *data);
 	void (*flow_update)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
 	void (*flow_destroy)(const struct ct_flow *flow, const struct ct_counters *delta, void *data);
+	/*
+	 * The flow cannot move bytes any more (TCP TIME_WAIT or CLOSE, or no
+	 * accounting); later updates and its destroy still come, without
+	 * the tuple (only id set) if the flow's DESTROY was lost. May be NULL.
+	 */
+	void (*flow_final)(const struct ct_flow *flow, void *data);
 	/* A batch of events or answers was handled (flow_new may follow). May be NULL. */
 	void (*batch_end)(void *data);
 	/* The setup state changed (enum ct_state); log ct_state_text once. May be NULL. */
@@ -91,6 +97,7 @@ struct ct_stats {
 	uint64_t events;           /* event messages processed */
 	uint64_t flows_new, flows_updated, flows_destroyed;
 	uint64_t flows_active;
+	uint64_t flows_final;      /* of those, final ones kept compact until their DESTROY */
 	uint64_t dumps, dump_msgs;
 	uint64_t polls;            /* counter polls (per-flow GETs) done instead of a dump */
 	uint64_t poll_gets;        /* GET requests sent by them */

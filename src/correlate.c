@@ -96,6 +96,7 @@ struct corr_flow {
 	bool forwarded;
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
 	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
+	bool final;                /* conntrack says no more bytes: forget it once emitted */
 	uint16_t icmp_id;          /* ping sockets are keyed by it */
 	uint32_t sock_uid;
 	unsigned retries;          /* attribution attempts left while pending */
@@ -901,7 +902,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		corr_join(c, cc, match);
 		match->forwarded = false;
 		corr_flow_emit(c, match);
-		if (match->destroyed)
+		if (match->destroyed || match->final)
 			corr_flow_remove(c, match);
 		corr_conn_free(cc);
 		return;
@@ -1040,6 +1041,9 @@ static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool befor
 			corr_conn_free(cc);
 			f->forwarded = false;
 			corr_flow_emit(c, f);
+			/* A deferred flow may have ended while it waited. */
+			if (f->destroyed || f->final)
+				corr_flow_remove(c, f);
 			return;
 		}
 	}
@@ -1104,6 +1108,19 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		corr_flow_remove(c, f);
 }
 
+void correlate_flow_final(struct correlate *c, const struct ct_flow *ct)
+{
+	struct corr_flow *f = corr_flow_find(c, ct->id);
+
+	if (!f)
+		return;
+	/* Its bytes are all reported: an emitted flow has nothing left to wait for. */
+	if (f->emitted)
+		corr_flow_remove(c, f);
+	else
+		f->final = true;
+}
+
 /*
  * Pending flows nobody was found for yet: the exec event of their process
  * may have come after the flow, or the socket was not indexed; try again
@@ -1154,7 +1171,7 @@ void correlate_tick(struct correlate *c, uint64_t now)
 			continue;
 		}
 		corr_flow_emit(c, f);
-		if (f->destroyed)
+		if (f->destroyed || f->final)
 			corr_flow_remove(c, f);
 	}
 	corr_wait_expire(c, now, false);

@@ -78,6 +78,12 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev);
 void correlate_flow_new(struct correlate *c, const struct ct_flow *flow);
 void correlate_flow_bytes(struct correlate *c, const struct ct_flow *flow,
 			  const struct ct_counters *delta, bool destroyed);
+/*
+ * The flow will move no more bytes (conntrack's flow_final): once its
+ * record is out, nothing about it is kept. Bytes its DESTROY might still
+ * bring (a retransmitted FIN in TIME_WAIT) then find no flow.
+ */
+void correlate_flow_final(struct correlate *c, const struct ct_flow *flow);
 /* A hash became known (exe cache callback). */
 void correlate_hash_done(struct correlate *c, uint64_t dev, uint64_t ino, const char *sha256);
 /* Ages pending connects and flows; call every ~100 ms. */

@@ -446,6 +446,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "flows_new", t.flows_new);
 		jsonbuf_kuint(&b, "flows_destroyed", t.flows_destroyed);
 		jsonbuf_kuint(&b, "flows_active", t.flows_active);
+		jsonbuf_kuint(&b, "flows_final", t.flows_final);
 		jsonbuf_kuint(&b, "dumps", t.dumps);
 		jsonbuf_kuint(&b, "polls", t.polls);
 		jsonbuf_kuint(&b, "poll_gets", t.poll_gets);
@@ -770,6 +771,13 @@ static void daemon_on_flow_destroy(const struct ct_flow *flow, const struct ct_c
 	correlate_flow_bytes(d->corr, flow, delta, true);
 }
 
+static void daemon_on_flow_final(const struct ct_flow *flow, void *data)
+{
+	struct daemon *d = data;
+
+	correlate_flow_final(d->corr, flow);
+}
+
 /*
  * New flows that waited long enough for their connect event: take the
  * connect events already queued, then let the rest look for their socket
@@ -1011,6 +1019,7 @@ static int daemon_start_pipeline(struct daemon *d)
 		.flow_new = daemon_on_flow_new,
 		.flow_update = daemon_on_flow_update,
 		.flow_destroy = daemon_on_flow_destroy,
+		.flow_final = daemon_on_flow_final,
 		.batch_end = daemon_on_ct_batch,
 		.state_changed = daemon_on_ct_state,
 		.data = d,
