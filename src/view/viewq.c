@@ -574,9 +574,15 @@ static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source
 		free(agg);
 		viewq_buf_v3_filters(&b, q, " WHERE ");
 	} else {
+		bool need_flow = strstr(inner, "f.") != NULL;
+		size_t i;
+
+		for (i = 0; i < q->n_filters; i++)
+			need_flow |= strstr(viewq_v3[q->filters[i].grouping].filter, "f.") != NULL;
+		/* Time alone needs no flow: skip the lookup per row (conn_rows refer to flows). */
 		viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(r.conns) AS conns, SUM(r.send) AS send,"
-			      " SUM(r.recv) AS recv FROM conn_rows AS r JOIN flows AS f"
-			      " ON f.id = r.flow_id", inner);
+			      " SUM(r.recv) AS recv FROM conn_rows AS r%s", inner,
+			      need_flow ? " JOIN flows AS f ON f.id = r.flow_id" : "");
 		viewq_buf_add(&b, "%s%s", mask & 1 ? " WHERE r.contime >= ?1" : "",
 			      mask & 2 ? " AND r.contime < ?2" : "");
 		viewq_buf_v3_filters(&b, q, mask & 1 ? " AND " : " WHERE ");
