@@ -19,6 +19,12 @@
 #include "util.h"
 #include "view/viewdata.h"
 
+/* Sums of one flow or group; seen: something was added. */
+struct viewdata_sum {
+	int64_t conns, send, recv;
+	bool seen;
+};
+
 struct viewdata {
 	sqlite3 *db;
 	int table;              /* which of view_groups_0/1 is current, -1: none */
@@ -29,12 +35,14 @@ struct viewdata {
 	bool rollup;            /* the store's per-day rollup table exists */
 	bool flows;             /* schema version 3: flows, conn_rows, flow_weeks */
 	/*
-	 * The per-flow sums in temp.view_flows: which query and window they
-	 * are of (NULL: none). Kept across loads until the window changes or
-	 * viewdata_invalidate, so changing the grouping or drilling into a
-	 * flow's attribute reads only them.
+	 * The per-flow sums of a window, indexed by flow id (fsum_n of them),
+	 * and which query and window they are of (NULL: none). Kept across
+	 * loads until the window changes or viewdata_invalidate, so changing
+	 * the grouping or drilling into a flow's attribute reads only them.
 	 */
 	char *flows_key;
+	struct viewdata_sum *fsum;
+	size_t fsum_n;
 	/* The last page read; owned here. */
 	struct viewdata_row page[VIEWDATA_MAX_PAGE];
 	size_t page_len;
@@ -146,6 +154,9 @@ void viewdata_invalidate(struct viewdata *d)
 {
 	free(d->flows_key);
 	d->flows_key = NULL;
+	free(d->fsum);
+	d->fsum = NULL;
+	d->fsum_n = 0;
 }
 
 int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
@@ -170,7 +181,7 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 		goto out;
 	}
 	close(fd);
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		*errmsg = xasprintf("%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "out of memory");
 		goto out;
 	}
@@ -223,7 +234,7 @@ void viewdata_free(struct viewdata *d)
 	if (!d)
 		return;
 	viewdata_page_clear(d);
-	free(d->flows_key);
+	viewdata_invalidate(d);
 	sqlite3_close(d->db);
 	free(d);
 }
@@ -263,14 +274,12 @@ static int viewdata_fill(struct viewdata *d, sqlite3_stmt *st, int next)
 	return 0;
 }
 
-/* Flow ids summed in a C array at most; beyond, SQL sums them (slower, no limit). */
+/* Flow ids aggregated in C arrays at most; beyond, SQL does it (slower, no limit). */
 #define VIEWDATA_MAX_FLOW_ID 50000000
+/* Groups summed in C at most (each costs 40 bytes); beyond, SQL does it. */
+#define VIEWDATA_MAX_C_GROUPS (1u << 22)
 
-struct viewdata_sum {
-	int64_t conns, send, recv;
-	bool seen;
-};
-
+/* Saturating: byte counters near INT64_MAX stay there instead of wrapping. */
 static int64_t viewdata_add(int64_t a, int64_t b)
 {
 	if (b > 0 && a > INT64_MAX - b)
@@ -278,57 +287,273 @@ static int64_t viewdata_add(int64_t a, int64_t b)
 	return a + b;
 }
 
+static void viewdata_sum_add(struct viewdata_sum *e, int64_t conns, int64_t send, int64_t recv)
+{
+	e->conns = viewdata_add(e->conns, conns);
+	e->send = viewdata_add(e->send, send);
+	e->recv = viewdata_add(e->recv, recv);
+	e->seen = true;
+}
+
 /*
  * Sums the window's flow rows (viewq_prepare_flows) per flow id into
- * temp.view_flows. Flow ids are dense (INTEGER PRIMARY KEY from 1), so an
- * array indexed by id sums them without the sort a GROUP BY over hundreds
- * of thousands of rows costs (measured 3-5x faster).
+ * d->fsum. Flow ids are dense (INTEGER PRIMARY KEY from 1), so an array
+ * indexed by id sums them without the sort a GROUP BY over hundreds of
+ * thousands of rows costs (measured 3-5x faster). q: a state of the window.
  */
-static int viewdata_sum_flows(struct viewdata *d, const struct viewq *q, int64_t now)
+static int viewdata_sum_flows(struct viewdata *d, const struct viewq *q, int64_t now,
+			      int64_t max_id)
 {
-	sqlite3_stmt *rows = NULL, *ins = NULL;
-	struct viewdata_sum *sum = NULL;
-	int64_t max_id = 0;
+	sqlite3_stmt *rows = NULL;
 	int r = -EIO, rc;
 
-	if (viewdata_int(d, "SELECT COALESCE(max(id), 0) FROM flows", &max_id) < 0)
-		goto out;
-	if (max_id < 0 || max_id > VIEWDATA_MAX_FLOW_ID) {
-		/* Not ours, or huge: let SQLite sum. */
-		if (viewq_prepare_flows(q, d->db, now, "INSERT INTO temp.view_flows SELECT fid,"
-					" SUM(conns), SUM(send), SUM(recv) FROM (", ") GROUP BY fid",
-					&rows) == 0 && sqlite3_step(rows) == SQLITE_DONE)
-			r = 0;
-		goto out;
-	}
-	sum = xcalloc((size_t)max_id + 1, sizeof(*sum));
+	free(d->fsum);
+	d->fsum_n = (size_t)max_id + 1;
+	d->fsum = xcalloc(d->fsum_n, sizeof(*d->fsum));
 	if (viewq_prepare_flows(q, d->db, now, NULL, NULL, &rows) < 0)
 		goto out;
 	while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(rows, 0);
-		struct viewdata_sum *e;
 
 		/* A flow newer than max_id (a later snapshot cannot be: one transaction). */
 		if (id < 0 || id > max_id)
 			continue;
-		e = &sum[id];
-		e->conns = viewdata_add(e->conns, sqlite3_column_int64(rows, 1));
-		e->send = viewdata_add(e->send, sqlite3_column_int64(rows, 2));
-		e->recv = viewdata_add(e->recv, sqlite3_column_int64(rows, 3));
-		e->seen = true;
+		viewdata_sum_add(&d->fsum[id], sqlite3_column_int64(rows, 1),
+				 sqlite3_column_int64(rows, 2), sqlite3_column_int64(rows, 3));
 	}
-	if (rc != SQLITE_DONE)
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	sqlite3_finalize(rows);
+	return r;
+}
+
+/*
+ * Makes d->fsum hold the per-flow sums of q's window at now, reusing the
+ * ones there when they are of the same window. A window reaching back past
+ * the oldest row of this snapshot holds what "all" holds: those share one
+ * set of sums (and "all" reads whole weeks from the rollup).
+ */
+static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now, int64_t max_id)
+{
+	struct viewq *all = NULL;
+	int64_t from = 0, to = 0, oldest = INT64_MAX;
+	int mask = viewq_window(q, now, &from, &to), r = 0;
+	char *sql, *key;
+
+	if (mask == 1 &&
+	    (viewdata_int(d, "SELECT contime FROM conn_rows ORDER BY contime LIMIT 1", &oldest) == -ENOENT ||
+	     from <= oldest)) {
+		all = viewq_new();
+		viewq_set_flows(all, true);
+		q = all;
+		mask = 0;
+	}
+	sql = viewq_flow_sql(q, now);
+	key = xasprintf("%d %lld %lld %s", mask, (long long)(mask & 1 ? from : 0),
+			(long long)(mask & 2 ? to : 0), sql);
+	free(sql);
+	if (!d->flows_key || strcmp(d->flows_key, key)) {
+		viewdata_invalidate(d);
+		r = viewdata_sum_flows(d, q, now, max_id);
+		if (r == 0) {
+			d->flows_key = key;
+			key = NULL;
+		}
+	}
+	free(key);
+	viewq_free(all);
+	return r;
+}
+
+/* The groups summed in C: an open-addressing map from a grouping value. */
+struct viewdata_group {
+	int64_t key;
+	struct viewdata_sum sum; /* seen: slot used */
+};
+
+struct viewdata_groups {
+	struct viewdata_group *slots;
+	size_t cap, count;
+};
+
+/* The slot of key (inserted when new), or NULL past VIEWDATA_MAX_C_GROUPS. */
+static struct viewdata_sum *viewdata_group(struct viewdata_groups *g, int64_t key)
+{
+	size_t i;
+
+	if ((g->count + 1) * 4 > g->cap * 3) {
+		struct viewdata_groups old = *g;
+
+		if (g->count >= VIEWDATA_MAX_C_GROUPS)
+			return NULL;
+		g->cap = old.cap ? old.cap * 2 : 1024;
+		g->slots = xcalloc(g->cap, sizeof(*g->slots));
+		for (size_t j = 0; j < old.cap; j++) {
+			if (!old.slots[j].sum.seen)
+				continue;
+			i = ((uint64_t)old.slots[j].key * 0x9e3779b97f4a7c15ULL) >> 20 & (g->cap - 1);
+			while (g->slots[i].sum.seen)
+				i = (i + 1) & (g->cap - 1);
+			g->slots[i] = old.slots[j];
+		}
+		free(old.slots);
+	}
+	i = ((uint64_t)key * 0x9e3779b97f4a7c15ULL) >> 20 & (g->cap - 1);
+	while (g->slots[i].sum.seen && g->slots[i].key != key)
+		i = (i + 1) & (g->cap - 1);
+	if (!g->slots[i].sum.seen) {
+		g->slots[i].key = key;
+		g->count++;
+	}
+	return &g->slots[i].sum;
+}
+
+/*
+ * What a schema-3 state asks of the flows of one class (0: outbound and
+ * exec rows, whose remote port is the flow's port; 1: inbound, whose local
+ * port is): flow-level port filters, conditions on their conn_rows rows,
+ * and where the grouping value comes from.
+ */
+enum { VK_FLOW, VK_PORT, VK_EPORT, VK_TIME };
+
+struct viewdata_class {
+	bool none;              /* contradicting filters: no row of the class counts */
+	bool has_port;          /* the flow's port must be port */
+	int64_t port;
+	bool has_eport;         /* a row's ephemeral port must be eport */
+	int64_t eport;
+	int kind;               /* VK_*: the grouping value */
+};
+
+/* Adds "value must be v" to a condition; contradicting ones set *none. */
+static void viewdata_cond(bool *has, int64_t *value, int64_t v, bool *none)
+{
+	if (*has && *value != v)
+		*none = true;
+	*has = true;
+	*value = v;
+}
+
+/* Fills the classes and the contime condition of q. */
+static void viewdata_classes(const struct viewq *q, struct viewdata_class cls[2], bool *has_time,
+			     int64_t *time, bool *time_none)
+{
+	enum viewq_grouping g = viewq_grouping(q);
+
+	memset(cls, 0, 2 * sizeof(*cls));
+	*has_time = *time_none = false;
+	*time = 0;
+	for (size_t i = 0; i < viewq_n_filters(q); i++) {
+		enum viewq_grouping fg = viewq_filter_grouping(q, i);
+		int64_t v = viewq_filter_num(q, i);
+
+		if (fg == VIEWQ_TIME)
+			viewdata_cond(has_time, time, v, time_none);
+		for (int c = 0; c < 2; c++) {
+			/* Remote port is the flow's port for class 0, local port for class 1. */
+			if ((fg == VIEWQ_RPORT && c == 0) || (fg == VIEWQ_LPORT && c == 1))
+				viewdata_cond(&cls[c].has_port, &cls[c].port, v, &cls[c].none);
+			else if (fg == VIEWQ_RPORT || fg == VIEWQ_LPORT)
+				viewdata_cond(&cls[c].has_eport, &cls[c].eport, v, &cls[c].none);
+		}
+	}
+	for (int c = 0; c < 2; c++) {
+		if (g == VIEWQ_TIME)
+			cls[c].kind = VK_TIME;
+		else if ((g == VIEWQ_RPORT && c == 0) || (g == VIEWQ_LPORT && c == 1))
+			cls[c].kind = VK_PORT;
+		else if (g == VIEWQ_RPORT || g == VIEWQ_LPORT)
+			cls[c].kind = VK_EPORT;
+		else
+			cls[c].kind = VK_FLOW;
+	}
+}
+
+/* Flow modes while aggregating in C. */
+enum { VM_SKIP, VM_FLOW, VM_ROWS0, VM_ROWS1 };
+
+/*
+ * Sums the conn_rows rows in [lo, hi] of the flows marked VM_ROWS* into
+ * groups, by their flow's value (fkey), ephemeral port or contime.
+ */
+static int viewdata_sum_rows(struct viewdata *d, const struct viewdata_class cls[2],
+			     const uint8_t *mode, const int64_t *fkey, int64_t max_id, int64_t lo,
+			     int64_t hi, struct viewdata_groups *groups)
+{
+	sqlite3_stmt *st = NULL;
+	struct viewdata_sum *last = NULL;
+	int64_t last_key = 0;
+	int r = -EIO, rc;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT flow_id, contime, eport, conns, send, recv FROM"
+			       " conn_rows WHERE contime >= ?1 AND contime <= ?2", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
 		goto out;
-	if (sqlite3_prepare_v2(d->db, "INSERT INTO temp.view_flows VALUES(?, ?, ?, ?)", -1, &ins,
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), key;
+		const struct viewdata_class *c;
+
+		if (id < 0 || id > max_id || mode[id] < VM_ROWS0)
+			continue;
+		c = &cls[mode[id] - VM_ROWS0];
+		if (c->has_eport && sqlite3_column_int64(st, 2) != c->eport)
+			continue;
+		key = c->kind == VK_TIME ? sqlite3_column_int64(st, 1) :
+			c->kind == VK_EPORT ? sqlite3_column_int64(st, 2) : fkey[id];
+		/* Rows come by contime: grouped by time, runs share a group. */
+		if (!last || key != last_key) {
+			last = viewdata_group(groups, key);
+			last_key = key;
+			if (!last) {
+				r = -E2BIG;
+				goto out;
+			}
+		}
+		viewdata_sum_add(last, sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+				 sqlite3_column_int64(st, 5));
+	}
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int viewdata_group_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct viewdata_group *)a)->key, y = ((const struct viewdata_group *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Writes the groups to temp.view_keys(id, conns, send, recv); reorders (and spends) them. */
+static int viewdata_put_groups(struct viewdata *d, struct viewdata_groups *groups)
+{
+	sqlite3_stmt *ins = NULL;
+	size_t n = 0;
+	int r = -EIO;
+
+	if (viewdata_exec(d, "DROP TABLE IF EXISTS temp.view_keys") < 0 ||
+	    viewdata_exec(d, "CREATE TEMP TABLE view_keys(id INTEGER PRIMARY KEY, conns INTEGER,"
+			  " send INTEGER, recv INTEGER)") < 0 ||
+	    sqlite3_prepare_v2(d->db, "INSERT INTO temp.view_keys VALUES(?, ?, ?, ?)", -1, &ins,
 			       NULL) != SQLITE_OK)
 		goto out;
-	for (int64_t id = 0; id <= max_id; id++) {
-		if (!sum[id].seen)
-			continue;
-		sqlite3_bind_int64(ins, 1, id);
-		sqlite3_bind_int64(ins, 2, sum[id].conns);
-		sqlite3_bind_int64(ins, 3, sum[id].send);
-		sqlite3_bind_int64(ins, 4, sum[id].recv);
+	/* In key order: appends to the b-tree instead of inserting all over it. */
+	for (size_t i = 0; i < groups->cap; i++)
+		if (groups->slots[i].sum.seen)
+			groups->slots[n++] = groups->slots[i];
+	qsort(groups->slots, n, sizeof(*groups->slots), viewdata_group_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct viewdata_group *e = &groups->slots[i];
+		int rc;
+
+		sqlite3_bind_int64(ins, 1, e->key);
+		sqlite3_bind_int64(ins, 2, e->sum.conns);
+		sqlite3_bind_int64(ins, 3, e->sum.send);
+		sqlite3_bind_int64(ins, 4, e->sum.recv);
 		rc = sqlite3_step(ins);
 		sqlite3_reset(ins);
 		if (rc != SQLITE_DONE)
@@ -336,47 +561,109 @@ static int viewdata_sum_flows(struct viewdata *d, const struct viewq *q, int64_t
 	}
 	r = 0;
 out:
-	sqlite3_finalize(rows);
 	sqlite3_finalize(ins);
-	free(sum);
 	return r;
 }
 
 /*
- * Makes temp.view_flows hold the per-flow sums of q's window at now,
- * reusing the ones there when they are of the same query and window.
+ * The inner level of a schema-3 state, in C, into temp.view_keys: each
+ * flow passing the filters adds its per-flow sums (d->fsum) to the group
+ * of its value, unless its class needs its rows (grouped by a port that is
+ * the ephemeral one for it, by time, or filtered so): those rows of the
+ * window are read once, in contime order. Returns 0, -E2BIG (too many flows
+ * or groups: let SQL do it) or -EIO.
  */
-static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now)
+static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t now)
 {
-	int64_t from = 0, to = 0;
-	int mask = viewq_window(q, now, &from, &to);
-	char *sql = viewq_flow_sql(q, now);
-	char *key = xasprintf("%d %lld %lld %s", mask, (long long)(mask & 1 ? from : 0),
-			      (long long)(mask & 2 ? to : 0), sql);
+	struct viewdata_class cls[2];
+	struct viewdata_groups groups = { NULL, 0, 0 };
+	sqlite3_stmt *st = NULL;
+	uint8_t *mode = NULL;
+	int64_t *fkey = NULL, max_id = 0, from = 0, to = 0, time = 0, lo, hi, n_row_flows = 0;
+	bool rows[2], has_time, time_none, need_rows = false, need_sums = false;
+	int mask = viewq_window(q, now, &from, &to), r = -EIO, rc;
+	char *sql = NULL;
 
+	if (viewdata_int(d, "SELECT COALESCE(max(id), 0) FROM flows", &max_id) < 0)
+		goto out;
+	if (max_id < 0 || max_id > VIEWDATA_MAX_FLOW_ID) {
+		r = -E2BIG; /* not ours, or huge */
+		goto out;
+	}
+	viewdata_classes(q, cls, &has_time, &time, &time_none);
+	for (int c = 0; c < 2; c++) {
+		rows[c] = cls[c].kind == VK_EPORT || cls[c].kind == VK_TIME || cls[c].has_eport ||
+			has_time;
+		need_rows |= rows[c] && !cls[c].none && !time_none;
+		need_sums |= !rows[c] && !cls[c].none;
+	}
+	if (need_sums && viewdata_flows(d, q, now, max_id) < 0)
+		goto out;
+	mode = xcalloc((size_t)max_id + 1, 1);
+	fkey = need_rows ? xcalloc((size_t)max_id + 1, sizeof(*fkey)) : NULL;
+	sql = viewq_flows_scan_sql(q);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    viewq_bind_filters(q, st) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), port = sqlite3_column_int64(st, 2), key;
+		int c = sqlite3_column_int64(st, 1) == 1;
+		struct viewdata_sum *e;
+
+		if (id < 0 || id > max_id || cls[c].none || (cls[c].has_port && port != cls[c].port))
+			continue;
+		key = cls[c].kind == VK_PORT ? port : sqlite3_column_int64(st, 3);
+		if (rows[c]) {
+			if (!time_none) {
+				mode[id] = (uint8_t)(VM_ROWS0 + c);
+				fkey[id] = key;
+				n_row_flows++;
+			}
+			continue;
+		}
+		/* Cached sums may predate this flow (until the next refresh). */
+		if ((size_t)id >= d->fsum_n || !d->fsum[id].seen)
+			continue;
+		mode[id] = VM_FLOW;
+		e = viewdata_group(&groups, key);
+		if (!e) {
+			r = -E2BIG;
+			goto out;
+		}
+		viewdata_sum_add(e, d->fsum[id].conns, d->fsum[id].send, d->fsum[id].recv);
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	/* No flow passing the filters needs its rows (a drill into outbound flows by port). */
+	if (n_row_flows > 0) {
+		lo = mask & 1 ? from : INT64_MIN;
+		hi = mask & 2 ? to - 1 : INT64_MAX;
+		if (has_time) {
+			lo = time > lo ? time : lo;
+			hi = time < hi ? time : hi;
+		}
+		if (lo <= hi) {
+			r = viewdata_sum_rows(d, cls, mode, fkey, max_id, lo, hi, &groups);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = viewdata_put_groups(d, &groups);
+out:
+	sqlite3_finalize(st);
 	free(sql);
-	if (d->flows_key && !strcmp(d->flows_key, key)) {
-		free(key);
-		return 0;
-	}
-	viewdata_invalidate(d);
-	if (viewdata_exec(d, "DROP TABLE IF EXISTS temp.view_flows") < 0 ||
-	    viewdata_exec(d, "CREATE TEMP TABLE view_flows(fid INTEGER PRIMARY KEY, conns INTEGER,"
-			  " send INTEGER, recv INTEGER)") < 0 ||
-	    viewdata_sum_flows(d, q, now) < 0) {
-		free(key);
-		return -EIO;
-	}
-	d->flows_key = key;
-	return 0;
+	free(mode);
+	free(fkey);
+	free(groups.slots);
+	return r;
 }
 
 int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t start = util_now_ms();
-	int next = d->table == 0 ? 1 : 0, r = -EIO;
-	char prefix[160], suffix[160];
+	int next = d->table == 0 ? 1 : 0, r = -EIO, rc;
+	char prefix[160], suffix[160], *sql = NULL;
 	bool in_txn = false;
 
 	viewdata_page_clear(d);
@@ -390,12 +677,15 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 		 "(key, label, conns, send, recv) SELECT * FROM (", next);
 	snprintf(suffix, sizeof(suffix), ") ORDER BY %s DESC, label, key LIMIT %d",
 		 viewdata_sort_cols[viewq_sort(q)], VIEWDATA_MAX_GROUPS);
-	if (viewq_flow_shape(q)) {
-		if (viewdata_flows(d, q, now) < 0)
+	rc = viewq_flows(q) ? viewdata_inner_c(d, q, now) : -E2BIG;
+	if (rc == 0) {
+		char *outer = viewq_outer_sql(q, "temp.view_keys");
+
+		sql = xasprintf("%s%s%s", prefix, outer, suffix);
+		free(outer);
+		if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
 			goto out;
-		if (viewq_prepare_from(q, d->db, now, "temp.view_flows", prefix, suffix, &st) < 0)
-			goto out;
-	} else if (viewq_prepare(q, d->db, now, prefix, suffix, &st) < 0) {
+	} else if (rc != -E2BIG || viewq_prepare(q, d->db, now, prefix, suffix, &st) < 0) {
 		goto out;
 	}
 	if (viewdata_fill(d, st, next) < 0)
@@ -405,12 +695,12 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 	r = 0;
 out:
 	sqlite3_finalize(st);
+	free(sql);
 	if (in_txn && viewdata_exec(d, r == 0 ? "COMMIT" : "ROLLBACK") < 0 && r == 0)
 		r = -EIO;
 	d->load_ms = util_now_ms() - start;
 	return r;
 }
-
 int viewdata_resort(struct viewdata *d, enum viewq_sort sort)
 {
 	sqlite3_stmt *st = NULL;

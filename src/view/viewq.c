@@ -692,6 +692,26 @@ static int viewq_bind_window(const struct viewq *q, sqlite3_stmt *st, int64_t no
 	return 0;
 }
 
+int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st)
+{
+	int n_params = sqlite3_bind_parameter_count(st);
+	size_t i;
+
+	for (i = 0; i < q->n_filters; i++) {
+		const struct viewq_filter *f = &q->filters[i];
+		int n = VIEWQ_P_FILTER + (int)i, rc;
+
+		/* A statement that leaves the last filters out has fewer parameters. */
+		if (n > n_params)
+			break;
+		rc = f->is_text ? sqlite3_bind_text(st, n, f->text, -1, SQLITE_STATIC) :
+			sqlite3_bind_int64(st, n, f->num);
+		if (rc != SQLITE_OK)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int viewq_prepare_flows(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
 			const char *suffix, sqlite3_stmt **ret)
 {
@@ -725,20 +745,12 @@ int viewq_prepare_from(const struct viewq *q, sqlite3 *db, int64_t now, const ch
 	char *agg = source && q->flows ? viewq_sql_v3(q, now, source) : viewq_sql(q, now);
 	char *sql = xasprintf("%s%s%s", prefix ? prefix : "", agg, suffix ? suffix : "");
 	int r = -EINVAL;
-	size_t i;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    viewq_bind_window(q, st, now) < 0)
 		goto out;
-	for (i = 0; i < q->n_filters; i++) {
-		const struct viewq_filter *f = &q->filters[i];
-		int n = VIEWQ_P_FILTER + (int)i, rc;
-
-		rc = f->is_text ? sqlite3_bind_text(st, n, f->text, -1, SQLITE_STATIC) :
-			sqlite3_bind_int64(st, n, f->num);
-		if (rc != SQLITE_OK)
-			goto out;
-	}
+	if (viewq_bind_filters(q, st) < 0)
+		goto out;
 	*ret = st;
 	st = NULL;
 	r = 0;
@@ -747,6 +759,59 @@ out:
 	free(agg);
 	free(sql);
 	return r;
+}
+
+bool viewq_flows(const struct viewq *q)
+{
+	return q->flows;
+}
+
+int64_t viewq_filter_num(const struct viewq *q, size_t i)
+{
+	return i < q->n_filters && !q->filters[i].is_text ? q->filters[i].num : 0;
+}
+
+/* Groupings whose value on schema 3 may come from a conn_rows row. */
+static bool viewq_v3_row_grouping(enum viewq_grouping g)
+{
+	return g == VIEWQ_RPORT || g == VIEWQ_LPORT || g == VIEWQ_TIME;
+}
+
+char *viewq_flows_scan_sql(const struct viewq *q)
+{
+	struct viewq_buf b = { NULL, 0, 0 };
+	const char *sep = " WHERE ";
+	size_t i;
+
+	viewq_buf_add(&b, "SELECT f.id, f.direction, f.port, %s FROM flows AS f",
+		      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner);
+	for (i = 0; i < q->n_filters; i++) {
+		if (viewq_v3_row_grouping(q->filters[i].grouping))
+			continue;
+		viewq_buf_add(&b, "%s", sep);
+		viewq_buf_filter(&b, viewq_v3[q->filters[i].grouping].filter, VIEWQ_P_FILTER + (int)i);
+		sep = " AND ";
+	}
+	return b.text;
+}
+
+char *viewq_outer_sql(const struct viewq *q, const char *source)
+{
+	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
+	struct viewq_buf b = { NULL, 0, 0 };
+
+	if (d->text_key)
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
+			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
+	else
+		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
+			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	viewq_buf_add(&b, " FROM %s AS g", source);
+	if (d->join)
+		viewq_buf_add(&b, " %s", d->join);
+	if (d->text_key)
+		viewq_buf_add(&b, " GROUP BY 1");
+	return b.text;
 }
 
 /* view_user(uid): "name (uid)" from the password database, or "(uid)". */

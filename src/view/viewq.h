@@ -150,6 +150,28 @@ char *viewq_flow_sql(const struct viewq *q, int64_t now);
 int viewq_prepare_flows(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
 			const char *suffix, sqlite3_stmt **ret);
 
+/* Whether viewq_set_flows told q of schema version 3. */
+bool viewq_flows(const struct viewq *q);
+/* The number of an integer filter i (a port, a uid, a contime); 0 for text. */
+int64_t viewq_filter_num(const struct viewq *q, size_t i);
+/*
+ * Schema 3, for callers that aggregate in C: the flows of q as
+ * (id, direction, port, value), value being the grouping's attribute of the
+ * flow (0 for remote and local port and time, which may depend on the
+ * conn_rows row: the caller decides by direction), with every filter but
+ * those on ports and time applied in SQL (the caller applies those).
+ * Prepare it and bind its parameters with viewq_bind_filters.
+ */
+char *viewq_flows_scan_sql(const struct viewq *q);
+/* Binds q's filter parameters that st has (st's text from this module). */
+int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st);
+/*
+ * The outer level of q's aggregate over source, a table of (id, conns,
+ * send, recv) summed per grouping value id: (key, label, conns, send, recv)
+ * with the lookup text joined and ids sharing a text merged.
+ */
+char *viewq_outer_sql(const struct viewq *q, const char *source);
+
 /* The columns of connections each grouping reads first ("exe_id", ...). */
 const char *viewq_grouping_column(enum viewq_grouping g);
 
