@@ -43,6 +43,7 @@
 
 #define AUDITSRC_KEY AUPARSE_KEY
 #define AUDITSRC_RCVBUF_START (4u << 20)
+#define AUDITSRC_RCVBUF_MCAST (32u << 20)
 #define AUDITSRC_RCVBUF_MAX (64u << 20)
 /* Messages read per callback before yielding to other fds. */
 #define AUDITSRC_READ_BATCH 512
@@ -797,15 +798,16 @@ static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void
 				auditsrc_grow_rcvbuf(src);
 				continue;
 			}
-			break; /* EAGAIN, or an error the next wakeup will show again */
+			return; /* EAGAIN, or an error the next wakeup will show again */
 		}
 		now = util_now_ms();
 		for (i = 0; i < n; i++)
 			if (!auditsrc_datagram(src, fd, src->bufs[i], msgs[i].msg_len, now))
 				return; /* handed over: this fd is closed */
 		if (n < AUDITSRC_BATCH)
-			break;
+			return;
 	}
+	loop_note_backlog(src->loop); /* stopped at the budget: more may wait */
 }
 
 void auditsrc_read_now(struct auditsrc *src)
@@ -830,7 +832,14 @@ static void auditsrc_close_records(struct auditsrc *src)
  */
 static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode)
 {
-	int fd, r, size = AUDITSRC_RCVBUF_START;
+	/*
+	 * As the audit daemon, a full socket makes the kernel hold audited
+	 * processes back (its backlog): 4 MiB is slack. On the multicast
+	 * group nothing waits for us and a full socket loses records, so it
+	 * starts with room for about half a second of a 16,000 connects/s
+	 * burst; the memory is only used while records wait.
+	 */
+	int fd, r, size = daemon_mode ? AUDITSRC_RCVBUF_START : AUDITSRC_RCVBUF_MCAST;
 
 	if (daemon_mode) {
 		fd = audit_open();

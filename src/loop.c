@@ -57,6 +57,7 @@ struct loop {
 	bool dispatching;
 	bool quit;
 	bool fd_ready;             /* this iteration served an fd (not only timers) */
+	bool backlog;              /* a callback left input unread (loop_note_backlog) */
 	int status;
 	uint64_t iterations;
 	long coalesce_us;
@@ -342,11 +343,12 @@ int loop_run(struct loop *loop)
 		loop->iterations++;
 		loop->dispatching = true;
 		loop->fd_ready = false;
+		loop->backlog = false;
 		for (i = 0; i < n && !loop->quit; i++)
 			loop_dispatch(loop, events[i].data.ptr, events[i].events);
 		loop->dispatching = false;
 		loop_reap(loop);
-		if (loop->fd_ready && loop->coalesce_us > 0 && !loop->quit) {
+		if (loop->fd_ready && !loop->backlog && loop->coalesce_us > 0 && !loop->quit) {
 			/* Let the next input gather; see loop_set_coalesce. */
 			struct timespec ts = { 0, loop->coalesce_us * 1000L };
 
@@ -354,6 +356,12 @@ int loop_run(struct loop *loop)
 		}
 	}
 	return loop->status;
+}
+
+void loop_note_backlog(struct loop *loop)
+{
+	if (loop)
+		loop->backlog = true;
 }
 
 void loop_set_coalesce(struct loop *loop, long usec)

@@ -59,6 +59,12 @@ int loop_run(struct loop *loop);
  * wakeups and system calls. An idle loop still wakes at once.
  */
 void loop_set_coalesce(struct loop *loop, long usec);
+/*
+ * A callback stopped at its budget with input still waiting: the next
+ * iteration follows at once (no coalescing pause), so budgets bound the
+ * latency of other fds without capping throughput.
+ */
+void loop_note_backlog(struct loop *loop);
 /* Makes loop_run return status after the current callback. */
 void loop_quit(struct loop *loop, int status);
 
