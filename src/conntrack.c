@@ -20,8 +20,13 @@
  * whole counters. A complete dump ends with the event socket drained: the
  * kernel queues a flow's DESTROY event before it unlinks the flow from the
  * table, so a tracked flow that is neither in the dump nor destroyed by a
- * queued event lost its event, and is reported gone with the counters we
- * had. A flow destroyed while a dump runs stays in the table as "dead"
+ * queued event lost its event... or expired without being reaped yet: a
+ * dump skips expired flows and evicts only a few of them per batch, the
+ * rest waiting for conntrack's garbage collector (up to a minute). So a
+ * flow missing from a complete dump is reported gone, with the counters we
+ * had, only when a later complete dump at least gone_after_ms on still
+ * misses it (a poll's GET, which evicts an expired flow and so queues its
+ * DESTROY first, settles live flows sooner). A flow destroyed while a dump runs stays in the table as "dead"
  * until the dump ends, so a stale dump entry cannot bring it back.
  *
  * Counter polls: once per write window the counters of long flows must be
@@ -90,6 +95,7 @@
 #define CT_POLL_INFLIGHT 256         /* GETs sent and not answered (each answer < 4 KiB) */
 #define CT_POLL_BATCH 64             /* GETs per datagram */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
+#define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
 #define CT_PROBE_MS 1000
 #define CT_NFT_WAIT_MS 2000
 
@@ -100,6 +106,7 @@ struct ct_entry {
 	struct ct_flow flow;
 	struct ct_counters reported; /* totals already handed out */
 	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
+	uint64_t missing_ms;         /* first complete dump that missed it; 0: seen */
 	bool dead;                   /* destroyed during a dump; freed at its end */
 	bool hidden;                 /* our probe: never reported */
 	bool final;                  /* cannot move bytes any more: not polled */
@@ -112,6 +119,7 @@ struct ct_tomb {
 	uint32_t id;
 	uint32_t seen_gen;
 	bool dead;                   /* destroyed during a dump; removed at its end */
+	uint64_t missing_ms;         /* as in ct_entry */
 	uint64_t orig_bytes, orig_packets, reply_bytes, reply_packets; /* reported */
 };
 
@@ -630,8 +638,9 @@ static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
 		ct->ntombs++;
 	t->key = ct_tomb_key(&e->flow);
 	t->id = e->flow.id;
-	t->seen_gen = ct->gen;
+	t->seen_gen = e->seen_gen;
 	t->dead = false;
+	t->missing_ms = e->missing_ms;
 	t->orig_bytes = e->reported.orig_bytes;
 	t->orig_packets = e->reported.orig_packets;
 	t->reply_bytes = e->reported.reply_bytes;
@@ -972,9 +981,30 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * After a complete dump: whether an entry it missed is gone (see the top
+ * comment); also notes or clears the first miss. seen: the dump showed it.
+ */
+static bool ct_judge_missing(const struct ct *ct, uint64_t *missing_ms, bool seen, bool complete,
+			     uint64_t now)
+{
+	if (seen) {
+		*missing_ms = 0;
+		return false;
+	}
+	if (!complete)
+		return false;
+	if (!*missing_ms) {
+		*missing_ms = now;
+		return false;
+	}
+	return now - *missing_ms >= ct->cfg.gone_after_ms;
+}
+
 void ct_dump_end(struct ct *ct, bool complete)
 {
 	static const struct ct_counters zero;
+	uint64_t now = util_now_ms() | 1;
 
 	if (ct->dump_intr)
 		complete = false;
@@ -986,7 +1016,8 @@ void ct_dump_end(struct ct *ct, bool complete)
 
 			if (e->dead) {
 				ct_unlink(ct, pp);
-			} else if (complete && e->seen_gen != ct->gen) {
+			} else if (ct_judge_missing(ct, &e->missing_ms, e->seen_gen == ct->gen, complete,
+						    now)) {
 				/* Its DESTROY event was lost: report it gone with what we had. */
 				ct->stats.resync_gone++;
 				if (!e->hidden)
@@ -1003,7 +1034,8 @@ void ct_dump_end(struct ct *ct, bool complete)
 		struct ct_tomb *t = &ct->tombs[i];
 
 		/* Deleting shifts later slots back: look at slot i again. */
-		while (t->key && (t->dead || (complete && t->seen_gen != ct->gen))) {
+		while (t->key && (t->dead || ct_judge_missing(ct, &t->missing_ms,
+							      t->seen_gen == ct->gen, complete, now))) {
 			if (!t->dead) {
 				struct ct_flow gone = { .id = t->id };
 
@@ -1198,6 +1230,8 @@ int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbac
 		ct->cfg.max_flows = CT_DEFAULT_MAX_FLOWS;
 	if (ct->cfg.rcvbuf_bytes <= 0)
 		ct->cfg.rcvbuf_bytes = CT_DEFAULT_RCVBUF;
+	if (!ct->cfg.gone_after_ms)
+		ct->cfg.gone_after_ms = CT_DEFAULT_GONE_AFTER_MS;
 	if (ct->cfg.rcvbuf_max_bytes <= 0)
 		ct->cfg.rcvbuf_max_bytes = CT_DEFAULT_RCVBUF_MAX;
 	if (ct->cfg.rcvbuf_max_bytes < ct->cfg.rcvbuf_bytes)
@@ -1328,7 +1362,7 @@ static int ct_poll_start(struct ct *ct)
 
 	if (n == 0)
 		return 0;
-	if (n * 2 > ct->count) {
+	if (n * 2 > ct->count + ct->ntombs) {
 		/* Abandon the poll (nothing was sent) for one dump of the table. */
 		ct->stats.polls--;
 		ct_poll_end(ct);
@@ -1390,7 +1424,8 @@ static void ct_events_cb(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	ct_read_events(ct, CT_EVENT_BUDGET);
+	if (ct_read_events(ct, CT_EVENT_BUDGET) == CT_EVENT_BUDGET)
+		loop_note_backlog(ct->loop);
 	ct_maybe_dump(ct);
 	if (ct->cb.batch_end)
 		ct->cb.batch_end(ct->cb.data);
@@ -1415,6 +1450,9 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 	for (int i = 0; i < CT_DUMP_BUDGET; i++) {
 		ssize_t got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
 		int r;
+
+		if (i == CT_DUMP_BUDGET - 1)
+			loop_note_backlog(ct->loop); /* may be more; the next iteration sees */
 
 		if (got < 0) {
 			if (errno == EINTR)

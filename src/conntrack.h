@@ -90,6 +90,7 @@ struct ct_config {
 	const char *nft_path;      /* nft binary; NULL: "nft" looked up in PATH */
 	const char *sysctl_dir;    /* NULL: /proc/sys/net/netfilter */
 	bool no_probe;             /* skip the loopback probe (tests, benchmarks) */
+	uint64_t gone_after_ms;    /* missing from complete dumps this long: gone; 0: 120 s */
 };
 
 /* What ct_status_text() and the daemon's status show. */
@@ -200,7 +201,8 @@ uint32_t ct_dump_begin(struct ct *ct, bool baseline);
 int ct_input_dump(struct ct *ct, const void *buf, size_t len);
 /*
  * Ends a dump. complete: the whole table was seen, so tracked flows not in
- * it are gone (reported destroyed with their last counters).
+ * it may be gone: when an earlier complete dump, gone_after_ms ago or more,
+ * missed them too, they are reported destroyed with their last counters.
  */
 void ct_dump_end(struct ct *ct, bool complete);
 /* Marks that events were lost (as on ENOBUFS); the next dump resyncs. */
