@@ -211,6 +211,37 @@ static const char store_schema_v3[] =
 	" FROM (SELECT max(contime) AS m FROM conn_rows)) GROUP BY 1, 2;";
 
 /*
+ * Version 4: eport_sums(inbound, eport, n, conns, send, recv), the sums of
+ * the conn_rows rows before the rollup's first week not rolled up (R,
+ * store.h) per ephemeral port and whether the flow is inbound, with n the
+ * number of rows. Grouping all rows by remote port (inbound flows) or local
+ * port (the others) otherwise reads every conn_rows row, as flow_weeks
+ * drops eport: 3 s on 10M rows. It holds one row per port in use (about
+ * 56,000 with random ephemeral ports: 1.3 B per row of a 1M-row database).
+ * Kept per row, not per week, so retention subtracts exactly what it
+ * deletes.
+ */
+#define EPORT_SUMS_SELECT \
+	"SELECT f.direction = 1, r.eport, count(*), SUM(r.conns), SUM(r.send), SUM(r.recv)" \
+	" FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id"
+/* Adds the row (or negative sums) to the port's counters. */
+#define EPORT_SUMS_UPSERT \
+	" ON CONFLICT(inbound, eport) DO UPDATE SET n = n + excluded.n," \
+	" conns = conns + excluded.conns, send = send + excluded.send," \
+	" recv = recv + excluded.recv"
+/* R (store.h) as SQL: the week after the newest rollup week, or no week at all. */
+#define STORE_ROLLED_SQL \
+	"(SELECT COALESCE(max(week) + " STRINGIFY(STORE_ROLLUP_SECONDS) \
+	", -9223372036854775807 - 1) FROM flow_weeks)"
+
+static const char store_schema_v4[] =
+	"CREATE TABLE eport_sums(inbound INTEGER NOT NULL, eport INTEGER NOT NULL,"
+	" n INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL,"
+	" recv INTEGER NOT NULL, PRIMARY KEY(inbound, eport)) WITHOUT ROWID;"
+	"INSERT INTO eport_sums " EPORT_SUMS_SELECT " WHERE r.contime < " STORE_ROLLED_SQL
+	" GROUP BY 1, 2;";
+
+/*
  * The migration table: step i takes user_version to steps[i].version. A
  * later version appends a step such as
  * "ALTER TABLE connections ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
@@ -219,6 +250,7 @@ static const struct store_migration store_migrations[] = {
 	{ 1, store_schema_v1 },
 	{ 2, store_schema_v2 },
 	{ 3, store_schema_v3 },
+	{ 4, store_schema_v4 },
 };
 
 /* A string -> id map (open addressing), the cache of one lookup table. */
@@ -267,6 +299,7 @@ struct store {
 	sqlite3_stmt *sel_flow, *ins_flow;
 	sqlite3_stmt *ins_conn_batch; /* STORE_INSERT_BATCH rows */
 	sqlite3_stmt *ins_roll, *ins_roll_batch, *sel_min, *sel_rolled;
+	sqlite3_stmt *sel_row, *ins_eport; /* late rows: stored yet? their port's sums */
 	struct lookup exes, addrs, doms, flows;
 	struct prune prune;
 	char errbuf[256];
@@ -418,7 +451,8 @@ static void store_finalize(struct store *st)
 	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
 				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch,
 				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min,
-				   &st->sel_rolled, &st->sel_flow, &st->ins_flow };
+				   &st->sel_rolled, &st->sel_flow, &st->ins_flow,
+				   &st->sel_row, &st->ins_eport };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -610,6 +644,10 @@ static int store_prepare(struct store *st)
 		  " AND domain_id = ?10" },
 		{ offsetof(struct store, ins_flow), "INSERT INTO flows(" V3_FLOW_COLS ")"
 		  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
+		{ offsetof(struct store, sel_row), "SELECT 1 FROM conn_rows WHERE contime = ?1"
+		  " AND flow_id = ?2 AND eport = ?3" },
+		{ offsetof(struct store, ins_eport), "INSERT INTO eport_sums SELECT f.direction = 1,"
+		  " ?2, ?3, ?4, ?5, ?6 FROM flows AS f WHERE f.id = ?1" EPORT_SUMS_UPSERT },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -1195,13 +1233,46 @@ static int store_rollup_add(struct store *st, const struct conn_row *rows, size_
 	return r;
 }
 
-/* Rolls up the weeks in [from, to) from conn_rows (they are not in the rollup). */
-static int store_rollup_weeks(struct store *st, int64_t from, int64_t to)
+/*
+ * Adds the window's merged rows of weeks before until (late rows, see
+ * store_rollup_add) to eport_sums, before they are written: n counts a row
+ * only when conn_rows does not hold it yet (otherwise it merges into it).
+ */
+static int store_eports_add(struct store *st, const struct conn_row *rows, size_t n, int64_t until)
+{
+	for (size_t i = 0; i < n; i++) {
+		const int64_t *c = rows[i].col;
+		int rc, stored;
+
+		if (store_week(c[CR_CONTIME]) >= until)
+			continue;
+		sqlite3_bind_int64(st->sel_row, 1, c[CR_CONTIME]);
+		sqlite3_bind_int64(st->sel_row, 2, c[CR_FLOW]);
+		sqlite3_bind_int64(st->sel_row, 3, c[CR_EPORT]);
+		rc = sqlite3_step(st->sel_row);
+		sqlite3_reset(st->sel_row);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return store_rc(st, rc);
+		stored = rc == SQLITE_ROW;
+		sqlite3_bind_int64(st->ins_eport, 1, c[CR_FLOW]);
+		sqlite3_bind_int64(st->ins_eport, 2, c[CR_EPORT]);
+		sqlite3_bind_int64(st->ins_eport, 3, stored ? 0 : 1);
+		sqlite3_bind_int64(st->ins_eport, 4, c[CR_CONNS]);
+		sqlite3_bind_int64(st->ins_eport, 5, c[CR_SEND]);
+		sqlite3_bind_int64(st->ins_eport, 6, c[CR_RECV]);
+		rc = sqlite3_step(st->ins_eport);
+		sqlite3_reset(st->ins_eport);
+		if (rc != SQLITE_DONE)
+			return store_rc(st, rc);
+	}
+	return 0;
+}
+
+/* Runs sql (a statement with ?1 and ?2) once with the two bounds. */
+static int store_exec_range(struct store *st, const char *sql, int64_t from, int64_t to)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(st->db, "INSERT INTO flow_weeks " FLOW_WEEKS_SELECT
-				    " WHERE contime >= ?1 AND contime < ?2 GROUP BY 1, 2", -1, &stmt,
-				    NULL);
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
 
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, from);
@@ -1210,6 +1281,20 @@ static int store_rollup_weeks(struct store *st, int64_t from, int64_t to)
 	}
 	sqlite3_finalize(stmt);
 	return rc == SQLITE_DONE ? 0 : store_rc(st, rc);
+}
+
+/* Rolls up the weeks in [from, to) from conn_rows (they are not in the rollup). */
+static int store_rollup_weeks(struct store *st, int64_t from, int64_t to)
+{
+	int r = store_exec_range(st, "INSERT INTO flow_weeks " FLOW_WEEKS_SELECT
+				 " WHERE contime >= ?1 AND contime < ?2 GROUP BY 1, 2", from, to);
+
+	/* Their rows move below R: into eport_sums too. */
+	if (r == 0)
+		r = store_exec_range(st, "INSERT INTO eport_sums " EPORT_SUMS_SELECT
+				     " WHERE r.contime >= ?1 AND r.contime < ?2 GROUP BY 1, 2"
+				     EPORT_SUMS_UPSERT, from, to);
+	return r;
 }
 
 /* Recomputes the rollup rows of one week from conn_rows. */
@@ -1226,7 +1311,7 @@ static int store_rollup_rebuild_week(struct store *st, int64_t week)
 
 int store_rollup_build(struct sqlite3 *db)
 {
-	int64_t v3 = 0;
+	int64_t v3 = 0, v4 = 0;
 	int rc;
 
 	/* Version 3 (flow_weeks), or a version-2 file (rollup) for tests. */
@@ -1238,6 +1323,13 @@ int store_rollup_build(struct sqlite3 *db)
 	if (v3)
 		rc = sqlite3_exec(db, "DELETE FROM flow_weeks; INSERT INTO flow_weeks "
 				  FLOW_WEEKS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
+	/* Version 4: then every row is before R. */
+	if (v3 && rc == SQLITE_OK)
+		rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				     " AND name = 'eport_sums'", &v4);
+	if (v4 && rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "DELETE FROM eport_sums; INSERT INTO eport_sums "
+				  EPORT_SUMS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
 	else
 		rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
 				  ROLLUP_GROUP, NULL, NULL, NULL);
@@ -1296,7 +1388,10 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		}
 		cr[n++] = cr[i];
 	}
-	r = store_insert_rows(st, st->ins_conn_batch, st->ins_conn, &cr[0].col[0], n, N_CR_COLS);
+	r = store_eports_add(st, cr, n, until);
+	if (r == 0)
+		r = store_insert_rows(st, st->ins_conn_batch, st->ins_conn, &cr[0].col[0], n,
+				      N_CR_COLS);
 	if (r < 0)
 		goto out;
 	/*
@@ -1359,7 +1454,7 @@ static int store_exec_int(struct store *st, const char *sql, int64_t arg, bool h
 int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *more)
 {
 	sqlite3_stmt *stmt = NULL;
-	int64_t first = 0, bound = cutoff, left = 0;
+	int64_t first = 0, bound = cutoff, left = 0, until = INT64_MIN;
 	bool has_left = false;
 	int rc, r, n = 0;
 
@@ -1402,6 +1497,21 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return store_rc(st, rc);
+	/* The rows about to go that eport_sums counts (those before R) leave it. */
+	r = store_rolled_until(st, &until);
+	if (r == 0) {
+		int64_t lo = bound == first ? first : INT64_MIN, hi = bound == first ? first + 1 : bound;
+
+		r = store_exec_range(st, "INSERT INTO eport_sums SELECT f.direction = 1, r.eport,"
+				     " -count(*), -SUM(r.conns), -SUM(r.send), -SUM(r.recv)"
+				     " FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id"
+				     " WHERE r.contime >= ?1 AND r.contime < ?2 GROUP BY 1, 2"
+				     EPORT_SUMS_UPSERT, lo, hi < until ? hi : until);
+	}
+	if (r == 0)
+		r = store_exec_int(st, "DELETE FROM eport_sums WHERE n <= 0", 0, false, NULL);
+	if (r < 0)
+		goto fail;
 	if (bound == first) /* one window larger than a batch: that window alone */
 		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime = ?1", first, true, &n);
 	else
@@ -1421,6 +1531,7 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 		if (rc != SQLITE_OK)
 			r = store_rc(st, rc);
 	}
+fail:
 	if (r < 0) {
 		if (!sqlite3_get_autocommit(st->db))
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

@@ -44,6 +44,15 @@
  * before W0 (a clock set back) recomputes the old W0 from conn_rows. Rows
  * written through the view's triggers do not update the rollup
  * (store_rollup_build recomputes it).
+ *
+ * Version 4 adds eport_sums(inbound, eport, n, conns, send, recv), WITHOUT
+ * ROWID keyed by (inbound, eport): the sums and number (n) of the
+ * conn_rows rows with contime before R, per ephemeral port and whether
+ * their flow is inbound (direction 1). Unlike flow_weeks it is exact
+ * for every row, W0 included: retention subtracts the rows it deletes
+ * (entries with n = 0 are deleted), late rows are added. It is what
+ * flow_weeks cannot give: all rows grouped by remote port (inbound flows'
+ * eport) or local port (the others'). Same rule for the triggers.
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
@@ -57,7 +66,7 @@ struct store;
 struct sqlite3;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* The rollup's granularity: weeks (starting Thursday 00:00 UTC, as the epoch). */
 #define STORE_ROLLUP_SECONDS 604800

@@ -34,6 +34,7 @@ struct viewdata {
 	unsigned covered;       /* groupings with a covering index */
 	bool rollup;            /* the store's per-day rollup table exists */
 	bool flows;             /* schema version 3: flows, conn_rows, flow_weeks */
+	bool eports;            /* schema version 4: eport_sums */
 	/*
 	 * The per-flow sums of a window, indexed by flow id (fsum_n of them),
 	 * and which query and window they are of (NULL: none). Kept across
@@ -221,6 +222,9 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
 			 "AND name IN ('flows', 'conn_rows', 'flow_weeks')", &n) == 0 && n == 3)
 		d->flows = true;
+	if (d->flows && viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+				     "AND name = 'eport_sums'", &n) == 0 && n == 1)
+		d->eports = true;
 	*ret = d;
 	d = NULL;
 	r = 0;
@@ -334,16 +338,26 @@ out:
  * the oldest row of this snapshot holds what "all" holds: those share one
  * set of sums (and "all" reads whole weeks from the rollup).
  */
+/* Whether q's window at now holds every row of this snapshot (as "all" does). */
+static bool viewdata_all_rows(struct viewdata *d, const struct viewq *q, int64_t now)
+{
+	int64_t from = 0, to = 0, oldest = INT64_MAX;
+	int mask = viewq_window(q, now, &from, &to);
+
+	return mask == 0 ||
+	       (mask == 1 &&
+		(viewdata_int(d, "SELECT contime FROM conn_rows ORDER BY contime LIMIT 1", &oldest) == -ENOENT ||
+		 from <= oldest));
+}
+
 static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now, int64_t max_id)
 {
 	struct viewq *all = NULL;
-	int64_t from = 0, to = 0, oldest = INT64_MAX;
+	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to), r = 0;
 	char *sql, *key;
 
-	if (mask == 1 &&
-	    (viewdata_int(d, "SELECT contime FROM conn_rows ORDER BY contime LIMIT 1", &oldest) == -ENOENT ||
-	     from <= oldest)) {
+	if (mask == 1 && viewdata_all_rows(d, q, now)) {
 		all = viewq_new();
 		viewq_set_flows(all, true);
 		q = all;
@@ -528,6 +542,40 @@ static int viewdata_group_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Adds eport_sums' entries of one class (inbound or not) to groups by
+ * port; *rolled gets R, the start of the rows it does not hold.
+ */
+static int viewdata_eport_sums(struct viewdata *d, bool inbound, struct viewdata_groups *groups,
+			       int64_t *rolled)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO, rc;
+
+	/* R and the sums come from one snapshot: the caller's transaction. */
+	if (viewdata_int(d, "SELECT COALESCE(max(week) + 604800, -9223372036854775807 - 1)"
+			 " FROM flow_weeks", rolled) < 0 ||
+	    sqlite3_prepare_v2(d->db, "SELECT eport, conns, send, recv FROM eport_sums"
+			       " WHERE inbound = ?1 AND n > 0", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 1, inbound) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct viewdata_sum *e = viewdata_group(groups, sqlite3_column_int64(st, 0));
+
+		if (!e) {
+			r = -E2BIG;
+			goto out;
+		}
+		viewdata_sum_add(e, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				 sqlite3_column_int64(st, 3));
+	}
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* Writes the groups to temp.view_keys(id, conns, send, recv); reorders (and spends) them. */
 static int viewdata_put_groups(struct viewdata *d, struct viewdata_groups *groups)
 {
@@ -634,10 +682,25 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	}
 	if (rc != SQLITE_DONE)
 		goto out;
+	lo = mask & 1 ? from : INT64_MIN;
+	hi = mask & 2 ? to - 1 : INT64_MAX;
+	/*
+	 * All rows grouped by a port that is the ephemeral one for a class:
+	 * eport_sums (store.h) holds the rows before the first week not
+	 * rolled up (R); only the rows from R on are read.
+	 */
+	if (n_row_flows > 0 && d->eports && viewq_n_filters(q) == 0 &&
+	    (cls[0].kind == VK_EPORT || cls[1].kind == VK_EPORT) && viewdata_all_rows(d, q, now)) {
+		int64_t rolled = INT64_MIN;
+
+		r = viewdata_eport_sums(d, cls[1].kind == VK_EPORT, &groups, &rolled);
+		if (r < 0)
+			goto out;
+		lo = rolled > lo ? rolled : lo;
+		r = -EIO;
+	}
 	/* No flow passing the filters needs its rows (a drill into outbound flows by port). */
 	if (n_row_flows > 0) {
-		lo = mask & 1 ? from : INT64_MIN;
-		hi = mask & 2 ? to - 1 : INT64_MAX;
 		if (has_time) {
 			lo = time > lo ? time : lo;
 			hi = time < hi ? time : hi;

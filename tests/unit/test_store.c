@@ -433,6 +433,23 @@ static int64_t rollup_diff(sqlite3 *db, int all)
 	return n;
 }
 
+/*
+ * Rows of eport_sums and of the sums of connections (the contract's view,
+ * computed here) before the first week not rolled up, per inbound and
+ * ephemeral port (rport inbound, else lport), that differ.
+ */
+static int64_t eport_diff(sqlite3 *db)
+{
+	return q_int(db,
+		"WITH a AS (SELECT direction = 1, CASE direction WHEN 1 THEN rport ELSE lport END,"
+		" count(*), SUM(conns), SUM(send), SUM(recv) FROM connections"
+		" WHERE contime < (SELECT COALESCE(max(week) + 604800, -9223372036854775807 - 1)"
+		" FROM flow_weeks) GROUP BY 1, 2),"
+		" b AS (SELECT inbound, eport, n, conns, send, recv FROM eport_sums)"
+		" SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b))"
+		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a))");
+}
+
 /* Writes one record at t: exe to raddr:rport from lport. */
 static int write_one(struct store *st, int64_t t, const char *exe, const char *raddr, int rport,
 		     int lport)
@@ -472,18 +489,33 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1642032000"), 2,
 	       "rollup: week W+1 rolled up: curl and ssh");
 	is_int(rollup_diff(db, 1), 0, "rollup: equals the per-week sums");
+	/* Weeks W and W+1 rolled up: lports 50000-50003, one row each. */
+	is_int(q_int(db, "SELECT SUM(eport - 50000) * 100 + SUM(n) * 10 + SUM(inbound) FROM eport_sums"),
+	       (0 + 1 + 2 + 3) * 100 + 4 * 10, "rollup: eport_sums holds the four rolled-up rows' ports");
+	is_int(eport_diff(db), 0, "rollup: eport_sums equals the sums");
 	/* A late window of a rolled-up day is added to it. */
 	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
 	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 3,
 	       "rollup: a late window adds to its week");
 	is_int(rollup_diff(db, 1), 0, "rollup: still equals the sums");
+	is_int(q_int(db, "SELECT n * 10 + conns FROM eport_sums WHERE eport = 50000"), 22,
+	       "rollup: the late window's row counts in eport_sums (2 rows, conns 2)");
+	/* The same row again merges: conns grows, the number of rows does not. */
+	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
+	is_int(q_int(db, "SELECT n * 10 + conns FROM eport_sums WHERE eport = 50000"), 23,
+	       "rollup: a late row merged into a stored one is no new row (2 rows, conns 3)");
+	is_int(eport_diff(db), 0, "rollup: eport_sums equals the sums after late windows");
 
 	/* Retention inside week W: D is the oldest day and may keep the deleted row. */
 	is_int(store_retention_step(st, RD + 150, &deleted, &more), 0, "rollup: retention mid-week");
 	is_int(deleted, 1, "rollup: one raw row expired");
-	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 3,
-	       "rollup: the boundary week keeps its sums (readers take it from connections)");
+	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 4,
+	       "rollup: the boundary week keeps its sums, 4 with the merged late row"
+	       " (readers take it from connections)");
 	is_int(rollup_diff(db, 0), 0, "rollup: later weeks exact after retention");
+	is_int(q_int(db, "SELECT n * 10 + conns FROM eport_sums WHERE eport = 50000"), 12,
+	       "rollup: retention subtracts the expired row from eport_sums (1 row, conns 2)");
+	is_int(eport_diff(db), 0, "rollup: eport_sums exact after retention, oldest week too");
 	/* Past week W: its rollup rows go with it; W+1 is the new boundary week. */
 	is_int(store_retention_step(st, RD + RW + 55, &deleted, &more), 0,
 	       "rollup: retention into W+1");
@@ -499,6 +531,7 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT count(*) FROM flow_weeks WHERE week = 1639612800"), 1,
 	       "rollup: the older window's week is added (it precedes the rolled-up weeks)");
 	is_int(rollup_diff(db, 1), 0, "rollup: all weeks exact again");
+	is_int(eport_diff(db), 0, "rollup: eport_sums exact after a window before every week");
 	/* Everything expired: no rollup left. */
 	do {
 		if (store_retention_step(st, RD + 10 * RW, &deleted, &more) < 0)
@@ -506,6 +539,7 @@ static void test_rollup(void)
 	} while (more);
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 0, "rollup: all rows expired");
 	is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 0, "rollup: empty with connections");
+	is_int(q_int(db, "SELECT count(*) FROM eport_sums"), 0, "rollup: eport_sums empty too");
 	store_free(st);
 out:
 	free(msg);
@@ -541,7 +575,7 @@ static void test_rollup_migration(void)
 	is_int(store_open(dirfd_, "v1.db", &msg, &st), 0, "rollup migration: opens");
 	if (st) {
 		db = store_db(st);
-		is_int(q_int(db, "PRAGMA user_version"), 3, "rollup migration: version 3");
+		is_int(q_int(db, "PRAGMA user_version"), 4, "rollup migration: version 4");
 		is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 2,
 		       "rollup migration: two rows (week W; W+1 holds the newest row, not rolled up)");
 		is_int(q_int(db, "SELECT r.conns * 10000 + r.send * 100 + r.recv FROM flow_weeks r"
@@ -549,6 +583,10 @@ static void test_rollup_migration(void)
 		       "rollup migration: week W tcp/443 is conns 3, send 15, recv 25 (midnight"
 		       " belongs to W+1)");
 		is_int(rollup_diff(db, 1), 0, "rollup migration: equals the sums");
+		/* Week W's rows: lport 40000 (1 row, conns 1), 40001 (2 rows, conns 3). */
+		is_int(q_int(db, "SELECT SUM(eport * 100 + n * 10 + conns) FROM eport_sums"),
+		       4000000 + 10 + 1 + 4000100 + 20 + 3, "rollup migration: eport_sums of week W");
+		is_int(eport_diff(db), 0, "rollup migration: eport_sums equals the sums");
 	}
 	store_free(st);
 	free(msg);
