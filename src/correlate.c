@@ -138,7 +138,7 @@ struct correlate {
 	uint64_t latest_flow_ns;   /* newest flow start seen (wall clock) */
 	uint64_t started_ns;       /* when we started (wall clock) */
 	uint64_t last_flow_ms;     /* when the last new flow was read */
-	struct { pid_t pid; uint64_t t_ms; } recent[CORR_RECENT];
+	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
 	struct correlate_stats st;
 };
@@ -535,6 +535,7 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 		return;
 	c->recent[c->recent_next].pid = ev->proc.pid;
 	c->recent[c->recent_next].t_ms = util_now_ms();
+	c->recent[c->recent_next].read_ms = 0;
 	c->recent_next = (c->recent_next + 1) % CORR_RECENT;
 	pe.pid = ev->proc.pid;
 	pe.ppid = ev->proc.ppid;
@@ -709,6 +710,14 @@ static int corr_recent_find(struct correlate *c, uint64_t ino, pid_t *pid)
 		if (!c->recent[k].pid || now - c->recent[k].t_ms > CORR_RECENT_MS)
 			break;
 		tried++;
+		/*
+		 * A burst of flows asks about the same new processes over and
+		 * over: each fd table is read at most every 10 ms (a later tick
+		 * retries), not once per flow.
+		 */
+		if (now - c->recent[k].read_ms < 10)
+			continue;
+		c->recent[k].read_ms = now;
 		if (procfs_sockindex_add_pid(c->deps.sockindex, c->recent[k].pid) < 0)
 			continue;
 		if (procfs_sockindex_lookup(c->deps.sockindex, ino, pid) == 0)
@@ -1001,7 +1010,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	 */
 	old = ct->from_dump && ct->start_ns &&
 	      (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns > 5000000000ull;
-	f->retries = old ? 0 : 5;
+	f->retries = old ? 0 : 10; /* a tick apart: 1 s, while the socket may still exist */
 	/* See correlate_settle. Until placed, connects do not see it. */
 	if (f->direction == CONN_OUTBOUND && f->protocol == IPPROTO_TCP && !f->forwarded &&
 	    !ct->from_dump && c->ndeferred - c->deferred_head < c->opts.max_pending) {
