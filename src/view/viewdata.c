@@ -44,10 +44,15 @@ struct viewdata {
 	char *flows_key;
 	struct viewdata_sum *fsum;
 	size_t fsum_n;
+	/* The groups of the load in progress, for view_key_sums. */
+	struct viewdata_group *keys;
+	size_t n_keys;
 	/* The last page read; owned here. */
 	struct viewdata_row page[VIEWDATA_MAX_PAGE];
 	size_t page_len;
 };
+
+static const sqlite3_module viewdata_vmodule;
 
 static const char *const viewdata_sort_cols[VIEWQ_N_SORTS] = { "conns", "send", "recv" };
 
@@ -195,7 +200,8 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 	if (viewdata_exec(d, "PRAGMA temp_store = MEMORY") < 0 ||
 	    viewdata_exec(d, "PRAGMA mmap_size = 1073741824") < 0 ||
 	    viewdata_exec(d, "PRAGMA cache_size = -65536") < 0 ||
-	    viewq_register_functions(d->db) < 0) {
+	    viewq_register_functions(d->db) < 0 ||
+	    sqlite3_create_module(d->db, "view_key_sums", &viewdata_vmodule, d) != SQLITE_OK) {
 		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
 		goto out;
 	}
@@ -535,13 +541,6 @@ out:
 	return r;
 }
 
-static int viewdata_group_cmp(const void *a, const void *b)
-{
-	int64_t x = ((const struct viewdata_group *)a)->key, y = ((const struct viewdata_group *)b)->key;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Adds eport_sums' entries of one class (inbound or not) to groups by
  * port; *rolled gets R, the start of the rows it does not hold.
@@ -576,45 +575,160 @@ out:
 	return r;
 }
 
-/* Writes the groups to temp.view_keys(id, conns, send, recv); reorders (and spends) them. */
-static int viewdata_put_groups(struct viewdata *d, struct viewdata_groups *groups)
-{
-	sqlite3_stmt *ins = NULL;
-	size_t n = 0;
-	int r = -EIO;
+/*
+ * The virtual table view_key_sums(id, conns, send, recv): the groups summed
+ * in C (d->keys), read by the outer query in place (copying 150,000 of them
+ * into a temp table cost as much as the rest of the load).
+ */
+struct viewdata_vtab {
+	sqlite3_vtab base;
+	struct viewdata *d; /* the module's aux data */
+};
 
-	if (viewdata_exec(d, "DROP TABLE IF EXISTS temp.view_keys") < 0 ||
-	    viewdata_exec(d, "CREATE TEMP TABLE view_keys(id INTEGER PRIMARY KEY, conns INTEGER,"
-			  " send INTEGER, recv INTEGER)") < 0 ||
-	    sqlite3_prepare_v2(d->db, "INSERT INTO temp.view_keys VALUES(?, ?, ?, ?)", -1, &ins,
-			       NULL) != SQLITE_OK)
-		goto out;
-	/* In key order: appends to the b-tree instead of inserting all over it. */
+struct viewdata_vcursor {
+	sqlite3_vtab_cursor base;
+	size_t i;
+};
+
+/* The viewdata whose groups a cursor reads. */
+static struct viewdata *viewdata_vowner(sqlite3_vtab_cursor *cur)
+{
+	return ((struct viewdata_vtab *)cur->pVtab)->d;
+}
+
+static int viewdata_vconnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+			     sqlite3_vtab **ret, char **err)
+{
+	struct viewdata_vtab *vt;
+	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, conns INTEGER,"
+				      " send INTEGER, recv INTEGER)");
+
+	(void)argc;
+	(void)argv;
+	(void)err;
+	if (rc != SQLITE_OK)
+		return rc;
+	vt = sqlite3_malloc(sizeof(*vt));
+	if (!vt)
+		return SQLITE_NOMEM;
+	memset(vt, 0, sizeof(*vt));
+	vt->d = aux;
+	*ret = &vt->base;
+	return SQLITE_OK;
+}
+
+static int viewdata_vdisconnect(sqlite3_vtab *vt)
+{
+	sqlite3_free(vt);
+	return SQLITE_OK;
+}
+
+/* Only full scans: the outer query reads every group once. */
+static int viewdata_vbestindex(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+	(void)vt;
+	info->estimatedCost = 100000;
+	return SQLITE_OK;
+}
+
+static int viewdata_vopen(sqlite3_vtab *vt, sqlite3_vtab_cursor **ret)
+{
+	struct viewdata_vcursor *c = sqlite3_malloc(sizeof(*c));
+
+	(void)vt;
+	if (!c)
+		return SQLITE_NOMEM;
+	memset(c, 0, sizeof(*c));
+	*ret = &c->base;
+	return SQLITE_OK;
+}
+
+static int viewdata_vclose(sqlite3_vtab_cursor *cur)
+{
+	sqlite3_free(cur);
+	return SQLITE_OK;
+}
+
+static int viewdata_vfilter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+			    sqlite3_value **argv)
+{
+	(void)idx_num;
+	(void)idx_str;
+	(void)argc;
+	(void)argv;
+	((struct viewdata_vcursor *)cur)->i = 0;
+	return SQLITE_OK;
+}
+
+static int viewdata_vnext(sqlite3_vtab_cursor *cur)
+{
+	((struct viewdata_vcursor *)cur)->i++;
+	return SQLITE_OK;
+}
+
+static int viewdata_veof(sqlite3_vtab_cursor *cur)
+{
+	return ((struct viewdata_vcursor *)cur)->i >= viewdata_vowner(cur)->n_keys;
+}
+
+static int viewdata_vcolumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+	const struct viewdata_group *e =
+		&viewdata_vowner(cur)->keys[((struct viewdata_vcursor *)cur)->i];
+
+	sqlite3_result_int64(ctx, col == 0 ? e->key : col == 1 ? e->sum.conns :
+			     col == 2 ? e->sum.send : e->sum.recv);
+	return SQLITE_OK;
+}
+
+static int viewdata_vrowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+	*rowid = (sqlite3_int64)((struct viewdata_vcursor *)cur)->i;
+	return SQLITE_OK;
+}
+
+/* Eponymous-only (no xCreate): it exists on every connection it is registered on. */
+static const sqlite3_module viewdata_vmodule = {
+	.iVersion = 1,
+	.xConnect = viewdata_vconnect,
+	.xBestIndex = viewdata_vbestindex,
+	.xDisconnect = viewdata_vdisconnect,
+	.xOpen = viewdata_vopen,
+	.xClose = viewdata_vclose,
+	.xFilter = viewdata_vfilter,
+	.xNext = viewdata_vnext,
+	.xEof = viewdata_veof,
+	.xColumn = viewdata_vcolumn,
+	.xRowid = viewdata_vrowid,
+};
+
+static int viewdata_group_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct viewdata_group *)a)->key, y = ((const struct viewdata_group *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Makes the groups d->keys, read through view_key_sums; spends groups. */
+static void viewdata_put_groups(struct viewdata *d, struct viewdata_groups *groups)
+{
+	size_t n = 0;
+
 	for (size_t i = 0; i < groups->cap; i++)
 		if (groups->slots[i].sum.seen)
 			groups->slots[n++] = groups->slots[i];
-	qsort(groups->slots, n, sizeof(*groups->slots), viewdata_group_cmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct viewdata_group *e = &groups->slots[i];
-		int rc;
-
-		sqlite3_bind_int64(ins, 1, e->key);
-		sqlite3_bind_int64(ins, 2, e->sum.conns);
-		sqlite3_bind_int64(ins, 3, e->sum.send);
-		sqlite3_bind_int64(ins, 4, e->sum.recv);
-		rc = sqlite3_step(ins);
-		sqlite3_reset(ins);
-		if (rc != SQLITE_DONE)
-			goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(ins);
-	return r;
+	/* By id: the outer query's lookups of each id's text then walk their table in order. */
+	if (n > 1)
+		qsort(groups->slots, n, sizeof(*groups->slots), viewdata_group_cmp);
+	free(d->keys);
+	d->keys = groups->slots;
+	d->n_keys = n;
+	groups->slots = NULL;
+	groups->cap = groups->count = 0;
 }
 
 /*
- * The inner level of a schema-3 state, in C, into temp.view_keys: each
+ * The inner level of a schema-3 state, in C, into d->keys: each
  * flow passing the filters adds its per-flow sums (d->fsum) to the group
  * of its value, unless its class needs its rows (grouped by a port that is
  * the ephemeral one for it, by time, or filtered so): those rows of the
@@ -711,7 +825,8 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 				goto out;
 		}
 	}
-	r = viewdata_put_groups(d, &groups);
+	viewdata_put_groups(d, &groups);
+	r = 0;
 out:
 	sqlite3_finalize(st);
 	free(sql);
@@ -742,7 +857,7 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 		 viewdata_sort_cols[viewq_sort(q)], VIEWDATA_MAX_GROUPS);
 	rc = viewq_flows(q) ? viewdata_inner_c(d, q, now) : -E2BIG;
 	if (rc == 0) {
-		char *outer = viewq_outer_sql(q, "temp.view_keys");
+		char *outer = viewq_outer_sql(q, "view_key_sums");
 
 		sql = xasprintf("%s%s%s", prefix, outer, suffix);
 		free(outer);
@@ -759,6 +874,9 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 out:
 	sqlite3_finalize(st);
 	free(sql);
+	free(d->keys);
+	d->keys = NULL;
+	d->n_keys = 0;
 	if (in_txn && viewdata_exec(d, r == 0 ? "COMMIT" : "ROLLBACK") < 0 && r == 0)
 		r = -EIO;
 	d->load_ms = util_now_ms() - start;
