@@ -1001,13 +1001,15 @@ static bool ct_judge_missing(const struct ct *ct, uint64_t *missing_ms, bool see
 	return now - *missing_ms >= ct->cfg.gone_after_ms;
 }
 
-void ct_dump_end(struct ct *ct, bool complete)
+/*
+ * The end of a dump or poll: frees entries destroyed meanwhile, reports
+ * and frees the ones whose DESTROY was lost (a poll's explicit answer, or
+ * ct_judge_missing after a dump), buries the final ones.
+ */
+static void ct_sweep(struct ct *ct, bool poll, bool complete, uint64_t now)
 {
 	static const struct ct_counters zero;
-	uint64_t now = util_now_ms() | 1;
 
-	if (ct->dump_intr)
-		complete = false;
 	for (size_t i = 0; i < ct->nbuckets; i++) {
 		struct ct_entry **pp = &ct->buckets[i];
 
@@ -1016,10 +1018,14 @@ void ct_dump_end(struct ct *ct, bool complete)
 
 			if (e->dead) {
 				ct_unlink(ct, pp);
-			} else if (ct_judge_missing(ct, &e->missing_ms, e->seen_gen == ct->gen, complete,
-						    now)) {
+			} else if (poll ? e->missing
+					: ct_judge_missing(ct, &e->missing_ms, e->seen_gen == ct->gen,
+							   complete, now)) {
 				/* Its DESTROY event was lost: report it gone with what we had. */
-				ct->stats.resync_gone++;
+				if (poll)
+					ct->stats.poll_gone++;
+				else
+					ct->stats.resync_gone++;
 				if (!e->hidden)
 					ct_emit_destroy(ct, &e->flow, &zero);
 				ct_unlink(ct, pp);
@@ -1030,6 +1036,16 @@ void ct_dump_end(struct ct *ct, bool complete)
 			}
 		}
 	}
+}
+
+void ct_dump_end(struct ct *ct, bool complete)
+{
+	static const struct ct_counters zero;
+	uint64_t now = util_now_ms() | 1;
+
+	if (ct->dump_intr)
+		complete = false;
+	ct_sweep(ct, false, complete, now);
 	for (size_t i = 0; i < ct->tomb_cap; i++) {
 		struct ct_tomb *t = &ct->tombs[i];
 
@@ -1146,33 +1162,12 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 
 void ct_poll_end(struct ct *ct)
 {
-	static const struct ct_counters zero;
-
 	if (!ct->polling)
 		return;
-	/* Dead entries are freed below, with the dump's sweep. */
+	/* Dead entries are freed by the sweep. */
 	for (size_t i = 0; i < ct->npoll; i++)
 		ct->poll[i] = NULL;
-	for (size_t i = 0; i < ct->nbuckets; i++) {
-		struct ct_entry **pp = &ct->buckets[i];
-
-		while (*pp) {
-			struct ct_entry *e = *pp;
-
-			if (e->dead) {
-				ct_unlink(ct, pp);
-			} else if (e->missing) {
-				ct->stats.poll_gone++;
-				if (!e->hidden)
-					ct_emit_destroy(ct, &e->flow, &zero);
-				ct_unlink(ct, pp);
-			} else if (e->final && !e->hidden) {
-				ct_tomb_bury(ct, pp);
-			} else {
-				pp = &e->next;
-			}
-		}
-	}
+	ct_sweep(ct, true, false, 0);
 	ct->npoll = 0;
 	ct->polling = false;
 	ct->dumping = false;

@@ -412,6 +412,23 @@ static void test_poll(void)
 	ct_free(ct);
 }
 
+/* A complete dump showing every step-th of flows 0..n-1 of test_tombs, in TIME_WAIT. */
+static void dump_tomb_flows(struct ct *ct, uint32_t n, uint32_t step, bool baseline)
+{
+	uint32_t seq = ct_dump_begin(ct, baseline);
+
+	for (uint32_t i = 0; i < n; i += step) {
+		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
+
+		s.counters = true;
+		s.ob = 100 + i;
+		s.tcp_state = 7 + 1;
+		dumped(ct, s, seq);
+	}
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+}
+
 /*
  * Many final flows (a start-up dump full of TIME_WAIT) compacted, then
  * destroyed in a scrambled order: every DESTROY finds its flow with its
@@ -424,19 +441,9 @@ static void test_tombs(void)
 	struct totals t;
 	struct ct *ct = mk(&t, 0);
 	struct ct_stats st;
-	uint32_t seq = ct_dump_begin(ct, true);
 	int ok_all = 1;
 
-	for (uint32_t i = 0; i < N; i++) {
-		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
-
-		s.counters = true;
-		s.ob = 100 + i;
-		s.tcp_state = 7 + 1;
-		dumped(ct, s, seq);
-	}
-	dump_done(ct, seq);
-	ct_dump_end(ct, true);
+	dump_tomb_flows(ct, N, 1, true);
 	ct_get_stats(ct, &st);
 	is_int(st.flows_final, N, "tombs: every TIME_WAIT flow of the start-up dump is compact");
 	is_int(t.finals, N, "tombs: flow_final for each");
@@ -458,34 +465,14 @@ static void test_tombs(void)
 	ct_get_stats(ct, &st);
 	is_int(st.unknown_destroy, 0, "tombs: no DESTROY unknown");
 	is_int(st.flows_final, N / 3, "tombs: a third left");
-	/* A complete dump showing half of the rest: the others are gone. */
-	seq = ct_dump_begin(ct, false);
-	for (uint32_t i = 0; i < N; i += 6) {
-		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
-
-		s.counters = true;
-		s.ob = 100 + i;
-		s.tcp_state = 7 + 1;
-		dumped(ct, s, seq);
-	}
-	dump_done(ct, seq);
+	/* Complete dumps showing half of the rest: the others are gone at the second. */
 	{
 		int destroys = t.destroys;
 
-		ct_dump_end(ct, true);
+		dump_tomb_flows(ct, N, 6, false);
 		is_int(t.destroys - destroys, 0, "tombs: one complete dump without them: not yet gone");
 		usleep(3000);
-		seq = ct_dump_begin(ct, false);
-		for (uint32_t i = 0; i < N; i += 6) {
-			struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
-
-			s.counters = true;
-			s.ob = 100 + i;
-			s.tcp_state = 7 + 1;
-			dumped(ct, s, seq);
-		}
-		dump_done(ct, seq);
-		ct_dump_end(ct, true);
+		dump_tomb_flows(ct, N, 6, false);
 		is_int(t.destroys - destroys, N / 6, "tombs: missed by two complete dumps: reported gone");
 	}
 	ct_get_stats(ct, &st);
