@@ -242,15 +242,112 @@ static const char store_schema_v4[] =
 	" GROUP BY 1, 2;";
 
 /*
+ * Version 5: time_sums(contime, conns, send, recv), the sums of the
+ * conn_rows rows of one write window, for windows of at least
+ * STORE_TIME_SUMS_MIN_ROWS rows (store.h says why not every window). The
+ * time grouping otherwise reads every conn_rows row of its range: 2.5 s
+ * on 10M rows. Filled in C (store_time_sums_build): SQL's SUM fails on an
+ * overflow, where the writer and the viewer saturate.
+ */
+/* c + excluded.c, saturating as store_sat_add does. */
+#define TIME_SUMS_ADD(c) \
+	"CASE WHEN excluded." c " > 0 AND " c " > 9223372036854775807 - excluded." c \
+	" THEN 9223372036854775807 ELSE " c " + excluded." c " END"
+
+static const char store_schema_v5[] =
+	"CREATE TABLE time_sums(contime INTEGER PRIMARY KEY, conns INTEGER NOT NULL,"
+	" send INTEGER NOT NULL, recv INTEGER NOT NULL);";
+
+/* Saturating as the viewer sums (viewdata.c): a counter near INT64_MAX stays there. */
+static int64_t store_sat_add(int64_t a, int64_t b)
+{
+	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/*
+ * Recomputes time_sums for the windows in [lo, hi] from conn_rows (read in
+ * key order: each window's rows are one run): windows of at least
+ * STORE_TIME_SUMS_MIN_ROWS rows get a row, the others none. Returns an
+ * SQLite result code.
+ */
+static int store_time_sums_fill(sqlite3 *db, int64_t lo, int64_t hi)
+{
+	sqlite3_stmt *del = NULL, *sel = NULL, *ins = NULL;
+	int64_t t = 0, sums[3] = { 0, 0, 0 }, n = 0;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "DELETE FROM time_sums WHERE contime >= ?1 AND contime <= ?2",
+				-1, &del, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT contime, conns, send, recv FROM conn_rows"
+					" WHERE contime >= ?1 AND contime <= ?2", -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO time_sums VALUES(?1, ?2, ?3, ?4)", -1, &ins,
+					NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(del, 1, lo);
+	sqlite3_bind_int64(del, 2, hi);
+	rc = sqlite3_step(del);
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_bind_int64(sel, 1, lo);
+	sqlite3_bind_int64(sel, 2, hi);
+	for (;;) {
+		bool row;
+
+		rc = sqlite3_step(sel);
+		row = rc == SQLITE_ROW;
+		if (!row && rc != SQLITE_DONE)
+			goto out;
+		/* The end of a window's run. */
+		if (n > 0 && (!row || sqlite3_column_int64(sel, 0) != t)) {
+			if (n >= STORE_TIME_SUMS_MIN_ROWS) {
+				sqlite3_bind_int64(ins, 1, t);
+				for (int c = 0; c < 3; c++)
+					sqlite3_bind_int64(ins, c + 2, sums[c]);
+				rc = sqlite3_step(ins);
+				sqlite3_reset(ins);
+				if (rc != SQLITE_DONE)
+					goto out;
+			}
+			n = 0;
+			sums[0] = sums[1] = sums[2] = 0;
+		}
+		if (!row)
+			break;
+		t = sqlite3_column_int64(sel, 0);
+		n++;
+		for (int c = 0; c < 3; c++)
+			sums[c] = store_sat_add(sums[c], sqlite3_column_int64(sel, c + 1));
+	}
+	rc = SQLITE_OK;
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	return rc;
+}
+
+/* Fills time_sums from every conn_rows row (a migration step's fill). */
+static int store_time_sums_build(sqlite3 *db)
+{
+	int rc = sqlite3_exec(db, "DELETE FROM time_sums", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? store_time_sums_fill(db, INT64_MIN, INT64_MAX) : rc;
+}
+
+/*
  * The migration table: step i takes user_version to steps[i].version. A
  * later version appends a step such as
  * "ALTER TABLE connections ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
  */
 static const struct store_migration store_migrations[] = {
-	{ 1, store_schema_v1 },
-	{ 2, store_schema_v2 },
-	{ 3, store_schema_v3 },
-	{ 4, store_schema_v4 },
+	{ 1, store_schema_v1, NULL },
+	{ 2, store_schema_v2, NULL },
+	{ 3, store_schema_v3, NULL },
+	{ 4, store_schema_v4, NULL },
+	{ 5, store_schema_v5, store_time_sums_build },
 };
 
 /* A string -> id map (open addressing), the cache of one lookup table. */
@@ -300,6 +397,7 @@ struct store {
 	sqlite3_stmt *ins_conn_batch; /* STORE_INSERT_BATCH rows */
 	sqlite3_stmt *ins_roll, *ins_roll_batch, *sel_min, *sel_rolled;
 	sqlite3_stmt *sel_row, *ins_eport; /* late rows: stored yet? their port's sums */
+	sqlite3_stmt *sel_ts, *add_ts, *sel_win; /* time_sums: a window's row, its sums, rows yet? */
 	struct lookup exes, addrs, doms, flows;
 	struct prune prune;
 	char errbuf[256];
@@ -452,7 +550,8 @@ static void store_finalize(struct store *st)
 				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch,
 				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min,
 				   &st->sel_rolled, &st->sel_flow, &st->ins_flow,
-				   &st->sel_row, &st->ins_eport };
+				   &st->sel_row, &st->ins_eport, &st->sel_ts, &st->add_ts,
+				   &st->sel_win };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -543,6 +642,8 @@ int store_migrate(sqlite3 *db, const struct store_migration *steps, size_t n_ste
 		if (rc != SQLITE_OK)
 			goto fail;
 		rc = sqlite3_exec(db, steps[i].sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK && steps[i].fill)
+			rc = steps[i].fill(db);
 		if (rc == SQLITE_OK) {
 			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", steps[i].version);
 			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -648,6 +749,11 @@ static int store_prepare(struct store *st)
 		  " AND flow_id = ?2 AND eport = ?3" },
 		{ offsetof(struct store, ins_eport), "INSERT INTO eport_sums SELECT f.direction = 1,"
 		  " ?2, ?3, ?4, ?5, ?6 FROM flows AS f WHERE f.id = ?1" EPORT_SUMS_UPSERT },
+		{ offsetof(struct store, sel_ts), "SELECT 1 FROM time_sums WHERE contime = ?1" },
+		{ offsetof(struct store, add_ts), "INSERT INTO time_sums VALUES(?1, ?2, ?3, ?4)"
+		  " ON CONFLICT(contime) DO UPDATE SET conns = " TIME_SUMS_ADD("conns") ","
+		  " send = " TIME_SUMS_ADD("send") ", recv = " TIME_SUMS_ADD("recv") },
+		{ offsetof(struct store, sel_win), "SELECT 1 FROM conn_rows WHERE contime = ?1 LIMIT 1" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -1268,6 +1374,56 @@ static int store_eports_add(struct store *st, const struct conn_row *rows, size_
 	return 0;
 }
 
+/*
+ * Adds the window's merged rows (sorted by contime first) to time_sums,
+ * before they are written, per window (usually one): to the window's row
+ * when it has one; as a new row when the window is new and has at least
+ * STORE_TIME_SUMS_MIN_ROWS rows. A window that has rows but no time_sums
+ * row (late rows) goes to later[], recomputed once the rows are in.
+ */
+static int store_times_add(struct store *st, const struct conn_row *rows, size_t n,
+			   int64_t *later, size_t *n_later)
+{
+	*n_later = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		int64_t t = rows[i].col[CR_CONTIME], sums[3] = { 0, 0, 0 };
+		bool has_sums, has_rows = false;
+		int rc;
+
+		for (j = i; j < n && rows[j].col[CR_CONTIME] == t; j++)
+			for (int c = 0; c < 3; c++)
+				sums[c] = store_sat_add(sums[c], rows[j].col[CR_CONNS + c]);
+		sqlite3_bind_int64(st->sel_ts, 1, t);
+		rc = sqlite3_step(st->sel_ts);
+		sqlite3_reset(st->sel_ts);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return store_rc(st, rc);
+		has_sums = rc == SQLITE_ROW;
+		if (!has_sums) {
+			sqlite3_bind_int64(st->sel_win, 1, t);
+			rc = sqlite3_step(st->sel_win);
+			sqlite3_reset(st->sel_win);
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+				return store_rc(st, rc);
+			has_rows = rc == SQLITE_ROW;
+		}
+		if (has_rows) {
+			later[(*n_later)++] = t;
+			continue;
+		}
+		if (!has_sums && j - i < STORE_TIME_SUMS_MIN_ROWS)
+			continue;
+		sqlite3_bind_int64(st->add_ts, 1, t);
+		for (int c = 0; c < 3; c++)
+			sqlite3_bind_int64(st->add_ts, c + 2, sums[c]);
+		rc = sqlite3_step(st->add_ts);
+		sqlite3_reset(st->add_ts);
+		if (rc != SQLITE_DONE)
+			return store_rc(st, rc);
+	}
+	return 0;
+}
+
 /* Runs sql (a statement with ?1 and ?2) once with the two bounds. */
 static int store_exec_range(struct store *st, const char *sql, int64_t from, int64_t to)
 {
@@ -1311,7 +1467,7 @@ static int store_rollup_rebuild_week(struct store *st, int64_t week)
 
 int store_rollup_build(struct sqlite3 *db)
 {
-	int64_t v3 = 0, v4 = 0;
+	int64_t v3 = 0, v4 = 0, v5 = 0;
 	int rc;
 
 	/* Version 3 (flow_weeks), or a version-2 file (rollup) for tests. */
@@ -1330,9 +1486,15 @@ int store_rollup_build(struct sqlite3 *db)
 	if (v4 && rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "DELETE FROM eport_sums; INSERT INTO eport_sums "
 				  EPORT_SUMS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
-	else
+	else if (!v3)
 		rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
 				  ROLLUP_GROUP, NULL, NULL, NULL);
+	/* Version 5: the windows' sums. */
+	if (v4 && rc == SQLITE_OK)
+		rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				     " AND name = 'time_sums'", &v5);
+	if (v5 && rc == SQLITE_OK)
+		rc = store_time_sums_build(db);
 	return store_errno(rc);
 }
 
@@ -1345,9 +1507,9 @@ const struct store_migration *store_builtin_migrations(size_t *n)
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
 	struct conn_row *cr = NULL;
-	int64_t old_min = 0, new_min = 0, new_max = 0, until = INT64_MIN;
+	int64_t old_min = 0, new_min = 0, new_max = 0, until = INT64_MIN, *later = NULL;
 	bool has_min = false;
-	size_t n = 0;
+	size_t n = 0, n_later = 0;
 	int rc, r = 0;
 
 	if (!st->db)
@@ -1388,10 +1550,18 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		}
 		cr[n++] = cr[i];
 	}
+	later = xmalloc(n * sizeof(*later));
 	r = store_eports_add(st, cr, n, until);
+	if (r == 0)
+		r = store_times_add(st, cr, n, later, &n_later);
 	if (r == 0)
 		r = store_insert_rows(st, st->ins_conn_batch, st->ins_conn, &cr[0].col[0], n,
 				      N_CR_COLS);
+	for (size_t i = 0; r == 0 && i < n_later; i++) {
+		rc = store_time_sums_fill(st->db, later[i], later[i]);
+		if (rc != SQLITE_OK)
+			r = store_rc(st, rc);
+	}
 	if (r < 0)
 		goto out;
 	/*
@@ -1427,6 +1597,7 @@ out:
 		store_clear_caches(st);
 	}
 	free(cr);
+	free(later);
 	return r;
 }
 
@@ -1512,9 +1683,14 @@ int store_retention_step(struct store *st, int64_t cutoff, int *deleted, int *mo
 		r = store_exec_int(st, "DELETE FROM eport_sums WHERE n <= 0", 0, false, NULL);
 	if (r < 0)
 		goto fail;
+	/* Whole windows go: so do their time_sums rows. */
 	if (bound == first) /* one window larger than a batch: that window alone */
-		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime = ?1", first, true, &n);
+		r = store_exec_int(st, "DELETE FROM time_sums WHERE contime = ?1", first, true, NULL);
 	else
+		r = store_exec_int(st, "DELETE FROM time_sums WHERE contime < ?1", bound, true, NULL);
+	if (r == 0 && bound == first)
+		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime = ?1", first, true, &n);
+	else if (r == 0)
 		r = store_exec_int(st, "DELETE FROM conn_rows WHERE contime < ?1", bound, true, &n);
 	/*
 	 * The rollup loses every week before the one now holding the oldest

@@ -575,7 +575,8 @@ static void test_rollup_migration(void)
 	is_int(store_open(dirfd_, "v1.db", &msg, &st), 0, "rollup migration: opens");
 	if (st) {
 		db = store_db(st);
-		is_int(q_int(db, "PRAGMA user_version"), 4, "rollup migration: version 4");
+		is_int(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION,
+		       "rollup migration: current version");
 		is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 2,
 		       "rollup migration: two rows (week W; W+1 holds the newest row, not rolled up)");
 		is_int(q_int(db, "SELECT r.conns * 10000 + r.send * 100 + r.recv FROM flow_weeks r"
@@ -588,6 +589,162 @@ static void test_rollup_migration(void)
 		       4000000 + 10 + 1 + 4000100 + 20 + 3, "rollup migration: eport_sums of week W");
 		is_int(eport_diff(db), 0, "rollup migration: eport_sums equals the sums");
 	}
+	store_free(st);
+	free(msg);
+}
+
+/*
+ * Rows of time_sums and of the per-window sums of connections (computed
+ * here) of the windows of at least 16 rows, that differ: time_sums must
+ * hold exactly those windows (store.h).
+ */
+static int64_t time_diff(sqlite3 *db)
+{
+	return q_int(db,
+		"WITH a AS (SELECT contime, SUM(conns), SUM(send), SUM(recv) FROM connections"
+		" GROUP BY contime HAVING count(*) >= 16),"
+		" b AS (SELECT contime, conns, send, recv FROM time_sums)"
+		" SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b))"
+		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a))");
+}
+
+/* Writes n records at t in one window, lports lport.. (each conns 1, send 100, recv 1000). */
+static int write_many(struct store *st, int64_t t, int n, int lport, uint64_t send)
+{
+	struct store_row rows[64];
+	int r;
+
+	for (int i = 0; i < n && i < 64; i++) {
+		struct conn_record *rec = mkrec(i % 3 ? "/usr/bin/curl" : "/usr/bin/wget",
+						"1.2.3.4", 443, lport + i);
+
+		if (send)
+			rec->send = send;
+		rows[i].contime = t;
+		rows[i].rec = rec;
+	}
+	r = store_write(st, rows, (size_t)(n < 64 ? n : 64));
+	for (int i = 0; i < n && i < 64; i++)
+		conn_record_free((struct conn_record *)rows[i].rec);
+	return r;
+}
+
+/* time_sums (schema 5): per-window sums of windows of 16+ rows, exact through every path. */
+static void test_time_sums(void)
+{
+	const struct store_migration *steps;
+	struct store *st = NULL;
+	char *msg = NULL, path[300];
+	int deleted = 0, more = 0;
+	size_t n_steps;
+	sqlite3 *db;
+
+	if (store_open(dirfd_, "ts.db", &msg, &st) < 0) {
+		ok(0, "time_sums: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	is_int(write_many(st, 1000, 20, 40000, 0), 0, "time_sums: a 20-row window");
+	is_int(write_many(st, 1010, 5, 40000, 0), 0, "time_sums: a 5-row window");
+	is_int(q_int(db, "SELECT count(*) * 1000000 + conns * 10000 + send / 100 * 10 + recv / 20000"
+		     " FROM time_sums"), 1000000 + 20 * 10000 + 20 * 10 + 1,
+	       "time_sums: one row, the 20-row window's (conns 20, send 2000, recv 20000)");
+	is_int(time_diff(db), 0, "time_sums: equals the windows' sums");
+	/* Late rows: the 5-row window reaches 17; the 20-row one gets 3, one merging. */
+	is_int(write_many(st, 1010, 12, 40005, 0), 0, "time_sums: 12 late rows");
+	is_int(q_int(db, "SELECT conns FROM time_sums WHERE contime = 1010"), 17,
+	       "time_sums: the window that reached 17 rows got its row (conns 17)");
+	/* 40017 wget, 40018 curl: new; 40019 curl: merges (the window's 20th row). */
+	is_int(write_many(st, 1000, 3, 40017, 0), 0, "time_sums: 3 late rows, one merging");
+	is_int(q_int(db, "SELECT count(*) FROM connections WHERE contime = 1000"), 22,
+	       "time_sums: 22 rows in the first window");
+	is_int(q_int(db, "SELECT conns * 100000 + send FROM time_sums WHERE contime = 1000"),
+	       23 * 100000 + 2300, "time_sums: its row adds all 3 (conns 23, send 2300)");
+	is_int(time_diff(db), 0, "time_sums: equals the windows' sums after late rows");
+	/* Rows in two windows in one write: the small one gets no row. */
+	{
+		struct store_row rows[18];
+
+		for (int i = 0; i < 18; i++) {
+			rows[i].contime = i < 16 ? 1020 : 1030;
+			rows[i].rec = mkrec("/usr/bin/curl", "1.2.3.5", 443, 41000 + i);
+		}
+		is_int(store_write(st, rows, 18), 0, "time_sums: two windows in one write");
+		for (int i = 0; i < 18; i++)
+			conn_record_free((struct conn_record *)rows[i].rec);
+	}
+	{
+		char *t = q_text(db, "SELECT group_concat(contime || ':' || conns, ' ') FROM"
+				 " (SELECT * FROM time_sums ORDER BY contime)");
+
+		is_str(t, "1000:23 1010:17 1020:16", "time_sums: 3 windows of 16+ rows");
+		free(t);
+	}
+	is_int(time_diff(db), 0, "time_sums: equals the windows' sums");
+	/* Retention deletes whole windows, and their rows here. */
+	is_int(store_retention_step(st, 1005, &deleted, &more), 0, "time_sums: retention");
+	is_int(deleted, 22, "time_sums: the first window expired");
+	is_int(q_int(db, "SELECT count(*) FROM time_sums WHERE contime = 1000"), 0,
+	       "time_sums: its row went with it");
+	is_int(time_diff(db), 0, "time_sums: exact after retention");
+	/* A rebuild gives the same rows. */
+	is_int(sqlite3_exec(db, "DELETE FROM time_sums WHERE contime = 1010", NULL, NULL, NULL),
+	       SQLITE_OK, "time_sums: a row lost");
+	is_int(store_rollup_build(db), 0, "time_sums: rebuilt");
+	is_int(time_diff(db), 0, "time_sums: exact after the rebuild");
+	/* Counters near INT64_MAX saturate (SQL's SUM would fail), writing and rebuilding. */
+	is_int(write_many(st, 2000, 16, 42000, UINT64_MAX), 0, "time_sums: 16 huge rows");
+	is_int(q_int(db, "SELECT send = 9223372036854775807 FROM time_sums WHERE contime = 2000"), 1,
+	       "time_sums: send saturated at INT64_MAX");
+	is_int(write_many(st, 2000, 1, 42100, UINT64_MAX), 0, "time_sums: one more huge row");
+	is_int(q_int(db, "SELECT send = 9223372036854775807 AND conns = 17 FROM time_sums"
+		     " WHERE contime = 2000"), 1, "time_sums: still saturated, conns 17");
+	do {
+		if (store_retention_step(st, 3000, &deleted, &more) < 0)
+			break;
+	} while (more);
+	is_int(q_int(db, "SELECT count(*) FROM time_sums"), 0, "time_sums: empty with connections");
+	store_free(st);
+	st = NULL;
+
+	/* A version-4 database with rows gets time_sums when opened. */
+	steps = store_builtin_migrations(&n_steps);
+	snprintf(path, sizeof(path), "%s/v4.db", tmpdir);
+	if (n_steps < 5 || sqlite3_open(path, &db) != SQLITE_OK) {
+		ok(0, "time_sums migration: create v4");
+		goto out;
+	}
+	is_int(store_migrate(db, steps, 4, &msg), 0, "time_sums migration: version 4 schema");
+	/* 16 rows at 500 (conns 1-16), 15 at 600, through the view's trigger. */
+	is_int(sqlite3_exec(db, "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+			    " WHERE n < 16) INSERT INTO connections SELECT 500, 0, 0, 0, 2, 6, 0,"
+			    " 40000 + n, 443, 0, 0, 0, n, 10, 20 FROM i;"
+			    "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+			    " WHERE n < 15) INSERT INTO connections SELECT 600, 0, 0, 0, 2, 6, 0,"
+			    " 40000 + n, 443, 0, 0, 0, 1, 1, 1 FROM i;"
+			    "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+			    " WHERE n < 16) INSERT INTO connections SELECT 700, 0, 0, 0, 2, 6, 0,"
+			    " 40000 + n, 443, 0, 0, 0, 1, 9223372036854775807, 0 FROM i;",
+			    NULL, NULL, NULL), SQLITE_OK,
+	       "time_sums migration: v4 rows");
+	sqlite3_close(db);
+	is_int(store_open(dirfd_, "v4.db", &msg, &st), 0, "time_sums migration: opens");
+	if (st) {
+		db = store_db(st);
+		is_int(q_int(db, "PRAGMA user_version"), 5, "time_sums migration: version 5");
+		is_int(q_int(db, "SELECT contime * 100 + conns FROM time_sums WHERE contime < 700"),
+		       500 * 100 + 136, "time_sums migration: the 16-row window, not the 15-row one"
+		       " (conns 1 + ... + 16 = 136)");
+		/* SQL's SUM fails on the window of huge rows: the fill saturates instead. */
+		is_int(q_int(db, "SELECT (send = 9223372036854775807) * 100 + conns FROM time_sums"
+			     " WHERE contime = 700"), 116, "time_sums migration: huge sums saturate");
+		is_int(sqlite3_exec(db, "DELETE FROM connections WHERE contime = 700", NULL, NULL,
+				    NULL), SQLITE_OK, "time_sums migration: huge rows deleted");
+		is_int(sqlite3_exec(db, "DELETE FROM time_sums WHERE contime = 700", NULL, NULL,
+				    NULL), SQLITE_OK, "time_sums migration: (their row: no trigger does)");
+		is_int(time_diff(db), 0, "time_sums migration: equals the windows' sums");
+	}
+out:
 	store_free(st);
 	free(msg);
 }
@@ -632,8 +789,8 @@ out:
 static void test_migration(void)
 {
 	static const struct store_migration steps[] = {
-		{ 1, "CREATE TABLE t(a INTEGER NOT NULL)" },
-		{ 2, "ALTER TABLE t ADD COLUMN b INTEGER NOT NULL DEFAULT 7" },
+		{ 1, "CREATE TABLE t(a INTEGER NOT NULL)", NULL },
+		{ 2, "ALTER TABLE t ADD COLUMN b INTEGER NOT NULL DEFAULT 7", NULL },
 	};
 	struct store *st = NULL;
 	char *msg = NULL;
@@ -667,7 +824,8 @@ static void test_migration(void)
 	/* A failing step leaves the version where it was. */
 	{
 		static const struct store_migration bad[] = {
-			{ 1, "" }, { 2, "" }, { 3, "ALTER TABLE nosuch ADD COLUMN c INTEGER" },
+			{ 1, "", NULL }, { 2, "", NULL },
+			{ 3, "ALTER TABLE nosuch ADD COLUMN c INTEGER", NULL },
 		};
 
 		ok(store_migrate(db, bad, 3, &msg) < 0, "migration: failing step reported");
@@ -1077,6 +1235,7 @@ int main(void)
 	test_retention();
 	test_rollup();
 	test_rollup_migration();
+	test_time_sums();
 	test_view();
 	test_migration();
 	test_corrupt();
