@@ -35,13 +35,20 @@ struct viewdata {
 	bool rollup;            /* the store's per-day rollup table exists */
 	bool flows;             /* schema version 3: flows, conn_rows, flow_weeks */
 	bool eports;            /* schema version 4: eport_sums */
+	bool times;             /* schema version 5: time_sums */
 	/*
-	 * The per-flow sums of a window, indexed by flow id (fsum_n of them),
-	 * and which query and window they are of (NULL: none). Kept across
-	 * loads until the window changes or viewdata_invalidate, so changing
-	 * the grouping or drilling into a flow's attribute reads only them.
+	 * The per-flow sums of a window, indexed by flow id (n of them), and
+	 * which query and window they are of (key NULL: none): [0] those of
+	 * all rows, [1] of the last other window. Kept across loads until
+	 * viewdata_invalidate, so changing the grouping, drilling into a flow's
+	 * attribute or going back to all rows from another range reads only
+	 * them. fsum and fsum_n: the ones of the current load.
 	 */
-	char *flows_key;
+	struct {
+		char *key;
+		struct viewdata_sum *sum;
+		size_t n;
+	} fcache[2];
 	struct viewdata_sum *fsum;
 	size_t fsum_n;
 	/* The groups of the load in progress, for view_key_sums. */
@@ -156,13 +163,24 @@ bool viewdata_has_flows(const struct viewdata *d)
 	return d->flows;
 }
 
+/* Forgets the per-flow sums of one cache slot. */
+static void viewdata_forget(struct viewdata *d, int slot)
+{
+	if (d->fsum == d->fcache[slot].sum) {
+		d->fsum = NULL;
+		d->fsum_n = 0;
+	}
+	free(d->fcache[slot].key);
+	free(d->fcache[slot].sum);
+	d->fcache[slot].key = NULL;
+	d->fcache[slot].sum = NULL;
+	d->fcache[slot].n = 0;
+}
+
 void viewdata_invalidate(struct viewdata *d)
 {
-	free(d->flows_key);
-	d->flows_key = NULL;
-	free(d->fsum);
-	d->fsum = NULL;
-	d->fsum_n = 0;
+	viewdata_forget(d, 0);
+	viewdata_forget(d, 1);
 }
 
 int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
@@ -231,6 +249,9 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 	if (d->flows && viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
 				     "AND name = 'eport_sums'", &n) == 0 && n == 1)
 		d->eports = true;
+	if (d->eports && viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+				      "AND name = 'time_sums'", &n) == 0 && n == 1)
+		d->times = true;
 	*ret = d;
 	d = NULL;
 	r = 0;
@@ -317,7 +338,6 @@ static int viewdata_sum_flows(struct viewdata *d, const struct viewq *q, int64_t
 	sqlite3_stmt *rows = NULL;
 	int r = -EIO, rc;
 
-	free(d->fsum);
 	d->fsum_n = (size_t)max_id + 1;
 	d->fsum = xcalloc(d->fsum_n, sizeof(*d->fsum));
 	if (viewq_prepare_flows(q, d->db, now, NULL, NULL, &rows) < 0)
@@ -360,7 +380,7 @@ static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now
 {
 	struct viewq *all = NULL;
 	int64_t from = 0, to = 0;
-	int mask = viewq_window(q, now, &from, &to), r = 0;
+	int mask = viewq_window(q, now, &from, &to), r = 0, slot;
 	char *sql, *key;
 
 	if (mask == 1 && viewdata_all_rows(d, q, now)) {
@@ -373,14 +393,20 @@ static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now
 	key = xasprintf("%d %lld %lld %s", mask, (long long)(mask & 1 ? from : 0),
 			(long long)(mask & 2 ? to : 0), sql);
 	free(sql);
-	if (!d->flows_key || strcmp(d->flows_key, key)) {
-		viewdata_invalidate(d);
+	slot = mask == 0 ? 0 : 1;
+	if (!d->fcache[slot].key || strcmp(d->fcache[slot].key, key)) {
+		viewdata_forget(d, slot);
 		r = viewdata_sum_flows(d, q, now, max_id);
 		if (r == 0) {
-			d->flows_key = key;
+			d->fcache[slot].key = key;
 			key = NULL;
 		}
+		/* Kept even when incomplete: the slot owns the array either way. */
+		d->fcache[slot].sum = d->fsum;
+		d->fcache[slot].n = d->fsum_n;
 	}
+	d->fsum = d->fcache[slot].sum;
+	d->fsum_n = d->fcache[slot].n;
 	free(key);
 	viewq_free(all);
 	return r;
@@ -571,6 +597,83 @@ static int viewdata_sum_times(struct viewdata *d, int64_t lo, int64_t hi,
 		r = 0;
 out:
 	sqlite3_finalize(st);
+	return r;
+}
+
+/* Adds the conn_rows rows in [lo, hi] (prepared st) to groups per contime, in C. */
+static int viewdata_window_rows(sqlite3_stmt *st, int64_t lo, int64_t hi,
+				struct viewdata_groups *groups)
+{
+	struct viewdata_sum *last = NULL;
+	int64_t last_t = 0;
+	int rc;
+
+	sqlite3_reset(st);
+	if (sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(st, 0);
+
+		/* Rows come by contime: a window is one run. */
+		if (!last || t != last_t) {
+			last = viewdata_group(groups, t);
+			last_t = t;
+			if (!last)
+				return -E2BIG;
+		}
+		viewdata_sum_add(last, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				 sqlite3_column_int64(st, 3));
+	}
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * Schema 5: the windows in [lo, hi] into groups (empty): those time_sums
+ * holds from it (store.h: exactly their rows' sums), the windows between
+ * them from conn_rows (fewer than STORE_TIME_SUMS_MIN_ROWS rows each, as
+ * the writer keeps it). Both come by contime, so each gap between two
+ * time_sums rows is one range read; adjacent windows have none.
+ */
+static int viewdata_sum_windows(struct viewdata *d, int64_t lo, int64_t hi,
+				struct viewdata_groups *groups)
+{
+	sqlite3_stmt *sums = NULL, *rows = NULL;
+	int64_t next = lo; /* the first contime not read yet */
+	bool done = false;
+	int r = -EIO, rc;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT contime, conns, send, recv FROM time_sums"
+			       " WHERE contime >= ?1 AND contime <= ?2", -1, &sums, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "SELECT contime, conns, send, recv FROM conn_rows"
+			       " WHERE contime >= ?1 AND contime <= ?2", -1, &rows, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(sums, 1, lo) != SQLITE_OK || sqlite3_bind_int64(sums, 2, hi) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(sums)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(sums, 0);
+		struct viewdata_sum *e;
+
+		if (t > next && (r = viewdata_window_rows(rows, next, t - 1, groups)) < 0)
+			goto out;
+		r = -EIO;
+		e = viewdata_group(groups, t);
+		if (!e) {
+			r = -E2BIG;
+			goto out;
+		}
+		viewdata_sum_add(e, sqlite3_column_int64(sums, 1), sqlite3_column_int64(sums, 2),
+				 sqlite3_column_int64(sums, 3));
+		if (t == INT64_MAX) {
+			done = true;
+			break;
+		}
+		next = t + 1;
+	}
+	if (!done && rc != SQLITE_DONE)
+		goto out;
+	r = done || next > hi ? 0 : viewdata_window_rows(rows, next, hi, groups);
+out:
+	sqlite3_finalize(sums);
+	sqlite3_finalize(rows);
 	return r;
 }
 
@@ -785,13 +888,24 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 		r = -E2BIG; /* not ours, or huge */
 		goto out;
 	}
-	/* Every row by time: SQLite sums each window's run in place. */
-	if (viewq_grouping(q) == VIEWQ_TIME && viewq_n_filters(q) == 0 &&
-	    viewdata_sum_times(d, mask & 1 ? from : INT64_MIN, mask & 2 ? to - 1 : INT64_MAX,
-			       &groups) == 0) {
-		viewdata_put_groups(d, &groups);
-		r = 0;
-		goto out;
+	/*
+	 * Every row by time: from time_sums and the small windows' rows
+	 * (schema 5), or SQLite sums each window's run in place.
+	 */
+	if (viewq_grouping(q) == VIEWQ_TIME && viewq_n_filters(q) == 0) {
+		lo = mask & 1 ? from : INT64_MIN;
+		hi = mask & 2 ? to - 1 : INT64_MAX;
+		rc = d->times ? viewdata_sum_windows(d, lo, hi, &groups) :
+			viewdata_sum_times(d, lo, hi, &groups);
+		if (rc == 0) {
+			viewdata_put_groups(d, &groups);
+			r = 0;
+			goto out;
+		}
+		if (rc == -E2BIG) {
+			r = rc;
+			goto out;
+		}
 	}
 	free(groups.slots);
 	memset(&groups, 0, sizeof(groups));

@@ -49,7 +49,10 @@ const char *viewdata_errmsg(const struct viewdata *d);
  * On schema version 3 (viewq_set_flows) a flow-shaped q reuses the
  * per-flow sums of an earlier load of the same window and now, even when
  * the daemon wrote since (so switching groupings is cheap and consistent);
- * viewdata_invalidate makes the next load reread them.
+ * those of all rows are kept apart from those of the last other window, so
+ * a range switch and back reads neither again. viewdata_invalidate makes
+ * the next load reread them. On schema version 5 the time grouping without
+ * filters reads time_sums (store.h) and only the small windows' rows.
  */
 int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now);
 /* Re-ranks the loaded groups by another sort without rereading connections. */

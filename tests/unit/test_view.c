@@ -592,6 +592,20 @@ struct tv_group {
 	int64_t conns, send, recv;
 };
 
+/* One integer from db (-1 on error or no row). */
+static int64_t tv_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		printf("# %s: %s\n", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return v;
+}
+
 /* Loads q (rollup allowed or not) and copies every group; returns the count or -1. */
 static int tv_load(struct viewdata *d, struct viewq *q, int rollup, struct tv_group **out)
 {
@@ -739,10 +753,14 @@ static void test_view_rollup_compare(void)
 		ok(0, "rollup compare: store (%s)", msg ? msg : "");
 		goto out;
 	}
-	/* 40 days (whole rollup weeks) of windows every ~37 minutes, 1-6 records each, into the future a bit. */
-	for (int64_t t = TV_NOW - 40 * 86400; t < TV_NOW + 600; t += 2231) {
-		struct store_row rows[6];
-		int n = 1 + (int)(seed % 6);
+	/*
+	 * 40 days (whole rollup weeks) of windows every ~37 minutes, into the
+	 * future a bit: 1-6 records each, every 5th window 16-30 records on
+	 * distinct local ports (16+ rows: a time_sums row).
+	 */
+	for (int64_t t = TV_NOW - 40 * 86400, w = 0; t < TV_NOW + 600; t += 2231, w++) {
+		struct store_row rows[32];
+		int n = w % 5 ? 1 + (int)(seed % 6) : 16 + (int)(seed % 15);
 
 		for (int i = 0; i < n; i++) {
 			struct conn_record *rec = conn_record_new();
@@ -766,6 +784,8 @@ static void test_view_rollup_compare(void)
 			rec->conns = 1 + (seed >> 58) % 3;
 			rec->send = (seed >> 20) % 5000;
 			rec->recv = (seed >> 10) % 9000;
+			if (n >= 16)
+				rec->lport = 30000 + i;
 			rows[i].contime = t;
 			rows[i].rec = rec;
 		}
@@ -780,6 +800,10 @@ static void test_view_rollup_compare(void)
 		goto out;
 	}
 	ok(viewdata_has_flows(d), "rollup compare: schema version 3 found");
+	ok(tv_int(store_db(st), "SELECT count(*) FROM time_sums") > 50 &&
+	   tv_int(store_db(st), "SELECT count(DISTINCT contime) FROM conn_rows") >
+	   tv_int(store_db(st), "SELECT count(*) FROM time_sums") * 3,
+	   "rollup compare: windows with and without time_sums rows");
 	tv_compare_all(d, "fresh");
 	/* A late window into a day already rolled up. */
 	{
@@ -794,6 +818,78 @@ static void test_view_rollup_compare(void)
 		conn_record_free(rec);
 	}
 	tv_compare_all(d, "after a late window");
+	/* 16 late rows into a small window (it gets a time_sums row), 3 into a large one. */
+	{
+		struct store_row rows[16];
+		int64_t small = 0, large = 0;
+
+		small = tv_int(store_db(st), "SELECT contime FROM conn_rows WHERE contime >"
+			       " 1700012345 - 10 * 86400 GROUP BY contime HAVING count(*) BETWEEN 3 AND 6"
+			       " LIMIT 1");
+		large = tv_int(store_db(st), "SELECT contime FROM time_sums WHERE contime >"
+			       " 1700012345 - 3 * 86400 LIMIT 1");
+		ok(small > 0 && large > 0, "rollup compare: a small and a large window");
+		for (int i = 0; i < 16; i++) {
+			struct conn_record *rec = conn_record_new();
+
+			conn_set(&rec->proc.exe, "/usr/bin/late");
+			rec->lport = 20000 + i;
+			rec->rport = 443;
+			rec->conns = 1;
+			rec->send = 10 + i;
+			rows[i].contime = i < 13 ? small : large;
+			rows[i].rec = rec;
+		}
+		ok(store_write(st, rows, 16) == 0, "rollup compare: late rows written");
+		for (int i = 0; i < 16; i++)
+			conn_record_free((struct conn_record *)rows[i].rec);
+		/* The small window now has 13 rows more: a time_sums row exactly when 16+. */
+		{
+			char sql[160];
+			int64_t n_small, has;
+
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM conn_rows WHERE contime = %lld",
+				 (long long)small);
+			n_small = tv_int(store_db(st), sql);
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM time_sums WHERE contime = %lld",
+				 (long long)small);
+			has = tv_int(store_db(st), sql);
+			ok(n_small >= 16 && has == 1,
+			   "rollup compare: the small window (%lld rows) has a time_sums row: %lld",
+			   (long long)n_small, (long long)has);
+		}
+		/* The time grouping reads time_sums: a changed row shows (then is undone). */
+		{
+			struct viewq *tq = viewq_new();
+			struct tv_group *g = NULL;
+			char sql[160];
+			int64_t raw = -1, fast = -1;
+			int n;
+
+			viewq_set_grouping(tq, VIEWQ_TIME);
+			n = tv_load(d, tq, 0, &g);
+			for (int i = 0; i < n; i++)
+				if (atoll(g[i].key) == large)
+					raw = g[i].conns;
+			tv_free(g, n);
+			snprintf(sql, sizeof(sql), "UPDATE time_sums SET conns = conns + 1000"
+				 " WHERE contime = %lld", (long long)large);
+			sqlite3_exec(store_db(st), sql, NULL, NULL, NULL);
+			n = tv_load(d, tq, 1, &g);
+			for (int i = 0; i < n; i++)
+				if (atoll(g[i].key) == large)
+					fast = g[i].conns;
+			tv_free(g, n);
+			snprintf(sql, sizeof(sql), "UPDATE time_sums SET conns = conns - 1000"
+				 " WHERE contime = %lld", (long long)large);
+			sqlite3_exec(store_db(st), sql, NULL, NULL, NULL);
+			ok(raw > 0 && fast == raw + 1000, "rollup compare: the time grouping reads"
+			   " time_sums (window %lld: %lld from conn_rows, %lld from it + 1000)",
+			   (long long)large, (long long)raw, (long long)fast);
+			viewq_free(tq);
+		}
+	}
+	tv_compare_all(d, "after late rows into small and large windows");
 	/* Retention in the middle of a week: that week keeps expired sums in the rollup. */
 	do {
 		if (store_retention_step(st, TV_NOW - 36 * 86400 + 5000, &deleted, &more) < 0)
