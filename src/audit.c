@@ -110,7 +110,7 @@ struct auditsrc {
 /* ---- rules ---- */
 
 /* Fills specs for this machine's ABIs. */
-static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_fam)
+static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_fam, bool sends)
 {
 	struct utsname u;
 	size_t n = 0;
@@ -130,10 +130,20 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 	s_->nsyscalls = (int)ARRAY_SIZE(sc_); \
 	for (int i_ = 0; i_ < s_->nsyscalls; i_++) s_->syscalls[i_] = sc_[i_]; \
 } while (0)
+	/*
+	 * Sends that carry an address (unconnected UDP, raw, ping sockets):
+	 * their flows have no connect event, and a sender that exits at once
+	 * is gone before its socket can be looked up. Only with saddr_fam:
+	 * without it every datagram to a unix socket (syslog) would be
+	 * audited. 32-bit socketcall sends are left out (one a0 per rule).
+	 */
+	sends = sends && saddr_fam;
 	if (x86_64) {
 		for (f = 0; f < nfams; f++)
 			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, saddr_fam ? fams[f] : 0, 42);
 		SPEC(AUPARSE_ARCH_X86_64, "b64", -1, 0, 59, 322);
+		for (f = 0; sends && f < nfams; f++)
+			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, fams[f], 44, 46, 307);
 	}
 	if (x86_64 || i386) {
 		/* The 32-bit ABI: connect, and socketcall(SYS_CONNECT = 3). */
@@ -142,11 +152,15 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 		for (f = 0; f < nfams; f++)
 			SPEC(AUPARSE_ARCH_I386, "b32", 3, saddr_fam ? fams[f] : 0, 102);
 		SPEC(AUPARSE_ARCH_I386, "b32", -1, 0, 11, 358);
+		for (f = 0; sends && f < nfams; f++)
+			SPEC(AUPARSE_ARCH_I386, "b32", -1, fams[f], 369, 370, 345);
 	}
 	if (aarch64) {
 		for (f = 0; f < nfams; f++)
 			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, saddr_fam ? fams[f] : 0, 203);
 		SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, 0, 221, 281);
+		for (f = 0; sends && f < nfams; f++)
+			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, fams[f], 206, 211, 269);
 	}
 #undef SPEC
 	return n;
@@ -156,12 +170,15 @@ static const char *auditsrc_syscall_name(uint32_t arch, int nr)
 {
 	switch (arch) {
 	case AUPARSE_ARCH_X86_64:
-		return nr == 42 ? "connect" : nr == 59 ? "execve" : nr == 322 ? "execveat" : "?";
+		return nr == 42 ? "connect" : nr == 59 ? "execve" : nr == 322 ? "execveat"
+		       : nr == 44 ? "sendto" : nr == 46 ? "sendmsg" : nr == 307 ? "sendmmsg" : "?";
 	case AUPARSE_ARCH_I386:
 		return nr == 362 ? "connect" : nr == 102 ? "socketcall" : nr == 11 ? "execve"
-		       : nr == 358 ? "execveat" : "?";
+		       : nr == 358 ? "execveat" : nr == 369 ? "sendto" : nr == 370 ? "sendmsg"
+		       : nr == 345 ? "sendmmsg" : "?";
 	case AUPARSE_ARCH_AARCH64:
-		return nr == 203 ? "connect" : nr == 221 ? "execve" : nr == 281 ? "execveat" : "?";
+		return nr == 203 ? "connect" : nr == 221 ? "execve" : nr == 281 ? "execveat"
+		       : nr == 206 ? "sendto" : nr == 211 ? "sendmsg" : nr == 269 ? "sendmmsg" : "?";
 	}
 	return "?";
 }
@@ -187,10 +204,10 @@ static char *auditsrc_spec_text(const struct auditsrc_rule_spec *s, uint32_t pid
 	return xstrdup(line);
 }
 
-char *auditsrc_rules_text(bool saddr_fam, uint32_t pid)
+char *auditsrc_rules_text(bool saddr_fam, bool sends, uint32_t pid)
 {
 	struct auditsrc_rule_spec specs[AUDITSRC_MAX_RULES];
-	size_t n = auditsrc_build_specs(specs, saddr_fam), i, len = 0;
+	size_t n = auditsrc_build_specs(specs, saddr_fam, sends), i, len = 0;
 	char *out = xstrdup("");
 
 	for (i = 0; i < n; i++) {
@@ -476,7 +493,7 @@ static bool auditsrc_probe_saddr_fam(struct auditsrc *src)
 	size_t size;
 	int r;
 
-	if (auditsrc_build_specs(probe, true) == 0)
+	if (auditsrc_build_specs(probe, true, false) == 0)
 		return false;
 	rule = auditsrc_spec_rule(&probe[0], src->pid, &size);
 	r = audit_add_rule_data(src->cmd_fd, rule, AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
@@ -1014,7 +1031,7 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 			log_info("the kernel does not accept -F saddr_fam; unix-socket connects are "
 				 "filtered in user space");
 	}
-	src->nspecs = auditsrc_build_specs(src->specs, src->saddr_fam);
+	src->nspecs = auditsrc_build_specs(src->specs, src->saddr_fam, opts->sends);
 	if (src->nspecs == 0) {
 		*errmsg = xstrdup("this machine's architecture has no audit rules defined");
 		r = -ENOTSUP;

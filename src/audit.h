@@ -27,6 +27,7 @@ enum auditsrc_mode {
 struct auditsrc_options {
 	enum auditsrc_mode mode;
 	uint32_t backlog_limit;  /* raise the kernel's limit to this; never lower */
+	bool sends;              /* also audit sends with an address (needs saddr_fam) */
 };
 
 /* Counters for `status` and loss logging. */
@@ -72,9 +73,10 @@ void auditsrc_read_now(struct auditsrc *src);
 
 /*
  * Our rules in auditctl syntax, one per line (malloc'd). With saddr_fam
- * the connect rules are limited to AF_INET and AF_INET6; pid, when not 0,
- * adds -F pid!=PID. For the machine this runs on.
+ * the connect rules are limited to AF_INET and AF_INET6, and with sends
+ * too, rules for sendto/sendmsg/sendmmsg with an address follow; pid, when
+ * not 0, adds -F pid!=PID. For the machine this runs on.
  */
-char *auditsrc_rules_text(bool saddr_fam, uint32_t pid);
+char *auditsrc_rules_text(bool saddr_fam, bool sends, uint32_t pid);
 
 #endif

@@ -990,8 +990,31 @@ static int auparse_config_change(struct auparse *p, uint64_t sec, uint32_t ms, u
 
 /* ---- emission ---- */
 
+bool auparse_is_send(uint32_t arch, int syscall, uint64_t a0)
+{
+	switch (arch) {
+	case AUPARSE_ARCH_X86_64:
+		if (syscall >= 0x40000000) /* x32: sendto, and its own sendmsg, sendmmsg */
+			return syscall == 0x40000000 + 44 || syscall == 0x40000000 + 518 ||
+			       syscall == 0x40000000 + 538;
+		return syscall == 44 || syscall == 46 || syscall == 307;
+	case AUPARSE_ARCH_I386: /* sendto, sendmsg, sendmmsg; socketcall 11, 16, 20 */
+		return syscall == 369 || syscall == 370 || syscall == 345 ||
+		       (syscall == 102 && (a0 == 11 || a0 == 16 || a0 == 20));
+	case AUPARSE_ARCH_AARCH64:
+	case AUPARSE_ARCH_RISCV64:
+		return syscall == 206 || syscall == 211 || syscall == 269;
+	case AUPARSE_ARCH_ARM:
+		return syscall == 290 || syscall == 296 || syscall == 374;
+	default:
+		return false;
+	}
+}
+
 enum auparse_kind auparse_classify(uint32_t arch, int syscall, uint64_t a0)
 {
+	if (auparse_is_send(arch, syscall, a0))
+		return AUPARSE_CONNECT;
 	switch (arch) {
 	case AUPARSE_ARCH_X86_64:
 		if (syscall >= 0x40000000) { /* x32 ABI: __X32_SYSCALL_BIT */
@@ -1197,8 +1220,11 @@ static void auparse_emit(struct auparse *p, struct ev *e, bool complete)
 			c->fd = e->have_sockcall && e->sockcall_a0 <= INT_MAX ? (int)e->sockcall_a0 : -1;
 		else
 			c->fd = e->a[0] <= INT_MAX ? (int)e->a[0] : -1;
-		if (e->exit == 0) {
-			c->result = AUPARSE_CONN_OK;
+		c->send = auparse_is_send(e->arch, (int)e->syscall, e->a[0]);
+		if (c->send)
+			p->st.events_send++;
+		if (e->exit == 0 || (c->send && e->exit > 0)) {
+			c->result = AUPARSE_CONN_OK; /* a send returns the bytes sent */
 		} else {
 			c->result = e->exit == -EINPROGRESS ? AUPARSE_CONN_INPROGRESS
 				  : e->exit == -ECONNREFUSED ? AUPARSE_CONN_REFUSED

@@ -136,6 +136,8 @@ struct auparse_connect {
 	uint32_t scope_id;          /* IPv6 scope, 0 otherwise */
 	enum auparse_conn_result result;
 	int err;                    /* positive errno for AUPARSE_CONN_ERROR (and the others) */
+	bool send;                  /* sendto/sendmsg/sendmmsg with an address (unconnected
+				       UDP, raw, ping), not connect; result OK when exit >= 0 */
 };
 
 struct auparse_config_change {
@@ -183,6 +185,7 @@ struct auparse_stats {
 	uint64_t orphans;           /* event records whose SYSCALL we never saw */
 	uint64_t duplicate_syscall; /* a second SYSCALL for a serial in flight */
 	uint64_t events_exec, events_connect, events_config, events_other;
+	uint64_t events_send;       /* of events_connect, sends with an address */
 	uint64_t events_foreign;    /* events of other keys (emitted only with limits.foreign) */
 	uint64_t timed_out;         /* emitted without EOE after timeout_ms */
 	uint64_t evicted;           /* emitted early: max_events or max_total_bytes reached */
@@ -230,9 +233,12 @@ void auparse_stats(const struct auparse *p, struct auparse_stats *st);
 
 /*
  * Classifies a syscall by audit arch and number: AUPARSE_EXEC,
- * AUPARSE_CONNECT or AUPARSE_OTHER. a0 matters for i386 socketcall
- * (connect is a0=3). Exposed for audit.c's rule building and for tests.
+ * AUPARSE_CONNECT (connect, and the sends that carry an address) or
+ * AUPARSE_OTHER. a0 matters for i386 socketcall (connect is a0=3).
+ * Exposed for audit.c's rule building and for tests.
  */
 enum auparse_kind auparse_classify(uint32_t arch, int syscall, uint64_t a0);
+/* Whether a syscall auparse_classify calls AUPARSE_CONNECT is a send. */
+bool auparse_is_send(uint32_t arch, int syscall, uint64_t a0);
 
 #endif

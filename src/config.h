@@ -70,7 +70,9 @@ enum config_type {
 	X(SYSLOG, "Syslog", CONFIG_BOOL, 1, 0, 1, NULL, \
 	  "send messages and detections to syslog") \
 	X(LOG_LEVEL, "Log level", CONFIG_ENUM, 0, 0, 0, "info|notice|warning|error|debug", \
-	  "most verbose level written to error.log, syslog and stderr")
+	  "most verbose level written to error.log, syslog and stderr") \
+	X(AUDIT_SENDS, "Audit unconnected sends", CONFIG_BOOL, 1, 0, 1, NULL, \
+	  "audit sendto/sendmsg with an address, so senders that exit at once are named")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

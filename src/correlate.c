@@ -42,6 +42,9 @@
 #define CORR_RECENT_MS 10000
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
+#define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
+#define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
+#define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -76,6 +79,7 @@ struct corr_conn {
 	int fd;
 	uint64_t sock_ino;         /* 0: not read, or the fd was closed */
 	bool ino_tried;            /* /proc/PID/fd/FD read once already */
+	bool send;                 /* a send with an address: no record without a flow */
 	enum auparse_conn_result result;
 	struct corr_conn *bnext, *bprev; /* bucket chain, oldest first */
 	struct corr_conn *prev, *next; /* FIFO */
@@ -126,6 +130,17 @@ struct correlate {
 	size_t nconns;
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
+	/* Sends seen lately, direct-mapped by hash (a collision forgets one). */
+	struct { uint64_t hash; uint64_t t_ms; } sends[CORR_SEND_CACHE];
+	/* Outbound non-TCP flows emitted lately, by destination; see corr_conn_emit_alone. */
+	struct corr_shared {
+		struct corr_key key;
+		uint8_t laddr[16];
+		uint16_t lport;
+		int protocol;
+		pid_t pid;
+		uint64_t t_ms;
+	} shared[CORR_SHARED_CACHE];
 	size_t icap, ilen;
 	size_t deferred_head, ndeferred, deferred_cap;
 	struct corr_flow *flow_ids[CORR_BUCKETS];
@@ -601,10 +616,46 @@ static void corr_conn_free(struct corr_conn *cc)
 	free(cc);
 }
 
-/* A connect that met no flow: a record without bytes. */
+static struct corr_shared *corr_shared_slot(struct correlate *c, const struct corr_key *k)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = (h ^ ((uint64_t)k->family << 16 | k->rport)) * 0x100000001b3ULL;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ k->raddr[i]) * 0x100000001b3ULL;
+	return &c->shared[(h ^ (h >> 29)) % CORR_SHARED_CACHE];
+}
+
+/*
+ * A connect that met no flow: a record without bytes.
+ *
+ * A send that met no flow is usually a later datagram of a flow that
+ * exists, or a reply: no record. But two processes whose sockets got the
+ * same ephemeral port from the kernel, one after the other, share one
+ * conntrack flow (same 5-tuple within UDP's timeout): the second process
+ * did send, and is recorded as a connection on that flow, without bytes
+ * (they are the flow's, reported with its first owner).
+ */
 static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 {
 	struct conn_record *rec;
+
+	if (cc->send) {
+		const struct corr_shared *sh = corr_shared_slot(c, &cc->key);
+
+		if (sh->t_ms && util_now_ms() - sh->t_ms < CORR_SEND_REPEAT_MS &&
+		    corr_key_eq(&sh->key, &cc->key) && sh->pid != cc->pid) {
+			rec = corr_record(&cc->who, cc->time_s, cc->key.family, sh->protocol,
+					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
+					  cc->key.rport);
+			rec->conns = 1;
+			c->st.sends_shared++;
+			corr_submit(c, rec, &cc->who);
+			return;
+		}
+		c->st.sends_unmatched++;
+		return;
+	}
 	/* TCP is the only protocol whose connect is asynchronous or refused. */
 	int proto = cc->result == AUPARSE_CONN_INPROGRESS || cc->result == AUPARSE_CONN_REFUSED
 		    ? IPPROTO_TCP : 0;
@@ -684,6 +735,16 @@ static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
 	rec->send = f->send;
 	rec->recv = f->recv;
 	f->emitted = true;
+	if (f->direction == CONN_OUTBOUND && f->protocol != IPPROTO_TCP && f->who.known) {
+		struct corr_shared *sh = corr_shared_slot(c, &f->key);
+
+		sh->key = f->key;
+		memcpy(sh->laddr, f->laddr, sizeof(sh->laddr));
+		sh->lport = f->lport;
+		sh->protocol = f->protocol;
+		sh->pid = f->who.pid;
+		sh->t_ms = util_now_ms();
+	}
 	corr_submit(c, rec, &f->who);
 }
 
@@ -857,6 +918,20 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 	return first;
 }
 
+/* A send's (pid, fd, destination), hashed for the send cache. */
+static uint64_t corr_send_hash(pid_t pid, const struct auparse_connect *ac)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const uint8_t *p = ac->addr_raw;
+
+	h = (h ^ (uint64_t)(uint32_t)pid) * 0x100000001b3ULL;
+	h = (h ^ (uint64_t)(uint32_t)ac->fd) * 0x100000001b3ULL;
+	h = (h ^ ((uint64_t)ac->family << 16 | ac->port)) * 0x100000001b3ULL;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h | 1;
+}
+
 void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 {
 	const struct auparse_connect *ac = &ev->u.conn;
@@ -865,8 +940,28 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	unsigned b;
 	int contenders = 0;
 
-	c->st.connects++;
+	if (ac->send) {
+		/*
+		 * Sends come once per datagram, flows once per socket and
+		 * destination: only the first send of a (pid, fd, destination)
+		 * in a while can name a new flow, and a failed one names none.
+		 */
+		uint64_t h = corr_send_hash(ev->proc.pid, ac), now = util_now_ms();
+		size_t slot = h % CORR_SEND_CACHE;
+
+		c->st.sends++;
+		if (ac->result != AUPARSE_CONN_OK ||
+		    (c->sends[slot].hash == h && now - c->sends[slot].t_ms < CORR_SEND_REPEAT_MS)) {
+			c->st.sends_repeat++;
+			return;
+		}
+		c->sends[slot].hash = h;
+		c->sends[slot].t_ms = now;
+	} else {
+		c->st.connects++;
+	}
 	cc = xcalloc(1, sizeof(*cc));
+	cc->send = ac->send;
 	cc->key.family = ac->family;
 	memcpy(cc->key.raddr, ac->addr_raw, ac->family == AF_INET6 ? 16 : 4);
 	cc->key.rport = ac->port;

@@ -55,6 +55,10 @@ struct correlate_stats {
 	uint64_t connects, execs;
 	uint64_t matched;            /* connect + flow joined */
 	uint64_t connect_only;       /* connects with no flow in the window */
+	uint64_t sends;              /* send events (with an address) */
+	uint64_t sends_repeat;       /* ... of a (pid, fd, destination) seen lately, or failed */
+	uint64_t sends_unmatched;    /* ... that named no new flow (a later datagram, a reply) */
+	uint64_t sends_shared;       /* ... on a flow another process made first (same port) */
 	uint64_t flow_sockdiag;      /* flows attributed through sock_diag + inode index */
 	uint64_t flow_netproc;       /* ... through /proc/net (raw, ping) */
 	uint64_t flow_unattributed;  /* flows nobody could be found for (empty exe) */

@@ -399,7 +399,8 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "records_malformed", a.parse.malformed);
 		jsonbuf_kuint(&b, "records_forwarded_to_syslog", a.forwarded);
 		jsonbuf_kuint(&b, "events_exec", a.parse.events_exec);
-		jsonbuf_kuint(&b, "events_connect", a.parse.events_connect);
+		jsonbuf_kuint(&b, "events_connect", a.parse.events_connect - a.parse.events_send);
+		jsonbuf_kuint(&b, "events_send", a.parse.events_send);
 		jsonbuf_kuint(&b, "events_timed_out", a.parse.timed_out);
 		jsonbuf_kuint(&b, "events_evicted", a.parse.evicted);
 		jsonbuf_kuint(&b, "connect_unix_dropped", a.parse.connect_unix);
@@ -419,6 +420,10 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "execs", c.execs);
 		jsonbuf_kuint(&b, "matched", c.matched);
 		jsonbuf_kuint(&b, "connect_only", c.connect_only);
+		jsonbuf_kuint(&b, "sends", c.sends);
+		jsonbuf_kuint(&b, "sends_repeat", c.sends_repeat);
+		jsonbuf_kuint(&b, "sends_unmatched", c.sends_unmatched);
+		jsonbuf_kuint(&b, "sends_shared", c.sends_shared);
 		jsonbuf_kuint(&b, "flow_sockdiag", c.flow_sockdiag);
 		jsonbuf_kuint(&b, "flow_netproc", c.flow_netproc);
 		jsonbuf_kuint(&b, "flow_unattributed", c.flow_unattributed);
@@ -1239,6 +1244,7 @@ static int daemon_start_audit(struct daemon *d)
 	struct auditsrc_options ao = {
 		.mode = daemon_audit_mode(d->config),
 		.backlog_limit = (uint32_t)config_int(d->config, CONFIG_AUDIT_BACKLOG_LIMIT),
+		.sends = config_bool(d->config, CONFIG_AUDIT_SENDS),
 	};
 	char *errmsg = NULL;
 	int r;

@@ -85,11 +85,12 @@ static const struct command main_commands[] = {
 	  "", main_cmd_view, true },
 	{ "query", "[OPTIONS]", "print the connection log as a table, CSV or JSON",
 	  "", main_cmd_query, true },
-	{ "rules", "[--no-saddr-fam]", "print our audit rules in auditctl syntax",
+	{ "rules", "[--no-saddr-fam] [--no-sends]", "print our audit rules in auditctl syntax",
 	  "Prints the audit rules the daemon loads, for this machine's ABIs, in\n"
 	  "auditctl syntax (for /etc/audit/rules.d/). The daemon adds -F pid!=PID\n"
 	  "to its own copies.\n"
-	  "  --no-saddr-fam   rules for kernels without the saddr_fam field\n",
+	  "  --no-saddr-fam   rules for kernels without the saddr_fam field\n"
+	  "  --no-sends       without the send rules (\"Audit unconnected sends\": false)\n",
 	  main_cmd_rules, false },
 	{ "version", "", "print the version",
 	  "Prints the program name and version.\n",
@@ -295,14 +296,15 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
 {
-	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 'n' } };
-	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 1, &flags);
+	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 'n' },
+					       { "no-sends", no_argument, NULL, 's' } };
+	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 2, &flags);
 	char *text;
 
 	(void)opts;
 	if (r >= 0)
 		return r;
-	text = auditsrc_rules_text((flags & 1) == 0, 0);
+	text = auditsrc_rules_text((flags & 1) == 0, (flags & 2) == 0, 0);
 	fputs(text, stdout);
 	free(text);
 	return 0;

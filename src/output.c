@@ -303,7 +303,8 @@ void output_event(struct output *out, const struct auparse_event *ev)
 		return;
 	jsonbuf_init(&b);
 	jsonbuf_begin(&b);
-	jsonbuf_kstr(&b, "type", ev->kind == AUPARSE_EXEC ? "exec" : "connect");
+	jsonbuf_kstr(&b, "type", ev->kind == AUPARSE_EXEC ? "exec"
+				 : ev->u.conn.send ? "send" : "connect");
 	snprintf(ts, sizeof(ts), "%llu.%03u", (unsigned long long)ev->time_s, ev->time_ms);
 	jsonbuf_key(&b, "time");
 	jsonbuf_raw(&b, ts);

@@ -42,7 +42,7 @@ struct got_ev {
 	uint32_t p0_major, p0_minor;
 	uint64_t p0_inode_nr, p1_inode_nr;
 	int fd, family, result, err;
-	bool v4mapped;
+	bool v4mapped, send;
 	char addr[48];
 	uint16_t port;
 	char *op;
@@ -128,6 +128,7 @@ static void collect(const struct auparse_event *ev, void *data)
 		o->fd = ev->u.conn.fd;
 		o->family = ev->u.conn.family;
 		o->v4mapped = ev->u.conn.v4mapped;
+		o->send = ev->u.conn.send;
 		memcpy(o->addr, ev->u.conn.addr, sizeof(o->addr));
 		o->port = ev->u.conn.port;
 		o->result = (int)ev->u.conn.result;
@@ -439,6 +440,68 @@ static void test_udp(void)
 	}
 }
 
+/*
+ * Unconnected sends (captured with -S sendto -S sendmsg -F saddr_fam=2/10):
+ * SYSCALL (44 sendto, 46 sendmsg; exit = bytes sent) + SOCKADDR + PROCTITLE
+ * + EOE. python3 also tried nscd's unix socket first (connects, dropped).
+ */
+static void test_sends(void)
+{
+	struct auparse_stats st;
+	struct got g;
+	size_t ours, nrec;
+	const struct got_ev *e;
+	static const uint32_t serials[2] = { 3079954, 3079955 };
+
+	if (run_fixture("udp4_sendto", KEY, false, &g, &st, &ours, &nrec) == 0) {
+		/* sh and python3 execs, two sendto; the two unix connects dropped */
+		check_common("udp4_sendto", &g, &st, ours, nrec, 4, 0);
+		is_int(st.events_send, 2, "udp4_sendto: two sends");
+		is_int(st.connect_unix, 2, "udp4_sendto: nscd connects dropped");
+		for (int i = 0; i < 2; i++) {
+			e = by_serial(&g, serials[i]);
+			ok(e && e->kind == AUPARSE_CONNECT && e->send && e->syscall == 44,
+			   "%u: a send (sendto, 44)", serials[i]);
+			if (!e)
+				continue;
+			is_int(e->fd, 3, "%u: fd from a0", serials[i]);
+			is_int(e->family, AF_INET, "%u: inet", serials[i]);
+			/* saddr=0200 14E9 7F000001 */
+			is_str(e->addr, "127.0.0.1", "%u: address", serials[i]);
+			is_int(e->port, 5353, "%u: port", serials[i]);
+			is_int(e->result, AUPARSE_CONN_OK, "%u: exit=%d (bytes) is ok", serials[i], i + 1);
+			is_int(e->pid, 14337, "%u: pid", serials[i]);
+			is_str(e->exe, "/usr/bin/python3.11", "%u: exe", serials[i]);
+		}
+		got_clear(&g);
+	} else {
+		ok(0, "udp4_sendto fixture loads");
+	}
+	if (run_fixture("udp6_sendmsg", KEY, false, &g, &st, &ours, &nrec) == 0) {
+		check_common("udp6_sendmsg", &g, &st, ours, nrec, 3, 0);
+		e = by_serial(&g, 3079960);
+		ok(e && e->kind == AUPARSE_CONNECT && e->send && e->syscall == 46,
+		   "3079960: a send (sendmsg, 46)");
+		if (e) {
+			/* saddr=0A00 14E9 00000000 00..0001 00000000 */
+			is_int(e->family, AF_INET6, "3079960: inet6");
+			is_str(e->addr, "::1", "3079960: address");
+			is_int(e->port, 5353, "3079960: port");
+			is_int(e->result, AUPARSE_CONN_OK, "3079960: exit=3 is ok");
+			is_int(e->fd, 3, "3079960: fd");
+		}
+		got_clear(&g);
+	} else {
+		ok(0, "udp6_sendmsg fixture loads");
+	}
+	ok(auparse_is_send(AUPARSE_ARCH_X86_64, 44, 0) && auparse_is_send(AUPARSE_ARCH_X86_64, 46, 0) &&
+		   auparse_is_send(AUPARSE_ARCH_X86_64, 307, 0) &&
+		   !auparse_is_send(AUPARSE_ARCH_X86_64, 42, 0),
+	   "x86_64 sendto, sendmsg, sendmmsg are sends; connect is not");
+	ok(auparse_is_send(AUPARSE_ARCH_I386, 102, 11) && !auparse_is_send(AUPARSE_ARCH_I386, 102, 3),
+	   "i386 socketcall SYS_SENDTO is a send, SYS_CONNECT not");
+}
+
 static void test_results(void)
 {
 	struct auparse_stats st;
@@ -743,13 +806,17 @@ static void test_config_change(void)
 	   "op=set without key is not ours");
 	got_clear(&g);
 
-	/* Foreign events wanted: the sendto SYSCALLs come out as "other". */
+	/*
+	 * Foreign events wanted: auditctl's sendto SYSCALLs are sends, to a
+	 * netlink address (serial 7's saddr=1000...) or to none (the others):
+	 * counted and dropped like such connects.
+	 */
 	if (run_fixture("config_change", AUPARSE_KEY, true, &g, &st, &ours, &nrec) == 0) {
-		e = by_serial(&g, 7);
-		is_int(g.n, 8, "foreign: 4 config + 4 other");
-		is_int(st.events_other, 4, "foreign: sendto classified other");
-		ok(g.n == 8 && g.ev[1].kind == AUPARSE_OTHER && g.ev[1].syscall == 44 && !g.ev[1].key,
-		   "sendto event: other, syscall 44, key=(null) absent");
+		is_int(g.n, 4, "foreign: the 4 config events only");
+		is_int(st.events_other, 0, "foreign: sendto is no \"other\" event");
+		is_int(st.connect_netlink, 1, "foreign: the sendto to a netlink address dropped");
+		is_int(st.connect_no_addr, 3, "foreign: the sendtos without an address dropped");
+		is_int(st.events_send, 0, "foreign: no send event emitted");
 		got_clear(&g);
 	}
 }
@@ -1043,7 +1110,7 @@ static void test_classify(void)
 	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 42, 0), AUPARSE_CONNECT, "x86_64 connect 42");
 	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 59, 0), AUPARSE_EXEC, "x86_64 execve 59");
 	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 322, 0), AUPARSE_EXEC, "x86_64 execveat 322");
-	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 44, 0), AUPARSE_OTHER, "x86_64 sendto 44 other");
+	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 44, 0), AUPARSE_CONNECT, "x86_64 sendto 44: a send");
 	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 0x40000000 + 42, 0), AUPARSE_CONNECT, "x32 connect");
 	is_int(auparse_classify(AUPARSE_ARCH_I386, 362, 0), AUPARSE_CONNECT, "i386 connect 362");
 	is_int(auparse_classify(AUPARSE_ARCH_I386, 102, 3), AUPARSE_CONNECT, "i386 socketcall a0=3");
@@ -1078,6 +1145,7 @@ int main(void)
 	test_tcp6();
 	test_udp();
 	test_results();
+	test_sends();
 	test_exe_names();
 	test_execve_args();
 	test_script();

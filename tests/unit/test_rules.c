@@ -34,20 +34,23 @@ static int count_lines(const char *text, const char *needle)
 int main(void)
 {
 	struct utsname u;
-	char *text, *plain, *pid, *file = NULL, *path;
+	char *text, *plain, *pid, *nosend, *file = NULL, *path;
 	const char *top = getenv("top_srcdir");
 	int dfd;
 
 	uname(&u);
-	text = auditsrc_rules_text(true, 0);
-	plain = auditsrc_rules_text(false, 0);
-	pid = auditsrc_rules_text(true, 4242);
+	text = auditsrc_rules_text(true, true, 0);
+	plain = auditsrc_rules_text(false, true, 0);
+	pid = auditsrc_rules_text(true, true, 4242);
+	nosend = auditsrc_rules_text(true, false, 0);
 	ok(count_lines(text, NULL) > 0, "some rules");
 	is_int(count_lines(text, " -F key=auditsnitch"), count_lines(text, NULL), "every rule has our key");
 	is_int(count_lines(text, "-a always,exit "), count_lines(text, NULL), "every rule is always,exit");
 	is_int(count_lines(pid, "-F pid!=4242"), count_lines(pid, NULL), "pid filter on every rule");
 	is_int(count_lines(text, "pid!="), 0, "no pid filter when pid is 0");
 	is_int(count_lines(plain, "saddr_fam"), 0, "no saddr_fam without kernel support");
+	is_int(count_lines(plain, "send"), 0, "no send rules without saddr_fam (unix datagrams)");
+	is_int(count_lines(nosend, "send"), 0, "no send rules when turned off");
 	if (strcmp(u.machine, "x86_64") == 0) {
 		is_int(count_lines(text, "-F arch=b64 -S connect -F saddr_fam=2 "), 1, "b64 connect AF_INET");
 		is_int(count_lines(text, "-F arch=b64 -S connect -F saddr_fam=10 "), 1, "b64 connect AF_INET6");
@@ -55,6 +58,14 @@ int main(void)
 		is_int(count_lines(text, "-F arch=b32 -S connect "), 2, "b32 connect");
 		is_int(count_lines(text, "-F arch=b32 -S socketcall -F a0=3 "), 2, "b32 socketcall a0=3");
 		is_int(count_lines(text, "-F arch=b32 -S execve -S execveat "), 1, "b32 execve");
+		is_int(count_lines(text, "-F arch=b64 -S sendto -S sendmsg -S sendmmsg -F saddr_fam=2 "), 1,
+		       "b64 sends AF_INET");
+		is_int(count_lines(text, "-F arch=b64 -S sendto -S sendmsg -S sendmmsg -F saddr_fam=10 "),
+		       1, "b64 sends AF_INET6");
+		is_int(count_lines(text, "-F arch=b32 -S sendto -S sendmsg -S sendmmsg -F saddr_fam="), 2,
+		       "b32 sends");
+		is_int(count_lines(text, NULL), 12, "12 rules with saddr_fam and sends");
+		is_int(count_lines(nosend, NULL), 8, "8 rules without sends");
 		is_int(count_lines(plain, NULL), 5, "5 rules without saddr_fam");
 		/* The shipped rules file holds exactly these rules (after its comments). */
 		path = xasprintf("%s/data", top ? top : ".");
@@ -81,5 +92,6 @@ int main(void)
 	free(text);
 	free(plain);
 	free(pid);
+	free(nosend);
 	return tap_done();
 }
