@@ -1023,10 +1023,13 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	 * Another connect to the same place waits: remember sockets to tell
 	 * them apart. Each fd is read once (a closed one stays unknown), and
 	 * the first contender found is enough to know there is contention.
+	 * The same program twice needs no telling apart (corr_match_conn).
 	 */
 	for (other = c->conn_buckets[b]; other; other = other->bnext) {
 		if (!corr_key_eq(&other->key, &cc->key))
 			continue;
+		if (corr_who_same(&other->who, &cc->who))
+			break;
 		if (!other->ino_tried) {
 			other->sock_ino = corr_fd_inode(c, other->pid, other->fd);
 			other->ino_tried = true;
