@@ -245,6 +245,64 @@ static void bench_size(void)
 	}
 }
 
+/* Bytes of one table or index by dbstat (-1 when SQLite lacks dbstat). */
+static long long table_bytes(struct store *st, const char *name)
+{
+	sqlite3_stmt *q = NULL;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(store_db(st), "SELECT SUM(pgsize) FROM dbstat WHERE name = ?1", -1,
+			       &q, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/*
+ * What time_sums (a row per window of 16+ rows) costs, and what a row per
+ * window or per day would, on machines quieter than the 2000-row windows
+ * above: total rows in windows of k rows, a window every 5 s.
+ */
+static void bench_size_windows(size_t total, size_t k)
+{
+	struct conn_record *recs = xcalloc(k, sizeof(*recs));
+	struct store_row *rows = xcalloc(k, sizeof(*rows));
+	struct store *st;
+	long long bytes, ts, alt_w, alt_d;
+	char *err = NULL;
+
+	gen_reset(0x9e3779b97f4a7c15ULL);
+	st = open_store("k.db");
+	for (size_t w = 0; w < total / k; w++)
+		write_window(st, recs, rows, k, 1700000000 + 5 * (int64_t)w);
+	bytes = db_bytes(st, "k.db");
+	ts = table_bytes(st, "time_sums");
+	/* The alternatives, built beside it and measured the same way. */
+	if (sqlite3_exec(store_db(st),
+			 "CREATE TABLE alt_windows(contime INTEGER PRIMARY KEY, conns INTEGER NOT NULL,"
+			 " send INTEGER NOT NULL, recv INTEGER NOT NULL);"
+			 "INSERT INTO alt_windows SELECT contime, SUM(conns), SUM(send), SUM(recv)"
+			 " FROM conn_rows GROUP BY contime;"
+			 "CREATE TABLE alt_days(day INTEGER PRIMARY KEY, conns INTEGER NOT NULL,"
+			 " send INTEGER NOT NULL, recv INTEGER NOT NULL);"
+			 "INSERT INTO alt_days SELECT contime / 86400 * 86400, SUM(conns), SUM(send),"
+			 " SUM(recv) FROM conn_rows GROUP BY 1;", NULL, NULL, &err) != SQLITE_OK)
+		printf("store: alternatives failed: %s\n", err ? err : "?");
+	sqlite3_free(err);
+	alt_w = table_bytes(st, "alt_windows");
+	alt_d = table_bytes(st, "alt_days");
+	printf("store: %zu rows in %zu-row windows: %.1f B/row in all; time_sums %.2f B/row"
+	       " (a row per window would be %.2f, per day %.3f)\n", total, k,
+	       (double)bytes / (double)total, (double)ts / (double)total,
+	       (double)alt_w / (double)total, (double)alt_d / (double)total);
+	store_free(st);
+	remove_files("k.db");
+	free(recs);
+	free(rows);
+}
+
 /* Best and first time of query argv on path, output discarded. */
 static void time_query(const char *path, const char *label, size_t total, char **argv, int argc)
 {
@@ -367,8 +425,12 @@ int main(int argc, char **argv)
 	/* BENCH_STORE_ONLY=window, size or query runs that part alone. */
 	if (!only || !*only || !strcmp(only, "window"))
 		bench_window();
-	if (!only || !*only || !strcmp(only, "size"))
+	if (!only || !*only || !strcmp(only, "size")) {
 		bench_size();
+		bench_size_windows(200000, 2);
+		bench_size_windows(200000, 16);
+		bench_size_windows(200000, 100);
+	}
 	if (!only || !*only || !strcmp(only, "query"))
 		bench_query();
 	close(dirfd_);
