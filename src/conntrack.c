@@ -46,7 +46,8 @@
  *
  * Final flows wait up to 120 s for their DESTROY (TIME_WAIT) and were most
  * of the memory: at the end of each dump or poll they move to a compact
- * table (ct_tomb, 48 bytes: key hash, id, counters reported) and the rest
+ * table (ct_tomb, 32 bytes: a 63-bit hash of id and tuple, the bytes
+ * reported; packet counts are not kept for them) and the rest
  * of the daemon hears flow_final once, so it can forget them too. A
  * DESTROY, a dump entry or a NEW for such a flow is looked up there.
  *
@@ -113,14 +114,19 @@ struct ct_entry {
 	bool missing;                /* a poll found it gone from the kernel's table */
 };
 
-/* A final flow, compacted: see the top comment. key 0 marks a free slot. */
+/*
+ * A final flow, compacted: see the top comment. key 0 marks a free slot.
+ * A busy machine holds 100,000s of them (TIME_WAIT lasts 120 s): every
+ * byte counts, hence no id (the key hashes it) and a 32-bit state.
+ */
+#define CT_TOMB_DEAD UINT32_MAX
 struct ct_tomb {
 	uint64_t key;                /* ct_hash | 1 */
-	uint32_t id;
 	uint32_t seen_gen;
-	bool dead;                   /* destroyed during a dump; removed at its end */
-	uint64_t missing_ms;         /* as in ct_entry */
-	uint64_t orig_bytes, orig_packets, reply_bytes, reply_packets; /* reported */
+	uint32_t state;              /* 0; CT_TOMB_DEAD: destroyed during a dump (removed at
+					its end); else first missed by a complete dump at
+					monotonic second state - 1 */
+	uint64_t orig_bytes, reply_bytes; /* reported */
 };
 
 struct ct {
@@ -570,12 +576,12 @@ static uint64_t ct_tomb_key(const struct ct_flow *f)
 	return ct_hash(f) | 1;
 }
 
-/* The slot of key/id, or the free slot where it would go. */
-static struct ct_tomb *ct_tomb_slot(const struct ct *ct, uint64_t key, uint32_t id)
+/* The slot of key, or the free slot where it would go. */
+static struct ct_tomb *ct_tomb_slot(const struct ct *ct, uint64_t key)
 {
 	size_t mask = ct->tomb_cap - 1, i = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
 
-	while (ct->tombs[i].key && (ct->tombs[i].key != key || ct->tombs[i].id != id))
+	while (ct->tombs[i].key && ct->tombs[i].key != key)
 		i = (i + 1) & mask;
 	return &ct->tombs[i];
 }
@@ -586,7 +592,7 @@ static struct ct_tomb *ct_tomb_find(const struct ct *ct, const struct ct_flow *f
 
 	if (!ct->ntombs)
 		return NULL;
-	t = ct_tomb_slot(ct, ct_tomb_key(f), f->id);
+	t = ct_tomb_slot(ct, ct_tomb_key(f));
 	return t->key ? t : NULL;
 }
 
@@ -599,7 +605,7 @@ static void ct_tomb_grow(struct ct *ct)
 	ct->tombs = xcalloc(ct->tomb_cap, sizeof(*ct->tombs));
 	for (size_t i = 0; i < n; i++)
 		if (old[i].key)
-			*ct_tomb_slot(ct, old[i].key, old[i].id) = old[i];
+			*ct_tomb_slot(ct, old[i].key) = old[i];
 	free(old);
 }
 
@@ -631,31 +637,36 @@ static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
 	struct ct_entry *e = *pp;
 	struct ct_tomb *t;
 
-	if ((ct->ntombs + 1) * 2 > ct->tomb_cap)
+	/* Linear probing stays short up to 3/4 full. */
+	if ((ct->ntombs + 1) * 4 > ct->tomb_cap * 3)
 		ct_tomb_grow(ct);
-	t = ct_tomb_slot(ct, ct_tomb_key(&e->flow), e->flow.id);
+	t = ct_tomb_slot(ct, ct_tomb_key(&e->flow));
 	if (!t->key)
 		ct->ntombs++;
 	t->key = ct_tomb_key(&e->flow);
-	t->id = e->flow.id;
 	t->seen_gen = e->seen_gen;
-	t->dead = false;
-	t->missing_ms = e->missing_ms;
+	t->state = e->missing_ms ? (uint32_t)(e->missing_ms / 1000) + 1 : 0;
 	t->orig_bytes = e->reported.orig_bytes;
-	t->orig_packets = e->reported.orig_packets;
 	t->reply_bytes = e->reported.reply_bytes;
-	t->reply_packets = e->reported.reply_packets;
 	if (ct->cb.flow_final)
 		ct->cb.flow_final(&e->flow, ct->cb.data);
 	ct_unlink(ct, pp);
 }
 
-static void ct_tomb_counters(const struct ct_tomb *t, struct ct_counters *c)
+/*
+ * The delta of counters now over what t reported, bytes only (packets are
+ * not kept for final flows); records what it reports. Returns whether any.
+ */
+static bool ct_tomb_delta(struct ct_tomb *t, const struct ct_counters *now, struct ct_counters *d)
 {
-	c->orig_bytes = t->orig_bytes;
-	c->orig_packets = t->orig_packets;
-	c->reply_bytes = t->reply_bytes;
-	c->reply_packets = t->reply_packets;
+	memset(d, 0, sizeof(*d));
+	if (now->orig_bytes > t->orig_bytes)
+		d->orig_bytes = now->orig_bytes - t->orig_bytes;
+	if (now->reply_bytes > t->reply_bytes)
+		d->reply_bytes = now->reply_bytes - t->reply_bytes;
+	t->orig_bytes += d->orig_bytes;
+	t->reply_bytes += d->reply_bytes;
+	return d->orig_bytes || d->reply_bytes;
 }
 
 /* now - then per counter; never negative (a stale dump after a newer report). */
@@ -775,18 +786,14 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
 
 		if (t) {
-			if (t->dead)
+			if (t->state == CT_TOMB_DEAD)
 				return;
 			memset(&d, 0, sizeof(d));
-			if (m->has_counters) {
-				struct ct_counters rep;
-
-				ct_tomb_counters(t, &rep);
-				ct_delta(&m->counters, &rep, &d);
-			}
+			if (m->has_counters)
+				(void)ct_tomb_delta(t, &m->counters, &d);
 			ct_emit_destroy(ct, &m->flow, &d);
 			if (ct->dumping)
-				t->dead = true;
+				t->state = CT_TOMB_DEAD;
 			else
 				ct_tomb_delete(ct, t);
 			return;
@@ -853,21 +860,12 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
 
 		if (t) {
-			struct ct_counters rep;
-
 			/* Buried: only bytes it moved since (none, normally) are news. */
-			if (t->dead)
+			if (t->state == CT_TOMB_DEAD)
 				return;
 			t->seen_gen = ct->gen;
-			ct_tomb_counters(t, &rep);
-			if (m->has_counters && ct_delta(&m->counters, &rep, &d)) {
-				ct_advance(&rep, &m->counters);
-				t->orig_bytes = rep.orig_bytes;
-				t->orig_packets = rep.orig_packets;
-				t->reply_bytes = rep.reply_bytes;
-				t->reply_packets = rep.reply_packets;
+			if (m->has_counters && ct_tomb_delta(t, &m->counters, &d))
 				ct_emit_update(ct, &m->flow, &d);
-			}
 			return;
 		}
 	}
@@ -1040,7 +1038,6 @@ static void ct_sweep(struct ct *ct, bool poll, bool complete, uint64_t now)
 
 void ct_dump_end(struct ct *ct, bool complete)
 {
-	static const struct ct_counters zero;
 	uint64_t now = util_now_ms() | 1;
 
 	if (ct->dump_intr)
@@ -1050,13 +1047,17 @@ void ct_dump_end(struct ct *ct, bool complete)
 		struct ct_tomb *t = &ct->tombs[i];
 
 		/* Deleting shifts later slots back: look at slot i again. */
-		while (t->key && (t->dead || ct_judge_missing(ct, &t->missing_ms,
-							      t->seen_gen == ct->gen, complete, now))) {
-			if (!t->dead) {
-				struct ct_flow gone = { .id = t->id };
+		while (t->key) {
+			uint64_t missing_ms = t->state ? (uint64_t)(t->state - 1) * 1000 : 0;
 
+			if (t->state != CT_TOMB_DEAD) {
+				if (!ct_judge_missing(ct, &missing_ms, t->seen_gen == ct->gen, complete,
+						      now)) {
+					t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
+					break;
+				}
+				/* Its DESTROY was lost; correlate forgot it when it went final. */
 				ct->stats.resync_gone++;
-				ct_emit_destroy(ct, &gone, &zero);
 			}
 			ct_tomb_delete(ct, t);
 		}
