@@ -1340,6 +1340,8 @@ static void ct_poll_send(struct ct *ct)
 			ct->poll_sent++;
 		}
 		if (len && send(ct->dump_fd, buf, len, 0) < 0) {
+			/* Answers judged so far stand; their DESTROYs come first. */
+			ct_drain_events(ct);
 			ct_poll_end(ct);
 			return;
 		}
