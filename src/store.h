@@ -64,6 +64,15 @@
  * Windows of fewer rows cost a reader about as much from conn_rows, and a
  * row per window would cost a quiet machine (a row or two per window)
  * 15-20 bytes per connection. Same rule for the triggers.
+ *
+ * Version 6 adds columns tot_n, tot_conns, tot_send, tot_recv (default 0)
+ * to flows: the number and (saturating) sums of the flow's conn_rows rows
+ * with contime before R, exactly the rows eport_sums counts and kept the
+ * same way (the weekly rollup adds the weeks it rolls up, late rows are
+ * added, retention subtracts). Summing every flow over all rows then reads
+ * one flows row per flow and the rows from R on, not every flow_weeks
+ * row. Columns rather than a table: about 12 bytes per flow instead of 21.
+ * Same rule for the triggers.
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
@@ -77,7 +86,7 @@ struct store;
 struct sqlite3;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* The rollup's granularity: weeks (starting Thursday 00:00 UTC, as the epoch). */
 #define STORE_ROLLUP_SECONDS 604800
@@ -181,8 +190,9 @@ const struct store_migration *store_builtin_migrations(size_t *n);
 
 /*
  * Recomputes the whole rollup of db from its rows: flow_weeks for version
- * 3 (and eport_sums, time_sums for versions 4, 5), rollup for a version-2
- * file (what the migrations do; for tests and the benchmark). 0 or -errno.
+ * 3 (and eport_sums, time_sums, the flows' totals for versions 4, 5, 6),
+ * rollup for a version-2 file (what the migrations do; for tests and the
+ * benchmark). 0 or -errno.
  */
 int store_rollup_build(struct sqlite3 *db);
 

@@ -777,14 +777,16 @@ static bool viewq_v3_row_grouping(enum viewq_grouping g)
 	return g == VIEWQ_RPORT || g == VIEWQ_LPORT || g == VIEWQ_TIME;
 }
 
-char *viewq_flows_scan_sql(const struct viewq *q)
+char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags)
 {
 	struct viewq_buf b = { NULL, 0, 0 };
 	const char *sep = " WHERE ";
 	size_t i;
 
-	viewq_buf_add(&b, "SELECT f.id, f.direction, f.port, %s FROM flows AS f",
-		      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner);
+	viewq_buf_add(&b, "SELECT f.id, %s, %s%s FROM flows AS f",
+		      flags & VIEWQ_SCAN_NO_CLASS ? "0, 0" : "f.direction, f.port",
+		      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner,
+		      flags & VIEWQ_SCAN_TOTALS ? ", f.tot_n, f.tot_conns, f.tot_send, f.tot_recv" : "");
 	for (i = 0; i < q->n_filters; i++) {
 		if (viewq_v3_row_grouping(q->filters[i].grouping))
 			continue;
@@ -792,6 +794,12 @@ char *viewq_flows_scan_sql(const struct viewq *q)
 		viewq_buf_filter(&b, viewq_v3[q->filters[i].grouping].filter, VIEWQ_P_FILTER + (int)i);
 		sep = " AND ";
 	}
+	/*
+	 * In id order: the caller reads its per-flow sums by id, and the
+	 * covering index's order makes that random access (a cache miss per
+	 * flow: 50 ms on 350,000 flows).
+	 */
+	viewq_buf_add(&b, " ORDER BY f.id");
 	return b.text;
 }
 

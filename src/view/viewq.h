@@ -159,10 +159,15 @@ int64_t viewq_filter_num(const struct viewq *q, size_t i);
  * (id, direction, port, value), value being the grouping's attribute of the
  * flow (0 for remote and local port and time, which may depend on the
  * conn_rows row: the caller decides by direction), with every filter but
- * those on ports and time applied in SQL (the caller applies those).
- * Prepare it and bind its parameters with viewq_bind_filters.
+ * those on ports and time applied in SQL (the caller applies those), in id
+ * order. VIEWQ_SCAN_TOTALS (schema 6): also the flow's tot_n, tot_conns,
+ * tot_send and tot_recv (columns 4-7); VIEWQ_SCAN_NO_CLASS: 0 for direction
+ * and port (the caller needs neither). Prepare it and bind its parameters
+ * with viewq_bind_filters.
  */
-char *viewq_flows_scan_sql(const struct viewq *q);
+#define VIEWQ_SCAN_TOTALS 1u
+#define VIEWQ_SCAN_NO_CLASS 2u
+char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags);
 /* Binds q's filter parameters that st has (st's text from this module). */
 int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st);
 /*

@@ -166,7 +166,8 @@ static void bench_size(void)
 	static const struct {
 		const char *what, *sql;
 	} variants[] = {
-		{ "schema v5 (flows + conn_rows + flow_weeks + eport_sums + time_sums)", NULL },
+		{ "schema v6 (flows with totals + conn_rows + flow_weeks + eport_sums + time_sums)",
+		  NULL },
 	};
 	size_t total = 1000000;
 	double secs;

@@ -450,6 +450,23 @@ static int64_t eport_diff(sqlite3 *db)
 		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a))");
 }
 
+/*
+ * Flows whose totals (schema 6: tot_n, tot_conns, tot_send, tot_recv) differ
+ * from the count and sums of their conn_rows rows before the first week not
+ * rolled up (computed here), both ways (a flow with no such rows has zeros).
+ */
+static int64_t tots_diff(sqlite3 *db)
+{
+	return q_int(db,
+		"WITH a AS (SELECT flow_id, count(*), SUM(conns), SUM(send), SUM(recv) FROM conn_rows"
+		" WHERE contime < (SELECT COALESCE(max(week) + 604800, -9223372036854775807 - 1)"
+		" FROM flow_weeks) GROUP BY 1),"
+		" b AS (SELECT id, tot_n, tot_conns, tot_send, tot_recv FROM flows"
+		" WHERE tot_n != 0 OR tot_conns != 0 OR tot_send != 0 OR tot_recv != 0)"
+		" SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b))"
+		" + (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a))");
+}
+
 /* Writes one record at t: exe to raddr:rport from lport. */
 static int write_one(struct store *st, int64_t t, const char *exe, const char *raddr, int rport,
 		     int lport)
@@ -493,6 +510,10 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT SUM(eport - 50000) * 100 + SUM(n) * 10 + SUM(inbound) FROM eport_sums"),
 	       (0 + 1 + 2 + 3) * 100 + 4 * 10, "rollup: eport_sums holds the four rolled-up rows' ports");
 	is_int(eport_diff(db), 0, "rollup: eport_sums equals the sums");
+	/* curl's flow: 3 rows (conns 3); ssh's: 1. */
+	is_int(q_int(db, "SELECT SUM(tot_n) * 100 + SUM(tot_conns) FROM flows"), 4 * 100 + 4,
+	       "rollup: the flows' totals hold the four rolled-up rows");
+	is_int(tots_diff(db), 0, "rollup: the flows' totals equal the sums");
 	/* A late window of a rolled-up day is added to it. */
 	write_one(st, RD + 300, "/usr/bin/curl", "1.2.3.4", 443, 50000);
 	is_int(q_int(db, "SELECT conns FROM flow_weeks WHERE week = 1641427200"), 3,
@@ -505,6 +526,9 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT n * 10 + conns FROM eport_sums WHERE eport = 50000"), 23,
 	       "rollup: a late row merged into a stored one is no new row (2 rows, conns 3)");
 	is_int(eport_diff(db), 0, "rollup: eport_sums equals the sums after late windows");
+	is_int(q_int(db, "SELECT SUM(tot_n) * 100 + SUM(tot_conns) FROM flows"), 5 * 100 + 6,
+	       "rollup: late rows in the totals (one new row, one merged: 5 rows, conns 6)");
+	is_int(tots_diff(db), 0, "rollup: the flows' totals equal the sums after late windows");
 
 	/* Retention inside week W: D is the oldest day and may keep the deleted row. */
 	is_int(store_retention_step(st, RD + 150, &deleted, &more), 0, "rollup: retention mid-week");
@@ -516,6 +540,9 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT n * 10 + conns FROM eport_sums WHERE eport = 50000"), 12,
 	       "rollup: retention subtracts the expired row from eport_sums (1 row, conns 2)");
 	is_int(eport_diff(db), 0, "rollup: eport_sums exact after retention, oldest week too");
+	is_int(q_int(db, "SELECT SUM(tot_n) * 100 + SUM(tot_conns) FROM flows"), 4 * 100 + 5,
+	       "rollup: retention takes the expired row out of the totals (4 rows, conns 5)");
+	is_int(tots_diff(db), 0, "rollup: the flows' totals exact after retention");
 	/* Past week W: its rollup rows go with it; W+1 is the new boundary week. */
 	is_int(store_retention_step(st, RD + RW + 55, &deleted, &more), 0,
 	       "rollup: retention into W+1");
@@ -532,6 +559,7 @@ static void test_rollup(void)
 	       "rollup: the older window's week is added (it precedes the rolled-up weeks)");
 	is_int(rollup_diff(db, 1), 0, "rollup: all weeks exact again");
 	is_int(eport_diff(db), 0, "rollup: eport_sums exact after a window before every week");
+	is_int(tots_diff(db), 0, "rollup: the flows' totals exact after a window before every week");
 	/* Everything expired: no rollup left. */
 	do {
 		if (store_retention_step(st, RD + 10 * RW, &deleted, &more) < 0)
@@ -540,6 +568,8 @@ static void test_rollup(void)
 	is_int(q_int(db, "SELECT count(*) FROM connections"), 0, "rollup: all rows expired");
 	is_int(q_int(db, "SELECT count(*) FROM flow_weeks"), 0, "rollup: empty with connections");
 	is_int(q_int(db, "SELECT count(*) FROM eport_sums"), 0, "rollup: eport_sums empty too");
+	is_int(q_int(db, "SELECT count(*) FROM flows WHERE tot_n != 0 OR tot_conns != 0"
+		     " OR tot_send != 0 OR tot_recv != 0"), 0, "rollup: the flows' totals zero too");
 	store_free(st);
 out:
 	free(msg);
@@ -588,6 +618,10 @@ static void test_rollup_migration(void)
 		is_int(q_int(db, "SELECT SUM(eport * 100 + n * 10 + conns) FROM eport_sums"),
 		       4000000 + 10 + 1 + 4000100 + 20 + 3, "rollup migration: eport_sums of week W");
 		is_int(eport_diff(db), 0, "rollup migration: eport_sums equals the sums");
+		/* Week W: tcp/443 (2 rows, conns 3), udp/53 (1 row, conns 1). */
+		is_int(q_int(db, "SELECT SUM(tot_n * 100 + tot_conns) FROM flows"), 203 + 101,
+		       "rollup migration: the flows' totals of week W");
+		is_int(tots_diff(db), 0, "rollup migration: the flows' totals equal the sums");
 	}
 	store_free(st);
 	free(msg);
@@ -731,7 +765,8 @@ static void test_time_sums(void)
 	is_int(store_open(dirfd_, "v4.db", &msg, &st), 0, "time_sums migration: opens");
 	if (st) {
 		db = store_db(st);
-		is_int(q_int(db, "PRAGMA user_version"), 5, "time_sums migration: version 5");
+		is_int(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION,
+		       "time_sums migration: current version");
 		is_int(q_int(db, "SELECT contime * 100 + conns FROM time_sums WHERE contime < 700"),
 		       500 * 100 + 136, "time_sums migration: the 16-row window, not the 15-row one"
 		       " (conns 1 + ... + 16 = 136)");
@@ -745,6 +780,54 @@ static void test_time_sums(void)
 		is_int(time_diff(db), 0, "time_sums migration: equals the windows' sums");
 	}
 out:
+	store_free(st);
+	free(msg);
+}
+
+/* A version-5 database with rolled-up rows gets the flows' totals (version 6) when opened. */
+static void test_tots_migration(void)
+{
+	const struct store_migration *steps;
+	struct store *st = NULL;
+	char *msg = NULL, path[300];
+	sqlite3 *db = NULL;
+	size_t n_steps;
+
+	steps = store_builtin_migrations(&n_steps);
+	snprintf(path, sizeof(path), "%s/v5.db", tmpdir);
+	if (n_steps < 6 || sqlite3_open(path, &db) != SQLITE_OK) {
+		ok(0, "totals migration: create v5");
+		sqlite3_close(db);
+		return;
+	}
+	is_int(store_migrate(db, steps, 5, &msg), 0, "totals migration: version 5 schema");
+	/* Week W: tcp/443 twice (conns 1 + 2, send 10 + 5, recv 20 + 5); W+1: once more. */
+	is_int(sqlite3_exec(db, "INSERT INTO connections VALUES"
+			    " (1641427210, 0, 0, 0, 2, 6, 0, 40000, 443, 0, 0, 0, 1, 10, 20),"
+			    " (1641427220, 0, 0, 0, 2, 6, 0, 40001, 443, 0, 0, 0, 2, 5, 5),"
+			    " (1642032000, 0, 0, 0, 2, 6, 0, 40002, 443, 0, 0, 0, 4, 1, 1)",
+			    NULL, NULL, NULL), SQLITE_OK, "totals migration: v5 rows");
+	/* Week W rolled up, W+1 not (as the writer leaves the newest week). */
+	is_int(store_rollup_build(db), 0, "totals migration: v5 rollup");
+	is_int(sqlite3_exec(db, "DELETE FROM flow_weeks WHERE week = 1642032000", NULL, NULL, NULL),
+	       SQLITE_OK, "totals migration: W+1 not rolled up");
+	sqlite3_close(db);
+	is_int(store_open(dirfd_, "v5.db", &msg, &st), 0, "totals migration: opens");
+	if (st) {
+		db = store_db(st);
+		is_int(q_int(db, "PRAGMA user_version"), 6, "totals migration: version 6");
+		is_int(q_int(db, "SELECT SUM(tot_n * 1000000 + tot_conns * 10000 + tot_send * 100"
+			     " + tot_recv) FROM flows"), 2031525,
+		       "totals migration: week W's two rows (n 2, conns 3, send 15, recv 25)");
+		is_int(tots_diff(db), 0, "totals migration: equal the sums");
+		/* The next week's first row rolls up W+1 into them. */
+		is_int(write_one(st, 1642636800 + 5, "/usr/bin/dig", "9.9.9.9", 53, 50005), 0,
+		       "totals migration: a row of W+2");
+		is_int(q_int(db, "SELECT SUM(tot_n * 1000000 + tot_conns * 10000 + tot_send * 100"
+			     " + tot_recv) FROM flows"), 2031525 + 1040101,
+		       "totals migration: W+1 rolled up into them");
+		is_int(tots_diff(db), 0, "totals migration: still equal the sums");
+	}
 	store_free(st);
 	free(msg);
 }
@@ -1235,6 +1318,7 @@ int main(void)
 	test_retention();
 	test_rollup();
 	test_rollup_migration();
+	test_tots_migration();
 	test_time_sums();
 	test_view();
 	test_migration();
