@@ -52,6 +52,8 @@ struct viewdata {
 	} fcache[2];
 	struct viewdata_sum *fsum;
 	size_t fsum_n;
+	/* The state of view_flow_sum during a scan (viewdata_inner_c), or NULL. */
+	struct viewdata_fscan *fscan;
 	/* The groups of the load in progress, for view_key_sums. */
 	struct viewdata_group *keys;
 	size_t n_keys;
@@ -61,6 +63,7 @@ struct viewdata {
 };
 
 static const sqlite3_module viewdata_vmodule;
+static void viewdata_fscan_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 static const char *const viewdata_sort_cols[VIEWQ_N_SORTS] = { "conns", "send", "recv" };
 
@@ -220,7 +223,9 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 	    viewdata_exec(d, "PRAGMA mmap_size = 1073741824") < 0 ||
 	    viewdata_exec(d, "PRAGMA cache_size = -65536") < 0 ||
 	    viewq_register_functions(d->db) < 0 ||
-	    sqlite3_create_module(d->db, "view_key_sums", &viewdata_vmodule, d) != SQLITE_OK) {
+	    sqlite3_create_module(d->db, "view_key_sums", &viewdata_vmodule, d) != SQLITE_OK ||
+	    sqlite3_create_function_v2(d->db, "view_flow_sum", 6, SQLITE_UTF8, d, viewdata_fscan_fn,
+				       NULL, NULL, NULL) != SQLITE_OK) {
 		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
 		goto out;
 	}
@@ -554,6 +559,50 @@ static void viewdata_classes(const struct viewq *q, struct viewdata_class cls[2]
 
 /* Flow modes while aggregating in C. */
 enum { VM_SKIP, VM_FLOW, VM_ROWS0, VM_ROWS1 };
+
+/* What view_flow_sum works on: VIEWQ_SCAN_FN's scan of viewdata_inner_c. */
+struct viewdata_fscan {
+	struct viewdata_groups *groups;
+	uint8_t *mode;
+	int64_t max_id;
+	int r;                  /* -E2BIG: too many groups */
+};
+
+/*
+ * view_flow_sum(id, value, tot_n, tot_conns, tot_send, tot_recv): adds
+ * the flow's totals to its sums (d->fsum) and those to the group of its
+ * value, as the scan loop of viewdata_inner_c does for a load of all rows
+ * without filters whose classes need no rows; called by SQLite per flow,
+ * which spares a step and eight column reads per flow (350,000 flows:
+ * 30 ms).
+ */
+static void viewdata_fscan_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct viewdata *d = sqlite3_user_data(ctx);
+	struct viewdata_fscan *fs = d->fscan;
+	int64_t id = sqlite3_value_int64(argv[0]);
+	struct viewdata_sum *e;
+
+	if (!fs || argc != 6) {
+		sqlite3_result_error(ctx, "view_flow_sum outside a load", -1);
+		return;
+	}
+	if (id < 0 || (size_t)id >= d->fsum_n || id > fs->max_id)
+		return;
+	if (sqlite3_value_int64(argv[2]) > 0)
+		viewdata_sum_add(&d->fsum[id], sqlite3_value_int64(argv[3]),
+				 sqlite3_value_int64(argv[4]), sqlite3_value_int64(argv[5]));
+	if (!d->fsum[id].seen)
+		return;
+	fs->mode[id] = VM_FLOW;
+	e = viewdata_group(fs->groups, sqlite3_value_int64(argv[1]));
+	if (!e) {
+		fs->r = -E2BIG;
+		sqlite3_result_error(ctx, "too many groups", -1);
+		return;
+	}
+	viewdata_sum_add(e, d->fsum[id].conns, d->fsum[id].send, d->fsum[id].recv);
+}
 
 /*
  * Sums the conn_rows rows in [lo, hi] of the flows marked VM_ROWS* into
@@ -914,7 +963,7 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	sqlite3_stmt *st = NULL;
 	uint8_t *mode = NULL;
 	int64_t *fkey = NULL, max_id = 0, from = 0, to = 0, time = 0, lo, hi, n_row_flows = 0;
-	bool rows[2], has_time, time_none, need_rows = false, need_sums = false;
+	bool rows[2], has_time, time_none, need_rows = false, need_sums = false, no_class, fn;
 	int mask = viewq_window(q, now, &from, &to), r = -EIO, rc;
 	char *sql = NULL, *pending = NULL;
 
@@ -964,17 +1013,36 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	 * Both classes alike (no rows read, no port involved): the scan needs
 	 * neither direction nor port (20% of its time on 350,000 flows).
 	 */
+	no_class = !rows[0] && !rows[1] && cls[0].none == cls[1].none && !cls[0].has_port &&
+		   !cls[1].has_port && cls[0].kind == cls[1].kind && cls[0].kind != VK_PORT;
+	fn = pending && no_class && !cls[0].none && viewq_n_filters(q) == 0;
 	sql = viewq_flows_scan_sql(q, (pending ? VIEWQ_SCAN_TOTALS : 0) |
-				   (!rows[0] && !rows[1] && cls[0].none == cls[1].none &&
-				    !cls[0].has_port && !cls[1].has_port && cls[0].kind == cls[1].kind &&
-				    cls[0].kind != VK_PORT ? VIEWQ_SCAN_NO_CLASS : 0));
+				   (no_class ? VIEWQ_SCAN_NO_CLASS : 0) | (fn ? VIEWQ_SCAN_FN : 0));
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    viewq_bind_filters(q, st) < 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0), port = sqlite3_column_int64(st, 2), key;
-		int c = sqlite3_column_int64(st, 1) == 1;
+	if (fn) {
+		struct viewdata_fscan fs = { &groups, mode, max_id, 0 };
+
+		d->fscan = &fs;
+		rc = sqlite3_step(st);
+		d->fscan = NULL;
+		if (rc != SQLITE_ROW) {
+			if (fs.r < 0)
+				r = fs.r;
+			goto out;
+		}
+		rc = SQLITE_DONE;
+	}
+	while (!fn && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), port = 0, key;
+		int c = 0;
 		struct viewdata_sum *e;
+
+		if (!no_class) {
+			port = sqlite3_column_int64(st, 2);
+			c = sqlite3_column_int64(st, 1) == 1;
+		}
 
 		if (pending && id >= 0 && (size_t)id < d->fsum_n && sqlite3_column_int64(st, 4) > 0)
 			viewdata_sum_add(&d->fsum[id], sqlite3_column_int64(st, 5),

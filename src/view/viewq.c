@@ -783,6 +783,12 @@ char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags)
 	const char *sep = " WHERE ";
 	size_t i;
 
+	if (flags & VIEWQ_SCAN_FN) {
+		viewq_buf_add(&b, "SELECT count(view_flow_sum(f.id, %s, f.tot_n, f.tot_conns,"
+			      " f.tot_send, f.tot_recv)) FROM flows AS f NOT INDEXED",
+			      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner);
+		return b.text;
+	}
 	viewq_buf_add(&b, "SELECT f.id, %s, %s%s FROM flows AS f",
 		      flags & VIEWQ_SCAN_NO_CLASS ? "0, 0" : "f.direction, f.port",
 		      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner,

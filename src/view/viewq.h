@@ -167,6 +167,12 @@ int64_t viewq_filter_num(const struct viewq *q, size_t i);
  */
 #define VIEWQ_SCAN_TOTALS 1u
 #define VIEWQ_SCAN_NO_CLASS 2u
+/*
+ * With both flags above and no filters, instead: one row,
+ * count(view_flow_sum(id, value, tot_n, tot_conns, tot_send, tot_recv))
+ * over every flow in id order (the caller's function sums inside SQLite).
+ */
+#define VIEWQ_SCAN_FN 4u
 char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags);
 /* Binds q's filter parameters that st has (st's text from this module). */
 int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st);
