@@ -1110,8 +1110,14 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	      (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns > 5000000000ull;
 	f->retries = old ? 0 : 10; /* a tick apart: 1 s, while the socket may still exist */
 	/* See correlate_settle. Until placed, connects do not see it. */
+	/*
+	 * A dump may show a new flow before its NEW event is read (a poll
+	 * chose a dump during a burst): a flow that started after us and is
+	 * not old waits for its connect like one from an event.
+	 */
 	if (f->direction == CONN_OUTBOUND && f->protocol == IPPROTO_TCP && !f->forwarded &&
-	    !ct->from_dump && c->ndeferred - c->deferred_head < c->opts.max_pending) {
+	    (!ct->from_dump || (ct->start_ns && !old && ct->start_ns >= c->started_ns)) &&
+	    c->ndeferred - c->deferred_head < c->opts.max_pending) {
 		if (c->ndeferred == c->deferred_cap && c->deferred_head > 0) {
 			c->ndeferred -= c->deferred_head;
 			memmove(c->deferred, c->deferred + c->deferred_head,
