@@ -195,14 +195,22 @@ static void corr_ident_clear(struct corr_ident *id)
  * The table holds one reference per string; strings only it still holds
  * are dropped when it fills up (then it grows if still half full).
  */
+/* FNV-1a over a string and its terminator (so "ab","c" and "a","bc" differ). */
+static uint64_t corr_hash_str(uint64_t h, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)(str ? str : "");
+
+	do {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	} while (*p++);
+	return h;
+}
+
 static uint64_t corr_str_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = corr_hash_str(0xcbf29ce484222325ULL, s);
 
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
 	return h ^ (h >> 31);
 }
 
@@ -294,18 +302,6 @@ static void corr_ident_from(struct correlate *c, struct corr_ident *id,
 }
 
 /* The identity of pid and its parent, from the process table (identity order). */
-/* FNV-1a over a string and its terminator (so "ab","c" and "a","bc" differ). */
-static uint64_t corr_hash_str(uint64_t h, const char *str)
-{
-	const unsigned char *p = (const unsigned char *)(str ? str : "");
-
-	do {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	} while (*p++);
-	return h;
-}
-
 static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
 {
 	h = corr_hash_str(h, id->exe);
@@ -618,12 +614,7 @@ static void corr_conn_free(struct corr_conn *cc)
 
 static struct corr_shared *corr_shared_slot(struct correlate *c, const struct corr_key *k)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = (h ^ ((uint64_t)k->family << 16 | k->rport)) * 0x100000001b3ULL;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ k->raddr[i]) * 0x100000001b3ULL;
-	return &c->shared[(h ^ (h >> 29)) % CORR_SHARED_CACHE];
+	return &c->shared[corr_key_hash(k) % CORR_SHARED_CACHE];
 }
 
 /*
