@@ -44,18 +44,7 @@ fi
 # Registered before the daemons start, so it runs after they stopped.
 asn_cleanup "conntrack -D -d 198.18.0.2 >/dev/null 2>&1; conntrack -D -s 198.18.0.2 >/dev/null 2>&1"
 
-ip netns add "$NS" || asn_skip "cannot create a network namespace"
-asn_cleanup "ip netns del '$NS' 2>/dev/null"
-ip link add "$VH" type veth peer name "$VP" || asn_skip "no veth"
-asn_cleanup "ip link del '$VH' 2>/dev/null"
-ip link set "$VP" netns "$NS"
-ip addr add 198.18.0.1/24 dev "$VH"
-ip link set "$VH" up
-ip -n "$NS" addr add 198.18.0.2/24 dev "$VP"
-ip -n "$NS" link set "$VP" up
-ip -n "$NS" link set lo up
-link_up() { ip link show "$VH" | grep -q LOWER_UP; }
-asn_wait 10 link_up || { echo "not ok - veth does not come up"; exit 1; }
+asn_peer "$NS" "$VH" "$VP"
 
 # The peer's counters of what reaches its sinks (L3 bytes, like conntrack's).
 ip netns exec "$NS" nft -f - <<'EOF' || asn_skip "nft in the peer namespace failed"

@@ -130,3 +130,28 @@ asn_stop_daemon() {
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 	return 0
 }
+
+# asn_peer NS VH VP: a network namespace NS (its name starts with asn)
+# joined to this one by the veth pair VH (here, 198.18.0.1/24 and
+# 2001:db8::1/64) and VP (in NS, .2 and ::2); removed at exit. SKIP when
+# namespaces or veth are not available.
+asn_peer() {
+	local ns=$1 vh=$2 vp=$3 i=0
+	ip netns add "$ns" || asn_skip "cannot create a network namespace"
+	asn_cleanup "ip netns del '$ns' 2>/dev/null"
+	ip link add "$vh" type veth peer name "$vp" || asn_skip "no veth"
+	asn_cleanup "ip link del '$vh' 2>/dev/null"
+	ip link set "$vp" netns "$ns"
+	ip addr add 198.18.0.1/24 dev "$vh"
+	ip -6 addr add 2001:db8::1/64 dev "$vh" nodad
+	ip link set "$vh" up
+	ip -n "$ns" addr add 198.18.0.2/24 dev "$vp"
+	ip -n "$ns" -6 addr add 2001:db8::2/64 dev "$vp" nodad
+	ip -n "$ns" link set "$vp" up
+	ip -n "$ns" link set lo up
+	while ! ip link show "$vh" | grep -q LOWER_UP; do
+		[ "$i" -ge 100 ] && { echo "not ok - veth $vh does not come up"; exit 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
