@@ -807,13 +807,12 @@ fail:
 }
 
 /*
- * The row insert for n rows. Rows equal in every column but the counters
- * are merged into the stored one (UPSERT DO UPDATE exists since 3.24; no
- * RETURNING, which needs 3.35). Merging happens in memory first, so the
- * conflict path only runs when a window's contime was written before
- * (a daemon restarted within one window).
+ * An n-row upsert into table(cols), whose last three columns are the
+ * counters conns, send, recv and whose key is the columns named in key:
+ * on conflict the counters add up. tuple is one row's "(?,...)".
  */
-static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
+static int store_prepare_upsert(struct store *st, const char *table_cols, const char *tuple,
+				const char *key, int n, sqlite3_stmt **ret)
 {
 	char *sql = NULL;
 	size_t len = 0;
@@ -822,12 +821,12 @@ static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
 
 	if (!f)
 		return -ENOMEM;
-	fputs("INSERT INTO conn_rows(contime, flow_id, eport, conns, send, recv) VALUES", f);
+	fprintf(f, "INSERT INTO %s VALUES", table_cols);
 	for (int i = 0; i < n; i++)
-		fputs(i ? ",(?,?,?,?,?,?)" : "(?,?,?,?,?,?)", f);
-	fputs(" ON CONFLICT(contime, flow_id, eport) DO UPDATE SET"
-	      " conns = conns + excluded.conns, send = send + excluded.send,"
-	      " recv = recv + excluded.recv", f);
+		fprintf(f, "%s%s", i ? "," : "", tuple);
+	fprintf(f, " ON CONFLICT(%s) DO UPDATE SET"
+		   " conns = conns + excluded.conns, send = send + excluded.send,"
+		   " recv = recv + excluded.recv", key);
 	if (fclose(f) != 0) {
 		free(sql);
 		return -ENOMEM;
@@ -837,29 +836,24 @@ static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
 	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
 }
 
+/*
+ * The row insert for n rows. Rows equal in every column but the counters
+ * are merged into the stored one (UPSERT DO UPDATE exists since 3.24; no
+ * RETURNING, which needs 3.35). Merging happens in memory first, so the
+ * conflict path only runs when a window's contime was written before
+ * (a daemon restarted within one window).
+ */
+static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
+{
+	return store_prepare_upsert(st, "conn_rows(contime, flow_id, eport, conns, send, recv)",
+				    "(?,?,?,?,?,?)", "contime, flow_id, eport", n, ret);
+}
+
 /* The rollup upsert for n rows: counters add up per (week, flow). */
 static int store_prepare_rollup(struct store *st, int n, sqlite3_stmt **ret)
 {
-	char *sql = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&sql, &len);
-	int rc;
-
-	if (!f)
-		return -ENOMEM;
-	fputs("INSERT INTO flow_weeks(week, flow_id, conns, send, recv) VALUES", f);
-	for (int i = 0; i < n; i++)
-		fputs(i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)", f);
-	fputs(" ON CONFLICT(week, flow_id) DO UPDATE SET"
-	      " conns = conns + excluded.conns, send = send + excluded.send,"
-	      " recv = recv + excluded.recv", f);
-	if (fclose(f) != 0) {
-		free(sql);
-		return -ENOMEM;
-	}
-	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
-	free(sql);
-	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+	return store_prepare_upsert(st, "flow_weeks(week, flow_id, conns, send, recv)",
+				    "(?,?,?,?,?)", "week, flow_id", n, ret);
 }
 
 static int store_prepare(struct store *st)
