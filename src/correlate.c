@@ -153,6 +153,7 @@ struct correlate {
 	uint64_t latest_flow_ns;   /* newest flow start seen (wall clock) */
 	uint64_t started_ns;       /* when we started (wall clock) */
 	uint64_t last_flow_ms;     /* when the last new flow was read */
+	bool no_flows;             /* conntrack delivers none: see correlate_set_flows */
 	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
 	struct correlate_stats st;
@@ -1002,6 +1003,11 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		corr_conn_free(cc);
 		return;
 	}
+	if (c->no_flows) {
+		corr_conn_emit_alone(c, cc);
+		corr_conn_free(cc);
+		return;
+	}
 	if (c->nconns >= c->opts.max_pending) {
 		/* Full: the oldest goes out without its flow rather than being lost. */
 		other = c->conn_head;
@@ -1295,6 +1301,18 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now)
 	}
 	c->deferred_head = c->ndeferred = 0;
 	return 0;
+}
+
+void correlate_set_flows(struct correlate *c, bool flows)
+{
+	c->no_flows = !flows;
+	while (c->no_flows && c->conn_head) {
+		struct corr_conn *cc = c->conn_head;
+
+		corr_conn_unlink(c, cc);
+		corr_conn_emit_alone(c, cc);
+		corr_conn_free(cc);
+	}
 }
 
 void correlate_flush(struct correlate *c)

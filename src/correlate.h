@@ -95,6 +95,13 @@ void correlate_tick(struct correlate *c, uint64_t now_ms);
 /* Emits everything pending now (shutdown). */
 void correlate_flush(struct correlate *c);
 /*
+ * Whether conntrack delivers flows (the default). Without them a connect
+ * is recorded at once instead of waiting window_ms for a flow that cannot
+ * come, which at 20,000 connects/s held 40,000 of them; the ones waiting
+ * go out now. Flows arriving again (someone loaded a table) turn it back.
+ */
+void correlate_set_flows(struct correlate *c, bool flows);
+/*
  * New outbound TCP flows wait up to CORRELATE_DEFER_MS for their connect
  * event, which the kernel's audit thread delivers a little after the flow
  * (the SYN makes the flow inside connect(); the audit record is sent after

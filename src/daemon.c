@@ -818,7 +818,11 @@ static void daemon_on_ct_batch(void *data)
 
 static void daemon_on_ct_state(int state, void *data)
 {
-	(void)data;
+	struct daemon *d = data;
+
+	/* The callback may come from inside ct_open, before correlate exists. */
+	if (d->corr)
+		correlate_set_flows(d->corr, state != CT_STATE_NO_FLOWS);
 	if (state == CT_STATE_OK)
 		log_info("%s", ct_state_text((enum ct_state)state));
 	else if (state != CT_STATE_STARTING)
@@ -1160,6 +1164,7 @@ static int daemon_start_pipeline(struct daemon *d)
 			 "connect)", ct_strerror(r));
 		ct_free(d->ct);
 		d->ct = NULL;
+		correlate_set_flows(d->corr, false);
 	}
 	d->tick_timer = loop_timer_new(d->loop, 100, 100, daemon_on_tick, d);
 	d->window_timer = loop_timer_new(d->loop, (uint64_t)window_ms, (uint64_t)window_ms,

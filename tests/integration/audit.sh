@@ -125,6 +125,22 @@ asn_is "preloaded rules are not ours to remove" "$(auditctl -l | grep -c 'key=au
 auditctl -l | grep 'key=auditsnitch$' | sed 's/^-a /-d /' | while read -r l; do eval auditctl $l; done
 asn_is "preloaded rules removed by the test" "$(auditctl -l | grep -c 'key=auditsnitch$')" 0
 
+# On audit alone (conntrack tracks nothing here) a connect cannot meet a
+# flow: its record is out at once, not after the 2 s match window.
+printf '{"Audit mode": "auto", "Conntrack setup": "never"}\n' > "$dir/config.json"
+start_daemon
+if asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q 'does not track this network namespace'"; then
+	t0=$(date +%s%N)
+	curl -s -o /dev/null "http://127.0.0.1:$port4/"
+	asn_check "audit alone: the record of a connect" asn_wait 5 sh -c "grep '\"type\":\"conn\"' '$dir/events.json' | grep -q '\"rport\":$port4,'"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	asn_check "audit alone: recorded without waiting for a flow ($ms ms)" test "$ms" -lt 1500
+else
+	echo "# audit alone: not checked, conntrack tracks this namespace (another table asks for it)"
+fi
+stop_daemon
+rm -f "$dir/config.json"
+
 # With auditd: both see the same connect, and auditd keeps its pid.
 if command -v auditd >/dev/null 2>&1; then
 	mkdir -p "$tmp/auditd" "$tmp/plugins"
