@@ -28,6 +28,12 @@
 #define WRITER_RETENTION_PERIOD_MS (3600 * 1000ULL)
 /* Pages returned to the filesystem per vacuum step. */
 #define WRITER_VACUUM_PAGES 1024
+/*
+ * Records in the ring that wake the thread to merge them: memory then holds
+ * a window's rows, not each of its records (a window of 20,000 connects of
+ * one program to one place was 20,000 records, 3 MiB, for one row).
+ */
+#define WRITER_MERGE_AT 512
 /* Longest wait between two attempts to write while the disk fails. */
 #define WRITER_MAX_BACKOFF_MS 60000
 
@@ -488,6 +494,14 @@ static int64_t writer_idle_ms(struct writer *w)
 	return wait;
 }
 
+/* The ring's fill that wakes the thread: WRITER_MERGE_AT, or half a small ring. */
+static size_t writer_merge_at(const struct writer *w)
+{
+	size_t half = w->opts.max_queued / 2;
+
+	return half < WRITER_MERGE_AT ? (half ? half : 1) : WRITER_MERGE_AT;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
@@ -504,7 +518,7 @@ static void *writer_main(void *arg)
 		int64_t now_wall;
 
 		pthread_mutex_lock(&w->lock);
-		while (!w->stop && !w->reopen && w->ring_count < cap / 2) {
+		while (!w->stop && !w->reopen && w->ring_count < writer_merge_at(w)) {
 			int64_t wait = writer_idle_ms(w);
 			struct timespec ts;
 
@@ -552,8 +566,8 @@ static void *writer_main(void *arg)
 		} else if (!w->failing && w->agg.count > cap - cap / 2) {
 			/*
 			 * Over half full before the window ends: write early. Held
-			 * rows must leave room for the ring to reach cap / 2, the
-			 * mark that wakes this thread; otherwise writer_submit
+			 * rows must leave room for the ring to reach its wake mark
+			 * (writer_merge_at, at most cap / 2); otherwise writer_submit
 			 * refuses records while the thread sleeps to the window end.
 			 */
 			writer_flush(w);
@@ -674,8 +688,8 @@ int writer_submit(struct writer *w, struct conn_record *rec)
 	w->ring_count++;
 	w->stats.records_received++;
 	w->stats.queued = w->ring_count + w->agg_rows;
-	/* The thread sleeps until the window ends unless the ring fills up. */
-	wake = w->ring_count == w->opts.max_queued / 2;
+	/* The thread sleeps until the window ends or records pile up. */
+	wake = w->ring_count == writer_merge_at(w);
 	pthread_mutex_unlock(&w->lock);
 	if (wake)
 		pthread_cond_signal(&w->cond);
