@@ -9,6 +9,9 @@
 # the generator reached. Daemon set-ups, each a fresh daemon:
 #   auto          run, no --json (as the audit daemon when none is registered)
 #   auto+json     run --json >/dev/null (cost of formatting the live feed)
+#   audit         as auto, with "Conntrack setup": "never": the audit source
+#                 alone (issue 3's own cost), when no other nft or iptables
+#                 table makes conntrack track loopback (noted in the header)
 #   multicast     next to a private auditd (the usual enterprise set-up),
 #                 where a slow reader loses records (ENOBUFS) instead of
 #                 slowing the kernel down; skipped with AUDIT_E2E_AUDITD=0 or
@@ -25,7 +28,8 @@
 # ("0 12000 10000 5000"; 0 = as fast as the generator goes),
 # AUDIT_E2E_AUDITD (1), AUDIT_E2E_SETUPS ("auto auto+json multicast"),
 # AUDIT_E2E_PERF=1 records `perf record -g` of the
-# daemon during the full-speed run into the state dir (kept, path printed).
+# daemon during the run at AUDIT_E2E_PERF_RATE (default 0, full speed) into
+# the state dir (kept, path printed).
 set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -190,7 +194,11 @@ start_daemon() {
 	dir="$tmp/state-$1-$2"
 	mkdir -p "$dir"
 	chmod 0750 "$dir"
-	printf '{"Audit mode": "%s"}\n' "$1" > "$dir/config.json"
+	if [ "$2" = noct ]; then
+		printf '{"Audit mode": "%s", "Conntrack setup": "never"}\n' "$1" > "$dir/config.json"
+	else
+		printf '{"Audit mode": "%s"}\n' "$1" > "$dir/config.json"
+	fi
 	if [ "$2" = json ]; then
 		"$AUDITSNITCH" -d "$dir" run --json >/dev/null 2>"$dir/run.err" &
 	else
@@ -269,7 +277,7 @@ one_run() {
 	ho0=$(stat_of handovers); rr0=$(stat_of rules_restored); kp0=$(kernel_status pid)
 	le0=$(stat_of lost_enobufs); lg0=$(stat_of lost_serial_gaps)
 	wait0=$(kernel_status backlog_wait_time_actual)
-	if [ "$want_perf" = 1 ] && [ "$rate" = 0 ] && command -v perf >/dev/null 2>&1; then
+	if [ "$want_perf" = 1 ] && [ "$rate" = "${AUDIT_E2E_PERF_RATE:-0}" ] && command -v perf >/dev/null 2>&1; then
 		perf record -q -g -p "$dpid" -o "$tmp/perf-$label.data" >/dev/null 2>&1 &
 		perfpid=$!
 		sleep 0.5
@@ -360,6 +368,7 @@ header
 : > "$tmp/rows"
 case " $SETUPS " in *" auto "*) run_setup auto auto plain ;; esac
 case " $SETUPS " in *" auto+json "*) run_setup auto+json auto json ;; esac
+case " $SETUPS " in *" audit "*) run_setup audit auto noct ;; esac
 if ! case " $SETUPS " in *" multicast "*) true ;; *) false ;; esac; then
 	:
 elif [ "$want_auditd" = 1 ] && command -v auditd >/dev/null 2>&1; then
