@@ -96,6 +96,7 @@
 #define CT_POLL_INFLIGHT 256         /* GETs sent and not answered (each answer < 4 KiB) */
 #define CT_POLL_BATCH 64             /* GETs per datagram */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
+#define CT_YOUNG_MS 100              /* age of a new flow's first GET: see ct_poll_young */
 #define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
 #define CT_PROBE_MS 1000
 #define CT_NFT_WAIT_MS 2000
@@ -107,11 +108,13 @@ struct ct_entry {
 	struct ct_flow flow;
 	struct ct_counters reported; /* totals already handed out */
 	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
+	uint32_t born_ms;            /* monotonic ms (truncated) of its NEW event; see young */
 	uint64_t missing_ms;         /* first complete dump that missed it; 0: seen */
 	bool dead;                   /* destroyed during a dump; freed at its end */
 	bool hidden;                 /* our probe: never reported */
 	bool final;                  /* cannot move bytes any more: not polled */
 	bool missing;                /* a poll found it gone from the kernel's table */
+	bool young;                  /* came as NEW, not asked yet: ct_poll_young */
 };
 
 /*
@@ -142,6 +145,7 @@ struct ct {
 	struct ct_entry **buckets;
 	size_t nbuckets;
 	size_t count;
+	size_t nyoung;            /* entries with young set */
 
 	/* final flows: open addressing, linear probing, load <= 1/2 */
 	struct ct_tomb *tombs;
@@ -566,6 +570,8 @@ static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 {
 	struct ct_entry *e = *pp;
 
+	if (e->young)
+		ct->nyoung--;
 	*pp = e->next;
 	free(e);
 	ct->count--;
@@ -631,25 +637,33 @@ static void ct_tomb_delete(struct ct *ct, struct ct_tomb *t)
 	ct->ntombs--;
 }
 
-/* Moves a final entry into the compact table; the entry is unlinked and freed. */
-static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
+/* Enters a final flow into the compact table and tells the daemon it is final. */
+static void ct_tomb_put(struct ct *ct, const struct ct_flow *f, uint32_t seen_gen,
+			uint64_t missing_ms, const struct ct_counters *reported)
 {
-	struct ct_entry *e = *pp;
 	struct ct_tomb *t;
 
 	/* Linear probing stays short up to 3/4 full. */
 	if ((ct->ntombs + 1) * 4 > ct->tomb_cap * 3)
 		ct_tomb_grow(ct);
-	t = ct_tomb_slot(ct, ct_tomb_key(&e->flow));
+	t = ct_tomb_slot(ct, ct_tomb_key(f));
 	if (!t->key)
 		ct->ntombs++;
-	t->key = ct_tomb_key(&e->flow);
-	t->seen_gen = e->seen_gen;
-	t->state = e->missing_ms ? (uint32_t)(e->missing_ms / 1000) + 1 : 0;
-	t->orig_bytes = e->reported.orig_bytes;
-	t->reply_bytes = e->reported.reply_bytes;
+	t->key = ct_tomb_key(f);
+	t->seen_gen = seen_gen;
+	t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
+	t->orig_bytes = reported->orig_bytes;
+	t->reply_bytes = reported->reply_bytes;
 	if (ct->cb.flow_final)
-		ct->cb.flow_final(&e->flow, ct->cb.data);
+		ct->cb.flow_final(f, ct->cb.data);
+}
+
+/* Moves a final entry into the compact table; the entry is unlinked and freed. */
+static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
+{
+	struct ct_entry *e = *pp;
+
+	ct_tomb_put(ct, &e->flow, e->seen_gen, e->missing_ms, &e->reported);
 	ct_unlink(ct, pp);
 }
 
@@ -749,6 +763,8 @@ static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct
 		ct->cb.flow_destroy(f, d, ct->cb.data);
 }
 
+static bool ct_pollable(const struct ct_flow *f);
+
 /* A NEW or DESTROY event. */
 static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 {
@@ -776,6 +792,11 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		if (!e)
 			return; /* reported at its DESTROY */
 		e->hidden = probe;
+		if (!probe && ct_pollable(&e->flow)) {
+			e->young = true;
+			e->born_ms = (uint32_t)util_now_ms();
+			ct->nyoung++;
+		}
 		if (!probe)
 			ct_emit_new(ct, &e->flow);
 		return;
@@ -870,6 +891,29 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		}
 	}
 	m->flow.from_dump = true;
+	if (ct_msg_final(m) && !ct_is_probe(ct, &m->flow)) {
+		/*
+		 * Final already (TIME_WAIT: most of a busy table at start):
+		 * straight into the compact table, never a whole entry. 100,000
+		 * of them at start took 17 MiB for the length of the dump.
+		 */
+		struct ct_counters reported = { 0 };
+
+		if (ct->count + ct->ntombs >= ct->cfg.max_flows) {
+			ct->stats.table_full++;
+			return;
+		}
+		if (ct->dump_is_resync)
+			ct->stats.resync_new++;
+		ct_emit_new(ct, &m->flow);
+		if (m->has_counters) {
+			if (!ct->dump_baseline && ct_delta(&m->counters, &reported, &d))
+				ct_emit_update(ct, &m->flow, &d);
+			reported = m->counters;
+		}
+		ct_tomb_put(ct, &m->flow, ct->gen, 0, &reported);
+		return;
+	}
 	e = ct_insert(ct, &m->flow);
 	if (!e)
 		return;
@@ -1081,16 +1125,27 @@ static bool ct_pollable(const struct ct_flow *f)
 	       (f->protocol == IPPROTO_ICMPV6 && f->family == AF_INET6);
 }
 
-size_t ct_poll_begin(struct ct *ct, uint32_t *seq0)
+/*
+ * Picks the flows of a poll: every flow that may still move bytes, or
+ * (young) only those that came as NEW at least CT_YOUNG_MS before now_ms
+ * and were never asked.
+ */
+static size_t ct_poll_pick(struct ct *ct, bool young, uint64_t now_ms, uint32_t *seq0)
 {
 	size_t n = 0;
 
-	if (ct->dumping)
+	if (ct->dumping || (young && !ct->nyoung))
 		return 0;
 	for (size_t i = 0; i < ct->nbuckets; i++) {
 		for (struct ct_entry *e = ct->buckets[i]; e; e = e->next) {
 			if (e->dead || e->hidden || e->final || !ct_pollable(&e->flow))
 				continue;
+			if (young && (!e->young || (uint32_t)now_ms - e->born_ms < CT_YOUNG_MS))
+				continue;
+			if (e->young) {
+				e->young = false;
+				ct->nyoung--;
+			}
 			if (n == ct->poll_cap) {
 				ct->poll_cap = ct->poll_cap ? ct->poll_cap * 2 : 256;
 				ct->poll = xrealloc(ct->poll, ct->poll_cap * sizeof(*ct->poll));
@@ -1105,13 +1160,25 @@ size_t ct_poll_begin(struct ct *ct, uint32_t *seq0)
 	ct->dumping = true;
 	ct->polling = true;
 	ct->npoll = n;
-	ct->poll_sent = ct->poll_got = ct->poll_got_seen = 0;
+	ct->poll_sent = ct->poll_got = 0;
+	/* ct_poll_counters gives a poll a whole window before judging it lost. */
+	ct->poll_got_seen = SIZE_MAX;
 	ct->poll_seq0 = ct->seq + 1;
 	ct->seq += (uint32_t)n;
 	ct->gen++;
 	ct->stats.polls++;
 	*seq0 = ct->poll_seq0;
 	return n;
+}
+
+size_t ct_poll_begin(struct ct *ct, uint32_t *seq0)
+{
+	return ct_poll_pick(ct, false, 0, seq0);
+}
+
+size_t ct_poll_begin_young(struct ct *ct, uint64_t now_ms, uint32_t *seq0)
+{
+	return ct_poll_pick(ct, true, now_ms, seq0);
 }
 
 const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i)
@@ -1353,10 +1420,10 @@ static void ct_poll_send(struct ct *ct)
 }
 
 /* Starts a counter poll, or a dump when most flows need asking anyway. */
-static int ct_poll_start(struct ct *ct)
+static int ct_poll_start(struct ct *ct, bool young)
 {
 	uint32_t seq0;
-	size_t n = ct_poll_begin(ct, &seq0);
+	size_t n = ct_poll_pick(ct, young, util_now_ms(), &seq0);
 
 	if (n == 0)
 		return 0;
@@ -1380,7 +1447,7 @@ static void ct_maybe_dump(struct ct *ct)
 		(void)ct_send_dump(ct, false);
 	} else if (ct->poll_pending) {
 		ct->poll_pending = false;
-		(void)ct_poll_start(ct);
+		(void)ct_poll_start(ct, false);
 	}
 }
 
@@ -1509,7 +1576,16 @@ int ct_poll_counters(struct ct *ct)
 		ct->poll_pending = true;
 		return -EBUSY;
 	}
-	return ct_poll_start(ct);
+	return ct_poll_start(ct, false);
+}
+
+int ct_poll_young(struct ct *ct)
+{
+	if (ct->dump_fd < 0)
+		return -ENOTCONN;
+	if (ct->dumping)
+		return -EBUSY;
+	return ct_poll_start(ct, true);
 }
 
 /*

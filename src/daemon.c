@@ -836,6 +836,8 @@ static void daemon_on_tick(struct loop *loop, uint64_t exp, void *data)
 	(void)loop;
 	(void)exp;
 	correlate_tick(d->corr, util_now_ms());
+	if (d->ct)
+		(void)ct_poll_young(d->ct);
 }
 
 static void daemon_on_window(struct loop *loop, uint64_t exp, void *data)
