@@ -81,7 +81,6 @@ struct exe_cache {
 	exe_hash_fn hash_fn;
 	void *hash_data;
 	struct exe_cache_stats stats;
-	uint64_t watch_read_ns;    /* last exe_entry_request_hash read of the watch */
 };
 
 static uint64_t exe_mix(uint64_t x)
@@ -758,28 +757,20 @@ enum exe_hash_state exe_entry_request_hash(struct exe_cache *cache, struct exe_e
 {
 	struct exe_filestat now;
 	struct stat st;
-
-	/*
-	 * A modification the kernel already queued must win over a cached
-	 * hash. Read once per millisecond, not per request: two identities
-	 * per connect made this read a tenth of the loop's time at 10,000
-	 * connects/s; the loop reads the watch whenever it is readable, and
-	 * the fstat below catches any write whose timestamps moved.
-	 */
 	struct timespec ts;
 	uint64_t ns;
 
+	/*
+	 * A modification must win over a cached hash. The loop reads the
+	 * watch whenever it is readable; a write whose event is still queued
+	 * moved the file's ctime, which the fstat sees. With a watch, that
+	 * fstat runs once per millisecond per file: two per connect (process
+	 * and parent) were a tenth of the loop at full speed, and reading the
+	 * watch here as well, two reads per millisecond that found nothing.
+	 * Without a watch, on every request.
+	 */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (ns - cache->watch_read_ns >= 1000000) {
-		cache->watch_read_ns = ns;
-		exe_cache_read_watch(cache);
-	}
-	/*
-	 * With a watch, the fstat only closes the gap until the watch is read:
-	 * once per millisecond per file, like the read (it was two fstats per
-	 * connect, a tenth of the loop at full speed). Without one, always.
-	 */
 	if ((e->state == EXE_HASH_DONE || e->state == EXE_HASH_ERROR) &&
 	    (!(e->fan_marked || e->wd >= 0) || ns - e->checked_ns >= 1000000)) {
 		e->checked_ns = ns;
