@@ -130,6 +130,7 @@ struct correlate {
 	size_t nconns;
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
+	char *ilast[8];            /* the last of each capture field (corr_intern_at) */
 	/* Sends seen lately, direct-mapped by hash (a collision forgets one). */
 	struct { uint64_t hash; uint64_t t_ms; } sends[CORR_SEND_CACHE];
 	/* Outbound non-TCP flows emitted lately, by destination; see corr_conn_emit_alone. */
@@ -239,6 +240,7 @@ static void corr_intern_rebuild(struct correlate *c)
 			live++;
 		}
 	}
+	memset(c->ilast, 0, sizeof(c->ilast)); /* may be freed just below */
 	while (live * 2 >= cap)
 		cap *= 2;
 	slots = xcalloc(cap, sizeof(*slots));
@@ -257,8 +259,8 @@ static char *corr_intern(struct correlate *c, const char *s)
 	size_t i;
 	char *copy;
 
-	if (!s || !*s)
-		return conn_str_new("");
+	if (!s)
+		s = "";
 	if (c->ilen * 2 >= c->icap)
 		corr_intern_rebuild(c);
 	for (i = corr_str_hash(s) & (c->icap - 1); c->istr[i]; i = (i + 1) & (c->icap - 1))
@@ -268,6 +270,21 @@ static char *corr_intern(struct correlate *c, const char *s)
 	c->istr[i] = copy;
 	c->ilen++;
 	return conn_str_ref(copy);
+}
+
+/*
+ * corr_intern for capture field slot: a connect's strings are nearly
+ * always its program's last ones, and one strcmp is cheaper than the hash.
+ */
+static char *corr_intern_at(struct correlate *c, unsigned slot, const char *s)
+{
+	char *last = c->ilast[slot];
+
+	if (!s)
+		s = "";
+	if (last && strcmp(last, s) == 0)
+		return conn_str_ref(last);
+	return c->ilast[slot] = corr_intern(c, s);
 }
 
 static void corr_intern_free(struct correlate *c)
@@ -286,28 +303,39 @@ static void corr_who_clear(struct corr_who *w)
 
 /* Copies a proctab identity (its strings change with the next call). */
 static void corr_ident_from(struct correlate *c, struct corr_ident *id,
-			    const struct proctab_ident *pi)
+			    const struct proctab_ident *pi, unsigned slot)
 {
-	id->exe = corr_intern(c, pi->exe);
-	id->name = corr_intern(c, pi->comm);
-	id->cmdline = corr_intern(c, pi->cmdline);
+	id->exe = corr_intern_at(c, slot, pi->exe);
+	id->name = corr_intern_at(c, slot + 1, pi->comm);
+	id->cmdline = corr_intern_at(c, slot + 2, pi->cmdline);
 	id->dev = pi->dev;
 	id->ino = pi->ino;
 	if (pi->sha256 && (pi->hash_state == EXE_HASH_DONE || pi->hash_state == EXE_HASH_ERROR ||
 			   pi->source == PROCTAB_SRC_NONE))
-		id->sha256 = corr_intern(c, pi->sha256);
+		id->sha256 = corr_intern_at(c, slot + 3, pi->sha256);
 	else if (pi->source == PROCTAB_SRC_NONE || (!pi->dev && !pi->ino))
-		id->sha256 = corr_intern(c, pi->sha256 ? pi->sha256 : "!no executable");
+		id->sha256 = corr_intern_at(c, slot + 3, pi->sha256 ? pi->sha256 : "!no executable");
 	else
 		id->sha256 = NULL; /* pending: wait for the exe cache's callback */
 }
 
-/* The identity of pid and its parent, from the process table (identity order). */
+/*
+ * The strings are interned, so equal text is one pointer as long as either
+ * capture holds it: the pointers are hashed, not the text. (A string made
+ * outside the table only makes two equal identities look different.)
+ */
+static uint64_t corr_hash_ptr(uint64_t h, const void *p)
+{
+	h ^= (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
+	h *= 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
 static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
 {
-	h = corr_hash_str(h, id->exe);
-	h = corr_hash_str(h, id->name);
-	h = corr_hash_str(h, id->cmdline);
+	h = corr_hash_ptr(h, id->exe);
+	h = corr_hash_ptr(h, id->name);
+	h = corr_hash_ptr(h, id->cmdline);
 	h ^= id->dev * 0x9e3779b97f4a7c15ULL;
 	h *= 0x100000001b3ULL;
 	h ^= id->ino * 0xc2b2ae3d27d4eb4fULL;
@@ -324,6 +352,7 @@ static uint64_t corr_who_hash(const struct corr_who *w)
 	return corr_hash_ident(corr_hash_ident(0xcbf29ce484222325ULL, &w->proc), &w->parent);
 }
 
+/* The identity of pid and its parent, from the process table (identity order). */
 static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, const char *exe_hint,
 			     struct corr_who *w)
 {
@@ -331,18 +360,18 @@ static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, co
 	pid_t ppid;
 
 	(void)proctab_resolve(c->deps.proctab, pid, ppid_hint, exe_hint, &pi);
-	corr_ident_from(c, &w->proc, &pi);
+	corr_ident_from(c, &w->proc, &pi, 0);
 	w->uid = pi.uid;
 	w->pid = pid;
 	ppid = pi.ppid > 0 ? pi.ppid : ppid_hint;
 	if (ppid > 0) {
 		(void)proctab_resolve(c->deps.proctab, ppid, 0, NULL, &pi);
-		corr_ident_from(c, &w->parent, &pi);
+		corr_ident_from(c, &w->parent, &pi, 4);
 	} else {
-		w->parent.exe = conn_str_new("");
-		w->parent.name = conn_str_new("");
-		w->parent.cmdline = conn_str_new("");
-		w->parent.sha256 = conn_str_new("");
+		w->parent.exe = corr_intern(c, "");
+		w->parent.name = corr_intern(c, "");
+		w->parent.cmdline = corr_intern(c, "");
+		w->parent.sha256 = corr_intern(c, "");
 	}
 	w->known = true;
 	w->idhash = corr_who_hash(w);
