@@ -53,7 +53,12 @@
 
 #define DAEMON_SOCKET_NAME "auditsnitch.sock"
 #define DAEMON_STOP_TIMEOUT_MS 10000
-#define DAEMON_COALESCE_US 1000      /* see loop_set_coalesce */
+/*
+ * See loop_set_coalesce. 3 ms, not 1: at 5,000 connects/s the loop took
+ * 12.1 ms of CPU per 1,000 connects waking every ms, 9.8 every 3 ms (10 ms
+ * gained little more). Input waits in socket buffers of 4 MiB and more.
+ */
+#define DAEMON_COALESCE_US 3000
 /* LSB status codes. */
 #define LSB_RUNNING 0
 #define LSB_DEAD_PIDFILE 1
