@@ -1125,7 +1125,7 @@ static int auparse_conn_addr(struct auparse *p, const struct ev *e, struct aupar
 		return -1;
 	}
 	c->port = ntohs(port);
-	if (!inet_ntop(c->family, c->addr_raw, c->addr, sizeof(c->addr))) {
+	if (!util_inet_ntop(c->family, c->addr_raw, c->addr, sizeof(c->addr))) {
 		p->st.connect_bad_addr++;
 		return -1;
 	}

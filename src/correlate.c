@@ -556,9 +556,9 @@ static struct conn_record *corr_record(const struct corr_who *w, int64_t time_s,
 	rec->lport = lport;
 	rec->rport = rport;
 	if (laddr && family)
-		inet_ntop(family, laddr, rec->laddr, sizeof(rec->laddr));
+		util_inet_ntop(family, laddr, rec->laddr, sizeof(rec->laddr));
 	if (raddr && family)
-		inet_ntop(family, raddr, rec->raddr, sizeof(rec->raddr));
+		util_inet_ntop(family, raddr, rec->raddr, sizeof(rec->raddr));
 	return rec;
 }
 

@@ -3,6 +3,7 @@
  * all modules. Nothing here logs; callers report errors.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -310,4 +311,29 @@ int util_parse_ll(const char *s, long long min, long long max, long long *ret)
 		return -ERANGE;
 	*ret = v;
 	return 0;
+}
+
+const char *util_inet_ntop(int family, const void *src, char *dst, size_t size)
+{
+	const unsigned char *a = src;
+	char buf[INET_ADDRSTRLEN], *p = buf;
+
+	if (family != AF_INET)
+		return inet_ntop(family, src, dst, (socklen_t)(size > INT32_MAX ? INT32_MAX : size));
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+	if ((size_t)(p - buf) > size) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	memcpy(dst, buf, (size_t)(p - buf));
+	return dst;
 }

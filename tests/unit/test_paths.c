@@ -1,8 +1,10 @@
 /*
  * test_paths.c: the file layout (paths.c): FHS defaults, everything under
  * --state-dir, relative paths made absolute, directories created 0750 and
- * symlinks never followed; and the atomic writer in util.c.
+ * symlinks never followed; and the atomic writer, escaping and address
+ * formatting in util.c.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -114,9 +116,54 @@ static void test_escape(void)
 	is_str(out, "abc", "truncated output NUL-terminated");
 }
 
+/* util_inet_ntop against the C library's inet_ntop, and its bounds. */
+static void test_ntop(void)
+{
+	static const char *const fixed[] = { "0.0.0.0", "255.255.255.255", "127.0.0.1",
+					     "10.0.0.9", "100.10.1.0", "198.18.0.42", "1.23.45.199" };
+	char got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+	unsigned char a[16];
+	uint32_t x = 2463534242u;
+	int same = 1;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		inet_pton(AF_INET, fixed[i], a);
+		is_str(util_inet_ntop(AF_INET, a, got, sizeof(got)), fixed[i], "ntop %s", fixed[i]);
+	}
+	/* Every byte value in every position, and pseudo-random addresses. */
+	for (unsigned i = 0; i < 256 * 4 + 100000; i++) {
+		if (i < 256 * 4) {
+			memset(a, (int)(i * 37 % 256), 4);
+			a[i / 256] = (unsigned char)(i % 256);
+		} else {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			memcpy(a, &x, 4);
+		}
+		inet_ntop(AF_INET, a, want, sizeof(want));
+		if (!util_inet_ntop(AF_INET, a, got, sizeof(got)) || strcmp(got, want) != 0) {
+			same = 0;
+			printf("# %s != %s\n", got, want);
+			break;
+		}
+	}
+	ok(same, "ntop: IPv4 as inet_ntop writes it");
+	inet_pton(AF_INET6, "2001:db8::ffff:1", a);
+	is_str(util_inet_ntop(AF_INET6, a, got, sizeof(got)), "2001:db8::ffff:1", "ntop: IPv6");
+	inet_pton(AF_INET, "255.255.255.255", a);
+	errno = 0;
+	ok(util_inet_ntop(AF_INET, a, got, 15) == NULL && errno == ENOSPC, "ntop: no room, ENOSPC");
+	ok(util_inet_ntop(AF_INET, a, got, 16) != NULL, "ntop: exactly room");
+	inet_pton(AF_INET, "1.2.3.4", a);
+	ok(util_inet_ntop(AF_INET, a, got, 8) != NULL && strcmp(got, "1.2.3.4") == 0,
+	   "ntop: a short address fits a short buffer");
+}
+
 int main(void)
 {
 	umask(022);
+	test_ntop();
 	test_fhs();
 	test_private();
 	test_atomic();
