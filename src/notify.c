@@ -14,6 +14,11 @@
  * checks that root cannot be regained before it touches D-Bus: it talks to
  * a bus the desktop user controls, so it must hold nothing worth taking.
  * It may block (libdbus calls with timeouts); the daemon never waits on it.
+ *
+ * libdbus is not linked: the child dlopens it when it first needs a bus
+ * (the bus socket exists), so the daemon never maps libdbus and what it
+ * pulls in (libsystemd, libgcrypt, liblzma, libzstd, liblz4, libcap: about
+ * 950 KiB resident), and a missing libdbus only turns notifications off.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +44,7 @@
 
 #ifdef HAVE_DBUS
 #include <dbus/dbus.h>
+#include <dlfcn.h>
 #endif
 
 #include "loop.h"
@@ -733,17 +739,123 @@ static bool notify_child_parse(const char *buf, size_t len, struct notify_child_
 	return true;
 }
 
+/* ---- libdbus, loaded at run time by the child ---- */
+
+#ifndef NOTIFY_DBUS_LIB /* a build may name another soname (tests: a missing one) */
+#define NOTIFY_DBUS_LIB "libdbus-1.so.3"
+#endif
+
+/* Every libdbus function the child calls, without the dbus_ prefix. */
+#define NOTIFY_DBUS_FUNCS(X)                                                                     \
+	X(bus_register)                                                                          \
+	X(connection_close)                                                                      \
+	X(connection_get_is_connected)                                                           \
+	X(connection_open_private)                                                               \
+	X(connection_pop_message)                                                                \
+	X(connection_send_with_reply_and_block)                                                  \
+	X(connection_set_exit_on_disconnect)                                                     \
+	X(connection_unref)                                                                      \
+	X(error_free)                                                                            \
+	X(error_init)                                                                            \
+	X(message_iter_append_basic)                                                             \
+	X(message_iter_close_container)                                                          \
+	X(message_iter_init_append)                                                              \
+	X(message_iter_open_container)                                                           \
+	X(message_new_method_call)                                                               \
+	X(message_unref)                                                                         \
+	X(set_error_const)
+
+/* The resolved functions, typed from the headers; valid once loaded. */
+struct notify_dbus_fns {
+#define NOTIFY_DBUS_PTR(f) __typeof__(dbus_##f) *f;
+	NOTIFY_DBUS_FUNCS(NOTIFY_DBUS_PTR)
+#undef NOTIFY_DBUS_PTR
+};
+static struct notify_dbus_fns libdbus;
+static void *libdbus_handle;
+static bool libdbus_broken; /* a function was missing: no use retrying */
+
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym returns function pointers");
+
+/*
+ * Loads libdbus and resolves every function into libdbus (child only, so
+ * the table is never shared between threads). 0, or -ENOENT with the
+ * dlerror text in why. A failed dlopen is tried again on the next call (the
+ * package may get installed); a missing function is not.
+ */
+static int notify_dbus_load(char *why, size_t whysz)
+{
+	struct notify_dbus_fns t;
+	const char *e;
+	void *h, *sym;
+	int r = -ENOENT;
+
+	if (libdbus_handle)
+		return 0;
+	if (libdbus_broken) {
+		snprintf(why, whysz, "a function is missing (see the first error)");
+		return -ENOENT;
+	}
+	(void)dlerror();
+	h = dlopen(NOTIFY_DBUS_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		goto out;
+#define NOTIFY_DBUS_SYM(f)                                                                       \
+	sym = dlsym(h, "dbus_" #f);                                                              \
+	if (!sym) {                                                                              \
+		libdbus_broken = true;                                                           \
+		goto out;                                                                        \
+	}                                                                                        \
+	memcpy(&t.f, &sym, sizeof(sym));
+	NOTIFY_DBUS_FUNCS(NOTIFY_DBUS_SYM)
+#undef NOTIFY_DBUS_SYM
+	libdbus = t;
+	libdbus_handle = h;
+	h = NULL;
+	r = 0;
+out:
+	if (r < 0) {
+		e = dlerror();
+		snprintf(why, whysz, "%s", e ? e : "unknown error");
+	}
+	if (h)
+		dlclose(h);
+	return r;
+}
+
+/*
+ * False, with the reason in why, when address is a plain unix:path= whose
+ * socket does not exist: then there is no bus to load libdbus for yet.
+ * Anything else (other transports, escapes, several addresses) is left to
+ * libdbus.
+ */
+static bool notify_child_bus_exists(const char *address, char *why, size_t whysz)
+{
+	const char *path;
+	struct stat st;
+
+	if (strncmp(address, "unix:path=", 10) != 0)
+		return true;
+	path = address + 10;
+	if (!path[0] || strpbrk(path, ",;%") || stat(path, &st) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return true;
+	/* The words libdbus uses for the same failure. */
+	snprintf(why, whysz, "Failed to connect to socket %s: %s", path, strerror(errno));
+	return false;
+}
+
 /* Opens and registers a private connection to address; NULL with *err set. */
 static DBusConnection *notify_child_connect(const char *address, DBusError *err)
 {
-	DBusConnection *conn = dbus_connection_open_private(address, err);
+	DBusConnection *conn = libdbus.connection_open_private(address, err);
 
 	if (!conn)
 		return NULL;
-	dbus_connection_set_exit_on_disconnect(conn, FALSE);
-	if (!dbus_bus_register(conn, err)) {
-		dbus_connection_close(conn);
-		dbus_connection_unref(conn);
+	libdbus.connection_set_exit_on_disconnect(conn, FALSE);
+	if (!libdbus.bus_register(conn, err)) {
+		libdbus.connection_close(conn);
+		libdbus.connection_unref(conn);
 		return NULL;
 	}
 	return conn;
@@ -762,41 +874,41 @@ static bool notify_child_call(DBusConnection *conn, const struct notify_child_ms
 	DBusMessage *msg, *reply = NULL;
 	bool ok;
 
-	msg = dbus_message_new_method_call("org.freedesktop.Notifications",
-					   "/org/freedesktop/Notifications",
-					   "org.freedesktop.Notifications", "Notify");
+	msg = libdbus.message_new_method_call("org.freedesktop.Notifications",
+					      "/org/freedesktop/Notifications",
+					      "org.freedesktop.Notifications", "Notify");
 	if (!msg) {
-		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
+		libdbus.set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
 		return false;
 	}
-	dbus_message_iter_init_append(msg, &it);
-	ok = dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &app) &&
-	     dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &replaces) &&
-	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &icon) &&
-	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->summary) &&
-	     dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->body) &&
-	     dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &sub) &&
-	     dbus_message_iter_close_container(&it, &sub) &&
-	     dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &sub) &&
-	     dbus_message_iter_open_container(&sub, DBUS_TYPE_DICT_ENTRY, NULL, &entry) &&
-	     dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key) &&
-	     dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "y", &var) &&
-	     dbus_message_iter_append_basic(&var, DBUS_TYPE_BYTE, &urgency) &&
-	     dbus_message_iter_close_container(&entry, &var) &&
-	     dbus_message_iter_close_container(&sub, &entry) &&
-	     dbus_message_iter_close_container(&it, &sub) &&
-	     dbus_message_iter_append_basic(&it, DBUS_TYPE_INT32, &expire);
+	libdbus.message_iter_init_append(msg, &it);
+	ok = libdbus.message_iter_append_basic(&it, DBUS_TYPE_STRING, &app) &&
+	     libdbus.message_iter_append_basic(&it, DBUS_TYPE_UINT32, &replaces) &&
+	     libdbus.message_iter_append_basic(&it, DBUS_TYPE_STRING, &icon) &&
+	     libdbus.message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->summary) &&
+	     libdbus.message_iter_append_basic(&it, DBUS_TYPE_STRING, &m->body) &&
+	     libdbus.message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &sub) &&
+	     libdbus.message_iter_close_container(&it, &sub) &&
+	     libdbus.message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &sub) &&
+	     libdbus.message_iter_open_container(&sub, DBUS_TYPE_DICT_ENTRY, NULL, &entry) &&
+	     libdbus.message_iter_append_basic(&entry, DBUS_TYPE_STRING, &key) &&
+	     libdbus.message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "y", &var) &&
+	     libdbus.message_iter_append_basic(&var, DBUS_TYPE_BYTE, &urgency) &&
+	     libdbus.message_iter_close_container(&entry, &var) &&
+	     libdbus.message_iter_close_container(&sub, &entry) &&
+	     libdbus.message_iter_close_container(&it, &sub) &&
+	     libdbus.message_iter_append_basic(&it, DBUS_TYPE_INT32, &expire);
 	if (!ok)
-		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
+		libdbus.set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
 	else
-		reply = dbus_connection_send_with_reply_and_block(conn, msg, NOTIFY_CALL_TIMEOUT_MS,
-								  err);
-	dbus_message_unref(msg);
+		reply = libdbus.connection_send_with_reply_and_block(conn, msg,
+								     NOTIFY_CALL_TIMEOUT_MS, err);
+	libdbus.message_unref(msg);
 	if (reply)
-		dbus_message_unref(reply);
+		libdbus.message_unref(reply);
 	/* Drop signals and anything else queued to us; we never read them. */
-	while ((msg = dbus_connection_pop_message(conn)))
-		dbus_message_unref(msg);
+	while ((msg = libdbus.connection_pop_message(conn)))
+		libdbus.message_unref(msg);
 	return reply != NULL;
 }
 
@@ -807,15 +919,76 @@ static void notify_child_msg_clear(struct notify_child_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* What the child last told the daemon about the bus: said once per change. */
+struct notify_child_state {
+	int last; /* -1 nothing yet, 0 no bus, 1 connected, 2 libdbus missing */
+	char last_err[256]; /* with 0: the error name said */
+};
+
+/*
+ * Connects to the bus at address, loading libdbus first once its socket
+ * exists, and tells the daemon when the state changes. NULL when there is
+ * no bus (yet) or no libdbus; the caller tries again later.
+ */
+static DBusConnection *notify_child_open(int sock, uid_t uid, const char *address,
+					 struct notify_child_state *st)
+{
+	DBusConnection *conn = NULL;
+	char name[256] = "", why[512] = "";
+	DBusError err;
+	char *t;
+
+	if (!notify_child_bus_exists(address, why, sizeof(why))) {
+		snprintf(name, sizeof(name), "%s", DBUS_ERROR_FILE_NOT_FOUND);
+	} else if (notify_dbus_load(why, sizeof(why)) < 0) {
+		if (st->last != 2) {
+			t = xasprintf("desktop notifications: cannot load %s: %s; install libdbus-1-3 "
+				      "(notifications wait and are retried every %d s)",
+				      NOTIFY_DBUS_LIB, why, NOTIFY_RETRY_MS / 1000);
+			notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 0, t);
+			free(t);
+		}
+		st->last = 2;
+		return NULL;
+	} else {
+		libdbus.error_init(&err);
+		conn = notify_child_connect(address, &err);
+		if (!conn) {
+			snprintf(name, sizeof(name), "%s", err.name ? err.name : "");
+			snprintf(why, sizeof(why), "%s", err.message ? err.message : "unknown error");
+		}
+		libdbus.error_free(&err);
+	}
+	if (conn) {
+		if (st->last != 1) {
+			t = xasprintf("connected to the session bus of uid %u (%s)", (unsigned)uid,
+				      address);
+			notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 1, t);
+			free(t);
+		}
+		st->last = 1;
+		return conn;
+	}
+	if (st->last != 0 || strncmp(st->last_err, name, sizeof(st->last_err) - 1) != 0) {
+		t = xasprintf("no session bus for uid %u at %s (%s); notifications wait and are "
+			      "retried every %d s",
+			      (unsigned)uid, address, why, NOTIFY_RETRY_MS / 1000);
+		notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 0, t);
+		free(t);
+	}
+	snprintf(st->last_err, sizeof(st->last_err), "%s", name);
+	st->last = 0;
+	return NULL;
+}
+
 /* The child's life: read messages, deliver them, report back. */
 static void notify_child_run(int sock, uid_t uid, const char *address)
 {
 	struct notify_child_msg q[NOTIFY_CHILD_QUEUE_MAX];
+	struct notify_child_state st = { .last = -1 };
 	size_t head = 0, qn = 0;
 	DBusConnection *conn = NULL;
 	uint64_t next_connect_ms = 0;
-	int last_state = -1;
-	char last_err[256] = "";
 	char buf[NOTIFY_MSG_MAX];
 
 	memset(q, 0, sizeof(q));
@@ -823,53 +996,32 @@ static void notify_child_run(int sock, uid_t uid, const char *address)
 		uint64_t now = util_now_ms(), wake;
 		struct pollfd pfd = { .fd = sock };
 		int timeout = -1;
-		DBusError err;
 
-		dbus_error_init(&err);
 		/* Connect at start (to report the state) and whenever messages wait. */
 		if (!conn && (first || qn > 0) && now >= next_connect_ms) {
-			conn = notify_child_connect(address, &err);
-			if (conn) {
-				if (last_state != 1) {
-					char *t = xasprintf("connected to the session bus of uid %u (%s)",
-							    (unsigned)uid, address);
-					notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 1, t);
-					free(t);
-				}
-				last_state = 1;
-			} else {
+			conn = notify_child_open(sock, uid, address, &st);
+			if (!conn)
 				next_connect_ms = now + NOTIFY_RETRY_MS;
-				if (last_state != 0 || strncmp(last_err, err.name ? err.name : "",
-							       sizeof(last_err) - 1) != 0) {
-					char *t = xasprintf("no session bus for uid %u at %s (%s); "
-							    "notifications wait and are retried every %d s",
-							    (unsigned)uid, address,
-							    err.message ? err.message : "unknown error",
-							    NOTIFY_RETRY_MS / 1000);
-					notify_child_reply(sock, NOTIFY_MSG_STATUS, 0, 0, t);
-					free(t);
-				}
-				snprintf(last_err, sizeof(last_err), "%s", err.name ? err.name : "");
-				last_state = 0;
-			}
-			dbus_error_free(&err);
 		}
+		/* conn is set only once libdbus is loaded. */
 		while (conn && qn > 0 && q[head].next_try_ms <= now) {
 			struct notify_child_msg *m = &q[head];
+			DBusError err;
 
+			libdbus.error_init(&err);
 			if (notify_child_call(conn, m, &err)) {
 				notify_child_reply(sock, NOTIFY_MSG_RESULT, m->id, 0, "");
-			} else if (!dbus_connection_get_is_connected(conn)) {
+			} else if (!libdbus.connection_get_is_connected(conn)) {
 				/* The bus went away: keep the message, reconnect. */
-				dbus_connection_close(conn);
-				dbus_connection_unref(conn);
+				libdbus.connection_close(conn);
+				libdbus.connection_unref(conn);
 				conn = NULL;
 				next_connect_ms = now;
-				dbus_error_free(&err);
+				libdbus.error_free(&err);
 				break;
 			} else if (++m->attempts < NOTIFY_ATTEMPTS) {
 				m->next_try_ms = now + NOTIFY_RETRY_MS;
-				dbus_error_free(&err);
+				libdbus.error_free(&err);
 				break;
 			} else {
 				char *t = xasprintf("%s: %s", err.name ? err.name : "error",
@@ -877,7 +1029,7 @@ static void notify_child_run(int sock, uid_t uid, const char *address)
 				notify_child_reply(sock, NOTIFY_MSG_RESULT, m->id, 1, t);
 				free(t);
 			}
-			dbus_error_free(&err);
+			libdbus.error_free(&err);
 			notify_child_msg_clear(m);
 			head = (head + 1) % NOTIFY_CHILD_QUEUE_MAX;
 			qn--;
