@@ -11,7 +11,12 @@
 #   auto+json     run --json >/dev/null (cost of formatting the live feed)
 #   audit         as auto, with "Conntrack setup": "never": the audit source
 #                 alone (issue 3's own cost), when no other nft or iptables
-#                 table makes conntrack track loopback (noted in the header)
+#                 table makes conntrack track loopback; runs first, before
+#                 other set-ups leave TIME_WAIT flows in the conntrack table
+#   floor         no daemon: tests/bench/auditfloor registered as the audit
+#                 daemon, our rules loaded from data/auditsnitch.rules, only
+#                 receiving the records as the daemon does: what the kernel
+#                 charges any reader for the four records of a connect
 #   multicast     next to a private auditd (the usual enterprise set-up),
 #                 where a slow reader loses records (ENOBUFS) instead of
 #                 slowing the kernel down; skipped with AUDIT_E2E_AUDITD=0 or
@@ -36,11 +41,12 @@ set -u
 : "${top_builddir:=.}"
 : "${AUDITSNITCH:=$top_builddir/auditsnitch}"
 loadgen=${LOADGEN:-$top_builddir/tests/bench/loadgen}
+floor=${AUDITFLOOR:-$top_builddir/tests/bench/auditfloor}
 N=${AUDIT_E2E_N:-20000}
 P=${AUDIT_E2E_P:-4}
 RATES=${AUDIT_E2E_RATES:-"0 12000 10000 5000"}
 want_auditd=${AUDIT_E2E_AUDITD:-1}
-SETUPS=${AUDIT_E2E_SETUPS:-"auto auto+json multicast"}
+SETUPS=${AUDIT_E2E_SETUPS:-"floor audit auto auto+json multicast"}
 want_perf=${AUDIT_E2E_PERF:-0}
 KEY=auditsnitch
 # As installed: the daemon loads our nft table from here so conntrack flows
@@ -97,6 +103,7 @@ tmp=$(mktemp -d /tmp/asn-e2e.XXXXXX)
 dpid=""
 apid=""
 perfpid=""
+floorpid=""
 status=0
 hz=$(getconf CLK_TCK)
 # Rules with our key that exist before we start belong to someone else
@@ -108,6 +115,17 @@ nft_table && nft_before=1
 # our_leftover_rules: rules with our key that were not there before we started.
 our_leftover_rules() {
 	auditctl -l | grep "key=$KEY\$" | grep -vxF -f "$tmp/rules.before"
+}
+
+# remove_our_rules: deletes the rules with our key that were not there before.
+remove_our_rules() {
+	local line left
+	left=$(our_leftover_rules)
+	[ -n "$left" ] || return 0
+	while IFS= read -r line; do
+		# auditctl -l prints "-a LIST,ACTION ..."; -d takes the same fields.
+		eval auditctl -d "${line#-a }" >/dev/null
+	done <<< "$left"
 }
 
 # stop_pid PID: SIGTERM, up to 5 s for a clean exit, then SIGKILL.
@@ -131,13 +149,11 @@ cleanup() {
 	[ -n "$perfpid" ] && stop_pid "$perfpid"
 	[ -n "$dpid" ] && stop_pid "$dpid"
 	[ -n "$apid" ] && stop_pid "$apid"
+	[ -n "$floorpid" ] && stop_pid "$floorpid"
 	left=$(our_leftover_rules)
 	if [ -n "$left" ]; then
 		echo "audit_e2e: removing rules left behind: $(echo "$left" | wc -l)"
-		while IFS= read -r line; do
-			# auditctl -l prints "-a LIST,ACTION ..."; -d takes the same fields.
-			eval auditctl -d "${line#-a }" >/dev/null
-		done <<< "$left"
+		remove_our_rules
 		rc=1
 	fi
 	if [ "$nft_before" = 0 ] && nft_table; then
@@ -364,11 +380,72 @@ run_setup() {
 	stop_daemon
 }
 
+# floor_run RATE: one loadgen run against a fresh auditfloor; prints a row.
+floor_run() {
+	local rate=$1 fpid out connects reached n0 n1 res recs sys lk0 lk1 missing
+	"$floor" > "$tmp/floor.out" 2> "$tmp/floor.err" &
+	fpid=$!
+	floorpid=$fpid
+	i=0
+	while [ "$(kernel_status pid)" != "$fpid" ] && [ "$i" -lt 50 ]; do
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ "$(kernel_status pid)" != "$fpid" ]; then
+		echo "audit_e2e: auditfloor did not register:" >&2
+		cat "$tmp/floor.err" >&2
+		stop_pid "$fpid"
+		floorpid=""
+		return 1
+	fi
+	sleep 0.5
+	lk0=$(kernel_status lost)
+	n0=$(cpu_ns "$fpid")
+	out=$("$loadgen" -n "$N" -p "$P" -r "$rate" -t 60)
+	connects=$(echo "$out" | grep -o 'connects=[0-9]*' | cut -d= -f2)
+	reached=$(echo "$out" | grep -o ' rate=[0-9]*' | cut -d= -f2)
+	sleep 1
+	n1=$(cpu_ns "$fpid")
+	lk1=$(kernel_status lost)
+	stop_pid "$fpid"
+	floorpid=""
+	res=$(cat "$tmp/floor.out")
+	recs=$(echo "$res" | awk '{print $2}')
+	sys=$(echo "$res" | awk '{print $4}')
+	[ -n "$sys" ] || { echo "audit_e2e: auditfloor printed no counts" >&2; return 1; }
+	missing=$((connects - sys)); [ "$missing" -lt 0 ] && missing=0
+	printf '%-10s %6s %7s %8s %8s %5s %5s %5s %7s %8s %8s %6s %6s %8s %7s\n' floor \
+		"$([ "$rate" = 0 ] && echo max || echo "$rate")" "$reached" "$connects" "$sys" \
+		"$((lk1 - lk0))" - - "$missing" - \
+		"$(awk -v ns="$((n1 - n0))" -v c="$connects" 'BEGIN {printf "%.2f", c ? ns / 1e6 * 1000 / c : 0}')" \
+		- "$recs" - -
+}
+
+# floor_setup: our rules loaded by hand (removed after), auditfloor per rate.
+floor_setup() {
+	local rate
+	if [ "$(kernel_status pid)" != 0 ]; then
+		echo "# floor: skipped, an audit daemon (pid $(kernel_status pid)) is registered"
+		return 0
+	fi
+	[ -x "$floor" ] || { echo "audit_e2e: no $floor (make tests/bench/auditfloor)" >&2; status=1; return 1; }
+	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
+		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
+	done
+	echo "# floor: $(auditctl -l | grep -c "key=$KEY\$") rules from data/auditsnitch.rules; only received (recs: records, received: SYSCALL records)"
+	for rate in $RATES; do
+		floor_run "$rate" || status=1
+	done
+	remove_our_rules
+}
+
 header
 : > "$tmp/rows"
+case " $SETUPS " in *" floor "*) floor_setup ;; esac
+case " $SETUPS " in *" audit "*) run_setup audit auto noct ;; esac
 case " $SETUPS " in *" auto "*) run_setup auto auto plain ;; esac
 case " $SETUPS " in *" auto+json "*) run_setup auto+json auto json ;; esac
-case " $SETUPS " in *" audit "*) run_setup audit auto noct ;; esac
 if ! case " $SETUPS " in *" multicast "*) true ;; *) false ;; esac; then
 	:
 elif [ "$want_auditd" = 1 ] && command -v auditd >/dev/null 2>&1; then
