@@ -863,8 +863,11 @@ static void daemon_on_slow(struct loop *loop, uint64_t exp, void *data)
 	(void)loop;
 	(void)exp;
 	(void)proctab_expire(d->proctab, 4096);
-	/* A bounded part of the socket index each second, never a full rescan. */
-	if (d->sockindex)
+	/*
+	 * A bounded part of the socket index each second, never a full rescan;
+	 * only flows look sockets up: not on audit alone (3 ms a second).
+	 */
+	if (d->sockindex && d->ct && ct_get_state(d->ct) != CT_STATE_NO_FLOWS)
 		(void)procfs_sockindex_refresh(d->sockindex, 256);
 }
 
