@@ -231,7 +231,15 @@ start_daemon() {
 		cat "$dir/run.err" >&2
 		return 1
 	fi
-	# Rules loaded, status answered: let the start-up exec events settle.
+	# Rules loaded, status answered: wait for conntrack's set-up verdict
+	# (until then connects wait for flows) and let the start-up exec
+	# events settle: the figures are those of a daemon that is running.
+	i=0
+	while [ "$i" -lt 50 ] && "$AUDITSNITCH" -d "$dir" status --json 2>/dev/null |
+		grep -q 'waiting for the first flow\|loading the auditsnitch nft table'; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	sleep 0.5
 }
 
