@@ -379,10 +379,39 @@ static int auditsrc_list_ours(struct auditsrc *src, struct auditsrc_krule *out, 
 	return n;
 }
 
-/* The pid named by a rule's pid!= field belongs to a live process. */
+/*
+ * The pid named by a rule's pid!= field is a running auditsnitch. A
+ * daemon killed with -9 stays a zombie until its parent reaps it (an init
+ * that reaps late), and its pid may go to another program: neither keeps
+ * its rules, which the new daemon would otherwise take as covered and
+ * leave behind at exit. Without /proc, any process counts.
+ */
 static bool auditsrc_pid_alive(uint32_t pid)
 {
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[256];
+	const char *open_paren, *close_paren;
+	ssize_t n;
+	int fd;
+
+	if (!pid || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	open_paren = strchr(buf, '(');
+	close_paren = strrchr(buf, ')');
+	if (!open_paren || !close_paren || close_paren < open_paren || close_paren[1] != ' ')
+		return true;
+	if (close_paren[2] == 'Z' || close_paren[2] == 'X')
+		return false;
+	return (size_t)(close_paren - open_paren - 1) == strlen("auditsnitch") &&
+	       memcmp(open_paren + 1, "auditsnitch", strlen("auditsnitch")) == 0;
 }
 
 static void auditsrc_forget_added(struct auditsrc *src)

@@ -65,6 +65,10 @@ A restart >/dev/null; asn_is "restart exits 0" "$?" 0
 pid3=$(cat "$dir/auditsnitch.pid")
 asn_check "restart gives a new pid" test "$pid3" != "$pid2"
 A stop >/dev/null
+# The killed daemon's rules (pid!= its pid) were stale, even while it was
+# a zombie nobody had reaped yet: replaced at start, none left after stop.
+asn_is "no rule of ours left after kill -9, start and stop" \
+	"$(auditctl -l | grep -c 'key=auditsnitch$')" 0
 
 # Foreground: SIGTERM and SIGINT stop it within a second.
 for sig in TERM INT; do
