@@ -1393,6 +1393,10 @@ static void ct_poll_send(struct ct *ct)
 {
 	char buf[CT_POLL_BATCH * CT_GET_MAX];
 
+	/* Refill by whole batches: one send per answer cost a system call per GET. */
+	if (ct->polling && ct->poll_sent < ct->npoll && ct->poll_sent > ct->poll_got &&
+	    ct->poll_sent - ct->poll_got > CT_POLL_INFLIGHT - CT_POLL_BATCH)
+		return;
 	while (ct->polling && ct->poll_sent < ct->npoll &&
 	       ct->poll_sent - ct->poll_got < CT_POLL_INFLIGHT) {
 		size_t len = 0, first = ct->poll_sent;
@@ -1433,7 +1437,11 @@ static int ct_poll_start(struct ct *ct, bool young)
 
 	if (n == 0)
 		return 0;
-	if (n * 2 > ct->count + ct->ntombs) {
+	/*
+	 * A young poll asks few of a table it knows (most of them new, so
+	 * the test below would choose a dump every 100 ms): GETs only.
+	 */
+	if (!young && n * 2 > ct->count + ct->ntombs) {
 		/* Abandon the poll (nothing was sent) for one dump of the table. */
 		ct->stats.polls--;
 		ct_poll_end(ct);
@@ -1515,14 +1523,17 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct ct *ct = data;
 
+	/* A poll's answers are one small datagram each: take what is in flight. */
+	int budget = ct->polling ? CT_POLL_INFLIGHT : CT_DUMP_BUDGET;
+
 	(void)loop;
 	(void)fd;
 	(void)events;
-	for (int i = 0; i < CT_DUMP_BUDGET; i++) {
+	for (int i = 0; i < budget; i++) {
 		ssize_t got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
 		int r;
 
-		if (i == CT_DUMP_BUDGET - 1)
+		if (i == budget - 1)
 			loop_note_backlog(ct->loop); /* may be more; the next iteration sees */
 
 		if (got < 0) {
