@@ -34,6 +34,13 @@
  * one program to one place was 20,000 records, 3 MiB, for one row).
  */
 #define WRITER_MERGE_AT 512
+/*
+ * Rows held before the window ends: beyond, they are written at once (the
+ * database merges a key written twice in one window), so memory is bounded
+ * by this and not by the busiest window: 20,000 short connections, each
+ * its own row (its local port), held 5 MiB until the window's end.
+ */
+#define WRITER_EARLY_ROWS 8192
 /* Longest wait between two attempts to write while the disk fails. */
 #define WRITER_MAX_BACKOFF_MS 60000
 
@@ -586,9 +593,11 @@ static void *writer_main(void *arg)
 			w->window_start = now_wall - now_wall % w->opts.window_s;
 		} else if (w->failing && w->agg.count && util_now_ms() >= w->retry_at_ms) {
 			writer_flush(w);
-		} else if (!w->failing && w->agg.count > cap - cap / 2) {
+		} else if (!w->failing &&
+			   (w->agg.count > cap - cap / 2 || w->agg.count >= WRITER_EARLY_ROWS)) {
 			/*
-			 * Over half full before the window ends: write early. Held
+			 * Many rows, or over half full, before the window ends:
+			 * write early (see WRITER_EARLY_ROWS). Held
 			 * rows must leave room for the ring to reach its wake mark
 			 * (writer_merge_at, at most cap / 2); otherwise writer_submit
 			 * refuses records while the thread sleeps to the window end.

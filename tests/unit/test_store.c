@@ -1123,6 +1123,52 @@ static void on_fault_error(void *data, int err, const char *msg)
 }
 
 /*
+ * A window with more rows than the writer holds (8192) is written as they
+ * come, before the window ends: 10,000 connections of distinct local ports
+ * in one hour-long window reach the database within seconds, and the rest
+ * at exit, each once.
+ */
+static void test_writer_early(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "early.db", .window_s = 3600, .sql_log = true,
+		.retention_days = 365, .max_queued = WRITER_DEFAULT_MAX_QUEUED,
+	};
+	struct writer *w = NULL;
+	struct writer_stats stats = { 0 };
+	struct store *st = NULL;
+	char *msg = NULL;
+	int refused = 0;
+
+	if (writer_new(&opts, NULL, NULL, &w, &msg) < 0) {
+		ok(0, "early: writer_new: %s", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	for (int i = 0; i < 10000; i++)
+		if (writer_submit(w, mkrec("/early", "1.1.1.1", 443, 10000 + i)) < 0)
+			refused++;
+	is_int(refused, 0, "early: every record accepted");
+	for (int i = 0; i < 100 && stats.rows_written < 8192; i++) {
+		usleep(50000);
+		writer_stats(w, &stats);
+	}
+	ok(stats.rows_written >= 8192, "early: %llu rows written before the window ended",
+	   (unsigned long long)stats.rows_written);
+	ok(stats.queued < 8192, "early: %zu rows left in memory", stats.queued);
+	writer_free(w);
+	if (store_open(dirfd_, "early.db", &msg, &st) == 0) {
+		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
+			     " WHERE rport = 443"), 10000LL * 100000 + 10000,
+		       "early: 10,000 rows, each written once");
+		store_free(st);
+	} else {
+		ok(0, "early: cannot open early.db: %s", msg ? msg : "");
+	}
+	free(msg);
+}
+
+/*
  * Writes failing while a burst arrives (RLIMIT_FSIZE: every write to a
  * file fails with EFBIG, a real kernel fault, no root needed): the writer
  * keeps at most max_queued rows in memory, every record it does not keep
@@ -1324,6 +1370,7 @@ int main(void)
 	test_migration();
 	test_corrupt();
 	test_writer();
+	test_writer_early();
 	test_writer_fault();
 	test_reopen();
 	test_busy();
