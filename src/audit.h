@@ -70,6 +70,8 @@ void auditsrc_flush(struct auditsrc *src);
  * events already waiting in the socket.
  */
 void auditsrc_read_now(struct auditsrc *src);
+/* The last read stopped at its budget: records are waiting (the loop is behind). */
+bool auditsrc_behind(const struct auditsrc *src);
 
 /*
  * Our rules in auditctl syntax, one per line (malloc'd). With saddr_fam

@@ -1776,6 +1776,12 @@ static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data
 	(void)expirations;
 	loop_timer_free(ct->probe_timer);
 	ct->probe_timer = NULL;
+	/*
+	 * The probe's NEW may wait unread behind a long start-up dump (36,000
+	 * flows took longer than the probe): read the events before judging.
+	 */
+	if (!ct->stats.tracking && ct->ev_fd >= 0)
+		ct_drain_events(ct);
 	if (ct->stats.tracking)
 		return;
 	if (ct_events_disabled(ct)) {

@@ -155,6 +155,7 @@ struct correlate {
 	uint64_t started_ns;       /* when we started (wall clock) */
 	uint64_t last_flow_ms;     /* when the last new flow was read */
 	bool no_flows;             /* conntrack delivers none: see correlate_set_flows */
+	bool audit_behind;         /* see correlate_audit_behind */
 	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
 	struct correlate_stats st;
@@ -1324,12 +1325,19 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now)
 
 		if (now - f->t_ms < CORRELATE_DEFER_MS)
 			return f->t_ms + CORRELATE_DEFER_MS - now;
+		if (c->audit_behind && now - f->t_ms < CORRELATE_DEFER_BEHIND_MS)
+			return CORRELATE_DEFER_MS; /* after the next audit read */
 		c->deferred_head++;
 		f->deferred = false;
 		corr_flow_place(c, f, false);
 	}
 	c->deferred_head = c->ndeferred = 0;
 	return 0;
+}
+
+void correlate_audit_behind(struct correlate *c, bool behind)
+{
+	c->audit_behind = behind;
 }
 
 void correlate_set_flows(struct correlate *c, bool flows)

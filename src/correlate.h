@@ -115,6 +115,15 @@ void correlate_set_flows(struct correlate *c, bool flows);
  */
 #define CORRELATE_DEFER_MS 5
 uint64_t correlate_settle(struct correlate *c, uint64_t now_ms);
+/*
+ * Whether the audit reader is behind (its last read stopped at the budget):
+ * then the connects of waiting flows may still be unread, and those flows
+ * wait on, up to CORRELATE_DEFER_BEHIND_MS. A loop saturated at 17,000
+ * connects/s otherwise looked up thousands of sockets whose connect came a
+ * moment later, which slowed it further (50 ms of CPU per 1,000 flows).
+ */
+#define CORRELATE_DEFER_BEHIND_MS 1000
+void correlate_audit_behind(struct correlate *c, bool behind);
 void correlate_stats(const struct correlate *c, struct correlate_stats *st);
 
 #endif

@@ -800,6 +800,7 @@ static void daemon_settle(struct daemon *d)
 	if (!d->corr)
 		return;
 	auditsrc_read_now(d->audit);
+	correlate_audit_behind(d->corr, auditsrc_behind(d->audit));
 	due = correlate_settle(d->corr, util_now_ms());
 	if (due && !d->settle_armed && d->settle_timer &&
 	    loop_timer_set(d->settle_timer, due, 0) == 0)
