@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@
  * gained little more). Input waits in socket buffers of 4 MiB and more.
  */
 #define DAEMON_COALESCE_US 3000
+#define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
 /* LSB status codes. */
 #define LSB_RUNNING 0
 #define LSB_DEAD_PIDFILE 1
@@ -1287,6 +1289,13 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	int r, status = EX_SOFTWARE;
 
 	log_setup(opts->foreground, !opts->foreground, LOG_INFO);
+	/*
+	 * A fixed mmap threshold: glibc raises it to the size of each large
+	 * block freed, after which the store's 2.6 MB rollup buffers and the
+	 * flow tables' regrowths came from the heap and stayed resident (1 MiB
+	 * of peak RSS in flows_e2e at 10,000 flows/s).
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
 	if (geteuid() != 0) {
 		log_error("must run as root: the kernel audit and conntrack interfaces need "
 			  "CAP_AUDIT_CONTROL, CAP_AUDIT_READ and CAP_NET_ADMIN");
