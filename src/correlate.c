@@ -42,6 +42,7 @@
 #define CORR_RECENT_MS 10000
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
+#define CORR_HOLD_MS 500           /* longest a TCP flow's record waits for its bytes */
 #define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
@@ -101,13 +102,14 @@ struct corr_flow {
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
 	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
 	bool final;                /* conntrack says no more bytes: forget it once emitted */
+	bool held;                 /* attributed, record held for its bytes (corr_flow_emit) */
 	uint16_t icmp_id;          /* ping sockets are keyed by it */
 	uint32_t sock_uid;
 	unsigned retries;          /* attribution attempts left while pending */
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_flow *idnext;  /* id table chain */
 	struct corr_flow *knext, *kprev; /* key table chain, oldest first (pending only) */
-	struct corr_flow *prev, *next; /* pending FIFO */
+	struct corr_flow *prev, *next; /* pending FIFO; then the hold FIFO */
 };
 
 struct corr_wait {
@@ -155,6 +157,7 @@ struct correlate {
 	uint64_t started_ns;       /* when we started (wall clock) */
 	uint64_t last_flow_ms;     /* when the last new flow was read */
 	bool no_flows;             /* conntrack delivers none: see correlate_set_flows */
+	struct corr_flow *hold_head, *hold_tail; /* held records, oldest first */
 	bool audit_behind;         /* see correlate_audit_behind */
 	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
@@ -729,9 +732,26 @@ static struct corr_flow *corr_flow_find(struct correlate *c, uint32_t id)
 	return NULL;
 }
 
+static void corr_hold_unlink(struct correlate *c, struct corr_flow *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		c->hold_head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	else
+		c->hold_tail = f->prev;
+	f->prev = f->next = NULL;
+	f->held = false;
+}
+
 static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
 {
 	struct corr_flow **pp = &c->flow_ids[f->id % CORR_BUCKETS];
+
+	if (f->held)
+		corr_hold_unlink(c, f); /* not reached: a held flow is released first */
 
 	while (*pp && *pp != f)
 		pp = &(*pp)->idnext;
@@ -743,10 +763,12 @@ static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
 }
 
 /* Emits a flow's connection record (conns = 1, the bytes so far). */
-static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
+static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 {
 	struct conn_record *rec;
 
+	if (f->held)
+		corr_hold_unlink(c, f);
 	if (!f->who.known) {
 		corr_who_unknown(&f->who);
 		c->st.flow_unattributed++;
@@ -768,6 +790,30 @@ static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
 		sh->t_ms = util_now_ms();
 	}
 	corr_submit(c, rec, &f->who);
+}
+
+/*
+ * An attributed TCP flow's record: held until conntrack's first counter
+ * read (ct_poll_young, some 100-200 ms on), its end, or CORR_HOLD_MS, so
+ * that a short connection makes one record with its bytes instead of one
+ * with none and a second with the bytes: half the records for the writer.
+ * (Other protocols go out at once: sends look their records up.)
+ */
+static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
+{
+	if (f->protocol != IPPROTO_TCP || f->destroyed || f->final || f->held ||
+	    util_now_ms() - f->t_ms >= CORR_HOLD_MS) {
+		corr_flow_release(c, f);
+		return;
+	}
+	f->held = true;
+	f->next = NULL;
+	f->prev = c->hold_tail;
+	if (c->hold_tail)
+		c->hold_tail->next = f;
+	else
+		c->hold_head = f;
+	c->hold_tail = f;
 }
 
 /* Joins a connect with a flow: the flow takes the connect's identity. */
@@ -1233,6 +1279,11 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		f->send += send;
 		f->recv += recv;
 		f->destroyed = destroyed;
+		if (f->held) {
+			corr_flow_release(c, f);
+			if (destroyed)
+				corr_flow_remove(c, f);
+		}
 		return;
 	}
 	if ((send || recv) && !f->forwarded) {
@@ -1255,6 +1306,8 @@ void correlate_flow_final(struct correlate *c, const struct ct_flow *ct)
 	if (!f)
 		return;
 	/* Its bytes are all reported: an emitted flow has nothing left to wait for. */
+	if (f->held)
+		corr_flow_release(c, f);
 	if (f->emitted)
 		corr_flow_remove(c, f);
 	else
@@ -1314,6 +1367,8 @@ void correlate_tick(struct correlate *c, uint64_t now)
 		if (f->destroyed || f->final)
 			corr_flow_remove(c, f);
 	}
+	while (c->hold_head && now - c->hold_head->t_ms >= CORR_HOLD_MS)
+		corr_flow_release(c, c->hold_head);
 	corr_wait_expire(c, now, false);
 }
 

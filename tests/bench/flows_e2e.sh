@@ -20,8 +20,10 @@
 # Root only (prints SKIP otherwise). Takes the integration tests' machine
 # lock, waits up to 3 minutes while another auditsnitch has rules loaded,
 # stops everything it started with a trap. Never fails on a figure.
-# Environment: FLOWS_E2E_N (20000), FLOWS_E2E_P (8), FLOWS_E2E_HOLDERS
-# (500), FLOWS_E2E_SOCKETS (40 per holder).
+# Environment: FLOWS_E2E_N (20000), FLOWS_E2E_P (8), FLOWS_E2E_RATE (0:
+# as fast as loadgen goes, which on 2 CPUs saturates them; 10000 shows the
+# daemon keeping up), FLOWS_E2E_HOLDERS (500), FLOWS_E2E_SOCKETS (40 per
+# holder).
 set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -33,6 +35,7 @@ loadgen=${LOADGEN:-$top_builddir/tests/bench/loadgen}
 bench_si=$top_builddir/tests/bench/bench_sockindex
 N=${FLOWS_E2E_N:-20000}
 P=${FLOWS_E2E_P:-8}
+RATE=${FLOWS_E2E_RATE:-0}
 HOLDERS=${FLOWS_E2E_HOLDERS:-500}
 SOCKS=${FLOWS_E2E_SOCKETS:-40}
 PY=/usr/bin/python3
@@ -142,7 +145,7 @@ echo "flows_e2e: N=$N loopback TCP connections from P=$P processes; $(nproc) CPU
 lg_exe=$(readlink -f "$loadgen")
 status_json "$tmp/s0"
 t0=$(cpu_ticks "$dpid"); n0=$(cpu_ns "$dpid"); w0=$(date +%s.%N)
-out=$("$loadgen" -n "$N" -p "$P" -t 120)
+out=$("$loadgen" -n "$N" -p "$P" -r "$RATE" -t 120)
 w1=$(date +%s.%N)
 echo "flows_e2e: loadgen: $out"
 made=$(echo "$out" | grep -o ' ok=[0-9]*' | cut -d= -f2)
