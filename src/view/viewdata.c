@@ -652,6 +652,22 @@ out:
 	return r;
 }
 
+/* Adds each row (key, conns, send, recv) of st to groups; 0, -E2BIG or -EIO. */
+static int viewdata_groups_add(sqlite3_stmt *st, struct viewdata_groups *groups)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct viewdata_sum *e = viewdata_group(groups, sqlite3_column_int64(st, 0));
+
+		if (!e)
+			return -E2BIG;
+		viewdata_sum_add(e, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				 sqlite3_column_int64(st, 3));
+	}
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 /*
  * Sums every conn_rows row in [lo, hi] per contime into groups (empty).
  * The rows come in contime order, so the GROUP BY needs no sort. Fails on
@@ -661,25 +677,14 @@ static int viewdata_sum_times(struct viewdata *d, int64_t lo, int64_t hi,
 			      struct viewdata_groups *groups)
 {
 	sqlite3_stmt *st = NULL;
-	int r = -EIO, rc;
+	int r = -EIO;
 
 	if (sqlite3_prepare_v2(d->db, "SELECT contime, SUM(conns), SUM(send), SUM(recv)"
 			       " FROM conn_rows WHERE contime >= ?1 AND contime <= ?2"
 			       " GROUP BY contime", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct viewdata_sum *e = viewdata_group(groups, sqlite3_column_int64(st, 0));
-
-		if (!e) {
-			r = -E2BIG;
-			goto out;
-		}
-		viewdata_sum_add(e, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-				 sqlite3_column_int64(st, 3));
-	}
-	if (rc == SQLITE_DONE)
-		r = 0;
+	r = viewdata_groups_add(st, groups);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -770,7 +775,7 @@ static int viewdata_eport_sums(struct viewdata *d, bool inbound, struct viewdata
 			       int64_t *rolled)
 {
 	sqlite3_stmt *st = NULL;
-	int r = -EIO, rc;
+	int r = -EIO;
 
 	/* R and the sums come from one snapshot: the caller's transaction. */
 	if (viewdata_int(d, "SELECT COALESCE(max(week) + 604800, -9223372036854775807 - 1)"
@@ -779,18 +784,7 @@ static int viewdata_eport_sums(struct viewdata *d, bool inbound, struct viewdata
 			       " WHERE inbound = ?1 AND n > 0", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 1, inbound) != SQLITE_OK)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct viewdata_sum *e = viewdata_group(groups, sqlite3_column_int64(st, 0));
-
-		if (!e) {
-			r = -E2BIG;
-			goto out;
-		}
-		viewdata_sum_add(e, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-				 sqlite3_column_int64(st, 3));
-	}
-	if (rc == SQLITE_DONE)
-		r = 0;
+	r = viewdata_groups_add(st, groups);
 out:
 	sqlite3_finalize(st);
 	return r;
