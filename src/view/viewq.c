@@ -548,6 +548,17 @@ static void viewq_buf_v3_filters(struct viewq_buf *b, const struct viewq *q, con
 	}
 }
 
+/* The outer SELECT list: a text key sums the groups that share it. */
+static void viewq_select(struct viewq_buf *b, const struct viewq_grouping_def *d)
+{
+	if (d->text_key)
+		viewq_buf_add(b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
+			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
+	else
+		viewq_buf_add(b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
+			      "g.send AS send, g.recv AS recv", d->key, d->label);
+}
+
 /* The aggregate on schema version 3; source: the per-flow sums' table, or NULL. */
 static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source)
 {
@@ -557,12 +568,7 @@ static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source
 	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to);
 
-	if (d->text_key)
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
-			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
-	else
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
-			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	viewq_select(&b, d);
 	if (viewq_flow_shape(q)) {
 		/* Per-flow sums first (cached by the caller), then the flows' attributes. */
 		char *agg = source ? NULL : viewq_flow_sql(q, now);
@@ -621,12 +627,7 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 
 	if (q->flows)
 		return viewq_sql_v3(q, now, NULL);
-	if (d->text_key)
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
-			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
-	else
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
-			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	viewq_select(&b, d);
 	if (viewq_uses_rollup(q)) {
 		/*
 		 * Whole days from the rollup, the partial days at either end,
@@ -814,12 +815,7 @@ char *viewq_outer_sql(const struct viewq *q, const char *source)
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
 	struct viewq_buf b = { NULL, 0, 0 };
 
-	if (d->text_key)
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
-			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
-	else
-		viewq_buf_add(&b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
-			      "g.send AS send, g.recv AS recv", d->key, d->label);
+	viewq_select(&b, d);
 	viewq_buf_add(&b, " FROM %s AS g", source);
 	if (d->join)
 		viewq_buf_add(&b, " %s", d->join);
