@@ -121,6 +121,7 @@ struct ct_entry {
 	bool final;                  /* cannot move bytes any more: not polled */
 	bool missing;                /* a poll found it gone from the kernel's table */
 	bool young;                  /* came as NEW, not asked yet: ct_poll_young */
+	struct ct_entry *yprev, *ynext; /* the young list, oldest first */
 };
 
 /*
@@ -152,6 +153,7 @@ struct ct {
 	size_t nbuckets;
 	size_t count;
 	size_t nyoung;            /* entries with young set */
+	struct ct_entry *young_head, *young_tail; /* so young polls never scan the table */
 
 	/* final flows: open addressing, linear probing, load <= 1/2 */
 	struct ct_tomb *tombs;
@@ -572,12 +574,27 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f)
 	return e;
 }
 
+static void ct_young_unlink(struct ct *ct, struct ct_entry *e)
+{
+	if (e->yprev)
+		e->yprev->ynext = e->ynext;
+	else
+		ct->young_head = e->ynext;
+	if (e->ynext)
+		e->ynext->yprev = e->yprev;
+	else
+		ct->young_tail = e->yprev;
+	e->yprev = e->ynext = NULL;
+	e->young = false;
+	ct->nyoung--;
+}
+
 static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 {
 	struct ct_entry *e = *pp;
 
 	if (e->young)
-		ct->nyoung--;
+		ct_young_unlink(ct, e);
 	*pp = e->next;
 	free(e);
 	ct->count--;
@@ -801,6 +818,12 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		if (!probe && ct_pollable(&e->flow)) {
 			e->young = true;
 			e->born_ms = (uint32_t)util_now_ms();
+			e->yprev = ct->young_tail;
+			if (ct->young_tail)
+				ct->young_tail->ynext = e;
+			else
+				ct->young_head = e;
+			ct->young_tail = e;
 			ct->nyoung++;
 		}
 		if (!probe)
@@ -1131,10 +1154,22 @@ static bool ct_pollable(const struct ct_flow *f)
 	       (f->protocol == IPPROTO_ICMPV6 && f->family == AF_INET6);
 }
 
+/* Adds e to the poll being picked. */
+static void ct_poll_add(struct ct *ct, struct ct_entry *e, size_t *n)
+{
+	if (*n == ct->poll_cap) {
+		ct->poll_cap = ct->poll_cap ? ct->poll_cap * 2 : 256;
+		ct->poll = xrealloc(ct->poll, ct->poll_cap * sizeof(*ct->poll));
+	}
+	e->missing = false;
+	ct->poll[(*n)++] = e;
+}
+
 /*
  * Picks the flows of a poll: every flow that may still move bytes, or
  * (young) only those that came as NEW at least CT_YOUNG_MS before now_ms
- * and were never asked.
+ * and were never asked, from the young list (in NEW order): a table of
+ * 100,000 long flows is not walked ten times a second.
  */
 static size_t ct_poll_pick(struct ct *ct, bool young, uint64_t now_ms, uint32_t *seq0)
 {
@@ -1142,22 +1177,23 @@ static size_t ct_poll_pick(struct ct *ct, bool young, uint64_t now_ms, uint32_t 
 
 	if (ct->dumping || (young && !ct->nyoung))
 		return 0;
-	for (size_t i = 0; i < ct->nbuckets; i++) {
-		for (struct ct_entry *e = ct->buckets[i]; e; e = e->next) {
-			if (e->dead || e->hidden || e->final || !ct_pollable(&e->flow))
-				continue;
-			if (young && (!e->young || (uint32_t)now_ms - e->born_ms < CT_YOUNG_MS))
-				continue;
-			if (e->young) {
-				e->young = false;
-				ct->nyoung--;
+	if (young) {
+		while (ct->young_head && (uint32_t)now_ms - ct->young_head->born_ms >= CT_YOUNG_MS) {
+			struct ct_entry *e = ct->young_head;
+
+			ct_young_unlink(ct, e);
+			if (!e->dead && !e->hidden && !e->final)
+				ct_poll_add(ct, e, &n);
+		}
+	} else {
+		for (size_t i = 0; i < ct->nbuckets; i++) {
+			for (struct ct_entry *e = ct->buckets[i]; e; e = e->next) {
+				if (e->dead || e->hidden || e->final || !ct_pollable(&e->flow))
+					continue;
+				if (e->young)
+					ct_young_unlink(ct, e);
+				ct_poll_add(ct, e, &n);
 			}
-			if (n == ct->poll_cap) {
-				ct->poll_cap = ct->poll_cap ? ct->poll_cap * 2 : 256;
-				ct->poll = xrealloc(ct->poll, ct->poll_cap * sizeof(*ct->poll));
-			}
-			e->missing = false;
-			ct->poll[n++] = e;
 		}
 	}
 	if (n == 0)

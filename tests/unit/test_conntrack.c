@@ -21,6 +21,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "conntrack.h"
+#include "util.h"
 #include "tap.h"
 
 struct spec {
@@ -282,6 +283,37 @@ static uint32_t poll_seq_of(struct ct *ct, uint32_t seq0, size_t n, uint32_t id)
  * map back by sequence; ENOENT and a reused tuple mean gone; TIME_WAIT
  * makes a flow final; a flow destroyed meanwhile is not reported twice.
  */
+/*
+ * Young polls: a flow from a NEW event is asked once, at least 100 ms on,
+ * oldest first; one that ended meanwhile or was already asked is not.
+ */
+static void test_young(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct spec a = tcp4(1, 2001), b = tcp4(2, 2002), c = tcp4(3, 2003);
+	uint64_t now = util_now_ms();
+	uint32_t seq0;
+	size_t n;
+
+	event(ct, a);
+	event(ct, b);
+	event(ct, c);
+	is_int(ct_poll_begin_young(ct, now + 50, &seq0), 0, "young: not asked before 100 ms");
+	c.type = IPCTNL_MSG_CT_DELETE;
+	event(ct, c);
+	n = ct_poll_begin_young(ct, now + 150, &seq0);
+	is_int(n, 2, "young: the two live flows asked at 100 ms");
+	ok(n == 2 && poll_seq_of(ct, seq0, n, 1) && poll_seq_of(ct, seq0, n, 2),
+	   "young: a and b, the destroyed one not");
+	ct_poll_end(ct);
+	is_int(ct_poll_begin_young(ct, now + 300, &seq0), 0, "young: each asked once");
+	n = ct_poll_begin(ct, &seq0);
+	is_int(n, 2, "young: the window's poll still asks both");
+	ct_poll_end(ct);
+	ct_free(ct);
+}
+
 static void test_poll(void)
 {
 	struct totals t;
@@ -874,6 +906,7 @@ int main(void)
 	test_deltas();
 	test_resync();
 	test_table_full();
+	test_young();
 	test_poll();
 	test_tombs();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
