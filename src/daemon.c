@@ -57,7 +57,7 @@
 /*
  * See loop_set_coalesce. 3 ms, not 1: at 5,000 connects/s the loop took
  * 12.1 ms of CPU per 1,000 connects waking every ms, 9.8 every 3 ms (10 ms
- * gained little more). Input waits in socket buffers of 4 MiB and more.
+ * gained little more). Input waits in socket buffers of 16 MiB and more.
  */
 #define DAEMON_COALESCE_US 3000
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
