@@ -431,7 +431,7 @@ int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	r = ct_parse_tuple(tb[CTA_TUPLE_ORIG], family, &msg->flow.orig, &proto_orig);
 	if (r < 0)
 		return r;
-	r = ct_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->flow.reply, &proto_reply);
+	r = ct_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->reply, &proto_reply);
 	if (r < 0)
 		return r;
 	if (proto_orig != proto_reply)

@@ -41,7 +41,6 @@ struct ct_flow {
 	int family;             /* AF_INET or AF_INET6 */
 	int protocol;           /* L4 protocol number (IPPROTO_*), any value */
 	struct ct_tuple orig;   /* as the first packet was seen */
-	struct ct_tuple reply;  /* differs from the swapped orig under NAT */
 	uint64_t start_ns;      /* CTA_TIMESTAMP_START, wall clock ns; 0 when unknown */
 	uint16_t zone;          /* CTA_ZONE; 0 is the default zone */
 	bool from_dump;         /* not seen through a NEW event: first in a dump, or
@@ -186,6 +185,11 @@ enum ct_msg_kind { CT_MSG_NEW, CT_MSG_DESTROY };
 struct ct_msg {
 	enum ct_msg_kind kind;
 	struct ct_flow flow;
+	/*
+	 * Differs from the swapped orig under NAT. Checked, not kept: nothing
+	 * needs it, and every tracked flow carried its 40 bytes.
+	 */
+	struct ct_tuple reply;
 	struct ct_counters counters;  /* totals so far (all zero without accounting) */
 	bool has_counters;
 	int tcp_state;                /* CTA_PROTOINFO_TCP_STATE, -1 when absent */

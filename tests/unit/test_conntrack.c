@@ -556,10 +556,10 @@ static void test_parse(void)
 	is_int(m.flow.protocol, IPPROTO_TCP, "protocol");
 	inet_pton(AF_INET, "198.18.0.1", want);
 	ok(memcmp(m.flow.orig.src, want, 4) == 0, "orig src address");
-	ok(memcmp(m.flow.reply.dst, want, 4) == 0, "reply dst address");
+	ok(memcmp(m.reply.dst, want, 4) == 0, "reply dst address");
 	is_int(m.flow.orig.sport, 40000, "orig sport in host order");
 	is_int(m.flow.orig.dport, 5001, "orig dport");
-	is_int(m.flow.reply.sport, 5001, "reply sport");
+	is_int(m.reply.sport, 5001, "reply sport");
 	ok(m.has_counters, "counters present");
 	is_int(m.counters.orig_bytes, 1234, "orig bytes");
 	is_int(m.counters.orig_packets, 3, "orig packets");
