@@ -1123,7 +1123,7 @@ static void on_fault_error(void *data, int err, const char *msg)
 }
 
 /*
- * A window with more rows than the writer holds (8192) is written as they
+ * A window with more rows than the writer holds (2048) is written as they
  * come, before the window ends: 10,000 connections of distinct local ports
  * in one hour-long window reach the database within seconds, and the rest
  * at exit, each once.
@@ -1155,7 +1155,7 @@ static void test_writer_early(void)
 	}
 	ok(stats.rows_written >= 8192, "early: %llu rows written before the window ended",
 	   (unsigned long long)stats.rows_written);
-	ok(stats.queued < 8192, "early: %zu rows left in memory", stats.queued);
+	ok(stats.queued < 2048, "early: %zu rows left in memory", stats.queued);
 	writer_free(w);
 	if (store_open(dirfd_, "early.db", &msg, &st) == 0) {
 		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
