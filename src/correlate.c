@@ -46,6 +46,7 @@
 #define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
+#define CORR_WHO_BUCKETS 1024
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -54,8 +55,15 @@ struct corr_ident {
 	uint64_t dev, ino;     /* the exe cache key, for a pending hash */
 };
 
-/* A process and its parent. */
+/*
+ * A process and its parent, as captured: one counted copy per distinct
+ * capture (corr_who_get), shared by every connect and flow it names. A
+ * burst is a few programs making thousands of connections, and an
+ * embedded copy was 120 of the 280 bytes of each waiting flow.
+ */
 struct corr_who {
+	unsigned refs;
+	struct corr_who *hnext;    /* who table chain */
 	struct corr_ident proc, parent;
 	uint32_t uid;
 	pid_t pid;
@@ -75,7 +83,7 @@ struct corr_conn {
 	uint64_t t_ms;
 	int64_t time_s;
 	uint64_t time_ns;          /* the audit event's wall-clock time */
-	struct corr_who who;
+	struct corr_who *who;      /* a reference */
 	pid_t pid;
 	int fd;
 	uint64_t sock_ino;         /* 0: not read, or the fd was closed */
@@ -95,7 +103,7 @@ struct corr_flow {
 	uint16_t lport;
 	uint64_t t_ms;
 	int64_t time_s;
-	struct corr_who who;       /* valid once attributed (or tentatively) */
+	struct corr_who *who;      /* a reference once attributed; NULL before */
 	bool emitted;              /* its conns=1 record went out */
 	bool destroyed;
 	bool forwarded;
@@ -132,6 +140,7 @@ struct correlate {
 	size_t nconns;
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
+	struct corr_who *whos[CORR_WHO_BUCKETS]; /* the captures in use (corr_who_get) */
 	char *ilast[8];            /* the last of each capture field (corr_intern_at) */
 	/* Sends seen lately, direct-mapped by hash (a collision forgets one). */
 	struct { uint64_t hash; uint64_t t_ms; } sends[CORR_SEND_CACHE];
@@ -149,7 +158,7 @@ struct correlate {
 	struct corr_flow *flow_ids[CORR_BUCKETS];
 	struct corr_flow *flow_keys[CORR_BUCKETS], *flow_keys_tail[CORR_BUCKETS];
 	struct corr_flow *flow_head, *flow_tail;
-	size_t npending_flows, nflows;
+	size_t npending_flows, nflows, nheld;
 	struct corr_wait *wait_head, *wait_tail;
 	size_t nwait;
 	uint64_t last_refresh_ms;
@@ -305,6 +314,69 @@ static void corr_who_clear(struct corr_who *w)
 	w->known = false;
 }
 
+static bool corr_ident_same(const struct corr_ident *a, const struct corr_ident *b)
+{
+	return a->exe == b->exe && a->name == b->name && a->cmdline == b->cmdline &&
+	       a->sha256 == b->sha256 && a->dev == b->dev && a->ino == b->ino;
+}
+
+static unsigned corr_who_bucket(const struct corr_who *w)
+{
+	uint64_t h = w->idhash ^ ((uint64_t)w->uid << 32 | (uint32_t)w->pid);
+
+	h ^= (uint64_t)(uintptr_t)w->proc.sha256 ^ (uint64_t)(uintptr_t)w->parent.sha256 >> 4;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (unsigned)(h >> 40) % CORR_WHO_BUCKETS;
+}
+
+/*
+ * The shared copy of a capture: tmp's references move into it, or are
+ * dropped when an equal one exists (same interned strings, exe keys, uid
+ * and pid). Returns a new reference.
+ */
+static struct corr_who *corr_who_intern(struct correlate *c, struct corr_who *tmp)
+{
+	unsigned b = corr_who_bucket(tmp);
+	struct corr_who *w;
+
+	for (w = c->whos[b]; w; w = w->hnext) {
+		if (w->idhash == tmp->idhash && w->uid == tmp->uid && w->pid == tmp->pid &&
+		    w->known == tmp->known && corr_ident_same(&w->proc, &tmp->proc) &&
+		    corr_ident_same(&w->parent, &tmp->parent)) {
+			corr_who_clear(tmp);
+			w->refs++;
+			return w;
+		}
+	}
+	w = xmalloc(sizeof(*w));
+	*w = *tmp;
+	memset(tmp, 0, sizeof(*tmp));
+	w->refs = 1;
+	w->hnext = c->whos[b];
+	c->whos[b] = w;
+	return w;
+}
+
+/* Drops a reference (NULL ok); the last one frees the capture. */
+static void corr_who_put(struct correlate *c, struct corr_who *w)
+{
+	struct corr_who **pp;
+
+	if (!w || --w->refs)
+		return;
+	for (pp = &c->whos[corr_who_bucket(w)]; *pp && *pp != w; pp = &(*pp)->hnext)
+		;
+	if (*pp)
+		*pp = w->hnext;
+	corr_who_clear(w);
+	free(w);
+}
+
+static bool corr_known(const struct corr_flow *f)
+{
+	return f->who && f->who->known;
+}
+
 /* Copies a proctab identity (its strings change with the next call). */
 static void corr_ident_from(struct correlate *c, struct corr_ident *id,
 			    const struct proctab_ident *pi, unsigned slot)
@@ -356,16 +428,20 @@ static uint64_t corr_who_hash(const struct corr_who *w)
 	return corr_hash_ident(corr_hash_ident(0xcbf29ce484222325ULL, &w->proc), &w->parent);
 }
 
-/* The identity of pid and its parent, from the process table (identity order). */
-static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, const char *exe_hint,
-			     struct corr_who *w)
+/*
+ * The identity of pid and its parent, from the process table (identity
+ * order), with the uid the event or socket names. Returns a reference.
+ */
+static struct corr_who *corr_who_get(struct correlate *c, pid_t pid, pid_t ppid_hint,
+				     const char *exe_hint, uint32_t uid)
 {
 	struct proctab_ident pi;
+	struct corr_who tmp = { 0 }, *w = &tmp;
 	pid_t ppid;
 
 	(void)proctab_resolve(c->deps.proctab, pid, ppid_hint, exe_hint, &pi);
 	corr_ident_from(c, &w->proc, &pi, 0);
-	w->uid = pi.uid;
+	w->uid = uid;
 	w->pid = pid;
 	ppid = pi.ppid > 0 ? pi.ppid : ppid_hint;
 	if (ppid > 0) {
@@ -379,12 +455,14 @@ static void corr_who_capture(struct correlate *c, pid_t pid, pid_t ppid_hint, co
 	}
 	w->known = true;
 	w->idhash = corr_who_hash(w);
+	return corr_who_intern(c, w);
 }
 
-/* An empty identity (a flow nobody could be found for). */
-static void corr_who_unknown(struct corr_who *w)
+/* An empty identity (a flow nobody could be found for); a reference. */
+static struct corr_who *corr_who_unknown(struct correlate *c)
 {
-	memset(w, 0, sizeof(*w));
+	struct corr_who tmp = { 0 }, *w = &tmp;
+
 	w->proc.exe = conn_str_new("");
 	w->proc.name = conn_str_new("");
 	w->proc.cmdline = conn_str_new("");
@@ -394,6 +472,7 @@ static void corr_who_unknown(struct corr_who *w)
 	w->parent.cmdline = conn_str_new("");
 	w->parent.sha256 = conn_str_new("");
 	w->uid = (uint32_t)-1;
+	return corr_who_intern(c, w);
 }
 
 /* Reads the socket inode behind pid's fd from /proc/PID/fd/FD; 0 unknown. */
@@ -602,15 +681,14 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 	(void)proctab_exec(c->deps.proctab, &pe);
 	free(argv);
 	if (c->opts.every_exe) {
-		struct corr_who w = { 0 };
+		struct corr_who *w = corr_who_get(c, ev->proc.pid, ev->proc.ppid,
+						  ev->proc.exe.ptr, ev->proc.uid);
 		struct conn_record *rec;
 
-		corr_who_capture(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, &w);
-		w.uid = ev->proc.uid;
-		rec = corr_record(&w, (int64_t)ev->time_s, 0, 0, CONN_EXEC, NULL, -1, NULL, -1);
+		rec = corr_record(w, (int64_t)ev->time_s, 0, 0, CONN_EXEC, NULL, -1, NULL, -1);
 		rec->conns = 1;
-		corr_submit(c, rec, &w);
-		corr_who_clear(&w);
+		corr_submit(c, rec, w);
+		corr_who_put(c, w);
 	}
 }
 
@@ -640,9 +718,9 @@ static void corr_conn_unlink(struct correlate *c, struct corr_conn *cc)
 	c->nconns--;
 }
 
-static void corr_conn_free(struct corr_conn *cc)
+static void corr_conn_free(struct correlate *c, struct corr_conn *cc)
 {
-	corr_who_clear(&cc->who);
+	corr_who_put(c, cc->who);
 	free(cc);
 }
 
@@ -670,12 +748,12 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 
 		if (sh->t_ms && util_now_ms() - sh->t_ms < CORR_SEND_REPEAT_MS &&
 		    corr_key_eq(&sh->key, &cc->key) && sh->pid != cc->pid) {
-			rec = corr_record(&cc->who, cc->time_s, cc->key.family, sh->protocol,
+			rec = corr_record(cc->who, cc->time_s, cc->key.family, sh->protocol,
 					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
 					  cc->key.rport);
 			rec->conns = 1;
 			c->st.sends_shared++;
-			corr_submit(c, rec, &cc->who);
+			corr_submit(c, rec, cc->who);
 			return;
 		}
 		c->st.sends_unmatched++;
@@ -685,11 +763,11 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 	int proto = cc->result == AUPARSE_CONN_INPROGRESS || cc->result == AUPARSE_CONN_REFUSED
 		    ? IPPROTO_TCP : 0;
 
-	rec = corr_record(&cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
+	rec = corr_record(cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
 			  cc->key.raddr, cc->key.rport);
 	rec->conns = 1;
 	c->st.connect_only++;
-	corr_submit(c, rec, &cc->who);
+	corr_submit(c, rec, cc->who);
 }
 
 /* ---- flows ---- */
@@ -744,6 +822,7 @@ static void corr_hold_unlink(struct correlate *c, struct corr_flow *f)
 		c->hold_tail = f->prev;
 	f->prev = f->next = NULL;
 	f->held = false;
+	c->nheld--;
 }
 
 static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
@@ -758,7 +837,7 @@ static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
 	if (*pp)
 		*pp = f->idnext;
 	c->nflows--;
-	corr_who_clear(&f->who);
+	corr_who_put(c, f->who);
 	free(f);
 }
 
@@ -769,27 +848,28 @@ static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 
 	if (f->held)
 		corr_hold_unlink(c, f);
-	if (!f->who.known) {
-		corr_who_unknown(&f->who);
+	if (!corr_known(f)) {
+		corr_who_put(c, f->who);
+		f->who = corr_who_unknown(c);
 		c->st.flow_unattributed++;
 	}
-	rec = corr_record(&f->who, f->time_s, f->key.family, f->protocol, f->direction, f->laddr,
+	rec = corr_record(f->who, f->time_s, f->key.family, f->protocol, f->direction, f->laddr,
 			  f->lport, f->key.raddr, f->key.rport);
 	rec->conns = 1;
 	rec->send = f->send;
 	rec->recv = f->recv;
 	f->emitted = true;
-	if (f->direction == CONN_OUTBOUND && f->protocol != IPPROTO_TCP && f->who.known) {
+	if (f->direction == CONN_OUTBOUND && f->protocol != IPPROTO_TCP && f->who->known) {
 		struct corr_shared *sh = corr_shared_slot(c, &f->key);
 
 		sh->key = f->key;
 		memcpy(sh->laddr, f->laddr, sizeof(sh->laddr));
 		sh->lport = f->lport;
 		sh->protocol = f->protocol;
-		sh->pid = f->who.pid;
+		sh->pid = f->who->pid;
 		sh->t_ms = util_now_ms();
 	}
-	corr_submit(c, rec, &f->who);
+	corr_submit(c, rec, f->who);
 }
 
 /*
@@ -807,6 +887,7 @@ static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
 		return;
 	}
 	f->held = true;
+	c->nheld++;
 	f->next = NULL;
 	f->prev = c->hold_tail;
 	if (c->hold_tail)
@@ -819,9 +900,9 @@ static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
 /* Joins a connect with a flow: the flow takes the connect's identity. */
 static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flow *f)
 {
-	corr_who_clear(&f->who);
+	corr_who_put(c, f->who);
 	f->who = cc->who;
-	memset(&cc->who, 0, sizeof(cc->who));
+	cc->who = NULL;
 	c->st.matched++;
 }
 
@@ -890,7 +971,7 @@ static void corr_flow_find_owner(struct correlate *c, struct corr_flow *f)
 {
 	pid_t pid = 0;
 
-	if (!f->sock_ino || !c->deps.sockindex || f->who.known)
+	if (!f->sock_ino || !c->deps.sockindex || corr_known(f))
 		return;
 	if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0 &&
 	    corr_recent_find(c, f->sock_ino, &pid) < 0) {
@@ -907,8 +988,8 @@ static void corr_flow_find_owner(struct correlate *c, struct corr_flow *f)
 		if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0)
 			return;
 	}
-	corr_who_capture(c, pid, 0, NULL, &f->who);
-	f->who.uid = f->sock_uid;
+	corr_who_put(c, f->who);
+	f->who = corr_who_get(c, pid, 0, NULL, f->sock_uid);
 	if (f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP)
 		c->st.flow_sockdiag++;
 	else
@@ -956,7 +1037,7 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 			continue;
 		}
 		several = true;
-		if (!corr_who_same(&first->who, &cc->who)) {
+		if (!corr_who_same(first->who, cc->who)) {
 			alike = false;
 			break;
 		}
@@ -1039,8 +1120,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	cc->pid = ev->proc.pid;
 	cc->fd = ac->fd;
 	cc->result = ac->result;
-	corr_who_capture(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, &cc->who);
-	cc->who.uid = ev->proc.uid;
+	cc->who = corr_who_get(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, ev->proc.uid);
 	b = corr_key_hash(&cc->key);
 
 	/* Flows that came first, waiting for this connect: the chain is oldest first. */
@@ -1076,12 +1156,12 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		corr_flow_emit(c, match);
 		if (match->destroyed || match->final)
 			corr_flow_remove(c, match);
-		corr_conn_free(cc);
+		corr_conn_free(c, cc);
 		return;
 	}
 	if (c->no_flows) {
 		corr_conn_emit_alone(c, cc);
-		corr_conn_free(cc);
+		corr_conn_free(c, cc);
 		return;
 	}
 	if (c->nconns >= c->opts.max_pending) {
@@ -1089,7 +1169,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		other = c->conn_head;
 		corr_conn_unlink(c, other);
 		corr_conn_emit_alone(c, other);
-		corr_conn_free(other);
+		corr_conn_free(c, other);
 		c->st.dropped++;
 	}
 	/*
@@ -1101,7 +1181,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	for (other = c->conn_buckets[b]; other; other = other->bnext) {
 		if (!corr_key_eq(&other->key, &cc->key))
 			continue;
-		if (corr_who_same(&other->who, &cc->who))
+		if (corr_who_same(other->who, cc->who))
 			break;
 		if (!other->ino_tried) {
 			other->sock_ino = corr_fd_inode(c, other->pid, other->fd);
@@ -1129,6 +1209,19 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 }
 
 static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool before_us);
+
+/* A new flow meets its pending connect cc: recorded (or held) at once; f may be freed. */
+static void corr_flow_take(struct correlate *c, struct corr_flow *f, struct corr_conn *cc)
+{
+	corr_conn_unlink(c, cc);
+	corr_join(c, cc, f);
+	corr_conn_free(c, cc);
+	f->forwarded = false;
+	corr_flow_emit(c, f);
+	/* A deferred flow may have ended while it waited. */
+	if (f->destroyed || f->final)
+		corr_flow_remove(c, f);
+}
 
 void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 {
@@ -1191,6 +1284,18 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	if (f->direction == CONN_OUTBOUND && f->protocol == IPPROTO_TCP && !f->forwarded &&
 	    (!ct->from_dump || (ct->start_ns && !old && ct->start_ns >= c->started_ns)) &&
 	    c->ndeferred - c->deferred_head < c->opts.max_pending) {
+		/*
+		 * Its connect came first (the usual case when the audit
+		 * stream runs ahead): nothing to wait for. Under load
+		 * deferring these held both the flows and their connects
+		 * for up to a second: 10,000 of each at 15,000 flows/s.
+		 */
+		struct corr_conn *cc = c->nconns ? corr_match_conn(c, f) : NULL;
+
+		if (cc) {
+			corr_flow_take(c, f, cc);
+			return;
+		}
 		if (c->ndeferred == c->deferred_cap && c->deferred_head > 0) {
 			c->ndeferred -= c->deferred_head;
 			memmove(c->deferred, c->deferred + c->deferred_head,
@@ -1222,14 +1327,7 @@ static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool befor
 	if (f->direction == CONN_OUTBOUND) {
 		cc = corr_match_conn(c, f);
 		if (cc) {
-			corr_conn_unlink(c, cc);
-			corr_join(c, cc, f);
-			corr_conn_free(cc);
-			f->forwarded = false;
-			corr_flow_emit(c, f);
-			/* A deferred flow may have ended while it waited. */
-			if (f->destroyed || f->final)
-				corr_flow_remove(c, f);
+			corr_flow_take(c, f, cc);
 			return;
 		}
 	}
@@ -1242,7 +1340,7 @@ static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool befor
 	 * connection of nobody. A flow a resync dump finds after an overrun
 	 * started while we watched and is recorded.
 	 */
-	if (before_us && !f->sock_ino && !f->who.known) {
+	if (before_us && !f->sock_ino && !corr_known(f)) {
 		c->st.preexisting_closed++;
 		corr_flow_remove(c, f);
 		return;
@@ -1287,13 +1385,13 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		return;
 	}
 	if ((send || recv) && !f->forwarded) {
-		struct conn_record *rec = corr_record(&f->who, util_wall_s(), f->key.family,
+		struct conn_record *rec = corr_record(f->who, util_wall_s(), f->key.family,
 						      f->protocol, f->direction, f->laddr, f->lport,
 						      f->key.raddr, f->key.rport);
 		rec->conns = 0;
 		rec->send = send;
 		rec->recv = recv;
-		corr_submit(c, rec, &f->who);
+		corr_submit(c, rec, f->who);
 	}
 	if (destroyed)
 		corr_flow_remove(c, f);
@@ -1324,7 +1422,7 @@ static void corr_retry_pending(struct correlate *c)
 	struct corr_flow *f;
 
 	for (f = c->flow_head; f; f = f->next) {
-		if (f->who.known || f->forwarded || !f->retries)
+		if (corr_known(f) || f->forwarded || !f->retries)
 			continue;
 		f->retries--;
 		if (!f->sock_ino)
@@ -1352,7 +1450,7 @@ void correlate_tick(struct correlate *c, uint64_t now)
 			break;
 		corr_conn_unlink(c, cc);
 		corr_conn_emit_alone(c, cc);
-		corr_conn_free(cc);
+		corr_conn_free(c, cc);
 	}
 	while (c->flow_head && now - c->flow_head->t_ms >= c->opts.window_ms) {
 		struct corr_flow *f = c->flow_head;
@@ -1377,11 +1475,23 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now)
 	/* Only correlate_free frees a deferred flow: nothing else can reach it. */
 	while (c->deferred_head < c->ndeferred) {
 		struct corr_flow *f = c->deferred[c->deferred_head];
+		uint64_t wait = 0;
 
 		if (now - f->t_ms < CORRELATE_DEFER_MS)
-			return f->t_ms + CORRELATE_DEFER_MS - now;
-		if (c->audit_behind && now - f->t_ms < CORRELATE_DEFER_BEHIND_MS)
-			return CORRELATE_DEFER_MS; /* after the next audit read */
+			wait = f->t_ms + CORRELATE_DEFER_MS - now;
+		else if (c->audit_behind && now - f->t_ms < CORRELATE_DEFER_BEHIND_MS)
+			wait = CORRELATE_DEFER_MS; /* after the next audit read */
+		if (wait) {
+			/* Its connect was read meanwhile: it waits no longer. */
+			struct corr_conn *cc = c->nconns ? corr_match_conn(c, f) : NULL;
+
+			if (!cc)
+				return wait;
+			c->deferred_head++;
+			f->deferred = false;
+			corr_flow_take(c, f, cc);
+			continue;
+		}
 		c->deferred_head++;
 		f->deferred = false;
 		corr_flow_place(c, f, false);
@@ -1403,7 +1513,7 @@ void correlate_set_flows(struct correlate *c, bool flows)
 
 		corr_conn_unlink(c, cc);
 		corr_conn_emit_alone(c, cc);
-		corr_conn_free(cc);
+		corr_conn_free(c, cc);
 	}
 }
 
@@ -1447,7 +1557,7 @@ void correlate_free(struct correlate *c)
 		while (c->flow_ids[i]) {
 			struct corr_flow *f = c->flow_ids[i];
 			c->flow_ids[i] = f->idnext;
-			corr_who_clear(&f->who);
+			corr_who_put(c, f->who);
 			free(f);
 		}
 	}
@@ -1463,4 +1573,6 @@ void correlate_stats(const struct correlate *c, struct correlate_stats *st)
 	st->pending_connects = c->nconns;
 	st->pending_flows = c->npending_flows;
 	st->flows_tracked = c->nflows;
+	st->flows_deferred = c->ndeferred - c->deferred_head;
+	st->flows_held = c->nheld;
 }

@@ -70,6 +70,8 @@ struct correlate_stats {
 	uint64_t hash_timeouts;      /* records emitted without their hash */
 	uint64_t dropped;            /* pending tables full */
 	uint64_t pending_connects, pending_flows, flows_tracked;
+	uint64_t flows_deferred;      /* new flows waiting a moment for their connect */
+	uint64_t flows_held;          /* attributed, record waiting for the bytes */
 };
 
 int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,

@@ -444,6 +444,8 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "pending_connects", c.pending_connects);
 		jsonbuf_kuint(&b, "pending_flows", c.pending_flows);
 		jsonbuf_kuint(&b, "flows_tracked", c.flows_tracked);
+		jsonbuf_kuint(&b, "flows_deferred", c.flows_deferred);
+		jsonbuf_kuint(&b, "flows_held", c.flows_held);
 		jsonbuf_kuint(&b, "records_ignored", d->records_ignored);
 		jsonbuf_kuint(&b, "records_dropped", d->records_dropped);
 		jsonbuf_end(&b);
