@@ -97,6 +97,13 @@
 #define CT_POLL_BATCH 64             /* GETs per datagram */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
 #define CT_YOUNG_MS 100              /* age of a new flow's first GET: see ct_poll_young */
+/*
+ * A young poll also starts as soon as the last one ended (ct_maybe_dump),
+ * at most this often: under load the 100 ms tick comes late, and each
+ * young flow waiting for its GET holds two entries (here and in
+ * correlate). Each poll ends with a sweep of the table, hence a bound.
+ */
+#define CT_YOUNG_CHAIN_MS 20
 #define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
 /*
  * The probe's NEW comes within a millisecond where the namespace is
@@ -162,6 +169,7 @@ struct ct {
 	/* dump state */
 	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
 	bool poll_pending;
+	uint64_t young_at_ms;     /* when the last young poll started */
 	uint32_t gen;
 
 	/* counter poll state: poll[i] is asked with sequence poll_seq0 + i */
@@ -1498,6 +1506,14 @@ static void ct_maybe_dump(struct ct *ct)
 	} else if (ct->poll_pending) {
 		ct->poll_pending = false;
 		(void)ct_poll_start(ct, false);
+	} else if (ct->young_head) {
+		uint64_t now = util_now_ms();
+
+		if ((uint32_t)now - ct->young_head->born_ms >= CT_YOUNG_MS &&
+		    now - ct->young_at_ms >= CT_YOUNG_CHAIN_MS) {
+			ct->young_at_ms = now;
+			(void)ct_poll_start(ct, true);
+		}
 	}
 }
 
@@ -1638,6 +1654,7 @@ int ct_poll_young(struct ct *ct)
 		return -ENOTCONN;
 	if (ct->dumping)
 		return -EBUSY;
+	ct->young_at_ms = util_now_ms();
 	return ct_poll_start(ct, true);
 }
 
