@@ -796,6 +796,27 @@ static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct
 
 static bool ct_pollable(const struct ct_flow *f);
 
+/*
+ * When a flow began on our monotonic clock, from its start timestamp: a
+ * NEW read late (the loop behind in a burst) is asked for its counters
+ * sooner, not CT_YOUNG_MS after it was read. At most CT_YOUNG_MS back, so
+ * the young list stays nearly in order, and a wall clock step changes
+ * nothing worse than that.
+ */
+static uint64_t ct_born_ms(const struct ct_flow *f)
+{
+	uint64_t now = util_now_ms(), wall_ns, age_ms;
+	struct timespec ts;
+
+	if (!f->start_ns || clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return now;
+	wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (f->start_ns >= wall_ns)
+		return now;
+	age_ms = (wall_ns - f->start_ns) / 1000000;
+	return now - (age_ms < CT_YOUNG_MS ? age_ms : CT_YOUNG_MS);
+}
+
 /* A NEW or DESTROY event. */
 static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 {
@@ -825,7 +846,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		e->hidden = probe;
 		if (!probe && ct_pollable(&e->flow)) {
 			e->young = true;
-			e->born_ms = (uint32_t)util_now_ms();
+			e->born_ms = (uint32_t)ct_born_ms(&m->flow);
 			e->yprev = ct->young_tail;
 			if (ct->young_tail)
 				ct->young_tail->ynext = e;
@@ -1236,6 +1257,26 @@ const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i)
 	return ct->polling && i < ct->npoll && ct->poll[i] ? &ct->poll[i]->flow : NULL;
 }
 
+/*
+ * A polled entry the answer showed final goes into the compact table now,
+ * not at the poll's end: a poll of thousands of young flows (a burst)
+ * kept every one of them whole, here and in correlate, until the last
+ * answer came. Dead and missing ones still wait for the end (ct_sweep).
+ */
+static void ct_poll_bury(struct ct *ct, struct ct_entry *e)
+{
+	struct ct_entry **pp;
+
+	if (!e->final || e->dead || e->hidden || e->missing)
+		return;
+	for (pp = &ct->buckets[ct_hash(&e->flow) & (ct->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			ct_tomb_bury(ct, pp);
+			return;
+		}
+	}
+}
+
 int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 {
 	const struct nlmsghdr *nlh = buf;
@@ -1272,6 +1313,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 		if (!e->dead && !ct_same(&m.flow, &e->flow))
 			e->missing = true; /* its tuple belongs to a newer flow now */
 		ct_handle_dumped(ct, &m);
+		ct_poll_bury(ct, e);
 	}
 	if (rest > 0)
 		ct->stats.bad_msgs++;

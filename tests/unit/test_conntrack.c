@@ -379,6 +379,11 @@ static void test_poll(void)
 	poll_answer(ct, b);
 	is_int(t.updates, 2, "poll: two updates");
 	is_int(t.ob, 1500, "poll: their bytes, once");
+	/* A burst's young flows must not stay whole until the poll's last answer. */
+	ct_get_stats(ct, &st);
+	is_int(t.finals, 1, "poll: b compacted at its answer, before the poll ends");
+	is_int(st.flows_final, 1, "poll: b is in the compact table");
+	is_int(st.flows_active, 4, "poll: and still counted as active");
 	/* c: gone; d's tuple belongs to a newer flow now. */
 	is_int(poll_error(ct, sc, -ENOENT), 0, "poll: ENOENT is an answer");
 	reused.proto = IPPROTO_UDP;
