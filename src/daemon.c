@@ -61,6 +61,9 @@
  */
 #define DAEMON_COALESCE_US 3000
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
+/* See daemon_trim_heap. */
+#define DAEMON_TRIM_FREE (1024 * 1024)
+#define DAEMON_TRIM_MS 250
 /* LSB status codes. */
 #define LSB_RUNNING 0
 #define LSB_DEAD_PIDFILE 1
@@ -111,6 +114,7 @@ struct daemon {
 	int64_t started_wall;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t trim_at_ms;   /* last daemon_trim_heap */
 };
 
 /* ---- sd_notify, written by hand: one datagram to $NOTIFY_SOCKET ---- */
@@ -839,15 +843,39 @@ static void daemon_on_ct_state(int state, void *data)
 		log_warn("%s", ct_state_text((enum ct_state)state));
 }
 
+/*
+ * Gives the heap's free pages back once a burst is over. The flows and
+ * connects of a burst are freed at its end, but glibc keeps their pages
+ * (it returns only a free top of the heap), and what comes next (the
+ * compact table of finished flows growing, the writer's rows) took fresh
+ * pages on top: 1-2 MiB more than the burst's own peak. At most every
+ * DAEMON_TRIM_MS, and only with DAEMON_TRIM_FREE free in the main heap.
+ */
+static void daemon_trim_heap(struct daemon *d, uint64_t now)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+	if (now - d->trim_at_ms < DAEMON_TRIM_MS)
+		return;
+	d->trim_at_ms = now;
+	if (mallinfo2().fordblks >= DAEMON_TRIM_FREE)
+		(void)malloc_trim(0);
+#else
+	(void)d;
+	(void)now;
+#endif
+}
+
 static void daemon_on_tick(struct loop *loop, uint64_t exp, void *data)
 {
 	struct daemon *d = data;
+	uint64_t now = util_now_ms();
 
 	(void)loop;
 	(void)exp;
-	correlate_tick(d->corr, util_now_ms());
+	correlate_tick(d->corr, now);
 	if (d->ct)
 		(void)ct_poll_young(d->ct);
+	daemon_trim_heap(d, now);
 }
 
 static void daemon_on_window(struct loop *loop, uint64_t exp, void *data)
