@@ -45,9 +45,10 @@
  * instead.
  *
  * Final flows wait up to 120 s for their DESTROY (TIME_WAIT) and were most
- * of the memory: at the end of each dump or poll they move to a compact
- * table (ct_tomb, 32 bytes: a 63-bit hash of id and tuple, the bytes
- * reported; packet counts are not kept for them) and the rest
+ * of the memory: at the end of each dump, or at their poll answer, they
+ * move to a compact table (ct_tomb, 24 bytes: a 63-bit hash of id and
+ * tuple, the bytes reported modulo 2^32; packet counts are not kept for
+ * them) and the rest
  * of the daemon hears flow_final once, so it can forget them too. A
  * DESTROY, a dump entry or a NEW for such a flow is looked up there.
  *
@@ -134,7 +135,10 @@ struct ct_entry {
 /*
  * A final flow, compacted: see the top comment. key 0 marks a free slot.
  * A busy machine holds 100,000s of them (TIME_WAIT lasts 120 s): every
- * byte counts, hence no id (the key hashes it) and a 32-bit state.
+ * byte counts, hence no id (the key hashes it), a 32-bit state, and the
+ * reported bytes modulo 2^32: what a flow moves after TIME_WAIT or CLOSE
+ * (a retransmitted FIN, an RST) is far below 2 GiB, so the difference is
+ * exact; see ct_tomb_delta.
  */
 #define CT_TOMB_DEAD UINT32_MAX
 struct ct_tomb {
@@ -143,7 +147,7 @@ struct ct_tomb {
 	uint32_t state;              /* 0; CT_TOMB_DEAD: destroyed during a dump (removed at
 					its end); else first missed by a complete dump at
 					monotonic second state - 1 */
-	uint64_t orig_bytes, reply_bytes; /* reported */
+	uint32_t orig_bytes, reply_bytes; /* reported, modulo 2^32 */
 };
 
 struct ct {
@@ -683,8 +687,8 @@ static void ct_tomb_put(struct ct *ct, const struct ct_flow *f, uint32_t seen_ge
 	t->key = ct_tomb_key(f);
 	t->seen_gen = seen_gen;
 	t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
-	t->orig_bytes = reported->orig_bytes;
-	t->reply_bytes = reported->reply_bytes;
+	t->orig_bytes = (uint32_t)reported->orig_bytes;
+	t->reply_bytes = (uint32_t)reported->reply_bytes;
 	if (ct->cb.flow_final)
 		ct->cb.flow_final(f, ct->cb.data);
 }
@@ -698,6 +702,14 @@ static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
 	ct_unlink(ct, pp);
 }
 
+/* now - then modulo 2^32 when below 2^31; 0 for an older reading (a stale dump). */
+static uint32_t ct_tomb_sub(uint64_t now, uint32_t then)
+{
+	uint32_t d = (uint32_t)now - then;
+
+	return d < UINT32_C(0x80000000) ? d : 0;
+}
+
 /*
  * The delta of counters now over what t reported, bytes only (packets are
  * not kept for final flows); records what it reports. Returns whether any.
@@ -705,12 +717,10 @@ static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
 static bool ct_tomb_delta(struct ct_tomb *t, const struct ct_counters *now, struct ct_counters *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (now->orig_bytes > t->orig_bytes)
-		d->orig_bytes = now->orig_bytes - t->orig_bytes;
-	if (now->reply_bytes > t->reply_bytes)
-		d->reply_bytes = now->reply_bytes - t->reply_bytes;
-	t->orig_bytes += d->orig_bytes;
-	t->reply_bytes += d->reply_bytes;
+	d->orig_bytes = ct_tomb_sub(now->orig_bytes, t->orig_bytes);
+	d->reply_bytes = ct_tomb_sub(now->reply_bytes, t->reply_bytes);
+	t->orig_bytes += (uint32_t)d->orig_bytes;
+	t->reply_bytes += (uint32_t)d->reply_bytes;
 	return d->orig_bytes || d->reply_bytes;
 }
 

@@ -314,6 +314,51 @@ static void test_young(void)
 	ct_free(ct);
 }
 
+/*
+ * A final flow keeps its reported bytes modulo 2^32: a flow that moved 5
+ * GB before TIME_WAIT still reports exactly the 100 bytes after it, and a
+ * stale dump showing fewer bytes reports nothing.
+ */
+static void test_tomb_wide(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct spec a = tcp4(7, 2007);
+	uint32_t seq0, seq;
+	size_t n;
+
+	event(ct, a);
+	n = ct_poll_begin(ct, &seq0);
+	a.counters = true;
+	a.ob = 5000000000ULL;
+	a.rb = 4294967296ULL + 7;
+	a.tcp_state = 7 + 1;
+	a.seq = poll_seq_of(ct, seq0, n, 7);
+	poll_answer(ct, a);
+	ct_poll_end(ct);
+	ok(t.ob == 5000000000ULL && t.rb == 4294967303ULL, "wide: 5 GB reported before TIME_WAIT");
+	is_int(t.finals, 1, "wide: compacted");
+
+	seq = ct_dump_begin(ct, false);
+	a.ob = 5000000000ULL - 1000;
+	a.seq = seq;
+	dumped(ct, a, seq);
+	dump_done(ct, seq);
+	ct_dump_end(ct, false);
+	ok(t.ob == 5000000000ULL, "wide: a stale dump with fewer bytes reports none (%llu)",
+	   (unsigned long long)t.ob);
+
+	a.type = IPCTNL_MSG_CT_DELETE;
+	a.ob = 5000000000ULL + 100;
+	a.rb = 4294967296ULL + 7;
+	event(ct, a);
+	is_int(t.destroys, 1, "wide: destroyed once");
+	ok(t.last_destroy_ob == 100, "wide: DESTROY reports the 100 bytes after TIME_WAIT (%llu)",
+	   (unsigned long long)t.last_destroy_ob);
+	ok(t.rb == 4294967303ULL, "wide: no reply bytes after TIME_WAIT");
+	ct_free(ct);
+}
+
 static void test_poll(void)
 {
 	struct totals t;
@@ -912,6 +957,7 @@ int main(void)
 	test_resync();
 	test_table_full();
 	test_young();
+	test_tomb_wide();
 	test_poll();
 	test_tombs();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
