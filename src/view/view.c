@@ -12,10 +12,15 @@
  * bar (or the last message). Values are escaped (util_escape) before they
  * reach the terminal and cut by display width (wcwidth), so control bytes
  * and wide characters cannot break the layout.
+ *
+ * libncursesw is not linked: view_curses_load dlopens it, so the daemon,
+ * which shares the binary, does not map it and libtinfo (264 KiB of its
+ * resident memory). The header still gives the types and constants.
  */
 /* The wide-character API (get_wch, addnwstr) whatever the feature macros. */
 #define NCURSES_WIDECHAR 1
 #include <curses.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <langinfo.h>
 #include <limits.h>
@@ -32,6 +37,90 @@
 #include "view/view.h"
 #include "view/viewdata.h"
 #include "view/viewq.h"
+
+/* ---- libncursesw, loaded at run time ---- */
+
+#ifndef VIEW_CURSES_LIB /* a build may name another soname */
+#define VIEW_CURSES_LIB "libncursesw.so.6"
+#endif
+
+/*
+ * Every ncurses function the browser calls. The members get a prefix:
+ * several of these names are also function-like macros in curses.h.
+ */
+#define VIEW_CURSES_FUNCS(X)                                                                     \
+	X(cbreak)                                                                                \
+	X(curs_set)                                                                              \
+	X(delscreen)                                                                             \
+	X(endwin)                                                                                \
+	X(getmaxx)                                                                               \
+	X(getmaxy)                                                                               \
+	X(keypad)                                                                                \
+	X(mvwaddnstr)                                                                            \
+	X(mvwaddnwstr)                                                                           \
+	X(newterm)                                                                               \
+	X(noecho)                                                                                \
+	X(nonl)                                                                                  \
+	X(set_escdelay)                                                                          \
+	X(set_term)                                                                              \
+	X(wattr_off)                                                                             \
+	X(wattr_on)                                                                              \
+	X(wclrtoeol)                                                                             \
+	X(werase)                                                                                \
+	X(wget_wch)                                                                              \
+	X(wmove)                                                                                 \
+	X(wrefresh)                                                                              \
+	X(wtimeout)
+
+struct view_curses_fns {
+#define VIEW_CURSES_PTR(f) __typeof__(f) *c_##f;
+	VIEW_CURSES_FUNCS(VIEW_CURSES_PTR)
+#undef VIEW_CURSES_PTR
+	WINDOW **stdscr_p;
+};
+static struct view_curses_fns cl;
+
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym returns function pointers");
+
+/* Loads libncursesw and resolves what the browser needs: 0, or -1 with the reason printed. */
+static int view_curses_load(void)
+{
+	struct view_curses_fns t;
+	const char *e;
+	void *h, *sym;
+
+	(void)dlerror();
+	h = dlopen(VIEW_CURSES_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		goto fail;
+#define VIEW_CURSES_SYM(f)                                                                       \
+	sym = dlsym(h, #f);                                                                      \
+	if (!sym)                                                                                \
+		goto fail;                                                                       \
+	memcpy(&t.c_##f, &sym, sizeof(sym));
+	VIEW_CURSES_FUNCS(VIEW_CURSES_SYM)
+#undef VIEW_CURSES_SYM
+	sym = dlsym(h, "stdscr");
+	if (!sym)
+		goto fail;
+	t.stdscr_p = sym;
+	cl = t;
+	return 0;
+fail:
+	e = dlerror();
+	fprintf(stderr, "auditsnitch view: cannot load the terminal library %s: %s\n",
+		VIEW_CURSES_LIB, e ? e : "unknown error");
+	if (h)
+		dlclose(h);
+	return -1;
+}
+
+/* The calls below, as curses.h spells them, on the loaded library. */
+#define SCR (*cl.stdscr_p)
+#define V_ATTRON(a) cl.c_wattr_on(SCR, (attr_t)(a), NULL)
+#define V_ATTROFF(a) cl.c_wattr_off(SCR, (attr_t)(a), NULL)
+#define V_MOVE(y, x) cl.c_wmove(SCR, (y), (x))
+#define V_CLRTOEOL() cl.c_wclrtoeol(SCR)
 
 /* What the loop must do after a key or a timer tick. */
 enum {
@@ -90,7 +179,8 @@ struct view_layout {
 
 static void view_layout(struct view_layout *l)
 {
-	getmaxyx(stdscr, l->lines, l->cols);
+	l->lines = cl.c_getmaxy(SCR);
+	l->cols = cl.c_getmaxx(SCR);
 	l->body_y = 2;
 	l->body_h = l->lines - 4;
 	if (l->body_h < 0)
@@ -209,7 +299,7 @@ static int view_put(const struct view *v, int y, int x, const char *s, size_t le
 		used++;
 	}
 	buf[n] = L'\0';
-	mvaddnwstr(y, x, buf, n);
+	cl.c_mvwaddnwstr(SCR, y, x, buf, n);
 	return used;
 }
 
@@ -254,8 +344,8 @@ static void view_draw_tabs(const struct view *v, const struct view_layout *l)
 	/* Scroll the bar so the current tab is whole on a narrow terminal. */
 	if (x[cur + 1] > l->cols)
 		offset = x[cur + 1] - l->cols;
-	move(0, 0);
-	clrtoeol();
+	V_MOVE(0, 0);
+	V_CLRTOEOL();
 	for (g = 0; g < VIEWQ_N_GROUPINGS; g++) {
 		char tab[64];
 		int start = x[g] - offset, skip = 0, w;
@@ -271,10 +361,10 @@ static void view_draw_tabs(const struct view *v, const struct view_layout *l)
 		}
 		w = l->cols - start;
 		if (g == cur)
-			attron(A_REVERSE | A_BOLD);
+			V_ATTRON(A_REVERSE | A_BOLD);
 		view_puts(v, 0, start, tab + skip, w, false);
 		if (g == cur)
-			attroff(A_REVERSE | A_BOLD);
+			V_ATTROFF(A_REVERSE | A_BOLD);
 	}
 }
 
@@ -285,7 +375,7 @@ static void view_draw_header(const struct view *v, const struct view_layout *l)
 	int widths[3] = { l->w_conns, l->w_bytes, l->w_bytes };
 	int x = l->w_value, i;
 
-	attron(A_BOLD | A_UNDERLINE);
+	V_ATTRON(A_BOLD | A_UNDERLINE);
 	view_puts(v, 1, 0, viewq_grouping_name(viewq_grouping(v->q)), l->w_value, true);
 	for (i = 0; i < 3; i++) {
 		char cell[48], label[24];
@@ -297,7 +387,7 @@ static void view_draw_header(const struct view *v, const struct view_layout *l)
 		view_puts(v, 1, x, cell, widths[i] + 1, true);
 		x += widths[i] + 1;
 	}
-	attroff(A_BOLD | A_UNDERLINE);
+	V_ATTROFF(A_BOLD | A_UNDERLINE);
 }
 
 static void view_draw_rows(struct view *v, const struct view_layout *l)
@@ -324,17 +414,17 @@ static void view_draw_rows(struct view *v, const struct view_layout *l)
 	for (i = 0; i < n; i++) {
 		const struct viewdata_row *row = &rows[i];
 		int y = l->body_y + (int)i, x;
-		char esc[VIEW_LABEL_MAX * 4 + 1], num[3][32];
+		char esc[VIEW_LABEL_MAX * 4 + 1], num[3][32], line[3 * 32 + 4];
 		bool selected = row->index == v->cursor;
 
 		if (selected) {
-			attron(A_REVERSE);
+			V_ATTRON(A_REVERSE);
 			v->cursor_key = sqlite3_value_dup(row->key);
 		}
 		if (row->label_len == 0) {
-			attron(A_DIM);
+			V_ATTRON(A_DIM);
 			view_puts(v, y, 0, "(none)", l->w_value, true);
-			attroff(A_DIM);
+			V_ATTROFF(A_DIM);
 		} else {
 			util_escape(esc, sizeof(esc), row->label,
 				    row->label_len < VIEW_LABEL_MAX ? row->label_len : VIEW_LABEL_MAX);
@@ -344,10 +434,11 @@ static void view_draw_rows(struct view *v, const struct view_layout *l)
 		view_fmt_bytes(v, num[1], sizeof(num[1]), row->send, l->w_bytes);
 		view_fmt_bytes(v, num[2], sizeof(num[2]), row->recv, l->w_bytes);
 		x = l->w_value;
-		mvprintw(y, x, " %*.*s %*.*s %*.*s", l->w_conns, l->w_conns, num[0],
+		snprintf(line, sizeof(line), " %*.*s %*.*s %*.*s", l->w_conns, l->w_conns, num[0],
 			 l->w_bytes, l->w_bytes, num[1], l->w_bytes, l->w_bytes, num[2]);
+		cl.c_mvwaddnstr(SCR, y, x, line, -1);
 		if (selected)
-			attroff(A_REVERSE);
+			V_ATTROFF(A_REVERSE);
 	}
 }
 
@@ -367,24 +458,24 @@ static void view_draw_status(struct view *v, const struct view_layout *l)
 		 (long long)(viewdata_count(v->data) ? v->cursor + 1 : 0),
 		 (long long)viewdata_count(v->data), viewdata_truncated(v->data) ? "+" : "");
 	rw = (int)strlen(right);
-	attron(A_REVERSE);
+	V_ATTRON(A_REVERSE);
 	if (rw >= l->cols) {
 		view_puts(v, l->lines - 2, 0, right, l->cols, true);
 	} else {
 		view_puts(v, l->lines - 2, 0, left, l->cols - rw, true);
 		view_puts(v, l->lines - 2, l->cols - rw, right, rw, false);
 	}
-	attroff(A_REVERSE);
+	V_ATTROFF(A_REVERSE);
 }
 
 static void view_draw_help_bar(struct view *v, const struct view_layout *l)
 {
-	move(l->lines - 1, 0);
-	clrtoeol();
+	V_MOVE(l->lines - 1, 0);
+	V_CLRTOEOL();
 	if (v->message[0]) {
-		attron(A_BOLD);
+		V_ATTRON(A_BOLD);
 		view_puts(v, l->lines - 1, 0, v->message, l->cols, false);
-		attroff(A_BOLD);
+		V_ATTROFF(A_BOLD);
 		v->message[0] = '\0';
 		return;
 	}
@@ -445,7 +536,7 @@ static void view_draw(struct view *v)
 	struct view_layout l;
 
 	view_layout(&l);
-	erase();
+	cl.c_werase(SCR);
 	if (v->help) {
 		view_draw_help(v, &l);
 	} else if (l.lines < 5 || l.cols < 20) {
@@ -458,7 +549,7 @@ static void view_draw(struct view *v)
 		view_draw_status(v, &l);
 		view_draw_help_bar(v, &l);
 	}
-	refresh();
+	cl.c_wrefresh(SCR);
 }
 
 /*
@@ -570,15 +661,15 @@ static int view_search_prompt(struct view *v)
 		int kind;
 
 		view_layout(&l);
-		move(l.lines - 1, 0);
-		clrtoeol();
-		mvaddstr(l.lines - 1, 0, "/");
+		V_MOVE(l.lines - 1, 0);
+		V_CLRTOEOL();
+		cl.c_mvwaddnstr(SCR, l.lines - 1, 0, "/", -1);
 		view_put(v, l.lines - 1, 1, text, len, l.cols > 2 ? l.cols - 2 : 0, false);
-		curs_set(1);
-		refresh();
-		timeout(-1);
-		kind = get_wch(&ch);
-		curs_set(0);
+		cl.c_curs_set(1);
+		cl.c_wrefresh(SCR);
+		cl.c_wtimeout(SCR, -1);
+		kind = cl.c_wget_wch(SCR, &ch);
+		cl.c_curs_set(0);
 		if (kind == ERR)
 			continue;
 		if (kind == KEY_CODE_YES) {
@@ -756,9 +847,9 @@ static int view_run(struct view *v)
 		if (flags)
 			view_draw(v);
 		now_ms = util_now_ms();
-		timeout(v->refresh_s == 0 ? -1 :
+		cl.c_wtimeout(SCR, v->refresh_s == 0 ? -1 :
 			v->next_refresh_ms > now_ms ? (int)(v->next_refresh_ms - now_ms) : 0);
-		kind = get_wch(&ch);
+		kind = cl.c_wget_wch(SCR, &ch);
 		if (kind == ERR)
 			flags = util_now_ms() >= v->next_refresh_ms ? view_tick(v) : 0;
 		else
@@ -859,29 +950,29 @@ int view_main(int argc, char **argv, const char *db_path)
 		ret = VIEW_EX_NOINPUT;
 		goto out;
 	}
-	if (!view_terminal_ok())
+	if (!view_terminal_ok() || view_curses_load() < 0)
 		goto out;
-	screen = newterm(NULL, stdout, stdin);
+	screen = cl.c_newterm(NULL, stdout, stdin);
 	if (!screen) {
 		fprintf(stderr, "auditsnitch view: the terminal type \"%s\" is unknown to "
 			"ncurses; set TERM to one it knows\n", getenv("TERM"));
 		goto out;
 	}
-	set_term(screen);
-	cbreak();
-	noecho();
-	nonl();
-	keypad(stdscr, TRUE);
-	set_escdelay(25);
-	curs_set(0);
+	cl.c_set_term(screen);
+	cl.c_cbreak();
+	cl.c_noecho();
+	cl.c_nonl();
+	cl.c_keypad(SCR, TRUE);
+	cl.c_set_escdelay(25);
+	cl.c_curs_set(0);
 	v.q = viewq_new();
 	v.refresh_s = refresh_s;
 	v.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
 	ret = view_run(&v);
-	endwin();
+	cl.c_endwin();
 out:
 	if (screen)
-		delscreen(screen);
+		cl.c_delscreen(screen);
 	sqlite3_value_free(v.cursor_key);
 	for (i = 0; i < ARRAY_SIZE(v.drill_keys); i++)
 		sqlite3_value_free(v.drill_keys[i]);
