@@ -105,6 +105,8 @@
  * correlate). Each poll ends with a sweep of the table, hence a bound.
  */
 #define CT_YOUNG_CHAIN_MS 20
+/* How long after a dump a NEW for a flow it buried is that flow: see ct_new_is_buried. */
+#define CT_NEW_LAG_MS 10000
 #define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
 /*
  * The probe's NEW comes within a millisecond where the namespace is
@@ -175,6 +177,8 @@ struct ct {
 	bool poll_pending;
 	uint64_t young_at_ms;     /* when the last young poll started */
 	uint32_t gen;
+	uint32_t dumped_gen;      /* generation of the last dump that ended */
+	uint64_t dumped_ms;       /* when it ended; see ct_new_is_buried */
 
 	/* counter poll state: poll[i] is asked with sequence poll_seq0 + i */
 	bool polling;
@@ -807,24 +811,25 @@ static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct
 static bool ct_pollable(const struct ct_flow *f);
 
 /*
- * When a flow began on our monotonic clock, from its start timestamp: a
- * NEW read late (the loop behind in a burst) is asked for its counters
- * sooner, not CT_YOUNG_MS after it was read. At most CT_YOUNG_MS back, so
- * the young list stays nearly in order, and a wall clock step changes
- * nothing worse than that.
+ * Whether a NEW event names the flow of tomb t itself: a dump read the
+ * table while the NEW waited unread in the event socket (a burst, or the
+ * start-up dump) and buried the flow, already finished; it was reported
+ * then, and a second report would be a flow without a connect, recorded
+ * for nobody (9,000 of them when a window's poll chose a dump in a burst).
+ * Otherwise the key's flow ended without a DESTROY we saw and the kernel
+ * reused its conntrack (same id and tuple) for this one. A DESTROY read
+ * after the dump saw the flow deleted the tomb, or marked it dead while
+ * the dump ran, so the reuse case needs a lost DESTROY. NEW events carry
+ * no start timestamp, hence the bound: events lag a dump by seconds at
+ * most (CT_NEW_LAG_MS).
  */
-static uint64_t ct_born_ms(const struct ct_flow *f)
+static bool ct_new_is_buried(const struct ct *ct, const struct ct_tomb *t)
 {
-	uint64_t now = util_now_ms(), wall_ns, age_ms;
-	struct timespec ts;
-
-	if (!f->start_ns || clock_gettime(CLOCK_REALTIME, &ts) < 0)
-		return now;
-	wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (f->start_ns >= wall_ns)
-		return now;
-	age_ms = (wall_ns - f->start_ns) / 1000000;
-	return now - (age_ms < CT_YOUNG_MS ? age_ms : CT_YOUNG_MS);
+	if (t->state == CT_TOMB_DEAD)
+		return false;
+	if (ct->dumping && !ct->polling)
+		return t->seen_gen == ct->gen; /* buried by the dump that runs now */
+	return t->seen_gen == ct->dumped_gen && util_now_ms() - ct->dumped_ms <= CT_NEW_LAG_MS;
 }
 
 /* A NEW or DESTROY event. */
@@ -844,9 +849,11 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 			return;
 		}
 		{
-			/* A NEW for a buried key: that flow's DESTROY was lost. */
 			struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
 
+			if (t && ct_new_is_buried(ct, t))
+				return; /* reported by the dump; a second flow would find no owner */
+			/* A NEW for a buried key: that flow's DESTROY was lost. */
 			if (t)
 				ct_tomb_delete(ct, t);
 		}
@@ -856,7 +863,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		e->hidden = probe;
 		if (!probe && ct_pollable(&e->flow)) {
 			e->young = true;
-			e->born_ms = (uint32_t)ct_born_ms(&m->flow);
+			e->born_ms = (uint32_t)util_now_ms();
 			e->yprev = ct->young_tail;
 			if (ct->young_tail)
 				ct->young_tail->ynext = e;
@@ -881,7 +888,13 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 			if (m->has_counters)
 				(void)ct_tomb_delta(t, &m->counters, &d);
 			ct_emit_destroy(ct, &m->flow, &d);
-			if (ct->dumping)
+			/*
+			 * Kept dead against a stale entry of the running dump; a
+			 * poll's answers name entries, never tombs, and only a
+			 * dump's end removes dead tombs (young polls run 10 times a
+			 * second, most of them while DESTROYs come).
+			 */
+			if (ct->dumping && !ct->polling)
 				t->state = CT_TOMB_DEAD;
 			else
 				ct_tomb_delete(ct, t);
@@ -1152,6 +1165,9 @@ void ct_dump_end(struct ct *ct, bool complete)
 {
 	uint64_t now = util_now_ms() | 1;
 
+	ct->dumped_gen = ct->gen;
+	ct->dumped_ms = util_now_ms(); /* not now: its | 1 may lie ahead of the clock */
+
 	if (ct->dump_intr)
 		complete = false;
 	ct_sweep(ct, false, complete, now);
@@ -1318,10 +1334,18 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 			}
 			continue;
 		}
-		if (!ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+		if (!ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)) || e->dead)
 			continue;
-		if (!e->dead && !ct_same(&m.flow, &e->flow))
-			e->missing = true; /* its tuple belongs to a newer flow now */
+		if (!ct_same(&m.flow, &e->flow)) {
+			/*
+			 * Its tuple belongs to a newer flow now. That flow is not
+			 * taken from the answer: its NEW event reports it (a
+			 * flow reported from here, then buried, came back as
+			 * new with its NEW and found no connect).
+			 */
+			e->missing = true;
+			continue;
+		}
 		ct_handle_dumped(ct, &m);
 		ct_poll_bury(ct, e);
 	}
