@@ -95,29 +95,30 @@ struct corr_conn {
 };
 
 struct corr_flow {
-	uint32_t id;
-	struct corr_key key;
-	int protocol;
-	int direction;
-	uint8_t laddr[16];
-	uint16_t lport;
-	uint64_t t_ms;
-	int64_t time_s;
+	/* Widest first: thousands wait at once in a burst, so no padding. */
 	struct corr_who *who;      /* a reference once attributed; NULL before */
-	bool emitted;              /* its conns=1 record went out */
-	bool destroyed;
-	bool forwarded;
-	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
-	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
-	bool final;                /* conntrack says no more bytes: forget it once emitted */
-	bool held;                 /* attributed, record held for its bytes (corr_flow_emit) */
-	uint16_t icmp_id;          /* ping sockets are keyed by it */
-	uint32_t sock_uid;
-	unsigned retries;          /* attribution attempts left while pending */
-	uint64_t send, recv;       /* bytes before emission */
 	struct corr_flow *idnext;  /* id table chain */
 	struct corr_flow *knext, *kprev; /* key table chain, oldest first (pending only) */
 	struct corr_flow *prev, *next; /* pending FIFO; then the hold FIFO */
+	uint64_t t_ms;
+	int64_t time_s;
+	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
+	uint64_t send, recv;       /* bytes before emission */
+	struct corr_key key;
+	uint8_t laddr[16];
+	uint32_t id;
+	uint32_t sock_uid;
+	uint16_t lport;
+	uint16_t icmp_id;          /* ping sockets are keyed by it */
+	uint8_t protocol;          /* conntrack's: 0-255 */
+	uint8_t direction;         /* enum conn_direction */
+	uint8_t retries;           /* attribution attempts left while pending */
+	bool emitted;              /* its conns=1 record went out */
+	bool destroyed;
+	bool forwarded;
+	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
+	bool final;                /* conntrack says no more bytes: forget it once emitted */
+	bool held;                 /* attributed, record held for its bytes (corr_flow_emit) */
 };
 
 struct corr_wait {
