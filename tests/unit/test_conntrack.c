@@ -319,6 +319,27 @@ static void test_young(void)
  * GB before TIME_WAIT still reports exactly the 100 bytes after it, and a
  * stale dump showing fewer bytes reports nothing.
  */
+/*
+ * s arrives as a NEW event, then a window's poll asks it and the answer
+ * shows it in TIME_WAIT with s's byte counts: it is buried at the answer.
+ */
+static void new_then_final(struct ct *ct, struct spec *s)
+{
+	struct spec ev = *s;
+	uint32_t seq0;
+	size_t n;
+
+	ev.counters = false;
+	ev.tcp_state = 0;
+	event(ct, ev);
+	n = ct_poll_begin(ct, &seq0);
+	s->counters = true;
+	s->tcp_state = 7 + 1;
+	s->seq = poll_seq_of(ct, seq0, n, s->id);
+	poll_answer(ct, *s);
+	ct_poll_end(ct);
+}
+
 static void test_tomb_wide(void)
 {
 	struct totals t;
@@ -327,15 +348,9 @@ static void test_tomb_wide(void)
 	uint32_t seq0, seq;
 	size_t n;
 
-	event(ct, a);
-	n = ct_poll_begin(ct, &seq0);
-	a.counters = true;
 	a.ob = 5000000000ULL;
 	a.rb = 4294967296ULL + 7;
-	a.tcp_state = 7 + 1;
-	a.seq = poll_seq_of(ct, seq0, n, 7);
-	poll_answer(ct, a);
-	ct_poll_end(ct);
+	new_then_final(ct, &a);
 	ok(t.ob == 5000000000ULL && t.rb == 4294967303ULL, "wide: 5 GB reported before TIME_WAIT");
 	is_int(t.finals, 1, "wide: compacted");
 
@@ -362,13 +377,7 @@ static void test_tomb_wide(void)
 		struct spec e = tcp4(8, 2008), f = tcp4(9, 2009);
 		struct ct_stats st;
 
-		event(ct, e);
-		n = ct_poll_begin(ct, &seq0);
-		e.counters = true;
-		e.tcp_state = 7 + 1;
-		e.seq = poll_seq_of(ct, seq0, n, 8);
-		poll_answer(ct, e);
-		ct_poll_end(ct);
+		new_then_final(ct, &e);
 		event(ct, f);
 		n = ct_poll_begin(ct, &seq0);
 		is_int((int)n, 1, "wide: a poll runs");
@@ -562,8 +571,7 @@ static void test_new_after_dump(void)
 	struct totals t;
 	struct ct *ct = mk(&t, 0);
 	struct ct_stats st;
-	uint32_t seq, seq0;
-	size_t n;
+	uint32_t seq;
 	struct spec a = tcp4(11, 3011), b = tcp4(12, 3012), c = tcp4(13, 3013);
 
 	a.counters = b.counters = c.counters = true;
@@ -592,14 +600,8 @@ static void test_new_after_dump(void)
 	{
 		struct spec d = tcp4(14, 3014);
 
-		event(ct, d);
+		new_then_final(ct, &d);
 		is_int(t.news, 4, "new after dump: d is new");
-		n = ct_poll_begin(ct, &seq0);
-		d.counters = true;
-		d.tcp_state = 7 + 1;
-		d.seq = poll_seq_of(ct, seq0, n, 14);
-		poll_answer(ct, d);
-		ct_poll_end(ct);
 		ct_get_stats(ct, &st);
 		is_int(st.flows_final, 4, "new after dump: d buried at its answer");
 		d.tcp_state = 0;
