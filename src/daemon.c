@@ -115,6 +115,7 @@ struct daemon {
 	uint64_t reloads;
 	uint64_t reload_failures;
 	uint64_t trim_at_ms;   /* last daemon_trim_heap */
+	size_t trim_low;       /* least free heap seen since the last trim */
 };
 
 /* ---- sd_notify, written by hand: one datagram to $NOTIFY_SOCKET ---- */
@@ -848,17 +849,27 @@ static void daemon_on_ct_state(int state, void *data)
  * connects of a burst are freed at its end, but glibc keeps their pages
  * (it returns only a free top of the heap), and what comes next (the
  * compact table of finished flows growing, the writer's rows) took fresh
- * pages on top: 1-2 MiB more than the burst's own peak. At most every
- * DAEMON_TRIM_MS, and only with DAEMON_TRIM_FREE free in the main heap.
+ * pages on top: 1-2 MiB more than the burst's own peak. Looked at every
+ * DAEMON_TRIM_MS; trimmed only when DAEMON_TRIM_FREE more is free than at
+ * the lowest point since the last trim, i.e. pages were used and freed
+ * again. Trimmed pages still count as free, so "this much is free" alone
+ * would trim an idle daemon four times a second for nothing.
  */
 static void daemon_trim_heap(struct daemon *d, uint64_t now)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+	size_t free_now;
+
 	if (now - d->trim_at_ms < DAEMON_TRIM_MS)
 		return;
 	d->trim_at_ms = now;
-	if (mallinfo2().fordblks >= DAEMON_TRIM_FREE)
+	free_now = mallinfo2().fordblks;
+	if (free_now < d->trim_low)
+		d->trim_low = free_now;
+	if (free_now - d->trim_low >= DAEMON_TRIM_FREE) {
 		(void)malloc_trim(0);
+		d->trim_low = free_now;
+	}
 #else
 	(void)d;
 	(void)now;
