@@ -168,7 +168,7 @@ struct ct {
 	size_t nyoung;            /* entries with young set */
 	struct ct_entry *young_head, *young_tail; /* so young polls never scan the table */
 
-	/* final flows: open addressing, linear probing, load <= 1/2 */
+	/* final flows: open addressing, linear probing, load <= 3/4 (ct_tomb_put) */
 	struct ct_tomb *tombs;
 	size_t ntombs, tomb_cap;
 

@@ -396,6 +396,15 @@ static void corr_ident_from(struct correlate *c, struct corr_ident *id,
 		id->sha256 = NULL; /* pending: wait for the exe cache's callback */
 }
 
+/* An identity of empty strings (no parent, or nobody), interned. */
+static void corr_ident_empty(struct correlate *c, struct corr_ident *id)
+{
+	id->exe = corr_intern(c, "");
+	id->name = corr_intern(c, "");
+	id->cmdline = corr_intern(c, "");
+	id->sha256 = corr_intern(c, "");
+}
+
 /*
  * The strings are interned, so equal text is one pointer as long as either
  * capture holds it: the pointers are hashed, not the text. (A string made
@@ -449,31 +458,25 @@ static struct corr_who *corr_who_get(struct correlate *c, pid_t pid, pid_t ppid_
 		(void)proctab_resolve(c->deps.proctab, ppid, 0, NULL, &pi);
 		corr_ident_from(c, &w->parent, &pi, 4);
 	} else {
-		w->parent.exe = corr_intern(c, "");
-		w->parent.name = corr_intern(c, "");
-		w->parent.cmdline = corr_intern(c, "");
-		w->parent.sha256 = corr_intern(c, "");
+		corr_ident_empty(c, &w->parent);
 	}
 	w->known = true;
 	w->idhash = corr_who_hash(w);
 	return corr_who_intern(c, w);
 }
 
-/* An empty identity (a flow nobody could be found for); a reference. */
+/*
+ * An empty identity (a flow nobody could be found for); a reference. Its
+ * strings are interned like any capture's, so all such flows share one.
+ */
 static struct corr_who *corr_who_unknown(struct correlate *c)
 {
-	struct corr_who tmp = { 0 }, *w = &tmp;
+	struct corr_who tmp = { 0 };
 
-	w->proc.exe = conn_str_new("");
-	w->proc.name = conn_str_new("");
-	w->proc.cmdline = conn_str_new("");
-	w->proc.sha256 = conn_str_new("");
-	w->parent.exe = conn_str_new("");
-	w->parent.name = conn_str_new("");
-	w->parent.cmdline = conn_str_new("");
-	w->parent.sha256 = conn_str_new("");
-	w->uid = (uint32_t)-1;
-	return corr_who_intern(c, w);
+	corr_ident_empty(c, &tmp.proc);
+	corr_ident_empty(c, &tmp.parent);
+	tmp.uid = (uint32_t)-1;
+	return corr_who_intern(c, &tmp);
 }
 
 /* Reads the socket inode behind pid's fd from /proc/PID/fd/FD; 0 unknown. */
