@@ -449,6 +449,7 @@ static void writer_flush(struct writer *w)
 	w->backoff_ms = 0;
 	if (w->opts.text_log && w->log_dirfd >= 0)
 		writer_text_log(w);
+	agg_clear(&w->agg);
 	pthread_mutex_lock(&w->lock);
 	w->stats.rows_written += n;
 	w->stats.windows_committed++;
@@ -456,8 +457,14 @@ static void writer_flush(struct writer *w)
 	w->stats.last_commit_time = wall_ms() / 1000;
 	w->stats.last_error = 0;
 	w->stats.last_error_msg[0] = '\0';
+	/*
+	 * Every taken record was merged before a flush: the rows leave memory
+	 * with the commit that counts them written, so status never shows a
+	 * row both written and still queued.
+	 */
+	w->agg_rows = 0;
+	w->stats.queued = w->ring_count;
 	pthread_mutex_unlock(&w->lock);
-	agg_clear(&w->agg);
 }
 
 /* One step of retention: delete a batch, then prune lookups, then vacuum. */
