@@ -21,19 +21,13 @@
 #define SHA256_HEX_LEN 64
 #define DOMAIN_MAX_LEN 253
 
-struct cidr {
-	int family;          /* AF_INET or AF_INET6 */
-	uint8_t addr[16];    /* masked */
-	int prefix;
-};
-
 struct filter {
 	struct filter_options opts;
 	uint8_t ports[65536 / 8];
 	bool any_port;
 	char (*sha256)[SHA256_HEX_LEN + 1]; /* lowercase */
 	size_t n_sha256;
-	struct cidr *cidrs;
+	struct filter_cidr *cidrs;
 	size_t n_cidrs;
 	char **domains; /* lowercase prefixes */
 	size_t n_domains;
@@ -77,8 +71,7 @@ static void mask_addr(uint8_t *addr, size_t len, int prefix)
 	}
 }
 
-/* Parses "ADDR" or "ADDR/PREFIX"; 0 or -EINVAL. */
-static int parse_cidr(const char *s, struct cidr *out)
+int filter_cidr_parse(const char *s, struct filter_cidr *out)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	char *slash;
@@ -134,7 +127,7 @@ static void str_lower(char *s)
 /* Adds one string entry; 0 or -EINVAL. */
 static int filter_add_string(struct filter *f, const char *s)
 {
-	struct cidr c;
+	struct filter_cidr c;
 
 	/* Before ports: a sha256 can be all decimal digits (about 1 in 10^13). */
 	if (is_hex_sha256(s)) {
@@ -152,7 +145,7 @@ static int filter_add_string(struct filter *f, const char *s)
 		f->any_port = true;
 		return 0;
 	}
-	if (parse_cidr(s, &c) == 0) {
+	if (filter_cidr_parse(s, &c) == 0) {
 		f->cidrs = xrealloc(f->cidrs, (f->n_cidrs + 1) * sizeof(*f->cidrs));
 		f->cidrs[f->n_cidrs++] = c;
 		return 0;
@@ -213,41 +206,67 @@ void filter_free(struct filter *f)
 	free(f);
 }
 
+/*
+ * Reads textual address s as IPv4 (into a4: also ::ffff:a.b.c.d, the IPv4
+ * peer of a dual-stack socket) and/or IPv6 (into a6). False when neither.
+ */
+static bool filter_addr_read(const char *s, uint8_t a4[4], bool *v4, uint8_t a6[16], bool *v6)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	*v4 = *v6 = false;
+	if (!*s)
+		return false;
+	if (inet_pton(AF_INET, s, a4) == 1) {
+		*v4 = true;
+	} else if (inet_pton(AF_INET6, s, a6) == 1) {
+		*v6 = true;
+		if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+			memcpy(a4, a6 + 12, 4);
+			*v4 = true;
+		}
+	}
+	return *v4 || *v6;
+}
+
+/* Whether the address read by filter_addr_read lies in range c. */
+static bool filter_cidr_has(const struct filter_cidr *c, const uint8_t a4[4], bool v4,
+			    const uint8_t a6[16], bool v6)
+{
+	uint8_t tmp[16];
+
+	if (c->family == AF_INET && v4) {
+		memcpy(tmp, a4, 4);
+		mask_addr(tmp, 4, c->prefix);
+		return memcmp(tmp, c->addr, 4) == 0;
+	}
+	if (c->family == AF_INET6 && v6) {
+		memcpy(tmp, a6, 16);
+		mask_addr(tmp, 16, c->prefix);
+		return memcmp(tmp, c->addr, 16) == 0;
+	}
+	return false;
+}
+
+bool filter_cidr_match(const struct filter_cidr *c, const char *s)
+{
+	uint8_t a4[4], a6[16];
+	bool v4, v6;
+
+	return filter_addr_read(s, a4, &v4, a6, &v6) && filter_cidr_has(c, a4, v4, a6, v6);
+}
+
 /* Whether textual address s lies in one of the ignored ranges. */
 static bool filter_match_addr(const struct filter *f, const char *s)
 {
 	uint8_t a4[4], a6[16];
-	bool v4 = false, v6 = false;
+	bool v4, v6;
 
-	if (!f->n_cidrs || !*s)
+	if (!f->n_cidrs || !filter_addr_read(s, a4, &v4, a6, &v6))
 		return false;
-	if (inet_pton(AF_INET, s, a4) == 1) {
-		v4 = true;
-	} else if (inet_pton(AF_INET6, s, a6) == 1) {
-		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-		v6 = true;
-		/* ::ffff:a.b.c.d is the IPv4 peer of a dual-stack socket. */
-		if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
-			memcpy(a4, a6 + 12, 4);
-			v4 = true;
-		}
-	}
 	for (size_t i = 0; i < f->n_cidrs; i++) {
-		const struct cidr *c = &f->cidrs[i];
-		uint8_t tmp[16];
-
-		if (c->family == AF_INET && v4) {
-			memcpy(tmp, a4, 4);
-			mask_addr(tmp, 4, c->prefix);
-			if (memcmp(tmp, c->addr, 4) == 0)
-				return true;
-		} else if (c->family == AF_INET6 && v6) {
-			memcpy(tmp, a6, 16);
-			mask_addr(tmp, 16, c->prefix);
-			if (memcmp(tmp, c->addr, 16) == 0)
-				return true;
-		}
+		if (filter_cidr_has(&f->cidrs[i], a4, v4, a6, v6))
+			return true;
 	}
 	return false;
 }

@@ -25,6 +25,7 @@
 #define AUDITSNITCH_FILTER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "conn.h"
 
@@ -55,5 +56,22 @@ void filter_free(struct filter *f);
  * the privacy options exclude and returns false.
  */
 bool filter_apply(const struct filter *f, struct conn_record *rec);
+
+/* An IPv4 or IPv6 range as "Log ignore" (and `query --where ip=`) write it. */
+struct filter_cidr {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t addr[16];    /* masked to prefix */
+	int prefix;
+};
+
+/* Parses "ADDR" or "ADDR/PREFIX" (host bits are ignored); 0 or -EINVAL. */
+int filter_cidr_parse(const char *s, struct filter_cidr *out);
+
+/*
+ * Whether textual address s lies in range c; an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) also matches IPv4 ranges. False for text that is no
+ * address.
+ */
+bool filter_cidr_match(const struct filter_cidr *c, const char *s);
 
 #endif

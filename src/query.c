@@ -4,11 +4,17 @@
  * builds SQL from the options and prints table, CSV or JSON with the
  * escaping documented in query.h. Grouping first sums the rows per integer
  * id column in a hash table (one pass, no sort), then joins the lookup
- * table for the text, once per id rather than once per row.
+ * table for the text, once per id rather than once per row. Times leave
+ * SQLite as unix seconds and are formatted here (--utc, --time-format);
+ * numbers become names (protocol, direction, user) here too.
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -21,47 +27,105 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+#include "filter.h"
 #include "query.h"
 #include "store.h"
+#include "table.h"
 #include "util.h"
 
 #define QUERY_MAX_WHERE 32
-/* Rows buffered to size the table columns; later rows reuse the widths. */
-#define TABLE_SIZING_ROWS 1000
-#define TABLE_MAX_WIDTH 60
+#define QUERY_MAX_COLUMNS 64
+/* Distinct uids whose names are remembered; more are looked up each time. */
+#define QUERY_USER_CACHE 256
+/* Latest time accepted: 9999-12-31T23:59:59Z. */
+#define QUERY_MAX_TIME 253402300799LL
+/* Longest relative time: 200 years. */
+#define QUERY_MAX_SPAN (200LL * 31557600)
 
 enum col_kind { KIND_EXE, KIND_PEXE, KIND_DOMAIN, KIND_RADDR, KIND_LADDR, KIND_INT, KIND_TIME };
+
+/* How a value is shown. */
+enum out_kind {
+	OUT_TEXT,
+	OUT_INT,
+	OUT_TIME,       /* unix seconds: --time-format, --utc */
+	OUT_UID,        /* a number; the user name in the table */
+	OUT_PROTO,      /* a number; tcp, udp... in the table */
+	OUT_DIR,        /* a number; out, in, exec in the table */
+	OUT_USER,       /* the name of a uid (the number when it has none) */
+	OUT_PROTO_NAME, /* the name of a protocol number */
+	OUT_DIR_NAME,   /* the name of a direction */
+};
 
 /* A column users can group by or filter on. */
 struct qcol {
 	const char *name;
 	enum col_kind kind;
 	const char *field; /* text column of the lookup table, or connections column */
+	enum out_kind out;
 };
 
 static const struct qcol query_cols[] = {
-	{ "exe", KIND_EXE, "exe" },
-	{ "name", KIND_EXE, "name" },
-	{ "cmdline", KIND_EXE, "cmdline" },
-	{ "sha256", KIND_EXE, "sha256" },
-	{ "parent", KIND_PEXE, "exe" },
-	{ "domain", KIND_DOMAIN, "domain" },
-	{ "ip", KIND_RADDR, "addr" },
-	{ "laddr", KIND_LADDR, "addr" },
-	{ "port", KIND_INT, "rport" },
-	{ "lport", KIND_INT, "lport" },
-	{ "uid", KIND_INT, "uid" },
-	{ "protocol", KIND_INT, "protocol" },
-	{ "direction", KIND_INT, "direction" },
-	{ "time", KIND_TIME, "contime" },
+	{ "exe", KIND_EXE, "exe", OUT_TEXT },
+	{ "name", KIND_EXE, "name", OUT_TEXT },
+	{ "cmdline", KIND_EXE, "cmdline", OUT_TEXT },
+	{ "sha256", KIND_EXE, "sha256", OUT_TEXT },
+	{ "parent", KIND_PEXE, "exe", OUT_TEXT },
+	{ "domain", KIND_DOMAIN, "domain", OUT_TEXT },
+	{ "ip", KIND_RADDR, "addr", OUT_TEXT },
+	{ "laddr", KIND_LADDR, "addr", OUT_TEXT },
+	{ "port", KIND_INT, "rport", OUT_INT },
+	{ "lport", KIND_INT, "lport", OUT_INT },
+	{ "uid", KIND_INT, "uid", OUT_UID },
+	{ "protocol", KIND_INT, "protocol", OUT_PROTO },
+	{ "direction", KIND_INT, "direction", OUT_DIR },
+	{ "time", KIND_TIME, "contime", OUT_TIME },
 };
 
+/* An output column: its heading, where its value is in the SQL result, how it is shown. */
+struct out_col {
+	const char *name;
+	int src;
+	enum out_kind kind;
+};
+
+/* The row listing, in the order of the SELECT in query_sql. */
+static const struct out_col row_cols[] = {
+	{ "exe", 0, OUT_TEXT }, { "name", 1, OUT_TEXT }, { "cmdline", 2, OUT_TEXT },
+	{ "sha256", 3, OUT_TEXT }, { "contime", 4, OUT_TIME }, { "domain", 5, OUT_TEXT },
+	{ "ip", 6, OUT_TEXT }, { "port", 7, OUT_INT }, { "uid", 8, OUT_UID },
+	{ "events", 9, OUT_INT }, { "parent", 10, OUT_TEXT }, { "protocol", 11, OUT_PROTO },
+	{ "direction", 12, OUT_DIR }, { "lport", 13, OUT_INT }, { "laddr", 14, OUT_TEXT },
+	{ "send", 15, OUT_INT }, { "recv", 16, OUT_INT },
+	/* The names beside the numbers: shown by default in CSV and JSON only. */
+	{ "user", 8, OUT_USER }, { "protocol_name", 11, OUT_PROTO_NAME },
+	{ "direction_name", 12, OUT_DIR_NAME },
+};
+
+/* Protocol numbers (IANA) and the names shown and accepted. */
+static const struct {
+	int number;
+	const char *name;
+} query_protocols[] = {
+	{ 1, "icmp" }, { 2, "igmp" }, { 4, "ipip" }, { 6, "tcp" }, { 17, "udp" },
+	{ 33, "dccp" }, { 41, "ipv6" }, { 47, "gre" }, { 50, "esp" }, { 51, "ah" },
+	{ 58, "icmpv6" }, { 132, "sctp" }, { 136, "udplite" },
+};
+
+/* Directions (conn.h) and their names; the long forms are accepted too. */
+static const char *const query_directions[] = { "out", "in", "exec" };
+static const char *const query_directions_long[] = { "outbound", "inbound", "exec" };
+
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
+enum time_format { TIME_LOCAL, TIME_ISO, TIME_EPOCH };
 
 struct where {
 	const struct qcol *col;
 	const char *text;
 	long long num;
+	bool is_cidr;
+	struct filter_cidr cidr;
 };
 
 struct query_opts {
@@ -72,6 +136,10 @@ struct query_opts {
 	int n_where;
 	long long limit;
 	enum format format;
+	enum time_format time_format;
+	bool utc, numeric, no_header;
+	const char *columns;   /* --columns LIST, or NULL */
+	long long width;       /* --width, or -1 */
 };
 
 static const struct qcol *query_col(const char *name)
@@ -83,194 +151,567 @@ static const struct qcol *query_col(const char *name)
 	return NULL;
 }
 
-int query_parse_time(const char *s, int64_t now, int64_t *ret)
+/* Units of a relative time ("m" is minutes, "M" months, as in systemd.time(7)). */
+static const struct {
+	const char *name;
+	int64_t seconds;
+} query_time_units[] = {
+	{ "s", 1 }, { "sec", 1 }, { "secs", 1 }, { "second", 1 }, { "seconds", 1 },
+	{ "m", 60 }, { "min", 60 }, { "mins", 60 }, { "minute", 60 }, { "minutes", 60 },
+	{ "h", 3600 }, { "hr", 3600 }, { "hrs", 3600 }, { "hour", 3600 }, { "hours", 3600 },
+	{ "d", 86400 }, { "day", 86400 }, { "days", 86400 },
+	{ "w", 604800 }, { "week", 604800 }, { "weeks", 604800 },
+	{ "M", 2629800 }, { "month", 2629800 }, { "months", 2629800 },
+	{ "y", 31557600 }, { "year", 31557600 }, { "years", 31557600 },
+};
+
+static int64_t query_unit(const char *word, size_t len)
 {
-	struct tm tm;
-	const char *end;
-	char *num_end;
-	long long n;
-	int64_t unit = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(query_time_units); i++) {
+		const char *name = query_time_units[i].name;
 
-	if (!s || !*s)
-		return -EINVAL;
-	/* Relative: digits and one unit letter. */
-	errno = 0;
-	n = strtoll(s, &num_end, 10);
-	if (num_end != s && *num_end && !num_end[1] && s[0] != '-' && s[0] != '+' && !errno) {
-		switch (*num_end) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		case 'w': unit = 7 * 86400; break;
-		default: return -EINVAL;
-		}
-		if (n < 0 || n > (int64_t)100 * 366 * 86400 / unit)
-			return -EINVAL;
-		*ret = now - n * unit;
-		return 0;
+		if (strlen(name) != len)
+			continue;
+		/* One letter: exact ("m" minute, "M" month); words: any case. */
+		if (len == 1 ? *word == *name : !strncasecmp(word, name, len))
+			return query_time_units[i].seconds;
 	}
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end || strlen(s) < 10 || s[4] != '-' || s[7] != '-')
-		return -EINVAL;
-	if (*end == ' ' || *end == 'T') {
-		const char *t = end + 1;
-
-		end = strptime(t, "%H:%M", &tm);
-		if (!end || end - t != 5)
-			return -EINVAL;
-		if (*end == ':') {
-			t = end + 1;
-			end = strptime(t, "%S", &tm);
-			if (!end || end - t != 2)
-				return -EINVAL;
-		}
-	}
-	if (*end)
-		return -EINVAL;
-	tm.tm_isdst = -1;
-	*ret = (int64_t)mktime(&tm);
 	return 0;
 }
 
-/* Parses a --where value for an integer column (names for protocol and direction). */
-static int where_number(const struct qcol *col, const char *v, long long *ret)
+/*
+ * Reads a span such as "90s", "1h 30min", "2 days" at p; the end in *end.
+ * 0 or -EINVAL (no number, an unknown unit, longer than QUERY_MAX_SPAN).
+ */
+static int query_parse_span(const char *p, const char **end, int64_t *ret)
+{
+	int64_t total = 0;
+	int parts = 0;
+
+	for (;;) {
+		const char *word;
+		int64_t n = 0, unit;
+		int digits = 0;
+
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		for (; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (digits >= 12)
+				return -EINVAL;
+			n = n * 10 + (*p - '0');
+		}
+		while (*p == ' ')
+			p++;
+		word = p;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			p++;
+		unit = query_unit(word, (size_t)(p - word));
+		if (!unit || n > QUERY_MAX_SPAN / unit || total + n * unit > QUERY_MAX_SPAN)
+			return -EINVAL;
+		total += n * unit;
+		parts++;
+	}
+	if (!parts)
+		return -EINVAL;
+	*end = p;
+	*ret = total;
+	return 0;
+}
+
+/* Reads exactly two digits. */
+static bool query_2d(const char *p, int *ret)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return false;
+	*ret = (p[0] - '0') * 10 + (p[1] - '0');
+	return true;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t query_days(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int query_month_days(int y, int m)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/*
+ * Reads a zone at p: "Z", "UTC" or +HH[:MM] / -HHMM, after at most one
+ * space; the offset east of UTC in seconds. False when p holds none.
+ */
+static bool query_parse_zone(const char *p, const char **end, int *offset_s)
+{
+	int h, m = 0, sign;
+
+	if (*p == ' ')
+		p++;
+	if (*p == 'Z' || *p == 'z') {
+		*offset_s = 0;
+		*end = p + 1;
+		return true;
+	}
+	if (!strncasecmp(p, "UTC", 3)) {
+		*offset_s = 0;
+		*end = p + 3;
+		return true;
+	}
+	if (*p != '+' && *p != '-')
+		return false;
+	sign = *p++ == '-' ? -1 : 1;
+	if (!query_2d(p, &h) || h > 14)
+		return false;
+	p += 2;
+	if (*p == ':')
+		p++;
+	if (*p >= '0' && *p <= '9') {
+		if (!query_2d(p, &m) || m > 59)
+			return false;
+		p += 2;
+	}
+	*offset_s = sign * (h * 3600 + m * 60);
+	*end = p;
+	return true;
+}
+
+/*
+ * Absolute times: [YYYY-MM-DD][( |T)HH:MM[:SS[.frac]]][zone]; without a
+ * date, today; without a zone, local time.
+ */
+static int query_parse_absolute(const char *s, int64_t now, int64_t *ret)
+{
+	int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, offset = 0;
+	bool has_date = false, has_time = false, has_zone = false;
+	const char *p = s;
+
+	if (strlen(s) >= 10 && s[4] == '-' && s[7] == '-' && query_2d(s, &y) && query_2d(s + 2, &mo)) {
+		y = y * 100 + mo;
+		if (!query_2d(s + 5, &mo) || !query_2d(s + 8, &d))
+			return -EINVAL;
+		has_date = true;
+		p = s + 10;
+		if ((*p == ' ' || *p == 'T') && p[1] >= '0' && p[1] <= '9')
+			p++;
+		else if (*p)
+			return -EINVAL;
+	}
+	if (*p) {
+		if (!query_2d(p, &h) || p[2] != ':' || !query_2d(p + 3, &mi))
+			return -EINVAL;
+		p += 5;
+		if (*p == ':') {
+			if (!query_2d(p + 1, &sec))
+				return -EINVAL;
+			p += 3;
+			if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+				for (p++; *p >= '0' && *p <= '9'; p++)
+					;
+			}
+		}
+		has_time = true;
+		if (*p)
+			has_zone = query_parse_zone(p, &p, &offset);
+		if (*p)
+			return -EINVAL;
+	}
+	if (!has_date && !has_time)
+		return -EINVAL;
+	if (h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	if (has_zone) {
+		int64_t t;
+
+		if (!has_date) {
+			/* Today where the zone is. */
+			time_t there = (time_t)(now + offset);
+			struct tm tm;
+
+			if (!gmtime_r(&there, &tm))
+				return -EINVAL;
+			y = tm.tm_year + 1900;
+			mo = tm.tm_mon + 1;
+			d = tm.tm_mday;
+		}
+		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > query_month_days(y, mo))
+			return -EINVAL;
+		t = query_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+		if (t < 0 || t > QUERY_MAX_TIME)
+			return -EINVAL;
+		*ret = t;
+		return 0;
+	}
+	{
+		struct tm tm = { 0 };
+		time_t nowt = (time_t)now, t;
+
+		if (!has_date) {
+			if (!localtime_r(&nowt, &tm))
+				return -EINVAL;
+			y = tm.tm_year + 1900;
+			mo = tm.tm_mon + 1;
+			d = tm.tm_mday;
+		}
+		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > query_month_days(y, mo))
+			return -EINVAL;
+		tm = (struct tm){ .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+				  .tm_min = mi, .tm_sec = sec, .tm_isdst = -1 };
+		t = mktime(&tm);
+		if (t == (time_t)-1 || t > QUERY_MAX_TIME)
+			return -EINVAL;
+		*ret = (int64_t)t;
+		return 0;
+	}
+}
+
+/* Local midnight days_back days before now's day (0: today), or the start of the month or year. */
+static int query_local_midnight(int64_t now, int days_back, char unit, int64_t *ret)
+{
+	time_t nowt = (time_t)now, t;
+	struct tm tm;
+
+	if (!localtime_r(&nowt, &tm))
+		return -EINVAL;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mday -= days_back;
+	if (unit == 'M' || unit == 'y')
+		tm.tm_mday = 1;
+	if (unit == 'y')
+		tm.tm_mon = 0;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	*ret = (int64_t)t;
+	return 0;
+}
+
+int query_parse_time(const char *s, int64_t now, int64_t boot, int64_t *ret)
 {
 	static const struct {
-		const char *col, *name;
-		int value;
-	} names[] = {
-		{ "protocol", "icmp", 1 }, { "protocol", "tcp", 6 }, { "protocol", "udp", 17 },
-		{ "protocol", "dccp", 33 }, { "protocol", "icmpv6", 58 },
-		{ "protocol", "sctp", 132 }, { "protocol", "udplite", 136 },
-		{ "direction", "outbound", 0 }, { "direction", "inbound", 1 },
-		{ "direction", "exec", 2 },
+		const char *word;
+		int days_back;
+		char unit;
+	} days[] = {
+		{ "today", 0, 'd' }, { "yesterday", 1, 'd' }, { "tomorrow", -1, 'd' },
+		{ "week-ago", 7, 'd' }, { "this-month", 0, 'M' }, { "this-year", 0, 'y' },
 	};
+	char buf[64];
+	const char *end;
+	size_t len;
+	int64_t span;
+	long long v;
+	int sign = -1;
 
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		if (!strcmp(col->name, names[i].col) && !strcasecmp(v, names[i].name)) {
-			*ret = names[i].value;
-			return 0;
+	if (!s)
+		return -EINVAL;
+	while (*s == ' ')
+		s++;
+	len = strlen(s);
+	while (len && s[len - 1] == ' ')
+		len--;
+	if (!len || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+
+	if (!strcasecmp(buf, "now")) {
+		*ret = now;
+		return 0;
+	}
+	if (!strcasecmp(buf, "recent")) { /* ausearch: ten minutes ago */
+		*ret = now - 600;
+		return 0;
+	}
+	if (!strcasecmp(buf, "boot")) {
+		if (boot < 0)
+			return -ENODATA;
+		*ret = boot;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(days); i++) {
+		if (!strcasecmp(buf, days[i].word))
+			return query_local_midnight(now, days[i].days_back, days[i].unit, ret);
+	}
+	if (buf[0] == '@') {
+		if (buf[1] < '0' || buf[1] > '9' || util_parse_ll(buf + 1, 0, QUERY_MAX_TIME, &v) < 0)
+			return -EINVAL;
+		*ret = v;
+		return 0;
+	}
+	/* A date, or a time of day: digits then '-' or ':'. */
+	if (len >= 5 && (buf[2] == ':' || (len >= 10 && buf[4] == '-')))
+		return query_parse_absolute(buf, now, ret);
+	/* Relative: [+|-]SPAN, or SPAN [ago]; unsigned means ago. */
+	end = buf;
+	if (*end == '+' || *end == '-')
+		sign = *end++ == '+' ? 1 : -1;
+	if (query_parse_span(end, &end, &span) < 0)
+		return -EINVAL;
+	while (*end == ' ')
+		end++;
+	if (buf[0] != '+' && buf[0] != '-' && !strcasecmp(end, "ago"))
+		end += 3;
+	if (*end)
+		return -EINVAL;
+	*ret = now + sign * span;
+	return 0;
+}
+
+/* The boot time from /proc/stat ("btime"), or -1. */
+static int64_t query_boot_time(void)
+{
+	char *text = NULL, *p;
+	long long v = -1;
+
+	if (util_read_file(AT_FDCWD, "/proc/stat", 1 << 20, &text, NULL) < 0)
+		return -1;
+	p = strstr(text, "\nbtime ");
+	if (!p || sscanf(p + 7, "%lld", &v) != 1 || v < 0)
+		v = -1;
+	free(text);
+	return v;
+}
+
+/* Parses a --where value for an integer column: names for protocol, direction and uid. */
+static int where_number(const struct qcol *col, const char *v, long long *ret)
+{
+	if (!strcmp(col->name, "protocol")) {
+		for (size_t i = 0; i < ARRAY_SIZE(query_protocols); i++) {
+			if (!strcasecmp(v, query_protocols[i].name)) {
+				*ret = query_protocols[i].number;
+				return 0;
+			}
 		}
+	} else if (!strcmp(col->name, "direction")) {
+		for (size_t i = 0; i < ARRAY_SIZE(query_directions); i++) {
+			if (!strcasecmp(v, query_directions[i]) ||
+			    !strcasecmp(v, query_directions_long[i])) {
+				*ret = (long long)i;
+				return 0;
+			}
+		}
+	} else if (!strcmp(col->name, "uid") && *v && (*v < '0' || *v > '9')) {
+		struct passwd *pw = getpwnam(v);
+
+		if (!pw)
+			return -ENOENT;
+		*ret = (long long)pw->pw_uid;
+		return 0;
 	}
 	return util_parse_ll(v, -1, INT64_MAX, ret);
 }
 
 static void query_usage(FILE *f)
 {
-	fputs("usage: auditsnitch query [--since TIME] [--until TIME] [--group-by COLUMN]\n"
-	      "                         [--where COLUMN=VALUE]... [--limit N]\n"
-	      "                         [--format table|csv|json]\n"
-	      "TIME: YYYY-MM-DD[ HH:MM[:SS]] (local time) or an age: 90s, 15m, 1h, 7d, 2w\n"
-	      "COLUMN: exe name cmdline sha256 parent domain ip port lport uid protocol\n"
-	      "        direction time (group-by), and laddr (where)\n"
+	fputs("Usage: auditsnitch [-c FILE] [-d DIR] query [OPTIONS]\n"
+	      "Prints the connection log (one line per stored row, oldest first), or its\n"
+	      "sums per value of a column with --group-by.\n"
+	      "  --since TIME, --until TIME   only rows in this time range\n"
+	      "  --where COLUMN=VALUE         only rows with this value (repeatable, all must\n"
+	      "                               match); ip=ADDR/PREFIX and laddr= match a range\n"
+	      "  --group-by COLUMN            one line per value, with events, send, recv,\n"
+	      "                               first and last\n"
+	      "  --limit N                    the newest N rows (groups: the N largest)\n"
+	      "  --format table|csv|json      output format (default table)\n"
+	      "  --columns LIST               the columns to print, comma-separated\n"
+	      "  --no-header                  no heading line (table and CSV)\n"
+	      "  --time-format local|iso|epoch  times as 2026-12-01 10:00:00 (default),\n"
+	      "                               2026-12-01T10:00:00+01:00, or unix seconds\n"
+	      "  --utc                        times in UTC instead of local time\n"
+	      "  -n, --numeric                numbers instead of names for user, protocol\n"
+	      "                               and direction in the table\n"
+	      "  --width N                    table width in columns (0: no limit; default:\n"
+	      "                               the terminal's, or $COLUMNS)\n"
+	      "TIME: now, today, yesterday, tomorrow, boot, recent, week-ago, this-month,\n"
+	      "      this-year; @EPOCH; YYYY-MM-DD[ HH:MM[:SS]] or HH:MM[:SS] (local time)\n"
+	      "      with an optional zone (Z, UTC, +02:00): 2026-12-01T10:00:00Z;\n"
+	      "      an age: 90s, 15m, 1h30m, 7d, 2w, '1 hour ago', -1h (+1h: ahead)\n"
+	      "COLUMN: exe name cmdline sha256 parent domain ip laddr port lport uid\n"
+	      "        protocol direction, and time (--group-by only)\n"
+	      "Columns printed: exe name cmdline sha256 contime domain ip port uid events\n"
+	      "        parent protocol direction lport laddr send recv, and in CSV and JSON\n"
+	      "        also user protocol_name direction_name; grouped: COLUMN events send\n"
+	      "        recv first last\n"
 	      "Examples:\n"
-	      "  auditsnitch query --since 1d --group-by exe\n"
-	      "  auditsnitch query --since '2024-05-01 08:00' --where exe=/usr/bin/curl "
+	      "  auditsnitch query --since today --group-by exe\n"
+	      "  auditsnitch query --since '1 hour ago' --where ip=10.0.0.0/8\n"
+	      "  auditsnitch query --since 2026-12-01T08:00Z --where exe=/usr/bin/curl "
 	      "--format json\n", f);
+}
+
+/* Long-only options take values from 256 (cli_refused_option). */
+enum {
+	OPT_SINCE = 256, OPT_UNTIL, OPT_GROUP, OPT_WHERE, OPT_LIMIT, OPT_FORMAT, OPT_COLUMNS,
+	OPT_NO_HEADER, OPT_UTC, OPT_TIME_FORMAT, OPT_WIDTH,
+};
+
+/* Reads one --where COLUMN=VALUE into w; 0 or EX_USAGE after the message. */
+static int query_parse_where(char *arg, struct where *w, FILE *err)
+{
+	char *eq = strchr(arg, '=');
+
+	if (eq)
+		*eq = '\0';
+	w->col = query_col(arg);
+	if (eq)
+		*eq = '=';
+	if (!eq || !w->col || w->col->kind == KIND_TIME)
+		return cli_usage_error(err, "query", "--where '%s': expected COLUMN=VALUE with "
+				       "one of the columns of --help (times: --since, --until)",
+				       arg);
+	w->text = eq + 1;
+	if (w->col->kind == KIND_INT) {
+		int r = where_number(w->col, w->text, &w->num);
+
+		if (r == -ENOENT)
+			return cli_usage_error(err, "query", "--where uid: no user '%s'", w->text);
+		if (r < 0)
+			return cli_usage_error(err, "query", "--where %s: '%s' is not a number%s",
+					       w->col->name, w->text,
+					       !strcmp(w->col->name, "protocol") ?
+					       " or a protocol name (tcp, udp, icmp...)" :
+					       !strcmp(w->col->name, "direction") ?
+					       " or out, in, exec" : "");
+	}
+	if ((w->col->kind == KIND_RADDR || w->col->kind == KIND_LADDR) && strchr(w->text, '/')) {
+		if (filter_cidr_parse(w->text, &w->cidr) < 0)
+			return cli_usage_error(err, "query", "--where %s: '%s' is not an address "
+					       "range (ADDR/PREFIX, e.g. 10.0.0.0/8 or fd00::/8)",
+					       w->col->name, w->text);
+		w->is_cidr = true;
+	}
+	return 0;
 }
 
 static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, FILE *err)
 {
 	static const struct option longopts[] = {
-		{ "since", required_argument, NULL, 's' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "group-by", required_argument, NULL, 'g' },
-		{ "where", required_argument, NULL, 'w' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "format", required_argument, NULL, 'f' },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "until", required_argument, NULL, OPT_UNTIL },
+		{ "group-by", required_argument, NULL, OPT_GROUP },
+		{ "where", required_argument, NULL, OPT_WHERE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "columns", required_argument, NULL, OPT_COLUMNS },
+		{ "no-header", no_argument, NULL, OPT_NO_HEADER },
+		{ "utc", no_argument, NULL, OPT_UTC },
+		{ "time-format", required_argument, NULL, OPT_TIME_FORMAT },
+		{ "numeric", no_argument, NULL, 'n' },
+		{ "width", required_argument, NULL, OPT_WIDTH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int64_t now = (int64_t)time(NULL);
-	int c;
+	int64_t now = (int64_t)time(NULL), boot = query_boot_time();
+	char optbuf[3];
+	int c, r;
 
 	memset(q, 0, sizeof(*q));
+	q->width = -1;
 	optind = 0; /* GNU: start over, main() may have parsed its own options */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hn", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-		case 'u':
-			if (query_parse_time(optarg, now, c == 's' ? &q->since : &q->until) < 0) {
-				fprintf(err, "auditsnitch query: --%s: cannot read \"%s\" as a time "
-					"(YYYY-MM-DD[ HH:MM[:SS]] or 90s, 15m, 1h, 7d)\n",
-					c == 's' ? "since" : "until", optarg);
-				return EX_USAGE;
-			}
-			*(c == 's' ? &q->has_since : &q->has_until) = true;
+		case OPT_SINCE:
+		case OPT_UNTIL:
+			r = query_parse_time(optarg, now, boot, c == OPT_SINCE ? &q->since : &q->until);
+			if (r == -ENODATA)
+				return cli_usage_error(err, "query", "--%s boot: the boot time is "
+						       "unknown (no btime in /proc/stat)",
+						       c == OPT_SINCE ? "since" : "until");
+			if (r < 0)
+				return cli_usage_error(err, "query", "--%s: cannot read '%s' as a "
+						       "time (e.g. today, '1 hour ago', -1h, @EPOCH, "
+						       "2026-12-01T10:00:00Z, '2026-12-01 10:00')",
+						       c == OPT_SINCE ? "since" : "until", optarg);
+			*(c == OPT_SINCE ? &q->has_since : &q->has_until) = true;
 			break;
-		case 'g':
+		case OPT_GROUP:
+			if (q->group)
+				return cli_usage_error(err, "query", "--group-by given twice (%s, then "
+						       "%s): one grouping per query", q->group->name,
+						       optarg);
 			q->group = query_col(optarg);
-			if (!q->group || !strcmp(optarg, "laddr")) {
-				fprintf(err, "auditsnitch query: --group-by: unknown column \"%s\"\n",
-					optarg);
-				return EX_USAGE;
-			}
+			if (!q->group || !strcmp(optarg, "laddr"))
+				return cli_usage_error(err, "query", "--group-by: unknown column '%s'",
+						       optarg);
 			break;
-		case 'w': {
-			char *eq = strchr(optarg, '=');
-			struct where *w = &q->where[q->n_where];
-
-			if (q->n_where >= QUERY_MAX_WHERE) {
-				fprintf(err, "auditsnitch query: at most %d --where\n", QUERY_MAX_WHERE);
+		case OPT_WHERE:
+			if (q->n_where >= QUERY_MAX_WHERE)
+				return cli_usage_error(err, "query", "at most %d --where",
+						       QUERY_MAX_WHERE);
+			if (query_parse_where(optarg, &q->where[q->n_where], err))
 				return EX_USAGE;
-			}
-			if (eq)
-				*eq = '\0';
-			w->col = query_col(optarg);
-			if (!eq || !w->col || w->col->kind == KIND_TIME) {
-				if (eq)
-					*eq = '=';
-				fprintf(err, "auditsnitch query: --where \"%s\": expected COLUMN=VALUE "
-					"with a column of --help\n", optarg);
-				return EX_USAGE;
-			}
-			*eq = '=';
-			w->text = eq + 1;
-			if (w->col->kind == KIND_INT && where_number(w->col, w->text, &w->num) < 0) {
-				fprintf(err, "auditsnitch query: --where %s: \"%s\" is not a number\n",
-					w->col->name, w->text);
-				return EX_USAGE;
-			}
 			q->n_where++;
 			break;
-		}
-		case 'l':
-			if (util_parse_ll(optarg, 0, INT64_MAX, &q->limit) < 0) {
-				fprintf(err, "auditsnitch query: --limit: \"%s\" is not a count\n",
-					optarg);
-				return EX_USAGE;
-			}
+		case OPT_LIMIT:
+			if (util_parse_ll(optarg, 0, INT64_MAX, &q->limit) < 0)
+				return cli_usage_error(err, "query", "--limit: '%s' is not a count",
+						       optarg);
 			break;
-		case 'f':
-			if (!strcmp(optarg, "table")) {
+		case OPT_FORMAT:
+			if (!strcmp(optarg, "table"))
 				q->format = FMT_TABLE;
-			} else if (!strcmp(optarg, "csv")) {
+			else if (!strcmp(optarg, "csv"))
 				q->format = FMT_CSV;
-			} else if (!strcmp(optarg, "json")) {
+			else if (!strcmp(optarg, "json"))
 				q->format = FMT_JSON;
-			} else {
-				fprintf(err, "auditsnitch query: --format: \"%s\" is not table, csv "
-					"or json\n", optarg);
-				return EX_USAGE;
-			}
+			else
+				return cli_usage_error(err, "query", "--format: '%s' is not table, csv "
+						       "or json", optarg);
+			break;
+		case OPT_COLUMNS:
+			q->columns = optarg;
+			break;
+		case OPT_NO_HEADER:
+			q->no_header = true;
+			break;
+		case OPT_UTC:
+			q->utc = true;
+			break;
+		case OPT_TIME_FORMAT:
+			if (!strcmp(optarg, "local"))
+				q->time_format = TIME_LOCAL;
+			else if (!strcmp(optarg, "iso"))
+				q->time_format = TIME_ISO;
+			else if (!strcmp(optarg, "epoch"))
+				q->time_format = TIME_EPOCH;
+			else
+				return cli_usage_error(err, "query", "--time-format: '%s' is not "
+						       "local, iso or epoch", optarg);
+			break;
+		case 'n':
+			q->numeric = true;
+			break;
+		case OPT_WIDTH:
+			if (util_parse_ll(optarg, 0, 100000, &q->width) < 0)
+				return cli_usage_error(err, "query", "--width: '%s' is not a number of "
+						       "columns (0 for no limit)", optarg);
 			break;
 		case 'h':
 			query_usage(out);
 			return -1;
 		default:
-			fprintf(err, "auditsnitch query: unknown or incomplete option \"%s\"\n",
-				argv[optind - 1]);
-			query_usage(err);
-			return EX_USAGE;
+			return cli_bad_option(err, "query",
+					      cli_refused_option(argv, optind, optopt, optbuf),
+					      c == ':');
 		}
 	}
-	if (optind < argc) {
-		fprintf(err, "auditsnitch query: unexpected argument \"%s\"\n", argv[optind]);
-		return EX_USAGE;
-	}
+	if (optind < argc)
+		return cli_usage_error(err, "query", "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 
@@ -324,6 +765,25 @@ static const char *kind_table(const struct qcol *col)
 	}
 }
 
+/*
+ * SQL function asn_cidr(addr, i): whether text addr lies in the range of
+ * --where number i. The addresses table is small (one row per address),
+ * and the IN subquery runs once, so each address is parsed once.
+ */
+static void query_sql_cidr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct query_opts *q = sqlite3_user_data(ctx);
+	const char *addr = (const char *)sqlite3_value_text(argv[0]);
+	int i = sqlite3_value_int(argv[1]);
+
+	if (argc != 2 || !addr || i < 0 || i >= q->n_where || !q->where[i].is_cidr ||
+	    strlen(addr) != (size_t)sqlite3_value_bytes(argv[0])) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	sqlite3_result_int(ctx, filter_cidr_match(&q->where[i].cidr, addr));
+}
+
 /* WHERE clause on connections c; parameters are numbered in order from 1. */
 static void query_where(struct sbuf *b, const struct query_opts *q)
 {
@@ -342,6 +802,9 @@ static void query_where(struct sbuf *b, const struct query_opts *q)
 
 		if (col->kind == KIND_INT)
 			sb_add(b, "%sc.%s = ?%d", sep, col->field, i + 1);
+		else if (q->where[i].is_cidr)
+			sb_add(b, "%sc.%s IN (SELECT id FROM addresses WHERE asn_cidr(addr, %d))",
+			       sep, kind_id_column(col), i);
 		else
 			sb_add(b, "%sc.%s IN (SELECT id FROM %s WHERE %s = ?%d)", sep,
 			       kind_id_column(col), kind_table(col), col->field, i + 1);
@@ -355,13 +818,13 @@ static char *query_sql(const struct query_opts *q)
 	const struct qcol *g = q->group;
 
 	if (!g) {
-		/* The view's columns, from the tables so contime stays indexable. */
+		/* The columns of row_cols, from the tables so contime stays indexable. */
 		sb_add(&b, "SELECT * FROM (SELECT e.exe AS exe, e.name AS name, e.cmdline AS cmdline,"
-		       " e.sha256 AS sha256, datetime(c.contime, 'unixepoch', 'localtime') AS contime,"
+		       " e.sha256 AS sha256, c.contime AS contime,"
 		       " d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
 		       " c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
 		       " c.direction AS direction, c.lport AS lport, la.addr AS laddr,"
-		       " c.send AS send, c.recv AS recv, c.contime AS t_"
+		       " c.send AS send, c.recv AS recv"
 		       " FROM connections c"
 		       " LEFT JOIN executables e ON e.id = c.exe_id"
 		       " LEFT JOIN executables p ON p.id = c.pexe_id"
@@ -372,14 +835,12 @@ static char *query_sql(const struct query_opts *q)
 		sb_add(&b, " ORDER BY c.contime DESC");
 		if (q->limit)
 			sb_add(&b, " LIMIT %lld", q->limit);
-		sb_add(&b, ") ORDER BY t_");
+		sb_add(&b, ") ORDER BY contime");
 		return b.s;
 	}
 	/* Rows were summed per id into temp.query_groups (query_group_scan). */
 	sb_add(&b, "SELECT %s AS \"%s\", sum(s.ev) AS events, sum(s.se) AS send,"
-	       " sum(s.re) AS recv, datetime(min(s.f), 'unixepoch', 'localtime') AS first,"
-	       " datetime(max(s.l), 'unixepoch', 'localtime') AS last FROM temp.query_groups s",
-	       g->kind == KIND_TIME ? "datetime(s.k, 'unixepoch', 'localtime')" :
+	       " sum(s.re) AS recv, min(s.f) AS first, max(s.l) AS last FROM temp.query_groups s",
 	       kind_table(g) ? "t.v" : "s.k", g->name);
 	if (kind_table(g))
 		sb_add(&b, " LEFT JOIN (SELECT id, %s AS v FROM %s) t ON t.id = s.k GROUP BY t.v",
@@ -401,6 +862,8 @@ static void query_bind(sqlite3_stmt *stmt, const struct query_opts *q)
 	for (int i = 0; i < q->n_where; i++) {
 		const struct where *w = &q->where[i];
 
+		if (w->is_cidr)
+			continue;
 		if (w->col->kind == KIND_INT)
 			sqlite3_bind_int64(stmt, i + 1, w->num);
 		else
@@ -519,44 +982,12 @@ out:
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Length of the valid UTF-8 sequence at p (0: invalid). */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
 
 static void json_string(FILE *out, const unsigned char *s, size_t len)
 {
 	fputc('"', out);
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_len(s + i, len - i);
+		size_t n = util_utf8_len(s + i, len - i);
 
 		if (n == 1 && s[i] == '"') {
 			fputs("\\\"", out);
@@ -590,7 +1021,7 @@ static void csv_field(FILE *out, const unsigned char *s, size_t len)
 	if (quote)
 		fputc('"', out);
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_len(s + i, len - i);
+		size_t n = util_utf8_len(s + i, len - i);
 
 		if (n == 0 || (n == 1 && (s[i] == '\0' || s[i] == '\\'))) {
 			fprintf(out, "\\x%02x", s[i]);
@@ -606,175 +1037,366 @@ static void csv_field(FILE *out, const unsigned char *s, size_t len)
 		fputc('"', out);
 }
 
-/* Display width in code points (enough for aligning paths and numbers). */
-static size_t text_width(const char *s)
+/*
+ * A table cell's text: the one escaping rule of table output (util_escape)
+ * applied to len bytes of s, as a new string.
+ */
+static char *table_cell_text(const char *s, size_t len)
 {
-	size_t w = 0;
+	size_t need = util_escape(NULL, 0, s, len);
+	char *cell = xmalloc(need + 1);
 
-	for (; *s; s++)
-		w += ((unsigned char)*s & 0xc0) != 0x80;
-	return w;
+	util_escape(cell, need + 1, s, len);
+	return cell;
 }
 
-/* One cell as text for the table: escaped, numbers printed. */
-static char *table_cell(sqlite3_stmt *stmt, int i)
-{
-	const char *text;
-	size_t len, need;
-	char *cell;
-
-	switch (sqlite3_column_type(stmt, i)) {
-	case SQLITE_NULL:
-		return xstrdup("");
-	case SQLITE_INTEGER:
-		return xasprintf("%lld", (long long)sqlite3_column_int64(stmt, i));
-	default:
-		text = (const char *)sqlite3_column_blob(stmt, i);
-		len = (size_t)sqlite3_column_bytes(stmt, i);
-		need = util_escape(NULL, 0, text ? text : "", len);
-		cell = xmalloc(need + 1);
-		util_escape(cell, need + 1, text ? text : "", len);
-		return cell;
-	}
-}
-
-struct table {
-	int ncols;
-	size_t *width;
-	char ***rows; /* buffered while sizing */
-	size_t n_rows;
-	bool sized;
+/* Remembered user names (the password database may be a network service). */
+struct user_cache {
+	struct {
+		long long uid;
+		char *name; /* NULL: no such user */
+	} entry[QUERY_USER_CACHE];
+	size_t n;
+	char *uncached; /* the last name looked up once the cache is full */
 };
 
-static void table_print_row(FILE *out, struct table *t, char **cells)
+/* The user name of uid, or NULL. Valid until the next call. */
+static const char *user_name(struct user_cache *c, long long uid)
 {
-	for (int i = 0; i < t->ncols; i++) {
-		size_t w = text_width(cells[i]);
+	struct passwd *pw;
+	char *name;
 
-		fputs(cells[i], out);
-		if (i + 1 < t->ncols) {
-			for (size_t pad = w; pad < t->width[i] + 2; pad++)
-				fputc(' ', out);
-		}
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->entry[i].uid == uid)
+			return c->entry[i].name;
 	}
-	fputc('\n', out);
+	pw = uid >= 0 && uid <= UINT32_MAX - 1 ? getpwuid((uid_t)uid) : NULL;
+	name = pw && pw->pw_name ? xstrdup(pw->pw_name) : NULL;
+	if (c->n < QUERY_USER_CACHE) {
+		c->entry[c->n].uid = uid;
+		c->entry[c->n++].name = name;
+		return name;
+	}
+	free(c->uncached);
+	c->uncached = name;
+	return name;
 }
 
-static void table_flush(FILE *out, struct table *t, sqlite3_stmt *stmt)
+static void user_cache_clear(struct user_cache *c)
 {
-	char **head = xcalloc((size_t)t->ncols, sizeof(*head));
+	for (size_t i = 0; i < c->n; i++)
+		free(c->entry[i].name);
+	free(c->uncached);
+	c->n = 0;
+	c->uncached = NULL;
+}
 
-	for (int i = 0; i < t->ncols; i++) {
-		head[i] = xstrdup(sqlite3_column_name(stmt, i));
-		if (text_width(head[i]) > t->width[i])
-			t->width[i] = text_width(head[i]);
-		if (t->width[i] > TABLE_MAX_WIDTH)
-			t->width[i] = TABLE_MAX_WIDTH;
+static const char *protocol_name(long long n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(query_protocols); i++) {
+		if (query_protocols[i].number == n)
+			return query_protocols[i].name;
 	}
-	table_print_row(out, t, head);
-	for (int i = 0; i < t->ncols; i++)
-		free(head[i]);
-	free(head);
-	for (size_t r = 0; r < t->n_rows; r++) {
-		table_print_row(out, t, t->rows[r]);
-		for (int i = 0; i < t->ncols; i++)
-			free(t->rows[r][i]);
-		free(t->rows[r]);
+	return NULL;
+}
+
+static const char *direction_name(long long n)
+{
+	return n >= 0 && n < (long long)ARRAY_SIZE(query_directions) ? query_directions[n] : NULL;
+}
+
+/* Writes time t into buf per the options; false when it cannot be shown as a date. */
+static bool format_time(const struct query_opts *q, int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	long off;
+
+	if (q->time_format == TIME_EPOCH || t < 0 || t > QUERY_MAX_TIME)
+		return false;
+	if (!(q->utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm)))
+		return false;
+	if (q->time_format == TIME_LOCAL) {
+		strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+		return true;
 	}
-	free(t->rows);
-	t->rows = NULL;
-	t->n_rows = 0;
-	t->sized = true;
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	off = q->utc ? 0 : tm.tm_gmtoff;
+	if (q->utc)
+		snprintf(buf + strlen(buf), size - strlen(buf), "Z");
+	else
+		snprintf(buf + strlen(buf), size - strlen(buf), "%c%02ld:%02ld", off < 0 ? '-' : '+',
+			 labs(off) / 3600, labs(off) / 60 % 60);
+	return true;
+}
+
+/* One value as it is printed: text (len bytes, may hold NUL), a number, or nothing. */
+struct value {
+	enum { V_NULL, V_NUM, V_TEXT } type;
+	long long num;
+	const char *text;
+	size_t len;
+	char buf[64];
+};
+
+struct printer {
+	const struct query_opts *q;
+	enum format format;
+	const struct out_col *cols;
+	size_t ncols;
+	struct user_cache users;
+	struct table *table;
+	bool first_row;
+};
+
+/* The value of column c of the current row; names is true for the table without --numeric. */
+static void value_get(struct printer *p, sqlite3_stmt *stmt, const struct out_col *c,
+		      struct value *v)
+{
+	int type = sqlite3_column_type(stmt, c->src);
+	bool names = p->format == FMT_TABLE && !p->q->numeric;
+	const char *name = NULL;
+	long long n;
+
+	v->type = V_NULL;
+	if (type == SQLITE_NULL)
+		return;
+	if (c->kind == OUT_TEXT || type != SQLITE_INTEGER) {
+		v->type = V_TEXT;
+		v->text = (const char *)sqlite3_column_blob(stmt, c->src);
+		v->len = (size_t)sqlite3_column_bytes(stmt, c->src);
+		if (!v->text)
+			v->text = "";
+		return;
+	}
+	n = (long long)sqlite3_column_int64(stmt, c->src);
+	v->type = V_NUM;
+	v->num = n;
+	switch (c->kind) {
+	case OUT_TIME:
+		if (format_time(p->q, n, v->buf, sizeof(v->buf)))
+			name = v->buf;
+		break;
+	case OUT_UID:
+		if (names)
+			name = user_name(&p->users, n);
+		break;
+	case OUT_USER:
+		name = user_name(&p->users, n);
+		if (!name && p->format != FMT_TABLE)
+			v->type = V_NULL;
+		break;
+	case OUT_PROTO:
+		if (names)
+			name = n == 0 ? "-" : protocol_name(n);
+		break;
+	case OUT_PROTO_NAME:
+		name = protocol_name(n);
+		if (!name && p->format != FMT_TABLE)
+			v->type = V_NULL;
+		break;
+	case OUT_DIR:
+		if (names)
+			name = direction_name(n);
+		break;
+	case OUT_DIR_NAME:
+		name = direction_name(n);
+		if (!name && p->format != FMT_TABLE)
+			v->type = V_NULL;
+		break;
+	default:
+		break;
+	}
+	if (name && v->type != V_NULL) {
+		v->type = V_TEXT;
+		v->text = name;
+		v->len = strlen(name);
+	}
+}
+
+static void printer_header(struct printer *p, FILE *out)
+{
+	if (p->format == FMT_TABLE) {
+		for (size_t i = 0; i < p->ncols; i++) {
+			const struct out_col *c = &p->cols[i];
+
+			table_column(p->table, i, c->name,
+				     c->kind == OUT_INT || (c->kind == OUT_UID && p->q->numeric) ?
+				     TABLE_RIGHT : c->kind == OUT_TEXT || c->kind == OUT_USER ?
+				     TABLE_TRUNC : 0);
+		}
+	} else if (p->format == FMT_CSV && !p->q->no_header) {
+		for (size_t i = 0; i < p->ncols; i++) {
+			if (i)
+				fputc(',', out);
+			csv_field(out, (const unsigned char *)p->cols[i].name, strlen(p->cols[i].name));
+		}
+		fputc('\n', out);
+	} else if (p->format == FMT_JSON) {
+		fputs("[", out);
+	}
+}
+
+static void printer_row(struct printer *p, sqlite3_stmt *stmt, FILE *out)
+{
+	struct value v;
+	char **cells;
+
+	if (p->format == FMT_TABLE) {
+		cells = xcalloc(p->ncols, sizeof(*cells));
+		for (size_t i = 0; i < p->ncols; i++) {
+			value_get(p, stmt, &p->cols[i], &v);
+			cells[i] = v.type == V_NULL ? xstrdup("") :
+				   v.type == V_NUM ? xasprintf("%lld", v.num) :
+				   table_cell_text(v.text, v.len);
+		}
+		table_add_row(p->table, cells);
+		return;
+	}
+	if (p->format == FMT_JSON)
+		fputs(p->first_row ? "\n{" : ",\n{", out);
+	for (size_t i = 0; i < p->ncols; i++) {
+		value_get(p, stmt, &p->cols[i], &v);
+		if (p->format == FMT_JSON) {
+			if (i)
+				fputc(',', out);
+			json_string(out, (const unsigned char *)p->cols[i].name,
+				    strlen(p->cols[i].name));
+			fputc(':', out);
+			if (v.type == V_NUM)
+				fprintf(out, "%lld", v.num);
+			else if (v.type == V_NULL)
+				fputs("null", out);
+			else
+				json_string(out, (const unsigned char *)v.text, v.len);
+		} else {
+			if (i)
+				fputc(',', out);
+			if (v.type == V_NUM)
+				fprintf(out, "%lld", v.num);
+			else if (v.type == V_TEXT)
+				csv_field(out, (const unsigned char *)v.text, v.len);
+		}
+	}
+	fputs(p->format == FMT_JSON ? "}" : "\n", out);
+	p->first_row = false;
 }
 
 /* Steps stmt and prints every row; returns an sqlite result code. */
-static int query_print(sqlite3_stmt *stmt, enum format format, FILE *out)
+static int query_print(struct printer *p, sqlite3_stmt *stmt, FILE *out)
 {
-	int ncols = sqlite3_column_count(stmt);
-	/* The internal sort key of the row listing is not shown. */
-	int shown = ncols && !strcmp(sqlite3_column_name(stmt, ncols - 1), "t_") ? ncols - 1 : ncols;
-	struct table t = { .ncols = shown };
-	bool first = true;
 	int rc;
 
-	t.width = xcalloc((size_t)shown + 1, sizeof(*t.width));
-	if (format == FMT_CSV) {
-		for (int i = 0; i < shown; i++) {
-			const char *name = sqlite3_column_name(stmt, i);
-
-			if (i)
-				fputc(',', out);
-			csv_field(out, (const unsigned char *)name, strlen(name));
-		}
-		fputc('\n', out);
-	} else if (format == FMT_JSON) {
-		fputs("[", out);
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (format == FMT_TABLE) {
-			char **cells = xcalloc((size_t)shown, sizeof(*cells));
-
-			for (int i = 0; i < shown; i++)
-				cells[i] = table_cell(stmt, i);
-			if (t.sized) {
-				table_print_row(out, &t, cells);
-				for (int i = 0; i < shown; i++)
-					free(cells[i]);
-				free(cells);
-				continue;
-			}
-			for (int i = 0; i < shown; i++) {
-				size_t w = text_width(cells[i]);
-
-				if (w > t.width[i])
-					t.width[i] = w;
-			}
-			t.rows = xrealloc(t.rows, (t.n_rows + 1) * sizeof(*t.rows));
-			t.rows[t.n_rows++] = cells;
-			if (t.n_rows >= TABLE_SIZING_ROWS)
-				table_flush(out, &t, stmt);
-			continue;
-		}
-		if (format == FMT_JSON)
-			fputs(first ? "\n{" : ",\n{", out);
-		for (int i = 0; i < shown; i++) {
-			int type = sqlite3_column_type(stmt, i);
-			const unsigned char *v = sqlite3_column_blob(stmt, i);
-			size_t len = (size_t)sqlite3_column_bytes(stmt, i);
-
-			if (format == FMT_JSON) {
-				const char *name = sqlite3_column_name(stmt, i);
-
-				json_string(out, (const unsigned char *)name, strlen(name));
-				fputc(':', out);
-				if (type == SQLITE_INTEGER)
-					fprintf(out, "%lld", (long long)sqlite3_column_int64(stmt, i));
-				else if (type == SQLITE_NULL)
-					fputs("null", out);
-				else
-					json_string(out, v ? v : (const unsigned char *)"", len);
-				if (i + 1 < shown)
-					fputc(',', out);
-			} else {
-				if (i)
-					fputc(',', out);
-				if (type == SQLITE_INTEGER)
-					fprintf(out, "%lld", (long long)sqlite3_column_int64(stmt, i));
-				else if (type != SQLITE_NULL)
-					csv_field(out, v ? v : (const unsigned char *)"", len);
-			}
-		}
-		fputs(format == FMT_JSON ? "}" : "\n", out);
-		first = false;
-	}
-	if (format == FMT_TABLE && !t.sized)
-		table_flush(out, &t, stmt);
-	if (format == FMT_JSON)
-		fputs(first ? "]\n" : "\n]\n", out);
-	free(t.width);
+	printer_header(p, out);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		printer_row(p, stmt, out);
+	if (p->format == FMT_TABLE)
+		table_finish(p->table);
+	if (p->format == FMT_JSON)
+		fputs(p->first_row ? "]\n" : "\n]\n", out);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+ * The columns to print: --columns, or the defaults of the format. For a
+ * grouping, the group column, its name column (uid, protocol, direction;
+ * CSV and JSON), events, send, recv, first, last. *ret is malloc'd.
+ */
+static int query_columns(const struct query_opts *q, struct out_col **ret, size_t *n_ret,
+			 FILE *err)
+{
+	struct out_col avail[ARRAY_SIZE(row_cols)];
+	size_t n_avail = 0, n = 0;
+	struct out_col *cols = NULL;
+	char *list = NULL, *save = NULL, *word;
+	int status = 0;
+
+	if (!q->group) {
+		memcpy(avail, row_cols, sizeof(row_cols));
+		n_avail = ARRAY_SIZE(row_cols);
+	} else {
+		const struct qcol *g = q->group;
+
+		avail[n_avail++] = (struct out_col){ g->name, 0, g->out };
+		if (g->out == OUT_UID)
+			avail[n_avail++] = (struct out_col){ "user", 0, OUT_USER };
+		else if (g->out == OUT_PROTO)
+			avail[n_avail++] = (struct out_col){ "protocol_name", 0, OUT_PROTO_NAME };
+		else if (g->out == OUT_DIR)
+			avail[n_avail++] = (struct out_col){ "direction_name", 0, OUT_DIR_NAME };
+		avail[n_avail++] = (struct out_col){ "events", 1, OUT_INT };
+		avail[n_avail++] = (struct out_col){ "send", 2, OUT_INT };
+		avail[n_avail++] = (struct out_col){ "recv", 3, OUT_INT };
+		avail[n_avail++] = (struct out_col){ "first", 4, OUT_TIME };
+		avail[n_avail++] = (struct out_col){ "last", 5, OUT_TIME };
+	}
+	if (!q->columns) {
+		/* The table shows names in place of the numbers: no name columns. */
+		cols = xcalloc(n_avail, sizeof(*cols));
+		for (size_t i = 0; i < n_avail; i++) {
+			if (q->format != FMT_TABLE || (avail[i].kind != OUT_USER &&
+			    avail[i].kind != OUT_PROTO_NAME && avail[i].kind != OUT_DIR_NAME))
+				cols[n++] = avail[i];
+		}
+		goto done;
+	}
+	list = xstrdup(q->columns);
+	cols = xcalloc(QUERY_MAX_COLUMNS, sizeof(*cols));
+	for (word = strtok_r(list, ",", &save); word; word = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		/* "time" is the row listing's contime, as in --group-by time. */
+		if (!q->group && !strcmp(word, "time"))
+			word = "contime";
+		for (i = 0; i < n_avail && strcmp(avail[i].name, word); i++)
+			;
+		if (i == n_avail) {
+			struct sbuf names = { 0 };
+
+			for (size_t j = 0; j < n_avail; j++)
+				sb_add(&names, "%s%s", j ? " " : "", avail[j].name);
+			status = cli_usage_error(err, "query", "--columns: unknown column '%s' "
+						 "(the columns here: %s)", word, names.s);
+			free(names.s);
+			goto out;
+		}
+		if (n >= QUERY_MAX_COLUMNS) {
+			status = cli_usage_error(err, "query", "--columns: at most %d columns",
+						 QUERY_MAX_COLUMNS);
+			goto out;
+		}
+		cols[n++] = avail[i];
+	}
+	if (!n) {
+		status = cli_usage_error(err, "query", "--columns: no column given");
+		goto out;
+	}
+done:
+	*ret = cols;
+	*n_ret = n;
+	cols = NULL;
+out:
+	free(cols);
+	free(list);
+	return status;
+}
+
+/* Whether the output locale takes UTF-8 (for the "…" cut mark). */
+static bool query_utf8_locale(void)
+{
+	const char *cur = setlocale(LC_CTYPE, NULL);
+	char *saved = xstrdup(cur ? cur : "C");
+	bool utf8 = false;
+
+	if (setlocale(LC_CTYPE, "")) {
+		const char *cs = nl_langinfo(CODESET);
+
+		utf8 = cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
+	}
+	setlocale(LC_CTYPE, saved);
+	free(saved);
+	return utf8;
+}
 /* Reads user_version: proves the file can be read at all. */
 static int query_check(sqlite3 *db, int64_t *version)
 {
@@ -876,6 +1498,9 @@ out:
 int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 {
 	struct query_opts q;
+	struct printer p = { .first_row = true };
+	struct out_col *cols = NULL;
+	size_t ncols = 0;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *stmt = NULL;
 	char *sql = NULL;
@@ -884,9 +1509,16 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	status = query_parse(argc, argv, &q, out, err);
 	if (status)
 		return status < 0 ? EX_OK : status;
+	status = query_columns(&q, &cols, &ncols, err);
+	if (status)
+		return status;
 	status = query_open(db_path, &db, err);
 	if (status != EX_OK)
 		goto out;
+	rc = sqlite3_create_function(db, "asn_cidr", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &q,
+				     query_sql_cidr, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
 	if (q.group) {
 		rc = query_group_scan(db, &q);
 		if (rc != SQLITE_OK)
@@ -898,7 +1530,15 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 		goto fail;
 	if (!q.group)
 		query_bind(stmt, &q);
-	rc = query_print(stmt, q.format, out);
+	p.q = &q;
+	p.format = q.format;
+	p.cols = cols;
+	p.ncols = ncols;
+	if (q.format == FMT_TABLE)
+		p.table = table_new(out, ncols, q.width >= 0 ? (size_t)q.width :
+				    table_output_width(fileno(out)), !q.no_header,
+				    query_utf8_locale());
+	rc = query_print(&p, stmt, out);
 	if (rc != SQLITE_OK)
 		goto fail;
 	if (fflush(out) != 0 || ferror(out)) {
@@ -911,9 +1551,12 @@ fail:
 	status = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? EX_DATAERR :
 		 EX_SOFTWARE;
 out:
+	table_free(p.table);
+	user_cache_clear(&p.users);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	free(sql);
+	free(cols);
 	return status;
 }
 

@@ -3,13 +3,17 @@
  *
  *   auditsnitch query [--since T] [--until T] [--group-by COL]
  *                     [--where COL=VALUE]... [--limit N]
- *                     [--format table|csv|json]
+ *                     [--format table|csv|json] [--columns LIST] [--no-header]
+ *                     [--time-format local|iso|epoch] [--utc] [--numeric]
+ *                     [--width N]
  *
- * T is local time "YYYY-MM-DD[ HH:MM[:SS]]" (or with 'T') or a relative
- * age: 90s, 15m, 1h, 7d, 2w. Without --group-by it prints one line per
+ * T is read by query_parse_time. Without --group-by it prints one line per
  * stored row (the columns of the view connections_flat, oldest first;
  * --limit N keeps the newest N); with it, one line per value of COL with
- * the sums events, send, recv and the first and last contime.
+ * the sums events, send, recv and the first and last contime. The table
+ * shows user, protocol and direction names (--numeric: the numbers); CSV
+ * and JSON keep the numbers and add the names as user, protocol_name and
+ * direction_name. The table fits the terminal (table.h).
  *
  * Output escaping: table values escape control bytes, backslash, quotes
  * and invalid UTF-8 as \xNN; CSV quotes per RFC 4180 and writes NUL bytes,
@@ -35,9 +39,20 @@ int query_main(int argc, char **argv, const char *db_path);
 int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err);
 
 /*
- * Parses an absolute local time or a relative age (counted back from now)
- * into unix seconds. 0 or -EINVAL.
+ * Parses a time as administrators type it into unix seconds. Pure but
+ * for the local time zone (TZ): now and boot (-1: unknown) are passed in.
+ *   now, today, yesterday, tomorrow (local midnight), boot, recent (ten
+ *   minutes ago, as in ausearch), week-ago (local midnight 7 days ago),
+ *   this-month, this-year
+ *   @EPOCH                         unix seconds
+ *   YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]][zone], HH:MM[:SS][zone] (today):
+ *   local time, or with zone Z, UTC, +HH:MM, +HHMM, +HH (one space allowed
+ *   before it)
+ *   SPAN, SPAN ago, -SPAN (before now), +SPAN (after now), where SPAN is
+ *   one or more NUMBER UNIT: s sec second(s), m min minute(s), h hr
+ *   hour(s), d day(s), w week(s), M month(s), y year(s): "1h30m", "2 days"
+ * Returns 0, -ENODATA for "boot" when boot is unknown, or -EINVAL.
  */
-int query_parse_time(const char *s, int64_t now, int64_t *ret);
+int query_parse_time(const char *s, int64_t now, int64_t boot, int64_t *ret);
 
 #endif

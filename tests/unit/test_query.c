@@ -89,6 +89,16 @@ static int run(char **out, char **err, ...)
 	return status;
 }
 
+/* Sets the local time zone (a POSIX TZ string: no tzdata needed). */
+static void set_tz(const char *tz)
+{
+	if (tz)
+		setenv("TZ", tz, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+}
+
 static void test_times(void)
 {
 	int64_t t = 0, base = 1700000000;
@@ -96,32 +106,112 @@ static void test_times(void)
 			 .tm_min = 30, .tm_sec = 15, .tm_isdst = -1 };
 	time_t want_full = mktime(&tm);
 
-	is_int(query_parse_time("90s", base, &t), 0, "time: 90s");
+	is_int(query_parse_time("90s", base, -1, &t), 0, "time: 90s");
 	is_int(t, base - 90, "time: 90s value");
-	query_parse_time("15m", base, &t);
+	query_parse_time("15m", base, -1, &t);
 	is_int(t, base - 900, "time: 15m");
-	query_parse_time("1h", base, &t);
+	query_parse_time("1h", base, -1, &t);
 	is_int(t, base - 3600, "time: 1h");
-	query_parse_time("7d", base, &t);
+	query_parse_time("7d", base, -1, &t);
 	is_int(t, base - 7 * 86400, "time: 7d");
-	query_parse_time("2w", base, &t);
+	query_parse_time("2w", base, -1, &t);
 	is_int(t, base - 14 * 86400, "time: 2w");
-	is_int(query_parse_time("2024-05-01 08:30:15", base, &t), 0, "time: absolute with seconds");
+	is_int(query_parse_time("2024-05-01 08:30:15", base, -1, &t), 0,
+	       "time: absolute with seconds");
 	is_int(t, want_full, "time: absolute value is local time");
-	query_parse_time("2024-05-01T08:30:15", base, &t);
+	query_parse_time("2024-05-01T08:30:15", base, -1, &t);
 	is_int(t, want_full, "time: T separator");
 	tm = (struct tm){ .tm_year = 124, .tm_mon = 4, .tm_mday = 1, .tm_hour = 8, .tm_min = 30,
 			  .tm_isdst = -1 };
-	query_parse_time("2024-05-01 08:30", base, &t);
+	query_parse_time("2024-05-01 08:30", base, -1, &t);
 	is_int(t, mktime(&tm), "time: absolute without seconds");
 	tm = (struct tm){ .tm_year = 124, .tm_mon = 4, .tm_mday = 1, .tm_isdst = -1 };
-	query_parse_time("2024-05-01", base, &t);
+	query_parse_time("2024-05-01", base, -1, &t);
 	is_int(t, mktime(&tm), "time: date alone is midnight");
-	static const char *const bad[] = { "", "5x", "-5m", "m", "1h30m", "2024-13-01",
-					   "2024-05-01 8:30", "2024-05-01 08:30:", "yesterday",
-					   "2024-05-01 08:30:15 extra", "24-05-01" };
+	static const char *const bad[] = { "", " ", "5x", "m", "-m", "2024-13-01", "2024-02-30",
+					   "2024-05-01 8:30", "2024-05-01 08:30:", "2024-05-01 24:00",
+					   "2024-05-01 08:30:15 extra", "24-05-01", "@", "@-5",
+					   "@+5", "@ 5", "@12x", "-1h ago", "+1h ago", "1 lightyear",
+					   "1 hour ago ago", "2026-12-01T10:00:00+15:00",
+					   "2026-12-01T10:00:00+02:60", "2026-12-01T10:00:00 CET",
+					   "2026-12-01T10:00:00ZZ", "nowish", "1969-12-31",
+					   "999999999999999h", "300y", "boots", "1.5h" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		is_int(query_parse_time(bad[i], base, &t), -EINVAL, "time: \"%s\" refused", bad[i]);
+		is_int(query_parse_time(bad[i], base, 1000, &t), -EINVAL, "time: \"%s\" refused",
+		       bad[i]);
+
+	/* Deterministic: a fixed now (2026-12-05 19:02:35 UTC) and zone. */
+	base = 1796497355;
+	set_tz("UTC0");
+	static const struct {
+		const char *text;
+		int64_t want;
+	} good[] = {
+		{ "now", 1796497355 },
+		{ "  now ", 1796497355 },
+		{ "NOW", 1796497355 },
+		{ "today", 1796428800 },
+		{ "yesterday", 1796342400 },
+		{ "tomorrow", 1796515200 },
+		{ "week-ago", 1795824000 },
+		{ "this-month", 1796083200 },
+		{ "this-year", 1767225600 },
+		{ "recent", 1796497355 - 600 },
+		{ "boot", 1796400000 },
+		{ "@0", 0 },
+		{ "@1796119200", 1796119200 },
+		{ "2026-12-01T10:00:00Z", 1796119200 },
+		{ "2026-12-01T10:00:00z", 1796119200 },
+		{ "2026-12-01 10:00:00 UTC", 1796119200 },
+		{ "2026-12-01T10:00:00.123456Z", 1796119200 },
+		{ "2026-12-01T12:00:00+02:00", 1796119200 },
+		{ "2026-12-01T12:00+0200", 1796119200 },
+		{ "2026-12-01T12:00+02", 1796119200 },
+		{ "2026-12-01T05:00:00-05:00", 1796119200 },
+		{ "2026-12-01 05:00:00 -05:00", 1796119200 },
+		{ "2026-12-01T10:00:00", 1796119200 },
+		{ "2026-12-01", 1796083200 },
+		{ "10:00", 1796464800 },
+		{ "10:00:00Z", 1796464800 },
+		{ "2024-02-29", 1709164800 },
+		{ "1 hour ago", 1796497355 - 3600 },
+		{ "1hour ago", 1796497355 - 3600 },
+		{ "2 days ago", 1796497355 - 2 * 86400 },
+		{ "-1h", 1796497355 - 3600 },
+		{ "+1h", 1796497355 + 3600 },
+		{ "-5m", 1796497355 - 300 },
+		{ "1h30m", 1796497355 - 5400 },
+		{ "1h 30min", 1796497355 - 5400 },
+		{ "1 hour 30 minutes ago", 1796497355 - 5400 },
+		{ "3 weeks", 1796497355 - 3 * 604800 },
+		{ "1M", 1796497355 - 2629800 },
+		{ "1 month ago", 1796497355 - 2629800 },
+		{ "1y", 1796497355 - 31557600 },
+		{ "10 SECONDS AGO", 1796497355 - 10 },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		t = -1;
+		is_int(query_parse_time(good[i].text, base, 1796400000, &t), 0, "time: \"%s\" read",
+		       good[i].text);
+		is_int(t, good[i].want, "time: \"%s\" value", good[i].text);
+	}
+	is_int(query_parse_time("boot", base, -1, &t), -ENODATA, "time: boot unknown");
+
+	/* A zone with summer time: local forms follow it, explicit zones do not. */
+	set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
+	query_parse_time("today", base, -1, &t);
+	is_int(t, 1796428800 - 3600, "time: today in CET (winter)");
+	query_parse_time("2026-12-01 10:00", base, -1, &t);
+	is_int(t, 1796119200 - 3600, "time: local winter time");
+	query_parse_time("2026-07-01 10:00", base, -1, &t);
+	is_int(t, 1782900000 - 7200, "time: local summer time");
+	query_parse_time("2026-07-01T10:00Z", base, -1, &t);
+	is_int(t, 1782900000, "time: Z ignores the local zone");
+	query_parse_time("00:30", 1796428800 - 1800, -1, &t);
+	is_int(t, 1796428800 - 3600 + 1800, "time: HH:MM is today in the local zone");
+	query_parse_time("23:30Z", 1796428800 - 1800, -1, &t);
+	is_int(t, 1796428800 - 1800, "time: HH:MMZ is today in UTC");
+	set_tz(NULL);
 }
 
 static void make_db(void)
@@ -324,7 +414,37 @@ static void test_errors(void)
 	free(err);
 	is_int(run(NULL, NULL, "--where", "exe", NULL), EX_USAGE, "usage: where without =");
 	is_int(run(NULL, NULL, "--where", "port=https", NULL), EX_USAGE, "usage: port not a number");
-	is_int(run(NULL, NULL, "--since", "yesterday", NULL), EX_USAGE, "usage: bad time");
+	is_int(run(NULL, &err, "--since", "the day after", NULL), EX_USAGE, "usage: bad time");
+	ok(err && strstr(err, "auditsnitch query: --since: cannot read 'the day after'") &&
+	   strstr(err, "\nTry 'auditsnitch help query' for more information.\n") &&
+	   !strstr(err, "Usage"), "usage: one line and the Try line, not the usage");
+	free(err);
+	is_int(run(NULL, &err, "--group-by", "exe", "--group-by", "ip", NULL), EX_USAGE,
+	       "usage: --group-by twice");
+	ok(err && strstr(err, "--group-by given twice"), "usage: --group-by twice named");
+	free(err);
+	is_int(run(NULL, &err, "-d", "/tmp", NULL), EX_USAGE, "usage: global option after query");
+	ok(err && strstr(err, "-d is a global option: global options go before the command"),
+	   "usage: global option named as such");
+	free(err);
+	is_int(run(NULL, &err, "--state-dir=/tmp", NULL), EX_USAGE, "usage: --state-dir after query");
+	ok(err && strstr(err, "--state-dir=/tmp is a global option"), "usage: long global option");
+	free(err);
+	is_int(run(NULL, &err, "--since", NULL), EX_USAGE, "usage: missing argument");
+	ok(err && strstr(err, "option '--since' needs an argument"), "usage: missing argument named");
+	free(err);
+	is_int(run(NULL, &err, "-x", NULL), EX_USAGE, "usage: unknown short option");
+	ok(err && strstr(err, "unknown option '-x'"), "usage: unknown short option named");
+	free(err);
+	is_int(run(NULL, NULL, "--where", "ip=10.0.0.0/33", NULL), EX_USAGE, "usage: bad CIDR");
+	is_int(run(NULL, NULL, "--where", "uid=no-such-user-here", NULL), EX_USAGE,
+	       "usage: unknown user");
+	is_int(run(NULL, NULL, "--columns", "exe,nope", NULL), EX_USAGE, "usage: unknown column");
+	is_int(run(NULL, NULL, "--columns", ",", NULL), EX_USAGE, "usage: no column");
+	is_int(run(NULL, NULL, "--group-by", "exe", "--columns", "contime", NULL), EX_USAGE,
+	       "usage: a row column in a grouping");
+	is_int(run(NULL, NULL, "--time-format", "unix", NULL), EX_USAGE, "usage: bad time format");
+	is_int(run(NULL, NULL, "--width", "-3", NULL), EX_USAGE, "usage: bad width");
 	is_int(run(NULL, NULL, "--format", "xml", NULL), EX_USAGE, "usage: bad format");
 	is_int(run(NULL, NULL, "--limit", "-1", NULL), EX_USAGE, "usage: bad limit");
 	is_int(run(NULL, NULL, "extra", NULL), EX_USAGE, "usage: stray argument");
