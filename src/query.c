@@ -48,6 +48,7 @@ enum col_kind { KIND_EXE, KIND_PEXE, KIND_DOMAIN, KIND_RADDR, KIND_LADDR, KIND_I
 /* How a value is shown. */
 enum out_kind {
 	OUT_TEXT,
+	OUT_ADDR,       /* text never cut: a cut address would name another */
 	OUT_INT,
 	OUT_TIME,       /* unix seconds: --time-format, --utc */
 	OUT_UID,        /* a number; the user name in the table */
@@ -73,8 +74,8 @@ static const struct qcol query_cols[] = {
 	{ "sha256", KIND_EXE, "sha256", OUT_TEXT },
 	{ "parent", KIND_PEXE, "exe", OUT_TEXT },
 	{ "domain", KIND_DOMAIN, "domain", OUT_TEXT },
-	{ "ip", KIND_RADDR, "addr", OUT_TEXT },
-	{ "laddr", KIND_LADDR, "addr", OUT_TEXT },
+	{ "ip", KIND_RADDR, "addr", OUT_ADDR },
+	{ "laddr", KIND_LADDR, "addr", OUT_ADDR },
 	{ "port", KIND_INT, "rport", OUT_INT },
 	{ "lport", KIND_INT, "lport", OUT_INT },
 	{ "uid", KIND_INT, "uid", OUT_UID },
@@ -94,9 +95,9 @@ struct out_col {
 static const struct out_col row_cols[] = {
 	{ "exe", 0, OUT_TEXT }, { "name", 1, OUT_TEXT }, { "cmdline", 2, OUT_TEXT },
 	{ "sha256", 3, OUT_TEXT }, { "contime", 4, OUT_TIME }, { "domain", 5, OUT_TEXT },
-	{ "ip", 6, OUT_TEXT }, { "port", 7, OUT_INT }, { "uid", 8, OUT_UID },
+	{ "ip", 6, OUT_ADDR }, { "port", 7, OUT_INT }, { "uid", 8, OUT_UID },
 	{ "events", 9, OUT_INT }, { "parent", 10, OUT_TEXT }, { "protocol", 11, OUT_PROTO },
-	{ "direction", 12, OUT_DIR }, { "lport", 13, OUT_INT }, { "laddr", 14, OUT_TEXT },
+	{ "direction", 12, OUT_DIR }, { "lport", 13, OUT_INT }, { "laddr", 14, OUT_ADDR },
 	{ "send", 15, OUT_INT }, { "recv", 16, OUT_INT },
 	/* The names beside the numbers: shown by default in CSV and JSON only. */
 	{ "user", 8, OUT_USER }, { "protocol_name", 11, OUT_PROTO_NAME },
@@ -1161,7 +1162,7 @@ static void value_get(struct printer *p, sqlite3_stmt *stmt, const struct out_co
 	v->type = V_NULL;
 	if (type == SQLITE_NULL)
 		return;
-	if (c->kind == OUT_TEXT || type != SQLITE_INTEGER) {
+	if (c->kind == OUT_TEXT || c->kind == OUT_ADDR || type != SQLITE_INTEGER) {
 		v->type = V_TEXT;
 		v->text = (const char *)sqlite3_column_blob(stmt, c->src);
 		v->len = (size_t)sqlite3_column_bytes(stmt, c->src);

@@ -30,6 +30,7 @@ struct table {
 	char **names;
 	unsigned *flags;
 	size_t *width;       /* natural while sizing, then fitted */
+	size_t pending;      /* spaces not written yet: none ends a line */
 	char ***rows;        /* buffered while sizing */
 	size_t n_rows;
 	bool sized;
@@ -136,14 +137,23 @@ void table_column(struct table *t, size_t i, const char *name, unsigned flags)
 	t->flags[i] = flags;
 }
 
-static void table_spaces(FILE *out, size_t n)
+/* Spaces are written only before more text, so no line ends in spaces. */
+static void table_spaces(struct table *t, size_t n)
 {
-	while (n--)
-		fputc(' ', out);
+	t->pending += n;
+}
+
+static void table_put(struct table *t, const char *s, size_t len)
+{
+	if (!len)
+		return;
+	for (; t->pending; t->pending--)
+		fputc(' ', t->out);
+	fwrite(s, 1, len, t->out);
 }
 
 /* Writes the longest prefix of s that fits in w columns; returns its width. */
-static size_t table_put_prefix(FILE *out, const char *s, size_t w)
+static size_t table_put_prefix(struct table *t, const char *s, size_t w)
 {
 	size_t len = strlen(s), used = 0, n, i;
 
@@ -154,7 +164,7 @@ static size_t table_put_prefix(FILE *out, const char *s, size_t w)
 			break;
 		used += cw;
 	}
-	fwrite(s, 1, i, out);
+	table_put(t, s, i);
 	return used;
 }
 
@@ -167,32 +177,33 @@ static void table_put_cell(struct table *t, size_t i, const char *cell)
 	if (t->limit && (t->flags[i] & TABLE_TRUNC) && cw > w) {
 		/* Cut with the mark; a column too narrow for it is cut bare. */
 		if (w > t->mark_width) {
-			cw = table_put_prefix(t->out, cell, w - t->mark_width);
-			fputs(t->mark, t->out);
+			cw = table_put_prefix(t, cell, w - t->mark_width);
+			table_put(t, t->mark, strlen(t->mark));
 			cw += t->mark_width;
 		} else {
-			cw = table_put_prefix(t->out, cell, w);
+			cw = table_put_prefix(t, cell, w);
 		}
 		if (!last)
-			table_spaces(t->out, w - cw + TABLE_GAP);
+			table_spaces(t, w - cw + TABLE_GAP);
 		return;
 	}
 	if (t->flags[i] & TABLE_RIGHT && cw < w)
-		table_spaces(t->out, w - cw);
-	fputs(cell, t->out);
+		table_spaces(t, w - cw);
+	table_put(t, cell, strlen(cell));
 	if (last)
 		return;
 	/* A value wider than the column still gets its gap: never glued. */
 	if (t->flags[i] & TABLE_RIGHT || cw >= w)
-		table_spaces(t->out, TABLE_GAP);
+		table_spaces(t, TABLE_GAP);
 	else
-		table_spaces(t->out, w - cw + TABLE_GAP);
+		table_spaces(t, w - cw + TABLE_GAP);
 }
 
 static void table_put_row(struct table *t, char *const *cells)
 {
 	for (size_t i = 0; i < t->ncols; i++)
 		table_put_cell(t, i, cells[i] ? cells[i] : "");
+	t->pending = 0;
 	fputc('\n', t->out);
 }
 

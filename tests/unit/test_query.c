@@ -499,6 +499,252 @@ static void test_nul_and_concurrent(void)
 	free(msg);
 }
 
+#define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SHA_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define T0 1796497355 /* 2026-12-05 19:02:35 UTC */
+
+/* A database with fixed times and values for exact output checks: t.db. */
+static void make_fixed_db(void)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	struct conn_record *recs[4];
+	struct store_row rows[4];
+
+	recs[0] = mkrec("/usr/bin/curl", "10.1.2.3", 443, 6, 3);
+	conn_set(&recs[0]->proc.sha256, SHA_A);
+	conn_set(&recs[0]->domain, "example.com");
+	recs[0]->uid = 0;
+	recs[1] = mkrec("/opt/vendor/agent/bin/telemetry-uploader-daemon", "2001:db8::5", 53, 17, 1);
+	conn_set(&recs[1]->proc.sha256, SHA_B);
+	recs[1]->uid = 4000000; /* nobody has this uid */
+	recs[1]->family = 10;
+	recs[2] = mkrec("/usr/sbin/sshd", "::ffff:192.168.1.7", 22, 6, 1);
+	recs[2]->direction = CONN_INBOUND;
+	recs[2]->family = 10;
+	recs[2]->uid = 0;
+	recs[3] = mkrec("/usr/bin/ls", "", -1, 0, 1);
+	recs[3]->direction = CONN_EXEC;
+	recs[3]->family = 0;
+	recs[3]->uid = 0;
+	for (int i = 0; i < 4; i++)
+		rows[i] = (struct store_row){ T0 + 60 * i, recs[i] };
+	if (store_open(dirfd_, "t.db", &msg, &st) < 0 || store_write(st, rows, 4) < 0)
+		printf("# make_fixed_db: %s\n", msg ? msg : st ? store_errmsg(st) : "?");
+	store_free(st);
+	free(msg);
+	for (int i = 0; i < 4; i++)
+		conn_record_free(recs[i]);
+}
+
+/* Whether every line of text is at most width columns (bytes: ASCII output) and has no tab. */
+static bool lines_fit(const char *text, size_t width)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len > width || memchr(p, '\t', len))
+			return false;
+		p = nl ? nl + 1 : NULL;
+	}
+	return true;
+}
+
+static void check_text(const char *got, const char *want, const char *what)
+{
+	ok(got && !strcmp(got, want), "%s", what);
+	if (got && strcmp(got, want))
+		printf("# got:\n%s# want:\n%s", got, want);
+}
+
+static void test_fixed_table(void)
+{
+	char *out = NULL, *err = NULL;
+	cJSON *doc, *o;
+
+	make_fixed_db();
+	snprintf(dbpath, sizeof(dbpath), "%s/t.db", tmpdir);
+	unsetenv("COLUMNS");
+	setenv("LC_ALL", "C", 1);
+
+	/* Unlimited width (not a terminal, no $COLUMNS): nothing cut, never glued. */
+	is_int(run(&out, NULL, "--columns", "sha256,contime,exe", "--utc", NULL), EX_OK,
+	       "table: unlimited");
+	check_text(out,
+		   "sha256                                                            contime              exe\n"
+		   SHA_A "  2026-12-05 19:02:35  /usr/bin/curl\n"
+		   SHA_B "  2026-12-05 19:03:35  /opt/vendor/agent/bin/telemetry-uploader-daemon\n"
+		   "ab                                                                2026-12-05 19:04:35  /usr/sbin/sshd\n"
+		   "ab                                                                2026-12-05 19:05:35  /usr/bin/ls\n",
+		   "table: a full sha256 and the time are two spaces apart");
+	free(out);
+
+	/* 60 columns: the text columns share what the time leaves, cut with a mark. */
+	is_int(run(&out, NULL, "--columns", "sha256,contime,exe", "--utc", "--width", "60", NULL),
+	       EX_OK, "table: width 60");
+	check_text(out,
+		   "sha256               contime              exe\n"
+		   "0123456789abcdef...  2026-12-05 19:02:35  /usr/bin/curl\n"
+		   "fedcba9876543210...  2026-12-05 19:03:35  /opt/vendor/age...\n"
+		   "ab                   2026-12-05 19:04:35  /usr/sbin/sshd\n"
+		   "ab                   2026-12-05 19:05:35  /usr/bin/ls\n",
+		   "table: width 60 cut with ...");
+	ok(out && lines_fit(out, 60), "table: width 60 respected");
+	free(out);
+
+	/* $COLUMNS when not a terminal; the UTF-8 mark in a UTF-8 locale. */
+	setenv("COLUMNS", "40", 1);
+	setenv("LC_ALL", "C.UTF-8", 1);
+	is_int(run(&out, NULL, "--columns", "exe,port,protocol", "--no-header", NULL), EX_OK,
+	       "table: $COLUMNS 40");
+	check_text(out,
+		   "/usr/bin/curl                   443  tcp\n"
+		   "/opt/vendor/agent/bin/telemet\xe2\x80\xa6   53  udp\n"
+		   "/usr/sbin/sshd                   22  tcp\n"
+		   "/usr/bin/ls                      -1  -\n",
+		   "table: $COLUMNS, right-aligned numbers, no header, UTF-8 mark");
+	free(out);
+	is_int(run(&out, NULL, "--columns", "exe,port", "--width", "0", NULL), EX_OK,
+	       "table: --width 0 overrides $COLUMNS");
+	ok(out && strstr(out, "/opt/vendor/agent/bin/telemetry-uploader-daemon  "),
+	   "table: --width 0 cuts nothing");
+	free(out);
+	unsetenv("COLUMNS");
+	setenv("LC_ALL", "C", 1);
+
+	/* Every default column at 160: each line fits, every column present. */
+	is_int(run(&out, NULL, "--width", "160", NULL), EX_OK, "table: defaults at 160");
+	ok(out && lines_fit(out, 160), "table: defaults fit 160 columns");
+	ok(out && !strncmp(out, "exe", 3) && strstr(out, "recv\n"), "table: header complete");
+	free(out);
+	/* Too narrow for the uncut columns: they stay whole and the line is longer. */
+	is_int(run(&out, NULL, "--columns", "contime,events,exe", "--utc", "--width", "10", NULL),
+	       EX_OK, "table: width 10");
+	ok(out && strstr(out, "\n2026-12-05 19:02:35       3  /us...\n"),
+	   "table: times and numbers never cut; text down to 6 columns");
+	free(out);
+
+	/* Names in the table, numbers with --numeric. */
+	is_int(run(&out, NULL, "--columns", "uid,protocol,direction,ip", NULL), EX_OK,
+	       "table: names");
+	check_text(out,
+		   "uid      protocol  direction  ip\n"
+		   "root     tcp       out        10.1.2.3\n"
+		   "4000000  udp       out        2001:db8::5\n"
+		   "root     tcp       in         ::ffff:192.168.1.7\n"
+		   "root     -         exec\n",
+		   "table: user, protocol and direction names");
+	free(out);
+	is_int(run(&out, NULL, "--columns", "uid,protocol,direction", "--numeric", NULL), EX_OK,
+	       "table: --numeric");
+	check_text(out,
+		   "    uid  protocol  direction\n"
+		   "      0  6         0\n"
+		   "4000000  17        0\n"
+		   "      0  6         1\n"
+		   "      0  0         2\n",
+		   "table: --numeric shows the numbers");
+	free(out);
+
+	/* Time formats. */
+	is_int(run(&out, NULL, "--columns", "contime", "--time-format", "epoch", "--no-header",
+		   "--limit", "1", NULL), EX_OK, "time format epoch");
+	check_text(out, "1796497535\n", "time format epoch: unix seconds");
+	free(out);
+	is_int(run(&out, NULL, "--columns", "time", "--time-format", "iso", "--utc", "--no-header",
+		   "--limit", "1", NULL), EX_OK, "time format iso utc");
+	check_text(out, "2026-12-05T19:05:35Z\n", "time format iso --utc");
+	free(out);
+	set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
+	is_int(run(&out, NULL, "--columns", "contime", "--time-format", "iso", "--no-header",
+		   "--limit", "1", NULL), EX_OK, "time format iso local");
+	check_text(out, "2026-12-05T20:05:35+01:00\n", "time format iso with the local offset");
+	free(out);
+	is_int(run(&out, NULL, "--columns", "contime", "--no-header", "--limit", "1", NULL), EX_OK,
+	       "time format local");
+	check_text(out, "2026-12-05 20:05:35\n", "time format local (default)");
+	free(out);
+	is_int(run(&out, NULL, "--group-by", "time", "--format", "csv", "--utc", "--columns",
+		   "time,events,first", "--since", "2026-12-05T19:03:00Z", "--until",
+		   "@1796497475", NULL), EX_OK, "group by time, ISO and @EPOCH bounds");
+	check_text(out, "time,events,first\n2026-12-05 19:03:35,1,2026-12-05 19:03:35\n"
+		   "2026-12-05 19:04:35,1,2026-12-05 19:04:35\n",
+		   "group by time: rows between the bounds, times in UTC");
+	free(out);
+	set_tz(NULL);
+
+	/* CSV and JSON keep the numbers and add the names. */
+	is_int(run(&out, NULL, "--format", "csv", "--no-header", "--columns",
+		   "uid,user,protocol,protocol_name,direction,direction_name", NULL), EX_OK,
+	       "csv: names beside numbers");
+	check_text(out, "0,root,6,tcp,0,out\n4000000,,17,udp,0,out\n0,root,6,tcp,1,in\n"
+		   "0,root,0,,2,exec\n", "csv: numbers and names; no name is empty");
+	free(out);
+	is_int(run(&out, NULL, "--format", "json", "--time-format", "epoch", NULL), EX_OK,
+	       "json: names and epoch");
+	doc = cJSON_Parse(out);
+	o = find_obj(doc, "exe", "/usr/bin/curl");
+	ok(o && num(o, "uid") == 0 && num(o, "protocol") == 6 && num(o, "direction") == 0,
+	   "json: numbers kept");
+	ok(o && cJSON_IsString(cJSON_GetObjectItem(o, "user")) &&
+	   !strcmp(cJSON_GetObjectItem(o, "user")->valuestring, "root") &&
+	   !strcmp(cJSON_GetObjectItem(o, "protocol_name")->valuestring, "tcp") &&
+	   !strcmp(cJSON_GetObjectItem(o, "direction_name")->valuestring, "out"),
+	   "json: names added");
+	ok(o && num(o, "contime") == T0, "json: --time-format epoch gives a number");
+	o = find_obj(doc, "exe", "/opt/vendor/agent/bin/telemetry-uploader-daemon");
+	ok(o && cJSON_IsNull(cJSON_GetObjectItem(o, "user")), "json: a uid without a user is null");
+	cJSON_Delete(doc);
+	free(out);
+	is_int(run(&out, NULL, "--format", "json", "--group-by", "protocol", NULL), EX_OK,
+	       "json: group by protocol");
+	doc = cJSON_Parse(out);
+	o = find_obj(doc, "protocol_name", "udp");
+	ok(o && num(o, "protocol") == 17 && num(o, "events") == 1, "json: group has both forms");
+	cJSON_Delete(doc);
+	free(out);
+	is_int(run(&out, NULL, "--group-by", "direction", "--columns", "direction,events", NULL),
+	       EX_OK, "table: group by direction");
+	check_text(out, "direction  events\nout             4\nin              1\nexec            1\n",
+		   "table: group key shown by name");
+	free(out);
+
+	/* --where ip= with a range: IPv4, IPv6 and IPv4-mapped addresses. */
+	static const struct {
+		const char *where;
+		const char *exes;
+	} ranges[] = {
+		{ "ip=10.0.0.0/8", "/usr/bin/curl\n" },
+		{ "ip=10.1.2.3/32", "/usr/bin/curl\n" },
+		{ "ip=10.1.2.4/32", "" },
+		{ "ip=2001:db8::/32", "/opt/vendor/agent/bin/telemetry-uploader-daemon\n" },
+		{ "ip=192.168.0.0/16", "/usr/sbin/sshd\n" },
+		{ "ip=::/0", "/opt/vendor/agent/bin/telemetry-uploader-daemon\n/usr/sbin/sshd\n" },
+		{ "ip=0.0.0.0/0", "/usr/bin/curl\n/usr/sbin/sshd\n" },
+		{ "ip=10.1.2.3", "/usr/bin/curl\n" },
+	};
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		is_int(run(&out, &err, "--where", ranges[i].where, "--columns", "exe", "--no-header",
+			   NULL), EX_OK, "where %s", ranges[i].where);
+		check_text(out, ranges[i].exes, ranges[i].where);
+		free(out);
+		free(err);
+	}
+	is_int(run(&out, NULL, "--where", "ip=10.0.0.0/8", "--group-by", "exe", "--format", "csv",
+		   "--columns", "exe,events", NULL), EX_OK, "where range in a grouping");
+	check_text(out, "exe,events\n/usr/bin/curl,3\n", "where range: grouping sums only the range");
+	free(out);
+	is_int(run(&out, NULL, "--where", "uid=root", "--where", "direction=in", "--columns", "exe",
+		   "--no-header", NULL), EX_OK, "where uid by name, direction in");
+	check_text(out, "/usr/sbin/sshd\n", "where uid=root direction=in");
+	free(out);
+	unsetenv("LC_ALL");
+	snprintf(dbpath, sizeof(dbpath), "%s/q.db", tmpdir);
+}
+
 static int copy_file(const char *from, const char *to, mode_t mode)
 {
 	char *buf = NULL;
@@ -637,6 +883,7 @@ int main(void)
 	test_csv_table();
 	test_errors();
 	test_nul_and_concurrent();
+	test_fixed_table();
 	test_unprivileged();
 	close(dirfd_);
 	rm_rf(tmpdir);
