@@ -39,10 +39,10 @@ bool cli_is_global_option(const char *arg)
 
 int cli_bad_option(FILE *err, const char *command, const char *arg, bool missing)
 {
-	if (cli_is_global_option(arg))
+	if (command && cli_is_global_option(arg))
 		return cli_usage_error(err, command, "%s is a global option: global options go "
 				       "before the command (auditsnitch %s ... %s)", arg, arg,
-				       command ? command : "COMMAND");
+				       command);
 	if (missing)
 		return cli_usage_error(err, command, "option '%s' needs an argument", arg);
 	return cli_usage_error(err, command, "unknown option '%s'", arg);

@@ -14,6 +14,7 @@
 #include <sysexits.h>
 
 #include "audit.h"
+#include "cli.h"
 #include "daemon.h"
 #include "paths.h"
 #include "query.h"
@@ -141,33 +142,30 @@ static void main_command_help(const struct command *c, FILE *out)
 		*c->args ? " " : "", c->args, c->help);
 }
 
-/* A usage error: message and the command's usage on stderr, status 64. */
+/* A usage error: one line and "Try 'auditsnitch help COMMAND'" on stderr, status 64. */
 __attribute__((format(printf, 2, 3)))
 static int main_usage_error(const struct command *c, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "auditsnitch: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	if (c)
-		main_command_help(c, stderr);
-	else
-		main_usage(stderr);
-	return EX_USAGE;
+	return cli_usage_error(stderr, c ? c->name : NULL, "%s", msg);
 }
 
 /*
- * Parses a command's options: only --help, plus the long options given.
- * Returns -1 when all is parsed, EX_USAGE after printing the error, or 0
- * after printing help (the caller returns it).
+ * Parses a command's options: only --help, plus the long options given
+ * (values from 256, see cli_refused_option). Returns -1 when all is
+ * parsed, EX_USAGE after printing the error, or 0 after printing help
+ * (the caller returns it).
  */
 static int main_parse(const struct command *c, int argc, char **argv,
 		      const struct option *extra, size_t nextra, int *flags)
 {
 	struct option longopts[8];
+	char optbuf[3];
 	size_t i, n = 0;
 	int opt;
 
@@ -177,14 +175,15 @@ static int main_parse(const struct command *c, int argc, char **argv,
 	longopts[n] = (struct option){ 0 };
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			main_command_help(c, stdout);
 			return 0;
 		}
 		if (opt == '?' || opt == ':')
-			return main_usage_error(c, "%s: unknown option or missing argument",
-						argv[optind - 1]);
+			return cli_bad_option(stderr, c->name,
+					      cli_refused_option(argv, optind, optopt, optbuf),
+					      opt == ':');
 		for (i = 0; i < nextra; i++)
 			if (opt == extra[i].val)
 				*flags |= 1 << i; /* bit i: extra[i] was given */
@@ -225,7 +224,7 @@ static int main_cmd_version(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_run(struct daemon_opts *opts, int argc, char **argv)
 {
-	static const struct option extra[] = { { "json", no_argument, NULL, 'j' } };
+	static const struct option extra[] = { { "json", no_argument, NULL, 256 } };
 	int flags = 0, r = main_parse(main_find("run"), argc, argv, extra, 1, &flags);
 
 	if (r >= 0)
@@ -267,7 +266,7 @@ static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv)
 {
-	static const struct option extra[] = { { "json", no_argument, NULL, 'j' } };
+	static const struct option extra[] = { { "json", no_argument, NULL, 256 } };
 	int flags = 0, r = main_parse(main_find("status"), argc, argv, extra, 1, &flags);
 
 	if (r >= 0)
@@ -277,7 +276,7 @@ static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv)
 {
-	static const struct option extra[] = { { "print", no_argument, NULL, 'p' } };
+	static const struct option extra[] = { { "print", no_argument, NULL, 256 } };
 	int flags = 0, r = main_parse(main_find("check-config"), argc, argv, extra, 1, &flags);
 
 	if (r >= 0)
@@ -296,8 +295,8 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
 
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
 {
-	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 'n' },
-					       { "no-sends", no_argument, NULL, 's' } };
+	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 256 },
+					       { "no-sends", no_argument, NULL, 257 } };
 	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 2, &flags);
 	char *text;
 
@@ -358,11 +357,12 @@ int main(int argc, char **argv)
 	};
 	struct daemon_opts opts = { 0 };
 	const struct command *c;
+	char optbuf[3];
 	int opt;
 
 	daemon_register_validators();
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+c:d:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:c:d:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (!*optarg)
@@ -381,8 +381,9 @@ int main(int argc, char **argv)
 			printf("auditsnitch %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
-			return main_usage_error(NULL, "%s: unknown option or missing argument",
-						argv[optind - 1]);
+			return cli_bad_option(stderr, NULL,
+					      cli_refused_option(argv, optind, optopt, optbuf),
+					      opt == ':');
 		}
 	}
 	if (optind >= argc)

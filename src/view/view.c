@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "cli.h"
 #include "util.h"
 #include "view/view.h"
 #include "view/viewdata.h"
@@ -869,7 +870,7 @@ static void view_usage(FILE *f)
 		"  --help             this text\n", VIEW_DEFAULT_REFRESH_S);
 }
 
-/* Parses the options; 0 to go on, or the exit status (+1) to return. */
+/* Parses the options; 0 to go on, or the exit status (+1) to return (EX_USAGE + 1 on a usage error). */
 static int view_parse(int argc, char **argv, unsigned *refresh_s)
 {
 	int i;
@@ -882,17 +883,17 @@ static int view_parse(int argc, char **argv, unsigned *refresh_s)
 			return 1;
 		}
 		if (!strcmp(argv[i], "--refresh") && i + 1 < argc) {
-			if (util_parse_ll(argv[++i], 0, VIEW_MAX_REFRESH_S, &n) < 0) {
-				fprintf(stderr, "auditsnitch view: --refresh wants seconds from 0 "
-					"to %d, got \"%s\"\n", VIEW_MAX_REFRESH_S, argv[i]);
-				return 3;
-			}
+			if (util_parse_ll(argv[++i], 0, VIEW_MAX_REFRESH_S, &n) < 0)
+				return cli_usage_error(stderr, "view", "--refresh wants seconds from 0 "
+						       "to %d, got '%s'", VIEW_MAX_REFRESH_S,
+						       argv[i]) + 1;
 			*refresh_s = (unsigned)n;
 			continue;
 		}
-		fprintf(stderr, "auditsnitch view: unknown argument \"%s\"\n", argv[i]);
-		view_usage(stderr);
-		return 3;
+		if (argv[i][0] == '-' && argv[i][1])
+			return cli_bad_option(stderr, "view", argv[i],
+					      !strcmp(argv[i], "--refresh")) + 1;
+		return cli_usage_error(stderr, "view", "unexpected argument '%s'", argv[i]) + 1;
 	}
 	return 0;
 }

@@ -16,6 +16,21 @@
 
 static const char *binary;
 
+/*
+ * A usage error on stderr: exactly the line want, then "Try 'auditsnitch
+ * help[ command]' for more information." and nothing else.
+ */
+static void check_err(const char *err, const char *want, const char *command, const char *what)
+{
+	char full[1024];
+
+	snprintf(full, sizeof(full), "%sTry 'auditsnitch help%s%s' for more information.\n", want,
+		 command ? " " : "", command ? command : "");
+	ok(!strcmp(err, full), "%s: one line and the Try line", what);
+	if (strcmp(err, full))
+		printf("# got: %s# want: %s", err, full);
+}
+
 /* Runs the binary with args; captures stdout and stderr; returns the exit status. */
 static int run(char *out, size_t outsz, char *err, size_t errsz, const char *const *args)
 {
@@ -75,25 +90,53 @@ int main(void)
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ NULL });
 	is_int(r, 64, "no command: exit 64");
-	ok(strstr(err, "Usage:") != NULL, "no command: usage on stderr");
+	check_err(err, "auditsnitch: no command given\n", NULL, "no command");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "frobnicate", NULL });
 	is_int(r, 64, "unknown command: exit 64");
-	ok(strstr(err, "unknown command 'frobnicate'") && strstr(err, "Usage:"),
-	   "unknown command named, usage shown");
+	check_err(err, "auditsnitch: unknown command 'frobnicate'\n", NULL, "unknown command");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "--bogus", "status", NULL });
 	is_int(r, 64, "unknown global option: exit 64");
+	check_err(err, "auditsnitch: unknown option '--bogus'\n", NULL, "unknown global option");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "-d", NULL });
 	is_int(r, 64, "missing option argument: exit 64");
+	check_err(err, "auditsnitch: option '-d' needs an argument\n", NULL, "missing argument");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "version", "--bogus", NULL });
 	is_int(r, 64, "unknown command option: exit 64");
-	ok(strstr(err, "auditsnitch [-c FILE] [-d DIR] version"), "command usage on stderr");
+	check_err(err, "auditsnitch version: unknown option '--bogus'\n", "version",
+		  "unknown command option");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "stop", "extra", NULL });
 	is_int(r, 64, "extra argument: exit 64");
+	check_err(err, "auditsnitch stop: unexpected argument 'extra'\n", "stop", "extra argument");
+
+	/* A global option after the command is named as one, for every command. */
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		static const char *const globals[] = { "-d", "-c", "--state-dir", "--config=x" };
+		const char *g = globals[i % ARRAY_SIZE(globals)];
+		char want[256];
+
+		if (!strcmp(commands[i], "help"))
+			continue;
+		r = run(out, sizeof(out), err, sizeof(err),
+			(const char *const[]){ commands[i], g, "/tmp", NULL });
+		is_int(r, !strcmp(commands[i], "status") ? 4 : 64, "%s %s: usage error",
+		       commands[i], g);
+		snprintf(want, sizeof(want), "auditsnitch %s: %s is a global option: global options "
+			 "go before the command (auditsnitch %s ... %s)\n", commands[i], g, g,
+			 commands[i]);
+		check_err(err, want, commands[i], commands[i]);
+	}
+	r = run(out, sizeof(out), err, sizeof(err),
+		(const char *const[]){ "query", "--where", "ip=10.0.0.0/8", "-d", "/tmp", NULL });
+	is_int(r, 64, "query -d: usage error");
+	ok(strstr(err, "auditsnitch query: -d is a global option") != NULL, "query -d named");
+	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "view", "--bogus", NULL });
+	is_int(r, 64, "view --bogus: exit 64");
+	check_err(err, "auditsnitch view: unknown option '--bogus'\n", "view", "view --bogus");
 
 	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "version", NULL });
 	ok(r == 0 && strncmp(out, "auditsnitch ", 12) == 0, "version prints");
