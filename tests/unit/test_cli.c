@@ -1,8 +1,9 @@
 /*
  * test_cli.c: the command line as a user meets it, by running the built
- * binary ($AUDITSNITCH): usage errors exit 64 with usage on stderr, help
- * exists for every command, version prints, check-config exits 78 on a bad
- * file naming the key. Needs no privileges.
+ * binary ($AUDITSNITCH): usage errors exit 64 with one line and a "Try"
+ * line on stderr (a global option after the command is named as one),
+ * help exists for every command, version prints, check-config exits 78 on
+ * a bad file naming the key. Needs no privileges.
  */
 #include <fcntl.h>
 #include <stdio.h>
