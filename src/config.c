@@ -307,9 +307,170 @@ static void config_position(const char *text, size_t off, size_t *line, size_t *
 	}
 }
 
+/* Problems found in one pass, one per line of the final message. */
+struct config_problems {
+	char *text;
+	size_t count;
+};
+
+static void config_problem(struct config_problems *p, char *msg)
+{
+	char *joined;
+
+	if (p->count < CONFIG_MAX_PROBLEMS) {
+		joined = p->text ? xasprintf("%s\n%s", p->text, msg) : xstrdup(msg);
+		free(p->text);
+		p->text = joined;
+	} else if (p->count == CONFIG_MAX_PROBLEMS) {
+		joined = xasprintf("%s\n(more problems not shown)", p->text);
+		free(p->text);
+		p->text = joined;
+	}
+	p->count++;
+	free(msg);
+}
+
+/* Lowercase letters and digits of s only: "DB retention (days)" -> "dbretentiondays". */
+static void config_fold(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < outsz; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			out[o++] = (char)(c - 'A' + 'a');
+		else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+/* The JSON key a TOML key (any spelling: db_retention_days) most likely means, or NULL. */
+static const char *config_toml_key(const char *key, size_t len)
+{
+	char folded[128], name[128];
+	const char *best = NULL;
+
+	config_fold(key, len, folded, sizeof(folded));
+	if (strlen(folded) < 3)
+		return NULL;
+	for (int k = 0; k < CONFIG_NKEYS; k++) {
+		config_fold(config_defs[k].name, strlen(config_defs[k].name), name, sizeof(name));
+		if (!strcmp(name, folded))
+			return config_defs[k].name;
+		/* "every_exe" for "Every exe (not just conns)", "vt_api_key" ... */
+		if (!best && strlen(folded) >= 5 && !strncmp(name, folded, strlen(folded)))
+			best = config_defs[k].name;
+	}
+	return best;
+}
+
+/*
+ * Whether text looks like TOML rather than JSON: its first line that is
+ * not blank is a [table] header, a # comment or a key = value line. JSON
+ * can start with none of these.
+ */
+static bool config_is_toml(const char *text, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+		i++;
+	if (i == len)
+		return false;
+	if (text[i] == '#' || (text[i] == '[' && i + 1 < len && text[i + 1] != ']' &&
+			       text[i + 1] != '{' && text[i + 1] != '"' && text[i + 1] != '\n'))
+		return true;
+	/* key = value: a bare or quoted key, then '=' on the same line. */
+	for (; i < len && text[i] != '\n'; i++) {
+		if (text[i] == '=')
+			return true;
+		if (text[i] == ':' || text[i] == '{' || text[i] == ',')
+			return false;
+	}
+	return false;
+}
+
+/*
+ * A key or value of the TOML file for the message: as written when it is
+ * printable ASCII (so it can be copied), escaped otherwise; cut to fit.
+ */
+static void config_toml_text(char *out, size_t outsz, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && s[i] >= 0x20 && s[i] < 0x7f; i++)
+		;
+	if (i < len) {
+		util_escape(out, outsz, s, len);
+		return;
+	}
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+}
+
+/*
+ * The message for a TOML file (a picosnitch 2.x config.toml): this is not
+ * the format, and for each "key = value" line, the JSON key to write.
+ */
+static char *config_toml_message(const char *text, size_t len)
+{
+	struct config_problems p = { 0 };
+	size_t line = 1, shown = 0;
+
+	config_problem(&p, xstrdup("this is TOML (a picosnitch 2.x config.toml?), but "
+				   "auditsnitch reads JSON with picosnitch's key names: write "
+				   "a JSON object such as {\"DB retention (days)\": 365, \"Log "
+				   "ignore\": []} (keys in auditsnitch.conf(5))"));
+	for (size_t i = 0; i < len && shown < 40; line++) {
+		size_t end = i, k0, k1;
+		const char *json;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		k0 = i;
+		while (k0 < end && (text[k0] == ' ' || text[k0] == '\t'))
+			k0++;
+		k1 = k0;
+		while (k1 < end && text[k1] != '=')
+			k1++;
+		if (k0 < end && text[k0] != '#' && text[k0] != '[' && k1 < end) {
+			size_t v0 = k1 + 1, ke = k1;
+			char keytext[96], valtext[96];
+
+			while (ke > k0 && (text[ke - 1] == ' ' || text[ke - 1] == '\t'))
+				ke--;
+			if (ke > k0 + 1 && (text[k0] == '"' || text[k0] == '\'') &&
+			    text[ke - 1] == text[k0]) {
+				k0++;
+				ke--;
+			}
+			while (v0 < end && (text[v0] == ' ' || text[v0] == '\t'))
+				v0++;
+			config_toml_text(keytext, sizeof(keytext), text + k0, ke - k0);
+			config_toml_text(valtext, sizeof(valtext), text + v0, end - v0);
+			json = config_toml_key(text + k0, ke - k0);
+			if (json)
+				config_problem(&p, xasprintf("line %zu: %s = %s -> \"%s\": %s", line,
+							     keytext, valtext, json, valtext));
+			else
+				config_problem(&p, xasprintf("line %zu: %s: no such key in auditsnitch",
+							     line, keytext));
+			shown++;
+		}
+		i = end + 1;
+	}
+	return p.text;
+}
+
 int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 		 struct config **ret, char **errmsg)
 {
+	struct config_problems problems = { 0 };
+	bool failed[CONFIG_NKEYS] = { false };
 	struct config *cfg = NULL;
 	const char *end = NULL;
 	cJSON *root = NULL, *item;
@@ -348,6 +509,10 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 			goto out;
 		}
 	}
+	if (!root && config_is_toml(text, len)) {
+		*errmsg = config_toml_message(text, len);
+		goto out;
+	}
 	if (!root) {
 		size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
 		const char *ep = cJSON_GetErrorPtr();
@@ -364,6 +529,7 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 		goto out;
 	}
 
+	/* Every problem is reported in one pass; the first ones do not stop the rest. */
 	cfg = config_new_default();
 	cJSON_ArrayForEach(item, root) {
 		const cJSON *other;
@@ -372,12 +538,21 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 		if (!item->string)
 			continue;
 		for (other = root->child; other != item; other = other->next) {
-			if (other->string && strcmp(other->string, item->string) == 0) {
-				char esc[256];
-				util_escape(esc, sizeof(esc), item->string, strlen(item->string));
-				*errmsg = xasprintf("\"%s\": the key appears more than once", esc);
-				goto out;
+			if (other->string && strcmp(other->string, item->string) == 0)
+				break;
+		}
+		if (other != item) {
+			char esc[256];
+			util_escape(esc, sizeof(esc), item->string, strlen(item->string));
+			/* Said once, at the second occurrence. */
+			for (other = other->next; other != item; other = other->next) {
+				if (other->string && strcmp(other->string, item->string) == 0)
+					break;
 			}
+			if (other == item)
+				config_problem(&problems, xasprintf("\"%s\": the key appears more "
+								    "than once", esc));
+			continue;
 		}
 		for (k = 0; k < CONFIG_NKEYS; k++) {
 			const struct config_def *d = &config_defs[k];
@@ -386,10 +561,11 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 			known = true;
 			if (!config_set_value(d, item, &cfg->v[k])) {
 				char *want = config_expected(d), *got = config_describe(item);
-				*errmsg = xasprintf("\"%s\": expected %s, got %s", d->name, want, got);
+				config_problem(&problems, xasprintf("\"%s\": expected %s, got %s",
+								   d->name, want, got));
 				free(want);
 				free(got);
-				goto out;
+				failed[k] = true;
 			}
 			break;
 		}
@@ -403,19 +579,25 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 	}
 	for (k = 0; k < CONFIG_NKEYS; k++) {
 		char *problem;
-		if (!config_validators[k])
+		if (!config_validators[k] || failed[k])
 			continue;
 		problem = config_validators[k](cfg, (enum config_key)k);
 		if (problem) {
-			*errmsg = xasprintf("\"%s\": %s", config_defs[k].name, problem);
+			config_problem(&problems, xasprintf("\"%s\": %s", config_defs[k].name,
+							    problem));
 			free(problem);
-			goto out;
 		}
+	}
+	if (problems.count) {
+		*errmsg = problems.text;
+		problems.text = NULL;
+		goto out;
 	}
 	*ret = cfg;
 	cfg = NULL;
 	r = 0;
 out:
+	free(problems.text);
 	cJSON_Delete(root);
 	config_free(cfg);
 	return r;

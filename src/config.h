@@ -87,10 +87,15 @@ struct config;
 struct config *config_new_default(void);
 void config_free(struct config *cfg);
 
+/* Most problems listed in one error message. */
+#define CONFIG_MAX_PROBLEMS 50
+
 /*
- * Loads a config file from text. On a type or value error returns -EINVAL
- * and *errmsg (malloc'd) names the key, what was expected and what was
- * found. Unknown keys call warn(message, data) and are otherwise ignored.
+ * Loads a config file from text. On type or value errors returns -EINVAL
+ * and *errmsg (malloc'd) lists every problem of the file, one per line,
+ * each naming the key, what was expected and what was found (a file that
+ * is not JSON at all is one problem; TOML gets the JSON keys to use).
+ * Unknown keys call warn(message, data) and are otherwise ignored.
  */
 typedef void (*config_warn_cb)(const char *message, void *data);
 int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,

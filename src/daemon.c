@@ -283,7 +283,15 @@ static int daemon_load_config(struct daemon *d, struct config **ret)
 	r = config_load(d->config_dirfd, paths_config_basename(d->paths), daemon_config_warn,
 			(void *)file, ret, &created, &errmsg);
 	if (r < 0) {
-		log_error("%s: %s", file, errmsg ? errmsg : strerror(-r));
+		/* One message per problem (config_parse lists them one per line). */
+		for (char *line = errmsg, *nl; line; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			log_error("%s: %s", file, line);
+		}
+		if (!errmsg)
+			log_error("%s: %s", file, strerror(-r));
 		if (r == -EINVAL)
 			log_error("fix the file (see auditsnitch.conf(5)) or remove it to get the "
 				  "defaults; `auditsnitch check-config` checks it");
@@ -1745,6 +1753,7 @@ int daemon_check_config(const struct daemon_opts *opts, bool print)
 	struct paths *paths = NULL;
 	struct config *cfg = NULL;
 	char *text = NULL, *errmsg = NULL, *json;
+	size_t len = 0;
 	int dirfd = -1, r, status;
 
 	r = paths_new(opts->state_dir, opts->config_file, &paths);
@@ -1754,7 +1763,7 @@ int daemon_check_config(const struct daemon_opts *opts, bool print)
 	}
 	dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = dirfd < 0 ? -errno : util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE,
-						&text, NULL);
+						&text, &len);
 	if (r == -ENOENT) {
 		printf("%s does not exist; the daemon will write the defaults there\n",
 		       paths_config_file(paths));
@@ -1767,9 +1776,14 @@ int daemon_check_config(const struct daemon_opts *opts, bool print)
 			: r == -EINVAL ? "not a regular file" : strerror(-r));
 		status = r == -EACCES ? EX_NOPERM : EX_CONFIG;
 		goto out;
-	} else if (config_parse(text, strlen(text), daemon_print_warn,
+	} else if (config_parse(text, len, daemon_print_warn,
 				(void *)paths_config_file(paths), &cfg, &errmsg) < 0) {
-		fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths), errmsg);
+		for (char *line = errmsg, *nl; line; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths), line);
+		}
 		status = EX_CONFIG;
 		goto out;
 	} else {

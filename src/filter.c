@@ -166,6 +166,8 @@ int filter_new(const struct filter_options *opts, const char *const *entries, si
 	       char **err, struct filter **ret)
 {
 	struct filter *f = xcalloc(1, sizeof(*f));
+	char *names = NULL;
+	size_t bad = 0;
 	int r = -EINVAL;
 
 	f->opts = *opts;
@@ -174,22 +176,34 @@ int filter_new(const struct filter_options *opts, const char *const *entries, si
 		r = -E2BIG;
 		goto out;
 	}
+	/* Every bad entry is named (the first ten), not only the first. */
 	for (size_t i = 0; i < n; i++) {
 		if (!entries[i] || filter_add_string(f, entries[i]) < 0) {
-			char text[96];
+			char text[96], *list;
 
 			util_escape(text, sizeof(text), entries[i] ? entries[i] : "",
 				    entries[i] ? strlen(entries[i]) : 0);
-			*err = xasprintf("entry %zu (\"%s\") is not a port (0-65535), a sha256 "
-					 "(64 hex digits), an IP address or CIDR range, or a domain "
-					 "name", i + 1, text);
-			goto out;
+			if (bad < 10)
+				list = xasprintf("%s%s%zu (\"%s\")", names ? names : "",
+						 names ? ", " : "", i + 1, text);
+			else
+				list = xasprintf("%s%s", names, bad == 10 ? ", ..." : "");
+			free(names);
+			names = list;
+			bad++;
 		}
+	}
+	if (bad) {
+		*err = xasprintf("%s %s %s not a port (0-65535), a sha256 (64 hex digits), an IP "
+				 "address or CIDR range, or a domain name", bad == 1 ? "entry" :
+				 "entries", names, bad == 1 ? "is" : "are");
+		goto out;
 	}
 	*ret = f;
 	f = NULL;
 	r = 0;
 out:
+	free(names);
 	filter_free(f);
 	return r;
 }

@@ -178,6 +178,42 @@ int main(void)
 	ok(r == 0 && strstr(out, "configuration OK") && strstr(out, "\"DB sql log\":\tfalse"),
 	   "check-config --print shows effective config");
 	ok(strstr(err, "\"Colour\": unknown key") != NULL, "check-config warns on unknown key");
+	/* Every problem in one pass, each on its own line naming the file. */
+	fd = open(cfg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	{
+		static const char three[] = "{\"DB sql log\": 3,\n \"Log ignore\": [\"x y\", "
+					    "\"1.2.3.4/40\"],\n \"Audit mode\": \"loud\"}";
+
+		ok(fd >= 0 && write(fd, three, strlen(three)) == (ssize_t)strlen(three),
+		   "write a config with three problems");
+	}
+	close(fd);
+	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "-c", cfg, "check-config", NULL });
+	is_int(r, 78, "check-config: three problems exit 78");
+	ok(strstr(err, "\"DB sql log\": expected true or false") &&
+	   strstr(err, "\"Audit mode\": expected one of") &&
+	   strstr(err, "\"Log ignore\": entries 1 (\"x y\"), 2 (\"1.2.3.4/40\") are not"),
+	   "check-config: every problem reported in one pass");
+	{
+		size_t lines = 0;
+
+		for (const char *p = err; *p; p++)
+			lines += *p == '\n';
+		is_int(lines, 3, "check-config: one line per problem");
+	}
+	unlink(cfg);
+	free(cfg);
+
+	/* A picosnitch 2.x config.toml. */
+	cfg = xasprintf("%s/config.toml", dir);
+	fd = open(cfg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok(fd >= 0 && write(fd, "[picosnitch]\ndb_retention_days = 30\n", 36) == 36, "write TOML");
+	close(fd);
+	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "-c", cfg, "check-config", NULL });
+	is_int(r, 78, "check-config: TOML exits 78");
+	ok(strstr(err, "config.toml: this is TOML") &&
+	   strstr(err, "config.toml: line 2: db_retention_days = 30 -> \"DB retention (days)\": 30"),
+	   "check-config: TOML gets the JSON key to use");
 	unlink(cfg);
 	free(cfg);
 	rmdir(dir);

@@ -284,6 +284,88 @@ static void test_shipped_default(void)
 	free(json);
 }
 
+/* A validator for the test: "VT API key" may not be "bad". */
+static char *reject_bad_key(const struct config *cfg, enum config_key key)
+{
+	return strcmp(config_string(cfg, key), "bad") ? NULL : xstrdup("not this one");
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = s && *s ? 1 : 0;
+
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* check-config promises every problem of the file in one pass. */
+static void test_all_problems(void)
+{
+	static const char text[] =
+		"{\"DB sql log\": 3, \"DB retention (days)\": 0, \"Audit mode\": \"x\",\n"
+		" \"Syslog\": true, \"Syslog\": false, \"Syslog\": true, \"VT API key\": \"bad\",\n"
+		" \"Set RLIMIT_NOFILE\": \"many\", \"Colour\": 1}";
+	const char *dup;
+	char *err;
+
+	config_set_validator(CONFIG_VT_API_KEY, reject_bad_key);
+	warnings = 0;
+	err = parse_err(text, strlen(text));
+	ok(err != NULL, "all problems: rejected");
+	is_int(count_lines(err), 6, "all problems: six problems, one per line");
+	ok(err && strstr(err, "\"DB sql log\": expected true or false, got 3 (a number)"),
+	   "all problems: the first");
+	ok(err && strstr(err, "\"DB retention (days)\": expected an integer from 1 to 36500"),
+	   "all problems: the second");
+	ok(err && strstr(err, "\"Audit mode\": expected one of the strings"), "all problems: enum");
+	dup = err ? strstr(err, "\"Syslog\": the key appears more than once") : NULL;
+	ok(dup && !strstr(dup + strlen("\"Syslog\": the key appears more than once"),
+		      "more than once"),
+	   "all problems: a repeated key (three times), named once");
+	ok(err && strstr(err, "\"Set RLIMIT_NOFILE\": expected null or an integer"),
+	   "all problems: the last");
+	ok(err && strstr(err, "\"VT API key\": not this one"), "all problems: validators run too");
+	is_int(warnings, 1, "all problems: the unknown key still warned");
+	free(err);
+	/* A key whose value is wrong is not also given to its validator. */
+	err = parse_err("{\"VT API key\": 5}", 17);
+	is_int(count_lines(err), 1, "all problems: a wrong type is one problem");
+	free(err);
+	config_set_validator(CONFIG_VT_API_KEY, NULL);
+}
+
+/* A picosnitch 2.x config.toml gets the JSON keys to write. */
+static void test_toml(void)
+{
+	static const char toml[] =
+		"# picosnitch\n"
+		"[picosnitch]\n"
+		"db_retention_days = 30\n"
+		"\"DB sql log\" = true\n"
+		"every_exe = false\n"
+		"log_ignore = [\"example.com\", 443]\n"
+		"colour_theme = 'dark'\n";
+	char *err = parse_err(toml, strlen(toml));
+
+	ok(err && strstr(err, "this is TOML") && strstr(err, "reads JSON"), "toml: said so");
+	ok(err && strstr(err, "line 3: db_retention_days = 30 -> \"DB retention (days)\": 30"),
+	   "toml: snake_case key mapped to the JSON key");
+	ok(err && strstr(err, "line 4: DB sql log = true -> \"DB sql log\": true"),
+	   "toml: quoted key mapped");
+	ok(err && strstr(err, "-> \"Every exe (not just conns)\": false"), "toml: prefix mapped");
+	ok(err && strstr(err, "-> \"Log ignore\": [\"example.com\", 443]"), "toml: value kept");
+	ok(err && strstr(err, "line 7: colour_theme: no such key"), "toml: unknown key named");
+	free(err);
+	err = parse_err("db_retention_days = 30\n", 23);
+	ok(err && strstr(err, "this is TOML"), "toml: key = value on the first line");
+	free(err);
+	err = parse_err("{\"a\" = 1}", 9);
+	ok(err && strstr(err, "not valid JSON") && !strstr(err, "TOML"),
+	   "toml: broken JSON is not called TOML");
+	free(err);
+}
+
 int main(void)
 {
 	test_shipped_default();
@@ -294,5 +376,7 @@ int main(void)
 	test_unknown_key();
 	test_load_file();
 	test_diff();
+	test_all_problems();
+	test_toml();
 	return tap_done();
 }

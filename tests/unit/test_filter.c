@@ -202,6 +202,15 @@ static void test_invalid(void)
 		free(err);
 	}
 	{
+		const char *entries[] = { "bad one", "443", "1.2.3.4/99", "999999" };
+
+		err = NULL;
+		is_int(filter_new(&log_all, entries, 4, &err, &f), -EINVAL, "invalid: three bad");
+		ok(err && strstr(err, "entries 1 (\"bad one\"), 3 (\"1.2.3.4/99\"), 4 (\"999999\") are "
+				  "not a port"), "invalid: every bad entry named (%s)", err ? err : "");
+		free(err);
+	}
+	{
 		const char *entries[] = { "example.com", "10.1.2.3/32", "::1", "53", SHA_A };
 
 		err = NULL;
@@ -210,9 +219,32 @@ static void test_invalid(void)
 	}
 }
 
+/* The range API `query --where ip=` uses. */
+static void test_cidr_api(void)
+{
+	struct filter_cidr c;
+
+	is_int(filter_cidr_parse("10.0.0.0/8", &c), 0, "cidr: v4 parsed");
+	ok(filter_cidr_match(&c, "10.255.0.1"), "cidr: v4 inside");
+	ok(!filter_cidr_match(&c, "11.0.0.1"), "cidr: v4 outside");
+	ok(filter_cidr_match(&c, "::ffff:10.1.1.1"), "cidr: v4-mapped v6 inside");
+	ok(!filter_cidr_match(&c, ""), "cidr: empty text");
+	ok(!filter_cidr_match(&c, "example.com"), "cidr: not an address");
+	is_int(filter_cidr_parse("2001:db8::/32", &c), 0, "cidr: v6 parsed");
+	ok(filter_cidr_match(&c, "2001:db8:1::5"), "cidr: v6 inside");
+	ok(!filter_cidr_match(&c, "2001:db9::5"), "cidr: v6 outside");
+	ok(!filter_cidr_match(&c, "10.0.0.1"), "cidr: v4 address against a v6 range");
+	is_int(filter_cidr_parse("192.168.1.77/24", &c), 0, "cidr: host bits ignored");
+	ok(filter_cidr_match(&c, "192.168.1.1"), "cidr: masked range");
+	is_int(filter_cidr_parse("1.2.3.4/33", &c), -EINVAL, "cidr: v4 prefix too long");
+	is_int(filter_cidr_parse("::/129", &c), -EINVAL, "cidr: v6 prefix too long");
+	is_int(filter_cidr_parse("1.2.3/8", &c), -EINVAL, "cidr: not an address");
+}
+
 int main(void)
 {
 	test_kinds();
+	test_cidr_api();
 	test_directions();
 	test_privacy();
 	test_invalid();
