@@ -32,16 +32,13 @@
 #include "query.h"
 #include "store.h"
 #include "table.h"
+#include "timearg.h"
 #include "util.h"
 
 #define QUERY_MAX_WHERE 32
 #define QUERY_MAX_COLUMNS 64
 /* Distinct uids whose names are remembered; more are looked up each time. */
 #define QUERY_USER_CACHE 256
-/* Latest time accepted: 9999-12-31T23:59:59Z. */
-#define QUERY_MAX_TIME 253402300799LL
-/* Longest relative time: 200 years. */
-#define QUERY_MAX_SPAN (200LL * 31557600)
 
 enum col_kind { KIND_EXE, KIND_PEXE, KIND_DOMAIN, KIND_RADDR, KIND_LADDR, KIND_INT, KIND_TIME };
 
@@ -150,341 +147,6 @@ static const struct qcol *query_col(const char *name)
 			return &query_cols[i];
 	}
 	return NULL;
-}
-
-/* Units of a relative time ("m" is minutes, "M" months, as in systemd.time(7)). */
-static const struct {
-	const char *name;
-	int64_t seconds;
-} query_time_units[] = {
-	{ "s", 1 }, { "sec", 1 }, { "secs", 1 }, { "second", 1 }, { "seconds", 1 },
-	{ "m", 60 }, { "min", 60 }, { "mins", 60 }, { "minute", 60 }, { "minutes", 60 },
-	{ "h", 3600 }, { "hr", 3600 }, { "hrs", 3600 }, { "hour", 3600 }, { "hours", 3600 },
-	{ "d", 86400 }, { "day", 86400 }, { "days", 86400 },
-	{ "w", 604800 }, { "week", 604800 }, { "weeks", 604800 },
-	{ "M", 2629800 }, { "month", 2629800 }, { "months", 2629800 },
-	{ "y", 31557600 }, { "year", 31557600 }, { "years", 31557600 },
-};
-
-static int64_t query_unit(const char *word, size_t len)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(query_time_units); i++) {
-		const char *name = query_time_units[i].name;
-
-		if (strlen(name) != len)
-			continue;
-		/* One letter: exact ("m" minute, "M" month); words: any case. */
-		if (len == 1 ? *word == *name : !strncasecmp(word, name, len))
-			return query_time_units[i].seconds;
-	}
-	return 0;
-}
-
-/*
- * Reads a span such as "90s", "1h 30min", "2 days" at p; the end in *end.
- * 0 or -EINVAL (no number, an unknown unit, longer than QUERY_MAX_SPAN).
- */
-static int query_parse_span(const char *p, const char **end, int64_t *ret)
-{
-	int64_t total = 0;
-	int parts = 0;
-
-	for (;;) {
-		const char *word;
-		int64_t n = 0, unit;
-		int digits = 0;
-
-		while (*p == ' ')
-			p++;
-		if (*p < '0' || *p > '9')
-			break;
-		for (; *p >= '0' && *p <= '9'; p++, digits++) {
-			if (digits >= 12)
-				return -EINVAL;
-			n = n * 10 + (*p - '0');
-		}
-		while (*p == ' ')
-			p++;
-		word = p;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-			p++;
-		unit = query_unit(word, (size_t)(p - word));
-		if (!unit || n > QUERY_MAX_SPAN / unit || total + n * unit > QUERY_MAX_SPAN)
-			return -EINVAL;
-		total += n * unit;
-		parts++;
-	}
-	if (!parts)
-		return -EINVAL;
-	*end = p;
-	*ret = total;
-	return 0;
-}
-
-/* Reads exactly two digits. */
-static bool query_2d(const char *p, int *ret)
-{
-	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
-		return false;
-	*ret = (p[0] - '0') * 10 + (p[1] - '0');
-	return true;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t query_days(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int query_month_days(int y, int m)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/*
- * Reads a zone at p: "Z", "UTC" or +HH[:MM] / -HHMM, after at most one
- * space; the offset east of UTC in seconds. False when p holds none.
- */
-static bool query_parse_zone(const char *p, const char **end, int *offset_s)
-{
-	int h, m = 0, sign;
-
-	if (*p == ' ')
-		p++;
-	if (*p == 'Z' || *p == 'z') {
-		*offset_s = 0;
-		*end = p + 1;
-		return true;
-	}
-	if (!strncasecmp(p, "UTC", 3)) {
-		*offset_s = 0;
-		*end = p + 3;
-		return true;
-	}
-	if (*p != '+' && *p != '-')
-		return false;
-	sign = *p++ == '-' ? -1 : 1;
-	if (!query_2d(p, &h) || h > 14)
-		return false;
-	p += 2;
-	if (*p == ':')
-		p++;
-	if (*p >= '0' && *p <= '9') {
-		if (!query_2d(p, &m) || m > 59)
-			return false;
-		p += 2;
-	}
-	*offset_s = sign * (h * 3600 + m * 60);
-	*end = p;
-	return true;
-}
-
-/*
- * Absolute times: [YYYY-MM-DD][( |T)HH:MM[:SS[.frac]]][zone]; without a
- * date, today; without a zone, local time.
- */
-static int query_parse_absolute(const char *s, int64_t now, int64_t *ret)
-{
-	int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, offset = 0;
-	bool has_date = false, has_time = false, has_zone = false;
-	const char *p = s;
-
-	if (strlen(s) >= 10 && s[4] == '-' && s[7] == '-' && query_2d(s, &y) && query_2d(s + 2, &mo)) {
-		y = y * 100 + mo;
-		if (!query_2d(s + 5, &mo) || !query_2d(s + 8, &d))
-			return -EINVAL;
-		has_date = true;
-		p = s + 10;
-		if ((*p == ' ' || *p == 'T') && p[1] >= '0' && p[1] <= '9')
-			p++;
-		else if (*p)
-			return -EINVAL;
-	}
-	if (*p) {
-		if (!query_2d(p, &h) || p[2] != ':' || !query_2d(p + 3, &mi))
-			return -EINVAL;
-		p += 5;
-		if (*p == ':') {
-			if (!query_2d(p + 1, &sec))
-				return -EINVAL;
-			p += 3;
-			if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
-				for (p++; *p >= '0' && *p <= '9'; p++)
-					;
-			}
-		}
-		has_time = true;
-		if (*p)
-			has_zone = query_parse_zone(p, &p, &offset);
-		if (*p)
-			return -EINVAL;
-	}
-	if (!has_date && !has_time)
-		return -EINVAL;
-	if (h > 23 || mi > 59 || sec > 60)
-		return -EINVAL;
-	if (has_zone) {
-		int64_t t;
-
-		if (!has_date) {
-			/* Today where the zone is. */
-			time_t there = (time_t)(now + offset);
-			struct tm tm;
-
-			if (!gmtime_r(&there, &tm))
-				return -EINVAL;
-			y = tm.tm_year + 1900;
-			mo = tm.tm_mon + 1;
-			d = tm.tm_mday;
-		}
-		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > query_month_days(y, mo))
-			return -EINVAL;
-		t = query_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-		if (t < 0 || t > QUERY_MAX_TIME)
-			return -EINVAL;
-		*ret = t;
-		return 0;
-	}
-	{
-		struct tm tm = { 0 };
-		time_t nowt = (time_t)now, t;
-
-		if (!has_date) {
-			if (!localtime_r(&nowt, &tm))
-				return -EINVAL;
-			y = tm.tm_year + 1900;
-			mo = tm.tm_mon + 1;
-			d = tm.tm_mday;
-		}
-		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > query_month_days(y, mo))
-			return -EINVAL;
-		tm = (struct tm){ .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-				  .tm_min = mi, .tm_sec = sec, .tm_isdst = -1 };
-		t = mktime(&tm);
-		if (t == (time_t)-1 || t > QUERY_MAX_TIME)
-			return -EINVAL;
-		*ret = (int64_t)t;
-		return 0;
-	}
-}
-
-/* Local midnight days_back days before now's day (0: today), or the start of the month or year. */
-static int query_local_midnight(int64_t now, int days_back, char unit, int64_t *ret)
-{
-	time_t nowt = (time_t)now, t;
-	struct tm tm;
-
-	if (!localtime_r(&nowt, &tm))
-		return -EINVAL;
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	tm.tm_mday -= days_back;
-	if (unit == 'M' || unit == 'y')
-		tm.tm_mday = 1;
-	if (unit == 'y')
-		tm.tm_mon = 0;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (t == (time_t)-1)
-		return -EINVAL;
-	*ret = (int64_t)t;
-	return 0;
-}
-
-int query_parse_time(const char *s, int64_t now, int64_t boot, int64_t *ret)
-{
-	static const struct {
-		const char *word;
-		int days_back;
-		char unit;
-	} days[] = {
-		{ "today", 0, 'd' }, { "yesterday", 1, 'd' }, { "tomorrow", -1, 'd' },
-		{ "week-ago", 7, 'd' }, { "this-month", 0, 'M' }, { "this-year", 0, 'y' },
-	};
-	char buf[64];
-	const char *end;
-	size_t len;
-	int64_t span;
-	long long v;
-	int sign = -1;
-
-	if (!s)
-		return -EINVAL;
-	while (*s == ' ')
-		s++;
-	len = strlen(s);
-	while (len && s[len - 1] == ' ')
-		len--;
-	if (!len || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-
-	if (!strcasecmp(buf, "now")) {
-		*ret = now;
-		return 0;
-	}
-	if (!strcasecmp(buf, "recent")) { /* ausearch: ten minutes ago */
-		*ret = now - 600;
-		return 0;
-	}
-	if (!strcasecmp(buf, "boot")) {
-		if (boot < 0)
-			return -ENODATA;
-		*ret = boot;
-		return 0;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(days); i++) {
-		if (!strcasecmp(buf, days[i].word))
-			return query_local_midnight(now, days[i].days_back, days[i].unit, ret);
-	}
-	if (buf[0] == '@') {
-		if (buf[1] < '0' || buf[1] > '9' || util_parse_ll(buf + 1, 0, QUERY_MAX_TIME, &v) < 0)
-			return -EINVAL;
-		*ret = v;
-		return 0;
-	}
-	/* A date, or a time of day: digits then '-' or ':'. */
-	if (len >= 5 && (buf[2] == ':' || (len >= 10 && buf[4] == '-')))
-		return query_parse_absolute(buf, now, ret);
-	/* Relative: [+|-]SPAN, or SPAN [ago]; unsigned means ago. */
-	end = buf;
-	if (*end == '+' || *end == '-')
-		sign = *end++ == '+' ? 1 : -1;
-	if (query_parse_span(end, &end, &span) < 0)
-		return -EINVAL;
-	while (*end == ' ')
-		end++;
-	if (buf[0] != '+' && buf[0] != '-' && !strcasecmp(end, "ago"))
-		end += 3;
-	if (*end)
-		return -EINVAL;
-	*ret = now + sign * span;
-	return 0;
-}
-
-/* The boot time from /proc/stat ("btime"), or -1. */
-static int64_t query_boot_time(void)
-{
-	char *text = NULL, *p;
-	long long v = -1;
-
-	if (util_read_file(AT_FDCWD, "/proc/stat", 1 << 20, &text, NULL) < 0)
-		return -1;
-	p = strstr(text, "\nbtime ");
-	if (!p || sscanf(p + 7, "%lld", &v) != 1 || v < 0)
-		v = -1;
-	free(text);
-	return v;
 }
 
 /* Parses a --where value for an integer column: names for protocol, direction and uid. */
@@ -616,7 +278,7 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int64_t now = (int64_t)time(NULL), boot = query_boot_time();
+	int64_t now = (int64_t)time(NULL), boot = timearg_boot_time();
 	char optbuf[3];
 	int c, r;
 
@@ -628,7 +290,7 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 		switch (c) {
 		case OPT_SINCE:
 		case OPT_UNTIL:
-			r = query_parse_time(optarg, now, boot, c == OPT_SINCE ? &q->since : &q->until);
+			r = timearg_parse(optarg, now, boot, c == OPT_SINCE ? &q->since : &q->until);
 			if (r == -ENODATA)
 				return cli_usage_error(err, "query", "--%s boot: the boot time is "
 						       "unknown (no btime in /proc/stat)",
@@ -1113,7 +775,7 @@ static bool format_time(const struct query_opts *q, int64_t t, char *buf, size_t
 	struct tm tm;
 	long off;
 
-	if (q->time_format == TIME_EPOCH || t < 0 || t > QUERY_MAX_TIME)
+	if (q->time_format == TIME_EPOCH || t < 0 || t > TIMEARG_MAX_TIME)
 		return false;
 	if (!(q->utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm)))
 		return false;

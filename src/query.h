@@ -7,7 +7,7 @@
  *                     [--time-format local|iso|epoch] [--utc] [--numeric]
  *                     [--width N]
  *
- * T is read by query_parse_time. Without --group-by it prints one line per
+ * T is read by timearg_parse (timearg.h). Without --group-by it prints one line per
  * stored row (the columns of the view connections_flat, oldest first;
  * --limit N keeps the newest N); with it, one line per value of COL with
  * the sums events, send, recv and the first and last contime. The table
@@ -37,22 +37,5 @@ int query_main(int argc, char **argv, const char *db_path);
 
 /* The same, writing to out and err (for tests). */
 int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err);
-
-/*
- * Parses a time as administrators type it into unix seconds. Pure but
- * for the local time zone (TZ): now and boot (-1: unknown) are passed in.
- *   now, today, yesterday, tomorrow (local midnight), boot, recent (ten
- *   minutes ago, as in ausearch), week-ago (local midnight 7 days ago),
- *   this-month, this-year
- *   @EPOCH                         unix seconds
- *   YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]][zone], HH:MM[:SS][zone] (today):
- *   local time, or with zone Z, UTC, +HH:MM, +HHMM, +HH (one space allowed
- *   before it)
- *   SPAN, SPAN ago, -SPAN (before now), +SPAN (after now), where SPAN is
- *   one or more NUMBER UNIT: s sec second(s), m min minute(s), h hr
- *   hour(s), d day(s), w week(s), M month(s), y year(s): "1h30m", "2 days"
- * Returns 0, -ENODATA for "boot" when boot is unknown, or -EINVAL.
- */
-int query_parse_time(const char *s, int64_t now, int64_t boot, int64_t *ret);
 
 #endif

@@ -28,6 +28,7 @@
 #include "query.h"
 #include "store.h"
 #include "tap.h"
+#include "timearg.h"
 #include "util.h"
 
 #define WEIRD_EXE "/tmp/a,\"b\"\nc\xff"
@@ -106,27 +107,27 @@ static void test_times(void)
 			 .tm_min = 30, .tm_sec = 15, .tm_isdst = -1 };
 	time_t want_full = mktime(&tm);
 
-	is_int(query_parse_time("90s", base, -1, &t), 0, "time: 90s");
+	is_int(timearg_parse("90s", base, -1, &t), 0, "time: 90s");
 	is_int(t, base - 90, "time: 90s value");
-	query_parse_time("15m", base, -1, &t);
+	timearg_parse("15m", base, -1, &t);
 	is_int(t, base - 900, "time: 15m");
-	query_parse_time("1h", base, -1, &t);
+	timearg_parse("1h", base, -1, &t);
 	is_int(t, base - 3600, "time: 1h");
-	query_parse_time("7d", base, -1, &t);
+	timearg_parse("7d", base, -1, &t);
 	is_int(t, base - 7 * 86400, "time: 7d");
-	query_parse_time("2w", base, -1, &t);
+	timearg_parse("2w", base, -1, &t);
 	is_int(t, base - 14 * 86400, "time: 2w");
-	is_int(query_parse_time("2024-05-01 08:30:15", base, -1, &t), 0,
+	is_int(timearg_parse("2024-05-01 08:30:15", base, -1, &t), 0,
 	       "time: absolute with seconds");
 	is_int(t, want_full, "time: absolute value is local time");
-	query_parse_time("2024-05-01T08:30:15", base, -1, &t);
+	timearg_parse("2024-05-01T08:30:15", base, -1, &t);
 	is_int(t, want_full, "time: T separator");
 	tm = (struct tm){ .tm_year = 124, .tm_mon = 4, .tm_mday = 1, .tm_hour = 8, .tm_min = 30,
 			  .tm_isdst = -1 };
-	query_parse_time("2024-05-01 08:30", base, -1, &t);
+	timearg_parse("2024-05-01 08:30", base, -1, &t);
 	is_int(t, mktime(&tm), "time: absolute without seconds");
 	tm = (struct tm){ .tm_year = 124, .tm_mon = 4, .tm_mday = 1, .tm_isdst = -1 };
-	query_parse_time("2024-05-01", base, -1, &t);
+	timearg_parse("2024-05-01", base, -1, &t);
 	is_int(t, mktime(&tm), "time: date alone is midnight");
 	static const char *const bad[] = { "", " ", "5x", "m", "-m", "2024-13-01", "2024-02-30",
 					   "2024-05-01 8:30", "2024-05-01 08:30:", "2024-05-01 24:00",
@@ -137,7 +138,7 @@ static void test_times(void)
 					   "2026-12-01T10:00:00ZZ", "nowish", "1969-12-31",
 					   "999999999999999h", "300y", "boots", "1.5h" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		is_int(query_parse_time(bad[i], base, 1000, &t), -EINVAL, "time: \"%s\" refused",
+		is_int(timearg_parse(bad[i], base, 1000, &t), -EINVAL, "time: \"%s\" refused",
 		       bad[i]);
 
 	/* Deterministic: a fixed now (2026-12-05 19:02:35 UTC) and zone. */
@@ -191,25 +192,25 @@ static void test_times(void)
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		t = -1;
-		is_int(query_parse_time(good[i].text, base, 1796400000, &t), 0, "time: \"%s\" read",
+		is_int(timearg_parse(good[i].text, base, 1796400000, &t), 0, "time: \"%s\" read",
 		       good[i].text);
 		is_int(t, good[i].want, "time: \"%s\" value", good[i].text);
 	}
-	is_int(query_parse_time("boot", base, -1, &t), -ENODATA, "time: boot unknown");
+	is_int(timearg_parse("boot", base, -1, &t), -ENODATA, "time: boot unknown");
 
 	/* A zone with summer time: local forms follow it, explicit zones do not. */
 	set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
-	query_parse_time("today", base, -1, &t);
+	timearg_parse("today", base, -1, &t);
 	is_int(t, 1796428800 - 3600, "time: today in CET (winter)");
-	query_parse_time("2026-12-01 10:00", base, -1, &t);
+	timearg_parse("2026-12-01 10:00", base, -1, &t);
 	is_int(t, 1796119200 - 3600, "time: local winter time");
-	query_parse_time("2026-07-01 10:00", base, -1, &t);
+	timearg_parse("2026-07-01 10:00", base, -1, &t);
 	is_int(t, 1782900000 - 7200, "time: local summer time");
-	query_parse_time("2026-07-01T10:00Z", base, -1, &t);
+	timearg_parse("2026-07-01T10:00Z", base, -1, &t);
 	is_int(t, 1782900000, "time: Z ignores the local zone");
-	query_parse_time("00:30", 1796428800 - 1800, -1, &t);
+	timearg_parse("00:30", 1796428800 - 1800, -1, &t);
 	is_int(t, 1796428800 - 3600 + 1800, "time: HH:MM is today in the local zone");
-	query_parse_time("23:30Z", 1796428800 - 1800, -1, &t);
+	timearg_parse("23:30Z", 1796428800 - 1800, -1, &t);
 	is_int(t, 1796428800 - 1800, "time: HH:MMZ is today in UTC");
 	set_tz(NULL);
 }
