@@ -212,8 +212,8 @@ static void query_usage(FILE *f)
 	      "Examples:\n"
 	      "  auditsnitch query --since today --group-by exe\n"
 	      "  auditsnitch query --since '1 hour ago' --where ip=10.0.0.0/8\n"
-	      "  auditsnitch query --since 2026-12-01T08:00Z --where exe=/usr/bin/curl "
-	      "--format json\n", f);
+	      "  auditsnitch query --since 2026-12-01T08:00Z --where exe=/usr/bin/curl \\\n"
+	      "                    --format json\n", f);
 }
 
 /* Long-only options take values from 256 (cli_refused_option). */
