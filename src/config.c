@@ -379,9 +379,24 @@ static bool config_is_toml(const char *text, size_t len)
 		i++;
 	if (i == len)
 		return false;
-	if (text[i] == '#' || (text[i] == '[' && i + 1 < len && text[i + 1] != ']' &&
-			       text[i + 1] != '{' && text[i + 1] != '"' && text[i + 1] != '\n'))
+	if (text[i] == '#')
 		return true;
+	if (text[i] == '[') {
+		/* [table] or [[array]]: key characters only up to the ']' on this line. */
+		size_t j = i + 1, names = 0;
+
+		if (j < len && text[j] == '[')
+			j++;
+		for (; j < len && text[j] != ']' && text[j] != '\n'; j++) {
+			char c = text[j];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			      c == '_' || c == '-' || c == '.' || c == ' ' || c == '"' || c == '\''))
+				return false;
+			names += c != ' ';
+		}
+		return j < len && text[j] == ']' && names;
+	}
 	/* key = value: a bare or quoted key, then '=' on the same line. */
 	for (; i < len && text[i] != '\n'; i++) {
 		if (text[i] == '=')

@@ -360,6 +360,12 @@ static void test_toml(void)
 	err = parse_err("db_retention_days = 30\n", 23);
 	ok(err && strstr(err, "this is TOML"), "toml: key = value on the first line");
 	free(err);
+	err = parse_err("[1, 2", 5);
+	ok(err && !strstr(err, "TOML"), "toml: a broken JSON array is not called TOML");
+	free(err);
+	err = parse_err("[[servers]]\nname = \"a\"\n", 22);
+	ok(err && strstr(err, "this is TOML"), "toml: an array of tables");
+	free(err);
 	err = parse_err("{\"a\" = 1}", 9);
 	ok(err && strstr(err, "not valid JSON") && !strstr(err, "TOML"),
 	   "toml: broken JSON is not called TOML");
