@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "util.h"
@@ -618,6 +619,20 @@ out:
 	return r;
 }
 
+bool config_name_is_toml(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 5 && !strcasecmp(name + len - 5, ".toml");
+}
+
+char *config_toml_missing(void)
+{
+	return xstrdup("does not exist, and a .toml name is not written: auditsnitch reads "
+		       "JSON with picosnitch's key names (a picosnitch 2.x config.toml does "
+		       "not carry over as is); use a .json file, see auditsnitch.conf(5)");
+}
+
 int config_load(int dirfd, const char *name, config_warn_cb warn, void *data,
 		struct config **ret, bool *created, char **errmsg)
 {
@@ -628,6 +643,10 @@ int config_load(int dirfd, const char *name, config_warn_cb warn, void *data,
 	*errmsg = NULL;
 	*created = false;
 	r = util_read_file(dirfd, name, CONFIG_MAX_FILE, &text, &len);
+	if (r == -ENOENT && config_name_is_toml(name)) {
+		*errmsg = config_toml_missing();
+		return -EINVAL;
+	}
 	if (r == -ENOENT) {
 		char *json = config_default_json();
 		r = util_write_atomic(dirfd, name, json, strlen(json), 0640);

@@ -103,11 +103,19 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 
 /*
  * Loads dirfd/name; when the file does not exist, writes the defaults there
- * first (0640, atomically) and sets *created. Returns 0, -EINVAL with
+ * first (0640, atomically) and sets *created (not for a .toml name). Returns 0, -EINVAL with
  * *errmsg as above, or another -errno with *errmsg saying what failed.
  */
 int config_load(int dirfd, const char *name, config_warn_cb warn, void *data,
 		struct config **ret, bool *created, char **errmsg);
+
+/*
+ * Whether a config file name ends in ".toml" (picosnitch 2.x's format):
+ * config_load then does not write the defaults there when it is missing,
+ * and says why (config_toml_missing, malloc'd).
+ */
+bool config_name_is_toml(const char *name);
+char *config_toml_missing(void);
 
 /* The defaults as pretty-printed JSON (malloc'd). */
 char *config_default_json(void);

@@ -1764,7 +1764,12 @@ int daemon_check_config(const struct daemon_opts *opts, bool print)
 	dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = dirfd < 0 ? -errno : util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE,
 						&text, &len);
-	if (r == -ENOENT) {
+	if (r == -ENOENT && config_name_is_toml(paths_config_file(paths))) {
+		errmsg = config_toml_missing();
+		fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths), errmsg);
+		status = EX_CONFIG;
+		goto out;
+	} else if (r == -ENOENT) {
 		printf("%s does not exist; the daemon will write the defaults there\n",
 		       paths_config_file(paths));
 		cfg = config_new_default();

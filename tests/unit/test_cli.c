@@ -215,6 +215,10 @@ int main(void)
 	   strstr(err, "config.toml: line 2: db_retention_days = 30 -> \"DB retention (days)\": 30"),
 	   "check-config: TOML gets the JSON key to use");
 	unlink(cfg);
+	r = run(out, sizeof(out), err, sizeof(err), (const char *const[]){ "-c", cfg, "check-config", NULL });
+	is_int(r, 78, "check-config: a missing .toml exits 78");
+	ok(strstr(err, "config.toml: does not exist, and a .toml name is not written") &&
+	   access(cfg, F_OK) < 0, "check-config: a missing .toml is named, nothing written");
 	free(cfg);
 	rmdir(dir);
 

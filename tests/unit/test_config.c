@@ -232,6 +232,13 @@ static void test_load_file(void)
 	free(err);
 	err = NULL;
 
+	/* A missing .toml is not written with JSON defaults. */
+	r = config_load(dfd, "config.toml", count_warning, NULL, &cfg, &created, &err);
+	ok(r == -EINVAL && !created && err && strstr(err, "reads JSON"), "missing .toml refused");
+	ok(faccessat(dfd, "config.toml", F_OK, 0) < 0, "missing .toml not created");
+	free(err);
+	err = NULL;
+
 	unlinkat(dfd, "config.json", 0);
 	unlinkat(dfd, "link.json", 0);
 	close(dfd);
