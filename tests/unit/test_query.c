@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "query.h"
 #include "store.h"
+#include "table.h"
 #include "tap.h"
 #include "timearg.h"
 #include "util.h"
@@ -746,6 +747,70 @@ static void test_fixed_table(void)
 	snprintf(dbpath, sizeof(dbpath), "%s/q.db", tmpdir);
 }
 
+/* table.c alone: a value longer than the sized width, after the sizing rows. */
+static void test_table_stream(void)
+{
+	char *buf = NULL, *last;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct table *t = table_new(f, 2, 0, true, false);
+
+	table_column(t, 0, "a", TABLE_TRUNC);
+	table_column(t, 1, "b", TABLE_RIGHT);
+	for (int i = 0; i < TABLE_SIZING_ROWS; i++) {
+		char **cells = xcalloc(2, sizeof(*cells));
+
+		cells[0] = xstrdup("x");
+		cells[1] = xasprintf("%d", i);
+		table_add_row(t, cells);
+	}
+	{
+		char **cells = xcalloc(2, sizeof(*cells));
+
+		cells[0] = xstrdup("a-much-longer-value");
+		cells[1] = xstrdup("12345");
+		table_add_row(t, cells);
+	}
+	table_finish(t);
+	table_free(t);
+	fclose(f);
+	ok(buf && !strncmp(buf, "a    b\nx    0\n", 14), "table: sized on the first rows");
+	last = buf ? strrchr(buf, '\n') : NULL;
+	while (last && last > buf && last[-1] != '\n')
+		last--;
+	ok(last && !strcmp(last, "a-much-longer-value  12345\n"),
+	   "table: a later, longer value keeps its two-space gap (%s)", last ? last : "");
+	free(buf);
+
+	/* Widths count columns, not bytes: wide characters 2, combining marks 0. */
+	is_int(table_text_width("abc"), 3, "width: ASCII");
+	is_int(table_text_width("\xc3\xa9t\xc3\xa9"), 3, "width: two-byte letters");
+	is_int(table_text_width("\xe6\x97\xa5\xe6\x9c\xac"), 4, "width: CJK is 2 each");
+	is_int(table_text_width("e\xcc\x81"), 1, "width: combining accent is 0");
+	is_int(table_text_width("\xf0\x9f\x98\x80"), 2, "width: emoji is 2");
+
+	/* A cut never splits a wide character. */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	t = table_new(f, 2, 15, false, true);
+	table_column(t, 0, "a", TABLE_TRUNC);
+	table_column(t, 1, "b", 0);
+	{
+		char **cells = xcalloc(2, sizeof(*cells));
+
+		cells[0] = xstrdup("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe6\x97\xa5\xe6\x9c\xac");
+		cells[1] = xstrdup("1234567");
+		table_add_row(t, cells);
+	}
+	table_finish(t);
+	table_free(t);
+	fclose(f);
+	/* 15 - 2 - 7 = 6 columns: 5 before the mark hold two wide characters, not 2.5. */
+	ok(buf && !strcmp(buf, "\xe6\x97\xa5\xe6\x9c\xac\xe2\x80\xa6   1234567\n"),
+	   "table: cut on a character boundary (%s)", buf ? buf : "");
+	free(buf);
+}
+
 static int copy_file(const char *from, const char *to, mode_t mode)
 {
 	char *buf = NULL;
@@ -885,6 +950,7 @@ int main(void)
 	test_errors();
 	test_nul_and_concurrent();
 	test_fixed_table();
+	test_table_stream();
 	test_unprivileged();
 	close(dirfd_);
 	rm_rf(tmpdir);
