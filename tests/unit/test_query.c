@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -562,6 +564,52 @@ static void check_text(const char *got, const char *want, const char *what)
 		printf("# got:\n%s# want:\n%s", got, want);
 }
 
+/*
+ * Output to a terminal (a pseudo-terminal 50 columns wide): its width
+ * wins over $COLUMNS. The database is t.db.
+ */
+static void test_terminal_width(void)
+{
+	struct winsize ws = { .ws_row = 24, .ws_col = 50 };
+	struct termios tio;
+	char buf[4096], *argv[] = { "query", "--columns", "exe,port", "--no-header", NULL };
+	int master, slave = -1, status;
+	ssize_t n, total = 0;
+	FILE *o, *e;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    (slave = open(ptsname(master), O_RDWR | O_NOCTTY)) < 0) {
+		tap_skip("no pseudo-terminal");
+		if (master >= 0)
+			close(master);
+		return;
+	}
+	/* Raw: no \n -> \r\n on the way out. */
+	tcgetattr(slave, &tio);
+	cfmakeraw(&tio);
+	tcsetattr(slave, TCSANOW, &tio);
+	ok(ioctl(slave, TIOCSWINSZ, &ws) == 0, "tty: 50 columns set");
+	setenv("COLUMNS", "20", 1);
+	o = fdopen(dup(slave), "w");
+	e = fopen("/dev/null", "w");
+	status = query_run(4, argv, dbpath, o, e);
+	fclose(o);
+	fclose(e);
+	unsetenv("COLUMNS");
+	is_int(status, EX_OK, "tty: query runs");
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	while (total < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(master, buf + total, sizeof(buf) - 1 - (size_t)total)) > 0)
+		total += n;
+	buf[total] = '\0';
+	/* 50 - 2 - 3 = 45 columns for exe: the 47-byte path is cut there, not at 20. */
+	ok(strstr(buf, "\n/opt/vendor/agent/bin/telemetry-uploader-d...   53\n") != NULL,
+	   "tty: the terminal's width is used, not $COLUMNS");
+	close(slave);
+	close(master);
+}
+
 static void test_fixed_table(void)
 {
 	char *out = NULL, *err = NULL;
@@ -743,6 +791,7 @@ static void test_fixed_table(void)
 		   "--no-header", NULL), EX_OK, "where uid by name, direction in");
 	check_text(out, "/usr/sbin/sshd\n", "where uid=root direction=in");
 	free(out);
+	test_terminal_width();
 	unsetenv("LC_ALL");
 	snprintf(dbpath, sizeof(dbpath), "%s/q.db", tmpdir);
 }
