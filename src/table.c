@@ -3,6 +3,12 @@
  * are buffered to measure each column; then the widths are fitted to the
  * output width, the buffer printed and every later row printed as it
  * comes. Nothing here knows about the database or escaping.
+ *
+ * Why not libsmartcols (util-linux): it holds every line in memory until
+ * it prints the table, and query may print millions of rows; and how it
+ * shares the width among columns differs between util-linux releases
+ * (2.32 on RHEL 8, 2.38 on Debian 12), so the same query would lay out
+ * differently per distribution and fixed-width tests could not pin it.
  */
 
 #include <stdint.h>
