@@ -6,9 +6,9 @@
  *
  * Why not libsmartcols (util-linux): it holds every line in memory until
  * it prints the table, and query may print millions of rows; and how it
- * shares the width among columns differs between util-linux releases
- * (2.32 on RHEL 8, 2.38 on Debian 12), so the same query would lay out
- * differently per distribution and fixed-width tests could not pin it.
+ * shares the width among columns is util-linux's to change from release to
+ * release (RHEL 8 ships 2.32, Debian 12 2.38), so the same query could lay
+ * out differently per distribution and fixed-width tests could not pin it.
  */
 
 #include <stdint.h>
