@@ -177,20 +177,23 @@ static size_t table_put_prefix(struct table *t, const char *s, size_t w)
 /* Prints one cell of column i padded to its width (no padding on the last). */
 static void table_put_cell(struct table *t, size_t i, const char *cell)
 {
-	size_t cw = table_text_width(cell), w = t->width[i];
+	size_t cw = table_text_width(cell), w = t->width[i], room = w;
 	bool last = i + 1 == t->ncols;
 
-	if (t->limit && (t->flags[i] & TABLE_TRUNC) && cw > w) {
+	/* A column sized narrow (its first rows were empty) still shows a later value's start. */
+	if (room < TABLE_MIN_CUT)
+		room = cw < TABLE_MIN_CUT ? cw : TABLE_MIN_CUT;
+	if (t->limit && (t->flags[i] & TABLE_TRUNC) && cw > room) {
 		/* Cut with the mark; a column too narrow for it is cut bare. */
-		if (w > t->mark_width) {
-			cw = table_put_prefix(t, cell, w - t->mark_width);
+		if (room > t->mark_width) {
+			cw = table_put_prefix(t, cell, room - t->mark_width);
 			table_put(t, t->mark, strlen(t->mark));
 			cw += t->mark_width;
 		} else {
-			cw = table_put_prefix(t, cell, w);
+			cw = table_put_prefix(t, cell, room);
 		}
 		if (!last)
-			table_spaces(t, w - cw + TABLE_GAP);
+			table_spaces(t, w > cw ? w - cw + TABLE_GAP : TABLE_GAP);
 		return;
 	}
 	if (t->flags[i] & TABLE_RIGHT && cw < w)

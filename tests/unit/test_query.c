@@ -831,6 +831,28 @@ static void test_table_stream(void)
 	   "table: a later, longer value keeps its two-space gap");
 	free(buf);
 
+	/* Limited width, a column empty in the sizing rows: a later value still shows. */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	t = table_new(f, 2, 20, false, false);
+	table_column(t, 0, "a", TABLE_TRUNC);
+	table_column(t, 1, "b", 0);
+	for (int i = 0; i <= TABLE_SIZING_ROWS; i++) {
+		char **cells = xcalloc(2, sizeof(*cells));
+
+		cells[0] = xstrdup(i < TABLE_SIZING_ROWS ? "" : "later-and-long");
+		cells[1] = xstrdup("b");
+		table_add_row(t, cells);
+	}
+	table_finish(t);
+	table_free(t);
+	fclose(f);
+	last = buf ? strrchr(buf, '\n') : NULL;
+	while (last && last > buf && last[-1] != '\n')
+		last--;
+	ok(last && !strcmp(last, "lat...  b\n"), "table: a column sized empty still shows a value");
+	free(buf);
+
 	/* Widths count columns, not bytes: wide characters 2, combining marks 0. */
 	is_int(table_text_width("abc"), 3, "width: ASCII");
 	is_int(table_text_width("\xc3\xa9t\xc3\xa9"), 3, "width: two-byte letters");
