@@ -39,6 +39,7 @@
 #include "audit.h"
 #include "log.h"
 #include "loop.h"
+#include "rulecheck.h"
 #include "util.h"
 
 #define AUDITSRC_KEY AUPARSE_KEY
@@ -62,6 +63,10 @@
 /* How often our rules are checked even without a CONFIG_CHANGE record. */
 #define AUDITSRC_RULECHECK_MS 5000
 #define AUDITSRC_LOSS_LOG_MS 60000
+/* Seconds over which "records per second caused by our rules" is averaged. */
+#define AUDITSRC_RATE_SAMPLES 10
+/* Rules listed at most (a big ruleset has a few hundred). */
+#define AUDITSRC_MAX_LISTED 4096
 
 /* One rule we want: an arch, its syscalls, and optional a0 / family filters. */
 struct auditsrc_rule_spec {
@@ -84,6 +89,7 @@ struct auditsrc {
 	int rec_fd;
 	bool daemon_mode;
 	bool locked;
+	bool existing;           /* add no rule: use what the host's rules produce */
 	bool saddr_fam;
 	bool closing;
 	bool behind;             /* the last read stopped at its budget */
@@ -109,7 +115,13 @@ struct auditsrc {
 	uint32_t lost_base;
 	uint64_t last_loss_log_ms;
 	uint64_t logged_loss;
-	bool warned_missing;
+	/* What the host's rules hide from us, from the last rule listing. */
+	struct rulecheck_result holes;
+	char **holes_logged;     /* texts already logged, each once */
+	size_t nholes_logged;
+	/* Records of our key per second: samples of records_ours, one a second. */
+	uint64_t rate_samples[AUDITSRC_RATE_SAMPLES];
+	size_t rate_pos, rate_n;
 	struct auditsrc_stats stats;
 	char bufs[AUDITSRC_BATCH][MAX_AUDIT_MESSAGE_LENGTH + 64];
 };
@@ -262,40 +274,6 @@ static struct audit_rule_data *auditsrc_spec_rule(const struct auditsrc_rule_spe
 	return r;
 }
 
-/* True when the rule's key list (keys joined by 0x01) holds ours. */
-static bool auditsrc_rule_is_ours(const struct audit_rule_data *r, size_t size)
-{
-	size_t off = 0, keylen = strlen(AUDITSRC_KEY);
-	uint32_t i;
-
-	for (i = 0; i < r->field_count && i < AUDIT_MAX_FIELDS; i++) {
-		uint32_t f = r->fields[i], len;
-		/* String fields take their length from values[] and bytes from buf. */
-		bool str = f == AUDIT_FILTERKEY || f == AUDIT_WATCH || f == AUDIT_DIR ||
-			   f == AUDIT_SUBJ_USER || f == AUDIT_SUBJ_ROLE || f == AUDIT_SUBJ_TYPE ||
-			   f == AUDIT_SUBJ_SEN || f == AUDIT_SUBJ_CLR || f == AUDIT_OBJ_USER ||
-			   f == AUDIT_OBJ_ROLE || f == AUDIT_OBJ_TYPE || f == AUDIT_OBJ_LEV_LOW ||
-			   f == AUDIT_OBJ_LEV_HIGH || f == AUDIT_EXE;
-		if (!str)
-			continue;
-		len = r->values[i];
-		if (off + len > r->buflen || sizeof(*r) + off + len > size)
-			return false;
-		if (f == AUDIT_FILTERKEY) {
-			const char *k = r->buf + off, *end = k + len;
-			while (k < end) {
-				const char *sep = memchr(k, 0x01, (size_t)(end - k));
-				size_t kl = sep ? (size_t)(sep - k) : (size_t)(end - k);
-				if (kl == keylen && memcmp(k, AUDITSRC_KEY, keylen) == 0)
-					return true;
-				k += kl + 1;
-			}
-		}
-		off += len;
-	}
-	return false;
-}
-
 /*
  * Compares a kernel rule with a spec, ignoring any pid field. Returns the
  * pid of a pid!= field (0 when there is none) through *pid_field.
@@ -347,28 +325,52 @@ struct auditsrc_krule {
 	size_t size;
 };
 
-/* Lists the kernel's rules that carry our key. Returns the count or -errno. */
-static int auditsrc_list_ours(struct auditsrc *src, struct auditsrc_krule *out, int max)
+/* The kernel's rules, in its order (auditctl -l), each marked ours or not. */
+struct auditsrc_listing {
+	struct auditsrc_krule *v;
+	struct rulecheck_rule *rc;
+	size_t n;
+};
+
+static void auditsrc_listing_clear(struct auditsrc_listing *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].rule);
+	free(l->v);
+	free(l->rc);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Lists every kernel rule through fd. Returns 0 or -errno (*out then empty). */
+static int auditsrc_list_rules(int fd, struct auditsrc_listing *out)
 {
 	struct audit_reply rep;
-	int n = 0, r;
+	size_t cap = 0;
+	int r;
 
-	r = audit_request_rules_list_data(src->cmd_fd);
+	memset(out, 0, sizeof(*out));
+	r = audit_request_rules_list_data(fd);
 	if (r < 0)
 		return r;
 	for (;;) {
-		if (!auditsrc_wait(src->cmd_fd))
-			return -ETIMEDOUT;
-		r = audit_get_reply(src->cmd_fd, &rep, GET_REPLY_NONBLOCKING, 0);
+		if (!auditsrc_wait(fd)) {
+			r = -ETIMEDOUT;
+			goto fail;
+		}
+		r = audit_get_reply(fd, &rep, GET_REPLY_NONBLOCKING, 0);
 		if (r < 0)
-			return r;
+			goto fail;
 		if (r == 0)
 			continue;
 		if (rep.type == NLMSG_DONE)
 			break;
 		if (rep.type == NLMSG_ERROR) {
-			if (rep.error && rep.error->error)
-				return rep.error->error;
+			if (rep.error && rep.error->error) {
+				r = rep.error->error;
+				goto fail;
+			}
 			continue;
 		}
 		if (rep.type != AUDIT_LIST_RULES || !rep.ruledata)
@@ -376,14 +378,28 @@ static int auditsrc_list_ours(struct auditsrc *src, struct auditsrc_krule *out, 
 		if ((size_t)rep.len < sizeof(struct audit_rule_data) ||
 		    (size_t)rep.len < sizeof(struct audit_rule_data) + rep.ruledata->buflen)
 			continue;
-		if (!auditsrc_rule_is_ours(rep.ruledata, (size_t)rep.len) || n >= max)
+		/* Keep reading to NLMSG_DONE past the bound, or the replies stay queued. */
+		if (out->n >= AUDITSRC_MAX_LISTED)
 			continue;
-		out[n].size = (size_t)rep.len;
-		out[n].rule = xmalloc(out[n].size);
-		memcpy(out[n].rule, rep.ruledata, out[n].size);
-		n++;
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			out->v = xrealloc(out->v, cap * sizeof(*out->v));
+			out->rc = xrealloc(out->rc, cap * sizeof(*out->rc));
+		}
+		out->v[out->n].size = (size_t)rep.len;
+		out->v[out->n].rule = xmalloc((size_t)rep.len);
+		memcpy(out->v[out->n].rule, rep.ruledata, (size_t)rep.len);
+		out->n++;
 	}
-	return n;
+	for (size_t i = 0; i < out->n; i++)
+		out->rc[i] = (struct rulecheck_rule){
+			.rule = out->v[i].rule, .size = out->v[i].size,
+			.ours = rulecheck_rule_has_key(out->v[i].rule, out->v[i].size, AUDITSRC_KEY),
+		};
+	return 0;
+fail:
+	auditsrc_listing_clear(out);
+	return r;
 }
 
 /*
@@ -434,25 +450,25 @@ static void auditsrc_forget_added(struct auditsrc *src)
  * Makes the kernel's rules cover every spec: uses rules already loaded
  * (ours, another instance's, or the administrator's from auditsnitch.rules),
  * deletes rules left by a dead auditsnitch, adds what is missing. When audit
- * is locked, only reports what is missing. Returns the number of rules
- * added, or -errno.
+ * is locked, or with "Audit rules": "existing", adds nothing (the analysis
+ * says what is not covered). Returns the number of rules added, or -errno.
  */
-static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
+static int auditsrc_sync_rules(struct auditsrc *src, const struct auditsrc_listing *l, bool *changed)
 {
-	struct auditsrc_krule kr[64];
 	bool covered[AUDITSRC_MAX_RULES] = { false };
-	int nk, i, added = 0, r = 0;
-	size_t s;
+	int added = 0, r = 0;
+	size_t i, s;
 
 	*changed = false;
-	nk = auditsrc_list_ours(src, kr, (int)ARRAY_SIZE(kr));
-	if (nk < 0)
-		return nk;
-	for (i = 0; i < nk; i++) {
+	for (i = 0; i < l->n; i++) {
+		const struct auditsrc_krule *k = &l->v[i];
 		bool used = false;
+
+		if (!l->rc[i].ours)
+			continue;
 		for (s = 0; s < src->nspecs; s++) {
 			uint32_t pidf;
-			if (!auditsrc_rule_matches(kr[i].rule, &src->specs[s], &pidf))
+			if (!auditsrc_rule_matches(k->rule, &src->specs[s], &pidf))
 				continue;
 			if (pidf == 0 || pidf == src->pid || auditsrc_pid_alive(pidf)) {
 				covered[s] = true;
@@ -463,18 +479,20 @@ static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
 		/* A pid-tagged rule of ours whose daemon is gone: remove it. */
 		if (!used && !src->locked) {
 			uint32_t pidf = 0;
-			for (uint32_t f = 0; f < kr[i].rule->field_count && f < AUDIT_MAX_FIELDS; f++)
-				if (kr[i].rule->fields[f] == AUDIT_PID &&
-				    kr[i].rule->fieldflags[f] == AUDIT_NOT_EQUAL)
-					pidf = kr[i].rule->values[f];
+			for (uint32_t f = 0; f < k->rule->field_count && f < AUDIT_MAX_FIELDS; f++)
+				if (k->rule->fields[f] == AUDIT_PID &&
+				    k->rule->fieldflags[f] == AUDIT_NOT_EQUAL)
+					pidf = k->rule->values[f];
 			if (pidf && !auditsrc_pid_alive(pidf)) {
-				if (audit_delete_rule_data(src->cmd_fd, kr[i].rule, kr[i].rule->flags,
-							   kr[i].rule->action) >= 0)
+				if (audit_delete_rule_data(src->cmd_fd, k->rule, k->rule->flags,
+							   k->rule->action) >= 0)
 					log_info("removed a stale audit rule left by auditsnitch pid %u",
 						 pidf);
 			}
 		}
 	}
+	if (src->existing)
+		return 0;
 	for (s = 0; s < src->nspecs; s++) {
 		struct audit_rule_data *rule;
 		size_t size;
@@ -483,15 +501,6 @@ static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
 		if (covered[s])
 			continue;
 		text = auditsrc_spec_text(&src->specs[s], 0);
-		if (src->locked) {
-			if (!src->warned_missing)
-				log_error("audit is locked (enabled=2) and this rule is missing: "
-					  "auditctl %s (add it to /etc/audit/rules.d/ from "
-					  "data/auditsnitch.rules and reboot)", text);
-			free(text);
-			r = -EPERM;
-			continue;
-		}
 		rule = auditsrc_spec_rule(&src->specs[s], src->pid, &size);
 		r = audit_add_rule_data(src->cmd_fd, rule, AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
 		if (r < 0) {
@@ -502,7 +511,7 @@ static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
 			}
 			log_error("cannot add audit rule `auditctl %s`: %s", text, strerror(-r));
 			free(text);
-			goto out;
+			return r;
 		}
 		free(text);
 		if (src->nadded < AUDITSRC_MAX_RULES)
@@ -512,13 +521,95 @@ static int auditsrc_sync_rules(struct auditsrc *src, bool *changed)
 		added++;
 		*changed = true;
 	}
-	if (src->locked)
-		src->warned_missing = true;
-	r = added;
-out:
-	for (i = 0; i < nk; i++)
-		free(kr[i].rule);
-	return r;
+	return added;
+}
+
+/* The syscalls we rely on, one need per syscall of each spec. */
+static size_t auditsrc_needs(const struct auditsrc *src, struct rulecheck_need *needs, size_t max)
+{
+	struct auditsrc_rule_spec specs[AUDITSRC_MAX_RULES];
+	/*
+	 * Per family even without saddr_fam: a kernel without the field has no
+	 * rule that filters on it, so the findings are the same, and they can
+	 * say which family is missed.
+	 */
+	size_t nspecs = auditsrc_build_specs(specs, true, src->opts.sends), s, n = 0;
+	int i;
+
+	for (s = 0; s < nspecs; s++) {
+		for (i = 0; i < specs[s].nsyscalls && n < max; i++) {
+			enum auparse_kind k = auparse_classify(specs[s].arch, specs[s].syscalls[i],
+							       specs[s].a0 >= 0 ? (uint64_t)specs[s].a0 : 0);
+			needs[n++] = (struct rulecheck_need){
+				.arch = specs[s].arch, .syscall = specs[s].syscalls[i], .a0 = specs[s].a0,
+				.family = specs[s].family,
+				.what = k == AUPARSE_EXEC ? RULECHECK_EXEC
+					: auparse_is_send(specs[s].arch, specs[s].syscalls[i], 0)
+					? RULECHECK_SEND : RULECHECK_CONNECT,
+			};
+		}
+	}
+	return n;
+}
+
+/* Logs each finding once in the daemon's life, and applies what follows from them. */
+static void auditsrc_apply_holes(struct auditsrc *src)
+{
+	size_t i, j;
+
+	for (i = 0; i < src->holes.n; i++) {
+		const struct rulecheck_finding *f = &src->holes.v[i];
+		bool seen = false;
+
+		for (j = 0; j < src->nholes_logged && !seen; j++)
+			seen = strcmp(src->holes_logged[j], f->text) == 0;
+		if (seen)
+			continue;
+		if (f->hidden)
+			log_warn("audit rules: %s", f->text);
+		else
+			log_notice("audit rules: %s", f->text);
+		src->holes_logged = xrealloc(src->holes_logged,
+					     (src->nholes_logged + 1) * sizeof(*src->holes_logged));
+		src->holes_logged[src->nholes_logged++] = xstrdup(f->text);
+		src->stats.holes_found++;
+	}
+	auparse_expect_eoe(src->parser, !src->holes.eoe_excluded);
+	/* Without EOE, events end by time: tick often enough to end them soon. */
+	if (src->tick_timer) {
+		uint64_t ms = src->holes.eoe_excluded ? 25 : 250;
+		(void)loop_timer_set(src->tick_timer, ms, ms);
+	}
+}
+
+/* Lists the kernel's rules, puts ours back where needed, and works out the holes. */
+static int auditsrc_rules_pass(struct auditsrc *src, bool *changed)
+{
+	struct rulecheck_need needs[AUDITSRC_MAX_RULES * 3];
+	struct auditsrc_listing l;
+	struct rulecheck_result res;
+	int r, added;
+
+	*changed = false;
+	r = auditsrc_list_rules(src->cmd_fd, &l);
+	if (r < 0)
+		return r;
+	added = auditsrc_sync_rules(src, &l, changed);
+	if (*changed) {
+		/* List again: our new rules are part of what the analysis judges. */
+		auditsrc_listing_clear(&l);
+		r = auditsrc_list_rules(src->cmd_fd, &l);
+		if (r < 0)
+			return r;
+	}
+	if (rulecheck_run(l.rc, l.n, needs, auditsrc_needs(src, needs, ARRAY_SIZE(needs)),
+			  src->existing ? RULECHECK_EXISTING : RULECHECK_ADD, &res) == 0) {
+		rulecheck_result_clear(&src->holes);
+		src->holes = res;
+		auditsrc_apply_holes(src);
+	}
+	auditsrc_listing_clear(&l);
+	return added;
 }
 
 /* Does the kernel accept -F saddr_fam? Found out by adding one rule. */
@@ -561,12 +652,12 @@ static void auditsrc_check_rules(struct auditsrc *src)
 
 	if (src->closing)
 		return;
-	r = auditsrc_sync_rules(src, &changed);
+	r = auditsrc_rules_pass(src, &changed);
 	if (r > 0) {
 		src->stats.rules_restored++;
 		log_warn("our audit rules had been removed (auditctl -D or a rules reload); "
 			 "put %d back", r);
-	} else if (r < 0 && r != -EPERM) {
+	} else if (r < 0) {
 		log_error("cannot check the audit rules: %s", strerror(-r));
 	}
 }
@@ -690,6 +781,15 @@ static void auditsrc_on_status_timer(struct loop *loop, uint64_t exp, void *data
 
 	(void)loop;
 	(void)exp;
+	{
+		struct auparse_stats ps;
+
+		auparse_stats(src->parser, &ps);
+		src->rate_samples[src->rate_pos] = ps.records_ours;
+		src->rate_pos = (src->rate_pos + 1) % AUDITSRC_RATE_SAMPLES;
+		if (src->rate_n < AUDITSRC_RATE_SAMPLES)
+			src->rate_n++;
+	}
 	if (!auditsrc_take_polled(src))
 		return;
 	if (src->status.lost >= src->lost_base)
@@ -701,6 +801,7 @@ static void auditsrc_on_status_timer(struct loop *loop, uint64_t exp, void *data
 	    src->status.enabled != 0) {
 		auditsrc_close_records(src);
 		if (auditsrc_open_records(src, true) == 0) {
+			src->stats.takeovers++;
 			log_notice("no audit daemon is registered any more; auditsnitch is now the "
 				   "audit daemon and forwards other records to syslog");
 		} else if (auditsrc_open_records(src, false) < 0) {
@@ -955,13 +1056,20 @@ static void auditsrc_on_event(const struct auparse_event *ev, void *data)
 	struct auditsrc *src = data;
 
 	if (ev->kind == AUPARSE_CONFIG) {
-		/* Someone removed rules: check ours soon (debounced: -D removes many). */
-		if (ev->ours && ev->u.config.op.ptr &&
-		    strcmp(ev->u.config.op.ptr, "remove_rule") == 0 && !src->closing)
+		/*
+		 * Rules changed: put ours back if they went, and judge the new
+		 * rule set (debounced: -D and a ruleset load are many records).
+		 */
+		if (ev->u.config.op.ptr && !src->closing &&
+		    (strcmp(ev->u.config.op.ptr, "remove_rule") == 0 ||
+		     strcmp(ev->u.config.op.ptr, "add_rule") == 0))
 			(void)loop_timer_set(src->rules_timer, 50, AUDITSRC_RULECHECK_MS);
 		return;
 	}
-	if (!ev->ours || ev->kind == AUPARSE_OTHER)
+	if (ev->kind == AUPARSE_OTHER)
+		return;
+	/* Another key's rule has no pid!= of ours: never report ourselves. */
+	if (!ev->ours && ev->proc.pid == (int32_t)src->pid)
 		return;
 	src->cb(ev, src->cb_data);
 }
@@ -1064,10 +1172,15 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 				 src->status.backlog_limit, opts->backlog_limit);
 	}
 
+	src->existing = opts->rules == AUDITSRC_RULES_EXISTING || src->locked;
 	if (src->locked) {
 		src->saddr_fam = true;
 		log_warn("kernel audit is locked (enabled=2): rules cannot be changed until reboot; "
-			 "checking that ours are loaded");
+			 "using the rules already loaded (\"Audit rules\": \"existing\")%s",
+			 opts->rules == AUDITSRC_RULES_EXISTING ? "" : " instead of adding ours");
+	} else if (src->existing) {
+		/* No probe either: it would add (and remove) a rule. */
+		src->saddr_fam = true;
 	} else {
 		src->saddr_fam = auditsrc_probe_saddr_fam(src);
 		if (!src->saddr_fam)
@@ -1101,17 +1214,23 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 				    : r == -EPERM ? " (needs CAP_AUDIT_READ)" : "");
 		goto fail;
 	}
-	r = auditsrc_sync_rules(src, &changed);
-	if (r < 0 && !(src->locked && r == -EPERM)) {
-		*errmsg = xasprintf("cannot load the audit rules: %s", strerror(-r));
+	src->tick_timer = loop_timer_new(loop, 250, 250, auditsrc_on_tick, src);
+	if (!src->tick_timer) {
+		r = -errno;
+		*errmsg = xasprintf("cannot create timers: %s", strerror(-r));
 		goto fail;
 	}
-	src->tick_timer = loop_timer_new(loop, 250, 250, auditsrc_on_tick, src);
+	r = auditsrc_rules_pass(src, &changed);
+	if (r < 0) {
+		*errmsg = xasprintf("cannot %s the audit rules: %s",
+				    src->existing ? "read" : "load", strerror(-r));
+		goto fail;
+	}
 	src->status_timer = loop_timer_new(loop, AUDITSRC_STATUS_MS, AUDITSRC_STATUS_MS,
 					   auditsrc_on_status_timer, src);
 	src->rules_timer = loop_timer_new(loop, AUDITSRC_RULECHECK_MS, AUDITSRC_RULECHECK_MS,
 					  auditsrc_on_rules_timer, src);
-	if (!src->tick_timer || !src->status_timer || !src->rules_timer) {
+	if (!src->status_timer || !src->rules_timer) {
 		r = -errno;
 		*errmsg = xasprintf("cannot create timers: %s", strerror(-r));
 		goto fail;
@@ -1124,9 +1243,10 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 	}
 	src->poll_started = true;
 	auditsrc_check_journald(src);
-	log_info("audit: %s, %zu rules (%zu added), backlog limit %u%s",
+	log_info("audit: %s, %s, backlog limit %u%s",
 		 src->daemon_mode ? "registered as the audit daemon" : "reading the multicast group",
-		 src->nspecs, src->nadded,
+		 src->existing ? "using the rules already loaded, adding none"
+		 : src->nadded ? "our rules appended after the host's" : "our rules already loaded",
 		 src->status.backlog_limit < opts->backlog_limit && !src->locked
 		 ? opts->backlog_limit : src->status.backlog_limit,
 		 src->saddr_fam ? ", connect rules limited to AF_INET/AF_INET6" : "");
@@ -1171,6 +1291,10 @@ void auditsrc_free(struct auditsrc *src)
 		audit_close(src->cmd_fd);
 	auparse_free(src->parser);
 	auditsrc_forget_added(src);
+	rulecheck_result_clear(&src->holes);
+	for (size_t i = 0; i < src->nholes_logged; i++)
+		free(src->holes_logged[i]);
+	free(src->holes_logged);
 	free(src);
 }
 
@@ -1184,5 +1308,49 @@ void auditsrc_stats(struct auditsrc *src, struct auditsrc_stats *st)
 	st->backlog = src->status.backlog;
 	st->rules_loaded = src->nspecs;
 	st->saddr_fam = src->saddr_fam;
+	st->existing = src->existing;
+	st->locked = src->locked;
 	auparse_stats(src->parser, &st->parse);
+	st->holes_hidden = src->holes.hidden;
+	st->holes_degraded = src->holes.n - src->holes.hidden;
+	st->records_ours_per_s = 0;
+	if (src->rate_n >= 2) {
+		size_t newest = (src->rate_pos + AUDITSRC_RATE_SAMPLES - 1) % AUDITSRC_RATE_SAMPLES;
+		size_t oldest = (src->rate_pos + AUDITSRC_RATE_SAMPLES - src->rate_n) % AUDITSRC_RATE_SAMPLES;
+		st->records_ours_per_s = (src->rate_samples[newest] - src->rate_samples[oldest]) /
+					 (src->rate_n - 1);
+	}
+}
+
+const struct rulecheck_result *auditsrc_holes(const struct auditsrc *src)
+{
+	return &src->holes;
+}
+
+int auditsrc_check_host(enum auditsrc_rules rules, bool sends, struct rulecheck_result *out)
+{
+	struct auditsrc probe = { .opts = { .rules = rules, .sends = sends } };
+	struct rulecheck_need needs[AUDITSRC_MAX_RULES * 3];
+	struct auditsrc_listing l;
+	struct audit_status st;
+	enum rulecheck_mode mode = rules == AUDITSRC_RULES_EXISTING ? RULECHECK_EXISTING
+								    : RULECHECK_ADD;
+	int fd, r;
+
+	memset(out, 0, sizeof(*out));
+	set_aumessage_mode(MSG_QUIET, DBG_NO);
+	fd = audit_open();
+	if (fd < 0)
+		return -errno;
+	r = auditsrc_read_status(fd, &st);
+	if (r == 0 && st.enabled == 2)
+		mode = RULECHECK_EXISTING; /* locked: the daemon adds nothing either */
+	if (r == 0)
+		r = auditsrc_list_rules(fd, &l);
+	audit_close(fd);
+	if (r < 0)
+		return r;
+	r = rulecheck_run(l.rc, l.n, needs, auditsrc_needs(&probe, needs, ARRAY_SIZE(needs)), mode, out);
+	auditsrc_listing_clear(&l);
+	return r;
 }

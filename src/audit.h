@@ -24,8 +24,14 @@ enum auditsrc_mode {
 	AUDITSRC_DAEMON,    /* register as the audit daemon (fails if auditd is) */
 };
 
+enum auditsrc_rules {
+	AUDITSRC_RULES_ADD,      /* append ours (default) */
+	AUDITSRC_RULES_EXISTING, /* add none: use what the host's rules produce */
+};
+
 struct auditsrc_options {
 	enum auditsrc_mode mode;
+	enum auditsrc_rules rules;
 	uint32_t backlog_limit;  /* raise the kernel's limit to this; never lower */
 	bool sends;              /* also audit sends with an address (needs saddr_fam) */
 };
@@ -45,8 +51,15 @@ struct auditsrc_stats {
 	uint64_t forwarded;        /* daemon mode: records not ours written to syslog */
 	uint64_t rules_loaded;     /* our rules now in the kernel */
 	uint64_t rules_restored;   /* times someone removed our rules and we put them back */
-	uint64_t handovers;        /* times auditd replaced us */
+	uint64_t handovers;        /* times auditd replaced us (daemon -> multicast) */
+	uint64_t takeovers;        /* times we became the audit daemon after auditd left */
 	bool saddr_fam;            /* connect rules filter on the address family */
+	bool existing;             /* "Audit rules": "existing" (or locked): none added */
+	bool locked;               /* audit is locked (enabled=2) */
+	uint64_t holes_hidden;     /* findings now: events we need are missed */
+	uint64_t holes_degraded;   /* ... records dropped, events still seen */
+	uint64_t holes_found;      /* distinct findings logged since start */
+	uint64_t records_ours_per_s; /* records under our key, per second (last 10 s) */
 	struct auparse_stats parse;
 };
 
@@ -72,6 +85,17 @@ void auditsrc_flush(struct auditsrc *src);
 void auditsrc_read_now(struct auditsrc *src);
 /* The last read stopped at its budget: records are waiting (the loop is behind). */
 bool auditsrc_behind(const struct auditsrc *src);
+
+struct rulecheck_result;
+/* What the host's rules hide from us, as of the last rule listing. */
+const struct rulecheck_result *auditsrc_holes(const struct auditsrc *src);
+
+/*
+ * `auditsnitch rules --check`: reads the kernel's rules now and works out
+ * what they hide, as the daemon would in that mode (locked audit counts as
+ * "existing"). Returns 0 or -errno (EPERM without CAP_AUDIT_CONTROL).
+ */
+int auditsrc_check_host(enum auditsrc_rules rules, bool sends, struct rulecheck_result *out);
 
 /*
  * Our rules in auditctl syntax, one per line (malloc'd). With saddr_fam

@@ -65,7 +65,7 @@ struct ev {
 	struct ev *older, *newer;  /* age list */
 	uint64_t created_ms;
 	uint32_t serial;
-	bool skip;                 /* foreign and not wanted: records only swallowed */
+	bool skip;                 /* a syscall we do not use: records only swallowed */
 	bool ours;
 	uint64_t time_s;
 	uint32_t time_ms;
@@ -115,6 +115,7 @@ struct auparse {
 	size_t argv_out_cap;
 	struct auparse_path paths_out[AUPARSE_MAX_PATHS];
 	char cfgbuf[CONFIG_BUF];
+	bool expect_eoe;           /* false: an exclude rule drops EOE records */
 	struct auparse_stats st;
 };
 
@@ -1238,19 +1239,37 @@ static void auparse_emit(struct auparse *p, struct ev *e, bool complete)
 		p->st.events_other++;
 		break;
 	}
+	if (ev.kind != AUPARSE_OTHER) {
+		if (e->ours)
+			p->st.events_key_ours++;
+		else if (e->key.off != SPAN_NONE)
+			p->st.events_key_other++;
+		else
+			p->st.events_key_none++;
+	}
 	p->cb(&ev, p->data);
 out:
 	auparse_release(p, e);
 }
 
-/* Emits events older than the timeout. */
+/*
+ * Emits events older than the timeout. Without EOE records an event has no
+ * end marker; the kernel writes all records of one event at syscall exit
+ * (audit_log_exit), within microseconds, so a short wait ends it. The wait
+ * is not "the next serial": another CPU's event may interleave its records.
+ */
 static void auparse_expire(struct auparse *p, uint64_t now_ms)
 {
+	uint64_t limit = p->expect_eoe ? p->lim.timeout_ms : p->lim.no_eoe_timeout_ms;
+
 	while (p->oldest && now_ms >= p->oldest->created_ms &&
-	       now_ms - p->oldest->created_ms >= p->lim.timeout_ms) {
+	       now_ms - p->oldest->created_ms >= limit) {
 		struct ev *e = p->oldest;
 
-		p->st.timed_out++;
+		if (p->expect_eoe)
+			p->st.timed_out++;
+		else
+			p->st.ended_without_eoe++;
 		auparse_unlink(p, e);
 		auparse_emit(p, e, false);
 	}
@@ -1279,6 +1298,8 @@ int auparse_new(const struct auparse_limits *limits, auparse_event_cb cb, void *
 		lim.max_total_bytes = 32u << 20;
 	if (!lim.timeout_ms)
 		lim.timeout_ms = 2000;
+	if (!lim.no_eoe_timeout_ms)
+		lim.no_eoe_timeout_ms = 50;
 	key = lim.key ? lim.key : AUPARSE_KEY;
 	if (!cb || strlen(key) >= sizeof(p->key) || lim.max_events > (1u << 20) ||
 	    lim.max_argv_bytes > (256u << 20) || lim.max_args > (1u << 24) ||
@@ -1300,6 +1321,7 @@ int auparse_new(const struct auparse_limits *limits, auparse_event_cb cb, void *
 	p->mask = nb - 1;
 	p->cb = cb;
 	p->data = data;
+	p->expect_eoe = true;
 	*ret = p;
 	return 0;
 }
@@ -1367,7 +1389,14 @@ int auparse_feed(struct auparse *p, int type, const char *text, size_t len, uint
 		e->time_ms = ms;
 		auparse_syscall(p, e, s, end);
 		e->ours = e->key.off != SPAN_NONE && auparse_key_ours(p, e->buf + e->key.off, e->key.len);
-		if (!e->ours && !p->lim.foreign) {
+		/*
+		 * The kernel hands an event to the first exit rule that matches
+		 * and writes that rule's key: on a host with its own connect or
+		 * execve rules our events come under their keys, or none. What
+		 * counts is the syscall, not the key.
+		 */
+		if (!e->ours && !p->lim.foreign &&
+		    auparse_classify(e->arch, e->syscall, e->a[0]) == AUPARSE_OTHER) {
 			/* Keep the slot so its other records are known, not the bytes. */
 			e->skip = true;
 			e->len = 0;
@@ -1434,6 +1463,11 @@ out:
 	if (r)
 		p->st.records_ours++;
 	return r;
+}
+
+void auparse_expect_eoe(struct auparse *p, bool expect)
+{
+	p->expect_eoe = expect;
 }
 
 void auparse_tick(struct auparse *p, uint64_t now_ms)

@@ -61,8 +61,10 @@ struct auparse_limits {
 	size_t max_string;      /* any other decoded string (exe, cwd, name) [8192] */
 	size_t max_total_bytes; /* all in-flight event memory [32 MiB] */
 	uint64_t timeout_ms;    /* event without EOE emitted after this [2000] */
+	uint64_t no_eoe_timeout_ms; /* ... when EOE records are excluded [50] */
 	const char *key;        /* our audit key [AUPARSE_KEY]; copied */
-	bool foreign;           /* also emit events whose key is not ours */
+	bool foreign;           /* also emit "other" events whose key is not ours
+				   (exec and connect events are emitted whatever their key) */
 };
 
 #define AUPARSE_KEY "auditsnitch"
@@ -152,7 +154,8 @@ struct auparse_config_change {
  */
 struct auparse_event {
 	enum auparse_kind kind;
-	bool ours;                  /* key matched ours (foreign events only with limits.foreign) */
+	bool ours;                  /* key matched ours; exec and connect events come whatever
+				       their key (another rule may have matched first) */
 	bool complete;              /* EOE seen; false when emitted on timeout/eviction/flush */
 	uint64_t time_s;            /* audit(SEC.MS:...) */
 	uint32_t time_ms;
@@ -186,8 +189,12 @@ struct auparse_stats {
 	uint64_t duplicate_syscall; /* a second SYSCALL for a serial in flight */
 	uint64_t events_exec, events_connect, events_config, events_other;
 	uint64_t events_send;       /* of events_connect, sends with an address */
-	uint64_t events_foreign;    /* events of other keys (emitted only with limits.foreign) */
+	uint64_t events_foreign;    /* events whose key is not ours, used or not */
+	uint64_t events_key_ours;   /* exec and connect events emitted, by their key: ours, */
+	uint64_t events_key_other;  /* ... another rule's, */
+	uint64_t events_key_none;   /* ... or none (a rule without a key) */
 	uint64_t timed_out;         /* emitted without EOE after timeout_ms */
+	uint64_t ended_without_eoe; /* emitted after no_eoe_timeout_ms (EOE excluded) */
 	uint64_t evicted;           /* emitted early: max_events or max_total_bytes reached */
 	uint64_t args_truncated;    /* exec events whose argv was cut or incomplete */
 	uint64_t strings_truncated; /* strings cut at max_string; PATH records over AUPARSE_MAX_PATHS */
@@ -224,6 +231,13 @@ int auparse_feed(struct auparse *p, int type, const char *text, size_t len, uint
 
 /* Emits (incomplete) every event older than the timeout. */
 void auparse_tick(struct auparse *p, uint64_t now_ms);
+
+/*
+ * Tells the parser whether EOE records arrive. An audit rule such as
+ * `-a never,exclude -F msgtype=EOE` drops them; events then end after
+ * limits.no_eoe_timeout_ms instead of waiting for timeout_ms. Default true.
+ */
+void auparse_expect_eoe(struct auparse *p, bool expect);
 
 /* Emits every event in flight (incomplete); for shutdown. */
 void auparse_flush(struct auparse *p);

@@ -72,7 +72,9 @@ enum config_type {
 	X(LOG_LEVEL, "Log level", CONFIG_ENUM, 0, 0, 0, "info|notice|warning|error|debug", \
 	  "most verbose level written to error.log, syslog and stderr") \
 	X(AUDIT_SENDS, "Audit unconnected sends", CONFIG_BOOL, 1, 0, 1, NULL, \
-	  "audit sendto/sendmsg with an address, so senders that exit at once are named")
+	  "audit sendto/sendmsg with an address, so senders that exit at once are named") \
+	X(AUDIT_RULES, "Audit rules", CONFIG_ENUM, 0, 0, 0, "add|existing", \
+	  "add our audit rules, or use only the rules already loaded")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

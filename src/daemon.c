@@ -44,6 +44,7 @@
 #include "procfs.h"
 #include "proctab.h"
 #include "records.h"
+#include "rulecheck.h"
 #include "sockdiag.h"
 #include "writer.h"
 #include "util.h"
@@ -421,14 +422,37 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "events_exec", a.parse.events_exec);
 		jsonbuf_kuint(&b, "events_connect", a.parse.events_connect - a.parse.events_send);
 		jsonbuf_kuint(&b, "events_send", a.parse.events_send);
+		jsonbuf_kuint(&b, "events_key_ours", a.parse.events_key_ours);
+		jsonbuf_kuint(&b, "events_key_other", a.parse.events_key_other);
+		jsonbuf_kuint(&b, "events_key_none", a.parse.events_key_none);
+		jsonbuf_kuint(&b, "records_ours_per_s", a.records_ours_per_s);
 		jsonbuf_kuint(&b, "events_timed_out", a.parse.timed_out);
+		jsonbuf_kuint(&b, "events_ended_without_eoe", a.parse.ended_without_eoe);
 		jsonbuf_kuint(&b, "events_evicted", a.parse.evicted);
 		jsonbuf_kuint(&b, "connect_unix_dropped", a.parse.connect_unix);
 		jsonbuf_kuint(&b, "rules", a.rules_loaded);
 		jsonbuf_kuint(&b, "rules_restored", a.rules_restored);
 		jsonbuf_kuint(&b, "handovers", a.handovers);
+		jsonbuf_kuint(&b, "takeovers", a.takeovers);
+		jsonbuf_kuint(&b, "mode_switches", a.handovers + a.takeovers);
 		jsonbuf_key(&b, "saddr_fam");
 		jsonbuf_bool(&b, a.saddr_fam);
+		jsonbuf_kstr(&b, "rules_mode", a.existing ? "existing" : "add");
+		jsonbuf_kuint(&b, "rule_holes_hidden", a.holes_hidden);
+		jsonbuf_kuint(&b, "rule_holes_degraded", a.holes_degraded);
+		{
+			const struct rulecheck_result *h = auditsrc_holes(d->audit);
+			size_t i;
+
+			jsonbuf_key(&b, "rule_holes");
+			jsonbuf_raw(&b, "[");
+			for (i = 0; i < h->n; i++) {
+				if (i)
+					jsonbuf_raw(&b, ",");
+				jsonbuf_str(&b, h->v[i].text, strlen(h->v[i].text));
+			}
+			jsonbuf_raw(&b, "]");
+		}
 		jsonbuf_end(&b);
 	}
 	if (d->corr) {
@@ -1312,6 +1336,8 @@ static int daemon_start_audit(struct daemon *d)
 		.mode = daemon_audit_mode(d->config),
 		.backlog_limit = (uint32_t)config_int(d->config, CONFIG_AUDIT_BACKLOG_LIMIT),
 		.sends = config_bool(d->config, CONFIG_AUDIT_SENDS),
+		.rules = strcmp(config_string(d->config, CONFIG_AUDIT_RULES), "existing") == 0
+			 ? AUDITSRC_RULES_EXISTING : AUDITSRC_RULES_ADD,
 	};
 	char *errmsg = NULL;
 	int r;
@@ -1673,6 +1699,14 @@ static void daemon_print_stats(const char *json)
 				printf("    %-28s %s\n", item->string, cJSON_IsTrue(item) ? "yes" : "no");
 			else if (cJSON_IsNumber(item))
 				printf("    %-28s %.0f\n", item->string, item->valuedouble);
+			else if (cJSON_IsArray(item) && cJSON_GetArraySize(item) > 0) {
+				cJSON *el;
+
+				printf("    %s:\n", item->string);
+				cJSON_ArrayForEach(el, item)
+					if (cJSON_IsString(el))
+						printf("      - %s\n", el->valuestring);
+			}
 		}
 	}
 	cJSON_Delete(root);
@@ -1800,6 +1834,55 @@ int daemon_check_config(const struct daemon_opts *opts, bool print)
 		fputs(json, stdout);
 		free(json);
 	}
+out:
+	free(errmsg);
+	free(text);
+	config_free(cfg);
+	if (dirfd >= 0)
+		close(dirfd);
+	paths_free(paths);
+	return status;
+}
+
+int daemon_rules_check(const struct daemon_opts *opts, int rules_mode)
+{
+	struct paths *paths = NULL;
+	struct config *cfg = NULL;
+	struct rulecheck_result res;
+	enum auditsrc_rules mode = AUDITSRC_RULES_ADD;
+	bool sends = true;
+	char *text = NULL, *errmsg = NULL;
+	int dirfd = -1, r, status;
+	size_t i;
+
+	/* The mode and sends the daemon would use; a missing config means defaults. */
+	if (paths_new(opts->state_dir, opts->config_file, &paths) == 0) {
+		dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd >= 0 &&
+		    util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE, &text,
+				   NULL) == 0 &&
+		    config_parse(text, strlen(text), NULL, NULL, &cfg, &errmsg) == 0) {
+			if (strcmp(config_string(cfg, CONFIG_AUDIT_RULES), "existing") == 0)
+				mode = AUDITSRC_RULES_EXISTING;
+			sends = config_bool(cfg, CONFIG_AUDIT_SENDS);
+		}
+	}
+	if (rules_mode >= 0)
+		mode = (enum auditsrc_rules)rules_mode;
+	r = auditsrc_check_host(mode, sends, &res);
+	if (r < 0) {
+		fprintf(stderr, "auditsnitch: cannot read the kernel's audit rules: %s%s\n",
+			strerror(-r), r == -EPERM ? " (run as root: needs CAP_AUDIT_CONTROL)" : "");
+		status = r == -EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+		goto out;
+	}
+	for (i = 0; i < res.n; i++)
+		printf("%s: %s\n", res.v[i].hidden ? "hidden" : "degraded", res.v[i].text);
+	if (res.n == 0)
+		printf("nothing is hidden: every connect, send and exec auditsnitch needs is audited "
+		       "(\"Audit rules\": \"%s\")\n", mode == AUDITSRC_RULES_EXISTING ? "existing" : "add");
+	status = res.hidden ? 1 : 0;
+	rulecheck_result_clear(&res);
 out:
 	free(errmsg);
 	free(text);

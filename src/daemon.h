@@ -24,6 +24,12 @@ int daemon_start(const struct daemon_opts *opts);
 int daemon_stop(const struct daemon_opts *opts, bool quiet_if_stopped);
 int daemon_status(const struct daemon_opts *opts, bool as_json);
 int daemon_check_config(const struct daemon_opts *opts, bool print);
+/*
+ * `rules --check`: prints what the kernel's rules hide from us; 1 when
+ * something is hidden, 0 when not. rules_mode is an enum auditsrc_rules,
+ * or -1 for the configured one.
+ */
+int daemon_rules_check(const struct daemon_opts *opts, int rules_mode);
 int daemon_install_systemd(const struct daemon_opts *opts);
 
 #endif

@@ -86,12 +86,20 @@ static const struct command main_commands[] = {
 	  "", main_cmd_view, true },
 	{ "query", "[OPTIONS]", "print the connection log as a table, CSV or JSON",
 	  "", main_cmd_query, true },
-	{ "rules", "[--no-saddr-fam] [--no-sends]", "print our audit rules in auditctl syntax",
+	{ "rules", "[--no-saddr-fam] [--no-sends] | --check [--existing | --add]",
+	  "print our audit rules, or check what the loaded rules hide",
 	  "Prints the audit rules the daemon loads, for this machine's ABIs, in\n"
 	  "auditctl syntax (for /etc/audit/rules.d/). The daemon adds -F pid!=PID\n"
 	  "to its own copies.\n"
 	  "  --no-saddr-fam   rules for kernels without the saddr_fam field\n"
-	  "  --no-sends       without the send rules (\"Audit unconnected sends\": false)\n",
+	  "  --no-sends       without the send rules (\"Audit unconnected sends\": false)\n"
+	  "  --check          read the kernel's rules (as root) and print, in plain words,\n"
+	  "                   what they hide from auditsnitch: never rules before ours,\n"
+	  "                   task rules, excluded record types, and with \"Audit rules\":\n"
+	  "                   \"existing\" what no loaded rule covers\n"
+	  "  --existing, --add  judge as in that \"Audit rules\" mode, not the configured one\n"
+	  "Exit status with --check: 0 when nothing is hidden, 1 when something is,\n"
+	  "77 when not allowed to read the rules.\n",
 	  main_cmd_rules, false },
 	{ "version", "", "print the version",
 	  "Prints the program name and version.\n",
@@ -296,13 +304,21 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
 {
 	static const struct option extra[] = { { "no-saddr-fam", no_argument, NULL, 256 },
-					       { "no-sends", no_argument, NULL, 257 } };
-	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 2, &flags);
+					       { "no-sends", no_argument, NULL, 257 },
+					       { "check", no_argument, NULL, 258 },
+					       { "existing", no_argument, NULL, 259 },
+					       { "add", no_argument, NULL, 260 } };
+	int flags = 0, r = main_parse(main_find("rules"), argc, argv, extra, 5, &flags);
 	char *text;
 
-	(void)opts;
 	if (r >= 0)
 		return r;
+	if ((flags & 24) == 24 || ((flags & 24) && !(flags & 4)) || ((flags & 4) && (flags & 3)))
+		return main_usage_error(main_find("rules"),
+					"--check goes alone or with one of --existing and --add");
+	if (flags & 4)
+		return daemon_rules_check(opts, flags & 8 ? AUDITSRC_RULES_EXISTING
+					  : flags & 16 ? AUDITSRC_RULES_ADD : -1);
 	text = auditsrc_rules_text((flags & 1) == 0, (flags & 2) == 0, 0);
 	fputs(text, stdout);
 	free(text);

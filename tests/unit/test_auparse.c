@@ -377,15 +377,22 @@ static void test_tcp4(void)
 	ok(by_serial(&g, 40852) == NULL && by_serial(&g, 40853) == NULL, "unix connects not emitted");
 	got_clear(&g);
 
-	/* With the daemon's own key none of these records is ours. */
+	/*
+	 * With the daemon's own key none of these records is ours, but the
+	 * exec and connect events still come: on a host whose rules match
+	 * first, our events carry the host's key.
+	 */
 	if (run_fixture("tcp4_connect", AUPARSE_KEY, false, &g, &st, &ours, &nrec) == 0) {
-		is_int(g.n, 0, "other key: no events");
-		is_int(ours, 0, "other key: no record ours");
+		is_int(g.n, 3, "other key: exec and connect events still emitted");
+		ok(g.n && !g.ev[0].ours, "other key: marked not ours");
+		is_int(ours, 0, "other key: no record ours (daemon mode forwards them to syslog)");
 		is_int(st.events_foreign, 5, "other key: five foreign events counted");
+		is_int(st.events_key_other, 3, "other key: the three used, counted by origin");
+		is_int(st.events_key_ours + st.events_key_none, 0, "other key: none counted ours or keyless");
 		is_int(st.orphans, 0, "other key: their records are not orphans");
 		got_clear(&g);
 	}
-	/* ... unless foreign events are asked for. */
+	/* Foreign "other" events too when asked for: the same three here. */
 	if (run_fixture("tcp4_connect", AUPARSE_KEY, true, &g, &st, &ours, &nrec) == 0) {
 		is_int(g.n, 3, "foreign: events emitted");
 		ok(g.n && !g.ev[0].ours, "foreign: marked not ours");
@@ -784,7 +791,7 @@ static void test_config_change(void)
 	is_int(g.n, 4, "config_change: four CONFIG_CHANGE events, sendto events not ours");
 	is_int(ours, 3, "config_change: three records name our key");
 	is_int(st.events_foreign, 4, "config_change: auditctl's sendto events are foreign");
-	is_int(st.connect_netlink, 0, "config_change: sendto is not a connect");
+	is_int(st.connect_netlink, 1, "config_change: auditctl's sendto to netlink taken, then dropped");
 	e = g.n == 4 ? &g.ev[0] : NULL;
 	ok(e && e->kind == AUPARSE_CONFIG && e->ours, "add_rule ours");
 	if (e) {
@@ -1139,6 +1146,53 @@ static void test_api(void)
 	ok(1, "auparse_free(NULL) is fine");
 }
 
+/* A host's rules: keyless and foreign events, other syscalls, no EOE records. */
+static void test_host_rules(void)
+{
+	struct auparse_stats st;
+	struct synth s;
+
+	synth_open(&s, NULL);
+	/* A keyless connect (a rule without -k matched first). */
+	feed(&s, 1000, 1300, SC(300, 42, 0, "5", "key=(null)"));
+	ok(s.last == 0, "keyless SYSCALL: not ours (daemon mode forwards it)");
+	feed(&s, 1000, 1306, "audit(1700000000.100:300): saddr=02000050C0A800010000000000000000");
+	feed(&s, 1000, 1320, "audit(1700000000.100:300): ");
+	is_int(s.g.n, 1, "keyless connect emitted");
+	ok(s.g.n == 1 && !s.g.ev[0].ours && s.g.ev[0].complete, "keyless: not ours, complete");
+	/* open(2) under another key: not a syscall we use, swallowed. */
+	feed(&s, 1000, 1300, SC(301, 2, 3, "0", "key=\"theirs\""));
+	feed(&s, 1000, 1302, "audit(1700000000.100:301): item=0 name=\"/etc/passwd\" inode=1 dev=08:01 mode=0100644");
+	feed(&s, 1000, 1320, "audit(1700000000.100:301): ");
+	is_int(s.g.n, 1, "another key's open(2): no event");
+	auparse_stats(s.p, &st);
+	is_int(st.events_key_none, 1, "origin: one keyless");
+	is_int(st.events_other, 0, "open(2) was not parsed as an event");
+	is_int(st.orphans, 0, "its records are not orphans");
+
+	/* EOE excluded by the host: events end after no_eoe_timeout_ms. */
+	auparse_expect_eoe(s.p, false);
+	feed(&s, 2000, 1300, SC(302, 42, 0, "6", "key=\"theirs\""));
+	feed(&s, 2000, 1306, "audit(1700000000.100:302): saddr=0A000050000000000000000000000000000000000000000100000000");
+	auparse_tick(s.p, 2049);
+	is_int(s.g.n, 1, "no EOE: not ended before 50 ms");
+	auparse_tick(s.p, 2050);
+	is_int(s.g.n, 2, "no EOE: ended after 50 ms");
+	if (s.g.n == 2) {
+		is_str(s.g.ev[1].addr, "::1", "no EOE: its SOCKADDR is part of it");
+		is_int(s.g.ev[1].fd, 6, "no EOE: fd");
+	}
+	auparse_stats(s.p, &st);
+	is_int(st.ended_without_eoe, 1, "ended_without_eoe counted");
+	is_int(st.timed_out, 0, "not counted as a time-out");
+	is_int(st.events_key_other, 1, "origin: one of another key");
+	auparse_expect_eoe(s.p, true);
+	feed(&s, 3000, 1300, SC(303, 42, 0, "6", "key=\"auditsnitch-test\""));
+	auparse_tick(s.p, 3100);
+	is_int(s.g.n, 2, "EOE expected again: waits for it");
+	synth_close(&s);
+}
+
 int main(void)
 {
 	test_tcp4();
@@ -1153,6 +1207,7 @@ int main(void)
 	test_deleted();
 	test_config_change();
 	test_timeout_and_bounds();
+	test_host_rules();
 	test_synthetic();
 	test_classify();
 	test_api();
