@@ -96,7 +96,8 @@ struct auditsrc {
 	uint32_t pid;
 	struct auditsrc_rule_spec specs[AUDITSRC_MAX_RULES];
 	size_t nspecs;
-	/* Copies of the rules we added, to remove exactly those at exit. */
+	/* Copies of the rules we added, by spec (NULL: not added by us), to
+	 * remove exactly those at exit. nadded counts the non-NULL ones. */
 	struct audit_rule_data *added[AUDITSRC_MAX_RULES];
 	size_t nadded;
 	struct loop_timer *tick_timer;
@@ -441,9 +442,52 @@ static void auditsrc_forget_added(struct auditsrc *src)
 {
 	size_t i;
 
-	for (i = 0; i < src->nadded; i++)
+	for (i = 0; i < AUDITSRC_MAX_RULES; i++) {
 		free(src->added[i]);
+		src->added[i] = NULL;
+	}
 	src->nadded = 0;
+}
+
+static size_t auditsrc_needs(const struct auditsrc *src, struct rulecheck_need *needs, size_t max);
+
+/*
+ * A host rule for one of our syscalls that comes after ours never sees
+ * those events (the first matching rule takes them): someone ran
+ * auditctl -a, or a reload put rules back after ours had been restored.
+ * Ours go to the end again, each deleted and at once added back.
+ */
+static bool auditsrc_keep_last(struct auditsrc *src, const struct auditsrc_listing *l)
+{
+	struct rulecheck_need needs[AUDITSRC_MAX_RULES * 3];
+	size_t nneeds = auditsrc_needs(src, needs, ARRAY_SIZE(needs)), i, first = l->n;
+	bool behind = false;
+
+	for (i = 0; i < l->n && !behind; i++) {
+		const struct audit_rule_data *r = l->v[i].rule;
+
+		if ((r->flags & ~AUDIT_FILTER_PREPEND) != AUDIT_FILTER_EXIT)
+			continue;
+		if (l->rc[i].ours) {
+			if (first == l->n)
+				first = i;
+		} else if (first < l->n) {
+			behind = rulecheck_rule_overlaps(r, l->v[i].size, needs, nneeds);
+		}
+	}
+	if (!behind || src->nadded == 0)
+		return false;
+	for (i = 0; i < AUDITSRC_MAX_RULES; i++) {
+		if (!src->added[i])
+			continue;
+		(void)audit_delete_rule_data(src->cmd_fd, src->added[i], AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
+		if (audit_add_rule_data(src->cmd_fd, src->added[i], AUDIT_FILTER_EXIT, AUDIT_ALWAYS) < 0)
+			log_error("cannot put our audit rule %zu back after the host's rules", i + 1);
+	}
+	src->stats.rules_moved++;
+	log_notice("a host audit rule for connect, send or exec came after ours; moved ours "
+		   "after it so the host's rule keeps its events");
+	return true;
 }
 
 /*
@@ -493,6 +537,8 @@ static int auditsrc_sync_rules(struct auditsrc *src, const struct auditsrc_listi
 	}
 	if (src->existing)
 		return 0;
+	if (auditsrc_keep_last(src, l))
+		*changed = true;
 	for (s = 0; s < src->nspecs; s++) {
 		struct audit_rule_data *rule;
 		size_t size;
@@ -514,10 +560,12 @@ static int auditsrc_sync_rules(struct auditsrc *src, const struct auditsrc_listi
 			return r;
 		}
 		free(text);
-		if (src->nadded < AUDITSRC_MAX_RULES)
-			src->added[src->nadded++] = rule;
+		/* A copy from before a flush is stale: this one replaces it. */
+		if (src->added[s])
+			free(src->added[s]);
 		else
-			free(rule);
+			src->nadded++;
+		src->added[s] = rule;
 		added++;
 		*changed = true;
 	}
@@ -639,9 +687,10 @@ static void auditsrc_remove_rules(struct auditsrc *src)
 {
 	size_t i;
 
-	for (i = 0; i < src->nadded; i++)
-		(void)audit_delete_rule_data(src->cmd_fd, src->added[i], AUDIT_FILTER_EXIT,
-					     AUDIT_ALWAYS);
+	for (i = 0; i < AUDITSRC_MAX_RULES; i++)
+		if (src->added[i])
+			(void)audit_delete_rule_data(src->cmd_fd, src->added[i], AUDIT_FILTER_EXIT,
+						     AUDIT_ALWAYS);
 	auditsrc_forget_added(src);
 }
 

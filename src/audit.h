@@ -51,6 +51,7 @@ struct auditsrc_stats {
 	uint64_t forwarded;        /* daemon mode: records not ours written to syslog */
 	uint64_t rules_loaded;     /* our rules now in the kernel */
 	uint64_t rules_restored;   /* times someone removed our rules and we put them back */
+	uint64_t rules_moved;      /* times a host rule came after ours and ours were moved */
 	uint64_t handovers;        /* times auditd replaced us (daemon -> multicast) */
 	uint64_t takeovers;        /* times we became the audit daemon after auditd left */
 	bool saddr_fam;            /* connect rules filter on the address family */

@@ -432,6 +432,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "connect_unix_dropped", a.parse.connect_unix);
 		jsonbuf_kuint(&b, "rules", a.rules_loaded);
 		jsonbuf_kuint(&b, "rules_restored", a.rules_restored);
+		jsonbuf_kuint(&b, "rules_moved", a.rules_moved);
 		jsonbuf_kuint(&b, "handovers", a.handovers);
 		jsonbuf_kuint(&b, "takeovers", a.takeovers);
 		jsonbuf_kuint(&b, "mode_switches", a.handovers + a.takeovers);

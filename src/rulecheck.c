@@ -441,6 +441,22 @@ static enum rc_match rc_match_need(const struct audit_rule_data *r, const struct
 	return some ? RC_SOME : RC_ALL;
 }
 
+bool rulecheck_rule_overlaps(const struct audit_rule_data *r, size_t size,
+			     const struct rulecheck_need *needs, size_t nneeds)
+{
+	struct rc_field fl[AUDIT_MAX_FIELDS];
+	int n;
+	size_t k;
+
+	if ((r->flags & ~AUDIT_FILTER_PREPEND) != AUDIT_FILTER_EXIT)
+		return false;
+	n = rc_fields(r, size, fl);
+	for (k = 0; n >= 0 && k < nneeds; k++)
+		if (rc_match_need(r, fl, n, &needs[k], NULL, NULL) != RC_NONE)
+			return true;
+	return false;
+}
+
 /* "connects", "sends and execs", ... for a bit set of rulecheck_what. */
 static void rc_whats_text(struct rc_text *t, unsigned whats)
 {

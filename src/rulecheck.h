@@ -71,6 +71,13 @@ int rulecheck_run(const struct rulecheck_rule *rules, size_t n, const struct rul
 		  size_t nneeds, enum rulecheck_mode mode, struct rulecheck_result *out);
 void rulecheck_result_clear(struct rulecheck_result *r);
 
+/*
+ * Whether an exit rule can match an event of one of needs[]: such a host
+ * rule must come before ours, or ours would take its events.
+ */
+bool rulecheck_rule_overlaps(const struct audit_rule_data *rule, size_t size,
+			     const struct rulecheck_need *needs, size_t nneeds);
+
 /* Whether the rule's key list (keys joined by 0x01) holds key. */
 bool rulecheck_rule_has_key(const struct audit_rule_data *rule, size_t size, const char *key);
 

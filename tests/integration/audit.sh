@@ -58,8 +58,10 @@ events_for() {
 
 start_daemon auto
 asn_check "daemon started" kill -0 "$dpid"
-asn_is "our rules are loaded (8 on x86_64)" "$(auditctl -l | grep -c 'key=auditsnitch$')" \
-	"$("$AUDITSNITCH" rules | grep -c .)"
+# The control socket is up before the audit source: wait for the rules to land.
+nrules=$("$AUDITSNITCH" rules | grep -c .)
+asn_wait 5 sh -c "[ \$(auditctl -l | grep -c 'key=auditsnitch\$') -ge $nrules ]"
+asn_is "our rules are loaded (8 on x86_64)" "$(auditctl -l | grep -c 'key=auditsnitch$')" "$nrules"
 asn_check "our rules exclude our own pid" sh -c "auditctl -l | grep 'key=auditsnitch\$' | grep -q 'pid!=$dpid'"
 
 # curl to 127.0.0.1 and ::1; the pid is the shell's, kept by exec.
