@@ -21,6 +21,13 @@
 #                 where a slow reader loses records (ENOBUFS) instead of
 #                 slowing the kernel down; skipped with AUDIT_E2E_AUDITD=0 or
 #                 when auditd is missing
+#   ruleset       next to a private auditd that writes its log (ENRICHED)
+#                 with the enterprise ruleset of tests/integration/
+#                 enterprise_rules.sh loaded (STIG, OSPP, PCI-DSS, ... and
+#                 other keys' connect and execve rules before ours); the
+#                 rules there before are put back after
+# Next to auditd each row also gives auditd's own CPU per 1,000 connects
+# over the same interval and the ratio daemon / auditd.
 # The daemon runs its whole pipeline (conntrack through our nft table from
 # $top_srcdir/data, correlation, database): that is the end-to-end cost.
 # Root only (prints SKIP otherwise). Takes the integration tests' lock and
@@ -46,7 +53,7 @@ N=${AUDIT_E2E_N:-20000}
 P=${AUDIT_E2E_P:-4}
 RATES=${AUDIT_E2E_RATES:-"0 12000 10000 5000"}
 want_auditd=${AUDIT_E2E_AUDITD:-1}
-SETUPS=${AUDIT_E2E_SETUPS:-"floor audit auto auto+json multicast"}
+SETUPS=${AUDIT_E2E_SETUPS:-"floor audit auto auto+json multicast ruleset"}
 want_perf=${AUDIT_E2E_PERF:-0}
 KEY=auditsnitch
 # As installed: the daemon loads our nft table from here so conntrack flows
@@ -258,20 +265,22 @@ stop_daemon() {
 	fi
 }
 
-# start_auditd: a private auditd (no log file) so we read the multicast group.
+# start_auditd [LOG]: a private auditd so we read the multicast group;
+# with LOG=log it writes its log as a production auditd does.
 start_auditd() {
-	local i=0
+	local i=0 write=no format=RAW flush=NONE
+	[ "${1:-}" = log ] && write=yes format=ENRICHED flush=INCREMENTAL_ASYNC
 	mkdir -p "$tmp/auditd/plugins"
 	cat > "$tmp/auditd/auditd.conf" <<CONF
 local_events = yes
-write_logs = no
+write_logs = $write
 log_file = $tmp/auditd/audit.log
-log_format = RAW
-flush = NONE
-freq = 0
-max_log_file = 8
-num_logs = 1
-max_log_file_action = IGNORE
+log_format = $format
+flush = $flush
+freq = 50
+max_log_file = 64
+num_logs = 2
+max_log_file_action = ROTATE
 space_left = 2
 space_left_action = IGNORE
 admin_space_left = 1
@@ -294,7 +303,7 @@ CONF
 # one_run LABEL RATE: one loadgen run against the running daemon; prints a row.
 one_run() {
 	local label=$1 rate=$2 out connects reached t0 t1 n0 n1 c0 c1 i same
-	local note="" kp0 kp1 ho0 ho1 rr0 rr1 nr x0 x1 r0 r1 ev0 ev1 lk0 lk1 le0 le1 lg0 lg1 wait0 wait1 received missing cpu_ms cpu_per cpu_ns_per
+	local note="" a0=0 a1=0 acpu="-" ratio="-" kp0 kp1 ho0 ho1 rr0 rr1 nr x0 x1 r0 r1 ev0 ev1 lk0 lk1 le0 le1 lg0 lg1 wait0 wait1 received missing cpu_ms cpu_per cpu_ns_per
 	read_status || return 1
 	ev0=$(stat_of events_connect); lk0=$(stat_of lost_kernel)
 	x0=$(stat_of events_exec); r0=$(stat_of records)
@@ -307,6 +316,7 @@ one_run() {
 		sleep 0.5
 	fi
 	t0=$(cpu_ticks "$dpid"); n0=$(cpu_ns "$dpid")
+	[ -n "$apid" ] && a0=$(cpu_ns "$apid")
 	out=$("$loadgen" -n "$N" -p "$P" -r "$rate" -t 60)
 	echo "$out" > "$tmp/loadgen.out"
 	connects=$(echo "$out" | grep -o 'connects=[0-9]*' | cut -d= -f2)
@@ -325,6 +335,12 @@ one_run() {
 		i=$((i + 1))
 	done
 	t1=$(cpu_ticks "$dpid"); n1=$(cpu_ns "$dpid")
+	if [ -n "$apid" ]; then
+		# auditd writes its log asynchronously: the same catch-up interval.
+		a1=$(cpu_ns "$apid")
+		acpu=$(awk -v ns="$((a1 - a0))" -v c="$connects" 'BEGIN {printf "%.2f", c ? ns / 1e6 * 1000 / c : 0}')
+		ratio=$(awk -v d="$((n1 - n0))" -v a="$((a1 - a0))" 'BEGIN {printf "%.3f", a ? d / a : 0}')
+	fi
 	if [ -n "$perfpid" ]; then
 		kill -INT "$perfpid" 2>/dev/null
 		wait "$perfpid" 2>/dev/null
@@ -350,10 +366,10 @@ one_run() {
 	cpu_ms=$(( (t1 - t0) * 1000 / hz ))
 	cpu_per=$(awk -v ms="$cpu_ms" -v c="$connects" 'BEGIN {printf "%.2f", c ? ms * 1000 / c : 0}')
 	cpu_ns_per=$(awk -v ns="$((n1 - n0))" -v c="$connects" 'BEGIN {printf "%.2f", c ? ns / 1e6 * 1000 / c : 0}')
-	printf '%-10s %6s %7s %8s %8s %5s %5s %5s %7s %8s %8s %6s %6s %8s %7s%s\n' "$label" \
+	printf '%-10s %6s %7s %8s %8s %5s %5s %5s %7s %8s %8s %6s %6s %8s %7s %9s %6s%s\n' "$label" \
 		"$([ "$rate" = 0 ] && echo max || echo "$rate")" "$reached" "$connects" "$received" \
 		"$((lk1 - lk0))" "$((le1 - le0))" "$((lg1 - lg0))" "$missing" "$cpu_per" "$cpu_ns_per" \
-		"$((x1 - x0))" "$((r1 - r0))" "$(hwm_kib "$dpid")" "$((wait1 - wait0))" "$note"
+		"$((x1 - x0))" "$((r1 - r0))" "$(hwm_kib "$dpid")" "$((wait1 - wait0))" "$acpu" "$ratio" "$note"
 	[ -n "$note" ] && return 0
 	# For the summary: label rate reached lost missing cpu_per rss
 	echo "$label $rate $reached $((lk1 - lk0 + le1 - le0 + lg1 - lg0)) $missing $cpu_ns_per $(hwm_kib "$dpid")" >> "$tmp/rows"
@@ -369,9 +385,11 @@ header() {
 	echo "  records the daemon read meanwhile (the whole machine's execs are audited: other work adds"
 	echo "  CPU); rss: VmHWM KiB; kwait: delta of the kernel's backlog_wait_time_actual (time"
 	echo "  audited processes were held back because the backlog was full); disturbed: another"
-	echo "  daemon registered or rules changed meanwhile (row left out of the summary)"
-	printf '%-10s %6s %7s %8s %8s %5s %5s %5s %7s %8s %8s %6s %6s %8s %7s\n' setup target reached \
-		connects received lostk enobf gaps missing cpu/1k cpu/1kns execs recs rss kwait
+	echo "  daemon registered or rules changed meanwhile (row left out of the summary);"
+	echo "  auditd/1k: auditd's own CPU (schedstat ms) per 1,000 connects over the same interval, and"
+	echo "  ratio: the daemon's CPU / auditd's (setups next to auditd only)"
+	printf '%-10s %6s %7s %8s %8s %5s %5s %5s %7s %8s %8s %6s %6s %8s %7s %9s %6s\n' setup target reached \
+		connects received lostk enobf gaps missing cpu/1k cpu/1kns execs recs rss kwait auditd/1k ratio
 }
 
 # run_setup LABEL MODE JSON: a fresh daemon, every rate, then stop it.
@@ -470,6 +488,40 @@ elif [ "$want_auditd" = 1 ] && command -v auditd >/dev/null 2>&1; then
 	fi
 else
 	echo "# multicast: skipped (AUDIT_E2E_AUDITD=0 or no auditd)"
+fi
+
+# The enterprise set-up: auditd writing its log, with a ruleset of its own.
+if case " $SETUPS " in *" ruleset "*) true ;; *) false ;; esac; then
+	if [ "$want_auditd" != 1 ] || ! command -v auditd >/dev/null 2>&1; then
+		echo "# ruleset: skipped (AUDIT_E2E_AUDITD=0 or no auditd)"
+	elif [ ! -f /usr/share/doc/auditd/examples/rules/30-stig.rules ]; then
+		echo "# ruleset: skipped, the auditd package's example rules are not installed"
+	elif [ "$(kernel_status pid)" != 0 ]; then
+		echo "# ruleset: skipped, an audit daemon (pid $(kernel_status pid)) is already registered"
+	elif [ "$(kernel_status enabled)" = 2 ]; then
+		echo "# ruleset: skipped, audit is locked"
+	else
+		. "$top_srcdir/tests/integration/enterprise_rules.sh"
+		auditctl -l | grep -v '^No rules' > "$tmp/host.rules"
+		mkdir -p "$tmp/rs/bin" "$tmp/rs/neverdir"
+		asn_enterprise_ruleset "$tmp/rs" > "$tmp/ruleset.rules"
+		if start_auditd log; then
+			asn_load_rules "$tmp/ruleset.rules"
+			echo "# ruleset: $(auditctl -l | grep -c .) rules loaded next to auditd pid $apid (log $(awk '/^log_format/{print $3}' "$tmp/auditd/auditd.conf"))"
+			run_setup ruleset multicast plain
+		else
+			echo "# ruleset: skipped, the private auditd did not register"
+		fi
+		stop_pid "$apid"
+		apid=""
+		# Put back what was loaded before, whatever the run did.
+		auditctl -D >/dev/null 2>&1
+		while IFS= read -r line; do
+			[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+		done < "$tmp/host.rules"
+		[ "$(auditctl -l | grep -v '^No rules' | grep -c .)" = "$(grep -c . "$tmp/host.rules")" ] ||
+			{ echo "audit_e2e: the rules of before the ruleset run were not all put back" >&2; status=1; }
+	fi
 fi
 
 # Summary against the issue's targets (figures, never a failure).

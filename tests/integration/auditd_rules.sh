@@ -21,8 +21,8 @@
 asn_require_root
 asn_require_cmd auditctl auditd curl sha256sum unshare /usr/bin/python3 /usr/bin/python3.11
 auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
-EXAMPLES=/usr/share/doc/auditd/examples/rules
-[ -f "$EXAMPLES/30-stig.rules" ] || asn_skip "the auditd package's example rules are not installed ($EXAMPLES)"
+[ -f /usr/share/doc/auditd/examples/rules/30-stig.rules ] ||
+	asn_skip "the auditd package's example rules are not installed (/usr/share/doc/auditd/examples/rules)"
 ONCE=$top_builddir/tests/integration/connect_once
 [ -x "$ONCE" ] || asn_skip "connect_once not built ($ONCE)"
 [ "$(uname -m)" = x86_64 ] || asn_skip "the extra rules here are written for x86_64"
@@ -51,35 +51,9 @@ restore_rules() {
 }
 asn_cleanup restore_rules
 
-# The ruleset. The example files' -D, -b, -f, -e and backlog lines are left
-# out: the test must never lock audit (-e 2) or make a failure panic (-f 2).
-cat > "$tmp/ruleset.rules" <<RULES
--D
--a always,exit -F arch=b64 -S connect -F a2=16 -F success=1 -F key=network_connect_4
--a always,exit -F arch=b64 -S connect -F a2=28 -F success=1 -F key=network_connect_6
--a always,exit -F arch=b64 -S execve -F key=exec_theirs
--a never,exit -F arch=b64 -S all -F exe=$tmp/bin/hidden-curl
--a never,exit -F arch=b64 -S all -F dir=$tmp/neverdir
--a never,exclude -F msgtype=CWD
--a never,exclude -F msgtype=PROCTITLE
-RULES
-for f in 30-stig 30-ospp-v42 30-pci-dss-v31 32-power-abuse 41-containers 42-injection \
-	43-module-load 44-installers 71-networking 22-ignore-chrony; do
-	[ -f "$EXAMPLES/$f.rules" ] || continue
-	grep -E '^-[aw] ' "$EXAMPLES/$f.rules" >> "$tmp/ruleset.rules"
-done
-# Another key's connect rule without filters, after the rest (ours still come later).
-echo "-a always,exit -F arch=b64 -S connect -F saddr_fam=10 -F key=theirs6" >> "$tmp/ruleset.rules"
-# load_ruleset FILE: line by line, as auditctl -R would, going past the lines
-# this machine cannot take (a watched file that does not exist here, a
-# SELinux field without SELinux): auditctl -R stops at the first.
-load_ruleset() {
-	local line
-	while IFS= read -r line; do
-		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
-	done < "$1"
-	return 0
-}
+. "$top_srcdir/tests/integration/enterprise_rules.sh"
+asn_enterprise_ruleset "$tmp" > "$tmp/ruleset.rules"
+load_ruleset() { asn_load_rules "$1"; }
 
 # auditd, in the foreground of a background job; its pid in $apid.
 cat > "$tmp/auditd/auditd.conf" <<CONF
