@@ -85,6 +85,9 @@ start_auditd
 asn_check "auditd registered" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
 load_ruleset "$tmp/ruleset.rules"
 nrules=$(auditctl -l | grep -c .)
+# What loaded, for augenrules below (auditctl 3.0 prints a file watch with
+# -p x garbled: such lines are left out).
+auditctl -l | grep -E '^-[aw] ' > "$tmp/host.rules"
 echo "# ruleset loaded: $nrules rules"
 asn_check "the ruleset is loaded ($nrules rules)" test "$nrules" -ge 60
 
@@ -101,7 +104,7 @@ while True:
     s.recv(65536)
 " &
 asn_cleanup "kill $! 2>/dev/null"
-asn_wait 5 curl -s -o /dev/null "http://127.0.0.1:$port/" || asn_skip "cannot start a local http server"
+asn_wait 15 curl -s -o /dev/null "http://127.0.0.1:$port/" || asn_skip "cannot start a local http server on port $port"
 
 # Programs under names of their own: the exe in the database says the case.
 cp /usr/bin/python3.11 "$tmp/bin/blocker"
@@ -222,7 +225,23 @@ wait "$apid" 2>/dev/null
 asn_check "auditd asks: we hand over" asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"mode\":\"multicast\"'"
 start_auditd
 asn_check "auditd's retry registers it" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
-load_ruleset "$tmp/ruleset.rules"
+# The reload as a host does it: augenrules --load (auditctl -R of the
+# generated file, -D first) where it is installed, with /etc/audit's rules
+# saved and put back; the rules that loaded here, so -R does not stop early.
+if command -v augenrules >/dev/null 2>&1 && [ -d /etc/audit/rules.d ]; then
+	cp -a /etc/audit "$tmp/etc-audit.saved"
+	asn_cleanup "rm -rf /etc/audit/rules.d; cp -a '$tmp/etc-audit.saved/rules.d' /etc/audit/; \
+		cp -a '$tmp/etc-audit.saved/audit.rules' /etc/audit/audit.rules 2>/dev/null || rm -f /etc/audit/audit.rules; \
+		[ -e '$tmp/etc-audit.saved/audit.rules.prev' ] || rm -f /etc/audit/audit.rules.prev"
+	rm -f /etc/audit/rules.d/*.rules
+	{ echo "-D"; cat "$tmp/host.rules"; } > /etc/audit/rules.d/50-asn-test.rules
+	augenrules --load >/dev/null 2>&1
+	asn_check "augenrules --load loaded the host's rules again" \
+		test "$(auditctl -l | grep -vc 'key=auditsnitch$')" -ge "$(grep -c . "$tmp/host.rules")"
+else
+	echo "# no augenrules here: reloading line by line"
+	load_ruleset "$tmp/ruleset.rules"
+fi
 asn_check "our rules come back after the reload's -D" asn_wait 8 sh -c "[ \$(auditctl -l | grep -c 'key=auditsnitch\$') -ge 8 ]"
 asn_check "... after the host's rules again" asn_wait 5 last_exit_is_ours
 echo "# our rules moved after the host's $(status_of rules_moved) times"
