@@ -680,6 +680,21 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 			argv[i] = x->argv[i].ptr ? x->argv[i].ptr : "";
 		pe.argv = argv;
 		pe.argc = x->argv_n;
+	} else if (ev->proc.proctitle.ptr && ev->proc.proctitle.len) {
+		/*
+		 * EXECVE excluded by the host's rules: PROCTITLE holds the new
+		 * program's argv joined by NULs (cut by the kernel at 128 bytes).
+		 */
+		const char *p = ev->proc.proctitle.ptr, *end = p + ev->proc.proctitle.len;
+		size_t n = 0;
+
+		argv = xcalloc(ev->proc.proctitle.len + 1, sizeof(*argv));
+		while (p < end) {
+			argv[n++] = p;
+			p += strnlen(p, (size_t)(end - p)) + 1;
+		}
+		pe.argv = argv;
+		pe.argc = n;
 	}
 	pe.time_ms = ev->time_s * 1000 + ev->time_ms;
 	(void)proctab_exec(c->deps.proctab, &pe);

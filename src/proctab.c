@@ -439,7 +439,15 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	pe->uid = ev->uid;
 	pe->exe = xstrdup(ev->exe);
 	pe->comm = xstrdup(ev->comm ? ev->comm : "");
-	pe->cmdline = ev->argv ? proctab_join_argv(ev->argv, ev->argc) : xstrdup("");
+	/*
+	 * No arguments in the event (a ruleset that excludes EXECVE records):
+	 * /proc has them while the process runs; one that already exited
+	 * keeps an empty command line.
+	 */
+	if (ev->argv)
+		pe->cmdline = proctab_join_argv(ev->argv, ev->argc);
+	else if (procfs_read_cmdline(tab->pf, ev->pid, &pe->cmdline, NULL) < 0)
+		pe->cmdline = xstrdup("");
 	pe->rec_dev = ev->dev;
 	pe->rec_ino = ev->ino;
 	pe->dev = pe->ino = 0;

@@ -256,6 +256,19 @@ asn_check "EOE exclusion noticed" asn_wait 8 sh -c "'$AUDITSNITCH' -d '$dir' sta
 "$tmp/bin/noeoecurl" -s -o /dev/null "http://127.0.0.1:$port/"
 asn_check "without EOE: recorded with exe and sha256" asn_wait 10 has noeoecurl 1
 asn_check "without EOE: events ended by time" test "$(status_of events_ended_without_eoe)" -gt 0
+# EXECVE excluded too (PROCTITLE already is): a running program's command
+# line comes from /proc.
+auditctl -a never,exclude -F msgtype=EXECVE
+asn_check "EXECVE exclusion noticed" asn_wait 8 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q 'EXECVE records are dropped'"
+cp /usr/bin/python3.11 "$tmp/bin/argvless"
+"$tmp/bin/argvless" -c "
+import socket, time
+time.sleep(0.3)
+socket.create_connection(('127.0.0.1', $port)).close()
+time.sleep(0.3)
+" asn-marker-arg
+asn_check "without EXECVE: recorded with exe and sha256" asn_wait 10 has argvless 1
+asn_check "without EXECVE: the command line from /proc" sh -c "'$AUDITSNITCH' -d '$dir' query --format json --where 'exe=$tmp/bin/argvless' | grep -q 'asn-marker-arg'"
 asn_is "nothing lost in the kernel" "$(status_of lost_kernel)" 0
 asn_is "nothing lost on our socket" "$(status_of lost_enobufs)" 0
 
