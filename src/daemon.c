@@ -1783,22 +1783,32 @@ static void daemon_print_warn(const char *message, void *data)
 	fprintf(stderr, "auditsnitch: warning: %s: %s\n", (const char *)data, message);
 }
 
+/* Reads the configuration file's text: 0, or -errno (-ENOENT: there is none). */
+static int daemon_config_text(const struct paths *paths, char **text, size_t *len)
+{
+	int dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (dirfd < 0)
+		return -errno;
+	r = util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE, text, len);
+	close(dirfd);
+	return r;
+}
+
 int daemon_check_config(const struct daemon_opts *opts, bool print)
 {
 	struct paths *paths = NULL;
 	struct config *cfg = NULL;
 	char *text = NULL, *errmsg = NULL, *json;
 	size_t len = 0;
-	int dirfd = -1, r, status;
+	int r, status;
 
 	r = paths_new(opts->state_dir, opts->config_file, &paths);
 	if (r < 0) {
 		fprintf(stderr, "auditsnitch: cannot resolve paths: %s\n", strerror(-r));
 		return EX_USAGE;
 	}
-	dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = dirfd < 0 ? -errno : util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE,
-						&text, &len);
+	r = daemon_config_text(paths, &text, &len);
 	if (r == -ENOENT && config_name_is_toml(paths_config_file(paths))) {
 		errmsg = config_toml_missing();
 		fprintf(stderr, "auditsnitch: %s: %s\n", paths_config_file(paths), errmsg);
@@ -1839,8 +1849,6 @@ out:
 	free(errmsg);
 	free(text);
 	config_free(cfg);
-	if (dirfd >= 0)
-		close(dirfd);
 	paths_free(paths);
 	return status;
 }
@@ -1853,20 +1861,16 @@ int daemon_rules_check(const struct daemon_opts *opts, int rules_mode)
 	enum auditsrc_rules mode = AUDITSRC_RULES_ADD;
 	bool sends = true;
 	char *text = NULL, *errmsg = NULL;
-	int dirfd = -1, r, status;
-	size_t i;
+	size_t i, len = 0;
+	int r, status;
 
 	/* The mode and sends the daemon would use; a missing config means defaults. */
-	if (paths_new(opts->state_dir, opts->config_file, &paths) == 0) {
-		dirfd = open(paths_config_dirname(paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dirfd >= 0 &&
-		    util_read_file(dirfd, paths_config_basename(paths), CONFIG_MAX_FILE, &text,
-				   NULL) == 0 &&
-		    config_parse(text, strlen(text), NULL, NULL, &cfg, &errmsg) == 0) {
-			if (strcmp(config_string(cfg, CONFIG_AUDIT_RULES), "existing") == 0)
-				mode = AUDITSRC_RULES_EXISTING;
-			sends = config_bool(cfg, CONFIG_AUDIT_SENDS);
-		}
+	if (paths_new(opts->state_dir, opts->config_file, &paths) == 0 &&
+	    daemon_config_text(paths, &text, &len) == 0 &&
+	    config_parse(text, len, NULL, NULL, &cfg, &errmsg) == 0) {
+		if (strcmp(config_string(cfg, CONFIG_AUDIT_RULES), "existing") == 0)
+			mode = AUDITSRC_RULES_EXISTING;
+		sends = config_bool(cfg, CONFIG_AUDIT_SENDS);
 	}
 	if (rules_mode >= 0)
 		mode = (enum auditsrc_rules)rules_mode;
@@ -1888,8 +1892,6 @@ out:
 	free(errmsg);
 	free(text);
 	config_free(cfg);
-	if (dirfd >= 0)
-		close(dirfd);
 	paths_free(paths);
 	return status;
 }

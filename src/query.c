@@ -378,30 +378,6 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 	return 0;
 }
 
-/* A growable string for the SQL text. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
 
 /* The connections column holding a kind's id (or value). */
 static const char *kind_id_column(const struct qcol *col)
@@ -448,28 +424,28 @@ static void query_sql_cidr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 /* WHERE clause on connections c; parameters are numbered in order from 1. */
-static void query_where(struct sbuf *b, const struct query_opts *q)
+static void query_where(struct util_buf *b, const struct query_opts *q)
 {
 	const char *sep = " WHERE ";
 
 	if (q->has_since) {
-		sb_add(b, "%sc.contime >= %lld", sep, (long long)q->since);
+		util_buf_addf(b, "%sc.contime >= %lld", sep, (long long)q->since);
 		sep = " AND ";
 	}
 	if (q->has_until) {
-		sb_add(b, "%sc.contime <= %lld", sep, (long long)q->until);
+		util_buf_addf(b, "%sc.contime <= %lld", sep, (long long)q->until);
 		sep = " AND ";
 	}
 	for (int i = 0; i < q->n_where; i++) {
 		const struct qcol *col = q->where[i].col;
 
 		if (col->kind == KIND_INT)
-			sb_add(b, "%sc.%s = ?%d", sep, col->field, i + 1);
+			util_buf_addf(b, "%sc.%s = ?%d", sep, col->field, i + 1);
 		else if (q->where[i].is_cidr)
-			sb_add(b, "%sc.%s IN (SELECT id FROM addresses WHERE asn_cidr(addr, %d))",
+			util_buf_addf(b, "%sc.%s IN (SELECT id FROM addresses WHERE asn_cidr(addr, %d))",
 			       sep, kind_id_column(col), i);
 		else
-			sb_add(b, "%sc.%s IN (SELECT id FROM %s WHERE %s = ?%d)", sep,
+			util_buf_addf(b, "%sc.%s IN (SELECT id FROM %s WHERE %s = ?%d)", sep,
 			       kind_id_column(col), kind_table(col), col->field, i + 1);
 		sep = " AND ";
 	}
@@ -477,12 +453,12 @@ static void query_where(struct sbuf *b, const struct query_opts *q)
 
 static char *query_sql(const struct query_opts *q)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { 0 };
 	const struct qcol *g = q->group;
 
 	if (!g) {
 		/* The columns of row_cols, from the tables so contime stays indexable. */
-		sb_add(&b, "SELECT * FROM (SELECT e.exe AS exe, e.name AS name, e.cmdline AS cmdline,"
+		util_buf_addf(&b, "SELECT * FROM (SELECT e.exe AS exe, e.name AS name, e.cmdline AS cmdline,"
 		       " e.sha256 AS sha256, c.contime AS contime,"
 		       " d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
 		       " c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
@@ -495,27 +471,27 @@ static char *query_sql(const struct query_opts *q)
 		       " LEFT JOIN addresses ra ON ra.id = c.raddr_id"
 		       " LEFT JOIN addresses la ON la.id = c.laddr_id");
 		query_where(&b, q);
-		sb_add(&b, " ORDER BY c.contime DESC");
+		util_buf_addf(&b, " ORDER BY c.contime DESC");
 		if (q->limit)
-			sb_add(&b, " LIMIT %lld", q->limit);
-		sb_add(&b, ") ORDER BY contime");
+			util_buf_addf(&b, " LIMIT %lld", q->limit);
+		util_buf_addf(&b, ") ORDER BY contime");
 		return b.s;
 	}
 	/* Rows were summed per id into temp.query_groups (query_group_scan). */
-	sb_add(&b, "SELECT %s AS \"%s\", sum(s.ev) AS events, sum(s.se) AS send,"
+	util_buf_addf(&b, "SELECT %s AS \"%s\", sum(s.ev) AS events, sum(s.se) AS send,"
 	       " sum(s.re) AS recv, min(s.f) AS first, max(s.l) AS last FROM temp.query_groups s",
 	       kind_table(g) ? "t.v" : "s.k", g->name);
 	if (kind_table(g))
-		sb_add(&b, " LEFT JOIN (SELECT id, %s AS v FROM %s) t ON t.id = s.k GROUP BY t.v",
+		util_buf_addf(&b, " LEFT JOIN (SELECT id, %s AS v FROM %s) t ON t.id = s.k GROUP BY t.v",
 		       g->field, kind_table(g));
 	else
-		sb_add(&b, " GROUP BY s.k");
+		util_buf_addf(&b, " GROUP BY s.k");
 	if (g->kind == KIND_TIME)
-		sb_add(&b, " ORDER BY s.k");
+		util_buf_addf(&b, " ORDER BY s.k");
 	else
-		sb_add(&b, " ORDER BY events DESC, 1");
+		util_buf_addf(&b, " ORDER BY events DESC, 1");
 	if (q->limit)
-		sb_add(&b, " LIMIT %lld", q->limit);
+		util_buf_addf(&b, " LIMIT %lld", q->limit);
 	return b.s;
 }
 
@@ -586,12 +562,12 @@ static struct group *group_get(struct group_map *m, int64_t key)
  */
 static int query_group_scan(sqlite3 *db, const struct query_opts *q)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { 0 };
 	struct group_map map = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	sb_add(&b, "SELECT c.%s, c.conns, c.send, c.recv, c.contime FROM connections c",
+	util_buf_addf(&b, "SELECT c.%s, c.conns, c.send, c.recv, c.contime FROM connections c",
 	       kind_id_column(q->group));
 	query_where(&b, q);
 	rc = sqlite3_prepare_v2(db, b.s, -1, &stmt, NULL);
@@ -1014,10 +990,10 @@ static int query_columns(const struct query_opts *q, struct out_col **ret, size_
 		for (i = 0; i < n_avail && strcmp(avail[i].name, word); i++)
 			;
 		if (i == n_avail) {
-			struct sbuf names = { 0 };
+			struct util_buf names = { 0 };
 
 			for (size_t j = 0; j < n_avail; j++)
-				sb_add(&names, "%s%s", j ? " " : "", avail[j].name);
+				util_buf_addf(&names, "%s%s", j ? " " : "", avail[j].name);
 			status = cli_usage_error(err, "query", "--columns: unknown column '%s' "
 						 "(the columns here: %s)", word, names.s);
 			free(names.s);
@@ -1077,17 +1053,17 @@ static int query_check(sqlite3 *db, int64_t *version)
 /* "file:" URI for path with ?immutable=1 (path bytes percent-encoded). */
 static char *immutable_uri(const char *path)
 {
-	struct sbuf b = { 0 };
+	struct util_buf b = { 0 };
 
-	sb_add(&b, "file:");
+	util_buf_addf(&b, "file:");
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
-			sb_add(&b, "%c", *p);
+			util_buf_addf(&b, "%c", *p);
 		else
-			sb_add(&b, "%%%02X", *p);
+			util_buf_addf(&b, "%%%02X", *p);
 	}
-	sb_add(&b, "?immutable=1");
+	util_buf_addf(&b, "?immutable=1");
 	return b.s;
 }
 

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <libaudit.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,43 +32,6 @@ enum rc_match {
 	RC_ALL,         /* matches all of them */
 	RC_SOME,        /* matches those meeting its conditions */
 };
-
-/* A growing text buffer; every append is bounded by the caller's lines. */
-struct rc_text {
-	char *s;
-	size_t len, cap;
-};
-
-static void rc_text_add(struct rc_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void rc_text_add(struct rc_text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (t->len + (size_t)n + 1 > t->cap) {
-		t->cap = (t->len + (size_t)n + 1) * 2;
-		t->s = xrealloc(t->s, t->cap);
-	}
-	va_start(ap, fmt);
-	vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	t->len += (size_t)n;
-}
-
-/* Takes the text out (never NULL). */
-static char *rc_text_take(struct rc_text *t)
-{
-	char *s = t->s ? t->s : xstrdup("");
-
-	t->s = NULL;
-	t->len = t->cap = 0;
-	return s;
-}
 
 /* ---- fields ---- */
 
@@ -227,40 +189,53 @@ static const char *rc_arch_name(uint32_t arch)
 }
 
 /* Appends one field as `name=value`, as auditctl -l writes it. */
-static void rc_field_text(struct rc_text *t, const struct rc_field *fl)
+static void rc_field_text(struct util_buf *t, const struct rc_field *fl)
 {
 	const char *name = audit_field_to_name((int)fl->f), *op = rc_op(fl->op);
 
 	if (fl->f == AUDIT_FIELD_COMPARE) {
-		rc_text_add(t, "field_compare%s%u", op, fl->v);
+		util_buf_addf(t, "field_compare%s%u", op, fl->v);
 		return;
 	}
 	if (name)
-		rc_text_add(t, "%s%s", name, op);
+		util_buf_addf(t, "%s%s", name, op);
 	else
-		rc_text_add(t, "field%u%s", fl->f, op);
+		util_buf_addf(t, "field%u%s", fl->f, op);
 	if (fl->str) {
 		size_t i;
 		/* Strings come from root's rules, but never print a control byte. */
 		for (i = 0; i < fl->slen; i++) {
 			unsigned char c = (unsigned char)fl->str[i];
 			if (c < 0x20 || c == 0x7f)
-				rc_text_add(t, "\\x%02x", c);
+				util_buf_addf(t, "\\x%02x", c);
 			else
-				rc_text_add(t, "%c", c);
+				util_buf_addf(t, "%c", c);
 		}
 	} else if (fl->f == AUDIT_ARCH) {
-		rc_text_add(t, "%s", rc_arch_name(fl->v));
+		util_buf_addf(t, "%s", rc_arch_name(fl->v));
 	} else if (fl->f == AUDIT_MSGTYPE && audit_msg_type_to_name((int)fl->v)) {
-		rc_text_add(t, "%s", audit_msg_type_to_name((int)fl->v));
+		util_buf_addf(t, "%s", audit_msg_type_to_name((int)fl->v));
 	} else if (rc_is_id_field(fl->f) && fl->v == UINT32_MAX) {
-		rc_text_add(t, "unset");
+		util_buf_addf(t, "unset");
 	} else if (fl->f == AUDIT_EXIT) {
-		rc_text_add(t, "%d", (int)fl->v);
+		util_buf_addf(t, "%d", (int)fl->v);
 	} else if (fl->f == AUDIT_FSTYPE && audit_fstype_to_name((int)fl->v)) {
-		rc_text_add(t, "%s", audit_fstype_to_name((int)fl->v));
+		util_buf_addf(t, "%s", audit_fstype_to_name((int)fl->v));
 	} else {
-		rc_text_add(t, "%u", fl->v);
+		util_buf_addf(t, "%u", fl->v);
+	}
+}
+
+/* Appends the fields but keys (and skip) as "f=v, g!=w". */
+static void rc_conds_text(struct util_buf *t, const struct rc_field *fl, int n, uint32_t skip)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (fl[i].f == AUDIT_FILTERKEY || fl[i].f == skip)
+			continue;
+		util_buf_addf(t, "%s", t->len ? ", " : "");
+		rc_field_text(t, &fl[i]);
 	}
 }
 
@@ -276,7 +251,7 @@ static uint32_t rc_rule_arch(const struct rc_field *fl, int n)
 }
 
 /* Appends the syscall list: `-S all`, or the names of the set bits. */
-static void rc_syscalls_text(struct rc_text *t, const struct audit_rule_data *r, uint32_t arch)
+static void rc_syscalls_text(struct util_buf *t, const struct audit_rule_data *r, uint32_t arch)
 {
 	int machine = audit_elf_to_machine(arch ? arch : AUPARSE_ARCH_X86_64), i, nr, set = 0;
 	bool all = true;
@@ -286,7 +261,7 @@ static void rc_syscalls_text(struct rc_text *t, const struct audit_rule_data *r,
 		if (r->mask[i] != UINT32_MAX)
 			all = false;
 	if (all) {
-		rc_text_add(t, " -S all");
+		util_buf_addf(t, " -S all");
 		return;
 	}
 	for (nr = 0; nr < AUDIT_BITMASK_SIZE * 32; nr++) {
@@ -295,11 +270,11 @@ static void rc_syscalls_text(struct rc_text *t, const struct audit_rule_data *r,
 		if (!(r->mask[nr / 32] & (1u << (nr % 32))))
 			continue;
 		name = machine >= 0 ? audit_syscall_to_name(nr, machine) : NULL;
-		rc_text_add(t, set++ ? "," : " -S ");
+		util_buf_addf(t, set++ ? "," : " -S ");
 		if (name)
-			rc_text_add(t, "%s", name);
+			util_buf_addf(t, "%s", name);
 		else
-			rc_text_add(t, "%d", nr);
+			util_buf_addf(t, "%d", nr);
 	}
 }
 
@@ -325,7 +300,7 @@ static const char *rc_list_name(uint32_t list)
 char *rulecheck_rule_text(const struct audit_rule_data *r, size_t size)
 {
 	struct rc_field fl[AUDIT_MAX_FIELDS];
-	struct rc_text t = { 0 };
+	struct util_buf t = { 0 };
 	uint32_t list = r->flags & ~AUDIT_FILTER_PREPEND, arch;
 	int n = rc_fields(r, size, fl), i;
 	bool syscalls = list == AUDIT_FILTER_EXIT || list == AUDIT_FILTER_URING_EXIT;
@@ -333,12 +308,12 @@ char *rulecheck_rule_text(const struct audit_rule_data *r, size_t size)
 	if (n < 0)
 		return xstrdup("(a rule that cannot be read)");
 	arch = rc_rule_arch(fl, n);
-	rc_text_add(&t, "-a %s,%s", r->action == AUDIT_NEVER ? "never" : "always", rc_list_name(list));
+	util_buf_addf(&t, "-a %s,%s", r->action == AUDIT_NEVER ? "never" : "always", rc_list_name(list));
 	/* auditctl -l puts the arch first, then the syscalls, then the rest. */
 	for (i = 0; i < n; i++) {
 		if (fl[i].f != AUDIT_ARCH)
 			continue;
-		rc_text_add(&t, " -F ");
+		util_buf_addf(&t, " -F ");
 		rc_field_text(&t, &fl[i]);
 	}
 	if (syscalls)
@@ -355,16 +330,16 @@ char *rulecheck_rule_text(const struct audit_rule_data *r, size_t size)
 
 				one.str = k;
 				one.slen = kl;
-				rc_text_add(&t, " -F ");
+				util_buf_addf(&t, " -F ");
 				rc_field_text(&t, &one);
 				k += kl + 1;
 			}
 			continue;
 		}
-		rc_text_add(&t, fl[i].f == AUDIT_FIELD_COMPARE ? " -C " : " -F ");
+		util_buf_addf(&t, fl[i].f == AUDIT_FIELD_COMPARE ? " -C " : " -F ");
 		rc_field_text(&t, &fl[i]);
 	}
-	return rc_text_take(&t);
+	return util_buf_take(&t);
 }
 
 /* ---- matching ---- */
@@ -380,7 +355,7 @@ static bool rc_mask_has(const struct audit_rule_data *r, int nr)
  * minor_only is set when every condition is pid!= (one process left out).
  */
 static enum rc_match rc_match_need(const struct audit_rule_data *r, const struct rc_field *fl, int n,
-				   const struct rulecheck_need *need, struct rc_text *conds,
+				   const struct rulecheck_need *need, struct util_buf *conds,
 				   bool *minor_only)
 {
 	bool some = false, minor = true;
@@ -420,7 +395,7 @@ static enum rc_match rc_match_need(const struct audit_rule_data *r, const struct
 			if (f->op == AUDIT_NOT_EQUAL) {
 				some = true;
 				if (conds) {
-					rc_text_add(conds, "%s", conds->len ? ", " : "");
+					util_buf_addf(conds, "%s", conds->len ? ", " : "");
 					rc_field_text(conds, f);
 				}
 				continue;
@@ -432,7 +407,7 @@ static enum rc_match rc_match_need(const struct audit_rule_data *r, const struct
 		some = true;
 		minor = false;
 		if (conds) {
-			rc_text_add(conds, "%s", conds->len ? ", " : "");
+			util_buf_addf(conds, "%s", conds->len ? ", " : "");
 			rc_field_text(conds, f);
 		}
 	}
@@ -458,7 +433,7 @@ bool rulecheck_rule_overlaps(const struct audit_rule_data *r, size_t size,
 }
 
 /* "connects", "sends and execs", ... for a bit set of rulecheck_what. */
-static void rc_whats_text(struct rc_text *t, unsigned whats)
+static void rc_whats_text(struct util_buf *t, unsigned whats)
 {
 	static const char *const names[] = { "connects", "sends", "execs" };
 	int i, n = 0, total = 0;
@@ -468,16 +443,16 @@ static void rc_whats_text(struct rc_text *t, unsigned whats)
 	for (i = 0; i < 3; i++) {
 		if (!((whats >> i) & 1))
 			continue;
-		rc_text_add(t, "%s%s", n == 0 ? "" : n == total - 1 ? " and " : ", ", names[i]);
+		util_buf_addf(t, "%s%s", n == 0 ? "" : n == total - 1 ? " and " : ", ", names[i]);
 		n++;
 	}
 }
 
 /* "by /usr/bin/x" for a lone exe= condition, else "where COND, COND". */
-static void rc_conds_words(struct rc_text *t, const struct audit_rule_data *r, const struct rc_field *fl,
+static void rc_conds_words(struct util_buf *t, const struct audit_rule_data *r, const struct rc_field *fl,
 			   int n, const struct rulecheck_need *need)
 {
-	struct rc_text conds = { 0 };
+	struct util_buf conds = { 0 };
 	int i, exe = -1, other = 0;
 
 	(void)rc_match_need(r, fl, n, need, &conds, NULL);
@@ -488,9 +463,9 @@ static void rc_conds_words(struct rc_text *t, const struct audit_rule_data *r, c
 			other++;
 	}
 	if (exe >= 0 && other == 0)
-		rc_text_add(t, " by %.*s", (int)fl[exe].slen, fl[exe].str);
+		util_buf_addf(t, " by %.*s", (int)fl[exe].slen, fl[exe].str);
 	else if (conds.len)
-		rc_text_add(t, " where %s", conds.s);
+		util_buf_addf(t, " where %s", conds.s);
 	free(conds.s);
 }
 
@@ -517,7 +492,7 @@ static void rc_never_exit(struct rulecheck_result *out, const struct audit_rule_
 			  const struct rc_field *fl, int n, int rule_no,
 			  const struct rulecheck_need *needs, size_t nneeds)
 {
-	struct rc_text t = { 0 };
+	struct util_buf t = { 0 };
 	unsigned whats = 0;
 	size_t k, first = nneeds;
 	char *rule;
@@ -534,9 +509,9 @@ static void rc_never_exit(struct rulecheck_result *out, const struct audit_rule_
 	rc_whats_text(&t, whats);
 	rc_conds_words(&t, r, fl, n, &needs[first]);
 	rule = rulecheck_rule_text(r, size);
-	rc_text_add(&t, " are not seen (rule %d: `%s`)", rule_no, rule);
+	util_buf_addf(&t, " are not seen (rule %d: `%s`)", rule_no, rule);
 	free(rule);
-	rc_add(out, true, rule_no, rc_text_take(&t));
+	rc_add(out, true, rule_no, util_buf_take(&t));
 }
 
 /* Record types we read, and what dropping each costs. */
@@ -565,20 +540,15 @@ static const struct {
 static void rc_exclude(struct rulecheck_result *out, const struct audit_rule_data *r, size_t size,
 		       const struct rc_field *fl, int n, int rule_no, bool socketcall)
 {
-	struct rc_text conds = { 0 };
+	struct util_buf conds = { 0 };
 	char *rule = NULL, *cw;
 	size_t k;
 	int i;
 
-	for (i = 0; i < n; i++) {
-		if (fl[i].f == AUDIT_MSGTYPE || fl[i].f == AUDIT_FILTERKEY)
-			continue;
-		rc_text_add(&conds, "%s", conds.len ? ", " : "");
-		rc_field_text(&conds, &fl[i]);
-	}
+	rc_conds_text(&conds, fl, n, AUDIT_MSGTYPE);
 	cw = conds.len ? xasprintf(" where %s", conds.s) : xstrdup("");
 	for (k = 0; k < ARRAY_SIZE(rc_types); k++) {
-		struct rc_text t = { 0 };
+		struct util_buf t = { 0 };
 		bool match = true;
 		const char *tname;
 
@@ -595,10 +565,10 @@ static void rc_exclude(struct rulecheck_result *out, const struct audit_rule_dat
 		if (!rule)
 			rule = rulecheck_rule_text(r, size);
 		tname = audit_msg_type_to_name(rc_types[k].type);
-		rc_text_add(&t, "%s records are dropped: ", tname ? tname : "?");
-		rc_text_add(&t, "%s%s%s", rc_types[k].cost, cw, rc_types[k].cost_end);
-		rc_text_add(&t, " (rule %d: `%s`)", rule_no, rule);
-		rc_add(out, rc_types[k].hides, rule_no, rc_text_take(&t));
+		util_buf_addf(&t, "%s records are dropped: ", tname ? tname : "?");
+		util_buf_addf(&t, "%s%s%s", rc_types[k].cost, cw, rc_types[k].cost_end);
+		util_buf_addf(&t, " (rule %d: `%s`)", rule_no, rule);
+		rc_add(out, rc_types[k].hides, rule_no, util_buf_take(&t));
 	}
 	free(rule);
 	free(cw);
@@ -608,23 +578,17 @@ static void rc_exclude(struct rulecheck_result *out, const struct audit_rule_dat
 static void rc_task_never(struct rulecheck_result *out, const struct audit_rule_data *r, size_t size,
 			  const struct rc_field *fl, int n, int rule_no)
 {
-	struct rc_text t = { 0 }, conds = { 0 };
+	struct util_buf t = { 0 }, conds = { 0 };
 	char *rule = rulecheck_rule_text(r, size);
-	int i;
 
-	for (i = 0; i < n; i++) {
-		if (fl[i].f == AUDIT_FILTERKEY)
-			continue;
-		rc_text_add(&conds, "%s", conds.len ? ", " : "");
-		rc_field_text(&conds, &fl[i]);
-	}
+	rc_conds_text(&conds, fl, n, AUDIT_FILTERKEY);
 	if (conds.len)
-		rc_text_add(&t, "processes where %s are not audited at all: their connects, sends "
+		util_buf_addf(&t, "processes where %s are not audited at all: their connects, sends "
 			    "and execs are not seen (rule %d: `%s`)", conds.s, rule_no, rule);
 	else
-		rc_text_add(&t, "no process is audited at all: nothing is seen (rule %d: `%s`)",
+		util_buf_addf(&t, "no process is audited at all: nothing is seen (rule %d: `%s`)",
 			    rule_no, rule);
-	rc_add(out, true, rule_no, rc_text_take(&t));
+	rc_add(out, true, rule_no, util_buf_take(&t));
 	free(conds.s);
 	free(rule);
 }
@@ -632,28 +596,22 @@ static void rc_task_never(struct rulecheck_result *out, const struct audit_rule_
 static void rc_fs_never(struct rulecheck_result *out, const struct audit_rule_data *r, size_t size,
 			const struct rc_field *fl, int n, int rule_no)
 {
-	struct rc_text t = { 0 }, conds = { 0 };
+	struct util_buf t = { 0 }, conds = { 0 };
 	char *rule = rulecheck_rule_text(r, size);
-	int i;
 
-	for (i = 0; i < n; i++) {
-		if (fl[i].f == AUDIT_FILTERKEY)
-			continue;
-		rc_text_add(&conds, "%s", conds.len ? ", " : "");
-		rc_field_text(&conds, &fl[i]);
-	}
-	rc_text_add(&t, "PATH records of files where %s are dropped: programs run from there are "
+	rc_conds_text(&conds, fl, n, AUDIT_FILTERKEY);
+	util_buf_addf(&t, "PATH records of files where %s are dropped: programs run from there are "
 		    "found by path only (rule %d: `%s`)", conds.len ? conds.s : "(any)", rule_no, rule);
-	rc_add(out, false, rule_no, rc_text_take(&t));
+	rc_add(out, false, rule_no, util_buf_take(&t));
 	free(conds.s);
 	free(rule);
 }
 
 /* "connects (b64, IPv6)" for one need. */
-static void rc_need_words(struct rc_text *t, const struct rulecheck_need *need)
+static void rc_need_words(struct util_buf *t, const struct rulecheck_need *need)
 {
 	rc_whats_text(t, 1u << need->what);
-	rc_text_add(t, " (%s%s%s)", rc_arch_name(need->arch), need->a0 >= 0 ? " socketcall" : "",
+	util_buf_addf(t, " (%s%s%s)", rc_arch_name(need->arch), need->a0 >= 0 ? " socketcall" : "",
 		    need->family == AF_INET ? ", IPv4" : need->family == AF_INET6 ? ", IPv6" : "");
 }
 
@@ -661,14 +619,14 @@ static void rc_need_words(struct rc_text *t, const struct rulecheck_need *need)
 static void rc_coverage(struct rulecheck_result *out, const struct rulecheck_rule *rules, size_t n,
 			const struct rulecheck_need *need)
 {
-	struct rc_text partial = { 0 };
+	struct util_buf partial = { 0 };
 	bool failed_missed = false;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		const struct audit_rule_data *r = rules[i].rule;
 		struct rc_field fl[AUDIT_MAX_FIELDS];
-		struct rc_text conds = { 0 };
+		struct util_buf conds = { 0 };
 		enum rc_match m;
 		bool minor = false;
 		int nf, k;
@@ -696,23 +654,23 @@ static void rc_coverage(struct rulecheck_result *out, const struct rulecheck_rul
 		for (k = 0; k < nf; k++)
 			if (fl[k].f == AUDIT_SUCCESS && rc_compare(0, fl[k].op, fl[k].v) == false)
 				failed_missed = true;
-		rc_text_add(&partial, "%s%s (rule %zu)", partial.len ? "; " : "", conds.s, i + 1);
+		util_buf_addf(&partial, "%s%s (rule %zu)", partial.len ? "; " : "", conds.s, i + 1);
 		free(conds.s);
 	}
 	{
-		struct rc_text t = { 0 };
+		struct util_buf t = { 0 };
 
 		rc_need_words(&t, need);
 		if (partial.len) {
-			rc_text_add(&t, " are audited only where %s", partial.s);
+			util_buf_addf(&t, " are audited only where %s", partial.s);
 			if (failed_missed)
-				rc_text_add(&t, "; failed ones are not, so refused and non-blocking "
+				util_buf_addf(&t, "; failed ones are not, so refused and non-blocking "
 					    "connections are missed");
 		} else {
-			rc_text_add(&t, " are not audited: no rule covers them (`auditsnitch rules` "
+			util_buf_addf(&t, " are not audited: no rule covers them (`auditsnitch rules` "
 				    "prints rules that do)");
 		}
-		rc_add(out, true, 0, rc_text_take(&t));
+		rc_add(out, true, 0, util_buf_take(&t));
 	}
 out:
 	free(partial.s);

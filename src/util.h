@@ -67,4 +67,14 @@ const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
 /* Parses a decimal integer in [min, max]; 0 or -EINVAL / -ERANGE. */
 int util_parse_ll(const char *s, long long min, long long max, long long *ret);
 
+/* A growing text buffer (SQL, messages); zero-initialise, free(s) or take. */
+struct util_buf {
+	char *s;
+	size_t len, cap;
+};
+/* Appends printf-formatted text; aborts when out of memory. */
+void util_buf_addf(struct util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the text out (never NULL, "" when nothing was added) and empties b. */
+char *util_buf_take(struct util_buf *b);
+
 #endif

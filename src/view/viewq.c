@@ -398,32 +398,6 @@ const char *viewq_grouping_column(enum viewq_grouping g)
 	return (unsigned)g < VIEWQ_N_GROUPINGS ? viewq_groupings[g].inner + 2 : "";
 }
 
-/* A growing SQL string; the text is built only from our own constants. */
-struct viewq_buf {
-	char *text;
-	size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void viewq_buf_add(struct viewq_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		b->text = xrealloc(b->text, b->cap);
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->text + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
 
 /*
  * Whether the window [from, now] is a small part of the database's span, so
@@ -448,41 +422,41 @@ static bool viewq_window_narrow(const struct viewq *q, int64_t from, int64_t to,
 }
 
 /* Appends a filter term, numbering its one parameter n. */
-static void viewq_buf_filter(struct viewq_buf *b, const char *filter, int n)
+static void viewq_buf_filter(struct util_buf *b, const char *filter, int n)
 {
 	const char *mark = strchr(filter, '?');
 
 	if (!mark) {
-		viewq_buf_add(b, "%s", filter);
+		util_buf_addf(b, "%s", filter);
 		return;
 	}
-	viewq_buf_add(b, "%.*s?%d%s", (int)(mark - filter), filter, n, mark + 1);
+	util_buf_addf(b, "%.*s?%d%s", (int)(mark - filter), filter, n, mark + 1);
 }
 
 /*
  * Appends one inner aggregate, "SELECT <column> AS id, SUM(...) ... FROM
  * <table> AS c WHERE <where> AND <filters> GROUP BY <group_plus><column>".
  */
-static void viewq_buf_inner(struct viewq_buf *b, const struct viewq *q, const char *table,
+static void viewq_buf_inner(struct util_buf *b, const struct viewq *q, const char *table,
 			    const char *where, const char *group_plus)
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
 	const char *sep = " WHERE ";
 	size_t i;
 
-	viewq_buf_add(b, "SELECT %s AS id, SUM(c.conns) AS conns, SUM(c.send) AS send, "
+	util_buf_addf(b, "SELECT %s AS id, SUM(c.conns) AS conns, SUM(c.send) AS send, "
 		      "SUM(c.recv) AS recv FROM %s AS c", d->inner, table);
 	if (where && *where) {
-		viewq_buf_add(b, "%s%s", sep, where);
+		util_buf_addf(b, "%s%s", sep, where);
 		sep = " AND ";
 	}
 	for (i = 0; i < q->n_filters; i++) {
-		viewq_buf_add(b, "%s", sep);
+		util_buf_addf(b, "%s", sep);
 		viewq_buf_filter(b, viewq_groupings[q->filters[i].grouping].filter,
 				 VIEWQ_P_FILTER + (int)i);
 		sep = " AND ";
 	}
-	viewq_buf_add(b, " GROUP BY %s%s", group_plus, d->inner);
+	util_buf_addf(b, " GROUP BY %s%s", group_plus, d->inner);
 }
 
 /* The start of the bucket of unit seconds (a day, a week) holding t. */
@@ -508,16 +482,16 @@ static bool viewq_v3_rollup(const struct viewq *q)
 
 char *viewq_flow_sql(const struct viewq *q, int64_t now)
 {
-	struct viewq_buf b = { NULL, 0, 0 };
+	struct util_buf b = { NULL, 0, 0 };
 	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to);
 
 	if (!viewq_v3_rollup(q)) {
-		viewq_buf_add(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
+		util_buf_addf(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
 			      " r.recv AS recv FROM conn_rows AS r%s%s",
 			      mask & 1 ? " WHERE r.contime >= ?1" : "",
 			      mask & 2 ? " AND r.contime < ?2" : "");
-		return b.text;
+		return b.s;
 	}
 	/*
 	 * Whole weeks from flow_weeks; the partial weeks at either end, the
@@ -525,7 +499,7 @@ char *viewq_flow_sql(const struct viewq *q, int64_t now)
 	 * yet from conn_rows.
 	 */
 	/* The bounds hold '%': they go in as arguments, not in the format. */
-	viewq_buf_add(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
+	util_buf_addf(&b, "SELECT r.flow_id AS fid, r.conns AS conns, r.send AS send,"
 		      " r.recv AS recv FROM conn_rows AS r WHERE %sr.contime < MIN(%s, ?2)"
 		      " UNION ALL SELECT r.flow_id, r.conns, r.send, r.recv FROM conn_rows AS r"
 		      " WHERE r.contime >= %s%s"
@@ -533,29 +507,29 @@ char *viewq_flow_sql(const struct viewq *q, int64_t now)
 		      " WHERE w.week >= %s AND w.week < %s",
 		      mask & 1 ? "r.contime >= ?1 AND " : "", V3_ROLL_LO, V3_ROLL_HI,
 		      mask & 2 ? " AND r.contime < ?2" : "", V3_ROLL_LO, V3_ROLL_HI);
-	return b.text;
+	return b.s;
 }
 
 /* Appends " WHERE"/" AND" and the filters of q in their schema-3 form. */
-static void viewq_buf_v3_filters(struct viewq_buf *b, const struct viewq *q, const char *sep)
+static void viewq_buf_v3_filters(struct util_buf *b, const struct viewq *q, const char *sep)
 {
 	size_t i;
 
 	for (i = 0; i < q->n_filters; i++) {
-		viewq_buf_add(b, "%s", sep);
+		util_buf_addf(b, "%s", sep);
 		viewq_buf_filter(b, viewq_v3[q->filters[i].grouping].filter, VIEWQ_P_FILTER + (int)i);
 		sep = " AND ";
 	}
 }
 
 /* The outer SELECT list: a text key sums the groups that share it. */
-static void viewq_select(struct viewq_buf *b, const struct viewq_grouping_def *d)
+static void viewq_select(struct util_buf *b, const struct viewq_grouping_def *d)
 {
 	if (d->text_key)
-		viewq_buf_add(b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
+		util_buf_addf(b, "SELECT %s AS key, %s AS label, SUM(g.conns) AS conns, "
 			      "SUM(g.send) AS send, SUM(g.recv) AS recv", d->key, d->label);
 	else
-		viewq_buf_add(b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
+		util_buf_addf(b, "SELECT %s AS key, %s AS label, g.conns AS conns, "
 			      "g.send AS send, g.recv AS recv", d->key, d->label);
 }
 
@@ -564,7 +538,7 @@ static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
 	const char *inner = viewq_v3[q->grouping].inner;
-	struct viewq_buf b = { NULL, 0, 0 };
+	struct util_buf b = { NULL, 0, 0 };
 	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to);
 
@@ -573,7 +547,7 @@ static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source
 		/* Per-flow sums first (cached by the caller), then the flows' attributes. */
 		char *agg = source ? NULL : viewq_flow_sql(q, now);
 
-		viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(a.conns) AS conns, SUM(a.send) AS send,"
+		util_buf_addf(&b, " FROM (SELECT %s AS id, SUM(a.conns) AS conns, SUM(a.send) AS send,"
 			      " SUM(a.recv) AS recv FROM %s%s%s AS a JOIN flows AS f ON f.id = a.fid",
 			      inner, source ? "" : "(", source ? source : agg, source ? "" : ")");
 		/* Without a source the flow rows are summed by the GROUP BY below directly. */
@@ -586,26 +560,26 @@ static char *viewq_sql_v3(const struct viewq *q, int64_t now, const char *source
 		for (i = 0; i < q->n_filters; i++)
 			need_flow |= strstr(viewq_v3[q->filters[i].grouping].filter, "f.") != NULL;
 		/* Time alone needs no flow: skip the lookup per row (conn_rows refer to flows). */
-		viewq_buf_add(&b, " FROM (SELECT %s AS id, SUM(r.conns) AS conns, SUM(r.send) AS send,"
+		util_buf_addf(&b, " FROM (SELECT %s AS id, SUM(r.conns) AS conns, SUM(r.send) AS send,"
 			      " SUM(r.recv) AS recv FROM conn_rows AS r%s", inner,
 			      need_flow ? " JOIN flows AS f ON f.id = r.flow_id" : "");
-		viewq_buf_add(&b, "%s%s", mask & 1 ? " WHERE r.contime >= ?1" : "",
+		util_buf_addf(&b, "%s%s", mask & 1 ? " WHERE r.contime >= ?1" : "",
 			      mask & 2 ? " AND r.contime < ?2" : "");
 		viewq_buf_v3_filters(&b, q, mask & 1 ? " AND " : " WHERE ");
 	}
 	/* By position: "id" would name flows.id, not the alias. */
-	viewq_buf_add(&b, " GROUP BY 1) AS g");
+	util_buf_addf(&b, " GROUP BY 1) AS g");
 	if (d->join)
-		viewq_buf_add(&b, " %s", d->join);
+		util_buf_addf(&b, " %s", d->join);
 	if (d->text_key)
-		viewq_buf_add(&b, " GROUP BY 1");
-	return b.text;
+		util_buf_addf(&b, " GROUP BY 1");
+	return b.s;
 }
 
 char *viewq_sql(const struct viewq *q, int64_t now)
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
-	struct viewq_buf b = { NULL, 0, 0 };
+	struct util_buf b = { NULL, 0, 0 };
 	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to);
 	bool narrow = viewq_window_narrow(q, from, to, mask);
@@ -635,7 +609,7 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 		 * up yet (today) from connections, read by time: they hold
 		 * about two or three days of rows.
 		 */
-		viewq_buf_add(&b, " FROM (SELECT id, SUM(conns) AS conns, SUM(send) AS send, "
+		util_buf_addf(&b, " FROM (SELECT id, SUM(conns) AS conns, SUM(send) AS send, "
 			      "SUM(recv) AS recv FROM (");
 		{
 			char *w = xasprintf("%sc.contime < MIN(%s, ?2)",
@@ -644,29 +618,29 @@ char *viewq_sql(const struct viewq *q, int64_t now)
 			viewq_buf_inner(&b, q, "connections", w, "+");
 			free(w);
 		}
-		viewq_buf_add(&b, " UNION ALL ");
+		util_buf_addf(&b, " UNION ALL ");
 		viewq_buf_inner(&b, q, "connections", mask & 2 ?
 				"c.contime >= " VIEWQ_ROLL_HI " AND c.contime < ?2" :
 				"c.contime >= " VIEWQ_ROLL_HI, "+");
-		viewq_buf_add(&b, " UNION ALL ");
+		util_buf_addf(&b, " UNION ALL ");
 		viewq_buf_inner(&b, q, "rollup",
 				"c.day >= " VIEWQ_ROLL_LO " AND c.day < " VIEWQ_ROLL_HI, "+");
-		viewq_buf_add(&b, ") GROUP BY id) AS g");
+		util_buf_addf(&b, ") GROUP BY id) AS g");
 	} else {
 		snprintf(where, sizeof(where), "%s%s%s%s%s",
 			 mask & 1 ? time_plus : "", mask & 1 ? "c.contime >= ?1" : "",
 			 mask == 3 ? " AND " : "",
 			 mask & 2 ? time_plus : "", mask & 2 ? "c.contime < ?2" : "");
-		viewq_buf_add(&b, " FROM (");
+		util_buf_addf(&b, " FROM (");
 		viewq_buf_inner(&b, q, "connections", where, group_plus);
-		viewq_buf_add(&b, ") AS g");
+		util_buf_addf(&b, ") AS g");
 	}
 	if (d->join)
-		viewq_buf_add(&b, " %s", d->join);
+		util_buf_addf(&b, " %s", d->join);
 	/* Only text keys merge inner groups (ids sharing a path); ids are unique. */
 	if (d->text_key)
-		viewq_buf_add(&b, " GROUP BY 1");
-	return b.text;
+		util_buf_addf(&b, " GROUP BY 1");
+	return b.s;
 }
 
 
@@ -780,24 +754,24 @@ static bool viewq_v3_row_grouping(enum viewq_grouping g)
 
 char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags)
 {
-	struct viewq_buf b = { NULL, 0, 0 };
+	struct util_buf b = { NULL, 0, 0 };
 	const char *sep = " WHERE ";
 	size_t i;
 
 	if (flags & VIEWQ_SCAN_FN) {
-		viewq_buf_add(&b, "SELECT count(view_flow_sum(f.id, %s, f.tot_n, f.tot_conns,"
+		util_buf_addf(&b, "SELECT count(view_flow_sum(f.id, %s, f.tot_n, f.tot_conns,"
 			      " f.tot_send, f.tot_recv)) FROM flows AS f NOT INDEXED",
 			      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner);
-		return b.text;
+		return b.s;
 	}
-	viewq_buf_add(&b, "SELECT f.id, %s, %s%s FROM flows AS f",
+	util_buf_addf(&b, "SELECT f.id, %s, %s%s FROM flows AS f",
 		      flags & VIEWQ_SCAN_NO_CLASS ? "0, 0" : "f.direction, f.port",
 		      viewq_v3_row_grouping(q->grouping) ? "0" : viewq_v3[q->grouping].inner,
 		      flags & VIEWQ_SCAN_TOTALS ? ", f.tot_n, f.tot_conns, f.tot_send, f.tot_recv" : "");
 	for (i = 0; i < q->n_filters; i++) {
 		if (viewq_v3_row_grouping(q->filters[i].grouping))
 			continue;
-		viewq_buf_add(&b, "%s", sep);
+		util_buf_addf(&b, "%s", sep);
 		viewq_buf_filter(&b, viewq_v3[q->filters[i].grouping].filter, VIEWQ_P_FILTER + (int)i);
 		sep = " AND ";
 	}
@@ -806,22 +780,22 @@ char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags)
 	 * covering index's order makes that random access (a cache miss per
 	 * flow: 50 ms on 350,000 flows).
 	 */
-	viewq_buf_add(&b, " ORDER BY f.id");
-	return b.text;
+	util_buf_addf(&b, " ORDER BY f.id");
+	return b.s;
 }
 
 char *viewq_outer_sql(const struct viewq *q, const char *source)
 {
 	const struct viewq_grouping_def *d = &viewq_groupings[q->grouping];
-	struct viewq_buf b = { NULL, 0, 0 };
+	struct util_buf b = { NULL, 0, 0 };
 
 	viewq_select(&b, d);
-	viewq_buf_add(&b, " FROM %s AS g", source);
+	util_buf_addf(&b, " FROM %s AS g", source);
 	if (d->join)
-		viewq_buf_add(&b, " %s", d->join);
+		util_buf_addf(&b, " %s", d->join);
 	if (d->text_key)
-		viewq_buf_add(&b, " GROUP BY 1");
-	return b.text;
+		util_buf_addf(&b, " GROUP BY 1");
+	return b.s;
 }
 
 /* view_user(uid): "name (uid)" from the password database, or "(uid)". */

@@ -74,6 +74,8 @@ auditctl -s >/dev/null 2>&1 || skip "kernel audit not available"
 [ -x "$AUDITSNITCH" ] || { echo "audit_e2e: no daemon at $AUDITSNITCH" >&2; exit 1; }
 [ -x "$loadgen" ] || { echo "audit_e2e: no load generator at $loadgen (make tests/bench/loadgen)" >&2; exit 1; }
 
+. "$top_srcdir/tests/integration/enterprise_rules.sh"
+
 # The integration tests' machine-wide lock: they, too, use the audit pid.
 exec 9>/tmp/auditsnitch-integration.lock
 flock -w 1200 9 || skip "an integration test held the lock for 20 minutes"
@@ -268,29 +270,8 @@ stop_daemon() {
 # start_auditd [LOG]: a private auditd so we read the multicast group;
 # with LOG=log it writes its log as a production auditd does.
 start_auditd() {
-	local i=0 write=no format=RAW flush=NONE
-	[ "${1:-}" = log ] && write=yes format=ENRICHED flush=INCREMENTAL_ASYNC
-	mkdir -p "$tmp/auditd/plugins"
-	cat > "$tmp/auditd/auditd.conf" <<CONF
-local_events = yes
-write_logs = $write
-log_file = $tmp/auditd/audit.log
-log_format = $format
-flush = $flush
-freq = 50
-max_log_file = 64
-num_logs = 2
-max_log_file_action = ROTATE
-space_left = 2
-space_left_action = IGNORE
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-plugin_dir = $tmp/auditd/plugins
-q_depth = 2000
-end_of_event_timeout = 2
-CONF
+	local i=0
+	asn_auditd_conf "$tmp/auditd" "${1:-}"
 	auditd -f -s nochange -c "$tmp/auditd" >/dev/null 2>&1 &
 	apid=$!
 	while [ "$(kernel_status pid)" != "$apid" ] && [ "$i" -lt 50 ]; do
@@ -501,7 +482,6 @@ if case " $SETUPS " in *" ruleset "*) true ;; *) false ;; esac; then
 	elif [ "$(kernel_status enabled)" = 2 ]; then
 		echo "# ruleset: skipped, audit is locked"
 	else
-		. "$top_srcdir/tests/integration/enterprise_rules.sh"
 		auditctl -l | grep -v '^No rules' > "$tmp/host.rules"
 		mkdir -p "$tmp/rs/bin" "$tmp/rs/neverdir"
 		asn_enterprise_ruleset "$tmp/rs" > "$tmp/ruleset.rules"

@@ -145,27 +145,8 @@ rm -f "$dir/config.json"
 
 # With auditd: both see the same connect, and auditd keeps its pid.
 if command -v auditd >/dev/null 2>&1; then
-	mkdir -p "$tmp/auditd" "$tmp/plugins"
-	cat > "$tmp/auditd/auditd.conf" <<CONF
-local_events = yes
-write_logs = yes
-log_file = $tmp/auditd/audit.log
-log_format = RAW
-flush = INCREMENTAL_ASYNC
-freq = 1
-max_log_file = 8
-num_logs = 1
-max_log_file_action = ROTATE
-space_left = 2
-space_left_action = IGNORE
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-plugin_dir = $tmp/plugins
-q_depth = 2000
-end_of_event_timeout = 2
-CONF
+	. "$top_srcdir/tests/integration/enterprise_rules.sh"
+	asn_auditd_conf "$tmp/auditd"
 	# start_auditd: in the foreground of a background job; its pid in $apid.
 	# With -f auditd writes the events to stderr (auditd.out), not the log file.
 	start_auditd() {

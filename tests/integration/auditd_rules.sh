@@ -32,7 +32,7 @@ PY=/usr/bin/python3
 
 tmp=$(asn_statedir)
 dir="$tmp/state"
-mkdir -p "$dir" "$tmp/auditd" "$tmp/plugins" "$tmp/neverdir" "$tmp/bin"
+mkdir -p "$dir" "$tmp/auditd" "$tmp/neverdir" "$tmp/bin"
 
 # Everything loaded now, and the settings a ruleset may change, go back at exit.
 auditctl -l | grep -v '^No rules' > "$tmp/saved.rules"
@@ -56,26 +56,7 @@ asn_enterprise_ruleset "$tmp" > "$tmp/ruleset.rules"
 load_ruleset() { asn_load_rules "$1"; }
 
 # auditd, in the foreground of a background job; its pid in $apid.
-cat > "$tmp/auditd/auditd.conf" <<CONF
-local_events = yes
-write_logs = yes
-log_file = $tmp/auditd/audit.log
-log_format = ENRICHED
-flush = INCREMENTAL_ASYNC
-freq = 50
-max_log_file = 64
-num_logs = 2
-max_log_file_action = ROTATE
-space_left = 2
-space_left_action = IGNORE
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-plugin_dir = $tmp/plugins
-q_depth = 4000
-end_of_event_timeout = 2
-CONF
+asn_auditd_conf "$tmp/auditd" log
 start_auditd() {
 	auditd -f -s nochange -c "$tmp/auditd" >"$tmp/auditd.out" 2>&1 &
 	apid=$!

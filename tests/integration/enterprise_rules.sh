@@ -1,5 +1,7 @@
-# enterprise_rules.sh: the enterprise audit ruleset of the auditd tests and
-# benchmark (sourced, not run). asn_enterprise_ruleset DIR prints it: the
+# enterprise_rules.sh: a private auditd and the enterprise audit ruleset of
+# the auditd tests and benchmark (sourced, not run). asn_auditd_conf DIR
+# [log] writes DIR/auditd.conf for `auditd -f -s nochange -c DIR`: no log
+# file written, or with "log" one in DIR written as a production auditd does. asn_enterprise_ruleset DIR prints it: the
 # auditd package's example rules (STIG, OSPP, PCI-DSS, networking,
 # containers, ...) after the rules that used to take our events: connect
 # rules with other keys before ours (a2=16/28 success=1), an execve rule of
@@ -40,4 +42,30 @@ asn_load_rules() {
 		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
 	done < "$1"
 	return 0
+}
+
+asn_auditd_conf() {
+	local write=no format=RAW flush=NONE
+	[ "${2:-}" = log ] && write=yes format=ENRICHED flush=INCREMENTAL_ASYNC
+	mkdir -p "$1/plugins"
+	cat > "$1/auditd.conf" <<CONF
+local_events = yes
+write_logs = $write
+log_file = $1/audit.log
+log_format = $format
+flush = $flush
+freq = 50
+max_log_file = 64
+num_logs = 2
+max_log_file_action = ROTATE
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = IGNORE
+disk_error_action = IGNORE
+plugin_dir = $1/plugins
+q_depth = 4000
+end_of_event_timeout = 2
+CONF
 }
