@@ -1896,16 +1896,58 @@ out:
 	return status;
 }
 
+#ifndef SYSTEMDSYSTEMUNITDIR
+#define SYSTEMDSYSTEMUNITDIR "/usr/lib/systemd/system"
+#endif
+
+/*
+ * The unit a package or `make install` put where systemd looks below /etc,
+ * or NULL. A copy in /etc/systemd/system would shadow it: package updates
+ * of the unit would then never take effect.
+ */
+static const char *daemon_packaged_unit(void)
+{
+	static const char *const units[] = {
+		SYSTEMDSYSTEMUNITDIR "/auditsnitch.service",
+		"/usr/lib/systemd/system/auditsnitch.service",
+		"/lib/systemd/system/auditsnitch.service",
+	};
+	size_t i;
+
+	/* configure --without-systemdsystemunitdir leaves the first one empty. */
+	for (i = sizeof(SYSTEMDSYSTEMUNITDIR) > 1 ? 0 : 1; i < ARRAY_SIZE(units); i++)
+		if (strncmp(units[i], "/etc/", 5) != 0 && access(units[i], F_OK) == 0)
+			return units[i];
+	return NULL;
+}
+
+/* Runs `systemctl daemon-reload`; returns 0 or an exit status after saying why. */
+static int daemon_systemctl_reload(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execlp("systemctl", "systemctl", "daemon-reload", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "auditsnitch: `systemctl daemon-reload` failed; run it yourself\n");
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
 int daemon_install_systemd(const struct daemon_opts *opts)
 {
 	const char *unit_src = PKGDATADIR "/auditsnitch.service";
 	const char *unit_dst = "/etc/systemd/system/auditsnitch.service";
+	const char *packaged;
 	char *text = NULL;
 	size_t len;
-	int srcdir, dstdir, r, status;
-	pid_t pid;
+	int srcdir, dstdir, r;
 
-	(void)opts;
 	/* sd_booted(): systemd creates this directory when it is PID 1. */
 	if (access("/run/systemd/system", F_OK) < 0) {
 		fprintf(stderr, "auditsnitch: systemd is not running on this machine (no "
@@ -1916,6 +1958,20 @@ int daemon_install_systemd(const struct daemon_opts *opts)
 	if (geteuid() != 0) {
 		fprintf(stderr, "auditsnitch: systemd: must run as root\n");
 		return EX_NOPERM;
+	}
+	packaged = daemon_packaged_unit();
+	if (packaged) {
+		printf("%s is installed (by a package or `make install`); not copying it to "
+		       "/etc/systemd/system, where it would shadow that one\n", packaged);
+		if (access(unit_dst, F_OK) == 0)
+			printf("note: %s exists and overrides %s; remove it (and run `systemctl "
+			       "daemon-reload`) to use the installed unit\n", unit_dst, packaged);
+		r = daemon_systemctl_reload();
+		if (r != 0)
+			return r;
+		printf("systemd reloaded; enable and start it with: systemctl enable --now "
+		       "auditsnitch\n");
+		return 0;
 	}
 	srcdir = open(PKGDATADIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (srcdir < 0 || util_read_file(srcdir, "auditsnitch.service", 65536, &text, &len) < 0) {
@@ -1935,17 +1991,10 @@ int daemon_install_systemd(const struct daemon_opts *opts)
 		fprintf(stderr, "auditsnitch: cannot write %s: %s\n", unit_dst, strerror(-r));
 		return EX_CANTCREAT;
 	}
-	printf("installed %s\n", unit_dst);
-	pid = fork();
-	if (pid == 0) {
-		execlp("systemctl", "systemctl", "daemon-reload", (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "auditsnitch: `systemctl daemon-reload` failed; run it yourself\n");
-		return EX_UNAVAILABLE;
-	}
+	printf("installed %s (no packaged unit found in %s)\n", unit_dst, SYSTEMDSYSTEMUNITDIR);
+	r = daemon_systemctl_reload();
+	if (r != 0)
+		return r;
 	printf("systemd reloaded; enable and start it with: systemctl enable --now auditsnitch\n");
 	return 0;
 }
