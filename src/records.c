@@ -26,7 +26,12 @@
 #include "util.h"
 
 #define RECORDS_DEFAULT_STATUS "VT Pending"
-#define RECORDS_HASH_PREFIX 16 /* hex digits of a hash shown in messages */
+/*
+ * Hashes are shown whole in exe.log, syslog and notifications, so they can be
+ * compared with sha256sum and looked up elsewhere; a "!reason" (hashing
+ * failed) or a damaged record.json entry is cut at this many bytes.
+ */
+#define RECORDS_HASH_TEXT_BYTES 96
 #define RECORDS_SUMMARY_BYTES 96
 
 struct records_strlist {
@@ -530,10 +535,25 @@ static char *records_markup(const char *s, size_t max_bytes)
 	return records_markup_escape(s, strlen(s), max_bytes);
 }
 
-/* First RECORDS_HASH_PREFIX characters of a hash, for messages. */
-static void records_prefix(char *out, size_t outsz, const char *sha256)
+/* A hash for the log text: escaped, at most RECORDS_HASH_TEXT_BYTES, "unknown" when empty. */
+static char *records_hash_text(const char *sha256)
 {
-	snprintf(out, outsz, "%.*s", RECORDS_HASH_PREFIX, sha256);
+	char *t;
+
+	if (!sha256 || !*sha256)
+		return xstrdup("unknown");
+	t = records_escape_text(sha256);
+	if (strlen(t) > RECORDS_HASH_TEXT_BYTES)
+		t[RECORDS_HASH_TEXT_BYTES] = '\0';
+	return t;
+}
+
+/* A hash for a notification body (markup-escaped), "unknown" when empty. */
+static char *records_hash_markup(const char *sha256)
+{
+	if (!sha256 || !*sha256)
+		return xstrdup("unknown");
+	return records_markup(sha256, RECORDS_HASH_TEXT_BYTES);
 }
 
 /* Fills d (text, summary, body, urgency) for one detection. */
@@ -542,14 +562,13 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 {
 	const struct conn_ident *id = &rec->proc;
 	char *t_exe = records_escape_text(id->exe), *t_name = records_escape_text(id->name);
-	char *t_cmd = records_escape_text(id->cmdline), *t_sha = records_escape_text(id->sha256);
+	char *t_cmd = records_escape_text(id->cmdline), *t_sha = records_hash_text(id->sha256);
+	char *t_old = records_hash_text(old_sha256);
 	char *m_exe = records_markup(id->exe, RECORDS_NOTIFY_PATH_BYTES);
 	char *m_cmd = records_markup(id->cmdline, RECORDS_NOTIFY_CMDLINE_BYTES);
+	char *m_sha = records_hash_markup(id->sha256), *m_old = records_hash_markup(old_sha256);
 	char *s_name = records_markup(id->name, RECORDS_SUMMARY_BYTES / 2), *tail;
-	char oldp[RECORDS_HASH_PREFIX + 1], newp[RECORDS_HASH_PREFIX + 1];
 
-	records_prefix(newp, sizeof(newp), t_sha);
-	records_prefix(oldp, sizeof(oldp), old_sha256 ? old_sha256 : "");
 	/*
 	 * The specification calls the summary plain text, but some servers
 	 * apply markup to it too: escaping it as well is ugly at worst there.
@@ -559,8 +578,7 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 	d->time = rec->time;
 	d->uid = rec->uid;
 	d->urgency = 1;
-	tail = xasprintf("(sha256 %s, uid %u, cmdline \"%s\")", newp[0] ? newp : "unknown",
-			 (unsigned)rec->uid, t_cmd);
+	tail = xasprintf("(sha256 %s, uid %u, cmdline \"%s\")", t_sha, (unsigned)rec->uid, t_cmd);
 	switch (kind) {
 	case RECORDS_FIRST_CONNECTION:
 		d->text = xasprintf("First network connection detected for \"%s\": \"%s\" %s",
@@ -579,22 +597,25 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 	case RECORDS_EXE_CHANGED:
 		d->text = xasprintf("Executable changed: \"%s\" (\"%s\") sha256 %s -> %s (uid %u, "
 				    "cmdline \"%s\")",
-				    t_exe, t_name, oldp, newp, (unsigned)rec->uid, t_cmd);
+				    t_exe, t_name, t_old, t_sha, (unsigned)rec->uid, t_cmd);
 		d->summary = xasprintf("Executable changed: %s", s_name);
 		d->urgency = 2;
 		break;
 	}
 	if (kind == RECORDS_EXE_CHANGED)
-		d->body = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u: %s", m_exe, oldp, newp,
+		d->body = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u: %s", m_exe, m_old, m_sha,
 				    (unsigned)rec->uid, m_cmd);
 	else
-		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, newp[0] ? newp : "unknown",
-				    (unsigned)rec->uid, m_cmd);
+		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, m_sha, (unsigned)rec->uid,
+				    m_cmd);
 	free(tail);
 	free(t_exe);
 	free(t_name);
 	free(t_cmd);
 	free(t_sha);
+	free(t_old);
+	free(m_sha);
+	free(m_old);
 	free(m_exe);
 	free(m_cmd);
 	free(s_name);

@@ -103,8 +103,9 @@ static void test_detection(void)
 	is_int(d[0].kind, RECORDS_FIRST_CONNECTION, "first connection: kind");
 	is_int(d[0].urgency, 1, "first connection: normal urgency");
 	ok(strstr(d[0].text, "First network connection") && strstr(d[0].text, "/usr/bin/curl") &&
-		   strstr(d[0].text, "aaaaaaaaaaaaaaaa"),
-	   "first connection text names exe and hash prefix: %s", d[0].text);
+		   strstr(d[0].text, "(sha256 " SHA_A ","),
+	   "first connection text names exe and the whole hash: %s", d[0].text);
+	ok(strstr(d[0].body, "sha256 " SHA_A "\n") != NULL, "first connection body has the whole hash");
 	is_str(d[0].summary, "New program: curl", "first connection summary");
 	ok(records_dirty(r), "record dirty after a new program");
 	clear(d, n);
@@ -115,11 +116,10 @@ static void test_detection(void)
 	is_int(n, 1, "new hash: one detection");
 	is_int(d[0].kind, RECORDS_EXE_CHANGED, "new hash: executable changed");
 	is_int(d[0].urgency, 2, "executable changed is critical");
-	ok(strstr(d[0].text, "aaaaaaaaaaaaaaaa -> bbbbbbbbbbbbbbbb") != NULL,
-	   "changed text has old and new prefixes: %s", d[0].text);
-	ok(strstr(d[0].body, "aaaaaaaaaaaaaaaa") && strstr(d[0].body, "bbbbbbbbbbbbbbbb") &&
-		   !strstr(d[0].body, SHA_A),
-	   "changed body has prefixes, not whole hashes");
+	ok(strstr(d[0].text, "sha256 " SHA_A " -> " SHA_B " (") != NULL,
+	   "changed text has the whole old and new hashes: %s", d[0].text);
+	ok(strstr(d[0].body, SHA_A " \xe2\x86\x92 " SHA_B "\n") != NULL,
+	   "changed body has the whole hashes");
 	clear(d, n);
 	is_int(observe(r, "/usr/bin/curl", "curl", SHA_A, false, d), 0,
 	       "an older known hash is not a change");
@@ -143,8 +143,8 @@ static void test_detection(void)
 	is_int(d[0].kind, RECORDS_NEW_NAME, "first: new name");
 	is_int(d[1].kind, RECORDS_EXE_CHANGED, "second: changed");
 	/* B was added last, but A was seen last: the change is from A. */
-	ok(strstr(d[1].text, "aaaaaaaaaaaaaaaa -> cccccccccccccccc") != NULL,
-	   "old prefix is the hash seen most recently: %s", d[1].text);
+	ok(strstr(d[1].text, SHA_A " -> " SHA_C) != NULL,
+	   "old hash is the one seen most recently: %s", d[1].text);
 	clear(d, n);
 
 	is_int(observe(r, "/usr/bin/wget", "wget", SHA_A, true, d), 0, "ignored: no detection");
