@@ -1,7 +1,11 @@
 /*
  * log.c: formats every message once and sends it to error.log (timestamped,
  * one line each), syslog(3) with facility LOG_DAEMON, and stderr when in the
- * foreground. Callable from any thread: a mutex keeps lines whole.
+ * foreground. Under systemd, stderr is a journal stream (JOURNAL_STREAM
+ * names its device and inode): lines then carry sd-daemon priority prefixes
+ * ("<3>") and syslog(3) is not called, since journald already has the
+ * message and forwards it to syslog itself. Callable from any thread: a
+ * mutex keeps lines whole.
  */
 
 #include <errno.h>
@@ -9,7 +13,9 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +25,7 @@
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool log_stderr = true;
 static bool log_syslog;
+static bool log_to_journal;   /* stderr is journald's stream */
 static int log_max_level = LOG_INFO;
 static int log_fd = -1;
 static log_error_hook log_hook;
@@ -44,10 +51,42 @@ static const char *log_level_name(int level)
 	}
 }
 
+/*
+ * True when stderr is the stream systemd connected to journald: the
+ * JOURNAL_STREAM it set ("DEV:INODE") matches stderr, so a redirected
+ * stderr in a child of the service is not taken for the journal.
+ */
+static bool log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (!env || !*env)
+		return false;
+	errno = 0;
+	dev = strtoull(env, &end, 10);
+	if (errno || end == env || *end != ':')
+		return false;
+	env = end + 1;
+	ino = strtoull(env, &end, 10);
+	if (errno || end == env || *end)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_setup(bool stderr_on, bool use_syslog, int max_level)
 {
+	bool journal = stderr_on && log_stderr_is_journal();
+
 	pthread_mutex_lock(&log_lock);
 	log_stderr = stderr_on;
+	log_to_journal = journal;
+	/* journald has every stderr line and forwards it to syslog: once is enough. */
+	use_syslog = use_syslog && !journal;
 	if (use_syslog && !log_syslog)
 		openlog("auditsnitch", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	else if (!use_syslog && log_syslog)
@@ -81,6 +120,16 @@ void log_close(void)
 		closelog();
 	log_syslog = false;
 	pthread_mutex_unlock(&log_lock);
+}
+
+bool log_journal(void)
+{
+	bool journal;
+
+	pthread_mutex_lock(&log_lock);
+	journal = log_to_journal;
+	pthread_mutex_unlock(&log_lock);
+	return journal;
 }
 
 void log_set_error_hook(log_error_hook hook, void *data)
@@ -131,7 +180,10 @@ void log_msg(int level, const char *fmt, ...)
 	}
 	if (log_syslog)
 		syslog(level, "%s", msg);
-	if (log_stderr)
+	if (log_stderr && log_to_journal)
+		/* sd-daemon(3) prefix; journald names the program and pid itself. */
+		fprintf(stderr, "<%d>%s\n", level, msg);
+	else if (log_stderr)
 		fprintf(stderr, "auditsnitch: %s%s%s\n",
 			level <= LOG_WARNING ? log_level_name(level) : "",
 			level <= LOG_WARNING ? ": " : "", msg);

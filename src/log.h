@@ -23,9 +23,13 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /*
  * Where messages go. stderr_on: print to stderr (foreground); use_syslog:
  * openlog as "auditsnitch" with facility LOG_DAEMON; max_level: the most
- * verbose level written (LOG_INFO by default).
+ * verbose level written (LOG_INFO by default). When stderr is systemd's
+ * journal stream (JOURNAL_STREAM matches it), stderr lines get sd-daemon
+ * priority prefixes and use_syslog is ignored: journald forwards them.
  */
 void log_setup(bool stderr_on, bool use_syslog, int max_level);
+/* True when the last log_setup found stderr to be the journal stream. */
+bool log_journal(void);
 /*
  * Opens (or reopens, after logrotate) dirfd/name as the error log, append,
  * 0640. Returns 0 or -errno; on error the old file stays in use.
