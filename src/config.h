@@ -74,7 +74,9 @@ enum config_type {
 	X(AUDIT_SENDS, "Audit unconnected sends", CONFIG_BOOL, 1, 0, 1, NULL, \
 	  "audit sendto/sendmsg with an address, so senders that exit at once are named") \
 	X(AUDIT_RULES, "Audit rules", CONFIG_ENUM, 0, 0, 0, "add|existing", \
-	  "add our audit rules, or use only the rules already loaded")
+	  "add our audit rules, or use only the rules already loaded") \
+	X(LOG_GROUP, "Log group", CONFIG_STRING, 0, 0, 0, "", \
+	  "group that may read the database, exe.log, conn.log and error.log (empty: root only)")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

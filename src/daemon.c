@@ -344,6 +344,7 @@ static int daemon_log_level(const struct config *cfg)
 }
 
 static int daemon_make_filter(struct daemon *d, struct filter **ret);
+static void daemon_apply_log_group(struct daemon *d);
 
 /* SIGHUP: new configuration or, when it is invalid, the old one kept. */
 static void daemon_reload(struct daemon *d)
@@ -378,6 +379,7 @@ static void daemon_reload(struct daemon *d)
 	if (d->records && (r = records_open_log(d->records, d->log_dirfd, "exe.log")) < 0)
 		log_error("%s/exe.log: cannot reopen: %s", paths_dir(d->paths, PATHS_LOG_DIR),
 			  strerror(-r));
+	daemon_apply_log_group(d);
 	if (d->writer)
 		writer_reopen_logs(d->writer);
 	daemon_sd_notify("READY=1");
@@ -1062,9 +1064,94 @@ static char *daemon_validate_ignore(const struct config *cfg, enum config_key ke
 	return err;
 }
 
+/* "Log group": empty, or a group that exists here. */
+static char *daemon_validate_log_group(const struct config *cfg, enum config_key key)
+{
+	const char *text = config_string(cfg, key);
+	char esc[300];
+	gid_t gid;
+	int r;
+
+	if (!*text)
+		return NULL;
+	r = paths_group_parse(text, &gid);
+	if (r == 0)
+		return NULL;
+	util_escape(esc, sizeof(esc), text, strlen(text));
+	if (r == -ENOENT)
+		return xasprintf("no group \"%s\" on this machine", esc);
+	if (r == -EINVAL)
+		return xasprintf("expected a group name or number, or \"\" for root only, got \"%s\"",
+				 esc);
+	return xasprintf("cannot look up group \"%s\": %s", esc, strerror(-r));
+}
+
 void daemon_register_validators(void)
 {
 	config_set_validator(CONFIG_LOG_IGNORE, daemon_validate_ignore);
+	config_set_validator(CONFIG_LOG_GROUP, daemon_validate_log_group);
+}
+
+/*
+ * "Log group": the database (and its -wal and -shm, which SQLite creates
+ * with the database's owner and mode), exe.log, conn.log and error.log get
+ * that group and mode 0640, their directories 0750, so the group can read
+ * them like auditd's log_group. Empty: what an earlier group had is given
+ * back to root; files never shared are left alone. Nothing else in the
+ * directories (record.json, or config.json with -d) is shared. Runs at
+ * start and on SIGHUP, after the logs are reopened.
+ */
+static void daemon_apply_log_group(struct daemon *d)
+{
+	static const char *const state_files[] = { "snitch.db", "snitch.db-wal", "snitch.db-shm" };
+	static const char *const log_files[] = { "error.log", "exe.log", "conn.log" };
+	struct {
+		int dirfd;
+		const char *const *names;
+		size_t n;
+		enum paths_dir which;
+	} dirs[] = {
+		{ d->state_dirfd, state_files, ARRAY_SIZE(state_files), PATHS_STATE_DIR },
+		{ d->log_dirfd, log_files, ARRAY_SIZE(log_files), PATHS_LOG_DIR },
+	};
+	const char *text = config_string(d->config, CONFIG_LOG_GROUP);
+	bool shared = *text != '\0';
+	gid_t gid = 0;
+	struct stat st;
+	size_t i, j;
+	int r, fd;
+
+	if (shared && paths_group_parse(text, &gid) < 0) {
+		/* Validated when loaded; the group may have been deleted since. */
+		log_warn("\"Log group\": no group \"%s\" any more; files stay as they are", text);
+		return;
+	}
+	/* conn.log is opened at its first line: made now, so it is shared too. */
+	if (shared && d->log_dirfd >= 0 && config_bool(d->config, CONFIG_DB_TEXT_LOG)) {
+		fd = openat(d->log_dirfd, "conn.log",
+			    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
+		if (fd >= 0)
+			close(fd);
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (dirs[i].dirfd < 0)
+			continue;
+		for (j = 0; j <= dirs[i].n; j++) {
+			const char *name = j < dirs[i].n ? dirs[i].names[j] : NULL;
+			/* The directory last; with -d the two are one. */
+			if (!name && i == 0 && dirs[1].dirfd >= 0 &&
+			    strcmp(paths_dir(d->paths, PATHS_STATE_DIR),
+				   paths_dir(d->paths, PATHS_LOG_DIR)) == 0)
+				continue;
+			if (!shared && (fstatat(dirs[i].dirfd, name ? name : ".", &st,
+						AT_SYMLINK_NOFOLLOW) < 0 || st.st_gid == 0))
+				continue;
+			r = paths_share(dirs[i].dirfd, name, gid);
+			if (r < 0 && r != -ENOENT)
+				log_warn("\"Log group\": %s/%s: %s", paths_dir(d->paths, dirs[i].which),
+					 name ? name : ".", strerror(-r));
+		}
+	}
 }
 
 /* The filter for the current configuration. */
@@ -1453,6 +1540,7 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		status = r;
 		goto out;
 	}
+	daemon_apply_log_group(&d);
 	r = daemon_start_audit(&d);
 	if (r != 0) {
 		status = r;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,4 +192,71 @@ int paths_open_dir(const struct paths *p, enum paths_dir which, bool create)
 {
 	/* FHS parents (/etc, /var/lib, /var/log, /run) exist; a private dir may not. */
 	return paths_open_dir_path(p->dirs[which], create, p->private_dir);
+}
+
+int paths_group_parse(const char *text, gid_t *ret)
+{
+	struct group grp, *found = NULL;
+	char buf[4096], *end;
+	unsigned long long n;
+	size_t i;
+	int r;
+
+	if (!text || !*text || strlen(text) > 256)
+		return -EINVAL;
+	if (text[0] >= '0' && text[0] <= '9') {
+		errno = 0;
+		n = strtoull(text, &end, 10);
+		/* (gid_t)-1 means "unchanged" to chown(2); it is never a group. */
+		if (errno || *end || n >= (gid_t)-1)
+			return -EINVAL;
+		*ret = (gid_t)n;
+		return 0;
+	}
+	/* Characters a group name can have (shadow-utils' rule, plus '.'). */
+	if (text[0] == '-')
+		return -EINVAL;
+	for (i = 0; text[i]; i++)
+		if (!((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z') ||
+		      (text[i] >= '0' && text[i] <= '9') || text[i] == '_' || text[i] == '-' ||
+		      text[i] == '.' || (text[i] == '$' && !text[i + 1])))
+			return -EINVAL;
+	r = getgrnam_r(text, &grp, buf, sizeof(buf), &found);
+	if (r != 0)
+		return -r;
+	if (!found)
+		return -ENOENT;
+	*ret = found->gr_gid;
+	return 0;
+}
+
+int paths_share(int dirfd, const char *name, gid_t gid)
+{
+	struct stat st;
+	mode_t mode;
+	int fd, r = 0;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not block the open. */
+	fd = name ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+		  : dup(dirfd);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISREG(st.st_mode))
+		mode = 0640;
+	else if (S_ISDIR(st.st_mode))
+		mode = 0750;
+	else {
+		r = -EINVAL;
+		goto out;
+	}
+	if ((st.st_gid != gid && fchown(fd, (uid_t)-1, gid) < 0) ||
+	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0))
+		r = -errno;
+out:
+	close(fd);
+	return r;
 }

@@ -8,6 +8,7 @@
 #define AUDITSNITCH_PATHS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 enum paths_dir {
 	PATHS_CONFIG_DIR, /* /etc/auditsnitch */
@@ -48,5 +49,18 @@ bool paths_is_private(const struct paths *paths);
 int paths_open_dir(const struct paths *paths, enum paths_dir which, bool create);
 /* Same for any absolute directory path. */
 int paths_open_dir_path(const char *path, bool create, bool parents);
+
+/*
+ * "Log group": a group name or number to a gid. 0, -EINVAL when text is
+ * empty or not a valid name or number, -ENOENT when no such group exists.
+ */
+int paths_group_parse(const char *text, gid_t *ret);
+/*
+ * Gives dirfd/name (dirfd itself when name is NULL) the group gid and the
+ * mode (0640 for files, 0750 for directories, so the group reads and
+ * nothing more), owner unchanged. Never follows a symlink (-ELOOP); only
+ * regular files and directories (-EINVAL); -ENOENT when it does not exist.
+ */
+int paths_share(int dirfd, const char *name, gid_t gid);
 
 #endif

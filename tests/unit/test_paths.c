@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,63 @@ static void test_ntop(void)
 	   "ntop: a short address fits a short buffer");
 }
 
+/* "Log group" names and numbers, and sharing a file or directory with a group. */
+static void test_group(void)
+{
+	char dir[] = "/tmp/asn-test-group.XXXXXX";
+	struct group *root = getgrgid(0);
+	gid_t gid = 12345, mine = getegid();
+	struct stat st;
+	int dfd, fd;
+
+	is_int(paths_group_parse("0", &gid), 0, "group number 0");
+	is_int(gid, 0, "number is the gid");
+	is_int(paths_group_parse("4242", &gid), 0, "a number need not name a group");
+	is_int(gid, 4242, "4242");
+	if (root) {
+		gid = 12345;
+		is_int(paths_group_parse(root->gr_name, &gid), 0, "group %s by name", root->gr_name);
+		is_int(gid, 0, "%s is gid 0", root->gr_name);
+	} else {
+		tap_skip("no group 0 in the group database");
+		tap_skip("no group 0 in the group database");
+	}
+	is_int(paths_group_parse("asn-no-such-group", &gid), -ENOENT, "unknown name: -ENOENT");
+	is_int(paths_group_parse("", &gid), -EINVAL, "empty: -EINVAL");
+	is_int(paths_group_parse("a b", &gid), -EINVAL, "space: -EINVAL");
+	is_int(paths_group_parse("adm\n", &gid), -EINVAL, "newline: -EINVAL");
+	is_int(paths_group_parse("12x", &gid), -EINVAL, "number with junk: -EINVAL");
+	is_int(paths_group_parse("-1", &gid), -EINVAL, "-1: -EINVAL");
+	is_int(paths_group_parse("4294967295", &gid), -EINVAL, "(gid_t)-1: -EINVAL");
+	is_int(paths_group_parse("99999999999999999999", &gid), -EINVAL, "overflow: -EINVAL");
+
+	ok(mkdtemp(dir) != NULL, "temporary directory");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	fd = openat(dfd, "snitch.db", O_WRONLY | O_CREAT, 0600);
+	ok(fd >= 0, "a 0600 file");
+	if (fd >= 0)
+		close(fd);
+	/* Our own group: allowed without privileges. */
+	is_int(paths_share(dfd, "snitch.db", mine), 0, "share a file");
+	ok(fstatat(dfd, "snitch.db", &st, 0) == 0 && st.st_gid == mine &&
+		   (st.st_mode & 07777) == 0640, "file: group set, mode 0640 (%o)",
+	   (unsigned)(st.st_mode & 07777));
+	chmod(dir, 0700);
+	is_int(paths_share(dfd, NULL, mine), 0, "share the directory");
+	ok(stat(dir, &st) == 0 && (st.st_mode & 07777) == 0750, "directory mode 0750 (%o)",
+	   (unsigned)(st.st_mode & 07777));
+	ok(symlinkat("snitch.db", dfd, "link") == 0, "a symlink");
+	is_int(paths_share(dfd, "link", mine), -ELOOP, "a symlink is never followed");
+	ok(mkfifoat(dfd, "fifo", 0600) == 0, "a FIFO");
+	is_int(paths_share(dfd, "fifo", mine), -EINVAL, "a FIFO is refused, without blocking");
+	is_int(paths_share(dfd, "missing", mine), -ENOENT, "missing: -ENOENT");
+	unlinkat(dfd, "snitch.db", 0);
+	unlinkat(dfd, "link", 0);
+	unlinkat(dfd, "fifo", 0);
+	close(dfd);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	umask(022);
@@ -168,5 +226,6 @@ int main(void)
 	test_private();
 	test_atomic();
 	test_escape();
+	test_group();
 	return tap_done();
 }
