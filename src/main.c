@@ -79,8 +79,11 @@ static const struct command main_commands[] = {
 	  "Exit status 0 when valid, 78 when not.\n",
 	  main_cmd_check_config, false },
 	{ "systemd", "", "install the systemd unit and reload systemd",
-	  "Installs auditsnitch.service into /etc/systemd/system and runs\n"
-	  "`systemctl daemon-reload`. Refuses (exit 69) where systemd is not running.\n",
+	  "Runs `systemctl daemon-reload` so systemd sees the unit. Where a package\n"
+	  "or `make install` put auditsnitch.service in a systemd unit directory, it\n"
+	  "says so and copies nothing (a copy in /etc would shadow that unit);\n"
+	  "otherwise it first installs the unit into /etc/systemd/system. Refuses\n"
+	  "(exit 69) where systemd is not running.\n",
 	  main_cmd_systemd, false },
 	{ "view", "[--refresh SECONDS]", "browse the connection log (ncurses)",
 	  "", main_cmd_view, true },
