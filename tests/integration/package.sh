@@ -108,6 +108,15 @@ st=$?
 asn_is "dpkg -i installs it" "$st" 0
 asn_check "unit installed where systemd.pc says" test -f "$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)/auditsnitch.service"
 asn_check "logrotate file in /etc/logrotate.d" test -f /etc/logrotate.d/auditsnitch
+unit=$(dpkg -L auditsnitch | grep '/systemd/system/auditsnitch.service$' | head -n 1)
+asn_check "the unit runs the installed binary" grep -qx 'ExecStart=/usr/sbin/auditsnitch run' "$unit"
+asn_check "the unit's state directory is configure's" grep -qx 'StateDirectory=auditsnitch' "$unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	systemd-analyze verify "$unit" >"$work/verify.out" 2>&1
+	st=$?
+	cat "$work/verify.out"
+	asn_is "systemd-analyze verify of the installed unit" "$st" 0
+fi
 if command -v logrotate >/dev/null 2>&1; then
 	asn_check "logrotate accepts the file" sh -c "logrotate -d -s '$work/logrotate.state' /etc/logrotate.d/auditsnitch >'$work/logrotate.out' 2>&1"
 fi
@@ -166,8 +175,18 @@ asn_check "the nft table is there before purge" sh -c 'nft list table inet audit
 if [ -d /etc/audit/rules.d ]; then
 	cp /usr/share/auditsnitch/50-auditsnitch.rules /etc/audit/rules.d/50-auditsnitch.rules
 fi
+# A rule that is not ours (another key) must survive the purge.
+other_rule="-a always,exit -F arch=b64 -S acct -F key=asn-pkgtest"
+if [ "$(uname -m)" = x86_64 ] && auditctl $other_rule >/dev/null 2>&1; then
+	asn_cleanup "auditctl ${other_rule/-a /-d } >/dev/null 2>&1"
+else
+	other_rule=""
+fi
 dpkg --purge auditsnitch >"$work/purge.log" 2>&1
 st=$?
+if [ -n "$other_rule" ]; then
+	asn_is "purge left a rule with another key alone" "$(auditctl -l | grep -c 'key=asn-pkgtest$')" 1
+fi
 [ "$st" = 0 ] || cat "$work/purge.log"
 asn_is "dpkg --purge succeeds" "$st" 0
 asn_check "no daemon left after purge" asn_wait 10 no_installed_daemon
