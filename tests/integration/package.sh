@@ -170,6 +170,7 @@ pid=$(cat /run/auditsnitch.pid 2>/dev/null)
 asn_check "it has a pid" test -n "$pid"
 [ -n "$pid" ] && kill -9 "$pid"
 asn_wait 5 asn_gone "${pid:-0}"
+asn_check "the killed daemon left its audit rules" test "$(our_rules)" -gt 0
 nft -f /usr/share/auditsnitch/auditsnitch.nft
 asn_check "the nft table is there before purge" sh -c 'nft list table inet auditsnitch >/dev/null'
 if [ -d /etc/audit/rules.d ]; then
