@@ -1096,8 +1096,9 @@ void daemon_register_validators(void)
  * "Log group": the database (and its -wal and -shm, which SQLite creates
  * with the database's owner and mode), exe.log, conn.log and error.log get
  * that group and mode 0640, their directories 0750, so the group can read
- * them like auditd's log_group. Empty: what an earlier group had is given
- * back to root; files never shared are left alone. Nothing else in the
+ * them like auditd's log_group. Empty: files an earlier group had are given
+ * back to root; directories are left as they are (with -d, one an
+ * administrator made may belong to any group). Nothing else in the
  * directories (record.json, or config.json with -d) is shared. Runs at
  * start and on SIGHUP, after the logs are reopened.
  */
@@ -1143,8 +1144,8 @@ static void daemon_apply_log_group(struct daemon *d)
 			    strcmp(paths_dir(d->paths, PATHS_STATE_DIR),
 				   paths_dir(d->paths, PATHS_LOG_DIR)) == 0)
 				continue;
-			if (!shared && (fstatat(dirs[i].dirfd, name ? name : ".", &st,
-						AT_SYMLINK_NOFOLLOW) < 0 || st.st_gid == 0))
+			if (!shared && (!name || fstatat(dirs[i].dirfd, name, &st,
+							 AT_SYMLINK_NOFOLLOW) < 0 || st.st_gid == 0))
 				continue;
 			r = paths_share(dirs[i].dirfd, name, gid);
 			if (r < 0 && r != -ENOENT)
