@@ -2080,7 +2080,8 @@ int daemon_install_systemd(const struct daemon_opts *opts)
 		fprintf(stderr, "auditsnitch: cannot write %s: %s\n", unit_dst, strerror(-r));
 		return EX_CANTCREAT;
 	}
-	printf("installed %s (no packaged unit found in %s)\n", unit_dst, SYSTEMDSYSTEMUNITDIR);
+	printf("installed %s (no unit installed by a package or `make install` was found)\n",
+	       unit_dst);
 	r = daemon_systemctl_reload();
 	if (r != 0)
 		return r;
