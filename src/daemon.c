@@ -2014,8 +2014,11 @@ static const char *daemon_packaged_unit(void)
 static int daemon_systemctl_reload(void)
 {
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* What was said so far comes first, also when stdout is a file. */
+	fflush(stdout);
+	pid = fork();
 	if (pid == 0) {
 		execlp("systemctl", "systemctl", "daemon-reload", (char *)NULL);
 		_exit(127);
