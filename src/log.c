@@ -98,10 +98,11 @@ void log_setup(bool stderr_on, bool use_syslog, int max_level)
 
 int log_open_file(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* A FIFO or a symlink planted as error.log must neither hang nor redirect us. */
+	int fd = util_open_state(dirfd, name, O_WRONLY | O_APPEND, true, 0640);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	pthread_mutex_lock(&log_lock);
 	if (log_fd >= 0)
 		close(log_fd);
@@ -149,7 +150,7 @@ void log_last_error(char *buf, size_t size)
 
 void log_msg(int level, const char *fmt, ...)
 {
-	char msg[2048], line[2200], stamp[32];
+	char raw[2048], msg[2048], line[2200], stamp[32];
 	log_error_hook hook;
 	void *hook_data;
 	struct tm tm;
@@ -160,12 +161,14 @@ void log_msg(int level, const char *fmt, ...)
 	if (level > log_max_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	/* One message, one line: a newline inside would forge a log entry. */
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	/*
+	 * One message, one line, nothing a terminal obeys: paths and names in
+	 * it come from other users (a newline would forge an entry, ESC or
+	 * U+009B would drive the terminal of whoever reads the log).
+	 */
+	util_escape_flags(msg, sizeof(msg), raw, strlen(raw), 0);
 
 	now = time(NULL);
 	localtime_r(&now, &tm);

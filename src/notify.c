@@ -49,6 +49,7 @@
 
 #include "loop.h"
 #include "notify.h"
+#include "records.h"
 #include "util.h"
 
 #define NOTIFY_RUN_USER_DIR "/run/user"
@@ -391,38 +392,6 @@ int notify_send(struct notify *n, uint8_t urgency, const char *summary, const ch
 	return 0;
 }
 
-/* Escapes s for the body markup into a new string (plain, bounded). */
-static char *notify_markup(const char *s, size_t max)
-{
-	size_t len = strlen(s), o = 0;
-	char *out = xmalloc(max + 8);
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char piece[8];
-
-		switch (c) {
-		case '&': strcpy(piece, "&amp;"); break;
-		case '<': strcpy(piece, "&lt;"); break;
-		case '>': strcpy(piece, "&gt;"); break;
-		case '"': strcpy(piece, "&quot;"); break;
-		case '\'': strcpy(piece, "&apos;"); break;
-		default:
-			/* Error messages are ASCII from log.c; anything else shows as \xNN. */
-			if (c < 0x20 || c >= 0x7f)
-				snprintf(piece, sizeof(piece), "\\x%02x", c);
-			else
-				snprintf(piece, sizeof(piece), "%c", c);
-		}
-		if (o + strlen(piece) > max)
-			break;
-		memcpy(out + o, piece, strlen(piece));
-		o += strlen(piece);
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void notify_error(const char *message, void *data)
 {
 	struct notify *n = data;
@@ -441,7 +410,7 @@ void notify_error(const char *message, void *data)
 	pthread_mutex_unlock(&n->lock);
 	if (!allow)
 		return;
-	body = notify_markup(message, 1024);
+	body = records_markup_escape(message, strlen(message), 1024);
 	text = suppressed ? xasprintf("%s\n(%llu earlier errors not shown; see the error log)",
 				      body, (unsigned long long)suppressed)
 			  : xstrdup(body);

@@ -109,8 +109,11 @@ void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
 		return;
 	}
 	jsonbuf_putc(b, '"');
-	for (i = 0; i < len; i++) {
-		unsigned char c = p[i];
+	for (i = 0; i < len; i += n) {
+		enum util_text_kind kind;
+		uint32_t c;
+
+		n = util_text_next(p + i, len - i, &c, &kind);
 		if (c == '"' || c == '\\') {
 			jsonbuf_putc(b, '\\');
 			jsonbuf_putc(b, (char)c);
@@ -118,11 +121,12 @@ void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
 			jsonbuf_raw(b, "\\n");
 		} else if (c == '\t') {
 			jsonbuf_raw(b, "\\t");
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		} else if (kind != UTIL_TEXT_PLAIN) {
+			/* util_text_next's rule: C1 and bidi controls too, not only C0. */
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)c);
 			jsonbuf_raw(b, esc);
 		} else {
-			jsonbuf_putc(b, (char)c);
+			jsonbuf_put(b, s + i, n);
 		}
 	}
 	jsonbuf_putc(b, '"');

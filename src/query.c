@@ -621,25 +621,25 @@ out:
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-
+/* A JSON string; util_text_next's rule, invalid bytes as \u00NN. */
 static void json_string(FILE *out, const unsigned char *s, size_t len)
 {
 	fputc('"', out);
 	for (size_t i = 0; i < len;) {
-		size_t n = util_utf8_len(s + i, len - i);
+		enum util_text_kind kind;
+		uint32_t cp;
+		size_t n = util_text_next(s + i, len - i, &cp, &kind);
 
-		if (n == 1 && s[i] == '"') {
+		if (cp == '"') {
 			fputs("\\\"", out);
-		} else if (n == 1 && s[i] == '\\') {
+		} else if (cp == '\\') {
 			fputs("\\\\", out);
-		} else if (n == 1 && s[i] == '\n') {
+		} else if (cp == '\n') {
 			fputs("\\n", out);
-		} else if (n == 1 && s[i] == '\t') {
+		} else if (cp == '\t') {
 			fputs("\\t", out);
-		} else if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
-			/* Control bytes and each byte of invalid UTF-8. */
-			fprintf(out, "\\u%04x", s[i]);
-			n = 1;
+		} else if (kind != UTIL_TEXT_PLAIN) {
+			fprintf(out, "\\u%04x", (unsigned)cp);
 		} else {
 			fwrite(s + i, 1, n, out);
 		}
@@ -648,28 +648,34 @@ static void json_string(FILE *out, const unsigned char *s, size_t len)
 	fputc('"', out);
 }
 
-/* CSV: RFC 4180 quoting; NUL, backslash and invalid UTF-8 as \xNN. */
+/*
+ * CSV: RFC 4180 quoting of , and "; everything util_text_next calls unsafe
+ * or invalid (CR and LF included: they would reach the terminal) and the
+ * backslash that introduces those escapes as \xNN or \uNNNN.
+ */
 static void csv_field(FILE *out, const unsigned char *s, size_t len)
 {
 	bool quote = false;
 
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
+		if (s[i] == ',' || s[i] == '"')
 			quote = true;
 	}
 	if (quote)
 		fputc('"', out);
 	for (size_t i = 0; i < len;) {
-		size_t n = util_utf8_len(s + i, len - i);
+		enum util_text_kind kind;
+		uint32_t cp;
+		size_t n = util_text_next(s + i, len - i, &cp, &kind);
 
-		if (n == 0 || (n == 1 && (s[i] == '\0' || s[i] == '\\'))) {
+		if (kind == UTIL_TEXT_INVALID || (n == 1 && (kind == UTIL_TEXT_UNSAFE || cp == '\\')))
 			fprintf(out, "\\x%02x", s[i]);
-			n = 1;
-		} else if (n == 1 && s[i] == '"') {
+		else if (kind == UTIL_TEXT_UNSAFE)
+			fprintf(out, "\\u%04x", (unsigned)cp);
+		else if (cp == '"')
 			fputs("\"\"", out);
-		} else {
+		else
 			fwrite(s + i, 1, n, out);
-		}
 		i += n;
 	}
 	if (quote)
@@ -682,11 +688,7 @@ static void csv_field(FILE *out, const unsigned char *s, size_t len)
  */
 static char *table_cell_text(const char *s, size_t len)
 {
-	size_t need = util_escape(NULL, 0, s, len);
-	char *cell = xmalloc(need + 1);
-
-	util_escape(cell, need + 1, s, len);
-	return cell;
+	return util_escape_dup(s, len);
 }
 
 /* Remembered user names (the password database may be a network service). */

@@ -477,16 +477,11 @@ void records_free(struct records *r)
 
 /* ---- formatting ---- */
 
-/* A new string: s escaped for a log line (util_escape: \xNN, \\, \"). */
+/* A new string: s escaped for a log line (util_escape's one rule). */
 static char *records_escape_text(const char *s)
 {
-	size_t len = strlen(s), need = util_escape(NULL, 0, s, len);
-	char *out = xmalloc(need + 1);
-
-	util_escape(out, need + 1, s, len);
-	return out;
+	return util_escape_dup(s, strlen(s));
 }
-
 
 char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 {
@@ -498,9 +493,11 @@ char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 	while (i < len) {
 		char esc[8];
 		const char *piece = esc;
-		size_t plen, n = util_utf8_len(p + i, len - i);
+		enum util_text_kind kind;
+		uint32_t cp;
+		size_t plen, n = util_text_next(p + i, len - i, &cp, &kind);
 
-		switch (n == 1 ? p[i] : 0x100) {
+		switch (kind == UTIL_TEXT_PLAIN ? cp : 0x100) {
 		case '&': piece = "&amp;"; break;
 		case '<': piece = "&lt;"; break;
 		case '>': piece = "&gt;"; break;
@@ -508,10 +505,11 @@ char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 		case '\'': piece = "&apos;"; break;
 		case '\\': piece = "\\\\"; break;
 		default:
-			if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
+			if (kind == UTIL_TEXT_INVALID || (kind == UTIL_TEXT_UNSAFE && n == 1)) {
 				/* Visible, and D-Bus strings must be valid UTF-8. */
 				snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-				n = 1;
+			} else if (kind == UTIL_TEXT_UNSAFE) {
+				snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
 			} else {
 				piece = (const char *)p + i;
 			}
@@ -898,19 +896,11 @@ int records_save(struct records *r)
 
 int records_open_log(struct records *r, int logdirfd, const char *name)
 {
-	int fd = openat(logdirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-					    O_NOCTTY, 0640);
-	struct stat st;
+	int fd = util_open_state(logdirfd, name, O_WRONLY | O_APPEND, true, 0640);
 	int old;
 
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-
-		close(fd);
-		return rc;
-	}
+		return fd;
 	pthread_mutex_lock(&r->log_lock);
 	old = r->log_fd;
 	r->log_fd = fd;

@@ -122,7 +122,9 @@ int util_write_atomic(int dirfd, const char *name, const void *buf, size_t len, 
 
 	if (snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", name, (long)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	/* A leftover of a crash is ours to remove; O_EXCL then makes the file we write ours too. */
+	(void)unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
 	if (fd < 0)
 		return -errno;
 	/* The umask must not widen or narrow the mode we promise. */
@@ -253,7 +255,30 @@ size_t util_utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
-size_t util_escape(char *out, size_t outsz, const char *s, size_t len)
+size_t util_text_next(const unsigned char *s, size_t len, uint32_t *cp, enum util_text_kind *kind)
+{
+	size_t n = util_utf8_len(s, len), i;
+	uint32_t c;
+
+	if (n == 0) {
+		/* Raw C1 bytes (0x80-0x9f) land here too: never valid alone. */
+		*cp = s[0];
+		*kind = UTIL_TEXT_INVALID;
+		return 1;
+	}
+	c = n == 1 ? s[0] : s[0] & (0xff >> (n + 1));
+	for (i = 1; i < n; i++)
+		c = (c << 6) | (s[i] & 0x3f);
+	*cp = c;
+	/* C0, DEL, C1 (an 8-bit CSI is U+009B), and the bidi overrides and isolates. */
+	*kind = c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) ||
+			(c >= 0x2066 && c <= 0x2069)
+		? UTIL_TEXT_UNSAFE
+		: UTIL_TEXT_PLAIN;
+	return n;
+}
+
+size_t util_escape_flags(char *out, size_t outsz, const char *s, size_t len, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t need = 0, i = 0, o = 0;
@@ -261,27 +286,22 @@ size_t util_escape(char *out, size_t outsz, const char *s, size_t len)
 	if (outsz)
 		out[0] = '\0';
 	while (i < len) {
-		char esc[5];
-		const char *piece;
-		size_t plen, n = util_utf8_len(p + i, len - i);
+		enum util_text_kind kind;
+		char esc[8];
+		const char *piece = esc;
+		uint32_t cp;
+		size_t plen, n = util_text_next(p + i, len - i, &cp, &kind);
 
-		if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\' || p[i] == '"')) {
-			if (p[i] == '\\' || p[i] == '"')
-				snprintf(esc, sizeof(esc), "\\%c", p[i]);
-			else
-				snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			piece = esc;
-			plen = strlen(esc);
-			n = 1;
-		} else if (n == 0) {
-			snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			piece = esc;
-			plen = 4;
-			n = 1;
+		if (kind == UTIL_TEXT_INVALID || (kind == UTIL_TEXT_UNSAFE && n == 1)) {
+			snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)p[i]);
+		} else if (kind == UTIL_TEXT_UNSAFE) {
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+		} else if ((flags & UTIL_ESCAPE_QUOTES) && (cp == '\\' || cp == '"')) {
+			snprintf(esc, sizeof(esc), "\\%c", (char)cp);
 		} else {
 			piece = (const char *)p + i;
-			plen = n;
 		}
+		plen = piece == esc ? strlen(esc) : n;
 		if (outsz && o + plen < outsz) {
 			memcpy(out + o, piece, plen);
 			o += plen;
@@ -294,6 +314,69 @@ size_t util_escape(char *out, size_t outsz, const char *s, size_t len)
 		i += n;
 	}
 	return need;
+}
+
+size_t util_escape(char *out, size_t outsz, const char *s, size_t len)
+{
+	return util_escape_flags(out, outsz, s, len, UTIL_ESCAPE_QUOTES);
+}
+
+char *util_escape_dup(const char *s, size_t len)
+{
+	size_t need = util_escape(NULL, 0, s, len);
+	char *out = xmalloc(need + 1);
+
+	util_escape(out, need + 1, s, len);
+	return out;
+}
+
+int util_open_state(int dirfd, const char *name, int flags, bool create, mode_t mode)
+{
+	int base = (flags & (O_ACCMODE | O_APPEND)) | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct stat st;
+	int fd, r;
+
+	fd = -1;
+	if (create) {
+		fd = openat(dirfd, name, base | O_CREAT | O_EXCL, mode);
+		if (fd >= 0 && fchmod(fd, mode) < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0) {
+		fd = openat(dirfd, name, base);
+		/* ENXIO: a FIFO without a reader (opened for writing): not a regular file. */
+		if (fd < 0)
+			return errno == ENXIO ? -EINVAL : -errno;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_nlink > 1) {
+		r = -EMLINK;
+		goto out;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		r = -EPERM;
+		goto out;
+	}
+	/* Regular: blocking I/O is what the writers expect from here on. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto out;
+	}
+	return fd;
+out:
+	close(fd);
+	return r;
 }
 
 int util_parse_ll(const char *s, long long min, long long max, long long *ret)

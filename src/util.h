@@ -7,6 +7,7 @@
 #ifndef AUDITSNITCH_UTIL_H
 #define AUDITSNITCH_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,11 +45,36 @@ int util_read_file(int dirfd, const char *name, size_t max_len, char **ret, size
 int util_write_all(int fd, const void *buf, size_t len);
 
 /*
- * Appends to out (size outsz, always NUL-terminated) a printable form of
- * the len bytes at s: control bytes, backslash, quotes and invalid UTF-8 as
- * \xNN escapes. Returns the length the full escape would need.
+ * The one rule for text that reaches a terminal or a log (query table, CSV
+ * and JSON, exe.log, error.log, conn.log, syslog, notifications, run
+ * --json, view): C0 controls, DEL, C1 controls (U+0080-U+009F, as UTF-8
+ * and as raw bytes) and the bidi controls U+202A-U+202E and U+2066-U+2069
+ * never pass raw, and neither does invalid UTF-8. util_text_next looks at
+ * the character at s (len > 0 bytes left): returns its length in bytes
+ * (1..4; 1 for an invalid byte), sets *cp to its code point (the byte value
+ * when invalid) and *kind. Each sink picks its own notation for UNSAFE and
+ * INVALID (\xNN, \u00NN, a JSON byte array) but never lets them through.
  */
+enum util_text_kind {
+	UTIL_TEXT_PLAIN,   /* printable: may be written as is */
+	UTIL_TEXT_UNSAFE,  /* valid UTF-8, but a control or bidi control */
+	UTIL_TEXT_INVALID, /* one byte of invalid UTF-8 */
+};
+size_t util_text_next(const unsigned char *s, size_t len, uint32_t *cp, enum util_text_kind *kind);
+
+/*
+ * Appends to out (size outsz, always NUL-terminated) a printable form of
+ * the len bytes at s under util_text_next's rule: invalid bytes and single-
+ * byte controls as \xNN, multi-byte controls (C1, bidi) as \uNNNN; with
+ * UTIL_ESCAPE_QUOTES also backslash and double quote (\\, \"). Stops at a
+ * whole piece when out is full. Returns the length the full escape needs.
+ * util_escape is util_escape_flags with UTIL_ESCAPE_QUOTES.
+ */
+#define UTIL_ESCAPE_QUOTES 1u
+size_t util_escape_flags(char *out, size_t outsz, const char *s, size_t len, unsigned flags);
 size_t util_escape(char *out, size_t outsz, const char *s, size_t len);
+/* util_escape into a new string. */
+char *util_escape_dup(const char *s, size_t len);
 
 /*
  * Length (1..4) of the valid UTF-8 sequence at s (len > 0 bytes left), or
@@ -56,6 +82,19 @@ size_t util_escape(char *out, size_t outsz, const char *s, size_t len);
  * U+10FFFF included. The one UTF-8 check every module uses.
  */
 size_t util_utf8_len(const unsigned char *s, size_t len);
+
+/*
+ * Opens dirfd/name for a state file the daemon owns, so that nothing an
+ * unprivileged user planted there is used: never follows a symlink
+ * (O_NOFOLLOW), never blocks on a FIFO (O_NONBLOCK, cleared afterwards),
+ * never takes a controlling terminal; creates with O_EXCL (mode applied
+ * exactly) when create is set and the file is missing; and refuses a file
+ * that is not regular (-EINVAL), has other hard links (-EMLINK), is owned
+ * by another user than us (-EPERM) or is writable by group or others
+ * (-EPERM). flags: O_RDONLY, O_WRONLY, O_RDWR, O_APPEND. Returns the fd or
+ * -errno.
+ */
+int util_open_state(int dirfd, const char *name, int flags, bool create, mode_t mode);
 
 /*
  * inet_ntop, with IPv4 written by hand: glibc formats it through sprintf,

@@ -280,29 +280,35 @@ static const char *direction_name(int direction)
 	}
 }
 
-/* Appends s without the bytes that would break a line of a CSV-like log. */
+/*
+ * Appends s to a line of the CSV-like conn.log: commas dropped (picosnitch's
+ * format has no quoting), everything else under util_text_next's rule.
+ */
 static void line_put(char **buf, size_t *len, size_t *cap, const char *s, bool comma)
 {
-	size_t n = strlen(s);
+	size_t n = strlen(s), need = util_escape_flags(NULL, 0, s, n, 0);
+	char *from, *to;
 
-	if (*len + n + 2 > *cap) {
-		*cap = (*len + n + 2) * 2;
+	if (*len + need + 2 > *cap) {
+		*cap = (*len + need + 2) * 2;
 		*buf = xrealloc(*buf, *cap);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != ',' && s[i] != '\n' && s[i] != '\r')
-			(*buf)[(*len)++] = s[i];
+	from = to = *buf + *len;
+	util_escape_flags(from, need + 1, s, n, 0);
+	for (size_t i = 0; i < need; i++) {
+		if (from[i] != ',')
+			*to++ = from[i];
 	}
-	(*buf)[(*len)++] = comma ? ',' : '\n';
+	*to++ = comma ? ',' : '\n';
+	*len = (size_t)(to - *buf);
 }
 
 static int writer_open_text_log(struct writer *w)
 {
 	if (w->log_fd >= 0)
 		return 0;
-	w->log_fd = openat(w->log_dirfd, WRITER_TEXT_LOG,
-			   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
-	return w->log_fd < 0 ? -errno : 0;
+	w->log_fd = util_open_state(w->log_dirfd, WRITER_TEXT_LOG, O_WRONLY | O_APPEND, true, 0640);
+	return w->log_fd < 0 ? w->log_fd : 0;
 }
 
 /*

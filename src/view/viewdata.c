@@ -1225,13 +1225,19 @@ int viewdata_page(struct viewdata *d, int64_t first, size_t n,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && d->page_len < n) {
 		struct viewdata_row *row = &d->page[d->page_len];
 		const char *label = (const char *)sqlite3_column_text(st, 2);
-		int len = sqlite3_column_bytes(st, 2);
+		int len = label ? sqlite3_column_bytes(st, 2) : 0;
+		char *copy;
 
 		row->index = sqlite3_column_int64(st, 0) - 1;
 		row->key = sqlite3_value_dup(sqlite3_column_value(st, 1));
 		if (!row->key)
 			abort(); /* out of memory, as xmalloc would */
-		row->label = label ? xstrndup(label, (size_t)len) : xstrdup("");
+		/* All len bytes: a label may hold a NUL, and callers read label_len of them. */
+		copy = xmalloc((size_t)len + 1);
+		if (label)
+			memcpy(copy, label, (size_t)len);
+		copy[len] = '\0';
+		row->label = copy;
 		row->label_len = label ? (size_t)len : 0;
 		row->conns = sqlite3_column_int64(st, 3);
 		row->send = sqlite3_column_int64(st, 4);

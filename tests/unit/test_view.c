@@ -493,6 +493,28 @@ static void test_view_data(struct viewdata *d)
 	}
 	is_int(viewdata_changed(d), 0, "unchanged after reload");
 	test_view_exec("DELETE FROM connections WHERE contime = 1000000");
+	{
+		/* A label with an embedded NUL: all label_len bytes are there (ASan reads them). */
+		char esc[64];
+		bool found = false;
+
+		test_view_exec("INSERT OR REPLACE INTO executables VALUES (5, '/tmp/nul' || char(0) || "
+			       "'tail', 'nul', '', 'DDDD');"
+			       "INSERT INTO connections VALUES (1000000, 5, 0, 0, 2, 6, 0, 1, 22, 0, 2, 0, 1, 1, 1)");
+		viewdata_invalidate(d);
+		if (viewdata_load(d, q, NOW) == 0 && viewdata_page(d, 0, 64, &rows, &n) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				if (rows[i].label_len != 13 || memcmp(rows[i].label, "/tmp/nul\0tail", 13))
+					continue;
+				util_escape(esc, sizeof(esc), rows[i].label, rows[i].label_len);
+				found = !strcmp(esc, "/tmp/nul\\x00tail");
+			}
+		}
+		ok(found, "a label with an embedded NUL keeps all its bytes and is escaped");
+		test_view_exec("DELETE FROM connections WHERE contime = 1000000;"
+			       "DELETE FROM executables WHERE id = 5");
+		viewdata_invalidate(d);
+	}
 	sqlite3_value_free(ssh);
 	viewq_free(q);
 }

@@ -1,0 +1,194 @@
+/*
+ * test_util.c: the one escaping rule for text sinks (util_text_next and the
+ * sinks built on it: util_escape, the JSON encoder, notification markup)
+ * and util_open_state, the safe open of a state file (no FIFO hang, no
+ * symlink, no hard link, no file of another owner or writable by others).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "records.h"
+#include "tap.h"
+#include "util.h"
+
+/* True when s holds none of the bytes the rule keeps from a terminal. */
+static bool test_util_clean(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < len;) {
+		enum util_text_kind kind;
+		uint32_t cp;
+		size_t n = util_text_next(p + i, len - i, &cp, &kind);
+
+		if (kind != UTIL_TEXT_PLAIN)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+static void test_rule(void)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		enum util_text_kind kind;
+		uint32_t cp;
+		const char *what;
+	} cases[] = {
+		{ "a", 1, UTIL_TEXT_PLAIN, 'a', "ASCII letter" },
+		{ " ", 1, UTIL_TEXT_PLAIN, ' ', "space" },
+		{ "~", 1, UTIL_TEXT_PLAIN, '~', "tilde" },
+		{ "\x1b", 1, UTIL_TEXT_UNSAFE, 0x1b, "ESC (C0)" },
+		{ "\x07", 1, UTIL_TEXT_UNSAFE, 0x07, "BEL (C0)" },
+		{ "\r", 1, UTIL_TEXT_UNSAFE, '\r', "CR (C0)" },
+		{ "\0", 1, UTIL_TEXT_UNSAFE, 0, "NUL (C0)" },
+		{ "\x7f", 1, UTIL_TEXT_UNSAFE, 0x7f, "DEL" },
+		{ "\xc2\x80", 2, UTIL_TEXT_UNSAFE, 0x80, "U+0080 (C1, UTF-8)" },
+		{ "\xc2\x9b", 2, UTIL_TEXT_UNSAFE, 0x9b, "U+009B CSI (C1, UTF-8)" },
+		{ "\xc2\x9f", 2, UTIL_TEXT_UNSAFE, 0x9f, "U+009F (C1, UTF-8)" },
+		{ "\xc2\xa0", 2, UTIL_TEXT_PLAIN, 0xa0, "U+00A0 is printable" },
+		{ "\x9b", 1, UTIL_TEXT_INVALID, 0x9b, "raw byte 0x9b (C1 as a byte)" },
+		{ "\x85", 1, UTIL_TEXT_INVALID, 0x85, "raw byte 0x85" },
+		{ "\xe2\x80\xaa", 3, UTIL_TEXT_UNSAFE, 0x202a, "U+202A LRE" },
+		{ "\xe2\x80\xae", 3, UTIL_TEXT_UNSAFE, 0x202e, "U+202E RLO" },
+		{ "\xe2\x80\xa9", 3, UTIL_TEXT_PLAIN, 0x2029, "U+2029 is not a bidi control" },
+		{ "\xe2\x80\xaf", 3, UTIL_TEXT_PLAIN, 0x202f, "U+202F is not a bidi control" },
+		{ "\xe2\x81\xa6", 3, UTIL_TEXT_UNSAFE, 0x2066, "U+2066 LRI" },
+		{ "\xe2\x81\xa9", 3, UTIL_TEXT_UNSAFE, 0x2069, "U+2069 PDI" },
+		{ "\xe2\x81\xaa", 3, UTIL_TEXT_PLAIN, 0x206a, "U+206A is not an isolate" },
+		{ "\xc3\xa9", 2, UTIL_TEXT_PLAIN, 0xe9, "e acute" },
+		{ "\xf0\x9f\x98\x80", 4, UTIL_TEXT_PLAIN, 0x1f600, "emoji" },
+		{ "\xc0\xaf", 2, UTIL_TEXT_INVALID, 0xc0, "overlong /" },
+		{ "\xed\xa0\x80", 3, UTIL_TEXT_INVALID, 0xed, "surrogate" },
+		{ "\xe2\x80", 2, UTIL_TEXT_INVALID, 0xe2, "truncated sequence" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		enum util_text_kind kind;
+		uint32_t cp = 0;
+		size_t n = util_text_next((const unsigned char *)cases[i].text, cases[i].len, &cp, &kind);
+
+		ok(kind == cases[i].kind && cp == cases[i].cp &&
+		   n == (cases[i].kind == UTIL_TEXT_INVALID ? 1 : cases[i].len),
+		   "rule: %s (kind %d, U+%04x, %zu bytes)", cases[i].what, (int)kind, (unsigned)cp, n);
+	}
+}
+
+/* The text every sink gets in these tests: ESC, BEL, CR, U+009B, raw 0x9b, U+202E. */
+static const char attack[] = "x\x1b]0;pwn\x07y\rz\xc2\x9b" "31m\x9b" "a\xe2\x80\xae" "gpj.exe";
+
+static void test_escape(void)
+{
+	char out[256], *dup;
+
+	util_escape(out, sizeof(out), attack, sizeof(attack) - 1);
+	is_str(out, "x\\x1b]0;pwn\\x07y\\x0dz\\u009b31m\\x9ba\\u202egpj.exe", "escape: the attack");
+	ok(test_util_clean(out), "escape: nothing unsafe left");
+	util_escape(out, sizeof(out), "a\"b\\c", 5);
+	is_str(out, "a\\\"b\\\\c", "escape: quotes and backslash with UTIL_ESCAPE_QUOTES");
+	util_escape_flags(out, sizeof(out), "a\"b\\c\xe2\x81\xa6", 8, 0);
+	is_str(out, "a\"b\\c\\u2066", "escape_flags 0: quotes kept, isolate escaped");
+	/* Truncation never cuts an escape or a character in half. */
+	is_int(util_escape(out, 4, "\xc2\x9b" "abc", 5), 9, "escape: needed length of \\u009babc");
+	is_str(out, "", "escape: a piece that does not fit is left out whole");
+	dup = util_escape_dup("\xe2\x80\xad", 3);
+	is_str(dup, "\\u202d", "escape_dup: LRO");
+	free(dup);
+}
+
+static void test_json(void)
+{
+	struct jsonbuf b;
+
+	jsonbuf_init(&b);
+	jsonbuf_str(&b, "a\x1b\xc2\x85\xe2\x80\xae\xe2\x81\xa8" "b\n", 12);
+	is_str(b.data, "\"a\\u001b\\u0085\\u202e\\u2068b\\n\"", "json: C0, C1 and bidi as \\u escapes");
+	jsonbuf_free(&b);
+	jsonbuf_init(&b);
+	jsonbuf_str(&b, "a\x9b", 2);
+	is_str(b.data, "[97,155]", "json: a raw C1 byte (invalid UTF-8) as a byte array");
+	jsonbuf_free(&b);
+}
+
+static void test_markup(void)
+{
+	char *s = records_markup_escape(attack, sizeof(attack) - 1, 1000);
+
+	is_str(s, "x\\x1b]0;pwn\\x07y\\x0dz\\u009b31m\\x9ba\\u202egpj.exe",
+	       "markup: notifications follow the rule");
+	ok(test_util_clean(s), "markup: nothing unsafe left");
+	free(s);
+}
+
+static void test_open_state(void)
+{
+	char dir[] = "/tmp/asn-test-util.XXXXXX";
+	struct stat st;
+	int dfd, fd;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = util_open_state(dfd, "new.log", O_WRONLY | O_APPEND, true, 0640);
+	ok(fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & 07777) == 0640 && S_ISREG(st.st_mode),
+	   "open_state: creates 0640 whatever the umask");
+	ok(!(fcntl(fd, F_GETFL) & O_NONBLOCK), "open_state: blocking again once known regular");
+	close(fd);
+	fd = util_open_state(dfd, "new.log", O_WRONLY | O_APPEND, true, 0640);
+	ok(fd >= 0, "open_state: opens an existing file of ours");
+	close(fd);
+
+	/* A FIFO planted as error.log: refused at once, not a hang in open(2). */
+	ok(mkfifoat(dfd, "fifo.log", 0600) == 0, "mkfifo");
+	is_int(util_open_state(dfd, "fifo.log", O_WRONLY | O_APPEND, true, 0640), -EINVAL,
+	       "open_state: a FIFO is refused without blocking");
+	ok(symlinkat("new.log", dfd, "link.log") == 0, "symlink");
+	is_int(util_open_state(dfd, "link.log", O_WRONLY | O_APPEND, true, 0640), -ELOOP,
+	       "open_state: a symlink is not followed");
+	ok(linkat(dfd, "new.log", dfd, "hard.log", 0) == 0, "hard link");
+	is_int(util_open_state(dfd, "hard.log", O_WRONLY | O_APPEND, true, 0640), -EMLINK,
+	       "open_state: a hard link to another file is refused");
+	unlinkat(dfd, "hard.log", 0);
+	ok(fchmodat(dfd, "new.log", 0666, 0) == 0, "chmod 0666");
+	is_int(util_open_state(dfd, "new.log", O_WRONLY | O_APPEND, false, 0640), -EPERM,
+	       "open_state: a file writable by others is refused");
+	ok(mkdirat(dfd, "sub", 0700) == 0, "mkdir");
+	is_int(util_open_state(dfd, "sub", O_RDONLY, false, 0640), -EINVAL,
+	       "open_state: a directory is refused");
+	unlinkat(dfd, "sub", AT_REMOVEDIR);
+	if (geteuid() == 0) {
+		fd = openat(dfd, "other.log", O_WRONLY | O_CREAT | O_EXCL, 0600);
+		ok(fd >= 0 && fchown(fd, 65534, 65534) == 0, "a file owned by nobody");
+		close(fd);
+		is_int(util_open_state(dfd, "other.log", O_WRONLY | O_APPEND, true, 0640), -EPERM,
+		       "open_state: a file of another user is refused");
+		unlinkat(dfd, "other.log", 0);
+	}
+	unlinkat(dfd, "new.log", 0);
+	unlinkat(dfd, "fifo.log", 0);
+	unlinkat(dfd, "link.log", 0);
+	close(dfd);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	umask(022);
+	test_rule();
+	test_escape();
+	test_json();
+	test_markup();
+	test_open_state();
+	return tap_done();
+}
