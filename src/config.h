@@ -67,6 +67,10 @@ enum config_type {
 	  "store local and remote ports") \
 	X(CONNTRACK_SETUP, "Conntrack setup", CONFIG_ENUM, 0, 0, 0, "auto|never", \
 	  "load the auditsnitch nft table when conntrack tracks nothing") \
+	X(CONNTRACK_NFT_FILE, "Conntrack nft file", CONFIG_STRING, 0, 0, 0, "", \
+	  "nft ruleset loaded by \"Conntrack setup\" auto (empty: the installed auditsnitch.nft)") \
+	X(CONNTRACK_RCVBUF, "Conntrack receive buffer (bytes)", CONFIG_INT_OR_NULL, 0, 4096, \
+	  1073741824, NULL, "first receive buffer of the conntrack event socket (null: 32 MiB)") \
 	X(SYSLOG, "Syslog", CONFIG_BOOL, 1, 0, 1, NULL, \
 	  "send messages and detections to syslog") \
 	X(LOG_LEVEL, "Log level", CONFIG_ENUM, 0, 0, 0, "info|notice|warning|error|debug", \

@@ -88,6 +88,9 @@
 #include "util.h"
 
 #define CT_DEFAULT_MAX_FLOWS 262144
+#ifndef NFT_PATH
+#define NFT_PATH "/usr/sbin/nft" /* configure's NFT; fuzz builds have no build-config.h */
+#endif
 #define CT_DEFAULT_RCVBUF (32 << 20)
 #define CT_DEFAULT_RCVBUF_MAX (128 << 20)
 #define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
@@ -116,8 +119,6 @@
  */
 #define CT_PROBE_MS 300
 #define CT_NFT_WAIT_MS 2000
-
-extern char **environ;
 
 struct ct_entry {
 	struct ct_entry *next;
@@ -1426,7 +1427,7 @@ int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbac
 	if (ct->cfg.rcvbuf_max_bytes < ct->cfg.rcvbuf_bytes)
 		ct->cfg.rcvbuf_max_bytes = ct->cfg.rcvbuf_bytes;
 	ct->nft_file = xstrdup(ct->cfg.nft_file ? ct->cfg.nft_file : "auditsnitch.nft");
-	ct->nft_path = xstrdup(ct->cfg.nft_path ? ct->cfg.nft_path : "nft");
+	ct->nft_path = xstrdup(ct->cfg.nft_path ? ct->cfg.nft_path : NFT_PATH);
 	ct->sysctl_dir = xstrdup(ct->cfg.sysctl_dir ? ct->cfg.sysctl_dir
 					       : "/proc/sys/net/netfilter");
 	ct->cfg.nft_file = ct->nft_file;
@@ -1879,6 +1880,7 @@ static void ct_nft_done(struct ct *ct, int status)
 /* Runs nft with args, stdin and stdout on /dev/null; returns the pid or -errno. */
 static pid_t ct_spawn_nft(const struct ct *ct, char *const argv[])
 {
+	static char *const empty_env[] = { NULL };
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int r;
@@ -1886,10 +1888,11 @@ static pid_t ct_spawn_nft(const struct ct *ct, char *const argv[])
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (strchr(ct->nft_path, '/'))
-		r = posix_spawn(&pid, ct->nft_path, &fa, NULL, argv, environ);
+	/* By absolute path (configure's NFT), with an empty environment: root never searches PATH. */
+	if (ct->nft_path[0] != '/')
+		r = EINVAL;
 	else
-		r = posix_spawnp(&pid, ct->nft_path, &fa, NULL, argv, environ);
+		r = posix_spawn(&pid, ct->nft_path, &fa, NULL, argv, empty_env);
 	posix_spawn_file_actions_destroy(&fa);
 	return r ? -r : pid;
 }

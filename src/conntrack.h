@@ -86,7 +86,7 @@ struct ct_config {
 	int rcvbuf_max_bytes;      /* cap when growing on ENOBUFS; 0: 128 MiB */
 	enum ct_setup setup;
 	const char *nft_file;      /* data/auditsnitch.nft (installed path); copied */
-	const char *nft_path;      /* nft binary; NULL: "nft" looked up in PATH */
+	const char *nft_path;      /* nft binary, absolute; NULL: configure's NFT_PATH */
 	const char *sysctl_dir;    /* NULL: /proc/sys/net/netfilter */
 	bool no_probe;             /* skip the loopback probe (tests, benchmarks) */
 	uint64_t gone_after_ms;    /* missing from complete dumps this long: gone; 0: 120 s */

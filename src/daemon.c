@@ -183,15 +183,23 @@ static int daemon_pidfile_take(int run_dirfd, const char *name, pid_t *other, bo
 		char buf[32];
 		int fd, r;
 
-		fd = openat(run_dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		/* 0600 in a 0700 directory (or a checked -d DIR): only root can open it to lock it. */
+		fd = openat(run_dirfd, name,
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 		if (fd < 0 && errno != EEXIST)
 			return -errno;
 		if (fd < 0) {
-			fd = openat(run_dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+			fd = openat(run_dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0) {
 				if (errno == ENOENT)
 					continue; /* removed meanwhile: try creating again */
 				return -errno;
+			}
+			if (fstat(fd, &st_fd) < 0 || !S_ISREG(st_fd.st_mode) ||
+			    st_fd.st_uid != geteuid()) {
+				/* Not a pidfile we could have made: leave it, say so. */
+				close(fd);
+				return -EPERM;
 			}
 			if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 				r = errno == EWOULDBLOCK ? -EEXIST : -errno;
@@ -239,7 +247,7 @@ static int daemon_pidfile_probe(const struct paths *paths, pid_t *pid)
 	int fd, r;
 
 	*pid = 0;
-	fd = open(paths_pidfile(paths), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(paths_pidfile(paths), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? LSB_STOPPED : LSB_UNKNOWN;
 	*pid = daemon_read_pid(fd);
@@ -261,6 +269,27 @@ static void daemon_config_warn(const char *message, void *data)
 }
 
 /*
+ * StrictModes for the configuration file: it decides whose desktop is
+ * notified and what is logged, so one another user can write is refused.
+ * Its directory was checked when opened, so the file cannot be swapped
+ * after this look.
+ */
+static int daemon_check_config_file(struct daemon *d)
+{
+	struct stat st;
+
+	if (fstatat(d->config_dirfd, paths_config_basename(d->paths), &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022))
+		return 0;
+	log_error("%s: %s (uid %u, mode %04o); refusing to read it (chown root and chmod go-w it)",
+		  paths_config_file(d->paths), !S_ISREG(st.st_mode) ? "not a regular file"
+		  : st.st_uid != geteuid() ? "owned by another user" : "writable by group or others",
+		  (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return -EPERM;
+}
+
+/*
  * Loads the configuration, writing the defaults when the file is missing.
  * Returns 0 or EX_CONFIG (after logging the reason), EX_CANTCREAT when the
  * directory cannot be made.
@@ -273,14 +302,23 @@ static int daemon_load_config(struct daemon *d, struct config **ret)
 	int r;
 
 	if (d->config_dirfd < 0) {
+		char *why = NULL;
+
 		d->config_dirfd = paths_open_dir_path(paths_config_dirname(d->paths), true,
-						      paths_is_private(d->paths));
+						      paths_is_private(d->paths), false, &why);
 		if (d->config_dirfd < 0) {
-			log_error("%s: cannot open the configuration directory: %s",
-				  paths_config_dirname(d->paths), strerror(-d->config_dirfd));
-			return EX_CANTCREAT;
+			if (why)
+				log_error("%s", why);
+			else
+				log_error("%s: cannot open the configuration directory: %s",
+					  paths_config_dirname(d->paths), strerror(-d->config_dirfd));
+			free(why);
+			return d->config_dirfd == -EPERM ? EX_NOPERM : EX_CANTCREAT;
 		}
 	}
+	r = daemon_check_config_file(d);
+	if (r < 0)
+		return EX_NOPERM;
 	r = config_load(d->config_dirfd, paths_config_basename(d->paths), daemon_config_warn,
 			(void *)file, ret, &created, &errmsg);
 	if (r < 0) {
@@ -733,11 +771,16 @@ static void daemon_close(struct daemon *d)
 /* Opens one of the state directories, creating it; logs and returns -errno. */
 static int daemon_open_dir(struct daemon *d, enum paths_dir which, int *ret)
 {
-	int fd = paths_open_dir(d->paths, which, which != PATHS_RUN_DIR || paths_is_private(d->paths));
+	char *why = NULL;
+	int fd = paths_open_dir(d->paths, which, true, &why);
 
 	if (fd < 0) {
-		log_error("%s: cannot open or create the directory: %s", paths_dir(d->paths, which),
-			  strerror(-fd));
+		if (why)
+			log_error("%s", why);
+		else
+			log_error("%s: cannot open or create the directory: %s",
+				  paths_dir(d->paths, which), strerror(-fd));
+		free(why);
 		return fd;
 	}
 	*ret = fd;
@@ -749,7 +792,9 @@ static void daemon_on_audit_event(const struct auparse_event *ev, void *data)
 {
 	struct daemon *d = data;
 
-	output_event(d->json, ev);
+	if (d->json)
+		output_event(d->json, ev, config_bool(d->config, CONFIG_LOG_COMMANDS),
+			     config_bool(d->config, CONFIG_LOG_ADDRESSES));
 	if (!d->corr)
 		return;
 	if (ev->kind == AUPARSE_EXEC)
@@ -1178,12 +1223,49 @@ static int daemon_make_filter(struct daemon *d, struct filter **ret)
 	return r;
 }
 
-/* Where the installed data files are (AUDITSNITCH_DATADIR for uninstalled runs). */
-static const char *daemon_datadir(void)
+/*
+ * The nft ruleset "Conntrack setup" loads as root: refused unless it is a
+ * regular file in a directory that only root (or we) can change, owned by
+ * us and writable by nobody else. Returns the path (new) or NULL after
+ * logging why.
+ */
+static char *daemon_nft_file(struct daemon *d)
 {
-	const char *dir = getenv("AUDITSNITCH_DATADIR");
+	const char *cfg = config_string(d->config, CONFIG_CONNTRACK_NFT_FILE);
+	char *path = *cfg ? xstrdup(cfg) : xstrdup(PKGDATADIR "/auditsnitch.nft");
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/'), *why = NULL;
+	struct stat st;
+	int dfd = -1;
 
-	return dir && *dir ? dir : PKGDATADIR;
+	if (path[0] != '/' || !slash) {
+		log_warn("\"Conntrack nft file\": %s is not an absolute path; not loading it", path);
+		goto fail;
+	}
+	slash[slash == dir] = '\0';
+	dfd = paths_open_dir_path(dir, false, false, false, &why);
+	if (dfd < 0 && dfd != -EPERM)
+		goto out; /* missing: ct reports that no flows arrive */
+	if (dfd < 0) {
+		log_warn("\"Conntrack nft file\": %s; not loading %s", why, path);
+		goto fail;
+	}
+	if (fstatat(dfd, strrchr(path, '/') + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))) {
+		log_warn("\"Conntrack nft file\": %s is not a regular file of ours that only we "
+			 "can write (uid %u, mode %04o); not loading it", path, (unsigned)st.st_uid,
+			 (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	goto out;
+fail:
+	free(path);
+	path = NULL;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(why);
+	free(dir);
+	return path;
 }
 
 /*
@@ -1210,7 +1292,7 @@ static int daemon_start_pipeline(struct daemon *d)
 	};
 	struct ct_config cc = { 0 };
 	char *msg = NULL, *nft;
-	long long nofile;
+	long long nofile, rcvbuf;
 	uint64_t now_nofile;
 	int r, window_ms = (int)config_int(d->config, CONFIG_DB_WRITE_LIMIT) * 1000;
 
@@ -1324,12 +1406,13 @@ static int daemon_start_pipeline(struct daemon *d)
 		return EX_OSERR;
 	}
 
-	nft = xasprintf("%s/auditsnitch.nft", daemon_datadir());
-	cc.setup = strcmp(config_string(d->config, CONFIG_CONNTRACK_SETUP), "never") == 0
+	nft = daemon_nft_file(d);
+	cc.setup = strcmp(config_string(d->config, CONFIG_CONNTRACK_SETUP), "never") == 0 || !nft
 		   ? CT_SETUP_NEVER : CT_SETUP_AUTO;
 	cc.nft_file = nft;
-	if (getenv("AUDITSNITCH_CT_RCVBUF")) /* tests: a small buffer provokes ENOBUFS */
-		cc.rcvbuf_bytes = atoi(getenv("AUDITSNITCH_CT_RCVBUF"));
+	if (config_int_set(d->config, CONFIG_CONNTRACK_RCVBUF, &rcvbuf))
+		cc.rcvbuf_bytes = (int)rcvbuf;
+	cc.nft_path = NFT_PATH;
 	r = ct_new(&d->ct, &cc, &cb);
 	free(nft);
 	if (r == 0)
@@ -1479,11 +1562,13 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		goto out;
 	log_setup(opts->foreground, config_bool(d.config, CONFIG_SYSLOG), daemon_log_level(d.config));
 
-	status = EX_CANTCREAT;
-	if (daemon_open_dir(&d, PATHS_LOG_DIR, &d.log_dirfd) < 0 ||
-	    daemon_open_dir(&d, PATHS_STATE_DIR, &d.state_dirfd) < 0 ||
-	    daemon_open_dir(&d, PATHS_RUN_DIR, &d.run_dirfd) < 0)
+	if ((r = daemon_open_dir(&d, PATHS_LOG_DIR, &d.log_dirfd)) < 0 ||
+	    (r = daemon_open_dir(&d, PATHS_STATE_DIR, &d.state_dirfd)) < 0 ||
+	    (r = daemon_open_dir(&d, PATHS_RUN_DIR, &d.run_dirfd)) < 0) {
+		status = r == -EPERM ? EX_NOPERM : EX_CANTCREAT;
 		goto out;
+	}
+	status = EX_CANTCREAT;
 	r = log_open_file(d.log_dirfd, "error.log");
 	if (r < 0)
 		log_warn("%s/error.log: cannot open: %s; logging to syslog only",

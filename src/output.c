@@ -297,7 +297,8 @@ static const char *output_result(enum auparse_conn_result r)
 	}
 }
 
-void output_event(struct output *out, const struct auparse_event *ev)
+void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
+		  bool log_addresses)
 {
 	struct jsonbuf b;
 	char ts[40];
@@ -325,7 +326,7 @@ void output_event(struct output *out, const struct auparse_event *ev)
 		const struct auparse_connect *c = &ev->u.conn;
 		jsonbuf_kint(&b, "fd", c->fd);
 		jsonbuf_kstr(&b, "family", c->family == 10 ? "inet6" : "inet");
-		jsonbuf_kstr(&b, "addr", c->addr);
+		jsonbuf_kstr(&b, "addr", log_addresses ? c->addr : "");
 		jsonbuf_kuint(&b, "port", c->port);
 		jsonbuf_kstr(&b, "result", output_result(c->result));
 		jsonbuf_kint(&b, "errno", c->result == AUPARSE_CONN_OK ? 0 : c->err);
@@ -333,7 +334,7 @@ void output_event(struct output *out, const struct auparse_event *ev)
 		const struct auparse_exec *x = &ev->u.exec;
 		jsonbuf_key(&b, "argv");
 		jsonbuf_raw(&b, "[");
-		for (i = 0; i < x->argv_n; i++) {
+		for (i = 0; log_commands && i < x->argv_n; i++) {
 			if (i)
 				jsonbuf_raw(&b, ",");
 			jsonbuf_str(&b, x->argv[i].ptr ? x->argv[i].ptr : "", x->argv[i].len);

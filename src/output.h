@@ -33,8 +33,14 @@ int output_new(struct loop *loop, int fd, size_t max_queued, struct output **ret
 /* Writes what it can of the queue, then frees. NULL is fine. */
 void output_free(struct output *out);
 
-/* Queues one exec or connect event as a JSON line. */
-void output_event(struct output *out, const struct auparse_event *ev);
+/*
+ * Queues one exec or connect event as a JSON line. Without log_commands
+ * ("Log commands" false) an exec event carries no argv, and without
+ * log_addresses a connect event no address: the same privacy the stored
+ * records get from filter.c.
+ */
+void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
+		  bool log_addresses);
 /* Queues one connection record as a JSON line ("type": "conn"). */
 void output_record(struct output *out, const struct conn_record *rec, bool ignored);
 /* Queues a complete line (text without its newline). */

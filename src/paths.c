@@ -76,7 +76,8 @@ int paths_new(const char *state_dir, const char *config_file, struct paths **ret
 		p->dirs[PATHS_CONFIG_DIR] = xstrdup(SYSCONFDIR "/auditsnitch");
 		p->dirs[PATHS_STATE_DIR] = xstrdup(LOCALSTATEDIR "/lib/auditsnitch");
 		p->dirs[PATHS_LOG_DIR] = xstrdup(LOCALSTATEDIR "/log/auditsnitch");
-		p->dirs[PATHS_RUN_DIR] = xstrdup(RUNSTATEDIR);
+		/* A directory of its own: /run itself is 0755, so a pidfile there could be locked by anyone. */
+		p->dirs[PATHS_RUN_DIR] = xstrdup(RUNSTATEDIR "/auditsnitch");
 	}
 	if (config_file) {
 		r = paths_absolute(config_file, &p->config_file);
@@ -169,7 +170,71 @@ static int paths_mkparents(const char *path)
 	return 0;
 }
 
-int paths_open_dir_path(const char *path, bool create, bool parents)
+/*
+ * StrictModes for the ancestors of path: each owned by root or us, and
+ * writable by group or others only with the sticky bit (/tmp). Someone who
+ * can rename an ancestor can swap the whole state directory.
+ */
+static int paths_check_parents(const char *path, char **why)
+{
+	char buf[PATH_MAX], *s;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	while ((s = strrchr(buf, '/'))) {
+		if (s == buf)
+			s[1] = '\0';
+		else
+			s[0] = '\0';
+		if (stat(buf, &st) < 0)
+			return -errno;
+		if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
+			if (why)
+				*why = xasprintf("%s: its parent %s is %s (uid %u, mode %04o); refusing "
+						 "to keep state below it (choose a directory whose "
+						 "parents only root can change)", path, buf,
+						 st.st_uid != 0 && st.st_uid != geteuid()
+							 ? "owned by another user" : "writable by others",
+						 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+			return -EPERM;
+		}
+		if (s == buf)
+			break;
+	}
+	return 0;
+}
+
+/* StrictModes for the directory itself (fd); tightens a private run dir to 0700. */
+static int paths_check_dir(int fd, const char *path, bool private_run, char **why)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_uid != geteuid()) {
+		if (why)
+			*why = xasprintf("%s: owned by uid %u, not by uid %u that runs auditsnitch; "
+					 "refusing to use it (chown it, or choose another directory)",
+					 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 022) {
+		if (why)
+			*why = xasprintf("%s: writable by group or others (mode %04o); refusing to "
+					 "use it (chmod go-w it)", path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	/* Ours and nobody else's writes: narrowing to 0700 is safe and what we promise. */
+	if (private_run && (st.st_mode & 077) && fchmod(fd, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+int paths_open_dir_path(const char *path, bool create, bool parents, bool private_run,
+			char **why)
 {
 	int fd, r;
 
@@ -179,19 +244,28 @@ int paths_open_dir_path(const char *path, bool create, bool parents)
 			if (r < 0)
 				return r;
 		}
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		if (mkdir(path, private_run ? 0700 : 0750) < 0 && errno != EEXIST)
 			return -errno;
 	}
+	r = paths_check_parents(path, why);
+	if (r < 0)
+		return r;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	r = paths_check_dir(fd, path, private_run, why);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 
-int paths_open_dir(const struct paths *p, enum paths_dir which, bool create)
+int paths_open_dir(const struct paths *p, enum paths_dir which, bool create, char **why)
 {
 	/* FHS parents (/etc, /var/lib, /var/log, /run) exist; a private dir may not. */
-	return paths_open_dir_path(p->dirs[which], create, p->private_dir);
+	return paths_open_dir_path(p->dirs[which], create, p->private_dir,
+				   which == PATHS_RUN_DIR && !p->private_dir, why);
 }
 
 int paths_group_parse(const char *text, gid_t *ret)

@@ -14,7 +14,7 @@ enum paths_dir {
 	PATHS_CONFIG_DIR, /* /etc/auditsnitch */
 	PATHS_STATE_DIR,  /* /var/lib/auditsnitch: snitch.db, record.json */
 	PATHS_LOG_DIR,    /* /var/log/auditsnitch: error.log, exe.log, conn.log */
-	PATHS_RUN_DIR,    /* /run: the pidfile */
+	PATHS_RUN_DIR,    /* /run/auditsnitch (0700): the pidfile and control socket */
 	PATHS_NDIRS
 };
 
@@ -41,14 +41,21 @@ const char *paths_config_basename(const struct paths *paths);
 bool paths_is_private(const struct paths *paths);
 
 /*
- * Opens a directory as an O_PATH-free O_DIRECTORY fd without following a
- * symlink in its last component; with create, makes it (and, for
- * --state-dir, its missing parents) with mode 0750 first. Returns the fd or
- * -errno.
+ * Opens a directory as an O_DIRECTORY fd without following a symlink in
+ * its last component; with create, makes it (and, for --state-dir, its
+ * missing parents) first: 0700 for the FHS run directory (only root may
+ * open the pidfile and socket there, so nobody else can lock or block
+ * them), 0750 for the others. Then checks it the way OpenSSH's StrictModes
+ * checks a home directory: the directory must be ours (owned by the
+ * effective uid) and not writable by group or others, and each ancestor
+ * owned by root or us and, when writable by others, sticky (/tmp).
+ * Otherwise returns -EPERM and, when why is given, a message naming the
+ * path and the fix (the caller frees it). Returns the fd or -errno.
  */
-int paths_open_dir(const struct paths *paths, enum paths_dir which, bool create);
-/* Same for any absolute directory path. */
-int paths_open_dir_path(const char *path, bool create, bool parents);
+int paths_open_dir(const struct paths *paths, enum paths_dir which, bool create, char **why);
+/* Same for any absolute directory path; private_run: tighten to 0700. */
+int paths_open_dir_path(const char *path, bool create, bool parents, bool private_run,
+			char **why);
 
 /*
  * "Log group": a group name or number to a gid. 0, -EINVAL when text is

@@ -58,8 +58,6 @@ want_perf=${AUDIT_E2E_PERF:-0}
 KEY=auditsnitch
 # As installed: the daemon loads our nft table from here so conntrack flows
 # join the connect events (the whole pipeline runs, not only the audit part).
-: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
-export AUDITSNITCH_DATADIR
 nft_table() {
 	command -v nft >/dev/null 2>&1 && nft list table inet "$KEY" >/dev/null 2>&1
 }
@@ -222,7 +220,7 @@ start_daemon() {
 	if [ "$2" = noct ]; then
 		printf '{"Audit mode": "%s", "Conntrack setup": "never"}\n' "$1" > "$dir/config.json"
 	else
-		printf '{"Audit mode": "%s"}\n' "$1" > "$dir/config.json"
+		printf '{"Audit mode": "%s", "Conntrack nft file": "%s"}\n' "$1" "$top_srcdir/data/auditsnitch.nft" > "$dir/config.json"
 	fi
 	if [ "$2" = json ]; then
 		"$AUDITSNITCH" -d "$dir" run --json >/dev/null 2>"$dir/run.err" &

@@ -29,8 +29,6 @@ set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=.}"
 : "${AUDITSNITCH:=$top_builddir/auditsnitch}"
-: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
-export AUDITSNITCH_DATADIR
 loadgen=${LOADGEN:-$top_builddir/tests/bench/loadgen}
 bench_si=$top_builddir/tests/bench/bench_sockindex
 N=${FLOWS_E2E_N:-20000}
@@ -124,7 +122,7 @@ db_conns() {
 # ---------------------------------------------------------------- daemon
 mkdir -p "$dir"
 chmod 0750 "$dir"
-echo '{"Desktop notifications": false, "DB write limit (seconds)": 1}' > "$dir/config.json"
+echo '{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "'"$top_srcdir/data/auditsnitch.nft"'"}' > "$dir/config.json"
 "$AUDITSNITCH" -d "$dir" run > /dev/null 2> "$tmp/run.err" 9>&- &
 dpid=$!
 i=0

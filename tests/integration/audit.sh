@@ -41,7 +41,7 @@ asn_wait 5 curl -s -o /dev/null "http://127.0.0.1:$port4/" || asn_skip "cannot s
 # start_daemon: run --json in the background; its output in $dir/events.json.
 start_daemon() {
 	mkdir -p "$dir"
-	[ -f "$dir/config.json" ] || printf '{"Audit mode": "%s"}\n' "${1:-auto}" > "$dir/config.json"
+	[ -f "$dir/config.json" ] || printf '{"Audit mode": "%s", "Conntrack nft file": "%s"}\n' "${1:-auto}" "$asn_nft_file" > "$dir/config.json"
 	"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
 	dpid=$!
 	asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"

@@ -15,7 +15,7 @@
 # index while the program holds its socket ~1 s); (5) a flow across five
 # write windows: one row per window with its bytes, adding up to the peer's
 # counter; (6) a conntrack overrun (a fresh daemon with an 8 KiB event
-# buffer, AUDITSNITCH_CT_RCVBUF, and 20,000 UDP flows): ENOBUFS counted,
+# buffer, "Conntrack receive buffer (bytes)", and 20,000 UDP flows): ENOBUFS counted,
 # resync done, the daemon alive, records resume.
 
 . "${top_srcdir:-.}/tests/integration/lib.sh"
@@ -152,12 +152,14 @@ within10() {
 	[ "$2" -gt 0 ] && [ $(( ($1 - $2) * 10 )) -le "$2" ] && [ $(( ($2 - $1) * 10 )) -le "$2" ]
 }
 
-# start_daemon DIR: a daemon with 1 s write windows; sets dpid.
+# start_daemon DIR [RCVBUF]: a daemon with 1 s write windows (and that first
+# conntrack receive buffer); sets dpid.
 start_daemon() {
 	dir=$1
 	mkdir -p "$dir"
 	cat > "$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file",
+ "Conntrack receive buffer (bytes)": ${2:-null}}
 CONF
 	"$AUDITSNITCH" -d "$dir" run --json > "$dir/events.json" 2> "$dir/run.err" &
 	dpid=$!
@@ -304,9 +306,7 @@ asn_check "daemon 1 removed its nft table" sh -c "! nft list tables | grep -q 'i
 
 # ---------------------------------------------------------------- overrun
 conntrack -D -d 198.18.0.2 >/dev/null 2>&1
-export AUDITSNITCH_CT_RCVBUF=8192
-asn_check "daemon 2 (8 KiB conntrack buffer) starts" start_daemon "$tmp/d2"
-unset AUDITSNITCH_CT_RCVBUF
+asn_check "daemon 2 (8 KiB conntrack buffer) starts" start_daemon "$tmp/d2" 8192
 # One unconnected socket, 20,000 destinations; kept open a while so that the
 # flows the resync finds can still be attributed through sock_diag.
 "$tmp/burster" -c "

@@ -25,12 +25,9 @@ dir="$tmp/state"
 mkdir -p "$dir" "$tmp/ns"
 port=9 # discard on loopback: nothing listens, the refused connect is what audit reports
 cat >"$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
-# As under make check: the daemon finds data/auditsnitch.nft.
-: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
-export AUDITSNITCH_DATADIR
 
 # recs.py CMDLINE < EVENTS: one "exe<TAB>sha256" line per connection record
 # of `run --json` whose process ran with exactly CMDLINE.

@@ -48,6 +48,10 @@ asn_require_root() {
 	flock -w 1200 9 || asn_skip "another integration test held the lock for 20 minutes"
 }
 
+# The nft ruleset the daemon loads ("Conntrack setup" auto): the source
+# tree's, named in each test's config.json ("Conntrack nft file").
+asn_nft_file="$top_srcdir/data/auditsnitch.nft"
+
 # asn_require_cmd CMD...: skip unless every command exists.
 asn_require_cmd() {
 	local c

@@ -49,10 +49,6 @@ mkdir -m 755 "$t/bus"
 chown "$user:" "$t/bus"
 dir="$t/state"
 calls="$t/bus/calls.jsonl"
-# As under make check: the daemon finds data/auditsnitch.nft and loads it
-# when conntrack tracks nothing, so connects meet their flows at once.
-: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
-export AUDITSNITCH_DATADIR
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
 # A loopback listener: the programs make real connections, as a user's would.
 port=$((21000 + $$ % 20000))
@@ -83,7 +79,7 @@ install -o "$user" -g "$dgid" -m 644 /dev/null "$calls"
 
 cat >"$dir/config.json" <<CONF
 {"Desktop notifications": true, "Desktop user": "$user", "Desktop bus address": "$addr",
- "DB write limit (seconds)": 1}
+ "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 
 # calls.py CALLS MODE ARG: over the recorded Notify calls,

@@ -20,7 +20,7 @@ mkdir -p "$dir"
 port=$((21000 + $$ % 20000))
 udpport=$((port + 1))
 cat > "$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 # The daemon loads and removes its own nft table; a crash must not leave it.
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"

@@ -28,7 +28,9 @@ static void test_fhs(void)
 	is_str(paths_config_file(p), SYSCONFDIR "/auditsnitch/config.json", "FHS config");
 	is_str(paths_db_file(p), LOCALSTATEDIR "/lib/auditsnitch/snitch.db", "FHS database");
 	is_str(paths_dir(p, PATHS_LOG_DIR), LOCALSTATEDIR "/log/auditsnitch", "FHS log dir");
-	is_str(paths_pidfile(p), RUNSTATEDIR "/auditsnitch.pid", "FHS pidfile");
+	is_str(paths_pidfile(p), RUNSTATEDIR "/auditsnitch/auditsnitch.pid",
+	       "FHS pidfile in a directory of its own");
+	is_str(paths_dir(p, PATHS_RUN_DIR), RUNSTATEDIR "/auditsnitch", "FHS run dir");
 	ok(!paths_is_private(p), "FHS is not private");
 	paths_free(p);
 }
@@ -58,7 +60,7 @@ static void test_private(void)
 	is_str(paths_config_basename(p), "my.json", "config basename");
 	is_str(paths_config_dirname(p), dir, "config dirname");
 
-	fd = paths_open_dir(p, PATHS_STATE_DIR, true);
+	fd = paths_open_dir(p, PATHS_STATE_DIR, true, NULL);
 	ok(fd >= 0, "state dir created with parents");
 	ok(stat("sub/state", &st) == 0 && (st.st_mode & 07777) == 0750, "dir mode 0750");
 	if (fd >= 0)
@@ -67,7 +69,7 @@ static void test_private(void)
 
 	/* A symlinked state directory is refused. */
 	ok(symlink("sub/state", "link") == 0, "make symlink");
-	fd = paths_open_dir_path("link", false, false);
+	fd = paths_open_dir_path("link", false, false, false, NULL);
 	ok(fd == -ELOOP || fd == -ENOTDIR, "symlinked directory not followed");
 	if (fd >= 0)
 		close(fd);
@@ -76,6 +78,77 @@ static void test_private(void)
 	rmdir("sub");
 	ok(chdir(cwd) == 0, "chdir back");
 	rmdir(dir);
+}
+
+/* StrictModes: directories another user could change are refused with a message. */
+static void test_strict(void)
+{
+	char dir[] = "/tmp/asn-test-strict.XXXXXX", *path, *why = NULL;
+	struct stat st;
+	int fd;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	path = xasprintf("%s/run", dir);
+	fd = paths_open_dir_path(path, true, false, true, NULL);
+	ok(fd >= 0 && stat(path, &st) == 0 && (st.st_mode & 07777) == 0700, "run dir made 0700");
+	if (fd >= 0)
+		close(fd);
+	chmod(path, 0750);
+	fd = paths_open_dir_path(path, false, false, true, NULL);
+	ok(fd >= 0 && stat(path, &st) == 0 && (st.st_mode & 07777) == 0700,
+	   "an existing run dir of ours is narrowed to 0700");
+	if (fd >= 0)
+		close(fd);
+	chmod(path, 0777);
+	is_int(paths_open_dir_path(path, false, false, false, &why), -EPERM,
+	       "a directory writable by others is refused");
+	ok(why && strstr(why, path) && strstr(why, "writable by group or others"),
+	   "the refusal names the path and the reason: %s", why ? why : "");
+	free(why);
+	why = NULL;
+	chmod(path, 0750);
+	free(path);
+	/* A parent writable by others without the sticky bit could rename it away. */
+	{
+		char *parent = xasprintf("%s/open", dir);
+
+		path = xasprintf("%s/open/state", dir);
+		ok(mkdir(parent, 0700) == 0 && chmod(parent, 0777) == 0 && mkdir(path, 0750) == 0,
+		   "a state dir below a directory everyone can write");
+		is_int(paths_open_dir_path(path, false, false, false, &why), -EPERM,
+		       "a parent writable by others (not sticky) is refused");
+		ok(why && strstr(why, "its parent") && strstr(why, parent), "the refusal names the parent");
+		free(why);
+		why = NULL;
+		chmod(parent, 01777);
+		fd = paths_open_dir_path(path, false, false, false, &why);
+		ok(fd >= 0, "a sticky parent (like /tmp) is accepted");
+		if (fd >= 0)
+			close(fd);
+		free(why);
+		why = NULL;
+		free(parent);
+		free(path);
+	}
+	if (geteuid() == 0) {
+		path = xasprintf("%s/theirs", dir);
+		ok(mkdir(path, 0750) == 0 && chown(path, 65534, 65534) == 0, "a directory of nobody");
+		is_int(paths_open_dir_path(path, false, false, false, &why), -EPERM,
+		       "a directory owned by another user is refused");
+		ok(why && strstr(why, "owned by uid 65534"), "the refusal names the owner: %s",
+		   why ? why : "");
+		free(why);
+		why = NULL;
+		rmdir(path);
+		free(path);
+	}
+	path = xasprintf("rm -rf '%s'", dir);
+	if (system(path) != 0)
+		printf("# could not remove %s\n", dir);
+	free(path);
 }
 
 static void test_atomic(void)
@@ -224,6 +297,7 @@ int main(void)
 	test_ntop();
 	test_fhs();
 	test_private();
+	test_strict();
 	test_atomic();
 	test_escape();
 	test_group();
