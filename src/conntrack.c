@@ -1600,7 +1600,7 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 	size_t n = 0;
 
 	while (n < budget) {
-		ssize_t got = recv(ct->ev_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+		ssize_t got = util_nl_recv(ct->ev_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
 
 		if (got < 0) {
 			if (errno == EINTR)
@@ -1659,7 +1659,7 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)fd;
 	(void)events;
 	for (int i = 0; i < budget; i++) {
-		ssize_t got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+		ssize_t got = util_nl_recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
 		int r;
 
 		if (i == budget - 1)
@@ -1766,7 +1766,7 @@ static int ct_check_subsystem(struct ct *ct)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
 			return -errno;
-		got = recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, MSG_DONTWAIT);
+		got = util_nl_recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;

@@ -104,6 +104,7 @@ struct ct_stats {
 	uint64_t poll_gone;        /* polled flows the kernel no longer had, DESTROY lost */
 	uint64_t poll_errors;      /* GETs answered with an error other than ENOENT */
 	uint64_t enobufs;          /* event socket overruns (events lost) */
+	uint64_t not_kernel;       /* datagrams from another socket than the kernel's, dropped */
 	uint64_t resyncs;          /* dumps done because of an overrun */
 	uint64_t resync_new, resync_gone; /* flows found / lost by a resync */
 	uint64_t table_full;       /* flows not tracked: max_flows reached */

@@ -549,6 +549,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "table_full", t.table_full);
 		jsonbuf_kuint(&b, "unknown_destroy", t.unknown_destroy);
 		jsonbuf_kuint(&b, "bad_msgs", t.bad_msgs + t.missing_attrs);
+		jsonbuf_kuint(&b, "not_kernel", t.not_kernel);
 		jsonbuf_kint(&b, "rcvbuf", t.rcvbuf_bytes);
 		jsonbuf_key(&b, "nft_loaded");
 		jsonbuf_bool(&b, t.nft_loaded);

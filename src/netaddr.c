@@ -333,7 +333,7 @@ static int netaddr_send_dump(struct netaddr *na)
 static int netaddr_read(struct netaddr *na, int budget)
 {
 	for (int i = 0; i < budget; i++) {
-		ssize_t got = recv(na->fd, na->rbuf, NETADDR_RECV_BUF, MSG_DONTWAIT);
+		ssize_t got = util_nl_recv(na->fd, na->rbuf, NETADDR_RECV_BUF, &na->stats.not_kernel);
 
 		if (got < 0) {
 			if (errno == EINTR)

@@ -27,6 +27,7 @@ struct netaddr_stats {
 	uint64_t dumps;
 	uint64_t bad_msgs;     /* malformed messages, skipped */
 	uint64_t table_full;   /* addresses not stored: limit reached */
+	uint64_t not_kernel;   /* messages not from the kernel (nl_pid != 0), dropped */
 };
 
 /*

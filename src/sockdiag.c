@@ -230,7 +230,7 @@ static int sockdiag_request(struct sockdiag *sd, struct sockdiag_query *q, int p
 				continue;
 			return -errno;
 		}
-		got = recv(sd->fd, sd->rbuf, SOCKDIAG_RECV_BUF, MSG_DONTWAIT);
+		got = util_nl_recv(sd->fd, sd->rbuf, SOCKDIAG_RECV_BUF, &sd->stats.not_kernel);
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;

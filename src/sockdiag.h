@@ -22,6 +22,7 @@ struct sockdiag_stats {
 	uint64_t mapped_found;   /* found as v4-mapped on an IPv6 socket */
 	uint64_t dump_found;     /* found by the port-filtered UDP dump */
 	uint64_t total_us;       /* time spent in lookups */
+	uint64_t not_kernel;     /* replies not from the kernel (nl_pid != 0), dropped */
 };
 
 /* Opens the socket. Returns 0 or -errno. */

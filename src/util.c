@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,6 +379,21 @@ int util_open_state(int dirfd, const char *name, int flags, bool create, mode_t 
 out:
 	close(fd);
 	return r;
+}
+
+ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel)
+{
+	for (;;) {
+		struct sockaddr_nl sa;
+		socklen_t salen = sizeof(sa);
+		ssize_t got;
+
+		memset(&sa, 0, sizeof(sa));
+		got = recvfrom(fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&sa, &salen);
+		if (got < 0 || (salen >= sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0))
+			return got;
+		(*not_kernel)++;
+	}
 }
 
 int util_parse_ll(const char *s, long long min, long long max, long long *ret)

@@ -103,6 +103,14 @@ int util_open_state(int dirfd, const char *name, int flags, bool create, mode_t 
  */
 const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
 
+/*
+ * recv(2) with MSG_DONTWAIT on a netlink socket that keeps only what the
+ * kernel sent (nl_pid 0): a datagram from another process's socket is
+ * dropped and counted in *not_kernel, and the next one read. Same return
+ * and errno as recv.
+ */
+ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel);
+
 /* Parses a decimal integer in [min, max]; 0 or -EINVAL / -ERANGE. */
 int util_parse_ll(const char *s, long long min, long long max, long long *ret);
 
