@@ -1097,7 +1097,9 @@ static int query_open(const char *path, sqlite3 **ret, FILE *err)
 		status = EX_NOPERM;
 		goto out;
 	}
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 5000);
 		rc = query_check(db, &version);
@@ -1109,7 +1111,10 @@ static int query_open(const char *path, sqlite3 **ret, FILE *err)
 
 		sqlite3_close(db);
 		db = NULL;
-		rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+		rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | STORE_OPEN_NOFOLLOW,
+				     NULL);
+		if (rc == SQLITE_OK)
+			rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
 		if (rc == SQLITE_OK)
 			rc = query_check(db, &version);
 		free(uri);

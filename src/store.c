@@ -917,6 +917,32 @@ static int store_prepare(struct store *st)
 	return r;
 }
 
+/* StrictModes for the database file: regular, ours, one link, no group/other write. */
+static int store_check_file(const struct store *st)
+{
+	struct stat sb;
+
+	if (fstatat(st->dirfd, st->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_uid != geteuid() || (sb.st_mode & 022))
+		return -EPERM;
+	return 0;
+}
+
+int store_harden_reader(sqlite3 *db)
+{
+	int rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+
+#ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
+	if (rc == SQLITE_OK)
+		rc = sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+#endif
+	/* Older SQLite ignores the unknown pragma: DEFENSIVE still holds. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA trusted_schema = OFF", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : store_errno(rc);
+}
+
 /*
  * Opens st->path and brings it to the current schema. Returns -EBADMSG
  * when the file is not a usable auditsnitch database (corrupt, truncated,
@@ -927,10 +953,23 @@ static int store_open_db(struct store *st, char **msg)
 	int64_t version = 0, tables = 0;
 	int one = 1, rc, r;
 
-	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/*
+	 * SQLite opens by path. The directory was checked (ours, nobody else
+	 * writes it), NOFOLLOW refuses a symlink, and the file is checked
+	 * again once open: nothing between store_create_file and here could
+	 * have been swapped in by another user.
+	 */
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		r = store_rc(st, rc);
 		set_msg(msg, "cannot open %s: %s", st->path, st->errbuf);
+		return r;
+	}
+	r = store_check_file(st);
+	if (r < 0) {
+		set_msg(msg, "%s: not a regular file of ours with one link, writable only by us; "
+			"refusing it", st->path);
 		return r;
 	}
 	/* SQLite falls back to read-only when it cannot write: we need to write. */

@@ -196,6 +196,21 @@ const struct store_migration *store_builtin_migrations(size_t *n);
  */
 int store_rollup_build(struct sqlite3 *db);
 
+/*
+ * Flags and settings for a connection to a database file another process
+ * may have written (query, view): SQLITE_OPEN_NOFOLLOW where SQLite has it
+ * (3.31); store_harden_reader then turns on SQLITE_DBCONFIG_DEFENSIVE and
+ * trusted_schema=OFF, so a crafted schema cannot run application functions
+ * from views or triggers nor corrupt the file through writable_schema.
+ * Returns 0 or -errno.
+ */
+#ifdef SQLITE_OPEN_NOFOLLOW
+#define STORE_OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
+#else
+#define STORE_OPEN_NOFOLLOW 0
+#endif
+int store_harden_reader(struct sqlite3 *db);
+
 /* Maps an SQLite result code to -errno. */
 int store_errno(int sqlite_rc);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "store.h"
 #include "view/viewdata.h"
 
 /* Sums of one flow or group; seen: something was added. */
@@ -202,14 +203,15 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 		*errmsg = xasprintf("%s: %s", path, strerror(errno));
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = errno == EACCES || errno == EPERM ? -EACCES : -errno;
 		*errmsg = xasprintf("%s: %s", path, strerror(errno));
 		goto out;
 	}
 	close(fd);
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK || store_harden_reader(d->db) < 0) {
 		*errmsg = xasprintf("%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "out of memory");
 		goto out;
 	}

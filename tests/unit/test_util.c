@@ -12,8 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "output.h"
 #include "records.h"
+#include "store.h"
 #include "tap.h"
 #include "util.h"
 
@@ -182,6 +185,36 @@ static void test_open_state(void)
 	rmdir(dir);
 }
 
+static void test_util_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	sqlite3_result_int(ctx, 42);
+}
+
+/* A reader's connection: schema objects cannot call application functions. */
+static void test_reader(void)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	ok(sqlite3_open(":memory:", &db) == SQLITE_OK, "sqlite open");
+	ok(sqlite3_create_function(db, "appfn", 0, SQLITE_UTF8, NULL, test_util_fn, NULL, NULL) ==
+	   SQLITE_OK, "an application function (not innocuous)");
+	ok(sqlite3_exec(db, "CREATE VIEW v AS SELECT appfn() AS x", NULL, NULL, NULL) == SQLITE_OK,
+	   "a view in the schema calls it");
+	is_int(store_harden_reader(db), 0, "store_harden_reader");
+	rc = sqlite3_prepare_v2(db, "SELECT x FROM v", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	ok(rc == SQLITE_ERROR, "trusted_schema=OFF: the view may not call it (%s)", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	ok(sqlite3_exec(db, "PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = 'x'",
+			NULL, NULL, NULL) != SQLITE_OK, "DEFENSIVE: sqlite_master cannot be written");
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	umask(022);
@@ -190,5 +223,6 @@ int main(void)
 	test_json();
 	test_markup();
 	test_open_state();
+	test_reader();
 	return tap_done();
 }
