@@ -822,7 +822,8 @@ static void daemon_on_record(struct conn_record *rec, void *data)
 			if (records_log_detection(d->records, &det[i]) < 0)
 				log_warn("exe.log: cannot write: %s", strerror(errno));
 			log_notice("%s", det[i].text);
-			(void)notify_send(d->notify, det[i].urgency, det[i].summary, det[i].body);
+			(void)notify_send_owned(d->notify, det[i].urgency, det[i].summary, det[i].body,
+						det[i].body_others, det[i].uid);
 			records_detection_clear(&det[i]);
 		}
 	}

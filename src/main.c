@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "daemon.h"
+#include "notify.h"
 #include "paths.h"
 #include "query.h"
 #include "view/view.h"
@@ -379,6 +380,9 @@ int main(int argc, char **argv)
 	char optbuf[3];
 	int opt;
 
+	/* The notifier's helper image (notify.h): started by the daemon only, not a command. */
+	if (argc > 1 && strcmp(argv[1], NOTIFY_HELPER_COMMAND) == 0)
+		return notify_helper_main(argc, argv);
 	daemon_register_validators();
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:d:hV", longopts, NULL)) != -1) {

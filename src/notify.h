@@ -81,6 +81,23 @@ int notify_new(struct loop *loop, const struct notify_config *cfg, notify_log_fn
 void notify_free(struct notify *n);
 
 /*
+ * The notifier is a separate image: the daemon forks, and the child
+ * execs the daemon's own executable (opened at notify_new, so an upgrade
+ * on disk cannot mismatch the wire format) as `auditsnitch-notify
+ * notify-helper UID GID ADDRESS PARENT` with an empty environment and
+ * only its socket (fd NOTIFY_HELPER_FD). Any program that calls
+ * notify_new must therefore start with:
+ *   if (argc > 1 && !strcmp(argv[1], NOTIFY_HELPER_COMMAND))
+ *           return notify_helper_main(argc, argv);
+ * Re-exec rather than a libexec program: one file to install and keep in
+ * step, and the helper maps nothing of the daemon's heap (configuration,
+ * other users' command lines) though it maps the same libraries.
+ */
+#define NOTIFY_HELPER_COMMAND "notify-helper"
+#define NOTIFY_HELPER_FD 3
+int notify_helper_main(int argc, char **argv);
+
+/*
  * Queues one notification. summary: plain text; body: already escaped for
  * the body markup (records_markup_escape); both valid UTF-8, together at
  * most NOTIFY_MSG_MAX - 16 bytes. Any thread; never blocks. n may be NULL
@@ -88,6 +105,16 @@ void notify_free(struct notify *n);
  * counted), -EMSGSIZE or -EINVAL (not UTF-8).
  */
 int notify_send(struct notify *n, uint8_t urgency, const char *summary, const char *body);
+
+/*
+ * notify_send for a detection about a program of owner_uid: the desktop
+ * user gets body when it is their own program, body_others (without the
+ * command line, which may hold another user's secrets) otherwise. The
+ * choice is made when the message goes to a child, so a change of desktop
+ * user never sends a queued command line to the wrong user.
+ */
+int notify_send_owned(struct notify *n, uint8_t urgency, const char *summary, const char *body,
+		      const char *body_others, uint32_t owner_uid);
 
 /*
  * Notifies an error-log message, at most NOTIFY_ERROR_BURST per
@@ -102,10 +129,14 @@ void notify_stats(struct notify *n, struct notify_stats *out);
 
 /*
  * Finds the desktop user: cfg->desktop_user (a name or a uid; root is
- * refused with -EPERM) or else the owner of RUN_USER_DIR/UID/bus, a socket
- * owned by UID; with several, the one with an active seat session in
- * SESSIONS_DIR, else the lowest uid. Returns 0 or -ENOENT. Exposed for
- * tests. Auto mode reads only directories (no NSS lookup).
+ * refused with -EPERM) or else, in auto mode, a user with an active seat
+ * session in SESSIONS_DIR (logind's session files: ACTIVE=1 and a SEAT)
+ * who owns RUN_USER_DIR/UID/bus, a socket owned by UID; with several, the
+ * lowest uid. A lingering user (a bus but no seat session) is never
+ * picked: they could read root's and other users' detections. Without
+ * logind (no SESSIONS_DIR) auto mode finds nobody (-ENXIO): set "Desktop
+ * user". Returns 0, -ENOENT, -ENXIO or -EPERM. Exposed for tests. Auto
+ * mode reads only directories (no NSS lookup).
  */
 int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid);
 

@@ -606,6 +606,14 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 	else
 		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, m_sha, (unsigned)rec->uid,
 				    m_cmd);
+	/* Another user's command line may hold their secrets: never on someone else's desktop. */
+	if (kind == RECORDS_EXE_CHANGED)
+		d->body_others = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u (a program of another "
+					   "user: command line not shown)", m_exe, m_old, m_sha,
+					   (unsigned)rec->uid);
+	else
+		d->body_others = xasprintf("%s\nsha256 %s\nuid %u (a program of another user: command "
+					   "line not shown)", m_exe, m_sha, (unsigned)rec->uid);
 	free(tail);
 	free(t_exe);
 	free(t_name);
@@ -626,6 +634,7 @@ void records_detection_clear(struct records_detection *d)
 	free(d->text);
 	free(d->summary);
 	free(d->body);
+	free(d->body_others);
 	memset(d, 0, sizeof(*d));
 }
 

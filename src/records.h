@@ -52,6 +52,8 @@ struct records_detection {
 	char *text;       /* one line, control characters escaped, no timestamp */
 	char *summary;    /* notification summary (plain text, escaped) */
 	char *body;       /* notification body, escaped for the body markup */
+	char *body_others; /* the same without the command line: for a desktop user
+			      who is not uid (notify_send_owned) */
 	uint8_t urgency;  /* the specification's byte: 1 normal, 2 critical */
 };
 

@@ -207,6 +207,10 @@ int main(int argc, char **argv)
 	pid_t bus_pid = -1, srv_pid = -1;
 	int statefd = -1, r, status = 1;
 
+	/* The notifier re-executes this program as its helper (notify.h). */
+	if (argc > 1 && strcmp(argv[1], NOTIFY_HELPER_COMMAND) == 0)
+		return notify_helper_main(argc, argv);
+
 	b.count = 100;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)

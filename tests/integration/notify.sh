@@ -12,7 +12,11 @@
 #     and everything queued is delivered once the bus appears, plus one
 #     "dropped" notice;
 #  3. without "Desktop user" and a bus address, the user is found as the
-#     owner of RUN_USER_DIR/UID/bus and notified on that socket.
+#     owner of RUN_USER_DIR/UID/bus with an active seat session and notified
+#     on that socket (a lingering user is not; without logind nobody is);
+#  and (issue 16) the child is an exec'd helper with an empty environment
+#  that holds nothing of the daemon's memory, and another user's command
+#  line never reaches the desktop user.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 asn_require_root
 asn_require_cmd dbus-daemon setpriv useradd userdel
@@ -61,8 +65,9 @@ field() { sed -n "s/^$2=//p" "$1" | tail -1; }
 # ---- 1. the three detections, from the desktop user ----
 asn_check "bus and server start as $user" start_bus "$t/bus"
 addr=$(sed -n 1p "$t/bus/info")
-"$driver" --state "$t/state" --user "$user" --bus "$addr" --timeout 30 scenario \
-	>"$t/out1" 2>"$t/err1"
+secret="asn-daemon-secret-$$-$RANDOM"
+"$driver" --state "$t/state" --user "$user" --bus "$addr" --timeout 30 \
+	--cmdline "asn-prog --password=hunter2-$$" --secret "$secret" scenario >"$t/out1" 2>"$t/err1"
 asn_is "driver delivered everything" "$?" 0
 sed 's/^/# /' "$t/out1" "$t/err1"
 asn_is "three detections" "$(field "$t/out1" detections)" 3
@@ -79,6 +84,16 @@ asn_is "child holds five fds" "$(echo "$fdlist" | tr ',' '\n' | grep -c .)" 5
 asn_is "child fds 0-2 are /dev/null" "$(echo "$fdlist" | tr ',' '\n' | grep -c '^[012]=/dev/null$')" 3
 asn_is "child's other fds are two sockets" "$(echo "$fdlist" | tr ',' '\n' | grep -c '=socket$')" 2
 asn_check "child process reported" [ -n "$cpid" ] && [ "$cpid" != 0 ]
+# Issue 16 finding 8: a fresh image, not a fork of the daemon's memory.
+asn_is "child is an exec'd helper image" "$(field "$t/out1" child_cmdline | cut -d' ' -f1,2)" \
+	"auditsnitch-notify notify-helper"
+asn_is "child's environment is empty" "$(field "$t/out1" child_environ_bytes)" 0
+asn_is "child's memory does not hold the daemon's heap (a secret there)" \
+	"$(field "$t/out1" child_holds_secret)" 0
+asn_check "another user's command line never reaches the desktop" \
+	sh -c "! grep -q 'hunter2' '$t/bus/calls.jsonl'"
+asn_is "each says the command line is not shown" \
+	"$(grep -c 'command line not shown' "$t/bus/calls.jsonl")" 3
 
 asn_is "server got exactly three calls" "$(wc -l <"$t/bus/calls.jsonl")" 3
 /usr/bin/python3 - "$t/bus/calls.jsonl" "$duid" <<'EOF' >"$t/check1"
@@ -165,18 +180,30 @@ asn_check "one notice says 44 were dropped" grep -q '"body": "44 notifications w
 asn_is "all from the desktop uid" \
 	"$(grep -c "\"uid\": $duid," "$t/bus2/calls.jsonl")" 257
 
-# ---- 3. automatic desktop user: the owner of RUN_USER_DIR/UID/bus ----
-mkdir -m 755 "$t/run"
-mkdir -m 700 "$t/run/$duid" "$t/state3"
+# ---- 3. automatic desktop user: an active seat session and RUN_USER_DIR/UID/bus ----
+mkdir -m 755 "$t/run" "$t/sessions"
+mkdir -m 700 "$t/run/$duid" "$t/state3" "$t/state4" "$t/state5"
 chown "$user:" "$t/run/$duid"
 mkdir -m 700 "$t/run/notauid"
 asn_check "session bus at run/$duid/bus" start_bus "$t/run/$duid"
-"$driver" --state "$t/state3" --run-user-dir "$t/run" --sessions-dir "$t/no-sessions" \
-	--timeout 30 scenario >"$t/out3" 2>"$t/err3"
+# A lingering user (a bus, no seat session) is never picked.
+"$driver" --state "$t/state4" --run-user-dir "$t/run" --sessions-dir "$t/sessions" \
+	--timeout 3 scenario >"$t/out4" 2>"$t/err4"
+asn_is "auto: a lingering user (no seat session) is not notified" "$(field "$t/out4" desktop_uid)" -1
+asn_check "auto: the log says why" grep -q 'nobody with an active seat session' "$t/err4"
+"$driver" --state "$t/state5" --run-user-dir "$t/run" --sessions-dir "$t/no-logind" \
+	--timeout 3 scenario >"$t/out5" 2>"$t/err5"
+asn_is "auto without logind: nobody" "$(field "$t/out5" desktop_uid)" -1
+asn_check "auto without logind: the log says to set \"Desktop user\"" grep -q 'set "Desktop user"' "$t/err5"
+printf 'UID=%s\nUSER=%s\nACTIVE=1\nSEAT=seat0\nSTATE=active\n' "$duid" "$user" >"$t/sessions/c1"
+"$driver" --state "$t/state3" --run-user-dir "$t/run" --sessions-dir "$t/sessions" \
+	--owner "$duid" --cmdline "asn-prog --own-visible" --timeout 30 scenario >"$t/out3" 2>"$t/err3"
 asn_is "auto: driver delivered everything" "$?" 0
 sed 's/^/# /' "$t/err3"
 asn_is "auto: found the desktop user" "$(field "$t/out3" desktop_uid)" "$duid"
 asn_is "auto: three calls" "$(wc -l <"$t/run/$duid/calls.jsonl")" 3
 asn_is "auto: all from the desktop uid" "$(grep -c "\"uid\": $duid," "$t/run/$duid/calls.jsonl")" 3
+asn_is "the desktop user's own program: its command line shown" \
+	"$(grep -c 'asn-prog --own-visible' "$t/run/$duid/calls.jsonl")" 3
 
 asn_done

@@ -4,7 +4,13 @@
  * directory, detections routed to exe.log and to the notifier child.
  *
  *   notify_driver --state DIR [--user USER] [--bus ADDRESS] [--run-user-dir D]
- *                 [--sessions-dir D] MODE [--timeout S]
+ *                 [--sessions-dir D] [--owner UID] [--cmdline TEXT]
+ *                 [--secret TOKEN] MODE [--timeout S]
+ *
+ * --owner and --cmdline: the uid and command line of the scenario's
+ * program (default 4242 and its name); --secret: a string kept in this
+ * process's heap, as the daemon keeps its configuration, that the
+ * notifier's helper must not hold.
  *
  * Without --user and --bus the desktop user is found as the daemon finds
  * it: the owner of RUN_USER_DIR/UID/bus, and that socket is the bus.
@@ -42,6 +48,9 @@ struct driver {
 	uint64_t deadline_ms;
 	uint64_t send_max_us;
 	uint64_t sends;
+	uint32_t owner;      /* uid of the program in the scenario */
+	const char *cmdline; /* its command line; NULL: its name */
+	const char *secret;  /* --secret: in our heap, must not be in the child's */
 	int result;
 };
 
@@ -114,6 +123,73 @@ static void driver_proc_fds(pid_t pid, char *out, size_t outsz)
 	}
 }
 
+/*
+ * Whether the child's memory holds secret anywhere (every readable
+ * mapping, read through /proc/PID/mem as root): 1, 0, or -1 when it could
+ * not be read.
+ */
+static int driver_child_holds(pid_t pid, const char *secret)
+{
+	char path[64], line[512];
+	size_t slen = strlen(secret);
+	int found = 0, memfd, scanned = 0;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	maps = fopen(path, "re");
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	memfd = open(path, O_RDONLY | O_CLOEXEC);
+	while (maps && memfd >= 0 && !found && fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar]") || hi - lo > (256ul << 20))
+			continue;
+		for (unsigned long at = lo; at < hi && !found; at += 1 << 20) {
+			size_t want = hi - at < (1ul << 20) + slen ? hi - at : (1ul << 20) + slen;
+			char *buf = xmalloc(want);
+			ssize_t n = pread(memfd, buf, want, (off_t)at);
+
+			if (n > 0) {
+				scanned = 1;
+				found = memmem(buf, (size_t)n, secret, slen) != NULL;
+			}
+			free(buf);
+		}
+	}
+	if (maps)
+		fclose(maps);
+	if (memfd >= 0)
+		close(memfd);
+	return found ? 1 : scanned ? 0 : -1;
+}
+
+/* The child's image and environment: a fresh exec with nothing inherited. */
+static void driver_proc_exec(pid_t pid, FILE *f)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	if (fd >= 0)
+		close(fd);
+	fprintf(f, "child_environ_bytes=%zd\n", n);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n > 0 ? n : 0] = '\0';
+	fprintf(f, "child_cmdline=%s\n", buf);
+}
+
 /* The key=value report, to f. */
 static void driver_report(struct driver *drv, FILE *f)
 {
@@ -134,6 +210,9 @@ static void driver_report(struct driver *drv, FILE *f)
 		driver_proc_fds(st.pid, fds, sizeof(fds));
 		fprintf(f, "child_uids=%s\nchild_gids=%s\nchild_groups=%s\nchild_fds=%s\n", uids,
 			gids, groups, fds);
+		driver_proc_exec(st.pid, f);
+		if (drv->secret)
+			fprintf(f, "child_holds_secret=%d\n", driver_child_holds(st.pid, drv->secret));
 	}
 	fprintf(f, "sends=%llu\nsend_max_us=%llu\n", (unsigned long long)drv->sends,
 		(unsigned long long)drv->send_max_us);
@@ -162,12 +241,13 @@ static uint64_t driver_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* notify_send, timed: the daemon side must never block. */
-static void driver_send(struct driver *drv, uint8_t urgency, const char *summary, const char *body)
+/* notify_send_owned, timed: the daemon side must never block. */
+static void driver_send(struct driver *drv, uint8_t urgency, const char *summary, const char *body,
+			const char *body_others, uint32_t owner)
 {
 	uint64_t t0 = driver_now_us(), dt;
 
-	(void)notify_send(drv->notify, urgency, summary, body);
+	(void)notify_send_owned(drv->notify, urgency, summary, body, body_others, owner);
 	dt = driver_now_us() - t0;
 	if (dt > drv->send_max_us)
 		drv->send_max_us = dt;
@@ -185,13 +265,13 @@ static int driver_connection(struct driver *drv, const char *exe, const char *na
 	conn_set(&rec->proc.exe, exe);
 	conn_set(&rec->proc.name, name);
 	conn_set(&rec->proc.sha256, sha);
-	conn_set(&rec->proc.cmdline, name);
+	conn_set(&rec->proc.cmdline, drv->cmdline ? drv->cmdline : name);
 	rec->time = util_wall_s();
-	rec->uid = 4242;
+	rec->uid = drv->owner;
 	n = records_observe(drv->records, rec, false, d, RECORDS_MAX_DETECTIONS);
 	for (int i = 0; i < n; i++) {
 		(void)records_log_detection(drv->records, &d[i]);
-		driver_send(drv, d[i].urgency, d[i].summary, d[i].body);
+		driver_send(drv, d[i].urgency, d[i].summary, d[i].body, d[i].body_others, d[i].uid);
 		records_detection_clear(&d[i]);
 	}
 	conn_record_free(rec);
@@ -217,12 +297,17 @@ static void driver_tick(struct loop *loop, uint64_t expirations, void *data)
 
 int main(int argc, char **argv)
 {
-	struct driver drv = { .statefd = -1, .result = 1 };
+	struct driver drv = { .statefd = -1, .result = 1, .owner = 4242 };
 	struct notify_config cfg = { 0 };
 	const char *state = NULL, *mode = NULL;
 	long flood = 0, timeout_s = 30;
 	struct loop_timer *tick = NULL;
+	char *secret = NULL;
 	int r;
+
+	/* The notifier re-executes this program as its helper (notify.h). */
+	if (argc > 1 && strcmp(argv[1], NOTIFY_HELPER_COMMAND) == 0)
+		return notify_helper_main(argc, argv);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
@@ -237,6 +322,12 @@ int main(int argc, char **argv)
 			cfg.sessions_dir = argv[++i];
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			timeout_s = atol(argv[++i]);
+		else if (strcmp(argv[i], "--owner") == 0 && i + 1 < argc)
+			drv.owner = (uint32_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--cmdline") == 0 && i + 1 < argc)
+			drv.cmdline = argv[++i];
+		else if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc)
+			drv.secret = secret = xstrdup(argv[++i]); /* in our heap, like the config */
 		else if (strcmp(argv[i], "scenario") == 0)
 			mode = "scenario";
 		else if (strcmp(argv[i], "flood") == 0 && i + 1 < argc) {
@@ -288,7 +379,7 @@ int main(int argc, char **argv)
 
 			snprintf(summary, sizeof(summary), "flood %ld", i);
 			snprintf(body, sizeof(body), "message %ld of %ld", i, flood);
-			driver_send(&drv, NOTIFY_URGENCY_NORMAL, summary, body);
+			driver_send(&drv, NOTIFY_URGENCY_NORMAL, summary, body, NULL, 0);
 		}
 		{
 			struct notify_stats st;
@@ -318,5 +409,6 @@ out:
 	loop_free(drv.loop);
 	if (drv.statefd >= 0)
 		close(drv.statefd);
+	free(secret);
 	return drv.result;
 }

@@ -362,6 +362,10 @@ static void test_format(void)
 		   strstr(d[0].body, "\xe2\x80\xa6"),
 	   "long cmdline shortened in body (%zu bytes)", strlen(d[0].body));
 	ok(strstr(d[0].text, longcmd) != NULL, "full cmdline in log text");
+	ok(d[0].body_others && !strstr(d[0].body_others, want) &&
+	   strstr(d[0].body_others, "/tmp/&lt;b&gt;x&amp;y&quot;") &&
+	   strstr(d[0].body_others, "command line not shown"),
+	   "body for another desktop user: the program, not its command line");
 	ok(strlen(d[0].body) + strlen(d[0].summary) + 16 <= NOTIFY_MSG_MAX, "fits one message");
 
 	is_int(records_log_detection(r, &d[0]), -EBADF, "log without exe.log: -EBADF");
@@ -466,6 +470,15 @@ static void test_find_user(void)
 	mkdirat(rfd, "notauid", 0700);
 	if (getuid() != 0) {
 		ok(make_bus(rfd, getuid()) == 0, "bus for our uid");
+		is_int(notify_find_user(&cfg, &uid, &gid), -ENOENT, "no seat session: nobody");
+		{
+			char line[64];
+			int fd = openat(sfd, "c0", O_WRONLY | O_CREAT, 0644);
+
+			snprintf(line, sizeof(line), "UID=%u\nACTIVE=1\nSEAT=seat0\n", (unsigned)getuid());
+			ok(write(fd, line, strlen(line)) == (ssize_t)strlen(line), "our seat session");
+			close(fd);
+		}
 		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found our uid");
 		is_int(uid, getuid(), "uid is ours");
 		tap_skip("several users need root to chown");
@@ -473,22 +486,34 @@ static void test_find_user(void)
 		ok(make_bus(rfd, 65533) == 0 && make_bus(rfd, 65534) == 0, "two buses");
 		/* A bus in 65000/ owned by root: not 65000's, so skipped. */
 		mkdirat(rfd, "65000", 0700);
-		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found a user");
-		is_int(uid, 65533, "lowest uid without sessions");
-		is_int(gid, 65534, "gid from the runtime dir");
+		/* Buses but no seat session (lingering users): nobody is picked. */
+		is_int(notify_find_user(&cfg, &uid, &gid), -ENOENT,
+		       "lingering users with a bus but no seat session: nobody");
+		{
+			struct notify_config nologind = cfg;
+
+			nologind.sessions_dir = "/nonexistent-auditsnitch-sessions";
+			is_int(notify_find_user(&nologind, &uid, &gid), -ENXIO,
+			       "without logind auto mode finds nobody (-ENXIO)");
+		}
 		{
 			const char *s = "# comment\nUID=65534\nUSER=x\nACTIVE=1\nSEAT=seat0\nSTATE=active\n";
 			const char *t = "UID=65533\nACTIVE=0\nSEAT=seat0\n";
-			int fd = openat(sfd, "c1", O_WRONLY | O_CREAT, 0644), fd2;
+			const char *u = "UID=65533\nACTIVE=1\n"; /* ssh: active, no seat */
+			int fd = openat(sfd, "c1", O_WRONLY | O_CREAT, 0644), fd2, fd3;
 
 			ok(write(fd, s, strlen(s)) == (ssize_t)strlen(s), "session file");
 			close(fd);
 			fd2 = openat(sfd, "c2", O_WRONLY | O_CREAT, 0644);
 			ok(write(fd2, t, strlen(t)) == (ssize_t)strlen(t), "inactive session file");
 			close(fd2);
+			fd3 = openat(sfd, "c3", O_WRONLY | O_CREAT, 0644);
+			ok(write(fd3, u, strlen(u)) == (ssize_t)strlen(u), "seatless session file");
+			close(fd3);
 		}
 		is_int(notify_find_user(&cfg, &uid, &gid), 0, "found with sessions");
-		is_int(uid, 65534, "active seat session wins");
+		is_int(uid, 65534, "the active seat session's user, not the lower uid without one");
+		is_int(gid, 65535, "gid from the runtime dir");
 	}
 	close(rfd);
 	close(sfd);
