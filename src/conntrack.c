@@ -2091,17 +2091,8 @@ static void ct_remove_table(struct ct *ct)
 			 (char *)"auditsnitch", NULL };
 	pid_t pid = ct_spawn_nft(ct, argv);
 
-	if (pid < 0)
-		return;
-	for (int i = 0; i < CT_NFT_WAIT_MS / 10; i++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		if (waitpid(pid, NULL, WNOHANG) != 0)
-			return;
-		nanosleep(&ts, NULL);
-	}
-	kill(pid, SIGKILL);
-	(void)waitpid(pid, NULL, 0);
+	if (pid >= 0)
+		(void)util_reap_bounded(pid, CT_NFT_WAIT_MS);
 }
 
 void ct_free(struct ct *ct)
@@ -2117,7 +2108,7 @@ void ct_free(struct ct *ct)
 		close(ct->nft_pidfd);
 	}
 	if (ct->nft_pid > 0)
-		(void)waitpid(ct->nft_pid, NULL, 0);
+		(void)util_reap_bounded(ct->nft_pid, CT_NFT_WAIT_MS);
 	if (ct->probe_fd >= 0)
 		close(ct->probe_fd);
 	if (ct->loop) {

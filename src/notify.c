@@ -1357,16 +1357,15 @@ void notify_free(struct notify *n)
 		pid_t pid = n->pid;
 
 		notify_child_gone(n, false); /* closes the socket: the child sees EOF */
-		/* Give it a second to go, then make sure. */
-		for (int i = 0; i < 100 && n->zombie; i++) {
-			if (i == 10)
-				kill(pid, SIGTERM);
+		/* 100 ms to go on EOF, then SIGTERM, then SIGKILL: a stopped child never holds us up. */
+		for (int i = 0; i < 10 && n->zombie; i++) {
 			usleep(10000);
 			notify_reap(n);
 		}
 		if (n->zombie) {
-			kill(pid, SIGKILL);
-			(void)waitpid(pid, NULL, 0);
+			kill(pid, SIGTERM);
+			(void)util_reap_bounded(pid, 900);
+			n->zombie = 0;
 		}
 	}
 	loop_timer_free(n->restart_timer);

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -393,6 +395,25 @@ ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel)
 		if (got < 0 || (salen >= sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0))
 			return got;
 		(*not_kernel)++;
+	}
+}
+
+int util_reap_bounded(pid_t pid, unsigned int grace_ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	unsigned int waited = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+
+		if (r != 0)
+			return 0; /* reaped, or ECHILD: someone else did */
+		if (waited == grace_ms)
+			kill(pid, SIGKILL); /* also ends a stopped process */
+		if (waited >= grace_ms + 1000)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+		waited += 10;
 	}
 }
 

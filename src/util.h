@@ -111,6 +111,14 @@ const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
  */
 ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel);
 
+/*
+ * Waits up to grace_ms for child pid to exit, then SIGKILLs it and waits up
+ * to another second: shutdown never hangs on a stopped or stuck child (the
+ * rules, nft table and pidfile are removed after it). Returns 0 when
+ * reaped, -ETIMEDOUT when it could not be (left as a zombie to init).
+ */
+int util_reap_bounded(pid_t pid, unsigned int grace_ms);
+
 /* Parses a decimal integer in [min, max]; 0 or -EINVAL / -ERANGE. */
 int util_parse_ll(const char *s, long long min, long long max, long long *ret);
 

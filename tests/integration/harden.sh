@@ -1,0 +1,189 @@
+#!/bin/bash
+# harden.sh: issue 16, what an unprivileged user could do to the daemon.
+#  5. restart blocked: an unprivileged user cannot open (so cannot flock) a
+#     stale pidfile or reach the control socket; the next start works;
+#  6. terminal escapes: a real program whose path and argv hold ESC, BEL,
+#     CR, U+009B (and a raw 0x9b byte) and U+202E; none of them reaches
+#     query's table, CSV or JSON, exe.log, conn.log, error.log or run --json
+#     raw;
+#  9. -d DIR owned by another user, writable by others or below a parent
+#     others can write is refused with a clear message; a configuration
+#     others can write is refused; a FIFO named error.log does not hang the
+#     start; run --json prints no argv when "Log commands" is false; a
+#     stopped notifier does not hold up shutdown (rules, nft table and
+#     pidfile are removed in bounded time).
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+asn_require_root
+asn_require_cmd auditctl setpriv flock /usr/bin/python3
+auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
+ONCE="$top_builddir/tests/integration/connect_once"
+[ -x "$ONCE" ] || asn_skip "connect_once not built (make check builds it)"
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
+
+tmp=$(asn_statedir)
+chmod 755 "$tmp"
+
+# ---- 5. the pidfile and the control socket are root's alone ----
+dir="$tmp/s5"
+mkdir -m 755 "$dir"   # searchable by everyone: only the files' modes protect them
+printf '{"Desktop notifications": false, "Conntrack setup": "never"}\n' >"$dir/config.json"
+asn_cleanup "asn_stop_daemon '$dir'"
+A() { "$AUDITSNITCH" -d "$dir" "$@"; }
+A start; asn_is "start" "$?" 0
+asn_is "pidfile mode 0600" "$(stat -c %a "$dir/auditsnitch.pid")" 600
+asn_is "control socket mode 0600" "$(stat -c %a "$dir/auditsnitch.sock")" 600
+asn_check "nobody cannot open the pidfile to lock it" \
+	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups flock -n -s '$dir/auditsnitch.pid' true 2>/dev/null"
+asn_check "nobody cannot connect to the control socket" \
+	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.connect(\"$dir/auditsnitch.sock\")' 2>/dev/null"
+pid=$(cat "$dir/auditsnitch.pid")
+kill -9 "$pid"
+asn_wait 5 asn_gone "$pid"
+# The attack: hold a lock on the stale pidfile for as long as one likes.
+nobody flock -s "$dir/auditsnitch.pid" sleep 30 2>"$tmp/flock.err" &
+fpid=$!
+asn_cleanup "kill $fpid 2>/dev/null"
+sleep 0.5
+asn_check "nobody's flock of the stale pidfile fails" grep -q 'Permission denied' "$tmp/flock.err"
+stale_ok() { A status >/dev/null; [ $? = 1 ]; }
+asn_wait 5 stale_ok
+A start; asn_is "the next start works (not 'already running', 75)" "$?" 0
+A stop >/dev/null
+
+# ---- 9. StrictModes on -d DIR and the configuration ----
+bad="$tmp/theirs"
+mkdir -m 750 "$bad"
+chown 65534:65534 "$bad"
+"$AUDITSNITCH" -d "$bad" start 2>"$tmp/theirs.err"; st=$?
+asn_is "a state dir owned by another user: refused (77)" "$st" 77
+asn_check "the message names the owner and the fix" grep -q "owned by uid 65534.*refusing to use it (chown it" "$tmp/theirs.err"
+asn_check "nothing was written there" test ! -e "$bad/auditsnitch.pid"
+bad="$tmp/open"
+mkdir -m 777 "$bad"
+chmod 777 "$bad"
+"$AUDITSNITCH" -d "$bad" start 2>"$tmp/open.err"; st=$?
+asn_is "a state dir writable by others: refused (77)" "$st" 77
+asn_check "the message says so" grep -q "writable by group or others" "$tmp/open.err"
+mkdir -m 777 "$tmp/pub"
+chmod 777 "$tmp/pub"
+"$AUDITSNITCH" -d "$tmp/pub/state" start 2>"$tmp/pub.err"; st=$?
+asn_is "a state dir below a parent others can write (not sticky): refused" "$st" 77
+asn_check "the message names the parent" grep -q "its parent $tmp/pub is writable by others" "$tmp/pub.err"
+rm -rf "$tmp/pub/state"
+dir="$tmp/cfg"
+mkdir -m 750 "$dir"
+printf '{"Desktop notifications": false}\n' >"$dir/config.json"
+chmod 666 "$dir/config.json"
+"$AUDITSNITCH" -d "$dir" start 2>"$tmp/cfg.err"; st=$?
+asn_is "a configuration others can write: refused" "$st" 77
+asn_check "the message names the file" grep -q "config.json: writable by group or others" "$tmp/cfg.err"
+
+# A FIFO named error.log (and conn.log) used to hang the start in open(2).
+dir="$tmp/fifo"
+mkdir -m 750 "$dir"
+printf '{"Desktop notifications": false, "Conntrack setup": "never", "DB text log": true}\n' >"$dir/config.json"
+mkfifo "$dir/error.log"
+asn_cleanup "asn_stop_daemon '$dir'"
+timeout 20 "$AUDITSNITCH" -d "$dir" start 2>"$tmp/fifo.err"; st=$?
+asn_is "start with a FIFO as error.log returns at once, started" "$st" 0
+asn_check "and runs (status 0)" "$AUDITSNITCH" -d "$dir" status >/dev/null
+asn_check "the FIFO is left alone" test -p "$dir/error.log"
+"$AUDITSNITCH" -d "$dir" stop >/dev/null
+
+# ---- 6. one escaping rule for every text sink ----
+dir="$tmp/esc"
+mkdir -m 750 "$dir"
+cat >"$dir/config.json" <<CONF
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "DB text log": true,
+ "Conntrack nft file": "$asn_nft_file"}
+CONF
+evdir="$tmp/e$(printf '\033')[31m$(printf '\a')d"
+mkdir -m 755 "$evdir"
+evil="$evdir/x$(printf '\033]0;pwn\a\r\302\233\342\200\256')gpj.exe"
+cp "$ONCE" "$evil"
+argv2="0$(printf '\033[2J\a\r\302\233\233\342\200\256')hunter2"
+"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 15 test -S "$dir/auditsnitch.sock"
+"$evil" 9 "$argv2"
+q() { "$AUDITSNITCH" -d "$dir" query "$@"; }
+has_evil() { q --format json | grep -q 'gpj.exe'; }
+asn_check "the program's connection is stored" asn_wait 15 has_evil
+q --format csv >"$dir/q.csv"
+q --format json >"$dir/q.json"
+q >"$dir/q.table"
+q --group-by cmdline >"$dir/q.cmdline"
+kill "$dpid"; wait "$dpid"
+# clean FILE...: no C0 (but LF), DEL, C1, bidi control or invalid UTF-8 byte.
+clean() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+bad = 0
+for path in sys.argv[1:]:
+    text = open(path, "rb").read().decode("utf-8", "surrogateescape")
+    for i, ch in enumerate(text):
+        c = ord(ch)
+        if (c < 0x20 and ch != "\n") or 0x7f <= c <= 0x9f or 0x202a <= c <= 0x202e \
+                or 0x2066 <= c <= 0x2069 or 0xdc80 <= c <= 0xdcff:
+            print("# %s: U+%04X at %d" % (path, c, i))
+            bad += 1
+sys.exit(1 if bad else 0)
+PY
+}
+for f in q.csv q.json q.table q.cmdline exe.log conn.log error.log events.json; do
+	asn_check "$f holds the program and no raw control" sh -c "grep -q 'gpj.exe' '$dir/$f' || [ $f = error.log ]"
+	asn_check "$f: no ESC, BEL, CR, C1 or bidi control raw" clean "$dir/$f"
+done
+asn_check "CSV shows the escapes" grep -qF 'x\x1b]0;pwn\x07\x0d\u009b\u202egpj.exe' "$dir/q.csv"
+asn_check "the table shows the argv escapes" grep -qF '\x1b[2J\x07\x0d\u009b\x9b\u202ehunter2' "$dir/q.cmdline"
+asn_check "JSON keeps the exact text for programs" /usr/bin/python3 -c "
+import json, sys
+rows = [r for r in json.load(open('$dir/q.json')) if 'gpj.exe' in r['exe']]
+assert rows and '\u202e' in rows[0]['exe'] and '\x1b' in rows[0]['exe'], rows"
+
+# run --json with "Log commands" false: no argv.
+dir="$tmp/nocmd"
+mkdir -m 750 "$dir"
+printf '{"Desktop notifications": false, "Conntrack setup": "never", "Log commands": false}\n' >"$dir/config.json"
+"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 15 test -S "$dir/auditsnitch.sock"
+"$evil" 9 "0-secret-argv-$$"
+has_exec() { grep -q '"type":"exec".*gpj.exe' "$dir/events.json"; }
+asn_check "the exec event is printed" asn_wait 10 has_exec
+kill "$dpid"; wait "$dpid"
+asn_check "its argv is not" sh -c "! grep -q 'secret-argv' '$dir/events.json'"
+asn_check "argv is an empty list" grep -q '"type":"exec".*"argv":\[\]' "$dir/events.json"
+
+# ---- 9. a stopped notifier does not hold up shutdown ----
+dir="$tmp/stopped"
+mkdir -m 750 "$dir"
+cat >"$dir/config.json" <<CONF
+{"Desktop notifications": true, "Desktop user": "nobody",
+ "Desktop bus address": "unix:path=$tmp/no-such-bus", "Conntrack nft file": "$asn_nft_file"}
+CONF
+"$AUDITSNITCH" -d "$dir" run >/dev/null 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill -9 $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 15 test -S "$dir/auditsnitch.sock"
+helper() { pgrep -P "$dpid" -f notify-helper; }
+asn_check "the notifier helper runs" asn_wait 10 helper
+hpid=$(helper)
+asn_is "the helper runs as nobody" "$(stat -c %u "/proc/$hpid")" 65534
+kill -STOP "$hpid"
+# The table appears once the probe finds no flows (a few hundred ms).
+sleep 2
+t0=$(date +%s%N)
+kill -TERM "$dpid"; wait "$dpid"; st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# shutdown with a stopped notifier took $ms ms"
+asn_is "the daemon exits 0" "$st" 0
+asn_check "within 5 s" [ "$ms" -lt 5000 ]
+asn_check "the helper is gone" asn_gone "$hpid"
+asn_check "pidfile removed" test ! -e "$dir/auditsnitch.pid"
+asn_is "no rule of ours left" "$(auditctl -l | grep -c 'key=auditsnitch$')" 0
+asn_check "our nft table removed" sh -c "! nft list tables 2>/dev/null | grep -q 'inet auditsnitch'"
+asn_done
