@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "caps.h"
 #include "config.h"
 #include "conntrack.h"
 #include "correlate.h"
@@ -1036,6 +1037,8 @@ static void *daemon_save_main(void *arg)
 
 	/* Named so top -H, ps -L and perf tell the threads apart. */
 	(void)pthread_setname_np(pthread_self(), "asn-save");
+	/* It writes record.json in our own directory: no capability needed. */
+	(void)caps_limit(0, 0, 0);
 
 	daemon_save_thread(d->save_job);
 	__atomic_store_n(&d->save_done, true, __ATOMIC_RELEASE);
@@ -1270,6 +1273,27 @@ out:
 	return path;
 }
 
+struct daemon_writer_call {
+	struct daemon *d;
+	const struct writer_options *opts;
+	char **msg;
+};
+
+static int daemon_writer_new(void *arg)
+{
+	struct daemon_writer_call *c = arg;
+
+	return writer_new(c->opts, daemon_writer_error, c->d, &c->d->writer, c->msg);
+}
+
+/* The hashing threads read fds they are given: they need no capability. */
+static int daemon_hash_pool_new(void *arg)
+{
+	struct daemon *d = arg;
+
+	return hash_pool_new(2, 0, &d->hashes);
+}
+
 /*
  * Builds everything between the kernel sources and the files: the notifier
  * (forked first, before any thread), record.json, the filter, the writer
@@ -1345,7 +1369,10 @@ static int daemon_start_pipeline(struct daemon *d)
 			.retention_days = (int)config_int(d->config, CONFIG_DB_RETENTION_DAYS),
 			.max_queued = WRITER_DEFAULT_MAX_QUEUED,
 		};
-		r = writer_new(&wo, daemon_writer_error, d, &d->writer, &msg);
+		struct daemon_writer_call wc = { .d = d, .opts = &wo, .msg = &msg };
+
+		/* Its thread needs no capability: made from one that has none. */
+		r = caps_call_unprivileged(daemon_writer_new, &wc);
 		if (r < 0) {
 			log_error("%s: %s", paths_db_file(d->paths), msg ? msg : strerror(-r));
 			free(msg);
@@ -1357,7 +1384,7 @@ static int daemon_start_pipeline(struct daemon *d)
 			msg = NULL;
 		}
 	}
-	r = hash_pool_new(2, 0, &d->hashes);
+	r = caps_call_unprivileged(daemon_hash_pool_new, d);
 	if (r < 0) {
 		log_error("cannot start the hashing threads: %s", strerror(-r));
 		return EX_OSERR;
@@ -1551,6 +1578,13 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		status = EX_NOPERM;
 		goto out;
 	}
+	/*
+	 * Before any thread: what the daemon may ever use (caps.h), bounding
+	 * set included, so no thread or child starts with more.
+	 */
+	r = caps_limit(CAPS_RUNTIME | CAPS_SETUP, CAPS_RUNTIME_EFFECTIVE | CAPS_SETUP, 1);
+	if (r < 0)
+		log_warn("cannot limit capabilities: %s; running with more than needed", strerror(-r));
 	/* Files we create are 0640 and directories 0750 whatever umask we inherit. */
 	umask(027);
 	r = paths_new(opts->state_dir, opts->config_file, &d.paths);
@@ -1629,6 +1663,11 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		goto out;
 	}
 	daemon_apply_log_group(&d);
+	/* Setup is done (fanotify_init, RLIMIT_NOFILE): keep what caps.h lists, before the poller. */
+	r = caps_limit(CAPS_RUNTIME, CAPS_RUNTIME_EFFECTIVE, 1);
+	if (r < 0)
+		log_warn("cannot drop capabilities after setup: %s; running with more than needed",
+			 strerror(-r));
 	r = daemon_start_audit(&d);
 	if (r != 0) {
 		status = r;

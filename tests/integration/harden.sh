@@ -38,6 +38,25 @@ asn_check "nobody cannot open the pidfile to lock it" \
 asn_check "nobody cannot connect to the control socket" \
 	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.connect(\"$dir/auditsnitch.sock\")' 2>/dev/null"
 pid=$(cat "$dir/auditsnitch.pid")
+# Capabilities after start-up (caps.h): the loop thread keeps what it uses,
+# SETUID/SETGID only permitted (for the notifier helper); worker threads none.
+capsof() { awk -v k="$2:" '$1 == k { print $2 }' "$1/status"; }
+want_eff=$(printf '%016x' $(( (1<<30)|(1<<37)|(1<<12)|(1<<19)|(1<<2)|(1<<5) )))
+want_prm=$(printf '%016x' $(( 0x$want_eff | (1<<6)|(1<<7) )))
+asn_is "main thread: effective capabilities" "$(capsof /proc/$pid CapEff)" "$want_eff"
+asn_is "main thread: permitted capabilities" "$(capsof /proc/$pid CapPrm)" "$want_prm"
+asn_is "bounding set" "$(capsof /proc/$pid CapBnd)" "$want_prm"
+asn_is "no inheritable capability" "$(capsof /proc/$pid CapInh)" 0000000000000000
+for task in /proc/$pid/task/*; do
+	name=$(cat "$task/comm")
+	case $name in
+	asn-hash*|asn-writer*)
+		asn_is "thread $name holds no capability" "$(capsof "$task" CapPrm)" 0000000000000000 ;;
+	*)
+		asn_check "thread $name holds at most the daemon's set" \
+			[ $(( 0x$(capsof "$task" CapPrm) & ~0x$want_prm )) = 0 ] ;;
+	esac
+done
 kill -9 "$pid"
 asn_wait 5 asn_gone "$pid"
 # The attack: hold a lock on the stale pidfile for as long as one likes.
