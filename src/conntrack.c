@@ -1790,6 +1790,18 @@ static int ct_check_subsystem(struct ct *ct)
 /* Sends the probe datagram from 127.0.0.1:P to itself and arms the CT_PROBE_MS timer. */
 static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data);
 
+/*
+ * The systemd unit forbids IP sockets (RestrictAddressFamilies) and IP
+ * traffic (IPAddressDeny): then no probe datagram is sent, and only the
+ * host's other flows prove tracking. The timer still judges, so "auto" loads the
+ * nft table after CT_PROBE_MS without a flow (harmless when conntrack
+ * already tracked), and the state turns OK with the first flow.
+ */
+static bool ct_probe_forbidden(int err)
+{
+	return err == EAFNOSUPPORT || err == EPERM || err == EACCES;
+}
+
 static int ct_probe_start(struct ct *ct)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -1798,15 +1810,18 @@ static int ct_probe_start(struct ct *ct)
 	if (ct->probe_fd >= 0)
 		close(ct->probe_fd);
 	ct->probe_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ct->probe_fd < 0)
+	if (ct->probe_fd < 0 && !ct_probe_forbidden(errno))
 		return -errno;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(ct->probe_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    getsockname(ct->probe_fd, (struct sockaddr *)&sin, &sl) < 0)
-		return -errno;
-	ct->probe_port = ntohs(sin.sin_port);
-	if (sendto(ct->probe_fd, "auditsnitch", 11, 0, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		return -errno;
+	if (ct->probe_fd >= 0) {
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(ct->probe_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+		    getsockname(ct->probe_fd, (struct sockaddr *)&sin, &sl) < 0)
+			return -errno;
+		ct->probe_port = ntohs(sin.sin_port);
+		if (sendto(ct->probe_fd, "auditsnitch", 11, 0, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+		    !ct_probe_forbidden(errno))
+			return -errno;
+	}
 	if (ct->probe_timer)
 		loop_timer_free(ct->probe_timer);
 	ct->probe_timer = loop_timer_new(ct->loop, CT_PROBE_MS, 0, ct_probe_timeout, ct);

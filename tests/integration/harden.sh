@@ -205,4 +205,20 @@ asn_check "the helper is gone" asn_gone "$hpid"
 asn_check "pidfile removed" test ! -e "$dir/auditsnitch.pid"
 asn_is "no rule of ours left" "$(auditctl -l | grep -c 'key=auditsnitch$')" 0
 asn_check "our nft table removed" sh -c "! nft list tables 2>/dev/null | grep -q 'inet auditsnitch'"
+
+# ---- Also: the unit rates 2.5 or better and still verifies ----
+if command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$tmp/unit" "$tmp/man/man8" "$tmp/man/man5"
+	sed "s|^ExecStart=.*|ExecStart=$(readlink -f "$AUDITSNITCH") run|" \
+		"$top_builddir/data/auditsnitch.service" >"$tmp/unit/auditsnitch.service"
+	cp "$top_srcdir/man/auditsnitch.8" "$tmp/man/man8/"
+	cp "$top_srcdir/man/auditsnitch.conf.5" "$tmp/man/man5/"
+	score=$(systemd-analyze security --offline=true "$tmp/unit/auditsnitch.service" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	echo "# systemd-analyze security: $score"
+	asn_check "systemd-analyze security rates the unit 2.5 or better ($score)" \
+		awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.5) }'
+	MANPATH="$tmp/man" systemd-analyze verify "$tmp/unit/auditsnitch.service" >"$tmp/verify.out" 2>&1
+	asn_is "systemd-analyze verify is clean" "$?:$(cat "$tmp/verify.out")" "0:"
+fi
 asn_done

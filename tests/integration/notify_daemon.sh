@@ -245,6 +245,9 @@ echo "# $got"
 asn_is "first connection: urgency normal" "${got%%	*}" 1
 asn_check "first connection: body names the path and the sha256 prefix" \
 	sh -c "echo '$got' | grep -qF '$P | sha256 ${sha1:0:16} |'"
+# Issue 16: the program is root's, the desktop user is not: no command line.
+asn_check "another user's program: its command line is not shown" \
+	sh -c "echo '$got' | grep -q 'command line not shown' && ! echo '$got' | grep -qF '$port 1'"
 
 "$P" "$port" 2
 asn_check "second run: recorded" asn_wait 15 has_rec "$P $port 2"
