@@ -426,6 +426,25 @@ out:
 	return r;
 }
 
+struct netaddr *netaddr_new_offline(void)
+{
+	struct netaddr *na = xcalloc(1, sizeof(*na));
+
+	na->slots = xcalloc(NETADDR_SLOTS, sizeof(*na->slots));
+	na->fd = -1;
+	return na;
+}
+
+void netaddr_feed(struct netaddr *na, const void *buf, size_t len, bool dumping)
+{
+	if (dumping) {
+		na->dumping = true;
+		na->dump_seq = 1;
+		na->gen++;
+	}
+	(void)netaddr_input(na, buf, len);
+}
+
 void netaddr_get_stats(const struct netaddr *na, struct netaddr_stats *out)
 {
 	*out = na->stats;

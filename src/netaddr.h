@@ -9,6 +9,7 @@
 #define AUDITSNITCH_NETADDR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct netaddr;
@@ -54,6 +55,14 @@ enum netaddr_dir netaddr_classify(const struct netaddr *na, int family, const vo
 int netaddr_refresh(struct netaddr *na);
 
 void netaddr_get_stats(const struct netaddr *na, struct netaddr_stats *out);
+
+/*
+ * For tests and fuzzing: a table with no socket, and one rtnetlink
+ * datagram fed to the parser as if the kernel had sent it (dumping says
+ * whether a dump with sequence 1 is in progress, so NLMSG_DONE sweeps).
+ */
+struct netaddr *netaddr_new_offline(void);
+void netaddr_feed(struct netaddr *na, const void *buf, size_t len, bool dumping);
 
 /* For tests: add or remove an address as RTM_NEWADDR/RTM_DELADDR would. */
 int netaddr_add(struct netaddr *na, int family, const void *addr, uint32_t ifindex);

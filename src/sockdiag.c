@@ -253,6 +253,28 @@ static uint64_t sockdiag_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+int sockdiag_feed(const void *buf, size_t len, int family, bool dump, uint64_t *inode,
+		  uint32_t *uid, int *err)
+{
+	struct sockdiag sd = { .portid = 1, .fd = -1 };
+	struct sockdiag_query q = { .family = family, .lport = 1, .rport = 2, .dump = dump,
+				    .state = -1 };
+	int r;
+
+	if (family == AF_INET) {
+		memcpy(q.laddr, "\x7f\0\0\x01", 4);
+		memcpy(q.raddr, "\x7f\0\0\x02", 4);
+	} else {
+		q.laddr[15] = 1;
+		q.raddr[15] = 2;
+	}
+	*err = 0;
+	r = sockdiag_input(&sd, &q, 1, buf, len, err);
+	*inode = q.found ? q.inode : 0;
+	*uid = q.found ? q.uid : 0;
+	return r;
+}
+
 int sockdiag_lookup(struct sockdiag *sd, int family, int protocol, const void *laddr,
 		    uint16_t lport, const void *raddr, uint16_t rport, uint64_t *inode,
 		    uint32_t *uid)

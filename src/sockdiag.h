@@ -12,6 +12,8 @@
 #ifndef AUDITSNITCH_SOCKDIAG_H
 #define AUDITSNITCH_SOCKDIAG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sockdiag;
@@ -42,5 +44,15 @@ int sockdiag_lookup(struct sockdiag *sd, int family, int protocol, const void *l
 		    uint32_t *uid);
 
 void sockdiag_get_stats(const struct sockdiag *sd, struct sockdiag_stats *out);
+
+/*
+ * For tests and fuzzing: one answer datagram through the parser, as for a
+ * request with sequence 1 from port 1 (exact, or a dump matching the tuple
+ * 127.0.0.1:1 -> 127.0.0.2:2 or [::1]:1 -> [::2]:2 by family). Returns 1
+ * when it ends the request, 0 when more would follow; sets *inode and
+ * *uid when a socket was found (else *inode 0) and *err on an error answer.
+ */
+int sockdiag_feed(const void *buf, size_t len, int family, bool dump, uint64_t *inode,
+		  uint32_t *uid, int *err);
 
 #endif
