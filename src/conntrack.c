@@ -2134,7 +2134,7 @@ void ct_free(struct ct *ct)
 		mnl_socket_close(ct->ev_nl);
 	if (ct->dump_nl)
 		mnl_socket_close(ct->dump_nl);
-	if (ct->stats.nft_loaded)
+	if (ct->stats.nft_loaded || (ct->cfg.adopt_table && ct->cfg.setup == CT_SETUP_AUTO))
 		ct_remove_table(ct);
 	for (size_t i = 0; i < ct->nbuckets; i++) {
 		struct ct_entry *e = ct->buckets[i], *next;

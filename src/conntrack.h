@@ -89,6 +89,8 @@ struct ct_config {
 	const char *nft_path;      /* nft binary, absolute; NULL: configure's NFT_PATH */
 	const char *sysctl_dir;    /* NULL: /proc/sys/net/netfilter */
 	bool no_probe;             /* skip the loopback probe (tests, benchmarks) */
+	bool adopt_table;          /* "auto": delete our nft table at exit even when it was
+				      there at start (left by a daemon killed with -9) */
 	uint64_t gone_after_ms;    /* missing from complete dumps this long: gone; 0: 120 s */
 };
 

@@ -9,6 +9,7 @@
  * whether the daemon really came up.
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -1294,6 +1295,64 @@ static int daemon_hash_pool_new(void *arg)
 	return hash_pool_new(2, 0, &d->hashes);
 }
 
+/* Threads of /proc/PID (from its status), 0 when unknown. */
+static long long daemon_proc_threads(const char *pid)
+{
+	char path[300], line[128];
+	long long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Threads:", 8) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			if (util_parse_ll(line + 8 + strspn(line + 8, " \t"), 0, 1 << 30, &n) < 0)
+				n = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * True when another auditsnitch daemon runs: comm "auditsnitch", not us,
+ * not a zombie (killed with -9, not reaped yet), and with threads of its
+ * own (a daemon has its writer and hash threads; `start` waiting for us,
+ * or `status`, has one).
+ */
+static bool daemon_other_instance(void)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	bool found = false;
+
+	while (proc && !found && (de = readdir(proc))) {
+		char path[300], stat[64] = "";
+		long long pid;
+		FILE *f;
+
+		if (util_parse_ll(de->d_name, 1, 0x7fffffff, &pid) < 0 || pid == getpid())
+			continue;
+		/* "PID (comm) S": a zombie (a daemon killed with -9, not reaped yet) is not alive. */
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(stat, sizeof(stat), f)) {
+			const char *name = strstr(stat, " (auditsnitch) ");
+
+			found = name && name[15] != 'Z' && name[15] != 'X' &&
+				daemon_proc_threads(de->d_name) > 1;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (proc)
+		closedir(proc);
+	return found;
+}
+
 /*
  * Builds everything between the kernel sources and the files: the notifier
  * (forked first, before any thread), record.json, the filter, the writer
@@ -1442,6 +1501,12 @@ static int daemon_start_pipeline(struct daemon *d)
 	if (config_int_set(d->config, CONFIG_CONNTRACK_RCVBUF, &rcvbuf))
 		cc.rcvbuf_bytes = (int)rcvbuf;
 	cc.nft_path = NFT_PATH;
+	/*
+	 * A table of ours that is there at start with no other auditsnitch
+	 * alive was left by a daemon killed with -9: it is ours to remove at
+	 * exit, or it would stay for good (the soak found it).
+	 */
+	cc.adopt_table = !daemon_other_instance();
 	r = ct_new(&d->ct, &cc, &cb);
 	free(nft);
 	if (r == 0)

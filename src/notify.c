@@ -1144,6 +1144,8 @@ int notify_helper_main(int argc, char **argv)
 		return 64;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Exec'd through an fd, our comm would be "4"; say what we are in ps and top. */
+	(void)prctl(PR_SET_NAME, "asn-notify", 0, 0, 0);
 	notify_close_fds(sock);
 	/* Never compete with the daemon's loop for a CPU (woken by each send). */
 	(void)setpriority(PRIO_PROCESS, 0, 10);

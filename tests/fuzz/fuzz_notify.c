@@ -21,6 +21,7 @@
 
 #include "notify.h"
 #include "records.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -137,6 +138,23 @@ static size_t fuzz_unescape(const char *s, size_t len, char *out)
 				   fuzz_hex(s[i + 3]) >= 0) {
 				out[o++] = (char)(fuzz_hex(s[i + 2]) << 4 | fuzz_hex(s[i + 3]));
 				i += 4;
+			} else if (i + 5 < len && s[i + 1] == 'u' && fuzz_hex(s[i + 2]) >= 0 &&
+				   fuzz_hex(s[i + 3]) >= 0 && fuzz_hex(s[i + 4]) >= 0 &&
+				   fuzz_hex(s[i + 5]) >= 0) {
+				/* A C1 or bidi control (util_text_next), as UTF-8 again. */
+				unsigned cp = (unsigned)(fuzz_hex(s[i + 2]) << 12 | fuzz_hex(s[i + 3]) << 8 |
+							 fuzz_hex(s[i + 4]) << 4 | fuzz_hex(s[i + 5]));
+
+				if (cp < 0x80 || cp > 0xffff)
+					abort(); /* one byte would have been \xNN */
+				if (cp < 0x800) {
+					out[o++] = (char)(0xc0 | cp >> 6);
+				} else {
+					out[o++] = (char)(0xe0 | cp >> 12);
+					out[o++] = (char)(0x80 | (cp >> 6 & 0x3f));
+				}
+				out[o++] = (char)(0x80 | (cp & 0x3f));
+				i += 6;
 			} else {
 				abort(); /* a lone backslash: ambiguous */
 			}
@@ -158,6 +176,15 @@ static void fuzz_markup(const char *in, size_t len, size_t max_bytes)
 
 	if (!fuzz_utf8((const uint8_t *)out, olen))
 		abort();
+	/* The one escaping rule: nothing a terminal obeys is left. */
+	for (size_t i = 0; i < olen;) {
+		enum util_text_kind kind;
+		uint32_t cp;
+
+		i += util_text_next((const uint8_t *)out + i, olen - i, &cp, &kind);
+		if (kind != UTIL_TEXT_PLAIN)
+			abort();
+	}
 	if (olen >= 3 && memcmp(out + olen - 3, ellipsis, 3) == 0 && olen - 3 <= max_bytes) {
 		/* Cut (an input ending in "…" itself is decoded whole below). */
 		cut = true;

@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "output.h"
 #include "records.h"
 #include "store.h"
@@ -192,6 +193,37 @@ static void test_util_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, 42);
 }
 
+/* error.log and syslog get the message through the same rule. */
+static void test_log(void)
+{
+	char dir[] = "/tmp/asn-test-log.XXXXXX", *text = NULL;
+	int dfd;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	log_setup(false, false, LOG_INFO);
+	is_int(log_open_file(dfd, "error.log"), 0, "log: open error.log");
+	log_notice("path %s end", attack);
+	log_close();
+	ok(util_read_file(dfd, "error.log", 4096, &text, NULL) == 0, "log: read error.log back");
+	ok(text && strstr(text, "path x\\x1b]0;pwn\\x07y\\x0dz\\u009b31m\\x9ba\\u202egpj.exe end\n"),
+	   "log: one line, every control escaped: %s", text ? text : "");
+	ok(text && strchr(text, '\n') == text + strlen(text) - 1, "log: a single line");
+	if (text)
+		text[strlen(text) - 1] = '\0';
+	ok(text && test_util_clean(text), "log: nothing unsafe left in the line");
+	free(text);
+	unlinkat(dfd, "error.log", 0);
+	ok(mkfifoat(dfd, "error.log", 0600) == 0, "a FIFO as error.log");
+	is_int(log_open_file(dfd, "error.log"), -EINVAL, "log: a FIFO as error.log is refused at once");
+	unlinkat(dfd, "error.log", 0);
+	close(dfd);
+	rmdir(dir);
+}
+
 /* A reader's connection: schema objects cannot call application functions. */
 static void test_reader(void)
 {
@@ -224,5 +256,6 @@ int main(void)
 	test_markup();
 	test_open_state();
 	test_reader();
+	test_log();
 	return tap_done();
 }
