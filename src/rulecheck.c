@@ -202,15 +202,13 @@ static void rc_field_text(struct util_buf *t, const struct rc_field *fl)
 	else
 		util_buf_addf(t, "field%u%s", fl->f, op);
 	if (fl->str) {
-		size_t i;
-		/* Strings come from root's rules, but never print a control byte. */
-		for (i = 0; i < fl->slen; i++) {
-			unsigned char c = (unsigned char)fl->str[i];
-			if (c < 0x20 || c == 0x7f)
-				util_buf_addf(t, "\\x%02x", c);
-			else
-				util_buf_addf(t, "%c", c);
-		}
+		/* Strings come from root's rules, but never print a control (util_text_next's rule). */
+		size_t need = util_escape_flags(NULL, 0, fl->str, fl->slen, 0);
+		char *esc = xmalloc(need + 1);
+
+		util_escape_flags(esc, need + 1, fl->str, fl->slen, 0);
+		util_buf_addf(t, "%s", esc);
+		free(esc);
 	} else if (fl->f == AUDIT_ARCH) {
 		util_buf_addf(t, "%s", rc_arch_name(fl->v));
 	} else if (fl->f == AUDIT_MSGTYPE && audit_msg_type_to_name((int)fl->v)) {
