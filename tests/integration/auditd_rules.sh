@@ -99,7 +99,7 @@ cp "$ONCE" "$tmp/bin/shorty"
 chmod 0755 "$tmp/bin"/*
 
 cat > "$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 "$AUDITSNITCH" -d "$dir" run --json > "$dir/events.json" 2> "$dir/run.err" &
 dpid=$!
