@@ -12,7 +12,9 @@
 #     start; run --json prints no argv when "Log commands" is false; a
 #     stopped notifier does not hold up shutdown (rules, nft table and
 #     pidfile are removed in bounded time); a table left by kill -9 is
-#     removed by the next daemon;
+#     removed by the next daemon; netlink datagrams from another socket
+#     than the kernel are dropped and counted; no test-only environment
+#     variable and no PATH lookup of nft in the binary;
 #  Also: the daemon's capabilities after start-up, and the unit's
 #     systemd-analyze security score (2.5 or better) and verify.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
@@ -181,6 +183,52 @@ asn_check "the exec event is printed" asn_wait 10 has_exec
 kill "$dpid"; wait "$dpid"
 asn_check "its argv is not" sh -c "! grep -q 'secret-argv' '$dir/events.json'"
 asn_check "argv is an empty list" grep -q '"type":"exec".*"argv":\[\]' "$dir/events.json"
+
+# Netlink datagrams that another socket (not the kernel) sends to the
+# daemon's conntrack sockets are dropped and counted, never parsed.
+dir="$tmp/nl"
+mkdir -m 750 "$dir"
+printf '{"Desktop notifications": false, "Conntrack nft file": "%s"}\n' "$asn_nft_file" >"$dir/config.json"
+"$AUDITSNITCH" -d "$dir" run >/dev/null 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 15 started
+sent=$(/usr/bin/python3 - "$dpid" <<'PY'
+import os, socket, struct, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if link.startswith("socket:["):
+        inodes.add(int(link[8:-1]))
+ports = [int(f[2]) for f in (l.split() for l in open("/proc/net/netlink").read().splitlines()[1:])
+         if int(f[1]) == 12 and int(f[9]) in inodes]
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+s.bind((0, 0))
+# A conntrack NEW event header (nfgenmsg AF_INET), as if the kernel spoke.
+msg = struct.pack("=IHHII", 20, (1 << 8) | 0, 0, 0, 0) + struct.pack("=BBH", 2, 0, 0)
+n = 0
+for p in ports:
+    try:
+        s.sendto(msg, (p, 0))
+        n += 1
+    except OSError:
+        pass
+print(n)
+PY
+)
+echo "# spoofed datagrams sent to $sent conntrack sockets of the daemon"
+not_kernel() { "$AUDITSNITCH" -d "$dir" status --json | grep -q '"not_kernel":[1-9]'; }
+asn_check "datagrams not from the kernel are counted (not_kernel) and dropped" asn_wait 5 not_kernel
+kill "$dpid"; wait "$dpid"
+
+# No test hook or PATH lookup in the production binary.
+asn_check "no AUDITSNITCH_ environment variable in the binary" sh -c "! grep -aq 'AUDITSNITCH_' '$AUDITSNITCH'"
+nft_path=$(sed -n 's/^#define NFT_PATH "\(.*\)"$/\1/p' "$top_builddir/build-config.h")
+asn_check "nft by configure's absolute path ($nft_path)" sh -c "case '$nft_path' in /*) grep -aqF '$nft_path' '$AUDITSNITCH' ;; *) false ;; esac"
 
 # ---- 9. a stopped notifier does not hold up shutdown ----
 dir="$tmp/stopped"
