@@ -25,9 +25,12 @@
  *                      notifier helper, exec'd as root, uses them to drop
  *                      to the desktop user (NoNewPrivileges caps an
  *                      exec'd image at our permitted set)
+ *   CAP_CHOWN          only with "Log group": the database and logs are
+ *                      given that group, also after SIGHUP (CAPS_LOG_GROUP)
  * Only during setup (CAPS_SETUP): CAP_SYS_ADMIN (fanotify_init),
  * CAP_SYS_RESOURCE ("Set RLIMIT_NOFILE" above the hard limit),
- * CAP_SETPCAP (to shrink the bounding set).
+ * CAP_SETPCAP (to shrink the bounding set), CAP_CHOWN (a "Log group" that
+ * was emptied gives the files back to root).
  */
 #ifndef AUDITSNITCH_CAPS_H
 #define AUDITSNITCH_CAPS_H
@@ -36,6 +39,7 @@
 
 #define CAPS_BIT(n) (UINT64_C(1) << (n))
 /* Numbers from linux/capability.h, fixed by the kernel ABI. */
+#define CAPS_CHOWN CAPS_BIT(0)
 #define CAPS_KILL CAPS_BIT(5)
 #define CAPS_SETGID CAPS_BIT(6)
 #define CAPS_SETUID CAPS_BIT(7)
@@ -52,7 +56,8 @@
 	(CAPS_AUDIT_CONTROL | CAPS_AUDIT_READ | CAPS_NET_ADMIN | CAPS_SYS_PTRACE |          \
 	 CAPS_DAC_READ_SEARCH | CAPS_KILL)
 #define CAPS_RUNTIME (CAPS_RUNTIME_EFFECTIVE | CAPS_SETUID | CAPS_SETGID)
-#define CAPS_SETUP (CAPS_SYS_ADMIN | CAPS_SYS_RESOURCE | CAPS_SETPCAP)
+#define CAPS_SETUP (CAPS_SYS_ADMIN | CAPS_SYS_RESOURCE | CAPS_SETPCAP | CAPS_CHOWN)
+#define CAPS_LOG_GROUP CAPS_CHOWN
 
 /*
  * This thread keeps permitted & what it has now (effective: effective &

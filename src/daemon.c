@@ -1729,7 +1729,12 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	}
 	daemon_apply_log_group(&d);
 	/* Setup is done (fanotify_init, RLIMIT_NOFILE): keep what caps.h lists, before the poller. */
-	r = caps_limit(CAPS_RUNTIME, CAPS_RUNTIME_EFFECTIVE, 1);
+	{
+		/* chgrp of the files to "Log group" on SIGHUP needs CAP_CHOWN; without one, drop it. */
+		uint64_t keep = *config_string(d.config, CONFIG_LOG_GROUP) ? CAPS_LOG_GROUP : 0;
+
+		r = caps_limit(CAPS_RUNTIME | keep, CAPS_RUNTIME_EFFECTIVE | keep, 1);
+	}
 	if (r < 0)
 		log_warn("cannot drop capabilities after setup: %s; running with more than needed",
 			 strerror(-r));
