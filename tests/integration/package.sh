@@ -22,7 +22,7 @@ leftovers="/usr/sbin/auditsnitch /usr/share/auditsnitch /usr/share/doc/auditsnit
 	/etc/systemd/system/multi-user.target.wants/auditsnitch.service
 	/var/lib/systemd/deb-systemd-helper-enabled/auditsnitch.service.dsh-also
 	/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/auditsnitch.service
-	/run/auditsnitch.pid /run/auditsnitch.sock /etc/audit/rules.d/50-auditsnitch.rules"
+	/run/auditsnitch /etc/audit/rules.d/50-auditsnitch.rules"
 
 status=$(dpkg-query -W -f='${Status}' auditsnitch 2>/dev/null)
 case "$status" in
@@ -57,7 +57,7 @@ cleanup_package() {
 	auditctl -l 2>/dev/null | grep -q 'key=auditsnitch$' && auditctl -D -k auditsnitch >/dev/null 2>&1
 	nft delete table inet auditsnitch >/dev/null 2>&1
 	rm -rf /etc/auditsnitch /var/lib/auditsnitch /var/log/auditsnitch \
-		/run/auditsnitch.pid /run/auditsnitch.sock /etc/audit/rules.d/50-auditsnitch.rules
+		/run/auditsnitch /etc/audit/rules.d/50-auditsnitch.rules
 	return 0
 }
 asn_cleanup cleanup_package
@@ -166,7 +166,7 @@ dpkg -i "$deb" >"$work/install2.log" 2>&1
 asn_is "reinstall" "$?" 0
 /usr/sbin/auditsnitch start >"$work/start2.out" 2>&1
 asn_is "the daemon starts again" "$?" 0
-pid=$(cat /run/auditsnitch.pid 2>/dev/null)
+pid=$(cat /run/auditsnitch/auditsnitch.pid 2>/dev/null)
 asn_check "it has a pid" test -n "$pid"
 [ -n "$pid" ] && kill -9 "$pid"
 asn_wait 5 asn_gone "${pid:-0}"
