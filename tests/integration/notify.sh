@@ -107,8 +107,8 @@ check("first urgency normal", calls[0]["urgency"] == 1 and calls[0]["urgency_sig
 check("second is executable changed", calls[1]["summary"] == "Executable changed: asn-prog")
 check("second urgency critical", calls[1]["urgency"] == 2)
 check("second icon dialog-warning", calls[1]["app_icon"] == "dialog-warning")
-check("second body has old and new prefixes",
-      "1111111111111111 \u2192 2222222222222222" in calls[1]["body"])
+check("second body has old and new hashes (whole, since records shows them whole)",
+      "1111111111111111" + "a" * 48 + " \u2192 2222222222222222" + "b" * 48 in calls[1]["body"])
 check("third is new name", calls[2]["summary"] == "New name: asn-alias")
 check("third urgency normal", calls[2]["urgency"] == 1)
 for i, c in enumerate(calls):
