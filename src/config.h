@@ -80,7 +80,11 @@ enum config_type {
 	X(AUDIT_RULES, "Audit rules", CONFIG_ENUM, 0, 0, 0, "add|existing", \
 	  "add our audit rules, or use only the rules already loaded") \
 	X(LOG_GROUP, "Log group", CONFIG_STRING, 0, 0, 0, "", \
-	  "group that may read the database, exe.log, conn.log and error.log (empty: root only)")
+	  "group that may read the database, exe.log, conn.log and error.log (empty: root only)") \
+	X(HASH_SIZE_LIMIT, "Hash size limit (MiB)", CONFIG_INT, 1024, 1, 1048576, NULL, \
+	  "executables larger than this are not hashed (reported as too large)") \
+	X(HASH_TIME_LIMIT, "Hash time limit (seconds)", CONFIG_INT, 60, 1, 86400, NULL, \
+	  "an executable still being hashed after this is reported as too slow")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

@@ -350,7 +350,7 @@ static bool daemon_key_is_live(const char *key)
 {
 	static const enum config_key live[] = {
 		CONFIG_SYSLOG, CONFIG_LOG_LEVEL, CONFIG_LOG_IGNORE, CONFIG_LOG_ADDRESSES,
-		CONFIG_LOG_COMMANDS, CONFIG_LOG_PORTS,
+		CONFIG_LOG_COMMANDS, CONFIG_LOG_PORTS, CONFIG_HASH_SIZE_LIMIT, CONFIG_HASH_TIME_LIMIT,
 	};
 	size_t i;
 
@@ -386,6 +386,13 @@ static int daemon_log_level(const struct config *cfg)
 static int daemon_make_filter(struct daemon *d, struct filter **ret);
 static void daemon_apply_log_group(struct daemon *d);
 
+/* The per-file hashing budget from the configuration (at start and on reload). */
+static void daemon_set_hash_budget(struct daemon *d)
+{
+	hash_pool_set_budget(d->hashes, (uint64_t)config_int(d->config, CONFIG_HASH_SIZE_LIMIT) << 20,
+			     (uint64_t)config_int(d->config, CONFIG_HASH_TIME_LIMIT) * 1000u);
+}
+
 /* SIGHUP: new configuration or, when it is invalid, the old one kept. */
 static void daemon_reload(struct daemon *d)
 {
@@ -408,6 +415,8 @@ static void daemon_reload(struct daemon *d)
 			filter_free(d->filter);
 			d->filter = filter;
 		}
+		if (d->hashes)
+			daemon_set_hash_budget(d);
 		log_setup(d->opts->foreground, config_bool(cfg, CONFIG_SYSLOG), daemon_log_level(cfg));
 		log_info("configuration reloaded");
 	}
@@ -582,6 +591,11 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "hashes_done", h.completed);
 		jsonbuf_kuint(&b, "hashes_failed", h.failed);
 		jsonbuf_kuint(&b, "hash_bytes", h.bytes);
+		jsonbuf_kuint(&b, "hash_too_large", h.too_large);
+		jsonbuf_kuint(&b, "hash_too_slow", h.too_slow);
+		jsonbuf_kuint(&b, "hash_rejected", h.rejected);
+		jsonbuf_kuint(&b, "hash_queue_users", h.users);
+		jsonbuf_kuint(&b, "evicted_hashing", e.evicted_pending);
 		jsonbuf_end(&b);
 	}
 	if (d->sockindex) {
@@ -1448,6 +1462,7 @@ static int daemon_start_pipeline(struct daemon *d)
 		log_error("cannot start the hashing threads: %s", strerror(-r));
 		return EX_OSERR;
 	}
+	daemon_set_hash_budget(d);
 	r = exe_cache_new(d->hashes, 0, EXE_WATCH_AUTO, &d->exes);
 	if (r < 0) {
 		log_error("cannot create the executable cache: %s", strerror(-r));

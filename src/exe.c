@@ -54,6 +54,7 @@ struct exe_entry {
 	int wd;              /* inotify watch or -1 */
 	bool fan_marked;
 	bool retry;          /* the last error was ours (queue full): try again */
+	uint32_t uid;        /* whose hash queue its jobs go to (exe_entry_set_owner) */
 	uint64_t checked_ns; /* last fstat check of a hash (exe_entry_request_hash) */
 	enum exe_hash_state state;
 	uint64_t gen;        /* generation of the hash job in flight / done */
@@ -384,6 +385,7 @@ static void exe_entry_submit(struct exe_cache *cache, struct exe_entry *e)
 	key.dev = e->dev;
 	key.ino = e->ino;
 	key.gen = e->gen;
+	key.uid = e->uid;
 	r = cache->pool ? hash_pool_submit(cache->pool, e->fd, &key) : -ENOSYS;
 	if (r < 0) {
 		/* Our own limit, not the file's fault: retried on the next request. */
@@ -530,7 +532,22 @@ static void exe_hash_done(const struct hash_result *res, void *data)
 	struct exe_filestat now;
 	struct stat st;
 
-	if (!e || e->state != EXE_HASH_PENDING || e->gen != res->key.gen) {
+	if (!e) {
+		/*
+		 * Evicted while hashing (the cache was full of pending entries):
+		 * the result still describes the file the worker read, and a
+		 * record may wait for it, so hand it on.
+		 */
+		cache->stats.orphan_results++;
+		if (res->ok)
+			cache->stats.hashes_done++;
+		else
+			cache->stats.hashes_failed++;
+		if (cache->hash_fn)
+			cache->hash_fn(res->key.dev, res->key.ino, res->text, cache->hash_data);
+		return;
+	}
+	if (e->state != EXE_HASH_PENDING || e->gen != res->key.gen) {
 		cache->stats.stale_results++;
 		return;
 	}
@@ -602,7 +619,13 @@ void exe_entry_add_path(struct exe_entry *e, const char *path)
 	e->paths[e->n_paths++] = xstrdup(path);
 }
 
-/* Makes room for one more entry: evicts the least recently used idle one. */
+/*
+ * Makes room for one more entry: evicts the least recently used idle one,
+ * else the least recently used one being hashed. Pending entries used to
+ * be kept, which let anyone who queued slow files fill the cache; the pool
+ * holds its own fd, and exe_hash_done still delivers an evicted entry's
+ * result, so nothing waits forever.
+ */
 static int exe_cache_make_room(struct exe_cache *cache)
 {
 	struct exe_entry *e = cache->lru_tail;
@@ -610,15 +633,21 @@ static int exe_cache_make_room(struct exe_cache *cache)
 	if (cache->by_key.len < cache->max_entries)
 		return 0;
 	for (int n = 0; e && n < EXE_EVICT_SCAN; n++, e = e->lru_prev) {
-		/* An entry being hashed is what some record waits for: keep it. */
 		if (e->state != EXE_HASH_PENDING) {
 			exe_entry_destroy(cache, e);
 			cache->stats.evicted++;
 			return 0;
 		}
 	}
-	cache->stats.full++;
-	return -ENOSPC;
+	e = cache->lru_tail;
+	if (!e) {
+		cache->stats.full++;
+		return -ENOSPC;
+	}
+	exe_entry_destroy(cache, e);
+	cache->stats.evicted++;
+	cache->stats.evicted_pending++;
+	return 0;
 }
 
 /* Adds fd whose stat is st; takes ownership of fd. */
@@ -785,6 +814,12 @@ enum exe_hash_state exe_entry_request_hash(struct exe_cache *cache, struct exe_e
 	if (e->state == EXE_HASH_NONE || (e->state == EXE_HASH_ERROR && e->retry))
 		exe_entry_submit(cache, e);
 	return e->state;
+}
+
+void exe_entry_set_owner(struct exe_entry *e, uint32_t uid)
+{
+	if (e->state != EXE_HASH_PENDING)
+		e->uid = uid;
 }
 
 enum exe_hash_state exe_entry_state(const struct exe_entry *e)

@@ -10,7 +10,9 @@
  * is hashed as the process ran it.
  *
  * The cache is an LRU bounded by a number of entries (one fd each); see
- * exe_cache_default_limit. Loop thread only, except where noted.
+ * exe_cache_default_limit. Entries being hashed are evicted too when all
+ * else is busy; their results still reach the hash callback. Loop thread
+ * only, except where noted.
  *
  * Device numbers are st_dev values: an audit "dev=fd:01" is makedev(0xfd, 0x01).
  */
@@ -48,7 +50,9 @@ struct exe_cache_stats {
 	size_t entries, max_entries, pending;
 	uint64_t opened;          /* entries created */
 	uint64_t evicted;         /* LRU evictions (fd closed) */
-	uint64_t full;            /* no room: every entry busy hashing */
+	uint64_t full;            /* no room (a cache of 0 entries) */
+	uint64_t evicted_pending; /* ... of them while being hashed (all scanned were) */
+	uint64_t orphan_results;  /* results of evicted entries, still delivered */
 	uint64_t mismatches;      /* an opened file's dev:inode was not the recorded one */
 	uint64_t not_regular;     /* refused: not a regular file */
 	uint64_t hashes_started, hashes_done, hashes_failed, stale_results;
@@ -122,6 +126,11 @@ int exe_cache_add_fd(struct exe_cache *cache, int fd, const char *path, struct e
  */
 enum exe_hash_state exe_entry_request_hash(struct exe_cache *cache, struct exe_entry *e);
 enum exe_hash_state exe_entry_state(const struct exe_entry *e);
+/*
+ * The uid whose hash queue the entry's next job goes to (the hash pool is
+ * fair between uids). Ignored while a job is pending.
+ */
+void exe_entry_set_owner(struct exe_entry *e, uint32_t uid);
 /* The hash text when DONE or ERROR, else NULL. */
 const char *exe_entry_sha256(const struct exe_entry *e);
 void exe_entry_key(const struct exe_entry *e, uint64_t *dev, uint64_t *ino);

@@ -4,7 +4,14 @@
  * with nettle reading 1 MiB at a time with pread (the fd's offset is never
  * used, so the fd may be shared), and append results to a done list, then
  * bump an eventfd. The loop drains that list in hash_pool_collect. The only
- * shared state is the two lists and the counters, all under the mutex.
+ * shared state is the queues, the done list and the counters, all under the
+ * mutex.
+ *
+ * Waiting jobs sit in one FIFO per uid; the uids with work form a ring that
+ * workers serve round robin, one job per turn, so a user who queues a
+ * thousand files delays everyone else by at most one job per worker. Each
+ * file has a size and a time budget: a file over the size is never read,
+ * one whose reading outlives the time is abandoned between two chunks.
  *
  * This file never logs: failures become "!reason" result texts.
  */
@@ -33,20 +40,31 @@
 #define HASH_MAX_THREADS 8
 #define HASH_DEFAULT_JOBS 4096
 
+#define HASH_USER_MIN_JOBS 8 /* a uid may always queue this many */
+
 struct hash_job {
 	struct hash_job *next;
 	int fd;
 	struct hash_result res;
 };
 
+/* One uid's waiting jobs; in the ring while it has any. */
+struct hash_user {
+	uint32_t uid;
+	struct hash_job *head, *tail;
+	size_t waiting;
+	struct hash_user *next; /* ring order */
+};
+
 struct hash_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct hash_job *todo_head, *todo_tail; /* FIFO */
+	struct hash_user *ring_head, *ring_tail;  /* uids with waiting jobs, served in turn */
 	struct hash_job *done_head, *done_tail; /* FIFO */
 	bool quit;
 	int efd;
-	size_t max_jobs;
+	size_t max_jobs, max_user_jobs;
+	uint64_t max_bytes, max_ms;
 	unsigned nthreads;
 	pthread_t threads[HASH_MAX_THREADS];
 	struct hash_stats stats;
@@ -72,8 +90,9 @@ static void hash_error_text(struct hash_result *res, const char *what, int err)
 	res->ok = false;
 }
 
-/* Reads the whole file through pread into one SHA-256 using buf. */
-static void hash_fd_buf(int fd, struct hash_result *res, unsigned char *buf, size_t bufsz)
+/* Reads the whole file through pread into one SHA-256 using buf, within the budget. */
+static void hash_fd_buf(int fd, struct hash_result *res, unsigned char *buf, size_t bufsz,
+			uint64_t max_bytes, uint64_t max_ms)
 {
 	static const char hex[] = "0123456789abcdef";
 	struct sha256_ctx ctx;
@@ -93,10 +112,28 @@ static void hash_fd_buf(int fd, struct hash_result *res, unsigned char *buf, siz
 		snprintf(res->text, sizeof(res->text), "!not a regular file");
 		goto out;
 	}
+	/* A sparse 1 TiB copy of an ELF still runs: its size alone says no. */
+	if (max_bytes && (uint64_t)st.st_size > max_bytes) {
+		snprintf(res->text, sizeof(res->text), "%s", HASH_TOO_LARGE);
+		goto out;
+	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	sha256_init(&ctx);
 	for (;;) {
-		ssize_t n = pread(fd, buf, bufsz, off);
+		ssize_t n;
+
+		/* The file may grow while we read it, or be slow on purpose (FUSE, NFS). */
+		if (max_bytes && (uint64_t)off > max_bytes) {
+			snprintf(res->text, sizeof(res->text), "%s", HASH_TOO_LARGE);
+			res->bytes = (uint64_t)off;
+			goto out;
+		}
+		if (max_ms && hash_now_us() - start > max_ms * 1000u) {
+			snprintf(res->text, sizeof(res->text), "%s", HASH_TOO_SLOW);
+			res->bytes = (uint64_t)off;
+			goto out;
+		}
+		n = pread(fd, buf, bufsz, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -120,12 +157,49 @@ out:
 	res->duration_us = hash_now_us() - start;
 }
 
-void hash_fd(int fd, struct hash_result *res)
+void hash_fd_budget(int fd, struct hash_result *res, uint64_t max_bytes, uint64_t max_ms)
 {
 	unsigned char *buf = xmalloc(HASH_CHUNK);
 
-	hash_fd_buf(fd, res, buf, HASH_CHUNK);
+	hash_fd_buf(fd, res, buf, HASH_CHUNK, max_bytes, max_ms);
 	free(buf);
+}
+
+void hash_fd(int fd, struct hash_result *res)
+{
+	hash_fd_budget(fd, res, 0, 0);
+}
+
+/* The next job in turn: the first of the uid at the head of the ring. Locked. */
+static struct hash_job *hash_pool_take(struct hash_pool *pool)
+{
+	struct hash_user *u = pool->ring_head;
+	struct hash_job *job;
+
+	if (!u)
+		return NULL;
+	job = u->head;
+	u->head = job->next;
+	if (!u->head)
+		u->tail = NULL;
+	job->next = NULL;
+	u->waiting--;
+	pool->ring_head = u->next;
+	if (!pool->ring_head)
+		pool->ring_tail = NULL;
+	u->next = NULL;
+	if (u->waiting) {
+		/* Back of the ring: every other uid gets a turn first. */
+		if (pool->ring_tail)
+			pool->ring_tail->next = u;
+		else
+			pool->ring_head = u;
+		pool->ring_tail = u;
+	} else {
+		free(u);
+		pool->stats.users--;
+	}
+	return job;
 }
 
 /* Worker: takes jobs until told to quit. */
@@ -142,18 +216,18 @@ static void *hash_worker(void *arg)
 		struct hash_job *job;
 		uint64_t one = 1;
 
-		while (!pool->quit && !pool->todo_head)
+		uint64_t max_bytes, max_ms;
+
+		while (!pool->quit && !pool->ring_head)
 			pthread_cond_wait(&pool->wake, &pool->lock);
 		if (pool->quit)
 			break;
-		job = pool->todo_head;
-		pool->todo_head = job->next;
-		if (!pool->todo_head)
-			pool->todo_tail = NULL;
-		job->next = NULL;
+		job = hash_pool_take(pool);
+		max_bytes = pool->max_bytes;
+		max_ms = pool->max_ms;
 		pthread_mutex_unlock(&pool->lock);
 
-		hash_fd_buf(job->fd, &job->res, buf, HASH_CHUNK);
+		hash_fd_buf(job->fd, &job->res, buf, HASH_CHUNK, max_bytes, max_ms);
 		close(job->fd);
 		job->fd = -1;
 
@@ -166,6 +240,10 @@ static void *hash_worker(void *arg)
 		pool->stats.completed++;
 		if (!job->res.ok)
 			pool->stats.failed++;
+		if (strcmp(job->res.text, HASH_TOO_LARGE) == 0)
+			pool->stats.too_large++;
+		else if (strcmp(job->res.text, HASH_TOO_SLOW) == 0)
+			pool->stats.too_slow++;
 		pool->stats.bytes += job->res.bytes;
 		pool->stats.busy_us += job->res.duration_us;
 		/* An eventfd write cannot block or fail short of overflow at 2^64-1. */
@@ -189,6 +267,11 @@ int hash_pool_new(unsigned nthreads, size_t max_jobs, struct hash_pool **ret)
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->wake, NULL);
 	pool->max_jobs = max_jobs ? max_jobs : HASH_DEFAULT_JOBS;
+	pool->max_user_jobs = pool->max_jobs / 4;
+	if (pool->max_user_jobs < HASH_USER_MIN_JOBS)
+		pool->max_user_jobs = HASH_USER_MIN_JOBS;
+	pool->max_bytes = HASH_DEFAULT_MAX_BYTES;
+	pool->max_ms = HASH_DEFAULT_MAX_MS;
 	pool->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pool->efd < 0) {
 		r = -errno;
@@ -229,7 +312,13 @@ void hash_pool_free(struct hash_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 	for (unsigned i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
-	hash_job_list_free(pool->todo_head);
+	while (pool->ring_head) {
+		struct hash_user *u = pool->ring_head;
+
+		pool->ring_head = u->next;
+		hash_job_list_free(u->head);
+		free(u);
+	}
 	hash_job_list_free(pool->done_head);
 	if (pool->efd >= 0)
 		close(pool->efd);
@@ -243,18 +332,28 @@ int hash_pool_fd(const struct hash_pool *pool)
 	return pool->efd;
 }
 
+void hash_pool_set_budget(struct hash_pool *pool, uint64_t max_bytes, uint64_t max_ms)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->max_bytes = max_bytes;
+	pool->max_ms = max_ms;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* uid's place in the ring, or NULL. Locked. */
+static struct hash_user *hash_pool_user(struct hash_pool *pool, uint32_t uid)
+{
+	for (struct hash_user *u = pool->ring_head; u; u = u->next)
+		if (u->uid == uid)
+			return u;
+	return NULL;
+}
+
 int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key)
 {
+	struct hash_user *u;
 	struct hash_job *job;
 	int dupfd;
-
-	pthread_mutex_lock(&pool->lock);
-	if (pool->stats.queued >= pool->max_jobs) {
-		pool->stats.rejected++;
-		pthread_mutex_unlock(&pool->lock);
-		return -EAGAIN;
-	}
-	pthread_mutex_unlock(&pool->lock);
 
 	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dupfd < 0)
@@ -264,11 +363,33 @@ int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key)
 	job->res.key = *key;
 
 	pthread_mutex_lock(&pool->lock);
-	if (pool->todo_tail)
-		pool->todo_tail->next = job;
+	u = hash_pool_user(pool, key->uid);
+	if (pool->stats.queued >= pool->max_jobs ||
+	    (u && u->waiting >= pool->max_user_jobs)) {
+		pool->stats.rejected++;
+		if (u && u->waiting >= pool->max_user_jobs)
+			pool->stats.rejected_user++;
+		pthread_mutex_unlock(&pool->lock);
+		close(dupfd);
+		free(job);
+		return -EAGAIN;
+	}
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->uid = key->uid;
+		if (pool->ring_tail)
+			pool->ring_tail->next = u;
+		else
+			pool->ring_head = u;
+		pool->ring_tail = u;
+		pool->stats.users++;
+	}
+	if (u->tail)
+		u->tail->next = job;
 	else
-		pool->todo_head = job;
-	pool->todo_tail = job;
+		u->head = job;
+	u->tail = job;
+	u->waiting++;
 	pool->stats.submitted++;
 	pool->stats.queued++;
 	pthread_cond_signal(&pool->wake);

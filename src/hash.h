@@ -11,6 +11,13 @@
  * A result's text is 64 lowercase hex digits, or "!" and a reason when the
  * file could not be hashed ("!read error: EACCES", "!not a regular file").
  * Only regular files are ever read.
+ *
+ * Every file gets a budget (hash_pool_set_budget): a file larger than the
+ * size budget is not read at all, one still being read when the time budget
+ * runs out is abandoned; both results say so (HASH_TOO_LARGE, HASH_TOO_SLOW)
+ * instead of a digest, so one user's terabyte sparse file cannot hold a
+ * worker for hours. The queue is fair between users: each uid has its own
+ * queue with its own cap, and workers take jobs from the users round robin.
  */
 #ifndef AUDITSNITCH_HASH_H
 #define AUDITSNITCH_HASH_H
@@ -29,7 +36,16 @@ struct hash_key {
 	uint64_t dev;
 	uint64_t ino;
 	uint64_t gen; /* caller's generation, to discard stale results */
+	uint32_t uid; /* whose job it is: the queue is fair between uids */
 };
+
+/* Result texts of a file over its budget (a detection for records.c). */
+#define HASH_TOO_LARGE "!unavailable: too large"
+#define HASH_TOO_SLOW "!unavailable: too slow"
+
+/* Defaults of hash_pool_set_budget: larger than any real executable. */
+#define HASH_DEFAULT_MAX_BYTES (1024ull << 20)
+#define HASH_DEFAULT_MAX_MS 60000u
 
 struct hash_result {
 	struct hash_key key;
@@ -41,6 +57,9 @@ struct hash_result {
 
 struct hash_stats {
 	uint64_t submitted, completed, failed, rejected; /* rejected: queue full */
+	uint64_t rejected_user;   /* ... of which that uid's own queue was full */
+	uint64_t too_large, too_slow; /* files over the size / time budget */
+	size_t users;             /* uids with jobs waiting now */
 	uint64_t bytes, busy_us;
 	size_t queued; /* jobs waiting or running now */
 };
@@ -54,6 +73,12 @@ typedef void (*hash_done_fn)(const struct hash_result *res, void *data);
  * before calling, so the workers inherit the mask.
  */
 int hash_pool_new(unsigned nthreads, size_t max_jobs, struct hash_pool **ret);
+/*
+ * Per-file budget: files larger than max_bytes are not read, a file not
+ * done after max_ms is abandoned (0: no limit). Defaults:
+ * HASH_DEFAULT_MAX_BYTES, HASH_DEFAULT_MAX_MS. Any thread.
+ */
+void hash_pool_set_budget(struct hash_pool *pool, uint64_t max_bytes, uint64_t max_ms);
 /* Stops and joins the workers; unfinished jobs are dropped. NULL is fine. */
 void hash_pool_free(struct hash_pool *pool);
 
@@ -62,8 +87,9 @@ int hash_pool_fd(const struct hash_pool *pool);
 
 /*
  * Queues a hash of fd (duplicated with F_DUPFD_CLOEXEC; the caller keeps
- * its fd). Returns 0, -EAGAIN when the queue is full (counted in rejected),
- * or -errno from the dup. Loop thread.
+ * its fd) on key->uid's queue. Returns 0, -EAGAIN when the queue is full,
+ * or that uid already has a quarter of it (at least 8 jobs) waiting
+ * (counted in rejected), or -errno from the dup. Loop thread.
  */
 int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key);
 
@@ -79,8 +105,10 @@ void hash_pool_stats(struct hash_pool *pool, struct hash_stats *st);
 /*
  * Hashes fd synchronously in the calling thread (what a worker does), into
  * res->text / res->ok / res->bytes. Never reads a non-regular file. For
- * tests and benchmarks; the daemon uses the pool.
+ * tests and benchmarks; the daemon uses the pool. hash_fd has no budget;
+ * hash_fd_budget applies one as the pool does (0: no limit).
  */
 void hash_fd(int fd, struct hash_result *res);
+void hash_fd_budget(int fd, struct hash_result *res, uint64_t max_bytes, uint64_t max_ms);
 
 #endif

@@ -458,8 +458,10 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	tab->stats.from_exec++;
 
 	ee = proctab_open_exe(tab, pe, &src);
-	if (ee)
+	if (ee) {
+		exe_entry_set_owner(ee, pe->uid);
 		exe_entry_request_hash(tab->exes, ee);
+	}
 	return 0;
 }
 
@@ -479,6 +481,7 @@ static void proctab_fill_exe(struct proctab *tab, struct exe_entry *ee, enum pro
 			     struct proctab_ident *out)
 {
 	out->source = src;
+	exe_entry_set_owner(ee, out->uid);
 	out->hash_state = exe_entry_request_hash(tab->exes, ee);
 	out->sha256 = exe_entry_sha256(ee);
 	exe_entry_key(ee, &out->dev, &out->ino);

@@ -599,8 +599,19 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 		d->summary = xasprintf("Executable changed: %s", s_name);
 		d->urgency = 2;
 		break;
+	case RECORDS_HASH_UNAVAILABLE:
+		/* Someone may be hiding the file from us: as loud as a change. */
+		d->text = xasprintf("Executable could not be hashed: \"%s\" (\"%s\") %s (uid %u, "
+				    "cmdline \"%s\")",
+				    t_exe, t_name, t_sha + (t_sha[0] == '!'), (unsigned)rec->uid, t_cmd);
+		d->summary = xasprintf("Executable not hashed: %s", s_name);
+		d->urgency = 2;
+		break;
 	}
-	if (kind == RECORDS_EXE_CHANGED)
+	if (kind == RECORDS_HASH_UNAVAILABLE)
+		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, m_sha + (m_sha[0] == '!'),
+				    (unsigned)rec->uid, m_cmd);
+	else if (kind == RECORDS_EXE_CHANGED)
 		d->body = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u: %s", m_exe, m_old, m_sha,
 				    (unsigned)rec->uid, m_cmd);
 	else
@@ -647,6 +658,7 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	struct records_node *en, *nn;
 	struct records_hash *seen;
 	bool exe_known, name_known, pair_known, hash_ok = sha[0] && sha[0] != '!';
+	bool unavailable = strncmp(sha, RECORDS_UNAVAILABLE, strlen(RECORDS_UNAVAILABLE)) == 0;
 	enum records_kind kinds[RECORDS_MAX_DETECTIONS];
 	const char *old_sha = NULL;
 	char *old_copy = NULL;
@@ -667,8 +679,14 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	else if (!pair_known)
 		kinds[nk++] = RECORDS_NEW_NAME;
 	/* A changed hash only means something for an exe we already know. */
-	seen = hash_ok && en ? records_node_hash(en, sha) : NULL;
-	if (seen) {
+	seen = (hash_ok || unavailable) && en ? records_node_hash(en, sha) : NULL;
+	if (unavailable) {
+		/* Not hashable (too large, deleted, memfd...): reported unless it already was last time. */
+		if (!seen || en->last_hash != (uint32_t)(seen - en->hashes))
+			kinds[nk++] = RECORDS_HASH_UNAVAILABLE;
+		if (seen)
+			en->last_hash = (uint32_t)(seen - en->hashes);
+	} else if (seen) {
 		en->last_hash = (uint32_t)(seen - en->hashes);
 	} else if (hash_ok && exe_known && en->nhashes > 0) {
 		/* "Changed" from the hash this exe had the last time we saw it. */
@@ -691,10 +709,11 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 		records_strlist_add(&nn->list, exe);
 		r->dirty = true;
 	}
-	if (hash_ok && !seen) {
+	if ((hash_ok || unavailable) && !seen) {
 		if (old_sha)
 			old_copy = xstrdup(old_sha); /* eviction may free it */
-		records_node_add_hash(r, en, sha, r->new_hash_status);
+		records_node_add_hash(r, en, sha,
+				      unavailable ? RECORDS_UNAVAILABLE_STATUS : r->new_hash_status);
 		r->dirty = true;
 	}
 	if (ignored) {

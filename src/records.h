@@ -38,7 +38,17 @@ enum records_kind {
 	RECORDS_NEW_EXE,              /* a new executable for a known name */
 	RECORDS_NEW_NAME,             /* a new name for a known executable */
 	RECORDS_EXE_CHANGED,          /* a new sha256 for a known executable */
+	RECORDS_HASH_UNAVAILABLE,     /* the executable could not be hashed, and says why */
 };
+
+/*
+ * A sha256 text starting with this says why the executable could not be
+ * hashed ("!unavailable: too large", "!unavailable: deleted", ...): the
+ * one failure that is the file's doing, not ours, so it is stored and
+ * reported like a hash of its own (RECORDS_HASH_UNAVAILABLE).
+ */
+#define RECORDS_UNAVAILABLE "!unavailable: "
+#define RECORDS_UNAVAILABLE_STATUS "Not hashed" /* status stored with such a text */
 
 /*
  * One detection, everything precomputed so the caller only routes it:
@@ -57,7 +67,7 @@ struct records_detection {
 	uint8_t urgency;  /* the specification's byte: 1 normal, 2 critical */
 };
 
-/* The most detections one connection can produce (new name + changed hash). */
+/* The most detections one connection can produce (new name + changed or unavailable hash). */
 #define RECORDS_MAX_DETECTIONS 2
 
 struct records_config {
@@ -96,7 +106,9 @@ void records_free(struct records *r);
  * max detections in out[] (count as the return value; >= 0 always). With
  * ignored (a "Log ignore" match) the record is updated but nothing is
  * returned. A sha256 that is empty or starts with '!' (hashing failed) is
- * not stored and never counts as a change. Loop thread; no I/O.
+ * not stored and never counts as a change, except RECORDS_UNAVAILABLE
+ * texts: stored, and reported whenever the executable's last seen hash was
+ * another one. Loop thread; no I/O.
  */
 int records_observe(struct records *r, const struct conn_record *rec, bool ignored,
 		    struct records_detection *out, size_t max);

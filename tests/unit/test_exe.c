@@ -3,7 +3,9 @@
  * cached fd, modification watches (fanotify when we may use it, inotify,
  * and no watch with only the fstat check) invalidating the hash, results
  * of invalidated jobs thrown away, refusal of non-regular files and of
- * files whose dev:inode differ, and the LRU bound.
+ * files whose dev:inode differ, and the LRU bound. Issue 16: a cache full
+ * of entries being hashed (slow files) still takes a new file, evicting
+ * one being hashed, whose result still reaches the hash callback.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -144,6 +146,76 @@ static void run_mode(enum exe_watch_mode mode, const char *name)
 	exe_cache_free(c);
 }
 
+static char cb_sha[HASH_TEXT_MAX];
+static uint64_t cb_ino, cb_want;
+
+/* Keeps the result for inode cb_want. */
+static void on_hash(uint64_t dev, uint64_t ino, const char *sha256, void *data)
+{
+	(void)dev;
+	(void)data;
+	if (ino != cb_want)
+		return;
+	cb_ino = ino;
+	snprintf(cb_sha, sizeof(cb_sha), "%s", sha256);
+}
+
+/* Two slow files fill a cache of 2 while hashing: a third is still taken. */
+static void evict_pending(void)
+{
+	struct hash_pool *slow = NULL;
+	struct exe_cache *c = NULL;
+	struct exe_cache_stats st;
+	struct exe_entry *e1 = NULL, *e2 = NULL, *e3 = NULL;
+	struct stat sb;
+	uint64_t ino1;
+	int fd;
+
+	ok(hash_pool_new(1, 0, &slow) == 0, "evict: a pool of 1 worker");
+	hash_pool_set_budget(slow, 0, 300);
+	pool = slow; /* wait_hash reads the global pool */
+	ok(exe_cache_new(slow, 2, EXE_WATCH_NONE, &c) == 0, "evict: cache of 2");
+	exe_cache_set_hash_cb(c, on_hash, NULL);
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "huge2" : "huge1";
+		fd = open(P(name), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)1 << 40) < 0)
+			perror(name);
+		is_int(exe_cache_add_fd(c, fd, P(name), i ? &e2 : &e1), 0, "evict: %s added", name);
+		exe_entry_set_owner(i ? e2 : e1, 1000);
+		is_int(exe_entry_request_hash(c, i ? e2 : e1), EXE_HASH_PENDING, "evict: %s pending",
+		       name);
+	}
+	fstat(exe_entry_fd(e1), &sb);
+	ino1 = sb.st_ino;
+	cb_want = ino1;
+	put("small", "abc", O_TRUNC);
+	fd = open(P("small"), O_RDONLY | O_CLOEXEC);
+	is_int(exe_cache_add_fd(c, fd, P("small"), &e3), 0,
+	       "evict: a third file is taken although both are being hashed");
+	exe_cache_stats(c, &st);
+	is_int(st.evicted_pending, 1, "evict: one entry evicted while hashing");
+	is_int(st.entries, 2, "evict: still 2 entries");
+	ok(exe_cache_lookup(c, sb.st_dev, ino1) == NULL, "evict: the oldest one went");
+	exe_entry_set_owner(e3, 2000);
+	exe_entry_request_hash(c, e3);
+	is_str(wait_hash(c, e3), SHA_ABC, "evict: the new file hashed");
+	for (int i = 0; i < 300 && cb_ino != ino1; i++) {
+		struct pollfd pfd = { .fd = hash_pool_fd(slow), .events = POLLIN };
+		if (poll(&pfd, 1, 10) > 0)
+			exe_cache_read_hashes(c);
+	}
+	is_int(cb_ino, ino1, "evict: the evicted entry's result was still delivered");
+	is_str(cb_sha, HASH_TOO_SLOW, "evict: ... saying it was too slow");
+	exe_cache_stats(c, &st);
+	ok(st.orphan_results >= 1, "evict: counted as an orphan result");
+	exe_cache_free(c);
+	hash_pool_free(slow);
+	pool = NULL;
+	unlink(P("huge1"));
+	unlink(P("huge2"));
+}
+
 int main(void)
 {
 	struct exe_cache *c = NULL;
@@ -191,6 +263,8 @@ int main(void)
 	}
 	exe_cache_free(c);
 	hash_pool_free(pool);
+	pool = NULL;
+	evict_pending();
 
 	ok(exe_cache_default_limit() >= 16, "default limit from RLIMIT_NOFILE");
 	{

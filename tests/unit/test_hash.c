@@ -3,6 +3,10 @@
  * vectors (FIPS 180-2 "abc", the empty message), a multi-MiB file checked
  * against the output of sha256sum(1), a FIFO and a directory refused, an
  * unreadable fd's error text, keys passed through, and the queue limit.
+ * Issue 16 (hashing blinded): a sparse 1 TiB file is refused by its size
+ * at once, a file that takes longer than the time budget is abandoned, a
+ * uid's own queue is capped, and workers serve uids round robin so one
+ * user's thousand files do not delay another's one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -212,6 +216,63 @@ int main(void)
 	}
 	hash_pool_free(pool); /* with a job possibly unfinished: no leak, no hang */
 	ok(hash_pool_new(0, 0, &pool) == -EINVAL, "0 threads refused");
+
+	/* Budget: size from fstat, so a sparse terabyte costs nothing. */
+	fd = open(tmp_path("huge"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ok(fd >= 0 && ftruncate(fd, (off_t)1 << 40) == 0, "sparse 1 TiB file");
+	hash_fd_budget(fd, &res, 1 << 20, 0);
+	ok(!res.ok, "1 TiB over a 1 MiB budget: not hashed");
+	is_str(res.text, HASH_TOO_LARGE, "too large: the marker");
+	is_int(res.bytes, 0, "too large: not a byte read");
+	hash_fd_budget(fd, &res, 0, 200);
+	is_str(res.text, HASH_TOO_SLOW, "1 TiB within 200 ms: abandoned as too slow");
+	ok(res.duration_us < 5000000, "too slow: stopped soon after the budget (%llu us)",
+	   (unsigned long long)res.duration_us);
+	hash_path(tmp_path("abc"), &res);
+	is_str(res.text, abc_sha, "a small file is unaffected by the budget defaults");
+	close(fd);
+
+	/*
+	 * Fairness: one worker, busy on a slow file; uid 1000 queues many,
+	 * then uid 2000 one: uid 2000's job runs second, not last.
+	 */
+	ok(hash_pool_new(1, 64, &pool) == 0, "pool with 1 worker, 64 jobs (16 per uid)");
+	hash_pool_set_budget(pool, 0, 300);
+	n_collected = 0;
+	{
+		struct hash_key slow = { .dev = 9, .ino = 1, .uid = 1000 };
+		struct hash_key k = { .dev = 9, .ino = 100, .uid = 1000 };
+		struct hash_key other = { .dev = 9, .ino = 2000, .uid = 2000 };
+		struct hash_stats st;
+		int hfd = open(tmp_path("huge"), O_RDONLY);
+		int afd = open(tmp_path("abc"), O_RDONLY);
+		int r = 0, accepted = 0;
+		size_t pos = 99;
+
+		is_int(hash_pool_submit(pool, hfd, &slow), 0, "slow job submitted");
+		usleep(50000); /* the worker takes it */
+		for (int i = 0; i < 20 && r == 0; i++, k.ino++)
+			if ((r = hash_pool_submit(pool, afd, &k)) == 0)
+				accepted++;
+		is_int(r, -EAGAIN, "uid 1000: its own queue fills");
+		is_int(accepted, 16, "uid 1000: a quarter of the queue (16 jobs) accepted");
+		is_int(hash_pool_submit(pool, afd, &other), 0, "uid 2000: still accepted");
+		hash_pool_stats(pool, &st);
+		is_int(st.rejected_user, 1, "the per-uid rejection counted");
+		is_int(st.users, 2, "two uids waiting");
+		is_int(wait_results(pool, 16), 16, "results collected");
+		for (size_t i = 0; i < n_collected; i++)
+			if (collected[i].key.uid == 2000)
+				pos = i;
+		is_str(collected[0].text, HASH_TOO_SLOW, "the slow file came out too slow");
+		ok(pos <= 2, "uid 2000's job was third at the latest (result %zu)", pos);
+		hash_pool_stats(pool, &st);
+		is_int(st.too_slow, 1, "too slow counted");
+		close(hfd);
+		close(afd);
+	}
+	hash_pool_free(pool);
+	unlink(tmp_path("huge"));
 
 	unlink(tmp_path("empty"));
 	unlink(tmp_path("abc"));

@@ -172,6 +172,54 @@ static void test_detection(void)
 	records_free(r);
 }
 
+/* Issue 16: a file that cannot be hashed is a detection of its own. */
+static void test_unavailable(void)
+{
+	static const char too_large[] = RECORDS_UNAVAILABLE "too large";
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	struct records *r = NULL;
+	char *text;
+	int n;
+
+	is_int(records_new(dirfd_, "unavail.json", NULL, &r, NULL), 0, "unavailable: new record");
+	n = observe(r, "/home/u/big", "big", too_large, false, d);
+	is_int(n, 2, "unavailable, new program: two detections");
+	is_int(d[0].kind, RECORDS_FIRST_CONNECTION, "... first connection");
+	is_int(d[1].kind, RECORDS_HASH_UNAVAILABLE, "... and not hashed");
+	is_int(d[1].urgency, 2, "not hashed is critical");
+	ok(strstr(d[1].text, "Executable could not be hashed: \"/home/u/big\"") &&
+		   strstr(d[1].text, "unavailable: too large"),
+	   "not hashed text says why: %s", d[1].text);
+	ok(strstr(d[1].body, "unavailable: too large") != NULL, "not hashed body says why");
+	clear(d, n);
+	is_int(observe(r, "/home/u/big", "big", too_large, false, d), 0,
+	       "the same reason again: reported already");
+	/* A known program that becomes unhashable: reported. */
+	is_int(observe(r, "/usr/bin/tool", "tool", SHA_A, false, d), 1, "tool: first connection");
+	clear(d, 1);
+	n = observe(r, "/usr/bin/tool", "tool", RECORDS_UNAVAILABLE "deleted", false, d);
+	is_int(n, 1, "a known program that cannot be hashed: reported");
+	is_int(d[0].kind, RECORDS_HASH_UNAVAILABLE, "... as not hashed");
+	clear(d, n);
+	n = observe(r, "/usr/bin/tool", "tool", SHA_B, false, d);
+	is_int(n, 1, "hashable again: reported as a change");
+	is_int(d[0].kind, RECORDS_EXE_CHANGED, "... executable changed");
+	clear(d, n);
+	n = observe(r, "/usr/bin/tool", "tool", RECORDS_UNAVAILABLE "deleted", false, d);
+	is_int(n, 1, "unhashable once more: reported again");
+	clear(d, n);
+	/* Other '!' texts are our own failures: never stored, never reported. */
+	is_int(observe(r, "/usr/bin/tool", "tool", "!hash queue full", false, d), 0,
+	       "queue full is not a detection");
+	is_int(records_save(r), 0, "unavailable: saved");
+	text = read_all("unavail.json");
+	ok(text && strstr(text, "\"!unavailable: too large\": \"" RECORDS_UNAVAILABLE_STATUS "\""),
+	   "the reason is stored with status \"%s\"", RECORDS_UNAVAILABLE_STATUS);
+	ok(text && !strstr(text, "queue full"), "our own failures are not stored");
+	free(text);
+	records_free(r);
+}
+
 static void test_structure(void)
 {
 	char *text = read_all("record.json"), *s, *buf = NULL;
@@ -527,6 +575,7 @@ int main(void)
 	}
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	test_detection();
+	test_unavailable();
 	test_structure();
 	test_corrupt();
 	test_markup();
