@@ -581,7 +581,6 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "from_cached_fd", p.src_cached);
 		jsonbuf_kuint(&b, "from_proc_exe", p.src_proc);
 		jsonbuf_kuint(&b, "from_event_path", p.src_path);
-		jsonbuf_kuint(&b, "parent_fallback", p.src_parent);
 		jsonbuf_kuint(&b, "unidentified", p.src_none);
 		jsonbuf_kuint(&b, "executables", e.entries);
 		jsonbuf_kuint(&b, "executables_max", e.max_entries);

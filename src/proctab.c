@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,7 +25,6 @@
 #include "util.h"
 
 #define PROCTAB_CMDLINE_MAX 65536
-#define PROCTAB_PARENT_DEPTH 3   /* a parent's own fallback may use its parent */
 #define PROCTAB_EVICT_SCAN 64
 
 struct proctab_entry {
@@ -50,7 +50,6 @@ struct proctab {
 	size_t expire_cursor;
 	uint64_t grace_ms;
 	struct proctab_entry *lru_head, *lru_tail;
-	char *fallback_exe;           /* the last " (child)" string handed out */
 	char *hint_exe;               /* the last exe hint handed out */
 	struct proctab_stats stats;
 };
@@ -200,7 +199,6 @@ void proctab_free(struct proctab *tab)
 	while (tab->lru_head)
 		proctab_remove(tab, tab->lru_head);
 	free(tab->slots);
-	free(tab->fallback_exe);
 	free(tab->hint_exe);
 	free(tab);
 }
@@ -487,34 +485,38 @@ static void proctab_fill_exe(struct proctab *tab, struct exe_entry *ee, enum pro
 	exe_entry_key(ee, &out->dev, &out->ino);
 }
 
-static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint,
-				 const char *exe_hint, struct proctab_ident *out, int depth);
-
-/* Identity order 4: the parent's identity, exe marked " (child)". */
-static bool proctab_parent(struct proctab *tab, pid_t ppid, struct proctab_ident *out, int depth)
+/*
+ * Why the executable named by the kernel could not be opened, as a
+ * RECORDS_UNAVAILABLE text: the record keeps the kernel's path and says
+ * this instead of a hash (never another program's identity: the parent's
+ * was used here before, which let any process that hides its file from
+ * us pass its connections off as its parent's).
+ */
+static const char *proctab_unavailable(const struct proctab_entry *pe)
 {
-	struct proctab_ident parent;
+	static const char deleted[] = " (deleted)";
+	size_t len = pe && pe->exe ? strlen(pe->exe) : 0;
+	struct stat st;
 
-	if (ppid <= 0 || depth >= PROCTAB_PARENT_DEPTH)
-		return false;
-	if (proctab_resolve_depth(tab, ppid, 0, NULL, &parent, depth + 1) < 0 ||
-	    parent.source == PROCTAB_SRC_NONE)
-		return false;
-	free(tab->fallback_exe);
-	/* A parent that is itself a fallback already says " (child)". */
-	tab->fallback_exe = parent.source == PROCTAB_SRC_PARENT ? xstrdup(parent.exe)
-				: xasprintf("%s (child)", parent.exe);
-	out->exe = tab->fallback_exe;
-	out->source = PROCTAB_SRC_PARENT;
-	out->dev = parent.dev;
-	out->ino = parent.ino;
-	out->hash_state = parent.hash_state;
-	out->sha256 = parent.sha256;
-	if (!out->comm[0])
-		out->comm = parent.comm;
-	if (!out->cmdline[0])
-		out->cmdline = parent.cmdline;
-	return true;
+	if (!pe)
+		return "!unavailable: exited";
+	if (!len || pe->exe[0] != '/')
+		return "!unavailable: no path";
+	/* memfd_create + fexecve: the file never had a path. */
+	if (strncmp(pe->exe, "/memfd:", 7) == 0)
+		return "!unavailable: memfd";
+	if (len >= sizeof(deleted) - 1 &&
+	    strcmp(pe->exe + len - (sizeof(deleted) - 1), deleted) == 0)
+		return "!unavailable: deleted";
+	if (stat(pe->exe, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return "!unavailable: deleted";
+		/* A FUSE mount without allow_other refuses even root. */
+		return "!unavailable: not readable";
+	}
+	if (pe->rec_ino && ((uint64_t)st.st_dev != pe->rec_dev || (uint64_t)st.st_ino != pe->rec_ino))
+		return "!unavailable: replaced"; /* the path now names another file */
+	return "!unavailable: not readable";
 }
 
 /*
@@ -568,14 +570,16 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 	return true;
 }
 
-static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint,
-				 const char *exe_hint, struct proctab_ident *out, int depth)
+int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char *exe_hint,
+		    struct proctab_ident *out)
 {
 	struct proctab_entry *pe = proctab_find(tab, pid);
 	struct exe_entry *ee;
 	enum proctab_source src;
 	int r = 0;
 
+	if (pid <= 0)
+		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pid = pid;
 	out->ppid = ppid_hint;
@@ -604,6 +608,7 @@ static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint
 		}
 		r = 0;
 	} else {
+		/* Nothing known of the process: the connect's exe is all we have. */
 		r = -ESRCH;
 		if (exe_hint) {
 			free(tab->hint_exe);
@@ -611,38 +616,22 @@ static int proctab_resolve_depth(struct proctab *tab, pid_t pid, pid_t ppid_hint
 			out->exe = tab->hint_exe;
 		}
 	}
-	/* Pin ourselves so the parent's lazy load cannot evict us. */
-	if (pe)
-		pe->pins++;
-	if (proctab_parent(tab, out->ppid, out, depth)) {
-		if (pe)
-			pe->pins--;
-		goto counted;
-	}
-	if (pe)
-		pe->pins--;
 	out->source = PROCTAB_SRC_NONE;
 	out->hash_state = EXE_HASH_ERROR;
-	out->sha256 = "!executable not found";
+	out->sha256 = proctab_unavailable(pe);
+	if (pe) {
+		/* What the kernel reported: the file we could not open. */
+		out->dev = pe->rec_dev;
+		out->ino = pe->rec_ino;
+	}
 counted:
-	if (depth == 0) {
-		switch (out->source) {
-		case PROCTAB_SRC_CACHED_FD: tab->stats.src_cached++; break;
-		case PROCTAB_SRC_PROC_EXE: tab->stats.src_proc++; break;
-		case PROCTAB_SRC_EVENT_PATH: tab->stats.src_path++; break;
-		case PROCTAB_SRC_PARENT: tab->stats.src_parent++; break;
-		case PROCTAB_SRC_NONE: tab->stats.src_none++; break;
-		}
+	switch (out->source) {
+	case PROCTAB_SRC_CACHED_FD: tab->stats.src_cached++; break;
+	case PROCTAB_SRC_PROC_EXE: tab->stats.src_proc++; break;
+	case PROCTAB_SRC_EVENT_PATH: tab->stats.src_path++; break;
+	case PROCTAB_SRC_NONE: tab->stats.src_none++; break;
 	}
 	return r;
-}
-
-int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char *exe_hint,
-		    struct proctab_ident *out)
-{
-	if (pid <= 0)
-		return -EINVAL;
-	return proctab_resolve_depth(tab, pid, ppid_hint, exe_hint, out, 0);
 }
 
 int proctab_lookup(struct proctab *tab, pid_t pid, struct proctab_ident *out)

@@ -6,7 +6,9 @@
  *   1. the cached fd for the process's dev:inode (exe.c),
  *   2. /proc/PID/exe while the process lives (checked against dev:inode),
  *   3. the exec event's path opened and checked against dev:inode,
- *   4. the parent's identity, " (child)" appended to exe (a fallback).
+ * and when none of them works, the kernel's path and dev:inode with a
+ * sha256 of "!unavailable: REASON" (deleted, memfd, not readable,
+ * replaced, exited): never another program's identity.
  *
  * Pid reuse is detected by start time (stat field 22). An entry expires
  * when its process is gone, nothing pins it and it was unused for a grace
@@ -38,7 +40,6 @@ enum proctab_source {
 	PROCTAB_SRC_CACHED_FD,  /* 1. exe cache hit for dev:inode */
 	PROCTAB_SRC_PROC_EXE,   /* 2. /proc/PID/exe */
 	PROCTAB_SRC_EVENT_PATH, /* 3. the exec event's path, verified */
-	PROCTAB_SRC_PARENT,     /* 4. the parent's identity: exe ends in " (child)" */
 };
 
 /* An exec event, in plain values (auparse's structs stay out of this). */
@@ -58,14 +59,16 @@ struct proctab_ident {
 	pid_t pid, ppid;
 	uint32_t uid;
 	uint64_t start_time;     /* clock ticks since boot; 0 unknown */
-	const char *exe;         /* path the process saw; " (child)" appended on fallback */
+	const char *exe;         /* path the process saw, as the kernel reported it */
 	const char *comm;        /* "" when unknown */
 	const char *cmdline;     /* argv joined by spaces; "" when unknown */
 	enum proctab_source source;
-	uint64_t dev, ino;       /* exe cache key of the hashed file; 0 without one */
+	uint64_t dev, ino;       /* exe cache key of the hashed file; NONE source: the
+				    kernel's dev:inode of the file (0 unknown) */
 	enum exe_hash_state hash_state;
 	const char *sha256;      /* DONE/ERROR: the text; PENDING: NULL (wait for
-				    exe_cache's hash callback for dev:ino); NONE source: "!reason" */
+				    exe_cache's hash callback for dev:ino); NONE source:
+				    "!unavailable: REASON" */
 };
 
 struct proctab_stats {
@@ -74,7 +77,7 @@ struct proctab_stats {
 	uint64_t pid_reuse;                  /* entries replaced: start time or exe differed */
 	uint64_t expired, evicted, dropped;  /* dropped: table full of pinned entries */
 	uint64_t vanished;                   /* /proc entries gone between two reads */
-	uint64_t src_cached, src_proc, src_path, src_parent, src_none; /* identity order */
+	uint64_t src_cached, src_proc, src_path, src_none; /* identity order */
 	uint64_t scan_procs, scan_us;        /* the start-up scan */
 };
 
@@ -101,9 +104,9 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev);
  * The identity of pid for an event (a connect, a flow): the table's entry,
  * or one read from /proc now; checked against the event's exe and ppid
  * when given (NULL / 0 otherwise) to notice pid reuse. Starts the hash when
- * none is valid. Always fills *out (source NONE when nothing is known);
- * returns 0, or -ESRCH when neither the process nor an entry existed (out
- * then describes the parent's identity, or exe_hint alone).
+ * none is valid. Always fills *out (source NONE when no file could be
+ * opened); returns 0, or -ESRCH when neither the process nor an entry
+ * existed (out then holds exe_hint alone, "!unavailable: exited").
  */
 int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char *exe_hint,
 		    struct proctab_ident *out);

@@ -8,7 +8,7 @@
  *                               "ident source=S sha256=H pid=P exe=EXE" (exe escaped, last)
  *   watch                       reads modification events ->
  *                               "watch kind=K events=N invalidations=N stat_changes=N overflows=N"
- *   stats                       "stats entries=N src_cached=N src_proc=N src_path=N src_parent=N src_none=N"
+ *   stats                       "stats entries=N src_cached=N src_proc=N src_path=N src_none=N"
  *   quit
  * Before each command it reads pending watch events and hash results, as the
  * daemon's loop would have.
@@ -31,7 +31,6 @@ static const char *source_name(enum proctab_source s)
 	case PROCTAB_SRC_CACHED_FD: return "cached_fd";
 	case PROCTAB_SRC_PROC_EXE: return "proc_exe";
 	case PROCTAB_SRC_EVENT_PATH: return "event_path";
-	case PROCTAB_SRC_PARENT: return "parent";
 	case PROCTAB_SRC_NONE: return "none";
 	}
 	return "?";
@@ -140,10 +139,9 @@ int main(int argc, char **argv)
 			struct proctab_stats ps;
 			proctab_stats(d.tab, &ps);
 			printf("stats entries=%zu src_cached=%llu src_proc=%llu src_path=%llu "
-			       "src_parent=%llu src_none=%llu\n", ps.entries,
+			       "src_none=%llu\n", ps.entries,
 			       (unsigned long long)ps.src_cached, (unsigned long long)ps.src_proc,
-			       (unsigned long long)ps.src_path, (unsigned long long)ps.src_parent,
-			       (unsigned long long)ps.src_none);
+			       (unsigned long long)ps.src_path, (unsigned long long)ps.src_none);
 		} else if (strcmp(line, "quit") == 0) {
 			break;
 		} else {

@@ -2,7 +2,9 @@
  * test_proctab.c: the identity order and pid reuse on a fake /proc tree
  * (a temp dir) with real files, a real exe cache and real hash workers:
  * lazy loads from /proc, exec events for processes already gone (path
- * verified against dev:inode), the parent fallback " (child)", a deleted
+ * verified against dev:inode), no parent fallback (issue 16: an
+ * executable that cannot be opened keeps the kernel's path and dev:inode,
+ * and its sha256 says why: replaced, deleted, memfd, exited), a deleted
  * executable still hashed through the cached fd, processes vanishing
  * between reads, pid reuse by start time, expiry, pins and the bound.
  */
@@ -149,7 +151,6 @@ int main(void)
 	uint64_t dev_a, ino_a, dev_b, ino_b, dev_c, ino_c;
 	struct procfs *pf = NULL;
 	const char *sha;
-	char want[600];
 	int r;
 
 	if (!mkdtemp(root)) {
@@ -218,36 +219,56 @@ int main(void)
 		is_str(sha, SHA_MSG2, "sha256 of bin/c");
 		(void)path_before;
 	}
-	/* The path no longer is the file the event recorded: parent fallback. */
+	/*
+	 * The path no longer is the file the event recorded: the record keeps
+	 * the kernel's path and dev:inode, never the parent's identity.
+	 */
 	{
 		struct proctab_exec ev = { .pid = 302, .ppid = 100, .comm = "gone",
 					   .exe = P("bin/b"), .dev = dev_b, .ino = ino_b + 1000003 };
 		is_int(proctab_exec(tab, &ev), 0, "exec event with a dev:inode the path lacks");
 		sha = resolve_sha(302, 100, P("bin/b"), &id, &r);
-		is_int(id.source, PROCTAB_SRC_PARENT, "parent's identity (order 4)");
-		snprintf(want, sizeof(want), "%s (child)", P("bin/a"));
-		is_str(id.exe, want, "exe is the parent's with \" (child)\"");
-		is_str(id.comm, "gone", "comm still the child's");
-		is_str(sha, SHA_ABC, "sha256 is the parent's");
+		is_int(id.source, PROCTAB_SRC_NONE, "not opened: source none");
+		is_str(id.exe, P("bin/b"), "exe is the kernel's path, not the parent's");
+		is_str(id.comm, "gone", "comm the process's");
+		is_int(id.ino, ino_b + 1000003, "inode the kernel's");
+		is_int(id.dev, dev_b, "device the kernel's");
+		is_str(sha, "!unavailable: replaced", "sha256 says the path names another file now");
+		ok(strcmp(sha, SHA_ABC) != 0, "never the parent's sha256");
 		proctab_stats(tab, &ps);
-		is_int(ps.src_parent, 1, "fallback counted");
+		ok(ps.src_none >= 1, "counted as unidentified");
 	}
-	/* No entry, no process, an unknown parent: nothing to name. */
+	/* Deleted, and a memfd (fexecve): their own reasons, their own paths. */
+	{
+		struct proctab_exec ev = { .pid = 303, .ppid = 100, .comm = "del",
+					   .exe = P("bin/nothere"), .dev = dev_b, .ino = 77 };
+		proctab_exec(tab, &ev);
+		sha = resolve_sha(303, 100, P("bin/nothere"), &id, &r);
+		is_str(id.exe, P("bin/nothere"), "deleted: the kernel's path");
+		is_str(sha, "!unavailable: deleted", "deleted: sha256 says so");
+		ev.pid = 304;
+		ev.exe = "/memfd:payload (deleted)";
+		proctab_exec(tab, &ev);
+		sha = resolve_sha(304, 100, "/memfd:payload (deleted)", &id, &r);
+		is_str(id.exe, "/memfd:payload (deleted)", "memfd: the kernel's name");
+		is_str(sha, "!unavailable: memfd", "memfd: sha256 says so");
+	}
+	/* No entry, no process: the connect's exe alone, never the parent's. */
 	sha = resolve_sha(999, 998, "/usr/bin/ghost", &id, &r);
 	is_int(r, -ESRCH, "unknown pid: -ESRCH");
 	is_int(id.source, PROCTAB_SRC_NONE, "source none");
 	is_str(id.exe, "/usr/bin/ghost", "exe hint kept");
-	ok(sha && sha[0] == '!', "sha256 says why");
-	/* ... but a known parent gives its identity. */
+	is_str(sha, "!unavailable: exited", "sha256 says why");
 	sha = resolve_sha(997, 100, "/usr/bin/ghost", &id, &r);
-	is_int(id.source, PROCTAB_SRC_PARENT, "unknown pid with a known parent: parent");
-	is_str(sha, SHA_ABC, "parent's sha256");
+	is_int(id.source, PROCTAB_SRC_NONE, "unknown pid with a known parent: still not the parent");
+	is_str(id.exe, "/usr/bin/ghost", "... its own exe hint");
+	is_str(sha, "!unavailable: exited", "... and no hash of the parent's");
 
 	/* Vanishing between reads: stat there, status gone. */
 	fake_proc(400, 100, 4000, "b", "half");
 	unlink(P("400/status"));
 	sha = resolve_sha(400, 100, NULL, &id, &r);
-	is_int(id.source, PROCTAB_SRC_PARENT, "vanished while read: parent fallback");
+	is_int(id.source, PROCTAB_SRC_NONE, "vanished while read: not the parent's identity");
 	proctab_stats(tab, &ps);
 	ok(ps.vanished >= 1, "vanished counted");
 	ok(proctab_lookup(tab, 400, &id) == -ENOENT, "no half-read entry kept");
