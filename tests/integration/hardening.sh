@@ -1,0 +1,161 @@
+#!/bin/bash
+# hardening.sh: what an unprivileged local user could do to the daemon's
+# detection (issue 16), reproduced as user nobody against the real daemon,
+# read back from `run --json` records and exe.log:
+#   1. a copy of a program made 1 TiB with truncate still runs: its record
+#      says "!unavailable: too large" and exe.log reports it (hashing is not
+#      blinded); with the budget raised and a 1 s time budget, nobody's
+#      eight slow files do not hold up root's program: its record arrives
+#      before the sixth of them (the hash queue is fair between uids);
+#   2. a program deleted before the daemon could open it (the daemon held
+#      with SIGSTOP meanwhile) keeps its own path, never the parent's
+#      " (child)", and its record says "!unavailable: deleted", reported in
+#      exe.log; one run from a memfd (fexecve) is named by its memfd path;
+# Needs root (kernel audit), setpriv, truncate.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+asn_require_root
+asn_require_cmd auditctl setpriv truncate sha256sum /usr/bin/python3
+auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
+ONCE="$top_builddir/tests/integration/connect_once"
+[ -x "$ONCE" ] || asn_skip "connect_once not built (make check builds it)"
+
+tmp=$(asn_statedir)
+dir="$tmp/state"
+u="$tmp/u" # nobody's own directory
+mkdir -p "$dir" "$u"
+chmod 0711 "$tmp"
+chown 65534:65534 "$u"
+port=9
+cat >"$dir/config.json" <<CONF
+{"Desktop notifications": false, "DB write limit (seconds)": 1}
+CONF
+asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
+: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
+export AUDITSNITCH_DATADIR
+
+# as_nobody CMD...: runs CMD as uid/gid 65534 with no supplementary groups.
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+
+# recs.py CMDLINE < EVENTS: "exe<TAB>sha256" per connection record of
+# `run --json` whose process ran with exactly CMDLINE, in arrival order.
+cat >"$tmp/recs.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    if '"type":"conn"' not in line:
+        continue
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    p = r.get("process", {})
+    if p.get("cmdline") == sys.argv[1]:
+        print("%s\t%s" % (p.get("exe"), p.get("sha256")))
+PY
+recs() { grep -F "\"cmdline\":\"$1\"" "$dir/events.json" | /usr/bin/python3 "$tmp/recs.py" "$1"; }
+has_rec() { [ -n "$(recs "$1")" ]; }
+# line_of CMDLINE: the line number of the first record of CMDLINE in events.json.
+line_of() { grep -nF "\"cmdline\":\"$1\"" "$dir/events.json" | head -1 | cut -d: -f1; }
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill -CONT $dpid 2>/dev/null; kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 15 test -S "$dir/auditsnitch.sock"
+asn_check "daemon running" kill -0 "$dpid"
+cp "$ONCE" "$tmp/probe"
+ready=0
+for i in $(seq 15); do
+	"$tmp/probe" "$port"
+	if asn_wait 1 has_rec "$tmp/probe $port"; then
+		ready=1
+		break
+	fi
+done
+asn_is "daemon sees connects (probe recorded)" "$ready" 1
+[ "$ready" = 1 ] || { sed 's/^/# /' "$dir/run.err"; asn_done; }
+
+# ---- 1. hashing cannot be blinded
+as_nobody cp "$ONCE" "$u/big"
+as_nobody truncate -s 1T "$u/big"
+as_nobody "$u/big" "$port" 1
+asn_check "too large: record arrived" asn_wait 15 has_rec "$u/big $port 1"
+line=$(recs "$u/big $port 1" | head -1)
+echo "# 1 TiB: $line"
+asn_is "too large: its own path, the marker instead of a hash" "$line" \
+	"$u/big	!unavailable: too large"
+asn_check "too large: reported in exe.log" asn_wait 5 \
+	grep -q "Executable could not be hashed: \"$u/big\".*unavailable: too large" "$dir/exe.log"
+
+# The budget up to 1 TiB, 1 s per file: now the files are read, slowly.
+cat >"$dir/config.json" <<CONF
+{"Desktop notifications": false, "DB write limit (seconds)": 1,
+ "Hash size limit (MiB)": 1048576, "Hash time limit (seconds)": 1}
+CONF
+kill -HUP "$dpid"
+asn_check "configuration reloaded" asn_wait 10 grep -q "configuration reloaded" "$dir/run.err"
+for i in 1 2 3 4 5 6 7 8; do
+	as_nobody cp "$ONCE" "$u/slow$i"
+	as_nobody sh -c "printf 'slow %s' $i >>'$u/slow$i' && truncate -s 1T '$u/slow$i'"
+done
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	as_nobody "$u/slow$i" "$port" "$i" &
+	pids="$pids $!"
+done
+wait $pids
+cp "$ONCE" "$tmp/rootprog" && printf 'root program' >>"$tmp/rootprog"
+"$tmp/rootprog" "$port" 77
+asn_check "fair queue: root's record arrived" asn_wait 30 has_rec "$tmp/rootprog $port 77"
+asn_is "fair queue: root's program hashed, not blinded" "$(recs "$tmp/rootprog $port 77" | head -1)" \
+	"$tmp/rootprog	$(sha_of "$tmp/rootprog")"
+for i in 1 2 3 4 5 6 7 8; do
+	asn_wait 30 has_rec "$u/slow$i $port $i"
+done
+slow_lines=$(for i in 1 2 3 4 5 6 7 8; do line_of "$u/slow$i $port $i"; done | sort -n | tr '\n' ' ')
+root_line=$(line_of "$tmp/rootprog $port 77")
+echo "# events.json lines: nobody's slow files $slow_lines; root's program $root_line"
+sixth=$(echo "$slow_lines" | awk '{print $6}')
+asn_check "fair queue: all eight slow records arrived" [ -n "$sixth" ]
+asn_check "fair queue: root's record before nobody's sixth slow one ($root_line < $sixth)" \
+	[ -n "$root_line" ] && [ -n "$sixth" ] && [ "$root_line" -lt "$sixth" ]
+asn_is "too slow: the marker" "$(recs "$u/slow8 $port 8" | head -1)" "$u/slow8	!unavailable: too slow"
+cat >"$dir/config.json" <<CONF
+{"Desktop notifications": false, "DB write limit (seconds)": 1}
+CONF
+kill -HUP "$dpid"
+
+# ---- 2. never the parent's identity
+as_nobody cp "$ONCE" "$u/gone"
+kill -STOP "$dpid"
+as_nobody sh -c "'$u/gone' $port 5; rm -f '$u/gone'"
+kill -CONT "$dpid"
+asn_check "deleted: record arrived" asn_wait 15 has_rec "$u/gone $port 5"
+line=$(recs "$u/gone $port 5" | head -1)
+echo "# deleted before opened: $line"
+asn_is "deleted: its own path, the reason instead of a hash" "$line" "$u/gone	!unavailable: deleted"
+asn_check "deleted: reported in exe.log" asn_wait 5 \
+	grep -q "Executable could not be hashed: \"$u/gone\".*unavailable: deleted" "$dir/exe.log"
+
+cat >"$tmp/memfd.py" <<'PY'
+import os, sys
+fd = os.memfd_create("payload", 0)
+with open(sys.argv[1], "rb") as f:
+    os.write(fd, f.read())
+os.execve(fd, ["payload", sys.argv[2], "33"], {})
+PY
+as_nobody /usr/bin/python3 "$tmp/memfd.py" "$ONCE" "$port"
+asn_check "memfd: record arrived" asn_wait 15 has_rec "payload $port 33"
+line=$(recs "payload $port 33" | head -1)
+echo "# memfd: $line"
+exe=${line%%	*}
+sha=${line#*	}
+asn_check "memfd: named by its memfd, not its parent (got '$exe')" \
+	[ "${exe#/memfd:payload}" != "$exe" ]
+asn_check "memfd: its own hash or why not (got '$sha')" \
+	[ "$sha" = "$(sha_of "$ONCE")" ] || [ "$sha" = "!unavailable: memfd" ]
+asn_is "no record anywhere fell back to a parent (child)" "$(grep -c ' (child)\"' "$dir/events.json")" 0
+
+kill "$dpid"
+wait "$dpid"
+asn_is "daemon exits 0 on SIGTERM" "$?" 0
+asn_done
