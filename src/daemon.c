@@ -582,6 +582,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "from_proc_exe", p.src_proc);
 		jsonbuf_kuint(&b, "from_event_path", p.src_path);
 		jsonbuf_kuint(&b, "unidentified", p.src_none);
+		jsonbuf_kuint(&b, "other_mount_ns", p.other_mntns);
 		jsonbuf_kuint(&b, "executables", e.entries);
 		jsonbuf_kuint(&b, "executables_max", e.max_entries);
 		jsonbuf_kstr(&b, "watch", e.watch);

@@ -121,6 +121,26 @@ int procfs_read_exe(struct procfs *pf, pid_t pid, char *buf, size_t size)
 	return 0;
 }
 
+int procfs_read_mntns(struct procfs *pf, pid_t pid, uint64_t *ino)
+{
+	char path[64], link[64];
+	unsigned long long v;
+	int used = 0;
+	ssize_t n;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%d/ns/mnt", (int)pid);
+	n = readlinkat(pf->rootfd, path, link, sizeof(link) - 1);
+	if (n < 0)
+		return procfs_err(errno);
+	link[n] = '\0';
+	if (sscanf(link, "mnt:[%llu]%n", &v, &used) != 1 || used != n || v == 0)
+		return -EINVAL;
+	*ino = (uint64_t)v;
+	return 0;
+}
+
 int procfs_open_exe(struct procfs *pf, pid_t pid, int *fd)
 {
 	char path[64];

@@ -43,6 +43,11 @@ void procfs_free(struct procfs *pf);
 /* The root path given to procfs_new. */
 const char *procfs_root(const struct procfs *pf);
 
+/*
+ * The inode of pid's mount namespace, from the ns/mnt link ("mnt:[N]");
+ * pid 1 gives the host's. 0, -ESRCH, -EINVAL (unexpected text), -errno.
+ */
+int procfs_read_mntns(struct procfs *pf, pid_t pid, uint64_t *ino);
 /* The exe link's text (may end in " (deleted)"). 0, -ESRCH, -ENAMETOOLONG, -errno. */
 int procfs_read_exe(struct procfs *pf, pid_t pid, char *buf, size_t size);
 /* Opens the exe link O_RDONLY|O_CLOEXEC into *fd. 0, -ESRCH or -errno. */

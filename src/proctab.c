@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "exe.h"
 #include "procfs.h"
@@ -32,6 +33,8 @@ struct proctab_entry {
 	uint32_t uid;
 	uint64_t start_time;
 	char *exe, *comm, *cmdline;
+	char *shown;                /* exe qualified by its mount namespace, or NULL */
+	uint64_t mntns;             /* inode of its mount namespace; 0 unknown */
 	uint64_t rec_dev, rec_ino;  /* recorded: exec event's PATH, or /proc/PID/exe's fstat */
 	uint64_t dev, ino;          /* exe cache key last used (differs for scripts) */
 	bool from_exec;
@@ -49,6 +52,7 @@ struct proctab {
 	size_t cap, len;
 	size_t expire_cursor;
 	uint64_t grace_ms;
+	uint64_t host_mntns;          /* pid 1's mount namespace; 0 unknown */
 	struct proctab_entry *lru_head, *lru_tail;
 	char *hint_exe;               /* the last exe hint handed out */
 	struct proctab_stats stats;
@@ -163,7 +167,33 @@ static void proctab_entry_clear(struct proctab_entry *pe)
 	free(pe->exe);
 	free(pe->comm);
 	free(pe->cmdline);
-	pe->exe = pe->comm = pe->cmdline = NULL;
+	free(pe->shown);
+	pe->exe = pe->comm = pe->cmdline = pe->shown = NULL;
+	pe->mntns = 0;
+}
+
+/*
+ * Reads pid's mount namespace. A path means something only in its own
+ * namespace: inside an unprivileged user+mount namespace anyone can
+ * bind-mount a file of theirs over /usr/bin/firefox. A process outside the
+ * host's (pid 1's, not ours: a unit with ProtectSystem runs us in a
+ * namespace of our own) is shown as "mnt:[N]/path", so its records never
+ * land under the host program's name.
+ */
+static void proctab_read_mntns(struct proctab *tab, struct proctab_entry *pe)
+{
+	uint64_t ns;
+
+	free(pe->shown);
+	pe->shown = NULL;
+	pe->mntns = 0;
+	if (procfs_read_mntns(tab->pf, pe->pid, &ns) < 0)
+		return;
+	pe->mntns = ns;
+	if (tab->host_mntns && ns != tab->host_mntns && pe->exe) {
+		pe->shown = xasprintf("mnt:[%llu]%s", (unsigned long long)ns, pe->exe);
+		tab->stats.other_mntns++;
+	}
 }
 
 static void proctab_remove(struct proctab *tab, struct proctab_entry *pe)
@@ -186,6 +216,10 @@ int proctab_new(struct procfs *pf, struct exe_cache *exes, size_t max_entries,
 	tab->exes = exes;
 	tab->max_entries = max_entries ? max_entries : PROCTAB_DEFAULT_MAX;
 	tab->grace_ms = PROCTAB_GRACE_MS;
+	/* pid 1's; where it is hidden from us (a container), our own; in a fake tree neither. */
+	if (procfs_read_mntns(pf, 1, &tab->host_mntns) < 0 &&
+	    procfs_read_mntns(pf, getpid(), &tab->host_mntns) < 0)
+		tab->host_mntns = 0;
 	tab->cap = 1024;
 	tab->slots = xcalloc(tab->cap, sizeof(*tab->slots));
 	*ret = tab;
@@ -321,6 +355,7 @@ static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
 	pe->comm = xstrdup(st1.comm);
 	pe->cmdline = cmdline;
 	cmdline = NULL;
+	proctab_read_mntns(tab, pe);
 	pe->from_exec = false;
 	pe->rec_dev = pe->rec_ino = pe->dev = pe->ino = 0;
 	if (ee) {
@@ -452,6 +487,7 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	pe->from_exec = true;
 	/* The exec keeps the pid's start time; 0 if it already exited (unknown). */
 	pe->start_time = procfs_read_stat(tab->pf, ev->pid, &st) == 0 ? st.start_time : 0;
+	proctab_read_mntns(tab, pe);
 	proctab_touch(tab, pe, proctab_now_ms());
 	tab->stats.from_exec++;
 
@@ -470,7 +506,8 @@ static void proctab_fill(const struct proctab_entry *pe, struct proctab_ident *o
 	out->ppid = pe->ppid;
 	out->uid = pe->uid;
 	out->start_time = pe->start_time;
-	out->exe = pe->exe ? pe->exe : "";
+	out->exe = pe->shown ? pe->shown : pe->exe ? pe->exe : "";
+	out->mntns = pe->mntns;
 	out->comm = pe->comm ? pe->comm : "";
 	out->cmdline = pe->cmdline ? pe->cmdline : "";
 }
@@ -505,6 +542,9 @@ static const char *proctab_unavailable(const struct proctab_entry *pe)
 	/* memfd_create + fexecve: the file never had a path. */
 	if (strncmp(pe->exe, "/memfd:", 7) == 0)
 		return "!unavailable: memfd";
+	/* Its path means nothing here, and it can no longer be reached through /proc. */
+	if (pe->shown)
+		return "!unavailable: exited";
 	if (len >= sizeof(deleted) - 1 &&
 	    strcmp(pe->exe + len - (sizeof(deleted) - 1), deleted) == 0)
 		return "!unavailable: deleted";

@@ -59,7 +59,9 @@ struct proctab_ident {
 	pid_t pid, ppid;
 	uint32_t uid;
 	uint64_t start_time;     /* clock ticks since boot; 0 unknown */
-	const char *exe;         /* path the process saw, as the kernel reported it */
+	const char *exe;         /* path the process saw, as the kernel reported it;
+				    "mnt:[N]PATH" outside the host's mount namespace */
+	uint64_t mntns;          /* inode of its mount namespace; 0 unknown */
 	const char *comm;        /* "" when unknown */
 	const char *cmdline;     /* argv joined by spaces; "" when unknown */
 	enum proctab_source source;
@@ -77,6 +79,7 @@ struct proctab_stats {
 	uint64_t pid_reuse;                  /* entries replaced: start time or exe differed */
 	uint64_t expired, evicted, dropped;  /* dropped: table full of pinned entries */
 	uint64_t vanished;                   /* /proc entries gone between two reads */
+	uint64_t other_mntns;                /* processes seen outside pid 1's mount namespace */
 	uint64_t src_cached, src_proc, src_path, src_none; /* identity order */
 	uint64_t scan_procs, scan_us;        /* the start-up scan */
 };

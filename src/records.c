@@ -686,6 +686,16 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 			kinds[nk++] = RECORDS_HASH_UNAVAILABLE;
 		if (seen)
 			en->last_hash = (uint32_t)(seen - en->hashes);
+	} else if (seen && en->last_hash != (uint32_t)(seen - en->hashes) && exe_known) {
+		/*
+		 * A hash this exe had before, but not last time: another file is
+		 * behind the path again. Accepting every hash once seen let a
+		 * second file at the same path (a namespace's bind mount) run
+		 * unreported after the first change.
+		 */
+		old_sha = en->hashes[en->last_hash].sha256;
+		kinds[nk++] = RECORDS_EXE_CHANGED;
+		en->last_hash = (uint32_t)(seen - en->hashes);
 	} else if (seen) {
 		en->last_hash = (uint32_t)(seen - en->hashes);
 	} else if (hash_ok && exe_known && en->nhashes > 0) {
@@ -693,6 +703,9 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 		old_sha = en->hashes[en->last_hash].sha256;
 		kinds[nk++] = RECORDS_EXE_CHANGED;
 	}
+
+	if (old_sha)
+		old_copy = xstrdup(old_sha); /* eviction may free it */
 
 	/* Update the record; a full table or list means: not stored, not reported. */
 	if (!pair_known) {
@@ -703,6 +716,7 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 		    (!records_strlist_has(&en->list, name) && en->list.count >= RECORDS_MAX_PER_LIST) ||
 		    (!records_strlist_has(&nn->list, exe) && nn->list.count >= RECORDS_MAX_PER_LIST)) {
 			r->stats.limit_hits++;
+			free(old_copy);
 			return 0;
 		}
 		records_strlist_add(&en->list, name);
@@ -710,8 +724,6 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 		r->dirty = true;
 	}
 	if ((hash_ok || unavailable) && !seen) {
-		if (old_sha)
-			old_copy = xstrdup(old_sha); /* eviction may free it */
 		records_node_add_hash(r, en, sha,
 				      unavailable ? RECORDS_UNAVAILABLE_STATUS : r->new_hash_status);
 		r->dirty = true;

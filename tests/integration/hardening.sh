@@ -11,7 +11,11 @@
 #      with SIGSTOP meanwhile) keeps its own path, never the parent's
 #      " (child)", and its record says "!unavailable: deleted", reported in
 #      exe.log; one run from a memfd (fexecve) is named by its memfd path;
-# Needs root (kernel audit), setpriv, truncate.
+#   7. inside an unprivileged user+mount namespace, nobody bind-mounts a
+#      program of theirs over the path of root's known program: its record
+#      is "mnt:[N]PATH" with its own hash, never root's path, and it is
+#      reported as a new executable.
+# Needs root (kernel audit), setpriv, truncate, unshare.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 asn_require_root
 asn_require_cmd auditctl setpriv truncate sha256sum /usr/bin/python3
@@ -154,6 +158,32 @@ asn_check "memfd: named by its memfd, not its parent (got '$exe')" \
 asn_check "memfd: its own hash or why not (got '$sha')" \
 	[ "$sha" = "$(sha_of "$ONCE")" ] || [ "$sha" = "!unavailable: memfd" ]
 asn_is "no record anywhere fell back to a parent (child)" "$(grep -c ' (child)\"' "$dir/events.json")" 0
+
+# ---- 7. path spoofing from a user namespace
+cp "$ONCE" "$tmp/hostprog"
+"$tmp/hostprog" "$port" 70
+asn_check "host program: record arrived" asn_wait 15 has_rec "$tmp/hostprog $port 70"
+as_nobody cp "$ONCE" "$u/evil"
+as_nobody sh -c "printf 'evil' >>'$u/evil'"
+if as_nobody unshare -Urm true 2>/dev/null; then
+	as_nobody unshare -Urm sh -c "readlink /proc/self/ns/mnt >'$u/ns' &&
+		mount --bind '$u/evil' '$tmp/hostprog' && exec '$tmp/hostprog' $port 71"
+	ns_mark=$(cat "$u/ns")
+	asn_check "userns: the namespace is not the host's ($ns_mark)" \
+		[ -n "$ns_mark" ] && [ "$ns_mark" != "$(readlink /proc/1/ns/mnt)" ]
+	asn_check "userns: record arrived" asn_wait 15 has_rec "$tmp/hostprog $port 71"
+	line=$(recs "$tmp/hostprog $port 71" | head -1)
+	echo "# spoofed in a user namespace: $line"
+	asn_is "userns: the path marked with its namespace, the file's own hash" "$line" \
+		"$ns_mark$tmp/hostprog	$(sha_of "$u/evil")"
+	asn_check "userns: reported as a new executable for the name, under the marked path" \
+		asn_wait 5 grep -qF "New executable detected for \"hostprog\": \"$ns_mark$tmp/hostprog\"" \
+		"$dir/exe.log"
+	asn_is "userns: root's path kept root's hash only" \
+		"$(recs "$tmp/hostprog $port 70" | cut -f1,2 | sort -u)" "$tmp/hostprog	$(sha_of "$tmp/hostprog")"
+else
+	echo "# unprivileged user namespaces are off here: part 7 not run"
+fi
 
 kill "$dpid"
 wait "$dpid"

@@ -11,7 +11,8 @@
 #   3. The program deleted while running, then connecting: hashed through
 #      the fd, exe shown as the process saw it (" (deleted)").
 #   4. Two mount namespaces with a different binary bind-mounted over the
-#      same path: same exe path, two sha256 values.
+#      same path: the namespaced one's exe is marked "mnt:[N]PATH" with its
+#      namespace's inode (issue 16), two sha256 values.
 # Needs root (fanotify, unshare -m, mount).
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 
@@ -143,7 +144,11 @@ asn_check "mount ns: both programs started" asn_wait 5 exe_is "$pid_ns" "$prog"
 line_host=$(ask "resolve $pid_host")
 line_ns=$(ask "resolve $pid_ns")
 asn_is "mount ns: host process path" "$(field exe "$line_host")" "$prog"
-asn_is "mount ns: namespaced process, same path" "$(field exe "$line_ns")" "$prog"
+ns_ino=$(readlink "/proc/$pid_ns/ns/mnt" | tr -dc 0-9)
+asn_check "mount ns: the namespaced process has its own namespace" \
+	[ -n "$ns_ino" ] && [ "mnt:[$ns_ino]" != "$(readlink /proc/1/ns/mnt)" ]
+asn_is "mount ns: namespaced process, the path marked with its namespace" \
+	"$(field exe "$line_ns")" "mnt:[$ns_ino]$prog"
 asn_is "mount ns: host sha256" "$(field sha256 "$line_host")" "$(sha_of "$prog")"
 asn_is "mount ns: namespaced sha256 is the bind-mounted binary's" \
 	"$(field sha256 "$line_ns")" "$(sha_of "$tmp/other")"

@@ -9,8 +9,9 @@
 #      deleted file's sha256 (also when another file took its path before
 #      the connect), exe is the path or the path + " (deleted)";
 #   c. two mount namespaces, a different binary bind-mounted over the same
-#      path in one: two records with the same exe, two different sha256
-#      values, each its own file's;
+#      path in one: two records, the namespaced one's exe marked
+#      "mnt:[N]PATH" with its namespace's inode (issue 16), two different
+#      sha256 values, each its own file's;
 #   d. none of these records falls back to the parent ("exe (child)").
 # Needs root (kernel audit, unshare -m, mount).
 . "${top_srcdir:-.}/tests/integration/lib.sh"
@@ -169,7 +170,8 @@ sha_other=$(sha_of "$tmp/other")
 # Private propagation: the bind mount lives and dies with that namespace.
 "$prog" "$port" 1500 &
 pid_host=$!
-unshare -m --propagation private sh -c "mount --bind '$tmp/other' '$prog' && exec '$prog' $port 1501" &
+unshare -m --propagation private sh -c "readlink /proc/self/ns/mnt >'$tmp/ns.ino' &&
+	mount --bind '$tmp/other' '$prog' && exec '$prog' $port 1501" &
 pid_ns=$!
 asn_check "mount ns: both programs started" asn_wait 5 exe_is "$pid_ns" "$prog"
 wait "$pid_host" "$pid_ns"
@@ -180,24 +182,30 @@ line_ns=$(recs "$prog $port 1501" | head -1)
 echo "# host: $line_host"
 echo "# ns:   $line_ns"
 asn_is "mount ns: host record, its file's sha256" "$line_host" "$prog	$sha_host"
-asn_is "mount ns: namespaced record, same exe, the bind-mounted file's sha256" "$line_ns" \
-	"$prog	$sha_other"
+ns_mark=$(cat "$tmp/ns.ino")
+asn_check "mount ns: the namespace is not the host's ($ns_mark)" \
+	[ -n "$ns_mark" ] && [ "$ns_mark" != "$(readlink /proc/1/ns/mnt)" ]
+asn_is "mount ns: namespaced record, exe marked with its namespace, the bind-mounted file's sha256" \
+	"$line_ns" "$ns_mark$prog	$sha_other"
 asn_check "mount ns: two different sha256 values" [ "$sha_host" != "$sha_other" ]
 asn_check "mount ns: nothing left mounted on the host" sh -c "! grep -q ' $tmp/ns/prog ' /proc/self/mountinfo"
-want=$(printf '%s\n' "$sha_host" "$sha_other" | sort | tr '\n' ' ' | sed 's/ $//')
-asn_wait 15 db_has "$prog" "$want"
-asn_is "mount ns: the database holds both sha256 values" "$(db_shas "$prog")" "$want"
+asn_wait 15 db_has "$ns_mark$prog" "$sha_other"
+asn_is "mount ns: the database holds the namespaced file under the marked exe" \
+	"$(db_shas "$ns_mark$prog")" "$sha_other"
+asn_wait 15 db_has "$prog" "$sha_host"
+asn_is "mount ns: ... and the host's file under the path alone" "$(db_shas "$prog")" "$sha_host"
 
 # ---- d. no parent fallback for any of them
 # Only our programs connect to port 9 here (integration tests hold a lock),
 # so every record to port 9 must be one of ours, under its own exe: a
 # fallback shows as the parent's exe with " (child)" (and maybe its cmdline).
-# port9 PREFIX: "total ours children" over the records to port 9, from
-# run --json lines or query rows on stdin.
+# port9 PREFIX: "total ours children marked" over the records to port 9,
+# from run --json lines or query rows on stdin (marked: exe "mnt:[N]PATH",
+# from another mount namespace; the path decides whether it is ours).
 port9() {
 	/usr/bin/python3 -c '
-import json, sys
-total = ours = children = 0
+import json, re, sys
+total = ours = children = marked = 0
 for line in sys.stdin:
     line = line.strip().rstrip(",")
     if not line.startswith("{"):
@@ -212,17 +220,21 @@ for line in sys.stdin:
     exe, cmd = str(p.get("exe", "")), str(p.get("cmdline", ""))
     total += 1
     children += exe.endswith(" (child)")
-    ours += exe.startswith(sys.argv[1]) and cmd.startswith(exe.replace(" (deleted)", "") + " ")
-print(total, ours, children)' "$tmp/"
+    m = re.match(r"mnt:\[[0-9]+\]", exe)
+    marked += m is not None
+    path = exe[m.end():] if m else exe
+    ours += path.startswith(sys.argv[1]) and cmd.startswith(path.replace(" (deleted)", "") + " ")
+print(total, ours, children, marked)' "$tmp/"
 }
 counts=$(port9 <"$dir/events.json")
-echo "# run --json records to port 9 (total ours children): $counts"
+echo "# run --json records to port 9 (total ours children marked): $counts"
 set -- $counts
+asn_is "exactly one record (the namespaced run) marked with a mount namespace" "$4" 1
 asn_check "our programs made records ($2: the probe and seven runs)" [ "$2" -ge 8 ]
 asn_is "every record to port 9 is one of our programs under its own exe" "$1" "$2"
 asn_is "no record fell back to the parent (exe (child))" "$3" 0
 counts=$("$AUDITSNITCH" -d "$dir" query --format json | port9)
-echo "# database rows to port 9 (total ours children): $counts"
+echo "# database rows to port 9 (total ours children marked): $counts"
 set -- $counts
 asn_check "the database has rows of ours ($2)" [ "$2" -ge 7 ]
 asn_is "every database row to port 9 is ours under its own exe" "$1" "$2"

@@ -369,6 +369,41 @@ int main(void)
 	is_int(ps.vanished, 0, "a kernel thread is not counted as vanished");
 	proctab_free(tab);
 
+	/*
+	 * Issue 16: mount namespaces. pid 1's namespace is the host's; a
+	 * process in another one is shown as "mnt:[N]PATH", so a user
+	 * namespace's /usr/bin/firefox is never the host's.
+	 */
+	mkdir(P("1"), 0755);
+	mkdir(P("1/ns"), 0755);
+	lnk("mnt:[4026531841]", "1/ns/mnt");
+	ok(proctab_new(pf, exes, 0, &tab) == 0, "proctab with a host namespace");
+	fake_proc(900, 100, 9000, "a", "inns");
+	mkdir(P("900/ns"), 0755);
+	lnk("mnt:[4026532999]", "900/ns/mnt");
+	fake_proc(901, 100, 9010, "a", "host");
+	mkdir(P("901/ns"), 0755);
+	lnk("mnt:[4026531841]", "901/ns/mnt");
+	{
+		struct proctab_exec ev = { .pid = 900, .ppid = 100, .exe = P("bin/a"),
+					   .dev = dev_a, .ino = ino_a };
+		char want[600];
+
+		is_int(proctab_exec(tab, &ev), 0, "exec in another mount namespace");
+		sha = resolve_sha(900, 100, P("bin/a"), &id, &r);
+		snprintf(want, sizeof(want), "mnt:[4026532999]%s", P("bin/a"));
+		is_str(id.exe, want, "another namespace: the path marked with it");
+		is_int(id.mntns, 4026532999ull, "its namespace inode");
+		is_str(sha, SHA_ABC, "... and its file's hash");
+		ev.pid = 901;
+		is_int(proctab_exec(tab, &ev), 0, "exec in the host's namespace");
+		sha = resolve_sha(901, 100, P("bin/a"), &id, &r);
+		is_str(id.exe, P("bin/a"), "host namespace: the path alone");
+		proctab_stats(tab, &ps);
+		is_int(ps.other_mntns, 1, "one process outside the host's namespace counted");
+	}
+	proctab_free(tab);
+
 	exe_cache_free(exes);
 	hash_pool_free(pool);
 	procfs_free(pf);

@@ -121,8 +121,22 @@ static void test_detection(void)
 	ok(strstr(d[0].body, SHA_A " \xe2\x86\x92 " SHA_B "\n") != NULL,
 	   "changed body has the whole hashes");
 	clear(d, n);
-	is_int(observe(r, "/usr/bin/curl", "curl", SHA_A, false, d), 0,
-	       "an older known hash is not a change");
+	/*
+	 * Issue 16: back to a hash seen before is still another file behind
+	 * the path (two files alternating under one name): always reported.
+	 */
+	n = observe(r, "/usr/bin/curl", "curl", SHA_A, false, d);
+	is_int(n, 1, "back to an older known hash: reported");
+	is_int(d[0].kind, RECORDS_EXE_CHANGED, "... as executable changed");
+	ok(strstr(d[0].text, "bbbbbbbbbbbbbbbb -> aaaaaaaaaaaaaaaa") != NULL,
+	   "... from the hash seen last: %s", d[0].text);
+	clear(d, n);
+	n = observe(r, "/usr/bin/curl", "curl", SHA_B, false, d);
+	is_int(n, 1, "and back again: reported again, not accepted silently");
+	clear(d, n);
+	is_int(observe(r, "/usr/bin/curl", "curl", SHA_B, false, d), 0,
+	       "the same hash as last time: nothing");
+	clear(d, observe(r, "/usr/bin/curl", "curl", SHA_A, false, d));
 
 	n = observe(r, "/usr/bin/curl", "curl2", SHA_A, false, d);
 	is_int(n, 1, "new name for known exe");
