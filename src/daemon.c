@@ -634,6 +634,10 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "known", r.programs);
 		jsonbuf_kuint(&b, "names", r.names);
 		jsonbuf_kuint(&b, "detections", r.detections);
+		jsonbuf_kuint(&b, "limit_hits", r.limit_hits);
+		jsonbuf_kuint(&b, "unstored_reported", r.unstored_reported);
+		jsonbuf_kuint(&b, "record_bytes", r.bytes);
+		jsonbuf_kuint(&b, "record_max_bytes", r.max_bytes);
 		jsonbuf_kuint(&b, "save_errors", r.save_errors);
 		jsonbuf_end(&b);
 	}
@@ -832,7 +836,13 @@ static void daemon_on_record(struct conn_record *rec, void *data)
 
 	/* New-program detection sees ignored connections too (without notifying). */
 	if (d->records && rec->direction != CONN_EXEC && rec->conns > 0) {
+		char *notice;
+
 		n = records_observe(d->records, rec, ignored, det, RECORDS_MAX_DETECTIONS);
+		if ((notice = records_limit_notice(d->records))) {
+			log_warn("%s", notice);
+			free(notice);
+		}
 		for (i = 0; i < n; i++) {
 			d->detections++;
 			if (records_log_detection(d->records, &det[i]) < 0)

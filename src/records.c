@@ -33,6 +33,8 @@
  */
 #define RECORDS_HASH_TEXT_BYTES 96
 #define RECORDS_SUMMARY_BYTES 96
+#define RECORDS_BASE_BYTES 256       /* braces and the three top-level members */
+#define RECORDS_UNSTORED_SLOTS 4096  /* programs reported while the record was full */
 
 struct records_strlist {
 	char **items;
@@ -73,6 +75,9 @@ struct records {
 	struct records_table exes, names;
 	cJSON *extra; /* other top-level members of record.json, kept as read */
 	bool dirty;
+	size_t bytes, max_bytes;  /* record.json text (upper bound) and its budget */
+	bool limit_hit, limit_noticed;
+	uint64_t unstored[RECORDS_UNSTORED_SLOTS]; /* direct-mapped: a collision forgets one */
 	struct records_stats stats;
 	pthread_mutex_t log_lock; /* guards log_fd */
 	int log_fd;
@@ -100,6 +105,49 @@ static size_t records_hash_str(const char *s)
 static bool records_key_eq(const char *stored, const char *s)
 {
 	return strncmp(stored, s, RECORDS_MAX_STRING) == 0;
+}
+
+/*
+ * Bytes s takes as a JSON string in record.json: cut at RECORDS_MAX_STRING
+ * as stored, escapes as records_buf_json writes them.
+ */
+static size_t records_json_len(const char *s)
+{
+	size_t n = 2;
+
+	for (size_t i = 0; i < RECORDS_MAX_STRING && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\' || c == '\n' || c == '\t')
+			n += 2;
+		else if (c < 0x20)
+			n += 6;
+		else
+			n++;
+	}
+	return n;
+}
+
+/* A key and its brackets, indentation, separator; an exe appears twice (lists and SHA256). */
+static size_t records_key_cost(const struct records *r, const struct records_table *t,
+			       const char *key)
+{
+	return (records_json_len(key) + 16) * (t == &r->exes ? 2 : 1);
+}
+
+static size_t records_item_cost(const char *s)
+{
+	return records_json_len(s) + 2;
+}
+
+static size_t records_hash_cost(const char *sha256, const char *status)
+{
+	return records_json_len(sha256) + records_json_len(status) + 8;
+}
+
+static bool records_fits(const struct records *r, size_t cost)
+{
+	return r->bytes + cost <= r->max_bytes;
 }
 
 static void records_table_init(struct records_table *t)
@@ -176,16 +224,18 @@ static void records_table_grow(struct records_table *t)
 	t->nbuckets = nb;
 }
 
-/* Finds or adds key; NULL when adding would pass max entries. */
-static struct records_node *records_table_get(struct records_table *t, const char *key, size_t max)
+/* Finds or adds key; NULL when adding would pass max entries or the budget. */
+static struct records_node *records_table_get(struct records *r, struct records_table *t,
+					      const char *key, size_t max)
 {
 	struct records_node *n = records_table_find(t, key);
 	size_t h;
 
 	if (n)
 		return n;
-	if (t->count >= max)
+	if (t->count >= max || !records_fits(r, records_key_cost(r, t, key)))
 		return NULL;
+	r->bytes += records_key_cost(r, t, key);
 	if (t->count >= t->nbuckets)
 		records_table_grow(t);
 	n = xcalloc(1, sizeof(*n));
@@ -210,13 +260,14 @@ static bool records_strlist_has(const struct records_strlist *l, const char *s)
 	return false;
 }
 
-/* Adds s unless present; false when the list is full. */
-static bool records_strlist_add(struct records_strlist *l, const char *s)
+/* Adds s unless present; false when the list or the budget is full. */
+static bool records_strlist_add(struct records *r, struct records_strlist *l, const char *s)
 {
 	if (records_strlist_has(l, s))
 		return true;
-	if (l->count >= RECORDS_MAX_PER_LIST)
+	if (l->count >= RECORDS_MAX_PER_LIST || !records_fits(r, records_item_cost(s)))
 		return false;
+	r->bytes += records_item_cost(s);
 	if (l->count == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 2;
 		l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
@@ -238,6 +289,7 @@ static void records_node_add_hash(struct records *r, struct records_node *n, con
 				  const char *status)
 {
 	if (n->nhashes >= RECORDS_MAX_HASHES) {
+		r->bytes -= records_hash_cost(n->hashes[0].sha256, n->hashes[0].status);
 		free(n->hashes[0].sha256);
 		free(n->hashes[0].status);
 		memmove(&n->hashes[0], &n->hashes[1], (n->nhashes - 1) * sizeof(*n->hashes));
@@ -250,6 +302,7 @@ static void records_node_add_hash(struct records *r, struct records_node *n, con
 		n->caphashes = n->caphashes ? n->caphashes * 2 : 2;
 		n->hashes = xrealloc(n->hashes, n->caphashes * sizeof(*n->hashes));
 	}
+	r->bytes += records_hash_cost(sha256, status);
 	n->hashes[n->nhashes].sha256 = xstrndup(sha256, RECORDS_MAX_STRING);
 	n->hashes[n->nhashes].status = xstrndup(status, RECORDS_MAX_STRING);
 	n->last_hash = n->nhashes;
@@ -285,13 +338,13 @@ static int records_load_lists(struct records *r, struct records_table *t, const 
 
 		if (!records_is_strarray(member) || !member->string)
 			return -EINVAL;
-		n = records_table_get(t, member->string, RECORDS_MAX_EXES);
+		n = records_table_get(r, t, member->string, RECORDS_MAX_EXES);
 		if (!n) {
 			r->stats.limit_hits++;
 			continue;
 		}
 		cJSON_ArrayForEach(e, member)
-			if (!records_strlist_add(&n->list, e->valuestring))
+			if (!records_strlist_add(r, &n->list, e->valuestring))
 				r->stats.limit_hits++;
 	}
 	return 0;
@@ -314,14 +367,19 @@ static int records_load_hashes(struct records *r, const cJSON *obj)
 		cJSON_ArrayForEach(e, member)
 			if (!cJSON_IsString(e) || !e->string)
 				return -EINVAL;
-		n = records_table_get(&r->exes, member->string, RECORDS_MAX_EXES);
+		n = records_table_get(r, &r->exes, member->string, RECORDS_MAX_EXES);
 		if (!n) {
 			r->stats.limit_hits++;
 			continue;
 		}
-		cJSON_ArrayForEach(e, member)
-			if (!records_node_hash(n, e->string))
+		cJSON_ArrayForEach(e, member) {
+			if (records_node_hash(n, e->string))
+				continue;
+			if (!records_fits(r, records_hash_cost(e->string, e->valuestring)))
+				r->stats.limit_hits++;
+			else
 				records_node_add_hash(r, n, e->string, e->valuestring);
+		}
 	}
 	return 0;
 }
@@ -352,6 +410,13 @@ static int records_parse(struct records *r, const char *text)
 			continue;
 		cJSON_DetachItemViaPointer(root, item);
 		cJSON_AddItemToObject(r->extra, item->string, item);
+		{
+			/* Written back as read: their size counts against the budget. */
+			char *printed = cJSON_PrintUnformatted(item);
+
+			r->bytes += records_json_len(item->string) + (printed ? strlen(printed) : 0) + 8;
+			free(printed);
+		}
 	}
 	ret = 0;
 out:
@@ -401,6 +466,8 @@ int records_new(int dirfd, const char *name, const struct records_config *cfg,
 	records_table_init(&r->exes);
 	records_table_init(&r->names);
 	r->extra = cJSON_CreateObject();
+	r->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : RECORDS_MAX_BYTES;
+	r->bytes = RECORDS_BASE_BYTES;
 	r->name = xstrdup(name);
 	r->new_hash_status = xstrdup(cfg && cfg->new_hash_status ? cfg->new_hash_status
 							 : RECORDS_DEFAULT_STATUS);
@@ -435,6 +502,7 @@ int records_new(int dirfd, const char *name, const struct records_config *cfg,
 		cJSON_Delete(r->extra);
 		r->extra = cJSON_CreateObject();
 		memset(&r->stats, 0, sizeof(r->stats));
+		r->bytes = RECORDS_BASE_BYTES;
 		rc = records_move_aside(r->dirfd, name, &aside);
 		if (rc < 0)
 			goto out;
@@ -446,6 +514,15 @@ int records_new(int dirfd, const char *name, const struct records_config *cfg,
 			*message = xasprintf("%s was %s: moved it aside to %s and started an empty "
 					     "record (every program will be reported as new once)",
 					     name, why, aside);
+		r->dirty = true;
+	} else if (r->stats.limit_hits) {
+		/* Kept what fits; the next save writes a file within the budget. */
+		if (message)
+			*message = xasprintf("%s holds more than the record's budget of %zu bytes: "
+					     "loaded what fits, %llu entries left out (they will be "
+					     "reported as new once)",
+					     name, r->max_bytes,
+					     (unsigned long long)r->stats.limit_hits);
 		r->dirty = true;
 	}
 	*ret = r;
@@ -651,6 +728,30 @@ void records_detection_clear(struct records_detection *d)
 
 /* ---- detection ---- */
 
+/* Whether exe/name/sha256 was reported while the record was full; remembers it. */
+static bool records_unstored_seen(struct records *r, const char *exe, const char *name,
+				  const char *sha256)
+{
+	uint64_t h = records_hash_str(exe);
+
+	h = (h ^ records_hash_str(name)) * 1099511628211ULL;
+	h = ((h ^ records_hash_str(sha256)) * 1099511628211ULL) | 1;
+	if (r->unstored[h % RECORDS_UNSTORED_SLOTS] == h)
+		return true;
+	r->unstored[h % RECORDS_UNSTORED_SLOTS] = h;
+	return false;
+}
+
+char *records_limit_notice(struct records *r)
+{
+	if (!r->limit_hit || r->limit_noticed)
+		return NULL;
+	r->limit_noticed = true;
+	return xasprintf("%s is full (%zu of %zu bytes, %zu programs): new programs are still "
+			 "reported but no longer remembered (status: programs.limit_hits)",
+			 r->name, r->bytes, r->max_bytes, r->exes.count);
+}
+
 int records_observe(struct records *r, const struct conn_record *rec, bool ignored,
 		    struct records_detection *out, size_t max)
 {
@@ -660,9 +761,10 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	bool exe_known, name_known, pair_known, hash_ok = sha[0] && sha[0] != '!';
 	bool unavailable = strncmp(sha, RECORDS_UNAVAILABLE, strlen(RECORDS_UNAVAILABLE)) == 0;
 	enum records_kind kinds[RECORDS_MAX_DETECTIONS];
-	const char *old_sha = NULL;
+	const char *old_sha = NULL, *status;
 	char *old_copy = NULL;
-	size_t nk = 0, count = 0;
+	size_t nk = 0, count = 0, cost = 0;
+	bool full = false;
 
 	if (!exe[0] && !name[0])
 		return 0;
@@ -707,25 +809,45 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	if (old_sha)
 		old_copy = xstrdup(old_sha); /* eviction may free it */
 
-	/* Update the record; a full table or list means: not stored, not reported. */
+	/*
+	 * Update the record, unless it is full (count limits, or the text
+	 * budget: checked first so the two tables never disagree). A program
+	 * that does not fit is still reported, once while we run.
+	 */
+	status = unavailable ? RECORDS_UNAVAILABLE_STATUS : r->new_hash_status;
 	if (!pair_known) {
-		en = records_table_get(&r->exes, exe, RECORDS_MAX_EXES);
-		nn = records_table_get(&r->names, name, RECORDS_MAX_NAMES);
-		/* Check both lists first so the two tables never disagree. */
-		if (!en || !nn ||
-		    (!records_strlist_has(&en->list, name) && en->list.count >= RECORDS_MAX_PER_LIST) ||
-		    (!records_strlist_has(&nn->list, exe) && nn->list.count >= RECORDS_MAX_PER_LIST)) {
-			r->stats.limit_hits++;
+		bool en_has = en && records_strlist_has(&en->list, name);
+		bool nn_has = nn && records_strlist_has(&nn->list, exe);
+
+		cost += en ? 0 : records_key_cost(r, &r->exes, exe);
+		cost += nn ? 0 : records_key_cost(r, &r->names, name);
+		cost += (en_has ? 0 : records_item_cost(name)) + (nn_has ? 0 : records_item_cost(exe));
+		full = (!en && r->exes.count >= RECORDS_MAX_EXES) ||
+		       (!nn && r->names.count >= RECORDS_MAX_NAMES) ||
+		       (!en_has && en && en->list.count >= RECORDS_MAX_PER_LIST) ||
+		       (!nn_has && nn && nn->list.count >= RECORDS_MAX_PER_LIST);
+	}
+	if ((hash_ok || unavailable) && !seen)
+		cost += records_hash_cost(sha, status);
+	if (full || !records_fits(r, cost)) {
+		r->stats.limit_hits++;
+		r->limit_hit = true;
+		if (ignored || nk == 0 || records_unstored_seen(r, exe, name, sha)) {
 			free(old_copy);
 			return 0;
 		}
-		records_strlist_add(&en->list, name);
-		records_strlist_add(&nn->list, exe);
+		r->stats.unstored_reported++;
+		goto report;
+	}
+	if (!pair_known) {
+		en = records_table_get(r, &r->exes, exe, RECORDS_MAX_EXES);
+		nn = records_table_get(r, &r->names, name, RECORDS_MAX_NAMES);
+		records_strlist_add(r, &en->list, name);
+		records_strlist_add(r, &nn->list, exe);
 		r->dirty = true;
 	}
 	if ((hash_ok || unavailable) && !seen) {
-		records_node_add_hash(r, en, sha,
-				      unavailable ? RECORDS_UNAVAILABLE_STATUS : r->new_hash_status);
+		records_node_add_hash(r, en, sha, status);
 		r->dirty = true;
 	}
 	if (ignored) {
@@ -733,6 +855,7 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 		free(old_copy);
 		return 0;
 	}
+report:
 	for (size_t i = 0; i < nk && count < max; i++)
 		records_format(&out[count++], kinds[i], rec, old_copy);
 	r->stats.detections += count;
@@ -749,6 +872,14 @@ int records_set_hash_status(struct records *r, const char *exe, const char *sha2
 	if (!h)
 		return -ENOENT;
 	if (strcmp(h->status, status) != 0) {
+		size_t grow = records_json_len(status), was = records_json_len(h->status);
+
+		if (grow > was && !records_fits(r, grow - was)) {
+			r->stats.limit_hits++;
+			r->limit_hit = true;
+			return -ENOSPC;
+		}
+		r->bytes = r->bytes + grow - was;
 		free(h->status);
 		h->status = xstrndup(status, RECORDS_MAX_STRING);
 		r->dirty = true;
@@ -984,4 +1115,6 @@ void records_stats(const struct records *r, struct records_stats *out)
 	out->log_errors = __atomic_load_n(&r->stats.log_errors, __ATOMIC_RELAXED);
 	out->programs = programs;
 	out->names = names;
+	out->bytes = r->bytes;
+	out->max_bytes = r->max_bytes;
 }

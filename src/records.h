@@ -21,8 +21,16 @@
 
 struct records;
 
-/* Hard limits on what outside input can grow (each hit is counted). */
-#define RECORDS_MAX_FILE_BYTES (64u << 20) /* record.json larger: corrupt */
+/*
+ * Hard limits on what outside input can grow (each hit is counted). The
+ * record is kept within RECORDS_MAX_BYTES of record.json text by
+ * construction (every string counted as it will be written, escapes
+ * included), half the read limit, so no record we write is ever too large
+ * to read back; a larger file from elsewhere up to the read limit is loaded
+ * up to the budget, the rest counted as limit hits.
+ */
+#define RECORDS_MAX_FILE_BYTES (64u << 20) /* record.json larger: moved aside */
+#define RECORDS_MAX_BYTES (32u << 20)      /* record.json text budget */
 #define RECORDS_MAX_EXES 100000            /* distinct executables */
 #define RECORDS_MAX_NAMES 100000           /* distinct names */
 #define RECORDS_MAX_PER_LIST 1024          /* names per exe, exes per name */
@@ -73,6 +81,8 @@ struct records_detection {
 struct records_config {
 	/* Status stored for a hash seen for the first time; "VT Pending" if NULL. */
 	const char *new_hash_status;
+	/* Text budget of the record; 0: RECORDS_MAX_BYTES (smaller in tests). */
+	size_t max_bytes;
 };
 
 struct records_stats {
@@ -81,6 +91,8 @@ struct records_stats {
 	uint64_t detections;     /* returned by records_observe */
 	uint64_t ignored;        /* connections observed with ignored = true */
 	uint64_t limit_hits;     /* entries not stored because a limit was hit */
+	uint64_t bytes, max_bytes; /* record.json text now (an upper bound), and its budget */
+	uint64_t unstored_reported; /* detections reported although the record was full */
 	uint64_t hashes_evicted; /* old hashes dropped at RECORDS_MAX_HASHES */
 	uint64_t saves, save_errors;
 	uint64_t log_errors;     /* exe.log writes that failed */
@@ -105,19 +117,28 @@ void records_free(struct records *r);
  * Updates the record with rec->proc (exe, name, sha256) and returns up to
  * max detections in out[] (count as the return value; >= 0 always). With
  * ignored (a "Log ignore" match) the record is updated but nothing is
- * returned. A sha256 that is empty or starts with '!' (hashing failed) is
+ * returned. When the record is full (RECORDS_MAX_BYTES, or a count limit)
+ * the program is not stored but still reported, once per exe, name and
+ * hash while the daemon runs (a bounded memory of such reports; a
+ * forgotten one is reported again). A sha256 that is empty or starts with '!' (hashing failed) is
  * not stored and never counts as a change, except RECORDS_UNAVAILABLE
  * texts: stored, and reported whenever the executable's last seen hash was
  * another one. Loop thread; no I/O.
  */
 int records_observe(struct records *r, const struct conn_record *rec, bool ignored,
 		    struct records_detection *out, size_t max);
+/*
+ * The first time since start that the record was full (a limit hit while
+ * observing): a malloc'ed sentence for the caller to log; NULL otherwise.
+ */
+char *records_limit_notice(struct records *r);
 /* Frees a detection's strings (it may then be reused). */
 void records_detection_clear(struct records_detection *d);
 
 /*
  * Sets the status text stored for exe's sha256 (a VirusTotal result).
- * Returns 0, or -ENOENT when that exe/hash is not recorded.
+ * Returns 0, -ENOENT when that exe/hash is not recorded, or -ENOSPC when
+ * the longer text would not fit the record's budget.
  */
 int records_set_hash_status(struct records *r, const char *exe, const char *sha256,
 			    const char *status);

@@ -14,7 +14,13 @@
 #   7. inside an unprivileged user+mount namespace, nobody bind-mounts a
 #      program of theirs over the path of root's known program: its record
 #      is "mnt:[N]PATH" with its own hash, never root's path, and it is
-#      reported as a new executable.
+#      reported as a new executable;
+#   4. record.json grown past the record's budget (40 MiB of 4000-byte
+#      paths, as many long-path programs made it with earlier versions) is
+#      loaded in part at the next start, never moved aside whole; a new
+#      program of nobody's is still reported although the record is full,
+#      the limit is logged and counted in status, and the record written
+#      at exit is within the budget.
 # Needs root (kernel audit), setpriv, truncate, unshare.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 asn_require_root
@@ -188,4 +194,49 @@ fi
 kill "$dpid"
 wait "$dpid"
 asn_is "daemon exits 0 on SIGTERM" "$?" 0
+
+# ---- 4. record.json poisoning
+/usr/bin/python3 - "$dir/record.json" <<'PY'
+import json, sys
+exes = {}
+for i in range(5000):
+    exes["/home/u/" + ("x" * 4000) + "/%05d" % i] = ["p%05d" % i]
+names = {v[0]: [k] for k, v in exes.items()}
+sha = {k: {"%064x" % i: "VT Pending"} for i, k in enumerate(exes)}
+with open(sys.argv[1], "w") as f:
+    json.dump({"Executables": exes, "Names": names, "SHA256": sha}, f)
+PY
+size=$(stat -c %s "$dir/record.json")
+echo "# record.json prefilled: $size bytes"
+asn_check "record.json over the 32 MiB budget, under the 64 MiB read limit" \
+	[ "$size" -gt $((32 << 20)) ] && [ "$size" -lt $((64 << 20)) ]
+"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 30 test -S "$dir/auditsnitch.sock"
+ready=0
+for i in $(seq 15); do
+	"$tmp/probe" "$port" 2
+	if asn_wait 1 has_rec "$tmp/probe $port 2"; then
+		ready=1
+		break
+	fi
+done
+asn_is "restarted with the big record: connects seen" "$ready" 1
+asn_check "the big record was not moved aside" sh -c "! ls '$dir' | grep -q 'record.json.corrupt'"
+asn_check "loading it in part was logged" grep -q "loaded what fits" "$dir/run.err"
+as_nobody cp "$ONCE" "$u/newprog"
+as_nobody "$u/newprog" "$port" 44
+asn_check "full record: nobody's new program still reported" asn_wait 15 \
+	grep -q "First network connection detected for \"newprog\": \"$u/newprog\"" "$dir/exe.log"
+asn_check "full record: the limit logged" asn_wait 5 grep -q "record.json is full" "$dir/run.err"
+hits=$("$AUDITSNITCH" -d "$dir" status --json |
+	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"]["limit_hits"])')
+asn_check "full record: the limit counted in status ($hits)" [ "${hits:-0}" -ge 1 ]
+kill "$dpid"
+wait "$dpid"
+asn_is "daemon exits 0 on SIGTERM (big record)" "$?" 0
+size=$(stat -c %s "$dir/record.json")
+asn_check "the record written at exit is within the budget ($size bytes)" [ "$size" -le $((32 << 20)) ]
+asn_check "... and reads back as JSON" /usr/bin/python3 -c "import json; json.load(open('$dir/record.json'))"
 asn_done

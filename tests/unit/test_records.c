@@ -234,6 +234,84 @@ static void test_unavailable(void)
 	records_free(r);
 }
 
+/*
+ * Issue 16: record.json poisoning. Long paths full of bytes that JSON
+ * escapes six-fold fill a small budget: the snapshot never passes it,
+ * programs beyond it are still reported (once), the limit is counted and
+ * noticed once, and a file over a smaller budget is loaded in part, never
+ * moved aside whole.
+ */
+static int count_prefix(const char *prefix);
+
+static void test_budget(void)
+{
+	struct records_config cfg = { .max_bytes = 16384 };
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	struct records *r = NULL;
+	struct records_stats st, st2;
+	char path[160], name[32], *buf = NULL, *notice, *msg = NULL;
+	size_t len = 0;
+	int n, reported = 0, i;
+
+	is_int(records_new(dirfd_, "budget.json", &cfg, &r, NULL), 0, "budget: new record of 16 KiB");
+	for (i = 0; i < 200; i++) {
+		memset(path, '\x01', sizeof(path) - 1);
+		path[sizeof(path) - 1] = '\0';
+		snprintf(path, 16, "/tmp/%04d/", i);
+		path[10] = '\x01';
+		snprintf(name, sizeof(name), "p\x02%d", i);
+		n = observe(r, path, name, SHA_A, false, d);
+		reported += n > 0;
+		clear(d, n);
+	}
+	is_int(reported, 200, "budget: every new program reported, also beyond the limit");
+	records_stats(r, &st);
+	ok(st.limit_hits > 0, "budget: the limit was hit (%llu)", (unsigned long long)st.limit_hits);
+	ok(st.programs > 0 && st.programs < 200, "budget: some programs stored (%llu)",
+	   (unsigned long long)st.programs);
+	ok(st.unstored_reported > 0, "budget: reports beyond it counted (%llu)",
+	   (unsigned long long)st.unstored_reported);
+	notice = records_limit_notice(r);
+	ok(notice && strstr(notice, "full"), "budget: one notice for the caller to log: %s",
+	   notice ? notice : "(none)");
+	free(notice);
+	ok(records_limit_notice(r) == NULL, "budget: ... only once");
+	/* The same unstored program again: already reported. */
+	snprintf(path + 5, 6, "%04d/", 199);
+	path[10] = '\x01';
+	snprintf(name, sizeof(name), "p\x02%d", 199);
+	is_int(observe(r, path, name, SHA_A, false, d), 0, "budget: an unstored program is reported once");
+	is_int(records_snapshot(r, &buf, &len), 0, "budget: snapshot");
+	ok(len <= 16384, "budget: record.json text within the budget (%zu bytes)", len);
+	ok(len <= st.bytes, "budget: the running count is an upper bound (%zu <= %llu)", len,
+	   (unsigned long long)st.bytes);
+	free(buf);
+	is_int(records_save(r), 0, "budget: saved");
+	records_free(r);
+
+	is_int(records_new(dirfd_, "budget.json", &cfg, &r, &msg), 0, "budget: read back");
+	ok(msg == NULL, "budget: no message: it fits");
+	records_stats(r, &st2);
+	is_int(st2.programs, st.programs, "budget: every stored program read back");
+	is_int(st2.limit_hits, 0, "budget: nothing left out");
+	records_free(r);
+
+	cfg.max_bytes = 8192;
+	is_int(records_new(dirfd_, "budget.json", &cfg, &r, &msg), 0,
+	       "budget: read with half the budget");
+	ok(msg && strstr(msg, "loaded what fits"), "budget: the message says it was loaded in part: %s",
+	   msg ? msg : "(none)");
+	free(msg);
+	is_int(count_prefix("budget.json.corrupt"), 0, "budget: never moved aside for its size");
+	records_stats(r, &st2);
+	ok(st2.programs > 0 && st2.programs < st.programs, "budget: part of it kept (%llu of %llu)",
+	   (unsigned long long)st2.programs, (unsigned long long)st.programs);
+	is_int(records_snapshot(r, &buf, &len), 0, "budget: snapshot of the part");
+	ok(len <= 8192, "budget: within the smaller budget (%zu bytes)", len);
+	free(buf);
+	records_free(r);
+}
+
 static void test_structure(void)
 {
 	char *text = read_all("record.json"), *s, *buf = NULL;
@@ -592,6 +670,7 @@ int main(void)
 	test_unavailable();
 	test_structure();
 	test_corrupt();
+	test_budget();
 	test_markup();
 	test_format();
 	test_ratelimit();
