@@ -577,6 +577,9 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_begin(&b);
 		jsonbuf_kuint(&b, "processes", p.entries);
 		jsonbuf_kuint(&b, "processes_dropped", p.dropped);
+		jsonbuf_kuint(&b, "process_bytes", p.bytes);
+		jsonbuf_kuint(&b, "process_max_bytes", p.max_bytes);
+		jsonbuf_kuint(&b, "processes_evicted_bytes", p.evicted_bytes);
 		jsonbuf_kuint(&b, "pid_reuse", p.pid_reuse);
 		jsonbuf_kuint(&b, "from_cached_fd", p.src_cached);
 		jsonbuf_kuint(&b, "from_proc_exe", p.src_proc);

@@ -25,7 +25,10 @@
 #include "proctab.h"
 #include "util.h"
 
-#define PROCTAB_CMDLINE_MAX 65536
+/* Per entry, beyond its strings: the struct and its slot. */
+#define PROCTAB_ENTRY_OVERHEAD (sizeof(struct proctab_entry) + 2 * sizeof(void *))
+/* The most one entry can take: a new one is only added with this much room. */
+#define PROCTAB_ENTRY_MAX_BYTES (PROCTAB_ENTRY_OVERHEAD + PROCTAB_CMDLINE_MAX + 3 * 4096)
 #define PROCTAB_EVICT_SCAN 64
 
 struct proctab_entry {
@@ -41,6 +44,7 @@ struct proctab_entry {
 	uint64_t verified_ms;       /* /proc/PID/stat last agreed with the entry */
 	unsigned pins;
 	uint64_t last_used_ms;
+	size_t bytes;               /* charged to the table's byte budget */
 	struct proctab_entry *lru_prev, *lru_next;
 };
 
@@ -48,6 +52,7 @@ struct proctab {
 	struct procfs *pf;
 	struct exe_cache *exes;
 	size_t max_entries;
+	size_t bytes, max_bytes;      /* entries and their strings, and the budget */
 	struct proctab_entry **slots; /* open addressing by pid */
 	size_t cap, len;
 	size_t expire_cursor;
@@ -162,6 +167,21 @@ static void proctab_touch(struct proctab *tab, struct proctab_entry *pe, uint64_
 	proctab_lru_push(tab, pe);
 }
 
+static size_t proctab_strlen(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* Charges pe's current size to the table's byte budget (after its strings change). */
+static void proctab_charge(struct proctab *tab, struct proctab_entry *pe)
+{
+	size_t now = PROCTAB_ENTRY_OVERHEAD + proctab_strlen(pe->exe) + proctab_strlen(pe->comm) +
+		     proctab_strlen(pe->cmdline) + proctab_strlen(pe->shown);
+
+	tab->bytes = tab->bytes - pe->bytes + now;
+	pe->bytes = now;
+}
+
 static void proctab_entry_clear(struct proctab_entry *pe)
 {
 	free(pe->exe);
@@ -198,6 +218,7 @@ static void proctab_read_mntns(struct proctab *tab, struct proctab_entry *pe)
 
 static void proctab_remove(struct proctab *tab, struct proctab_entry *pe)
 {
+	tab->bytes -= pe->bytes;
 	proctab_slots_remove(tab, pe);
 	proctab_lru_unlink(tab, pe);
 	proctab_entry_clear(pe);
@@ -215,6 +236,7 @@ int proctab_new(struct procfs *pf, struct exe_cache *exes, size_t max_entries,
 	tab->pf = pf;
 	tab->exes = exes;
 	tab->max_entries = max_entries ? max_entries : PROCTAB_DEFAULT_MAX;
+	tab->max_bytes = PROCTAB_DEFAULT_MAX_BYTES;
 	tab->grace_ms = PROCTAB_GRACE_MS;
 	/* pid 1's; where it is hidden from us (a container), our own; in a fake tree neither. */
 	if (procfs_read_mntns(pf, 1, &tab->host_mntns) < 0 &&
@@ -237,22 +259,32 @@ void proctab_free(struct proctab *tab)
 	free(tab);
 }
 
-/* Makes room for one entry: evicts the least recently used unpinned one. */
+/*
+ * Makes room for one entry, by count and by bytes (command lines come from
+ * other users: 64 KiB each for 65,536 entries was 4 GiB): evicts least
+ * recently used unpinned entries.
+ */
 static int proctab_make_room(struct proctab *tab)
 {
-	struct proctab_entry *pe = tab->lru_tail;
+	struct proctab_entry *pe = tab->lru_tail, *prev;
+	int n = 0;
 
-	if (tab->len < tab->max_entries)
-		return 0;
-	for (int n = 0; pe && n < PROCTAB_EVICT_SCAN; n++, pe = pe->lru_prev) {
-		if (pe->pins == 0) {
-			proctab_remove(tab, pe);
-			tab->stats.evicted++;
-			return 0;
+	while (tab->len >= tab->max_entries ||
+	       tab->bytes + PROCTAB_ENTRY_MAX_BYTES > tab->max_bytes) {
+		for (; pe && pe->pins && n < PROCTAB_EVICT_SCAN; n++)
+			pe = pe->lru_prev;
+		if (!pe || n >= PROCTAB_EVICT_SCAN) {
+			tab->stats.dropped++;
+			return -ENOSPC;
 		}
+		prev = pe->lru_prev;
+		if (tab->len < tab->max_entries)
+			tab->stats.evicted_bytes++;
+		proctab_remove(tab, pe);
+		tab->stats.evicted++;
+		pe = prev;
 	}
-	tab->stats.dropped++;
-	return -ENOSPC;
+	return 0;
 }
 
 /* A new, empty entry for pid (which has none). */
@@ -273,7 +305,27 @@ static int proctab_add(struct proctab *tab, pid_t pid, struct proctab_entry **re
 	return 0;
 }
 
-/* argv joined by spaces, bounded; bytes kept as they are. */
+/*
+ * s (malloc'ed, with room for the mark) cut to PROCTAB_CMDLINE_MAX bytes
+ * with PROCTAB_CMDLINE_MARK at the end (at a UTF-8 character boundary),
+ * when longer. Returns s, or its shrunk copy.
+ */
+static char *proctab_cap_cmdline(char *s, bool truncated)
+{
+	static const char mark[] = PROCTAB_CMDLINE_MARK;
+	size_t len = strlen(s), cut = PROCTAB_CMDLINE_MAX - (sizeof(mark) - 1);
+
+	if (len <= PROCTAB_CMDLINE_MAX && !truncated)
+		return s;
+	if (cut > len)
+		cut = len;
+	for (int i = 0; i < 3 && cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80; i++)
+		cut--;
+	memcpy(s + cut, mark, sizeof(mark));
+	return xrealloc(s, cut + sizeof(mark)); /* give back what /proc's read took */
+}
+
+/* argv joined by spaces, bounded (proctab_cap_cmdline); bytes kept as they are. */
 static char *proctab_join_argv(const char *const *argv, size_t argc)
 {
 	size_t len = 0, n;
@@ -281,9 +333,10 @@ static char *proctab_join_argv(const char *const *argv, size_t argc)
 
 	for (size_t i = 0; i < argc && argv[i]; i++)
 		len += strlen(argv[i]) + 1;
-	if (len > PROCTAB_CMDLINE_MAX)
-		len = PROCTAB_CMDLINE_MAX;
-	s = xmalloc(len + 1);
+	/* One byte more than the cap, so a longer line is seen as one and marked. */
+	if (len > PROCTAB_CMDLINE_MAX + 1)
+		len = PROCTAB_CMDLINE_MAX + 1;
+	s = xmalloc(len + 1 + sizeof(PROCTAB_CMDLINE_MARK));
 	n = 0;
 	for (size_t i = 0; i < argc && argv[i] && n < len; i++) {
 		size_t l = strlen(argv[i]);
@@ -295,7 +348,7 @@ static char *proctab_join_argv(const char *const *argv, size_t argc)
 		n += l;
 	}
 	s[n] = '\0';
-	return s;
+	return proctab_cap_cmdline(s, false);
 }
 
 /*
@@ -312,6 +365,7 @@ static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
 	struct exe_entry *ee = NULL;
 	char *cmdline = NULL;
 	char exe[PROCFS_PATH_MAX];
+	bool cut = false;
 	int r;
 
 	r = procfs_read_stat(tab->pf, pid, &st1);
@@ -325,9 +379,10 @@ static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
 		r = -ENOENT; /* a kernel thread: no exe link, not a vanished process */
 	if (r < 0)
 		goto out;
-	r = procfs_read_cmdline(tab->pf, pid, &cmdline, NULL);
+	r = procfs_read_cmdline(tab->pf, pid, &cmdline, &cut);
 	if (r < 0)
 		goto out;
+	cmdline = proctab_cap_cmdline(cmdline, cut);
 	if (open_exe) {
 		r = exe_cache_open_pid(tab->exes, tab->pf, pid, 0, 0, exe, &ee);
 		if (r < 0 && r != -ENOSPC && r != -EMEDIUMTYPE && r != -EACCES)
@@ -356,6 +411,7 @@ static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
 	pe->cmdline = cmdline;
 	cmdline = NULL;
 	proctab_read_mntns(tab, pe);
+	proctab_charge(tab, pe);
 	pe->from_exec = false;
 	pe->rec_dev = pe->rec_ino = pe->dev = pe->ino = 0;
 	if (ee) {
@@ -488,6 +544,7 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	/* The exec keeps the pid's start time; 0 if it already exited (unknown). */
 	pe->start_time = procfs_read_stat(tab->pf, ev->pid, &st) == 0 ? st.start_time : 0;
 	proctab_read_mntns(tab, pe);
+	proctab_charge(tab, pe);
 	proctab_touch(tab, pe, proctab_now_ms());
 	tab->stats.from_exec++;
 
@@ -759,6 +816,13 @@ void proctab_stats(const struct proctab *tab, struct proctab_stats *st)
 	*st = tab->stats;
 	st->entries = tab->len;
 	st->max_entries = tab->max_entries;
+	st->bytes = tab->bytes;
+	st->max_bytes = tab->max_bytes;
+}
+
+void proctab_set_max_bytes(struct proctab *tab, size_t max_bytes)
+{
+	tab->max_bytes = max_bytes;
 }
 
 void proctab_set_grace_ms(struct proctab *tab, uint64_t grace_ms)

@@ -32,6 +32,10 @@ struct proctab;
 struct procfs;
 
 #define PROCTAB_DEFAULT_MAX 65536
+#define PROCTAB_DEFAULT_MAX_BYTES (32u << 20) /* entries and their strings */
+/* Command lines are kept up to this many bytes, the mark ending a cut one. */
+#define PROCTAB_CMDLINE_MAX 4096
+#define PROCTAB_CMDLINE_MARK "\xe2\x80\xa6" /* U+2026 HORIZONTAL ELLIPSIS */
 #define PROCTAB_GRACE_MS 10000 /* a gone, unpinned entry lives this long after last use */
 
 /* Where the identity's executable came from (the identity order). */
@@ -78,6 +82,8 @@ struct proctab_stats {
 	uint64_t from_exec, from_proc;       /* entries made from events / from /proc */
 	uint64_t pid_reuse;                  /* entries replaced: start time or exe differed */
 	uint64_t expired, evicted, dropped;  /* dropped: table full of pinned entries */
+	uint64_t evicted_bytes;              /* ... of the evicted: for the byte budget */
+	size_t bytes, max_bytes;             /* memory of entries and strings, its budget */
 	uint64_t vanished;                   /* /proc entries gone between two reads */
 	uint64_t other_mntns;                /* processes seen outside pid 1's mount namespace */
 	uint64_t src_cached, src_proc, src_path, src_none; /* identity order */
@@ -133,6 +139,8 @@ void proctab_unpin(struct proctab *tab, pid_t pid);
 size_t proctab_expire(struct proctab *tab, unsigned budget);
 
 void proctab_stats(const struct proctab *tab, struct proctab_stats *st);
+/* Changes the byte budget (default PROCTAB_DEFAULT_MAX_BYTES); for tests. */
+void proctab_set_max_bytes(struct proctab *tab, size_t max_bytes);
 /* Changes the grace period (default PROCTAB_GRACE_MS); for tests. */
 void proctab_set_grace_ms(struct proctab *tab, uint64_t grace_ms);
 

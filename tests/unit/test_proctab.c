@@ -370,6 +370,37 @@ int main(void)
 	proctab_free(tab);
 
 	/*
+	 * Issue 16: memory budgets. A 10,000-byte command line is kept as
+	 * 4096 bytes ending in the mark; a table of long command lines stays
+	 * within its byte budget by evicting the least recently used.
+	 */
+	ok(proctab_new(pf, exes, 0, &tab) == 0, "proctab for the byte budget");
+	proctab_set_max_bytes(tab, 200 * 1024);
+	{
+		static char big[10000];
+		const char *argv[] = { "prog", big };
+		struct proctab_stats ps2;
+
+		memset(big, 'x', sizeof(big) - 1);
+		for (int pid = 1000; pid < 1200; pid++) {
+			struct proctab_exec ev = { .pid = pid, .ppid = 1, .exe = P("bin/a"),
+						   .dev = dev_a, .ino = ino_a, .argv = argv, .argc = 2 };
+			proctab_exec(tab, &ev);
+		}
+		is_int(proctab_lookup(tab, 1199, &id), 0, "budget: the newest entry kept");
+		is_int(strlen(id.cmdline), PROCTAB_CMDLINE_MAX, "budget: command line cut to 4096 bytes");
+		is_str(id.cmdline + PROCTAB_CMDLINE_MAX - strlen(PROCTAB_CMDLINE_MARK),
+		       PROCTAB_CMDLINE_MARK, "budget: ... ending in the mark");
+		ok(strncmp(id.cmdline, "prog xxx", 8) == 0, "budget: ... from its start");
+		proctab_stats(tab, &ps2);
+		ok(ps2.bytes <= 200 * 1024, "budget: %zu bytes of at most 200 KiB", ps2.bytes);
+		ok(ps2.evicted_bytes > 100, "budget: evicted for bytes (%llu)",
+		   (unsigned long long)ps2.evicted_bytes);
+		ok(ps2.entries < 60, "budget: %zu entries left", ps2.entries);
+	}
+	proctab_free(tab);
+
+	/*
 	 * Issue 16: mount namespaces. pid 1's namespace is the host's; a
 	 * process in another one is shown as "mnt:[N]PATH", so a user
 	 * namespace's /usr/bin/firefox is never the host's.
