@@ -625,6 +625,8 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "queued", w.queued);
 		jsonbuf_kuint(&b, "text_lines", w.text_lines);
 		jsonbuf_kuint(&b, "retention_deleted", w.retention_deleted);
+		jsonbuf_kuint(&b, "size_limit_hits", w.size_limit_hits);
+		jsonbuf_kint(&b, "db_bytes", w.db_bytes);
 		jsonbuf_kuint(&b, "last_commit_ms", w.last_commit_ms);
 		jsonbuf_kstr(&b, "last_error", w.last_error ? w.last_error_msg : "");
 		jsonbuf_end(&b);
@@ -1453,6 +1455,7 @@ static int daemon_start_pipeline(struct daemon *d)
 			.sql_log = config_bool(d->config, CONFIG_DB_SQL_LOG),
 			.text_log = config_bool(d->config, CONFIG_DB_TEXT_LOG),
 			.retention_days = (int)config_int(d->config, CONFIG_DB_RETENTION_DAYS),
+			.max_db_bytes = (uint64_t)config_int(d->config, CONFIG_DB_SIZE_LIMIT) << 20,
 			.max_queued = WRITER_DEFAULT_MAX_QUEUED,
 		};
 		struct daemon_writer_call wc = { .d = d, .opts = &wo, .msg = &msg };

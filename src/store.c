@@ -25,8 +25,13 @@
 #include "store.h"
 #include "util.h"
 
-/* Lookup cache entries per table before the cache is dropped and refilled. */
+/*
+ * Lookup cache entries, and bytes of keys and slots, per table before the
+ * cache is dropped and refilled: the executables' keys hold command lines
+ * other users choose, so a count alone bounded nothing.
+ */
 #define LOOKUP_MAX_ENTRIES (1u << 20)
+#define LOOKUP_MAX_BYTES (16u << 20)
 /*
  * Rows per multi-row INSERT: one statement step per 64 rows instead of one
  * per row (about 1.5x faster); 64 * 15 parameters stay under 999, the
@@ -508,6 +513,8 @@ struct lookup_entry {
 struct lookup {
 	struct lookup_entry *slots;
 	size_t cap, count;
+	size_t bytes; /* keys plus the slot array */
+	uint64_t drops; /* times the cache was dropped for a bound */
 };
 
 /* The lookup tables and flows, in the order of struct prune's arrays. */
@@ -619,7 +626,7 @@ static void lookup_clear(struct lookup *lk)
 		free(lk->slots[i].key);
 	free(lk->slots);
 	lk->slots = NULL;
-	lk->cap = lk->count = 0;
+	lk->cap = lk->count = lk->bytes = 0;
 }
 
 /* Finds key; returns its slot (key NULL when absent). */
@@ -656,8 +663,10 @@ static void lookup_put(struct lookup *lk, const char *key, size_t len, int64_t i
 	struct lookup_entry *e;
 
 	/* Bounded: a flood of distinct values drops the cache, not memory. */
-	if (lk->count >= LOOKUP_MAX_ENTRIES)
+	if (lk->count >= LOOKUP_MAX_ENTRIES || lk->bytes + len > LOOKUP_MAX_BYTES) {
 		lookup_clear(lk);
+		lk->drops++;
+	}
 	if ((lk->count + 1) * 4 > lk->cap * 3) {
 		struct lookup old = *lk;
 
@@ -672,9 +681,11 @@ static void lookup_put(struct lookup *lk, const char *key, size_t len, int64_t i
 			lk->count++;
 		}
 		free(old.slots);
+		lk->bytes += (lk->cap - old.cap) * sizeof(*lk->slots);
 	}
 	e = lookup_slot(lk, key, len, hash);
 	if (!e->key) {
+		lk->bytes += len ? len : 1;
 		e->key = xmalloc(len ? len : 1);
 		memcpy(e->key, key, len);
 		e->len = len;
@@ -2163,4 +2174,43 @@ int store_vacuum_step(struct store *st, int max_pages, int64_t *remaining)
 		return r;
 	rc = store_query_int(st->db, "PRAGMA freelist_count", remaining);
 	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
+int store_usage(struct store *st, int64_t *used_bytes, int64_t *oldest)
+{
+	int64_t pages = 0, free_pages = 0, page_size = 0;
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st->db)
+		return -EBADF;
+	rc = store_query_int(st->db, "PRAGMA page_count", &pages);
+	if (rc == SQLITE_OK)
+		rc = store_query_int(st->db, "PRAGMA freelist_count", &free_pages);
+	if (rc == SQLITE_OK)
+		rc = store_query_int(st->db, "PRAGMA page_size", &page_size);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db, "SELECT min(contime) FROM conn_rows", -1, &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		*oldest = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? INT64_MAX
+								      : sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK)
+		return store_rc(st, rc);
+	*used_bytes = (pages - free_pages) * page_size;
+	return 0;
+}
+
+void store_cache_stats(const struct store *st, size_t *bytes, uint64_t *drops)
+{
+	const struct lookup *lks[] = { &st->exes, &st->addrs, &st->doms, &st->flows };
+
+	*bytes = 0;
+	*drops = 0;
+	for (size_t i = 0; i < sizeof(lks) / sizeof(lks[0]); i++) {
+		*bytes += lks[i]->bytes;
+		*drops += lks[i]->drops;
+	}
 }

@@ -153,6 +153,17 @@ int store_prune_lookups(struct store *st, int *deleted);
  * vacuum); *remaining gets the free pages still left.
  */
 int store_vacuum_step(struct store *st, int max_pages, int64_t *remaining);
+/*
+ * What the database holds: bytes of its pages in use (free pages not
+ * counted) and the contime of its oldest row (INT64_MAX when empty), for
+ * the size limit. Returns 0 or -errno.
+ */
+int store_usage(struct store *st, int64_t *used_bytes, int64_t *oldest);
+/*
+ * Bytes the in-memory lookup caches hold (keys and slots), and how often a
+ * cache was dropped at its bound (LOOKUP_MAX_ENTRIES or 16 MiB).
+ */
+void store_cache_stats(const struct store *st, size_t *bytes, uint64_t *drops);
 
 /*
  * After -EBADMSG from store_write: closes the database, moves it aside like

@@ -93,6 +93,8 @@ struct writer {
 	enum retention_phase ret_phase;
 	uint64_t retention_at_ms;
 	int ret_deleted;
+	int64_t size_cutoff;     /* a size-limit run deletes rows older than this; 0 none */
+	bool size_check;         /* a window was committed: measure the database */
 };
 
 static int64_t wall_ms(void)
@@ -453,6 +455,7 @@ static void writer_flush(struct writer *w)
 	}
 	w->failing = false;
 	w->backoff_ms = 0;
+	w->size_check = true;
 	if (w->opts.text_log && w->log_dirfd >= 0)
 		writer_text_log(w);
 	agg_clear(&w->agg);
@@ -476,7 +479,7 @@ static void writer_flush(struct writer *w)
 /* One step of retention: delete a batch, then prune lookups, then vacuum. */
 static void writer_retention_step(struct writer *w)
 {
-	int64_t cutoff = wall_ms() / 1000 - (int64_t)w->opts.retention_days * 86400;
+	int64_t cutoff = INT64_MIN;
 	int deleted = 0, more = 0, r = 0;
 	int64_t remaining = 0;
 
@@ -484,6 +487,10 @@ static void writer_retention_step(struct writer *w)
 	case RET_IDLE:
 		return;
 	case RET_DELETE:
+		if (w->opts.retention_days > 0)
+			cutoff = wall_ms() / 1000 - (int64_t)w->opts.retention_days * 86400;
+		if (w->size_cutoff > cutoff)
+			cutoff = w->size_cutoff;
 		r = store_retention_step(w->store, cutoff, &deleted, &more);
 		w->ret_deleted += deleted;
 		pthread_mutex_lock(&w->lock);
@@ -506,6 +513,39 @@ static void writer_retention_step(struct writer *w)
 	/* A failed step waits for the next period; the window writes report errors. */
 	if (r < 0)
 		w->ret_phase = RET_IDLE;
+	if (w->ret_phase == RET_IDLE)
+		w->size_cutoff = 0;
+}
+
+/*
+ * The size limit: once a window is committed, measure the database; over
+ * the limit, delete the oldest eighth of the time it spans (at least one
+ * window), then prune and vacuum like retention. The next commit measures
+ * again, so a run repeats until the database fits.
+ */
+static void writer_size_check(struct writer *w)
+{
+	int64_t used = 0, oldest = INT64_MAX, now = wall_ms() / 1000, step;
+
+	if (!w->size_check || !w->opts.max_db_bytes || w->ret_phase != RET_IDLE)
+		return;
+	w->size_check = false;
+	if (store_usage(w->store, &used, &oldest) < 0)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stats.db_bytes = used;
+	pthread_mutex_unlock(&w->lock);
+	if ((uint64_t)used <= w->opts.max_db_bytes || oldest == INT64_MAX || oldest >= now)
+		return;
+	step = (now - oldest) / 8;
+	if (step < w->opts.window_s)
+		step = w->opts.window_s;
+	w->size_cutoff = oldest + step;
+	w->ret_phase = RET_DELETE;
+	w->ret_deleted = 0;
+	pthread_mutex_lock(&w->lock);
+	w->stats.size_limit_hits++;
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Milliseconds the thread may sleep before it has something to do. */
@@ -626,6 +666,7 @@ static void *writer_main(void *arg)
 				w->ret_deleted = 0;
 				w->retention_at_ms = util_now_ms() + WRITER_RETENTION_PERIOD_MS;
 			}
+			writer_size_check(w);
 			writer_retention_step(w);
 		}
 		if (stop && w->agg.count) {

@@ -30,6 +30,7 @@ struct writer_options {
 	bool sql_log;          /* "DB sql log" */
 	bool text_log;         /* "DB text log" */
 	int retention_days;    /* "DB retention (days)"; <= 0: keep forever */
+	uint64_t max_db_bytes; /* "DB size limit (MiB)" in bytes; 0: no limit */
 	size_t max_queued;     /* records held in memory (queue + unwritten rows) */
 };
 
@@ -52,6 +53,8 @@ struct writer_stats {
 	uint64_t dropped;          /* refused: queue or memory bound full */
 	uint64_t text_lines;       /* conn.log lines written */
 	uint64_t retention_deleted;
+	uint64_t size_limit_hits;  /* oldest rows deleted because the database passed its size limit */
+	int64_t db_bytes;          /* database pages in use, last measured (with a size limit) */
 	size_t queued;             /* records and rows waiting in memory */
 	uint64_t last_commit_ms;   /* duration of the last window write */
 	int64_t last_commit_time;  /* unix seconds of it; 0: none yet */

@@ -1128,6 +1128,94 @@ static void on_fault_error(void *data, int err, const char *msg)
  * in one hour-long window reach the database within seconds, and the rest
  * at exit, each once.
  */
+/*
+ * Issue 16: disk and memory. Rows with 4000-byte command lines (chosen by
+ * other users) keep the lookup caches within 16 MiB; a database past its
+ * size limit loses its oldest rows first, until it fits, while the newest
+ * stay.
+ */
+static void test_size_limit(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "size.db", .window_s = 1, .sql_log = true,
+		.retention_days = 0, .max_queued = 1000, .max_db_bytes = 8u << 20,
+	};
+	struct writer_stats stats = { 0 };
+	struct writer *w = NULL;
+	struct store *st = NULL;
+	static char cmd[4001];
+	int64_t now = (int64_t)time(NULL), used = 0, oldest = 0, newest;
+	size_t cache = 0;
+	uint64_t drops = 0;
+	char *msg = NULL;
+	int r = 0;
+
+	if (store_open(dirfd_, "size.db", &msg, &st) < 0) {
+		ok(0, "size: open: %s", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	memset(cmd, 'c', sizeof(cmd) - 1);
+	for (int i = 0; i < 5000 && r == 0; i += 100) {
+		struct store_row rows[100];
+
+		for (int j = 0; j < 100; j++) {
+			struct conn_record *rec = mkrec("/usr/bin/x", "1.2.3.4", 443, 1000);
+
+			snprintf(cmd, 12, "%010d", i + j);
+			cmd[10] = 'c';
+			conn_set(&rec->proc.cmdline, cmd);
+			rows[j].contime = now - 8000 + (i + j) * 8 / 5;
+			rows[j].rec = rec;
+		}
+		r = store_write(st, rows, 100);
+		for (int j = 0; j < 100; j++)
+			conn_record_free((struct conn_record *)rows[j].rec);
+	}
+	is_int(r, 0, "size: 5000 rows with 4000-byte command lines written");
+	store_cache_stats(st, &cache, &drops);
+	ok(cache <= (16u << 20), "size: lookup caches within 16 MiB (%zu bytes)", cache);
+	ok(drops >= 1, "size: ... dropped at their bound (%llu times)", (unsigned long long)drops);
+	is_int(store_usage(st, &used, &oldest), 0, "size: usage measured");
+	ok(used > (16 << 20), "size: the database holds %lld bytes, over 8 MiB", (long long)used);
+	is_int(oldest, now - 8000, "size: its oldest row");
+	newest = q_int(store_db(st), "SELECT max(contime) FROM connections");
+	store_free(st);
+
+	if (writer_new(&opts, on_writer_error, NULL, &w, &msg) < 0) {
+		ok(0, "size: writer_new: %s", msg ? msg : "");
+		free(msg);
+		return;
+	}
+	/* Each committed window measures the database; a few rounds bring it under. */
+	for (int i = 0; i < 100 && (stats.db_bytes == 0 || stats.db_bytes > (8 << 20)); i++) {
+		writer_submit(w, mkrec("/usr/bin/new", "1.2.3.4", 443, 2000 + i));
+		usleep(200000);
+		writer_stats(w, &stats);
+	}
+	ok(stats.size_limit_hits >= 1, "size: the limit was hit (%llu runs)",
+	   (unsigned long long)stats.size_limit_hits);
+	ok(stats.db_bytes > 0 && stats.db_bytes <= (8 << 20), "size: now %lld bytes, within 8 MiB",
+	   (long long)stats.db_bytes);
+	ok(stats.retention_deleted > 0, "size: %llu old rows deleted",
+	   (unsigned long long)stats.retention_deleted);
+	writer_free(w);
+	if (store_open(dirfd_, "size.db", &msg, &st) == 0) {
+		ok(q_int(store_db(st), "SELECT min(c.contime) FROM connections c JOIN executables e"
+			     " ON e.id = c.exe_id WHERE e.exe = '/usr/bin/x'") >
+			   now - 8000,
+		   "size: the oldest rows went first");
+		is_int(q_int(store_db(st), "SELECT max(c.contime) FROM connections c JOIN executables e"
+			     " ON e.id = c.exe_id WHERE e.exe = '/usr/bin/x'"),
+		       newest, "size: the newest old row is still there");
+		ok(q_int(store_db(st), "SELECT count(*) FROM connections c JOIN executables e"
+			     " ON e.id = c.exe_id WHERE e.exe = '/usr/bin/new'") >= 1,
+		   "size: the new rows are there");
+		store_free(st);
+	}
+	free(msg);
+}
+
 static void test_writer_early(void)
 {
 	struct writer_options opts = {
@@ -1373,6 +1461,7 @@ int main(void)
 	test_corrupt();
 	test_writer();
 	test_writer_early();
+	test_size_limit();
 	test_writer_fault();
 	test_reopen();
 	test_busy();
