@@ -11,6 +11,8 @@
 #      with SIGSTOP meanwhile) keeps its own path, never the parent's
 #      " (child)", and its record says "!unavailable: deleted", reported in
 #      exe.log; one run from a memfd (fexecve) is named by its memfd path;
+#   3. 200 runs with 60,000-byte command lines: each record keeps 4096
+#      bytes ending in U+2026, the process table stays in its byte budget;
 #   7. inside an unprivileged user+mount namespace, nobody bind-mounts a
 #      program of theirs over the path of root's known program: its record
 #      is "mnt:[N]PATH" with its own hash, never root's path, and it is
@@ -164,6 +166,46 @@ asn_check "memfd: named by its memfd, not its parent (got '$exe')" \
 asn_check "memfd: its own hash or why not (got '$sha')" \
 	[ "$sha" = "$(sha_of "$ONCE")" ] || [ "$sha" = "!unavailable: memfd" ]
 asn_is "no record anywhere fell back to a parent (child)" "$(grep -c ' (child)\"' "$dir/events.json")" 0
+
+# ---- 3. memory: command lines of 60,000 bytes, 200 times
+pad=$(head -c 60000 /dev/zero | tr '\0' x)
+as_nobody cp "$ONCE" "$u/longcmd"
+for i in $(seq 200); do
+	as_nobody "$u/longcmd" "$port" "$i$pad"
+done
+# recs matches a whole command line: find these by their start instead.
+cat >"$tmp/long.py" <<'PY'
+import json, sys
+n = bad = 0
+for line in sys.stdin:
+    if '"type":"conn"' not in line:
+        continue
+    try:
+        p = json.loads(line).get("process", {})
+    except ValueError:
+        continue
+    cmd = p.get("cmdline", "")
+    if not cmd.startswith(sys.argv[1]):
+        continue
+    n += 1
+    if len(cmd.encode()) != 4096 or not cmd.endswith("\u2026"):
+        bad += 1
+print(n, bad)
+PY
+long_ok() { set -- $(grep -F "\"cmdline\":\"$u/longcmd $port " "$dir/events.json" |
+	/usr/bin/python3 "$tmp/long.py" "$u/longcmd $port "); [ "$1" -ge 200 ]; }
+asn_check "long command lines: 200 records arrived" asn_wait 30 long_ok
+set -- $(grep -F "\"cmdline\":\"$u/longcmd $port " "$dir/events.json" |
+	/usr/bin/python3 "$tmp/long.py" "$u/longcmd $port ")
+asn_is "long command lines: every one kept as 4096 bytes ending in U+2026 ($1 records)" "$2" 0
+bytes=$("$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
+import json, sys
+i = json.load(sys.stdin)["identity"]
+print(i["process_bytes"], i["process_max_bytes"])')
+echo "# process table: $bytes (bytes, budget)"
+set -- $bytes
+asn_check "long command lines: the process table within its byte budget" [ "$1" -le "$2" ]
+asn_check "long command lines: ... which is 32 MiB" [ "$2" = $((32 << 20)) ]
 
 # ---- 7. path spoofing from a user namespace
 cp "$ONCE" "$tmp/hostprog"
