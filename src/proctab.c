@@ -512,6 +512,7 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	struct procfs_stat st;
 	struct exe_entry *ee;
 	enum proctab_source src;
+	bool cut = false;
 	int r;
 
 	if (ev->pid <= 0 || !ev->exe)
@@ -535,7 +536,9 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	 */
 	if (ev->argv)
 		pe->cmdline = proctab_join_argv(ev->argv, ev->argc);
-	else if (procfs_read_cmdline(tab->pf, ev->pid, &pe->cmdline, NULL) < 0)
+	else if (procfs_read_cmdline(tab->pf, ev->pid, &pe->cmdline, &cut) == 0)
+		pe->cmdline = proctab_cap_cmdline(pe->cmdline, cut);
+	else
 		pe->cmdline = xstrdup("");
 	pe->rec_dev = ev->dev;
 	pe->rec_ino = ev->ino;
