@@ -18,7 +18,7 @@ enum conn_direction {
 
 /* A program as recorded: all strings non-NULL ("" when unknown). */
 struct conn_ident {
-	char *exe;     /* path the process saw; " (child)" appended on fallback */
+	char *exe;     /* path the process saw; "mnt:[N]PATH" from another mount namespace */
 	char *name;    /* comm */
 	char *cmdline; /* argv joined by spaces */
 	char *sha256;  /* 64 hex digits, or "!reason" when hashing failed */
