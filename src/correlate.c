@@ -614,10 +614,16 @@ static void corr_wait_expire(struct correlate *c, uint64_t now, bool force)
 		if (!c->wait_head)
 			c->wait_tail = NULL;
 		c->nwait--;
+		/*
+		 * Past the wait the file is as good as unhashable (its owner's
+		 * own queue is that long): a detection. At exit it is only us.
+		 */
 		if (wt->needp)
-			conn_set(&wt->rec->proc.sha256, "!hash not finished");
+			conn_set(&wt->rec->proc.sha256, force ? "!hash not finished"
+							      : "!unavailable: hash not finished");
 		if (wt->needq)
-			conn_set(&wt->rec->parent.sha256, "!hash not finished");
+			conn_set(&wt->rec->parent.sha256, force ? "!hash not finished"
+								: "!unavailable: hash not finished");
 		c->st.hash_timeouts++;
 		corr_emit_now(c, wt->rec);
 		free(wt);

@@ -390,7 +390,14 @@ static void exe_entry_submit(struct exe_cache *cache, struct exe_entry *e)
 	if (r < 0) {
 		/* Our own limit, not the file's fault: retried on the next request. */
 		snprintf(e->sha256, sizeof(e->sha256), "!hash queue full");
-		if (r != -EAGAIN)
+		/*
+		 * ... unless this uid filled its own share of the queue: then
+		 * the user hides this file behind their others, so the record
+		 * says so and it is reported (records.c RECORDS_UNAVAILABLE).
+		 */
+		if (r == -EDQUOT)
+			snprintf(e->sha256, sizeof(e->sha256), "%s", HASH_QUEUE_FULL_USER);
+		else if (r != -EAGAIN)
 			snprintf(e->sha256, sizeof(e->sha256), "!hash error: %s",
 				 strerrorname_np(-r) ? strerrorname_np(-r) : "unknown");
 		e->state = EXE_HASH_ERROR;

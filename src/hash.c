@@ -353,7 +353,7 @@ int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key)
 {
 	struct hash_user *u;
 	struct hash_job *job;
-	int dupfd;
+	int dupfd, r;
 
 	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dupfd < 0)
@@ -367,12 +367,15 @@ int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key)
 	if (pool->stats.queued >= pool->max_jobs ||
 	    (u && u->waiting >= pool->max_user_jobs)) {
 		pool->stats.rejected++;
-		if (u && u->waiting >= pool->max_user_jobs)
+		r = -EAGAIN;
+		if (u && u->waiting >= pool->max_user_jobs) {
 			pool->stats.rejected_user++;
+			r = -EDQUOT;
+		}
 		pthread_mutex_unlock(&pool->lock);
 		close(dupfd);
 		free(job);
-		return -EAGAIN;
+		return r;
 	}
 	if (!u) {
 		u = xcalloc(1, sizeof(*u));

@@ -42,6 +42,8 @@ struct hash_key {
 /* Result texts of a file over its budget (a detection for records.c). */
 #define HASH_TOO_LARGE "!unavailable: too large"
 #define HASH_TOO_SLOW "!unavailable: too slow"
+/* What exe.c records when a uid's own share of the queue is full. */
+#define HASH_QUEUE_FULL_USER "!unavailable: hash queue full"
 
 /* Defaults of hash_pool_set_budget: larger than any real executable. */
 #define HASH_DEFAULT_MAX_BYTES (1024ull << 20)
@@ -88,8 +90,9 @@ int hash_pool_fd(const struct hash_pool *pool);
 /*
  * Queues a hash of fd (duplicated with F_DUPFD_CLOEXEC; the caller keeps
  * its fd) on key->uid's queue. Returns 0, -EAGAIN when the queue is full,
- * or that uid already has a quarter of it (at least 8 jobs) waiting
- * (counted in rejected), or -errno from the dup. Loop thread.
+ * -EDQUOT when that uid already has its share, a quarter of it (at least 8
+ * jobs), waiting (both counted in rejected), or -errno from the dup. Loop
+ * thread.
  */
 int hash_pool_submit(struct hash_pool *pool, int fd, const struct hash_key *key);
 

@@ -216,6 +216,41 @@ static void evict_pending(void)
 	unlink(P("huge2"));
 }
 
+/* A uid that fills its own share of the hash queue: its next file says so. */
+static void own_share(void)
+{
+	struct hash_pool *slow = NULL;
+	struct exe_cache *c = NULL;
+	struct exe_entry *e = NULL;
+	enum exe_hash_state state = EXE_HASH_PENDING;
+	char name[32];
+	int i, fd;
+
+	ok(hash_pool_new(1, 32, &slow) == 0, "share: a pool of 32 jobs, 8 per uid");
+	hash_pool_set_budget(slow, 0, 200);
+	ok(exe_cache_new(slow, 64, EXE_WATCH_NONE, &c) == 0, "share: cache");
+	for (i = 0; i < 12 && state == EXE_HASH_PENDING; i++) {
+		snprintf(name, sizeof(name), "share%d", i);
+		fd = open(P(name), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)1 << 40) < 0)
+			perror(name);
+		exe_cache_add_fd(c, fd, P(name), &e);
+		exe_entry_set_owner(e, 1000);
+		state = exe_entry_request_hash(c, e);
+		if (i == 0)
+			usleep(50000); /* the worker takes the first */
+	}
+	is_int(state, EXE_HASH_ERROR, "share: a file past the uid's share is not queued");
+	is_int(i, 10, "share: ... the tenth (one running, eight waiting)");
+	is_str(exe_entry_sha256(e), HASH_QUEUE_FULL_USER, "share: its record says so");
+	exe_cache_free(c);
+	hash_pool_free(slow);
+	for (int j = 0; j < i; j++) {
+		snprintf(name, sizeof(name), "share%d", j);
+		unlink(P(name));
+	}
+}
+
 int main(void)
 {
 	struct exe_cache *c = NULL;
@@ -265,6 +300,7 @@ int main(void)
 	hash_pool_free(pool);
 	pool = NULL;
 	evict_pending();
+	own_share();
 
 	ok(exe_cache_default_limit() >= 16, "default limit from RLIMIT_NOFILE");
 	{

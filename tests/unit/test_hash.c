@@ -254,7 +254,7 @@ int main(void)
 		for (int i = 0; i < 20 && r == 0; i++, k.ino++)
 			if ((r = hash_pool_submit(pool, afd, &k)) == 0)
 				accepted++;
-		is_int(r, -EAGAIN, "uid 1000: its own queue fills");
+		is_int(r, -EDQUOT, "uid 1000: its own share of the queue fills");
 		is_int(accepted, 16, "uid 1000: a quarter of the queue (16 jobs) accepted");
 		is_int(hash_pool_submit(pool, afd, &other), 0, "uid 2000: still accepted");
 		hash_pool_stats(pool, &st);
