@@ -22,11 +22,13 @@
 #      loaded in part at the next start, never moved aside whole; a new
 #      program of nobody's is still reported although the record is full,
 #      the limit is logged and counted in status, and the record written
-#      at exit is within the budget.
+#      at exit is within the budget; the database, restarted with a size
+#      limit of 1 MiB under what it holds, deletes its oldest rows until it
+#      fits.
 # Needs root (kernel audit), setpriv, truncate, unshare.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 asn_require_root
-asn_require_cmd auditctl setpriv truncate sha256sum /usr/bin/python3
+asn_require_cmd auditctl setpriv truncate sha256sum sqlite3 /usr/bin/python3
 auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
 ONCE="$top_builddir/tests/integration/connect_once"
 [ -x "$ONCE" ] || asn_skip "connect_once not built (make check builds it)"
@@ -248,6 +250,17 @@ sha = {k: {"%064x" % i: "VT Pending"} for i, k in enumerate(exes)}
 with open(sys.argv[1], "w") as f:
     json.dump({"Executables": exes, "Names": names, "SHA256": sha}, f)
 PY
+# The database too has a size limit: 1 MiB, under what it holds now (when it holds 1.5 MiB).
+used=$(sqlite3 "$dir/snitch.db" "SELECT (p.page_count - f.freelist_count) * s.page_size
+	FROM pragma_page_count p, pragma_freelist_count f, pragma_page_size s")
+limit_mib=0
+[ "$used" -ge $((3 << 19)) ] && limit_mib=1
+echo "# database: $used bytes in use; size limit for the restart: $limit_mib MiB"
+if [ "$limit_mib" -ge 1 ]; then
+	cat >"$dir/config.json" <<CONF
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "DB size limit (MiB)": $limit_mib}
+CONF
+fi
 size=$(stat -c %s "$dir/record.json")
 echo "# record.json prefilled: $size bytes"
 asn_check "record.json over the 32 MiB budget, under the 64 MiB read limit" \
@@ -275,6 +288,21 @@ asn_check "full record: the limit logged" asn_wait 5 grep -q "record.json is ful
 hits=$("$AUDITSNITCH" -d "$dir" status --json |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["programs"]["limit_hits"])')
 asn_check "full record: the limit counted in status ($hits)" [ "${hits:-0}" -ge 1 ]
+db_field() {
+	"$AUDITSNITCH" -d "$dir" status --json |
+		/usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['database']['$1'])"
+}
+db_fits() {
+	"$tmp/probe" "$port" 3
+	[ "$(db_field size_limit_hits)" -ge 1 ] && [ "$(db_field db_bytes)" -gt 0 ] &&
+		[ "$(db_field db_bytes)" -le $((limit_mib << 20)) ]
+}
+if [ "$limit_mib" -ge 1 ]; then
+	asn_check "database over its size limit: the oldest rows deleted until it fits" asn_wait 60 db_fits
+	echo "# database: $(db_field db_bytes) bytes in use, $(db_field size_limit_hits) runs of the size limit"
+else
+	echo "# the database is under 1.5 MiB here: its size limit is not exercised"
+fi
 kill "$dpid"
 wait "$dpid"
 asn_is "daemon exits 0 on SIGTERM (big record)" "$?" 0
