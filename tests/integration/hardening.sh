@@ -41,11 +41,9 @@ chmod 0711 "$tmp"
 chown 65534:65534 "$u"
 port=9
 cat >"$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
-: "${AUDITSNITCH_DATADIR:=$top_srcdir/data}"
-export AUDITSNITCH_DATADIR
 
 # as_nobody CMD...: runs CMD as uid/gid 65534 with no supplementary groups.
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
@@ -102,7 +100,7 @@ asn_check "too large: reported in exe.log" asn_wait 5 \
 
 # The budget up to 1 TiB, 1 s per file: now the files are read, slowly.
 cat >"$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1,
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file",
  "Hash size limit (MiB)": 1048576, "Hash time limit (seconds)": 1}
 CONF
 kill -HUP "$dpid"
@@ -134,7 +132,7 @@ asn_check "fair queue: root's record before nobody's sixth slow one ($root_line 
 	[ -n "$root_line" ] && [ -n "$sixth" ] && [ "$root_line" -lt "$sixth" ]
 asn_is "too slow: the marker" "$(recs "$u/slow8 $port 8" | head -1)" "$u/slow8	!unavailable: too slow"
 cat >"$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 kill -HUP "$dpid"
 
@@ -258,7 +256,7 @@ limit_mib=0
 echo "# database: $used bytes in use; size limit for the restart: $limit_mib MiB"
 if [ "$limit_mib" -ge 1 ]; then
 	cat >"$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1, "DB size limit (MiB)": $limit_mib}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file", "DB size limit (MiB)": $limit_mib}
 CONF
 fi
 size=$(stat -c %s "$dir/record.json")
