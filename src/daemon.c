@@ -591,6 +591,8 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kstr(&b, "watch", e.watch);
 		jsonbuf_kuint(&b, "invalidations", e.invalidations);
 		jsonbuf_kuint(&b, "watch_overflows", e.overflows);
+		jsonbuf_kuint(&b, "watch_overflow_kept", e.overflow_kept);
+		jsonbuf_kuint(&b, "rehash_coalesced", e.rehash_coalesced);
 		jsonbuf_kuint(&b, "hashes_done", h.completed);
 		jsonbuf_kuint(&b, "hashes_failed", h.failed);
 		jsonbuf_kuint(&b, "hash_bytes", h.bytes);

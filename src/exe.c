@@ -54,6 +54,7 @@ struct exe_entry {
 	int wd;              /* inotify watch or -1 */
 	bool fan_marked;
 	bool retry;          /* the last error was ours (queue full): try again */
+	bool dirty;          /* modified while its hash job ran: hash again when it ends */
 	uint32_t uid;        /* whose hash queue its jobs go to (exe_entry_set_owner) */
 	uint64_t checked_ns; /* last fstat check of a hash (exe_entry_request_hash) */
 	enum exe_hash_state state;
@@ -380,6 +381,7 @@ static void exe_entry_submit(struct exe_cache *cache, struct exe_entry *e)
 		cache->stats.pending--;
 	e->gen = ++cache->next_gen;
 	e->retry = false;
+	e->dirty = false;
 	if (fstat(e->fd, &st) == 0)
 		exe_filestat_from(&e->hashed, &st);
 	key.dev = e->dev;
@@ -417,9 +419,16 @@ static void exe_entry_invalidate(struct exe_cache *cache, struct exe_entry *e)
 	case EXE_HASH_NONE:
 		return;
 	case EXE_HASH_PENDING:
-		/* Someone waits for this hash: hash the new content instead. */
+		/*
+		 * Someone waits for this hash: the new content is hashed when
+		 * the job in flight ends, not now. One job per file at a time,
+		 * so a file written without pause (or a burst of lost events)
+		 * costs one worker, not a queue full of reads of the same file.
+		 */
 		cache->stats.invalidations++;
-		exe_entry_submit(cache, e);
+		if (e->dirty)
+			cache->stats.rehash_coalesced++;
+		e->dirty = true;
 		return;
 	case EXE_HASH_DONE:
 	case EXE_HASH_ERROR:
@@ -431,10 +440,29 @@ static void exe_entry_invalidate(struct exe_cache *cache, struct exe_entry *e)
 	}
 }
 
+/*
+ * Watch events were lost (queue overflow): any file may have changed.
+ * Throwing every hash away made each overflow a storm of re-reads of every
+ * cached executable, and a user who can fill the queue can cause one at
+ * will. A write moves the file's mtime and ctime, so a hash whose file
+ * still has the size and times it had when hashed is kept.
+ */
 static void exe_cache_invalidate_all(struct exe_cache *cache)
 {
-	for (struct exe_entry *e = cache->lru_head; e; e = e->lru_next)
+	for (struct exe_entry *e = cache->lru_head; e; e = e->lru_next) {
+		struct exe_filestat now;
+		struct stat st;
+
+		if ((e->state == EXE_HASH_DONE || e->state == EXE_HASH_ERROR) &&
+		    fstat(e->fd, &st) == 0) {
+			exe_filestat_from(&now, &st);
+			if (exe_filestat_same(&now, &e->hashed)) {
+				cache->stats.overflow_kept++;
+				continue;
+			}
+		}
 		exe_entry_invalidate(cache, e);
+	}
 }
 
 #ifdef HAVE_SYS_FANOTIFY_H
@@ -556,6 +584,12 @@ static void exe_hash_done(const struct hash_result *res, void *data)
 	}
 	if (e->state != EXE_HASH_PENDING || e->gen != res->key.gen) {
 		cache->stats.stale_results++;
+		return;
+	}
+	/* Modified while hashed (a watch event): the new content now. */
+	if (e->dirty) {
+		e->dirty = false;
+		exe_entry_submit(cache, e);
 		return;
 	}
 	/* Changed since the job started (a watch event not read yet, or no watch). */

@@ -59,7 +59,9 @@ struct exe_cache_stats {
 	uint64_t watch_events;    /* modification events read */
 	uint64_t invalidations;   /* hashes thrown away by a modification */
 	uint64_t stat_changes;    /* ... of which noticed by fstat, not the watch */
-	uint64_t overflows;       /* fanotify/inotify queue overflows (all invalidated) */
+	uint64_t overflows;       /* fanotify/inotify queue overflows (all rechecked) */
+	uint64_t overflow_kept;   /* ... hashes kept: file size and times unchanged */
+	uint64_t rehash_coalesced; /* modifications folded into the one re-hash pending */
 	uint64_t fanotify_marks, inotify_watches, unwatched; /* entries now, by watch */
 	const char *watch;        /* "fanotify", "fanotify+inotify", "inotify", "none" */
 };
