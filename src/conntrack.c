@@ -343,8 +343,15 @@ static int ct_parse_tuple(const struct nlattr *nest, int family, struct ct_tuple
 		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMPV6_ID]));
 		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_TYPE]);
 		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_CODE]);
+	} else if (p == IPPROTO_GRE && pr[CTA_PROTO_SRC_PORT] && pr[CTA_PROTO_DST_PORT]) {
+		/* GRE keys travel as ports where the kernel tracks GRE (0 without PPTP). */
+		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
+		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
 	}
-	/* Any other protocol: kept with its number, ports 0. */
+	/*
+	 * Any other protocol (raw IP, protocol 253...): conntrack's generic
+	 * tracker keys it by addresses and number alone; kept with ports 0.
+	 */
 	*proto = p;
 	return 0;
 }
@@ -1202,12 +1209,21 @@ void ct_note_overrun(struct ct *ct)
 	ct->resync_pending = true;
 }
 
-/* Protocols whose tuples a GET can name: the ones ct_parse_tuple keeps whole. */
+/*
+ * Flows a GET can name: the ones ct_parse_tuple keeps whole. That is every
+ * protocol but ICMP of the other family (never seen): a generic flow (raw
+ * IP) is named by addresses and number alone. Leaving those out of the
+ * polls lost their bytes whenever the window's poll asked by GET rather than
+ * by dump: they came only with the DESTROY, after the generic timeout (600
+ * s), when correlation had long given up on them.
+ */
 static bool ct_pollable(const struct ct_flow *f)
 {
-	return ct_proto_has_ports(f->protocol) ||
-	       (f->protocol == IPPROTO_ICMP && f->family == AF_INET) ||
-	       (f->protocol == IPPROTO_ICMPV6 && f->family == AF_INET6);
+	if (f->protocol == IPPROTO_ICMP)
+		return f->family == AF_INET;
+	if (f->protocol == IPPROTO_ICMPV6)
+		return f->family == AF_INET6;
+	return true;
 }
 
 /* Adds e to the poll being picked. */
@@ -1389,14 +1405,19 @@ size_t ct_build_get(void *buf, const struct ct_flow *f, uint32_t seq)
 	mnl_attr_nest_end(nlh, nest);
 	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
 	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)f->protocol);
-	if (ct_proto_has_ports(f->protocol)) {
+	/*
+	 * The kernel's l4proto nlattr_to_tuple wants exactly its own
+	 * attributes; the generic tracker has none and ignores the rest (GRE
+	 * keys are ports where GRE is tracked, ignored where it is generic).
+	 */
+	if (ct_proto_has_ports(f->protocol) || f->protocol == IPPROTO_GRE) {
 		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->orig.sport));
 		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->orig.dport));
-	} else if (f->family == AF_INET) {
+	} else if (f->protocol == IPPROTO_ICMP) {
 		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(f->orig.icmp_id));
 		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, f->orig.icmp_type);
 		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, f->orig.icmp_code);
-	} else {
+	} else if (f->protocol == IPPROTO_ICMPV6) {
 		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(f->orig.icmp_id));
 		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, f->orig.icmp_type);
 		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, f->orig.icmp_code);

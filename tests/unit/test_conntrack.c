@@ -40,6 +40,7 @@ struct spec {
 	int type;                   /* IPCTNL_MSG_CT_NEW / _DELETE */
 	uint32_t seq;
 	int tcp_state;              /* CTA_PROTOINFO_TCP_STATE + 1; 0: none */
+	int sctp_state;             /* CTA_PROTOINFO_SCTP_STATE + 1; 0: none */
 };
 
 /* Builds one message like the kernel's into buf; returns its length. */
@@ -133,6 +134,17 @@ static size_t build(char *buf, const struct spec *s)
 
 		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, (uint8_t)(s->tcp_state - 1));
 		mnl_attr_nest_end(nlh, tcp);
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (s->sctp_state) {
+		/* As the kernel's sctp_to_nlattr writes it (state, both vtags). */
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+		struct nlattr *sctp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_SCTP);
+
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_SCTP_STATE, (uint8_t)(s->sctp_state - 1));
+		mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, htonl(0x1234));
+		mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_REPLY, htonl(0x5678));
+		mnl_attr_nest_end(nlh, sctp);
 		mnl_attr_nest_end(nlh, n);
 	}
 	if (!s->no_id)
@@ -1047,6 +1059,157 @@ static void test_table_full(void)
 	ct_free(ct);
 }
 
+/*
+ * The GET a poll sends for flow id, parsed back by the kernel's rules as
+ * libnetfilter_conntrack reads them; *nattrs gets the number of attributes
+ * in its CTA_TUPLE_PROTO.
+ */
+static struct nf_conntrack *get_of(struct ct *ct, uint32_t seq0, size_t n, uint32_t id,
+				   int *nattrs)
+{
+	char buf[CT_GET_MAX];
+	uint32_t seq = poll_seq_of(ct, seq0, n, id);
+	const struct ct_flow *f = seq ? ct_poll_flow(ct, seq - seq0) : NULL;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct nf_conntrack *got = nfct_new();
+	const struct nlattr *attr, *inner, *proto = NULL;
+
+	*nattrs = -1;
+	if (!f)
+		return got;
+	ct_build_get(buf, f, seq);
+	nfct_nlmsg_parse(nlh, got);
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) != CTA_TUPLE_ORIG)
+			continue;
+		mnl_attr_for_each_nested(inner, attr) {
+			if (mnl_attr_get_type(inner) == CTA_TUPLE_PROTO)
+				proto = inner;
+		}
+	}
+	if (proto) {
+		*nattrs = 0;
+		mnl_attr_for_each_nested(inner, proto)
+			(*nattrs)++;
+	}
+	return got;
+}
+
+/*
+ * Raw IP (protocol 253, conntrack's generic tracker): polled like any flow,
+ * its GET naming addresses and protocol only, so its bytes reach every
+ * window and not just its DESTROY ten minutes on; also when the window's
+ * poll asks by GET (a table mostly of TCP flows), where it used to be left
+ * out and its bytes were lost.
+ */
+static void test_poll_generic(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct spec raw = tcp4(70, 0), a = tcp4(71, 3001), b = tcp4(72, 3002), c = tcp4(73, 3003);
+	struct nf_conntrack *got;
+	uint32_t seq0, sraw;
+	size_t n;
+	int nattrs;
+
+	raw.proto = 253;
+	raw.ports = false;
+	event(ct, a);
+	event(ct, b);
+	event(ct, c);
+	event(ct, raw);
+	n = ct_poll_begin(ct, &seq0);
+	is_int(n, 4, "generic: the raw flow is asked with the TCP flows");
+	sraw = poll_seq_of(ct, seq0, n, 70);
+	ok(sraw != 0, "generic: it has a sequence of its own");
+	got = get_of(ct, seq0, n, 70, &nattrs);
+	is_int(nfct_get_attr_u8(got, ATTR_ORIG_L4PROTO), 253, "generic: GET names protocol 253");
+	is_int(nattrs, 1, "generic: and nothing else in its protocol tuple (no ports, no ICMP)");
+	nfct_destroy(got);
+	raw.counters = true;
+	raw.ob = 4 << 20;
+	raw.op = 3000;
+	raw.seq = sraw;
+	poll_answer(ct, raw);
+	is_int(t.updates, 1, "generic: its answer is an update");
+	ok(t.ob == 4 << 20, "generic: with its bytes");
+	ct_poll_end(ct);
+	n = ct_poll_begin(ct, &seq0);
+	ok(poll_seq_of(ct, seq0, n, 70) != 0, "generic: never final, asked every window");
+	ct_poll_end(ct);
+	raw.type = IPCTNL_MSG_CT_DELETE;
+	raw.ob = (4 << 20) + 1000;
+	raw.seq = 0;
+	event(ct, raw);
+	is_int(t.last_destroy_ob, 1000, "generic: DESTROY brings the remainder only");
+	ct_free(ct);
+}
+
+/*
+ * SCTP (no SCTP in the test kernel): a conntrack message as the kernel's
+ * SCTP tracker writes it (ports, CTA_PROTOINFO_SCTP) parses, keeps its
+ * ports, is polled, and its GET names the ports as nf_ct_port_nlattr_to_tuple
+ * requires.
+ */
+static void test_sctp(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct spec s = tcp4(80, 36412);
+	struct nf_conntrack *got;
+	struct ct_msg m;
+	char buf[4096];
+	uint32_t seq0;
+	size_t len, n;
+	int nattrs;
+
+	s.proto = IPPROTO_SCTP;
+	s.dport = 38412;
+	s.sctp_state = 3 + 1; /* SCTP_CONNTRACK_ESTABLISHED */
+	s.counters = true;
+	s.ob = 5000;
+	s.rb = 700;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "SCTP: parses");
+	is_int(m.flow.protocol, IPPROTO_SCTP, "SCTP: protocol 132");
+	is_int(m.flow.orig.sport, 36412, "SCTP: source port");
+	is_int(m.flow.orig.dport, 38412, "SCTP: destination port");
+	is_int(m.reply.sport, 38412, "SCTP: reply source port");
+	is_int(m.tcp_state, -1, "SCTP: no TCP state read from its protoinfo");
+	ok(m.has_counters && m.counters.orig_bytes == 5000 && m.counters.reply_bytes == 700,
+	   "SCTP: counters");
+	s.by_hand = true;
+	len = build(buf, &s);
+	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "SCTP without ports: missing");
+
+	s = tcp4(80, 36412);
+	s.proto = IPPROTO_SCTP;
+	s.dport = 38412;
+	s.sctp_state = 3 + 1;
+	event(ct, s);
+	is_int(t.news, 1, "SCTP: NEW reported");
+	n = ct_poll_begin(ct, &seq0);
+	is_int(n, 1, "SCTP: polled");
+	got = get_of(ct, seq0, n, 80, &nattrs);
+	is_int(nfct_get_attr_u8(got, ATTR_ORIG_L4PROTO), IPPROTO_SCTP, "SCTP: GET protocol");
+	is_int(ntohs(nfct_get_attr_u16(got, ATTR_ORIG_PORT_SRC)), 36412, "SCTP: GET source port");
+	is_int(ntohs(nfct_get_attr_u16(got, ATTR_ORIG_PORT_DST)), 38412, "SCTP: GET destination port");
+	is_int(nattrs, 3, "SCTP: GET protocol tuple is number and ports");
+	nfct_destroy(got);
+	s.counters = true;
+	s.ob = 9000;
+	s.seq = poll_seq_of(ct, seq0, n, 80);
+	is_int(poll_answer(ct, s), 1, "SCTP: answered");
+	ok(t.updates == 1 && t.ob == 9000, "SCTP: its bytes");
+	ct_poll_end(ct);
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.ob = 9100;
+	s.seq = 0;
+	event(ct, s);
+	ok(t.destroys == 1 && t.last_destroy_ob == 100, "SCTP: DESTROY with the remainder");
+	ct_free(ct);
+}
+
 int main(void)
 {
 	test_parse();
@@ -1058,6 +1221,8 @@ int main(void)
 	test_tomb_wide();
 	test_new_after_dump();
 	test_poll();
+	test_poll_generic();
+	test_sctp();
 	test_tombs();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
 	   "error text says the daemon continues");
