@@ -158,12 +158,22 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 	 * audited. 32-bit socketcall sends are left out (one a0 per rule).
 	 */
 	sends = sends && saddr_fam;
+	/*
+	 * Packet sockets (raw Ethernet frames: injectors, DHCP clients, some
+	 * VPNs) make no connect and no conntrack flow: their socket() is the
+	 * one event, with a0 = AF_PACKET, so only socket() calls are looked
+	 * at and only packet ones audited. i386 socketcall(SYS_SOCKET) hides
+	 * the domain in memory: left out, as are its sends.
+	 */
+#define PACKET_SPEC(ARCH, NR) SPEC(ARCH, ARCH == AUPARSE_ARCH_I386 ? "b32" : "b64", \
+				   AUPARSE_AF_PACKET, 0, NR)
 	if (x86_64) {
 		for (f = 0; f < nfams; f++)
 			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, saddr_fam ? fams[f] : 0, 42);
 		SPEC(AUPARSE_ARCH_X86_64, "b64", -1, 0, 59, 322);
 		for (f = 0; sends && f < nfams; f++)
 			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, fams[f], 44, 46, 307);
+		PACKET_SPEC(AUPARSE_ARCH_X86_64, 41);
 	}
 	if (x86_64 || i386) {
 		/* The 32-bit ABI: connect, and socketcall(SYS_CONNECT = 3). */
@@ -174,6 +184,7 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 		SPEC(AUPARSE_ARCH_I386, "b32", -1, 0, 11, 358);
 		for (f = 0; sends && f < nfams; f++)
 			SPEC(AUPARSE_ARCH_I386, "b32", -1, fams[f], 369, 370, 345);
+		PACKET_SPEC(AUPARSE_ARCH_I386, 359);
 	}
 	if (aarch64) {
 		for (f = 0; f < nfams; f++)
@@ -181,7 +192,9 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 		SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, 0, 221, 281);
 		for (f = 0; sends && f < nfams; f++)
 			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, fams[f], 206, 211, 269);
+		PACKET_SPEC(AUPARSE_ARCH_AARCH64, 198);
 	}
+#undef PACKET_SPEC
 #undef SPEC
 	return n;
 }
@@ -191,14 +204,16 @@ static const char *auditsrc_syscall_name(uint32_t arch, int nr)
 	switch (arch) {
 	case AUPARSE_ARCH_X86_64:
 		return nr == 42 ? "connect" : nr == 59 ? "execve" : nr == 322 ? "execveat"
-		       : nr == 44 ? "sendto" : nr == 46 ? "sendmsg" : nr == 307 ? "sendmmsg" : "?";
+		       : nr == 44 ? "sendto" : nr == 46 ? "sendmsg" : nr == 307 ? "sendmmsg"
+		       : nr == 41 ? "socket" : "?";
 	case AUPARSE_ARCH_I386:
 		return nr == 362 ? "connect" : nr == 102 ? "socketcall" : nr == 11 ? "execve"
 		       : nr == 358 ? "execveat" : nr == 369 ? "sendto" : nr == 370 ? "sendmsg"
-		       : nr == 345 ? "sendmmsg" : "?";
+		       : nr == 345 ? "sendmmsg" : nr == 359 ? "socket" : "?";
 	case AUPARSE_ARCH_AARCH64:
 		return nr == 203 ? "connect" : nr == 221 ? "execve" : nr == 281 ? "execveat"
-		       : nr == 206 ? "sendto" : nr == 211 ? "sendmsg" : nr == 269 ? "sendmmsg" : "?";
+		       : nr == 206 ? "sendto" : nr == 211 ? "sendmsg" : nr == 269 ? "sendmmsg"
+		       : nr == 198 ? "socket" : "?";
 	}
 	return "?";
 }
@@ -592,6 +607,7 @@ static size_t auditsrc_needs(const struct auditsrc *src, struct rulecheck_need *
 				.arch = specs[s].arch, .syscall = specs[s].syscalls[i], .a0 = specs[s].a0,
 				.family = specs[s].family,
 				.what = k == AUPARSE_EXEC ? RULECHECK_EXEC
+					: k == AUPARSE_PACKET ? RULECHECK_PACKET
 					: auparse_is_send(specs[s].arch, specs[s].syscalls[i], 0)
 					? RULECHECK_SEND : RULECHECK_CONNECT,
 			};

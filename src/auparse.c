@@ -1012,10 +1012,36 @@ bool auparse_is_send(uint32_t arch, int syscall, uint64_t a0)
 	}
 }
 
+/*
+ * socket() with domain AF_PACKET, the only socket() calls our rules audit
+ * (-F a0=17). i386 socketcall(SYS_SOCKET) keeps its arguments in memory,
+ * where no rule can filter the domain: not classified (nor audited).
+ */
+static bool auparse_is_packet_socket(uint32_t arch, int syscall, uint64_t a0)
+{
+	if (a0 != AUPARSE_AF_PACKET)
+		return false;
+	switch (arch) {
+	case AUPARSE_ARCH_X86_64:
+		return syscall == 41 || syscall == 0x40000000 + 41;
+	case AUPARSE_ARCH_I386:
+		return syscall == 359;
+	case AUPARSE_ARCH_AARCH64:
+	case AUPARSE_ARCH_RISCV64:
+		return syscall == 198;
+	case AUPARSE_ARCH_ARM:
+		return syscall == 281;
+	default:
+		return false;
+	}
+}
+
 enum auparse_kind auparse_classify(uint32_t arch, int syscall, uint64_t a0)
 {
 	if (auparse_is_send(arch, syscall, a0))
 		return AUPARSE_CONNECT;
+	if (auparse_is_packet_socket(arch, syscall, a0))
+		return AUPARSE_PACKET;
 	switch (arch) {
 	case AUPARSE_ARCH_X86_64:
 		if (syscall >= 0x40000000) { /* x32 ABI: __X32_SYSCALL_BIT */
@@ -1235,6 +1261,9 @@ static void auparse_emit(struct auparse *p, struct ev *e, bool complete)
 		p->st.events_connect++;
 		break;
 	}
+	case AUPARSE_PACKET:
+		p->st.events_packet++;
+		break;
 	default:
 		p->st.events_other++;
 		break;

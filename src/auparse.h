@@ -86,6 +86,8 @@ enum auparse_kind {
 	AUPARSE_CONNECT,     /* connect to an IPv4/IPv6 address */
 	AUPARSE_CONFIG,      /* CONFIG_CHANGE record (rule added/removed, ...) */
 	AUPARSE_OTHER,       /* any other syscall event: the daemon ignores it */
+	AUPARSE_PACKET,      /* socket(AF_PACKET, ...): a packet socket; exit is its fd,
+				a1 the type, a2 the Ethernet protocol (network order) */
 };
 
 /* Outcome of connect(); a non-blocking connect is AUPARSE_CONN_INPROGRESS. */
@@ -148,6 +150,9 @@ struct auparse_config_change {
 	int res;                    /* res=, -1 absent */
 };
 
+/* AF_PACKET (linux/socket.h): the domain of socket() that makes a packet socket. */
+#define AUPARSE_AF_PACKET 17
+
 /*
  * One event. Everything it points to belongs to the parser and is valid
  * only during the callback: copy what you keep.
@@ -189,6 +194,7 @@ struct auparse_stats {
 	uint64_t duplicate_syscall; /* a second SYSCALL for a serial in flight */
 	uint64_t events_exec, events_connect, events_config, events_other;
 	uint64_t events_send;       /* of events_connect, sends with an address */
+	uint64_t events_packet;     /* packet sockets made (socket with AF_PACKET) */
 	uint64_t events_foreign;    /* events whose key is not ours, used or not */
 	uint64_t events_key_ours;   /* exec and connect events emitted, by their key: ours, */
 	uint64_t events_key_other;  /* ... another rule's, */

@@ -473,6 +473,7 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "events_exec", a.parse.events_exec);
 		jsonbuf_kuint(&b, "events_connect", a.parse.events_connect - a.parse.events_send);
 		jsonbuf_kuint(&b, "events_send", a.parse.events_send);
+		jsonbuf_kuint(&b, "events_packet", a.parse.events_packet);
 		jsonbuf_kuint(&b, "events_key_ours", a.parse.events_key_ours);
 		jsonbuf_kuint(&b, "events_key_other", a.parse.events_key_other);
 		jsonbuf_kuint(&b, "events_key_none", a.parse.events_key_none);

@@ -433,12 +433,12 @@ bool rulecheck_rule_overlaps(const struct audit_rule_data *r, size_t size,
 /* "connects", "sends and execs", ... for a bit set of rulecheck_what. */
 static void rc_whats_text(struct util_buf *t, unsigned whats)
 {
-	static const char *const names[] = { "connects", "sends", "execs" };
+	static const char *const names[] = { "connects", "sends", "execs", "packet sockets" };
 	int i, n = 0, total = 0;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < (int)ARRAY_SIZE(names); i++)
 		total += (whats >> i) & 1;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < (int)ARRAY_SIZE(names); i++) {
 		if (!((whats >> i) & 1))
 			continue;
 		util_buf_addf(t, "%s%s", n == 0 ? "" : n == total - 1 ? " and " : ", ", names[i]);
@@ -609,7 +609,8 @@ static void rc_fs_never(struct rulecheck_result *out, const struct audit_rule_da
 static void rc_need_words(struct util_buf *t, const struct rulecheck_need *need)
 {
 	rc_whats_text(t, 1u << need->what);
-	util_buf_addf(t, " (%s%s%s)", rc_arch_name(need->arch), need->a0 >= 0 ? " socketcall" : "",
+	util_buf_addf(t, " (%s%s%s)", rc_arch_name(need->arch),
+		      need->a0 >= 0 && need->what != RULECHECK_PACKET ? " socketcall" : "",
 		    need->family == AF_INET ? ", IPv4" : need->family == AF_INET6 ? ", IPv6" : "");
 }
 

@@ -26,6 +26,7 @@ enum rulecheck_what {
 	RULECHECK_CONNECT,
 	RULECHECK_SEND,
 	RULECHECK_EXEC,
+	RULECHECK_PACKET,           /* socket(AF_PACKET): a0 is the domain, not socketcall's call */
 };
 
 /* One syscall we rely on, for one ABI (an audit rule spec of ours). */

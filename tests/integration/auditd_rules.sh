@@ -132,7 +132,7 @@ asn_check "status says CWD and PROCTITLE are excluded, nothing lost" sh -c "echo
 rc=$?
 sed 's/^/# check: /' "$tmp/check.out"
 asn_is "rules --check exits 1: something is hidden" "$rc" 1
-asn_check "rules --check names the program" grep -q "hidden: connects, sends and execs by $tmp/bin/hidden-curl" "$tmp/check.out"
+asn_check "rules --check names the program" grep -q "hidden: connects, sends, execs and packet sockets by $tmp/bin/hidden-curl" "$tmp/check.out"
 asn_check "the daemon logged the hole" asn_wait 5 grep -q "audit rules: .*hidden-curl are not seen" "$dir/run.err"
 
 # The battery.

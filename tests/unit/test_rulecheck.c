@@ -272,9 +272,43 @@ static void test_bad_rules(void)
 	audit_rule_free_data(r);
 }
 
+/* Packet sockets: socket() with a0=17, a need whose a0 is the domain (not socketcall's call). */
+static void test_packet(void)
+{
+	static const struct rulecheck_need pneeds[] = {
+		{ AUPARSE_ARCH_X86_64, 41, AUPARSE_AF_PACKET, 0, RULECHECK_PACKET },
+		{ AUPARSE_ARCH_I386, 359, AUPARSE_AF_PACKET, 0, RULECHECK_PACKET },
+	};
+	struct rulecheck_result res;
+	const struct rulecheck_finding *f;
+	struct list l = { 0 };
+
+	add_rule(&l, "never,exit arch=b64 -S socket a0=2");
+	add_rule(&l, "never,exit arch=b64 -S socket a0=17 uid=0");
+	add_rule(&l, "never,exit arch=b64 -S all exe=/usr/sbin/dhclient");
+	ok(rulecheck_run(l.rc, l.n, pneeds, 2, RULECHECK_ADD, &res) == 0, "packet: runs");
+	dump(&res);
+	ok(find(&res, "a0=2") == NULL, "packet: a never rule for AF_INET sockets hides nothing");
+	f = find(&res, "where uid=0");
+	ok(f && f->hidden && f->rule_no == 2 && strstr(f->text, "packet sockets"),
+	   "packet: a never rule for AF_PACKET sockets of root is a hole");
+	f = find(&res, "/usr/sbin/dhclient");
+	ok(f && f->hidden && strstr(f->text, "packet sockets by /usr/sbin/dhclient"),
+	   "packet: a never rule for one program hides its packet sockets");
+	rulecheck_result_clear(&res);
+	ok(rulecheck_run(l.rc, l.n, pneeds, 2, RULECHECK_EXISTING, &res) == 0, "packet existing: runs");
+	dump(&res);
+	f = find(&res, "packet sockets (b32)");
+	ok(f && f->hidden, "packet existing: not covered by the host's rules, said so");
+	ok(find(&res, "socketcall") == NULL, "packet: its a0 is no socketcall");
+	rulecheck_result_clear(&res);
+	list_free(&l);
+}
+
 int main(void)
 {
 	test_add_mode();
+	test_packet();
 	test_task_exclude();
 	test_existing_mode();
 	test_bad_rules();

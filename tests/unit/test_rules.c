@@ -1,7 +1,8 @@
 /*
  * test_rules.c: the audit rules text (auditsrc_rules_text) that `auditsnitch
  * rules` prints: auditctl syntax, our key on every rule, the b32 socketcall
- * rule with a0=3, saddr_fam limited to AF_INET/AF_INET6, and the shipped
+ * rule with a0=3, saddr_fam limited to AF_INET/AF_INET6, socket() only
+ * with a0=17 (AF_PACKET) on each ABI, and the shipped
  * data/auditsnitch.rules equal to what the code loads on x86_64.
  */
 #include <fcntl.h>
@@ -64,9 +65,15 @@ int main(void)
 		       1, "b64 sends AF_INET6");
 		is_int(count_lines(text, "-F arch=b32 -S sendto -S sendmsg -S sendmmsg -F saddr_fam="), 2,
 		       "b32 sends");
-		is_int(count_lines(text, NULL), 12, "12 rules with saddr_fam and sends");
-		is_int(count_lines(nosend, NULL), 8, "8 rules without sends");
-		is_int(count_lines(plain, NULL), 5, "5 rules without saddr_fam");
+		is_int(count_lines(text, "-F arch=b64 -S socket -F a0=17 "), 1, "b64 packet sockets");
+		is_int(count_lines(text, "-F arch=b32 -S socket -F a0=17 "), 1, "b32 packet sockets");
+		is_int(count_lines(plain, "-S socket -F a0=17 "), 2, "packet sockets without saddr_fam too");
+		is_int(count_lines(nosend, "-S socket -F a0=17 "), 2, "packet sockets without sends too");
+		is_int(count_lines(text, "-S socketcall -F a0=1 "), 0,
+		       "no b32 socketcall(SYS_SOCKET): its domain cannot be filtered");
+		is_int(count_lines(text, NULL), 14, "14 rules with saddr_fam and sends");
+		is_int(count_lines(nosend, NULL), 10, "10 rules without sends");
+		is_int(count_lines(plain, NULL), 7, "7 rules without saddr_fam");
 		/* The shipped rules file holds exactly these rules (after its comments). */
 		path = xasprintf("%s/data", top ? top : ".");
 		dfd = open(path, O_RDONLY | O_DIRECTORY);
