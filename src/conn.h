@@ -16,6 +16,15 @@ enum conn_direction {
 	CONN_EXEC = 2, /* "Every exe (not just conns)": a program start, no flow */
 };
 
+/*
+ * The protocol of a packet socket's record (family AF_PACKET, 17): above
+ * every IP protocol number (0-255), the Ethernet protocol in the low 16
+ * bits (0x10003: ETH_P_ALL, 0x10800: IPv4 frames). Such a record's laddr
+ * is the bound interface's name (a packet socket's address is its
+ * interface), lport its index, raddr empty, rport 0.
+ */
+#define CONN_PROTO_PACKET 0x10000
+
 /* A program as recorded: all strings non-NULL ("" when unknown). */
 struct conn_ident {
 	char *exe;     /* path the process saw; "mnt:[N]PATH" from another mount namespace */
@@ -30,7 +39,8 @@ struct conn_record {
 	struct conn_ident parent;/* its parent */
 	uint32_t uid;
 	int family;              /* AF_INET, AF_INET6, 0 for exec rows */
-	int protocol;            /* IPPROTO_*; 0 for exec rows */
+	int protocol;            /* IPPROTO_*; 0 for exec rows; packet sockets (family
+				    AF_PACKET): CONN_PROTO_PACKET + the Ethernet protocol */
 	int direction;           /* enum conn_direction */
 	int lport, rport;        /* -1 for exec rows */
 	char laddr[46];          /* textual, "" when unknown or not logged */

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #include "exe.h"
 #include "netaddr.h"
 #include "netproc.h"
+#include "packetsock.h"
 #include "procfs.h"
 #include "proctab.h"
 #include "sockdiag.h"
@@ -47,6 +50,9 @@
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 #define CORR_WHO_BUCKETS 1024
+#define CORR_MAX_PACKET 1024       /* packet sockets followed at once */
+#define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read */
+#define CORR_PACKET_WAIT_MS 2000   /* longest the first record waits for the bound interface */
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -121,6 +127,31 @@ struct corr_flow {
 	bool held;                 /* attributed, record held for its bytes (corr_flow_emit) */
 };
 
+/*
+ * A packet socket (AF_PACKET), from its socket() event until it is closed:
+ * no connect and no conntrack flow; its record names the bound interface
+ * (/proc/PID/net/packet) and carries that interface's counters over the
+ * socket's life (packetsock.h: the kernel counts no bytes per packet socket).
+ */
+struct corr_packet {
+	struct corr_packet *next;
+	struct corr_who *who;      /* a reference */
+	pid_t pid;
+	uint64_t ino;              /* the socket's inode, 0 when the fd was gone already */
+	uint64_t netns;            /* inode of /proc/PID/ns/net; 0 unknown */
+	int64_t time_s;            /* the socket() event */
+	uint64_t t_ms, checked_ms;
+	uint16_t proto;            /* Ethernet protocol, host order */
+	int ifindex;               /* 0 until bound */
+	char ifname[16];
+	struct packetsock_ifstat *base; /* every interface when the socket was made */
+	size_t nbase;
+	uint64_t base_tx, base_rx; /* the bound interface's counters then */
+	uint64_t last_tx, last_rx; /* ... when last read */
+	uint64_t rep_tx, rep_rx;   /* ... up to the last record */
+	bool emitted;              /* its conns=1 record went out */
+};
+
 struct corr_wait {
 	struct conn_record *rec;
 	uint64_t pdev, pino, qdev, qino;
@@ -169,6 +200,10 @@ struct correlate {
 	bool no_flows;             /* conntrack delivers none: see correlate_set_flows */
 	struct corr_flow *hold_head, *hold_tail; /* held records, oldest first */
 	bool audit_behind;         /* see correlate_audit_behind */
+	struct corr_packet *packets;     /* packet sockets followed (correlate_packet) */
+	size_t npackets;
+	uint64_t packets_checked_ms;
+	uint64_t netns;            /* our network namespace's inode */
 	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
 	struct correlate_stats st;
@@ -1456,6 +1491,157 @@ static void corr_retry_pending(struct correlate *c)
 	}
 }
 
+/* ---- packet sockets ---- */
+
+/* The inode of /proc/PID/ns/net (pid 0: ours); 0 unknown. */
+static uint64_t corr_netns(const struct correlate *c, pid_t pid)
+{
+	char path[96];
+	struct stat st;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "%s/%d/ns/net", c->deps.proc_root, (int)pid);
+	else
+		snprintf(path, sizeof(path), "%s/self/ns/net", c->deps.proc_root);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+void correlate_packet(struct correlate *c, const struct auparse_event *ev)
+{
+	struct packetsock_ifstat tab[PACKETSOCK_MAX_IFS];
+	struct corr_packet *p;
+	int n;
+
+	/* A failed socket() (EPERM for an unprivileged caller) made nothing. */
+	if (ev->exit < 0 || ev->exit > INT32_MAX || ev->proc.pid <= 0)
+		return;
+	c->st.packet_sockets++;
+	if (c->npackets >= CORR_MAX_PACKET) {
+		c->st.dropped++;
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->pid = ev->proc.pid;
+	p->time_s = (int64_t)ev->time_s;
+	p->t_ms = util_now_ms();
+	/* socket()'s protocol argument is in network order (htons(ETH_P_ALL)). */
+	p->proto = ntohs((uint16_t)ev->a[2]);
+	p->who = corr_who_get(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, ev->proc.uid);
+	p->ino = corr_fd_inode(c, p->pid, (int)ev->exit);
+	p->netns = corr_netns(c, p->pid);
+	/* Counters before any frame: the interface is not known until the program binds. */
+	n = packetsock_read_netdev(c->deps.proc_root, p->pid, tab, ARRAY_SIZE(tab));
+	if (n > 0) {
+		p->nbase = (size_t)n;
+		p->base = xmalloc(p->nbase * sizeof(*p->base));
+		memcpy(p->base, tab, p->nbase * sizeof(*p->base));
+	}
+	p->next = c->packets;
+	c->packets = p;
+	c->npackets++;
+}
+
+/* One record of p: the first (conns = 1) or the bytes since the last. */
+static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
+{
+	struct conn_record *rec;
+
+	rec = corr_record(p->who, p->emitted ? util_wall_s() : p->time_s, AF_PACKET,
+			  CONN_PROTO_PACKET + p->proto, CONN_OUTBOUND, NULL, p->ifindex, NULL, 0);
+	snprintf(rec->laddr, sizeof(rec->laddr), "%s", p->ifname);
+	rec->conns = p->emitted ? 0 : 1;
+	rec->send = p->last_tx - p->rep_tx;
+	rec->recv = p->last_rx - p->rep_rx;
+	p->rep_tx = p->last_tx;
+	p->rep_rx = p->last_rx;
+	p->emitted = true;
+	corr_submit(c, rec, p->who);
+}
+
+/*
+ * Reads p's interface and counters; emits its records. closing: the
+ * daemon stops, p ends now. Returns true when p is closed (and done).
+ */
+static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64_t now,
+			      bool closing)
+{
+	struct packetsock_ifstat tab[PACKETSOCK_MAX_IFS];
+	struct packetsock_info info;
+	bool alive = p->ino && packetsock_read_packet(c->deps.proc_root, p->pid, p->ino, &info) == 0;
+	int n = -1;
+
+	if (alive && info.ifindex > 0 && !p->ifindex) {
+		const struct packetsock_ifstat *b;
+
+		p->ifindex = info.ifindex;
+		p->proto = info.proto;
+		/* Names are per namespace; another one's index is shown as a number. */
+		if (!p->netns || p->netns != c->netns || !if_indextoname((unsigned)p->ifindex, p->ifname))
+			snprintf(p->ifname, sizeof(p->ifname), "if%d", p->ifindex);
+		n = packetsock_read_netdev(c->deps.proc_root, p->pid, tab, ARRAY_SIZE(tab));
+		b = packetsock_find(p->base, p->nbase, p->ifname);
+		if (!b && n > 0)
+			b = packetsock_find(tab, (size_t)n, p->ifname); /* made after the socket */
+		if (b) {
+			p->base_tx = p->rep_tx = p->last_tx = b->tx_bytes;
+			p->base_rx = p->rep_rx = p->last_rx = b->rx_bytes;
+		}
+		free(p->base);
+		p->base = NULL;
+		p->nbase = 0;
+	}
+	if (p->ifindex) {
+		const struct packetsock_ifstat *cur;
+
+		/* After the last close its namespace may be gone: ours is still readable. */
+		if (n < 0)
+			n = packetsock_read_netdev(c->deps.proc_root, alive ? p->pid : 0, tab,
+						   ARRAY_SIZE(tab));
+		if (!alive && p->netns != c->netns)
+			n = -1;
+		cur = n > 0 ? packetsock_find(tab, (size_t)n, p->ifname) : NULL;
+		/* Counters only grow; an interface deleted and made again starts over. */
+		if (cur && cur->tx_bytes >= p->last_tx && cur->rx_bytes >= p->last_rx) {
+			p->last_tx = cur->tx_bytes;
+			p->last_rx = cur->rx_bytes;
+		}
+	}
+	if (!alive || closing) {
+		corr_packet_emit(c, p);
+		return true;
+	}
+	if (!p->emitted ? p->ifindex || now - p->t_ms >= CORR_PACKET_WAIT_MS
+			: p->last_tx != p->rep_tx || p->last_rx != p->rep_rx)
+		corr_packet_emit(c, p);
+	return false;
+}
+
+/* Checks every packet socket (every CORR_PACKET_CHECK_MS, or all now when closing). */
+static void corr_packets_check(struct correlate *c, bool closing)
+{
+	uint64_t now = util_now_ms();
+	struct corr_packet **pp = &c->packets;
+
+	if (!closing && now - c->packets_checked_ms < CORR_PACKET_CHECK_MS)
+		return;
+	c->packets_checked_ms = now;
+	if (!c->netns && c->packets)
+		c->netns = corr_netns(c, 0);
+	while (*pp) {
+		struct corr_packet *p = *pp;
+
+		if (corr_packet_check(c, p, now, closing)) {
+			*pp = p->next;
+			c->npackets--;
+			corr_who_put(c, p->who);
+			free(p->base);
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
 void correlate_tick(struct correlate *c, uint64_t now)
 {
 	(void)correlate_settle(c, now); /* for callers that do not settle themselves */
@@ -1492,6 +1678,8 @@ void correlate_tick(struct correlate *c, uint64_t now)
 	}
 	while (c->hold_head && now - c->hold_head->t_ms >= CORR_HOLD_MS)
 		corr_flow_release(c, c->hold_head);
+	if (c->packets)
+		corr_packets_check(c, false);
 	corr_wait_expire(c, now, false);
 }
 
@@ -1545,6 +1733,7 @@ void correlate_set_flows(struct correlate *c, bool flows)
 void correlate_flush(struct correlate *c)
 {
 	correlate_tick(c, UINT64_MAX / 2);
+	corr_packets_check(c, true);
 }
 
 int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,
@@ -1600,4 +1789,5 @@ void correlate_stats(const struct correlate *c, struct correlate_stats *st)
 	st->flows_tracked = c->nflows;
 	st->flows_deferred = c->ndeferred - c->deferred_head;
 	st->flows_held = c->nheld;
+	st->packet_open = c->npackets;
 }

@@ -72,6 +72,8 @@ struct correlate_stats {
 	uint64_t pending_connects, pending_flows, flows_tracked;
 	uint64_t flows_deferred;      /* new flows waiting a moment for their connect */
 	uint64_t flows_held;          /* attributed, record waiting for the bytes */
+	uint64_t packet_sockets;      /* packet sockets made (socket with AF_PACKET) */
+	uint64_t packet_open;         /* ... followed now, until they close */
 };
 
 int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,
@@ -81,6 +83,12 @@ void correlate_free(struct correlate *c);
 
 void correlate_exec(struct correlate *c, const struct auparse_event *ev);
 void correlate_connect(struct correlate *c, const struct auparse_event *ev);
+/*
+ * A packet socket was made (AUPARSE_PACKET): followed until it closes,
+ * its record names the program, "packet" with the Ethernet protocol, the
+ * bound interface and that interface's bytes (packetsock.h).
+ */
+void correlate_packet(struct correlate *c, const struct auparse_event *ev);
 void correlate_flow_new(struct correlate *c, const struct ct_flow *flow);
 void correlate_flow_bytes(struct correlate *c, const struct ct_flow *flow,
 			  const struct ct_counters *delta, bool destroyed);

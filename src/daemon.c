@@ -536,6 +536,8 @@ static char *daemon_status_json(struct daemon *d)
 		jsonbuf_kuint(&b, "flows_tracked", c.flows_tracked);
 		jsonbuf_kuint(&b, "flows_deferred", c.flows_deferred);
 		jsonbuf_kuint(&b, "flows_held", c.flows_held);
+		jsonbuf_kuint(&b, "packet_sockets", c.packet_sockets);
+		jsonbuf_kuint(&b, "packet_open", c.packet_open);
 		jsonbuf_kuint(&b, "records_ignored", d->records_ignored);
 		jsonbuf_kuint(&b, "records_dropped", d->records_dropped);
 		jsonbuf_end(&b);
@@ -830,6 +832,8 @@ static void daemon_on_audit_event(const struct auparse_event *ev, void *data)
 		correlate_exec(d->corr, ev);
 	else if (ev->kind == AUPARSE_CONNECT)
 		correlate_connect(d->corr, ev);
+	else if (ev->kind == AUPARSE_PACKET)
+		correlate_packet(d->corr, ev);
 }
 
 /* ---- the pipeline: identity, correlation, storage, detection ---- */

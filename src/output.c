@@ -3,9 +3,11 @@
  * bounded by max_queued: a line that does not fit is dropped whole and
  * counted. The fd is watched for EPOLLOUT only while bytes wait.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,11 +306,13 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 	char ts[40];
 	size_t i;
 
-	if (!out || (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT))
+	if (!out || (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT &&
+		     ev->kind != AUPARSE_PACKET))
 		return;
 	jsonbuf_init(&b);
 	jsonbuf_begin(&b);
 	jsonbuf_kstr(&b, "type", ev->kind == AUPARSE_EXEC ? "exec"
+				 : ev->kind == AUPARSE_PACKET ? "packet"
 				 : ev->u.conn.send ? "send" : "connect");
 	snprintf(ts, sizeof(ts), "%llu.%03u", (unsigned long long)ev->time_s, ev->time_ms);
 	jsonbuf_key(&b, "time");
@@ -322,7 +326,13 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 	output_bytes(&b, "comm", &ev->proc.comm);
 	output_bytes(&b, "exe", &ev->proc.exe);
 	jsonbuf_kint(&b, "syscall", ev->syscall);
-	if (ev->kind == AUPARSE_CONNECT) {
+	if (ev->kind == AUPARSE_PACKET) {
+		/* socket(AF_PACKET, type, htons(protocol)): the fd is its exit value. */
+		jsonbuf_kint(&b, "fd", ev->exit >= 0 && ev->exit <= INT32_MAX ? (int)ev->exit : -1);
+		jsonbuf_kuint(&b, "sock_type", ev->a[1] & 0xff);
+		jsonbuf_kuint(&b, "ethertype", ntohs((uint16_t)ev->a[2]));
+		jsonbuf_kint(&b, "errno", ev->exit < 0 && ev->exit >= -4095 ? (int)-ev->exit : 0);
+	} else if (ev->kind == AUPARSE_CONNECT) {
 		const struct auparse_connect *c = &ev->u.conn;
 		jsonbuf_kint(&b, "fd", c->fd);
 		jsonbuf_kstr(&b, "family", c->family == 10 ? "inet6" : "inet");

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "conn.h"
 #include "filter.h"
 #include "query.h"
 #include "store.h"
@@ -111,6 +112,18 @@ static const struct {
 	{ 58, "icmpv6" }, { 132, "sctp" }, { 136, "udplite" },
 };
 
+/*
+ * Packet sockets' rows: protocol CONN_PROTO_PACKET + the Ethernet protocol
+ * (conn.h), shown as "packet/NAME" or "packet/0xHHHH".
+ */
+static const struct {
+	int ethertype;
+	const char *name;
+} query_ethertypes[] = {
+	{ 0x0003, "all" }, { 0x0800, "ip" }, { 0x0806, "arp" }, { 0x86dd, "ipv6" },
+	{ 0x8100, "vlan" }, { 0x888e, "eapol" }, { 0x88cc, "lldp" },
+};
+
 /* Directions (conn.h) and their names; the long forms are accepted too. */
 static const char *const query_directions[] = { "out", "in", "exec" };
 static const char *const query_directions_long[] = { "outbound", "inbound", "exec" };
@@ -153,6 +166,24 @@ static const struct qcol *query_col(const char *name)
 static int where_number(const struct qcol *col, const char *v, long long *ret)
 {
 	if (!strcmp(col->name, "protocol")) {
+		if (!strncasecmp(v, "packet/", 7)) {
+			char *end;
+			long e;
+
+			for (size_t i = 0; i < ARRAY_SIZE(query_ethertypes); i++) {
+				if (!strcasecmp(v + 7, query_ethertypes[i].name)) {
+					*ret = CONN_PROTO_PACKET + query_ethertypes[i].ethertype;
+					return 0;
+				}
+			}
+			errno = 0;
+			e = strtol(v + 7, &end, 0);
+			if (!errno && end != v + 7 && !*end && e >= 0 && e <= 0xffff) {
+				*ret = CONN_PROTO_PACKET + e;
+				return 0;
+			}
+			return -EINVAL;
+		}
 		for (size_t i = 0; i < ARRAY_SIZE(query_protocols); i++) {
 			if (!strcasecmp(v, query_protocols[i].name)) {
 				*ret = query_protocols[i].number;
@@ -246,7 +277,7 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 			return cli_usage_error(err, "query", "--where %s: '%s' is not a number%s",
 					       w->col->name, w->text,
 					       !strcmp(w->col->name, "protocol") ?
-					       " or a protocol name (tcp, udp, icmp...)" :
+					       " or a protocol name (tcp, udp, icmp..., packet/all, packet/0x88b5)" :
 					       !strcmp(w->col->name, "direction") ?
 					       " or out, in, exec" : "");
 	}
@@ -734,6 +765,21 @@ static void user_cache_clear(struct user_cache *c)
 
 static const char *protocol_name(long long n)
 {
+	/* One name is used at a time (printed before the next is asked for). */
+	static char packet[24];
+
+	if (n >= CONN_PROTO_PACKET && n <= CONN_PROTO_PACKET + 0xffff) {
+		int e = (int)(n - CONN_PROTO_PACKET);
+
+		for (size_t i = 0; i < ARRAY_SIZE(query_ethertypes); i++) {
+			if (query_ethertypes[i].ethertype == e) {
+				snprintf(packet, sizeof(packet), "packet/%s", query_ethertypes[i].name);
+				return packet;
+			}
+		}
+		snprintf(packet, sizeof(packet), "packet/0x%04x", e);
+		return packet;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(query_protocols); i++) {
 		if (query_protocols[i].number == n)
 			return query_protocols[i].name;

@@ -83,7 +83,10 @@ static const struct viewq_grouping_def viewq_groupings[VIEWQ_N_GROUPINGS] = {
 	[VIEWQ_PROTOCOL] = { "protocol", "proto", "c.protocol", "g.id",
 		"CASE g.id WHEN 0 THEN '' WHEN 1 THEN 'icmp' WHEN 6 THEN 'tcp' "
 		"WHEN 17 THEN 'udp' WHEN 33 THEN 'dccp' WHEN 58 THEN 'ipv6-icmp' "
-		"WHEN 132 THEN 'sctp' WHEN 136 THEN 'udplite' ELSE CAST(g.id AS TEXT) END",
+		"WHEN 132 THEN 'sctp' WHEN 136 THEN 'udplite' "
+		/* packet sockets: CONN_PROTO_PACKET + the Ethernet protocol (conn.h) */
+		"ELSE CASE WHEN g.id >= 65536 AND g.id <= 131071 "
+		"THEN printf('packet/0x%04x', g.id - 65536) ELSE CAST(g.id AS TEXT) END END",
 		NULL, "c.protocol = ?", false },
 	[VIEWQ_USER] = { "user", "user", "c.uid", "g.id", "view_user(g.id)", NULL,
 		"c.uid = ?", false },

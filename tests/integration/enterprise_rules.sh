@@ -8,7 +8,8 @@
 # another key, a never rule for DIR/bin/hidden-curl and one for
 # DIR/neverdir, and exclude rules for CWD and PROCTITLE. The example files'
 # -D, -b, -f, -e and backlog lines are left out: nothing here may lock audit
-# (-e 2) or make a failure panic (-f 2). asn_load_rules FILE loads it.
+# (-e 2) or make a failure panic (-f 2). asn_load_rules FILE loads it;
+# asn_enterprise_auditd DIR starts auditd with it (and puts everything back).
 
 ASN_RULE_EXAMPLES=/usr/share/doc/auditd/examples/rules
 
@@ -69,3 +70,42 @@ q_depth = 4000
 end_of_event_timeout = 2
 CONF
 }
+
+# asn_enterprise_auditd DIR: auditd -f with a private configuration in DIR
+# (asn_auditd_conf DIR log; auditd -f writes its records to DIR/auditd.out)
+# and the enterprise ruleset loaded, as in auditd_rules.sh; the rules loaded
+# before and the audit settings are put back at exit, auditd stopped first.
+# Sets asn_auditd_pid. The caller checks first that no audit daemon is
+# registered and audit is not locked.
+asn_enterprise_auditd() {
+	local d=$1 i=0
+	mkdir -p "$d/neverdir"
+	auditctl -l | grep -v '^No rules' > "$d/saved.rules"
+	asn_saved_status=$(auditctl -s)
+	asn_enterprise_dir=$d
+	asn_cleanup asn_enterprise_restore
+	asn_auditd_conf "$d" log
+	auditd -f -s nochange -c "$d" > "$d/auditd.out" 2>&1 &
+	asn_auditd_pid=$!
+	asn_cleanup "kill $asn_auditd_pid 2>/dev/null; wait $asn_auditd_pid 2>/dev/null"
+	while [ "$(auditctl -s | awk '/^pid/{print $2}')" != "$asn_auditd_pid" ]; do
+		[ "$i" -ge 100 ] && { echo "not ok - auditd does not register"; exit 1; }
+		sleep 0.05
+		i=$((i + 1))
+	done
+	asn_enterprise_ruleset "$d" > "$d/ruleset.rules"
+	asn_load_rules "$d/ruleset.rules"
+}
+
+# Puts back the rules and settings asn_enterprise_auditd found (cleanup).
+asn_enterprise_restore() {
+	local line
+	auditctl -D >/dev/null 2>&1
+	while IFS= read -r line; do
+		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+	done < "$asn_enterprise_dir/saved.rules"
+	auditctl -b "$(asn_saved_value backlog_limit)" -f "$(asn_saved_value failure)" \
+		-r "$(asn_saved_value rate_limit)" >/dev/null 2>&1
+	auditctl -e "$(asn_saved_value enabled)" >/dev/null 2>&1
+}
+asn_saved_value() { echo "$asn_saved_status" | awk -v k="$1" '$1 == k {print $2}'; }
