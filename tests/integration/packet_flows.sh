@@ -242,8 +242,9 @@ s.close()
 fi
 
 if [ "$WITH_AUDITD" = 1 ]; then
+	# auditd -f writes its records to stderr (auditd.out), not to log_file.
 	asn_check "auditd logged the packet socket under its key" \
-		grep -q 'key="packet_theirs"' "$tmp/auditd/audit.log"
+		sh -c "cat '$tmp/auditd/auditd.out' '$tmp/auditd/audit.log' 2>/dev/null | grep -a -q 'key=\"packet_theirs\"'"
 fi
 kill -TERM "$dpid"
 asn_wait 15 asn_gone "$dpid"
