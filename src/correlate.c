@@ -50,9 +50,10 @@
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 #define CORR_WHO_BUCKETS 1024
-#define CORR_MAX_PACKET 1024       /* packet sockets followed at once */
+#define CORR_MAX_PACKET 256        /* packet sockets followed at once */
 #define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read */
 #define CORR_PACKET_WAIT_MS 2000   /* longest the first record waits for the bound interface */
+#define CORR_PACKET_EMIT_MS 1000   /* later bytes: at most one record a second (a window's worth) */
 
 /* One side of a record: a program as recorded. */
 struct corr_ident {
@@ -140,7 +141,7 @@ struct corr_packet {
 	uint64_t ino;              /* the socket's inode, 0 when the fd was gone already */
 	uint64_t netns;            /* inode of /proc/PID/ns/net; 0 unknown */
 	int64_t time_s;            /* the socket() event */
-	uint64_t t_ms, checked_ms;
+	uint64_t t_ms, emitted_ms;
 	uint16_t proto;            /* Ethernet protocol, host order */
 	int ifindex;               /* 0 until bound */
 	char ifname[16];
@@ -1512,8 +1513,11 @@ void correlate_packet(struct correlate *c, const struct auparse_event *ev)
 	struct corr_packet *p;
 	int n;
 
-	/* A failed socket() (EPERM for an unprivileged caller) made nothing. */
-	if (ev->exit < 0 || ev->exit > INT32_MAX || ev->proc.pid <= 0)
+	/*
+	 * A failed socket() (EPERM for an unprivileged caller) made nothing;
+	 * our own (DNS capture) is no program talking.
+	 */
+	if (ev->exit < 0 || ev->exit > INT32_MAX || ev->proc.pid <= 0 || ev->proc.pid == getpid())
 		return;
 	c->st.packet_sockets++;
 	if (c->npackets >= CORR_MAX_PACKET) {
@@ -1555,6 +1559,7 @@ static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
 	p->rep_tx = p->last_tx;
 	p->rep_rx = p->last_rx;
 	p->emitted = true;
+	p->emitted_ms = util_now_ms();
 	corr_submit(c, rec, p->who);
 }
 
@@ -1607,11 +1612,13 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 		}
 	}
 	if (!alive || closing) {
-		corr_packet_emit(c, p);
+		if (!p->emitted || p->last_tx != p->rep_tx || p->last_rx != p->rep_rx)
+			corr_packet_emit(c, p);
 		return true;
 	}
 	if (!p->emitted ? p->ifindex || now - p->t_ms >= CORR_PACKET_WAIT_MS
-			: p->last_tx != p->rep_tx || p->last_rx != p->rep_rx)
+			: (p->last_tx != p->rep_tx || p->last_rx != p->rep_rx) &&
+			  now - p->emitted_ms >= CORR_PACKET_EMIT_MS)
 		corr_packet_emit(c, p);
 	return false;
 }
