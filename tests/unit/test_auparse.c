@@ -1129,6 +1129,37 @@ static void test_classify(void)
 	is_int(auparse_classify(AUPARSE_ARCH_AARCH64, 281, 0), AUPARSE_EXEC, "aarch64 execveat 281");
 	is_int(auparse_classify(AUPARSE_ARCH_AARCH64, 42, 0), AUPARSE_OTHER, "aarch64 42 is not connect");
 	is_int(auparse_classify(0x12345678, 42, 0), AUPARSE_OTHER, "unknown arch other");
+	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 41, 17), AUPARSE_PACKET, "x86_64 socket(AF_PACKET)");
+	is_int(auparse_classify(AUPARSE_ARCH_X86_64, 41, 2), AUPARSE_OTHER, "x86_64 socket(AF_INET): other");
+	is_int(auparse_classify(AUPARSE_ARCH_I386, 359, 17), AUPARSE_PACKET, "i386 socket(AF_PACKET)");
+	is_int(auparse_classify(AUPARSE_ARCH_I386, 102, 17), AUPARSE_OTHER,
+	       "i386 socketcall a0=17: no such call, not a packet socket");
+	is_int(auparse_classify(AUPARSE_ARCH_AARCH64, 198, 17), AUPARSE_PACKET, "aarch64 socket(AF_PACKET)");
+}
+
+/* A packet socket's event comes whatever its key, with its fd (exit) and protocol (a2). */
+static void test_packet_event(void)
+{
+	struct auparse_stats st;
+	struct synth s;
+
+	synth_open(&s, NULL);
+	feed(&s, 1, 1300, "audit(1700000000.100:60): arch=c000003e syscall=41 success=yes exit=5 a0=11"
+	     " a1=3 a2=b588 a3=0 items=0 ppid=1 pid=77 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0"
+	     " egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm=\"inj\" exe=\"/usr/bin/inj\" key=\"packet_theirs\"");
+	feed(&s, 1, 1327, "audit(1700000000.100:60): proctitle=696E6A");
+	feed(&s, 1, 1320, "audit(1700000000.100:60): ");
+	is_int((long long)s.g.n, 1, "packet: one event under another key");
+	if (s.g.n == 1) {
+		is_int(s.g.ev[0].kind, AUPARSE_PACKET, "packet: classified");
+		ok(!s.g.ev[0].ours, "packet: not our key");
+		is_int(s.g.ev[0].exit, 5, "packet: the fd is the exit value");
+		is_int(s.g.ev[0].pid, 77, "packet: pid");
+	}
+	auparse_stats(s.p, &st);
+	is_int(st.events_packet, 1, "packet: counted");
+	is_int(st.events_key_other, 1, "packet: counted under another key");
+	synth_close(&s);
 }
 
 static void test_api(void)
@@ -1210,6 +1241,7 @@ int main(void)
 	test_host_rules();
 	test_synthetic();
 	test_classify();
+	test_packet_event();
 	test_api();
 	return tap_done();
 }
