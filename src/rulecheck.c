@@ -611,7 +611,7 @@ static void rc_need_words(struct util_buf *t, const struct rulecheck_need *need)
 	rc_whats_text(t, 1u << need->what);
 	util_buf_addf(t, " (%s%s%s)", rc_arch_name(need->arch),
 		      need->a0 >= 0 && need->what != RULECHECK_PACKET ? " socketcall" : "",
-		    need->family == AF_INET ? ", IPv4" : need->family == AF_INET6 ? ", IPv6" : "");
+		      need->family == AF_INET ? ", IPv4" : need->family == AF_INET6 ? ", IPv6" : "");
 }
 
 /* "Audit rules": "existing": does the exit list give us every event of need? */
