@@ -1572,8 +1572,19 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 {
 	struct packetsock_ifstat tab[PACKETSOCK_MAX_IFS];
 	struct packetsock_info info;
-	bool alive = p->ino && packetsock_read_packet(c->deps.proc_root, p->pid, p->ino, &info) == 0;
-	int n = -1;
+	pid_t at = p->pid;
+	int n = -1, r = p->ino ? packetsock_read_packet(c->deps.proc_root, at, p->ino, &info) : -ENOENT;
+	bool alive;
+
+	/*
+	 * Its process gone (a daemon that forked and left the socket to its
+	 * child): in our own namespace the socket is still found by inode.
+	 */
+	if (r < 0 && r != -ENOENT && p->ino && p->netns && p->netns == c->netns) {
+		at = 0;
+		r = packetsock_read_packet(c->deps.proc_root, at, p->ino, &info);
+	}
+	alive = r == 0;
 
 	if (alive && info.ifindex > 0 && !p->ifindex) {
 		const struct packetsock_ifstat *b;
@@ -1583,7 +1594,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 		/* Names are per namespace; another one's index is shown as a number. */
 		if (!p->netns || p->netns != c->netns || !if_indextoname((unsigned)p->ifindex, p->ifname))
 			snprintf(p->ifname, sizeof(p->ifname), "if%d", p->ifindex);
-		n = packetsock_read_netdev(c->deps.proc_root, p->pid, tab, ARRAY_SIZE(tab));
+		n = packetsock_read_netdev(c->deps.proc_root, at, tab, ARRAY_SIZE(tab));
 		b = packetsock_find(p->base, p->nbase, p->ifname);
 		if (!b && n > 0)
 			b = packetsock_find(tab, (size_t)n, p->ifname); /* made after the socket */
@@ -1600,7 +1611,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 
 		/* After the last close its namespace may be gone: ours is still readable. */
 		if (n < 0)
-			n = packetsock_read_netdev(c->deps.proc_root, alive ? p->pid : 0, tab,
+			n = packetsock_read_netdev(c->deps.proc_root, alive ? at : 0, tab,
 						   ARRAY_SIZE(tab));
 		if (!alive && p->netns != c->netns)
 			n = -1;
