@@ -1003,6 +1003,41 @@ static void rm_rf(const char *path)
 	rmdir(path);
 }
 
+/* A packet socket's row (conn.h): protocol shown and matched as packet/NAME. */
+static void test_packet_rows(void)
+{
+	struct store *st = NULL;
+	struct conn_record *rec = mkrec("/usr/sbin/inject", "", 0, CONN_PROTO_PACKET + 0x88b5, 1);
+	struct store_row row = { now - 10, rec };
+	char *msg = NULL, *out = NULL;
+	cJSON *doc, *o;
+
+	rec->family = 17;
+	rec->lport = 9;
+	snprintf(rec->laddr, sizeof(rec->laddr), "eth9");
+	if (store_open(dirfd_, "q.db", &msg, &st) < 0 || store_write(st, &row, 1) < 0)
+		printf("# packet row: %s\n", msg ? msg : st ? store_errmsg(st) : "?");
+	store_free(st);
+	free(msg);
+	conn_record_free(rec);
+	is_int(run(&out, NULL, "--format", "json", "--where", "protocol=packet/0x88b5", NULL), EX_OK,
+	       "packet: --where protocol=packet/0x88b5");
+	doc = cJSON_Parse(out);
+	ok(doc && cJSON_GetArraySize(doc) == 1, "packet: the one packet row");
+	o = find_obj(doc, "exe", "/usr/sbin/inject");
+	ok(o && num(o, "protocol") == CONN_PROTO_PACKET + 0x88b5 &&
+	   !strcmp(cJSON_GetObjectItem(o, "protocol_name")->valuestring, "packet/0x88b5") &&
+	   !strcmp(cJSON_GetObjectItem(o, "laddr")->valuestring, "eth9") && num(o, "lport") == 9,
+	   "packet: number kept, named packet/0x88b5, the interface as laddr");
+	cJSON_Delete(doc);
+	free(out);
+	is_int(run(&out, NULL, "--where", "protocol=packet/all", "--columns", "exe", "--no-header", NULL),
+	       EX_OK, "packet: --where protocol=packet/all");
+	check_text(out, "", "packet: no ETH_P_ALL row");
+	free(out);
+	ok(run(NULL, NULL, "--where", "protocol=packet/zz", NULL) != EX_OK, "packet: a bad name is an error");
+}
+
 int main(void)
 {
 	now = (int64_t)time(NULL);
@@ -1023,6 +1058,7 @@ int main(void)
 	test_fixed_table();
 	test_table_stream();
 	test_unprivileged();
+	test_packet_rows();
 	close(dirfd_);
 	rm_rf(tmpdir);
 	return tap_done();
