@@ -51,7 +51,8 @@
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 #define CORR_WHO_BUCKETS 1024
 #define CORR_MAX_PACKET 256        /* packet sockets followed at once */
-#define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read */
+#define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read
+				      (not yet bound: at every tick) */
 #define CORR_PACKET_WAIT_MS 2000   /* longest the first record waits for the bound interface */
 #define CORR_PACKET_EMIT_MS 1000   /* later bytes: at most one record a second (a window's worth) */
 
@@ -1634,20 +1635,29 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 	return false;
 }
 
-/* Checks every packet socket (every CORR_PACKET_CHECK_MS, or all now when closing). */
+/*
+ * Checks the packet sockets: every CORR_PACKET_CHECK_MS, all now when
+ * closing, and at every tick (100 ms) those not bound yet and without a
+ * record: a program that binds, writes and closes within a quarter second
+ * is then still found on its interface.
+ */
 static void corr_packets_check(struct correlate *c, bool closing)
 {
 	uint64_t now = util_now_ms();
 	struct corr_packet **pp = &c->packets;
+	bool due = closing || now - c->packets_checked_ms >= CORR_PACKET_CHECK_MS;
 
-	if (!closing && now - c->packets_checked_ms < CORR_PACKET_CHECK_MS)
-		return;
-	c->packets_checked_ms = now;
+	if (due)
+		c->packets_checked_ms = now;
 	if (!c->netns && c->packets)
 		c->netns = corr_netns(c, 0);
 	while (*pp) {
 		struct corr_packet *p = *pp;
 
+		if (!due && (p->ifindex || p->emitted)) {
+			pp = &p->next;
+			continue;
+		}
 		if (corr_packet_check(c, p, now, closing)) {
 			*pp = p->next;
 			c->npackets--;

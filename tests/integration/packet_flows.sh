@@ -11,7 +11,8 @@
 # veth writing 4 MiB of frames: one record with its executable, sha256,
 # protocol packet/0x88b5 and interface, bytes from the interface's counters
 # (the man page: an estimate, upper bound) within 10% of the peer's
-# counter; (3) SCTP when the kernel has it (else a SKIP line with the
+# counter, and a short-lived one (bound, 256 frames, closed 0.3 s later)
+# found on its interface too; (3) SCTP when the kernel has it (else a SKIP line with the
 # reason): bytes within 10%.
 # With ASN_WITH_AUDITD=1 (packet_flows_auditd.sh) all of it runs next to a
 # running auditd with the enterprise ruleset (enterprise_rules.sh) plus a
@@ -67,9 +68,11 @@ table inet auditsnitch {
 }
 table netdev auditsnitch {
 	counter frames { }
+	counter quick { }
 	chain ingress {
 		type filter hook ingress device "$VP" priority filter; policy accept;
 		ether type 0x88b5 counter name "frames"
+		ether type 0x88b6 counter name "quick"
 	}
 }
 EOF2
@@ -102,7 +105,7 @@ EOF2
 ip netns exec "$NS" $PY "$tmp/sink.py" 5001 &
 asn_cleanup "kill $! 2>/dev/null"
 
-for n in holder rawsender framesender sctpsender; do
+for n in holder rawsender framesender quicksender sctpsender; do
 	cp /usr/bin/python3.11 "$tmp/$n"
 done
 
@@ -208,6 +211,27 @@ asn_check "packet socket: bytes (interface counter) within 10% of the peer's ($n
 asn_check "packet socket: bytes at least what the peer received (an upper bound)" test "$n_send" -ge "$frames_nft"
 asn_check "packet socket: the socket() event in the JSON stream" grep -q '"type":"packet".*"ethertype":34997' "$dir/events.json"
 asn_check "packet socket: counted in status" sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"packet_sockets\":[1-9]'"
+
+# ---- 2b. a short-lived one: binds, writes 256 KiB at once, closes 0.3 s later
+"$tmp/quicksender" -c "
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b6))
+s.bind(('$VH', 0))
+frame = bytes.fromhex('${peer_mac//:/}') + s.getsockname()[4] + b'\x88\xb6' + b'q' * 1000
+for i in range(256):
+    s.send(frame)
+time.sleep(0.3)
+" || echo "# quicksender failed"
+quick_nft=$(nft_bytes netdev quick)
+quick_ok() {
+	rows "$tmp/quicksender" protocol=$((0x10000 + 0x88b6)) laddr="$VH"
+	[ "$n_events" -ge 1 ]
+}
+asn_check "short-lived packet socket: recorded with its interface" asn_wait 10 quick_ok
+rows "$tmp/quicksender" protocol=$((0x10000 + 0x88b6)) laddr="$VH"
+echo "# short-lived packet socket: $n_rows rows, send $n_send, peer nft counter $quick_nft"
+asn_check "short-lived packet socket: bytes within 10% of the peer's ($n_send vs $quick_nft)" \
+	within10 "$n_send" "$quick_nft"
 
 # ---- 3. SCTP
 if ! $PY -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)" 2>"$tmp/sctp.err"; then
