@@ -129,7 +129,7 @@ rows() {
 dir=$tmp/d
 mkdir -p "$dir"
 cat > "$dir/config.json" <<CONF
-{"Desktop notifications": false, "DB write limit (seconds)": 1}
+{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
 "$AUDITSNITCH" -d "$dir" run --json > "$dir/events.json" 2> "$dir/run.err" &
 dpid=$!
