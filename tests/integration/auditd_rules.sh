@@ -166,24 +166,29 @@ a, _ = l.accept(); c.sendall(b'hello'); a.recv(5)
 "$tmp/bin/hidden-curl" -s -o /dev/null "http://127.0.0.1:$port/"
 
 cat > "$tmp/rows.py" <<'EOF'
-import json, sys
+import json, re, sys
 rows = json.load(sys.stdin)
-exe, sha = sys.argv[1], sys.argv[2]
-sel = [r for r in rows if r.get('exe') == exe]
+exe, sha, other_ns = sys.argv[1], sys.argv[2], sys.argv[3] == 'mnt'
+# A program in another mount namespace is recorded as mnt:[N]PATH.
+want = re.compile(r'mnt:\[[0-9]+\]' + re.escape(exe) + '$')
+sel = [r for r in rows if (want.match(r.get('exe', '')) if other_ns else r.get('exe') == exe)]
 good = [r for r in sel if r.get('sha256') == sha]
 print(len(sel), sum(r['events'] for r in good), len(good))
 EOF
-# recorded NAME: "rows events rows_with_the_right_sha256" for $tmp/bin/NAME.
+# recorded NAME [mnt]: "rows events rows_with_the_right_sha256" for
+# $tmp/bin/NAME (with mnt: run in a mount namespace of its own).
 recorded() {
-	"$AUDITSNITCH" -d "$dir" query --format json --where "exe=$tmp/bin/$1" |
-		$PY "$tmp/rows.py" "$tmp/bin/$1" "$(sha256sum "$tmp/bin/$1" | cut -d' ' -f1)" 2>/dev/null ||
+	local where="--where=exe=$tmp/bin/$1"
+	[ "${2:-}" = mnt ] && where="--since=1h"
+	"$AUDITSNITCH" -d "$dir" query --format json "$where" |
+		$PY "$tmp/rows.py" "$tmp/bin/$1" "$(sha256sum "$tmp/bin/$1" | cut -d' ' -f1)" "${2:-}" 2>/dev/null ||
 		echo "0 0 0"
 }
-# has NAME MIN_EVENTS: at least one row, all with the right sha256, events >= MIN.
+# has NAME MIN_EVENTS [mnt]: at least one row, all with the right sha256, events >= MIN.
 has() {
-	local r
-	r=$(recorded "$1")
-	set -- $r "$2"
+	local r min=$2
+	r=$(recorded "$1" "${3:-}")
+	set -- $r "$min"
 	[ "$1" -gt 0 ] && [ "$1" = "$3" ] && [ "$2" -ge "$4" ]
 }
 asn_check "blocking connect recorded with exe and sha256" asn_wait 10 has blocker 1
@@ -191,7 +196,7 @@ asn_check "non-blocking connect (curl) recorded with exe and sha256" asn_wait 10
 asn_check "200 short-lived processes: 200 connections, exe and sha256" asn_wait 10 has shorty 200
 echo "# shorty: $(recorded shorty)"
 asn_check "unconnected UDP sends recorded with exe and sha256" asn_wait 10 has udpsender 1
-asn_check "a process in its own net+mnt+pid namespace recorded" asn_wait 10 has nsprog 1
+asn_check "a process in its own net+mnt+pid namespace recorded, marked with its namespace" asn_wait 10 has nsprog 1 mnt
 asn_is "the program behind the never rule is not seen (as the rule says)" "$(recorded hidden-curl | cut -d' ' -f1)" 0
 asn_check "events came under other keys" test "$(status_of events_key_other)" -gt 0
 echo "# events by key: ours $(status_of events_key_ours), other $(status_of events_key_other), none $(status_of events_key_none); our records/s $(status_of records_ours_per_s)"
