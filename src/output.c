@@ -30,156 +30,6 @@ struct output {
 	struct output_stats st;
 };
 
-/* ---- JSON builder ---- */
-
-void jsonbuf_init(struct jsonbuf *b)
-{
-	memset(b, 0, sizeof(*b));
-}
-
-void jsonbuf_free(struct jsonbuf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-static void jsonbuf_put(struct jsonbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2 + 64;
-		b->data = xrealloc(b->data, b->cap);
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void jsonbuf_putc(struct jsonbuf *b, char c)
-{
-	jsonbuf_put(b, &c, 1);
-}
-
-void jsonbuf_raw(struct jsonbuf *b, const char *text)
-{
-	jsonbuf_put(b, text, strlen(text));
-}
-
-void jsonbuf_begin(struct jsonbuf *b)
-{
-	jsonbuf_putc(b, '{');
-	b->depth_first = 1;
-}
-
-void jsonbuf_end(struct jsonbuf *b)
-{
-	jsonbuf_putc(b, '}');
-	b->depth_first = 0;
-}
-
-void jsonbuf_key(struct jsonbuf *b, const char *key)
-{
-	if (!b->depth_first)
-		jsonbuf_putc(b, ',');
-	b->depth_first = 0;
-	jsonbuf_str(b, key, strlen(key));
-	jsonbuf_putc(b, ':');
-}
-
-void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char esc[8];
-	size_t i, n;
-
-	if (!s) {
-		jsonbuf_null(b);
-		return;
-	}
-	for (i = 0; i < len; i += n) {
-		n = util_utf8_len(p + i, len - i);
-		if (n == 0)
-			break;
-	}
-	if (i < len) {
-		/* Not UTF-8: the exact bytes, as numbers. */
-		jsonbuf_putc(b, '[');
-		for (i = 0; i < len; i++) {
-			snprintf(esc, sizeof(esc), i ? ",%u" : "%u", p[i]);
-			jsonbuf_raw(b, esc);
-		}
-		jsonbuf_putc(b, ']');
-		return;
-	}
-	jsonbuf_putc(b, '"');
-	for (i = 0; i < len; i += n) {
-		enum util_text_kind kind;
-		uint32_t c;
-
-		n = util_text_next(p + i, len - i, &c, &kind);
-		if (c == '"' || c == '\\') {
-			jsonbuf_putc(b, '\\');
-			jsonbuf_putc(b, (char)c);
-		} else if (c == '\n') {
-			jsonbuf_raw(b, "\\n");
-		} else if (c == '\t') {
-			jsonbuf_raw(b, "\\t");
-		} else if (kind != UTIL_TEXT_PLAIN) {
-			/* util_text_next's rule: C1 and bidi controls too, not only C0. */
-			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)c);
-			jsonbuf_raw(b, esc);
-		} else {
-			jsonbuf_put(b, s + i, n);
-		}
-	}
-	jsonbuf_putc(b, '"');
-}
-
-void jsonbuf_int(struct jsonbuf *b, long long v)
-{
-	char num[32];
-
-	snprintf(num, sizeof(num), "%lld", v);
-	jsonbuf_raw(b, num);
-}
-
-void jsonbuf_uint(struct jsonbuf *b, unsigned long long v)
-{
-	char num[32];
-
-	snprintf(num, sizeof(num), "%llu", v);
-	jsonbuf_raw(b, num);
-}
-
-void jsonbuf_bool(struct jsonbuf *b, int v)
-{
-	jsonbuf_raw(b, v ? "true" : "false");
-}
-
-void jsonbuf_null(struct jsonbuf *b)
-{
-	jsonbuf_raw(b, "null");
-}
-
-void jsonbuf_kstr(struct jsonbuf *b, const char *key, const char *s)
-{
-	jsonbuf_key(b, key);
-	jsonbuf_str(b, s, s ? strlen(s) : 0);
-}
-
-void jsonbuf_kint(struct jsonbuf *b, const char *key, long long v)
-{
-	jsonbuf_key(b, key);
-	jsonbuf_int(b, v);
-}
-
-void jsonbuf_kuint(struct jsonbuf *b, const char *key, unsigned long long v)
-{
-	jsonbuf_key(b, key);
-	jsonbuf_uint(b, v);
-}
-
-/* ---- the line queue ---- */
-
 static void output_flush(struct output *out);
 
 static void output_on_writable(struct loop *loop, int fd, uint32_t events, void *data)
@@ -343,13 +193,12 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 	} else {
 		const struct auparse_exec *x = &ev->u.exec;
 		jsonbuf_key(&b, "argv");
-		jsonbuf_raw(&b, "[");
+		jsonbuf_arr_begin(&b);
 		for (i = 0; log_commands && i < x->argv_n; i++) {
-			if (i)
-				jsonbuf_raw(&b, ",");
+			jsonbuf_item(&b);
 			jsonbuf_str(&b, x->argv[i].ptr ? x->argv[i].ptr : "", x->argv[i].len);
 		}
-		jsonbuf_raw(&b, "]");
+		jsonbuf_arr_end(&b);
 		jsonbuf_key(&b, "argv_truncated");
 		jsonbuf_bool(&b, x->argv_truncated);
 		output_bytes(&b, "cwd", &x->cwd);

@@ -12,17 +12,11 @@
 #include <stdint.h>
 
 #include "auparse.h"
+#include "json.h"
 
 struct output;
 struct loop;
 struct conn_record;
-
-/* A JSON line builder; the caller owns it. */
-struct jsonbuf {
-	char *data;
-	size_t len, cap;
-	int depth_first; /* set when the next member is the first of an object */
-};
 
 /*
  * Writes lines to fd (not owned, set non-blocking only in our own
@@ -52,27 +46,5 @@ struct output_stats {
 	uint64_t queued;   /* bytes waiting */
 };
 void output_stats(const struct output *out, struct output_stats *st);
-
-/* JSON builder used by every JSON writer (status, events, records). */
-void jsonbuf_init(struct jsonbuf *b);
-void jsonbuf_free(struct jsonbuf *b);
-void jsonbuf_begin(struct jsonbuf *b);                 /* { */
-void jsonbuf_end(struct jsonbuf *b);                   /* } */
-void jsonbuf_key(struct jsonbuf *b, const char *key);  /* "key": (with comma) */
-/*
- * A string value. Bytes that are not valid UTF-8 cannot be a JSON string
- * without loss: such a value is written as an array of its byte values
- * (as journalctl -o json does), so nothing is altered or lost.
- */
-void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len);
-void jsonbuf_int(struct jsonbuf *b, long long v);
-void jsonbuf_uint(struct jsonbuf *b, unsigned long long v);
-void jsonbuf_bool(struct jsonbuf *b, int v);
-void jsonbuf_null(struct jsonbuf *b);
-void jsonbuf_raw(struct jsonbuf *b, const char *text);
-/* Shorthands: key and value. */
-void jsonbuf_kstr(struct jsonbuf *b, const char *key, const char *s);
-void jsonbuf_kint(struct jsonbuf *b, const char *key, long long v);
-void jsonbuf_kuint(struct jsonbuf *b, const char *key, unsigned long long v);
 
 #endif

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "conn.h"
 #include "filter.h"
+#include "json.h"
 #include "query.h"
 #include "store.h"
 #include "table.h"
@@ -652,33 +653,6 @@ out:
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* A JSON string; util_text_next's rule, invalid bytes as \u00NN. */
-static void json_string(FILE *out, const unsigned char *s, size_t len)
-{
-	fputc('"', out);
-	for (size_t i = 0; i < len;) {
-		enum util_text_kind kind;
-		uint32_t cp;
-		size_t n = util_text_next(s + i, len - i, &cp, &kind);
-
-		if (cp == '"') {
-			fputs("\\\"", out);
-		} else if (cp == '\\') {
-			fputs("\\\\", out);
-		} else if (cp == '\n') {
-			fputs("\\n", out);
-		} else if (cp == '\t') {
-			fputs("\\t", out);
-		} else if (kind != UTIL_TEXT_PLAIN) {
-			fprintf(out, "\\u%04x", (unsigned)cp);
-		} else {
-			fwrite(s + i, 1, n, out);
-		}
-		i += n;
-	}
-	fputc('"', out);
-}
-
 /*
  * CSV: RFC 4180 quoting of , and "; everything util_text_next calls unsafe
  * or invalid (CR and LF included: they would reach the terminal) and the
@@ -940,32 +914,38 @@ static void printer_row(struct printer *p, sqlite3_stmt *stmt, FILE *out)
 		table_add_row(p->table, cells);
 		return;
 	}
-	if (p->format == FMT_JSON)
-		fputs(p->first_row ? "\n{" : ",\n{", out);
+	if (p->format == FMT_JSON) {
+		struct jsonbuf j;
+
+		jsonbuf_init(&j);
+		jsonbuf_raw(&j, p->first_row ? "\n" : ",\n");
+		jsonbuf_begin(&j);
+		for (size_t i = 0; i < p->ncols; i++) {
+			value_get(p, stmt, &p->cols[i], &v);
+			jsonbuf_key(&j, p->cols[i].name);
+			if (v.type == V_NUM)
+				jsonbuf_int(&j, v.num);
+			else if (v.type == V_NULL)
+				jsonbuf_null(&j);
+			else
+				jsonbuf_str(&j, v.text, v.len);
+		}
+		jsonbuf_end(&j);
+		fwrite(j.data, 1, j.len, out);
+		jsonbuf_free(&j);
+		p->first_row = false;
+		return;
+	}
 	for (size_t i = 0; i < p->ncols; i++) {
 		value_get(p, stmt, &p->cols[i], &v);
-		if (p->format == FMT_JSON) {
-			if (i)
-				fputc(',', out);
-			json_string(out, (const unsigned char *)p->cols[i].name,
-				    strlen(p->cols[i].name));
-			fputc(':', out);
-			if (v.type == V_NUM)
-				fprintf(out, "%lld", v.num);
-			else if (v.type == V_NULL)
-				fputs("null", out);
-			else
-				json_string(out, (const unsigned char *)v.text, v.len);
-		} else {
-			if (i)
-				fputc(',', out);
-			if (v.type == V_NUM)
-				fprintf(out, "%lld", v.num);
-			else if (v.type == V_TEXT)
-				csv_field(out, (const unsigned char *)v.text, v.len);
-		}
+		if (i)
+			fputc(',', out);
+		if (v.type == V_NUM)
+			fprintf(out, "%lld", v.num);
+		else if (v.type == V_TEXT)
+			csv_field(out, (const unsigned char *)v.text, v.len);
 	}
-	fputs(p->format == FMT_JSON ? "}" : "\n", out);
+	fputc('\n', out);
 	p->first_row = false;
 }
 

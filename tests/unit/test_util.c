@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
-#include "output.h"
+#include "json.h"
 #include "records.h"
 #include "store.h"
 #include "tap.h"
@@ -119,7 +119,22 @@ static void test_json(void)
 	jsonbuf_free(&b);
 	jsonbuf_init(&b);
 	jsonbuf_str(&b, "a\x9b", 2);
-	is_str(b.data, "[97,155]", "json: a raw C1 byte (invalid UTF-8) as a byte array");
+	is_str(b.data, "\"a\\u009b\"", "json: a raw C1 byte (invalid UTF-8) as \\u009b in a string");
+	jsonbuf_free(&b);
+	jsonbuf_init(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_key(&b, "v");
+	jsonbuf_arr_begin(&b);
+	jsonbuf_item(&b);
+	jsonbuf_int(&b, 1);
+	jsonbuf_item(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_kbool(&b, "t", 1);
+	jsonbuf_end(&b);
+	jsonbuf_arr_end(&b);
+	jsonbuf_kstr(&b, "w", "\xff");
+	jsonbuf_end(&b);
+	is_str(b.data, "{\"v\":[1,{\"t\":true}],\"w\":\"\\u00ff\"}", "json: arrays, nesting, commas");
 	jsonbuf_free(&b);
 }
 
