@@ -729,8 +729,6 @@ static void auditsrc_check_rules(struct auditsrc *src)
 
 static void auditsrc_on_rules_timer(struct loop *loop, uint64_t exp, void *data)
 {
-	(void)loop;
-	(void)exp;
 	auditsrc_check_rules(data);
 }
 
@@ -844,8 +842,6 @@ static void auditsrc_on_status_timer(struct loop *loop, uint64_t exp, void *data
 {
 	struct auditsrc *src = data;
 
-	(void)loop;
-	(void)exp;
 	{
 		struct auparse_stats ps;
 
@@ -995,8 +991,6 @@ static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void
 	struct iovec iov[AUDITSRC_BATCH];
 	int i, n, batches;
 
-	(void)loop;
-	(void)events;
 	for (i = 0; i < AUDITSRC_BATCH; i++) {
 		iov[i].iov_base = src->bufs[i];
 		iov[i].iov_len = sizeof(src->bufs[i]);
@@ -1143,8 +1137,6 @@ static void auditsrc_on_tick(struct loop *loop, uint64_t exp, void *data)
 {
 	struct auditsrc *src = data;
 
-	(void)loop;
-	(void)exp;
 	auparse_tick(src->parser, util_now_ms());
 }
 

@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * conntrack.c: flows from netfilter conntrack (conntrack.h).
  *
@@ -1650,9 +1649,6 @@ static void ct_events_cb(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct ct *ct = data;
 
-	(void)loop;
-	(void)fd;
-	(void)events;
 	if (ct_read_events(ct, CT_EVENT_BUDGET) == CT_EVENT_BUDGET)
 		loop_note_backlog(ct->loop);
 	ct_maybe_dump(ct);
@@ -1676,9 +1672,6 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 	/* A poll's answers are one small datagram each: take what is in flight. */
 	int budget = ct->polling ? CT_POLL_INFLIGHT : CT_DUMP_BUDGET;
 
-	(void)loop;
-	(void)fd;
-	(void)events;
 	for (int i = 0; i < budget; i++) {
 		ssize_t got = util_nl_recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
 		int r;
@@ -1875,7 +1868,6 @@ static void ct_nft_pidfd_cb(struct loop *loop, int fd, uint32_t events, void *da
 	struct ct *ct = data;
 	int status = 0;
 
-	(void)events;
 	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
 		return;
 	loop_del_fd(loop, fd);
@@ -1890,8 +1882,6 @@ static void ct_nft_timer_cb(struct loop *loop, uint64_t expirations, void *data)
 	struct ct *ct = data;
 	int status = 0;
 
-	(void)loop;
-	(void)expirations;
 	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
 		return;
 	loop_timer_free(ct->nft_timer);
@@ -1940,8 +1930,6 @@ static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data
 	pid_t pid;
 	int pidfd;
 
-	(void)loop;
-	(void)expirations;
 	loop_timer_free(ct->probe_timer);
 	ct->probe_timer = NULL;
 	/*

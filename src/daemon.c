@@ -363,7 +363,6 @@ static bool daemon_key_is_live(const char *key)
 static void daemon_config_changed(const char *key, const char *old_value, const char *new_value,
 				  void *data)
 {
-	(void)data;
 	log_notice("configuration: \"%s\" changed from %s to %s%s", key, old_value, new_value,
 		   daemon_key_is_live(key) ? "" : " (takes effect at the next start)");
 }
@@ -684,8 +683,6 @@ static void daemon_ctl_accept(struct loop *loop, int fd, uint32_t events, void *
 	char *text;
 	int c;
 
-	(void)loop;
-	(void)events;
 	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (c < 0)
 		return;
@@ -731,15 +728,12 @@ static int daemon_ctl_open(struct daemon *d)
 
 static void daemon_on_stop_signal(struct loop *loop, int signo, void *data)
 {
-	(void)data;
 	log_notice("received %s, stopping", strsignal(signo));
 	loop_quit(loop, 0);
 }
 
 static void daemon_on_hup(struct loop *loop, int signo, void *data)
 {
-	(void)loop;
-	(void)signo;
 	daemon_reload(data);
 }
 
@@ -940,8 +934,6 @@ static void daemon_on_settle(struct loop *loop, uint64_t exp, void *data)
 {
 	struct daemon *d = data;
 
-	(void)loop;
-	(void)exp;
 	d->settle_armed = false;
 	daemon_settle(d);
 }
@@ -991,8 +983,6 @@ static void daemon_trim_heap(struct daemon *d, uint64_t now)
 		d->trim_low = free_now;
 	}
 #else
-	(void)d;
-	(void)now;
 #endif
 }
 
@@ -1001,8 +991,6 @@ static void daemon_on_tick(struct loop *loop, uint64_t exp, void *data)
 	struct daemon *d = data;
 	uint64_t now = util_now_ms();
 
-	(void)loop;
-	(void)exp;
 	correlate_tick(d->corr, now);
 	if (d->ct)
 		(void)ct_poll_young(d->ct);
@@ -1013,8 +1001,6 @@ static void daemon_on_window(struct loop *loop, uint64_t exp, void *data)
 {
 	struct daemon *d = data;
 
-	(void)loop;
-	(void)exp;
 	/* Long flows: each write window gets the bytes they moved in it. */
 	if (d->ct)
 		(void)ct_poll_counters(d->ct);
@@ -1024,8 +1010,6 @@ static void daemon_on_slow(struct loop *loop, uint64_t exp, void *data)
 {
 	struct daemon *d = data;
 
-	(void)loop;
-	(void)exp;
 	(void)proctab_expire(d->proctab, 4096);
 	/*
 	 * A bounded part of the socket index each second, never a full rescan;
@@ -1113,14 +1097,11 @@ static void daemon_save_records(struct daemon *d)
 
 static void daemon_on_save(struct loop *loop, uint64_t exp, void *data)
 {
-	(void)loop;
-	(void)exp;
 	daemon_save_records(data);
 }
 
 static void daemon_writer_error(void *data, int err, const char *msg)
 {
-	(void)data;
 	if (err < 0)
 		log_error("database: %s", msg);
 	else
@@ -1129,7 +1110,6 @@ static void daemon_writer_error(void *data, int err, const char *msg)
 
 static void daemon_notify_log(int level, const char *message, void *data)
 {
-	(void)data;
 	log_msg(level, "notifications: %s", message);
 }
 

@@ -625,17 +625,11 @@ size_t exe_cache_read_hashes(struct exe_cache *cache)
 
 void exe_cache_on_watch(struct loop *loop, int fd, uint32_t events, void *data)
 {
-	(void)loop;
-	(void)fd;
-	(void)events;
 	exe_cache_read_watch(data);
 }
 
 void exe_cache_on_hash(struct loop *loop, int fd, uint32_t events, void *data)
 {
-	(void)loop;
-	(void)fd;
-	(void)events;
 	exe_cache_read_hashes(data);
 }
 

@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * filter.c: the privacy options and the "Log ignore" list (filter.h).
  * Pure: no I/O, no logging. Parsing validates every entry so the config

@@ -209,7 +209,6 @@ static int main_cmd_help(struct daemon_opts *opts, int argc, char **argv)
 {
 	const struct command *c;
 
-	(void)opts;
 	if (argc > 2)
 		return main_usage_error(main_find("help"), "help takes at most one command");
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -227,7 +226,6 @@ static int main_cmd_version(struct daemon_opts *opts, int argc, char **argv)
 {
 	int flags = 0, r = main_parse(main_find("version"), argc, argv, NULL, 0, &flags);
 
-	(void)opts;
 	if (r >= 0)
 		return r;
 	printf("auditsnitch %s\n", PACKAGE_VERSION);

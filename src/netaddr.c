@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * netaddr.c: local addresses from rtnetlink (netaddr.h).
  *
@@ -356,9 +355,6 @@ static int netaddr_read(struct netaddr *na, int budget)
 
 static void netaddr_cb(struct loop *loop, int fd, uint32_t events, void *data)
 {
-	(void)loop;
-	(void)fd;
-	(void)events;
 	(void)netaddr_read(data, NETADDR_BUDGET);
 }
 

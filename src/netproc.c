@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * netproc.c: /proc/net socket tables (netproc.h).
  *

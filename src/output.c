@@ -34,9 +34,6 @@ static void output_flush(struct output *out);
 
 static void output_on_writable(struct loop *loop, int fd, uint32_t events, void *data)
 {
-	(void)loop;
-	(void)fd;
-	(void)events;
 	output_flush(data);
 }
 

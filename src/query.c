@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * query.c: `auditsnitch query` (query.h). Opens the database read-only,
  * builds SQL from the options and prints table, CSV or JSON with the

@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * sockdiag.c: 5-tuple -> socket inode and uid through NETLINK_SOCK_DIAG
  * (sockdiag.h).

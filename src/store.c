@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * store.c: the SQLite connection log. Owns the schema (DESIGN.md
  * "Database", a contract) and its migrations (PRAGMA user_version, a table

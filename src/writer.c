@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * writer.c: the writer thread (writer.h). The event loop only takes a
  * mutex to append to a bounded ring of records; everything slow happens

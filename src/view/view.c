@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * view.c: the terminal side of `auditsnitch view`. One loop (view_run) waits
  * for a key or the refresh timer and hands the key to view_key, which only

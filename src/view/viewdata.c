@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * viewdata.c: the browser's read-only SQLite connection. The database is
  * opened with SQLITE_OPEN_READONLY, which in WAL mode reads a consistent
@@ -820,9 +819,6 @@ static int viewdata_vconnect(sqlite3 *db, void *aux, int argc, const char *const
 	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, conns INTEGER,"
 				      " send INTEGER, recv INTEGER)");
 
-	(void)argc;
-	(void)argv;
-	(void)err;
 	if (rc != SQLITE_OK)
 		return rc;
 	vt = sqlite3_malloc(sizeof(*vt));
@@ -843,7 +839,6 @@ static int viewdata_vdisconnect(sqlite3_vtab *vt)
 /* Only full scans: the outer query reads every group once. */
 static int viewdata_vbestindex(sqlite3_vtab *vt, sqlite3_index_info *info)
 {
-	(void)vt;
 	info->estimatedCost = 100000;
 	return SQLITE_OK;
 }
@@ -852,7 +847,6 @@ static int viewdata_vopen(sqlite3_vtab *vt, sqlite3_vtab_cursor **ret)
 {
 	struct viewdata_vcursor *c = sqlite3_malloc(sizeof(*c));
 
-	(void)vt;
 	if (!c)
 		return SQLITE_NOMEM;
 	memset(c, 0, sizeof(*c));
@@ -869,10 +863,6 @@ static int viewdata_vclose(sqlite3_vtab_cursor *cur)
 static int viewdata_vfilter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
 			    sqlite3_value **argv)
 {
-	(void)idx_num;
-	(void)idx_str;
-	(void)argc;
-	(void)argv;
 	((struct viewdata_vcursor *)cur)->i = 0;
 	return SQLITE_OK;
 }

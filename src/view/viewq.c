@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * viewq.c: turns the browser's state into SQL on the database contract
  * (DESIGN.md "Database"). Every aggregation happens in SQLite, in two
