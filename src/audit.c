@@ -129,6 +129,19 @@ struct auditsrc {
 
 /* ---- rules ---- */
 
+/* The syscall numbers each ABI's rules name (0: the ABI has no such call). */
+struct auditsrc_abi {
+	uint32_t arch;
+	const char *name;
+	int connect, socketcall, execve, execveat, sendto, sendmsg, sendmmsg, socket;
+};
+
+static const struct auditsrc_abi abis[] = {
+	{ AUPARSE_ARCH_X86_64, "b64", 42, 0, 59, 322, 44, 46, 307, 41 },
+	{ AUPARSE_ARCH_I386, "b32", 362, 102, 11, 358, 369, 370, 345, 359 },
+	{ AUPARSE_ARCH_AARCH64, "b64", 203, 0, 221, 281, 206, 211, 269, 198 },
+};
+
 /* Fills specs for this machine's ABIs. */
 static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_fam, bool sends)
 {
@@ -165,36 +178,22 @@ static size_t auditsrc_build_specs(struct auditsrc_rule_spec *specs, bool saddr_
 	 * at and only packet ones audited. i386 socketcall(SYS_SOCKET) hides
 	 * the domain in memory: left out, as are its sends.
 	 */
-#define PACKET_SPEC(ARCH, NR) SPEC(ARCH, ARCH == AUPARSE_ARCH_I386 ? "b32" : "b64", \
-				   AUPARSE_AF_PACKET, 0, NR)
-	if (x86_64) {
+	for (size_t k = 0; k < ARRAY_SIZE(abis); k++) {
+		const struct auditsrc_abi *x = &abis[k];
+
+		if (!(x->arch == AUPARSE_ARCH_I386 ? x86_64 || i386 :
+		      x->arch == AUPARSE_ARCH_X86_64 ? x86_64 : aarch64))
+			continue;
 		for (f = 0; f < nfams; f++)
-			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, saddr_fam ? fams[f] : 0, 42);
-		SPEC(AUPARSE_ARCH_X86_64, "b64", -1, 0, 59, 322);
+			SPEC(x->arch, x->name, -1, saddr_fam ? fams[f] : 0, x->connect);
+		/* The 32-bit ABI also connects through socketcall(SYS_CONNECT = 3). */
+		for (f = 0; x->socketcall && f < nfams; f++)
+			SPEC(x->arch, x->name, 3, saddr_fam ? fams[f] : 0, x->socketcall);
+		SPEC(x->arch, x->name, -1, 0, x->execve, x->execveat);
 		for (f = 0; sends && f < nfams; f++)
-			SPEC(AUPARSE_ARCH_X86_64, "b64", -1, fams[f], 44, 46, 307);
-		PACKET_SPEC(AUPARSE_ARCH_X86_64, 41);
+			SPEC(x->arch, x->name, -1, fams[f], x->sendto, x->sendmsg, x->sendmmsg);
+		SPEC(x->arch, x->name, AUPARSE_AF_PACKET, 0, x->socket);
 	}
-	if (x86_64 || i386) {
-		/* The 32-bit ABI: connect, and socketcall(SYS_CONNECT = 3). */
-		for (f = 0; f < nfams; f++)
-			SPEC(AUPARSE_ARCH_I386, "b32", -1, saddr_fam ? fams[f] : 0, 362);
-		for (f = 0; f < nfams; f++)
-			SPEC(AUPARSE_ARCH_I386, "b32", 3, saddr_fam ? fams[f] : 0, 102);
-		SPEC(AUPARSE_ARCH_I386, "b32", -1, 0, 11, 358);
-		for (f = 0; sends && f < nfams; f++)
-			SPEC(AUPARSE_ARCH_I386, "b32", -1, fams[f], 369, 370, 345);
-		PACKET_SPEC(AUPARSE_ARCH_I386, 359);
-	}
-	if (aarch64) {
-		for (f = 0; f < nfams; f++)
-			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, saddr_fam ? fams[f] : 0, 203);
-		SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, 0, 221, 281);
-		for (f = 0; sends && f < nfams; f++)
-			SPEC(AUPARSE_ARCH_AARCH64, "b64", -1, fams[f], 206, 211, 269);
-		PACKET_SPEC(AUPARSE_ARCH_AARCH64, 198);
-	}
-#undef PACKET_SPEC
 #undef SPEC
 	return n;
 }

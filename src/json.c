@@ -41,16 +41,21 @@ void jsonbuf_raw(struct jsonbuf *b, const char *text)
 	jsonbuf_put(b, text, strlen(text));
 }
 
+/* Opens ({, [) or closes (}, ]) a container. */
+static void jsonbuf_bracket(struct jsonbuf *b, char c, int open)
+{
+	jsonbuf_putc(b, c);
+	b->depth_first = open;
+}
+
 void jsonbuf_begin(struct jsonbuf *b)
 {
-	jsonbuf_putc(b, '{');
-	b->depth_first = 1;
+	jsonbuf_bracket(b, '{', 1);
 }
 
 void jsonbuf_end(struct jsonbuf *b)
 {
-	jsonbuf_putc(b, '}');
-	b->depth_first = 0;
+	jsonbuf_bracket(b, '}', 0);
 }
 
 void jsonbuf_item(struct jsonbuf *b)
@@ -69,14 +74,12 @@ void jsonbuf_key(struct jsonbuf *b, const char *key)
 
 void jsonbuf_arr_begin(struct jsonbuf *b)
 {
-	jsonbuf_putc(b, '[');
-	b->depth_first = 1;
+	jsonbuf_bracket(b, '[', 1);
 }
 
 void jsonbuf_arr_end(struct jsonbuf *b)
 {
-	jsonbuf_putc(b, ']');
-	b->depth_first = 0;
+	jsonbuf_bracket(b, ']', 0);
 }
 
 void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)

@@ -201,49 +201,35 @@ static int timearg_absolute(const char *s, int64_t now, int64_t *ret)
 		return -EINVAL;
 	if (h > 23 || mi > 59 || sec > 60)
 		return -EINVAL;
-	if (has_zone) {
-		int64_t t;
+	if (!has_date) {
+		/* Today where the time is meant: in its zone, else here. */
+		time_t nowt = (time_t)(has_zone ? now + offset : now);
+		struct tm tm;
 
-		if (!has_date) {
-			/* Today where the zone is. */
-			time_t there = (time_t)(now + offset);
-			struct tm tm;
-
-			if (!gmtime_r(&there, &tm))
-				return -EINVAL;
-			y = tm.tm_year + 1900;
-			mo = tm.tm_mon + 1;
-			d = tm.tm_mday;
-		}
-		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > timearg_month_days(y, mo))
+		if (!(has_zone ? gmtime_r(&nowt, &tm) : localtime_r(&nowt, &tm)))
 			return -EINVAL;
-		t = timearg_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+		y = tm.tm_year + 1900;
+		mo = tm.tm_mon + 1;
+		d = tm.tm_mday;
+	}
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > timearg_month_days(y, mo))
+		return -EINVAL;
+	if (has_zone) {
+		int64_t t = timearg_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+
 		if (t < 0 || t > TIMEARG_MAX_TIME)
 			return -EINVAL;
 		*ret = t;
-		return 0;
-	}
-	{
-		struct tm tm = { 0 };
-		time_t nowt = (time_t)now, t;
+	} else {
+		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+				 .tm_min = mi, .tm_sec = sec, .tm_isdst = -1 };
+		time_t t = mktime(&tm);
 
-		if (!has_date) {
-			if (!localtime_r(&nowt, &tm))
-				return -EINVAL;
-			y = tm.tm_year + 1900;
-			mo = tm.tm_mon + 1;
-			d = tm.tm_mday;
-		}
-		if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > timearg_month_days(y, mo))
-			return -EINVAL;
-		tm = (struct tm){ .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-				  .tm_min = mi, .tm_sec = sec, .tm_isdst = -1 };
-		t = mktime(&tm);
 		if (t == (time_t)-1 || t > TIMEARG_MAX_TIME)
 			return -EINVAL;
 		*ret = (int64_t)t;
-		return 0;
 	}
+	return 0;
 }
 
 /* Local midnight days_back days before now's day (0: today), or the start of the month or year. */
