@@ -312,20 +312,29 @@ static void records_node_add_hash(struct records *r, struct records_node *n, con
 /* ---- loading ---- */
 
 /* True when item is an array whose members are all strings. */
-static bool records_is_strarray(const cJSON *item)
+/*
+ * An array of strings (hashes false) or an object whose members are
+ * strings (hashes true).
+ */
+static bool records_is_strings(const cJSON *item, bool hashes)
 {
 	const cJSON *e;
 
-	if (!cJSON_IsArray(item))
+	if (!(hashes ? cJSON_IsObject(item) : cJSON_IsArray(item)))
 		return false;
 	cJSON_ArrayForEach(e, item)
-		if (!cJSON_IsString(e))
+		if (!cJSON_IsString(e) || (hashes && !e->string))
 			return false;
 	return true;
 }
 
-/* Fills table t from an object of string arrays; -EINVAL on a wrong shape. */
-static int records_load_lists(struct records *r, struct records_table *t, const cJSON *obj)
+/*
+ * Fills table t from an object keyed by executable or name: of string
+ * arrays ("Executables", "Names"), or with hashes, of {sha256: status}
+ * objects ("SHA256", into the executables). -EINVAL on a wrong shape.
+ */
+static int records_load_table(struct records *r, struct records_table *t, const cJSON *obj,
+			      bool hashes)
 {
 	const cJSON *member, *e;
 
@@ -336,49 +345,24 @@ static int records_load_lists(struct records *r, struct records_table *t, const 
 	cJSON_ArrayForEach(member, obj) {
 		struct records_node *n;
 
-		if (!records_is_strarray(member) || !member->string)
+		if (!records_is_strings(member, hashes) || !member->string)
 			return -EINVAL;
 		n = records_table_get(r, t, member->string, RECORDS_MAX_EXES);
 		if (!n) {
 			r->stats.limit_hits++;
 			continue;
 		}
-		cJSON_ArrayForEach(e, member)
-			if (!records_strlist_add(r, &n->list, e->valuestring))
-				r->stats.limit_hits++;
-	}
-	return 0;
-}
-
-/* Fills the executables' hashes from "SHA256": exe -> {sha256: status}. */
-static int records_load_hashes(struct records *r, const cJSON *obj)
-{
-	const cJSON *member, *e;
-
-	if (!obj)
-		return 0;
-	if (!cJSON_IsObject(obj))
-		return -EINVAL;
-	cJSON_ArrayForEach(member, obj) {
-		struct records_node *n;
-
-		if (!cJSON_IsObject(member) || !member->string)
-			return -EINVAL;
-		cJSON_ArrayForEach(e, member)
-			if (!cJSON_IsString(e) || !e->string)
-				return -EINVAL;
-		n = records_table_get(r, &r->exes, member->string, RECORDS_MAX_EXES);
-		if (!n) {
-			r->stats.limit_hits++;
-			continue;
-		}
 		cJSON_ArrayForEach(e, member) {
-			if (records_node_hash(n, e->string))
+			if (!hashes) {
+				if (!records_strlist_add(r, &n->list, e->valuestring))
+					r->stats.limit_hits++;
+			} else if (records_node_hash(n, e->string)) {
 				continue;
-			if (!records_fits(r, records_hash_cost(e->string, e->valuestring)))
+			} else if (!records_fits(r, records_hash_cost(e->string, e->valuestring))) {
 				r->stats.limit_hits++;
-			else
+			} else {
 				records_node_add_hash(r, n, e->string, e->valuestring);
+			}
 		}
 	}
 	return 0;
@@ -393,13 +377,13 @@ static int records_parse(struct records *r, const char *text)
 
 	if (!root || !cJSON_IsObject(root))
 		goto out;
-	ret = records_load_lists(r, &r->exes, cJSON_GetObjectItemCaseSensitive(root, "Executables"));
+	ret = records_load_table(r, &r->exes, cJSON_GetObjectItemCaseSensitive(root, "Executables"), false);
 	if (ret < 0)
 		goto out;
-	ret = records_load_lists(r, &r->names, cJSON_GetObjectItemCaseSensitive(root, "Names"));
+	ret = records_load_table(r, &r->names, cJSON_GetObjectItemCaseSensitive(root, "Names"), false);
 	if (ret < 0)
 		goto out;
-	ret = records_load_hashes(r, cJSON_GetObjectItemCaseSensitive(root, "SHA256"));
+	ret = records_load_table(r, &r->exes, cJSON_GetObjectItemCaseSensitive(root, "SHA256"), true);
 	if (ret < 0)
 		goto out;
 	/* Keep members we do not own (e.g. picosnitch's "Parent Executables"). */
