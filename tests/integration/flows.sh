@@ -27,14 +27,7 @@ WORK=$(mktemp -d /tmp/asn-flows.XXXXXX)
 asn_cleanup "rm -rf '$WORK'"
 
 # Leave the machine as we found it: sysctls, our host table, conntrack entries.
-SYS=/proc/sys/net/netfilter
-old_acct=$(cat $SYS/nf_conntrack_acct 2>/dev/null)
-old_ts=$(cat $SYS/nf_conntrack_timestamp 2>/dev/null)
-[ -n "$old_acct" ] || asn_skip "no nf_conntrack in this kernel"
-asn_cleanup "echo $old_acct > $SYS/nf_conntrack_acct; echo $old_ts > $SYS/nf_conntrack_timestamp"
-if ! nft list table inet auditsnitch >/dev/null 2>&1; then
-	asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
-fi
+asn_conntrack_state
 asn_cleanup "conntrack -D -d 198.18.0.2 >/dev/null 2>&1; conntrack -D -s 198.18.0.2 >/dev/null 2>&1; conntrack -D -f ipv6 -d 2001:db8::2 >/dev/null 2>&1"
 
 asn_peer "$NS" "$VH" "$VP"
@@ -52,28 +45,8 @@ table inet auditsnitch {
 }
 EOF
 
-# A TCP sink in the peer: accepts connections on PORT forever, reads to EOF.
-cat > "$WORK/sink.py" <<'EOF'
-import socket, sys, threading
-fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(64)
-def drain(c):
-    while c.recv(1 << 16):
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=drain, args=(c,), daemon=True).start()
-EOF
-for p in 5001 5003; do
-	ip netns exec "$NS" $PY "$WORK/sink.py" 198.18.0.2 $p &
-	asn_cleanup "kill $! 2>/dev/null"
-done
-ip netns exec "$NS" $PY "$WORK/sink.py" 2001:db8::2 5004 &
-asn_cleanup "kill $! 2>/dev/null"
+asn_tcp_sink "$NS" 198.18.0.2 5001 5003
+asn_tcp_sink "$NS" 2001:db8::2 5004
 
 # A client: connects, sends TOTAL bytes in CHUNK pieces every PAUSE seconds,
 # prints its socket inode and local port, closes.

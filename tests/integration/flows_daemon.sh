@@ -32,15 +32,7 @@ VH=asnfh$$
 VP=asnfp$$
 tmp=$(asn_statedir)
 
-SYS=/proc/sys/net/netfilter
-old_acct=$(cat $SYS/nf_conntrack_acct 2>/dev/null)
-old_ts=$(cat $SYS/nf_conntrack_timestamp 2>/dev/null)
-[ -n "$old_acct" ] || asn_skip "no nf_conntrack in this kernel"
-asn_cleanup "echo $old_acct > $SYS/nf_conntrack_acct; echo $old_ts > $SYS/nf_conntrack_timestamp"
-# The daemon loads and removes its own table; a crash must not leave it.
-if ! nft list table inet auditsnitch >/dev/null 2>&1; then
-	asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
-fi
+asn_conntrack_state
 # Registered before the daemons start, so it runs after they stopped.
 asn_cleanup "conntrack -D -d 198.18.0.2 >/dev/null 2>&1; conntrack -D -s 198.18.0.2 >/dev/null 2>&1"
 
@@ -60,25 +52,7 @@ table inet auditsnitch {
 EOF
 asn_cleanup "ip netns exec '$NS' nft delete table inet auditsnitch 2>/dev/null"
 
-# A TCP sink in the peer: accepts on PORT forever, reads each connection to EOF.
-cat > "$tmp/sink.py" <<'EOF'
-import socket, sys, threading
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(64)
-def drain(c):
-    while c.recv(1 << 16):
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=drain, args=(c,), daemon=True).start()
-EOF
-for p in 5001 5003 5005; do
-	ip netns exec "$NS" $PY "$tmp/sink.py" 198.18.0.2 $p &
-	asn_cleanup "kill $! 2>/dev/null"
-done
+asn_tcp_sink "$NS" 198.18.0.2 5001 5003 5005
 
 # A client: connects, sends TOTAL bytes in CHUNK pieces every PAUSE seconds,
 # keeps the socket HOLD seconds, prints its local port, closes.

@@ -159,3 +159,44 @@ asn_peer() {
 		i=$((i + 1))
 	done
 }
+
+# asn_conntrack_state: the conntrack sysctls the daemon turns on (acct,
+# timestamp) are put back at exit, and so is the absence of our host nft
+# table. SKIP when the kernel has no nf_conntrack.
+asn_conntrack_state() {
+	local sys=/proc/sys/net/netfilter acct ts
+	acct=$(cat $sys/nf_conntrack_acct 2>/dev/null)
+	ts=$(cat $sys/nf_conntrack_timestamp 2>/dev/null)
+	[ -n "$acct" ] || asn_skip "no nf_conntrack in this kernel"
+	asn_cleanup "echo $acct > $sys/nf_conntrack_acct; echo $ts > $sys/nf_conntrack_timestamp"
+	# The daemon loads and removes its own table; a crash must not leave it.
+	if ! nft list table inet auditsnitch >/dev/null 2>&1; then
+		asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
+	fi
+}
+
+# asn_tcp_sink NS ADDR PORT...: a TCP sink in namespace NS on ADDR for each
+# PORT, accepting forever and reading each connection to EOF; killed at exit.
+asn_tcp_sink() {
+	local ns=$1 addr=$2 p
+	shift 2
+	cat > "$asn_tmproot/sink.py" <<'PYEOF'
+import socket, sys, threading
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+def drain(c):
+    while c.recv(1 << 16):
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()
+PYEOF
+	for p in "$@"; do
+		ip netns exec "$ns" /usr/bin/python3 "$asn_tmproot/sink.py" "$addr" "$p" &
+		asn_cleanup "kill $! 2>/dev/null"
+	done
+}

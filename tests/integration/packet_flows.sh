@@ -31,14 +31,7 @@ VH=asnkh$$
 VP=asnkp$$
 tmp=$(asn_statedir)
 
-SYS=/proc/sys/net/netfilter
-old_acct=$(cat $SYS/nf_conntrack_acct 2>/dev/null)
-old_ts=$(cat $SYS/nf_conntrack_timestamp 2>/dev/null)
-[ -n "$old_acct" ] || asn_skip "no nf_conntrack in this kernel"
-asn_cleanup "echo $old_acct > $SYS/nf_conntrack_acct; echo $old_ts > $SYS/nf_conntrack_timestamp"
-if ! nft list table inet auditsnitch >/dev/null 2>&1; then
-	asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
-fi
+asn_conntrack_state
 
 if [ "$WITH_AUDITD" = 1 ]; then
 	asn_require_cmd auditd
@@ -88,22 +81,7 @@ within10() {
 }
 
 # A TCP sink in the peer, for the connections that fill the flow table.
-cat > "$tmp/sink.py" <<'EOF2'
-import socket, sys, threading
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('198.18.0.2', int(sys.argv[1])))
-s.listen(64)
-def drain(c):
-    while c.recv(1 << 16):
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=drain, args=(c,), daemon=True).start()
-EOF2
-ip netns exec "$NS" $PY "$tmp/sink.py" 5001 &
-asn_cleanup "kill $! 2>/dev/null"
+asn_tcp_sink "$NS" 198.18.0.2 5001
 
 for n in holder rawsender framesender quicksender sctpsender; do
 	cp /usr/bin/python3.11 "$tmp/$n"
