@@ -39,6 +39,7 @@
 #include "audit.h"
 #include "log.h"
 #include "loop.h"
+#include "output.h"
 #include "rulecheck.h"
 #include "util.h"
 
@@ -1409,4 +1410,56 @@ int auditsrc_check_host(enum auditsrc_rules rules, bool sends, struct rulecheck_
 	r = rulecheck_run(l.rc, l.n, needs, auditsrc_needs(&probe, needs, ARRAY_SIZE(needs)), mode, out);
 	auditsrc_listing_clear(&l);
 	return r;
+}
+
+void auditsrc_stats_json(const struct auditsrc_stats *a, const struct rulecheck_result *holes,
+			 struct jsonbuf *b)
+{
+	size_t i;
+
+	jsonbuf_kstr(b, "mode", a->daemon_mode ? "daemon" : "multicast");
+	jsonbuf_kuint(b, "enabled", a->enabled);
+	jsonbuf_kuint(b, "kernel_audit_pid", a->kernel_pid);
+	jsonbuf_kuint(b, "backlog", a->backlog);
+	jsonbuf_kuint(b, "backlog_limit", a->backlog_limit);
+	jsonbuf_kuint(b, "lost_kernel", a->kernel_lost);
+	jsonbuf_kuint(b, "lost_enobufs", a->enobufs);
+	jsonbuf_kuint(b, "lost_serial_gaps", a->parse.serial_gaps);
+	jsonbuf_kuint(b, "rcvbuf", a->rcvbuf);
+	jsonbuf_kuint(b, "records", a->records);
+	jsonbuf_kuint(b, "records_ours", a->parse.records_ours);
+	jsonbuf_kuint(b, "records_truncated", a->truncated);
+	jsonbuf_kuint(b, "records_malformed", a->parse.malformed);
+	jsonbuf_kuint(b, "records_forwarded_to_syslog", a->forwarded);
+	jsonbuf_kuint(b, "events_exec", a->parse.events_exec);
+	jsonbuf_kuint(b, "events_connect", a->parse.events_connect - a->parse.events_send);
+	jsonbuf_kuint(b, "events_send", a->parse.events_send);
+	jsonbuf_kuint(b, "events_packet", a->parse.events_packet);
+	jsonbuf_kuint(b, "events_key_ours", a->parse.events_key_ours);
+	jsonbuf_kuint(b, "events_key_other", a->parse.events_key_other);
+	jsonbuf_kuint(b, "events_key_none", a->parse.events_key_none);
+	jsonbuf_kuint(b, "records_ours_per_s", a->records_ours_per_s);
+	jsonbuf_kuint(b, "events_timed_out", a->parse.timed_out);
+	jsonbuf_kuint(b, "events_ended_without_eoe", a->parse.ended_without_eoe);
+	jsonbuf_kuint(b, "events_evicted", a->parse.evicted);
+	jsonbuf_kuint(b, "connect_unix_dropped", a->parse.connect_unix);
+	jsonbuf_kuint(b, "rules", a->rules_loaded);
+	jsonbuf_kuint(b, "rules_restored", a->rules_restored);
+	jsonbuf_kuint(b, "rules_moved", a->rules_moved);
+	jsonbuf_kuint(b, "handovers", a->handovers);
+	jsonbuf_kuint(b, "takeovers", a->takeovers);
+	jsonbuf_kuint(b, "mode_switches", a->handovers + a->takeovers);
+	jsonbuf_key(b, "saddr_fam");
+	jsonbuf_bool(b, a->saddr_fam);
+	jsonbuf_kstr(b, "rules_mode", a->existing ? "existing" : "add");
+	jsonbuf_kuint(b, "rule_holes_hidden", a->holes_hidden);
+	jsonbuf_kuint(b, "rule_holes_degraded", a->holes_degraded);
+	jsonbuf_key(b, "rule_holes");
+	jsonbuf_raw(b, "[");
+	for (i = 0; i < holes->n; i++) {
+		if (i)
+			jsonbuf_raw(b, ",");
+		jsonbuf_str(b, holes->v[i].text, strlen(holes->v[i].text));
+	}
+	jsonbuf_raw(b, "]");
 }

@@ -76,6 +76,14 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 /* Removes our rules (only ours), gives up the audit pid, closes. NULL ok. */
 void auditsrc_free(struct auditsrc *src);
 void auditsrc_stats(struct auditsrc *src, struct auditsrc_stats *st);
+struct jsonbuf;
+struct rulecheck_result;
+/*
+ * Writes the members of `status`'s "audit" object (the caller opens and
+ * closes it): the counters and what the host's rules hide (holes).
+ */
+void auditsrc_stats_json(const struct auditsrc_stats *a, const struct rulecheck_result *holes,
+			 struct jsonbuf *b);
 /* Emits the events in flight (shutdown). */
 void auditsrc_flush(struct auditsrc *src);
 /*

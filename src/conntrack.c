@@ -84,6 +84,7 @@
 
 #include "conntrack.h"
 #include "loop.h"
+#include "output.h"
 #include "util.h"
 
 #define CT_DEFAULT_MAX_FLOWS 262144
@@ -2161,4 +2162,28 @@ void ct_free(struct ct *ct)
 	free(ct->nft_path);
 	free(ct->sysctl_dir);
 	free(ct);
+}
+
+void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf *b)
+{
+	jsonbuf_kstr(b, "state", ct_state_text(state));
+	jsonbuf_kuint(b, "events", t->events);
+	jsonbuf_kuint(b, "flows_new", t->flows_new);
+	jsonbuf_kuint(b, "flows_destroyed", t->flows_destroyed);
+	jsonbuf_kuint(b, "flows_active", t->flows_active);
+	jsonbuf_kuint(b, "flows_final", t->flows_final);
+	jsonbuf_kuint(b, "dumps", t->dumps);
+	jsonbuf_kuint(b, "polls", t->polls);
+	jsonbuf_kuint(b, "poll_gets", t->poll_gets);
+	jsonbuf_kuint(b, "poll_gone", t->poll_gone);
+	jsonbuf_kuint(b, "poll_errors", t->poll_errors);
+	jsonbuf_kuint(b, "enobufs", t->enobufs);
+	jsonbuf_kuint(b, "resyncs", t->resyncs);
+	jsonbuf_kuint(b, "table_full", t->table_full);
+	jsonbuf_kuint(b, "unknown_destroy", t->unknown_destroy);
+	jsonbuf_kuint(b, "bad_msgs", t->bad_msgs + t->missing_attrs);
+	jsonbuf_kuint(b, "not_kernel", t->not_kernel);
+	jsonbuf_kint(b, "rcvbuf", t->rcvbuf_bytes);
+	jsonbuf_key(b, "nft_loaded");
+	jsonbuf_bool(b, t->nft_loaded);
 }

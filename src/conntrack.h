@@ -172,6 +172,9 @@ const char *ct_state_text(enum ct_state state);
 const char *ct_strerror(int err);
 
 void ct_get_stats(const struct ct *ct, struct ct_stats *out);
+struct jsonbuf;
+/* Writes the members of `status`'s "conntrack" object (the caller opens and closes it). */
+void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf *b);
 
 /*
  * Closes the sockets (removing them from the loop), removes the nft table

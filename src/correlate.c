@@ -29,6 +29,7 @@
 #include "exe.h"
 #include "netaddr.h"
 #include "netproc.h"
+#include "output.h"
 #include "packetsock.h"
 #include "procfs.h"
 #include "proctab.h"
@@ -1818,4 +1819,33 @@ void correlate_stats(const struct correlate *c, struct correlate_stats *st)
 	st->flows_deferred = c->ndeferred - c->deferred_head;
 	st->flows_held = c->nheld;
 	st->packet_open = c->npackets;
+}
+
+void correlate_stats_json(const struct correlate_stats *c, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "connects", c->connects);
+	jsonbuf_kuint(b, "execs", c->execs);
+	jsonbuf_kuint(b, "matched", c->matched);
+	jsonbuf_kuint(b, "connect_only", c->connect_only);
+	jsonbuf_kuint(b, "sends", c->sends);
+	jsonbuf_kuint(b, "sends_repeat", c->sends_repeat);
+	jsonbuf_kuint(b, "sends_unmatched", c->sends_unmatched);
+	jsonbuf_kuint(b, "sends_shared", c->sends_shared);
+	jsonbuf_kuint(b, "flow_sockdiag", c->flow_sockdiag);
+	jsonbuf_kuint(b, "flow_netproc", c->flow_netproc);
+	jsonbuf_kuint(b, "flow_unattributed", c->flow_unattributed);
+	jsonbuf_kuint(b, "preexisting_closed", c->preexisting_closed);
+	jsonbuf_kuint(b, "forwarded_ignored", c->forwarded_ignored);
+	jsonbuf_kuint(b, "ties_by_inode", c->ties_by_inode);
+	jsonbuf_kuint(b, "records", c->records);
+	jsonbuf_kuint(b, "waiting_hash", c->waiting_hash);
+	jsonbuf_kuint(b, "hash_timeouts", c->hash_timeouts);
+	jsonbuf_kuint(b, "dropped", c->dropped);
+	jsonbuf_kuint(b, "pending_connects", c->pending_connects);
+	jsonbuf_kuint(b, "pending_flows", c->pending_flows);
+	jsonbuf_kuint(b, "flows_tracked", c->flows_tracked);
+	jsonbuf_kuint(b, "flows_deferred", c->flows_deferred);
+	jsonbuf_kuint(b, "flows_held", c->flows_held);
+	jsonbuf_kuint(b, "packet_sockets", c->packet_sockets);
+	jsonbuf_kuint(b, "packet_open", c->packet_open);
 }

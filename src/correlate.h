@@ -135,5 +135,8 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now_ms);
 #define CORRELATE_DEFER_BEHIND_MS 1000
 void correlate_audit_behind(struct correlate *c, bool behind);
 void correlate_stats(const struct correlate *c, struct correlate_stats *st);
+struct jsonbuf;
+/* Writes the members of `status`'s "correlation" object (the caller opens and closes it). */
+void correlate_stats_json(const struct correlate_stats *c, struct jsonbuf *b);
 
 #endif

@@ -32,6 +32,7 @@
 
 #include "exe.h"
 #include "hash.h"
+#include "output.h"
 #include "procfs.h"
 #include "util.h"
 
@@ -917,4 +918,18 @@ int exe_set_nofile(uint64_t want, uint64_t *now)
 	if (now)
 		*now = (uint64_t)rl.rlim_cur;
 	return 0;
+}
+
+void exe_cache_stats_json(const struct exe_cache_stats *e, const struct hash_stats *h,
+			  struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "executables", e->entries);
+	jsonbuf_kuint(b, "executables_max", e->max_entries);
+	jsonbuf_kstr(b, "watch", e->watch);
+	jsonbuf_kuint(b, "invalidations", e->invalidations);
+	jsonbuf_kuint(b, "watch_overflows", e->overflows);
+	jsonbuf_kuint(b, "watch_overflow_kept", e->overflow_kept);
+	jsonbuf_kuint(b, "rehash_coalesced", e->rehash_coalesced);
+	hash_pool_stats_json(h, b);
+	jsonbuf_kuint(b, "evicted_hashing", e->evicted_pending);
 }

@@ -145,6 +145,14 @@ void exe_entry_add_path(struct exe_entry *e, const char *path);
 
 /* Counters and sizes. */
 void exe_cache_stats(const struct exe_cache *cache, struct exe_cache_stats *st);
+struct jsonbuf;
+struct hash_stats;
+/*
+ * Writes the executable members of `status`'s "identity" object, with the
+ * hashing pool's (h) among them: the cache is the pool's one user.
+ */
+void exe_cache_stats_json(const struct exe_cache_stats *e, const struct hash_stats *h,
+			  struct jsonbuf *b);
 
 /* RLIMIT_NOFILE soft limit minus 256 (fds for everything else), at least 16. */
 size_t exe_cache_default_limit(void);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "output.h"
 #include "util.h"
 
 /*
@@ -435,4 +436,15 @@ void hash_pool_stats(struct hash_pool *pool, struct hash_stats *st)
 	pthread_mutex_lock(&pool->lock);
 	*st = pool->stats;
 	pthread_mutex_unlock(&pool->lock);
+}
+
+void hash_pool_stats_json(const struct hash_stats *h, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "hashes_done", h->completed);
+	jsonbuf_kuint(b, "hashes_failed", h->failed);
+	jsonbuf_kuint(b, "hash_bytes", h->bytes);
+	jsonbuf_kuint(b, "hash_too_large", h->too_large);
+	jsonbuf_kuint(b, "hash_too_slow", h->too_slow);
+	jsonbuf_kuint(b, "hash_rejected", h->rejected);
+	jsonbuf_kuint(b, "hash_queue_users", h->users);
 }

@@ -104,6 +104,9 @@ size_t hash_pool_collect(struct hash_pool *pool, hash_done_fn done, void *data);
 
 /* A copy of the counters (any thread). */
 void hash_pool_stats(struct hash_pool *pool, struct hash_stats *st);
+struct jsonbuf;
+/* Writes the hashing members of `status`'s "identity" object (exe_cache_stats_json calls it). */
+void hash_pool_stats_json(const struct hash_stats *h, struct jsonbuf *b);
 
 /*
  * Hashes fd synchronously in the calling thread (what a worker does), into

@@ -54,6 +54,7 @@
 
 #include "loop.h"
 #include "notify.h"
+#include "output.h"
 #include "records.h"
 #include "util.h"
 
@@ -1446,3 +1447,12 @@ void notify_stats(struct notify *n, struct notify_stats *out)
 }
 
 #endif
+
+void notify_stats_json(const struct notify_stats *n, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "sent", n->sent);
+	jsonbuf_kuint(b, "failed", n->failed);
+	jsonbuf_kuint(b, "pending", n->pending);
+	jsonbuf_kuint(b, "dropped", n->dropped);
+	jsonbuf_kint(b, "desktop_uid", n->uid);
+}

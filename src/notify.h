@@ -126,6 +126,9 @@ void notify_error(const char *message, void *n);
 
 /* Counters for `auditsnitch status`. Loop thread. */
 void notify_stats(struct notify *n, struct notify_stats *out);
+struct jsonbuf;
+/* Writes the members of `status`'s "notifications" object (the caller opens and closes it). */
+void notify_stats_json(const struct notify_stats *n, struct jsonbuf *b);
 
 /*
  * Finds the desktop user: cfg->desktop_user (a name or a uid; root is

@@ -264,3 +264,9 @@ void output_stats(const struct output *out, struct output_stats *st)
 {
 	*st = out->st;
 }
+
+void output_stats_json(const struct output_stats *o, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "lines", o->lines);
+	jsonbuf_kuint(b, "dropped", o->dropped);
+}

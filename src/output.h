@@ -46,5 +46,7 @@ struct output_stats {
 	uint64_t queued;   /* bytes waiting */
 };
 void output_stats(const struct output *out, struct output_stats *st);
+/* Writes the members of `status`'s "json_output" object (the caller opens and closes it). */
+void output_stats_json(const struct output_stats *o, struct jsonbuf *b);
 
 #endif

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "procfs.h"
 #include "util.h"
 
@@ -791,4 +792,13 @@ void procfs_sockindex_stats(const struct procfs_sockindex *idx, struct procfs_so
 	*st = idx->stats;
 	st->sockets = idx->sockets.len;
 	st->procs = idx->procs.len;
+}
+
+void procfs_sockindex_stats_json(const struct procfs_sockindex_stats *si, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "sockets", si->sockets);
+	jsonbuf_kuint(b, "scans", si->scans);
+	jsonbuf_kuint(b, "scan_time_us", si->time_us);
+	jsonbuf_kuint(b, "last_full_pass_us", si->last_full_pass_us);
+	jsonbuf_kuint(b, "dropped", si->dropped);
 }

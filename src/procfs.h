@@ -98,5 +98,8 @@ int procfs_sockindex_add_pid(struct procfs_sockindex *idx, pid_t pid);
 /* 0 and *pid, or -ENOENT when the inode is not indexed. */
 int procfs_sockindex_lookup(struct procfs_sockindex *idx, uint64_t inode, pid_t *pid);
 void procfs_sockindex_stats(const struct procfs_sockindex *idx, struct procfs_sockindex_stats *st);
+struct jsonbuf;
+/* Writes the members of `status`'s "socket_index" object (the caller opens and closes it). */
+void procfs_sockindex_stats_json(const struct procfs_sockindex_stats *si, struct jsonbuf *b);
 
 #endif

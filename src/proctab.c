@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "exe.h"
+#include "output.h"
 #include "procfs.h"
 #include "proctab.h"
 #include "util.h"
@@ -831,4 +832,19 @@ void proctab_set_max_bytes(struct proctab *tab, size_t max_bytes)
 void proctab_set_grace_ms(struct proctab *tab, uint64_t grace_ms)
 {
 	tab->grace_ms = grace_ms;
+}
+
+void proctab_stats_json(const struct proctab_stats *p, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "processes", p->entries);
+	jsonbuf_kuint(b, "processes_dropped", p->dropped);
+	jsonbuf_kuint(b, "process_bytes", p->bytes);
+	jsonbuf_kuint(b, "process_max_bytes", p->max_bytes);
+	jsonbuf_kuint(b, "processes_evicted_bytes", p->evicted_bytes);
+	jsonbuf_kuint(b, "pid_reuse", p->pid_reuse);
+	jsonbuf_kuint(b, "from_cached_fd", p->src_cached);
+	jsonbuf_kuint(b, "from_proc_exe", p->src_proc);
+	jsonbuf_kuint(b, "from_event_path", p->src_path);
+	jsonbuf_kuint(b, "unidentified", p->src_none);
+	jsonbuf_kuint(b, "other_mount_ns", p->other_mntns);
 }

@@ -139,6 +139,9 @@ void proctab_unpin(struct proctab *tab, pid_t pid);
 size_t proctab_expire(struct proctab *tab, unsigned budget);
 
 void proctab_stats(const struct proctab *tab, struct proctab_stats *st);
+struct jsonbuf;
+/* Writes the process members of `status`'s "identity" object (the caller opens and closes it). */
+void proctab_stats_json(const struct proctab_stats *p, struct jsonbuf *b);
 /* Changes the byte budget (default PROCTAB_DEFAULT_MAX_BYTES); for tests. */
 void proctab_set_max_bytes(struct proctab *tab, size_t max_bytes);
 /* Changes the grace period (default PROCTAB_GRACE_MS); for tests. */

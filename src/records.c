@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "records.h"
 #include "util.h"
 
@@ -1101,4 +1102,16 @@ void records_stats(const struct records *r, struct records_stats *out)
 	out->names = names;
 	out->bytes = r->bytes;
 	out->max_bytes = r->max_bytes;
+}
+
+void records_stats_json(const struct records_stats *r, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "known", r->programs);
+	jsonbuf_kuint(b, "names", r->names);
+	jsonbuf_kuint(b, "detections", r->detections);
+	jsonbuf_kuint(b, "limit_hits", r->limit_hits);
+	jsonbuf_kuint(b, "unstored_reported", r->unstored_reported);
+	jsonbuf_kuint(b, "record_bytes", r->bytes);
+	jsonbuf_kuint(b, "record_max_bytes", r->max_bytes);
+	jsonbuf_kuint(b, "save_errors", r->save_errors);
 }

@@ -179,6 +179,9 @@ int records_log_detection(struct records *r, const struct records_detection *d);
 
 /* Counters for `auditsnitch status`. Loop thread. */
 void records_stats(const struct records *r, struct records_stats *out);
+struct jsonbuf;
+/* Writes the members of `status`'s "programs" object (the caller opens and closes it). */
+void records_stats_json(const struct records_stats *r, struct jsonbuf *b);
 
 /*
  * Escapes len bytes of s for the notification body markup: & < > " ' as

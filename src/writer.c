@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "store.h"
 #include "util.h"
 #include "writer.h"
@@ -824,4 +825,19 @@ void writer_free(struct writer *w)
 	pthread_mutex_destroy(&w->lock);
 	free(w->db_name);
 	free(w);
+}
+
+void writer_stats_json(const struct writer_stats *w, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "rows_written", w->rows_written);
+	jsonbuf_kuint(b, "windows_committed", w->windows_committed);
+	jsonbuf_kuint(b, "records_received", w->records_received);
+	jsonbuf_kuint(b, "dropped", w->dropped);
+	jsonbuf_kuint(b, "queued", w->queued);
+	jsonbuf_kuint(b, "text_lines", w->text_lines);
+	jsonbuf_kuint(b, "retention_deleted", w->retention_deleted);
+	jsonbuf_kuint(b, "size_limit_hits", w->size_limit_hits);
+	jsonbuf_kint(b, "db_bytes", w->db_bytes);
+	jsonbuf_kuint(b, "last_commit_ms", w->last_commit_ms);
+	jsonbuf_kstr(b, "last_error", w->last_error ? w->last_error_msg : "");
 }

@@ -86,6 +86,9 @@ void writer_reopen_logs(struct writer *w);
 
 /* A consistent copy of the counters; any thread. */
 void writer_stats(struct writer *w, struct writer_stats *stats);
+struct jsonbuf;
+/* Writes the members of `status`'s "database" object (the caller opens and closes it). */
+void writer_stats_json(const struct writer_stats *w, struct jsonbuf *b);
 
 /*
  * Stops the thread after writing everything queued (the current window
