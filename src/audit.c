@@ -37,9 +37,9 @@
 #include <time.h>
 
 #include "audit.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
-#include "output.h"
 #include "rulecheck.h"
 #include "util.h"
 

@@ -83,8 +83,8 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "conntrack.h"
+#include "json.h"
 #include "loop.h"
-#include "output.h"
 #include "util.h"
 
 #define CT_DEFAULT_MAX_FLOWS 262144

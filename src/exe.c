@@ -32,7 +32,7 @@
 
 #include "exe.h"
 #include "hash.h"
-#include "output.h"
+#include "json.h"
 #include "procfs.h"
 #include "util.h"
 

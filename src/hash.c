@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "hash.h"
-#include "output.h"
+#include "json.h"
 #include "util.h"
 
 /*

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "control.h"
 #include "daemon.h"
 #include "notify.h"
 #include "paths.h"
@@ -259,7 +260,7 @@ static int main_cmd_stop(struct daemon_opts *opts, int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	return daemon_stop(opts, false);
+	return control_stop(opts, false);
 }
 
 static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv)
@@ -268,7 +269,7 @@ static int main_cmd_restart(struct daemon_opts *opts, int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	r = daemon_stop(opts, true);
+	r = control_stop(opts, true);
 	if (r != 0)
 		return r;
 	return daemon_start(opts);
@@ -281,7 +282,7 @@ static int main_cmd_status(struct daemon_opts *opts, int argc, char **argv)
 
 	if (r >= 0)
 		return r == 0 ? 0 : 4; /* LSB: status usage errors are "unknown" */
-	return daemon_status(opts, (flags & 1) != 0);
+	return control_status(opts, (flags & 1) != 0);
 }
 
 static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv)
@@ -291,7 +292,7 @@ static int main_cmd_check_config(struct daemon_opts *opts, int argc, char **argv
 
 	if (r >= 0)
 		return r;
-	return daemon_check_config(opts, (flags & 1) != 0);
+	return control_check_config(opts, (flags & 1) != 0);
 }
 
 static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
@@ -300,7 +301,7 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	return daemon_install_systemd(opts);
+	return control_install_systemd(opts);
 }
 
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
@@ -319,7 +320,7 @@ static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv)
 		return main_usage_error(main_find("rules"),
 					"--check goes alone or with one of --existing and --add");
 	if (flags & 4)
-		return daemon_rules_check(opts, flags & 8 ? AUDITSRC_RULES_EXISTING
+		return control_rules_check(opts, flags & 8 ? AUDITSRC_RULES_EXISTING
 					  : flags & 16 ? AUDITSRC_RULES_ADD : -1);
 	text = auditsrc_rules_text((flags & 1) == 0, (flags & 2) == 0, 0);
 	fputs(text, stdout);

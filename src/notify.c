@@ -52,9 +52,9 @@
 #include <dlfcn.h>
 #endif
 
+#include "json.h"
 #include "loop.h"
 #include "notify.h"
-#include "output.h"
 #include "records.h"
 #include "util.h"
 

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "json.h"
 #include "procfs.h"
 #include "util.h"
 

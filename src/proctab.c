@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "exe.h"
-#include "output.h"
+#include "json.h"
 #include "procfs.h"
 #include "proctab.h"
 #include "util.h"

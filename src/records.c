@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "json.h"
 #include "records.h"
 #include "util.h"
 

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "json.h"
 #include "store.h"
 #include "util.h"
 #include "writer.h"
