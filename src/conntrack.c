@@ -2184,6 +2184,5 @@ void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf
 	jsonbuf_kuint(b, "bad_msgs", t->bad_msgs + t->missing_attrs);
 	jsonbuf_kuint(b, "not_kernel", t->not_kernel);
 	jsonbuf_kint(b, "rcvbuf", t->rcvbuf_bytes);
-	jsonbuf_key(b, "nft_loaded");
-	jsonbuf_bool(b, t->nft_loaded);
+	jsonbuf_kbool(b, "nft_loaded", t->nft_loaded);
 }
