@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <syslog.h>
@@ -106,14 +107,24 @@ struct auditsrc {
 	struct loop_timer *rules_timer;
 	struct audit_status status;
 	bool have_status;
-	/* The status poller thread and what it last read. */
+	/*
+	 * The poller thread and what it last read: the status every second,
+	 * the rule list when the loop asks (poll_ask_fd) for one; it says
+	 * on poll_done_fd when a list is ready.
+	 */
 	pthread_t poll_thread;
 	bool poll_started;
 	bool poll_stop;
 	int poll_fd;
+	int poll_ask_fd;
+	int poll_done_fd;
 	pthread_mutex_t poll_lock;
 	struct audit_status polled;
 	bool polled_new;
+	bool rules_wanted;
+	bool rules_new;
+	int rules_result;        /* 0, or the listing's -errno */
+	struct auditsrc_listing *rules_listed;
 	uint32_t lost_base;
 	uint64_t last_loss_log_ms;
 	uint64_t logged_loss;
@@ -646,12 +657,28 @@ static void auditsrc_apply_holes(struct auditsrc *src)
 	}
 }
 
-/* Lists the kernel's rules, puts ours back where needed, and works out the holes. */
-static int auditsrc_rules_pass(struct auditsrc *src, bool *changed)
+/* Works out what the listed rules hide from us. */
+static void auditsrc_judge_rules(struct auditsrc *src, const struct auditsrc_listing *l)
 {
 	struct rulecheck_need needs[AUDITSRC_MAX_RULES * 3];
-	struct auditsrc_listing l;
 	struct rulecheck_result res;
+
+	if (rulecheck_run(l->rc, l->n, needs, auditsrc_needs(src, needs, ARRAY_SIZE(needs)),
+			  src->existing ? RULECHECK_EXISTING : RULECHECK_ADD, &res) == 0) {
+		rulecheck_result_clear(&src->holes);
+		src->holes = res;
+		auditsrc_apply_holes(src);
+	}
+}
+
+/*
+ * Start-up: lists the kernel's rules, puts ours back where needed, and
+ * works out the holes. Later passes list on the poller thread
+ * (auditsrc_on_rules_listed).
+ */
+static int auditsrc_rules_pass(struct auditsrc *src, bool *changed)
+{
+	struct auditsrc_listing l;
 	int r, added;
 
 	*changed = false;
@@ -666,12 +693,7 @@ static int auditsrc_rules_pass(struct auditsrc *src, bool *changed)
 		if (r < 0)
 			return r;
 	}
-	if (rulecheck_run(l.rc, l.n, needs, auditsrc_needs(src, needs, ARRAY_SIZE(needs)),
-			  src->existing ? RULECHECK_EXISTING : RULECHECK_ADD, &res) == 0) {
-		rulecheck_result_clear(&src->holes);
-		src->holes = res;
-		auditsrc_apply_holes(src);
-	}
+	auditsrc_judge_rules(src, &l);
 	auditsrc_listing_clear(&l);
 	return added;
 }
@@ -710,26 +732,72 @@ static void auditsrc_remove_rules(struct auditsrc *src)
 	auditsrc_forget_added(src);
 }
 
-static void auditsrc_check_rules(struct auditsrc *src)
+/*
+ * Asks the poller thread for the kernel's rule list: listing is an audit
+ * command, which can wait for the kernel's audit mutex (see
+ * auditsrc_poll_loop), so it never runs on the loop after start-up.
+ */
+static void auditsrc_ask_rules(struct auditsrc *src)
 {
-	bool changed;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&src->poll_lock);
+	src->rules_wanted = true;
+	pthread_mutex_unlock(&src->poll_lock);
+	(void)!write(src->poll_ask_fd, &one, sizeof(one));
+}
+
+/* Every AUDITSRC_RULECHECK_MS, and soon after a CONFIG_CHANGE record. */
+static void auditsrc_on_rules_timer(struct loop *loop, uint64_t exp, void *data)
+{
+	struct auditsrc *src = data;
+
+	if (!src->closing)
+		auditsrc_ask_rules(src);
+}
+
+/*
+ * The poller listed the kernel's rules: put ours back where they went,
+ * then judge the list. When rules were added, a new list is asked for,
+ * since our new rules are part of what the analysis judges.
+ */
+static void auditsrc_on_rules_listed(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct auditsrc *src = data;
+	struct auditsrc_listing *l;
+	uint64_t count;
+	bool changed = false, got;
 	int r;
 
-	if (src->closing)
-		return;
-	r = auditsrc_rules_pass(src, &changed);
+	(void)!read(fd, &count, sizeof(count));
+	pthread_mutex_lock(&src->poll_lock);
+	got = src->rules_new;
+	l = src->rules_listed;
+	r = src->rules_result;
+	src->rules_new = false;
+	src->rules_listed = NULL;
+	pthread_mutex_unlock(&src->poll_lock);
+	if (!got || src->closing)
+		goto out;
+	if (r == 0)
+		r = auditsrc_sync_rules(src, l, &changed);
+	if (r < 0) {
+		log_error("cannot check the audit rules: %s", strerror(-r));
+		goto out;
+	}
 	if (r > 0) {
 		src->stats.rules_restored++;
 		log_warn("our audit rules had been removed (auditctl -D or a rules reload); "
 			 "put %d back", r);
-	} else if (r < 0) {
-		log_error("cannot check the audit rules: %s", strerror(-r));
 	}
-}
-
-static void auditsrc_on_rules_timer(struct loop *loop, uint64_t exp, void *data)
-{
-	auditsrc_check_rules(data);
+	if (changed)
+		auditsrc_ask_rules(src);
+	else
+		auditsrc_judge_rules(src, l);
+out:
+	if (l)
+		auditsrc_listing_clear(l);
+	free(l);
 }
 
 /* ---- status ---- */
@@ -773,31 +841,87 @@ static int auditsrc_get_status(struct auditsrc *src)
 	return r;
 }
 
+/* Frees a listing the poller was building when it was cancelled (exit). */
+static void auditsrc_poll_cleanup(void *arg)
+{
+	struct auditsrc_listing **l = arg;
+
+	if (*l)
+		auditsrc_listing_clear(*l);
+	free(*l);
+}
+
+/* Poller thread: lists the kernel's rules and hands the list to the loop. */
+static void auditsrc_poll_rules(struct auditsrc *src, struct auditsrc_listing **l)
+{
+	uint64_t one = 1;
+	int r;
+
+	*l = xcalloc(1, sizeof(**l));
+	r = auditsrc_list_rules(src->poll_fd, *l);
+	pthread_mutex_lock(&src->poll_lock);
+	/* A list the loop has not taken yet is older: this one replaces it. */
+	if (src->rules_listed) {
+		auditsrc_listing_clear(src->rules_listed);
+		free(src->rules_listed);
+	}
+	src->rules_listed = *l;
+	src->rules_result = r;
+	src->rules_new = true;
+	*l = NULL;
+	pthread_mutex_unlock(&src->poll_lock);
+	(void)!write(src->poll_done_fd, &one, sizeof(one));
+}
+
 /*
- * The status poller. An audit command waits for the kernel's audit mutex,
- * which another process's command may hold while it waits for backlog
- * space that only we, reading records, can free: the periodic status
- * request must never run on the loop. It runs here, on its own socket,
- * and the loop picks up the latest answer.
+ * The poller. An audit command waits for the kernel's audit mutex, which
+ * another process's command may hold while it waits for backlog space
+ * that only we, reading records, can free: the periodic status request
+ * and the rule listings must never run on the loop. They run here, on
+ * their own socket, and the loop picks up the answers.
  */
+static void auditsrc_poll_loop(struct auditsrc *src, struct auditsrc_listing **building)
+{
+	struct pollfd ask = { .fd = src->poll_ask_fd, .events = POLLIN };
+	uint64_t next_status_ms = 0, now, count;
+	struct audit_status st;
+	bool wanted;
+
+	while (!__atomic_load_n(&src->poll_stop, __ATOMIC_ACQUIRE)) {
+		now = util_now_ms();
+		if (now >= next_status_ms) {
+			if (auditsrc_read_status(src->poll_fd, &st) == 0) {
+				pthread_mutex_lock(&src->poll_lock);
+				src->polled = st;
+				src->polled_new = true;
+				pthread_mutex_unlock(&src->poll_lock);
+			}
+			next_status_ms = util_now_ms() + AUDITSRC_STATUS_MS;
+		}
+		pthread_mutex_lock(&src->poll_lock);
+		wanted = src->rules_wanted;
+		src->rules_wanted = false;
+		pthread_mutex_unlock(&src->poll_lock);
+		if (wanted)
+			auditsrc_poll_rules(src, building);
+		now = util_now_ms();
+		if (now < next_status_ms &&
+		    poll(&ask, 1, (int)(next_status_ms - now)) > 0)
+			(void)!read(src->poll_ask_fd, &count, sizeof(count));
+	}
+}
+
 static void *auditsrc_poll_main(void *arg)
 {
 	struct auditsrc *src = arg;
+	struct auditsrc_listing *building = NULL;
 
 	/* Named so top -H, ps -L and perf tell the threads apart. */
 	(void)pthread_setname_np(pthread_self(), "asn-auditpoll");
-	struct timespec pause = { AUDITSRC_STATUS_MS / 1000, (AUDITSRC_STATUS_MS % 1000) * 1000000L };
-	struct audit_status st;
-
-	while (!__atomic_load_n(&src->poll_stop, __ATOMIC_ACQUIRE)) {
-		if (auditsrc_read_status(src->poll_fd, &st) == 0) {
-			pthread_mutex_lock(&src->poll_lock);
-			src->polled = st;
-			src->polled_new = true;
-			pthread_mutex_unlock(&src->poll_lock);
-		}
-		nanosleep(&pause, NULL);
-	}
+	/* Cancelled at exit, maybe in the middle of a listing. */
+	pthread_cleanup_push(auditsrc_poll_cleanup, &building);
+	auditsrc_poll_loop(src, &building);
+	pthread_cleanup_pop(0);
 	return NULL;
 }
 
@@ -1186,6 +1310,8 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 	src->rec_fd = -1;
 	src->cmd_fd = -1;
 	src->poll_fd = -1;
+	src->poll_ask_fd = -1;
+	src->poll_done_fd = -1;
 	pthread_mutex_init(&src->poll_lock, NULL);
 	src->pid = (uint32_t)getpid();
 	set_aumessage_mode(MSG_QUIET, DBG_NO);
@@ -1293,12 +1419,18 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 		goto fail;
 	}
 	src->poll_fd = audit_open();
-	if (src->poll_fd < 0 || pthread_create(&src->poll_thread, NULL, auditsrc_poll_main, src) != 0) {
+	src->poll_ask_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	src->poll_done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (src->poll_fd < 0 || src->poll_ask_fd < 0 || src->poll_done_fd < 0)
 		r = -errno;
+	else if ((r = loop_add_fd(loop, src->poll_done_fd, EPOLLIN, auditsrc_on_rules_listed,
+				  src)) == 0 &&
+		 (r = -pthread_create(&src->poll_thread, NULL, auditsrc_poll_main, src)) == 0)
+		src->poll_started = true;
+	if (!src->poll_started) {
 		*errmsg = xasprintf("cannot start the audit status poller: %s", strerror(-r));
 		goto fail;
 	}
-	src->poll_started = true;
 	auditsrc_check_journald(src);
 	log_info("audit: %s, %s, backlog limit %u%s",
 		 src->daemon_mode ? "registered as the audit daemon" : "reading the multicast group",
@@ -1333,6 +1465,16 @@ void auditsrc_free(struct auditsrc *src)
 	}
 	if (src->poll_fd >= 0)
 		audit_close(src->poll_fd);
+	if (src->poll_done_fd >= 0) {
+		loop_del_fd(src->loop, src->poll_done_fd);
+		close(src->poll_done_fd);
+	}
+	if (src->poll_ask_fd >= 0)
+		close(src->poll_ask_fd);
+	if (src->rules_listed) {
+		auditsrc_listing_clear(src->rules_listed);
+		free(src->rules_listed);
+	}
 	pthread_mutex_destroy(&src->poll_lock);
 	loop_timer_free(src->tick_timer);
 	loop_timer_free(src->status_timer);
@@ -1449,17 +1591,15 @@ void auditsrc_stats_json(const struct auditsrc_stats *a, const struct rulecheck_
 	jsonbuf_kuint(b, "handovers", a->handovers);
 	jsonbuf_kuint(b, "takeovers", a->takeovers);
 	jsonbuf_kuint(b, "mode_switches", a->handovers + a->takeovers);
-	jsonbuf_key(b, "saddr_fam");
-	jsonbuf_bool(b, a->saddr_fam);
+	jsonbuf_kbool(b, "saddr_fam", a->saddr_fam);
 	jsonbuf_kstr(b, "rules_mode", a->existing ? "existing" : "add");
 	jsonbuf_kuint(b, "rule_holes_hidden", a->holes_hidden);
 	jsonbuf_kuint(b, "rule_holes_degraded", a->holes_degraded);
 	jsonbuf_key(b, "rule_holes");
-	jsonbuf_raw(b, "[");
+	jsonbuf_arr_begin(b);
 	for (i = 0; i < holes->n; i++) {
-		if (i)
-			jsonbuf_raw(b, ",");
+		jsonbuf_item(b);
 		jsonbuf_str(b, holes->v[i].text, strlen(holes->v[i].text));
 	}
-	jsonbuf_raw(b, "]");
+	jsonbuf_arr_end(b);
 }
