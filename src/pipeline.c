@@ -12,6 +12,12 @@
  *
  * Everything here runs on the loop thread except the record.json save,
  * which runs on a short-lived thread of its own (fsync takes a disk's time).
+ *
+ * Plugging in: a sink (a SIEM forwarder, a VirusTotal queue) is a member
+ * of struct pipeline, a pipeline_start_* step in pipeline_new, its free in
+ * pipeline_free, one call in pipeline_on_record and its object in
+ * pipeline_stats_json. A source or a lookup correlation uses (a DNS name
+ * map) is the same, with its fd on the loop and its callback in "sources".
  */
 #include <dirent.h>
 #include <errno.h>
