@@ -1,6 +1,6 @@
 /*
- * util.c: allocation, clocks, atomic file replacement and escaping shared by
- * all modules. Nothing here logs; callers report errors.
+ * util.c: allocation, clocks, atomic file replacement, hashing and escaping
+ * shared by all modules. Nothing here logs; callers report errors.
  */
 
 #include <arpa/inet.h>
@@ -100,6 +100,23 @@ int64_t util_wall_s(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec;
+}
+
+uint64_t util_hash_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	uint64_t w;
+
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
+	}
+	w = len;
+	for (size_t i = 0; i < len; i++)
+		w = w << 8 | s[i];
+	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
 }
 
 int util_write_all(int fd, const void *buf, size_t len)

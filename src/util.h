@@ -2,7 +2,9 @@
  * util.h: small helpers every module uses: allocators that abort on
  * out-of-memory (for small fixed things only; anything that grows with
  * outside input has its own limit), bounded string building, monotonic and
- * wall clocks, and atomic file replacement relative to a directory fd.
+ * wall clocks, atomic file replacement relative to a directory fd, the
+ * hashes of the in-memory tables, saturating adds, and the one UTF-8 check
+ * and escaper for text that reaches a terminal or a log.
  */
 #ifndef AUDITSNITCH_UTIL_H
 #define AUDITSNITCH_UTIL_H
@@ -21,6 +23,46 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a new string; aborts on out-of-memory. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * The hashes for in-memory tables (only equality within one run matters;
+ * nothing hashed here is stored or compared across runs).
+ * util_hash_mix: splitmix64's finaliser, every input bit reaching every
+ * output bit: for integer keys (pids, inodes, watch descriptors).
+ * util_hash_bytes: len bytes continuing from h, eight at a time (a byte at
+ * a time was most of the writer's CPU on 300-byte records); UTIL_HASH_SEED
+ * is the h to start from.
+ */
+#define UTIL_HASH_SEED 0xcbf29ce484222325ULL
+static inline uint64_t util_hash_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+uint64_t util_hash_bytes(uint64_t h, const void *p, size_t len);
+
+/*
+ * a + b, staying at the type's limit instead of wrapping: counters near the
+ * top (byte counts from the kernel, sums of them) stay there.
+ */
+static inline uint64_t util_sat_add_u64(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+static inline int64_t util_sat_add_i64(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t util_now_ms(void);

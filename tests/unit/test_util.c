@@ -262,10 +262,37 @@ static void test_reader(void)
 	sqlite3_close(db);
 }
 
+/* The table hashes and the saturating adds. */
+static void test_hash_sat(void)
+{
+	static const char a[] = "/usr/bin/firefox-esr", b[] = "/usr/bin/firefox-esq";
+	uint64_t h1 = util_hash_bytes(UTIL_HASH_SEED, a, sizeof(a)),
+		 h2 = util_hash_bytes(UTIL_HASH_SEED, b, sizeof(b));
+
+	ok(h1 == util_hash_bytes(UTIL_HASH_SEED, a, sizeof(a)), "hash_bytes: same bytes, same hash");
+	ok(h1 != h2, "hash_bytes: one bit apart in the tail, different hashes");
+	ok(util_hash_bytes(UTIL_HASH_SEED, "ab", 2) != util_hash_bytes(UTIL_HASH_SEED, "ab\0", 3),
+	   "hash_bytes: the length counts");
+	ok(util_hash_bytes(util_hash_bytes(UTIL_HASH_SEED, "ab", 3), "c", 2) !=
+		   util_hash_bytes(util_hash_bytes(UTIL_HASH_SEED, "a", 2), "bc", 3),
+	   "hash_bytes: continued with terminators, \"ab\",\"c\" and \"a\",\"bc\" differ");
+	ok(util_hash_mix(1) != util_hash_mix(2) && util_hash_mix(0) == 0 &&
+		   (util_hash_mix(1) & 0xffff) != (util_hash_mix(1 << 20) & 0xffff),
+	   "hash_mix: high bits reach the low ones");
+	ok(util_sat_add_u64(UINT64_MAX - 2, 2) == UINT64_MAX, "sat u64: to the limit exactly");
+	ok(util_sat_add_u64(UINT64_MAX - 2, 3) == UINT64_MAX, "sat u64: stays at the limit");
+	ok(util_sat_add_u64(40, 2) == 42, "sat u64: plain sum");
+	ok(util_sat_add_i64(INT64_MAX - 1, 5) == INT64_MAX, "sat i64: stays at INT64_MAX");
+	ok(util_sat_add_i64(INT64_MAX, -5) == INT64_MAX - 5, "sat i64: a negative term subtracts");
+	ok(util_sat_add_i64(INT64_MIN + 1, -5) == INT64_MIN, "sat i64: stays at INT64_MIN");
+	ok(util_sat_add_i64(-40, 82) == 42, "sat i64: plain sum");
+}
+
 int main(void)
 {
 	umask(022);
 	test_rule();
+	test_hash_sat();
 	test_escape();
 	test_json();
 	test_markup();
