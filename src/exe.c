@@ -32,6 +32,7 @@
 
 #include "exe.h"
 #include "hash.h"
+#include "htab.h"
 #include "json.h"
 #include "procfs.h"
 #include "util.h"
@@ -64,21 +65,14 @@ struct exe_entry {
 	struct exe_filestat hashed;
 	char *paths[EXE_MAX_PATHS];
 	size_t n_paths;
-	struct exe_entry *lru_prev, *lru_next; /* head: most recent */
-};
-
-/* Open addressing over entry pointers: by (dev, ino) or by inotify wd. */
-struct exe_table {
-	struct exe_entry **slots;
-	size_t cap, len;
-	bool by_wd;
+	struct htab_node lru;  /* head: most recent */
 };
 
 struct exe_cache {
 	struct hash_pool *pool;
 	size_t max_entries;
-	struct exe_table by_key, by_wd;
-	struct exe_entry *lru_head, *lru_tail;
+	struct htab by_key, by_wd;   /* entries by (dev, ino); watched ones by inotify wd */
+	struct htab_list lru;
 	int epfd, fanfd, inofd;
 	uint64_t next_gen;
 	exe_hash_fn hash_fn;
@@ -86,131 +80,46 @@ struct exe_cache {
 	struct exe_cache_stats stats;
 };
 
-static uint64_t exe_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t exe_key_hash(uint64_t dev, uint64_t ino)
 {
-	return exe_mix(ino ^ exe_mix(dev + 0x9e3779b97f4a7c15ULL));
+	return util_hash_mix(ino ^ util_hash_mix(dev + 0x9e3779b97f4a7c15ULL));
 }
 
-static uint64_t exe_table_hash(const struct exe_table *t, const struct exe_entry *e)
+static uint64_t exe_hash_key(const void *entry)
 {
-	return t->by_wd ? exe_mix((uint64_t)(unsigned)e->wd) : exe_key_hash(e->dev, e->ino);
+	const struct exe_entry *e = entry;
+
+	return exe_key_hash(e->dev, e->ino);
 }
 
-static void exe_table_init(struct exe_table *t, size_t cap, bool by_wd)
+static uint64_t exe_hash_wd(const void *entry)
 {
-	t->slots = xcalloc(cap, sizeof(*t->slots));
-	t->cap = cap;
-	t->len = 0;
-	t->by_wd = by_wd;
+	return util_hash_mix((uint64_t)(unsigned)((const struct exe_entry *)entry)->wd);
 }
 
-static void exe_table_insert(struct exe_table *t, struct exe_entry *e);
-
-static void exe_table_grow(struct exe_table *t)
+static bool exe_match_key(const void *entry, const void *key)
 {
-	struct exe_table old = *t;
+	const struct exe_entry *e = entry;
+	const uint64_t *k = key; /* dev, ino */
 
-	exe_table_init(t, old.cap * 2, old.by_wd);
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.slots[i])
-			exe_table_insert(t, old.slots[i]);
-	free(old.slots);
+	return e->ino == k[1] && e->dev == k[0];
 }
 
-/* Inserts e (not present yet); keeps the table at most half full. */
-static void exe_table_insert(struct exe_table *t, struct exe_entry *e)
+static bool exe_match_wd(const void *entry, const void *key)
 {
-	size_t mask, i;
-
-	if ((t->len + 1) * 2 > t->cap)
-		exe_table_grow(t);
-	mask = t->cap - 1;
-	for (i = exe_table_hash(t, e) & mask; t->slots[i]; i = (i + 1) & mask)
-		;
-	t->slots[i] = e;
-	t->len++;
+	return ((const struct exe_entry *)entry)->wd == *(const int *)key;
 }
 
-static struct exe_entry *exe_table_find_key(const struct exe_table *t, uint64_t dev, uint64_t ino)
+static struct exe_entry *exe_find_key(const struct exe_cache *cache, uint64_t dev, uint64_t ino)
 {
-	size_t mask = t->cap - 1;
+	const uint64_t key[2] = { dev, ino };
 
-	for (size_t i = exe_key_hash(dev, ino) & mask; t->slots[i]; i = (i + 1) & mask)
-		if (t->slots[i]->ino == ino && t->slots[i]->dev == dev)
-			return t->slots[i];
-	return NULL;
+	return htab_find(&cache->by_key, exe_key_hash(dev, ino), exe_match_key, key);
 }
 
-static struct exe_entry *exe_table_find_wd(const struct exe_table *t, int wd)
+static struct exe_entry *exe_find_wd(const struct exe_cache *cache, int wd)
 {
-	size_t mask = t->cap - 1;
-
-	for (size_t i = exe_mix((uint64_t)(unsigned)wd) & mask; t->slots[i]; i = (i + 1) & mask)
-		if (t->slots[i]->wd == wd)
-			return t->slots[i];
-	return NULL;
-}
-
-/* Removes e; backward-shift deletion keeps probe chains without holes. */
-static void exe_table_remove(struct exe_table *t, struct exe_entry *e)
-{
-	size_t mask = t->cap - 1, i = exe_table_hash(t, e) & mask, j;
-
-	for (; t->slots[i] != e; i = (i + 1) & mask)
-		if (!t->slots[i])
-			return;
-	for (j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
-		size_t home = exe_table_hash(t, t->slots[j]) & mask;
-		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-		if (between)
-			continue;
-		t->slots[i] = t->slots[j];
-		i = j;
-	}
-	t->slots[i] = NULL;
-	t->len--;
-}
-
-static void exe_lru_unlink(struct exe_cache *cache, struct exe_entry *e)
-{
-	if (e->lru_prev)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		cache->lru_head = e->lru_next;
-	if (e->lru_next)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		cache->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
-}
-
-static void exe_lru_push(struct exe_cache *cache, struct exe_entry *e)
-{
-	e->lru_prev = NULL;
-	e->lru_next = cache->lru_head;
-	if (cache->lru_head)
-		cache->lru_head->lru_prev = e;
-	else
-		cache->lru_tail = e;
-	cache->lru_head = e;
-}
-
-static void exe_lru_touch(struct exe_cache *cache, struct exe_entry *e)
-{
-	if (cache->lru_head == e)
-		return;
-	exe_lru_unlink(cache, e);
-	exe_lru_push(cache, e);
+	return htab_find(&cache->by_wd, util_hash_mix((uint64_t)(unsigned)wd), exe_match_wd, &wd);
 }
 
 static void exe_filestat_from(struct exe_filestat *fs, const struct stat *st)
@@ -248,12 +157,12 @@ static void exe_watch_add(struct exe_cache *cache, struct exe_entry *e)
 		e->wd = inotify_add_watch(cache->inofd, path, EXE_INOTIFY_MASK);
 		if (e->wd >= 0) {
 			/* a wd names one inode; an old entry with it was already removed */
-			struct exe_entry *old = exe_table_find_wd(&cache->by_wd, e->wd);
+			struct exe_entry *old = exe_find_wd(cache, e->wd);
 			if (old) {
-				exe_table_remove(&cache->by_wd, old);
+				htab_remove(&cache->by_wd, old, exe_hash_wd);
 				old->wd = -1;
 			}
-			exe_table_insert(&cache->by_wd, e);
+			htab_insert(&cache->by_wd, e, exe_hash_wd);
 			cache->stats.inotify_watches++;
 			return;
 		}
@@ -273,7 +182,7 @@ static void exe_watch_remove(struct exe_cache *cache, struct exe_entry *e)
 #endif
 	if (e->wd >= 0) {
 		(void)inotify_rm_watch(cache->inofd, e->wd);
-		exe_table_remove(&cache->by_wd, e);
+		htab_remove(&cache->by_wd, e, exe_hash_wd);
 		e->wd = -1;
 		cache->stats.inotify_watches--;
 	}
@@ -284,8 +193,8 @@ static void exe_entry_destroy(struct exe_cache *cache, struct exe_entry *e)
 	if (!e->fan_marked && e->wd < 0)
 		cache->stats.unwatched--;
 	exe_watch_remove(cache, e);
-	exe_table_remove(&cache->by_key, e);
-	exe_lru_unlink(cache, e);
+	htab_remove(&cache->by_key, e, exe_hash_key);
+	htab_list_unlink(&cache->lru, &e->lru);
 	if (e->state == EXE_HASH_PENDING)
 		cache->stats.pending--;
 	close(e->fd);
@@ -304,8 +213,8 @@ int exe_cache_new(struct hash_pool *pool, size_t max_entries, enum exe_watch_mod
 	cache->pool = pool;
 	cache->max_entries = max_entries ? max_entries : exe_cache_default_limit();
 	cache->fanfd = cache->inofd = cache->epfd = -1;
-	exe_table_init(&cache->by_key, 64, false);
-	exe_table_init(&cache->by_wd, 64, true);
+	htab_init(&cache->by_key, 64);
+	htab_init(&cache->by_wd, 64);
 	if (mode == EXE_WATCH_NONE)
 		goto done;
 	cache->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -347,10 +256,10 @@ void exe_cache_free(struct exe_cache *cache)
 {
 	if (!cache)
 		return;
-	while (cache->lru_head)
-		exe_entry_destroy(cache, cache->lru_head);
-	free(cache->by_key.slots);
-	free(cache->by_wd.slots);
+	while (cache->lru.head)
+		exe_entry_destroy(cache, htab_entry(cache->lru.head, struct exe_entry, lru));
+	htab_fini(&cache->by_key);
+	htab_fini(&cache->by_wd);
 	if (cache->fanfd >= 0)
 		close(cache->fanfd);
 	if (cache->inofd >= 0)
@@ -450,7 +359,8 @@ static void exe_entry_invalidate(struct exe_cache *cache, struct exe_entry *e)
  */
 static void exe_cache_invalidate_all(struct exe_cache *cache)
 {
-	for (struct exe_entry *e = cache->lru_head; e; e = e->lru_next) {
+	for (struct htab_node *n = cache->lru.head; n; n = n->next) {
+		struct exe_entry *e = htab_entry(n, struct exe_entry, lru);
 		struct exe_filestat now;
 		struct stat st;
 
@@ -495,8 +405,7 @@ static size_t exe_read_fanotify(struct exe_cache *cache)
 				continue;
 			}
 			if (fstat(m->fd, &st) == 0) {
-				e = exe_table_find_key(&cache->by_key, (uint64_t)st.st_dev,
-						       (uint64_t)st.st_ino);
+				e = exe_find_key(cache, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 				if (e)
 					exe_entry_invalidate(cache, e);
 			}
@@ -531,13 +440,13 @@ static size_t exe_read_inotify(struct exe_cache *cache)
 				exe_cache_invalidate_all(cache);
 				continue;
 			}
-			e = exe_table_find_wd(&cache->by_wd, ev->wd);
+			e = exe_find_wd(cache, ev->wd);
 			if (!e)
 				continue;
 			if (ev->mask & (EXE_INOTIFY_MASK | IN_IGNORED))
 				exe_entry_invalidate(cache, e);
 			if (ev->mask & IN_IGNORED) {
-				exe_table_remove(&cache->by_wd, e);
+				htab_remove(&cache->by_wd, e, exe_hash_wd);
 				e->wd = -1;
 				cache->stats.inotify_watches--;
 				cache->stats.unwatched++;
@@ -564,7 +473,7 @@ size_t exe_cache_read_watch(struct exe_cache *cache)
 static void exe_hash_done(const struct hash_result *res, void *data)
 {
 	struct exe_cache *cache = data;
-	struct exe_entry *e = exe_table_find_key(&cache->by_key, res->key.dev, res->key.ino);
+	struct exe_entry *e = exe_find_key(cache, res->key.dev, res->key.ino);
 	struct exe_filestat now;
 	struct stat st;
 
@@ -636,10 +545,10 @@ void exe_cache_on_hash(struct loop *loop, int fd, uint32_t events, void *data)
 
 struct exe_entry *exe_cache_lookup(struct exe_cache *cache, uint64_t dev, uint64_t ino)
 {
-	struct exe_entry *e = exe_table_find_key(&cache->by_key, dev, ino);
+	struct exe_entry *e = exe_find_key(cache, dev, ino);
 
 	if (e)
-		exe_lru_touch(cache, e);
+		htab_list_touch(&cache->lru, &e->lru);
 	return e;
 }
 
@@ -664,18 +573,19 @@ void exe_entry_add_path(struct exe_entry *e, const char *path)
  */
 static int exe_cache_make_room(struct exe_cache *cache)
 {
-	struct exe_entry *e = cache->lru_tail;
+	struct exe_entry *e = htab_entry(cache->lru.tail, struct exe_entry, lru);
 
 	if (cache->by_key.len < cache->max_entries)
 		return 0;
-	for (int n = 0; e && n < EXE_EVICT_SCAN; n++, e = e->lru_prev) {
+	for (int n = 0; e && n < EXE_EVICT_SCAN;
+	     n++, e = htab_entry(e->lru.prev, struct exe_entry, lru)) {
 		if (e->state != EXE_HASH_PENDING) {
 			exe_entry_destroy(cache, e);
 			cache->stats.evicted++;
 			return 0;
 		}
 	}
-	e = cache->lru_tail;
+	e = htab_entry(cache->lru.tail, struct exe_entry, lru);
 	if (!e) {
 		cache->stats.full++;
 		return -ENOSPC;
@@ -693,10 +603,10 @@ static int exe_cache_add_stat(struct exe_cache *cache, int fd, const struct stat
 	struct exe_entry *e;
 	int r;
 
-	e = exe_table_find_key(&cache->by_key, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+	e = exe_find_key(cache, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
 	if (e) {
 		close(fd);
-		exe_lru_touch(cache, e);
+		htab_list_touch(&cache->lru, &e->lru);
 		exe_entry_add_path(e, path);
 		*ret = e;
 		return 0;
@@ -718,8 +628,8 @@ static int exe_cache_add_stat(struct exe_cache *cache, int fd, const struct stat
 	e->wd = -1;
 	e->state = EXE_HASH_NONE;
 	exe_entry_add_path(e, path);
-	exe_table_insert(&cache->by_key, e);
-	exe_lru_push(cache, e);
+	htab_insert(&cache->by_key, e, exe_hash_key);
+	htab_list_push_head(&cache->lru, &e->lru);
 	exe_watch_add(cache, e);
 	cache->stats.opened++;
 	*ret = e;
@@ -788,9 +698,9 @@ int exe_cache_open_path(struct exe_cache *cache, const char *path, uint64_t dev,
 		r = -ESTALE;
 		goto out;
 	}
-	e = exe_table_find_key(&cache->by_key, dev, ino);
+	e = exe_find_key(cache, dev, ino);
 	if (e) {
-		exe_lru_touch(cache, e);
+		htab_list_touch(&cache->lru, &e->lru);
 		exe_entry_add_path(e, path);
 		*ret = e;
 		r = 0;

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exe.h"
+#include "htab.h"
 #include "json.h"
 #include "procfs.h"
 #include "proctab.h"
@@ -46,7 +46,7 @@ struct proctab_entry {
 	unsigned pins;
 	uint64_t last_used_ms;
 	size_t bytes;               /* charged to the table's byte budget */
-	struct proctab_entry *lru_prev, *lru_next;
+	struct htab_node lru;       /* head: most recent */
 };
 
 struct proctab {
@@ -54,118 +54,45 @@ struct proctab {
 	struct exe_cache *exes;
 	size_t max_entries;
 	size_t bytes, max_bytes;      /* entries and their strings, and the budget */
-	struct proctab_entry **slots; /* open addressing by pid */
-	size_t cap, len;
+	struct htab by_pid;
 	size_t expire_cursor;
 	uint64_t grace_ms;
 	uint64_t host_mntns;          /* pid 1's mount namespace; 0 unknown */
-	struct proctab_entry *lru_head, *lru_tail;
+	struct htab_list lru;
 	char *hint_exe;               /* the last exe hint handed out */
 	struct proctab_stats stats;
 };
 
-static uint64_t proctab_now_ms(void)
+/* Fibonacci hashing: pids are dense, the product's high half spreads them. */
+static uint64_t proctab_pid_hash(pid_t pid)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ULL >> 32;
 }
 
-static size_t proctab_slot_of(const struct proctab *tab, pid_t pid)
+static uint64_t proctab_hash(const void *entry)
 {
-	uint64_t x = (uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ULL;
+	return proctab_pid_hash(((const struct proctab_entry *)entry)->pid);
+}
 
-	return (size_t)(x >> 32) & (tab->cap - 1);
+static bool proctab_match(const void *entry, const void *key)
+{
+	return ((const struct proctab_entry *)entry)->pid == *(const pid_t *)key;
 }
 
 static struct proctab_entry *proctab_find(const struct proctab *tab, pid_t pid)
 {
-	size_t mask = tab->cap - 1;
-
-	for (size_t i = proctab_slot_of(tab, pid); tab->slots[i]; i = (i + 1) & mask)
-		if (tab->slots[i]->pid == pid)
-			return tab->slots[i];
-	return NULL;
+	return htab_find(&tab->by_pid, proctab_pid_hash(pid), proctab_match, &pid);
 }
 
-static void proctab_slots_insert(struct proctab *tab, struct proctab_entry *pe)
+static struct proctab_entry *proctab_lru_entry(struct htab_node *n)
 {
-	size_t mask = tab->cap - 1, i;
-
-	for (i = proctab_slot_of(tab, pe->pid); tab->slots[i]; i = (i + 1) & mask)
-		;
-	tab->slots[i] = pe;
-	tab->len++;
-}
-
-/* Keeps the table at most half full; the limit bounds its size. */
-static void proctab_grow(struct proctab *tab)
-{
-	struct proctab_entry **old = tab->slots;
-	size_t old_cap = tab->cap;
-
-	tab->cap *= 2;
-	tab->slots = xcalloc(tab->cap, sizeof(*tab->slots));
-	tab->len = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i])
-			proctab_slots_insert(tab, old[i]);
-	free(old);
-	tab->expire_cursor = 0;
-}
-
-/* Backward-shift deletion: no tombstones, probe chains stay whole. */
-static void proctab_slots_remove(struct proctab *tab, struct proctab_entry *pe)
-{
-	size_t mask = tab->cap - 1, i = proctab_slot_of(tab, pe->pid), j;
-
-	for (; tab->slots[i] != pe; i = (i + 1) & mask)
-		if (!tab->slots[i])
-			return;
-	for (j = (i + 1) & mask; tab->slots[j]; j = (j + 1) & mask) {
-		size_t home = proctab_slot_of(tab, tab->slots[j]->pid);
-		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-		if (between)
-			continue;
-		tab->slots[i] = tab->slots[j];
-		i = j;
-	}
-	tab->slots[i] = NULL;
-	tab->len--;
-}
-
-static void proctab_lru_unlink(struct proctab *tab, struct proctab_entry *pe)
-{
-	if (pe->lru_prev)
-		pe->lru_prev->lru_next = pe->lru_next;
-	else
-		tab->lru_head = pe->lru_next;
-	if (pe->lru_next)
-		pe->lru_next->lru_prev = pe->lru_prev;
-	else
-		tab->lru_tail = pe->lru_prev;
-	pe->lru_prev = pe->lru_next = NULL;
-}
-
-static void proctab_lru_push(struct proctab *tab, struct proctab_entry *pe)
-{
-	pe->lru_prev = NULL;
-	pe->lru_next = tab->lru_head;
-	if (tab->lru_head)
-		tab->lru_head->lru_prev = pe;
-	else
-		tab->lru_tail = pe;
-	tab->lru_head = pe;
+	return htab_entry(n, struct proctab_entry, lru);
 }
 
 static void proctab_touch(struct proctab *tab, struct proctab_entry *pe, uint64_t now_ms)
 {
 	pe->last_used_ms = now_ms;
-	if (tab->lru_head == pe)
-		return;
-	proctab_lru_unlink(tab, pe);
-	proctab_lru_push(tab, pe);
+	htab_list_touch(&tab->lru, &pe->lru);
 }
 
 static size_t proctab_strlen(const char *s)
@@ -220,8 +147,8 @@ static void proctab_read_mntns(struct proctab *tab, struct proctab_entry *pe)
 static void proctab_remove(struct proctab *tab, struct proctab_entry *pe)
 {
 	tab->bytes -= pe->bytes;
-	proctab_slots_remove(tab, pe);
-	proctab_lru_unlink(tab, pe);
+	htab_remove(&tab->by_pid, pe, proctab_hash);
+	htab_list_unlink(&tab->lru, &pe->lru);
 	proctab_entry_clear(pe);
 	free(pe);
 }
@@ -243,8 +170,7 @@ int proctab_new(struct procfs *pf, struct exe_cache *exes, size_t max_entries,
 	if (procfs_read_mntns(pf, 1, &tab->host_mntns) < 0 &&
 	    procfs_read_mntns(pf, getpid(), &tab->host_mntns) < 0)
 		tab->host_mntns = 0;
-	tab->cap = 1024;
-	tab->slots = xcalloc(tab->cap, sizeof(*tab->slots));
+	htab_init(&tab->by_pid, 1024);
 	*ret = tab;
 	return 0;
 }
@@ -253,9 +179,9 @@ void proctab_free(struct proctab *tab)
 {
 	if (!tab)
 		return;
-	while (tab->lru_head)
-		proctab_remove(tab, tab->lru_head);
-	free(tab->slots);
+	while (tab->lru.head)
+		proctab_remove(tab, proctab_lru_entry(tab->lru.head));
+	htab_fini(&tab->by_pid);
 	free(tab->hint_exe);
 	free(tab);
 }
@@ -267,19 +193,19 @@ void proctab_free(struct proctab *tab)
  */
 static int proctab_make_room(struct proctab *tab)
 {
-	struct proctab_entry *pe = tab->lru_tail, *prev;
+	struct proctab_entry *pe = proctab_lru_entry(tab->lru.tail), *prev;
 	int n = 0;
 
-	while (tab->len >= tab->max_entries ||
+	while (tab->by_pid.len >= tab->max_entries ||
 	       tab->bytes + PROCTAB_ENTRY_MAX_BYTES > tab->max_bytes) {
 		for (; pe && pe->pins && n < PROCTAB_EVICT_SCAN; n++)
-			pe = pe->lru_prev;
+			pe = proctab_lru_entry(pe->lru.prev);
 		if (!pe || n >= PROCTAB_EVICT_SCAN) {
 			tab->stats.dropped++;
 			return -ENOSPC;
 		}
-		prev = pe->lru_prev;
-		if (tab->len < tab->max_entries)
+		prev = proctab_lru_entry(pe->lru.prev);
+		if (tab->by_pid.len < tab->max_entries)
 			tab->stats.evicted_bytes++;
 		proctab_remove(tab, pe);
 		tab->stats.evicted++;
@@ -296,12 +222,12 @@ static int proctab_add(struct proctab *tab, pid_t pid, struct proctab_entry **re
 
 	if (r < 0)
 		return r;
-	if ((tab->len + 1) * 2 > tab->cap)
-		proctab_grow(tab);
 	pe = xcalloc(1, sizeof(*pe));
 	pe->pid = pid;
-	proctab_slots_insert(tab, pe);
-	proctab_lru_push(tab, pe);
+	/* Growing moves the entries: the expiry walk starts over. */
+	if (htab_insert(&tab->by_pid, pe, proctab_hash))
+		tab->expire_cursor = 0;
+	htab_list_push_head(&tab->lru, &pe->lru);
 	*ret = pe;
 	return 0;
 }
@@ -420,7 +346,7 @@ static int proctab_load(struct proctab *tab, pid_t pid, bool open_exe,
 		pe->dev = pe->rec_dev;
 		pe->ino = pe->rec_ino;
 	}
-	pe->last_used_ms = proctab_now_ms();
+	pe->last_used_ms = util_now_ms();
 	tab->stats.from_proc++;
 	*ret = pe;
 	r = 0;
@@ -437,7 +363,7 @@ static int proctab_scan_one(pid_t pid, void *data)
 	struct proctab *tab = data;
 	struct proctab_entry *pe;
 
-	if (tab->len >= tab->max_entries)
+	if (tab->by_pid.len >= tab->max_entries)
 		return 1;
 	/* Open the exe now: the file may be replaced before the process connects. */
 	if (proctab_load(tab, pid, true, &pe) == 0)
@@ -447,11 +373,11 @@ static int proctab_scan_one(pid_t pid, void *data)
 
 int proctab_scan(struct proctab *tab)
 {
-	uint64_t start = proctab_now_ms();
+	uint64_t start = util_now_ms();
 	uint64_t before = tab->stats.scan_procs;
 	int r = procfs_list_pids(tab->pf, proctab_scan_one, tab);
 
-	tab->stats.scan_us += (proctab_now_ms() - start) * 1000u;
+	tab->stats.scan_us += (util_now_ms() - start) * 1000u;
 	if (r < 0)
 		return r;
 	return (int)(tab->stats.scan_procs - before);
@@ -549,7 +475,7 @@ int proctab_exec(struct proctab *tab, const struct proctab_exec *ev)
 	pe->start_time = procfs_read_stat(tab->pf, ev->pid, &st) == 0 ? st.start_time : 0;
 	proctab_read_mntns(tab, pe);
 	proctab_charge(tab, pe);
-	proctab_touch(tab, pe, proctab_now_ms());
+	proctab_touch(tab, pe, util_now_ms());
 	tab->stats.from_exec++;
 
 	ee = proctab_open_exe(tab, pe, &src);
@@ -656,7 +582,7 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 	 * second instead of per event is what keeps a busy client cheap.
 	 */
 	if (hints_agree && exe_hint && ppid_hint && pe->verified_ms &&
-	    proctab_now_ms() - pe->verified_ms < 1000)
+	    util_now_ms() - pe->verified_ms < 1000)
 		return true;
 	if (procfs_read_stat(tab->pf, pe->pid, &st) < 0)
 		return hints_agree; /* gone: all we have is what we recorded */
@@ -667,7 +593,7 @@ static bool proctab_entry_current(struct proctab *tab, struct proctab_entry *pe,
 	if (ppid_hint && ppid_hint != pe->ppid)
 		pe->ppid = st.ppid; /* reparented */
 	pe->start_time = st.start_time;
-	pe->verified_ms = proctab_now_ms();
+	pe->verified_ms = util_now_ms();
 	return true;
 }
 
@@ -698,7 +624,7 @@ int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char 
 	if (!pe && (r = proctab_load(tab, pid, false, &pe)) < 0)
 		pe = NULL;
 	if (pe) {
-		proctab_touch(tab, pe, proctab_now_ms());
+		proctab_touch(tab, pe, util_now_ms());
 		proctab_fill(pe, out);
 		if (ppid_hint)
 			out->ppid = ppid_hint;
@@ -742,10 +668,7 @@ int proctab_lookup(struct proctab *tab, pid_t pid, struct proctab_ident *out)
 
 	if (!pe)
 		return -ENOENT;
-	if (tab->lru_head != pe) {
-		proctab_lru_unlink(tab, pe);
-		proctab_lru_push(tab, pe);
-	}
+	htab_list_touch(&tab->lru, &pe->lru);
 	proctab_fill(pe, out);
 	ee = pe->ino ? exe_cache_lookup(tab->exes, pe->dev, pe->ino) : NULL;
 	if (ee) {
@@ -786,17 +709,17 @@ void proctab_unpin(struct proctab *tab, pid_t pid)
 
 size_t proctab_expire(struct proctab *tab, unsigned budget)
 {
-	uint64_t now = proctab_now_ms();
+	uint64_t now = util_now_ms();
 	size_t removed = 0;
 
-	for (unsigned n = 0; n < budget && tab->len > 0; n++) {
+	for (unsigned n = 0; n < budget && tab->by_pid.len > 0; n++) {
 		struct proctab_entry *pe;
 		struct procfs_stat st;
 		bool gone;
 
-		if (tab->expire_cursor >= tab->cap)
+		if (tab->expire_cursor >= tab->by_pid.cap)
 			tab->expire_cursor = 0;
-		pe = tab->slots[tab->expire_cursor];
+		pe = tab->by_pid.slots[tab->expire_cursor];
 		if (!pe || pe->pins || now - pe->last_used_ms < tab->grace_ms) {
 			tab->expire_cursor++;
 			continue;
@@ -818,7 +741,7 @@ size_t proctab_expire(struct proctab *tab, unsigned budget)
 void proctab_stats(const struct proctab *tab, struct proctab_stats *st)
 {
 	*st = tab->stats;
-	st->entries = tab->len;
+	st->entries = tab->by_pid.len;
 	st->max_entries = tab->max_entries;
 	st->bytes = tab->bytes;
 	st->max_bytes = tab->max_bytes;
