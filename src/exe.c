@@ -566,8 +566,8 @@ void exe_entry_add_path(struct exe_entry *e, const char *path)
 
 /*
  * Makes room for one more entry: evicts the least recently used idle one,
- * else the least recently used one being hashed. Pending entries used to
- * be kept, which let anyone who queued slow files fill the cache; the pool
+ * else the least recently used one being hashed. Keeping pending entries
+ * would let anyone who queued slow files fill the cache; the pool
  * holds its own fd, and exe_hash_done still delivers an evicted entry's
  * result, so nothing waits forever.
  */
@@ -739,10 +739,10 @@ enum exe_hash_state exe_entry_request_hash(struct exe_cache *cache, struct exe_e
 	 * A modification must win over a cached hash. The loop reads the
 	 * watch whenever it is readable; a write whose event is still queued
 	 * moved the file's ctime, which the fstat sees. With a watch, that
-	 * fstat runs once per millisecond per file: two per connect (process
-	 * and parent) were a tenth of the loop at full speed, and reading the
-	 * watch here as well, two reads per millisecond that found nothing.
-	 * Without a watch, on every request.
+	 * fstat runs at most once per millisecond per file: a connect asks
+	 * twice (process and parent), too often for a syscall each at full
+	 * speed, and reading the watch here as well would mostly find
+	 * nothing. Without a watch, on every request.
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

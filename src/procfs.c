@@ -413,16 +413,6 @@ struct procfs_map {
 	size_t cap, len; /* cap a power of two */
 };
 
-static uint64_t procfs_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static void procfs_map_init(struct procfs_map *m, size_t cap)
 {
 	m->cap = cap;
@@ -439,7 +429,7 @@ static void procfs_map_fini(struct procfs_map *m)
 
 static uint64_t *procfs_map_find(const struct procfs_map *m, uint64_t key)
 {
-	size_t mask = m->cap - 1, i = procfs_mix(key) & mask;
+	size_t mask = m->cap - 1, i = util_hash_mix(key) & mask;
 
 	for (; m->keys[i]; i = (i + 1) & mask)
 		if (m->keys[i] == key)
@@ -468,7 +458,7 @@ static void procfs_map_put(struct procfs_map *m, uint64_t key, uint64_t val)
 	if ((m->len + 1) * 2 > m->cap)
 		procfs_map_grow(m);
 	mask = m->cap - 1;
-	for (i = procfs_mix(key) & mask; m->keys[i]; i = (i + 1) & mask)
+	for (i = util_hash_mix(key) & mask; m->keys[i]; i = (i + 1) & mask)
 		if (m->keys[i] == key) {
 			m->vals[i] = val;
 			return;
@@ -480,14 +470,14 @@ static void procfs_map_put(struct procfs_map *m, uint64_t key, uint64_t val)
 
 static void procfs_map_del(struct procfs_map *m, uint64_t key)
 {
-	size_t mask = m->cap - 1, i = procfs_mix(key) & mask, j;
+	size_t mask = m->cap - 1, i = util_hash_mix(key) & mask, j;
 
 	for (; m->keys[i] != key; i = (i + 1) & mask)
 		if (!m->keys[i])
 			return;
 	/* Shift later members of the cluster back so probes never see a hole. */
 	for (j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
-		size_t home = procfs_mix(m->keys[j]) & mask;
+		size_t home = util_hash_mix(m->keys[j]) & mask;
 		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 		if (between)
 			continue;

@@ -188,7 +188,7 @@ void proctab_free(struct proctab *tab)
 
 /*
  * Makes room for one entry, by count and by bytes (command lines come from
- * other users: 64 KiB each for 65,536 entries was 4 GiB): evicts least
+ * other users: 64 KiB each for 65,536 entries would be 4 GiB): evicts least
  * recently used unpinned entries.
  */
 static int proctab_make_room(struct proctab *tab)

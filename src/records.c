@@ -85,21 +85,14 @@ struct records {
 };
 
 /*
- * FNV-1a: tables are keyed by paths and names, short strings. Strings are
- * stored cut at RECORDS_MAX_STRING bytes, so hashing and comparing look at
- * no more than that: a longer key (a 4095-byte path plus " (deleted)") is
- * then the same entry every time, not a new entry and a new detection per
- * connection.
+ * Strings are stored cut at RECORDS_MAX_STRING bytes, so hashing and
+ * comparing look at no more than that: a longer key (a 4095-byte path plus
+ * " (deleted)") is then the same entry every time, not a new entry and a
+ * new detection per connection.
  */
 static size_t records_hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < RECORDS_MAX_STRING && s[i]; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return (size_t)h;
+	return (size_t)util_hash_bytes(UTIL_HASH_SEED, s, strnlen(s, RECORDS_MAX_STRING));
 }
 
 /* Whether stored (already cut) equals s cut at RECORDS_MAX_STRING. */
@@ -719,8 +712,8 @@ static bool records_unstored_seen(struct records *r, const char *exe, const char
 {
 	uint64_t h = records_hash_str(exe);
 
-	h = (h ^ records_hash_str(name)) * 1099511628211ULL;
-	h = ((h ^ records_hash_str(sha256)) * 1099511628211ULL) | 1;
+	h = util_hash_mix(h ^ records_hash_str(name));
+	h = util_hash_mix(h ^ records_hash_str(sha256)) | 1;
 	if (r->unstored[h % RECORDS_UNSTORED_SLOTS] == h)
 		return true;
 	r->unstored[h % RECORDS_UNSTORED_SLOTS] = h;

@@ -29,9 +29,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * nothing hashed here is stored or compared across runs).
  * util_hash_mix: splitmix64's finaliser, every input bit reaching every
  * output bit: for integer keys (pids, inodes, watch descriptors).
- * util_hash_bytes: len bytes continuing from h, eight at a time (a byte at
- * a time was most of the writer's CPU on 300-byte records); UTIL_HASH_SEED
- * is the h to start from.
+ * util_hash_bytes: len bytes continuing from h, eight at a time (a record
+ * hashes some 300 bytes: two sha256s, command lines); UTIL_HASH_SEED is
+ * the h to start from.
  */
 #define UTIL_HASH_SEED 0xcbf29ce484222325ULL
 static inline uint64_t util_hash_mix(uint64_t x)
@@ -140,8 +140,8 @@ int util_open_state(int dirfd, const char *name, int flags, bool create, mode_t 
 
 /*
  * inet_ntop, with IPv4 written by hand: glibc formats it through sprintf,
- * which was 4 % of the loop at full speed (an address per connect event
- * and per record). Same output and NULL on error (errno set) as inet_ntop.
+ * too slow for an address per connect event and per record. Same output
+ * and NULL on error (errno set) as inet_ntop.
  */
 const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
 
