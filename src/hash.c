@@ -1,11 +1,11 @@
 /*
  * hash.c: SHA-256 worker threads. The loop thread queues jobs (a private dup
  * of an fd plus the caller's key); workers take them under one mutex, hash
- * with nettle reading HASH_CHUNK (64 KiB) at a time with pread (the fd's
+ * with nettle reading HASH_CHUNK bytes at a time with pread (the fd's
  * offset is never used, so the fd may be shared), and append results to a
- * done list, then bump an eventfd. The loop drains that list in hash_pool_collect. The only
- * shared state is the queues, the done list and the counters, all under the
- * mutex.
+ * done list, then bump an eventfd. The loop drains that list in
+ * hash_pool_collect. The only shared state is the queues, the done list
+ * and the counters, all under the mutex.
  *
  * Waiting jobs sit in one FIFO per uid; the uids with work form a ring that
  * workers serve round robin, one job per turn, so a user who queues a
