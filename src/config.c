@@ -277,20 +277,6 @@ static bool config_set_value(const struct config_def *d, const cJSON *item,
 	return false;
 }
 
-/* Offset of the first byte that breaks UTF-8, or len when all is valid. */
-static size_t config_utf8_invalid_at(const unsigned char *s, size_t len)
-{
-	size_t i = 0, n;
-
-	while (i < len) {
-		n = util_utf8_len(s + i, len - i);
-		if (n == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
 /* Line and column (1-based) of byte offset off in text. */
 static void config_position(const char *text, size_t off, size_t *line, size_t *col)
 {
@@ -506,7 +492,7 @@ int config_parse(const char *text, size_t len, config_warn_cb warn, void *data,
 				    line, col);
 		goto out;
 	}
-	bad = config_utf8_invalid_at((const unsigned char *)text, len);
+	bad = util_utf8_valid(text, len);
 	if (bad < len) {
 		config_position(text, bad, &line, &col);
 		*errmsg = xasprintf("line %zu, column %zu: invalid UTF-8 (byte 0x%02x)", line, col,

@@ -205,16 +205,8 @@ int notify_find_user(const struct notify_config *cfg, uid_t *uid, gid_t *gid)
 /* True when s[0..len) is valid UTF-8 without NUL (what D-Bus accepts). */
 bool notify_valid_utf8(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n;
-
 	/* D-Bus strings may hold no NUL. */
-	while (i < len) {
-		if (p[i] == 0 || (n = util_utf8_len(p + i, len - i)) == 0)
-			return false;
-		i += n;
-	}
-	return true;
+	return util_utf8_valid(s, len) == len && !memchr(s, '\0', len);
 }
 
 /* Fills p from a packet's header once its lengths add up; 0 or -EINVAL. */

@@ -659,31 +659,21 @@ out:
  */
 static void csv_field(FILE *out, const unsigned char *s, size_t len)
 {
-	bool quote = false;
+	char buf[512], *text = buf;
+	size_t need = util_escape_flags(buf, sizeof(buf), (const char *)s, len, UTIL_ESCAPE_CSV);
+	bool quote = memchr(s, ',', len) || memchr(s, '"', len);
 
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == ',' || s[i] == '"')
-			quote = true;
+	if (need >= sizeof(buf)) {
+		text = xmalloc(need + 1);
+		util_escape_flags(text, need + 1, (const char *)s, len, UTIL_ESCAPE_CSV);
 	}
 	if (quote)
 		fputc('"', out);
-	for (size_t i = 0; i < len;) {
-		enum util_text_kind kind;
-		uint32_t cp;
-		size_t n = util_text_next(s + i, len - i, &cp, &kind);
-
-		if (kind == UTIL_TEXT_INVALID || (n == 1 && (kind == UTIL_TEXT_UNSAFE || cp == '\\')))
-			fprintf(out, "\\x%02x", s[i]);
-		else if (kind == UTIL_TEXT_UNSAFE)
-			fprintf(out, "\\u%04x", (unsigned)cp);
-		else if (cp == '"')
-			fputs("\"\"", out);
-		else
-			fwrite(s + i, 1, n, out);
-		i += n;
-	}
+	fwrite(text, 1, need, out);
 	if (quote)
 		fputc('"', out);
+	if (text != buf)
+		free(text);
 }
 
 /*

@@ -541,44 +541,11 @@ static char *records_escape_text(const char *s)
 char *records_markup_escape(const char *s, size_t len, size_t max_bytes)
 {
 	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, o = 0;
 	char *out = xmalloc(max_bytes + sizeof(ellipsis));
 
-	while (i < len) {
-		char esc[8];
-		const char *piece = esc;
-		enum util_text_kind kind;
-		uint32_t cp;
-		size_t plen, n = util_text_next(p + i, len - i, &cp, &kind);
-
-		switch (kind == UTIL_TEXT_PLAIN ? cp : 0x100) {
-		case '&': piece = "&amp;"; break;
-		case '<': piece = "&lt;"; break;
-		case '>': piece = "&gt;"; break;
-		case '"': piece = "&quot;"; break;
-		case '\'': piece = "&apos;"; break;
-		case '\\': piece = "\\\\"; break;
-		default:
-			if (kind == UTIL_TEXT_INVALID || (kind == UTIL_TEXT_UNSAFE && n == 1)) {
-				/* Visible, and D-Bus strings must be valid UTF-8. */
-				snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			} else if (kind == UTIL_TEXT_UNSAFE) {
-				snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
-			} else {
-				piece = (const char *)p + i;
-			}
-		}
-		plen = piece == (const char *)p + i ? n : strlen(piece);
-		if (o + plen > max_bytes) {
-			memcpy(out + o, ellipsis, sizeof(ellipsis));
-			return out;
-		}
-		memcpy(out + o, piece, plen);
-		o += plen;
-		i += n;
-	}
-	out[o] = '\0';
+	/* Visible, and D-Bus strings must be valid UTF-8: util's \xNN and \uNNNN. */
+	if (util_escape_flags(out, max_bytes + 1, s, len, UTIL_ESCAPE_MARKUP) > max_bytes)
+		strcat(out, ellipsis);
 	return out;
 }
 

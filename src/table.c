@@ -45,16 +45,10 @@ struct table {
 /* The code point at s (len bytes left), its byte length in *n (invalid: the byte, 1). */
 static uint32_t table_decode(const unsigned char *s, size_t len, size_t *n)
 {
+	enum util_text_kind kind;
 	uint32_t cp;
 
-	*n = util_utf8_len(s, len);
-	if (*n <= 1) {
-		*n = 1;
-		return s[0];
-	}
-	cp = s[0] & (0xff >> (*n + 1));
-	for (size_t i = 1; i < *n; i++)
-		cp = (cp << 6) | (s[i] & 0x3f);
+	*n = util_text_next(s, len, &cp, &kind);
 	return cp;
 }
 

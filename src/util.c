@@ -276,6 +276,20 @@ size_t util_utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+size_t util_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		n = util_utf8_len(p + i, len - i);
+		if (n == 0)
+			return i;
+		i += n;
+	}
+	return len;
+}
+
 size_t util_text_next(const unsigned char *s, size_t len, uint32_t *cp, enum util_text_kind *kind)
 {
 	size_t n = util_utf8_len(s, len), i;
@@ -299,6 +313,26 @@ size_t util_text_next(const unsigned char *s, size_t len, uint32_t *cp, enum uti
 	return n;
 }
 
+/* What a printable ASCII character becomes under flags, or NULL: itself. */
+static const char *util_escape_special(uint32_t cp, unsigned flags)
+{
+	if (flags & UTIL_ESCAPE_MARKUP) {
+		switch (cp) {
+		case '&': return "&amp;";
+		case '<': return "&lt;";
+		case '>': return "&gt;";
+		case '"': return "&quot;";
+		case '\'': return "&apos;";
+		case '\\': return "\\\\";
+		}
+	}
+	if ((flags & UTIL_ESCAPE_CSV) && (cp == '"' || cp == '\\'))
+		return cp == '"' ? "\"\"" : "\\x5c";
+	if ((flags & UTIL_ESCAPE_QUOTES) && (cp == '"' || cp == '\\'))
+		return cp == '"' ? "\\\"" : "\\\\";
+	return NULL;
+}
+
 size_t util_escape_flags(char *out, size_t outsz, const char *s, size_t len, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -317,12 +351,10 @@ size_t util_escape_flags(char *out, size_t outsz, const char *s, size_t len, uns
 			snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)p[i]);
 		} else if (kind == UTIL_TEXT_UNSAFE) {
 			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
-		} else if ((flags & UTIL_ESCAPE_QUOTES) && (cp == '\\' || cp == '"')) {
-			snprintf(esc, sizeof(esc), "\\%c", (char)cp);
-		} else {
+		} else if (!(piece = util_escape_special(cp, flags))) {
 			piece = (const char *)p + i;
 		}
-		plen = piece == esc ? strlen(esc) : n;
+		plen = piece == (const char *)p + i ? n : strlen(piece);
 		if (outsz && o + plen < outsz) {
 			memcpy(out + o, piece, plen);
 			o += plen;

@@ -107,12 +107,18 @@ size_t util_text_next(const unsigned char *s, size_t len, uint32_t *cp, enum uti
 /*
  * Appends to out (size outsz, always NUL-terminated) a printable form of
  * the len bytes at s under util_text_next's rule: invalid bytes and single-
- * byte controls as \xNN, multi-byte controls (C1, bidi) as \uNNNN; with
- * UTIL_ESCAPE_QUOTES also backslash and double quote (\\, \"). Stops at a
- * whole piece when out is full. Returns the length the full escape needs.
+ * byte controls as \xNN, multi-byte controls (C1, bidi) as \uNNNN. One of
+ * the flags also escapes what the sink gives a meaning to:
+ * UTIL_ESCAPE_QUOTES backslash and double quote (\\, \"); UTIL_ESCAPE_CSV
+ * the double quote as "" (RFC 4180) and the backslash as \x5c;
+ * UTIL_ESCAPE_MARKUP & < > " ' as XML entities and the backslash as \\
+ * (notification bodies). Stops at a whole piece when out is full. Returns
+ * the length the full escape needs.
  * util_escape is util_escape_flags with UTIL_ESCAPE_QUOTES.
  */
 #define UTIL_ESCAPE_QUOTES 1u
+#define UTIL_ESCAPE_CSV 2u
+#define UTIL_ESCAPE_MARKUP 4u
 size_t util_escape_flags(char *out, size_t outsz, const char *s, size_t len, unsigned flags);
 size_t util_escape(char *out, size_t outsz, const char *s, size_t len);
 /* util_escape into a new string. */
@@ -124,6 +130,8 @@ char *util_escape_dup(const char *s, size_t len);
  * U+10FFFF included. The one UTF-8 check every module uses.
  */
 size_t util_utf8_len(const unsigned char *s, size_t len);
+/* Offset of the first byte of s that breaks UTF-8 (util_utf8_len), or len when all is valid. */
+size_t util_utf8_valid(const char *s, size_t len);
 
 /*
  * Opens dirfd/name for a state file the daemon owns, so that nothing an

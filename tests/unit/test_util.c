@@ -104,6 +104,14 @@ static void test_escape(void)
 	/* Truncation never cuts an escape or a character in half. */
 	is_int(util_escape(out, 4, "\xc2\x9b" "abc", 5), 9, "escape: needed length of \\u009babc");
 	is_str(out, "", "escape: a piece that does not fit is left out whole");
+	util_escape_flags(out, sizeof(out), "a,\"b\\c\x1b\xff", 8, UTIL_ESCAPE_CSV);
+	is_str(out, "a,\"\"b\\x5cc\\x1b\\xff", "escape_flags CSV: \"\" and \\x5c, controls as \\xNN");
+	util_escape_flags(out, sizeof(out), "<a href='x'>&\"\\\xc2\x85", 17, UTIL_ESCAPE_MARKUP);
+	is_str(out, "&lt;a href=&apos;x&apos;&gt;&amp;&quot;\\\\\\u0085",
+	       "escape_flags MARKUP: entities, \\\\, NEL as \\u0085");
+	is_int(util_utf8_valid("ab\xc3\xa9", 4), 4, "utf8_valid: all valid");
+	is_int(util_utf8_valid("ab\xc3(", 4), 2, "utf8_valid: offset of the bad sequence");
+	is_int(util_utf8_valid("\xed\xa0\x80", 3), 0, "utf8_valid: a surrogate is invalid");
 	dup = util_escape_dup("\xe2\x80\xad", 3);
 	is_str(dup, "\\u202d", "escape_dup: LRO");
 	free(dup);
