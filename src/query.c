@@ -552,13 +552,6 @@ struct group_map {
 	size_t cap, count;
 };
 
-static int64_t sum_sat(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	return a + b;
-}
-
 static struct group *group_get(struct group_map *m, int64_t key)
 {
 	size_t i;
@@ -609,9 +602,9 @@ static int query_group_scan(sqlite3 *db, const struct query_opts *q)
 		struct group *g = group_get(&map, sqlite3_column_int64(stmt, 0));
 		int64_t t = sqlite3_column_int64(stmt, 4);
 
-		g->ev = sum_sat(g->ev, sqlite3_column_int64(stmt, 1));
-		g->se = sum_sat(g->se, sqlite3_column_int64(stmt, 2));
-		g->re = sum_sat(g->re, sqlite3_column_int64(stmt, 3));
+		g->ev = util_sat_add_i64(g->ev, sqlite3_column_int64(stmt, 1));
+		g->se = util_sat_add_i64(g->se, sqlite3_column_int64(stmt, 2));
+		g->re = util_sat_add_i64(g->re, sqlite3_column_int64(stmt, 3));
 		if (t < g->first)
 			g->first = t;
 		if (t > g->last)

@@ -260,7 +260,7 @@ static const char store_schema_v4[] =
  * on 10M rows. Filled in C (store_time_sums_build): SQL's SUM fails on an
  * overflow, where the writer and the viewer saturate.
  */
-/* c + excluded.c, saturating as store_sat_add does. */
+/* c + excluded.c, saturating at INT64_MAX as util_sat_add_i64 does. */
 #define TIME_SUMS_ADD(c) \
 	"CASE WHEN excluded." c " > 0 AND " c " > 9223372036854775807 - excluded." c \
 	" THEN 9223372036854775807 ELSE " c " + excluded." c " END"
@@ -284,7 +284,7 @@ static const char store_schema_v6[] =
 	"ALTER TABLE flows ADD COLUMN tot_send INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE flows ADD COLUMN tot_recv INTEGER NOT NULL DEFAULT 0;";
 
-/* TOT_ADD(c, p): c plus parameter p, saturating at INT64_MAX as store_sat_add does. */
+/* TOT_ADD(c, p): c plus parameter p, saturating at INT64_MAX as util_sat_add_i64 does. */
 #define TOT_ADD(c, p) \
 	c " = CASE WHEN " p " > 0 AND " c " > 9223372036854775807 - " p \
 	" THEN 9223372036854775807 ELSE " c " + " p " END"
@@ -305,7 +305,6 @@ static int flow_tot_cmp(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int64_t store_sat_add(int64_t a, int64_t b);
 
 /* Rows of a range collected before their flows' totals are updated (memory bound). */
 #define FLOW_TOTS_CHUNK 65536
@@ -325,7 +324,7 @@ static int store_flow_tots_flush(sqlite3_stmt *upd, struct flow_tot *t, size_t n
 		if (m > 0 && t[m - 1].id == t[i].id) {
 			t[m - 1].n++;
 			for (int c = 0; c < 3; c++)
-				t[m - 1].sums[c] = store_sat_add(t[m - 1].sums[c], t[i].sums[c]);
+				t[m - 1].sums[c] = util_sat_add_i64(t[m - 1].sums[c], t[i].sums[c]);
 			continue;
 		}
 		t[m++] = t[i];
@@ -408,12 +407,6 @@ static int store_flow_tots_build(sqlite3 *db)
 	return rc;
 }
 
-/* Saturating as the viewer sums (viewdata.c): a counter near INT64_MAX stays there. */
-static int64_t store_sat_add(int64_t a, int64_t b)
-{
-	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
-}
-
 /*
  * Recomputes time_sums for the windows in [lo, hi] from conn_rows (read in
  * key order: each window's rows are one run): windows of at least
@@ -469,7 +462,7 @@ static int store_time_sums_fill(sqlite3 *db, int64_t lo, int64_t hi)
 		t = sqlite3_column_int64(sel, 0);
 		n++;
 		for (int c = 0; c < 3; c++)
-			sums[c] = store_sat_add(sums[c], sqlite3_column_int64(sel, c + 1));
+			sums[c] = util_sat_add_i64(sums[c], sqlite3_column_int64(sel, c + 1));
 	}
 	rc = SQLITE_OK;
 out:
@@ -1338,11 +1331,6 @@ static int64_t clamp_u64(uint64_t v)
 	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-static int64_t add_sat(int64_t a, int64_t b)
-{
-	return a > INT64_MAX - b ? INT64_MAX : a + b;
-}
-
 /* Resolves a record's strings to ids (cache, then database). */
 static int store_resolve(struct store *st, const struct store_row *row, struct resolved_row *out)
 {
@@ -1522,7 +1510,7 @@ static int store_rollup_add(struct store *st, const struct conn_row *rows, size_
 	for (size_t i = 0; i < n_res; i++) {
 		if (n && day_row_cmp(&roll[n - 1], &roll[i]) == 0) {
 			for (int c = FD_CONNS; c < N_FD_COLS; c++)
-				roll[n - 1].col[c] = add_sat(roll[n - 1].col[c], roll[i].col[c]);
+				roll[n - 1].col[c] = util_sat_add_i64(roll[n - 1].col[c], roll[i].col[c]);
 			continue;
 		}
 		roll[n++] = roll[i];
@@ -1594,7 +1582,7 @@ static int store_times_add(struct store *st, const struct conn_row *rows, size_t
 
 		for (j = i; j < n && rows[j].col[CR_CONTIME] == t; j++)
 			for (int c = 0; c < 3; c++)
-				sums[c] = store_sat_add(sums[c], rows[j].col[CR_CONNS + c]);
+				sums[c] = util_sat_add_i64(sums[c], rows[j].col[CR_CONNS + c]);
 		sqlite3_bind_int64(st->sel_ts, 1, t);
 		rc = sqlite3_step(st->sel_ts);
 		sqlite3_reset(st->sel_ts);
@@ -1760,7 +1748,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	for (size_t i = 0; i < n_rows; i++) {
 		if (n && conn_row_cmp(&cr[n - 1], &cr[i]) == 0) {
 			for (int c = CR_CONNS; c < N_CR_COLS; c++)
-				cr[n - 1].col[c] = add_sat(cr[n - 1].col[c], cr[i].col[c]);
+				cr[n - 1].col[c] = util_sat_add_i64(cr[n - 1].col[c], cr[i].col[c]);
 			continue;
 		}
 		cr[n++] = cr[i];

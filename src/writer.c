@@ -205,11 +205,6 @@ static void agg_grow(struct agg *a)
 	free(old.slots);
 }
 
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
 /*
  * Merges rec (owned) into the table. No bound here: writer_submit reserved
  * room for rec (agg_rows), so the table holds at most max_queued rows.
@@ -223,9 +218,9 @@ static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec)
 		agg_grow(a);
 	e = agg_slot(a, hash, contime, rec);
 	if (e->rec) {
-		e->rec->conns = sat_add(e->rec->conns, rec->conns);
-		e->rec->send = sat_add(e->rec->send, rec->send);
-		e->rec->recv = sat_add(e->rec->recv, rec->recv);
+		e->rec->conns = util_sat_add_u64(e->rec->conns, rec->conns);
+		e->rec->send = util_sat_add_u64(e->rec->send, rec->send);
+		e->rec->recv = util_sat_add_u64(e->rec->recv, rec->recv);
 		conn_record_free(rec);
 		return;
 	}

@@ -320,19 +320,11 @@ static int viewdata_fill(struct viewdata *d, sqlite3_stmt *st, int next)
 /* Groups summed in C at most (each costs 40 bytes); beyond, SQL does it. */
 #define VIEWDATA_MAX_C_GROUPS (1u << 22)
 
-/* Saturating: byte counters near INT64_MAX stay there instead of wrapping. */
-static int64_t viewdata_add(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	return a + b;
-}
-
 static void viewdata_sum_add(struct viewdata_sum *e, int64_t conns, int64_t send, int64_t recv)
 {
-	e->conns = viewdata_add(e->conns, conns);
-	e->send = viewdata_add(e->send, send);
-	e->recv = viewdata_add(e->recv, recv);
+	e->conns = util_sat_add_i64(e->conns, conns);
+	e->send = util_sat_add_i64(e->send, send);
+	e->recv = util_sat_add_i64(e->recv, recv);
 	e->seen = true;
 }
 
