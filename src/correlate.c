@@ -249,23 +249,10 @@ static void corr_ident_clear(struct corr_ident *id)
  * The table holds one reference per string; strings only it still holds
  * are dropped when it fills up (then it grows if still half full).
  */
-/* FNV-1a over a string and its terminator (so "ab","c" and "a","bc" differ). */
-static uint64_t corr_hash_str(uint64_t h, const char *str)
-{
-	const unsigned char *p = (const unsigned char *)(str ? str : "");
-
-	do {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	} while (*p++);
-	return h;
-}
-
+/* A string and its terminator (so "ab","c" and "a","bc" differ). */
 static uint64_t corr_str_hash(const char *s)
 {
-	uint64_t h = corr_hash_str(0xcbf29ce484222325ULL, s);
-
-	return h ^ (h >> 31);
+	return util_hash_bytes(UTIL_HASH_SEED, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
 static void corr_intern_put(char **slots, size_t cap, char *s)
@@ -450,9 +437,7 @@ static void corr_ident_empty(struct correlate *c, struct corr_ident *id)
  */
 static uint64_t corr_hash_ptr(uint64_t h, const void *p)
 {
-	h ^= (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
-	h *= 0x100000001b3ULL;
-	return h ^ (h >> 29);
+	return util_hash_mix(h ^ (uint64_t)(uintptr_t)p);
 }
 
 static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
@@ -460,11 +445,8 @@ static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
 	h = corr_hash_ptr(h, id->exe);
 	h = corr_hash_ptr(h, id->name);
 	h = corr_hash_ptr(h, id->cmdline);
-	h ^= id->dev * 0x9e3779b97f4a7c15ULL;
-	h *= 0x100000001b3ULL;
-	h ^= id->ino * 0xc2b2ae3d27d4eb4fULL;
-	h *= 0x100000001b3ULL;
-	return h;
+	h = util_hash_mix(h ^ id->dev);
+	return util_hash_mix(h ^ id->ino);
 }
 
 /*
@@ -473,7 +455,7 @@ static uint64_t corr_hash_ident(uint64_t h, const struct corr_ident *id)
  */
 static uint64_t corr_who_hash(const struct corr_who *w)
 {
-	return corr_hash_ident(corr_hash_ident(0xcbf29ce484222325ULL, &w->proc), &w->parent);
+	return corr_hash_ident(corr_hash_ident(UTIL_HASH_SEED, &w->proc), &w->parent);
 }
 
 /*
@@ -1133,15 +1115,11 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 /* A send's (pid, fd, destination), hashed for the send cache. */
 static uint64_t corr_send_hash(pid_t pid, const struct auparse_connect *ac)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const uint8_t *p = ac->addr_raw;
+	const uint64_t who[2] = { (uint64_t)(uint32_t)pid << 32 | (uint32_t)ac->fd,
+				  (uint64_t)ac->family << 16 | ac->port };
 
-	h = (h ^ (uint64_t)(uint32_t)pid) * 0x100000001b3ULL;
-	h = (h ^ (uint64_t)(uint32_t)ac->fd) * 0x100000001b3ULL;
-	h = (h ^ ((uint64_t)ac->family << 16 | ac->port)) * 0x100000001b3ULL;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h | 1;
+	return util_hash_bytes(util_hash_bytes(UTIL_HASH_SEED, who, sizeof(who)), ac->addr_raw,
+			       sizeof(ac->addr_raw)) | 1;
 }
 
 void correlate_connect(struct correlate *c, const struct auparse_event *ev)

@@ -105,32 +105,9 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * A multiply-xorshift hash of the bytes, eight at a time, continuing from
- * h. A record hashes some 300 bytes (two sha256s, command lines): FNV's
- * byte at a time made this most of the writer's CPU. Only equality within
- * one run matters (the table is in memory).
- */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-	uint64_t w;
-
-	for (; len >= 8; s += 8, len -= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-		h ^= h >> 32;
-	}
-	w = len;
-	for (size_t i = 0; i < len; i++)
-		w = w << 8 | s[i];
-	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 29);
-}
-
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	return hash_bytes(h, s, strlen(s) + 1);
+	return util_hash_bytes(h, s, strlen(s) + 1);
 }
 
 static uint64_t hash_ident(uint64_t h, const struct conn_ident *id)
@@ -143,11 +120,11 @@ static uint64_t hash_ident(uint64_t h, const struct conn_ident *id)
 
 static uint64_t agg_hash(int64_t contime, const struct conn_record *r)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = UTIL_HASH_SEED;
 	int ints[6] = { r->family, r->protocol, r->direction, r->lport, r->rport, (int)r->uid };
 
-	h = hash_bytes(h, &contime, sizeof(contime));
-	h = hash_bytes(h, ints, sizeof(ints));
+	h = util_hash_bytes(h, &contime, sizeof(contime));
+	h = util_hash_bytes(h, ints, sizeof(ints));
 	h = hash_ident(h, &r->proc);
 	h = hash_ident(h, &r->parent);
 	h = hash_str(h, r->laddr);
