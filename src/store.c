@@ -594,24 +594,6 @@ static int store_rc(struct store *st, int rc)
 	return store_errno(rc);
 }
 
-/* A multiply-xorshift hash taking 8 bytes per step (keys are paths, ~50 bytes). */
-static uint64_t lookup_hash(const char *key, size_t len)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
-
-	while (len >= 8) {
-		memcpy(&w, key, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		key += 8;
-		len -= 8;
-	}
-	w = 0;
-	memcpy(&w, key, len);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 29);
-}
-
 static void lookup_clear(struct lookup *lk)
 {
 	for (size_t i = 0; i < lk->cap; i++)
@@ -642,7 +624,7 @@ static bool lookup_get(struct lookup *lk, const char *key, size_t len, int64_t *
 
 	if (!lk->cap)
 		return false;
-	e = lookup_slot(lk, key, len, lookup_hash(key, len));
+	e = lookup_slot(lk, key, len, util_hash_bytes(UTIL_HASH_SEED, key, len));
 	if (!e->key)
 		return false;
 	*id = e->id;
@@ -651,7 +633,7 @@ static bool lookup_get(struct lookup *lk, const char *key, size_t len, int64_t *
 
 static void lookup_put(struct lookup *lk, const char *key, size_t len, int64_t id)
 {
-	uint64_t hash = lookup_hash(key, len);
+	uint64_t hash = util_hash_bytes(UTIL_HASH_SEED, key, len);
 	struct lookup_entry *e;
 
 	/* Bounded: a flood of distinct values drops the cache, not memory. */
