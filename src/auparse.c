@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 
 #include "auparse.h"
+#include "htab.h"
 #include "util.h"
 
 #define SPAN_NONE UINT32_MAX
@@ -62,7 +63,7 @@ struct path_rec {
 /* One event being reassembled. */
 struct ev {
 	struct ev *hnext;          /* hash chain */
-	struct ev *older, *newer;  /* age list */
+	struct htab_node age;      /* age list: head oldest */
 	uint64_t created_ms;
 	uint32_t serial;
 	bool skip;                 /* a syscall we do not use: records only swallowed */
@@ -103,8 +104,7 @@ struct auparse {
 	void *data;
 	struct ev **buckets;
 	uint32_t mask;
-	struct ev *oldest, *newest;
-	size_t n_events;
+	struct htab_list age;      /* in-flight events, oldest first */
 	size_t bytes;              /* memory of in-flight events */
 	struct ev *pool;
 	size_t pool_n;
@@ -356,6 +356,12 @@ literal:
 
 /* ---- events: table, age list, memory ---- */
 
+/* The oldest in-flight event, or NULL. */
+static struct ev *auparse_oldest(const struct auparse *p)
+{
+	return htab_entry(p->age.head, struct ev, age);
+}
+
 static void auparse_unlink(struct auparse *p, struct ev *e)
 {
 	struct ev **pp = &p->buckets[e->serial & p->mask];
@@ -364,15 +370,7 @@ static void auparse_unlink(struct auparse *p, struct ev *e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		p->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		p->newest = e->older;
-	p->n_events--;
+	htab_list_unlink(&p->age, &e->age);
 }
 
 static size_t auparse_ev_bytes(const struct ev *e)
@@ -424,10 +422,10 @@ static void auparse_emit(struct auparse *p, struct ev *e, bool complete);
 static int auparse_make_room(struct auparse *p, struct ev *keep, size_t grow)
 {
 	while (p->bytes + grow > p->lim.max_total_bytes) {
-		struct ev *victim = p->oldest;
+		struct ev *victim = auparse_oldest(p);
 
 		if (victim == keep)
-			victim = victim->newer;
+			victim = htab_entry(victim->age.next, struct ev, age);
 		if (!victim)
 			return -ENOBUFS;
 		p->st.evicted++;
@@ -511,8 +509,8 @@ static struct ev *auparse_ev_new(struct auparse *p, uint32_t serial, uint64_t no
 {
 	struct ev *e;
 
-	if (p->n_events >= p->lim.max_events) {
-		e = p->oldest;
+	if (p->age.len >= p->lim.max_events) {
+		e = auparse_oldest(p);
 		p->st.evicted++;
 		auparse_unlink(p, e);
 		auparse_emit(p, e, false);
@@ -530,13 +528,7 @@ static struct ev *auparse_ev_new(struct auparse *p, uint32_t serial, uint64_t no
 	p->bytes += auparse_ev_bytes(e);
 	e->hnext = p->buckets[serial & p->mask];
 	p->buckets[serial & p->mask] = e;
-	e->older = p->newest;
-	if (p->newest)
-		p->newest->newer = e;
-	else
-		p->oldest = e;
-	p->newest = e;
-	p->n_events++;
+	htab_list_push_tail(&p->age, &e->age);
 	return e;
 }
 
@@ -1291,9 +1283,10 @@ static void auparse_expire(struct auparse *p, uint64_t now_ms)
 {
 	uint64_t limit = p->expect_eoe ? p->lim.timeout_ms : p->lim.no_eoe_timeout_ms;
 
-	while (p->oldest && now_ms >= p->oldest->created_ms &&
-	       now_ms - p->oldest->created_ms >= limit) {
-		struct ev *e = p->oldest;
+	struct ev *e;
+
+	while ((e = auparse_oldest(p)) && now_ms >= e->created_ms &&
+	       now_ms - e->created_ms >= limit) {
 
 		if (p->expect_eoe)
 			p->st.timed_out++;
@@ -1355,24 +1348,25 @@ int auparse_new(const struct auparse_limits *limits, auparse_event_cb cb, void *
 	return 0;
 }
 
-static void auparse_free_list(struct ev *e, bool by_age)
+static void auparse_ev_free(struct ev *e)
 {
-	while (e) {
-		struct ev *next = by_age ? e->newer : e->hnext;
-
-		free(e->buf);
-		free(e->args);
-		free(e);
-		e = next;
-	}
+	free(e->buf);
+	free(e->args);
+	free(e);
 }
 
 void auparse_free(struct auparse *p)
 {
 	if (!p)
 		return;
-	auparse_free_list(p->oldest, true);
-	auparse_free_list(p->pool, false);
+	for (struct htab_node *n = p->age.head, *next; n; n = next) {
+		next = n->next;
+		auparse_ev_free(htab_entry(n, struct ev, age));
+	}
+	for (struct ev *e = p->pool, *next; e; e = next) {
+		next = e->hnext;
+		auparse_ev_free(e);
+	}
 	free(p->buckets);
 	free(p->argv_out);
 	free(p);
@@ -1506,9 +1500,9 @@ void auparse_tick(struct auparse *p, uint64_t now_ms)
 
 void auparse_flush(struct auparse *p)
 {
-	while (p->oldest) {
-		struct ev *e = p->oldest;
+	struct ev *e;
 
+	while ((e = auparse_oldest(p))) {
 		auparse_unlink(p, e);
 		auparse_emit(p, e, false);
 	}
@@ -1517,6 +1511,6 @@ void auparse_flush(struct auparse *p)
 void auparse_stats(const struct auparse *p, struct auparse_stats *st)
 {
 	*st = p->st;
-	st->in_flight = p->n_events;
+	st->in_flight = p->age.len;
 	st->in_flight_bytes = p->bytes;
 }
