@@ -7,9 +7,9 @@
  * gone; the table itself never holds fds.
  *
  * Lookup is an open-addressing table keyed by pid plus an LRU list for
- * eviction when the table is full. Reading /proc for a process reads stat
- * before and after the other files: a different start time means the pid
- * was reused in between, and the read is thrown away.
+ * eviction when the table is full (both htab.h). Reading /proc for a
+ * process reads stat before and after the other files: a different start
+ * time means the pid was reused in between, and the read is thrown away.
  */
 
 #include <errno.h>
