@@ -70,168 +70,135 @@
 	" LEFT JOIN addresses ra ON ra.id = c.raddr_id" \
 	" LEFT JOIN addresses la ON la.id = c.laddr_id"
 
-/* Version 1: the contract of DESIGN.md "Database". */
-static const char store_schema_v1[] =
-	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL,"
-	" name TEXT NOT NULL, cmdline TEXT NOT NULL, sha256 TEXT NOT NULL,"
-	" UNIQUE(exe, name, cmdline, sha256));"
-	"CREATE TABLE addresses(id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE domains(id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE);"
-	/*
-	 * WITHOUT ROWID, keyed by every column but the counters, contime
-	 * first: the merge rule is the key, time ranges and retention walk
-	 * the table in order, and no separate contime index (13 B/row) is
-	 * needed. See the benchmark for the figures.
-	 */
-	"CREATE TABLE connections(contime INTEGER NOT NULL,"
-	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
-	" direction INTEGER NOT NULL,"
-	" lport INTEGER NOT NULL, rport INTEGER NOT NULL,"
-	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL,"
-	" send INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" PRIMARY KEY(contime, exe_id, pexe_id, uid, family, protocol, direction,"
-	" lport, rport, laddr_id, raddr_id, domain_id)) WITHOUT ROWID;"
-	"INSERT INTO executables(id, exe, name, cmdline, sha256) VALUES(0, '', '', '', '');"
-	"INSERT INTO addresses(id, addr) VALUES(0, '');"
+/*
+ * The schema, version 1 (store.h describes the tables and their rules).
+ * 0.1.0 was never released: its development schema versions 1 to 6 are
+ * not migrated (store_open moves such a file aside), so version 1 is
+ * created in one step. A table of a later feature before the first
+ * release is one more STORE_TABLE_* block here; after it, a step in
+ * store_migrations below.
+ *
+ * The lookup tables of the contract: id 0 is the empty value.
+ */
+#define STORE_TABLES_LOOKUP \
+	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL," \
+	" name TEXT NOT NULL, cmdline TEXT NOT NULL, sha256 TEXT NOT NULL," \
+	" UNIQUE(exe, name, cmdline, sha256));" \
+	"CREATE TABLE addresses(id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);" \
+	"CREATE TABLE domains(id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE);" \
+	"INSERT INTO executables(id, exe, name, cmdline, sha256) VALUES(0, '', '', '', '');" \
+	"INSERT INTO addresses(id, addr) VALUES(0, '');" \
 	"INSERT INTO domains(id, domain) VALUES(0, '');"
-	STORE_FLAT_VIEW ";";
-
-/* UTC midnight (unix seconds) of the day holding the integer expression t. */
-#define STORE_DAY_SQL(t) "(" t " - ((" t " % 86400) + 86400) % 86400)"
-
-/* The rollup's columns after day, in key order, then its counters. */
-#define ROLLUP_KEY_COLS "exe_id, pexe_id, uid, family, protocol, direction, rport, raddr_id, domain_id"
-
-/* Aggregates connections rows (a WHERE clause may follow) into rollup rows. */
-#define ROLLUP_SELECT \
-	"SELECT " STORE_DAY_SQL("contime") ", " ROLLUP_KEY_COLS ", SUM(conns), SUM(send), SUM(recv)" \
-	" FROM connections"
-#define ROLLUP_GROUP " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
 
 /* The start of the rollup week (STORE_ROLLUP_SECONDS) holding the integer expression t. */
 #define STORE_WEEK_SQL(t) "(" t " - ((" t " % 604800) + 604800) % 604800)"
 
-/* Version 3's rollup: conn_rows (a WHERE may follow, then GROUP BY 1, 2) per week and flow. */
+/* The rollup: conn_rows (a WHERE may follow, then GROUP BY 1, 2) per week and flow. */
 #define FLOW_WEEKS_SELECT \
 	"SELECT " STORE_WEEK_SQL("contime") ", flow_id, SUM(conns), SUM(send), SUM(recv)" \
 	" FROM conn_rows"
 
 /*
- * Version 2: the rollup, per UTC day, of every connections column but
- * contime, lport and laddr_id (ephemeral local ports would make it as large
- * as connections), so long ranges read a smaller table. Built from the
- * rows already there, up to the newest row's day (see store.h).
+ * connections is a view over two tables, so a row stores only what changes
+ * from connection to connection. flows holds each distinct identity (every
+ * column but contime, the ephemeral port and the counters; "port" is the
+ * service port: rport outbound and for exec rows, lport inbound); conn_rows
+ * holds (contime, flow_id, eport, counters), eport being the other port. A
+ * realistic row thus costs about 27 bytes instead of 48
+ * (tests/bench/bench_store.c). The rollup is per flow and week
+ * (flow_weeks): a week holds 2.1 times fewer rows than 7 days (4.2 B per
+ * raw row instead of 8.8). The view has the contract's 15 columns in their
+ * order; INSTEAD OF triggers keep INSERT, UPDATE and DELETE on it working
+ * (they maintain none of the sums: store_rollup_build recomputes them).
  */
-static const char store_schema_v2[] =
-	"CREATE TABLE rollup(day INTEGER NOT NULL,"
-	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
-	" direction INTEGER NOT NULL, rport INTEGER NOT NULL,"
-	" raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" PRIMARY KEY(day, " ROLLUP_KEY_COLS ")) WITHOUT ROWID;"
-	"INSERT INTO rollup " ROLLUP_SELECT " WHERE contime < (SELECT " STORE_DAY_SQL("m")
-	" FROM (SELECT max(contime) AS m FROM connections))" ROLLUP_GROUP ";";
-
-/*
- * Version 3: connections becomes a view over two tables, so a row stores
- * only what changes from connection to connection. flows holds each
- * distinct identity (every column but contime, the ephemeral port and the
- * counters; "port" is the service port: rport outbound and for exec rows,
- * lport inbound); conn_rows holds (contime, flow_id, eport, counters),
- * eport being the other port. A realistic row thus costs about 27 bytes
- * instead of 48 (tests/bench/bench_store.c). The rollup is per flow and
- * week (flow_weeks): per flow it drops the ephemeral port the v2 rollup kept
- * for inbound rows, and a week holds 2.1 times fewer rows than 7 days
- * (measured: 4.2 B per raw row instead of 8.8), which keeps a realistic row
- * under 40 bytes in all. The view has the contract's 15 columns in their order;
- * INSTEAD OF triggers keep INSERT, UPDATE and DELETE on it working (they do
- * not maintain flow_weeks: store_rollup_build recomputes it).
- */
-#define V3_PORT(r) "CASE " r ".direction WHEN 1 THEN " r ".lport ELSE " r ".rport END"
-#define V3_EPORT(r) "CASE " r ".direction WHEN 1 THEN " r ".rport ELSE " r ".lport END"
-#define V3_MATCH(r) \
+#define FLOW_PORT(r) "CASE " r ".direction WHEN 1 THEN " r ".lport ELSE " r ".rport END"
+#define FLOW_EPORT(r) "CASE " r ".direction WHEN 1 THEN " r ".rport ELSE " r ".lport END"
+#define FLOW_MATCH(r) \
 	"exe_id = " r ".exe_id AND pexe_id = " r ".pexe_id AND uid = " r ".uid AND family = " r \
 	".family AND protocol = " r ".protocol AND direction = " r ".direction AND port = (" \
-	V3_PORT(r) ") AND laddr_id = " r ".laddr_id AND raddr_id = " r ".raddr_id" \
+	FLOW_PORT(r) ") AND laddr_id = " r ".laddr_id AND raddr_id = " r ".raddr_id" \
 	" AND domain_id = " r ".domain_id"
-#define V3_FLOW_COLS \
+#define FLOW_COLS \
 	"exe_id, pexe_id, uid, family, protocol, direction, port, laddr_id, raddr_id, domain_id"
 /* The statements of the INSERT trigger for the row NEW (also used by UPDATE). */
-#define V3_INSERT_NEW \
+#define FLOW_INSERT_NEW \
 	" SELECT RAISE(ABORT, 'NOT NULL constraint failed: connections') WHERE" \
 	" NEW.contime IS NULL OR NEW.exe_id IS NULL OR NEW.pexe_id IS NULL OR NEW.uid IS NULL" \
 	" OR NEW.family IS NULL OR NEW.protocol IS NULL OR NEW.direction IS NULL" \
 	" OR NEW.lport IS NULL OR NEW.rport IS NULL OR NEW.laddr_id IS NULL" \
 	" OR NEW.raddr_id IS NULL OR NEW.domain_id IS NULL OR NEW.conns IS NULL" \
 	" OR NEW.send IS NULL OR NEW.recv IS NULL;" \
-	" INSERT OR IGNORE INTO flows(" V3_FLOW_COLS ") VALUES(NEW.exe_id, NEW.pexe_id," \
-	" NEW.uid, NEW.family, NEW.protocol, NEW.direction, " V3_PORT("NEW") ", NEW.laddr_id," \
+	" INSERT OR IGNORE INTO flows(" FLOW_COLS ") VALUES(NEW.exe_id, NEW.pexe_id," \
+	" NEW.uid, NEW.family, NEW.protocol, NEW.direction, " FLOW_PORT("NEW") ", NEW.laddr_id," \
 	" NEW.raddr_id, NEW.domain_id);" \
-	" INSERT OR IGNORE INTO conn_rows SELECT NEW.contime, id, " V3_EPORT("NEW") ", 0, 0, 0" \
-	" FROM flows WHERE " V3_MATCH("NEW") ";" \
+	" INSERT OR IGNORE INTO conn_rows SELECT NEW.contime, id, " FLOW_EPORT("NEW") ", 0, 0, 0" \
+	" FROM flows WHERE " FLOW_MATCH("NEW") ";" \
 	" UPDATE conn_rows SET conns = conns + NEW.conns, send = send + NEW.send," \
-	" recv = recv + NEW.recv WHERE contime = NEW.contime AND eport = (" V3_EPORT("NEW") ")" \
-	" AND flow_id = (SELECT id FROM flows WHERE " V3_MATCH("NEW") ");"
-#define V3_DELETE_OLD \
-	" DELETE FROM conn_rows WHERE contime = OLD.contime AND eport = (" V3_EPORT("OLD") ")" \
-	" AND flow_id = (SELECT id FROM flows WHERE " V3_MATCH("OLD") ");"
-
-static const char store_schema_v3[] =
-	"CREATE TABLE flows(id INTEGER PRIMARY KEY, exe_id INTEGER NOT NULL,"
-	" pexe_id INTEGER NOT NULL, uid INTEGER NOT NULL, family INTEGER NOT NULL,"
-	" protocol INTEGER NOT NULL, direction INTEGER NOT NULL, port INTEGER NOT NULL,"
-	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" UNIQUE(" V3_FLOW_COLS "));"
-	"CREATE TABLE conn_rows(contime INTEGER NOT NULL, flow_id INTEGER NOT NULL,"
-	" eport INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL,"
-	" recv INTEGER NOT NULL, PRIMARY KEY(contime, flow_id, eport)) WITHOUT ROWID;"
-	"CREATE TABLE flow_weeks(week INTEGER NOT NULL, flow_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" PRIMARY KEY(week, flow_id)) WITHOUT ROWID;"
-	"INSERT INTO flows(" V3_FLOW_COLS ") SELECT DISTINCT exe_id, pexe_id, uid, family,"
-	" protocol, direction, " V3_PORT("c") ", laddr_id, raddr_id, domain_id"
-	" FROM connections AS c;"
-	"INSERT INTO conn_rows SELECT c.contime, f.id, " V3_EPORT("c") ", c.conns, c.send, c.recv"
-	" FROM connections AS c JOIN flows AS f ON f.exe_id = c.exe_id AND f.pexe_id = c.pexe_id"
-	" AND f.uid = c.uid AND f.family = c.family AND f.protocol = c.protocol"
-	" AND f.direction = c.direction AND f.port = (" V3_PORT("c") ")"
-	" AND f.laddr_id = c.laddr_id AND f.raddr_id = c.raddr_id AND f.domain_id = c.domain_id"
-	" ORDER BY 1, 2, 3;"
-	"DROP VIEW connections_flat;"
-	"DROP TABLE rollup;"
-	"DROP TABLE connections;"
-	"CREATE VIEW connections AS SELECT r.contime AS contime, f.exe_id AS exe_id,"
-	" f.pexe_id AS pexe_id, f.uid AS uid, f.family AS family, f.protocol AS protocol,"
-	" f.direction AS direction,"
-	" CASE f.direction WHEN 1 THEN f.port ELSE r.eport END AS lport,"
-	" CASE f.direction WHEN 1 THEN r.eport ELSE f.port END AS rport,"
-	" f.laddr_id AS laddr_id, f.raddr_id AS raddr_id, f.domain_id AS domain_id,"
-	" r.conns AS conns, r.send AS send, r.recv AS recv"
-	" FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id;"
-	"CREATE TRIGGER connections_insert INSTEAD OF INSERT ON connections BEGIN"
-	V3_INSERT_NEW " END;"
-	"CREATE TRIGGER connections_delete INSTEAD OF DELETE ON connections BEGIN"
-	V3_DELETE_OLD " END;"
-	"CREATE TRIGGER connections_update INSTEAD OF UPDATE ON connections BEGIN"
-	V3_DELETE_OLD V3_INSERT_NEW " END;"
-	STORE_FLAT_VIEW ";"
-	"INSERT INTO flow_weeks " FLOW_WEEKS_SELECT " WHERE contime < (SELECT " STORE_WEEK_SQL("m")
-	" FROM (SELECT max(contime) AS m FROM conn_rows)) GROUP BY 1, 2;";
+	" recv = recv + NEW.recv WHERE contime = NEW.contime AND eport = (" FLOW_EPORT("NEW") ")" \
+	" AND flow_id = (SELECT id FROM flows WHERE " FLOW_MATCH("NEW") ");"
+#define FLOW_DELETE_OLD \
+	" DELETE FROM conn_rows WHERE contime = OLD.contime AND eport = (" FLOW_EPORT("OLD") ")" \
+	" AND flow_id = (SELECT id FROM flows WHERE " FLOW_MATCH("OLD") ");"
 
 /*
- * Version 4: eport_sums(inbound, eport, n, conns, send, recv), the sums of
- * the conn_rows rows before the rollup's first week not rolled up (R,
- * store.h) per ephemeral port and whether the flow is inbound, with n the
- * number of rows. Grouping all rows by remote port (inbound flows) or local
- * port (the others) otherwise reads every conn_rows row, as flow_weeks
- * drops eport: 3 s on 10M rows. It holds one row per port in use (about
- * 56,000 with random ephemeral ports: 1.3 B per row of a 1M-row database).
- * Kept per row, not per week, so retention subtracts exactly what it
- * deletes.
+ * flows' tot_n, tot_conns, tot_send, tot_recv: the number and sums of the
+ * flow's conn_rows rows before R (store.h), so summing every flow over all
+ * rows reads one flows row per flow, not every flow_weeks row; columns,
+ * not a table: about 12 B per flow instead of 21.
  */
+#define STORE_TABLES_ROWS \
+	"CREATE TABLE flows(id INTEGER PRIMARY KEY, exe_id INTEGER NOT NULL," \
+	" pexe_id INTEGER NOT NULL, uid INTEGER NOT NULL, family INTEGER NOT NULL," \
+	" protocol INTEGER NOT NULL, direction INTEGER NOT NULL, port INTEGER NOT NULL," \
+	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL," \
+	" tot_n INTEGER NOT NULL DEFAULT 0, tot_conns INTEGER NOT NULL DEFAULT 0," \
+	" tot_send INTEGER NOT NULL DEFAULT 0, tot_recv INTEGER NOT NULL DEFAULT 0," \
+	" UNIQUE(" FLOW_COLS "));" \
+	"CREATE TABLE conn_rows(contime INTEGER NOT NULL, flow_id INTEGER NOT NULL," \
+	" eport INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL," \
+	" recv INTEGER NOT NULL, PRIMARY KEY(contime, flow_id, eport)) WITHOUT ROWID;"
+
+/*
+ * The sums readers use instead of every row (store.h): flow_weeks per
+ * week and flow; eport_sums per ephemeral port and class for the rows
+ * before R (grouping all rows by port otherwise reads every row: 3 s on
+ * 10M rows; about 56,000 entries with random ports); time_sums per write
+ * window of STORE_TIME_SUMS_MIN_ROWS rows or more (the time grouping
+ * otherwise reads every row of its range: 2.5 s on 10M rows).
+ */
+#define STORE_TABLES_SUMS \
+	"CREATE TABLE flow_weeks(week INTEGER NOT NULL, flow_id INTEGER NOT NULL," \
+	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL," \
+	" PRIMARY KEY(week, flow_id)) WITHOUT ROWID;" \
+	"CREATE TABLE eport_sums(inbound INTEGER NOT NULL, eport INTEGER NOT NULL," \
+	" n INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL," \
+	" recv INTEGER NOT NULL, PRIMARY KEY(inbound, eport)) WITHOUT ROWID;" \
+	"CREATE TABLE time_sums(contime INTEGER PRIMARY KEY, conns INTEGER NOT NULL," \
+	" send INTEGER NOT NULL, recv INTEGER NOT NULL);"
+
+/* The contract's view connections (DESIGN.md), its triggers, and connections_flat. */
+#define STORE_VIEWS \
+	"CREATE VIEW connections AS SELECT r.contime AS contime, f.exe_id AS exe_id," \
+	" f.pexe_id AS pexe_id, f.uid AS uid, f.family AS family, f.protocol AS protocol," \
+	" f.direction AS direction," \
+	" CASE f.direction WHEN 1 THEN f.port ELSE r.eport END AS lport," \
+	" CASE f.direction WHEN 1 THEN r.eport ELSE f.port END AS rport," \
+	" f.laddr_id AS laddr_id, f.raddr_id AS raddr_id, f.domain_id AS domain_id," \
+	" r.conns AS conns, r.send AS send, r.recv AS recv" \
+	" FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id;" \
+	"CREATE TRIGGER connections_insert INSTEAD OF INSERT ON connections BEGIN" \
+	FLOW_INSERT_NEW " END;" \
+	"CREATE TRIGGER connections_delete INSTEAD OF DELETE ON connections BEGIN" \
+	FLOW_DELETE_OLD " END;" \
+	"CREATE TRIGGER connections_update INSTEAD OF UPDATE ON connections BEGIN" \
+	FLOW_DELETE_OLD FLOW_INSERT_NEW " END;" \
+	STORE_FLAT_VIEW ";"
+
+static const char store_schema_v1[] =
+	"PRAGMA application_id = " STRINGIFY(STORE_APPLICATION_ID) ";"
+	STORE_TABLES_LOOKUP STORE_TABLES_ROWS STORE_TABLES_SUMS STORE_VIEWS;
+
+/* eport_sums' rows from conn_rows (a WHERE may follow, then GROUP BY 1, 2). */
 #define EPORT_SUMS_SELECT \
 	"SELECT f.direction = 1, r.eport, count(*), SUM(r.conns), SUM(r.send), SUM(r.recv)" \
 	" FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id"
@@ -240,49 +207,11 @@ static const char store_schema_v3[] =
 	" ON CONFLICT(inbound, eport) DO UPDATE SET n = n + excluded.n," \
 	" conns = conns + excluded.conns, send = send + excluded.send," \
 	" recv = recv + excluded.recv"
-/* R (store.h) as SQL: the week after the newest rollup week, or no week at all. */
-#define STORE_ROLLED_SQL \
-	"(SELECT COALESCE(max(week) + " STRINGIFY(STORE_ROLLUP_SECONDS) \
-	", -9223372036854775807 - 1) FROM flow_weeks)"
 
-static const char store_schema_v4[] =
-	"CREATE TABLE eport_sums(inbound INTEGER NOT NULL, eport INTEGER NOT NULL,"
-	" n INTEGER NOT NULL, conns INTEGER NOT NULL, send INTEGER NOT NULL,"
-	" recv INTEGER NOT NULL, PRIMARY KEY(inbound, eport)) WITHOUT ROWID;"
-	"INSERT INTO eport_sums " EPORT_SUMS_SELECT " WHERE r.contime < " STORE_ROLLED_SQL
-	" GROUP BY 1, 2;";
-
-/*
- * Version 5: time_sums(contime, conns, send, recv), the sums of the
- * conn_rows rows of one write window, for windows of at least
- * STORE_TIME_SUMS_MIN_ROWS rows (store.h says why not every window). The
- * time grouping otherwise reads every conn_rows row of its range: 2.5 s
- * on 10M rows. Filled in C (store_time_sums_build): SQL's SUM fails on an
- * overflow, where the writer and the viewer saturate.
- */
 /* c + excluded.c, saturating at INT64_MAX as util_sat_add_i64 does. */
 #define TIME_SUMS_ADD(c) \
 	"CASE WHEN excluded." c " > 0 AND " c " > 9223372036854775807 - excluded." c \
 	" THEN 9223372036854775807 ELSE " c " + excluded." c " END"
-
-static const char store_schema_v5[] =
-	"CREATE TABLE time_sums(contime INTEGER PRIMARY KEY, conns INTEGER NOT NULL,"
-	" send INTEGER NOT NULL, recv INTEGER NOT NULL);";
-
-/*
- * Version 6: flows gains tot_n, tot_conns, tot_send, tot_recv, the sums of
- * the flow's conn_rows rows before R (the rows eport_sums counts), with
- * tot_n the number of rows, kept exactly as eport_sums is (weekly rollup,
- * late rows, retention). Summing every flow over all rows otherwise reads
- * every flow_weeks row (1.8M on 10M rows: half of the viewer's first
- * screen). Columns of flows, not a table of their own: about 12 B per flow
- * instead of 21 (issue 6's size target).
- */
-static const char store_schema_v6[] =
-	"ALTER TABLE flows ADD COLUMN tot_n INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE flows ADD COLUMN tot_conns INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE flows ADD COLUMN tot_send INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE flows ADD COLUMN tot_recv INTEGER NOT NULL DEFAULT 0;";
 
 /* TOT_ADD(c, p): c plus parameter p, saturating at INT64_MAX as util_sat_add_i64 does. */
 #define TOT_ADD(c, p) \
@@ -346,7 +275,7 @@ static int store_flow_tots_flush(sqlite3_stmt *upd, struct flow_tot *t, size_t n
 /*
  * Adds the conn_rows rows in [lo, hi) to their flows' totals (sign 1) or
  * takes them out (sign -1). Summed in C, saturating: SQL's SUM fails on an
- * overflow. At most FLOW_TOTS_CHUNK rows are held at a time (a migration
+ * overflow. At most FLOW_TOTS_CHUNK rows are held at a time (a rebuild
  * reads every row). Returns an SQLite result code.
  */
 static int store_flow_tots_range(sqlite3 *db, int64_t lo, int64_t hi, int sign)
@@ -390,7 +319,7 @@ out:
 
 static int store_query_int(sqlite3 *db, const char *sql, int64_t *ret);
 
-/* The totals of version 6 from scratch: every flow's rows before R. */
+/* The flows' totals from scratch: every flow's rows before R. */
 static int store_flow_tots_build(sqlite3 *db)
 {
 	int64_t until = INT64_MIN;
@@ -472,7 +401,7 @@ out:
 	return rc;
 }
 
-/* Fills time_sums from every conn_rows row (a migration step's fill). */
+/* Fills time_sums from every conn_rows row. */
 static int store_time_sums_build(sqlite3 *db)
 {
 	int rc = sqlite3_exec(db, "DELETE FROM time_sums", NULL, NULL, NULL);
@@ -482,16 +411,11 @@ static int store_time_sums_build(sqlite3 *db)
 
 /*
  * The migration table: step i takes user_version to steps[i].version. A
- * later version appends a step such as
- * "ALTER TABLE connections ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
+ * version after the first release appends a step such as
+ * "ALTER TABLE flows ADD COLUMN x INTEGER NOT NULL DEFAULT 0".
  */
 static const struct store_migration store_migrations[] = {
 	{ 1, store_schema_v1, NULL },
-	{ 2, store_schema_v2, NULL },
-	{ 3, store_schema_v3, NULL },
-	{ 4, store_schema_v4, NULL },
-	{ 5, store_schema_v5, store_time_sums_build },
-	{ 6, store_schema_v6, store_flow_tots_build },
 };
 
 /* A string -> id map (open addressing), the cache of one lookup table. */
@@ -870,7 +794,7 @@ static int store_prepare(struct store *st)
 		  " AND pexe_id = ?2 AND uid = ?3 AND family = ?4 AND protocol = ?5"
 		  " AND direction = ?6 AND port = ?7 AND laddr_id = ?8 AND raddr_id = ?9"
 		  " AND domain_id = ?10" },
-		{ offsetof(struct store, ins_flow), "INSERT INTO flows(" V3_FLOW_COLS ")"
+		{ offsetof(struct store, ins_flow), "INSERT INTO flows(" FLOW_COLS ")"
 		  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
 		{ offsetof(struct store, sel_row), "SELECT 1 FROM conn_rows WHERE contime = ?1"
 		  " AND flow_id = ?2 AND eport = ?3" },
@@ -935,7 +859,7 @@ int store_harden_reader(sqlite3 *db)
  */
 static int store_open_db(struct store *st, char **msg)
 {
-	int64_t version = 0, tables = 0;
+	int64_t version = 0, tables = 0, app_id = 0;
 	int one = 1, rc, r;
 
 	/*
@@ -970,6 +894,8 @@ static int store_open_db(struct store *st, char **msg)
 	/* Reading page 1 and the schema finds garbage and truncated files. */
 	rc = store_query_int(st->db, "PRAGMA user_version", &version);
 	if (rc == SQLITE_OK)
+		rc = store_query_int(st->db, "PRAGMA application_id", &app_id);
+	if (rc == SQLITE_OK)
 		rc = store_query_int(st->db, "SELECT count(*) FROM sqlite_master", &tables);
 	if (rc != SQLITE_OK) {
 		r = store_rc(st, rc);
@@ -980,6 +906,12 @@ static int store_open_db(struct store *st, char **msg)
 		set_msg(msg, "%s: not an auditsnitch database (tables but no schema version)",
 			st->path);
 		return -EBADMSG;
+	}
+	/* 0.1.0 was never released: its development schemas are not migrated. */
+	if (version > 0 && version <= STORE_DEV_LAST_VERSION && app_id != STORE_APPLICATION_ID) {
+		set_msg(msg, "%s: a database of a 0.1.0 development version (schema version %lld)",
+			st->path, (long long)version);
+		return -ESTALE;
 	}
 	if (version == 0) {
 		/* Only possible before the first table exists. */
@@ -1003,8 +935,8 @@ fail:
 	return r;
 }
 
-/* Renames NAME (and its -wal, -shm, -journal) to NAME.corrupt-TIMESTAMP. */
-static int store_move_aside(struct store *st, char *aside, size_t aside_len)
+/* Renames NAME (and its -wal, -shm, -journal) to NAME.KIND-TIMESTAMP. */
+static int store_move_aside(struct store *st, const char *kind, char *aside, size_t aside_len)
 {
 	static const char *const suffixes[] = { "-wal", "-shm", "-journal" };
 	char stamp[32], from[PATH_MAX], to[PATH_MAX];
@@ -1014,10 +946,10 @@ static int store_move_aside(struct store *st, char *aside, size_t aside_len)
 
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	snprintf(aside, aside_len, "%s.corrupt-%s", st->name, stamp);
+	snprintf(aside, aside_len, "%s.%s-%s", st->name, kind, stamp);
 	/* Never overwrite an earlier one moved aside in the same second. */
 	for (int i = 1; i < 100 && fstatat(st->dirfd, aside, &sb, AT_SYMLINK_NOFOLLOW) == 0; i++)
-		snprintf(aside, aside_len, "%s.corrupt-%s-%d", st->name, stamp, i);
+		snprintf(aside, aside_len, "%s.%s-%s-%d", st->name, kind, stamp, i);
 	if (renameat(st->dirfd, st->name, st->dirfd, aside) < 0)
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
@@ -1067,7 +999,8 @@ static int store_start(struct store *st, char **msg)
 		return r;
 	}
 	r = store_open_db(st, &why);
-	if (r != -EBADMSG) {
+	/* Corrupt or foreign (-EBADMSG), or of a development version (-ESTALE): aside. */
+	if (r != -EBADMSG && r != -ESTALE) {
 		if (why && msg) {
 			free(*msg);
 			*msg = why;
@@ -1077,7 +1010,7 @@ static int store_start(struct store *st, char **msg)
 		return r;
 	}
 	store_close_db(st);
-	r = store_move_aside(st, aside, sizeof(aside));
+	r = store_move_aside(st, r == -ESTALE ? "dev" : "corrupt", aside, sizeof(aside));
 	if (r < 0) {
 		set_msg(msg, "%s (and moving it aside failed: %s)", why, strerror(-r));
 		free(why);
@@ -1149,7 +1082,7 @@ int store_reset(struct store *st, char **msg)
 	int r;
 
 	store_close_db(st);
-	r = store_move_aside(st, aside, sizeof(aside));
+	r = store_move_aside(st, "corrupt", aside, sizeof(aside));
 	if (r < 0) {
 		set_msg(msg, "%s is corrupt and moving it aside failed: %s", st->path,
 			strerror(-r));
@@ -1646,39 +1579,15 @@ static int store_rollup_rebuild_week(struct store *st, int64_t week)
 
 int store_rollup_build(struct sqlite3 *db)
 {
-	int64_t v3 = 0, v4 = 0, v5 = 0, v6 = 0;
-	int rc;
+	/* All weeks, the newest too: a valid state (later rows of it are added). */
+	int rc = sqlite3_exec(db, "DELETE FROM flow_weeks; INSERT INTO flow_weeks "
+			      FLOW_WEEKS_SELECT " GROUP BY 1, 2;"
+			      "DELETE FROM eport_sums; INSERT INTO eport_sums "
+			      EPORT_SUMS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
 
-	/* Version 3 (flow_weeks), or a version-2 file (rollup) for tests. */
-	rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-			     " AND name = 'flow_weeks'", &v3);
-	if (rc != SQLITE_OK)
-		return store_errno(rc);
-	/* All weeks (days), the newest too: a valid state (later rows of it are added). */
-	if (v3)
-		rc = sqlite3_exec(db, "DELETE FROM flow_weeks; INSERT INTO flow_weeks "
-				  FLOW_WEEKS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
-	/* Version 4: then every row is before R. */
-	if (v3 && rc == SQLITE_OK)
-		rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				     " AND name = 'eport_sums'", &v4);
-	if (v4 && rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "DELETE FROM eport_sums; INSERT INTO eport_sums "
-				  EPORT_SUMS_SELECT " GROUP BY 1, 2", NULL, NULL, NULL);
-	else if (!v3)
-		rc = sqlite3_exec(db, "DELETE FROM rollup; INSERT INTO rollup " ROLLUP_SELECT
-				  ROLLUP_GROUP, NULL, NULL, NULL);
-	/* Version 5: the windows' sums. */
-	if (v4 && rc == SQLITE_OK)
-		rc = store_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				     " AND name = 'time_sums'", &v5);
-	if (v5 && rc == SQLITE_OK)
+	if (rc == SQLITE_OK)
 		rc = store_time_sums_build(db);
-	/* Version 6: the flows' totals (tot_n is there). */
-	if (v5 && rc == SQLITE_OK)
-		rc = store_query_int(db, "SELECT count(*) FROM pragma_table_info('flows')"
-				     " WHERE name = 'tot_n'", &v6);
-	if (v6 && rc == SQLITE_OK)
+	if (rc == SQLITE_OK)
 		rc = store_flow_tots_build(db);
 	return store_errno(rc);
 }

@@ -4,22 +4,23 @@
  * daemon); it never logs: functions return 0 or -errno and
  * store_errmsg() says what SQLite reported.
  *
- * Layout notes (measured in tests/bench/bench_store.c): connections is a
+ * Layout notes (measured in tests/bench/bench_store.c): conn_rows is a
  * WITHOUT ROWID table whose primary key is every column but the counters,
  * contime first. That key is the merge rule itself (one row per window and
  * identity, enforced by the database, merged with an upsert), and being
  * clustered on contime it serves time ranges and retention without a
  * separate contime index.
  *
- * Version 3 (store.c says why) keeps the rows in two tables behind a view
- * with the contract's name and columns: flows(id, exe_id, pexe_id, uid,
- * family, protocol, direction, port, laddr_id, raddr_id, domain_id), one
- * row per distinct identity, port being the service port (lport inbound,
- * rport otherwise), and conn_rows(contime, flow_id, eport, conns, send,
- * recv), WITHOUT ROWID keyed by all but the counters, eport being the other
- * (ephemeral) port. connections is a view joining them; INSTEAD OF
- * triggers make INSERT, UPDATE and DELETE on it work too. (Version 2's
- * per-day table rollup is dropped.)
+ * Schema version 1 keeps the rows in two tables behind a view with the
+ * contract's name and columns: flows(id, exe_id, pexe_id, uid, family,
+ * protocol, direction, port, laddr_id, raddr_id, domain_id, tot_n,
+ * tot_conns, tot_send, tot_recv), one row per distinct identity, port being
+ * the service port (lport inbound, rport otherwise), and conn_rows(contime,
+ * flow_id, eport, conns, send, recv), WITHOUT ROWID keyed by all but the
+ * counters, eport being the other (ephemeral) port. connections is a view
+ * joining them; INSTEAD OF triggers make INSERT, UPDATE and DELETE on it
+ * work too. These tables and the sums below are the store's own: readers
+ * other than users' scripts (query, view) go through storeread.h.
  *
  * The rollup flow_weeks(week, flow_id, conns, send, recv), WITHOUT ROWID
  * keyed by (week, flow_id), holds the sums of conn_rows per flow and
@@ -29,8 +30,7 @@
  * transaction, with one sorted INSERT (appending full pages); rows of weeks
  * already rolled up are added to them. The week after the newest rollup
  * week (R) and later are read from conn_rows. Consistency rule, for
- * readers (the viewer, scripts), with W0 the week of the oldest conn_rows
- * row:
+ * readers, with W0 the week of the oldest conn_rows row:
  *   - every week after W0 and before R: the rollup rows of that week are
  *     exactly the sums of its conn_rows rows;
  *   - there are no rollup rows before W0 (none at all without rows);
@@ -42,37 +42,35 @@
  * Retention therefore never rewrites rollup rows: each step deletes the
  * rollup weeks before the new W0 in the same transaction. A window written
  * before W0 (a clock set back) recomputes the old W0 from conn_rows. Rows
- * written through the view's triggers do not update the rollup
- * (store_rollup_build recomputes it).
+ * written through the view's triggers update none of the sums
+ * (store_rollup_build recomputes them).
  *
- * Version 4 adds eport_sums(inbound, eport, n, conns, send, recv), WITHOUT
- * ROWID keyed by (inbound, eport): the sums and number (n) of the
- * conn_rows rows with contime before R, per ephemeral port and whether
- * their flow is inbound (direction 1). Unlike flow_weeks it is exact
- * for every row, W0 included: retention subtracts the rows it deletes
- * (entries with n = 0 are deleted), late rows are added. It is what
- * flow_weeks cannot give: all rows grouped by remote port (inbound flows'
- * eport) or local port (the others'). Same rule for the triggers.
+ * eport_sums(inbound, eport, n, conns, send, recv), WITHOUT ROWID keyed by
+ * (inbound, eport): the sums and number (n) of the conn_rows rows with
+ * contime before R, per ephemeral port and whether their flow is inbound
+ * (direction 1). Unlike flow_weeks it is exact for every row, W0
+ * included: retention subtracts the rows it deletes (entries with n = 0
+ * are deleted), late rows are added. It is what flow_weeks cannot give:
+ * all rows grouped by remote port (inbound flows' eport) or local port
+ * (the others').
  *
- * Version 5 adds time_sums(contime INTEGER PRIMARY KEY, conns, send,
- * recv): the sums of the conn_rows rows of one write window, for what the
- * time grouping shows (one group per window). Rule: a row of time_sums
- * holds exactly the (saturating) sums of its window's conn_rows rows, which
- * are not empty; a window without one is read from conn_rows. store_write
- * gives a window a row when it reaches STORE_TIME_SUMS_MIN_ROWS rows (or
- * adds to its row); retention deletes whole windows, with their rows.
- * Windows of fewer rows cost a reader about as much from conn_rows, and a
- * row per window would cost a quiet machine (a row or two per window)
- * 15-20 bytes per connection. Same rule for the triggers.
+ * time_sums(contime INTEGER PRIMARY KEY, conns, send, recv): the sums of
+ * the conn_rows rows of one write window, for the time grouping (one group
+ * per window). Rule: a row of time_sums holds exactly the (saturating)
+ * sums of its window's conn_rows rows, which are not empty; a window
+ * without one is read from conn_rows. store_write gives a window a row
+ * when it reaches STORE_TIME_SUMS_MIN_ROWS rows (or adds to its row);
+ * retention deletes whole windows, with their rows. Windows of fewer rows
+ * cost a reader about as much from conn_rows, and a row per window would
+ * cost a quiet machine (a row or two per window) 15-20 bytes per
+ * connection.
  *
- * Version 6 adds columns tot_n, tot_conns, tot_send, tot_recv (default 0)
- * to flows: the number and (saturating) sums of the flow's conn_rows rows
- * with contime before R, exactly the rows eport_sums counts and kept the
- * same way (the weekly rollup adds the weeks it rolls up, late rows are
- * added, retention subtracts). Summing every flow over all rows then reads
- * one flows row per flow and the rows from R on, not every flow_weeks
- * row. Columns rather than a table: about 12 bytes per flow instead of 21.
- * Same rule for the triggers.
+ * flows' tot_n, tot_conns, tot_send, tot_recv: the number and (saturating)
+ * sums of the flow's conn_rows rows with contime before R, exactly the
+ * rows eport_sums counts and kept the same way (the weekly rollup adds the
+ * weeks it rolls up, late rows are added, retention subtracts). Summing
+ * every flow over all rows then reads one flows row per flow and the rows
+ * from R on, not every flow_weeks row.
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
@@ -86,7 +84,14 @@ struct store;
 struct sqlite3;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 1
+/*
+ * PRAGMA application_id of our databases ("asnt"): it tells version 1 from
+ * the unreleased 0.1.0 development schemas, which had none.
+ */
+#define STORE_APPLICATION_ID 0x61736e74
+/* The last schema version of 0.1.0's development (moved aside, not migrated). */
+#define STORE_DEV_LAST_VERSION 6
 
 /* The rollup's granularity: weeks (starting Thursday 00:00 UTC, as the epoch). */
 #define STORE_ROLLUP_SECONDS 604800
@@ -99,7 +104,11 @@ struct sqlite3;
 
 /*
  * Opens dirfd/name read-write, creating it (mode 0640) with the current
- * schema, or migrating an older user_version. A file that is not a
+ * schema, or migrating an older user_version. A database of a 0.1.0
+ * development version (user_version 1 to STORE_DEV_LAST_VERSION without
+ * STORE_APPLICATION_ID) is renamed to NAME.dev-YYYYmmddTHHMMSS (with its
+ * -wal and -shm) and a new one is created; *msg then says so with the new
+ * name (the caller logs it). A file that is not a
  * database, is truncated or otherwise corrupt (or is a foreign SQLite file
  * with user_version 0 and tables) is renamed to NAME.corrupt-YYYYmmddTHHMMSS
  * (with its -wal and -shm) and a new one is created; *msg then says so (the
@@ -200,10 +209,9 @@ int store_migrate(struct sqlite3 *db, const struct store_migration *steps, size_
 const struct store_migration *store_builtin_migrations(size_t *n);
 
 /*
- * Recomputes the whole rollup of db from its rows: flow_weeks for version
- * 3 (and eport_sums, time_sums, the flows' totals for versions 4, 5, 6),
- * rollup for a version-2 file (what the migrations do; for tests and the
- * benchmark). 0 or -errno.
+ * Recomputes every sum of db from its rows: flow_weeks, eport_sums,
+ * time_sums and the flows' totals (after rows were written through the
+ * view's triggers; for tests and the benchmark). 0 or -errno.
  */
 int store_rollup_build(struct sqlite3 *db);
 
