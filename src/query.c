@@ -31,7 +31,7 @@
 #include "filter.h"
 #include "json.h"
 #include "query.h"
-#include "store.h"
+#include "storeread.h"
 #include "table.h"
 #include "timearg.h"
 #include "util.h"
@@ -1046,51 +1046,17 @@ static bool query_utf8_locale(void)
 	free(saved);
 	return utf8;
 }
-/* Reads user_version: proves the file can be read at all. */
-static int query_check(sqlite3 *db, int64_t *version)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL);
-
-	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		*version = sqlite3_column_int64(stmt, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
-/* "file:" URI for path with ?immutable=1 (path bytes percent-encoded). */
-static char *immutable_uri(const char *path)
-{
-	struct util_buf b = { 0 };
-
-	util_buf_addf(&b, "file:");
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
-			util_buf_addf(&b, "%c", *p);
-		else
-			util_buf_addf(&b, "%%%02X", *p);
-	}
-	util_buf_addf(&b, "?immutable=1");
-	return b.s;
-}
-
 /*
- * Opens the database read-only. In WAL mode a reader needs the -shm file;
- * SQLite (>= 3.22) reads through a read-only -shm when the -wal and -shm
- * exist (the daemon keeps both). When they are missing and cannot be
- * created (a directory the user cannot write), no WAL content exists, so
- * the main file alone is the database: open it immutable.
+ * Opens the database read-only (storeread_open: also a copy whose -wal and
+ * -shm cannot be created, read as immutable); the checks before it give
+ * the messages a user can act on.
  */
-static int query_open(const char *path, sqlite3 **ret, FILE *err)
+static int query_open(const char *path, struct storeread **ret, FILE *err)
 {
-	sqlite3 *db = NULL;
-	int64_t version = 0;
-	char *wal = xasprintf("%s-wal", path);
+	struct storeread *rd = NULL;
+	char *why = NULL;
 	struct stat sb;
-	int rc, status = EX_OK;
+	int r, status = EX_OK;
 
 	if (stat(path, &sb) < 0) {
 		fprintf(err, "auditsnitch query: %s: %s%s\n", path, strerror(errno),
@@ -1105,47 +1071,19 @@ static int query_open(const char *path, sqlite3 **ret, FILE *err)
 		status = EX_NOPERM;
 		goto out;
 	}
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
-	if (rc == SQLITE_OK)
-		rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 5000);
-		rc = query_check(db, &version);
-	}
-	/* CANTOPEN or READONLY: the -shm could not be made; no -wal: nothing lost. */
-	if (((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
-	    stat(wal, &sb) < 0 && errno == ENOENT) {
-		char *uri = immutable_uri(path);
-
-		sqlite3_close(db);
-		db = NULL;
-		rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | STORE_OPEN_NOFOLLOW,
-				     NULL);
-		if (rc == SQLITE_OK)
-			rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
-		if (rc == SQLITE_OK)
-			rc = query_check(db, &version);
-		free(uri);
-	}
-	if (rc != SQLITE_OK) {
-		fprintf(err, "auditsnitch query: %s: %s\n", path, db ? sqlite3_errmsg(db) :
-			sqlite3_errstr(rc));
-		status = (rc & 0xff) == SQLITE_CANTOPEN ? EX_NOINPUT :
-			 (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? EX_DATAERR :
-			 EX_IOERR;
+	r = storeread_open(path, STOREREAD_IMMUTABLE_OK, &rd, &why);
+	if (r < 0) {
+		fprintf(err, "auditsnitch query: %s: %s\n", path, why);
+		status = r == -ENOENT || r == -EACCES ? EX_NOINPUT :
+			 r == -EBADMSG || r == -EPROTO || r == -ENODATA ? EX_DATAERR : EX_IOERR;
 		goto out;
 	}
-	if (version < 1 || version > STORE_SCHEMA_VERSION) {
-		fprintf(err, "auditsnitch query: %s: schema version %lld, this auditsnitch reads "
-			"1 to %d\n", path, (long long)version, STORE_SCHEMA_VERSION);
-		status = EX_DATAERR;
-		goto out;
-	}
-	*ret = db;
-	db = NULL;
+	sqlite3_busy_timeout(storeread_db(rd), 5000);
+	*ret = rd;
+	rd = NULL;
 out:
-	sqlite3_close(db);
-	free(wal);
+	storeread_free(rd);
+	free(why);
 	return status;
 }
 
@@ -1155,6 +1093,7 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	struct printer p = { .first_row = true };
 	struct out_col *cols = NULL;
 	size_t ncols = 0;
+	struct storeread *rd = NULL;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *stmt = NULL;
 	char *sql = NULL;
@@ -1166,9 +1105,10 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	status = query_columns(&q, &cols, &ncols, err);
 	if (status)
 		return status;
-	status = query_open(db_path, &db, err);
+	status = query_open(db_path, &rd, err);
 	if (status != EX_OK)
 		goto out;
+	db = storeread_db(rd);
 	rc = sqlite3_create_function(db, "asn_cidr", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &q,
 				     query_sql_cidr, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -1208,7 +1148,7 @@ out:
 	table_free(p.table);
 	user_cache_clear(&p.users);
 	sqlite3_finalize(stmt);
-	sqlite3_close(db);
+	storeread_free(rd);
 	free(sql);
 	free(cols);
 	return status;

@@ -558,17 +558,12 @@ static void view_draw(struct view *v)
  */
 static void view_reload(struct view *v, bool keep, bool fresh)
 {
-	int64_t lo = 0, hi = 0, index = 0, row_on_screen = v->cursor - v->top;
+	int64_t index = 0, row_on_screen = v->cursor - v->top;
 
 	if (fresh || v->now == 0) {
 		v->now = util_wall_s();
 		viewdata_invalidate(v->data);
 	}
-	if (viewdata_span(v->data, &lo, &hi) == 0)
-		viewq_set_span(v->q, lo, hi);
-	viewq_set_covered(v->q, viewdata_covered(v->data));
-	viewq_set_rollup(v->q, viewdata_has_rollup(v->data));
-	viewq_set_flows(v->q, viewdata_has_flows(v->data));
 	if (viewdata_load(v->data, v->q, v->now) < 0) {
 		snprintf(v->message, sizeof(v->message), "query failed: %s",
 			 viewdata_errmsg(v->data));

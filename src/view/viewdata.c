@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storeread.h"
 #include "util.h"
-#include "store.h"
 #include "view/viewdata.h"
 
 /* Sums of one flow or group; seen: something was added. */
@@ -26,17 +26,13 @@ struct viewdata_sum {
 };
 
 struct viewdata {
-	sqlite3 *db;
+	struct storeread *rd;
+	sqlite3 *db;            /* storeread_db(rd) */
 	int table;              /* which of view_groups_0/1 is current, -1: none */
 	int64_t count;
 	uint64_t load_ms;
 	int64_t data_version;
-	unsigned covered;       /* groupings with a covering index */
-	bool rollup;            /* the store's per-day rollup table exists */
-	bool flows;             /* schema version 3: flows, conn_rows, flow_weeks */
-	bool eports;            /* schema version 4: eport_sums */
-	bool times;             /* schema version 5: time_sums */
-	bool totals;            /* schema version 6: the flows' totals (tot_n ...) */
+	bool flow_sums;         /* the last load summed per-flow sums */
 	/*
 	 * The per-flow sums of a window, indexed by flow id (n of them), and
 	 * which query and window they are of (key NULL: none): [0] those of
@@ -106,67 +102,6 @@ static void viewdata_page_clear(struct viewdata *d)
 	d->page_len = 0;
 }
 
-/*
- * Finds the indexes of connections (a WITHOUT ROWID primary key counts) that
- * lead with a grouping's column and hold contime and the three counters, so
- * a GROUP BY can stream them without touching the table.
- */
-static unsigned viewdata_find_covered(struct viewdata *d)
-{
-	sqlite3_stmt *list = NULL, *info = NULL;
-	unsigned mask = 0;
-
-	if (sqlite3_prepare_v2(d->db, "SELECT name FROM pragma_index_list('connections')",
-			       -1, &list, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(d->db, "SELECT seqno, name FROM pragma_index_xinfo(?) "
-			       "WHERE name IS NOT NULL ORDER BY seqno", -1, &info, NULL) != SQLITE_OK)
-		goto out;
-	while (sqlite3_step(list) == SQLITE_ROW) {
-		char lead[64] = "";
-		unsigned need = 0;
-		int g;
-
-		sqlite3_reset(info);
-		if (sqlite3_bind_text(info, 1, (const char *)sqlite3_column_text(list, 0), -1,
-				      SQLITE_TRANSIENT) != SQLITE_OK)
-			continue;
-		while (sqlite3_step(info) == SQLITE_ROW) {
-			const char *col = (const char *)sqlite3_column_text(info, 1);
-
-			if (!col)
-				continue;
-			if (sqlite3_column_int(info, 0) == 0)
-				snprintf(lead, sizeof(lead), "%s", col);
-			need |= !strcmp(col, "contime") ? 1u : !strcmp(col, "conns") ? 2u :
-				!strcmp(col, "send") ? 4u : !strcmp(col, "recv") ? 8u : 0u;
-		}
-		if (need != 15)
-			continue;
-		for (g = 0; g < VIEWQ_N_GROUPINGS; g++)
-			if (!strcmp(lead, viewq_grouping_column(g)))
-				mask |= 1u << g;
-	}
-out:
-	sqlite3_finalize(list);
-	sqlite3_finalize(info);
-	return mask;
-}
-
-unsigned viewdata_covered(const struct viewdata *d)
-{
-	return d->covered;
-}
-
-bool viewdata_has_rollup(const struct viewdata *d)
-{
-	return d->rollup;
-}
-
-bool viewdata_has_flows(const struct viewdata *d)
-{
-	return d->flows;
-}
-
 /* Forgets the per-flow sums of one cache slot. */
 static void viewdata_forget(struct viewdata *d, int slot)
 {
@@ -190,30 +125,18 @@ void viewdata_invalidate(struct viewdata *d)
 int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 {
 	struct viewdata *d = xcalloc(1, sizeof(*d));
-	struct stat stbuf;
-	int64_t n = 0;
-	int r = -EIO, fd;
+	char *why = NULL;
+	int r;
 
 	d->table = -1;
 	*errmsg = NULL;
-	/* Tell "not there yet" and "not allowed" apart before SQLite blurs them. */
-	if (stat(path, &stbuf) < 0) {
-		r = errno == ENOENT ? -ENOENT : -errno;
-		*errmsg = xasprintf("%s: %s", path, strerror(errno));
+	r = storeread_open(path, 0, &d->rd, &why);
+	if (r < 0) {
+		*errmsg = xasprintf("%s: %s", path, why);
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = errno == EACCES || errno == EPERM ? -EACCES : -errno;
-		*errmsg = xasprintf("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	close(fd);
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | STORE_OPEN_NOFOLLOW,
-			    NULL) != SQLITE_OK || store_harden_reader(d->db) < 0) {
-		*errmsg = xasprintf("%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "out of memory");
-		goto out;
-	}
+	d->db = storeread_db(d->rd);
+	r = -EIO;
 	sqlite3_busy_timeout(d->db, 2000);
 	/*
 	 * Groups live in memory, never in a temp file; memory mapping spares a
@@ -230,42 +153,11 @@ int viewdata_open(const char *path, struct viewdata **ret, char **errmsg)
 		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
 		goto out;
 	}
-	/* connections is a view over flows and conn_rows from schema version 3 on. */
-	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') "
-			 "AND name IN ('connections', 'executables', 'addresses', 'domains')",
-			 &n) < 0) {
-		r = sqlite3_errcode(d->db) == SQLITE_PERM ||
-		    sqlite3_errcode(d->db) == SQLITE_CANTOPEN ? -EACCES : -EIO;
-		*errmsg = xasprintf("%s: %s", path, sqlite3_errmsg(d->db));
-		goto out;
-	}
-	if (n != 4) {
-		r = -ENODATA;
-		*errmsg = xasprintf("%s: no connections table yet", path);
-		goto out;
-	}
-	d->covered = viewdata_find_covered(d);
-	/* Written by store.c from schema version 2 on; older files lack it. */
-	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-			 "AND name = 'rollup'", &n) == 0 && n == 1)
-		d->rollup = true;
-	/* Schema version 3 (store.h): connections is a view over these. */
-	if (viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-			 "AND name IN ('flows', 'conn_rows', 'flow_weeks')", &n) == 0 && n == 3)
-		d->flows = true;
-	if (d->flows && viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-				     "AND name = 'eport_sums'", &n) == 0 && n == 1)
-		d->eports = true;
-	if (d->eports && viewdata_int(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-				      "AND name = 'time_sums'", &n) == 0 && n == 1)
-		d->times = true;
-	if (d->times && viewdata_int(d, "SELECT count(*) FROM pragma_table_info('flows') "
-				     "WHERE name = 'tot_n'", &n) == 0 && n == 1)
-		d->totals = true;
 	*ret = d;
 	d = NULL;
 	r = 0;
 out:
+	free(why);
 	viewdata_free(d);
 	return r;
 }
@@ -276,13 +168,13 @@ void viewdata_free(struct viewdata *d)
 		return;
 	viewdata_page_clear(d);
 	viewdata_invalidate(d);
-	sqlite3_close(d->db);
+	storeread_free(d->rd);
 	free(d);
 }
 
 const char *viewdata_errmsg(const struct viewdata *d)
 {
-	return sqlite3_errmsg(d->db);
+	return d->db ? sqlite3_errmsg(d->db) : "not open";
 }
 
 /* CREATE for temp table view_groups_<n>; idx is the rank, from 1. */
@@ -329,40 +221,21 @@ static void viewdata_sum_add(struct viewdata_sum *e, int64_t conns, int64_t send
 }
 
 /*
- * Sums the window's flow rows (viewq_prepare_flows) per flow id into
- * d->fsum. Flow ids are dense (INTEGER PRIMARY KEY from 1), so an array
- * indexed by id sums them without the sort a GROUP BY over hundreds of
- * thousands of rows costs (measured 3-5x faster). q: a state of the window.
+ * Sums the rows of the window [from, to) (storeread_flow_sums, with its
+ * flags) per flow id into d->fsum. Flow ids are dense (INTEGER PRIMARY KEY
+ * from 1), so an array indexed by id sums them without the sort a GROUP BY
+ * over hundreds of thousands of rows costs (measured 3-5x faster).
  */
-/* The conn_rows rows from R (store.h) on: those the flows' totals (schema 6) leave out. */
-#define VIEWDATA_ROWS_FROM_R \
-	"SELECT flow_id, conns, send, recv FROM conn_rows WHERE contime >= (SELECT" \
-	" COALESCE((SELECT week FROM flow_weeks ORDER BY week DESC LIMIT 1) + 604800," \
-	" -9223372036854775807 - 1))"
-
-/*
- * As the comment above says; all rows from schema 6 on (totals): each
- * flow's totals (its rows before R, store.h) and the rows from R on,
- * instead of every week of the rollup; rows_only: the rows from R on
- * only (the caller adds the totals as it scans the flows).
- */
-static int viewdata_sum_flows(struct viewdata *d, const struct viewq *q, int64_t now,
-			      int64_t max_id, bool totals, bool rows_only)
+static int viewdata_sum_flows(struct viewdata *d, int64_t from, int64_t to, unsigned flags,
+			      int64_t max_id)
 {
 	sqlite3_stmt *rows = NULL;
 	int r = -EIO, rc;
 
 	d->fsum_n = (size_t)max_id + 1;
 	d->fsum = xcalloc(d->fsum_n, sizeof(*d->fsum));
-	if (totals) {
-		if (sqlite3_prepare_v2(d->db, rows_only ? VIEWDATA_ROWS_FROM_R :
-				       "SELECT id, tot_conns, tot_send, tot_recv FROM flows"
-				       " WHERE tot_n > 0 UNION ALL " VIEWDATA_ROWS_FROM_R, -1, &rows,
-				       NULL) != SQLITE_OK)
-			goto out;
-	} else if (viewq_prepare_flows(q, d->db, now, NULL, NULL, &rows) < 0) {
+	if (storeread_flow_sums(d->rd, from, to, flags, &rows) < 0)
 		goto out;
-	}
 	while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(rows, 0);
 
@@ -392,9 +265,7 @@ static bool viewdata_all_rows(struct viewdata *d, const struct viewq *q, int64_t
 	int mask = viewq_window(q, now, &from, &to);
 
 	return mask == 0 ||
-	       (mask == 1 &&
-		(viewdata_int(d, "SELECT contime FROM conn_rows ORDER BY contime LIMIT 1", &oldest) == -ENOENT ||
-		 from <= oldest));
+	       (mask == 1 && (storeread_oldest(d->rd, &oldest) == -ENOENT || from <= oldest));
 }
 
 /*
@@ -406,29 +277,25 @@ static bool viewdata_all_rows(struct viewdata *d, const struct viewq *q, int64_t
 static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now, int64_t max_id,
 			  bool defer, char **pending)
 {
-	struct viewq *all = NULL;
 	int64_t from = 0, to = 0;
 	int mask = viewq_window(q, now, &from, &to), r = 0, slot;
-	char *sql, *key;
+	char *key;
 
 	*pending = NULL;
-	if (mask == 1 && viewdata_all_rows(d, q, now)) {
-		all = viewq_new();
-		viewq_set_flows(all, true);
-		q = all;
+	if (mask == 1 && viewdata_all_rows(d, q, now))
 		mask = 0;
-	}
-	sql = viewq_flow_sql(q, now);
-	key = xasprintf("%d %lld %lld %s", mask, (long long)(mask & 1 ? from : 0),
-			(long long)(mask & 2 ? to : 0), sql);
-	free(sql);
+	if (!(mask & 1))
+		from = INT64_MIN;
+	if (!(mask & 2))
+		to = INT64_MAX;
+	key = xasprintf("%d %lld %lld", mask, (long long)from, (long long)to);
 	slot = mask == 0 ? 0 : 1;
 	if (!d->fcache[slot].key || strcmp(d->fcache[slot].key, key)) {
-		bool totals = mask == 0 && d->totals;
+		unsigned flags = mask == 0 ? (defer ? STOREREAD_SUMS_LATER : STOREREAD_SUMS_ALL) : 0;
 
 		viewdata_forget(d, slot);
-		r = viewdata_sum_flows(d, q, now, max_id, totals, totals && defer);
-		if (r == 0 && totals && defer) {
+		r = viewdata_sum_flows(d, from, to, flags, max_id);
+		if (r == 0 && (flags & STOREREAD_SUMS_LATER)) {
 			*pending = key;
 			key = NULL;
 		} else if (r == 0) {
@@ -442,7 +309,6 @@ static int viewdata_flows(struct viewdata *d, const struct viewq *q, int64_t now
 	d->fsum = d->fcache[slot].sum;
 	d->fsum_n = d->fcache[slot].n;
 	free(key);
-	viewq_free(all);
 	return r;
 }
 
@@ -492,7 +358,7 @@ static struct viewdata_sum *viewdata_group(struct viewdata_groups *g, int64_t ke
 /*
  * What a schema-3 state asks of the flows of one class (0: outbound and
  * exec rows, whose remote port is the flow's port; 1: inbound, whose local
- * port is): flow-level port filters, conditions on their conn_rows rows,
+ * port is): flow-level port filters, conditions on their rows,
  * and where the grouping value comes from.
  */
 enum { VK_FLOW, VK_PORT, VK_EPORT, VK_TIME };
@@ -553,7 +419,7 @@ static void viewdata_classes(const struct viewq *q, struct viewdata_class cls[2]
 /* Flow modes while aggregating in C. */
 enum { VM_SKIP, VM_FLOW, VM_ROWS0, VM_ROWS1 };
 
-/* What view_flow_sum works on: VIEWQ_SCAN_FN's scan of viewdata_inner_c. */
+/* What view_flow_sum works on: the storeread_flows_apply scan of viewdata_inner_c. */
 struct viewdata_fscan {
 	struct viewdata_groups *groups;
 	uint8_t *mode;
@@ -598,7 +464,7 @@ static void viewdata_fscan_fn(sqlite3_context *ctx, int argc, sqlite3_value **ar
 }
 
 /*
- * Sums the conn_rows rows in [lo, hi] of the flows marked VM_ROWS* into
+ * Sums the rows in [lo, hi] of the flows marked VM_ROWS* into
  * groups, by their flow's value (fkey), ephemeral port or contime.
  */
 static int viewdata_sum_rows(struct viewdata *d, const struct viewdata_class cls[2],
@@ -610,10 +476,7 @@ static int viewdata_sum_rows(struct viewdata *d, const struct viewdata_class cls
 	int64_t last_key = 0;
 	int r = -EIO, rc;
 
-	if (sqlite3_prepare_v2(d->db, "SELECT flow_id, contime, eport, conns, send, recv FROM"
-			       " conn_rows WHERE contime >= ?1 AND contime <= ?2", -1, &st,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
+	if (storeread_rows(d->rd, lo, hi, &st) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), key;
@@ -661,121 +524,30 @@ static int viewdata_groups_add(sqlite3_stmt *st, struct viewdata_groups *groups)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/*
- * Sums every conn_rows row in [lo, hi] per contime into groups (empty).
- * The rows come in contime order, so the GROUP BY needs no sort. Fails on
- * an overflowing sum (SQL's SUM does): the caller then sums in C.
- */
-static int viewdata_sum_times(struct viewdata *d, int64_t lo, int64_t hi,
-			      struct viewdata_groups *groups)
+/* Adds one window's sums to the groups (storeread_window_sums' callback). */
+static int viewdata_window_add(void *ctx, int64_t t, int64_t conns, int64_t send, int64_t recv)
 {
-	sqlite3_stmt *st = NULL;
-	int r = -EIO;
+	struct viewdata_sum *e = viewdata_group(ctx, t);
 
-	if (sqlite3_prepare_v2(d->db, "SELECT contime, SUM(conns), SUM(send), SUM(recv)"
-			       " FROM conn_rows WHERE contime >= ?1 AND contime <= ?2"
-			       " GROUP BY contime", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
-		goto out;
-	r = viewdata_groups_add(st, groups);
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* Adds the conn_rows rows in [lo, hi] (prepared st) to groups per contime, in C. */
-static int viewdata_window_rows(sqlite3_stmt *st, int64_t lo, int64_t hi,
-				struct viewdata_groups *groups)
-{
-	struct viewdata_sum *last = NULL;
-	int64_t last_t = 0;
-	int rc;
-
-	sqlite3_reset(st);
-	if (sqlite3_bind_int64(st, 1, lo) != SQLITE_OK || sqlite3_bind_int64(st, 2, hi) != SQLITE_OK)
-		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t t = sqlite3_column_int64(st, 0);
-
-		/* Rows come by contime: a window is one run. */
-		if (!last || t != last_t) {
-			last = viewdata_group(groups, t);
-			last_t = t;
-			if (!last)
-				return -E2BIG;
-		}
-		viewdata_sum_add(last, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-				 sqlite3_column_int64(st, 3));
-	}
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (!e)
+		return -E2BIG;
+	viewdata_sum_add(e, conns, send, recv);
+	return 0;
 }
 
 /*
- * Schema 5: the windows in [lo, hi] into groups (empty): those time_sums
- * holds from it (store.h: exactly their rows' sums), the windows between
- * them from conn_rows (fewer than STORE_TIME_SUMS_MIN_ROWS rows each, as
- * the writer keeps it). Both come by contime, so each gap between two
- * time_sums rows is one range read; adjacent windows have none.
+ * Adds the store's sums of the rows before R of one class (inbound or not)
+ * per ephemeral port to groups; *rolled gets R, the start of the rows
+ * they do not hold.
  */
-static int viewdata_sum_windows(struct viewdata *d, int64_t lo, int64_t hi,
-				struct viewdata_groups *groups)
-{
-	sqlite3_stmt *sums = NULL, *rows = NULL;
-	int64_t next = lo; /* the first contime not read yet */
-	bool done = false;
-	int r = -EIO, rc;
-
-	if (sqlite3_prepare_v2(d->db, "SELECT contime, conns, send, recv FROM time_sums"
-			       " WHERE contime >= ?1 AND contime <= ?2", -1, &sums, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(d->db, "SELECT contime, conns, send, recv FROM conn_rows"
-			       " WHERE contime >= ?1 AND contime <= ?2", -1, &rows, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(sums, 1, lo) != SQLITE_OK || sqlite3_bind_int64(sums, 2, hi) != SQLITE_OK)
-		goto out;
-	while ((rc = sqlite3_step(sums)) == SQLITE_ROW) {
-		int64_t t = sqlite3_column_int64(sums, 0);
-		struct viewdata_sum *e;
-
-		if (t > next && (r = viewdata_window_rows(rows, next, t - 1, groups)) < 0)
-			goto out;
-		r = -EIO;
-		e = viewdata_group(groups, t);
-		if (!e) {
-			r = -E2BIG;
-			goto out;
-		}
-		viewdata_sum_add(e, sqlite3_column_int64(sums, 1), sqlite3_column_int64(sums, 2),
-				 sqlite3_column_int64(sums, 3));
-		if (t == INT64_MAX) {
-			done = true;
-			break;
-		}
-		next = t + 1;
-	}
-	if (!done && rc != SQLITE_DONE)
-		goto out;
-	r = done || next > hi ? 0 : viewdata_window_rows(rows, next, hi, groups);
-out:
-	sqlite3_finalize(sums);
-	sqlite3_finalize(rows);
-	return r;
-}
-
-/*
- * Adds eport_sums' entries of one class (inbound or not) to groups by
- * port; *rolled gets R, the start of the rows it does not hold.
- */
-static int viewdata_eport_sums(struct viewdata *d, bool inbound, struct viewdata_groups *groups,
-			       int64_t *rolled)
+static int viewdata_port_sums(struct viewdata *d, bool inbound, struct viewdata_groups *groups,
+			      int64_t *rolled)
 {
 	sqlite3_stmt *st = NULL;
 	int r = -EIO;
 
 	/* R and the sums come from one snapshot: the caller's transaction. */
-	if (viewdata_int(d, "SELECT COALESCE(max(week) + 604800, -9223372036854775807 - 1)"
-			 " FROM flow_weeks", rolled) < 0 ||
-	    sqlite3_prepare_v2(d->db, "SELECT eport, conns, send, recv FROM eport_sums"
-			       " WHERE inbound = ?1 AND n > 0", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 1, inbound) != SQLITE_OK)
+	if (storeread_port_sums(d->rd, inbound, rolled, &st) < 0)
 		goto out;
 	r = viewdata_groups_add(st, groups);
 out:
@@ -943,23 +715,19 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	int64_t *fkey = NULL, max_id = 0, from = 0, to = 0, time = 0, lo, hi, n_row_flows = 0;
 	bool rows[2], has_time, time_none, need_rows = false, need_sums = false, no_class, fn;
 	int mask = viewq_window(q, now, &from, &to), r = -EIO, rc;
-	char *sql = NULL, *pending = NULL;
+	char *where = NULL, *pending = NULL;
 
-	if (viewdata_int(d, "SELECT COALESCE(max(id), 0) FROM flows", &max_id) < 0)
+	if (storeread_max_flow(d->rd, &max_id) < 0)
 		goto out;
 	if (max_id < 0 || max_id > VIEWDATA_MAX_FLOW_ID) {
 		r = -E2BIG; /* not ours, or huge */
 		goto out;
 	}
-	/*
-	 * Every row by time: from time_sums and the small windows' rows
-	 * (schema 5), or SQLite sums each window's run in place.
-	 */
+	/* Every row by time: the store's per-window sums. */
 	if (viewq_grouping(q) == VIEWQ_TIME && viewq_n_filters(q) == 0) {
 		lo = mask & 1 ? from : INT64_MIN;
 		hi = mask & 2 ? to - 1 : INT64_MAX;
-		rc = d->times ? viewdata_sum_windows(d, lo, hi, &groups) :
-			viewdata_sum_times(d, lo, hi, &groups);
+		rc = storeread_window_sums(d->rd, lo, hi, viewdata_window_add, &groups);
 		if (rc == 0) {
 			viewdata_put_groups(d, &groups);
 			r = 0;
@@ -994,9 +762,11 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	no_class = !rows[0] && !rows[1] && cls[0].none == cls[1].none && !cls[0].has_port &&
 		   !cls[1].has_port && cls[0].kind == cls[1].kind && cls[0].kind != VK_PORT;
 	fn = pending && no_class && !cls[0].none && viewq_n_filters(q) == 0;
-	sql = viewq_flows_scan_sql(q, (pending ? VIEWQ_SCAN_TOTALS : 0) |
-				   (no_class ? VIEWQ_SCAN_NO_CLASS : 0) | (fn ? VIEWQ_SCAN_FN : 0));
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	where = viewq_flow_where(q);
+	if ((fn ? storeread_flows_apply(d->rd, "view_flow_sum", viewq_flow_value(q), &st) :
+	     storeread_flows(d->rd, viewq_flow_value(q), where,
+			     (pending ? STOREREAD_FLOWS_TOTALS : 0) |
+			     (no_class ? STOREREAD_FLOWS_NO_CLASS : 0), &st)) < 0 ||
 	    viewq_bind_filters(q, st) < 0)
 		goto out;
 	if (fn) {
@@ -1058,14 +828,14 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 	hi = mask & 2 ? to - 1 : INT64_MAX;
 	/*
 	 * All rows grouped by a port that is the ephemeral one for a class:
-	 * eport_sums (store.h) holds the rows before the first week not
-	 * rolled up (R); only the rows from R on are read.
+	 * the store's per-port sums hold the rows before R; only the rows
+	 * from R on are read.
 	 */
-	if (n_row_flows > 0 && d->eports && viewq_n_filters(q) == 0 &&
+	if (n_row_flows > 0 && viewq_n_filters(q) == 0 &&
 	    (cls[0].kind == VK_EPORT || cls[1].kind == VK_EPORT) && viewdata_all_rows(d, q, now)) {
 		int64_t rolled = INT64_MIN;
 
-		r = viewdata_eport_sums(d, cls[1].kind == VK_EPORT, &groups, &rolled);
+		r = viewdata_port_sums(d, cls[1].kind == VK_EPORT, &groups, &rolled);
 		if (r < 0)
 			goto out;
 		lo = rolled > lo ? rolled : lo;
@@ -1083,11 +853,12 @@ static int viewdata_inner_c(struct viewdata *d, const struct viewq *q, int64_t n
 				goto out;
 		}
 	}
+	d->flow_sums = need_sums;
 	viewdata_put_groups(d, &groups);
 	r = 0;
 out:
 	sqlite3_finalize(st);
-	free(sql);
+	free(where);
 	free(pending);
 	free(mode);
 	free(fkey);
@@ -1104,6 +875,7 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 	bool in_txn = false;
 
 	viewdata_page_clear(d);
+	d->flow_sums = false;
 	/* One snapshot for the rows and the data_version that goes with them. */
 	if (viewdata_exec(d, "BEGIN") < 0)
 		goto out;
@@ -1114,7 +886,7 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 		 "(key, label, conns, send, recv) SELECT * FROM (", next);
 	snprintf(suffix, sizeof(suffix), ") ORDER BY %s DESC, label, key LIMIT %d",
 		 viewdata_sort_cols[viewq_sort(q)], VIEWDATA_MAX_GROUPS);
-	rc = viewq_flows(q) ? viewdata_inner_c(d, q, now) : -E2BIG;
+	rc = viewq_raw(q) ? -E2BIG : viewdata_inner_c(d, q, now);
 	if (rc == 0) {
 		char *outer = viewq_outer_sql(q, "view_key_sums");
 
@@ -1305,15 +1077,12 @@ int viewdata_changed(struct viewdata *d)
 	return v != d->data_version;
 }
 
+bool viewdata_used_flow_sums(const struct viewdata *d)
+{
+	return d->flow_sums;
+}
+
 int viewdata_span(struct viewdata *d, int64_t *min_contime, int64_t *max_contime)
 {
-	int64_t lo = 0, hi = 0;
-
-	/* Two queries: SQLite answers a lone min() or max() from the index. */
-	if (viewdata_int(d, "SELECT COALESCE(min(contime), 0) FROM connections", &lo) < 0 ||
-	    viewdata_int(d, "SELECT COALESCE(max(contime), 0) FROM connections", &hi) < 0)
-		return -EIO;
-	*min_contime = lo;
-	*max_contime = hi;
-	return 0;
+	return storeread_span(d->rd, min_contime, max_contime);
 }

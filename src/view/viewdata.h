@@ -33,9 +33,10 @@ struct viewdata_row {
 };
 
 /*
- * Opens path read-only (the daemon may be writing it, in WAL mode).
+ * Opens path read-only (storeread_open; the daemon may be writing it).
  * Returns 0, -ENOENT when there is no such file, -EACCES when it cannot be
- * read, -ENODATA when it holds no connections table yet, -EIO otherwise;
+ * read, -ENODATA when it holds no connections table yet, -EPROTO for
+ * another schema version, -EBADMSG or -EIO otherwise;
  * *errmsg (always set on error, owned by the caller) says what happened.
  */
 int viewdata_open(const char *path, struct viewdata **ret, char **errmsg);
@@ -46,13 +47,14 @@ const char *viewdata_errmsg(const struct viewdata *d);
 /*
  * Runs q at time now and keeps its groups, ranked by q's sort (descending,
  * ties by label). Returns 0 or -EIO; on error the previous groups stay.
- * On schema version 3 (viewq_set_flows) a flow-shaped q reuses the
- * per-flow sums of an earlier load of the same window and now, even when
- * the daemon wrote since (so switching groupings is cheap and consistent);
- * those of all rows are kept apart from those of the last other window, so
- * a range switch and back reads neither again. viewdata_invalidate makes
- * the next load reread them. On schema version 5 the time grouping without
- * filters reads time_sums (store.h) and only the small windows' rows.
+ * Groups are summed per flow from the store's sums (storeread.h) unless
+ * q is raw (viewq_set_raw) or past the limits of that (then every row is
+ * read through connections). The per-flow sums of an earlier load of the
+ * same window and now are reused, even when the daemon wrote since (so
+ * switching groupings is cheap and consistent); those of all rows are kept
+ * apart from those of the last other window, so a range switch and back
+ * reads neither again. viewdata_invalidate makes the next load reread
+ * them.
  */
 int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now);
 /* Re-ranks the loaded groups by another sort without rereading connections. */
@@ -82,26 +84,13 @@ int viewdata_search(struct viewdata *d, const char *text, int64_t from, int64_t 
  */
 int viewdata_changed(struct viewdata *d);
 /*
- * Groupings (bit 1 << g) that have a covering index on connections, for
- * viewq_set_covered. Found once at open from the schema.
- */
-unsigned viewdata_covered(const struct viewdata *d);
-/*
- * Whether the database has the store's per-day rollup table (for
- * viewq_set_rollup). Found once at open.
- */
-bool viewdata_has_rollup(const struct viewdata *d);
-/*
- * Whether the database has store.c's schema version 3 (for
- * viewq_set_flows). Found once at open.
- */
-bool viewdata_has_flows(const struct viewdata *d);
-/*
- * Forgets the per-flow sums kept from earlier loads (see viewq_set_flows):
+ * Forgets the per-flow sums kept from earlier loads (see viewdata_load):
  * the next load rereads them. For a refresh; loads of another window or
  * query reread them anyway.
  */
 void viewdata_invalidate(struct viewdata *d);
+/* Whether the last load summed the store's per-flow sums (for tests). */
+bool viewdata_used_flow_sums(const struct viewdata *d);
 /* The smallest and largest contime in the database (both 0 when empty). */
 int viewdata_span(struct viewdata *d, int64_t *min_contime, int64_t *max_contime);
 

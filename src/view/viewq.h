@@ -100,80 +100,26 @@ enum viewq_grouping viewq_filter_grouping(const struct viewq *q, size_t i);
 const char *viewq_filter_label(const struct viewq *q, size_t i);
 
 /*
- * Tells the builder the contime span of the database (min, max), used to
- * choose the query shape: a window holding a small part of the rows is read
- * through the contime index, a large one through the grouping's index.
+ * raw: loads read every row through the contract's view connections
+ * (viewq_prepare) instead of the store's per-flow sums (storeread.h); what
+ * a load falls back to past its limits, and what tests compare the fast
+ * path with. Off by default.
  */
-void viewq_set_span(struct viewq *q, int64_t min_contime, int64_t max_contime);
+void viewq_set_raw(struct viewq *q, bool raw);
+bool viewq_raw(const struct viewq *q);
 
-/*
- * Tells the builder which groupings have a covering index on connections
- * (leading with their column and holding contime, conns, send and recv):
- * bit 1 << g for grouping g. Those are streamed in index order; the others
- * are read by time (or whole) and sorted, never through a non-covering
- * index, whose row lookups cost more than the sort.
- */
-void viewq_set_covered(struct viewq *q, unsigned mask);
-/*
- * Tells the builder whether the store's per-day rollup table exists
- * (store.h, schema version 2). When it does, "all" and ranges of a day or
- * more, grouped and filtered on anything but time and local port, read
- * their whole UTC days from it and only the partial days at the ends (and
- * the oldest day, which retention may have cut) from connections. The
- * groups are the same either way.
- */
-void viewq_set_rollup(struct viewq *q, bool available);
-/* Whether the query of q's current state reads the rollup. */
-bool viewq_uses_rollup(const struct viewq *q);
-/*
- * Tells the builder that the database has store.c's schema version 3
- * (flows, conn_rows and the weekly rollup flow_weeks behind the view
- * connections). Queries then read those tables directly: groupings and
- * filters that are attributes of a flow (all but remote and local port and
- * time) are computed from per-flow sums over the window, read from whole
- * rollup weeks and conn_rows for the rest, which the caller may keep in a
- * table (viewq_prepare_flows, viewq_prepare_from); the others read
- * conn_rows.
- */
-void viewq_set_flows(struct viewq *q, bool available);
-/* Whether q's current state is computed from per-flow sums (schema 3). */
-bool viewq_flow_shape(const struct viewq *q);
-/*
- * The rows of q's window as (fid, conns, send, recv): conn_rows rows and
- * whole flow_weeks rows, several per flow; their sums per fid are the
- * per-flow sums. viewq_flow_sql gives the text; viewq_prepare_flows
- * prepares prefix + it + suffix with its parameters bound (the caller sums
- * them into a table). Two states with the same text at the same now have the
- * same sums.
- */
-char *viewq_flow_sql(const struct viewq *q, int64_t now);
-int viewq_prepare_flows(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
-			const char *suffix, sqlite3_stmt **ret);
-
-/* Whether viewq_set_flows told q of schema version 3. */
-bool viewq_flows(const struct viewq *q);
 /* The number of an integer filter i (a port, a uid, a contime); 0 for text. */
 int64_t viewq_filter_num(const struct viewq *q, size_t i);
 /*
- * Schema 3, for callers that aggregate in C: the flows of q as
- * (id, direction, port, value), value being the grouping's attribute of the
- * flow (0 for remote and local port and time, which may depend on the
- * conn_rows row: the caller decides by direction), with every filter but
- * those on ports and time applied in SQL (the caller applies those), in id
- * order. VIEWQ_SCAN_TOTALS (schema 6): also the flow's tot_n, tot_conns,
- * tot_send and tot_recv (columns 4-7); VIEWQ_SCAN_NO_CLASS: 0 for direction
- * and port (the caller needs neither). Prepare it and bind its parameters
- * with viewq_bind_filters.
+ * For callers that aggregate per flow (storeread_flows): the grouping's
+ * value as an expression on a flow's columns ("0" for remote and local
+ * port and time, which may depend on the row: the caller decides by
+ * direction), and the filters that are attributes of a flow (all but
+ * those on ports and time, which the caller applies) joined by AND, NULL
+ * when there are none; bind their parameters with viewq_bind_filters.
  */
-#define VIEWQ_SCAN_TOTALS 1u
-#define VIEWQ_SCAN_NO_CLASS 2u
-/*
- * With both flags above and no filters, instead: one row,
- * count(view_flow_sum(id, value, tot_n, tot_conns, tot_send, tot_recv))
- * over every flow in id order (the caller's function sums inside SQLite).
- */
-#define VIEWQ_SCAN_FN 4u
-char *viewq_flows_scan_sql(const struct viewq *q, unsigned flags);
+const char *viewq_flow_value(const struct viewq *q);
+char *viewq_flow_where(const struct viewq *q);
 /* Binds q's filter parameters that st has (st's text from this module). */
 int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st);
 /*
@@ -182,9 +128,6 @@ int viewq_bind_filters(const struct viewq *q, sqlite3_stmt *st);
  * with the lookup text joined and ids sharing a text merged.
  */
 char *viewq_outer_sql(const struct viewq *q, const char *source);
-
-/* The columns of connections each grouping reads first ("exe_id", ...). */
-const char *viewq_grouping_column(enum viewq_grouping g);
 
 /*
  * Builds the aggregate SELECT (key, label, conns, send, recv) for the state
@@ -195,15 +138,6 @@ const char *viewq_grouping_column(enum viewq_grouping g);
  */
 int viewq_prepare(const struct viewq *q, sqlite3 *db, int64_t now, const char *prefix,
 		  const char *suffix, sqlite3_stmt **ret);
-
-/*
- * As viewq_prepare, but a flow-shaped state (viewq_flow_shape) reads its
- * per-flow sums from the table source (filled by viewq_prepare_flows for
- * the same state and now) instead of computing them. source NULL, or a
- * state of another shape: exactly viewq_prepare.
- */
-int viewq_prepare_from(const struct viewq *q, sqlite3 *db, int64_t now, const char *source,
-		       const char *prefix, const char *suffix, sqlite3_stmt **ret);
 
 /* The SQL text viewq_prepare would prepare (for tests and debugging). */
 char *viewq_sql(const struct viewq *q, int64_t now);

@@ -166,7 +166,7 @@ static void bench_size(void)
 	static const struct {
 		const char *what, *sql;
 	} variants[] = {
-		{ "schema v6 (flows with totals + conn_rows + flow_weeks + eport_sums + time_sums)",
+		{ "schema v1 (flows with totals + conn_rows + flow_weeks + eport_sums + time_sums)",
 		  NULL },
 	};
 	size_t total = 1000000;

@@ -4,13 +4,13 @@
  * screen and to redraw after each key, on 1,000,000 and 10,000,000 rows
  * (BENCH_QUICK=1: 1,000,000 only). It drives the same code the browser
  * runs (viewq + viewdata: one load, then a screenful of rows and the count)
- * on a database written by store.c (the current schema; an older one made
- * by an earlier build is migrated by store_open) from bench_gen.c's
+ * on a database written by store.c (the current schema; one of another
+ * schema made by an earlier build is generated again) from bench_gen.c's
  * realistic records over one year, generated once into $BENCH_DIR (default
  * /tmp) and reused. Targets: 200 ms (1M) and 1 s (10M). Prints figures;
  * never fails on a time. BENCH_VIEW_RAW=1 also times every all-time
- * grouping without the per-flow path (viewq_set_flows and the rollup off:
- * the generic SQL over the view connections).
+ * grouping without the per-flow path (viewq_set_raw: the generic SQL over
+ * the view connections).
  *
  * As in the browser, a load at the same time and window as the one before
  * (another grouping, a drill-down) reuses the per-flow sums of that load;
@@ -48,7 +48,7 @@ static int bench_make(const char *dir, const char *name, long long n)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
 	char path[1024], *msg = NULL;
-	long long have = -1, version = 0, windows = (n + BENCH_WINDOW - 1) / BENCH_WINDOW;
+	long long have = -1, version = 0, app_id = 0, windows = (n + BENCH_WINDOW - 1) / BENCH_WINDOW;
 	uint64_t t0 = util_now_ms();
 	int dirfd = -1, r = -1;
 
@@ -60,23 +60,22 @@ static int bench_make(const char *dir, const char *name, long long n)
 		have = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	q = NULL;
-	if (have == n && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
+	if (have == n && sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+					     " (SELECT application_id FROM pragma_application_id)",
+					     -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
 		version = sqlite3_column_int64(q, 0);
+		app_id = sqlite3_column_int64(q, 1);
+	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	db = NULL;
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto out;
-	/* A database of an older schema: store_open migrates it, as the daemon would. */
-	if (have == n && version < STORE_SCHEMA_VERSION) {
-		printf("migrating %s from schema %lld ...\n", path, version);
-		fflush(stdout);
-		if (store_open(dirfd, name, &msg, &st) < 0)
-			goto out;
-		printf("migrated in %llu ms\n", (unsigned long long)(util_now_ms() - t0));
-	}
+	/* A database of another schema (0.1.0's development): made again. */
+	if (have == n && (version != STORE_SCHEMA_VERSION || app_id != STORE_APPLICATION_ID))
+		have = -1;
 	if (have == n) {
 		r = 0;
 		goto out;
@@ -151,14 +150,9 @@ static uint64_t bench_screen(struct viewdata *d, struct viewq *q)
 	const struct viewdata_row *rows;
 	size_t n;
 	uint64_t t0 = util_now_ms();
-	int64_t lo, hi;
 
 	if (q) {
-		if (viewdata_span(d, &lo, &hi) == 0)
-			viewq_set_span(q, lo, hi);
-		viewq_set_covered(q, viewdata_covered(d));
-		viewq_set_rollup(q, bench_use_rollup && viewdata_has_rollup(d));
-		viewq_set_flows(q, bench_use_rollup && viewdata_has_flows(d));
+		viewq_set_raw(q, !bench_use_rollup);
 		if (viewdata_load(d, q, BENCH_NOW) < 0)
 			printf("  load failed: %s\n", viewdata_errmsg(d));
 	}
@@ -196,7 +190,7 @@ static int bench_run(long long n)
 	size_t nr;
 	int g, i;
 
-	snprintf(file, sizeof(file), "auditsnitch-bench-view-v3-%lld.db", n);
+	snprintf(file, sizeof(file), "auditsnitch-bench-view-s1-%lld.db", n);
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	if (bench_make(dir, file, n) < 0)
 		return -1;

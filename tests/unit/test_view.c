@@ -23,63 +23,7 @@
 #include "view/viewdata.h"
 #include "view/viewq.h"
 
-/*
- * The schema of DESIGN.md "Database" on a rowid table with the indexes
- * first planned for store.c; the suite also runs on store.c's own schema
- * (a WITHOUT ROWID table keyed by contime first, test_view_schema_store).
- */
-static const char test_view_schema_rowid[] =
-	"PRAGMA journal_mode = WAL;"
-	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL, name TEXT NOT NULL,"
-	" cmdline TEXT NOT NULL, sha256 TEXT NOT NULL, UNIQUE(exe, name, cmdline, sha256));"
-	"CREATE TABLE addresses(id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE domains(id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE connections(contime INTEGER NOT NULL,"
-	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
-	" direction INTEGER NOT NULL,"
-	" lport INTEGER NOT NULL, rport INTEGER NOT NULL,"
-	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL,"
-	" send INTEGER NOT NULL, recv INTEGER NOT NULL);"
-	"CREATE INDEX connections_contime ON connections(contime);"
-	"CREATE INDEX connections_exe_contime ON connections(exe_id, contime);"
-	"CREATE INDEX connections_raddr_contime ON connections(raddr_id, contime);";
-
-static const char test_view_schema_store[] =
-	"PRAGMA journal_mode = WAL;"
-	"CREATE TABLE executables(id INTEGER PRIMARY KEY, exe TEXT NOT NULL, name TEXT NOT NULL,"
-	" cmdline TEXT NOT NULL, sha256 TEXT NOT NULL, UNIQUE(exe, name, cmdline, sha256));"
-	"CREATE TABLE addresses(id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE domains(id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE connections(contime INTEGER NOT NULL,"
-	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
-	" direction INTEGER NOT NULL,"
-	" lport INTEGER NOT NULL, rport INTEGER NOT NULL,"
-	" laddr_id INTEGER NOT NULL, raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL,"
-	" send INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" PRIMARY KEY(contime, exe_id, pexe_id, uid, family, protocol, direction,"
-	" lport, rport, laddr_id, raddr_id, domain_id)) WITHOUT ROWID;";
-
-/* store.c's schema version 2: the same plus the per-day rollup (store.h). */
-static const char test_view_schema_rollup[] =
-	"CREATE TABLE rollup(day INTEGER NOT NULL,"
-	" exe_id INTEGER NOT NULL, pexe_id INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL, family INTEGER NOT NULL, protocol INTEGER NOT NULL,"
-	" direction INTEGER NOT NULL, rport INTEGER NOT NULL,"
-	" raddr_id INTEGER NOT NULL, domain_id INTEGER NOT NULL,"
-	" conns INTEGER NOT NULL, send INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" PRIMARY KEY(day, exe_id, pexe_id, uid, family, protocol, direction, rport,"
-	" raddr_id, domain_id)) WITHOUT ROWID;";
-
-static const char *test_view_schema = test_view_schema_rowid;
-/* Whether the suite runs on store.c's schema version 3 (its migrations build it). */
-static int test_view_v3;
-/* Whether the suite runs with the rollup (kept in step by test_view_exec). */
-static int test_view_with_rollup;
-/* Loads in the suite that read the rollup. */
+/* Loads in the suite that summed the store's per-flow sums. */
 static int test_view_rollup_loads;
 
 #define NOW 1000000
@@ -109,6 +53,22 @@ struct test_view_expect {
 static char test_view_dir[] = "/tmp/test_view.XXXXXX";
 static char test_view_path[256];
 
+/* Creates store.c's schema (its migrations) and sums on db; 0 or -1. */
+static int test_view_schema_create(sqlite3 *db)
+{
+	const struct store_migration *steps;
+	size_t n_steps;
+	char *err = NULL;
+	int r;
+
+	steps = store_builtin_migrations(&n_steps);
+	r = store_migrate(db, steps, n_steps, &err) == 0 && store_rollup_build(db) == 0 ? 0 : -1;
+	if (r < 0)
+		printf("# schema: %s\n", err ? err : sqlite3_errmsg(db));
+	free(err);
+	return r;
+}
+
 /* Runs SQL on a writable connection to the test database. */
 static int test_view_exec(const char *sql)
 {
@@ -118,13 +78,8 @@ static int test_view_exec(const char *sql)
 	if (sqlite3_open(test_view_path, &db) != SQLITE_OK)
 		return -1;
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	/* Rows changed behind store.c's back: recompute the rollup as it would be. */
-	if (rc == SQLITE_OK && (test_view_with_rollup || test_view_v3) &&
-	    strstr(sql, "connections") &&
-	    (sqlite3_table_column_metadata(db, NULL, "rollup", "day", NULL, NULL, NULL, NULL,
-					   NULL) == SQLITE_OK ||
-	     sqlite3_table_column_metadata(db, NULL, "flow_weeks", "week", NULL, NULL, NULL, NULL,
-					   NULL) == SQLITE_OK) && store_rollup_build(db) < 0)
+	/* Rows changed behind store.c's back: recompute its sums as it would. */
+	if (rc == SQLITE_OK && strstr(sql, "connections") && store_rollup_build(db) < 0)
 		rc = SQLITE_ERROR;
 	if (rc != SQLITE_OK)
 		printf("# sqlite: %s\n", sqlite3_errmsg(db));
@@ -140,14 +95,11 @@ static void test_view_check(struct viewdata *d, struct viewq *q, const struct te
 	size_t got = 0, i;
 	int ok_all = 1;
 
-	viewq_set_covered(q, viewdata_covered(d));
-	viewq_set_rollup(q, viewdata_has_rollup(d));
-	viewq_set_flows(q, viewdata_has_flows(d));
-	test_view_rollup_loads += viewq_uses_rollup(q) || viewq_flow_shape(q);
 	if (viewdata_load(d, q, NOW) < 0) {
 		ok(0, "%s: load (%s)", what, viewdata_errmsg(d));
 		return;
 	}
+	test_view_rollup_loads += viewdata_used_flow_sums(d);
 	is_int(viewdata_count(d), n, "%s: group count", what);
 	if (viewdata_page(d, 0, 64, &rows, &got) < 0 || got != n) {
 		ok(0, "%s: page of %zu rows, got %zu", what, n, got);
@@ -297,8 +249,6 @@ static void test_view_ranges(struct viewdata *d, int span_known)
 	char what[96];
 	int64_t from = 0, to = 0;
 
-	if (span_known)
-		viewq_set_span(q, NOW - 90000, NOW - 30);
 	viewq_set_grouping(q, VIEWQ_EXE);
 	is_int(viewq_n_ranges(), 16, "16 time ranges");
 	is_str(viewq_range_name(0), "all", "range 0 is all");
@@ -477,7 +427,7 @@ static void test_view_data(struct viewdata *d)
 	is_int(viewdata_changed(d), 0, "unchanged");
 	test_view_exec("INSERT INTO connections VALUES (1000000, 3, 0, 0, 2, 6, 0, 1, 22, 0, 2, 0, 1, 1, 1)");
 	is_int(viewdata_changed(d), 1, "a commit by another connection is seen");
-	if (test_view_v3) {
+	{
 		/* Per-flow sums of the same window are kept until a refresh says otherwise. */
 		test_view_check(d, q, (const struct test_view_expect[]){
 			{ "/usr/bin/ssh", 5, 10, 20 }, { "/usr/bin/curl", 4, 7150, 1503 },
@@ -528,7 +478,6 @@ static void test_view_plan(void)
 	char *sql, *plan = NULL;
 	size_t len = 0;
 
-	viewq_set_span(q, NOW - 365 * 86400, NOW);
 	viewq_set_range(q, test_view_range("5 minutes"));
 	sql = viewq_sql(q, NOW);
 	if (sqlite3_open_v2(test_view_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -583,7 +532,7 @@ static void test_view_empty(void)
 
 	snprintf(path, sizeof(path), "%s/nothing.db", test_view_dir);
 	if (sqlite3_open(path, &db) == SQLITE_OK)
-		sqlite3_exec(db, test_view_schema, NULL, NULL, NULL);
+		test_view_schema_create(db);
 	sqlite3_close(db);
 	ok(viewdata_open(path, &d, &msg) == 0, "open an empty database");
 	if (d) {
@@ -637,8 +586,7 @@ static int tv_load(struct viewdata *d, struct viewq *q, int rollup, struct tv_gr
 
 	*out = NULL;
 	/* The fast path (per-flow sums, rollup) or the generic SQL over the view. */
-	viewq_set_rollup(q, rollup && viewdata_has_rollup(d));
-	viewq_set_flows(q, rollup && viewdata_has_flows(d));
+	viewq_set_raw(q, !rollup);
 	if (viewdata_load(d, q, TV_NOW) < 0)
 		return -1;
 	total = viewdata_count(d);
@@ -676,7 +624,7 @@ static int tv_same(struct viewdata *d, struct viewq *q, int *used, const char *w
 
 	na = tv_load(d, q, 0, &a);
 	nb = tv_load(d, q, 1, &b);
-	if (viewq_uses_rollup(q) || viewq_flow_shape(q))
+	if (viewdata_used_flow_sums(d))
 		(*used)++;
 	same = na >= 0 && na == nb;
 	for (int i = 0; same && i < na; i++)
@@ -717,8 +665,7 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 					/* Filters: the top executable, then its top remote port. */
 					if (nf >= 1) {
 						viewq_set_grouping(q, VIEWQ_EXE);
-						viewq_set_rollup(q, 0);
-						viewq_set_flows(q, 0);
+						viewq_set_raw(q, 1);
 						if (viewdata_load(d, q, TV_NOW) == 0 &&
 						    viewdata_count(d) > 0) {
 							const struct viewdata_row *rows;
@@ -730,8 +677,7 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 					}
 					if (nf >= 2) {
 						viewq_set_grouping(q, VIEWQ_RPORT);
-						viewq_set_rollup(q, 0);
-						viewq_set_flows(q, 0);
+						viewq_set_raw(q, 1);
 						if (viewdata_load(d, q, TV_NOW) == 0 &&
 						    viewdata_count(d) > 0) {
 							const struct viewdata_row *rows;
@@ -769,8 +715,7 @@ static void tv_compare_all(struct viewdata *d, const char *stage)
 		viewq_set_range(q, 0);
 		viewq_set_step(q, 0);
 		viewq_set_grouping(q, VIEWQ_EXE);
-		viewq_set_rollup(q, 0);
-		viewq_set_flows(q, 0);
+		viewq_set_raw(q, 1);
 		if (viewdata_load(d, q, TV_NOW) == 0 && viewdata_count(d) > 0 &&
 		    viewdata_page(d, 0, 1, &rows, &got) == 0 && got)
 			viewq_push_filter(q, VIEWQ_EXE, rows[0].key, "");
@@ -865,7 +810,6 @@ static void test_view_rollup_compare(void)
 		ok(0, "rollup compare: open (%s)", msg);
 		goto out;
 	}
-	ok(viewdata_has_flows(d), "rollup compare: schema version 3 found");
 	ok(tv_int(store_db(st), "SELECT count(*) FROM time_sums") > 50 &&
 	   tv_int(store_db(st), "SELECT count(DISTINCT contime) FROM conn_rows") >
 	   tv_int(store_db(st), "SELECT count(*) FROM time_sums") * 3,
@@ -1012,30 +956,16 @@ static void test_view_suite(void)
 		return;
 	}
 	snprintf(test_view_path, sizeof(test_view_path), "%s/snitch.db", test_view_dir);
-	if (test_view_v3) {
-		const struct store_migration *steps;
-		size_t n_steps;
+	{
 		sqlite3 *db = NULL;
-		char *err = NULL;
 
-		steps = store_builtin_migrations(&n_steps);
-		ok(sqlite3_open(test_view_path, &db) == SQLITE_OK &&
-		   store_migrate(db, steps, n_steps, &err) == 0, "schema (store.c's migrations) %s",
-		   err ? err : "");
-		is_int(store_rollup_build(db), 0, "flow_weeks built (empty)");
+		ok(sqlite3_open(test_view_path, &db) == SQLITE_OK && test_view_schema_create(db) == 0,
+		   "schema (store.c's)");
 		sqlite3_close(db);
-		free(err);
-	} else {
-		ok(test_view_exec(test_view_schema) == 0, "schema");
 	}
-	if (test_view_with_rollup)
-		ok(test_view_exec(test_view_schema_rollup) == 0, "rollup table");
 	ok(test_view_exec(test_view_rows) == 0, "rows");
 	ok(viewdata_open(test_view_path, &d, &msg) == 0, "open read-only");
 	if (d) {
-		/* Only store.c's primary key covers, and only contime. */
-		is_int(viewdata_covered(d), !test_view_v3 && test_view_schema == test_view_schema_store ?
-		       1u << VIEWQ_TIME : 0, "covering indexes found");
 		test_view_groupings(d);
 		test_view_ranges(d, 0);
 		test_view_ranges(d, 1);
@@ -1044,25 +974,9 @@ static void test_view_suite(void)
 	}
 	viewdata_free(d);
 	free(msg);
-	if (!test_view_v3)
-		test_view_plan();
+	test_view_plan();
 	test_view_open_errors();
 	test_view_empty();
-	if (test_view_v3)
-		goto out;
-	/* A covering index changes plans, never results. */
-	ok(test_view_exec("CREATE INDEX connections_exe_cover ON connections"
-			  "(exe_id, contime, conns, send, recv)") == 0, "covering index");
-	if (viewdata_open(test_view_path, &d, &msg) == 0) {
-		ok(viewdata_covered(d) & (1u << VIEWQ_EXE) && viewdata_covered(d) & (1u << VIEWQ_NAME) &&
-		   !(viewdata_covered(d) & (1u << VIEWQ_DOMAIN)), "exe_id groupings covered");
-		test_view_groupings(d);
-		test_view_ranges(d, 0);
-		test_view_ranges(d, 1);
-		viewdata_free(d);
-	}
-	free(msg);
-out:
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_view_dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", test_view_dir);
@@ -1073,21 +987,7 @@ int main(void)
 	/* A fixed zone so the expected time labels do not depend on the host. */
 	setenv("TZ", "UTC", 1);
 	tzset();
-	printf("# rowid table with contime, exe and raddr indexes\n");
-	test_view_schema = test_view_schema_rowid;
-	test_view_suite();
-	printf("# store.c's WITHOUT ROWID table\n");
-	test_view_schema = test_view_schema_store;
-	test_view_suite();
-	printf("# store.c's schema version 2, with the per-day rollup\n");
-	test_view_with_rollup = 1;
-	test_view_rollup_loads = 0;
-	test_view_suite();
-	ok(test_view_rollup_loads >= 12, "the suite read the rollup (%d loads)",
-	   test_view_rollup_loads);
-	printf("# store.c's schema version 3: flows, conn_rows, flow_weeks\n");
-	test_view_with_rollup = 0;
-	test_view_v3 = 1;
+	printf("# store.c's schema: flows, conn_rows and their sums\n");
 	test_view_rollup_loads = 0;
 	test_view_suite();
 	ok(test_view_rollup_loads >= 24, "the suite read per-flow sums (%d loads)",
