@@ -221,6 +221,11 @@ sqlite3 *storeread_db(struct storeread *r)
 	return r->db;
 }
 
+int storeread_data_version(struct storeread *r, int64_t *version)
+{
+	return storeread_int(r->db, "PRAGMA data_version", version) == 0 ? 0 : -EIO;
+}
+
 int storeread_span(struct storeread *r, int64_t *min_contime, int64_t *max_contime)
 {
 	int64_t lo = 0, hi = 0;

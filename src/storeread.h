@@ -48,6 +48,11 @@ void storeread_free(struct storeread *r);
 /* The connection (see the top of this file for what callers may read). */
 sqlite3 *storeread_db(struct storeread *r);
 
+/*
+ * A number that changes when another connection (the daemon) commits
+ * (PRAGMA data_version), read in the caller's snapshot.
+ */
+int storeread_data_version(struct storeread *r, int64_t *version);
 /* The smallest and largest contime (both 0 when there is no row). */
 int storeread_span(struct storeread *r, int64_t *min_contime, int64_t *max_contime);
 /* The oldest contime; -ENOENT when there is no row. */

@@ -69,28 +69,6 @@ static int viewdata_exec(struct viewdata *d, const char *sql)
 	return sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
-/* Reads one integer from a single-row query; 0, -ENOENT (no row) or -EIO. */
-static int viewdata_int(struct viewdata *d, const char *sql, int64_t *ret)
-{
-	sqlite3_stmt *st = NULL;
-	int r = -EIO, rc;
-
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		r = -ENOENT;
-		goto out;
-	}
-	if (rc != SQLITE_ROW)
-		goto out;
-	*ret = sqlite3_column_int64(st, 0);
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
 static void viewdata_page_clear(struct viewdata *d)
 {
 	size_t i;
@@ -428,7 +406,7 @@ struct viewdata_fscan {
 };
 
 /*
- * view_flow_sum(id, value, tot_n, tot_conns, tot_send, tot_recv): adds
+ * view_flow_sum(id, value, n, conns, send, recv): adds
  * the flow's totals to its sums (d->fsum) and those to the group of its
  * value, as the scan loop of viewdata_inner_c does for a load of all rows
  * without filters whose classes need no rows; called by SQLite per flow,
@@ -906,7 +884,7 @@ int viewdata_load(struct viewdata *d, const struct viewq *q, int64_t now)
 	}
 	if (viewdata_fill(d, st, next) < 0)
 		goto out;
-	if (viewdata_int(d, "PRAGMA data_version", &d->data_version) < 0)
+	if (storeread_data_version(d->rd, &d->data_version) < 0)
 		goto out;
 	r = 0;
 out:
@@ -1072,7 +1050,7 @@ int viewdata_changed(struct viewdata *d)
 {
 	int64_t v = 0;
 
-	if (viewdata_int(d, "PRAGMA data_version", &v) < 0)
+	if (storeread_data_version(d->rd, &v) < 0)
 		return -EIO;
 	return v != d->data_version;
 }
