@@ -234,7 +234,7 @@ out:
  * Makes d->fsum hold the per-flow sums of q's window at now, reusing the
  * ones there when they are of the same window. A window reaching back past
  * the oldest row of this snapshot holds what "all" holds: those share one
- * set of sums (and "all" reads whole weeks from the rollup).
+ * set of sums (and "all" reads the store's running totals).
  */
 /* Whether q's window at now holds every row of this snapshot (as "all" does). */
 static bool viewdata_all_rows(struct viewdata *d, const struct viewq *q, int64_t now)
@@ -334,7 +334,7 @@ static struct viewdata_sum *viewdata_group(struct viewdata_groups *g, int64_t ke
 }
 
 /*
- * What a schema-3 state asks of the flows of one class (0: outbound and
+ * What a state asks of the flows of one class (0: outbound and
  * exec rows, whose remote port is the flow's port; 1: inbound, whose local
  * port is): flow-level port filters, conditions on their rows,
  * and where the grouping value comes from.
@@ -677,7 +677,7 @@ static void viewdata_put_groups(struct viewdata *d, struct viewdata_groups *grou
 }
 
 /*
- * The inner level of a schema-3 state, in C, into d->keys: each
+ * The inner level of a state, in C, into d->keys: each
  * flow passing the filters adds its per-flow sums (d->fsum) to the group
  * of its value, unless its class needs its rows (grouped by a port that is
  * the ephemeral one for it, by time, or filtered so): those rows of the

@@ -1,11 +1,12 @@
 /*
  * viewq.c: turns the browser's state into SQL on the database contract
- * (DESIGN.md "Database"). Every aggregation happens in SQLite, in two
- * levels: an inner GROUP BY on the raw column of connections (an id, a port,
- * a uid, contime), which the store's indexes can stream without sorting,
- * and an outer level over those few rows that looks up the text shown and
- * merges ids that share it (several executables rows share one path).
- * Filters compare ids or numbers, so a drill-down is an index seek.
+ * (DESIGN.md "Database") and into the terms of the store's read API
+ * (storeread.h). The generic aggregate runs in SQLite in two levels: an
+ * inner GROUP BY on the raw column of connections (an id, a port, a uid,
+ * contime) over the window's rows, read by time, and an outer level over
+ * those few rows that looks up the text shown and merges ids that share it
+ * (several executables rows share one path). Filters compare ids or
+ * numbers, so a drill-down is an index seek.
  */
 #include <errno.h>
 #include <limits.h>
