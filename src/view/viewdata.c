@@ -8,12 +8,9 @@
  * then asks only for the ranks it shows.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "storeread.h"
 #include "util.h"
