@@ -1,4 +1,3 @@
-#include "config.h"
 /*
  * storeread.c: the read side of the store (storeread.h). store.c writes
  * the schema; this file is the only other one that knows its tables
