@@ -1,6 +1,7 @@
 /*
- * query.c: `auditsnitch query` (query.h). Opens the database read-only,
- * builds SQL from the options and prints table, CSV or JSON with the
+ * query.c: `auditsnitch query` (query.h). Reads the database through the
+ * store's read API (storeread.h), turns the options into a condition on
+ * the contract's view connections and prints table, CSV or JSON with the
  * escaping documented in query.h. Grouping first sums the rows per integer
  * id column in a hash table (one pass, no sort), then joins the lookup
  * table for the text, once per id rather than once per row. Times leave
@@ -454,10 +455,14 @@ static void query_sql_cidr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, filter_cidr_match(&q->where[i].cidr, addr));
 }
 
-/* WHERE clause on connections c; parameters are numbered in order from 1. */
-static void query_where(struct util_buf *b, const struct query_opts *q)
+/*
+ * The condition on connections c (storeread_records), NULL for none;
+ * parameters are numbered in order from 1.
+ */
+static char *query_where(const struct query_opts *q)
 {
-	const char *sep = " WHERE ";
+	struct util_buf buf = { 0 }, *b = &buf;
+	const char *sep = "";
 
 	if (q->has_since) {
 		util_buf_addf(b, "%sc.contime >= %lld", sep, (long long)q->since);
@@ -480,35 +485,15 @@ static void query_where(struct util_buf *b, const struct query_opts *q)
 			       kind_id_column(col), kind_table(col), col->field, i + 1);
 		sep = " AND ";
 	}
+	return buf.s;
 }
 
+/* The final query of a grouping, over temp.query_groups (query_group_scan). */
 static char *query_sql(const struct query_opts *q)
 {
 	struct util_buf b = { 0 };
 	const struct qcol *g = q->group;
 
-	if (!g) {
-		/* The columns of row_cols, from the tables so contime stays indexable. */
-		util_buf_addf(&b, "SELECT * FROM (SELECT e.exe AS exe, e.name AS name, e.cmdline AS cmdline,"
-		       " e.sha256 AS sha256, c.contime AS contime,"
-		       " d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
-		       " c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
-		       " c.direction AS direction, c.lport AS lport, la.addr AS laddr,"
-		       " c.send AS send, c.recv AS recv"
-		       " FROM connections c"
-		       " LEFT JOIN executables e ON e.id = c.exe_id"
-		       " LEFT JOIN executables p ON p.id = c.pexe_id"
-		       " LEFT JOIN domains d ON d.id = c.domain_id"
-		       " LEFT JOIN addresses ra ON ra.id = c.raddr_id"
-		       " LEFT JOIN addresses la ON la.id = c.laddr_id");
-		query_where(&b, q);
-		util_buf_addf(&b, " ORDER BY c.contime DESC");
-		if (q->limit)
-			util_buf_addf(&b, " LIMIT %lld", q->limit);
-		util_buf_addf(&b, ") ORDER BY contime");
-		return b.s;
-	}
-	/* Rows were summed per id into temp.query_groups (query_group_scan). */
 	util_buf_addf(&b, "SELECT %s AS \"%s\", sum(s.ev) AS events, sum(s.se) AS send,"
 	       " sum(s.re) AS recv, min(s.f) AS first, max(s.l) AS last FROM temp.query_groups s",
 	       kind_table(g) ? "t.v" : "s.k", g->name);
@@ -584,19 +569,18 @@ static struct group *group_get(struct group_map *m, int64_t key)
  * GROUP BY on a column without an index sorts every row, ten times slower)
  * and stores the groups in temp.query_groups for the final query.
  */
-static int query_group_scan(sqlite3 *db, const struct query_opts *q)
+static int query_group_scan(struct storeread *rd, const struct query_opts *q)
 {
-	struct util_buf b = { 0 };
 	struct group_map map = { 0 };
+	sqlite3 *db = storeread_db(rd);
 	sqlite3_stmt *stmt = NULL;
-	int rc;
+	char *where = query_where(q);
+	int rc = SQLITE_OK;
 
-	util_buf_addf(&b, "SELECT c.%s, c.conns, c.send, c.recv, c.contime FROM connections c",
-	       kind_id_column(q->group));
-	query_where(&b, q);
-	rc = sqlite3_prepare_v2(db, b.s, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
+	if (storeread_column_rows(rd, kind_id_column(q->group), where, &stmt) < 0) {
+		rc = sqlite3_errcode(db);
 		goto out;
+	}
 	query_bind(stmt, q);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct group *g = group_get(&map, sqlite3_column_int64(stmt, 0));
@@ -641,7 +625,7 @@ static int query_group_scan(sqlite3 *db, const struct query_opts *q)
 out:
 	sqlite3_finalize(stmt);
 	free(map.slots);
-	free(b.s);
+	free(where);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -1114,16 +1098,21 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	if (rc != SQLITE_OK)
 		goto fail;
 	if (q.group) {
-		rc = query_group_scan(db, &q);
+		rc = query_group_scan(rd, &q);
 		if (rc != SQLITE_OK)
 			goto fail;
-	}
-	sql = query_sql(&q);
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	if (!q.group)
+		sql = query_sql(&q);
+		rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+	} else {
+		sql = query_where(&q);
+		if (storeread_records(rd, sql, q.limit, &stmt) < 0) {
+			rc = sqlite3_errcode(db);
+			goto fail;
+		}
 		query_bind(stmt, &q);
+	}
 	p.q = &q;
 	p.format = q.format;
 	p.cols = cols;

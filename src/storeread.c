@@ -255,10 +255,52 @@ static int64_t storeread_week(int64_t t)
 	return t - ((t % STORE_ROLLUP_SECONDS) + STORE_ROLLUP_SECONDS) % STORE_ROLLUP_SECONDS;
 }
 
-/* Prepares sql on r; 0 or -EIO. */
+/* Prepares sql on r; 0 or -errno (store_errno). */
 static int storeread_prepare(struct storeread *r, const char *sql, sqlite3_stmt **ret)
 {
-	return sqlite3_prepare_v2(r->db, sql, -1, ret, NULL) == SQLITE_OK ? 0 : -EIO;
+	int rc = sqlite3_prepare_v2(r->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_errno(rc) < 0 ? store_errno(rc) : -EIO;
+}
+
+int storeread_records(struct storeread *r, const char *where, int64_t limit, sqlite3_stmt **ret)
+{
+	struct util_buf b = { NULL, 0, 0 };
+	int e;
+
+	/* From the tables, not connections_flat: contime stays a number, and indexable. */
+	util_buf_addf(&b, "SELECT * FROM (SELECT e.exe AS exe, e.name AS name,"
+		      " e.cmdline AS cmdline, e.sha256 AS sha256, c.contime AS contime,"
+		      " d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid,"
+		      " c.conns AS events, p.exe AS parent, c.protocol AS protocol,"
+		      " c.direction AS direction, c.lport AS lport, la.addr AS laddr,"
+		      " c.send AS send, c.recv AS recv"
+		      " FROM connections c"
+		      " LEFT JOIN executables e ON e.id = c.exe_id"
+		      " LEFT JOIN executables p ON p.id = c.pexe_id"
+		      " LEFT JOIN domains d ON d.id = c.domain_id"
+		      " LEFT JOIN addresses ra ON ra.id = c.raddr_id"
+		      " LEFT JOIN addresses la ON la.id = c.laddr_id");
+	if (where && *where)
+		util_buf_addf(&b, " WHERE %s", where);
+	util_buf_addf(&b, " ORDER BY c.contime DESC");
+	if (limit > 0)
+		util_buf_addf(&b, " LIMIT %lld", (long long)limit);
+	util_buf_addf(&b, ") ORDER BY contime");
+	e = storeread_prepare(r, b.s, ret);
+	free(b.s);
+	return e;
+}
+
+int storeread_column_rows(struct storeread *r, const char *column, const char *where,
+			  sqlite3_stmt **ret)
+{
+	char *sql = xasprintf("SELECT c.%s, c.conns, c.send, c.recv, c.contime FROM connections c%s%s",
+			      column, where && *where ? " WHERE " : "", where && *where ? where : "");
+	int e = storeread_prepare(r, sql, ret);
+
+	free(sql);
+	return e;
 }
 
 int storeread_flow_sums(struct storeread *r, int64_t from, int64_t to, unsigned flags,

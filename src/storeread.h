@@ -61,6 +61,23 @@ int storeread_oldest(struct storeread *r, int64_t *contime);
 int storeread_max_flow(struct storeread *r, int64_t *max_id);
 
 /*
+ * The rows of connections matching where (a condition on its columns, the
+ * view being named c; NULL: every row) with their lookup texts, oldest
+ * first; limit > 0: only the newest limit of them. The columns are
+ * connections_flat's, but contime in unix seconds: exe, name, cmdline,
+ * sha256, contime, domain, ip, port, uid, events, parent, protocol,
+ * direction, lport, laddr, send, recv. The caller binds where's parameters.
+ * On error sqlite3_errcode(storeread_db(r)) says what SQLite reported.
+ */
+int storeread_records(struct storeread *r, const char *where, int64_t limit, sqlite3_stmt **ret);
+/*
+ * (column, conns, send, recv, contime) of each row of connections matching
+ * where (as above), column being one of connections' columns.
+ */
+int storeread_column_rows(struct storeread *r, const char *column, const char *where,
+			  sqlite3_stmt **ret);
+
+/*
  * The rows of the window from <= contime < to (INT64_MIN and INT64_MAX:
  * unbounded), summed per flow in parts: (flow, conns, send, recv), several
  * rows per flow whose sums are the flow's sums; whole weeks come from the
