@@ -10,6 +10,9 @@
  *       err=E MSG"; at the end (clean stop) "done rows=R dropped=D".
  *   store_burst check DIR                 print "integrity=RESULT rows=N
  *       conns=C" for DIR/snitch.db (PRAGMA integrity_check).
+ *   store_burst create DIR                create DIR/snitch.db with the
+ *       store's schema (store_open), for tests that then fill it through
+ *       the contract's view connections (view.sh).
  */
 
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "store.h"
 #include "util.h"
 #include "writer.h"
 
@@ -133,6 +137,25 @@ out:
 	return r;
 }
 
+static int burst_create(const char *dir)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (dirfd < 0) {
+		perror(dir);
+		return 1;
+	}
+	r = store_open(dirfd, "snitch.db", &msg, &st);
+	if (r < 0)
+		fprintf(stderr, "store_burst: %s/snitch.db: %s\n", dir, msg ? msg : strerror(-r));
+	store_free(st);
+	free(msg);
+	close(dirfd);
+	return r < 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -140,6 +163,9 @@ int main(int argc, char **argv)
 		return burst_write(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "check"))
 		return burst_check(argv[2]);
-	fprintf(stderr, "usage: store_burst write DIR TOTAL SECONDS | store_burst check DIR\n");
+	if (argc == 3 && !strcmp(argv[1], "create"))
+		return burst_create(argv[2]);
+	fprintf(stderr, "usage: store_burst write DIR TOTAL SECONDS | store_burst check DIR |"
+		" store_burst create DIR\n");
 	return 64;
 }
