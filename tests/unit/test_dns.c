@@ -1,0 +1,382 @@
+#include "config.h"
+/*
+ * test_dns.c: the DNS message parser on answers captured from a real
+ * dnsmasq (tests/fixtures/dns, made by capture.py there; found through
+ * $top_srcdir), and on hand-built messages that break each rule: pointer
+ * loops, forward pointers, too many jumps, names past 255 bytes, reserved
+ * label types, short records, TCP framing cut in the middle.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dnsmsg.h"
+#include "tap.h"
+
+#define MAXA 16
+
+struct got {
+	int n;
+	int family[MAXA];
+	char addr[MAXA][64];
+	char name[MAXA][DNSMSG_NAME_MAX];
+	char owner[MAXA][DNSMSG_NAME_MAX];
+	uint32_t ttl[MAXA];
+};
+
+static void collect(const struct dnsmsg_answer *a, void *data)
+{
+	struct got *g = data;
+
+	if (g->n == MAXA)
+		return;
+	g->family[g->n] = a->family;
+	inet_ntop(a->family, a->addr, g->addr[g->n], sizeof(g->addr[0]));
+	snprintf(g->name[g->n], sizeof(g->name[0]), "%s", a->name);
+	snprintf(g->owner[g->n], sizeof(g->owner[0]), "%s", a->owner);
+	g->ttl[g->n] = a->ttl_s;
+	g->n++;
+}
+
+/* Reads $top_srcdir/tests/fixtures/dns/NAME into buf; returns its length or 0. */
+static size_t load(const char *name, uint8_t *buf, size_t cap)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/dns/%s", top ? top : ".", name);
+	f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static int parse_fixture(struct dnsmsg *p, const char *name, struct got *g)
+{
+	uint8_t buf[65536];
+	size_t len = load(name, buf, sizeof(buf));
+	bool tcp = strstr(name, ".tcp") != NULL;
+
+	memset(g, 0, sizeof(*g));
+	if (!len)
+		return -ENOENT;
+	return tcp ? dnsmsg_parse_tcp(p, buf, len, collect, g) : dnsmsg_parse(p, buf, len, collect, g);
+}
+
+static void test_fixtures(void)
+{
+	struct dnsmsg *p = dnsmsg_new();
+	struct dnsmsg_stats st;
+	struct got g;
+
+	is_int(parse_fixture(p, "a.udp", &g), 1, "a.udp: one address");
+	is_str(g.addr[0], "198.18.0.10", "a.udp: the address");
+	is_str(g.name[0], "a.asn.test", "a.udp: the asked name, lowercased (asked as A.asn.TEST)");
+	is_int(g.ttl[0], 600, "a.udp: the TTL dnsmasq sent (--local-ttl=600)");
+
+	is_int(parse_fixture(p, "aaaa.udp", &g), 1, "aaaa.udp: one address");
+	is_int(g.family[0], AF_INET6, "aaaa.udp: IPv6");
+	is_str(g.addr[0], "2001:db8::10", "aaaa.udp: the address");
+	is_str(g.name[0], "v6.asn.test", "aaaa.udp: the name");
+
+	is_int(parse_fixture(p, "cname_chain.udp", &g), 1, "cname_chain.udp: one address");
+	is_str(g.addr[0], "198.18.0.11", "cname_chain.udp: the address of the last alias");
+	is_str(g.name[0], "www.asn.test", "cname_chain.udp: named by the asked name, not the alias");
+	is_str(g.owner[0], "both.asn.test", "cname_chain.udp: owner is the last alias");
+
+	is_int(parse_fixture(p, "cname_chain6.udp", &g), 1, "cname_chain6.udp: one address");
+	is_str(g.addr[0], "2001:db8::11", "cname_chain6.udp: IPv6 through the chain");
+	is_str(g.name[0], "www.asn.test", "cname_chain6.udp: the asked name");
+
+	is_int(parse_fixture(p, "multi.udp", &g), 2, "multi.udp: two addresses");
+	ok((!strcmp(g.addr[0], "198.18.0.12") && !strcmp(g.addr[1], "198.18.0.13")) ||
+	   (!strcmp(g.addr[1], "198.18.0.12") && !strcmp(g.addr[0], "198.18.0.13")),
+	   "multi.udp: both addresses");
+	is_str(g.name[1], "multi.asn.test", "multi.udp: both named");
+
+	is_int(parse_fixture(p, "nxdomain.udp", &g), 0, "nxdomain.udp: nothing mapped");
+	is_int(parse_fixture(p, "mx_nodata.udp", &g), 0, "mx_nodata.udp: no address");
+	is_int(parse_fixture(p, "long.udp", &g), 1, "long.udp: a 218-byte name");
+	is_int((int)strlen(g.name[0]), 5 * 41 + 4 + 9, "long.udp: its whole length");
+
+	is_int(parse_fixture(p, "tcp_a.tcp", &g), 1, "tcp_a.tcp: one address over TCP");
+	is_str(g.name[0], "a.asn.test", "tcp_a.tcp: the name");
+	is_int(parse_fixture(p, "tcp_cname.tcp", &g), 1, "tcp_cname.tcp: CNAME over TCP");
+	is_str(g.name[0], "www.asn.test", "tcp_cname.tcp: the asked name");
+
+	dnsmsg_get_stats(p, &st);
+	is_int(st.messages, 10, "stats: every message counted");
+	is_int(st.not_answer, 1, "stats: NXDOMAIN is not an answer");
+	is_int(st.malformed + st.truncated, 0, "stats: no error on real answers");
+	is_int(st.unlinked, 0, "stats: every address linked to its question");
+	dnsmsg_free(p);
+}
+
+/* A message builder for the hand-made cases. */
+struct msg {
+	uint8_t b[70000];
+	size_t n;
+};
+
+static void put(struct msg *m, const void *p, size_t n)
+{
+	memcpy(m->b + m->n, p, n);
+	m->n += n;
+}
+
+static void put16(struct msg *m, unsigned v)
+{
+	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	put(m, b, 2);
+}
+
+static void put32(struct msg *m, uint32_t v)
+{
+	put16(m, v >> 16);
+	put16(m, v & 0xffff);
+}
+
+/* Writes dotted name s uncompressed. */
+static void putname(struct msg *m, const char *s)
+{
+	while (*s) {
+		const char *dot = strchr(s, '.');
+		size_t l = dot ? (size_t)(dot - s) : strlen(s);
+		uint8_t lb = (uint8_t)l;
+
+		put(m, &lb, 1);
+		put(m, s, l);
+		s += l + (dot ? 1 : 0);
+	}
+	put(m, "", 1);
+}
+
+static void header(struct msg *m, unsigned flags, unsigned qd, unsigned an)
+{
+	m->n = 0;
+	put16(m, 0x1234);
+	put16(m, flags);
+	put16(m, qd);
+	put16(m, an);
+	put16(m, 0);
+	put16(m, 0);
+}
+
+static void question(struct msg *m, const char *name)
+{
+	putname(m, name);
+	put16(m, 1);
+	put16(m, 1);
+}
+
+static void rr_a(struct msg *m, uint32_t ttl, const char *addr)
+{
+	uint8_t a[4];
+
+	inet_pton(AF_INET, addr, a);
+	put16(m, 1);
+	put16(m, 1);
+	put32(m, ttl);
+	put16(m, 4);
+	put(m, a, 4);
+}
+
+static void test_built(void)
+{
+	struct dnsmsg *p = dnsmsg_new();
+	struct dnsmsg_stats st;
+	struct msg m;
+	struct got g;
+	uint8_t ptr[2];
+
+	/* Compressed owner pointing at the question (offset 12). */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "Ex.Test");
+	ptr[0] = 0xc0;
+	ptr[1] = 12;
+	put(&m, ptr, 2);
+	rr_a(&m, 60, "198.18.0.1");
+	memset(&g, 0, sizeof(g));
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 1, "compressed owner");
+	is_str(g.name[0], "ex.test", "compressed owner: lowercased");
+	is_int(g.ttl[0], 60, "TTL as sent");
+
+	/* The CNAME chain's TTL is the smallest along it. */
+	header(&m, 0x8180, 1, 3);
+	question(&m, "q.test");
+	putname(&m, "q.test");
+	put16(&m, 5); put16(&m, 1); put32(&m, 30);
+	put16(&m, 8); putname(&m, "b.test");
+	putname(&m, "b.test");
+	put16(&m, 5); put16(&m, 1); put32(&m, 300);
+	put16(&m, 8); putname(&m, "c.test");
+	putname(&m, "c.test");
+	rr_a(&m, 600, "198.18.0.2");
+	memset(&g, 0, sizeof(g));
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 1, "two-link chain");
+	is_str(g.name[0], "q.test", "two-link chain: asked name");
+	is_int(g.ttl[0], 30, "two-link chain: smallest TTL");
+
+	/* A pointer to itself: a loop. */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "ex.test");
+	ptr[0] = 0xc0;
+	ptr[1] = (uint8_t)m.n;
+	put(&m, ptr, 2);
+	rr_a(&m, 60, "198.18.0.1");
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "pointer to itself: malformed");
+
+	/* A forward pointer (could start a loop). */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "ex.test");
+	ptr[0] = 0xc0;
+	ptr[1] = (uint8_t)(m.n + 2);
+	put(&m, ptr, 2);
+	rr_a(&m, 60, "198.18.0.1");
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "forward pointer: malformed");
+
+	/* 40 backward pointers in a TXT record's rdata, then an owner through them all. */
+	header(&m, 0x8180, 1, 2);
+	question(&m, "x");
+	put(&m, "\xc0\x0c", 2);
+	put16(&m, 16); put16(&m, 1); put32(&m, 60); put16(&m, 80);
+	for (int i = 0; i < 40; i++) {
+		ptr[0] = 0xc0;
+		ptr[1] = (uint8_t)(i ? m.n - 2 : 12);
+		put(&m, ptr, 2);
+	}
+	ptr[0] = 0xc0;
+	ptr[1] = (uint8_t)(m.n - 2);
+	put(&m, ptr, 2);
+	rr_a(&m, 60, "198.18.0.1");
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "41 jumps: malformed");
+
+	/* A name of 5 x 63-byte labels (> 255 bytes on the wire). */
+	{
+		char big[400];
+		size_t o = 0;
+
+		for (int i = 0; i < 5; i++) {
+			memset(big + o, 'a', 63);
+			o += 63;
+			big[o++] = i < 4 ? '.' : '\0';
+		}
+		header(&m, 0x8180, 1, 0);
+		question(&m, big);
+		is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "name over 255 bytes");
+	}
+
+	/* Reserved label type 0x40. */
+	header(&m, 0x8180, 1, 0);
+	put(&m, "\x41", 1);
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "label type 0x40");
+
+	/* Bytes that need escaping, and the root name. */
+	header(&m, 0x8180, 1, 1);
+	put(&m, "\x04" "a.\\\x01" "\x04test\0", 11);
+	put16(&m, 1); put16(&m, 1);
+	put(&m, "\xc0\x0c", 2);
+	rr_a(&m, 5, "198.18.0.3");
+	memset(&g, 0, sizeof(g));
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 1, "odd bytes in a label");
+	is_str(g.name[0], "a\\046\\092\\001.test", "odd bytes written as \\DDD");
+
+	/* A record whose rdata ends early; an A with 5 bytes. */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "ex.test");
+	put(&m, "\xc0\x0c", 2);
+	rr_a(&m, 60, "198.18.0.1");
+	is_int(dnsmsg_parse(p, m.b, m.n - 1, collect, &g), -EMSGSIZE, "rdata cut: truncated");
+	m.b[m.n - 5] = 5;
+	put(&m, "", 1);
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "A of 5 bytes: malformed");
+
+	/* Header only claiming an answer; a short header. */
+	header(&m, 0x8180, 0, 1);
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EMSGSIZE, "missing answer: truncated");
+	is_int(dnsmsg_parse(p, m.b, 5, collect, &g), -EMSGSIZE, "5 bytes: truncated");
+
+	/* A query and a response with an opcode other than QUERY map nothing. */
+	header(&m, 0x0100, 1, 0);
+	question(&m, "ex.test");
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 0, "a query: nothing");
+
+	/* CNAME whose target runs past its rdata. */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "q.test");
+	put(&m, "\xc0\x0c", 2);
+	put16(&m, 5); put16(&m, 1); put32(&m, 30);
+	put16(&m, 3); putname(&m, "b.test");
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), -EBADMSG, "CNAME target past rdlen");
+
+	/* An address whose chain does not reach the question: its own name. */
+	header(&m, 0x8180, 1, 1);
+	question(&m, "q.test");
+	putname(&m, "other.test");
+	rr_a(&m, 60, "198.18.0.4");
+	memset(&g, 0, sizeof(g));
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 1, "unlinked address delivered");
+	is_str(g.name[0], "other.test", "unlinked address: its own name");
+
+	/* A CNAME loop (a -> b -> a) ends at the chain limit. */
+	header(&m, 0x8180, 1, 3);
+	question(&m, "q.test");
+	putname(&m, "a.test");
+	put16(&m, 5); put16(&m, 1); put32(&m, 30);
+	put16(&m, 8); putname(&m, "b.test");
+	putname(&m, "b.test");
+	put16(&m, 5); put16(&m, 1); put32(&m, 30);
+	put16(&m, 8); putname(&m, "a.test");
+	putname(&m, "a.test");
+	rr_a(&m, 60, "198.18.0.5");
+	memset(&g, 0, sizeof(g));
+	is_int(dnsmsg_parse(p, m.b, m.n, collect, &g), 1, "CNAME loop: bounded");
+
+	/* TCP: two framed messages in one segment, then one cut short. */
+	{
+		struct msg one, seg;
+
+		header(&one, 0x8180, 1, 1);
+		question(&one, "t.test");
+		put(&one, "\xc0\x0c", 2);
+		rr_a(&one, 60, "198.18.0.6");
+		seg.n = 0;
+		put16(&seg, (unsigned)one.n);
+		put(&seg, one.b, one.n);
+		put16(&seg, (unsigned)one.n);
+		put(&seg, one.b, one.n);
+		memset(&g, 0, sizeof(g));
+		is_int(dnsmsg_parse_tcp(p, seg.b, seg.n, collect, &g), 2, "TCP: two messages");
+		is_int(dnsmsg_parse_tcp(p, seg.b, seg.n - 1, collect, &g), -EMSGSIZE,
+		       "TCP: second cut: truncated");
+		is_int(dnsmsg_parse_tcp(p, seg.b, 1, collect, &g), -EMSGSIZE, "TCP: one byte");
+		/* A malformed first message does not stop the second. */
+		seg.b[2 + 2] = 0x81;
+		seg.b[2 + 12] = 0x41;
+		memset(&g, 0, sizeof(g));
+		is_int(dnsmsg_parse_tcp(p, seg.b, seg.n, collect, &g), -EBADMSG,
+		       "TCP: malformed first reported");
+		is_int(g.n, 1, "TCP: second still delivered");
+	}
+
+	dnsmsg_get_stats(p, &st);
+	ok(st.malformed >= 8, "stats: malformed counted (%llu)", (unsigned long long)st.malformed);
+	ok(st.truncated >= 5, "stats: truncated counted (%llu)", (unsigned long long)st.truncated);
+	is_int(st.unlinked, 2, "stats: the unlinked address and the CNAME loop counted");
+	dnsmsg_free(p);
+}
+
+int main(void)
+{
+	test_fixtures();
+	test_built();
+	return tap_done();
+}
