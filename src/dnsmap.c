@@ -1,0 +1,331 @@
+/*
+ * dnsmap.c: the address -> name map (see dnsmap.h). A chained hash table of
+ * addresses; each address holds its answers newest first, each answer one
+ * allocation with its name and owner after it. The addresses also form a
+ * list in the order they were last answered, so the byte budget evicts the
+ * address nobody resolved for longest.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dnsmap.h"
+#include "util.h"
+
+#define DNSMAP_DEFAULT_MAX_BYTES (4u << 20)
+#define DNSMAP_DEFAULT_MAX_TTL_S 3600
+#define DNSMAP_DEFAULT_MIN_TTL_S 2
+#define DNSMAP_DEFAULT_KEEP_MS 120000
+#define DNSMAP_MIN_BUCKETS 256
+
+struct dnsmap_ans {
+	struct dnsmap_ans *next;  /* older */
+	int64_t seen_ms, expire_ms;
+	uint16_t name_len, owner_len;
+	char text[];              /* name NUL owner NUL */
+};
+
+struct dnsmap_addr {
+	struct dnsmap_addr *chain;            /* hash bucket */
+	struct dnsmap_addr *older, *newer;    /* order of the last answer */
+	struct dnsmap_ans *answers;           /* newest first */
+	unsigned nans;
+	int family;
+	uint8_t addr[16];
+};
+
+struct dnsmap {
+	struct dnsmap_options opt;
+	struct dnsmap_addr **buckets;
+	size_t nbuckets;
+	struct dnsmap_addr *oldest, *newest;
+	struct dnsmap_stats st;
+};
+
+static size_t dnsmap_ans_size(const struct dnsmap_ans *a)
+{
+	return sizeof(*a) + a->name_len + a->owner_len + 2u;
+}
+
+static size_t dnsmap_alen(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* Spreads the address bits over the table (the low bits pick the bucket). */
+static size_t dnsmap_slot(const struct dnsmap *m, int family, const uint8_t *addr)
+{
+	uint64_t h = (uint64_t)family * 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < dnsmap_alen(family); i += 4) {
+		uint32_t w;
+
+		memcpy(&w, addr + i, 4);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	return (size_t)h & (m->nbuckets - 1);
+}
+
+struct dnsmap *dnsmap_new(const struct dnsmap_options *opts)
+{
+	struct dnsmap *m = xcalloc(1, sizeof(*m));
+
+	if (opts)
+		m->opt = *opts;
+	if (!m->opt.max_bytes)
+		m->opt.max_bytes = DNSMAP_DEFAULT_MAX_BYTES;
+	if (!m->opt.max_ttl_s)
+		m->opt.max_ttl_s = DNSMAP_DEFAULT_MAX_TTL_S;
+	if (!m->opt.min_ttl_s)
+		m->opt.min_ttl_s = DNSMAP_DEFAULT_MIN_TTL_S;
+	if (!m->opt.keep_expired_ms)
+		m->opt.keep_expired_ms = DNSMAP_DEFAULT_KEEP_MS;
+	m->nbuckets = DNSMAP_MIN_BUCKETS;
+	m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
+	m->st.max_bytes = m->opt.max_bytes;
+	m->st.bytes = m->nbuckets * sizeof(*m->buckets);
+	return m;
+}
+
+static void dnsmap_unlink_order(struct dnsmap *m, struct dnsmap_addr *a)
+{
+	if (a->older)
+		a->older->newer = a->newer;
+	else
+		m->oldest = a->newer;
+	if (a->newer)
+		a->newer->older = a->older;
+	else
+		m->newest = a->older;
+	a->older = a->newer = NULL;
+}
+
+static void dnsmap_push_newest(struct dnsmap *m, struct dnsmap_addr *a)
+{
+	a->older = m->newest;
+	a->newer = NULL;
+	if (m->newest)
+		m->newest->newer = a;
+	else
+		m->oldest = a;
+	m->newest = a;
+}
+
+/* Unlinks and frees one answer; *pp points at it. */
+static void dnsmap_drop_ans(struct dnsmap *m, struct dnsmap_addr *a, struct dnsmap_ans **pp)
+{
+	struct dnsmap_ans *x = *pp;
+
+	*pp = x->next;
+	a->nans--;
+	m->st.answers--;
+	m->st.bytes -= dnsmap_ans_size(x);
+	free(x);
+}
+
+/* Removes an address and its answers. */
+static void dnsmap_drop_addr(struct dnsmap *m, struct dnsmap_addr *a)
+{
+	struct dnsmap_addr **pp = &m->buckets[dnsmap_slot(m, a->family, a->addr)];
+
+	while (*pp != a)
+		pp = &(*pp)->chain;
+	*pp = a->chain;
+	dnsmap_unlink_order(m, a);
+	while (a->answers)
+		dnsmap_drop_ans(m, a, &a->answers);
+	m->st.addresses--;
+	m->st.bytes -= sizeof(*a);
+	free(a);
+}
+
+void dnsmap_free(struct dnsmap *m)
+{
+	if (!m)
+		return;
+	while (m->oldest)
+		dnsmap_drop_addr(m, m->oldest);
+	free(m->buckets);
+	free(m);
+}
+
+static struct dnsmap_addr *dnsmap_find(const struct dnsmap *m, int family, const void *addr)
+{
+	struct dnsmap_addr *a = m->buckets[dnsmap_slot(m, family, addr)];
+
+	for (; a; a = a->chain)
+		if (a->family == family && memcmp(a->addr, addr, dnsmap_alen(family)) == 0)
+			return a;
+	return NULL;
+}
+
+/* Doubles the table when it holds more addresses than buckets. */
+static void dnsmap_grow(struct dnsmap *m)
+{
+	struct dnsmap_addr **old = m->buckets;
+	size_t oldn = m->nbuckets;
+
+	m->nbuckets *= 2;
+	m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
+	m->st.bytes += oldn * sizeof(*old);
+	for (size_t i = 0; i < oldn; i++) {
+		struct dnsmap_addr *a = old[i], *next;
+
+		for (; a; a = next) {
+			size_t s = dnsmap_slot(m, a->family, a->addr);
+
+			next = a->chain;
+			a->chain = m->buckets[s];
+			m->buckets[s] = a;
+		}
+	}
+	free(old);
+}
+
+int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
+	       const char *owner, uint32_t ttl_s, int64_t time_ms)
+{
+	size_t name_len = strlen(name), owner_len = owner ? strlen(owner) : 0;
+	struct dnsmap_ans *x, **pp;
+	struct dnsmap_addr *a;
+	size_t need, slot;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EINVAL;
+	if (name_len > UINT16_MAX || owner_len > UINT16_MAX)
+		return -E2BIG;
+	need = sizeof(*x) + name_len + owner_len + 2 + sizeof(*a);
+	if (need + m->nbuckets * sizeof(*m->buckets) > m->opt.max_bytes) {
+		m->st.too_big++;
+		return -E2BIG;
+	}
+	if (ttl_s > m->opt.max_ttl_s)
+		ttl_s = m->opt.max_ttl_s;
+	if (ttl_s < m->opt.min_ttl_s)
+		ttl_s = m->opt.min_ttl_s;
+	m->st.added++;
+	a = dnsmap_find(m, family, addr);
+	if (a) {
+		/* The same name to the same program: refresh it in place. */
+		for (pp = &a->answers; *pp; pp = &(*pp)->next) {
+			x = *pp;
+			if (x->name_len == name_len && x->owner_len == owner_len &&
+			    memcmp(x->text, name, name_len) == 0 &&
+			    memcmp(x->text + name_len + 1, owner ? owner : "", owner_len) == 0) {
+				*pp = x->next;
+				x->seen_ms = time_ms;
+				x->expire_ms = time_ms + (int64_t)ttl_s * 1000;
+				x->next = a->answers;
+				a->answers = x;
+				dnsmap_unlink_order(m, a);
+				dnsmap_push_newest(m, a);
+				return 0;
+			}
+		}
+		if (a->nans == DNSMAP_MAX_PER_ADDR) {
+			for (pp = &a->answers; (*pp)->next; pp = &(*pp)->next)
+				;
+			dnsmap_drop_ans(m, a, pp);
+			m->st.replaced++;
+		}
+		dnsmap_unlink_order(m, a);
+		dnsmap_push_newest(m, a);
+		need -= sizeof(*a);
+	}
+	/* Evict whole addresses, least recently answered first (never a itself). */
+	while (m->st.bytes + need > m->opt.max_bytes && m->oldest && m->oldest != a) {
+		dnsmap_drop_addr(m, m->oldest);
+		m->st.evicted++;
+	}
+	if (!a) {
+		a = xcalloc(1, sizeof(*a));
+		a->family = family;
+		memcpy(a->addr, addr, dnsmap_alen(family));
+		if (m->st.addresses >= m->nbuckets)
+			dnsmap_grow(m);
+		slot = dnsmap_slot(m, family, addr);
+		a->chain = m->buckets[slot];
+		m->buckets[slot] = a;
+		dnsmap_push_newest(m, a);
+		m->st.addresses++;
+		m->st.bytes += sizeof(*a);
+	}
+	x = xmalloc(sizeof(*x) + name_len + owner_len + 2);
+	x->seen_ms = time_ms;
+	x->expire_ms = time_ms + (int64_t)ttl_s * 1000;
+	x->name_len = (uint16_t)name_len;
+	x->owner_len = (uint16_t)owner_len;
+	memcpy(x->text, name, name_len + 1);
+	memcpy(x->text + name_len + 1, owner ? owner : "", owner_len + 1);
+	x->next = a->answers;
+	a->answers = x;
+	a->nans++;
+	m->st.answers++;
+	m->st.bytes += dnsmap_ans_size(x);
+	return 0;
+}
+
+const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const char *owner,
+			  int64_t time_s)
+{
+	int64_t from_ms = time_s * 1000, to_ms = from_ms + 999;
+	const struct dnsmap_ans *any = NULL;
+	size_t owner_len = owner ? strlen(owner) : 0;
+	struct dnsmap_addr *a;
+
+	m->st.lookups++;
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	a = dnsmap_find(m, family, addr);
+	if (!a)
+		return NULL;
+	/* Newest first: the first usable answer of each kind is the latest. */
+	for (const struct dnsmap_ans *x = a->answers; x; x = x->next) {
+		if (x->seen_ms > to_ms || x->expire_ms <= from_ms)
+			continue;
+		if (owner && x->owner_len == owner_len &&
+		    memcmp(x->text + x->name_len + 1, owner, owner_len) == 0) {
+			m->st.hits_owner++;
+			return x->text;
+		}
+		if (!any)
+			any = x;
+	}
+	if (any)
+		m->st.hits_any++;
+	return any ? any->text : NULL;
+}
+
+size_t dnsmap_expire(struct dnsmap *m, int64_t now_ms)
+{
+	int64_t limit = now_ms - (int64_t)m->opt.keep_expired_ms;
+	struct dnsmap_addr *a, *newer;
+	size_t n = 0;
+
+	for (a = m->oldest; a; a = newer) {
+		struct dnsmap_ans **pp = &a->answers;
+
+		newer = a->newer;
+		while (*pp) {
+			if ((*pp)->expire_ms < limit) {
+				dnsmap_drop_ans(m, a, pp);
+				n++;
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+		if (!a->answers)
+			dnsmap_drop_addr(m, a);
+	}
+	m->st.expired += n;
+	return n;
+}
+
+void dnsmap_get_stats(const struct dnsmap *m, struct dnsmap_stats *out)
+{
+	*out = m->st;
+}
