@@ -4,7 +4,9 @@
  * dnsmasq (tests/fixtures/dns, made by capture.py there; found through
  * $top_srcdir), and on hand-built messages that break each rule: pointer
  * loops, forward pointers, too many jumps, names past 255 bytes, reserved
- * label types, short records, TCP framing cut in the middle.
+ * label types, short records, TCP framing cut in the middle. Then the
+ * capture's packet parser (IPv4/IPv6, UDP/TCP headers) and an offline
+ * capture fed whole packets naming a connection record.
  */
 
 #include <arpa/inet.h>
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conn.h"
+#include "dns.h"
 #include "dnsmsg.h"
 #include "tap.h"
 
@@ -374,9 +378,95 @@ static void test_built(void)
 	dnsmsg_free(p);
 }
 
+/* Wraps payload in an IPv4 (or IPv6) UDP packet from src:53 to dst:port. */
+static size_t udp_packet(uint8_t *pkt, int family, const char *src, const char *dst,
+			 uint16_t sport, uint16_t dport, const uint8_t *payload, size_t len)
+{
+	size_t h = family == AF_INET ? 20 : 40;
+
+	memset(pkt, 0, h + 8);
+	if (family == AF_INET) {
+		pkt[0] = 0x45;
+		pkt[2] = (uint8_t)((h + 8 + len) >> 8);
+		pkt[3] = (uint8_t)(h + 8 + len);
+		pkt[9] = 17;
+		inet_pton(AF_INET, src, pkt + 12);
+		inet_pton(AF_INET, dst, pkt + 16);
+	} else {
+		pkt[0] = 0x60;
+		pkt[4] = (uint8_t)((8 + len) >> 8);
+		pkt[5] = (uint8_t)(8 + len);
+		pkt[6] = 17;
+		inet_pton(AF_INET6, src, pkt + 8);
+		inet_pton(AF_INET6, dst, pkt + 24);
+	}
+	pkt[h] = (uint8_t)(sport >> 8);
+	pkt[h + 1] = (uint8_t)sport;
+	pkt[h + 2] = (uint8_t)(dport >> 8);
+	pkt[h + 3] = (uint8_t)dport;
+	pkt[h + 4] = (uint8_t)((8 + len) >> 8);
+	pkt[h + 5] = (uint8_t)(8 + len);
+	memcpy(pkt + h + 8, payload, len);
+	return h + 8 + len;
+}
+
+static void test_capture(void)
+{
+	static uint8_t msg[65536], pkt[70000];
+	struct dns *dns = dns_new_offline(NULL);
+	struct conn_record *rec = conn_record_new();
+	struct dns_packet p;
+	struct dns_stats st;
+	size_t mlen = load("cname_chain.udp", msg, sizeof(msg)), n;
+
+	n = udp_packet(pkt, AF_INET, "127.0.0.1", "127.0.0.1", 53, 40000, msg, mlen);
+	is_int(dns_packet_parse(pkt, n, &p), 0, "IPv4 UDP packet parsed");
+	is_int(p.sport, 53, "source port");
+	is_int(p.dport, 40000, "destination port");
+	is_int((int)p.payload_len, (int)mlen, "payload length");
+	is_int(dns_packet_parse(pkt, n - 1, &p), -EBADMSG, "IPv4 total length past the bytes");
+	pkt[6] = 0x20;
+	is_int(dns_packet_parse(pkt, n, &p), -EAGAIN, "a first fragment");
+	pkt[6] = 0;
+	dns_feed(dns, pkt, n, 1700000000000LL);
+	rec->family = AF_INET;
+	rec->direction = CONN_OUTBOUND;
+	rec->time = 1700000000;
+	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.11");
+	ok(dns_name_record(dns, rec), "a record named from a captured answer");
+	is_str(rec->domain, "www.asn.test", "the asked name");
+	ok(!dns_name_record(dns, rec), "a named record is left alone");
+	conn_set(&rec->domain, "");
+	rec->time = 1700000000 - 1;
+	ok(!dns_name_record(dns, rec), "a connect before the answer: not named");
+
+	mlen = load("aaaa.udp", msg, sizeof(msg));
+	n = udp_packet(pkt, AF_INET6, "2001:db8::53", "2001:db8::1", 53, 40001, msg, mlen);
+	is_int(dns_packet_parse(pkt, n, &p), 0, "IPv6 UDP packet parsed");
+	dns_feed(dns, pkt, n, 1700000000000LL);
+	rec->family = AF_INET6;
+	rec->time = 1700000000;
+	snprintf(rec->raddr, sizeof(rec->raddr), "2001:db8::10");
+	ok(dns_name_record(dns, rec), "an IPv6 record named");
+	is_str(rec->domain, "v6.asn.test", "its name");
+
+	/* Garbage after a valid header: counted, no crash. */
+	memset(msg, 0xc0, 64);
+	n = udp_packet(pkt, AF_INET, "127.0.0.1", "127.0.0.1", 53, 40002, msg, 64);
+	dns_feed(dns, pkt, n, 1700000000000LL);
+	dns_feed(dns, pkt, 10, 1700000000000LL);
+	dns_get_stats(dns, &st);
+	is_int(st.packets, 4, "packets counted");
+	is_int(st.bad_packets, 1, "a cut packet counted");
+	is_int(st.owners_unknown, 3, "no sock_diag offline: owners unknown");
+	conn_record_free(rec);
+	dns_free(dns);
+}
+
 int main(void)
 {
 	test_fixtures();
 	test_built();
+	test_capture();
 	return tap_done();
 }

@@ -1,0 +1,472 @@
+/*
+ * dns.c: the DNS capture (see dns.h). Owns the packet socket and its BPF
+ * filter, the table of recent queries' askers, the parser and the
+ * address -> name map, and the counters status shows. Packet header
+ * parsing is pure (dns_packet_parse) so tests and the fuzzer drive it.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dns.h"
+#include "dnsmap.h"
+#include "dnsmsg.h"
+#include "json.h"
+#include "loop.h"
+#include "procfs.h"
+#include "proctab.h"
+#include "sockdiag.h"
+#include "util.h"
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23 /* Linux 4.20 */
+#endif
+
+#define DNS_PORT 53
+#define DNS_RCVBUF (4 << 20)
+#define DNS_READ_BUDGET 256         /* packets per wake-up, so other sources get their turn */
+#define DNS_ASKERS 512              /* recent queries remembered (direct-mapped) */
+#define DNS_ASKER_MS 10000          /* a query's asker is used this long for its answer */
+#define DNS_REFRESH_MS 20           /* socket-index refreshes on a miss, at most this often */
+#define DNS_EXPIRE_MS 5000
+
+/* The program that sent a query from (family, addr, port, protocol). */
+struct dns_asker {
+	int family, protocol;
+	uint8_t addr[16];
+	uint16_t port;
+	int64_t time_ms;
+	char *exe;                  /* NULL: slot empty */
+};
+
+struct dns {
+	struct dns_deps deps;
+	struct loop *loop;
+	int fd;
+	bool see_outgoing;          /* PACKET_IGNORE_OUTGOING missing: skip them here */
+	struct dnsmsg *parser;
+	struct dnsmap *map;
+	struct dns_asker askers[DNS_ASKERS];
+	/* The answer being parsed: where it goes. */
+	const char *cur_owner;
+	int64_t cur_time_ms;
+	uint64_t last_refresh_ms;
+	int64_t last_expire_ms;
+	struct dns_stats st;
+	uint8_t buf[65536 + 256];
+};
+
+/*
+ * The filter, on the packet from its IP header (SOCK_DGRAM): IPv4 or IPv6,
+ * UDP or TCP, source or destination port 53. IPv4 fragments past the first
+ * fail the port test by design (they have no ports); IPv6 extension headers
+ * are not followed (DNS answers do not carry them).
+ */
+static struct sock_filter dns_bpf[] = {
+	/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 10),      /* else 12 */
+	/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 1, 0),    /* 5 */
+	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 16),   /* else 21 */
+	/* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
+	/* 6 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 14, 0),       /* later fragment: 21 */
+	/* 7 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                    /* X = IPv4 header length */
+	/* 8 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
+	/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, 10, 0),      /* 20 */
+	/* 10 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, 8, 9),      /* 20, 21 */
+	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 8),    /* else 21 */
+	/* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+	/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 1, 0),   /* 16 */
+	/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 5),   /* else 21 */
+	/* 16 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40),
+	/* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, 2, 0),      /* 20 */
+	/* 18 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),
+	/* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DNS_PORT, 0, 1),
+	/* 20 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+	/* 21 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+static uint16_t dns_be16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out)
+{
+	struct dns_packet p = { 0 };
+	size_t l4, l4len;
+
+	if (len < 1)
+		return -EBADMSG;
+	if (pkt[0] >> 4 == 4) {
+		size_t ihl = (size_t)(pkt[0] & 0xf) * 4, tot;
+
+		if (len < 20 || ihl < 20)
+			return -EBADMSG;
+		tot = dns_be16(pkt + 2);
+		if (tot < ihl || tot > len)
+			return -EBADMSG;
+		if (dns_be16(pkt + 6) & 0x1fff)
+			return -EAGAIN;
+		if (dns_be16(pkt + 6) & 0x2000)
+			return -EAGAIN; /* a first fragment: the rest of the message is elsewhere */
+		p.family = AF_INET;
+		p.protocol = pkt[9];
+		memcpy(p.saddr, pkt + 12, 4);
+		memcpy(p.daddr, pkt + 16, 4);
+		l4 = ihl;
+		l4len = tot - ihl;
+	} else if (pkt[0] >> 4 == 6) {
+		size_t plen;
+
+		if (len < 40)
+			return -EBADMSG;
+		plen = dns_be16(pkt + 4);
+		if (plen > len - 40)
+			return -EBADMSG;
+		p.family = AF_INET6;
+		p.protocol = pkt[6];
+		memcpy(p.saddr, pkt + 8, 16);
+		memcpy(p.daddr, pkt + 24, 16);
+		l4 = 40;
+		l4len = plen;
+	} else {
+		return -EPROTONOSUPPORT;
+	}
+	if (p.protocol == IPPROTO_UDP) {
+		size_t ulen;
+
+		if (l4len < 8)
+			return -EBADMSG;
+		ulen = dns_be16(pkt + l4 + 4);
+		if (ulen < 8 || ulen > l4len)
+			return -EBADMSG;
+		p.payload = pkt + l4 + 8;
+		p.payload_len = ulen - 8;
+	} else if (p.protocol == IPPROTO_TCP) {
+		size_t doff;
+
+		if (l4len < 20)
+			return -EBADMSG;
+		doff = (size_t)(pkt[l4 + 12] >> 4) * 4;
+		if (doff < 20 || doff > l4len)
+			return -EBADMSG;
+		p.payload = pkt + l4 + doff;
+		p.payload_len = l4len - doff;
+	} else {
+		return -EPROTONOSUPPORT;
+	}
+	p.sport = dns_be16(pkt + l4);
+	p.dport = dns_be16(pkt + l4 + 2);
+	*out = p;
+	return 0;
+}
+
+static size_t dns_asker_slot(int family, int protocol, const uint8_t *addr, uint16_t port)
+{
+	uint64_t h = (uint64_t)port * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(family * 31 + protocol);
+
+	for (size_t i = 0; i < (family == AF_INET ? 4u : 16u); i++)
+		h = (h ^ addr[i]) * 0x100000001b3ULL;
+	return (size_t)(h ^ h >> 29) % DNS_ASKERS;
+}
+
+/*
+ * The executable of the program holding the socket local:lport ->
+ * remote:rport, or NULL. sock_diag, then the socket-inode index (refreshed
+ * on a miss, at most every DNS_REFRESH_MS), then the process table.
+ */
+static const char *dns_find_owner(struct dns *dns, const struct dns_packet *p, bool query,
+				  struct proctab_ident *ident)
+{
+	const uint8_t *laddr = query ? p->saddr : p->daddr, *raddr = query ? p->daddr : p->saddr;
+	uint16_t lport = query ? p->sport : p->dport, rport = query ? p->dport : p->sport;
+	uint64_t ino = 0;
+	uint32_t uid = 0;
+	pid_t pid = 0;
+
+	if (!dns->deps.sockdiag || !dns->deps.sockindex || !dns->deps.proctab)
+		return NULL;
+	if (sockdiag_lookup(dns->deps.sockdiag, p->family, p->protocol, laddr, lport, raddr, rport,
+			    &ino, &uid) < 0 || !ino)
+		return NULL;
+	if (procfs_sockindex_lookup(dns->deps.sockindex, ino, &pid) < 0) {
+		uint64_t now = util_now_ms();
+
+		if (now - dns->last_refresh_ms < DNS_REFRESH_MS)
+			return NULL;
+		dns->last_refresh_ms = now;
+		(void)procfs_sockindex_refresh(dns->deps.sockindex, 256);
+		if (procfs_sockindex_lookup(dns->deps.sockindex, ino, &pid) < 0)
+			return NULL;
+	}
+	if (proctab_resolve(dns->deps.proctab, pid, 0, NULL, ident) < 0 || !ident->exe || !*ident->exe)
+		return NULL;
+	return ident->exe;
+}
+
+/* A query: remember who asked, while its socket surely exists. */
+static void dns_on_query(struct dns *dns, const struct dns_packet *p, int64_t time_ms)
+{
+	struct dns_asker *a = &dns->askers[dns_asker_slot(p->family, p->protocol, p->saddr, p->sport)];
+	struct proctab_ident ident;
+	const char *exe;
+
+	dns->st.queries++;
+	if (a->exe && a->family == p->family && a->protocol == p->protocol && a->port == p->sport &&
+	    memcmp(a->addr, p->saddr, 16) == 0 && time_ms - a->time_ms < DNS_ASKER_MS) {
+		a->time_ms = time_ms; /* the AAAA after the A, from the same socket */
+		return;
+	}
+	exe = dns_find_owner(dns, p, true, &ident);
+	if (!exe)
+		return;
+	free(a->exe);
+	a->exe = xstrdup(exe);
+	a->family = p->family;
+	a->protocol = p->protocol;
+	a->port = p->sport;
+	memcpy(a->addr, p->saddr, 16);
+	a->time_ms = time_ms;
+}
+
+static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
+{
+	struct dns *dns = data;
+
+	(void)dnsmap_add(dns->map, ans->family, ans->addr, ans->name, dns->cur_owner, ans->ttl_s,
+			 dns->cur_time_ms);
+}
+
+void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms)
+{
+	struct proctab_ident ident;
+	struct dns_packet p;
+	struct dns_asker *a;
+	int r;
+
+	dns->st.packets++;
+	r = dns_packet_parse(pkt, len, &p);
+	if (r == -EAGAIN) {
+		dns->st.fragments++;
+		return;
+	}
+	if (r < 0) {
+		dns->st.bad_packets++;
+		return;
+	}
+	if (p.payload_len == 0)
+		return; /* TCP handshake and acknowledgements */
+	if (p.dport == DNS_PORT && p.sport != DNS_PORT) {
+		dns_on_query(dns, &p, time_ms);
+		return;
+	}
+	if (p.sport != DNS_PORT)
+		return;
+	/* An answer: to whom? The asker of its query, else whoever holds the socket now. */
+	dns->cur_owner = NULL;
+	a = &dns->askers[dns_asker_slot(p.family, p.protocol, p.daddr, p.dport)];
+	if (a->exe && a->family == p.family && a->protocol == p.protocol && a->port == p.dport &&
+	    memcmp(a->addr, p.daddr, 16) == 0 && time_ms - a->time_ms < DNS_ASKER_MS)
+		dns->cur_owner = a->exe;
+	else
+		dns->cur_owner = dns_find_owner(dns, &p, false, &ident);
+	if (dns->cur_owner)
+		dns->st.owners_found++;
+	else
+		dns->st.owners_unknown++;
+	dns->cur_time_ms = time_ms;
+	if (p.protocol == IPPROTO_TCP)
+		(void)dnsmsg_parse_tcp(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
+	else
+		(void)dnsmsg_parse(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
+	dns->cur_owner = NULL;
+}
+
+/* Reads what the socket holds, up to the budget. */
+static void dns_on_readable(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct dns *dns = data;
+
+	for (unsigned i = 0; i < DNS_READ_BUDGET; i++) {
+		char cbuf[CMSG_SPACE(sizeof(struct timeval))];
+		struct sockaddr_ll sll;
+		struct iovec iov = { dns->buf, sizeof(dns->buf) };
+		struct msghdr mh = { .msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		int64_t time_ms = 0;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		if (dns->see_outgoing && sll.sll_pkttype == PACKET_OUTGOING)
+			continue;
+		/* The kernel's receive time: a connect a moment later is "after" it. */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+				struct timeval tv;
+
+				memcpy(&tv, CMSG_DATA(c), sizeof(tv));
+				time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+			}
+		}
+		if (!time_ms)
+			time_ms = util_wall_s() * 1000;
+		dns_feed(dns, dns->buf, (size_t)n > sizeof(dns->buf) ? sizeof(dns->buf) : (size_t)n,
+			 time_ms);
+	}
+}
+
+struct dns *dns_new_offline(const struct dns_deps *deps)
+{
+	struct dns *dns = xcalloc(1, sizeof(*dns));
+
+	if (deps)
+		dns->deps = *deps;
+	dns->fd = -1;
+	dns->parser = dnsmsg_new();
+	dns->map = dnsmap_new(NULL);
+	return dns;
+}
+
+int dns_new(struct loop *loop, const struct dns_deps *deps, struct dns **ret)
+{
+	struct sock_fprog prog = { .len = ARRAY_SIZE(dns_bpf), .filter = dns_bpf };
+	struct dns *dns = dns_new_offline(deps);
+	int one = 1, rcvbuf = DNS_RCVBUF, r;
+
+	dns->fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	if (dns->fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* Attach the filter before anything can queue unfiltered packets ... */
+	if (setsockopt(dns->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* ... and drop what arrived between socket() and the filter. */
+	while (recv(dns->fd, dns->buf, sizeof(dns->buf), MSG_DONTWAIT) >= 0)
+		;
+	if (setsockopt(dns->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
+		dns->see_outgoing = true;
+	if (setsockopt(dns->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(dns->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	(void)setsockopt(dns->fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one));
+	r = loop_add_fd(loop, dns->fd, EPOLLIN, dns_on_readable, dns);
+	if (r < 0)
+		goto out;
+	dns->loop = loop;
+	*ret = dns;
+	dns = NULL;
+	r = 0;
+out:
+	dns_free(dns);
+	return r;
+}
+
+void dns_free(struct dns *dns)
+{
+	if (!dns)
+		return;
+	if (dns->fd >= 0) {
+		if (dns->loop)
+			loop_del_fd(dns->loop, dns->fd);
+		close(dns->fd);
+	}
+	for (size_t i = 0; i < DNS_ASKERS; i++)
+		free(dns->askers[i].exe);
+	dnsmsg_free(dns->parser);
+	dnsmap_free(dns->map);
+	free(dns);
+}
+
+bool dns_name_record(struct dns *dns, struct conn_record *rec)
+{
+	uint8_t addr[16];
+	const char *name;
+
+	if (rec->domain && *rec->domain)
+		return false;
+	if (rec->direction != CONN_OUTBOUND || !rec->raddr[0])
+		return false;
+	if ((rec->family != AF_INET && rec->family != AF_INET6) ||
+	    inet_pton(rec->family, rec->raddr, addr) != 1)
+		return false;
+	name = dnsmap_lookup(dns->map, rec->family, addr, rec->proc.exe, rec->time);
+	if (!name)
+		return false;
+	conn_set(&rec->domain, name);
+	dns->st.records_named++;
+	return true;
+}
+
+void dns_tick(struct dns *dns, int64_t now_ms)
+{
+	if (now_ms - dns->last_expire_ms < DNS_EXPIRE_MS)
+		return;
+	dns->last_expire_ms = now_ms;
+	(void)dnsmap_expire(dns->map, now_ms);
+}
+
+void dns_get_stats(struct dns *dns, struct dns_stats *out)
+{
+	if (dns->fd >= 0) {
+		struct tpacket_stats ts;
+		socklen_t l = sizeof(ts);
+
+		/* Reading the kernel's counters resets them: they are added up here. */
+		if (getsockopt(dns->fd, SOL_PACKET, PACKET_STATISTICS, &ts, &l) == 0)
+			dns->st.kernel_drops += ts.tp_drops;
+	}
+	*out = dns->st;
+}
+
+void dns_write_stats(struct dns *dns, struct jsonbuf *b)
+{
+	struct dnsmsg_stats ps;
+	struct dnsmap_stats ms;
+	struct dns_stats s;
+
+	dns_get_stats(dns, &s);
+	dnsmsg_get_stats(dns->parser, &ps);
+	dnsmap_get_stats(dns->map, &ms);
+	jsonbuf_key(b, "dns");
+	jsonbuf_begin(b);
+	jsonbuf_kstr(b, "capture", dns->fd >= 0 ? "packet socket" : "off");
+	jsonbuf_kuint(b, "packets", s.packets);
+	jsonbuf_kuint(b, "queries", s.queries);
+	jsonbuf_kuint(b, "messages", ps.messages);
+	jsonbuf_kuint(b, "responses", ps.responses);
+	jsonbuf_kuint(b, "answers_mapped", ps.answers);
+	jsonbuf_kuint(b, "parse_errors", ps.malformed + ps.truncated + s.bad_packets);
+	jsonbuf_kuint(b, "malformed", ps.malformed);
+	jsonbuf_kuint(b, "truncated", ps.truncated);
+	jsonbuf_kuint(b, "bad_packets", s.bad_packets);
+	jsonbuf_kuint(b, "fragments", s.fragments);
+	jsonbuf_kuint(b, "owners_found", s.owners_found);
+	jsonbuf_kuint(b, "owners_unknown", s.owners_unknown);
+	jsonbuf_kuint(b, "kernel_drops", s.kernel_drops);
+	jsonbuf_kuint(b, "records_named", s.records_named);
+	jsonbuf_kuint(b, "map_addresses", ms.addresses);
+	jsonbuf_kuint(b, "map_answers", ms.answers);
+	jsonbuf_kuint(b, "map_bytes", ms.bytes);
+	jsonbuf_kuint(b, "map_max_bytes", ms.max_bytes);
+	jsonbuf_kuint(b, "evictions", ms.evicted);
+	jsonbuf_kuint(b, "replaced", ms.replaced);
+	jsonbuf_kuint(b, "expired", ms.expired);
+	jsonbuf_end(b);
+}

@@ -1,0 +1,105 @@
+/*
+ * dns.h: passive capture of DNS answers, so each connection record carries
+ * the name its program asked for (DESIGN.md "Correlation").
+ *
+ * One AF_PACKET socket (SOCK_DGRAM, ETH_P_ALL, so every interface of our
+ * network namespace, loopback included, with the packet starting at its IP
+ * header) with a classic BPF filter that passes only UDP and TCP with
+ * port 53 on either side, unfragmented (or first fragments); everything
+ * else is dropped in the kernel before any copy. PACKET_IGNORE_OUTGOING
+ * keeps the socket off the transmit path (a loopback packet is still seen
+ * once, as it is received). Queries name their asker early: the client
+ * socket is looked up (sock_diag, then the socket-inode index, then the
+ * process table) while it surely exists, and the answer to it is stored in
+ * the address -> name map (dnsmap.h) with that program's executable as
+ * owner. Answers are parsed by dnsmsg.h.
+ *
+ * Encrypted DNS (DoH, DoT, DoQ) cannot be seen; those flows keep an empty
+ * domain. Answers inside other network namespaces are not seen either,
+ * unless they pass through this one (a container resolving through the
+ * host's forwarder: the forwarder's own upstream answer names the address
+ * for "any program").
+ *
+ * Loop thread only.
+ */
+#ifndef AUDITSNITCH_DNS_H
+#define AUDITSNITCH_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dns;
+struct loop;
+struct sockdiag;
+struct procfs_sockindex;
+struct proctab;
+struct conn_record;
+struct jsonbuf;
+
+struct dns_deps {
+	struct sockdiag *sockdiag;          /* may be NULL: answers have no owner */
+	struct procfs_sockindex *sockindex; /* may be NULL */
+	struct proctab *proctab;            /* may be NULL */
+};
+
+struct dns_stats {
+	uint64_t packets;        /* packets the filter passed */
+	uint64_t bad_packets;    /* IP/UDP/TCP headers that do not hold together */
+	uint64_t fragments;      /* later IPv4 fragments: not reassembled, dropped */
+	uint64_t queries;        /* queries seen (their askers looked up) */
+	uint64_t owners_found;   /* answers whose receiving program was found */
+	uint64_t owners_unknown; /* ... not found (socket closed already, no index) */
+	uint64_t kernel_drops;   /* the socket's own drops (PACKET_STATISTICS) */
+	uint64_t records_named;  /* connection records given a domain */
+};
+
+/* A packet's addressing and payload, as dns_packet_parse finds it. */
+struct dns_packet {
+	int family;              /* AF_INET, AF_INET6 */
+	int protocol;            /* IPPROTO_UDP, IPPROTO_TCP */
+	uint8_t saddr[16], daddr[16];
+	uint16_t sport, dport;   /* host order */
+	const uint8_t *payload;  /* into the packet */
+	size_t payload_len;
+};
+
+/*
+ * Opens the capture socket (needs CAP_NET_RAW) and registers it on loop.
+ * deps are not owned. Returns 0 or -errno (the daemon runs on without
+ * names then, and says so).
+ */
+int dns_new(struct loop *loop, const struct dns_deps *deps, struct dns **ret);
+/* For tests and benchmarks: no socket; feed packets with dns_feed. */
+struct dns *dns_new_offline(const struct dns_deps *deps);
+void dns_free(struct dns *dns);
+
+/*
+ * Handles one captured packet (starting at its IP header) received at
+ * time_ms (unix ms). For tests and the fuzzer as well as the socket.
+ */
+void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms);
+
+/*
+ * Fills rec->domain, when empty, from the answers seen for its remote
+ * address (rec->raddr) by its program (rec->proc.exe) before its connect
+ * (rec->time). Returns true when it named the record.
+ */
+bool dns_name_record(struct dns *dns, struct conn_record *rec);
+
+/* Drops expired answers; call every few seconds with the wall clock in ms. */
+void dns_tick(struct dns *dns, int64_t now_ms);
+
+/*
+ * Parses an IPv4 or IPv6 packet carrying UDP or TCP: 0 and *out, or
+ * -EBADMSG when the headers do not hold together, -EAGAIN for a later
+ * fragment, -EPROTONOSUPPORT for anything else. Pure.
+ */
+int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out);
+
+/* The counters (the socket's kernel drops read and added up now). */
+void dns_get_stats(struct dns *dns, struct dns_stats *out);
+/* Writes the "dns" status object (capture, parser and map counters). */
+void dns_write_stats(struct dns *dns, struct jsonbuf *b);
+
+#endif
