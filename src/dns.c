@@ -40,6 +40,8 @@
 #define DNS_ASKER_MS 10000          /* a query's asker is used this long for its answer */
 #define DNS_REFRESH_MS 20           /* socket-index refreshes on a miss, at most this often */
 #define DNS_EXPIRE_MS 5000
+#define DNS_UNOWNED 1024            /* answers waiting for their DNS flow's record */
+#define DNS_UNOWNED_MS 30000        /* ... at most this long */
 
 /* The program that sent a query from (family, addr, port, protocol). */
 struct dns_asker {
@@ -50,6 +52,23 @@ struct dns_asker {
 	char *exe;                  /* NULL: slot empty */
 };
 
+/*
+ * An answer whose receiving program was not found when it arrived (its
+ * socket was closed by then: a resolver library closes it right after
+ * reading the answer). The DNS query is a flow like any other: when its
+ * record comes by (dns_name_record), its program becomes the owner.
+ */
+struct dns_unowned {
+	int family, protocol;       /* the client socket */
+	uint8_t addr[16];
+	uint16_t port;
+	int ans_family;
+	uint8_t ans_addr[16];
+	uint32_t ttl_s;
+	int64_t time_ms;
+	char *name;                 /* NULL: slot empty */
+};
+
 struct dns {
 	struct dns_deps deps;
 	struct loop *loop;
@@ -58,6 +77,9 @@ struct dns {
 	struct dnsmsg *parser;
 	struct dnsmap *map;
 	struct dns_asker askers[DNS_ASKERS];
+	struct dns_unowned unowned[DNS_UNOWNED]; /* a ring */
+	size_t unowned_next;
+	const struct dns_packet *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
 	int64_t cur_time_ms;
@@ -246,8 +268,54 @@ static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
 {
 	struct dns *dns = data;
 
+	const struct dns_packet *p = dns->cur_pkt;
+	struct dns_unowned *u;
+
 	(void)dnsmap_add(dns->map, ans->family, ans->addr, ans->name, dns->cur_owner, ans->ttl_s,
 			 dns->cur_time_ms);
+	if (dns->cur_owner)
+		return;
+	u = &dns->unowned[dns->unowned_next];
+	dns->unowned_next = (dns->unowned_next + 1) % DNS_UNOWNED;
+	if (u->name)
+		dns->st.unowned_lost++;
+	free(u->name);
+	u->name = xstrdup(ans->name);
+	u->family = p->family;
+	u->protocol = p->protocol;
+	memcpy(u->addr, p->daddr, 16);
+	u->port = p->dport;
+	u->ans_family = ans->family;
+	memcpy(u->ans_addr, ans->addr, 16);
+	u->ttl_s = ans->ttl_s;
+	u->time_ms = dns->cur_time_ms;
+}
+
+/*
+ * A record of a DNS query's own flow (to port 53): the answers its socket
+ * received, stored without an owner, now get its program as owner.
+ */
+static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
+{
+	uint8_t laddr[16] = { 0 };
+
+	if (!rec->proc.exe[0] || rec->lport <= 0 || rec->lport > 65535 ||
+	    inet_pton(rec->family, rec->laddr, laddr) != 1)
+		return;
+	for (size_t i = 0; i < DNS_UNOWNED; i++) {
+		struct dns_unowned *u = &dns->unowned[i];
+
+		if (!u->name || u->family != rec->family || u->protocol != rec->protocol ||
+		    u->port != rec->lport || memcmp(u->addr, laddr, 16) != 0)
+			continue;
+		if (rec->time * 1000 - u->time_ms < DNS_UNOWNED_MS) {
+			(void)dnsmap_add(dns->map, u->ans_family, u->ans_addr, u->name, rec->proc.exe,
+					 u->ttl_s, u->time_ms);
+			dns->st.owners_from_flow++;
+		}
+		free(u->name);
+		u->name = NULL;
+	}
 }
 
 void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms)
@@ -288,11 +356,13 @@ void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms)
 	else
 		dns->st.owners_unknown++;
 	dns->cur_time_ms = time_ms;
+	dns->cur_pkt = &p;
 	if (p.protocol == IPPROTO_TCP)
 		(void)dnsmsg_parse_tcp(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
 	else
 		(void)dnsmsg_parse(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
 	dns->cur_owner = NULL;
+	dns->cur_pkt = NULL;
 }
 
 /* Reads what the socket holds, up to the budget. */
@@ -389,6 +459,8 @@ void dns_free(struct dns *dns)
 	}
 	for (size_t i = 0; i < DNS_ASKERS; i++)
 		free(dns->askers[i].exe);
+	for (size_t i = 0; i < DNS_UNOWNED; i++)
+		free(dns->unowned[i].name);
 	dnsmsg_free(dns->parser);
 	dnsmap_free(dns->map);
 	free(dns);
@@ -399,9 +471,12 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 	uint8_t addr[16];
 	const char *name;
 
-	if (rec->domain && *rec->domain)
-		return false;
 	if (rec->direction != CONN_OUTBOUND || !rec->raddr[0])
+		return false;
+	if (rec->rport == DNS_PORT && (rec->protocol == IPPROTO_UDP || rec->protocol == IPPROTO_TCP) &&
+	    (rec->family == AF_INET || rec->family == AF_INET6))
+		dns_learn_owner(dns, rec);
+	if (rec->domain && *rec->domain)
 		return false;
 	if ((rec->family != AF_INET && rec->family != AF_INET6) ||
 	    inet_pton(rec->family, rec->raddr, addr) != 1)
@@ -459,6 +534,8 @@ void dns_write_stats(struct dns *dns, struct jsonbuf *b)
 	jsonbuf_kuint(b, "fragments", s.fragments);
 	jsonbuf_kuint(b, "owners_found", s.owners_found);
 	jsonbuf_kuint(b, "owners_unknown", s.owners_unknown);
+	jsonbuf_kuint(b, "owners_from_flow", s.owners_from_flow);
+	jsonbuf_kuint(b, "owners_lost", s.unowned_lost);
 	jsonbuf_kuint(b, "kernel_drops", s.kernel_drops);
 	jsonbuf_kuint(b, "records_named", s.records_named);
 	jsonbuf_kuint(b, "map_addresses", ms.addresses);

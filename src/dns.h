@@ -50,6 +50,8 @@ struct dns_stats {
 	uint64_t queries;        /* queries seen (their askers looked up) */
 	uint64_t owners_found;   /* answers whose receiving program was found */
 	uint64_t owners_unknown; /* ... not found (socket closed already, no index) */
+	uint64_t owners_from_flow; /* answers given their owner by the DNS query's own record */
+	uint64_t unowned_lost;   /* unowned answers pushed out before their flow's record */
 	uint64_t kernel_drops;   /* the socket's own drops (PACKET_STATISTICS) */
 	uint64_t records_named;  /* connection records given a domain */
 };
@@ -83,7 +85,9 @@ void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms);
 /*
  * Fills rec->domain, when empty, from the answers seen for its remote
  * address (rec->raddr) by its program (rec->proc.exe) before its connect
- * (rec->time). Returns true when it named the record.
+ * (rec->time). Returns true when it named the record. A record of a DNS
+ * query's own flow (remote port 53) also tells whose the answers to its
+ * local address and port were.
  */
 bool dns_name_record(struct dns *dns, struct conn_record *rec);
 

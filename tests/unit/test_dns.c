@@ -463,10 +463,73 @@ static void test_capture(void)
 	dns_free(dns);
 }
 
+/* Two programs, two names, one address: owners learnt from the DNS flows' records. */
+static void test_owner_from_flow(void)
+{
+	static uint8_t msg[512], pkt[1024];
+	struct dns *dns = dns_new_offline(NULL);
+	struct conn_record *rec = conn_record_new();
+	struct msg m;
+	size_t n;
+
+	header(&m, 0x8180, 1, 1);
+	question(&m, "one.test");
+	put(&m, "\xc0\x0c", 2);
+	rr_a(&m, 600, "198.18.0.9");
+	memcpy(msg, m.b, m.n);
+	n = udp_packet(pkt, AF_INET, "198.18.0.2", "198.18.0.1", 53, 40000, msg, m.n);
+	dns_feed(dns, pkt, n, 1700000000000LL);
+	header(&m, 0x8180, 1, 1);
+	question(&m, "two.test");
+	put(&m, "\xc0\x0c", 2);
+	rr_a(&m, 600, "198.18.0.9");
+	memcpy(msg, m.b, m.n);
+	n = udp_packet(pkt, AF_INET, "198.18.0.2", "198.18.0.1", 53, 40001, msg, m.n);
+	dns_feed(dns, pkt, n, 1700000000100LL);
+
+	/* The DNS flows' records: who owned ports 40000 and 40001. */
+	rec->family = AF_INET;
+	rec->protocol = 17;
+	rec->direction = CONN_OUTBOUND;
+	rec->time = 1700000000;
+	snprintf(rec->laddr, sizeof(rec->laddr), "198.18.0.1");
+	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.2");
+	rec->rport = 53;
+	rec->lport = 40000;
+	conn_set(&rec->proc.exe, "/bin/one");
+	(void)dns_name_record(dns, rec);
+	rec->lport = 40001;
+	conn_set(&rec->proc.exe, "/bin/two");
+	conn_set(&rec->domain, "");
+	(void)dns_name_record(dns, rec);
+
+	/* Their connections, both after both answers. */
+	rec->protocol = 6;
+	rec->rport = 443;
+	rec->lport = 50000;
+	rec->time = 1700000001;
+	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.9");
+	conn_set(&rec->domain, "");
+	conn_set(&rec->proc.exe, "/bin/one");
+	ok(dns_name_record(dns, rec), "first program's connection named");
+	is_str(rec->domain, "one.test", "... by its own answer, though another came later");
+	conn_set(&rec->domain, "");
+	conn_set(&rec->proc.exe, "/bin/two");
+	ok(dns_name_record(dns, rec), "second program's connection named");
+	is_str(rec->domain, "two.test", "... by its own answer");
+	conn_set(&rec->domain, "");
+	conn_set(&rec->proc.exe, "/bin/three");
+	ok(dns_name_record(dns, rec), "a third program: named");
+	is_str(rec->domain, "two.test", "... by the latest answer to anyone");
+	conn_record_free(rec);
+	dns_free(dns);
+}
+
 int main(void)
 {
 	test_fixtures();
 	test_built();
 	test_capture();
+	test_owner_from_flow();
 	return tap_done();
 }
