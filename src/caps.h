@@ -30,7 +30,8 @@
  * Only during setup (CAPS_SETUP): CAP_SYS_ADMIN (fanotify_init),
  * CAP_SYS_RESOURCE ("Set RLIMIT_NOFILE" above the hard limit),
  * CAP_SETPCAP (to shrink the bounding set), CAP_CHOWN (a "Log group" that
- * was emptied gives the files back to root).
+ * was emptied gives the files back to root), CAP_NET_RAW (the DNS capture's
+ * packet socket, opened once at start; see dns.h).
  */
 #ifndef AUDITSNITCH_CAPS_H
 #define AUDITSNITCH_CAPS_H
@@ -45,6 +46,7 @@
 #define CAPS_SETUID CAPS_BIT(7)
 #define CAPS_SETPCAP CAPS_BIT(8)
 #define CAPS_NET_ADMIN CAPS_BIT(12)
+#define CAPS_NET_RAW CAPS_BIT(13)
 #define CAPS_DAC_READ_SEARCH CAPS_BIT(2)
 #define CAPS_SYS_PTRACE CAPS_BIT(19)
 #define CAPS_SYS_ADMIN CAPS_BIT(21)
@@ -56,7 +58,7 @@
 	(CAPS_AUDIT_CONTROL | CAPS_AUDIT_READ | CAPS_NET_ADMIN | CAPS_SYS_PTRACE |          \
 	 CAPS_DAC_READ_SEARCH | CAPS_KILL)
 #define CAPS_RUNTIME (CAPS_RUNTIME_EFFECTIVE | CAPS_SETUID | CAPS_SETGID)
-#define CAPS_SETUP (CAPS_SYS_ADMIN | CAPS_SYS_RESOURCE | CAPS_SETPCAP | CAPS_CHOWN)
+#define CAPS_SETUP (CAPS_SYS_ADMIN | CAPS_SYS_RESOURCE | CAPS_SETPCAP | CAPS_CHOWN | CAPS_NET_RAW)
 #define CAPS_LOG_GROUP CAPS_CHOWN
 
 /*

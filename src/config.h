@@ -86,7 +86,9 @@ enum config_type {
 	X(HASH_TIME_LIMIT, "Hash time limit (seconds)", CONFIG_INT, 60, 1, 86400, NULL, \
 	  "an executable still being hashed after this is reported as too slow") \
 	X(DB_SIZE_LIMIT, "DB size limit (MiB)", CONFIG_INT, 4096, 0, 1048576, NULL, \
-	  "past this size the oldest connection rows are deleted (0: no limit)")
+	  "past this size the oldest connection rows are deleted (0: no limit)") \
+	X(DNS_CAPTURE, "DNS capture", CONFIG_BOOL, 1, 0, 1, NULL, \
+	  "name flows by the DNS answers their programs received (a packet socket)")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

@@ -510,7 +510,7 @@ void dns_get_stats(struct dns *dns, struct dns_stats *out)
 	*out = dns->st;
 }
 
-void dns_write_stats(struct dns *dns, struct jsonbuf *b)
+void dns_stats_json(struct dns *dns, struct jsonbuf *b)
 {
 	struct dnsmsg_stats ps;
 	struct dnsmap_stats ms;
@@ -519,8 +519,6 @@ void dns_write_stats(struct dns *dns, struct jsonbuf *b)
 	dns_get_stats(dns, &s);
 	dnsmsg_get_stats(dns->parser, &ps);
 	dnsmap_get_stats(dns->map, &ms);
-	jsonbuf_key(b, "dns");
-	jsonbuf_begin(b);
 	jsonbuf_kstr(b, "capture", dns->fd >= 0 ? "packet socket" : "off");
 	jsonbuf_kuint(b, "packets", s.packets);
 	jsonbuf_kuint(b, "queries", s.queries);
@@ -545,5 +543,4 @@ void dns_write_stats(struct dns *dns, struct jsonbuf *b)
 	jsonbuf_kuint(b, "evictions", ms.evicted);
 	jsonbuf_kuint(b, "replaced", ms.replaced);
 	jsonbuf_kuint(b, "expired", ms.expired);
-	jsonbuf_end(b);
 }

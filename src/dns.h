@@ -103,7 +103,7 @@ int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out);
 
 /* The counters (the socket's kernel drops read and added up now). */
 void dns_get_stats(struct dns *dns, struct dns_stats *out);
-/* Writes the "dns" status object (capture, parser and map counters). */
-void dns_write_stats(struct dns *dns, struct jsonbuf *b);
+/* Writes the members of status's "dns" object (capture, parser and map counters). */
+void dns_stats_json(struct dns *dns, struct jsonbuf *b);
 
 #endif

@@ -37,6 +37,7 @@
 #include "config.h"
 #include "conntrack.h"
 #include "correlate.h"
+#include "dns.h"
 #include "exe.h"
 #include "filter.h"
 #include "hash.h"
@@ -87,6 +88,7 @@ struct pipeline {
 	struct sockdiag *sockdiag;
 	struct procfs_sockindex *sockindex;
 	struct netaddr *netaddr;
+	struct dns *dns;               /* NULL: "DNS capture" off or unavailable */
 	struct correlate *corr;
 	struct filter *filter;
 	/* Sinks. */
@@ -240,8 +242,12 @@ static void pipeline_detect(struct pipeline *p, const struct conn_record *rec, b
 static void pipeline_on_record(struct conn_record *rec, void *data)
 {
 	struct pipeline *p = data;
-	bool ignored = p->filter ? filter_apply(p->filter, rec) : false;
+	bool ignored;
 
+	/* The name first: "Log ignore" matches domains, "Log addresses" false clears it. */
+	if (p->dns)
+		(void)dns_name_record(p->dns, rec);
+	ignored = p->filter ? filter_apply(p->filter, rec) : false;
 	/* Sinks that see every record, and whether it is ignored. */
 	pipeline_detect(p, rec, ignored);
 	output_record(p->json, rec, ignored);
@@ -338,6 +344,8 @@ static void pipeline_on_slow(struct loop *loop, uint64_t exp, void *data)
 	struct pipeline *p = data;
 
 	(void)proctab_expire(p->proctab, 4096);
+	if (p->dns)
+		dns_tick(p->dns, util_wall_s() * 1000);
 	/*
 	 * A bounded part of the socket index each second, never a full rescan;
 	 * only flows look sockets up: not on audit alone (3 ms a second).
@@ -718,6 +726,14 @@ static int pipeline_start_identity(struct pipeline *p)
 		(void)procfs_sockindex_refresh(p->sockindex, 100000);
 	if ((r = netaddr_new(&p->netaddr, p->loop)) < 0)
 		log_warn("rtnetlink unavailable (%s): every flow counts as outbound", strerror(-r));
+	if (config_bool(p->config, CONFIG_DNS_CAPTURE)) {
+		struct dns_deps dd = { .sockdiag = p->sockdiag, .sockindex = p->sockindex,
+				       .proctab = p->proctab };
+
+		if ((r = dns_new(p->loop, &dd, &p->dns)) < 0)
+			log_warn("DNS capture unavailable (%s): flows get no domain names",
+				 strerror(-r));
+	}
 	return 0;
 }
 
@@ -904,6 +920,8 @@ void pipeline_free(struct pipeline *p)
 	log_set_error_hook(NULL, NULL);
 	notify_free(p->notify);
 	records_free(p->records);
+	dns_free(p->dns);
+	p->dns = NULL;
 	netaddr_free(p->netaddr);
 	procfs_sockindex_free(p->sockindex);
 	sockdiag_free(p->sockdiag);
@@ -945,6 +963,12 @@ void pipeline_stats_json(struct pipeline *p, struct jsonbuf *b)
 		/* What the filter and the writer's queue did with correlate's records. */
 		jsonbuf_kuint(b, "records_ignored", p->records_ignored);
 		jsonbuf_kuint(b, "records_dropped", p->records_dropped);
+		jsonbuf_end(b);
+	}
+	if (p->dns) {
+		jsonbuf_key(b, "dns");
+		jsonbuf_begin(b);
+		dns_stats_json(p->dns, b);
 		jsonbuf_end(b);
 	}
 	if (p->ct) {
