@@ -588,6 +588,11 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 	char *m_cmd = records_markup(id->cmdline, RECORDS_NOTIFY_CMDLINE_BYTES);
 	char *m_sha = records_hash_markup(id->sha256), *m_old = records_hash_markup(old_sha256);
 	char *s_name = records_markup(id->name, RECORDS_SUMMARY_BYTES / 2), *tail;
+	/* The first connection's domain (from the DNS capture), when it has one. */
+	bool named = kind == RECORDS_FIRST_CONNECTION && rec->domain && *rec->domain;
+	char *t_dom = named ? records_escape_text(rec->domain) : xstrdup("");
+	char *m_dom = named ? records_markup(rec->domain, RECORDS_NOTIFY_PATH_BYTES) : xstrdup("");
+	char *m_to = named ? xasprintf("to %s\n", m_dom) : xstrdup("");
 
 	/*
 	 * The specification calls the summary plain text, but some servers
@@ -601,8 +606,8 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 	tail = xasprintf("(sha256 %s, uid %u, cmdline \"%s\")", t_sha, (unsigned)rec->uid, t_cmd);
 	switch (kind) {
 	case RECORDS_FIRST_CONNECTION:
-		d->text = xasprintf("First network connection detected for \"%s\": \"%s\" %s",
-				    t_name, t_exe, tail);
+		d->text = xasprintf("First network connection detected for \"%s\": \"%s\"%s%s %s",
+				    t_name, t_exe, named ? " to " : "", t_dom, tail);
 		d->summary = xasprintf("New program: %s", s_name);
 		break;
 	case RECORDS_NEW_EXE:
@@ -637,17 +642,21 @@ static void records_format(struct records_detection *d, enum records_kind kind,
 		d->body = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u: %s", m_exe, m_old, m_sha,
 				    (unsigned)rec->uid, m_cmd);
 	else
-		d->body = xasprintf("%s\nsha256 %s\nuid %u: %s", m_exe, m_sha, (unsigned)rec->uid,
-				    m_cmd);
+		d->body = xasprintf("%s%s\nsha256 %s\nuid %u: %s", m_to, m_exe, m_sha,
+				    (unsigned)rec->uid, m_cmd);
 	/* Another user's command line may hold their secrets: never on someone else's desktop. */
 	if (kind == RECORDS_EXE_CHANGED)
 		d->body_others = xasprintf("%s\nsha256 %s \xe2\x86\x92 %s\nuid %u (a program of another "
 					   "user: command line not shown)", m_exe, m_old, m_sha,
 					   (unsigned)rec->uid);
 	else
-		d->body_others = xasprintf("%s\nsha256 %s\nuid %u (a program of another user: command "
-					   "line not shown)", m_exe, m_sha, (unsigned)rec->uid);
+		d->body_others = xasprintf("%s%s\nsha256 %s\nuid %u (a program of another user: "
+					   "command line not shown)", m_to, m_exe, m_sha,
+					   (unsigned)rec->uid);
 	free(tail);
+	free(t_dom);
+	free(m_dom);
+	free(m_to);
 	free(t_exe);
 	free(t_name);
 	free(t_cmd);

@@ -112,6 +112,21 @@ static void test_detection(void)
 
 	is_int(observe(r, "/usr/bin/curl", "curl", SHA_A, false, d), 0, "same again: nothing");
 
+	/* A first connection with a domain (DNS capture) names it. */
+	{
+		struct conn_record *rec = mkrec("/usr/bin/wget", "wget", SHA_A, NULL);
+
+		conn_set(&rec->domain, "www.example.test");
+		n = records_observe(r, rec, false, d, RECORDS_MAX_DETECTIONS);
+		is_int(n, 1, "first connection with a domain: one detection");
+		ok(n == 1 && strstr(d[0].text, "\"/usr/bin/wget\" to www.example.test (sha256 ") != NULL,
+		   "its text says where to: %s", n == 1 ? d[0].text : "");
+		ok(n == 1 && strncmp(d[0].body, "to www.example.test\n", 20) == 0,
+		   "its notification body starts with the domain");
+		clear(d, n);
+		conn_record_free(rec);
+	}
+
 	n = observe(r, "/usr/bin/curl", "curl", SHA_B, false, d);
 	is_int(n, 1, "new hash: one detection");
 	is_int(d[0].kind, RECORDS_EXE_CHANGED, "new hash: executable changed");
