@@ -412,30 +412,42 @@ struct dns *dns_new_offline(const struct dns_deps *deps)
 	return dns;
 }
 
-int dns_new(struct loop *loop, const struct dns_deps *deps, struct dns **ret)
+int dns_capture_socket(bool outgoing, bool *see_outgoing)
 {
 	struct sock_fprog prog = { .len = ARRAY_SIZE(dns_bpf), .filter = dns_bpf };
-	struct dns *dns = dns_new_offline(deps);
-	int one = 1, rcvbuf = DNS_RCVBUF, r;
+	int fd, one = 1, rcvbuf = DNS_RCVBUF, r;
+	char drain[64];
 
-	dns->fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
-	if (dns->fd < 0) {
-		r = -errno;
-		goto out;
-	}
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	if (fd < 0)
+		return -errno;
 	/* Attach the filter before anything can queue unfiltered packets ... */
-	if (setsockopt(dns->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
 		r = -errno;
-		goto out;
+		close(fd);
+		return r;
 	}
 	/* ... and drop what arrived between socket() and the filter. */
-	while (recv(dns->fd, dns->buf, sizeof(dns->buf), MSG_DONTWAIT) >= 0)
+	while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT | MSG_TRUNC) >= 0)
 		;
-	if (setsockopt(dns->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
-		dns->see_outgoing = true;
-	if (setsockopt(dns->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-		(void)setsockopt(dns->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	(void)setsockopt(dns->fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one));
+	*see_outgoing = outgoing ||
+			setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	(void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one));
+	return fd;
+}
+
+int dns_new(struct loop *loop, const struct dns_deps *deps, struct dns **ret)
+{
+	struct dns *dns = dns_new_offline(deps);
+	int r;
+
+	dns->fd = dns_capture_socket(false, &dns->see_outgoing);
+	if (dns->fd < 0) {
+		r = dns->fd;
+		goto out;
+	}
 	r = loop_add_fd(loop, dns->fd, EPOLLIN, dns_on_readable, dns);
 	if (r < 0)
 		goto out;

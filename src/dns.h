@@ -72,6 +72,13 @@ struct dns_packet {
  * names then, and says so).
  */
 int dns_new(struct loop *loop, const struct dns_deps *deps, struct dns **ret);
+/*
+ * The capture socket alone (for dns_new and the capture benchmark): the
+ * filter attached, PACKET_IGNORE_OUTGOING unless outgoing is set; sets
+ * *see_outgoing when outgoing packets will be read (then skip them on
+ * loopback). Returns the fd or -errno.
+ */
+int dns_capture_socket(bool outgoing, bool *see_outgoing);
 /* For tests and benchmarks: no socket; feed packets with dns_feed. */
 struct dns *dns_new_offline(const struct dns_deps *deps);
 void dns_free(struct dns *dns);
