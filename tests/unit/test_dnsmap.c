@@ -51,8 +51,12 @@ static void test_attribution(void)
 	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.9"), NULL, S0 + 1), "two.test",
 	       "no owner: the latest answer");
 	ok(dnsmap_lookup(m, AF_INET, a4("198.18.0.8"), NULL, S0 + 1) == NULL, "unknown address");
-	ok(dnsmap_lookup(m, AF_INET6, a4("198.18.0.9"), NULL, S0 + 1) == NULL,
-	   "same bytes, other family: unknown");
+	{
+		uint8_t same[16] = { 198, 18, 0, 9 };
+
+		ok(dnsmap_lookup(m, AF_INET6, same, NULL, S0 + 1) == NULL,
+		   "same leading bytes, other family: unknown");
+	}
 
 	/* An answer after the connect does not name it. */
 	is_int(dnsmap_add(m, AF_INET, a4("198.18.0.9"), "late.test", "/usr/bin/curl", 60, T0 + 5000), 0,
