@@ -42,6 +42,9 @@
 #define DNS_EXPIRE_MS 5000
 #define DNS_UNOWNED 1024            /* answers waiting for their DNS flow's record */
 #define DNS_UNOWNED_MS 30000        /* ... at most this long */
+#define DNS_CONNECTS 256            /* recent connects to port 53 (a ring) */
+#define DNS_CONNECT_MS 5000         /* a connect names answers from its server this long */
+#define DNS_SETTLE_MS 2000          /* an answer no connect explains by then has none */
 
 /* The program that sent a query from (family, addr, port, protocol). */
 struct dns_asker {
@@ -67,6 +70,19 @@ struct dns_unowned {
 	uint32_t ttl_s;
 	int64_t time_ms;
 	char *name;                 /* NULL: slot empty */
+	int srv_family;             /* the server that answered */
+	uint8_t srv_addr[16];
+	uint16_t srv_port;
+	bool settled;               /* looked up among the connects (dns_settle) */
+};
+
+/* A program's connect (audit) to a DNS server: the latest before an answer asked it. */
+struct dns_connect {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+	int64_t time_ms;
+	char *exe;                  /* NULL: slot empty */
 };
 
 struct dns {
@@ -79,6 +95,9 @@ struct dns {
 	struct dns_asker askers[DNS_ASKERS];
 	struct dns_unowned unowned[DNS_UNOWNED]; /* a ring */
 	size_t unowned_next;
+	size_t unsettled;
+	struct dns_connect connects[DNS_CONNECTS]; /* a ring */
+	size_t connects_next;
 	const struct dns_packet *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
@@ -279,6 +298,8 @@ static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
 	dns->unowned_next = (dns->unowned_next + 1) % DNS_UNOWNED;
 	if (u->name)
 		dns->st.unowned_lost++;
+	if (u->name && !u->settled)
+		dns->unsettled--;
 	free(u->name);
 	u->name = xstrdup(ans->name);
 	u->family = p->family;
@@ -289,6 +310,69 @@ static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
 	memcpy(u->ans_addr, ans->addr, 16);
 	u->ttl_s = ans->ttl_s;
 	u->time_ms = dns->cur_time_ms;
+	u->srv_family = p->family;
+	memcpy(u->srv_addr, p->saddr, 16);
+	u->srv_port = p->sport;
+	u->settled = false;
+	dns->unsettled++;
+}
+
+void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *raddr,
+		      uint16_t rport, int64_t time_ms)
+{
+	struct dns_connect *c;
+	struct proctab_ident ident;
+
+	if (rport != DNS_PORT || (family != AF_INET && family != AF_INET6) || !dns->deps.proctab)
+		return;
+	/* correlate_connect has just resolved the pid: the table has it, as records show it. */
+	if (proctab_lookup(dns->deps.proctab, pid, &ident) < 0 || !ident.exe || !*ident.exe)
+		return;
+	c = &dns->connects[dns->connects_next];
+	dns->connects_next = (dns->connects_next + 1) % DNS_CONNECTS;
+	free(c->exe);
+	c->exe = xstrdup(ident.exe);
+	c->family = family;
+	memset(c->addr, 0, sizeof(c->addr));
+	memcpy(c->addr, raddr, family == AF_INET ? 4 : 16);
+	c->port = rport;
+	c->time_ms = time_ms;
+	dns->st.connects_seen++;
+}
+
+/*
+ * Gives each unowned answer the program that last connected to the server
+ * that sent it, before it came (a resolver connects its UDP socket, so the
+ * audit connect event names the asker even when the socket is gone). Run
+ * before naming a record: every connect before the record's was read.
+ */
+static void dns_settle(struct dns *dns, int64_t now_ms)
+{
+	for (size_t i = 0; i < DNS_UNOWNED && dns->unsettled; i++) {
+		struct dns_unowned *u = &dns->unowned[i];
+		const struct dns_connect *best = NULL;
+
+		if (!u->name || u->settled)
+			continue;
+		for (size_t j = 0; j < DNS_CONNECTS; j++) {
+			const struct dns_connect *c = &dns->connects[j];
+
+			if (c->exe && c->family == u->srv_family && c->port == u->srv_port &&
+			    memcmp(c->addr, u->srv_addr, 16) == 0 && c->time_ms <= u->time_ms &&
+			    u->time_ms - c->time_ms < DNS_CONNECT_MS &&
+			    (!best || c->time_ms > best->time_ms))
+				best = c;
+		}
+		if (best) {
+			(void)dnsmap_add(dns->map, u->ans_family, u->ans_addr, u->name, best->exe,
+					 u->ttl_s, u->time_ms);
+			dns->st.owners_from_connect++;
+		} else if (now_ms - u->time_ms < DNS_SETTLE_MS) {
+			continue;
+		}
+		u->settled = true;
+		dns->unsettled--;
+	}
 }
 
 /*
@@ -313,6 +397,8 @@ static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
 					 u->ttl_s, u->time_ms);
 			dns->st.owners_from_flow++;
 		}
+		if (!u->settled)
+			dns->unsettled--;
 		free(u->name);
 		u->name = NULL;
 	}
@@ -473,6 +559,8 @@ void dns_free(struct dns *dns)
 		free(dns->askers[i].exe);
 	for (size_t i = 0; i < DNS_UNOWNED; i++)
 		free(dns->unowned[i].name);
+	for (size_t i = 0; i < DNS_CONNECTS; i++)
+		free(dns->connects[i].exe);
 	dnsmsg_free(dns->parser);
 	dnsmap_free(dns->map);
 	free(dns);
@@ -485,6 +573,8 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 
 	if (rec->direction != CONN_OUTBOUND || !rec->raddr[0])
 		return false;
+	if (dns->unsettled)
+		dns_settle(dns, util_wall_s() * 1000);
 	if (rec->rport == DNS_PORT && (rec->protocol == IPPROTO_UDP || rec->protocol == IPPROTO_TCP) &&
 	    (rec->family == AF_INET || rec->family == AF_INET6))
 		dns_learn_owner(dns, rec);
@@ -545,6 +635,8 @@ void dns_stats_json(struct dns *dns, struct jsonbuf *b)
 	jsonbuf_kuint(b, "owners_found", s.owners_found);
 	jsonbuf_kuint(b, "owners_unknown", s.owners_unknown);
 	jsonbuf_kuint(b, "owners_from_flow", s.owners_from_flow);
+	jsonbuf_kuint(b, "owners_from_connect", s.owners_from_connect);
+	jsonbuf_kuint(b, "dns_connects", s.connects_seen);
 	jsonbuf_kuint(b, "owners_lost", s.unowned_lost);
 	jsonbuf_kuint(b, "kernel_drops", s.kernel_drops);
 	jsonbuf_kuint(b, "records_named", s.records_named);

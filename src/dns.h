@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct dns;
 struct loop;
@@ -51,6 +52,8 @@ struct dns_stats {
 	uint64_t owners_found;   /* answers whose receiving program was found */
 	uint64_t owners_unknown; /* ... not found (socket closed already, no index) */
 	uint64_t owners_from_flow; /* answers given their owner by the DNS query's own record */
+	uint64_t owners_from_connect; /* ... by the asker's audited connect to the server */
+	uint64_t connects_seen;  /* audited connects to port 53 noted */
 	uint64_t unowned_lost;   /* unowned answers pushed out before their flow's record */
 	uint64_t kernel_drops;   /* the socket's own drops (PACKET_STATISTICS) */
 	uint64_t records_named;  /* connection records given a domain */
@@ -97,6 +100,14 @@ void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms);
  * local address and port were.
  */
 bool dns_name_record(struct dns *dns, struct conn_record *rec);
+
+/*
+ * An audited connect to port 53 by pid (dns_name_record matches it to the
+ * answers that server sent after it, whose sockets were gone). Call after
+ * correlate_connect, which puts pid in the process table.
+ */
+void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *raddr,
+		      uint16_t rport, int64_t time_ms);
 
 /* Drops expired answers; call every few seconds with the wall clock in ms. */
 void dns_tick(struct dns *dns, int64_t now_ms);

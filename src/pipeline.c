@@ -126,8 +126,12 @@ static void pipeline_on_audit_event(const struct auparse_event *ev, void *data)
 		return;
 	if (ev->kind == AUPARSE_EXEC)
 		correlate_exec(p->corr, ev);
-	else if (ev->kind == AUPARSE_CONNECT)
+	else if (ev->kind == AUPARSE_CONNECT) {
 		correlate_connect(p->corr, ev);
+		if (p->dns)
+			dns_note_connect(p->dns, ev->proc.pid, ev->u.conn.family, ev->u.conn.addr_raw,
+					 ev->u.conn.port, (int64_t)ev->time_s * 1000 + ev->time_ms);
+	}
 	else if (ev->kind == AUPARSE_PACKET)
 		correlate_packet(p->corr, ev);
 }
