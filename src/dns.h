@@ -8,11 +8,19 @@
  * port 53 on either side, unfragmented (or first fragments); everything
  * else is dropped in the kernel before any copy. PACKET_IGNORE_OUTGOING
  * keeps the socket off the transmit path (a loopback packet is still seen
- * once, as it is received). Queries name their asker early: the client
- * socket is looked up (sock_diag, then the socket-inode index, then the
- * process table) while it surely exists, and the answer to it is stored in
- * the address -> name map (dnsmap.h) with that program's executable as
- * owner. Answers are parsed by dnsmsg.h.
+ * once, as it is received; queries to other hosts are not seen).
+ * Answers are parsed by dnsmsg.h and stored in the address -> name map
+ * (dnsmap.h) with the program that received them as owner, found by the
+ * first of:
+ *   1. the client socket, looked up when a query (on loopback) or the
+ *      answer is read: sock_diag, the socket-inode index, the process
+ *      table. Often gone already: a resolver library closes its socket as
+ *      soon as it has the answer;
+ *   2. the program whose audited connect (or send) to that server came
+ *      last before the answer (dns_note_connect);
+ *   3. the record of the DNS query's own flow, which names the program
+ *      behind the answer's destination port (dns_name_record).
+ * An answer no path explains names connections of "any program" only.
  *
  * Encrypted DNS (DoH, DoT, DoQ) cannot be seen; those flows keep an empty
  * domain. Answers inside other network namespaces are not seen either,
