@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "conntrack.h"
 #include "correlate.h"
+#include "dns.h"
 #include "exe.h"
 #include "hash.h"
 #include "json.h"
@@ -157,9 +158,28 @@ static void test_sinks(void)
 	check(STATS_TEXT(output_stats_json(&o, &b_)), "{\"lines\":6,\"dropped\":1}", "json_output");
 }
 
+/* The "dns" section, on a capture with no socket that saw one bad packet. */
+static void test_dns(void)
+{
+	struct dns *dns = dns_new_offline(NULL);
+	static const uint8_t junk[3] = { 0x45, 0, 0 };
+
+	dns_feed(dns, junk, sizeof(junk), 1700000000000LL);
+	check(STATS_TEXT(dns_stats_json(dns, &b_)),
+	      "{\"capture\":\"off\",\"packets\":1,\"queries\":0,\"messages\":0,\"responses\":0,"
+	      "\"answers_mapped\":0,\"parse_errors\":1,\"malformed\":0,\"truncated\":0,"
+	      "\"bad_packets\":1,\"fragments\":0,\"owners_found\":0,\"owners_unknown\":0,"
+	      "\"owners_from_flow\":0,\"owners_from_connect\":0,\"dns_connects\":0,"
+	      "\"owners_lost\":0,\"kernel_drops\":0,\"records_named\":0,\"map_addresses\":0,"
+	      "\"map_answers\":0,\"map_bytes\":2048,\"map_max_bytes\":4194304,\"evictions\":0,"
+	      "\"replaced\":0,\"expired\":0}", "dns");
+	dns_free(dns);
+}
+
 int main(void)
 {
 	test_audit();
+	test_dns();
 	test_correlation();
 	test_conntrack();
 	test_identity();
