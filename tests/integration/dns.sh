@@ -156,6 +156,11 @@ asn_check "v6: the row shows v6.asn.test" asn_wait 10 has_domain "$tmp/v6client"
 asn_check "CNAME chain: the asked name www.asn.test, not the alias" \
 	asn_wait 10 has_domain "$tmp/cnameclient" www.asn.test
 asn_check "DNS over TCP: tcp.asn.test" asn_wait 10 has_domain "$tmp/tcpclient" tcp.asn.test
+q 2>/dev/null | $PY -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r.get("port") in (53, 5301):
+        print("# row", r.get("exe"), r.get("ip"), r.get("port"), repr(r.get("domain")), r.get("contime"))' 2>/dev/null
 echo "# v4 $(domain_of "$tmp/v4client"), v6 $(domain_of "$tmp/v6client"), cname $(domain_of "$tmp/cnameclient"), tcp $(domain_of "$tmp/tcpclient")"
 
 # 5. Two programs, two names, one address: both resolve, then both connect.
