@@ -210,6 +210,18 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 	m->st.added++;
 	a = dnsmap_find(m, family, addr);
 	if (a) {
+		/*
+		 * The same answer, now with its program (learnt after it came):
+		 * it replaces the copy without one, so it does not take two places.
+		 */
+		for (pp = &a->answers; owner_len && *pp; pp = &(*pp)->next) {
+			x = *pp;
+			if (x->owner_len == 0 && x->seen_ms == time_ms && x->name_len == name_len &&
+			    memcmp(x->text, name, name_len) == 0) {
+				dnsmap_drop_ans(m, a, pp);
+				break;
+			}
+		}
 		/* The same name to the same program: refresh it in place. */
 		for (pp = &a->answers; *pp; pp = &(*pp)->next) {
 			x = *pp;
@@ -217,8 +229,10 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 			    memcmp(x->text, name, name_len) == 0 &&
 			    memcmp(x->text + name_len + 1, owner ? owner : "", owner_len) == 0) {
 				*pp = x->next;
-				x->seen_ms = time_ms;
-				x->expire_ms = time_ms + (int64_t)ttl_s * 1000;
+				if (time_ms >= x->seen_ms) {
+					x->seen_ms = time_ms;
+					x->expire_ms = time_ms + (int64_t)ttl_s * 1000;
+				}
 				x->next = a->answers;
 				a->answers = x;
 				dnsmap_unlink_order(m, a);
@@ -227,9 +241,13 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 			}
 		}
 		if (a->nans == DNSMAP_MAX_PER_ADDR) {
-			for (pp = &a->answers; (*pp)->next; pp = &(*pp)->next)
-				;
-			dnsmap_drop_ans(m, a, pp);
+			/* The answer that came first goes (the list is in the order they were stored). */
+			struct dnsmap_ans **oldest = &a->answers;
+
+			for (pp = &a->answers; *pp; pp = &(*pp)->next)
+				if ((*pp)->seen_ms < (*oldest)->seen_ms)
+					oldest = pp;
+			dnsmap_drop_ans(m, a, oldest);
 			m->st.replaced++;
 		}
 		dnsmap_unlink_order(m, a);
@@ -273,7 +291,7 @@ const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const 
 			  int64_t time_s)
 {
 	int64_t from_ms = time_s * 1000, to_ms = from_ms + 999;
-	const struct dnsmap_ans *any = NULL;
+	const struct dnsmap_ans *any = NULL, *mine = NULL;
 	size_t owner_len = owner ? strlen(owner) : 0;
 	struct dnsmap_addr *a;
 
@@ -283,17 +301,20 @@ const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const 
 	a = dnsmap_find(m, family, addr);
 	if (!a)
 		return NULL;
-	/* Newest first: the first usable answer of each kind is the latest. */
+	/* The latest by arrival: an answer's program may be learnt (and stored) later. */
 	for (const struct dnsmap_ans *x = a->answers; x; x = x->next) {
 		if (x->seen_ms > to_ms || x->expire_ms <= from_ms)
 			continue;
 		if (owner && x->owner_len == owner_len &&
-		    memcmp(x->text + x->name_len + 1, owner, owner_len) == 0) {
-			m->st.hits_owner++;
-			return x->text;
-		}
-		if (!any)
+		    memcmp(x->text + x->name_len + 1, owner, owner_len) == 0 &&
+		    (!mine || x->seen_ms > mine->seen_ms))
+			mine = x;
+		if (!any || x->seen_ms > any->seen_ms)
 			any = x;
+	}
+	if (mine) {
+		m->st.hits_owner++;
+		return mine->text;
 	}
 	if (any)
 		m->st.hits_any++;

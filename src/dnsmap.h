@@ -27,7 +27,7 @@
 
 struct dnsmap;
 
-#define DNSMAP_MAX_PER_ADDR 8
+#define DNSMAP_MAX_PER_ADDR 16 /* names sharing one (CDN) address, kept apart */
 
 /* Zero fields mean the default (in brackets). */
 struct dnsmap_options {

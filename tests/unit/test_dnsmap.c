@@ -103,20 +103,21 @@ static void test_bounds(void)
 	char name[64], owner[64];
 
 	/* More answers on one address than it keeps. */
-	for (int i = 0; i < 12; i++) {
+	for (int i = 0; i < DNSMAP_MAX_PER_ADDR + 4; i++) {
 		snprintf(name, sizeof(name), "n%d.test", i);
 		snprintf(owner, sizeof(owner), "/bin/p%d", i);
 		dnsmap_add(m, AF_INET, a4("198.18.0.1"), name, owner, 60, T0 + i);
 	}
 	dnsmap_get_stats(m, &st);
 	is_int(st.answers, DNSMAP_MAX_PER_ADDR, "answers per address bounded");
-	is_int(st.replaced, 12 - DNSMAP_MAX_PER_ADDR, "replaced counted");
-	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.1"), "/bin/p11", S0 + 1), "n11.test",
-	       "newest kept");
-	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.1"), "/bin/p0", S0 + 1), "n11.test",
+	is_int(st.replaced, 4, "replaced counted");
+	snprintf(name, sizeof(name), "n%d.test", DNSMAP_MAX_PER_ADDR + 3);
+	snprintf(owner, sizeof(owner), "/bin/p%d", DNSMAP_MAX_PER_ADDR + 3);
+	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.1"), owner, S0 + 1), name, "newest kept");
+	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.1"), "/bin/p0", S0 + 1), name,
 	       "oldest replaced: p0 gets the latest answer to anyone");
 	/* The same answer again refreshes instead of adding. */
-	dnsmap_add(m, AF_INET, a4("198.18.0.1"), "n11.test", "/bin/p11", 60, T0 + 20);
+	dnsmap_add(m, AF_INET, a4("198.18.0.1"), name, owner, 60, T0 + 30);
 	dnsmap_get_stats(m, &st);
 	is_int(st.answers, DNSMAP_MAX_PER_ADDR, "a repeated answer refreshes");
 
@@ -149,8 +150,27 @@ static void test_bounds(void)
 	dnsmap_free(NULL);
 }
 
+/* An answer's program learnt later: stored in place of its ownerless copy, still ordered by arrival. */
+static void test_owner_later(void)
+{
+	struct dnsmap *m = dnsmap_new(NULL);
+	struct dnsmap_stats st;
+
+	dnsmap_add(m, AF_INET, a4("198.18.0.2"), "v4.test", NULL, 600, T0 + 10);
+	dnsmap_add(m, AF_INET, a4("198.18.0.2"), "tcp.test", NULL, 600, T0 + 500);
+	dnsmap_add(m, AF_INET, a4("198.18.0.2"), "v4.test", "/bin/v4", 600, T0 + 10);
+	dnsmap_get_stats(m, &st);
+	is_int(st.answers, 2, "the owned copy replaced the ownerless one");
+	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.2"), "/bin/v4", S0), "v4.test",
+	       "its program gets it");
+	is_str(dnsmap_lookup(m, AF_INET, a4("198.18.0.2"), "/bin/x", S0), "tcp.test",
+	       "another program: the latest by arrival, not by storing");
+	dnsmap_free(m);
+}
+
 int main(void)
 {
+	test_owner_later();
 	test_attribution();
 	test_bounds();
 	return tap_done();
