@@ -217,11 +217,10 @@ int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out)
 
 static size_t dns_asker_slot(int family, int protocol, const uint8_t *addr, uint16_t port)
 {
-	uint64_t h = (uint64_t)port * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(family * 31 + protocol);
+	uint64_t h = UTIL_HASH_SEED ^ ((uint64_t)family << 32 | (uint64_t)protocol << 16 | port);
 
-	for (size_t i = 0; i < (family == AF_INET ? 4u : 16u); i++)
-		h = (h ^ addr[i]) * 0x100000001b3ULL;
-	return (size_t)(h ^ h >> 29) % DNS_ASKERS;
+	h = util_hash_bytes(h, addr, family == AF_INET ? 4u : 16u);
+	return (size_t)(util_hash_mix(h) % DNS_ASKERS);
 }
 
 /*

@@ -55,19 +55,12 @@ static size_t dnsmap_alen(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-/* Spreads the address bits over the table (the low bits pick the bucket). */
+/* The bucket of an address (util's table hash; the low bits pick it). */
 static size_t dnsmap_slot(const struct dnsmap *m, int family, const uint8_t *addr)
 {
-	uint64_t h = (uint64_t)family * 0x9e3779b97f4a7c15ULL;
+	uint64_t h = util_hash_bytes(UTIL_HASH_SEED ^ (uint64_t)family, addr, dnsmap_alen(family));
 
-	for (size_t i = 0; i < dnsmap_alen(family); i += 4) {
-		uint32_t w;
-
-		memcpy(&w, addr + i, 4);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	return (size_t)h & (m->nbuckets - 1);
+	return (size_t)util_hash_mix(h) & (m->nbuckets - 1);
 }
 
 struct dnsmap *dnsmap_new(const struct dnsmap_options *opts)
