@@ -6,12 +6,8 @@
  * counter polls, so their replies never interleave with events. Both are non-blocking and read from loop callbacks with a budget,
  * so a 262,144-flow dump never stalls the loop.
  *
- * Messages are parsed here with libmnl's attribute helpers rather than
- * nfct_nlmsg_parse: libnetfilter_conntrack's parser passes nlmsg_len (not
- * the payload length) as the attribute area and skips attributes it cannot
- * parse, while we must bound every read by the datagram and count what we
- * skip. The tests build their messages with libnetfilter_conntrack, so the
- * two stay in agreement.
+ * Messages are parsed and requests built by ctmsg.c; this file decides
+ * what each message means for the flow table.
  *
  * Delta accounting: each tracked flow keeps the counters already reported;
  * a dump reports the difference, DESTROY the remainder. A DESTROY for a
@@ -205,294 +201,6 @@ struct ct {
 	int nft_pidfd;
 	struct loop_timer *nft_timer;
 };
-
-/* ---------------------------------------------------------------- parsing */
-
-/*
- * mnl_nlmsg_ok compares (int)nlmsg_len, so a length above INT_MAX passes
- * it and mnl_nlmsg_next then jumps gigabytes: check unsigned, here.
- */
-static bool ct_nlmsg_ok(const struct nlmsghdr *nlh, int len)
-{
-	return len >= (int)sizeof(struct nlmsghdr) && nlh->nlmsg_len >= sizeof(struct nlmsghdr) &&
-	       nlh->nlmsg_len <= (unsigned)len;
-}
-
-/* Minimum payload sizes; CT_A_NEST marks nested attributes. */
-#define CT_A_NEST 0xffff
-struct ct_attr_rule {
-	uint16_t type;
-	uint16_t min_len;
-};
-
-/*
- * Splits an attribute area into tb[0..max]. Every attribute must fit in the
- * area, and the area must be used up exactly (trailing garbage or a cut
- * attribute is -EBADMSG); known types must have at least their size.
- */
-static int ct_attrs(const void *area, size_t len, const struct nlattr **tb, unsigned max,
-		    const struct ct_attr_rule *rules, size_t nrules)
-{
-	const struct nlattr *attr = area;
-
-	memset(tb, 0, (max + 1) * sizeof(*tb));
-	while (len > 0) {
-		size_t step;
-		uint16_t type;
-
-		if (len > INT32_MAX || !mnl_attr_ok(attr, (int)len))
-			return -EBADMSG;
-		type = mnl_attr_get_type(attr);
-		for (size_t i = 0; i < nrules; i++) {
-			if (rules[i].type != type)
-				continue;
-			if (rules[i].min_len == CT_A_NEST) {
-				/* Old kernels omit NLA_F_NESTED; the payload is checked when parsed. */
-			} else if (mnl_attr_get_payload_len(attr) < rules[i].min_len) {
-				return -EBADMSG;
-			}
-		}
-		if (type <= max)
-			tb[type] = attr;
-		step = MNL_ALIGN(attr->nla_len);
-		if (step > len)
-			step = len; /* the last attribute may be unpadded */
-		len -= step;
-		attr = (const struct nlattr *)((const uint8_t *)attr + step);
-	}
-	return 0;
-}
-
-/* Parses a nested attribute's payload into tb. */
-static int ct_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max,
-		     const struct ct_attr_rule *rules, size_t nrules)
-{
-	return ct_attrs(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), tb, max,
-			rules, nrules);
-}
-
-/* Protocols whose tuples carry ports (the kernel's l4proto tuple_to_nlattr). */
-static bool ct_proto_has_ports(int proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
-	       proto == IPPROTO_SCTP || proto == IPPROTO_DCCP;
-}
-
-/* Parses CTA_TUPLE_* into t; *proto gets the L4 protocol. */
-static int ct_parse_tuple(const struct nlattr *nest, int family, struct ct_tuple *t, int *proto)
-{
-	static const struct ct_attr_rule tuple_rules[] = {
-		{ CTA_TUPLE_IP, CT_A_NEST }, { CTA_TUPLE_PROTO, CT_A_NEST },
-	};
-	static const struct ct_attr_rule ip_rules[] = {
-		{ CTA_IP_V4_SRC, 4 }, { CTA_IP_V4_DST, 4 },
-		{ CTA_IP_V6_SRC, 16 }, { CTA_IP_V6_DST, 16 },
-	};
-	static const struct ct_attr_rule proto_rules[] = {
-		{ CTA_PROTO_NUM, 1 }, { CTA_PROTO_SRC_PORT, 2 }, { CTA_PROTO_DST_PORT, 2 },
-		{ CTA_PROTO_ICMP_ID, 2 }, { CTA_PROTO_ICMP_TYPE, 1 }, { CTA_PROTO_ICMP_CODE, 1 },
-		{ CTA_PROTO_ICMPV6_ID, 2 }, { CTA_PROTO_ICMPV6_TYPE, 1 }, { CTA_PROTO_ICMPV6_CODE, 1 },
-	};
-	const struct nlattr *tb[CTA_TUPLE_MAX + 1];
-	const struct nlattr *ip[CTA_IP_MAX + 1];
-	const struct nlattr *pr[CTA_PROTO_MAX + 1];
-	int r, p;
-
-	r = ct_nested(nest, tb, CTA_TUPLE_MAX, tuple_rules, ARRAY_SIZE(tuple_rules));
-	if (r < 0)
-		return r;
-	if (!tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
-		return -ENODATA;
-	r = ct_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX, ip_rules, ARRAY_SIZE(ip_rules));
-	if (r < 0)
-		return r;
-	r = ct_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX, proto_rules, ARRAY_SIZE(proto_rules));
-	if (r < 0)
-		return r;
-
-	if (family == AF_INET) {
-		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST])
-			return -ENODATA;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]), 4);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V4_DST]), 4);
-	} else {
-		if (!ip[CTA_IP_V6_SRC] || !ip[CTA_IP_V6_DST])
-			return -ENODATA;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
-	}
-
-	if (!pr[CTA_PROTO_NUM])
-		return -ENODATA;
-	p = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
-	if (ct_proto_has_ports(p)) {
-		if (!pr[CTA_PROTO_SRC_PORT] || !pr[CTA_PROTO_DST_PORT])
-			return -ENODATA;
-		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
-		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
-	} else if (p == IPPROTO_ICMP && family == AF_INET) {
-		if (!pr[CTA_PROTO_ICMP_ID] || !pr[CTA_PROTO_ICMP_TYPE] || !pr[CTA_PROTO_ICMP_CODE])
-			return -ENODATA;
-		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMP_ID]));
-		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_TYPE]);
-		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_CODE]);
-	} else if (p == IPPROTO_ICMPV6 && family == AF_INET6) {
-		if (!pr[CTA_PROTO_ICMPV6_ID] || !pr[CTA_PROTO_ICMPV6_TYPE] ||
-		    !pr[CTA_PROTO_ICMPV6_CODE])
-			return -ENODATA;
-		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMPV6_ID]));
-		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_TYPE]);
-		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_CODE]);
-	} else if (p == IPPROTO_GRE && pr[CTA_PROTO_SRC_PORT] && pr[CTA_PROTO_DST_PORT]) {
-		/* GRE keys travel as ports where the kernel tracks GRE (0 without PPTP). */
-		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
-		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
-	}
-	/*
-	 * Any other protocol (raw IP, protocol 253...): conntrack's generic
-	 * tracker keys it by addresses and number alone; kept with ports 0.
-	 */
-	*proto = p;
-	return 0;
-}
-
-/* Parses CTA_COUNTERS_*: 64-bit counters, or the old 32-bit ones. */
-static int ct_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint64_t *packets)
-{
-	static const struct ct_attr_rule rules[] = {
-		{ CTA_COUNTERS_PACKETS, 8 }, { CTA_COUNTERS_BYTES, 8 },
-		{ CTA_COUNTERS32_PACKETS, 4 }, { CTA_COUNTERS32_BYTES, 4 },
-	};
-	const struct nlattr *tb[CTA_COUNTERS_MAX + 1];
-	int r;
-
-	r = ct_nested(nest, tb, CTA_COUNTERS_MAX, rules, ARRAY_SIZE(rules));
-	if (r < 0)
-		return r;
-	if (tb[CTA_COUNTERS_BYTES])
-		*bytes = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_BYTES]));
-	else if (tb[CTA_COUNTERS32_BYTES])
-		*bytes = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_BYTES]));
-	else
-		return -ENODATA;
-	if (tb[CTA_COUNTERS_PACKETS])
-		*packets = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_PACKETS]));
-	else if (tb[CTA_COUNTERS32_PACKETS])
-		*packets = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_PACKETS]));
-	else
-		return -ENODATA;
-	return 0;
-}
-
-/* CTA_PROTOINFO's TCP state (0..255), -ENODATA when absent, -EBADMSG. */
-static int ct_parse_tcp_state(const struct nlattr *nest)
-{
-	static const struct ct_attr_rule rules[] = { { CTA_PROTOINFO_TCP, CT_A_NEST } };
-	static const struct ct_attr_rule tcp_rules[] = { { CTA_PROTOINFO_TCP_STATE, 1 } };
-	const struct nlattr *tb[CTA_PROTOINFO_MAX + 1];
-	const struct nlattr *tcp[CTA_PROTOINFO_TCP_MAX + 1];
-	int r;
-
-	r = ct_nested(nest, tb, CTA_PROTOINFO_MAX, rules, ARRAY_SIZE(rules));
-	if (r < 0)
-		return r;
-	if (!tb[CTA_PROTOINFO_TCP])
-		return -ENODATA;
-	r = ct_nested(tb[CTA_PROTOINFO_TCP], tcp, CTA_PROTOINFO_TCP_MAX, tcp_rules,
-		      ARRAY_SIZE(tcp_rules));
-	if (r < 0)
-		return r;
-	if (!tcp[CTA_PROTOINFO_TCP_STATE])
-		return -ENODATA;
-	return mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
-}
-
-int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
-{
-	static const struct ct_attr_rule rules[] = {
-		{ CTA_TUPLE_ORIG, CT_A_NEST }, { CTA_TUPLE_REPLY, CT_A_NEST },
-		{ CTA_COUNTERS_ORIG, CT_A_NEST }, { CTA_COUNTERS_REPLY, CT_A_NEST },
-		{ CTA_TIMESTAMP, CT_A_NEST }, { CTA_ID, 4 }, { CTA_PROTOINFO, CT_A_NEST },
-		{ CTA_ZONE, 2 },
-	};
-	static const struct ct_attr_rule ts_rules[] = {
-		{ CTA_TIMESTAMP_START, 8 }, { CTA_TIMESTAMP_STOP, 8 },
-	};
-	const struct nlattr *tb[CTA_MAX + 1];
-	const struct nfgenmsg *nfg;
-	size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-	int r, family, proto_orig, proto_reply;
-
-	memset(msg, 0, sizeof(*msg));
-	msg->tcp_state = -1;
-	if (len < sizeof(struct nlmsghdr) || nlh->nlmsg_len > len || nlh->nlmsg_len < hdr)
-		return -EBADMSG;
-	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
-		return -EOPNOTSUPP;
-	switch (nlh->nlmsg_type & 0xff) {
-	case IPCTNL_MSG_CT_NEW:
-		msg->kind = CT_MSG_NEW;
-		break;
-	case IPCTNL_MSG_CT_DELETE:
-		msg->kind = CT_MSG_DESTROY;
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	nfg = mnl_nlmsg_get_payload(nlh);
-	family = nfg->nfgen_family;
-	if (family != AF_INET && family != AF_INET6)
-		return -EAFNOSUPPORT;
-
-	r = ct_attrs((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, tb, CTA_MAX, rules,
-		     ARRAY_SIZE(rules));
-	if (r < 0)
-		return r;
-	if (!tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY] || !tb[CTA_ID])
-		return -ENODATA;
-	msg->flow.family = family;
-	msg->flow.id = ntohl(mnl_attr_get_u32(tb[CTA_ID]));
-	r = ct_parse_tuple(tb[CTA_TUPLE_ORIG], family, &msg->flow.orig, &proto_orig);
-	if (r < 0)
-		return r;
-	r = ct_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->reply, &proto_reply);
-	if (r < 0)
-		return r;
-	if (proto_orig != proto_reply)
-		return -EBADMSG;
-	msg->flow.protocol = proto_orig;
-
-	if (tb[CTA_COUNTERS_ORIG] && tb[CTA_COUNTERS_REPLY]) {
-		r = ct_parse_counters(tb[CTA_COUNTERS_ORIG], &msg->counters.orig_bytes,
-				      &msg->counters.orig_packets);
-		if (r < 0)
-			return r;
-		r = ct_parse_counters(tb[CTA_COUNTERS_REPLY], &msg->counters.reply_bytes,
-				      &msg->counters.reply_packets);
-		if (r < 0)
-			return r;
-		msg->has_counters = true;
-	}
-	if (tb[CTA_TIMESTAMP]) {
-		const struct nlattr *ts[CTA_TIMESTAMP_MAX + 1];
-
-		r = ct_nested(tb[CTA_TIMESTAMP], ts, CTA_TIMESTAMP_MAX, ts_rules,
-			      ARRAY_SIZE(ts_rules));
-		if (r < 0)
-			return r;
-		if (ts[CTA_TIMESTAMP_START])
-			msg->flow.start_ns = be64toh(mnl_attr_get_u64(ts[CTA_TIMESTAMP_START]));
-	}
-	if (tb[CTA_ZONE])
-		msg->flow.zone = ntohs(mnl_attr_get_u16(tb[CTA_ZONE]));
-	if (tb[CTA_PROTOINFO] && msg->flow.protocol == IPPROTO_TCP) {
-		r = ct_parse_tcp_state(tb[CTA_PROTOINFO]);
-		if (r < 0 && r != -ENODATA)
-			return r;
-		msg->tcp_state = r < 0 ? -1 : r;
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------- flow table */
 
@@ -816,7 +524,6 @@ static void ct_emit_destroy(struct ct *ct, const struct ct_flow *f, const struct
 		ct->cb.flow_destroy(f, d, ct->cb.data);
 }
 
-static bool ct_pollable(const struct ct_flow *f);
 
 /*
  * Whether a NEW event names the flow of tomb t itself: a dump read the
@@ -869,7 +576,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		if (!e)
 			return; /* reported at its DESTROY */
 		e->hidden = probe;
-		if (!probe && ct_pollable(&e->flow)) {
+		if (!probe && ctmsg_can_get(&e->flow)) {
 			e->young = true;
 			e->born_ms = (uint32_t)util_now_ms();
 			e->yprev = ct->young_tail;
@@ -935,16 +642,6 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		ct_unlink(ct, pp);
 }
 
-/*
- * Whether a flow as a dump or GET shows it can still move bytes: TCP's
- * TIME_WAIT and CLOSE pass no more data (the kernel's enum
- * tcp_conntrack: 7 and 8), and without counters there is nothing to read.
- */
-static bool ct_msg_final(const struct ct_msg *m)
-{
-	return !m->has_counters || m->tcp_state == 7 || m->tcp_state == 8;
-}
-
 /* A flow as a dump (or a poll's GET) shows it. */
 static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 {
@@ -956,7 +653,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		if (e->dead)
 			return;
 		e->seen_gen = ct->gen;
-		e->final = ct_msg_final(m);
+		e->final = ctmsg_is_final(m);
 		if (!e->flow.start_ns)
 			e->flow.start_ns = m->flow.start_ns;
 		if (m->has_counters && ct_delta(&m->counters, &e->reported, &d)) {
@@ -980,7 +677,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		}
 	}
 	m->flow.from_dump = true;
-	if (ct_msg_final(m) && !ct_is_probe(ct, &m->flow)) {
+	if (ctmsg_is_final(m) && !ct_is_probe(ct, &m->flow)) {
 		/*
 		 * Final already (TIME_WAIT: most of a busy table at start):
 		 * straight into the compact table, never a whole entry. 100,000
@@ -1007,7 +704,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 	if (!e)
 		return;
 	e->hidden = ct_is_probe(ct, &m->flow);
-	e->final = ct_msg_final(m);
+	e->final = ctmsg_is_final(m);
 	if (ct->dump_is_resync)
 		ct->stats.resync_new++;
 	if (e->hidden)
@@ -1052,14 +749,14 @@ void ct_input_events(struct ct *ct, const void *buf, size_t len)
 	const struct nlmsghdr *nlh = buf;
 	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
 
-	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; ctmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		struct ct_msg m;
 
 		if (nlh->nlmsg_type == NLMSG_NOOP || nlh->nlmsg_type == NLMSG_DONE ||
 		    nlh->nlmsg_type == NLMSG_ERROR)
 			continue;
 		ct->stats.events++;
-		if (ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+		if (ct_account_parse(ct, ctmsg_parse(nlh, (size_t)rest, &m)))
 			ct_handle_event(ct, &m);
 	}
 	if (rest > 0)
@@ -1086,7 +783,7 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len)
 	const struct nlmsghdr *nlh = buf;
 	int rest = len > INT32_MAX ? INT32_MAX : (int)len;
 
-	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; ctmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		struct ct_msg m;
 
 		if (!mnl_nlmsg_seq_ok(nlh, ct->dump_seq) ||
@@ -1097,14 +794,14 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len)
 		if (nlh->nlmsg_type == NLMSG_DONE)
 			return 1;
 		if (nlh->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+			int err;
 
-			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err)))
+			if (ctmsg_error(nlh, &err) < 0)
 				return -EBADMSG;
-			return err->error < 0 ? err->error : -EPROTO;
+			return err < 0 ? err : -EPROTO;
 		}
 		ct->stats.dump_msgs++;
-		if (ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)))
+		if (ct_account_parse(ct, ctmsg_parse(nlh, (size_t)rest, &m)))
 			ct_handle_dumped(ct, &m);
 	}
 	if (rest > 0)
@@ -1209,23 +906,6 @@ void ct_note_overrun(struct ct *ct)
 	ct->resync_pending = true;
 }
 
-/*
- * Flows a GET can name: the ones ct_parse_tuple keeps whole. That is every
- * protocol but ICMP of the other family (never seen): a generic flow (raw
- * IP) is named by addresses and number alone. Leaving those out of the
- * polls lost their bytes whenever the window's poll asked by GET rather than
- * by dump: they came only with the DESTROY, after the generic timeout (600
- * s), when correlation had long given up on them.
- */
-static bool ct_pollable(const struct ct_flow *f)
-{
-	if (f->protocol == IPPROTO_ICMP)
-		return f->family == AF_INET;
-	if (f->protocol == IPPROTO_ICMPV6)
-		return f->family == AF_INET6;
-	return true;
-}
-
 /* Adds e to the poll being picked. */
 static void ct_poll_add(struct ct *ct, struct ct_entry *e, size_t *n)
 {
@@ -1260,7 +940,7 @@ static size_t ct_poll_pick(struct ct *ct, bool young, uint64_t now_ms, uint32_t 
 	} else {
 		for (size_t i = 0; i < ct->nbuckets; i++) {
 			for (struct ct_entry *e = ct->buckets[i]; e; e = e->next) {
-				if (e->dead || e->hidden || e->final || !ct_pollable(&e->flow))
+				if (e->dead || e->hidden || e->final || !ctmsg_can_get(&e->flow))
 					continue;
 				if (e->young)
 					ct_young_unlink(ct, e);
@@ -1327,7 +1007,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 
 	if (!ct->polling)
 		return 0;
-	for (; ct_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	for (; ctmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
 		uint32_t idx = nlh->nlmsg_seq - ct->poll_seq0;
 		struct ct_entry *e;
 		struct ct_msg m;
@@ -1338,20 +1018,20 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 		ct->poll[idx] = NULL;
 		ct->poll_got++;
 		if (nlh->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+			int err;
 
-			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err))) {
+			if (ctmsg_error(nlh, &err) < 0) {
 				ct->stats.bad_msgs++;
-			} else if (err->error == -ENOENT) {
+			} else if (err == -ENOENT) {
 				e->missing = !e->dead;
-			} else if (err->error < 0) {
+			} else if (err < 0) {
 				/* The kernel cannot answer for it: its DESTROY will. */
 				ct->stats.poll_errors++;
 				e->final = true;
 			}
 			continue;
 		}
-		if (!ct_account_parse(ct, ct_parse(nlh, (size_t)rest, &m)) || e->dead)
+		if (!ct_account_parse(ct, ctmsg_parse(nlh, (size_t)rest, &m)) || e->dead)
 			continue;
 		if (!ct_same(&m.flow, &e->flow)) {
 			/*
@@ -1382,51 +1062,6 @@ void ct_poll_end(struct ct *ct)
 	ct->npoll = 0;
 	ct->polling = false;
 	ct->dumping = false;
-}
-
-size_t ct_build_get(void *buf, const struct ct_flow *f, uint32_t seq)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct nlattr *tuple, *nest;
-	struct nfgenmsg *nfg;
-	size_t alen = f->family == AF_INET ? 4 : 16;
-
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = (uint8_t)f->family;
-	nfg->version = NFNETLINK_V0;
-	nfg->res_id = 0;
-	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
-	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->orig.src);
-	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->orig.dst);
-	mnl_attr_nest_end(nlh, nest);
-	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)f->protocol);
-	/*
-	 * The kernel's l4proto nlattr_to_tuple wants exactly its own
-	 * attributes; the generic tracker has none and ignores the rest (GRE
-	 * keys are ports where GRE is tracked, ignored where it is generic).
-	 */
-	if (ct_proto_has_ports(f->protocol) || f->protocol == IPPROTO_GRE) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->orig.sport));
-		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->orig.dport));
-	} else if (f->protocol == IPPROTO_ICMP) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(f->orig.icmp_id));
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, f->orig.icmp_type);
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, f->orig.icmp_code);
-	} else if (f->protocol == IPPROTO_ICMPV6) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(f->orig.icmp_id));
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, f->orig.icmp_type);
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, f->orig.icmp_code);
-	}
-	mnl_attr_nest_end(nlh, nest);
-	mnl_attr_nest_end(nlh, tuple);
-	if (f->zone)
-		mnl_attr_put_u16(nlh, CTA_ZONE, htons(f->zone));
-	return nlh->nlmsg_len;
 }
 
 /* ----------------------------------------------------------------- public */
@@ -1499,23 +1134,13 @@ static void ct_set_rcvbuf(struct ct *ct, int bytes)
 /* Sends the dump request for the whole table (both families). */
 static int ct_send_dump(struct ct *ct, bool baseline)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	struct nfgenmsg *nfg;
-	uint32_t seq;
+	char buf[CT_GET_MAX];
+	size_t len;
 
 	if (ct->dumping)
 		return -EBUSY;
-	seq = ct_dump_begin(ct, baseline);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	nfg->res_id = 0;
-	if (mnl_socket_sendto(ct->dump_nl, nlh, nlh->nlmsg_len) < 0) {
+	len = ctmsg_build_dump(buf, ct_dump_begin(ct, baseline));
+	if (mnl_socket_sendto(ct->dump_nl, buf, len) < 0) {
 		int r = -errno;
 
 		ct_dump_end(ct, false);
@@ -1552,7 +1177,7 @@ static void ct_poll_send(struct ct *ct)
 				ct->poll[ct->poll_sent] = NULL;
 				ct->poll_got++;
 			} else {
-				len += ct_build_get(buf + len, &e->flow,
+				len += ctmsg_build_get(buf + len, &e->flow,
 						    ct->poll_seq0 + (uint32_t)ct->poll_sent);
 				ct->stats.poll_gets++;
 			}
@@ -1757,19 +1382,11 @@ int ct_poll_young(struct ct *ct)
  */
 static int ct_check_subsystem(struct ct *ct)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct nfgenmsg *nfg;
+	char buf[CT_GET_MAX];
 	uint32_t seq = ++ct->seq;
 	uint64_t deadline = util_now_ms() + 1000;
 
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	if (mnl_socket_sendto(ct->dump_nl, nlh, nlh->nlmsg_len) < 0)
+	if (mnl_socket_sendto(ct->dump_nl, buf, ctmsg_build_stats(buf, seq)) < 0)
 		return -errno;
 	for (;;) {
 		struct pollfd pfd = { .fd = ct->dump_fd, .events = POLLIN };
@@ -1788,16 +1405,15 @@ static int ct_check_subsystem(struct ct *ct)
 			return -errno;
 		}
 		rest = (int)got;
-		for (nlh = (struct nlmsghdr *)ct->rbuf; ct_nlmsg_ok(nlh, rest);
-		     nlh = mnl_nlmsg_next(nlh, &rest)) {
-			const struct nlmsgerr *err;
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)ct->rbuf;
+		     ctmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+			int err;
 
 			if (nlh->nlmsg_seq != seq || nlh->nlmsg_type != NLMSG_ERROR)
 				continue;
-			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err)))
+			if (ctmsg_error(nlh, &err) < 0)
 				return -EBADMSG;
-			err = mnl_nlmsg_get_payload(nlh);
-			return err->error; /* the ACK: 0, or the reason */
+			return err; /* the ACK: 0, or the reason */
 		}
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * conntrack.h: every flow of this network namespace, from netfilter
- * conntrack over netlink (libmnl; messages built with libnetfilter_conntrack
- * in the tests). NEW and DESTROY events arrive on one socket; dumps of the
+ * conntrack over netlink (libmnl; messages parsed and built by ctmsg.h,
+ * the nft and sysctl setup in ctsetup.h; tests build their messages with
+ * libnetfilter_conntrack). NEW and DESTROY events arrive on one socket; dumps of the
  * table (at start and after an overrun) and the per-window counter polls
  * run on a second socket so their answers never interleave with events.
  *
@@ -23,35 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctmsg.h"
+
 struct ct;
 struct loop;
-struct nlmsghdr;
-
-/* One direction of a flow. Addresses in network byte order (IPv4: first 4 bytes). */
-struct ct_tuple {
-	uint8_t src[16];
-	uint8_t dst[16];
-	uint16_t sport, dport;  /* host order; 0 for protocols without ports */
-	uint16_t icmp_id;       /* ICMP/ICMPv6 echo id (ping sockets' "port"), else 0 */
-	uint8_t icmp_type, icmp_code;
-};
-
-struct ct_flow {
-	uint32_t id;            /* CTA_ID */
-	int family;             /* AF_INET or AF_INET6 */
-	int protocol;           /* L4 protocol number (IPPROTO_*), any value */
-	struct ct_tuple orig;   /* as the first packet was seen */
-	uint64_t start_ns;      /* CTA_TIMESTAMP_START, wall clock ns; 0 when unknown */
-	uint16_t zone;          /* CTA_ZONE; 0 is the default zone */
-	bool from_dump;         /* not seen through a NEW event: first in a dump, or
-				   a DESTROY of a flow we never saw */
-};
-
-/* L3 bytes and packets (conntrack accounting counts IP headers too). */
-struct ct_counters {
-	uint64_t orig_bytes, orig_packets;   /* original direction (sent by the initiator) */
-	uint64_t reply_bytes, reply_packets; /* reply direction */
-};
 
 /*
  * Called on the loop. The flow pointer is valid only during the call. The
@@ -183,32 +159,10 @@ void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf
  */
 void ct_free(struct ct *ct);
 
-/* ---- pure input side: used by the socket callbacks, unit tests and fuzzers ---- */
-
-enum ct_msg_kind { CT_MSG_NEW, CT_MSG_DESTROY };
-
-/* One parsed conntrack message. */
-struct ct_msg {
-	enum ct_msg_kind kind;
-	struct ct_flow flow;
-	/*
-	 * Differs from the swapped orig under NAT. Checked, not kept: nothing
-	 * needs it, and every tracked flow carried its 40 bytes.
-	 */
-	struct ct_tuple reply;
-	struct ct_counters counters;  /* totals so far (all zero without accounting) */
-	bool has_counters;
-	int tcp_state;                /* CTA_PROTOINFO_TCP_STATE, -1 when absent */
-};
-
 /*
- * Parses one netlink message of at most len bytes (len >= nlmsg_len is
- * checked). Returns 0; -EAFNOSUPPORT for families other than inet;
- * -ENODATA when a required attribute is missing (ids, tuples, addresses,
- * protocol, ports of port protocols); -EBADMSG when malformed (bad lengths,
- * wrong attribute sizes); -EOPNOTSUPP for other message types.
+ * ---- input side: used by the socket callbacks, unit tests and fuzzers ----
+ * Datagrams are parsed with ctmsg_parse; what they mean for the table is here.
  */
-int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg);
 
 /* Feeds a datagram read from the event socket. */
 void ct_input_events(struct ct *ct, const void *buf, size_t len);
@@ -244,8 +198,5 @@ size_t ct_poll_begin_young(struct ct *ct, uint64_t now_ms, uint32_t *seq0);
 const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i);
 int ct_input_poll(struct ct *ct, const void *buf, size_t len);
 void ct_poll_end(struct ct *ct);
-/* The GET request for f into buf (at least CT_GET_MAX bytes); returns its length. */
-#define CT_GET_MAX 160
-size_t ct_build_get(void *buf, const struct ct_flow *f, uint32_t seq);
 
 #endif

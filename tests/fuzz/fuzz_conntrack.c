@@ -1,12 +1,14 @@
-/* fuzz-sources: src/conntrack.c src/loop.c src/util.c */
+/* fuzz-sources: src/conntrack.c src/ctmsg.c src/loop.c src/util.c */
 /*
- * fuzz_conntrack.c: libFuzzer target for conntrack message parsing and the
- * flow table. The input is split at each "\xff\xfe" marker into datagrams;
- * they are fed in turn as events, as dump answers between ct_dump_begin
- * and ct_dump_end (with an overrun noted first, so resync paths run), and
- * as answers to a counter poll of the flows so far (ct_poll_begin,
- * ct_input_poll, ct_poll_end; sequence numbers are small, so they hit), on a table bounded to 64 flows so the limit is reached. Each
- * datagram is an exact-length heap copy so ASan sees any read past it.
+ * fuzz_conntrack.c: libFuzzer target for the flow table (conntrack.c) fed
+ * raw datagrams, parser included (fuzz_ctmsg drives the parser alone). The
+ * input is split at each "\xff\xfe" marker into datagrams; they are fed in
+ * turn as events, as dump answers between ct_dump_begin and ct_dump_end
+ * (with an overrun noted first, so resync paths run), and as answers to a
+ * counter poll of the flows so far (ct_poll_begin, ct_input_poll,
+ * ct_poll_end; sequence numbers are small, so they hit), on a table bounded
+ * to 64 flows so the limit is reached. Each datagram is an exact-length
+ * heap copy so ASan sees any read past it.
  * Build: scripts/fuzz fuzz_conntrack [SECONDS]
  */
 
@@ -22,13 +24,11 @@ static uint64_t fuzz_sum;
 
 static void fuzz_new(const struct ct_flow *f, void *data)
 {
-	(void)data;
 	fuzz_sum += f->id + f->orig.sport;
 }
 
 static void fuzz_delta(const struct ct_flow *f, const struct ct_counters *d, void *data)
 {
-	(void)data;
 	fuzz_sum += f->id + d->orig_bytes + d->reply_bytes;
 }
 

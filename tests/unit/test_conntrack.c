@@ -1,10 +1,10 @@
 #include "config.h"
 /*
- * test_conntrack.c: conntrack message parsing and the delta accounting, on
- * netlink messages built with libnetfilter_conntrack's nfct_nlmsg_build
- * (tuples) plus libmnl for what it does not build (CTA_ID, counters,
- * timestamps, as the kernel adds them to events and dumps), and on broken
- * copies of them. No socket, no kernel.
+ * test_conntrack.c: conntrack message parsing (ctmsg.c) and the delta
+ * accounting (conntrack.c), on netlink messages built with
+ * libnetfilter_conntrack's nfct_nlmsg_build (tuples) plus libmnl for what
+ * it does not build (CTA_ID, counters, timestamps, as the kernel adds them
+ * to events and dumps), and on broken copies of them. No socket, no kernel.
  */
 
 #include <arpa/inet.h>
@@ -437,7 +437,7 @@ static void test_poll(void)
 		struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 		char src[INET_ADDRSTRLEN] = "", dst[INET_ADDRSTRLEN] = "";
 
-		len = ct_build_get(buf, f, sa);
+		len = ctmsg_build_get(buf, f, sa);
 		ok(len <= CT_GET_MAX && len == nlh->nlmsg_len, "GET fits CT_GET_MAX");
 		is_int(nlh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, "GET type");
 		is_int(nlh->nlmsg_seq, sa, "GET carries its sequence");
@@ -709,7 +709,7 @@ static void test_parse(void)
 	s.rp = 2;
 	s.start_ns = 1700000000123456789ULL;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv4 TCP parses");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv4 TCP parses");
 	is_int(m.kind, CT_MSG_NEW, "NEW");
 	is_int(m.flow.id, 0xdeadbeef, "id from CTA_ID");
 	is_int(m.flow.family, AF_INET, "family");
@@ -734,7 +734,7 @@ static void test_parse(void)
 	s.dst = "2001:db8::2";
 	s.type = IPCTNL_MSG_CT_DELETE;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv6 UDP parses");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "IPv6 UDP parses");
 	is_int(m.kind, CT_MSG_DESTROY, "DELETE is a destroy");
 	inet_pton(AF_INET6, "2001:db8::2", want);
 	ok(memcmp(m.flow.orig.dst, want, 16) == 0, "IPv6 orig dst");
@@ -744,7 +744,7 @@ static void test_parse(void)
 	s.proto = 253;
 	s.ports = false;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "unknown protocol 253 kept");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "unknown protocol 253 kept");
 	is_int(m.flow.protocol, 253, "its number");
 	is_int(m.flow.orig.sport + m.flow.orig.dport, 0, "ports 0");
 
@@ -753,7 +753,7 @@ static void test_parse(void)
 	s.ports = false;
 	s.icmp = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "ICMP parses");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "ICMP parses");
 	is_int(m.flow.orig.icmp_id, 4321, "ICMP echo id");
 	is_int(m.flow.orig.icmp_type, 8, "ICMP echo request type");
 
@@ -761,41 +761,41 @@ static void test_parse(void)
 	s = tcp4(10, 1);
 	s.no_id = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no CTA_ID: missing");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no CTA_ID: missing");
 	s = tcp4(10, 1);
 	s.no_reply = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no reply tuple: missing");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "no reply tuple: missing");
 	s = tcp4(10, 1);
 	s.by_hand = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "TCP without ports: missing");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "TCP without ports: missing");
 	s.proto = 253;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "hand-built tuple of protocol 253 parses");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "hand-built tuple of protocol 253 parses");
 	s = tcp4(10, 1);
 	s.proto = IPPROTO_ICMP;
 	s.by_hand = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "ICMP without id: missing");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "ICMP without id: missing");
 
 	/* Families other than inet. */
 	s = tcp4(11, 1);
 	len = build(buf, &s);
 	((struct nfgenmsg *)mnl_nlmsg_get_payload((struct nlmsghdr *)buf))->nfgen_family = AF_BRIDGE;
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EAFNOSUPPORT, "AF_BRIDGE ignored");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -EAFNOSUPPORT, "AF_BRIDGE ignored");
 	((struct nfgenmsg *)mnl_nlmsg_get_payload((struct nlmsghdr *)buf))->nfgen_family = AF_INET6;
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA,
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA,
 	       "IPv4 addresses in an IPv6 message: missing");
 
 	/* Truncated and malformed. */
 	s = tcp4(12, 1);
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len - 1, &m), -EBADMSG, "datagram shorter than nlmsg_len");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len - 1, &m), -EBADMSG, "datagram shorter than nlmsg_len");
 	((struct nlmsghdr *)buf)->nlmsg_len = (uint32_t)(len - 6);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "attribute cut by nlmsg_len");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "attribute cut by nlmsg_len");
 	((struct nlmsghdr *)buf)->nlmsg_len = 10;
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "header too short");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -EBADMSG, "header too short");
 	{
 		/* CTA_ID with a 2-byte payload. */
 		struct nlmsghdr *nlh;
@@ -805,7 +805,7 @@ static void test_parse(void)
 		len = build(buf, &s);
 		nlh = (struct nlmsghdr *)buf;
 		mnl_attr_put_u16(nlh, CTA_ID, 1);
-		is_int(ct_parse(nlh, nlh->nlmsg_len, &m), -EBADMSG, "CTA_ID too short");
+		is_int(ctmsg_parse(nlh, nlh->nlmsg_len, &m), -EBADMSG, "CTA_ID too short");
 	}
 	{
 		/* An attribute whose length points past the message. */
@@ -817,14 +817,75 @@ static void test_parse(void)
 		nlh = (struct nlmsghdr *)buf;
 		attr = (struct nlattr *)((char *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
 		attr->nla_len = 0xfff0;
-		is_int(ct_parse(nlh, len, &m), -EBADMSG, "attribute longer than the message");
+		is_int(ctmsg_parse(nlh, len, &m), -EBADMSG, "attribute longer than the message");
 		attr->nla_len = 2;
-		is_int(ct_parse(nlh, len, &m), -EBADMSG, "attribute shorter than its header");
+		is_int(ctmsg_parse(nlh, len, &m), -EBADMSG, "attribute shorter than its header");
 	}
 	s = tcp4(15, 1);
 	s.type = IPCTNL_MSG_CT_GET_STATS;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -EOPNOTSUPP, "other message types");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -EOPNOTSUPP, "other message types");
+}
+
+/* The pure helpers around the parser: finality, errors, what a GET can name, requests. */
+static void test_ctmsg_helpers(void)
+{
+	char buf[4096];
+	struct nlmsghdr *nlh;
+	struct nlmsgerr *e;
+	const struct nfgenmsg *nfg;
+	struct ct_msg m;
+	struct ct_flow f = { .family = AF_INET6, .protocol = IPPROTO_ICMP };
+	struct spec s = tcp4(5, 40000);
+	size_t len;
+	int err = 1;
+
+	s.counters = true;
+	s.tcp_state = 3 + 1; /* ESTABLISHED */
+	len = build(buf, &s);
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "helpers: established parses");
+	ok(!ctmsg_is_final(&m), "helpers: ESTABLISHED with counters is not final");
+	m.tcp_state = 7;
+	ok(ctmsg_is_final(&m), "helpers: TIME_WAIT is final");
+	m.tcp_state = 8;
+	ok(ctmsg_is_final(&m), "helpers: CLOSE is final");
+	m.tcp_state = -1;
+	m.has_counters = false;
+	ok(ctmsg_is_final(&m), "helpers: no counters is final (nothing to read)");
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_ERROR;
+	e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e));
+	e->error = -ENOENT;
+	is_int(ctmsg_error(nlh, &err), 0, "helpers: NLMSG_ERROR read");
+	is_int(err, -ENOENT, "helpers: its error");
+	e->error = 0;
+	ctmsg_error(nlh, &err);
+	is_int(err, 0, "helpers: an ACK is error 0");
+	err = 1;
+	nlh->nlmsg_len = NLMSG_HDRLEN + 2;
+	is_int(ctmsg_error(nlh, &err), -EBADMSG, "helpers: a cut NLMSG_ERROR is malformed");
+	is_int(err, 1, "helpers: ... and leaves err alone");
+
+	ok(!ctmsg_can_get(&f), "helpers: ICMP in an IPv6 flow cannot be named");
+	f.family = AF_INET;
+	ok(ctmsg_can_get(&f), "helpers: ICMP in IPv4 can");
+	f.protocol = IPPROTO_ICMPV6;
+	ok(!ctmsg_can_get(&f), "helpers: ICMPv6 in IPv4 cannot");
+	f.protocol = 253;
+	ok(ctmsg_can_get(&f), "helpers: a generic protocol can (addresses and number)");
+
+	len = ctmsg_build_dump(buf, 42);
+	nlh = (struct nlmsghdr *)buf;
+	nfg = mnl_nlmsg_get_payload(nlh);
+	ok(len <= CT_GET_MAX && len == nlh->nlmsg_len && nlh->nlmsg_seq == 42 &&
+	   nlh->nlmsg_type == ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET) &&
+	   nlh->nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP) && nfg->nfgen_family == AF_UNSPEC,
+	   "helpers: the dump request");
+	len = ctmsg_build_stats(buf, 43);
+	ok(len <= CT_GET_MAX && nlh->nlmsg_seq == 43 &&
+	   nlh->nlmsg_type == ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS) &&
+	   nlh->nlmsg_flags == (NLM_F_REQUEST | NLM_F_ACK), "helpers: the statistics request");
 }
 
 static void test_stream(void)
@@ -1077,7 +1138,7 @@ static struct nf_conntrack *get_of(struct ct *ct, uint32_t seq0, size_t n, uint3
 	*nattrs = -1;
 	if (!f)
 		return got;
-	ct_build_get(buf, f, seq);
+	ctmsg_build_get(buf, f, seq);
 	nfct_nlmsg_parse(nlh, got);
 	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
 		if (mnl_attr_get_type(attr) != CTA_TUPLE_ORIG)
@@ -1170,7 +1231,7 @@ static void test_sctp(void)
 	s.ob = 5000;
 	s.rb = 700;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), 0, "SCTP: parses");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "SCTP: parses");
 	is_int(m.flow.protocol, IPPROTO_SCTP, "SCTP: protocol 132");
 	is_int(m.flow.orig.sport, 36412, "SCTP: source port");
 	is_int(m.flow.orig.dport, 38412, "SCTP: destination port");
@@ -1180,7 +1241,7 @@ static void test_sctp(void)
 	   "SCTP: counters");
 	s.by_hand = true;
 	len = build(buf, &s);
-	is_int(ct_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "SCTP without ports: missing");
+	is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), -ENODATA, "SCTP without ports: missing");
 
 	s = tcp4(80, 36412);
 	s.proto = IPPROTO_SCTP;
@@ -1213,6 +1274,7 @@ static void test_sctp(void)
 int main(void)
 {
 	test_parse();
+	test_ctmsg_helpers();
 	test_stream();
 	test_deltas();
 	test_resync();
