@@ -1,13 +1,15 @@
 /*
- * conntrack.c: flows from netfilter conntrack (conntrack.h).
+ * conntrack.c: flows from netfilter conntrack (conntrack.h). Owns the two
+ * netlink sockets, the flow table (whole entries, the young list, the
+ * compact table of final flows), the delta accounting, dumps, resyncs and
+ * counter polls. Messages are parsed and requests built by ctmsg.c; the
+ * sysctls, the probe and nft are ctsetup.c's.
  *
  * Two NETLINK_NETFILTER sockets: one subscribed to the NEW and DESTROY
  * groups (events), one for dumps (start-up, resync after an overrun) and
- * counter polls, so their replies never interleave with events. Both are non-blocking and read from loop callbacks with a budget,
- * so a 262,144-flow dump never stalls the loop.
- *
- * Messages are parsed and requests built by ctmsg.c; this file decides
- * what each message means for the flow table.
+ * counter polls, so their replies never interleave with events. Both are
+ * non-blocking and read from loop callbacks with a budget, so a
+ * 262,144-flow dump never stalls the loop.
  *
  * Delta accounting: each tracked flow keeps the counters already reported;
  * a dump reports the difference, DESTROY the remainder. A DESTROY for a
@@ -47,46 +49,27 @@
  * of the daemon hears flow_final once, so it can forget them too. A
  * DESTROY, a dump entry or a NEW for such a flow is looked up there.
  *
- * Setup: a UDP datagram from 127.0.0.1:P to itself (the probe) must come
- * back as a NEW event within CT_PROBE_MS (300 ms); the probe's flow is never reported.
- * If it does not and "Conntrack setup" is auto, nft -f loads
- * data/auditsnitch.nft (posix_spawn, reaped through a pidfd on the loop, or
- * a 100 ms waitpid timer where pidfd_open is missing) and the probe runs
- * once more.
+ * Setup: this file tells ctsetup.c of every NEW event (any flow proves
+ * tracking) and never reports the probe's flow.
  */
 
-#include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "conntrack.h"
+#include "ctsetup.h"
 #include "json.h"
 #include "loop.h"
 #include "util.h"
 
 #define CT_DEFAULT_MAX_FLOWS 262144
-#ifndef NFT_PATH
-#define NFT_PATH "/usr/sbin/nft" /* configure's NFT; fuzz builds have no build-config.h */
-#endif
 #define CT_DEFAULT_RCVBUF (32 << 20)
 #define CT_DEFAULT_RCVBUF_MAX (128 << 20)
 #define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
@@ -107,14 +90,6 @@
 /* How long after a dump a NEW for a flow it buried is that flow: see ct_new_is_buried. */
 #define CT_NEW_LAG_MS 10000
 #define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
-/*
- * The probe's NEW comes within a millisecond where the namespace is
- * tracked, and a late one still turns the state to OK (ct_saw_flow).
- * Until the verdict connects wait for flows: a 1 s probe held 4 MiB of
- * them at 35,000 connects/s on audit alone.
- */
-#define CT_PROBE_MS 300
-#define CT_NFT_WAIT_MS 2000
 
 struct ct_entry {
 	struct ct_entry *next;
@@ -151,12 +126,9 @@ struct ct_tomb {
 
 struct ct {
 	struct ct_config cfg;
-	char *nft_file;
-	char *nft_path;
-	char *sysctl_dir;
 	struct ct_callbacks cb;
 	struct ct_stats stats;
-	enum ct_state state;
+	struct ctsetup *setup;
 
 	/* flow table: chained hash, grows by doubling up to max_flows */
 	struct ct_entry **buckets;
@@ -191,15 +163,6 @@ struct ct {
 	struct mnl_socket *ev_nl, *dump_nl;
 	int ev_fd, dump_fd;
 	uint8_t *rbuf;
-
-	/* probe and nft setup */
-	int probe_fd;
-	uint16_t probe_port;
-	bool probe_retried;
-	struct loop_timer *probe_timer;
-	pid_t nft_pid;
-	int nft_pidfd;
-	struct loop_timer *nft_timer;
 };
 
 /* ------------------------------------------------------------- flow table */
@@ -468,41 +431,6 @@ static void ct_advance(struct ct_counters *rep, const struct ct_counters *now)
 #undef CT_MAX
 }
 
-static bool ct_is_probe(const struct ct *ct, const struct ct_flow *f)
-{
-	static const uint8_t lo[4] = { 127, 0, 0, 1 };
-
-	return ct->probe_port && f->family == AF_INET && f->protocol == IPPROTO_UDP &&
-	       f->orig.sport == ct->probe_port && f->orig.dport == ct->probe_port &&
-	       memcmp(f->orig.src, lo, 4) == 0 && memcmp(f->orig.dst, lo, 4) == 0;
-}
-
-static void ct_set_state(struct ct *ct, enum ct_state state)
-{
-	if (ct->state == state)
-		return;
-	ct->state = state;
-	if (ct->cb.state_changed)
-		ct->cb.state_changed(state, ct->cb.data);
-}
-
-/* Any flow at all proves that conntrack tracks this namespace. */
-static void ct_saw_flow(struct ct *ct)
-{
-	if (ct->stats.tracking)
-		return;
-	ct->stats.tracking = true;
-	if (ct->probe_timer) {
-		loop_timer_free(ct->probe_timer);
-		ct->probe_timer = NULL;
-	}
-	if (ct->probe_fd >= 0) {
-		close(ct->probe_fd);
-		ct->probe_fd = -1;
-	}
-	ct_set_state(ct, CT_STATE_OK);
-}
-
 static void ct_emit_new(struct ct *ct, const struct ct_flow *f)
 {
 	ct->stats.flows_new++;
@@ -553,11 +481,11 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 	bool dead;
 	struct ct_entry **pp = ct_slot_live(ct, &m->flow, &dead);
 	struct ct_entry *e = *pp;
-	bool probe = ct_is_probe(ct, &m->flow);
+	bool probe = ctsetup_is_probe(ct->setup, &m->flow);
 	struct ct_counters d;
 
 	if (m->kind == CT_MSG_NEW) {
-		ct_saw_flow(ct);
+		ctsetup_saw_flow(ct->setup);
 		if (e) {
 			/* Already known from a dump. */
 			e->seen_gen = ct->gen;
@@ -677,7 +605,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		}
 	}
 	m->flow.from_dump = true;
-	if (ctmsg_is_final(m) && !ct_is_probe(ct, &m->flow)) {
+	if (ctmsg_is_final(m) && !ctsetup_is_probe(ct->setup, &m->flow)) {
 		/*
 		 * Final already (TIME_WAIT: most of a busy table at start):
 		 * straight into the compact table, never a whole entry. 100,000
@@ -703,7 +631,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 	e = ct_insert(ct, &m->flow);
 	if (!e)
 		return;
-	e->hidden = ct_is_probe(ct, &m->flow);
+	e->hidden = ctsetup_is_probe(ct->setup, &m->flow);
 	e->final = ctmsg_is_final(m);
 	if (ct->dump_is_resync)
 		ct->stats.resync_new++;
@@ -1066,6 +994,25 @@ void ct_poll_end(struct ct *ct)
 
 /* ----------------------------------------------------------------- public */
 
+static void ct_drain_events(struct ct *ct);
+
+/* Setup's verdict waits for the events queued so far (a probe NEW behind a dump). */
+static void ct_on_setup_drain(void *data)
+{
+	struct ct *ct = data;
+
+	if (ct->ev_fd >= 0)
+		ct_drain_events(ct);
+}
+
+static void ct_on_setup_state(int state, void *data)
+{
+	struct ct *ct = data;
+
+	if (ct->cb.state_changed)
+		ct->cb.state_changed(state, ct->cb.data);
+}
+
 int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbacks *cb)
 {
 	struct ct *ct = xcalloc(1, sizeof(*ct));
@@ -1082,45 +1029,32 @@ int ct_new(struct ct **ret, const struct ct_config *cfg, const struct ct_callbac
 		ct->cfg.rcvbuf_max_bytes = CT_DEFAULT_RCVBUF_MAX;
 	if (ct->cfg.rcvbuf_max_bytes < ct->cfg.rcvbuf_bytes)
 		ct->cfg.rcvbuf_max_bytes = ct->cfg.rcvbuf_bytes;
-	ct->nft_file = xstrdup(ct->cfg.nft_file ? ct->cfg.nft_file : "auditsnitch.nft");
-	ct->nft_path = xstrdup(ct->cfg.nft_path ? ct->cfg.nft_path : NFT_PATH);
-	ct->sysctl_dir = xstrdup(ct->cfg.sysctl_dir ? ct->cfg.sysctl_dir
-					       : "/proc/sys/net/netfilter");
-	ct->cfg.nft_file = ct->nft_file;
-	ct->cfg.nft_path = ct->nft_path;
-	ct->cfg.sysctl_dir = ct->sysctl_dir;
 	if (cb)
 		ct->cb = *cb;
+	{
+		struct ctsetup_config sc = {
+			.setup = ct->cfg.setup, .nft_file = ct->cfg.nft_file,
+			.nft_path = ct->cfg.nft_path, .sysctl_dir = ct->cfg.sysctl_dir,
+			.no_probe = ct->cfg.no_probe, .adopt_table = ct->cfg.adopt_table,
+		};
+		struct ctsetup_callbacks scb = {
+			.drain_events = ct_on_setup_drain, .state_changed = ct_on_setup_state,
+			.data = ct,
+		};
+		int r = ctsetup_new(&ct->setup, &sc, &scb);
+
+		if (r < 0) {
+			free(ct);
+			return r;
+		}
+	}
+	/* Setup keeps its own copies; the caller's strings may go. */
+	ct->cfg.nft_file = ct->cfg.nft_path = ct->cfg.sysctl_dir = NULL;
 	ct->nbuckets = 1024;
 	ct->buckets = xcalloc(ct->nbuckets, sizeof(*ct->buckets));
-	ct->ev_fd = ct->dump_fd = ct->probe_fd = ct->nft_pidfd = -1;
-	ct->stats.old_acct = ct->stats.old_timestamp = -1;
+	ct->ev_fd = ct->dump_fd = -1;
 	*ret = ct;
 	return 0;
-}
-
-/* Reads a 0/1 sysctl, writes "1"; returns the old value or -errno. */
-static int ct_sysctl_on(const struct ct *ct, const char *name)
-{
-	char path[512], buf[16];
-	int fd, old = -EIO;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", ct->sysctl_dir, name);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		old = atoi(buf);
-	}
-	if (old != 1) {
-		if (lseek(fd, 0, SEEK_SET) < 0 || write(fd, "1\n", 2) != 2)
-			old = -errno;
-	}
-	close(fd);
-	return old;
 }
 
 /* Sets the event socket's receive buffer (SO_RCVBUFFORCE needs CAP_NET_ADMIN). */
@@ -1148,8 +1082,6 @@ static int ct_send_dump(struct ct *ct, bool baseline)
 	}
 	return 0;
 }
-
-static void ct_drain_events(struct ct *ct);
 
 /*
  * Sends the next GETs of the running poll, keeping at most
@@ -1418,181 +1350,6 @@ static int ct_check_subsystem(struct ct *ct)
 	}
 }
 
-/* Sends the probe datagram from 127.0.0.1:P to itself and arms the CT_PROBE_MS timer. */
-static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data);
-
-/*
- * The systemd unit forbids IP sockets (RestrictAddressFamilies) and IP
- * traffic (IPAddressDeny): then no probe datagram is sent, and only the
- * host's other flows prove tracking. The timer still judges, so "auto" loads the
- * nft table after CT_PROBE_MS without a flow (harmless when conntrack
- * already tracked), and the state turns OK with the first flow.
- */
-static bool ct_probe_forbidden(int err)
-{
-	return err == EAFNOSUPPORT || err == EPERM || err == EACCES;
-}
-
-static int ct_probe_start(struct ct *ct)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-
-	if (ct->probe_fd >= 0)
-		close(ct->probe_fd);
-	ct->probe_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ct->probe_fd < 0 && !ct_probe_forbidden(errno))
-		return -errno;
-	if (ct->probe_fd >= 0) {
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(ct->probe_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-		    getsockname(ct->probe_fd, (struct sockaddr *)&sin, &sl) < 0)
-			return -errno;
-		ct->probe_port = ntohs(sin.sin_port);
-		if (sendto(ct->probe_fd, "auditsnitch", 11, 0, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
-		    !ct_probe_forbidden(errno))
-			return -errno;
-	}
-	if (ct->probe_timer)
-		loop_timer_free(ct->probe_timer);
-	ct->probe_timer = loop_timer_new(ct->loop, CT_PROBE_MS, 0, ct_probe_timeout, ct);
-	if (!ct->probe_timer)
-		return -errno;
-	return 0;
-}
-
-/* Reads nf_conntrack_events: 0 means conntrack tracks but never tells. */
-static bool ct_events_disabled(const struct ct *ct)
-{
-	char path[512], buf[16] = "";
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/nf_conntrack_events", ct->sysctl_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && buf[0] == '0';
-}
-
-static void ct_nft_done(struct ct *ct, int status);
-
-/* pidfd readable: nft exited. */
-static void ct_nft_pidfd_cb(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	struct ct *ct = data;
-	int status = 0;
-
-	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
-		return;
-	loop_del_fd(loop, fd);
-	close(fd);
-	ct->nft_pidfd = -1;
-	ct_nft_done(ct, status);
-}
-
-/* Fallback without pidfd_open (kernels before 5.3): poll waitpid. */
-static void ct_nft_timer_cb(struct loop *loop, uint64_t expirations, void *data)
-{
-	struct ct *ct = data;
-	int status = 0;
-
-	if (waitpid(ct->nft_pid, &status, WNOHANG) == 0)
-		return;
-	loop_timer_free(ct->nft_timer);
-	ct->nft_timer = NULL;
-	ct_nft_done(ct, status);
-}
-
-static void ct_nft_done(struct ct *ct, int status)
-{
-	ct->nft_pid = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		ct->stats.nft_loaded = true;
-		if (ct->stats.tracking)
-			return;
-		ct->probe_retried = true;
-		if (ct_probe_start(ct) == 0)
-			return;
-	}
-	ct_set_state(ct, CT_STATE_NO_FLOWS);
-}
-
-/* Runs nft with args, stdin and stdout on /dev/null; returns the pid or -errno. */
-static pid_t ct_spawn_nft(const struct ct *ct, char *const argv[])
-{
-	static char *const empty_env[] = { NULL };
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int r;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	/* By absolute path (configure's NFT), with an empty environment: root never searches PATH. */
-	if (ct->nft_path[0] != '/')
-		r = EINVAL;
-	else
-		r = posix_spawn(&pid, ct->nft_path, &fa, NULL, argv, empty_env);
-	posix_spawn_file_actions_destroy(&fa);
-	return r ? -r : pid;
-}
-
-static void ct_probe_timeout(struct loop *loop, uint64_t expirations, void *data)
-{
-	struct ct *ct = data;
-	char *argv[] = { ct->nft_path, (char *)"-f", ct->nft_file, NULL };
-	pid_t pid;
-	int pidfd;
-
-	loop_timer_free(ct->probe_timer);
-	ct->probe_timer = NULL;
-	/*
-	 * The probe's NEW may wait unread behind a long start-up dump (36,000
-	 * flows took longer than the probe): read the events before judging.
-	 */
-	if (!ct->stats.tracking && ct->ev_fd >= 0)
-		ct_drain_events(ct);
-	if (ct->stats.tracking)
-		return;
-	if (ct_events_disabled(ct)) {
-		ct_set_state(ct, CT_STATE_NO_EVENTS);
-		return;
-	}
-	if (ct->cfg.setup == CT_SETUP_NEVER || ct->probe_retried) {
-		ct_set_state(ct, CT_STATE_NO_FLOWS);
-		return;
-	}
-	pid = ct_spawn_nft(ct, argv);
-	if (pid < 0) {
-		ct_set_state(ct, CT_STATE_NO_FLOWS);
-		return;
-	}
-	ct->nft_pid = pid;
-	ct_set_state(ct, CT_STATE_LOADING_NFT);
-#ifdef SYS_pidfd_open
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-	pidfd = -1;
-#endif
-	if (pidfd >= 0 && loop_add_fd(ct->loop, pidfd, EPOLLIN, ct_nft_pidfd_cb, ct) == 0) {
-		ct->nft_pidfd = pidfd;
-		return;
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-	ct->nft_timer = loop_timer_new(ct->loop, 100, 100, ct_nft_timer_cb, ct);
-	if (!ct->nft_timer) {
-		/* Cannot watch it: wait here (nft -f of a 10-line file is quick). */
-		int status = 0;
-
-		(void)waitpid(pid, &status, 0);
-		ct_nft_done(ct, status);
-	}
-}
-
 int ct_open(struct ct *ct, struct loop *loop)
 {
 	unsigned groups = (1U << (NFNLGRP_CONNTRACK_NEW - 1)) |
@@ -1637,8 +1394,7 @@ int ct_open(struct ct *ct, struct loop *loop)
 	ct_set_rcvbuf(ct, ct->cfg.rcvbuf_bytes);
 
 	/* Counters and start times apply only to flows created from now on. */
-	ct->stats.old_acct = ct_sysctl_on(ct, "nf_conntrack_acct");
-	ct->stats.old_timestamp = ct_sysctl_on(ct, "nf_conntrack_timestamp");
+	ctsetup_sysctls(ct->setup);
 
 	r = loop_add_fd(loop, ct->ev_fd, EPOLLIN, ct_events_cb, ct);
 	if (r < 0)
@@ -1652,13 +1408,9 @@ int ct_open(struct ct *ct, struct loop *loop)
 	r = ct_send_dump(ct, true);
 	if (r < 0)
 		goto out_del;
-	if (!ct->cfg.no_probe) {
-		r = ct_probe_start(ct);
-		if (r < 0)
-			goto out_del;
-	} else {
-		ct_set_state(ct, CT_STATE_OK);
-	}
+	r = ctsetup_start(ct->setup, loop);
+	if (r < 0)
+		goto out_del;
 	return 0;
 out_del:
 	loop_del_fd(loop, ct->ev_fd);
@@ -1676,7 +1428,7 @@ out:
 
 enum ct_state ct_get_state(const struct ct *ct)
 {
-	return ct->state;
+	return ctsetup_state(ct->setup);
 }
 
 const char *ct_state_text(enum ct_state state)
@@ -1723,35 +1475,13 @@ void ct_get_stats(const struct ct *ct, struct ct_stats *out)
 	*out = ct->stats;
 	out->flows_active = ct->count + ct->ntombs;
 	out->flows_final = ct->ntombs;
-}
-
-/* Deletes our nft table at exit: bounded wait, then SIGKILL. */
-static void ct_remove_table(struct ct *ct)
-{
-	char *argv[] = { ct->nft_path, (char *)"delete", (char *)"table", (char *)"inet",
-			 (char *)"auditsnitch", NULL };
-	pid_t pid = ct_spawn_nft(ct, argv);
-
-	if (pid >= 0)
-		(void)util_reap_bounded(pid, CT_NFT_WAIT_MS);
+	ctsetup_get_stats(ct->setup, out);
 }
 
 void ct_free(struct ct *ct)
 {
 	if (!ct)
 		return;
-	if (ct->probe_timer)
-		loop_timer_free(ct->probe_timer);
-	if (ct->nft_timer)
-		loop_timer_free(ct->nft_timer);
-	if (ct->nft_pidfd >= 0) {
-		loop_del_fd(ct->loop, ct->nft_pidfd);
-		close(ct->nft_pidfd);
-	}
-	if (ct->nft_pid > 0)
-		(void)util_reap_bounded(ct->nft_pid, CT_NFT_WAIT_MS);
-	if (ct->probe_fd >= 0)
-		close(ct->probe_fd);
 	if (ct->loop) {
 		loop_del_fd(ct->loop, ct->ev_fd);
 		loop_del_fd(ct->loop, ct->dump_fd);
@@ -1760,8 +1490,8 @@ void ct_free(struct ct *ct)
 		mnl_socket_close(ct->ev_nl);
 	if (ct->dump_nl)
 		mnl_socket_close(ct->dump_nl);
-	if (ct->stats.nft_loaded || (ct->cfg.adopt_table && ct->cfg.setup == CT_SETUP_AUTO))
-		ct_remove_table(ct);
+	/* After the sockets: removing the table may run nft for up to 2 s. */
+	ctsetup_free(ct->setup);
 	for (size_t i = 0; i < ct->nbuckets; i++) {
 		struct ct_entry *e = ct->buckets[i], *next;
 
@@ -1774,9 +1504,6 @@ void ct_free(struct ct *ct)
 	free(ct->poll);
 	free(ct->buckets);
 	free(ct->rbuf);
-	free(ct->nft_file);
-	free(ct->nft_path);
-	free(ct->sysctl_dir);
 	free(ct);
 }
 
