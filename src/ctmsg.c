@@ -333,9 +333,9 @@ int ctmsg_error(const struct nlmsghdr *nlh, int *err)
 }
 
 /*
- * Flows a GET can name: the ones ctmsg_parse_tuple keeps whole. That is every
- * protocol but ICMP of the other family (never seen): a generic flow (raw
- * IP) is named by addresses and number alone. Leaving those out of the
+ * Flows a GET can name: the ones ctmsg_parse_tuple keeps whole. That is
+ * every protocol but ICMP of the other family (never seen): a generic flow
+ * (raw IP) is named by addresses and number alone. Leaving those out of the
  * polls lost their bytes whenever the window's poll asked by GET rather than
  * by dump: they came only with the DESTROY, after the generic timeout (600
  * s), when correlation had long given up on them.
