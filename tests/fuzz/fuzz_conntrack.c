@@ -1,4 +1,4 @@
-/* fuzz-sources: src/conntrack.c src/ctmsg.c src/ctsetup.c src/loop.c src/util.c */
+/* fuzz-sources: src/conntrack.c src/ctmsg.c src/ctsetup.c src/json.c src/loop.c src/util.c */
 /*
  * fuzz_conntrack.c: libFuzzer target for the flow table (conntrack.c) fed
  * raw datagrams, parser included (fuzz_ctmsg drives the parser alone). The
