@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "fwdfmt.h"
-#include "output.h"
+#include "json.h"
 #include "util.h"
 
 /* A byte buffer that keeps its capacity. */

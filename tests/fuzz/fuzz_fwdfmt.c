@@ -1,4 +1,4 @@
-/* fuzz-sources: src/fwdfmt.c src/output.c src/conn.c src/loop.c src/util.c */
+/* fuzz-sources: src/fwdfmt.c src/json.c src/conn.c src/loop.c src/util.c */
 /*
  * fuzz_fwdfmt.c: libFuzzer target for the SIEM formats (fwdfmt.c). The
  * input is split at each "\xff\xfe" marker into the strings of a record
