@@ -116,6 +116,9 @@ struct config *config_new_default(void)
 			break;
 		case CONFIG_STRLIST:
 			break;
+		case CONFIG_OBJLIST:
+			v->s = xstrdup("[]");
+			break;
 		}
 	}
 	return cfg;
@@ -195,6 +198,8 @@ static char *config_expected(const struct config_def *d)
 	}
 	case CONFIG_STRLIST:
 		return xasprintf("an array of at most %d strings (or port numbers)", CONFIG_MAX_LIST);
+	case CONFIG_OBJLIST:
+		return xasprintf("an array of at most %lld objects", d->max);
 	}
 	return xstrdup("?");
 }
@@ -273,6 +278,23 @@ static bool config_set_value(const struct config_def *d, const cJSON *item,
 				v->list[v->nlist++] = xasprintf("%.0f", elem->valuedouble);
 		}
 		return true;
+	case CONFIG_OBJLIST: {
+		char *text;
+
+		if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) > d->max)
+			return false;
+		cJSON_ArrayForEach(elem, item) {
+			if (!cJSON_IsObject(elem))
+				return false;
+		}
+		text = cJSON_PrintUnformatted(item);
+		if (!text)
+			abort();
+		free(v->s);
+		v->s = xstrdup(text);
+		cJSON_free(text);
+		return true;
+	}
 	}
 	return false;
 }
@@ -689,6 +711,9 @@ static cJSON *config_value_json(const struct config_def *d, const struct config_
 		for (i = 0; i < v->nlist; i++)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(v->list[i]));
 		return arr;
+	case CONFIG_OBJLIST:
+		arr = cJSON_Parse(v->s);
+		return arr ? arr : cJSON_CreateArray();
 	}
 	return cJSON_CreateNull();
 }
@@ -755,6 +780,11 @@ bool config_int_set(const struct config *cfg, enum config_key key, long long *re
 const char *config_string(const struct config *cfg, enum config_key key)
 {
 	return config_get(cfg, key, CONFIG_STRING)->s;
+}
+
+const char *config_json(const struct config *cfg, enum config_key key)
+{
+	return config_get(cfg, key, CONFIG_OBJLIST)->s;
 }
 
 size_t config_strlist_len(const struct config *cfg, enum config_key key)

@@ -21,6 +21,8 @@ enum config_type {
 	CONFIG_STRING,
 	CONFIG_ENUM,        /* one of the '|'-separated words in choices */
 	CONFIG_STRLIST,     /* array of strings */
+	CONFIG_OBJLIST,     /* array of at most max objects, kept as JSON text; the
+			       module that owns the key validates the members */
 };
 
 /*
@@ -88,7 +90,9 @@ enum config_type {
 	X(DB_SIZE_LIMIT, "DB size limit (MiB)", CONFIG_INT, 4096, 0, 1048576, NULL, \
 	  "past this size the oldest connection rows are deleted (0: no limit)") \
 	X(DNS_CAPTURE, "DNS capture", CONFIG_BOOL, 1, 0, 1, NULL, \
-	  "name flows by the DNS answers their programs received (a packet socket)")
+	  "name flows by the DNS answers their programs received (a packet socket)") \
+	X(FORWARD, "Forward", CONFIG_OBJLIST, 0, 0, 16, NULL, \
+	  "SIEM targets records and detections are forwarded to (syslog, TLS, file)")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,
@@ -146,6 +150,9 @@ bool config_int_set(const struct config *cfg, enum config_key key, long long *re
 const char *config_string(const struct config *cfg, enum config_key key);
 size_t config_strlist_len(const struct config *cfg, enum config_key key);
 const char *config_strlist_at(const struct config *cfg, enum config_key key, size_t i);
+
+/* For CONFIG_OBJLIST: the array as compact JSON text ("[]" by default). */
+const char *config_json(const struct config *cfg, enum config_key key);
 
 /* The JSON name of a key. */
 const char *config_key_name(enum config_key key);
