@@ -430,6 +430,9 @@ static void writer_flush(struct writer *w)
 	w->size_check = true;
 	if (w->opts.text_log && w->log_dirfd >= 0)
 		writer_text_log(w);
+	for (size_t i = 0; w->opts.on_row && i < w->agg.cap; i++)
+		if (w->agg.slots[i].rec)
+			w->opts.on_row(w->opts.on_row_data, w->agg.slots[i].rec);
 	agg_clear(&w->agg);
 	pthread_mutex_lock(&w->lock);
 	w->stats.rows_written += n;

@@ -32,6 +32,13 @@ struct writer_options {
 	int retention_days;    /* "DB retention (days)"; <= 0: keep forever */
 	uint64_t max_db_bytes; /* "DB size limit (MiB)" in bytes; 0: no limit */
 	size_t max_queued;     /* records held in memory (queue + unwritten rows) */
+	/*
+	 * Called on the writer thread for each row of a window once it is
+	 * committed (SIEM forwarding: one message per row, never a row that
+	 * is not in the database); must only queue. NULL: none.
+	 */
+	void (*on_row)(void *data, const struct conn_record *rec);
+	void *on_row_data;
 };
 
 /* Default for writer_options.max_queued. */
