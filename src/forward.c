@@ -662,7 +662,8 @@ static int forward_write(struct forward_target_rt *t)
 			int err = errno;
 
 			forward_error(t, "write to %s: %s", t->cfg.url, strerror(err));
-			forward_close(t);
+			if (!(err == ECONNREFUSED && t->cfg.scheme == FORWARD_UDP))
+				forward_close(t);
 			return -err;
 		}
 		off += (size_t)n;
@@ -705,6 +706,7 @@ static void *forward_thread(void *arg)
 		struct forward_item *batch = NULL, **tailp = &batch, *it;
 		size_t n = 0;
 		bool stopping;
+		int r;
 
 		pthread_mutex_lock(&t->lock);
 		while (!t->head && !t->stop)
@@ -751,7 +753,23 @@ static void *forward_thread(void *arg)
 		t->out_len = 0;
 		for (it = batch; it; it = it->next)
 			forward_frame(t, it);
-		if (forward_write(t) < 0) {
+		r = forward_write(t);
+		if (r == -ECONNREFUSED && t->cfg.scheme == FORWARD_UDP) {
+			/*
+			 * An ICMP port unreachable from an earlier datagram: UDP has no
+			 * delivery to wait for, so this one counts as lost, not retried.
+			 */
+			pthread_mutex_lock(&t->lock);
+			t->st.dropped += n;
+			pthread_mutex_unlock(&t->lock);
+			while (batch) {
+				it = batch->next;
+				forward_item_free(batch);
+				batch = it;
+			}
+			continue;
+		}
+		if (r < 0) {
 			/* Put the batch back in front: sent again after the reconnect. */
 			size_t back = 0;
 
@@ -773,6 +791,7 @@ static void *forward_thread(void *arg)
 		}
 		pthread_mutex_lock(&t->lock);
 		t->st.sent += n;
+		t->st.connected = true;
 		pthread_mutex_unlock(&t->lock);
 		while (batch) {
 			it = batch->next;
