@@ -97,6 +97,14 @@ void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len)
 		enum util_text_kind kind;
 		uint32_t c;
 
+		/* A run of printable ASCII needs no escape: copied at once. */
+		for (n = 0; i + n < len && p[i + n] >= 0x20 && p[i + n] < 0x7f && p[i + n] != '"' &&
+			    p[i + n] != '\\'; n++)
+			;
+		if (n) {
+			jsonbuf_put(b, s + i, n);
+			continue;
+		}
 		n = util_text_next(p + i, len - i, &c, &kind);
 		if (c == '"' || c == '\\') {
 			jsonbuf_putc(b, '\\');
