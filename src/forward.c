@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "store.h"
 #include "util.h"
 
 /* ---- targets from the config (pure) ---- */
@@ -250,18 +252,23 @@ char *forward_validate(const struct config *cfg, enum config_key key)
 
 /* ---- the queue and the thread of a target ---- */
 
-enum forward_item_kind { ITEM_RECORD, ITEM_DETECTION, ITEM_HEALTH };
+/* ITEM_MARK: every row committed up to contime is queued before it (never sent). */
+enum forward_item_kind { ITEM_RECORD, ITEM_DETECTION, ITEM_HEALTH, ITEM_MARK };
 
 struct forward_item {
 	struct forward_item *next;
 	enum forward_item_kind kind;
 	int64_t time_us;
+	int64_t contime;             /* RECORD, MARK: the row's write window */
 	struct conn_record *rec;     /* RECORD, DETECTION (shared strings) */
 	enum records_kind dkind;     /* DETECTION */
 	int64_t value;               /* HEALTH */
 	char *text;                  /* DETECTION, HEALTH */
 	char *what;                  /* HEALTH */
 };
+
+/* Messages written at once (stream transports and files). */
+#define FORWARD_BATCH_ITEMS 512
 
 /* A uid -> user name cache, direct-mapped: getpwuid_r may ask NSS (LDAP). */
 #define FORWARD_USER_SLOTS 64
@@ -294,11 +301,22 @@ struct forward_target_rt {
 	char *out;                   /* the batch being written */
 	size_t out_len, out_cap;
 	struct forward_user users[FORWARD_USER_SLOTS];
+
+	/* The cursor (thread side, but gap under lock). */
+	char cursor_name[128];       /* file in fw->cursor_dirfd; "" without cursors */
+	int64_t cursor_disk;         /* contime written (or read at start); 0 none */
+	int64_t cursor_sent;         /* newest mark sent */
+	int64_t gap;                 /* oldest window of a dropped row; INT64_MAX none */
+	uint64_t cursor_write_ms;
+	bool catchup;                /* resend from the database before anything new */
 };
 
 struct forward {
 	struct forward_options opts;
 	char *hostname;
+	char *db_path;
+	int cursor_dirfd;
+	int64_t start_s;             /* rows up to this contime are resent at start */
 	struct forward_target_rt *t;
 	size_t n;
 };
@@ -343,7 +361,11 @@ static void forward_push(struct forward_target_rt *t, struct forward_item *it)
 {
 	pthread_mutex_lock(&t->lock);
 	if (t->n_queued >= t->cfg.queue_max || t->stop) {
-		t->st.dropped++;
+		if (it->kind != ITEM_MARK)
+			t->st.dropped++;
+		/* A row lost here is resent from the database after the next start. */
+		if (it->kind == ITEM_RECORD && it->contime < t->gap)
+			t->gap = it->contime;
 		pthread_mutex_unlock(&t->lock);
 		forward_item_free(it);
 		return;
@@ -599,9 +621,11 @@ static void forward_frame(struct forward_target_rt *t, const struct forward_item
 				       it->time_us, &len);
 		break;
 	}
-	default:
+	case ITEM_HEALTH:
 		msg = fwdfmt_health(t->fmt, it->what, it->text, it->value, it->time_us, &len);
 		break;
+	default:
+		return;
 	}
 	switch (t->cfg.scheme) {
 	case FORWARD_TCP:
@@ -671,6 +695,140 @@ static int forward_write(struct forward_target_rt *t)
 	return 0;
 }
 
+/* Writes the cursor when it moved (at most once a second unless forced). */
+static void forward_cursor_save(struct forward_target_rt *t, bool force)
+{
+	int64_t c, gap;
+	char buf[32];
+	int r;
+
+	if (!t->cursor_name[0] || t->fw->cursor_dirfd < 0)
+		return;
+	pthread_mutex_lock(&t->lock);
+	gap = t->gap;
+	pthread_mutex_unlock(&t->lock);
+	c = t->cursor_sent < gap ? t->cursor_sent : gap;
+	if (c <= t->cursor_disk || (!force && util_now_ms() < t->cursor_write_ms + 1000))
+		return;
+	snprintf(buf, sizeof(buf), "%lld\n", (long long)c);
+	r = util_write_atomic(t->fw->cursor_dirfd, t->cursor_name, buf, strlen(buf), 0640);
+	t->cursor_write_ms = util_now_ms();
+	if (r < 0) {
+		forward_error(t, "cannot write the cursor %s: %s", t->cursor_name, strerror(-r));
+		return;
+	}
+	t->cursor_disk = c;
+	pthread_mutex_lock(&t->lock);
+	t->st.cursor = c;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Rows from the contract's view, names joined (DESIGN.md "Database"). */
+#define FORWARD_CATCHUP_SQL \
+	"SELECT c.contime, e.exe, e.name, e.cmdline, e.sha256, p.exe, p.name, p.cmdline, " \
+	"p.sha256, c.uid, c.family, c.protocol, c.direction, c.lport, c.rport, la.addr, ra.addr, " \
+	"d.domain, c.conns, c.send, c.recv FROM connections c " \
+	"JOIN executables e ON e.id = c.exe_id JOIN executables p ON p.id = c.pexe_id " \
+	"JOIN addresses la ON la.id = c.laddr_id JOIN addresses ra ON ra.id = c.raddr_id " \
+	"JOIN domains d ON d.id = c.domain_id " \
+	"WHERE c.contime >= ?1 AND c.contime <= ?2 ORDER BY c.contime"
+
+static const char *forward_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? (const char *)s : "";
+}
+
+/*
+ * Resends the database's rows from the cursor's window up to the start,
+ * on the open connection. 0, or -errno (the connection then closed, or
+ * the database unreadable: given up, said in the error).
+ */
+static int forward_catchup(struct forward_target_rt *t)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct conn_record *rec = conn_record_new();
+	struct forward_item it = { .kind = ITEM_RECORD, .rec = rec };
+	uint64_t n = 0, batch = 0;
+	int rc, r = 0;
+
+	rc = sqlite3_open_v2(t->fw->db_path, &db, SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_prepare_v2(db, FORWARD_CATCHUP_SQL, -1, &st, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		forward_error(t, "cannot read %s to resend from the cursor: %s", t->fw->db_path,
+			      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, t->cursor_disk);
+	sqlite3_bind_int64(st, 2, t->fw->start_s);
+	t->out_len = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rec->time = sqlite3_column_int64(st, 0);
+		conn_set(&rec->proc.exe, forward_col(st, 1));
+		conn_set(&rec->proc.name, forward_col(st, 2));
+		conn_set(&rec->proc.cmdline, forward_col(st, 3));
+		conn_set(&rec->proc.sha256, forward_col(st, 4));
+		conn_set(&rec->parent.exe, forward_col(st, 5));
+		conn_set(&rec->parent.name, forward_col(st, 6));
+		conn_set(&rec->parent.cmdline, forward_col(st, 7));
+		conn_set(&rec->parent.sha256, forward_col(st, 8));
+		rec->uid = (uint32_t)sqlite3_column_int64(st, 9);
+		rec->family = sqlite3_column_int(st, 10);
+		rec->protocol = sqlite3_column_int(st, 11);
+		rec->direction = sqlite3_column_int(st, 12);
+		rec->lport = sqlite3_column_int(st, 13);
+		rec->rport = sqlite3_column_int(st, 14);
+		snprintf(rec->laddr, sizeof(rec->laddr), "%s", forward_col(st, 15));
+		snprintf(rec->raddr, sizeof(rec->raddr), "%s", forward_col(st, 16));
+		conn_set(&rec->domain, forward_col(st, 17));
+		rec->conns = (uint64_t)sqlite3_column_int64(st, 18);
+		rec->send = (uint64_t)sqlite3_column_int64(st, 19);
+		rec->recv = (uint64_t)sqlite3_column_int64(st, 20);
+		if (rec->direction == CONN_EXEC && !t->cfg.exec_events)
+			continue;
+		it.time_us = rec->time * 1000000;
+		forward_frame(t, &it);
+		if (++batch == FORWARD_BATCH_ITEMS) {
+			r = forward_write(t);
+			if (r < 0)
+				goto out;
+			n += batch;
+			batch = 0;
+			t->out_len = 0;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		forward_error(t, "reading %s to resend from the cursor: %s", t->fw->db_path,
+			      sqlite3_errmsg(db));
+		r = -EIO;
+		goto out;
+	}
+	if (batch) {
+		r = forward_write(t);
+		if (r < 0)
+			goto out;
+		n += batch;
+	}
+out:
+	pthread_mutex_lock(&t->lock);
+	t->st.resent += n;
+	t->st.sent += n;
+	pthread_mutex_unlock(&t->lock);
+	t->out_len = 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	conn_record_free(rec);
+	return r;
+}
+
 /* Waits up to ms or until stop; true when stopping. */
 static bool forward_sleep(struct forward_target_rt *t, unsigned ms)
 {
@@ -692,9 +850,6 @@ static bool forward_sleep(struct forward_target_rt *t, unsigned ms)
 	return stop;
 }
 
-/* Messages written at once (stream transports and files). */
-#define FORWARD_BATCH_ITEMS 512
-
 static void *forward_thread(void *arg)
 {
 	struct forward_target_rt *t = arg;
@@ -709,12 +864,13 @@ static void *forward_thread(void *arg)
 		int r;
 
 		pthread_mutex_lock(&t->lock);
-		while (!t->head && !t->stop)
+		/* A resend from the cursor waits for nothing new. */
+		while (!t->head && !t->stop && !t->catchup)
 			pthread_cond_wait(&t->cond, &t->lock);
 		stopping = t->stop;
 		if (stopping && !stop_deadline)
 			stop_deadline = util_now_ms() + 2000;
-		if (!t->head || (stopping && util_now_ms() > stop_deadline)) {
+		if ((!t->head && !t->catchup) || (stopping && util_now_ms() > stop_deadline)) {
 			pthread_mutex_unlock(&t->lock);
 			break;
 		}
@@ -734,6 +890,13 @@ static void *forward_thread(void *arg)
 			continue;
 		}
 		backoff_ms = 1000;
+		if (t->catchup) {
+			/* A database that cannot be read is said in the status and given up. */
+			r = forward_catchup(t);
+			if (r < 0 && t->fd < 0)
+				continue;
+			t->catchup = false;
+		}
 
 		/* Take a batch; it goes back to the head of the queue if writing fails. */
 		pthread_mutex_lock(&t->lock);
@@ -790,19 +953,60 @@ static void *forward_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&t->lock);
-		t->st.sent += n;
 		t->st.connected = true;
 		pthread_mutex_unlock(&t->lock);
 		while (batch) {
 			it = batch->next;
+			if (batch->kind == ITEM_MARK) {
+				if (batch->contime > t->cursor_sent)
+					t->cursor_sent = batch->contime;
+				n--;
+			}
 			forward_item_free(batch);
 			batch = it;
 		}
+		pthread_mutex_lock(&t->lock);
+		t->st.sent += n;
+		pthread_mutex_unlock(&t->lock);
+		forward_cursor_save(t, false);
 	}
+	forward_cursor_save(t, true);
 	if (t->tls && t->fd >= 0)
 		gnutls_bye(t->tls, GNUTLS_SHUT_WR);
 	forward_close(t);
 	return NULL;
+}
+
+/*
+ * The target's cursor file name (its URL, made a file name) and the value
+ * in it: a target with one resends from the database first.
+ */
+static void forward_cursor_load(struct forward_target_rt *t)
+{
+	char *text = NULL;
+	long long v;
+	size_t i, n = 0, len = 0;
+
+	if (t->fw->cursor_dirfd < 0)
+		return;
+	n = (size_t)snprintf(t->cursor_name, sizeof(t->cursor_name), "forward-");
+	for (i = 0; t->cfg.url[i] && n < sizeof(t->cursor_name) - 8; i++) {
+		char c = t->cfg.url[i];
+
+		t->cursor_name[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				      (c >= '0' && c <= '9') || c == '.' || c == '-' ? c : '_';
+	}
+	memcpy(t->cursor_name + n, ".cursor", 8);
+	if (util_read_file(t->fw->cursor_dirfd, t->cursor_name, 64, &text, &len) < 0)
+		return;
+	if (len && text[len - 1] == '\n')
+		text[len - 1] = '\0';
+	if (util_parse_ll(text, 1, INT64_MAX, &v) == 0) {
+		t->cursor_disk = t->cursor_sent = v;
+		t->st.cursor = v;
+		t->catchup = t->fw->db_path != NULL;
+	}
+	free(text);
 }
 
 /* ---- the API ---- */
@@ -830,6 +1034,9 @@ int forward_new(const struct config *cfg, const struct forward_options *opts,
 	fw->opts.hostname = fw->hostname;
 	fw->t = xcalloc(n, sizeof(*fw->t));
 	fw->n = n;
+	fw->start_s = util_wall_s();
+	fw->db_path = opts->db_path ? xstrdup(opts->db_path) : NULL;
+	fw->cursor_dirfd = opts->cursor_dirfd >= 0 ? fcntl(opts->cursor_dirfd, F_DUPFD_CLOEXEC, 3) : -1;
 	for (i = 0; i < n; i++) {
 		struct forward_target_rt *t = &fw->t[i];
 		struct fwdfmt_options fo = {
@@ -845,6 +1052,8 @@ int forward_new(const struct config *cfg, const struct forward_options *opts,
 		t->fw = fw;
 		t->cfg = targets[i];
 		t->fd = -1;
+		t->gap = INT64_MAX;
+		forward_cursor_load(t);
 		t->st.url = t->cfg.url;
 		t->fmt = fwdfmt_new(&fo);
 		pthread_mutex_init(&t->lock, NULL);
@@ -909,10 +1118,13 @@ void forward_free(struct forward *fw)
 	}
 	free(fw->t);
 	free(fw->hostname);
+	free(fw->db_path);
+	if (fw->cursor_dirfd >= 0)
+		close(fw->cursor_dirfd);
 	free(fw);
 }
 
-void forward_record(struct forward *fw, const struct conn_record *rec)
+void forward_record(struct forward *fw, const struct conn_record *rec, int64_t contime)
 {
 	int64_t now = forward_now_us();
 	size_t i;
@@ -924,9 +1136,23 @@ void forward_record(struct forward *fw, const struct conn_record *rec)
 			continue;
 		it = xcalloc(1, sizeof(*it));
 		it->kind = ITEM_RECORD;
+		it->contime = contime;
 		/* The record's own second, with the fraction of now: the order stays readable. */
 		it->time_us = rec->time > 0 ? rec->time * 1000000 + now % 1000000 : now;
 		it->rec = conn_record_dup(rec);
+		forward_push(&fw->t[i], it);
+	}
+}
+
+void forward_committed(struct forward *fw, int64_t contime)
+{
+	size_t i;
+
+	for (i = 0; fw && i < fw->n; i++) {
+		struct forward_item *it = xcalloc(1, sizeof(*it));
+
+		it->kind = ITEM_MARK;
+		it->contime = contime;
 		forward_push(&fw->t[i], it);
 	}
 }

@@ -12,6 +12,16 @@
  * (1 s doubling to 60 s) and keeps its queue meanwhile; a full queue drops
  * the newest messages and counts them.
  *
+ * Nothing lost across restarts: each target keeps a cursor on disk,
+ * cursor_dirfd/forward-URL.cursor, the contime (write window) up to which
+ * every committed row has been sent: all rows of earlier windows, and
+ * maybe some of that one. At start, a target with a cursor first resends
+ * the database's rows from that window on (up to the start), then the new
+ * ones: at-least-once, so the rows of the cursor's window and those sent
+ * after the last cursor write (at most about a second's) can repeat. A
+ * row dropped from a full queue holds the cursor at its window, so the
+ * next start resends it.
+ *
  * The target parser (forward_targets_parse) is pure, so config validation
  * and unit tests drive it with text.
  */
@@ -73,6 +83,8 @@ struct forward_options {
 	const char *hostname; /* HOSTNAME of the messages */
 	int pid;              /* PROCID */
 	bool log_commands;    /* "Log commands" */
+	int cursor_dirfd;     /* where the cursors live (duplicated); -1: no cursors */
+	const char *db_path;  /* the database rows are resent from; NULL: none */
 };
 
 /*
@@ -90,11 +102,17 @@ int forward_new(const struct config *cfg, const struct forward_options *opts,
 void forward_free(struct forward *fw);
 
 /*
- * Queue one connection record (or, direction CONN_EXEC, a program start:
- * only to targets with "exec events") on every target; any thread. The
- * record is shared (conn_record_dup), not copied. NULL fw is fine.
+ * Queue one connection row committed in window contime (or, direction
+ * CONN_EXEC, a program start: only to targets with "exec events") on every
+ * target; any thread. The record is shared (conn_record_dup), not copied.
+ * NULL fw is fine.
  */
-void forward_record(struct forward *fw, const struct conn_record *rec);
+void forward_record(struct forward *fw, const struct conn_record *rec, int64_t contime);
+/*
+ * Every row committed so far, up to window contime, has been queued: once
+ * sent, the cursors may move there.
+ */
+void forward_committed(struct forward *fw, int64_t contime);
 /* Queue one detection about rec; any thread. */
 void forward_detection(struct forward *fw, const struct records_detection *d,
 		       const struct conn_record *rec);
@@ -110,6 +128,8 @@ struct forward_stats {
 	uint64_t dropped;     /* messages dropped: queue full, or given up at stop */
 	uint64_t truncated;   /* UDP messages cut to FORWARD_UDP_MAX */
 	uint64_t reconnects;  /* connections (re)opened after the first */
+	uint64_t resent;      /* rows resent from the database after a restart */
+	int64_t cursor;       /* the contime on disk; 0: none yet */
 	bool connected;
 	char last_error[256]; /* "" when none yet */
 };

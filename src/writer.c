@@ -430,9 +430,19 @@ static void writer_flush(struct writer *w)
 	w->size_check = true;
 	if (w->opts.text_log && w->log_dirfd >= 0)
 		writer_text_log(w);
-	for (size_t i = 0; w->opts.on_row && i < w->agg.cap; i++)
-		if (w->agg.slots[i].rec)
-			w->opts.on_row(w->opts.on_row_data, w->agg.slots[i].rec);
+	if (w->opts.on_row) {
+		int64_t newest = INT64_MIN;
+
+		for (size_t i = 0; i < w->agg.cap; i++) {
+			if (!w->agg.slots[i].rec)
+				continue;
+			w->opts.on_row(w->opts.on_row_data, w->agg.slots[i].contime,
+				       w->agg.slots[i].rec);
+			if (w->agg.slots[i].contime > newest)
+				newest = w->agg.slots[i].contime;
+		}
+		w->opts.on_row(w->opts.on_row_data, newest, NULL);
+	}
 	agg_clear(&w->agg);
 	pthread_mutex_lock(&w->lock);
 	w->stats.rows_written += n;

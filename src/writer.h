@@ -35,9 +35,11 @@ struct writer_options {
 	/*
 	 * Called on the writer thread for each row of a window once it is
 	 * committed (SIEM forwarding: one message per row, never a row that
-	 * is not in the database); must only queue. NULL: none.
+	 * is not in the database), with the row's contime; then once with rec
+	 * NULL and the newest contime committed: every row committed so far
+	 * has been handed over. Must only queue. NULL: none.
 	 */
-	void (*on_row)(void *data, const struct conn_record *rec);
+	void (*on_row)(void *data, int64_t contime, const struct conn_record *rec);
 	void *on_row_data;
 };
 

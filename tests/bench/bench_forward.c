@@ -140,7 +140,7 @@ static void *sink_main(void *arg)
 
 static int bench_forward(const char *url, const char *ca, int n)
 {
-	struct forward_options fo = { "bench.example", 4242, true };
+	struct forward_options fo = { "bench.example", 4242, true, -1, NULL };
 	struct config *cfg = NULL;
 	struct forward *fw = NULL;
 	struct forward_stats st;
@@ -176,7 +176,7 @@ static int bench_forward(const char *url, const char *ca, int n)
 	for (int i = 0; i < n; i++) {
 		struct conn_record *rec = mkrec(i);
 
-		forward_record(fw, rec);
+		forward_record(fw, rec, rec->time);
 		conn_record_free(rec);
 	}
 	for (;;) {

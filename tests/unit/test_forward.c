@@ -8,7 +8,8 @@
  * at FORWARD_UDP_MAX, tcp:// octet counting and a collector that closes
  * its end and comes back (nothing lost, a reconnect counted), unix://
  * datagrams, and a collector that is not there (error in the stats,
- * messages kept queued).
+ * messages kept queued). The cursor: written once the rows of a window are
+ * sent, and at the next start the database rows from its window resent.
  */
 
 #include <arpa/inet.h>
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "conn.h"
 #include "forward.h"
+#include "store.h"
 #include "tap.h"
 #include "util.h"
 
@@ -138,7 +140,7 @@ static struct conn_record *mkrec(int i)
 
 static struct forward *start(const char *json)
 {
-	struct forward_options o = { "testhost", 77, true };
+	struct forward_options o = { "testhost", 77, true, -1, NULL };
 	struct forward *fw = NULL;
 	char *err = NULL;
 	struct config *cfg = cfg_with(json, &err);
@@ -155,7 +157,7 @@ static void send_records(struct forward *fw, int from, int to)
 	for (int i = from; i < to; i++) {
 		struct conn_record *rec = mkrec(i);
 
-		forward_record(fw, rec);
+		forward_record(fw, rec, rec->time);
 		conn_record_free(rec);
 	}
 }
@@ -261,7 +263,7 @@ static void test_udp(void)
 		conn_set(&rec->proc.cmdline, big);
 		free(big);
 	}
-	forward_record(fw, rec);
+	forward_record(fw, rec, rec->time);
 	conn_record_free(rec);
 	ok(wait_sent(fw, 21), "udp: the long one sent");
 	n = recv(fd, buf, sizeof(buf), 0);
@@ -387,6 +389,102 @@ static void test_unix_and_down(void)
 	free(path);
 }
 
+/* The cursor file of the one target in dirfd ("" when none). */
+static void cursor_text(int dirfd, char *out, size_t outsz)
+{
+	char cmd[512];
+	FILE *p;
+
+	(void)dirfd;
+	snprintf(cmd, sizeof(cmd), "cat %s/forward-*.cursor 2>/dev/null", tmpdir);
+	out[0] = '\0';
+	p = popen(cmd, "r");
+	if (p) {
+		if (!fgets(out, (int)outsz, p))
+			out[0] = '\0';
+		pclose(p);
+	}
+	out[strcspn(out, "\n")] = '\0';
+}
+
+static void test_cursor(void)
+{
+	int dirfd = open(tmpdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	char *path = xasprintf("%s/cur.json", tmpdir), *db = xasprintf("%s/snitch.db", tmpdir);
+	char *json = xasprintf("[{\"to\":\"file://%s\",\"format\":\"json\"}]", path);
+	struct forward_options o = { "testhost", 77, true, dirfd, db };
+	struct conn_record *recs[6];
+	struct store_row rows[6];
+	struct store *st = NULL;
+	struct forward *fw = NULL;
+	struct forward_stats fs;
+	struct config *cfg;
+	char *err = NULL, cur[64], *cmd;
+	static const int64_t contimes[6] = { 1000, 1000, 2000, 2000, 2000, 3000 };
+	int i;
+
+	ok(store_open(dirfd, "snitch.db", &err, &st) == 0, "cursor: a database");
+	free(err);
+	err = NULL;
+	for (i = 0; i < 6; i++) {
+		recs[i] = mkrec(i);
+		rows[i].contime = contimes[i];
+		rows[i].rec = recs[i];
+	}
+	ok(st && store_write(st, rows, 6) == 0, "cursor: six rows in three windows");
+	store_free(st);
+
+	/* First run: rows of windows 1000 and 2000 sent and committed: cursor 2000. */
+	cfg = cfg_with(json, &err);
+	ok(cfg && forward_new(cfg, &o, &fw, &err) == 0, "cursor: start");
+	for (i = 0; i < 5; i++)
+		forward_record(fw, recs[i], contimes[i]);
+	forward_committed(fw, 2000);
+	ok(wait_sent(fw, 5), "cursor: five sent");
+	forward_free(fw);
+	fw = NULL;
+	cursor_text(dirfd, cur, sizeof(cur));
+	is_str(cur, "2000", "cursor: the window of the last committed rows on disk");
+	is_int(count_lines(path, "\"@timestamp\""), 5, "cursor: five lines");
+
+	/* Next start: the rows from window 2000 on come again from the database. */
+	ok(forward_new(cfg, &o, &fw, &err) == 0, "cursor: restart");
+	ok(wait_sent(fw, 4), "cursor: four resent");
+	forward_stats(fw, 0, &fs);
+	is_int(fs.resent, 4, "cursor: resent counted (windows 2000 and 3000)");
+	is_int(fs.cursor, 2000, "cursor: in the stats");
+	forward_free(fw);
+	is_int(count_lines(path, "\"@timestamp\""), 9, "cursor: 5 + 4 lines");
+	is_int(count_lines(path, "/usr/bin/prog5\""), 1, "cursor: the row never sent arrived");
+
+	/* A row dropped from a full queue holds the cursor at its window. */
+	free(json);
+	json = xasprintf("[{\"to\":\"unix://%s/none\",\"queue size\":1}]", tmpdir);
+	cmd = xasprintf("rm -f %s/forward-*.cursor", tmpdir);
+	if (system(cmd) != 0)
+		printf("# rm failed\n");
+	config_free(cfg);
+	cfg = cfg_with(json, &err);
+	ok(cfg && forward_new(cfg, &o, &fw, &err) == 0, "gap: start");
+	forward_record(fw, recs[0], 1000);
+	forward_record(fw, recs[1], 1000);
+	forward_stats(fw, 0, &fs);
+	is_int(fs.dropped, 1, "gap: one dropped");
+	forward_free(fw);
+	cursor_text(dirfd, cur, sizeof(cur));
+	is_str(cur, "", "gap: no cursor past a dropped row");
+
+	for (i = 0; i < 6; i++)
+		conn_record_free(recs[i]);
+	config_free(cfg);
+	free(err);
+	free(cmd);
+	free(json);
+	free(path);
+	free(db);
+	close(dirfd);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -396,6 +494,7 @@ int main(void)
 	test_udp();
 	test_tcp();
 	test_unix_and_down();
+	test_cursor();
 	{
 		char *cmd = xasprintf("rm -rf %s", tmpdir);
 
