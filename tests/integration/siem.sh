@@ -11,6 +11,8 @@
 #     UTF-8 arrives escaped and parseable in both formats;
 #   - rsyslog stopped for 30 s while connections are made, then started:
 #     every record of the outage arrives over TCP and TLS;
+#   - the daemon killed with -9 mid-stream and started again: every row the
+#     database holds arrives (the cursor resends; repeats are allowed);
 #   - a TLS collector whose certificate comes from another CA is refused,
 #     and the reason shows in `status`.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
@@ -159,6 +161,24 @@ def util_escape(raw):
         else: out.append(chr(b))
     return "".join(out)
 mode, path, exe, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+if mode == "lports":
+    # The local ports of exe's rows to port: from the collector's RFC 5424
+    # file (path) and from `query --format json` on stdin; prints those missing.
+    got = set()
+    for line in open(path, encoding="utf-8"):
+        try:
+            hdr, sdid, p, msg = sd_parse(line.rstrip("\n"))
+        except Exception:
+            continue
+        if hdr[5] == "CONN" and p.get("rport") == str(port) and p.get("exe") == exe:
+            got.add(int(p["lport"]))
+    want = set()
+    for row in json.load(sys.stdin):
+        if row["exe"] == exe and row["port"] == port:
+            want.add(row["lport"])
+    print("# %d rows in the database, %d of them at the collector" % (len(want), len(want & got)))
+    print(" ".join(str(x) for x in sorted(want - got)) or "none")
+    sys.exit(0)
 want_exe = util_escape(exe.encode("utf-8", "surrogateescape"))
 conns, bad = 0, []
 for line in open(path, encoding="utf-8", errors="strict"):
@@ -246,6 +266,30 @@ asn_check "over TCP: the 5 before and the 15 during the outage, none twice" \
 	asn_wait 90 arrived rfc5424 "$rs/tcp.log" "$ONCE" "$PAPP"
 asn_check "over TLS too" asn_wait 90 arrived json "$rs/tls.log" "$ONCE" "$PAPP"
 st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"]]'
+
+# ---- kill -9 mid-stream, then start again: every stored row arrives ----
+for i in $(seq 10); do
+	"$ONCE" "$PAPP"
+	[ "$i" = 6 ] && kill -9 "$dpid"
+	sleep 0.2
+done
+wait "$dpid" 2>/dev/null
+"$AUDITSNITCH" -d "$dir" run >"$dir/run2.out" 2>"$dir/run2.err" &
+dpid=$!
+asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+asn_wait 10 test -S "$dir/auditsnitch.sock"
+for i in $(seq 3); do "$ONCE" "$PAPP"; done
+missing() {
+	"$AUDITSNITCH" -d "$dir" query --format json --where port="$PAPP" |
+		/usr/bin/python3 "$tmp/check.py" lports "$rs/tcp.log" "$ONCE" "$PAPP" >"$tmp/missing.out"
+	[ "$(tail -1 "$tmp/missing.out")" = none ]
+}
+asn_check "after kill -9 and a restart every row of the database reached the collector" \
+	asn_wait 30 missing
+cat "$tmp/missing.out"
+st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"][:2]]'
+asn_check "rows were resent from the cursor" sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"to\":\"tcp://127.0.0.1:$PT\"[^}]*\"resent\":[1-9]'"
+ls "$dir"/forward-*.cursor | sed 's/^/# cursor: /'
 
 kill "$dpid"
 wait "$dpid"
