@@ -165,11 +165,10 @@ if mode == "lports":
     # The local ports of exe's rows to port: from the collector's RFC 5424
     # file (path) and from `query --format json` on stdin; prints those missing.
     got = set()
-    for line in open(path, encoding="utf-8"):
-        try:
-            hdr, sdid, p, msg = sd_parse(line.rstrip("\n"))
-        except Exception:
+    for line in open(path, encoding="utf-8").read().split("\n")[:-1]:
+        if not line:
             continue
+        hdr, sdid, p, msg = sd_parse(line)
         if hdr[5] == "CONN" and p.get("rport") == str(port) and p.get("exe") == exe:
             got.add(int(p["lport"]))
     want = set()
@@ -181,8 +180,9 @@ if mode == "lports":
     sys.exit(0)
 want_exe = util_escape(exe.encode("utf-8", "surrogateescape"))
 conns, bad = 0, []
-for line in open(path, encoding="utf-8", errors="strict"):
-    line = line.rstrip("\n")
+lines = open(path, encoding="utf-8", errors="strict").read().split("\n")
+# The last piece is "" or a line still being written: not read yet.
+for line in lines[:-1]:
     if not line:
         continue
     if mode == "rfc5424":
@@ -218,7 +218,10 @@ for b in bad[:3]:
 print(conns)
 PY
 # count MODE FILE EXE PORT: connections of EXE to PORT the file holds.
-count() { /usr/bin/python3 "$tmp/check.py" "$@" 2>"$tmp/check.err" | tail -1; }
+count() {
+	/usr/bin/python3 "$tmp/check.py" "$@" 2>"$tmp/check.err" | tail -1
+	[ -s "$tmp/check.err" ] && sed 's/^/# check.py: /' "$tmp/check.err" | tail -3 >&2
+}
 arrived() { [ "$(count "$@")" = "$N" ]; }
 
 # ---- connections arrive once each, over every transport ----
