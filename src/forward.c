@@ -829,11 +829,15 @@ out:
 	return r;
 }
 
-/* Waits up to ms or until stop; true when stopping. */
+/*
+ * Waits ms, or until stop; true when stopping. New messages do not cut
+ * the wait short: the backoff holds however busy the daemon is.
+ */
 static bool forward_sleep(struct forward_target_rt *t, unsigned ms)
 {
 	struct timespec ts;
 	bool stop;
+	int rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += ms / 1000;
@@ -843,8 +847,8 @@ static bool forward_sleep(struct forward_target_rt *t, unsigned ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&t->lock);
-	if (!t->stop)
-		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	while (!t->stop && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 	stop = t->stop;
 	pthread_mutex_unlock(&t->lock);
 	return stop;
@@ -883,9 +887,10 @@ static void *forward_thread(void *arg)
 			forward_close(t);
 		}
 		if (t->fd < 0 && forward_open(t) < 0) {
-			if (forward_sleep(t, stopping ? 200 : backoff_ms) && util_now_ms() > stop_deadline &&
-			    stop_deadline)
+			/* Stopping with the collector unreachable: what waits is dropped (counted). */
+			if (stopping)
 				break;
+			forward_sleep(t, backoff_ms);
 			backoff_ms = backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2;
 			continue;
 		}
