@@ -4,7 +4,8 @@
 # over UDP, TCP and TLS (a CA and certificates generated here with certtool)
 # and writing each input's raw messages to its own file. Checks:
 #   - connections made during the test arrive over each transport once each
-#     (the sum of their "conns" is the number made), every field right: the
+#     (the sum of their "conns" is the database's for them), every field
+#     right: the
 #     RFC 5424 header and STRUCTURED-DATA parsed back by an independent
 #     reader, the ECS JSON over TLS and to a file:// target;
 #   - a program whose path holds a quote, ], a newline, an ESC and invalid
@@ -112,7 +113,7 @@ cat >"$dir/config.json" <<CONF
   {"to": "file://$dir/forward.json", "format": "json"}
  ]}
 CONF
-asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
+asn_conntrack_state
 
 # A bad target refuses to start with 78, naming the key.
 printf '{"Forward": [{"to": "tcp://127.0.0.1"}]}' >"$tmp/bad.json"
@@ -125,6 +126,8 @@ dpid=$!
 asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 asn_wait 10 test -S "$dir/auditsnitch.sock"
 asn_check "daemon running" kill -0 "$dpid"
+# Connections are made once conntrack delivers flows (as pipeline.sh does).
+asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'" || true
 
 # The independent reader: RFC 5424 lines and ECS JSON, checked per record.
 cat >"$tmp/check.py" <<'PY'
@@ -214,15 +217,21 @@ for line in lines[:-1]:
         if not ok: bad.append(line)
         conns += obj["auditsnitch"]["conns"]
 for b in bad[:3]:
-    print("# bad record:", b[:400])
-print(conns)
+    print("# bad record:", b[:400], file=sys.stderr)
+print(conns if not bad else "%d wrong records" % len(bad))
 PY
+# db EXE PORT: the connections of EXE to PORT the database holds.
+db() {
+	"$AUDITSNITCH" -d "$dir" query --format json --where port="$2" |
+		/usr/bin/python3 -c 'import json,sys; print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == sys.argv[1]))' "$1"
+}
 # count MODE FILE EXE PORT: connections of EXE to PORT the file holds.
 count() {
 	/usr/bin/python3 "$tmp/check.py" "$@" 2>"$tmp/check.err" | tail -1
 	[ -s "$tmp/check.err" ] && sed 's/^/# check.py: /' "$tmp/check.err" | tail -3 >&2
 }
-arrived() { [ "$(count "$@")" = "$N" ]; }
+# arrived MODE FILE EXE PORT: the file holds exactly the database's, and N.
+arrived() { local c; c=$(count "$@"); [ "$c" = "$N" ] && [ "$c" = "$(db "$3" "$4")" ]; }
 
 # ---- connections arrive once each, over every transport ----
 N=5
@@ -230,7 +239,8 @@ for i in $(seq $N); do "$ONCE" "$PAPP"; done
 for t in "rfc5424 $rs/udp.log" "rfc5424 $rs/tcp.log" "json $rs/tls.log" "json $dir/forward.json"; do
 	set -- $t
 	asn_check "$N connections over $(basename "$2")" asn_wait 15 arrived "$1" "$2" "$ONCE" "$PAPP"
-	asn_is "$(basename "$2"): each once, fields right" "$(count "$1" "$2" "$ONCE" "$PAPP")" "$N"
+	asn_is "$(basename "$2"): each once, fields right" "$(count "$1" "$2" "$ONCE" "$PAPP")" \
+		"$(db "$ONCE" "$PAPP")"
 	grep '^# bad' "$tmp/check.err" 2>/dev/null
 done
 asn_check "facility local3 (19*8 + 6) on tcp" grep -q '^<158>1 ' "$rs/tcp.log"
