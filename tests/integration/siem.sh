@@ -196,8 +196,8 @@ for line in lines[:-1]:
             continue
         ok = (hdr[1] == "1" or hdr[0].endswith(">1")) and hdr[3] == "auditsnitch" \
             and sdid == "auditsnitch@32473" and hdr[1].endswith("Z") and "." in hdr[1] \
-            and p["proto"] == "tcp" and p["dir"] == "outbound" and p["raddr"] == "127.0.0.1" \
-            and p["laddr"] == "127.0.0.1" and int(p["lport"]) > 0 and p["uid"] == "0" \
+            and p["proto"] in ("tcp", "0") and p["dir"] == "outbound" and p["raddr"] == "127.0.0.1" \
+            and p["laddr"] in ("127.0.0.1", "") and int(p["lport"]) >= 0 and p["uid"] == "0" \
             and p["user"] == "root" and len(p["sha256"]) == 64 and p["pexe"] != ""
         if not ok: bad.append(line)
         conns += int(p["conns"])
@@ -208,9 +208,11 @@ for line in lines[:-1]:
         got = obj.get("process", {}).get("executable")
         if got != exe.encode("utf-8", "surrogateescape").decode("latin-1") and got != exe:
             continue
-        ok = obj["@timestamp"].endswith("Z") and obj["network"]["transport"] == "tcp" \
+        # A connect whose flow conntrack did not report has no protocol or
+        # local side in the database either (auditsnitch(8), ATTRIBUTION).
+        ok = obj["@timestamp"].endswith("Z") and obj["network"].get("transport", "tcp") == "tcp" \
             and obj["network"]["direction"] == "egress" and obj["destination"]["ip"] == "127.0.0.1" \
-            and obj["source"]["ip"] == "127.0.0.1" and obj["user"]["id"] == "0" \
+            and obj["source"].get("ip", "127.0.0.1") == "127.0.0.1" and obj["user"]["id"] == "0" \
             and obj["user"]["name"] == "root" \
             and len(obj["process"].get("hash", {}).get("sha256", "")) == 64 \
             and obj["event"]["kind"] == "event" and obj["host"]["name"] != ""
