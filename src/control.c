@@ -274,6 +274,26 @@ static void control_print_stats(const char *json)
 		return;
 	}
 	cJSON_ArrayForEach(sec, root) {
+		if (cJSON_IsArray(sec) && cJSON_GetArraySize(sec) > 0) {
+			/* A list of objects (the SIEM targets): one block each. */
+			printf("  %s:\n", sec->string);
+			cJSON_ArrayForEach(item, sec) {
+				const char *lead = "  - ";
+				cJSON *f;
+
+				cJSON_ArrayForEach(f, item) {
+					if (cJSON_IsString(f))
+						printf("  %s%-26s %s\n", lead, f->string, f->valuestring);
+					else if (cJSON_IsBool(f))
+						printf("  %s%-26s %s\n", lead, f->string,
+						       cJSON_IsTrue(f) ? "yes" : "no");
+					else if (cJSON_IsNumber(f))
+						printf("  %s%-26s %.0f\n", lead, f->string, f->valuedouble);
+					lead = "    ";
+				}
+			}
+			continue;
+		}
 		if (!cJSON_IsObject(sec))
 			continue;
 		printf("  %s:\n", sec->string);

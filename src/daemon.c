@@ -29,6 +29,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "filter.h"
+#include "forward.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -488,6 +489,7 @@ void daemon_register_validators(void)
 {
 	config_set_validator(CONFIG_LOG_IGNORE, daemon_validate_ignore);
 	config_set_validator(CONFIG_LOG_GROUP, daemon_validate_log_group);
+	config_set_validator(CONFIG_FORWARD, forward_validate);
 }
 
 /*

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "json.h"
 #include "store.h"
 #include "util.h"
 
@@ -1218,4 +1219,30 @@ void forward_stats(struct forward *fw, size_t i, struct forward_stats *st)
 	*st = t->st;
 	st->queued = t->n_queued;
 	pthread_mutex_unlock(&t->lock);
+}
+
+void forward_stats_json(struct forward *fw, struct jsonbuf *b)
+{
+	size_t i;
+
+	jsonbuf_arr_begin(b);
+	for (i = 0; fw && i < fw->n; i++) {
+		struct forward_stats fs;
+
+		forward_stats(fw, i, &fs);
+		jsonbuf_item(b);
+		jsonbuf_begin(b);
+		jsonbuf_kstr(b, "to", fs.url);
+		jsonbuf_kbool(b, "connected", fs.connected);
+		jsonbuf_kuint(b, "sent", fs.sent);
+		jsonbuf_kuint(b, "queued", fs.queued);
+		jsonbuf_kuint(b, "dropped", fs.dropped);
+		jsonbuf_kuint(b, "truncated", fs.truncated);
+		jsonbuf_kuint(b, "reconnects", fs.reconnects);
+		jsonbuf_kuint(b, "resent", fs.resent);
+		jsonbuf_kint(b, "cursor", fs.cursor);
+		jsonbuf_kstr(b, "last_error", fs.last_error);
+		jsonbuf_end(b);
+	}
+	jsonbuf_arr_end(b);
 }

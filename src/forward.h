@@ -133,6 +133,9 @@ struct forward_stats {
 	bool connected;
 	char last_error[256]; /* "" when none yet */
 };
+struct jsonbuf;
+/* `status`'s "forward" value: an array with each target's counters. */
+void forward_stats_json(struct forward *fw, struct jsonbuf *b);
 /* Number of targets (0 for NULL). */
 size_t forward_count(const struct forward *fw);
 /* A consistent copy of target i's counters; any thread. */

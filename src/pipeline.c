@@ -5,7 +5,8 @@
  *   sources    audit events and conntrack flows, handed to correlate
  *   records    correlate's finished connection records, through the filter
  *   sinks      new-program detection and notifications, run --json, the
- *              writer (database and conn.log)
+ *              writer (database and conn.log), and after it the SIEM
+ *              targets (forward.c), fed with each committed row
  *   timers     correlation windows, counter polls, expiry, record.json
  *   build      pipeline_new / pipeline_free, in the order things depend
  *   status     each part's statistics, in `status`'s order
@@ -40,6 +41,7 @@
 #include "dns.h"
 #include "exe.h"
 #include "filter.h"
+#include "forward.h"
 #include "hash.h"
 #include "log.h"
 #include "loop.h"
@@ -96,6 +98,10 @@ struct pipeline {
 	struct notify *notify;     /* desktop notifications of those detections */
 	struct output *json;       /* run --json: events and records on stdout */
 	struct writer *writer;     /* the database and conn.log, on its own thread */
+	struct forward *forward;   /* SIEM targets ("Forward"): committed rows, detections, health */
+	/* What SIEM health events were last sent about (pipeline_forward_health). */
+	uint64_t fwd_lost, fwd_rules_restored;
+	int fwd_audit_mode;        /* -1 before the first check */
 	uint64_t records_ignored;
 	uint64_t records_dropped;
 	/* Timers. */
@@ -229,6 +235,7 @@ static void pipeline_detect(struct pipeline *p, const struct conn_record *rec, b
 		if (records_log_detection(p->records, &det[i]) < 0)
 			log_warn("exe.log: cannot write: %s", strerror(errno));
 		log_notice("%s", det[i].text);
+		forward_detection(p->forward, &det[i], rec);
 		(void)notify_send_owned(p->notify, det[i].urgency, det[i].summary, det[i].body,
 					det[i].body_others, det[i].uid);
 		records_detection_clear(&det[i]);
@@ -342,11 +349,52 @@ static void pipeline_on_settle(struct loop *loop, uint64_t exp, void *data)
 	pipeline_settle(p);
 }
 
-/* Every second: process table expiry, a part of the socket index. */
+/*
+ * SIEM health events, checked each second: a loss counter of the audit
+ * stream moved, the audit mode switched (auditd took over or left), or
+ * someone removed our audit rules (a hole until they were put back).
+ */
+static void pipeline_forward_health(struct pipeline *p)
+{
+	struct auditsrc_stats a;
+	uint64_t lost;
+	char text[160];
+
+	if (!p->forward || !p->audit)
+		return;
+	auditsrc_stats(p->audit, &a);
+	lost = a.kernel_lost + a.enobufs + a.parse.serial_gaps;
+	if (lost != p->fwd_lost) {
+		snprintf(text, sizeof(text), "audit events lost: %llu in all (kernel %llu, "
+			 "socket overruns %llu, serial gaps %llu)", (unsigned long long)lost,
+			 (unsigned long long)a.kernel_lost, (unsigned long long)a.enobufs,
+			 (unsigned long long)a.parse.serial_gaps);
+		forward_health(p->forward, "audit_lost", text, (int64_t)lost);
+		p->fwd_lost = lost;
+	}
+	if (a.rules_restored != p->fwd_rules_restored) {
+		snprintf(text, sizeof(text), "our audit rules were removed and put back (%llu times "
+			 "since start): events in between were missed",
+			 (unsigned long long)a.rules_restored);
+		forward_health(p->forward, "rules_restored", text, (int64_t)a.rules_restored);
+		p->fwd_rules_restored = a.rules_restored;
+	}
+	if (p->fwd_audit_mode != (int)a.daemon_mode) {
+		if (p->fwd_audit_mode >= 0)
+			forward_health(p->forward, "audit_mode",
+				       a.daemon_mode ? "audit mode switched to daemon (no auditd)"
+						     : "audit mode switched to multicast (auditd runs)",
+				       a.daemon_mode);
+		p->fwd_audit_mode = (int)a.daemon_mode;
+	}
+}
+
+/* Every second: process table expiry, a part of the socket index, SIEM health. */
 static void pipeline_on_slow(struct loop *loop, uint64_t exp, void *data)
 {
 	struct pipeline *p = data;
 
+	pipeline_forward_health(p);
 	(void)proctab_expire(p->proctab, 4096);
 	if (p->dns)
 		dns_tick(p->dns, util_wall_s() * 1000);
@@ -480,6 +528,7 @@ void pipeline_reopen_logs(struct pipeline *p)
 			  strerror(-r));
 	if (p->writer)
 		writer_reopen_logs(p->writer);
+	forward_reopen(p->forward);
 }
 
 /*
@@ -634,6 +683,49 @@ struct pipeline_writer_call {
 	char **msg;
 };
 
+/* The writer's on_row: a committed row goes to every SIEM target's queue. */
+static void pipeline_forward_row(void *data, int64_t contime, const struct conn_record *rec)
+{
+	if (rec)
+		forward_record(data, rec, contime);
+	else
+		forward_committed(data, contime);
+}
+
+/* Starts the SIEM targets' threads (from a thread without capabilities). */
+static int pipeline_forward_new(void *arg)
+{
+	struct pipeline *p = arg;
+	struct forward_options fo = {
+		.pid = (int)getpid(),
+		.log_commands = config_bool(p->config, CONFIG_LOG_COMMANDS),
+		.cursor_dirfd = p->state_dirfd,
+		.db_path = config_bool(p->config, CONFIG_DB_SQL_LOG) ? paths_db_file(p->paths) : NULL,
+	};
+	char host[256] = "", *err = NULL;
+	int r;
+
+	gethostname(host, sizeof(host) - 1);
+	fo.hostname = host;
+	r = forward_new(p->config, &fo, &p->forward, &err);
+	if (r < 0 && err)
+		log_error("\"Forward\": %s", err);
+	free(err);
+	return r;
+}
+
+/* The SIEM targets, before the writer that feeds them; 0 or an exit status. */
+static int pipeline_start_forward(struct pipeline *p)
+{
+	int r = caps_call_unprivileged(pipeline_forward_new, p);
+
+	if (r < 0) {
+		log_error("\"Forward\": cannot start forwarding: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	return 0;
+}
+
 static int pipeline_writer_new(void *arg)
 {
 	struct pipeline_writer_call *c = arg;
@@ -654,6 +746,8 @@ static int pipeline_start_writer(struct pipeline *p)
 		.retention_days = (int)config_int(p->config, CONFIG_DB_RETENTION_DAYS),
 		.max_db_bytes = (uint64_t)config_int(p->config, CONFIG_DB_SIZE_LIMIT) << 20,
 		.max_queued = WRITER_DEFAULT_MAX_QUEUED,
+		.on_row = p->forward ? pipeline_forward_row : NULL,
+		.on_row_data = p->forward,
 	};
 	char *msg = NULL;
 	struct pipeline_writer_call wc = { .p = p, .opts = &wo, .msg = &msg };
@@ -818,6 +912,7 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 	p->paths = env->paths;
 	p->state_dirfd = env->state_dirfd;
 	p->log_dirfd = env->log_dirfd;
+	p->fwd_audit_mode = -1;
 	if (env->json) {
 		/* 16 MiB of lines may wait for a slow reader; beyond that they are counted and dropped. */
 		(void)output_new(p->loop, STDOUT_FILENO, 16u << 20, &p->json);
@@ -836,6 +931,9 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 		r = EX_CONFIG;
 		goto out;
 	}
+	r = pipeline_start_forward(p);
+	if (r != 0)
+		goto out;
 	r = pipeline_start_writer(p);
 	if (r != 0)
 		goto out;
@@ -918,6 +1016,9 @@ void pipeline_free(struct pipeline *p)
 	p->corr = NULL;
 	writer_free(p->writer);
 	p->writer = NULL;
+	/* After the writer: its last window's rows are forwarded too. */
+	forward_free(p->forward);
+	p->forward = NULL;
 	pipeline_save_join(p, true);
 	if (p->records && (r = records_save(p->records)) < 0)
 		log_error("record.json: cannot write: %s", strerror(-r));
@@ -1015,6 +1116,10 @@ void pipeline_stats_json(struct pipeline *p, struct jsonbuf *b)
 		jsonbuf_begin(b);
 		writer_stats_json(&w, b);
 		jsonbuf_end(b);
+	}
+	if (p->forward) {
+		jsonbuf_key(b, "forward");
+		forward_stats_json(p->forward, b);
 	}
 	if (p->records) {
 		struct records_stats r;
