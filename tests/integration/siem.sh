@@ -20,8 +20,7 @@
 asn_require_root
 asn_require_cmd auditctl rsyslogd certtool /usr/bin/python3
 auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
-[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || ls /usr/lib*/rsyslog/lmnsd_gtls.so \
-	>/dev/null 2>&1 || ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 ||
+[ -n "$(find /usr/lib /usr/lib64 -name lmnsd_gtls.so 2>/dev/null | head -1)" ] ||
 	asn_skip "rsyslog's TLS driver (rsyslog-gnutls) is not installed"
 ONCE="$top_builddir/tests/integration/connect_once"
 [ -x "$ONCE" ] || asn_skip "connect_once not built"
