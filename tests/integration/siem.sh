@@ -235,7 +235,11 @@ within() {
 # db EXE PORT: the connections of EXE to PORT the database holds.
 db() {
 	"$AUDITSNITCH" -d "$dir" query --format json --where port="$2" |
-		/usr/bin/python3 -c 'import json,sys; print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == sys.argv[1]))' "$1"
+		/usr/bin/python3 -c '
+import json, re, sys
+# query writes a byte that is not UTF-8 as the character of its value (\u00NN).
+exe = re.sub("[\udc80-\udcff]", lambda m: chr(ord(m.group()) - 0xdc00), sys.argv[1])
+print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == exe))' "$1"
 }
 # count MODE FILE EXE PORT: connections of EXE to PORT the file holds.
 count() {
