@@ -217,7 +217,8 @@ out:
 
 int main(void)
 {
-	int n = getenv("BENCH_QUICK") ? 20000 : 200000;
+	const char *quick = getenv("BENCH_QUICK");
+	int n = quick && *quick ? 20000 : 200000;
 	const char *url = getenv("BENCH_FORWARD_URL");
 
 	config_set_validator(CONFIG_FORWARD, forward_validate);
