@@ -11,6 +11,10 @@
  *  - finished records waiting for the SHA-256 of their executables.
  * Flows that were emitted stay in a table by conntrack id until they are
  * destroyed, so their later bytes are attributed to the same program.
+ *
+ * Pure: the clock, sockets and their owners are asked of deps.sys
+ * (struct correlate_sys), identities of proctab; nothing here reads a
+ * file or makes a system call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,22 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <net/if.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include "conntrack.h"
 #include "correlate.h"
 #include "exe.h"
 #include "json.h"
 #include "netaddr.h"
-#include "netproc.h"
 #include "packetsock.h"
-#include "procfs.h"
 #include "proctab.h"
-#include "sockdiag.h"
 #include "util.h"
 
 #define CORR_BUCKETS 4096
@@ -213,6 +211,16 @@ struct correlate {
 };
 
 /* ---- small helpers ---- */
+
+static uint64_t corr_now(const struct correlate *c)
+{
+	return c->deps.sys->now_ms(c->deps.sys_ctx);
+}
+
+static int64_t corr_wall(const struct correlate *c)
+{
+	return c->deps.sys->wall_s(c->deps.sys_ctx);
+}
 
 static unsigned corr_key_hash(const struct corr_key *k)
 {
@@ -499,23 +507,12 @@ static struct corr_who *corr_who_unknown(struct correlate *c)
 	return corr_who_intern(c, &tmp);
 }
 
-/* Reads the socket inode behind pid's fd from /proc/PID/fd/FD; 0 unknown. */
+/* The socket inode behind pid's fd; 0 unknown. */
 static uint64_t corr_fd_inode(struct correlate *c, pid_t pid, int fd)
 {
-	char path[96], link[64];
-	unsigned long long ino;
-	ssize_t n;
-
 	if (pid <= 0 || fd < 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s/%d/fd/%d", c->deps.proc_root, (int)pid, fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return 0;
-	link[n] = '\0';
-	if (sscanf(link, "socket:[%llu]", &ino) != 1)
-		return 0;
-	return ino;
+	return c->deps.sys->fd_inode(c->deps.sys_ctx, pid, fd);
 }
 
 /* ---- records and their hashes ---- */
@@ -588,7 +585,7 @@ static void corr_submit(struct correlate *c, struct conn_record *rec, const stru
 	wt->pino = w->proc.ino;
 	wt->qdev = w->parent.dev;
 	wt->qino = w->parent.ino;
-	wt->t_ms = util_now_ms();
+	wt->t_ms = corr_now(c);
 	if (c->wait_tail)
 		c->wait_tail->next = wt;
 	else
@@ -688,7 +685,7 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 	if (!ev->success)
 		return;
 	c->recent[c->recent_next].pid = ev->proc.pid;
-	c->recent[c->recent_next].t_ms = util_now_ms();
+	c->recent[c->recent_next].t_ms = corr_now(c);
 	c->recent[c->recent_next].read_ms = 0;
 	c->recent_next = (c->recent_next + 1) % CORR_RECENT;
 	pe.pid = ev->proc.pid;
@@ -791,7 +788,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 	if (cc->send) {
 		const struct corr_shared *sh = corr_shared_slot(c, &cc->key);
 
-		if (sh->t_ms && util_now_ms() - sh->t_ms < CORR_SEND_REPEAT_MS &&
+		if (sh->t_ms && corr_now(c) - sh->t_ms < CORR_SEND_REPEAT_MS &&
 		    corr_key_eq(&sh->key, &cc->key) && sh->pid != cc->pid) {
 			rec = corr_record(cc->who, cc->time_s, cc->key.family, sh->protocol,
 					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
@@ -912,7 +909,7 @@ static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 		sh->lport = f->lport;
 		sh->protocol = f->protocol;
 		sh->pid = f->who->pid;
-		sh->t_ms = util_now_ms();
+		sh->t_ms = corr_now(c);
 	}
 	corr_submit(c, rec, f->who);
 }
@@ -927,7 +924,7 @@ static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 static void corr_flow_emit(struct correlate *c, struct corr_flow *f)
 {
 	if (f->protocol != IPPROTO_TCP || f->destroyed || f->final || f->held ||
-	    util_now_ms() - f->t_ms >= CORR_HOLD_MS) {
+	    corr_now(c) - f->t_ms >= CORR_HOLD_MS) {
 		corr_flow_release(c, f);
 		return;
 	}
@@ -957,7 +954,7 @@ static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flo
  */
 static int corr_recent_find(struct correlate *c, uint64_t ino, pid_t *pid)
 {
-	uint64_t now = util_now_ms();
+	uint64_t now = corr_now(c);
 	unsigned i, tried = 0;
 
 	for (i = 0; i < CORR_RECENT && tried < CORR_RECENT_TRIES; i++) {
@@ -973,40 +970,27 @@ static int corr_recent_find(struct correlate *c, uint64_t ino, pid_t *pid)
 		if (now - c->recent[k].read_ms < 10)
 			continue;
 		c->recent[k].read_ms = now;
-		if (procfs_sockindex_add_pid(c->deps.sockindex, c->recent[k].pid) < 0)
+		if (c->deps.sys->sock_index_pid(c->deps.sys_ctx, c->recent[k].pid) < 0)
 			continue;
-		if (procfs_sockindex_lookup(c->deps.sockindex, ino, pid) == 0)
+		if (c->deps.sys->sock_owner(c->deps.sys_ctx, ino, pid) == 0)
 			return 0;
 	}
 	return -ENOENT;
 }
 
-/* Finds a flow's socket: sock_diag for TCP/UDP, /proc/net for the rest. */
+/* Finds a flow's socket (sock_diag for TCP/UDP, /proc/net for the rest). */
 static void corr_flow_find_socket(struct correlate *c, struct corr_flow *f)
 {
+	struct correlate_tuple t = {
+		.family = f->key.family, .protocol = f->protocol,
+		.laddr = f->laddr, .raddr = f->key.raddr,
+		.lport = f->lport, .rport = f->key.rport, .icmp_id = f->icmp_id,
+	};
 	uint64_t ino = 0;
 	uint32_t uid = 0;
 
-	if ((f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP) && c->deps.sockdiag) {
-		if (sockdiag_lookup(c->deps.sockdiag, f->key.family, f->protocol, f->laddr, f->lport,
-				    f->key.raddr, f->key.rport, &ino, &uid) < 0)
-			ino = 0;
-	}
-	/*
-	 * /proc/net is read whole: only for raw and ping sockets, which
-	 * sock_diag does not cover. A TCP/UDP socket sock_diag cannot find is
-	 * closed already; its connect event, if any, will name the program.
-	 */
-	if (!ino && f->protocol != IPPROTO_TCP && f->protocol != IPPROTO_UDP) {
-		struct netproc_entry ne;
-		uint16_t lport = f->protocol == IPPROTO_ICMP || f->protocol == IPPROTO_ICMPV6
-				 ? f->icmp_id : f->lport;
-		if (netproc_find(c->deps.proc_root, f->key.family, f->protocol, f->laddr, lport,
-				 f->key.raddr, f->key.rport, &ne) == 0 && ne.inode) {
-			ino = ne.inode;
-			uid = ne.uid;
-		}
-	}
+	if (c->deps.sys->flow_socket(c->deps.sys_ctx, &t, &ino, &uid) < 0)
+		ino = uid = 0;
 	f->sock_ino = ino;
 	f->sock_uid = uid;
 }
@@ -1014,23 +998,27 @@ static void corr_flow_find_socket(struct correlate *c, struct corr_flow *f)
 /* Names the process holding the flow's socket, through the inode index. */
 static void corr_flow_find_owner(struct correlate *c, struct corr_flow *f)
 {
+	const struct correlate_sys *sys = c->deps.sys;
 	pid_t pid = 0;
+	int r;
 
-	if (!f->sock_ino || !c->deps.sockindex || corr_known(f))
+	if (!f->sock_ino || corr_known(f))
 		return;
-	if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0 &&
-	    corr_recent_find(c, f->sock_ino, &pid) < 0) {
+	r = sys->sock_owner(c->deps.sys_ctx, f->sock_ino, &pid);
+	if (r == -ENODEV)
+		return; /* no index */
+	if (r < 0 && corr_recent_find(c, f->sock_ino, &pid) < 0) {
 		/*
 		 * A process that did not exec since we started: look at fd tables
 		 * not yet indexed, at most every 20 ms so a burst of flows cannot
 		 * turn into /proc scans.
 		 */
-		uint64_t now = util_now_ms();
+		uint64_t now = corr_now(c);
 		if (now - c->last_refresh_ms < 20)
 			return;
 		c->last_refresh_ms = now;
-		(void)procfs_sockindex_refresh(c->deps.sockindex, 64);
-		if (procfs_sockindex_lookup(c->deps.sockindex, f->sock_ino, &pid) < 0)
+		sys->sock_index_more(c->deps.sys_ctx, 64);
+		if (sys->sock_owner(c->deps.sys_ctx, f->sock_ino, &pid) < 0)
 			return;
 	}
 	corr_who_put(c, f->who);
@@ -1136,7 +1124,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		 * destination: only the first send of a (pid, fd, destination)
 		 * in a while can name a new flow, and a failed one names none.
 		 */
-		uint64_t h = corr_send_hash(ev->proc.pid, ac), now = util_now_ms();
+		uint64_t h = corr_send_hash(ev->proc.pid, ac), now = corr_now(c);
 		size_t slot = h % CORR_SEND_CACHE;
 
 		c->st.sends++;
@@ -1155,7 +1143,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	cc->key.family = ac->family;
 	memcpy(cc->key.raddr, ac->addr_raw, ac->family == AF_INET6 ? 16 : 4);
 	cc->key.rport = ac->port;
-	cc->t_ms = util_now_ms();
+	cc->t_ms = corr_now(c);
 	cc->time_s = (int64_t)ev->time_s;
 	cc->time_ns = ev->time_s * 1000000000ull + (uint64_t)ev->time_ms * 1000000ull;
 	cc->pid = ev->proc.pid;
@@ -1281,8 +1269,8 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	f->id = ct->id;
 	f->protocol = ct->protocol;
 	f->key.family = ct->family;
-	f->t_ms = util_now_ms();
-	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : util_wall_s();
+	f->t_ms = corr_now(c);
+	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : corr_wall(c);
 	if (dir == NETADDR_INBOUND) {
 		memcpy(f->key.raddr, ct->orig.src, 16);
 		f->key.rport = ct->orig.sport;
@@ -1305,7 +1293,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->last_flow_ms = f->t_ms;
 	{
 		uint64_t start = ct->start_ns ? ct->start_ns
-					      : (uint64_t)util_wall_s() * 1000000000ull;
+					      : (uint64_t)corr_wall(c) * 1000000000ull;
 		if (start > c->latest_flow_ns)
 			c->latest_flow_ns = start;
 	}
@@ -1314,7 +1302,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	 * a new one may have reached a periodic dump before its NEW event.
 	 */
 	old = ct->from_dump && ct->start_ns &&
-	      (uint64_t)util_wall_s() * 1000000000ull - ct->start_ns > 5000000000ull;
+	      (uint64_t)corr_wall(c) * 1000000000ull - ct->start_ns > 5000000000ull;
 	f->retries = old ? 0 : 10; /* a tick apart: 1 s, while the socket may still exist */
 	/* See correlate_settle. Until placed, connects do not see it. */
 	/*
@@ -1426,7 +1414,7 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		return;
 	}
 	if ((send || recv) && !f->forwarded) {
-		struct conn_record *rec = corr_record(f->who, util_wall_s(), f->key.family,
+		struct conn_record *rec = corr_record(f->who, corr_wall(c), f->key.family,
 						      f->protocol, f->direction, f->laddr, f->lport,
 						      f->key.raddr, f->key.rport);
 		rec->conns = 0;
@@ -1474,17 +1462,22 @@ static void corr_retry_pending(struct correlate *c)
 
 /* ---- packet sockets ---- */
 
-/* The inode of /proc/PID/ns/net (pid 0: ours); 0 unknown. */
+/* The inode of pid's network namespace (pid 0: ours); 0 unknown. */
 static uint64_t corr_netns(const struct correlate *c, pid_t pid)
 {
-	char path[96];
-	struct stat st;
+	return c->deps.sys->netns(c->deps.sys_ctx, pid);
+}
 
-	if (pid > 0)
-		snprintf(path, sizeof(path), "%s/%d/ns/net", c->deps.proc_root, (int)pid);
-	else
-		snprintf(path, sizeof(path), "%s/self/ns/net", c->deps.proc_root);
-	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+static int corr_netdev(const struct correlate *c, pid_t pid, struct packetsock_ifstat *tab,
+		       size_t max)
+{
+	return c->deps.sys->netdev(c->deps.sys_ctx, pid, tab, max);
+}
+
+static int corr_packet_info(const struct correlate *c, pid_t pid, uint64_t ino,
+			    struct packetsock_info *info)
+{
+	return c->deps.sys->packet_info(c->deps.sys_ctx, pid, ino, info);
 }
 
 void correlate_packet(struct correlate *c, const struct auparse_event *ev)
@@ -1497,7 +1490,7 @@ void correlate_packet(struct correlate *c, const struct auparse_event *ev)
 	 * A failed socket() (EPERM for an unprivileged caller) made nothing;
 	 * our own (DNS capture) is no program talking.
 	 */
-	if (ev->exit < 0 || ev->exit > INT32_MAX || ev->proc.pid <= 0 || ev->proc.pid == getpid())
+	if (ev->exit < 0 || ev->exit > INT32_MAX || ev->proc.pid <= 0 || ev->proc.pid == c->deps.self_pid)
 		return;
 	c->st.packet_sockets++;
 	if (c->npackets >= CORR_MAX_PACKET) {
@@ -1507,14 +1500,14 @@ void correlate_packet(struct correlate *c, const struct auparse_event *ev)
 	p = xcalloc(1, sizeof(*p));
 	p->pid = ev->proc.pid;
 	p->time_s = (int64_t)ev->time_s;
-	p->t_ms = util_now_ms();
+	p->t_ms = corr_now(c);
 	/* socket()'s protocol argument is in network order (htons(ETH_P_ALL)). */
 	p->proto = ntohs((uint16_t)ev->a[2]);
 	p->who = corr_who_get(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, ev->proc.uid);
 	p->ino = corr_fd_inode(c, p->pid, (int)ev->exit);
 	p->netns = corr_netns(c, p->pid);
 	/* Counters before any frame: the interface is not known until the program binds. */
-	n = packetsock_read_netdev(c->deps.proc_root, p->pid, tab, ARRAY_SIZE(tab));
+	n = corr_netdev(c, p->pid, tab, ARRAY_SIZE(tab));
 	if (n > 0) {
 		p->nbase = (size_t)n;
 		p->base = xmalloc(p->nbase * sizeof(*p->base));
@@ -1530,7 +1523,7 @@ static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
 {
 	struct conn_record *rec;
 
-	rec = corr_record(p->who, p->emitted ? util_wall_s() : p->time_s, AF_PACKET,
+	rec = corr_record(p->who, p->emitted ? corr_wall(c) : p->time_s, AF_PACKET,
 			  CONN_PROTO_PACKET + p->proto, CONN_OUTBOUND, NULL, p->ifindex, NULL, 0);
 	snprintf(rec->laddr, sizeof(rec->laddr), "%s", p->ifname);
 	rec->conns = p->emitted ? 0 : 1;
@@ -1539,7 +1532,7 @@ static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
 	p->rep_tx = p->last_tx;
 	p->rep_rx = p->last_rx;
 	p->emitted = true;
-	p->emitted_ms = util_now_ms();
+	p->emitted_ms = corr_now(c);
 	corr_submit(c, rec, p->who);
 }
 
@@ -1553,7 +1546,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 	struct packetsock_ifstat tab[PACKETSOCK_MAX_IFS];
 	struct packetsock_info info;
 	pid_t at = p->pid;
-	int n = -1, r = p->ino ? packetsock_read_packet(c->deps.proc_root, at, p->ino, &info) : -ENOENT;
+	int n = -1, r = p->ino ? corr_packet_info(c, at, p->ino, &info) : -ENOENT;
 	bool alive;
 
 	/*
@@ -1562,7 +1555,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 	 */
 	if (r < 0 && r != -ENOENT && p->ino && p->netns && p->netns == c->netns) {
 		at = 0;
-		r = packetsock_read_packet(c->deps.proc_root, at, p->ino, &info);
+		r = corr_packet_info(c, at, p->ino, &info);
 	}
 	alive = r == 0;
 
@@ -1572,9 +1565,9 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 		p->ifindex = info.ifindex;
 		p->proto = info.proto;
 		/* Names are per namespace; another one's index is shown as a number. */
-		if (!p->netns || p->netns != c->netns || !if_indextoname((unsigned)p->ifindex, p->ifname))
+		if (!p->netns || p->netns != c->netns || !c->deps.sys->ifname(c->deps.sys_ctx, p->ifindex, p->ifname))
 			snprintf(p->ifname, sizeof(p->ifname), "if%d", p->ifindex);
-		n = packetsock_read_netdev(c->deps.proc_root, at, tab, ARRAY_SIZE(tab));
+		n = corr_netdev(c, at, tab, ARRAY_SIZE(tab));
 		b = packetsock_find(p->base, p->nbase, p->ifname);
 		if (!b && n > 0)
 			b = packetsock_find(tab, (size_t)n, p->ifname); /* made after the socket */
@@ -1591,7 +1584,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
 
 		/* After the last close its namespace may be gone: ours is still readable. */
 		if (n < 0)
-			n = packetsock_read_netdev(c->deps.proc_root, alive ? at : 0, tab,
+			n = corr_netdev(c, alive ? at : 0, tab,
 						   ARRAY_SIZE(tab));
 		if (!alive && p->netns != c->netns)
 			n = -1;
@@ -1622,7 +1615,7 @@ static bool corr_packet_check(struct correlate *c, struct corr_packet *p, uint64
  */
 static void corr_packets_check(struct correlate *c, bool closing)
 {
-	uint64_t now = util_now_ms();
+	uint64_t now = corr_now(c);
 	struct corr_packet **pp = &c->packets;
 	bool due = closing || now - c->packets_checked_ms >= CORR_PACKET_CHECK_MS;
 
@@ -1746,11 +1739,12 @@ void correlate_flush(struct correlate *c)
 int correlate_new(const struct correlate_deps *deps, const struct correlate_options *opts,
 		  correlate_emit_fn emit, void *data, struct correlate **ret)
 {
-	struct correlate *c = xcalloc(1, sizeof(*c));
+	struct correlate *c;
 
+	if (!deps->proctab || !deps->sys)
+		return -EINVAL;
+	c = xcalloc(1, sizeof(*c));
 	c->deps = *deps;
-	if (!c->deps.proc_root)
-		c->deps.proc_root = "/proc";
 	c->opts = *opts;
 	if (!c->opts.window_ms)
 		c->opts.window_ms = CORR_DEFAULT_WINDOW_MS;
@@ -1759,7 +1753,7 @@ int correlate_new(const struct correlate_deps *deps, const struct correlate_opti
 	if (!c->opts.hash_wait_ms)
 		c->opts.hash_wait_ms = CORR_DEFAULT_HASH_WAIT_MS;
 	c->exes = deps->exes;
-	c->started_ns = (uint64_t)util_wall_s() * 1000000000ull;
+	c->started_ns = (uint64_t)corr_wall(c) * 1000000000ull;
 	c->emit = emit;
 	c->emit_data = data;
 	*ret = c;
@@ -1773,7 +1767,7 @@ void correlate_free(struct correlate *c)
 	if (!c)
 		return;
 	correlate_flush(c);
-	corr_wait_expire(c, util_now_ms(), true);
+	corr_wait_expire(c, corr_now(c), true);
 	for (i = 0; i < CORR_BUCKETS; i++) {
 		while (c->flow_ids[i]) {
 			struct corr_flow *f = c->flow_ids[i];

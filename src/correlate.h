@@ -12,6 +12,11 @@
  * records with conns = 0. A record is handed on only once the SHA-256 of
  * its executable (and its parent's) is known.
  *
+ * The core is pure: it makes no system call and reads no file. Time,
+ * sockets and their owners come through struct correlate_sys (corrsys.c
+ * on the running system), identities through proctab, so the unit tests
+ * drive every rule with events and a clock of their own.
+ *
  * Loop thread only.
  */
 #ifndef AUDITSNITCH_CORRELATE_H
@@ -19,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "auparse.h"
 #include "conn.h"
@@ -26,19 +32,63 @@
 struct correlate;
 struct proctab;
 struct exe_cache;
-struct sockdiag;
-struct procfs_sockindex;
 struct netaddr;
 struct ct_flow;
 struct ct_counters;
+struct packetsock_info;
+struct packetsock_ifstat;
+
+/*
+ * A flow's socket as the system knows it: its 5-tuple (addresses in
+ * network order, 4 or 16 bytes by family; ports in host order) and, for
+ * ping sockets, the ICMP echo id that stands for their local port.
+ */
+struct correlate_tuple {
+	int family;
+	int protocol;
+	const uint8_t *laddr, *raddr;
+	uint16_t lport, rport;
+	uint16_t icmp_id;
+};
+
+/*
+ * Everything the matching core asks of the system, and its only way there
+ * besides proctab (identities): the clock, sockets and who holds them,
+ * packet sockets' interfaces. corrsys.c answers from sock_diag, /proc and
+ * the socket-inode index; tests/unit/test_correlate.c from tables of its
+ * own. ctx is passed back to each function.
+ */
+struct correlate_sys {
+	uint64_t (*now_ms)(void *ctx);  /* monotonic milliseconds */
+	int64_t (*wall_s)(void *ctx);   /* unix seconds */
+	/* The socket inode behind pid's fd; 0 unknown (closed, gone). */
+	uint64_t (*fd_inode)(void *ctx, pid_t pid, int fd);
+	/* A flow's socket: 0 and its inode and uid, or -ENOENT / -errno. */
+	int (*flow_socket)(void *ctx, const struct correlate_tuple *t, uint64_t *ino,
+			   uint32_t *uid);
+	/* The process holding socket ino: 0, -ENOENT, or -ENODEV when there is no index. */
+	int (*sock_owner)(void *ctx, uint64_t ino, pid_t *pid);
+	/* Indexes pid's sockets now (a process the index has not read yet); 0 or -errno. */
+	int (*sock_index_pid)(void *ctx, pid_t pid);
+	/* Reads up to budget fd tables the index does not know yet. */
+	void (*sock_index_more)(void *ctx, unsigned budget);
+	/* The inode of pid's network namespace (pid 0: ours); 0 unknown. */
+	uint64_t (*netns)(void *ctx, pid_t pid);
+	/* Packet socket ino as pid sees it (pid 0: from our namespace); 0, -ENOENT, -errno. */
+	int (*packet_info)(void *ctx, pid_t pid, uint64_t ino, struct packetsock_info *out);
+	/* The interfaces' counters as pid sees them (pid 0: ours); count or -errno. */
+	int (*netdev)(void *ctx, pid_t pid, struct packetsock_ifstat *tab, size_t max);
+	/* The name of our interface ifindex into name (16 bytes); false unknown. */
+	bool (*ifname)(void *ctx, int ifindex, char *name);
+};
 
 struct correlate_deps {
 	struct proctab *proctab;           /* required */
-	struct exe_cache *exes;            /* hashes finished before a record was made */
-	struct sockdiag *sockdiag;         /* may be NULL */
-	struct procfs_sockindex *sockindex;/* may be NULL */
+	struct exe_cache *exes;            /* hashes finished before a record was made; may be NULL */
 	struct netaddr *netaddr;           /* may be NULL: every flow counts as outbound */
-	const char *proc_root;             /* "/proc" */
+	const struct correlate_sys *sys;   /* required */
+	void *sys_ctx;
+	pid_t self_pid;                    /* ours: our own packet socket is no program talking */
 };
 
 struct correlate_options {

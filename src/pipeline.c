@@ -38,6 +38,7 @@
 #include "config.h"
 #include "conntrack.h"
 #include "correlate.h"
+#include "corrsys.h"
 #include "dns.h"
 #include "exe.h"
 #include "filter.h"
@@ -92,6 +93,7 @@ struct pipeline {
 	struct netaddr *netaddr;
 	struct dns *dns;               /* NULL: "DNS capture" off or unavailable */
 	struct correlate *corr;
+	struct corrsys *corrsys;    /* what correlation asks of the system */
 	struct filter *filter;
 	/* Sinks. */
 	struct records *records;   /* record.json, exe.log: new-program detection */
@@ -940,12 +942,13 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 	r = pipeline_start_identity(p);
 	if (r != 0)
 		goto out;
+	(void)corrsys_new(p->sockdiag, p->sockindex, "/proc", &p->corrsys);
 	cd.proctab = p->proctab;
 	cd.exes = p->exes;
-	cd.sockdiag = p->sockdiag;
-	cd.sockindex = p->sockindex;
 	cd.netaddr = p->netaddr;
-	cd.proc_root = "/proc";
+	cd.sys = &corrsys_ops;
+	cd.sys_ctx = p->corrsys;
+	cd.self_pid = getpid();
 	r = correlate_new(&cd, &co, pipeline_on_record, p, &p->corr);
 	if (r < 0) {
 		log_error("cannot create the correlation: %s", strerror(-r));
@@ -1014,6 +1017,8 @@ void pipeline_free(struct pipeline *p)
 	/* Everything pending becomes a record now (hashes that did not finish say so). */
 	correlate_free(p->corr);
 	p->corr = NULL;
+	corrsys_free(p->corrsys);
+	p->corrsys = NULL;
 	writer_free(p->writer);
 	p->writer = NULL;
 	/* After the writer: its last window's rows are forwarded too. */
