@@ -1,12 +1,16 @@
 /*
  * conn.c: allocation and copying of connection records and their
- * reference-counted strings (conn.h).
+ * reference-counted strings, and the text of their addresses (conn.h).
  */
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn.h"
 #include "util.h"
@@ -140,4 +144,57 @@ void conn_share(char **field, char *s)
 
 	*field = conn_str_ref(s);
 	conn_str_unref(old);
+}
+
+void conn_addr_set(struct conn_addr *a, int family, const void *bytes)
+{
+	memset(a, 0, sizeof(*a));
+	if (!bytes || (family != AF_INET && family != AF_INET6))
+		return;
+	a->family = family;
+	memcpy(a->bytes, bytes, family == AF_INET6 ? 16 : 4);
+}
+
+int conn_addr_parse(struct conn_addr *a, const char *text)
+{
+	struct conn_addr tmp = { 0 };
+
+	if (*text) {
+		if (inet_pton(AF_INET, text, tmp.bytes) == 1)
+			tmp.family = AF_INET;
+		else if (inet_pton(AF_INET6, text, tmp.bytes) == 1)
+			tmp.family = AF_INET6;
+		else
+			return -EINVAL;
+	}
+	*a = tmp;
+	return 0;
+}
+
+bool conn_addr_eq(const struct conn_addr *a, const struct conn_addr *b)
+{
+	return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+const char *conn_addr_text(const struct conn_addr *a, char buf[CONN_ADDR_TEXT])
+{
+	buf[0] = '\0';
+	if ((a->family == AF_INET || a->family == AF_INET6) &&
+	    !util_inet_ntop(a->family, a->bytes, buf, CONN_ADDR_TEXT))
+		buf[0] = '\0';
+	return buf;
+}
+
+const char *conn_laddr_text(const struct conn_record *rec, char buf[CONN_ADDR_TEXT])
+{
+	if (rec->ifname[0]) {
+		snprintf(buf, CONN_ADDR_TEXT, "%s", rec->ifname);
+		return buf;
+	}
+	return conn_addr_text(&rec->laddr, buf);
+}
+
+const char *conn_raddr_text(const struct conn_record *rec, char buf[CONN_ADDR_TEXT])
+{
+	return conn_addr_text(&rec->raddr, buf);
 }

@@ -2,11 +2,14 @@
  * conn.h: the connection record, the one thing correlate.c produces and
  * store.c, output.c and records.c consume. A record owns its strings; it is
  * handed from the event loop to the writer thread whole, so nothing in it
- * points into loop-owned memory.
+ * points into loop-owned memory. Its addresses stay binary, as the kernel
+ * gave them, until a sink formats them (conn_laddr_text, conn_raddr_text):
+ * the filter matches them and the writer aggregates on them as bytes.
  */
 #ifndef AUDITSNITCH_CONN_H
 #define AUDITSNITCH_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Values of conn_record.direction (the database contract). */
@@ -19,11 +22,21 @@ enum conn_direction {
 /*
  * The protocol of a packet socket's record (family AF_PACKET, 17): above
  * every IP protocol number (0-255), the Ethernet protocol in the low 16
- * bits (0x10003: ETH_P_ALL, 0x10800: IPv4 frames). Such a record's laddr
- * is the bound interface's name (a packet socket's address is its
- * interface), lport its index, raddr empty, rport 0.
+ * bits (0x10003: ETH_P_ALL, 0x10800: IPv4 frames). Such a record has no
+ * addresses but ifname, the bound interface (a packet socket's address is
+ * its interface; sinks show it as the local address), lport its index,
+ * rport 0.
  */
 #define CONN_PROTO_PACKET 0x10000
+
+/* An IP address: family 0 when there is none (unknown, or not logged). */
+struct conn_addr {
+	int family;          /* AF_INET, AF_INET6 or 0 */
+	uint8_t bytes[16];   /* network order; IPv4 in the first 4, the rest 0 */
+};
+
+/* Room for an address's text (INET6_ADDRSTRLEN) or an interface name. */
+#define CONN_ADDR_TEXT 46
 
 /* A program as recorded: all strings non-NULL ("" when unknown). */
 struct conn_ident {
@@ -43,8 +56,9 @@ struct conn_record {
 				    AF_PACKET): CONN_PROTO_PACKET + the Ethernet protocol */
 	int direction;           /* enum conn_direction */
 	int lport, rport;        /* -1 for exec rows */
-	char laddr[46];          /* textual, "" when unknown or not logged */
-	char raddr[46];
+	struct conn_addr laddr;  /* family 0 when unknown or not logged */
+	struct conn_addr raddr;
+	char ifname[16];         /* packet sockets: the bound interface; "" otherwise */
 	char *domain;            /* "" when unknown */
 	uint64_t conns;          /* connections merged into this record */
 	uint64_t send, recv;     /* bytes (conntrack's L3 counters) */
@@ -57,6 +71,25 @@ struct conn_record {
  * or conn_share (takes a reference), never by assignment on a record from
  * conn_record_new. Their text never changes once made.
  */
+/*
+ * Sets a from family and bytes (4 or 16 by family; NULL or family 0: no
+ * address).
+ */
+void conn_addr_set(struct conn_addr *a, int family, const void *bytes);
+/*
+ * Reads the text of an IPv4 or IPv6 address into a; "" is no address.
+ * For tests and tools that build records: 0 or -EINVAL.
+ */
+int conn_addr_parse(struct conn_addr *a, const char *text);
+/* Whether a and b are the same address (or both none). */
+bool conn_addr_eq(const struct conn_addr *a, const struct conn_addr *b);
+/* The text of a into buf: "" when there is none. Returns buf. */
+const char *conn_addr_text(const struct conn_addr *a, char buf[CONN_ADDR_TEXT]);
+/* A record's local address as sinks show it: a packet socket's interface name. */
+const char *conn_laddr_text(const struct conn_record *rec, char buf[CONN_ADDR_TEXT]);
+/* A record's remote address as text ("" when none). */
+const char *conn_raddr_text(const struct conn_record *rec, char buf[CONN_ADDR_TEXT]);
+
 /* A record with every string "" and counters 0; never NULL. */
 struct conn_record *conn_record_new(void);
 /* A copy sharing the strings. */

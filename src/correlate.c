@@ -665,10 +665,9 @@ static struct conn_record *corr_record(const struct corr_who *w, int64_t time_s,
 	rec->direction = direction;
 	rec->lport = lport;
 	rec->rport = rport;
-	if (laddr && family)
-		util_inet_ntop(family, laddr, rec->laddr, sizeof(rec->laddr));
-	if (raddr && family)
-		util_inet_ntop(family, raddr, rec->raddr, sizeof(rec->raddr));
+	/* Binary to the sinks: formatting is theirs (conn_laddr_text). */
+	conn_addr_set(&rec->laddr, family, laddr);
+	conn_addr_set(&rec->raddr, family, raddr);
 	return rec;
 }
 
@@ -1525,7 +1524,7 @@ static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
 
 	rec = corr_record(p->who, p->emitted ? corr_wall(c) : p->time_s, AF_PACKET,
 			  CONN_PROTO_PACKET + p->proto, CONN_OUTBOUND, NULL, p->ifindex, NULL, 0);
-	snprintf(rec->laddr, sizeof(rec->laddr), "%s", p->ifname);
+	memcpy(rec->ifname, p->ifname, sizeof(rec->ifname));
 	rec->conns = p->emitted ? 0 : 1;
 	rec->send = p->last_tx - p->rep_tx;
 	rec->recv = p->last_rx - p->rep_rx;

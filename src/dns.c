@@ -380,10 +380,10 @@ static void dns_settle(struct dns *dns, int64_t now_ms)
  */
 static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
 {
-	uint8_t laddr[16] = { 0 };
+	const uint8_t *laddr = rec->laddr.bytes; /* the unused bytes are 0 (conn.h) */
 
 	if (!rec->proc.exe[0] || rec->lport <= 0 || rec->lport > 65535 ||
-	    inet_pton(rec->family, rec->laddr, laddr) != 1)
+	    rec->laddr.family != rec->family)
 		return;
 	for (size_t i = 0; i < DNS_UNOWNED; i++) {
 		struct dns_unowned *u = &dns->unowned[i];
@@ -567,10 +567,9 @@ void dns_free(struct dns *dns)
 
 bool dns_name_record(struct dns *dns, struct conn_record *rec)
 {
-	uint8_t addr[16];
 	const char *name;
 
-	if (rec->direction != CONN_OUTBOUND || !rec->raddr[0])
+	if (rec->direction != CONN_OUTBOUND || !rec->raddr.family)
 		return false;
 	if (dns->unsettled)
 		dns_settle(dns, util_wall_s() * 1000);
@@ -579,10 +578,9 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 		dns_learn_owner(dns, rec);
 	if (rec->domain && *rec->domain)
 		return false;
-	if ((rec->family != AF_INET && rec->family != AF_INET6) ||
-	    inet_pton(rec->family, rec->raddr, addr) != 1)
+	if ((rec->family != AF_INET && rec->family != AF_INET6) || rec->raddr.family != rec->family)
 		return false;
-	name = dnsmap_lookup(dns->map, rec->family, addr, rec->proc.exe, rec->time);
+	name = dnsmap_lookup(dns->map, rec->family, rec->raddr.bytes, rec->proc.exe, rec->time);
 	if (!name)
 		return false;
 	conn_set(&rec->domain, name);

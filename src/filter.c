@@ -220,65 +220,44 @@ void filter_free(struct filter *f)
 }
 
 /*
- * Reads textual address s as IPv4 (into a4: also ::ffff:a.b.c.d, the IPv4
- * peer of a dual-stack socket) and/or IPv6 (into a6). False when neither.
+ * Whether address a lies in range c. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d, the IPv4 peer of a dual-stack socket) is also the
+ * IPv4 address it maps.
  */
-static bool filter_addr_read(const char *s, uint8_t a4[4], bool *v4, uint8_t a6[16], bool *v6)
+bool filter_cidr_has(const struct filter_cidr *c, const struct conn_addr *a)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	*v4 = *v6 = false;
-	if (!*s)
-		return false;
-	if (inet_pton(AF_INET, s, a4) == 1) {
-		*v4 = true;
-	} else if (inet_pton(AF_INET6, s, a6) == 1) {
-		*v6 = true;
-		if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
-			memcpy(a4, a6 + 12, 4);
-			*v4 = true;
-		}
-	}
-	return *v4 || *v6;
-}
-
-/* Whether the address read by filter_addr_read lies in range c. */
-static bool filter_cidr_has(const struct filter_cidr *c, const uint8_t a4[4], bool v4,
-			    const uint8_t a6[16], bool v6)
-{
+	const uint8_t *bytes = a->bytes;
+	int family = a->family;
 	uint8_t tmp[16];
+	size_t len;
 
-	if (c->family == AF_INET && v4) {
-		memcpy(tmp, a4, 4);
-		mask_addr(tmp, 4, c->prefix);
-		return memcmp(tmp, c->addr, 4) == 0;
+	if (family == AF_INET6 && c->family == AF_INET && memcmp(bytes, mapped, 12) == 0) {
+		family = AF_INET;
+		bytes += 12;
 	}
-	if (c->family == AF_INET6 && v6) {
-		memcpy(tmp, a6, 16);
-		mask_addr(tmp, 16, c->prefix);
-		return memcmp(tmp, c->addr, 16) == 0;
-	}
-	return false;
+	if (family != c->family)
+		return false;
+	len = family == AF_INET ? 4 : 16;
+	memcpy(tmp, bytes, len);
+	mask_addr(tmp, len, c->prefix);
+	return memcmp(tmp, c->addr, len) == 0;
 }
 
 bool filter_cidr_match(const struct filter_cidr *c, const char *s)
 {
-	uint8_t a4[4], a6[16];
-	bool v4, v6;
+	struct conn_addr a;
 
-	return filter_addr_read(s, a4, &v4, a6, &v6) && filter_cidr_has(c, a4, v4, a6, v6);
+	return *s && conn_addr_parse(&a, s) == 0 && filter_cidr_has(c, &a);
 }
 
-/* Whether textual address s lies in one of the ignored ranges. */
-static bool filter_match_addr(const struct filter *f, const char *s)
+/* Whether a lies in one of the ignored ranges. */
+static bool filter_match_addr(const struct filter *f, const struct conn_addr *a)
 {
-	uint8_t a4[4], a6[16];
-	bool v4, v6;
-
-	if (!f->n_cidrs || !filter_addr_read(s, a4, &v4, a6, &v6))
+	if (!a->family)
 		return false;
 	for (size_t i = 0; i < f->n_cidrs; i++) {
-		if (filter_cidr_has(&f->cidrs[i], a4, v4, a6, v6))
+		if (filter_cidr_has(&f->cidrs[i], a))
 			return true;
 	}
 	return false;
@@ -302,7 +281,7 @@ static bool filter_ignored(const struct filter *f, const struct conn_record *rec
 		if (strncasecmp(rec->domain, f->domains[i], strlen(f->domains[i])) == 0)
 			return true;
 	}
-	return filter_match_addr(f, rec->raddr);
+	return filter_match_addr(f, &rec->raddr);
 }
 
 bool filter_apply(const struct filter *f, struct conn_record *rec)
@@ -310,8 +289,9 @@ bool filter_apply(const struct filter *f, struct conn_record *rec)
 	if (filter_ignored(f, rec))
 		return true;
 	if (!f->opts.log_addresses) {
-		rec->laddr[0] = '\0';
-		rec->raddr[0] = '\0';
+		memset(&rec->laddr, 0, sizeof(rec->laddr));
+		memset(&rec->raddr, 0, sizeof(rec->raddr));
+		memset(rec->ifname, 0, sizeof(rec->ifname));
 		conn_set(&rec->domain, "");
 	}
 	if (!f->opts.log_commands) {

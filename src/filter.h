@@ -68,10 +68,11 @@ struct filter_cidr {
 int filter_cidr_parse(const char *s, struct filter_cidr *out);
 
 /*
- * Whether textual address s lies in range c; an IPv4-mapped IPv6 address
- * (::ffff:a.b.c.d) also matches IPv4 ranges. False for text that is no
- * address.
+ * Whether address a lies in range c; an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) also matches IPv4 ranges. False for no address.
  */
+bool filter_cidr_has(const struct filter_cidr *c, const struct conn_addr *a);
+/* The same for the text of an address (the database's); false for text that is no address. */
 bool filter_cidr_match(const struct filter_cidr *c, const char *s);
 
 #endif

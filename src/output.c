@@ -230,6 +230,7 @@ static void output_ident(struct jsonbuf *b, const char *key, const struct conn_i
 void output_record(struct output *out, const struct conn_record *rec, bool ignored)
 {
 	static const char *const dirs[] = { "outbound", "inbound", "exec" };
+	char laddr[CONN_ADDR_TEXT], raddr[CONN_ADDR_TEXT];
 	struct jsonbuf b;
 
 	if (!out)
@@ -245,9 +246,9 @@ void output_record(struct output *out, const struct conn_record *rec, bool ignor
 	jsonbuf_kint(&b, "protocol", rec->protocol);
 	jsonbuf_kstr(&b, "direction", rec->direction >= 0 && rec->direction <= 2
 				      ? dirs[rec->direction] : "?");
-	jsonbuf_kstr(&b, "laddr", rec->laddr);
+	jsonbuf_kstr(&b, "laddr", conn_laddr_text(rec, laddr));
 	jsonbuf_kint(&b, "lport", rec->lport);
-	jsonbuf_kstr(&b, "raddr", rec->raddr);
+	jsonbuf_kstr(&b, "raddr", conn_raddr_text(rec, raddr));
 	jsonbuf_kint(&b, "rport", rec->rport);
 	jsonbuf_kstr(&b, "domain", rec->domain);
 	jsonbuf_kuint(&b, "conns", rec->conns);

@@ -1250,6 +1250,7 @@ static int64_t clamp_u64(uint64_t v)
 static int store_resolve(struct store *st, const struct store_row *row, struct resolved_row *out)
 {
 	const struct conn_record *rec = row->rec;
+	char laddr[CONN_ADDR_TEXT], raddr[CONN_ADDR_TEXT];
 	bool exec = rec->direction == CONN_EXEC;
 	int r;
 
@@ -1266,10 +1267,10 @@ static int store_resolve(struct store *st, const struct store_row *row, struct r
 	out->col[COL_RECV] = clamp_u64(rec->recv);
 	if ((r = store_lookup_exe(st, &rec->proc, &out->col[COL_EXE])) < 0 ||
 	    (r = store_lookup_exe(st, &rec->parent, &out->col[COL_PEXE])) < 0 ||
-	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr, rec->laddr,
-			       &out->col[COL_LADDR])) < 0 ||
-	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr, rec->raddr,
-			       &out->col[COL_RADDR])) < 0 ||
+	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr,
+			       conn_laddr_text(rec, laddr), &out->col[COL_LADDR])) < 0 ||
+	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr,
+			       conn_raddr_text(rec, raddr), &out->col[COL_RADDR])) < 0 ||
 	    (r = store_lookup1(st, &st->doms, st->sel_dom, st->ins_dom, rec->domain,
 			       &out->col[COL_DOMAIN])) < 0)
 		return r;

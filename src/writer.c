@@ -127,8 +127,9 @@ static uint64_t agg_hash(int64_t contime, const struct conn_record *r)
 	h = util_hash_bytes(h, ints, sizeof(ints));
 	h = hash_ident(h, &r->proc);
 	h = hash_ident(h, &r->parent);
-	h = hash_str(h, r->laddr);
-	h = hash_str(h, r->raddr);
+	h = util_hash_bytes(h, &r->laddr, sizeof(r->laddr));
+	h = util_hash_bytes(h, &r->raddr, sizeof(r->raddr));
+	h = hash_str(h, r->ifname);
 	return hash_str(h, r->domain);
 }
 
@@ -149,7 +150,8 @@ static bool agg_key_eq(const struct conn_record *a, const struct conn_record *b)
 {
 	return a->uid == b->uid && a->family == b->family && a->protocol == b->protocol &&
 	       a->direction == b->direction && a->lport == b->lport && a->rport == b->rport &&
-	       !strcmp(a->laddr, b->laddr) && !strcmp(a->raddr, b->raddr) &&
+	       conn_addr_eq(&a->laddr, &b->laddr) && conn_addr_eq(&a->raddr, &b->raddr) &&
+	       !strcmp(a->ifname, b->ifname) &&
 	       str_eq(a->domain, b->domain) && ident_eq(&a->proc, &b->proc) &&
 	       ident_eq(&a->parent, &b->parent);
 }
@@ -291,7 +293,7 @@ static int writer_open_text_log(struct writer *w)
  */
 static void writer_text_log(struct writer *w)
 {
-	char *buf = NULL, num[32], tbuf[32], pbuf[16];
+	char *buf = NULL, num[32], tbuf[32], pbuf[16], addr[CONN_ADDR_TEXT];
 	size_t len = 0, cap = 0;
 	uint64_t lines = 0;
 	int r;
@@ -313,7 +315,7 @@ static void writer_text_log(struct writer *w)
 		line_put(&buf, &len, &cap, rec->proc.sha256, true);
 		line_put(&buf, &len, &cap, tbuf, true);
 		line_put(&buf, &len, &cap, rec->domain, true);
-		line_put(&buf, &len, &cap, rec->raddr, true);
+		line_put(&buf, &len, &cap, conn_raddr_text(rec, addr), true);
 		snprintf(num, sizeof(num), "%d", rec->direction == CONN_EXEC ? -1 : rec->rport);
 		line_put(&buf, &len, &cap, num, true);
 		snprintf(num, sizeof(num), "%u", rec->uid);

@@ -114,9 +114,11 @@ static int gen_zipf(struct bench_gen *g, int n)
 }
 
 /* The textual address of pool entry i (15% IPv6); fresh ones live elsewhere. */
-static void gen_addr(char *out, size_t len, uint64_t i, int fresh)
+static void gen_addr(struct conn_addr *addr, uint64_t i, int fresh)
 {
 	uint64_t h = gen_hash(i, fresh ? 77 : 11);
+	char out[CONN_ADDR_TEXT];
+	size_t len = sizeof(out);
 
 	if (h % 100 < 15)
 		snprintf(out, len, "2001:db8:%x:%x::%x", (unsigned)(fresh ? 0x100 + (i >> 16) : i >> 8),
@@ -127,6 +129,7 @@ static void gen_addr(char *out, size_t len, uint64_t i, int fresh)
 	else
 		snprintf(out, len, "%u.%u.%u.%u", (unsigned)(h % 223 + 1), (unsigned)(i >> 8) & 0xff,
 			 (unsigned)i & 0xff, (unsigned)((h >> 8) % 254 + 1));
+	(void)conn_addr_parse(addr, out);
 }
 
 struct bench_gen *bench_gen_new(uint64_t seed)
@@ -261,7 +264,7 @@ void bench_gen_record(struct bench_gen *g, struct conn_record *r)
 		int client = gen_zipf(g, GEN_CLIENTS);
 
 		r->direction = CONN_INBOUND;
-		gen_addr(r->raddr, sizeof(r->raddr), (uint64_t)client + GEN_ADDRS, 0);
+		gen_addr(&r->raddr, (uint64_t)client + GEN_ADDRS, 0);
 		r->lport = g->progs[i].service_port;
 		r->rport = (int)(32768 + bench_gen_rand(g) % 28232);
 		r->protocol = 6;
@@ -274,11 +277,11 @@ void bench_gen_record(struct bench_gen *g, struct conn_record *r)
 		peer = gen_hash((uint64_t)i, (uint64_t)j);
 		if (bench_gen_rand(g) % 100 < 3) {
 			addr = bench_gen_rand(g) % GEN_FRESH;
-			gen_addr(r->raddr, sizeof(r->raddr), addr, 1);
+			gen_addr(&r->raddr, addr, 1);
 		} else {
 			/* Shared addresses: the product of two uniforms favours small indexes. */
 			addr = (peer % GEN_ADDRS) * ((peer >> 20) % GEN_ADDRS) / GEN_ADDRS;
-			gen_addr(r->raddr, sizeof(r->raddr), addr, 0);
+			gen_addr(&r->raddr, addr, 0);
 		}
 		r->rport = ports[(peer >> 40) % ARRAY_SIZE(ports)];
 		r->protocol = r->rport == 53 || r->rport == 123 || (r->rport == 443 && (peer >> 50) % 8 == 0)
@@ -287,8 +290,8 @@ void bench_gen_record(struct bench_gen *g, struct conn_record *r)
 		r->domain = gen_hash(addr, 3) % 5 == 0 ? gen_empty : g->domains[gen_hash(addr, 4) % GEN_DOMAINS];
 		h = peer;
 	}
-	r->family = strchr(r->raddr, ':') ? 10 : 2;
-	snprintf(r->laddr, sizeof(r->laddr), "%s", r->family == 10 ? "2001:db8::10" : g->progs[i].laddr);
+	r->family = r->raddr.family;
+	(void)conn_addr_parse(&r->laddr, r->family == 10 ? "2001:db8::10" : g->progs[i].laddr);
 	r->conns = 1;
 	/* The peer's typical sizes: log-uniform, 100 B to 1.6 MB. */
 	r->send = gen_bytes(g, 100ULL << ((h >> 8) % 10));

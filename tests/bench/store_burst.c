@@ -93,7 +93,11 @@ static int burst_write(const char *dir, long total, long seconds)
 			rec->uid = 1000;
 			rec->lport = (int)(1024 + sent % 60000);
 			rec->rport = 443;
-			snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.%ld", 1 + sent % 250);
+			{
+				uint8_t a[4] = { 198, 18, 0, (uint8_t)(1 + sent % 250) };
+
+				conn_addr_set(&rec->raddr, 2, a);
+			}
 			rec->conns = 1;
 			rec->send = (uint64_t)sent;
 			writer_submit(w, rec);

@@ -67,8 +67,8 @@ static bool fuzz_streq_rec(const struct conn_record *a, const struct conn_record
 	return strcmp(a->proc.sha256, b->proc.sha256) == 0 &&
 	       strcmp(a->proc.cmdline, b->proc.cmdline) == 0 &&
 	       strcmp(a->parent.cmdline, b->parent.cmdline) == 0 &&
-	       strcmp(a->domain, b->domain) == 0 && strcmp(a->laddr, b->laddr) == 0 &&
-	       strcmp(a->raddr, b->raddr) == 0 && a->lport == b->lport && a->rport == b->rport &&
+	       strcmp(a->domain, b->domain) == 0 && conn_addr_eq(&a->laddr, &b->laddr) &&
+	       conn_addr_eq(&a->raddr, &b->raddr) && strcmp(a->ifname, b->ifname) == 0 && a->lport == b->lport && a->rport == b->rport &&
 	       a->direction == b->direction;
 }
 
@@ -82,9 +82,11 @@ static void fuzz_apply(const struct filter *f, const struct filter_options *o,
 		if (!fuzz_streq_rec(rec, before))
 			abort();
 	} else {
-		if (o->log_addresses ? strcmp(rec->raddr, before->raddr) || strcmp(rec->laddr, before->laddr) ||
+		if (o->log_addresses ? !conn_addr_eq(&rec->raddr, &before->raddr) ||
+					       !conn_addr_eq(&rec->laddr, &before->laddr) ||
 					       strcmp(rec->domain, before->domain)
-				     : rec->raddr[0] || rec->laddr[0] || rec->domain[0])
+				     : rec->raddr.family || rec->laddr.family || rec->ifname[0] ||
+					       rec->domain[0])
 			abort();
 		if (o->log_commands ? strcmp(rec->proc.cmdline, before->proc.cmdline) != 0
 				    : rec->proc.cmdline[0] || rec->parent.cmdline[0])
@@ -125,8 +127,7 @@ static void fuzz_entry_alone(const char *entry)
 	slash = strchr(up, '/');
 	if (slash)
 		*slash = '\0';
-	if (strlen(up) < sizeof(rec->raddr))
-		strcpy(rec->raddr, up);
+	(void)conn_addr_parse(&rec->raddr, up);
 	rec->family = 0;
 	rec->direction = CONN_OUTBOUND;
 	rec->lport = -1;
@@ -187,9 +188,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conn_set(&rec->proc.sha256, fields[0]);
 		conn_set(&rec->domain, fields[1]);
 		if (nf > 2)
-			snprintf(rec->raddr, sizeof(rec->raddr), "%s", fields[2]);
+			(void)conn_addr_parse(&rec->raddr, fields[2]);
 		if (nf > 3)
-			snprintf(rec->laddr, sizeof(rec->laddr), "%s", fields[3]);
+			(void)conn_addr_parse(&rec->laddr, fields[3]);
 		conn_set(&rec->proc.cmdline, fields[4]);
 		conn_set(&rec->parent.cmdline, fields[5]);
 	}

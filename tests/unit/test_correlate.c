@@ -311,6 +311,21 @@ static const char *bin_path(const char *bin)
 	return p;
 }
 
+/* A record's addresses as the sinks write them. */
+static const char *raddr_of(const struct conn_record *rec)
+{
+	static char buf[CONN_ADDR_TEXT];
+
+	return conn_raddr_text(rec, buf);
+}
+
+static const char *laddr_of(const struct conn_record *rec)
+{
+	static char buf[CONN_ADDR_TEXT];
+
+	return conn_laddr_text(rec, buf);
+}
+
 /* ---- events ---- */
 
 static void addr_of(int family, const char *text, uint8_t out[16])
@@ -452,9 +467,9 @@ static void test_connect_then_flow(void)
 	if (nrecs == 1) {
 		is_str(recs[0]->proc.exe, bin_path("curl"), "... the connecting program");
 		is_str(recs[0]->parent.exe, bin_path("init"), "... its parent");
-		is_str(recs[0]->raddr, "198.18.0.1", "... remote address");
+		is_str(raddr_of(recs[0]), "198.18.0.1", "... remote address");
 		is_int(recs[0]->rport, 443, "... remote port");
-		is_str(recs[0]->laddr, "10.0.0.2", "... local address from the flow");
+		is_str(laddr_of(recs[0]), "10.0.0.2", "... local address from the flow");
 		is_int(recs[0]->lport, 40000, "... local port from the flow");
 		is_int(recs[0]->protocol, IPPROTO_TCP, "... TCP");
 		is_int(recs[0]->direction, CONN_OUTBOUND, "... outbound");
@@ -539,7 +554,7 @@ static void test_race_by_inode(void)
 	is_int(nrecs, 1, "the other connect goes out alone after the window");
 	if (nrecs == 1) {
 		is_str(recs[0]->proc.exe, bin_path("curl"), "... the first program");
-		is_str(recs[0]->laddr, "", "... with no local address");
+		is_str(laddr_of(recs[0]), "", "... with no local address");
 		is_int(recs[0]->protocol, IPPROTO_TCP, "... TCP (EINPROGRESS)");
 		is_int(recs[0]->send + recs[0]->recv, 0, "... no bytes");
 	}
@@ -585,7 +600,7 @@ static void test_shared_socket(void)
 	if (nrecs == 1) {
 		is_str(recs[0]->proc.exe, bin_path("wget"), "... of the second program");
 		is_int(recs[0]->lport, 50000, "... on the flow's local port");
-		is_str(recs[0]->laddr, "10.0.0.2", "... and address");
+		is_str(laddr_of(recs[0]), "10.0.0.2", "... and address");
 		is_int(recs[0]->protocol, IPPROTO_UDP, "... UDP");
 		is_int(recs[0]->send + recs[0]->recv, 0, "... without the flow's bytes");
 	}
@@ -667,7 +682,7 @@ static void test_timeouts(void)
 	advance(1);
 	is_int(nrecs, 1, "... then goes out alone");
 	if (nrecs == 1) {
-		is_str(recs[0]->raddr, "2001:db8::1", "... IPv6 remote address");
+		is_str(raddr_of(recs[0]), "2001:db8::1", "... IPv6 remote address");
 		is_int(recs[0]->family, AF_INET6, "... IPv6");
 		is_int(recs[0]->protocol, 0, "... protocol unknown (no flow, connect succeeded)");
 		is_int(recs[0]->lport, 0, "... no local port");
@@ -685,7 +700,7 @@ static void test_timeouts(void)
 	if (nrecs == 1) {
 		is_str(recs[0]->proc.exe, "", "... without a program");
 		is_int(recs[0]->uid, (uint32_t)-1, "... nor uid");
-		is_str(recs[0]->raddr, "2001:db8::1", "... to its destination");
+		is_str(raddr_of(recs[0]), "2001:db8::1", "... to its destination");
 	}
 	is_int(STAT(flow_unattributed), 1, "flow_unattributed counted");
 	flow_end(&f, 0, 0);
@@ -746,7 +761,7 @@ static void test_directions(void)
 	is_int(nrecs, 1, "an inbound flow");
 	if (nrecs == 1) {
 		is_int(recs[0]->direction, CONN_INBOUND, "... is inbound");
-		is_str(recs[0]->raddr, "198.18.0.7", "... its remote is the source");
+		is_str(raddr_of(recs[0]), "198.18.0.7", "... its remote is the source");
 		is_int(recs[0]->lport, 22, "... its local port the destination's");
 		is_int(recs[0]->send, 222, "... sent: the reply direction");
 		is_int(recs[0]->recv, 111, "... received: the original direction");
@@ -835,7 +850,7 @@ static void test_packet_socket(void)
 	if (nrecs == 1) {
 		is_int(recs[0]->family, AF_PACKET, "... family packet");
 		is_int(recs[0]->protocol, CONN_PROTO_PACKET + 3, "... ETH_P_ALL");
-		is_str(recs[0]->laddr, "eth0", "... the interface");
+		is_str(laddr_of(recs[0]), "eth0", "... the interface");
 		is_int(recs[0]->lport, 2, "... its index");
 		is_int(recs[0]->conns, 1, "... one connection");
 	}

@@ -432,7 +432,7 @@ static void test_capture(void)
 	rec->family = AF_INET;
 	rec->direction = CONN_OUTBOUND;
 	rec->time = 1700000000;
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.11");
+	(void)conn_addr_parse(&rec->raddr, "198.18.0.11");
 	ok(dns_name_record(dns, rec), "a record named from a captured answer");
 	is_str(rec->domain, "www.asn.test", "the asked name");
 	ok(!dns_name_record(dns, rec), "a named record is left alone");
@@ -446,7 +446,7 @@ static void test_capture(void)
 	dns_feed(dns, pkt, n, 1700000000000LL);
 	rec->family = AF_INET6;
 	rec->time = 1700000000;
-	snprintf(rec->raddr, sizeof(rec->raddr), "2001:db8::10");
+	(void)conn_addr_parse(&rec->raddr, "2001:db8::10");
 	ok(dns_name_record(dns, rec), "an IPv6 record named");
 	is_str(rec->domain, "v6.asn.test", "its name");
 
@@ -492,8 +492,8 @@ static void test_owner_from_flow(void)
 	rec->protocol = 17;
 	rec->direction = CONN_OUTBOUND;
 	rec->time = 1700000000;
-	snprintf(rec->laddr, sizeof(rec->laddr), "198.18.0.1");
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.2");
+	(void)conn_addr_parse(&rec->laddr, "198.18.0.1");
+	(void)conn_addr_parse(&rec->raddr, "198.18.0.2");
 	rec->rport = 53;
 	rec->lport = 40000;
 	conn_set(&rec->proc.exe, "/bin/one");
@@ -508,7 +508,7 @@ static void test_owner_from_flow(void)
 	rec->rport = 443;
 	rec->lport = 50000;
 	rec->time = 1700000001;
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.9");
+	(void)conn_addr_parse(&rec->raddr, "198.18.0.9");
 	conn_set(&rec->domain, "");
 	conn_set(&rec->proc.exe, "/bin/one");
 	ok(dns_name_record(dns, rec), "first program's connection named");

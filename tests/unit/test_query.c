@@ -54,7 +54,7 @@ static struct conn_record *mkrec(const char *exe, const char *raddr, int rport, 
 	rec->protocol = proto;
 	rec->lport = 40000;
 	rec->rport = rport;
-	snprintf(rec->raddr, sizeof(rec->raddr), "%s", raddr);
+	(void)conn_addr_parse(&rec->raddr, raddr);
 	rec->conns = conns;
 	rec->send = 10 * conns;
 	rec->recv = 20 * conns;
@@ -1014,7 +1014,7 @@ static void test_packet_rows(void)
 
 	rec->family = 17;
 	rec->lport = 9;
-	snprintf(rec->laddr, sizeof(rec->laddr), "eth9");
+	snprintf(rec->ifname, sizeof(rec->ifname), "eth9");
 	if (store_open(dirfd_, "q.db", &msg, &st) < 0 || store_write(st, &row, 1) < 0)
 		printf("# packet row: %s\n", msg ? msg : st ? store_errmsg(st) : "?");
 	store_free(st);

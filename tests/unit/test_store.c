@@ -47,8 +47,8 @@ static struct conn_record *mkrec(const char *exe, const char *raddr, int rport, 
 	rec->direction = CONN_OUTBOUND;
 	rec->lport = lport;
 	rec->rport = rport;
-	snprintf(rec->laddr, sizeof(rec->laddr), "%s", "10.0.0.1");
-	snprintf(rec->raddr, sizeof(rec->raddr), "%s", raddr);
+	(void)conn_addr_parse(&rec->laddr, "10.0.0.1");
+	(void)conn_addr_parse(&rec->raddr, raddr);
 	conn_set(&rec->domain, "example.com");
 	rec->conns = 1;
 	rec->send = 100;

@@ -788,9 +788,9 @@ static void test_view_rollup_compare(void)
 			rec->direction = (seed >> 44) % 8 ? CONN_OUTBOUND : CONN_INBOUND;
 			rec->lport = 40000 + (int)((seed >> 45) % 50);
 			rec->rport = (seed >> 50) % 3 ? 443 : 53;
-			snprintf(rec->raddr, sizeof(rec->raddr), "%s",
-				 addrs[(seed >> 52) % ARRAY_SIZE(addrs)]);
-			snprintf(rec->laddr, sizeof(rec->laddr), "10.0.0.1");
+			(void)conn_addr_parse(&rec->raddr,
+					      addrs[(seed >> 52) % ARRAY_SIZE(addrs)]);
+			(void)conn_addr_parse(&rec->laddr, "10.0.0.1");
 			conn_set(&rec->domain, doms[(seed >> 55) % ARRAY_SIZE(doms)]);
 			rec->conns = 1 + (seed >> 58) % 3;
 			rec->send = (seed >> 20) % 5000;
