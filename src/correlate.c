@@ -28,6 +28,7 @@
 #include "conntrack.h"
 #include "correlate.h"
 #include "exe.h"
+#include "filter.h"
 #include "json.h"
 #include "netaddr.h"
 #include "packetsock.h"
@@ -207,6 +208,8 @@ struct correlate {
 	uint64_t netns;            /* our network namespace's inode */
 	struct { pid_t pid; uint64_t t_ms, read_ms; } recent[CORR_RECENT];
 	unsigned recent_next;
+	const struct filter *filter; /* see correlate_set_filter */
+	bool keep_ignored;
 	struct correlate_stats st;
 };
 
@@ -563,6 +566,12 @@ static void corr_submit(struct correlate *c, struct conn_record *rec, const stru
 		needp = false;
 	if (needq && corr_lookup_hash(c, w->parent.dev, w->parent.ino, &rec->parent.sha256))
 		needq = false;
+	/* Ignored later bytes: nothing would keep them but the JSON stream. */
+	if (!rec->conns && c->filter && !c->keep_ignored && filter_ignores(c->filter, rec)) {
+		c->st.ignored++;
+		conn_record_free(rec);
+		return;
+	}
 	if (!needp && !needq) {
 		corr_emit_now(c, rec);
 		return;
@@ -1710,6 +1719,12 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now)
 	}
 	c->deferred_head = c->ndeferred = 0;
 	return 0;
+}
+
+void correlate_set_filter(struct correlate *c, const struct filter *f, bool keep_ignored)
+{
+	c->filter = f;
+	c->keep_ignored = keep_ignored;
 }
 
 void correlate_audit_behind(struct correlate *c, bool behind)

@@ -37,6 +37,7 @@ struct ct_flow;
 struct ct_counters;
 struct packetsock_info;
 struct packetsock_ifstat;
+struct filter;
 
 /*
  * A flow's socket as the system knows it: its 5-tuple (addresses in
@@ -116,6 +117,7 @@ struct correlate_stats {
 	uint64_t forwarded_ignored;  /* flows neither from nor to us, no connect */
 	uint64_t ties_by_inode;      /* two candidates, the socket inode decided */
 	uint64_t records;            /* records emitted */
+	uint64_t ignored;            /* records of later bytes the filter dropped at once */
 	uint64_t waiting_hash;       /* records waiting for a hash now */
 	uint64_t hash_timeouts;      /* records emitted without their hash */
 	uint64_t dropped;            /* pending tables full */
@@ -188,5 +190,15 @@ void correlate_stats(const struct correlate *c, struct correlate_stats *st);
 struct jsonbuf;
 /* Writes the members of `status`'s "correlation" object (the caller opens and closes it). */
 void correlate_stats_json(const struct correlate_stats *c, struct jsonbuf *b);
+/*
+ * The pipeline's filter (filter.h; not owned; NULL: none). A record of
+ * later bytes (conns = 0) that it ignores reaches no sink but the JSON
+ * stream: unless keep_ignored (the stream is on) it is dropped where it
+ * is made, before any wait for its hash, and counted in stats.ignored.
+ * Records of connections (conns = 1) go on whatever it says: new-program
+ * detection sees ignored connections too. Call again whenever the filter
+ * is replaced.
+ */
+void correlate_set_filter(struct correlate *c, const struct filter *f, bool keep_ignored);
 
 #endif

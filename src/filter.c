@@ -263,7 +263,7 @@ static bool filter_match_addr(const struct filter *f, const struct conn_addr *a)
 	return false;
 }
 
-static bool filter_ignored(const struct filter *f, const struct conn_record *rec)
+bool filter_ignores(const struct filter *f, const struct conn_record *rec)
 {
 	for (size_t i = 0; i < f->n_sha256; i++) {
 		if (strcasecmp(rec->proc.sha256, f->sha256[i]) == 0)
@@ -286,7 +286,7 @@ static bool filter_ignored(const struct filter *f, const struct conn_record *rec
 
 bool filter_apply(const struct filter *f, struct conn_record *rec)
 {
-	if (filter_ignored(f, rec))
+	if (filter_ignores(f, rec))
 		return true;
 	if (!f->opts.log_addresses) {
 		memset(&rec->laddr, 0, sizeof(rec->laddr));

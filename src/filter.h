@@ -57,6 +57,14 @@ void filter_free(struct filter *f);
  */
 bool filter_apply(const struct filter *f, struct conn_record *rec);
 
+/*
+ * Whether rec matches an ignore entry, rec unchanged: filter_apply's
+ * decision, usable as soon as a record is made. A record whose hash is
+ * still pending (sha256 "") is judged on its port, address and domain;
+ * its hash can only add a match.
+ */
+bool filter_ignores(const struct filter *f, const struct conn_record *rec);
+
 /* An IPv4 or IPv6 range as "Log ignore" (and `query --where ip=`) write it. */
 struct filter_cidr {
 	int family;          /* AF_INET or AF_INET6 */

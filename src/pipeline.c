@@ -516,6 +516,8 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 	if (p->filter && pipeline_make_filter(cfg, &filter) == 0) {
 		filter_free(p->filter);
 		p->filter = filter;
+		if (p->corr)
+			correlate_set_filter(p->corr, p->filter, p->json != NULL);
 	}
 	if (p->hashes)
 		pipeline_set_hash_budget(p);
@@ -955,6 +957,7 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 		r = EX_OSERR;
 		goto out;
 	}
+	correlate_set_filter(p->corr, p->filter, p->json != NULL);
 	pipeline_start_conntrack(p);
 	r = pipeline_start_timers(p);
 	if (r != 0)
@@ -1071,7 +1074,7 @@ void pipeline_stats_json(struct pipeline *p, struct jsonbuf *b)
 		jsonbuf_begin(b);
 		correlate_stats_json(&c, b);
 		/* What the filter and the writer's queue did with correlate's records. */
-		jsonbuf_kuint(b, "records_ignored", p->records_ignored);
+		jsonbuf_kuint(b, "records_ignored", p->records_ignored + c.ignored);
 		jsonbuf_kuint(b, "records_dropped", p->records_dropped);
 		jsonbuf_end(b);
 	}

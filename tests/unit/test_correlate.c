@@ -27,6 +27,7 @@
 #include "conntrack.h"
 #include "correlate.h"
 #include "exe.h"
+#include "filter.h"
 #include "hash.h"
 #include "netaddr.h"
 #include "packetsock.h"
@@ -875,6 +876,79 @@ static void test_packet_socket(void)
 	corr_done();
 }
 
+/*
+ * The filter early: later bytes of an ignored flow are dropped where they
+ * are made (no hash wait), unless the JSON stream wants them; the
+ * connection's own record goes on (new-program detection sees it).
+ */
+static void test_filter_early(void)
+{
+	static const char *const entries[] = { "198.18.1.0/24", "8443" };
+	struct filter_options fo = { true, true, true };
+	struct ct_flow f = flow_of(20, AF_INET, IPPROTO_UDP, "10.0.0.2", 50100, "198.18.1.9", 53);
+	struct ct_flow g = flow_of(21, AF_INET, IPPROTO_UDP, "10.0.0.2", 50101, "198.18.2.9", 53);
+	struct ct_counters more = { .orig_bytes = 10, .reply_bytes = 20 };
+	struct filter *flt = NULL;
+	char *err = NULL;
+
+	if (filter_new(&fo, entries, 2, &err, &flt) < 0) {
+		ok(0, "filter: %s", err);
+		free(err);
+		return;
+	}
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	correlate_set_filter(corr, flt, false);
+	connect_ev(100, "curl", 3, AF_INET, "198.18.1.9", 53, AUPARSE_CONN_OK, true);
+	correlate_flow_new(corr, &f);
+	connect_ev(100, "curl", 4, AF_INET, "198.18.2.9", 53, AUPARSE_CONN_OK, true);
+	correlate_flow_new(corr, &g);
+	pump_hashes();
+	is_int(nrecs, 2, "filter: a connection's record goes on, ignored or not");
+	if (nrecs == 2) {
+		ok(filter_ignores(flt, recs[0]), "... the pipeline's filter ignores the first");
+		ok(!filter_ignores(flt, recs[1]), "... not the second");
+	}
+	recs_clear();
+	correlate_flow_bytes(corr, &f, &more, false);
+	correlate_flow_bytes(corr, &g, &more, false);
+	is_int(STAT(ignored), 1, "filter: ignored later bytes dropped where they are made");
+	is_int(nrecs, 1, "... the others go on");
+	if (nrecs == 1)
+		is_str(raddr_of(recs[0]), "198.18.2.9", "... to the address not ignored");
+	recs_clear();
+	correlate_set_filter(corr, flt, true);
+	correlate_flow_bytes(corr, &f, &more, false);
+	is_int(nrecs, 1, "filter: kept for the JSON stream when it is on");
+	is_int(STAT(ignored), 1, "... not counted dropped");
+	recs_clear();
+	correlate_set_filter(corr, flt, false);
+	corr_done();
+
+	/* A program whose hash is still pending: its ignored bytes do not wait for it. */
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	correlate_set_filter(corr, flt, false);
+	put("bin/late", "another program hashed late");
+	fake_proc(401, 1, 1000, "late");
+	connect_ev(401, "late", 3, AF_INET, "198.18.0.20", 8443, AUPARSE_CONN_OK, false);
+	{
+		struct ct_flow h = flow_of(22, AF_INET, IPPROTO_UDP, "10.0.0.2", 50102,
+					   "198.18.0.20", 8443);
+
+		correlate_flow_new(corr, &h);
+		is_int(STAT(waiting_hash), 1, "filter: the connection's record waits for its hash");
+		correlate_flow_bytes(corr, &h, &more, true);
+	}
+	is_int(STAT(waiting_hash), 1, "... its ignored later bytes do not");
+	is_int(STAT(ignored), 1, "... they are dropped");
+	pump_hashes();
+	is_int(nrecs, 1, "... the connection's record goes out with its hash");
+	recs_clear();
+	corr_done();
+	filter_free(flt);
+}
+
 int main(void)
 {
 	struct procfs *pf = NULL;
@@ -918,6 +992,7 @@ int main(void)
 	test_directions();
 	test_limits_and_modes();
 	test_packet_socket();
+	test_filter_early();
 
 	proctab_free(tab);
 	exe_cache_free(exes);
