@@ -39,6 +39,8 @@
 #define HASH_WAIT_MS 60000
 
 static char root[] = "/tmp/test_correlate.XXXXXX";
+
+#include "fakeproc.h"
 static struct hash_pool *pool;
 static struct exe_cache *exes;
 static struct proctab *tab;
@@ -199,64 +201,6 @@ static void sys_reset(void)
 	have_index = true;
 	calls_flow_socket = calls_fd_inode = calls_index_pid = calls_index_more = 0;
 	memset(&pk, 0, sizeof(pk));
-}
-
-/* ---- the fake /proc tree (identities) ---- */
-
-static char *P(const char *rel)
-{
-	static char buf[8][512];
-	static int n;
-	char *p = buf[n++ & 7];
-
-	snprintf(p, 512, "%s/%s", root, rel);
-	return p;
-}
-
-static void put(const char *rel, const char *text)
-{
-	int fd = open(P(rel), O_WRONLY | O_CREAT | O_TRUNC, 0755);
-
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		perror(rel);
-		exit(2);
-	}
-	close(fd);
-}
-
-/* A process: stat (with its start time), status, cmdline and exe -> bin/BIN. */
-static void fake_proc(int pid, int ppid, unsigned long long start, const char *bin)
-{
-	char rel[64], text[512];
-
-	snprintf(rel, sizeof(rel), "%d", pid);
-	mkdir(P(rel), 0755);
-	snprintf(rel, sizeof(rel), "%d/stat", pid);
-	snprintf(text, sizeof(text), "%d (%s) S %d 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0 0\n",
-		 pid, bin, ppid, start);
-	put(rel, text);
-	snprintf(rel, sizeof(rel), "%d/status", pid);
-	snprintf(text, sizeof(text), "Name:\t%s\nTgid:\t%d\nPPid:\t%d\nUid:\t1000\t0\t0\t0\n", bin,
-		 pid, ppid);
-	put(rel, text);
-	snprintf(rel, sizeof(rel), "%d/cmdline", pid);
-	put(rel, bin);
-	snprintf(rel, sizeof(rel), "%d/exe", pid);
-	snprintf(text, sizeof(text), "bin/%s", bin);
-	unlink(P(rel));
-	if (symlink(P(text), P(rel)) < 0) {
-		perror(rel);
-		exit(2);
-	}
-}
-
-static void gone_proc(int pid)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s/%d'", root, pid);
-	if (system(cmd) != 0)
-		exit(2);
 }
 
 /* ---- records ---- */
@@ -644,11 +588,11 @@ static void test_pid_reuse(void)
 
 	sys_reset();
 	corr = corr_make(0, false, NULL);
-	fake_proc(300, 1, 7000, "curl");
+	fake_proc(300, 1, 7000, "curl", "curl");
 	connect_ev(300, "curl", 3, AF_INET, "198.18.0.4", 22, AUPARSE_CONN_INPROGRESS, false);
 	/* Pid 300 exits; a new process gets its pid and runs another program. */
-	gone_proc(300);
-	fake_proc(300, 1, 9000, "wget");
+	rm_rf(P("300"));
+	fake_proc(300, 1, 9000, "wget", "wget");
 	exec_ev(300, 1, "wget");
 	correlate_flow_new(corr, &f);
 	flow_end(&f, 1, 1);
@@ -726,7 +670,7 @@ static void test_timeouts(void)
 	sys_reset();
 	corr = corr_make(0, false, NULL);
 	put("bin/slow", "a program hashed late");
-	fake_proc(400, 1, 1000, "slow");
+	fake_proc(400, 1, 1000, "slow", "slow");
 	connect_ev(400, "slow", 3, AF_INET, "198.18.0.5", 25, AUPARSE_CONN_OK, false);
 	clock_ms += WINDOW_MS;
 	correlate_tick(corr, clock_ms);   /* no pump: the hash is not delivered */
@@ -930,7 +874,7 @@ static void test_filter_early(void)
 	corr = corr_make(0, false, NULL);
 	correlate_set_filter(corr, flt, false);
 	put("bin/late", "another program hashed late");
-	fake_proc(401, 1, 1000, "late");
+	fake_proc(401, 1, 1000, "late", "late");
 	connect_ev(401, "late", 3, AF_INET, "198.18.0.20", 8443, AUPARSE_CONN_OK, false);
 	{
 		struct ct_flow h = flow_of(22, AF_INET, IPPROTO_UDP, "10.0.0.2", 50102,
@@ -962,10 +906,10 @@ int main(void)
 	put("bin/init", "init");
 	put("bin/curl", "curl");
 	put("bin/wget", "wget");
-	fake_proc(1, 0, 1, "init");
-	fake_proc(100, 1, 5000, "curl");
-	fake_proc(101, 100, 5100, "wget");
-	fake_proc(102, 1, 5200, "wget");
+	fake_proc(1, 0, 1, "init", "init");
+	fake_proc(100, 1, 5000, "curl", "curl");
+	fake_proc(101, 100, 5100, "wget", "wget");
+	fake_proc(102, 1, 5200, "wget", "wget");
 	ok(procfs_new(root, &pf) == 0, "fake /proc");
 	ok(hash_pool_new(1, 0, &pool) == 0, "hash pool");
 	ok(exe_cache_new(pool, 64, EXE_WATCH_AUTO, &exes) == 0, "exe cache");
@@ -998,12 +942,6 @@ int main(void)
 	exe_cache_free(exes);
 	hash_pool_free(pool);
 	procfs_free(pf);
-	{
-		char cmd[600];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "rm -rf %s failed\n", root);
-	}
+	rm_rf(root);
 	return tap_done();
 }

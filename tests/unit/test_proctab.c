@@ -29,73 +29,13 @@
 #define SHA_MSG2 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
 
 static char root[] = "/tmp/test_proctab.XXXXXX";
+
+#include "fakeproc.h"
+
 static struct hash_pool *pool;
 static struct exe_cache *exes;
 static struct proctab *tab;
 static int hash_callbacks;
-
-static char *P(const char *rel)
-{
-	static char buf[8][512];
-	static int n;
-	char *p = buf[n++ & 7];
-
-	snprintf(p, 512, "%s/%s", root, rel);
-	return p;
-}
-
-static void put(const char *rel, const char *text)
-{
-	int fd = open(P(rel), O_WRONLY | O_CREAT | O_TRUNC, 0755);
-
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		perror(rel);
-		exit(2);
-	}
-	close(fd);
-}
-
-static void lnk(const char *target, const char *rel)
-{
-	unlink(P(rel));
-	if (symlink(target, P(rel)) < 0) {
-		perror(rel);
-		exit(2);
-	}
-}
-
-static void rm_rf(const char *path)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "rm -rf %s failed\n", path);
-}
-
-/* A fake process: stat, status, cmdline and an exe link to bin/NAME. */
-static void fake_proc(int pid, int ppid, unsigned long long start, const char *bin,
-		      const char *comm)
-{
-	char rel[64], text[512];
-
-	snprintf(rel, sizeof(rel), "%d", pid);
-	mkdir(P(rel), 0755);
-	snprintf(rel, sizeof(rel), "%d/stat", pid);
-	snprintf(text, sizeof(text),
-		 "%d (%s) S %d 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0 0\n", pid, comm, ppid,
-		 start);
-	put(rel, text);
-	snprintf(rel, sizeof(rel), "%d/status", pid);
-	snprintf(text, sizeof(text), "Name:\t%s\nTgid:\t%d\nPPid:\t%d\nUid:\t%d\t0\t0\t0\n", comm,
-		 pid, ppid, 1000 + pid);
-	put(rel, text);
-	snprintf(rel, sizeof(rel), "%d/cmdline", pid);
-	put(rel, comm); /* one argument */
-	snprintf(rel, sizeof(rel), "%d/exe", pid);
-	snprintf(text, sizeof(text), "bin/%s", bin);
-	lnk(P(text), rel);
-}
 
 static void key_of(const char *rel, uint64_t *dev, uint64_t *ino)
 {
