@@ -88,9 +88,12 @@ static uint64_t sys_fd_inode(void *ctx, pid_t pid, int fd)
 static int sys_flow_socket(void *ctx, const struct correlate_tuple *t, uint64_t *ino,
 			   uint32_t *uid)
 {
+	/* Ping sockets are known by their echo id (as in /proc/net/icmp). */
+	uint16_t lport = t->protocol == IPPROTO_ICMP ? t->icmp_id : t->lport;
+
 	calls_flow_socket++;
 	for (size_t i = 0; i < nsocks; i++) {
-		if (socks[i].protocol == t->protocol && socks[i].lport == t->lport &&
+		if (socks[i].protocol == t->protocol && socks[i].lport == lport &&
 		    socks[i].rport == t->rport) {
 			*ino = socks[i].ino;
 			*uid = socks[i].uid;
@@ -893,6 +896,63 @@ static void test_filter_early(void)
 	filter_free(flt);
 }
 
+/* The audit reader behind, ping flows, the hold for bytes, and what shutdown emits. */
+static void test_misc(void)
+{
+	struct ct_flow t = flow_of(30, AF_INET, IPPROTO_TCP, "10.0.0.2", 40200, "198.18.0.30", 443);
+	struct ct_flow p = flow_of(31, AF_INET, IPPROTO_ICMP, "10.0.0.2", 0, "198.18.0.31", 0);
+	struct ct_flow h = flow_of(32, AF_INET, IPPROTO_TCP, "10.0.0.2", 40201, "198.18.0.32", 443);
+
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	/* Audit behind: a new flow waits longer than the defer time for its connect. */
+	correlate_audit_behind(corr, true);
+	correlate_flow_new(corr, &t);
+	clock_ms += 100;
+	ok(correlate_settle(corr, clock_ms) > 0, "audit behind: the flow waits on");
+	is_int(calls_flow_socket, 0, "... without a socket lookup");
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.30", 443, AUPARSE_CONN_INPROGRESS, false);
+	is_int(correlate_settle(corr, clock_ms), 0, "... until its connect is read");
+	is_int(STAT(matched), 1, "... and matched");
+	correlate_audit_behind(corr, false);
+	flow_end(&t, 1, 1);
+	pump_hashes();
+	recs_clear();
+
+	/* A ping socket's flow: found by its echo id through /proc/net. */
+	p.orig.icmp_id = 777;
+	add_sock(IPPROTO_ICMP, 777, 0, 8301, 1000);
+	add_owner(8301, 102, true);
+	correlate_flow_new(corr, &p);
+	is_int(STAT(flow_netproc), 1, "a ping flow: owner through its socket (/proc/net)");
+	advance(WINDOW_MS);
+	is_int(nrecs, 1, "... recorded");
+	if (nrecs == 1) {
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... as the socket's owner");
+		is_int(recs[0]->protocol, IPPROTO_ICMP, "... ICMP");
+	}
+	recs_clear();
+
+	/* A matched TCP flow is held for its first counters, at most CORR_HOLD_MS. */
+	connect_ev(100, "curl", 4, AF_INET, "198.18.0.32", 443, AUPARSE_CONN_INPROGRESS, false);
+	correlate_flow_new(corr, &h);
+	correlate_flow_bytes(corr, &h, &(struct ct_counters){ .orig_bytes = 5, .reply_bytes = 6 },
+			     false);
+	pump_hashes();
+	is_int(nrecs, 1, "a held flow goes out with its first counters");
+	if (nrecs == 1)
+		is_int(recs[0]->send + recs[0]->recv, 11, "... and their bytes");
+	recs_clear();
+	flow_end(&h, 0, 0);
+
+	/* Shutdown: what waits becomes a record. */
+	connect_ev(101, "wget", 5, AF_INET, "198.18.0.33", 80, AUPARSE_CONN_OK, false);
+	is_int(STAT(pending_connects), 1, "a connect waits at shutdown");
+	corr_done();
+	is_int(nrecs, 1, "... and goes out when correlation ends");
+	recs_clear();
+}
+
 int main(void)
 {
 	struct procfs *pf = NULL;
@@ -937,6 +997,7 @@ int main(void)
 	test_limits_and_modes();
 	test_packet_socket();
 	test_filter_early();
+	test_misc();
 
 	proctab_free(tab);
 	exe_cache_free(exes);
