@@ -12,10 +12,10 @@
  * records with conns = 0. A record is handed on only once the SHA-256 of
  * its executable (and its parent's) is known.
  *
- * The core is pure: it makes no system call and reads no file. Time,
+ * The matching core makes no system call and reads no file itself: time,
  * sockets and their owners come through struct correlate_sys (corrsys.c
- * on the running system), identities through proctab, so the unit tests
- * drive every rule with events and a clock of their own.
+ * on the running system), identities through proctab (which reads /proc),
+ * so the unit tests drive every rule with events and a clock of their own.
  *
  * Loop thread only.
  */
