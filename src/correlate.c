@@ -566,8 +566,12 @@ static void corr_submit(struct correlate *c, struct conn_record *rec, const stru
 		needp = false;
 	if (needq && corr_lookup_hash(c, w->parent.dev, w->parent.ino, &rec->parent.sha256))
 		needq = false;
-	/* Ignored later bytes: nothing would keep them but the JSON stream. */
+	/*
+	 * Ignored later bytes: nothing would keep them but the JSON stream.
+	 * Still a record made (status's counts stay what they were).
+	 */
 	if (!rec->conns && c->filter && !c->keep_ignored && filter_ignores(c->filter, rec)) {
+		c->st.records++;
 		c->st.ignored++;
 		conn_record_free(rec);
 		return;

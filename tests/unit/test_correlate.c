@@ -860,6 +860,7 @@ static void test_filter_early(void)
 	correlate_flow_bytes(corr, &f, &more, false);
 	correlate_flow_bytes(corr, &g, &more, false);
 	is_int(STAT(ignored), 1, "filter: ignored later bytes dropped where they are made");
+	is_int(STAT(records), 4, "... still counted as records made");
 	is_int(nrecs, 1, "... the others go on");
 	if (nrecs == 1)
 		is_str(raddr_of(recs[0]), "198.18.2.9", "... to the address not ignored");
