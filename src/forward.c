@@ -787,8 +787,11 @@ static int forward_catchup(struct forward_target_rt *t)
 		rec->direction = sqlite3_column_int(st, 12);
 		rec->lport = sqlite3_column_int(st, 13);
 		rec->rport = sqlite3_column_int(st, 14);
-		snprintf(rec->laddr, sizeof(rec->laddr), "%s", forward_col(st, 15));
-		snprintf(rec->raddr, sizeof(rec->raddr), "%s", forward_col(st, 16));
+		/* The store keeps addresses as text; a packet socket's is its interface. */
+		if (conn_addr_parse(&rec->laddr, forward_col(st, 15)) < 0)
+			snprintf(rec->ifname, sizeof(rec->ifname), "%s", forward_col(st, 15));
+		if (conn_addr_parse(&rec->raddr, forward_col(st, 16)) < 0)
+			memset(&rec->raddr, 0, sizeof(rec->raddr));
 		conn_set(&rec->domain, forward_col(st, 17));
 		rec->conns = (uint64_t)sqlite3_column_int64(st, 18);
 		rec->send = (uint64_t)sqlite3_column_int64(st, 19);

@@ -366,6 +366,7 @@ static void fwdfmt_sd_u64(struct fwdfmt *f, const char *name, uint64_t value)
 /* The SD parameters of a record: program, parent, user, and its flow. */
 static void fwdfmt_sd_record(struct fwdfmt *f, const struct conn_record *rec, const char *user)
 {
+	char la[CONN_ADDR_TEXT], ra[CONN_ADDR_TEXT];
 	const char *proto;
 
 	fwdfmt_sd_str(f, "exe", rec->proc.exe);
@@ -389,9 +390,9 @@ static void fwdfmt_sd_record(struct fwdfmt *f, const struct conn_record *rec, co
 		fwdfmt_sd_str(f, "proto", proto);
 	else
 		fwdfmt_sd_num(f, "proto", rec->protocol);
-	fwdfmt_sd_str(f, "laddr", rec->laddr);
+	fwdfmt_sd_str(f, "laddr", conn_laddr_text(rec, la));
 	fwdfmt_sd_num(f, "lport", rec->lport);
-	fwdfmt_sd_str(f, "raddr", rec->raddr);
+	fwdfmt_sd_str(f, "raddr", conn_raddr_text(rec, ra));
 	fwdfmt_sd_num(f, "rport", rec->rport);
 	fwdfmt_sd_str(f, "domain", rec->domain);
 	fwdfmt_sd_u64(f, "conns", rec->conns);
@@ -402,6 +403,7 @@ static void fwdfmt_sd_record(struct fwdfmt *f, const struct conn_record *rec, co
 /* The short MSG of a record, raw (escaped when written). */
 static void fwdfmt_msg_record(struct fwdfmt *f, const struct conn_record *rec)
 {
+	char ra[CONN_ADDR_TEXT];
 	const char *proto = fwdfmt_proto(rec->protocol);
 	const char *name = rec->proc.name[0] ? rec->proc.name : rec->proc.exe;
 
@@ -412,7 +414,8 @@ static void fwdfmt_msg_record(struct fwdfmt *f, const struct conn_record *rec)
 		return;
 	}
 	fwdfmt_puts(&f->msg, rec->direction == CONN_INBOUND ? " <- " : " -> ");
-	fwdfmt_puts(&f->msg, rec->domain[0] ? rec->domain : rec->raddr[0] ? rec->raddr : "?");
+	conn_raddr_text(rec, ra);
+	fwdfmt_puts(&f->msg, rec->domain[0] ? rec->domain : ra[0] ? ra : "?");
 	fwdfmt_putc(&f->msg, ' ');
 	fwdfmt_putnum(&f->msg, rec->rport);
 	fwdfmt_putc(&f->msg, '/');
@@ -510,6 +513,7 @@ static void fwdfmt_jhead(struct fwdfmt *f, enum fwdfmt_kind kind, int64_t time_u
 /* process.*, user.*, and for a flow source.*, destination.*, network.* */
 static void fwdfmt_jrecord(struct fwdfmt *f, const struct conn_record *rec, const char *user)
 {
+	char la[CONN_ADDR_TEXT], ra[CONN_ADDR_TEXT];
 	struct jsonbuf *b = &f->json;
 	const char *proto;
 	char num[24];
@@ -532,7 +536,7 @@ static void fwdfmt_jrecord(struct fwdfmt *f, const struct conn_record *rec, cons
 	if (rec->direction != CONN_EXEC) {
 		fwdfmt_ju64(b, "conns", rec->conns);
 		if (!fwdfmt_is_ip(rec))
-			fwdfmt_jstr(b, "interface", rec->laddr);
+			fwdfmt_jstr(b, "interface", conn_laddr_text(rec, la));
 		if (!fwdfmt_proto(rec->protocol))
 			fwdfmt_jnum(b, "protocol", rec->protocol);
 	}
@@ -542,7 +546,7 @@ static void fwdfmt_jrecord(struct fwdfmt *f, const struct conn_record *rec, cons
 	/* ECS: source is the side that opened the connection. */
 	fwdfmt_jobj(b, "source");
 	if (fwdfmt_is_ip(rec))
-		fwdfmt_jstr(b, "ip", in ? rec->raddr : rec->laddr);
+		fwdfmt_jstr(b, "ip", in ? conn_raddr_text(rec, ra) : conn_laddr_text(rec, la));
 	if ((in ? rec->rport : rec->lport) > 0)
 		fwdfmt_jnum(b, "port", in ? rec->rport : rec->lport);
 	if (in)
@@ -551,7 +555,7 @@ static void fwdfmt_jrecord(struct fwdfmt *f, const struct conn_record *rec, cons
 	jsonbuf_end(b);
 	fwdfmt_jobj(b, "destination");
 	if (fwdfmt_is_ip(rec))
-		fwdfmt_jstr(b, "ip", in ? rec->laddr : rec->raddr);
+		fwdfmt_jstr(b, "ip", in ? conn_laddr_text(rec, la) : conn_raddr_text(rec, ra));
 	if ((in ? rec->lport : rec->rport) > 0)
 		fwdfmt_jnum(b, "port", in ? rec->lport : rec->rport);
 	if (!in)

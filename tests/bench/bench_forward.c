@@ -61,8 +61,9 @@ static struct conn_record *mkrec(int i)
 	conn_set(&rec->parent.cmdline, "bash -l");
 	conn_set(&rec->parent.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	conn_set(&rec->domain, "detectportal.firefox.com");
-	snprintf(rec->laddr, sizeof(rec->laddr), "192.0.2.%d", i % 200 + 1);
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.%d.%d", i / 250 % 250, i % 250);
+	rec->laddr = (struct conn_addr){ .family = AF_INET, .bytes = { 192, 0, 2, (uint8_t)(i % 200 + 1) } };
+	rec->raddr = (struct conn_addr){ .family = AF_INET,
+					 .bytes = { 198, 18, (uint8_t)(i / 250 % 250), (uint8_t)(i % 250) } };
 	rec->family = AF_INET;
 	rec->protocol = 6;
 	rec->lport = 30000 + i % 30000;

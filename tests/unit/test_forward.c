@@ -127,8 +127,9 @@ static struct conn_record *mkrec(int i)
 	conn_set(&rec->proc.exe, exe);
 	conn_set(&rec->proc.name, "prog");
 	conn_set(&rec->proc.sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.%d", i % 250 + 1);
-	snprintf(rec->laddr, sizeof(rec->laddr), "127.0.0.1");
+	snprintf(exe, sizeof(exe), "198.18.0.%d", i % 250 + 1);
+	conn_addr_parse(&rec->raddr, exe);
+	conn_addr_parse(&rec->laddr, "127.0.0.1");
 	rec->family = AF_INET;
 	rec->protocol = 6;
 	rec->rport = 443;

@@ -34,8 +34,8 @@ static struct conn_record *mkrec(const char *exe)
 	conn_set(&rec->parent.cmdline, "bash -l");
 	conn_set(&rec->parent.sha256, "!unavailable: too large");
 	conn_set(&rec->domain, "example.com");
-	snprintf(rec->laddr, sizeof(rec->laddr), "192.0.2.10");
-	snprintf(rec->raddr, sizeof(rec->raddr), "198.18.0.1");
+	conn_addr_parse(&rec->laddr, "192.0.2.10");
+	conn_addr_parse(&rec->raddr, "198.18.0.1");
 	rec->lport = 51000;
 	rec->rport = 443;
 	rec->family = AF_INET;
