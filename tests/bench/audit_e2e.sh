@@ -26,6 +26,20 @@
 #                 enterprise_rules.sh loaded (STIG, OSPP, PCI-DSS, ... and
 #                 other keys' connect and execve rules before ours); the
 #                 rules there before are put back after
+#   cost          the cost table against auditd (issue 21), the default:
+#                 auditd 3.0.9 `-f` writing its log (ENRICHED) with one
+#                 connect rule of its own key and no daemon of ours, then
+#                 the daemon audit-only ("Conntrack setup": "never"), auditd,
+#                 the full pipeline, auditd, the full pipeline with
+#                 `run --json`, auditd: each on the same load (N connects
+#                 from AUDIT_E2E_COST_P processes at full speed). CPU is
+#                 schedstat over the load plus a 3 s flush, minus the
+#                 process's own idle rate measured for 2 s before the load;
+#                 auditd's figure is the median of its four runs; PSS is the
+#                 highest Pss of /proc/PID/smaps_rollup sampled during the
+#                 load; lost sums the three loss counters, recorded is the
+#                 delta of correlation's connects and missing/dropped are
+#                 what did not get through to the database queue.
 # Next to auditd each row also gives auditd's own CPU per 1,000 connects
 # over the same interval and the ratio daemon / auditd.
 # The daemon runs its whole pipeline (conntrack through our nft table from
@@ -36,9 +50,14 @@
 # rule with key auditsnitch and no nft table of ours is left behind
 # (removing leftovers of ours). Never fails on a figure, only when it
 # cannot run or leaves something behind.
+# The default (cost only) takes about 1.5 minutes; every set-up with every
+# rate takes several more.
 # Environment: AUDIT_E2E_N (20000), AUDIT_E2E_P (4), AUDIT_E2E_RATES
 # ("0 12000 10000 5000"; 0 = as fast as the generator goes),
-# AUDIT_E2E_AUDITD (1), AUDIT_E2E_SETUPS ("auto auto+json multicast"),
+# AUDIT_E2E_AUDITD (1), AUDIT_E2E_SETUPS ("cost"; any of "cost floor audit
+# auto auto+json multicast ruleset"), AUDIT_E2E_COST_P (2, processes of the
+# cost table's load), AUDIT_E2E_COST_FLUSH (3, seconds counted after the
+# load), AUDIT_E2E_COST_IDLE (2, seconds of idle measured before it),
 # AUDIT_E2E_PERF=1 records `perf record -g` of the
 # daemon during the run at AUDIT_E2E_PERF_RATE (default 0, full speed) into
 # the state dir (kept, path printed).
@@ -53,7 +72,14 @@ N=${AUDIT_E2E_N:-20000}
 P=${AUDIT_E2E_P:-4}
 RATES=${AUDIT_E2E_RATES:-"0 12000 10000 5000"}
 want_auditd=${AUDIT_E2E_AUDITD:-1}
-SETUPS=${AUDIT_E2E_SETUPS:-"floor audit auto auto+json multicast ruleset"}
+SETUPS=${AUDIT_E2E_SETUPS:-"cost"}
+COST_P=${AUDIT_E2E_COST_P:-2}
+COST_FLUSH=${AUDIT_E2E_COST_FLUSH:-3}
+COST_IDLE=${AUDIT_E2E_COST_IDLE:-2}
+# auditd's own connect rule in the cost table (removed by the trap).
+AUDITD_KEY=asn_cost_auditd
+AUDITD_RULE="always,exit -F arch=b64 -S connect -F key=$AUDITD_KEY"
+auditd_rule_on=0
 want_perf=${AUDIT_E2E_PERF:-0}
 KEY=auditsnitch
 # As installed: the daemon loads our nft table from here so conntrack flows
@@ -157,6 +183,7 @@ cleanup() {
 	[ -n "$dpid" ] && stop_pid "$dpid"
 	[ -n "$apid" ] && stop_pid "$apid"
 	[ -n "$floorpid" ] && stop_pid "$floorpid"
+	[ "$auditd_rule_on" = 1 ] && auditctl -d $AUDITD_RULE >/dev/null 2>&1
 	left=$(our_leftover_rules)
 	if [ -n "$left" ]; then
 		echo "audit_e2e: removing rules left behind: $(echo "$left" | wc -l)"
@@ -444,6 +471,148 @@ floor_setup() {
 	done
 	remove_our_rules
 }
+
+# ---- cost: the table against auditd (issue 21) ----
+
+# cost_status FILE: the daemon's status object into FILE.
+cost_status() {
+	"$AUDITSNITCH" -d "$dir" status --json > "$1" 2>/dev/null
+}
+# cost_stat FILE SECTION KEY: one counter of a status section (0 if absent).
+cost_stat() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+def find(o, sec):
+    if isinstance(o, dict):
+        if sec in o and isinstance(o[sec], dict):
+            return o[sec]
+        for v in o.values():
+            r = find(v, sec)
+            if r is not None:
+                return r
+    return None
+try:
+    o = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    o = {}
+s = find(o, sys.argv[2]) or {}
+v = s.get(sys.argv[3], 0)
+print(int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0)
+PY
+}
+# pss_kib PID: its proportional set size (shared pages split among sharers).
+pss_kib() {
+	awk '/^Pss:/ {print $2; exit}' "/proc/$1/smaps_rollup" 2>/dev/null
+}
+
+# cost_load PID: idle rate of PID for COST_IDLE s, then the load and
+# COST_FLUSH s; prints "cpu_ms connects reached pss_kib" (cpu minus idle).
+cost_load() {
+	local pid=$1 i0 i1 t0 t1 n0 n1 e0 e1 lg pss=0 p out
+	i0=$(cpu_ns "$pid"); t0=$(date +%s%N)
+	sleep "$COST_IDLE"
+	i1=$(cpu_ns "$pid"); t1=$(date +%s%N)
+	n0=$(cpu_ns "$pid"); e0=$(date +%s%N)
+	"$loadgen" -n "$N" -p "$COST_P" -r 0 -t 60 > "$tmp/cost.loadgen" &
+	lg=$!
+	while kill -0 "$lg" 2>/dev/null; do
+		p=$(pss_kib "$pid")
+		[ -n "$p" ] && [ "$p" -gt "$pss" ] && pss=$p
+		sleep 0.1
+	done
+	wait "$lg"
+	sleep "$COST_FLUSH"
+	n1=$(cpu_ns "$pid"); e1=$(date +%s%N)
+	out=$(cat "$tmp/cost.loadgen")
+	awk -v idle="$((i1 - i0))" -v idle_t="$((t1 - t0))" -v ns="$((n1 - n0))" -v t="$((e1 - e0))" \
+		-v c="$(echo "$out" | grep -o 'connects=[0-9]*' | cut -d= -f2)" \
+		-v r="$(echo "$out" | grep -o ' rate=[0-9]*' | cut -d= -f2)" -v pss="$pss" \
+		'BEGIN { cpu = (ns - (idle_t ? idle * t / idle_t : 0)) / 1e6; if (cpu < 0) cpu = 0
+		         printf "%.0f %d %d %d\n", cpu, c, r, pss }'
+}
+
+# cost_auditd: auditd alone with its own connect rule on the load; appends
+# its CPU ms to $tmp/auditd.ms and prints it.
+cost_auditd() {
+	local res
+	if [ "$(kernel_status pid)" != 0 ]; then
+		echo "audit_e2e: cost: an audit daemon (pid $(kernel_status pid)) is registered" >&2
+		return 1
+	fi
+	start_auditd log || { echo "audit_e2e: cost: the private auditd did not register" >&2; stop_pid "$apid"; apid=""; return 1; }
+	auditctl -a $AUDITD_RULE >/dev/null && auditd_rule_on=1
+	sleep 0.5
+	res=$(cost_load "$apid")
+	auditctl -d $AUDITD_RULE >/dev/null 2>&1
+	auditd_rule_on=0
+	stop_pid "$apid"
+	apid=""
+	rm -f "$tmp/auditd/audit.log"*
+	echo "${res%% *}" >> "$tmp/auditd.ms"
+	printf '  auditd run %d: %s ms for %s connects at %s/s\n' "$(grep -c . "$tmp/auditd.ms")" \
+		"${res%% *}" "$(echo "$res" | cut -d' ' -f2)" "$(echo "$res" | cut -d' ' -f3)"
+}
+
+# cost_daemon LABEL JSON: one fresh daemon on the load; appends a row
+# "label cpu_ms connects reached pss lost recorded dropped" to $tmp/cost.rows.
+cost_daemon() {
+	local res s0="$tmp/cost.s0" s1="$tmp/cost.s1" lost rec drop k
+	start_daemon auto "$2" || { status=1; return 1; }
+	cost_status "$s0"
+	res=$(cost_load "$dpid")
+	sleep 1.2 # the kernel's lost counter is polled once a second
+	cost_status "$s1"
+	lost=0
+	for k in lost_kernel lost_enobufs lost_serial_gaps; do
+		lost=$((lost + $(cost_stat "$s1" audit $k) - $(cost_stat "$s0" audit $k)))
+	done
+	rec=$(( $(cost_stat "$s1" correlation connects) - $(cost_stat "$s0" correlation connects) ))
+	drop=0
+	for k in dropped records_dropped; do
+		drop=$((drop + $(cost_stat "$s1" correlation $k) - $(cost_stat "$s0" correlation $k)))
+	done
+	drop=$((drop + $(cost_stat "$s1" database dropped) - $(cost_stat "$s0" database dropped)))
+	stop_daemon
+	echo "$1 $res $lost $rec $drop" >> "$tmp/cost.rows"
+	printf '  %s: %s ms for %s connects at %s/s, PSS %s KiB, lost %s, recorded %s, dropped %s\n' \
+		"$1" ${res%% *} "$(echo "$res" | cut -d' ' -f2)" "$(echo "$res" | cut -d' ' -f3)" \
+		"$(echo "$res" | cut -d' ' -f4)" "$lost" "$rec" "$drop"
+}
+
+# cost_table: auditd before, between and after the three modes; the table.
+cost_table() {
+	local med
+	if [ "$want_auditd" != 1 ] || ! command -v auditd >/dev/null 2>&1; then
+		echo "# cost: skipped (AUDIT_E2E_AUDITD=0 or no auditd; scripts/install-deps installs it)"
+		return 0
+	fi
+	command -v python3 >/dev/null 2>&1 || { echo "# cost: skipped (no python3)"; return 0; }
+	: > "$tmp/auditd.ms"
+	: > "$tmp/cost.rows"
+	echo "# cost: $N connects from $COST_P processes at full speed per run; $(auditd -v 2>&1 | head -1)"
+	cost_auditd || status=1
+	cost_daemon "audit-only" noct
+	cost_auditd || status=1
+	cost_daemon "full" plain
+	cost_auditd || status=1
+	cost_daemon "full+json" json
+	cost_auditd || status=1
+	med=$(sort -n "$tmp/auditd.ms" | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+	echo
+	echo "cost (issue 21): daemon CPU over the load + ${COST_FLUSH} s flush, idle subtracted; auditd: median of $(grep -c . "$tmp/auditd.ms") runs ($(tr '\n' ' ' < "$tmp/auditd.ms" | sed 's/ $//') ms)"
+	printf '| %-10s | %8s | %7s | %9s | %6s | %9s | %8s | %4s | %8s | %7s |\n' mode "connects" "rate/s" "daemon ms" "auditd" ratio "PSS MiB" lost recorded dropped
+	printf '|%s|\n' "------------|----------|---------|-----------|--------|-----------|----------|------|----------|---------"
+	awk -v med="$med" '{
+		printf "| %-10s | %8d | %7d | %9d | %6d | %9.3f | %8.1f | %4d | %8d | %7d |\n",
+			$1, $3, $4, $2, med, med ? $2 / med : 0, $5 / 1024, $6, $7, $8 }' "$tmp/cost.rows"
+	awk -v med="$med" '
+		$1 == "full" { full = $2 } $1 == "full+json" { json = $2; c = $3 }
+		END { if (c) printf "live feed: run --json adds %.2f ms per 1,000 connects (target <= 2)\n", (json - full) * 1000 / c }' "$tmp/cost.rows"
+	echo "targets: audit-only <= 0.15 x auditd, full <= 0.25 x auditd, PSS <= 5 MiB, lost 0, recorded = connects, dropped 0"
+}
+
+case " $SETUPS " in *" cost "*) cost_table ;; esac
+[ "$SETUPS" = cost ] && exit $status
 
 header
 : > "$tmp/rows"
