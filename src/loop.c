@@ -21,6 +21,7 @@
 
 #define LOOP_MAX_EVENTS 64
 #define LOOP_MAX_SIGNALS 8
+#define LOOP_MAX_AFTER 4
 
 enum loop_kind { LOOP_FD, LOOP_TIMER, LOOP_SIGNALFD };
 
@@ -47,6 +48,11 @@ struct loop_signal {
 	void *data;
 };
 
+struct loop_after {
+	loop_after_cb cb;
+	void *data;
+};
+
 struct loop {
 	int epfd;
 	int sigfd;
@@ -61,6 +67,8 @@ struct loop {
 	int status;
 	uint64_t iterations;
 	long coalesce_us;
+	struct loop_after after[LOOP_MAX_AFTER];
+	size_t nafter;
 };
 
 int loop_new(struct loop **ret)
@@ -348,6 +356,8 @@ int loop_run(struct loop *loop)
 			loop_dispatch(loop, events[i].data.ptr, events[i].events);
 		loop->dispatching = false;
 		loop_reap(loop);
+		for (i = 0; i < (int)loop->nafter; i++)
+			loop->after[i].cb(loop, loop->after[i].data);
 		if (loop->fd_ready && !loop->backlog && loop->coalesce_us > 0 && !loop->quit) {
 			/* Let the next input gather; see loop_set_coalesce. */
 			struct timespec ts = { 0, loop->coalesce_us * 1000L };
@@ -356,6 +366,30 @@ int loop_run(struct loop *loop)
 		}
 	}
 	return loop->status;
+}
+
+int loop_add_after(struct loop *loop, loop_after_cb cb, void *data)
+{
+	if (loop->nafter == LOOP_MAX_AFTER)
+		return -ENOSPC;
+	loop->after[loop->nafter].cb = cb;
+	loop->after[loop->nafter].data = data;
+	loop->nafter++;
+	return 0;
+}
+
+void loop_del_after(struct loop *loop, loop_after_cb cb, void *data)
+{
+	size_t i;
+
+	for (i = 0; i < loop->nafter; i++) {
+		if (loop->after[i].cb == cb && loop->after[i].data == data) {
+			memmove(&loop->after[i], &loop->after[i + 1],
+				(loop->nafter - i - 1) * sizeof(loop->after[0]));
+			loop->nafter--;
+			return;
+		}
+	}
 }
 
 void loop_note_backlog(struct loop *loop)

@@ -65,6 +65,14 @@ void loop_set_coalesce(struct loop *loop, long usec);
  * latency of other fds without capping throughput.
  */
 void loop_note_backlog(struct loop *loop);
+/*
+ * cb runs after every iteration's callbacks (before any coalescing pause):
+ * where a sink writes what those callbacks queued in one system call.
+ * At most 4; -ENOSPC beyond. loop_del_after removes it (not from inside cb).
+ */
+typedef void (*loop_after_cb)(struct loop *loop, void *data);
+int loop_add_after(struct loop *loop, loop_after_cb cb, void *data);
+void loop_del_after(struct loop *loop, loop_after_cb cb, void *data);
 /* Makes loop_run return status after the current callback. */
 void loop_quit(struct loop *loop, int status);
 
