@@ -589,7 +589,7 @@ cost_table() {
 	command -v python3 >/dev/null 2>&1 || { echo "# cost: skipped (no python3)"; return 0; }
 	: > "$tmp/auditd.ms"
 	: > "$tmp/cost.rows"
-	echo "# cost: $N connects from $COST_P processes at full speed per run; $(auditd -v 2>&1 | head -1)"
+	echo "# cost: $N connects from $COST_P processes at full speed per run; $(auditctl -v 2>&1 | head -1)"
 	cost_auditd || status=1
 	cost_daemon "audit-only" noct
 	cost_auditd || status=1
