@@ -41,9 +41,9 @@ static struct conn_record *test_record(void)
 	rec->family = 2;
 	rec->protocol = 6;
 	rec->direction = 0;
-	strcpy(rec->laddr, "10.0.0.1");
+	conn_addr_parse(&rec->laddr, "10.0.0.1");
 	rec->lport = 40000;
-	strcpy(rec->raddr, "93.184.216.34");
+	conn_addr_parse(&rec->raddr, "93.184.216.34");
 	rec->rport = 443;
 	conn_set(&rec->domain, "example.com");
 	rec->conns = 1;
