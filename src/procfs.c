@@ -77,6 +77,7 @@ static int procfs_read_small(struct procfs *pf, pid_t pid, const char *name, cha
 {
 	char path[64];
 	size_t got = 0;
+	ssize_t n;
 	int fd, r;
 
 	if (pid <= 0)
@@ -85,18 +86,12 @@ static int procfs_read_small(struct procfs *pf, pid_t pid, const char *name, cha
 	fd = openat(pf->rootfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return procfs_err(errno);
-	while (got < max - 1) {
-		ssize_t n = read(fd, buf + got, max - 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = procfs_err(errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	n = util_read_fill(fd, buf, max - 1);
+	if (n < 0) {
+		r = procfs_err((int)-n);
+		goto out;
 	}
+	got = (size_t)n;
 	buf[got] = '\0';
 	*len = got;
 	r = 0;
@@ -164,6 +159,7 @@ int procfs_read_cmdline(struct procfs *pf, pid_t pid, char **ret, bool *truncate
 	char *buf = NULL;
 	size_t got = 0;
 	bool cut = false;
+	ssize_t n;
 	int fd, r;
 
 	if (pid <= 0)
@@ -173,22 +169,16 @@ int procfs_read_cmdline(struct procfs *pf, pid_t pid, char **ret, bool *truncate
 	if (fd < 0)
 		return procfs_err(errno);
 	buf = xmalloc(PROCFS_CMDLINE_MAX + 1);
-	for (;;) {
-		ssize_t n = read(fd, buf + got, PROCFS_CMDLINE_MAX - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = procfs_err(errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == PROCFS_CMDLINE_MAX) {
-			char c;
-			cut = read(fd, &c, 1) == 1;
-			break;
-		}
+	n = util_read_fill(fd, buf, PROCFS_CMDLINE_MAX);
+	if (n < 0) {
+		r = procfs_err((int)-n);
+		goto out;
+	}
+	got = (size_t)n;
+	if (got == PROCFS_CMDLINE_MAX) {
+		char c;
+
+		cut = read(fd, &c, 1) == 1;
 	}
 	/* argv is NUL-separated with a trailing NUL: join with spaces. */
 	while (got > 0 && buf[got - 1] == '\0')

@@ -180,6 +180,25 @@ out:
 	return r;
 }
 
+ssize_t util_read_fill(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int util_read_file(int dirfd, const char *name, size_t max_len, char **ret, size_t *ret_len)
 {
 	struct stat st;
@@ -216,16 +235,14 @@ int util_read_file(int dirfd, const char *name, size_t max_len, char **ret, size
 			cap *= 2;
 			buf = xrealloc(buf, cap + 1);
 		}
-		n = read(fd, buf + len, cap - len);
+		n = util_read_fill(fd, buf + len, cap - len);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
+			r = (int)n;
 			goto out;
 		}
-		if (n == 0)
-			break;
 		len += (size_t)n;
+		if (len < cap)
+			break;
 	}
 	if (len > max_len) {
 		r = -EFBIG;

@@ -83,6 +83,12 @@ int util_write_atomic(int dirfd, const char *name, const void *buf, size_t len, 
  */
 int util_read_file(int dirfd, const char *name, size_t max_len, char **ret, size_t *ret_len);
 
+/*
+ * read() until len bytes or end of file, past EINTR: the bytes read (fewer
+ * than len only at end of file) or -errno.
+ */
+ssize_t util_read_fill(int fd, void *buf, size_t len);
+
 /* write() until done or error; returns 0 or -errno. */
 int util_write_all(int fd, const void *buf, size_t len);
 

@@ -987,11 +987,24 @@ out:
 	return r;
 }
 
+/* The group index (idx - 1) in the one row st gives: 0, -ENOENT or -EIO. */
+static int viewdata_step_index(sqlite3_stmt *st, int64_t *index)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return -EIO;
+	*index = sqlite3_column_int64(st, 0) - 1;
+	return 0;
+}
+
 int viewdata_find_key(struct viewdata *d, sqlite3_value *key, int64_t *index)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[128];
-	int r = -EIO, rc;
+	int r = -EIO;
 
 	if (d->table < 0)
 		return -ENOENT;
@@ -1000,13 +1013,7 @@ int viewdata_find_key(struct viewdata *d, sqlite3_value *key, int64_t *index)
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_value(st, 1, key) != SQLITE_OK)
 		goto out;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = -ENOENT;
-	else if (rc == SQLITE_ROW) {
-		*index = sqlite3_column_int64(st, 0) - 1;
-		r = 0;
-	}
+	r = viewdata_step_index(st, index);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -1016,7 +1023,7 @@ int viewdata_search(struct viewdata *d, const char *text, int64_t from, int64_t 
 {
 	sqlite3_stmt *st = NULL;
 	char sql[256];
-	int r = -EIO, rc;
+	int r = -EIO;
 
 	if (d->table < 0)
 		return -ENOENT;
@@ -1031,13 +1038,7 @@ int viewdata_search(struct viewdata *d, const char *text, int64_t from, int64_t 
 	    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, from + 1) != SQLITE_OK)
 		goto out;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = -ENOENT;
-	else if (rc == SQLITE_ROW) {
-		*index = sqlite3_column_int64(st, 0) - 1;
-		r = 0;
-	}
+	r = viewdata_step_index(st, index);
 out:
 	sqlite3_finalize(st);
 	return r;
