@@ -55,6 +55,7 @@
 #include "json.h"
 #include "loop.h"
 #include "notify.h"
+#include "privsep.h"
 #include "records.h"
 #include "util.h"
 
@@ -66,6 +67,7 @@
 
 /* The wire format (enum notify_msg_type, struct notify_wire) is in notify.h. */
 _Static_assert(sizeof(struct notify_wire) == 16, "wire header is 16 bytes");
+_Static_assert(NOTIFY_HELPER_FD == PRIVSEP_HELPER_FD, "the helper socket is where privsep_exec puts it");
 
 bool notify_ratelimit_allow(struct notify_ratelimit *rl, uint64_t now_ms, uint64_t window_ms,
 			    unsigned int burst)
@@ -645,43 +647,6 @@ static void notify_event_cb(struct loop *loop, int fd, uint32_t events, void *da
 	notify_watch_out(n, more);
 }
 
-/* Closes every fd but keep (>= 3); 0, 1 and 2 are /dev/null by then. */
-static void notify_close_fds(int keep)
-{
-	DIR *d;
-	struct dirent *de;
-	int fds[1024];
-	size_t nfds = 0;
-
-#ifdef SYS_close_range
-	if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
-	    syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
-		return;
-#endif
-	/* Older kernels: list /proc/self/fd in rounds (closing while reading is unsafe). */
-	for (int round = 0; round < 64; round++) {
-		d = opendir("/proc/self/fd");
-		if (!d)
-			break;
-		nfds = 0;
-		while ((de = readdir(d)) && nfds < ARRAY_SIZE(fds)) {
-			long long v;
-
-			if (util_parse_ll(de->d_name, 3, 0x7fffffff, &v) == 0 && v != keep &&
-			    v != dirfd(d))
-				fds[nfds++] = (int)v;
-		}
-		closedir(d);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (nfds == 0)
-			return;
-	}
-	for (int fd = 3; fd < 65536; fd++)
-		if (fd != keep)
-			close(fd);
-}
-
 /* Sends a packet to the daemon (blocking: the daemon always reads). */
 static void notify_child_reply(int sock, uint16_t type, uint32_t id, uint8_t flag, const char *text)
 {
@@ -697,27 +662,6 @@ static void notify_child_reply(int sock, uint16_t type, uint32_t id, uint8_t fla
 	memcpy(buf + sizeof(w), text, l);
 	while (send(sock, buf, w.len, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
-}
-
-/*
- * Drops root for good: groups, gid, uid, then proves that neither can be
- * regained. Returns only on success; the caller _exits otherwise.
- */
-static int notify_child_drop(uid_t uid, gid_t gid)
-{
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-
-	if (geteuid() != 0)
-		return getuid() == uid && geteuid() == uid ? 0 : -EPERM;
-	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-		return -errno;
-	if (setresuid(0, 0, 0) != -1 || setresgid(0, 0, 0) != -1 || setgroups(0, NULL) != -1)
-		return -EPERM;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
-	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid)
-		return -EPERM;
-	return 0;
 }
 
 struct notify_child_msg {
@@ -1076,46 +1020,7 @@ static void notify_child_run(int sock, uid_t uid, const char *address)
 }
 
 /*
- * The forked child, in a multithreaded daemon: only async-signal-safe
- * calls until the exec (the other threads' locks are frozen in this copy).
- * Leaves the socket on fd 3 and /dev/null on 0-2, closes everything else,
- * and execs the helper image (exe_fd: the daemon's own executable, opened
- * when the notifier was made) with an empty environment. Never returns.
- */
-static void notify_child_exec(int sock, int exe_fd, char *const argv[]) __attribute__((noreturn));
-static void notify_child_exec(int sock, int exe_fd, char *const argv[])
-{
-	static char *const empty_env[] = { NULL };
-	sigset_t none;
-	int null;
-
-	/* The daemon blocks signals for its signalfd; the helper wants defaults. */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	/* fds 3 and 4: the socket and the image; moved up first so dup2 cannot clobber them. */
-	sock = fcntl(sock, F_DUPFD, 10);
-	exe_fd = fcntl(exe_fd, F_DUPFD, 10);
-	if (sock < 0 || exe_fd < 0 || dup2(sock, NOTIFY_HELPER_FD) < 0 || dup2(exe_fd, 4) < 0)
-		_exit(126);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-		_exit(126);
-	/* Close-on-exec for the image, not for the socket the helper keeps. */
-	if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0 || fcntl(NOTIFY_HELPER_FD, F_SETFD, 0) < 0)
-		_exit(126);
-#ifdef SYS_close_range
-	(void)syscall(SYS_close_range, 5U, ~0U, 0U);
-#endif
-	fexecve(4, argv, empty_env);
-	_exit(127);
-}
-
-/*
- * The helper image, started by notify_child_exec with the socket on fd 3
+ * The helper image, started by privsep_exec with the socket on fd 3
  * and argv { "auditsnitch-notify", NOTIFY_HELPER_COMMAND, UID, GID,
  * ADDRESS, PARENT }: a fresh process that never held the daemon's memory
  * (configuration, other users' command lines). It drops root for good,
@@ -1139,10 +1044,10 @@ int notify_helper_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Exec'd through an fd, our comm would be "4"; say what we are in ps and top. */
 	(void)prctl(PR_SET_NAME, "asn-notify", 0, 0, 0);
-	notify_close_fds(sock);
+	privsep_close_fds(sock);
 	/* Never compete with the daemon's loop for a CPU (woken by each send). */
 	(void)setpriority(PRIO_PROCESS, 0, 10);
-	r = notify_child_drop((uid_t)uid, (gid_t)gid);
+	r = privsep_drop((uid_t)uid, (gid_t)gid);
 	if (r < 0) {
 		char *t = xasprintf("cannot drop privileges to uid %lld gid %lld: %s; no notifications",
 				    uid, gid, strerror(-r));
@@ -1222,7 +1127,7 @@ static void notify_start_child(struct notify *n)
 
 		pid = fork();
 		if (pid == 0)
-			notify_child_exec(sv[1], n->exe_fd, argv);
+			privsep_exec(sv[1], n->exe_fd, argv);
 	}
 	free(address);
 	close(sv[1]);
