@@ -18,6 +18,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "notify.h"
+#include "vt.h"
 #include "paths.h"
 #include "query.h"
 #include "view/view.h"
@@ -382,6 +383,8 @@ int main(int argc, char **argv)
 	/* The notifier's helper image (notify.h): started by the daemon only, not a command. */
 	if (argc > 1 && strcmp(argv[1], NOTIFY_HELPER_COMMAND) == 0)
 		return notify_helper_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], VT_HELPER_COMMAND) == 0)
+		return vt_helper_main(argc, argv);
 	daemon_register_validators();
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:d:hV", longopts, NULL)) != -1) {
