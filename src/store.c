@@ -62,13 +62,14 @@
 	" d.domain AS domain, ra.addr AS ip, c.rport AS port, c.uid AS uid," \
 	" c.conns AS events, p.exe AS parent, c.protocol AS protocol," \
 	" c.direction AS direction, c.lport AS lport, la.addr AS laddr," \
-	" c.send AS send, c.recv AS recv" \
+	" c.send AS send, c.recv AS recv, v.malicious AS vt_malicious" \
 	" FROM connections c" \
 	" LEFT JOIN executables e ON e.id = c.exe_id" \
 	" LEFT JOIN executables p ON p.id = c.pexe_id" \
 	" LEFT JOIN domains d ON d.id = c.domain_id" \
 	" LEFT JOIN addresses ra ON ra.id = c.raddr_id" \
-	" LEFT JOIN addresses la ON la.id = c.laddr_id"
+	" LEFT JOIN addresses la ON la.id = c.laddr_id" \
+	" LEFT JOIN vt_results v ON v.sha256 = e.sha256"
 
 /*
  * The schema, version 1 (store.h describes the tables and their rules).
@@ -176,6 +177,21 @@
 	"CREATE TABLE time_sums(contime INTEGER PRIMARY KEY, conns INTEGER NOT NULL," \
 	" send INTEGER NOT NULL, recv INTEGER NOT NULL);"
 
+/*
+ * VirusTotal (issue 19): vt_results, one row per sha256 looked up (part of
+ * the contract: counts NULL until known, analysis_date unix seconds or
+ * NULL, status "found", "not found", "uploaded", "too large" or "failed",
+ * checked the unix time of the answer; connections_flat shows malicious as
+ * vt_malicious); vt_queue, the hashes still to look up, vt.c's own so the
+ * queue survives a restart.
+ */
+#define STORE_TABLES_VT \
+	"CREATE TABLE vt_results(sha256 TEXT PRIMARY KEY, malicious INTEGER," \
+	" suspicious INTEGER, harmless INTEGER, undetected INTEGER, analysis_date INTEGER," \
+	" status TEXT NOT NULL, checked INTEGER NOT NULL);" \
+	"CREATE TABLE vt_queue(sha256 TEXT PRIMARY KEY, added INTEGER NOT NULL," \
+	" tries INTEGER NOT NULL, next_try INTEGER NOT NULL, action INTEGER NOT NULL);"
+
 /* The contract's view connections (DESIGN.md), its triggers, and connections_flat. */
 #define STORE_VIEWS \
 	"CREATE VIEW connections AS SELECT r.contime AS contime, f.exe_id AS exe_id," \
@@ -196,7 +212,8 @@
 
 static const char store_schema_v1[] =
 	"PRAGMA application_id = " STRINGIFY(STORE_APPLICATION_ID) ";"
-	STORE_TABLES_LOOKUP STORE_TABLES_ROWS STORE_TABLES_SUMS STORE_VIEWS;
+	STORE_TABLES_LOOKUP STORE_TABLES_ROWS STORE_TABLES_SUMS STORE_TABLES_VT
+	STORE_VIEWS;
 
 /* eport_sums' rows from conn_rows (a WHERE may follow, then GROUP BY 1, 2). */
 #define EPORT_SUMS_SELECT \

@@ -165,7 +165,11 @@ static void test_schema(void)
 	free(s);
 	s = q_text(db, "SELECT group_concat(name, ',') FROM pragma_table_info('connections_flat')");
 	is_str(s, "exe,name,cmdline,sha256,contime,domain,ip,port,uid,events,parent,protocol,"
-	       "direction,lport,laddr,send,recv", "schema: connections_flat columns");
+	       "direction,lport,laddr,send,recv,vt_malicious", "schema: connections_flat columns");
+	free(s);
+	s = q_text(db, "SELECT group_concat(name, ',') FROM pragma_table_info('vt_results')");
+	is_str(s, "sha256,malicious,suspicious,harmless,undetected,analysis_date,status,checked",
+	       "schema: vt_results columns");
 	free(s);
 	ok(fstatat(dirfd_, "s1.db", &sb, 0) == 0 && (sb.st_mode & 0777) == 0640,
 	   "schema: file mode 0640 (got %o)", sb.st_mode & 0777);
