@@ -57,6 +57,10 @@ enum config_type {
 	  "upload unknown executables to VirusTotal") \
 	X(VT_REQUEST_LIMIT, "VT request limit (seconds)", CONFIG_INT, 15, 1, 86400, NULL, \
 	  "minimum seconds between VirusTotal requests") \
+	X(VT_API_URL, "VT API URL", CONFIG_STRING, 0, 0, 0, "https://www.virustotal.com/api/v3", \
+	  "VirusTotal v3 API base URL (https:// only; a mirror or a test server)") \
+	X(VT_CA_FILE, "VT CA file", CONFIG_STRING, 0, 0, 0, "", \
+	  "CA certificates to trust for \"VT API URL\" (empty: the system store)") \
 	X(AUDIT_MODE, "Audit mode", CONFIG_ENUM, 0, 0, 0, "auto|multicast|daemon", \
 	  "how audit records are read: auto, multicast or daemon") \
 	X(AUDIT_BACKLOG_LIMIT, "Audit backlog limit", CONFIG_INT, 8192, 64, 4194304, NULL, \

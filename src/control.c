@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "rulecheck.h"
 #include "util.h"
+#include "vt.h"
 
 #ifndef PKGDATADIR
 #define PKGDATADIR "/usr/local/share/auditsnitch"
@@ -437,6 +438,12 @@ int control_check_config(const struct daemon_opts *opts, bool print)
 		status = EX_CONFIG;
 		goto out;
 	} else {
+		char *exposed = vt_key_exposed(paths_config_file(paths),
+					       config_string(cfg, CONFIG_VT_API_KEY)[0] != '\0');
+
+		if (exposed)
+			fprintf(stderr, "auditsnitch: warning: %s\n", exposed);
+		free(exposed);
 		printf("%s: configuration OK\n", paths_config_file(paths));
 		status = 0;
 	}

@@ -36,6 +36,7 @@
 #include "paths.h"
 #include "pipeline.h"
 #include "util.h"
+#include "vt.h"
 
 /*
  * See loop_set_coalesce. 3 ms, not 1: at 5,000 connects/s the loop took
@@ -292,6 +293,8 @@ static bool daemon_key_is_live(const char *key)
 	static const enum config_key live[] = {
 		CONFIG_SYSLOG, CONFIG_LOG_LEVEL, CONFIG_LOG_IGNORE, CONFIG_LOG_ADDRESSES,
 		CONFIG_LOG_COMMANDS, CONFIG_LOG_PORTS, CONFIG_HASH_SIZE_LIMIT, CONFIG_HASH_TIME_LIMIT,
+		CONFIG_VT_API_KEY, CONFIG_VT_API_URL, CONFIG_VT_CA_FILE, CONFIG_VT_FILE_UPLOAD,
+		CONFIG_VT_REQUEST_LIMIT,
 	};
 	size_t i;
 
@@ -490,6 +493,7 @@ void daemon_register_validators(void)
 	config_set_validator(CONFIG_LOG_IGNORE, daemon_validate_ignore);
 	config_set_validator(CONFIG_LOG_GROUP, daemon_validate_log_group);
 	config_set_validator(CONFIG_FORWARD, forward_validate);
+	vt_register_validators();
 }
 
 /*

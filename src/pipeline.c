@@ -56,6 +56,7 @@
 #include "records.h"
 #include "sockdiag.h"
 #include "util.h"
+#include "vt.h"
 #include "writer.h"
 
 #ifndef PKGDATADIR
@@ -104,6 +105,8 @@ struct pipeline {
 	/* What SIEM health events were last sent about (pipeline_forward_health). */
 	uint64_t fwd_lost, fwd_rules_restored;
 	int fwd_audit_mode;        /* -1 before the first check */
+	struct vt *vt;             /* VirusTotal lookups; NULL without a "VT API key" */
+	char *vt_settings;         /* the VT keys vt was made with, to see a reload change them */
 	uint64_t records_ignored;
 	uint64_t records_dropped;
 	/* Timers. */
@@ -212,6 +215,99 @@ static void pipeline_on_hash(uint64_t dev, uint64_t ino, const char *sha256, voi
 
 	if (p->corr)
 		correlate_hash_done(p->corr, dev, ino, sha256);
+	if (p->vt && sha256[0] != '!') {
+		struct exe_entry *e = p->exes ? exe_cache_lookup(p->exes, dev, ino) : NULL;
+
+		(void)vt_submit(p->vt, sha256, e ? exe_entry_fd(e) : -1);
+	}
+}
+
+/* ---- VirusTotal verdicts ---- */
+
+/*
+ * A verdict (loop thread): into record.json for every executable with that
+ * hash; a fresh one with malicious > 0 is a detection: exe.log, the log
+ * (syslog) and a critical notification naming the program and the counts.
+ */
+static void pipeline_on_vt_result(const struct vt_result *res, void *data)
+{
+	struct pipeline *p = data;
+	char *status = vt_result_text(res), *path, *body;
+	const char *exe = NULL;
+	struct records_detection det = { .time = util_wall_s() };
+
+	if (p->records)
+		(void)records_set_sha_status(p->records, res->sha256, status, &exe);
+	free(status);
+	if (!res->fresh || !res->has_counts || res->malicious <= 0)
+		return;
+	if (!exe)
+		exe = "(path unknown)";
+	path = util_escape_dup(exe, strlen(exe));
+	det.text = xasprintf("VirusTotal: %s sha256 %s: %lld malicious, %lld suspicious, "
+			     "%lld harmless, %lld undetected", path, res->sha256,
+			     (long long)res->malicious, (long long)res->suspicious,
+			     (long long)res->harmless, (long long)res->undetected);
+	log_warn("%s", det.text);
+	if (p->records && records_log_detection(p->records, &det) < 0)
+		log_warn("exe.log: cannot write: %s", strerror(errno));
+	body = records_markup_escape(det.text, strlen(det.text), RECORDS_NOTIFY_PATH_BYTES);
+	(void)notify_send(p->notify, NOTIFY_URGENCY_CRITICAL, "auditsnitch: VirusTotal detection",
+			  body);
+	free(body);
+	free(det.text);
+	free(path);
+}
+
+/* The VirusTotal thread's log messages, on the loop thread. */
+static void pipeline_vt_log(int level, const char *message, void *data)
+{
+	log_msg(level, "%s", message);
+}
+
+/* The VT keys of cfg as one string (the key included: never logged). */
+static char *pipeline_vt_settings(const struct config *cfg)
+{
+	return xasprintf("%s\n%s\n%s\n%d\n%lld", config_string(cfg, CONFIG_VT_API_KEY),
+			 config_string(cfg, CONFIG_VT_API_URL), config_string(cfg, CONFIG_VT_CA_FILE),
+			 config_bool(cfg, CONFIG_VT_FILE_UPLOAD),
+			 config_int(cfg, CONFIG_VT_REQUEST_LIMIT));
+}
+
+/* Starts the lookups when "VT API key" is set (after the writer: it made the tables). */
+static void pipeline_start_vt(struct pipeline *p)
+{
+	struct vt_config vc = {
+		.api_key = config_string(p->config, CONFIG_VT_API_KEY),
+		.api_url = config_string(p->config, CONFIG_VT_API_URL),
+		.ca_file = config_string(p->config, CONFIG_VT_CA_FILE),
+		.upload = config_bool(p->config, CONFIG_VT_FILE_UPLOAD),
+		.request_limit_s = (unsigned)config_int(p->config, CONFIG_VT_REQUEST_LIMIT),
+		.db_path = paths_db_file(p->paths),
+	};
+	int r;
+
+	if (p->vt_settings) {
+		explicit_bzero(p->vt_settings, strlen(p->vt_settings));
+		free(p->vt_settings);
+	}
+	p->vt_settings = pipeline_vt_settings(p->config);
+	char *exposed;
+
+	if (!vc.api_key[0])
+		return;
+	exposed = vt_key_exposed(paths_config_file(p->paths), true);
+	if (exposed)
+		log_warn("%s", exposed);
+	free(exposed);
+	if (!config_bool(p->config, CONFIG_DB_SQL_LOG))
+		log_warn("\"VT API key\" is set but \"DB sql log\" is false: the VirusTotal queue "
+			 "and results live in the database; lookups wait for it");
+	r = vt_new(p->loop, &vc, pipeline_on_vt_result, pipeline_vt_log, p, &p->vt);
+	if (r == -ENOTSUP)
+		log_warn("\"VT API key\" is set but this build has no libcurl: no VirusTotal lookups");
+	else if (r < 0)
+		log_error("cannot start the VirusTotal lookups: %s", strerror(-r));
 }
 
 /* ---- records -> filter -> sinks ---- */
@@ -512,7 +608,17 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 {
 	struct filter *filter = NULL;
 
+	char *vt_settings = pipeline_vt_settings(cfg);
+
 	p->config = cfg;
+	/* A new vt for new VT keys: also what lifts a pause after 401/403. */
+	if (p->vt_settings && strcmp(vt_settings, p->vt_settings) != 0) {
+		vt_free(p->vt);
+		p->vt = NULL;
+		pipeline_start_vt(p);
+	}
+	explicit_bzero(vt_settings, strlen(vt_settings));
+	free(vt_settings);
 	if (p->filter && pipeline_make_filter(cfg, &filter) == 0) {
 		filter_free(p->filter);
 		p->filter = filter;
@@ -941,6 +1047,7 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 	r = pipeline_start_writer(p);
 	if (r != 0)
 		goto out;
+	pipeline_start_vt(p);
 	r = pipeline_start_identity(p);
 	if (r != 0)
 		goto out;
@@ -1022,6 +1129,12 @@ void pipeline_free(struct pipeline *p)
 	p->corr = NULL;
 	corrsys_free(p->corrsys);
 	p->corrsys = NULL;
+	/* Queued hashes stay in the database for the next start. */
+	vt_free(p->vt);
+	p->vt = NULL;
+	if (p->vt_settings)
+		explicit_bzero(p->vt_settings, strlen(p->vt_settings));
+	free(p->vt_settings);
 	writer_free(p->writer);
 	p->writer = NULL;
 	/* After the writer: its last window's rows are forwarded too. */
@@ -1145,6 +1258,15 @@ void pipeline_stats_json(struct pipeline *p, struct jsonbuf *b)
 		jsonbuf_key(b, "notifications");
 		jsonbuf_begin(b);
 		notify_stats_json(&n, b);
+		jsonbuf_end(b);
+	}
+	if (p->vt) {
+		struct vt_stats v;
+
+		vt_stats(p->vt, &v);
+		jsonbuf_key(b, "virustotal");
+		jsonbuf_begin(b);
+		vt_stats_json(&v, b);
 		jsonbuf_end(b);
 	}
 	if (p->json) {

@@ -36,6 +36,7 @@
 #define RECORDS_SUMMARY_BYTES 96
 #define RECORDS_BASE_BYTES 256       /* braces and the three top-level members */
 #define RECORDS_UNSTORED_SLOTS 4096  /* programs reported while the record was full */
+#define RECORDS_EARLY_SLOTS 64       /* statuses that came before their hash was recorded */
 
 struct records_strlist {
 	char **items;
@@ -69,10 +70,17 @@ struct records_table {
 	struct records_node *first, *last;
 };
 
+/* A status set for a hash no executable had yet (records_set_sha_status). */
+struct records_early {
+	char *sha256, *status;
+};
+
 struct records {
 	int dirfd;
 	char *name;
 	char *new_hash_status;
+	struct records_early early[RECORDS_EARLY_SLOTS]; /* a ring: the oldest is forgotten */
+	unsigned early_next;
 	struct records_table exes, names;
 	cJSON *extra; /* other top-level members of record.json, kept as read */
 	bool dirty;
@@ -527,6 +535,10 @@ void records_free(struct records *r)
 	pthread_mutex_destroy(&r->log_lock);
 	free(r->name);
 	free(r->new_hash_status);
+	for (unsigned i = 0; i < RECORDS_EARLY_SLOTS; i++) {
+		free(r->early[i].sha256);
+		free(r->early[i].status);
+	}
 	free(r);
 }
 
@@ -706,6 +718,15 @@ char *records_limit_notice(struct records *r)
 			 r->name, r->bytes, r->max_bytes, r->exes.count);
 }
 
+/* The status a newly recorded hash gets: an early one, or new_hash_status. */
+static const char *records_early_status(const struct records *r, const char *sha256)
+{
+	for (unsigned i = 0; i < RECORDS_EARLY_SLOTS; i++)
+		if (r->early[i].sha256 && strcmp(r->early[i].sha256, sha256) == 0)
+			return r->early[i].status;
+	return r->new_hash_status;
+}
+
 int records_observe(struct records *r, const struct conn_record *rec, bool ignored,
 		    struct records_detection *out, size_t max)
 {
@@ -768,7 +789,7 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	 * budget: checked first so the two tables never disagree). A program
 	 * that does not fit is still reported, once while we run.
 	 */
-	status = unavailable ? RECORDS_UNAVAILABLE_STATUS : r->new_hash_status;
+	status = unavailable ? RECORDS_UNAVAILABLE_STATUS : records_early_status(r, sha);
 	if (!pair_known) {
 		bool en_has = en && records_strlist_has(&en->list, name);
 		bool nn_has = nn && records_strlist_has(&nn->list, exe);
@@ -839,6 +860,38 @@ int records_set_hash_status(struct records *r, const char *exe, const char *sha2
 		r->dirty = true;
 	}
 	return 0;
+}
+
+int records_set_sha_status(struct records *r, const char *sha256, const char *status,
+			   const char **exe)
+{
+	struct records_early *e;
+	bool found = false;
+
+	for (struct records_node *n = r->exes.first; n; n = n->later) {
+		if (!records_node_hash(n, sha256) ||
+		    records_set_hash_status(r, n->key, sha256, status) < 0)
+			continue;
+		if (!found && exe)
+			*exe = n->key;
+		found = true;
+	}
+	if (found)
+		return 0;
+	/* Its program is not recorded yet: records_observe takes the status from here. */
+	for (unsigned i = 0; i < RECORDS_EARLY_SLOTS; i++)
+		if (r->early[i].sha256 && strcmp(r->early[i].sha256, sha256) == 0) {
+			free(r->early[i].status);
+			r->early[i].status = xstrndup(status, RECORDS_MAX_STRING);
+			return -ENOENT;
+		}
+	e = &r->early[r->early_next];
+	r->early_next = (r->early_next + 1) % RECORDS_EARLY_SLOTS;
+	free(e->sha256);
+	free(e->status);
+	e->sha256 = xstrndup(sha256, RECORDS_MAX_STRING);
+	e->status = xstrndup(status, RECORDS_MAX_STRING);
+	return -ENOENT;
 }
 
 bool records_dirty(const struct records *r)

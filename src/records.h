@@ -143,6 +143,16 @@ void records_detection_clear(struct records_detection *d);
 int records_set_hash_status(struct records *r, const char *exe, const char *sha256,
 			    const char *status);
 
+/*
+ * Sets the status of sha256 for every executable recorded with it, and
+ * *exe (if not NULL) to the first of them (valid until the record
+ * changes). With none yet, returns -ENOENT and remembers the status
+ * (the last RECORDS_EARLY_SLOTS of them): an executable recorded later
+ * with that hash starts with it instead of new_hash_status. Loop thread.
+ */
+int records_set_sha_status(struct records *r, const char *sha256, const char *status,
+			   const char **exe);
+
 /* True when the record changed since the last snapshot or save. */
 bool records_dirty(const struct records *r);
 /* Marks the record changed again (after a failed records_write_snapshot). */

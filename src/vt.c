@@ -35,12 +35,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "caps.h"
+#include "config.h"
+#include "json.h"
 #include "loop.h"
 #include "privsep.h"
 #include "util.h"
@@ -1014,6 +1017,30 @@ void vt_stats(struct vt *vt, struct vt_stats *out)
 
 #endif
 
+void vt_stats_json(const struct vt_stats *s, struct jsonbuf *b)
+{
+	jsonbuf_kuint(b, "submitted", s->submitted);
+	jsonbuf_kuint(b, "queued", s->queued);
+	jsonbuf_kuint(b, "requests", s->requests);
+	jsonbuf_kuint(b, "found", s->found);
+	jsonbuf_kuint(b, "not_found", s->not_found);
+	jsonbuf_kuint(b, "uploaded", s->uploaded);
+	jsonbuf_kuint(b, "too_large", s->too_large);
+	jsonbuf_kuint(b, "auth_errors", s->auth_errors);
+	jsonbuf_kuint(b, "rate_limited", s->rate_limited);
+	jsonbuf_kuint(b, "server_errors", s->server_errors);
+	jsonbuf_kuint(b, "network_errors", s->network_errors);
+	jsonbuf_kuint(b, "malformed", s->malformed);
+	jsonbuf_kuint(b, "oversized", s->oversized);
+	jsonbuf_kuint(b, "helper_errors", s->helper_errors);
+	jsonbuf_kuint(b, "given_up", s->given_up);
+	jsonbuf_kuint(b, "inbox_dropped", s->inbox_dropped);
+	jsonbuf_kuint(b, "helper_starts", s->helper_restarts);
+	jsonbuf_kint(b, "helper_pid", s->helper_pid);
+	jsonbuf_kbool(b, "paused", s->paused);
+	jsonbuf_kuint(b, "next_request", s->next_request_s);
+}
+
 char *vt_result_text(const struct vt_result *res)
 {
 	if (!res->has_counts)
@@ -1021,4 +1048,47 @@ char *vt_result_text(const struct vt_result *res)
 	return xasprintf("VT malicious %lld, suspicious %lld, harmless %lld, undetected %lld",
 			 (long long)res->malicious, (long long)res->suspicious,
 			 (long long)res->harmless, (long long)res->undetected);
+}
+
+/* "VT API key": empty, or safe in an HTTP header. Never echoes the key. */
+static char *vt_validate_key(const struct config *cfg, enum config_key key)
+{
+	const char *text = config_string(cfg, key);
+
+	if (!text[0] || vt_key_valid(text, strlen(text)))
+		return NULL;
+	return xasprintf("expected at most %d printable ASCII characters without spaces, got %zu "
+			 "characters that are not", VT_KEY_MAX, strlen(text));
+}
+
+/* "VT API URL": https:// and a host, at most VT_URL_MAX bytes. */
+static char *vt_validate_url(const struct config *cfg, enum config_key key)
+{
+	const char *text = config_string(cfg, key);
+	char esc[300];
+
+	if (strncmp(text, "https://", 8) == 0 && text[8] && text[8] != '/' &&
+	    strlen(text) <= VT_URL_MAX && !strpbrk(text, " \t\r\n"))
+		return NULL;
+	util_escape(esc, sizeof(esc), text, strlen(text));
+	return xasprintf("expected an https:// URL (the API key is sent to it), got \"%s\"", esc);
+}
+
+char *vt_key_exposed(const char *config_file, bool have_key)
+{
+	struct stat st;
+
+	if (!have_key || stat(config_file, &st) < 0)
+		return NULL;
+	if (!(st.st_mode & S_IROTH) && (!(st.st_mode & S_IRGRP) || st.st_gid == 0))
+		return NULL;
+	return xasprintf("%s holds a \"VT API key\" and is readable by %s (mode %04o): "
+			 "chmod 0600 it", config_file, st.st_mode & S_IROTH ? "every user" : "its group",
+			 (unsigned)(st.st_mode & 07777));
+}
+
+void vt_register_validators(void)
+{
+	config_set_validator(CONFIG_VT_API_KEY, vt_validate_key);
+	config_set_validator(CONFIG_VT_API_URL, vt_validate_url);
 }

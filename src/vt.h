@@ -88,6 +88,23 @@ void vt_free(struct vt *vt);
 int vt_submit(struct vt *vt, const char *sha256, int file);
 
 void vt_stats(struct vt *vt, struct vt_stats *out);
+struct jsonbuf;
+/* Writes s as members of the JSON object being built (status "virustotal"). */
+void vt_stats_json(const struct vt_stats *s, struct jsonbuf *b);
+
+/*
+ * Registers the checks of "VT API key" (empty, or printable ASCII without
+ * space: it goes in an HTTP header) and "VT API URL" (https://) with
+ * config.c.
+ */
+void vt_register_validators(void);
+
+/*
+ * With a key set (have_key), a warning (malloc'd) when the configuration
+ * file can be read by every user, or by a group other than root's; NULL
+ * otherwise. For check-config and the daemon's start.
+ */
+char *vt_key_exposed(const char *config_file, bool have_key);
 
 /* A result as the status text record.json keeps ("VT: 3 malicious, ..."), malloc'd. */
 char *vt_result_text(const struct vt_result *res);
