@@ -218,7 +218,8 @@ static void pipeline_on_hash(uint64_t dev, uint64_t ino, const char *sha256, voi
 	if (p->vt && sha256[0] != '!') {
 		struct exe_entry *e = p->exes ? exe_cache_lookup(p->exes, dev, ino) : NULL;
 
-		(void)vt_submit(p->vt, sha256, e ? exe_entry_fd(e) : -1);
+		(void)vt_submit(p->vt, sha256, e ? exe_entry_fd(e) : -1,
+				e ? exe_entry_path(e, 0) : NULL);
 	}
 }
 
@@ -242,7 +243,7 @@ static void pipeline_on_vt_result(const struct vt_result *res, void *data)
 	if (!res->fresh || !res->has_counts || res->malicious <= 0)
 		return;
 	if (!exe)
-		exe = "(path unknown)";
+		exe = res->path ? res->path : "(path unknown)";
 	path = util_escape_dup(exe, strlen(exe));
 	det.text = xasprintf("VirusTotal: %s sha256 %s: %lld malicious, %lld suspicious, "
 			     "%lld harmless, %lld undetected", path, res->sha256,

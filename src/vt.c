@@ -60,12 +60,14 @@
 struct vt_inbox_item {
 	char sha256[65];
 	int fd;
+	char *path; /* a path of the executable, for the detection's text; may be NULL */
 };
 
-/* An executable held open for an upload. */
+/* An executable seen recently: its path, and its file held open for an upload (or -1). */
 struct vt_held {
 	char sha256[65];
 	int fd;
+	char *path;
 };
 
 /* Something for the loop thread: a result, or a message to log. */
@@ -74,6 +76,7 @@ struct vt_event {
 	int level;
 	char *message; /* NULL: a result */
 	struct vt_result res;
+	char *path; /* res.path points here */
 };
 
 /* The next thing to do with the head of the queue. */
@@ -152,11 +155,13 @@ static void vt_log(struct vt *vt, int level, const char *fmt, ...)
 }
 
 /* Sends a result to the loop thread. */
-static void vt_post_result(struct vt *vt, const struct vt_result *res)
+static void vt_post_result(struct vt *vt, const struct vt_result *res, const char *path)
 {
 	struct vt_event *ev = xcalloc(1, sizeof(*ev));
 
 	ev->res = *res;
+	ev->path = path ? xstrdup(path) : NULL;
+	ev->res.path = ev->path;
 	vt_post(vt, ev);
 }
 
@@ -182,6 +187,7 @@ static void vt_event_cb(struct loop *loop, int fd, uint32_t events, void *data)
 		} else if (vt->on_result) {
 			vt->on_result(&list->res, vt->data);
 		}
+		free(list->path);
 		free(list);
 	}
 }
@@ -335,44 +341,79 @@ static void vt_db_count(struct vt *vt)
 	pthread_mutex_unlock(&vt->lock);
 }
 
-/* ---- held files ---- */
+/* ---- executables seen recently ---- */
 
-/* Keeps fd for sha256 (taking ownership); the oldest goes when full. */
-static void vt_held_add(struct vt *vt, const char *sha256, int fd)
+/* Remembers sha256's path and file (taking ownership of both); the oldest goes when full. */
+static void vt_held_add(struct vt *vt, const char *sha256, int fd, char *path)
 {
-	for (size_t i = 0; i < vt->held_n; i++)
-		if (strcmp(vt->held[i].sha256, sha256) == 0) {
-			close(fd);
-			return;
+	struct vt_held *h;
+
+	for (size_t i = 0; i < vt->held_n; i++) {
+		h = &vt->held[i];
+		if (strcmp(h->sha256, sha256) != 0)
+			continue;
+		if (h->fd < 0) {
+			h->fd = fd;
+			fd = -1;
 		}
+		if (!h->path) {
+			h->path = path;
+			path = NULL;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return;
+	}
 	if (vt->held_n == VT_HELD_FDS_MAX) {
-		close(vt->held[0].fd);
+		if (vt->held[0].fd >= 0)
+			close(vt->held[0].fd);
+		free(vt->held[0].path);
 		memmove(&vt->held[0], &vt->held[1], (VT_HELD_FDS_MAX - 1) * sizeof(vt->held[0]));
 		vt->held_n--;
 	}
-	memcpy(vt->held[vt->held_n].sha256, sha256, VT_SHA256_LEN + 1);
-	vt->held[vt->held_n++].fd = fd;
+	h = &vt->held[vt->held_n++];
+	memcpy(h->sha256, sha256, VT_SHA256_LEN + 1);
+	h->fd = fd;
+	h->path = path;
+}
+
+/* What is remembered of sha256, or NULL. */
+static struct vt_held *vt_held_find(struct vt *vt, const char *sha256)
+{
+	for (size_t i = 0; i < vt->held_n; i++)
+		if (strcmp(vt->held[i].sha256, sha256) == 0)
+			return &vt->held[i];
+	return NULL;
 }
 
 /* The held fd for sha256, or -1. */
 static int vt_held_get(struct vt *vt, const char *sha256)
 {
-	for (size_t i = 0; i < vt->held_n; i++)
-		if (strcmp(vt->held[i].sha256, sha256) == 0)
-			return vt->held[i].fd;
-	return -1;
+	struct vt_held *h = vt_held_find(vt, sha256);
+
+	return h ? h->fd : -1;
+}
+
+/* sha256's path, or NULL. */
+static const char *vt_held_path(struct vt *vt, const char *sha256)
+{
+	struct vt_held *h = vt_held_find(vt, sha256);
+
+	return h ? h->path : NULL;
 }
 
 static void vt_held_drop(struct vt *vt, const char *sha256)
 {
-	for (size_t i = 0; i < vt->held_n; i++)
-		if (strcmp(vt->held[i].sha256, sha256) == 0) {
-			close(vt->held[i].fd);
-			memmove(&vt->held[i], &vt->held[i + 1],
-				(vt->held_n - i - 1) * sizeof(vt->held[0]));
-			vt->held_n--;
-			return;
-		}
+	struct vt_held *h = vt_held_find(vt, sha256);
+
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->path);
+	memmove(h, h + 1, (size_t)(&vt->held[vt->held_n] - (h + 1)) * sizeof(*h));
+	vt->held_n--;
 }
 
 /* Pauses the lookups until the configuration changes (a new vt). */
@@ -571,16 +612,16 @@ static void vt_take_inbox(struct vt *vt, struct vt_inbox_item *items, size_t n)
 		struct vt_result res;
 
 		if (vt_db_result(vt, items[i].sha256, &res)) {
-			vt_post_result(vt, &res);
+			vt_post_result(vt, &res, items[i].path);
 			if (items[i].fd >= 0)
 				close(items[i].fd);
+			free(items[i].path);
 			continue;
 		}
 		sqlite3_bind_text(vt->ins_queue, 1, items[i].sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(vt->ins_queue, 2, now);
 		(void)vt_db_step(vt->ins_queue);
-		if (items[i].fd >= 0)
-			vt_held_add(vt, items[i].sha256, items[i].fd);
+		vt_held_add(vt, items[i].sha256, items[i].fd, items[i].path);
 	}
 	vt_db_count(vt);
 }
@@ -591,8 +632,8 @@ static void vt_finish(struct vt *vt, struct vt_result *res)
 	res->fresh = true;
 	(void)vt_db_store(vt, res);
 	vt_db_dequeue(vt, res->sha256);
+	vt_post_result(vt, res, vt_held_path(vt, res->sha256));
 	vt_held_drop(vt, res->sha256);
-	vt_post_result(vt, res);
 }
 
 /* What to do with the reply to a request about the queue's head. */
@@ -646,9 +687,9 @@ static void vt_handle(struct vt *vt, const char *sha256, int64_t tries, enum vt_
 		res.status = "uploaded";
 		res.fresh = true;
 		(void)vt_db_store(vt, &res);
-		vt_held_drop(vt, sha256);
 		vt_db_requeue(vt, sha256, 0, now + VT_UPLOAD_RECHECK_S, VT_ACTION_LOOKUP);
-		vt_post_result(vt, &res);
+		vt_post_result(vt, &res, vt_held_path(vt, sha256));
+		vt_held_drop(vt, sha256);
 		break;
 	case VT_OUT_TOO_LARGE:
 	case VT_OUT_CHANGED:
@@ -930,13 +971,19 @@ void vt_free(struct vt *vt)
 	for (ev = vt->events; ev; ev = next) {
 		next = ev->next;
 		free(ev->message);
+		free(ev->path);
 		free(ev);
 	}
-	for (size_t i = 0; i < vt->inbox_n; i++)
+	for (size_t i = 0; i < vt->inbox_n; i++) {
 		if (vt->inbox[i].fd >= 0)
 			close(vt->inbox[i].fd);
-	for (size_t i = 0; i < vt->held_n; i++)
-		close(vt->held[i].fd);
+		free(vt->inbox[i].path);
+	}
+	for (size_t i = 0; i < vt->held_n; i++) {
+		if (vt->held[i].fd >= 0)
+			close(vt->held[i].fd);
+		free(vt->held[i].path);
+	}
 	if (vt->evfd >= 0) {
 		loop_del_fd(vt->loop, vt->evfd);
 		close(vt->evfd);
@@ -956,7 +1003,7 @@ void vt_free(struct vt *vt)
 	free(vt);
 }
 
-int vt_submit(struct vt *vt, const char *sha256, int file)
+int vt_submit(struct vt *vt, const char *sha256, int file, const char *path)
 {
 	int fd = -1, r = 0;
 
@@ -973,6 +1020,7 @@ int vt_submit(struct vt *vt, const char *sha256, int file)
 		r = -ENOBUFS;
 	} else {
 		memcpy(vt->inbox[vt->inbox_n].sha256, sha256, VT_SHA256_LEN + 1);
+		vt->inbox[vt->inbox_n].path = path ? xstrndup(path, VT_PATH_MAX) : NULL;
 		vt->inbox[vt->inbox_n++].fd = fd;
 		fd = -1;
 		pthread_cond_signal(&vt->cond);
@@ -1005,7 +1053,7 @@ void vt_free(struct vt *vt)
 {
 }
 
-int vt_submit(struct vt *vt, const char *sha256, int file)
+int vt_submit(struct vt *vt, const char *sha256, int file, const char *path)
 {
 	return 0;
 }

@@ -47,6 +47,7 @@ struct vt_result {
 	int64_t analysis_date; /* unix seconds, 0 unknown */
 	const char *status;    /* "found", "not found", "uploaded", "too large", "failed" */
 	bool fresh;            /* just looked up; false: known from the database */
+	const char *path;      /* a path of the executable when one was given, else NULL */
 };
 
 struct vt_stats {
@@ -83,9 +84,10 @@ void vt_free(struct vt *vt);
  * result is known (that result is then delivered again, fresh = false).
  * file: a read-only descriptor of the executable for an upload, or -1;
  * dup'ed when uploads are on (at most VT_HELD_FDS_MAX held). Never
- * blocks. 0, -EINVAL (not a sha256) or -ENOBUFS (inbox full, counted).
+ * blocks. path (may be NULL): the executable's path, named in the result.
+ * 0, -EINVAL (not a sha256) or -ENOBUFS (inbox full, counted).
  */
-int vt_submit(struct vt *vt, const char *sha256, int file);
+int vt_submit(struct vt *vt, const char *sha256, int file, const char *path);
 
 void vt_stats(struct vt *vt, struct vt_stats *out);
 struct jsonbuf;
