@@ -42,7 +42,8 @@
 /* Distinct uids whose names are remembered; more are looked up each time. */
 #define QUERY_USER_CACHE 256
 
-enum col_kind { KIND_EXE, KIND_PEXE, KIND_DOMAIN, KIND_RADDR, KIND_LADDR, KIND_INT, KIND_TIME };
+enum col_kind { KIND_EXE, KIND_PEXE, KIND_DOMAIN, KIND_RADDR, KIND_LADDR, KIND_INT, KIND_TIME,
+		 KIND_VT };
 
 /* How a value is shown. */
 enum out_kind {
@@ -82,6 +83,12 @@ static const struct qcol query_cols[] = {
 	{ "direction", KIND_INT, "direction", OUT_DIR },
 	{ "time", KIND_TIME, "contime", OUT_TIME },
 };
+
+/*
+ * --where vt_malicious=N or vt_malicious>N: the program's VirusTotal
+ * verdict (vt_results, issue 19); a filter only, not a --group-by column.
+ */
+static const struct qcol query_vt_col = { "vt_malicious", KIND_VT, "malicious", OUT_INT };
 
 /* An output column: its heading, where its value is in the SQL result, how it is shown. */
 struct out_col {
@@ -137,6 +144,7 @@ struct where {
 	const char *text;
 	long long num;
 	bool is_cidr;
+	bool greater; /* COLUMN>VALUE (vt_malicious only) */
 	struct filter_cidr cidr;
 };
 
@@ -218,6 +226,8 @@ static void query_usage(FILE *f)
 	      "  --since TIME, --until TIME   only rows in this time range\n"
 	      "  --where COLUMN=VALUE         only rows with this value (repeatable, all must\n"
 	      "                               match); ip=ADDR/PREFIX and laddr= match a range\n"
+	      "                               vt_malicious=N or vt_malicious>N: programs N (or\n"
+	      "                               more than N) VirusTotal engines call malicious\n"
 	      "  --group-by COLUMN            one line per value, with events, send, recv,\n"
 	      "                               first and last\n"
 	      "  --limit N                    the newest N rows (groups: the N largest)\n"
@@ -258,7 +268,17 @@ enum {
 static int query_parse_where(char *arg, struct where *w, FILE *err)
 {
 	char *eq = strchr(arg, '=');
+	size_t vl = strlen(query_vt_col.name);
 
+	if (strncmp(arg, query_vt_col.name, vl) == 0 && (arg[vl] == '=' || arg[vl] == '>')) {
+		w->col = &query_vt_col;
+		w->greater = arg[vl] == '>';
+		w->text = arg + vl + 1;
+		if (util_parse_ll(w->text, 0, INT32_MAX, &w->num) < 0)
+			return cli_usage_error(err, "query", "--where %s: '%s' is not a count of "
+					       "engines", query_vt_col.name, w->text);
+		return 0;
+	}
 	if (eq)
 		*eq = '\0';
 	w->col = query_col(arg);
@@ -477,6 +497,10 @@ static char *query_where(const struct query_opts *q)
 
 		if (col->kind == KIND_INT)
 			util_buf_addf(b, "%sc.%s = ?%d", sep, col->field, i + 1);
+		else if (col->kind == KIND_VT)
+			util_buf_addf(b, "%sc.exe_id IN (SELECT e.id FROM executables e JOIN vt_results v"
+				      " ON v.sha256 = e.sha256 WHERE v.malicious %s ?%d)", sep,
+				      q->where[i].greater ? ">" : "=", i + 1);
 		else if (q->where[i].is_cidr)
 			util_buf_addf(b, "%sc.%s IN (SELECT id FROM addresses WHERE asn_cidr(addr, %d))",
 			       sep, kind_id_column(col), i);
@@ -519,7 +543,7 @@ static void query_bind(sqlite3_stmt *stmt, const struct query_opts *q)
 
 		if (w->is_cidr)
 			continue;
-		if (w->col->kind == KIND_INT)
+		if (w->col->kind == KIND_INT || w->col->kind == KIND_VT)
 			sqlite3_bind_int64(stmt, i + 1, w->num);
 		else
 			sqlite3_bind_text(stmt, i + 1, w->text, (int)strlen(w->text), SQLITE_STATIC);

@@ -9,17 +9,18 @@
 # r429 / r500 (the first answer 429 / 500, then good), malformed (always
 # a body that is not a report), slow (good after SLOW seconds). A wrong
 # x-apikey gets 401; a hash not in the plan is unknown.
-import argparse, hashlib, http.server, json, ssl, sys, threading, time
+import argparse, hashlib, http.server, json, os, ssl, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--cert", required=True)
 ap.add_argument("--key", required=True)
 ap.add_argument("--plan", required=True)
 ap.add_argument("--log", required=True)
-ap.add_argument("--apikey", required=True)
+ap.add_argument("--apikey-file", required=True)  # never the key itself in argv
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--slow", type=float, default=3.0)
 args = ap.parse_args()
+args.apikey = open(args.apikey_file).read()
 
 lock = threading.Lock()
 seen = {}
@@ -110,6 +111,5 @@ ctx.load_cert_chain(args.cert, args.key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(args.port_file + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
-import os
 os.rename(args.port_file + ".tmp", args.port_file)
 srv.serve_forever()
