@@ -131,6 +131,11 @@ posts() { grep "\"method\": \"POST\"" "$log" | grep -c "\"sha256\": \"$1\""; }
 db() { sqlite3 -cmd '.timeout 5000' "$dir/snitch.db" "$1" 2>/dev/null; }
 vt_status() { db "SELECT status FROM vt_results WHERE sha256 = '$1'"; }
 has_result() { [ -n "$(vt_status "$1")" ]; }
+# eq WANT CMD...: CMD prints exactly WANT (for asn_wait)
+eq() { [ "$("${@:2}")" = "$1" ]; }
+# ge MIN CMD...: CMD prints a number >= MIN
+ge() { local v; v=$("${@:2}"); [ -n "$v" ] && [ "$v" -ge "$1" ]; }
+vt_malicious_of() { db "SELECT DISTINCT coalesce(vt_malicious, 'NULL') FROM connections_flat WHERE exe = '$1'"; }
 status_field() { # status_field SECTION KEY
 	"$AUDITSNITCH" -d "$dir" status --json |
 		/usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1']['$2'])"
@@ -185,7 +190,7 @@ cp "$dir/config.json" "$t/open.json"
 chmod 644 "$t/open.json"
 "$AUDITSNITCH" -c "$t/open.json" -d "$dir" check-config >"$t/cc.out" 2>"$t/cc.err"
 asn_check "check-config: warns about a key readable by every user" grep -q 'VT API key.*readable' "$t/cc.err"
-asn_check "check-config: does not print the key" sh -c "! grep -qF '$key' '$t/cc.out' '$t/cc.err'"
+asn_check "check-config: does not print the key" sh -c "! grep -qF -f '$t/srv/apikey' '$t/cc.out' '$t/cc.err'"
 "$AUDITSNITCH" -d "$dir" check-config >"$t/cc.out" 2>"$t/cc.err"
 asn_check "check-config: no warning for mode 0600" sh -c "! grep -q 'readable' '$t/cc.err'"
 
@@ -207,7 +212,7 @@ asn_is "known-bad: malicious 5 in vt_results" \
 	"5/60/1733400000"
 asn_check "known-good: verdict stored" asn_wait 60 has_result "$good"
 asn_is "known-good: malicious 0" "$(db "SELECT malicious FROM vt_results WHERE sha256 = '$good'")" 0
-asn_check "unknown: stored as not found" asn_wait 60 sh -c "[ \"\$(db \"SELECT status FROM vt_results WHERE sha256 = '$unknown'\")\" = 'not found' ]" 
+asn_check "unknown: stored as not found" asn_wait 60 eq 'not found' vt_status "$unknown"
 asn_is "unknown: malicious is NULL" "$(db "SELECT coalesce(malicious, 'NULL') FROM vt_results WHERE sha256 = '$unknown'")" NULL
 asn_check "slow answer: verdict stored" asn_wait 60 has_result "$slow"
 asn_check "429 then good: verdict stored after backing off" asn_wait 90 has_result "$r429"
@@ -218,7 +223,7 @@ asn_is "unknown looked up once" "$(gets "$unknown")" 1
 asn_is "slow looked up once" "$(gets "$slow")" 1
 asn_is "429: two requests" "$(gets "$r429")" 2
 asn_is "500: two requests" "$(gets "$r500")" 2
-asn_check "malformed answer: counted" asn_wait 30 sh -c "[ \"\$(status_field virustotal malformed)\" -ge 1 ]"
+asn_check "malformed answer: counted" asn_wait 30 ge 1 status_field virustotal malformed
 asn_is "malformed answer: no verdict" "$(vt_status "$malformed")" ""
 asn_check "daemon alive after every kind of answer" kill -0 "$dpid"
 asn_is "status: one 429 counted" "$(status_field virustotal rate_limited)" 1
@@ -230,9 +235,9 @@ asn_check "requests at least the request limit apart" \
 	/usr/bin/python3 -c "import sys; sys.exit(not $gap >= $limit - 0.05)"
 bexe="$t/bin/asnv-bad-$$"
 asn_check "connections_flat: vt_malicious 5 for the known-bad program" asn_wait 15 \
-	sh -c "[ \"\$(db \"SELECT DISTINCT vt_malicious FROM connections_flat WHERE exe = '$bexe'\")\" = 5 ]"
+	eq 5 vt_malicious_of "$bexe"
 asn_is "connections_flat: vt_malicious NULL for the unknown one" \
-	"$(db "SELECT DISTINCT coalesce(vt_malicious, 'NULL') FROM connections_flat WHERE exe = '$t/bin/asnv-unk-$$'")" NULL
+	"$(vt_malicious_of "$t/bin/asnv-unk-$$")" NULL
 asn_check "query --where vt_malicious>0 lists the known-bad program only" sh -c \
 	"'$AUDITSNITCH' -d '$dir' query --where 'vt_malicious>0' --format csv 2>&1 | grep -F 'asnv-' | \
 	 grep -v 'asnv-bad' | wc -l | grep -qx 0 && \
@@ -243,7 +248,7 @@ r = json.load(open(sys.argv[1]))
 s = r["SHA256"][sys.argv[2]][sys.argv[3]]
 sys.exit(not ("malicious 5" in s))' "$dir/record.json" "$bexe" "$bad"
 asn_check "known-bad: one notification naming the program" \
-	asn_wait 15 sh -c "[ \"\$(ncalls 'auditsnitch: VirusTotal detection' 'asnv-bad-$$')\" = 1 ]"
+	asn_wait 15 eq 1 ncalls 'auditsnitch: VirusTotal detection' "asnv-bad-$$"
 sleep 2
 asn_is "exactly one VirusTotal notification" "$(ncalls 'auditsnitch: VirusTotal detection')" 1
 asn_check "known-bad: a log line with the counts" grep -q "VirusTotal: .*asnv-bad-$$.*5 malicious" "$dir/run.1.err"
@@ -265,7 +270,6 @@ stop_daemon
 asn_check "helper gone with the daemon" asn_wait 10 sh -c "! kill -0 $hpid 2>/dev/null"
 
 # ---- 3. queued hashes survive a restart; uploads only when on
-before=$(wc -l <"$log")
 write_config 600 false
 asn_check "daemon restarted with a long request limit" start_daemon 2
 q1=$(prog "asnv-q1-$$" good)
@@ -279,6 +283,7 @@ asn_check "three hashes wait in vt_queue" asn_wait 30 inq
 asn_is "none of them looked up yet" "$(( $(gets "$q1") + $(gets "$q2") + $(gets "$q3") ))" 0
 stop_daemon
 write_config 1 true
+run3=$(wc -l <"$log")
 asn_check "daemon started again, short limit, uploads on" start_daemon 3
 for q in "$q1" "$q2" "$q3"; do
 	asn_check "queued ${q:0:12} looked up after the restart" asn_wait 30 has_result "$q"
@@ -289,13 +294,15 @@ asn_is "q3 looked up once" "$(gets "$q3")" 1
 asn_is "q2 (not held open: not run since) is not uploaded" "$(posts "$q2")" 0
 up=$(prog "asnv-up-$$" unknown)
 "$t/bin/asnv-up-$$" "$port"
-asn_check "an unknown program is uploaded with \"VT file upload\" true" asn_wait 30 sh -c "[ \"\$(posts '$up')\" = 1 ]"
+asn_check "an unknown program is uploaded with \"VT file upload\" true" asn_wait 30 eq 1 posts "$up"
 asn_is "uploaded: the whole file" \
 	"$(grep '"method": "POST"' "$log" | grep "$up" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["size"])')" \
 	"$(stat -c %s "$t/bin/asnv-up-$$")"
-asn_check "uploaded: stored as uploaded" asn_wait 15 sh -c "[ \"\$(db \"SELECT status FROM vt_results WHERE sha256 = '$up'\")\" = uploaded ]"
+asn_check "uploaded: stored as uploaded" asn_wait 15 eq uploaded vt_status "$up"
 asn_is "the known-bad q3 made one more notification" "$(ncalls 'auditsnitch: VirusTotal detection')" 2
-gap=$(min_gap $((before + 1)))
-echo "# after the restart, smallest time between requests: $gap s"
+gap=$(min_gap $((run3 + 1)))
+echo "# after the restart, smallest time between requests: $gap s (limit 1 s)"
+asn_check "after the restart too, requests at least the limit apart" \
+	/usr/bin/python3 -c "import sys; sys.exit(not $gap >= 1 - 0.05)"
 stop_daemon
 asn_done

@@ -40,7 +40,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def record(self, **kw):
-        kw["time"] = time.monotonic()
+        kw["time"] = self.arrived  # when the request came, not when it was answered
         kw["method"] = self.command
         with lock, open(args.log, "a") as f:
             f.write(json.dumps(kw) + "\n")
@@ -54,6 +54,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        self.arrived = time.monotonic()
         prefix = "/api/v3/files/"
         sha = self.path[len(prefix):] if self.path.startswith(prefix) else ""
         if self.headers.get("x-apikey") != args.apikey:
@@ -88,6 +89,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(status, body)
 
     def do_POST(self):
+        self.arrived = time.monotonic()
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length) if length else b""
         if self.headers.get("x-apikey") != args.apikey:
