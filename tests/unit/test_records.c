@@ -25,6 +25,7 @@
 
 #define SHA_A "aaaaaaaaaaaaaaaa1111111111111111111111111111111111111111111111ff"
 #define SHA_B "bbbbbbbbbbbbbbbb2222222222222222222222222222222222222222222222ff"
+#define SHA_EARLY "eeeeeeeeeeeeeeee3333333333333333333333333333333333333333333333ee"
 #define SHA_C "cccccccccccccccc3333333333333333333333333333333333333333333333ff"
 
 static char tmpdir[] = "/tmp/test_records.XXXXXX";
@@ -674,6 +675,34 @@ static void test_find_user(void)
 	close(sfd);
 }
 
+/* Issue 19: VirusTotal verdicts set by hash, also before the program is recorded. */
+static void test_vt_status(void)
+{
+	struct records_detection d[RECORDS_MAX_DETECTIONS];
+	struct records *r = NULL;
+	const char *exe = NULL;
+	char *snap = NULL, *msg = NULL;
+	size_t snap_len = 0;
+
+	is_int(records_new(dirfd_, "record-vt.json", NULL, &r, &msg), 0, "vt: new record");
+	free(msg);
+	if (!r)
+		return;
+	clear(d, observe(r, "/usr/bin/curl", "curl", SHA_B, false, d));
+	clear(d, observe(r, "/opt/curl", "curl", SHA_B, false, d));
+	is_int(records_set_sha_status(r, SHA_B, "VT malicious 1", &exe), 0, "vt: set by hash");
+	is_str(exe, "/usr/bin/curl", "vt: the first executable named");
+	is_int(records_set_sha_status(r, SHA_EARLY, "VT malicious 2", &exe), -ENOENT,
+	       "vt: a hash not recorded yet is remembered");
+	clear(d, observe(r, "/usr/bin/early", "early", SHA_EARLY, false, d));
+	is_int(records_snapshot(r, &snap, &snap_len), 0, "vt: snapshot");
+	ok(snap && strstr(snap, "\"" SHA_EARLY "\": \"VT malicious 2\""),
+	   "vt: a program recorded later starts with the early status");
+	ok(snap && !strstr(snap, "VT Pending"), "vt: both executables with SHA_B have the verdict");
+	free(snap);
+	records_free(r);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -682,6 +711,7 @@ int main(void)
 	}
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	test_detection();
+	test_vt_status();
 	test_unavailable();
 	test_structure();
 	test_corrupt();
