@@ -772,7 +772,7 @@ static void vt_turn(struct vt *vt)
 	uint64_t now_ms, due_ms;
 	struct vt_reply rep;
 	size_t n;
-	bool have;
+	bool have, ok;
 
 	if (!vt_db_open(vt)) {
 		vt_wait(vt, util_now_ms() + VT_DB_RETRY_MS);
@@ -839,12 +839,17 @@ static void vt_turn(struct vt *vt)
 		return;
 	}
 	vt->helper_failing = false;
-	vt->last_request_ms = util_now_ms();
 	vt_count(vt, &vt->stats.requests);
 	text[0] = '\0';
-	if (!vt_helper_request(vt, action == VT_ACTION_UPLOAD ? VT_REQ_UPLOAD : VT_REQ_LOOKUP,
-			       sha256, action == VT_ACTION_UPLOAD ? vt_held_get(vt, sha256) : -1,
-			       &rep, text, sizeof(text))) {
+	ok = vt_helper_request(vt, action == VT_ACTION_UPLOAD ? VT_REQ_UPLOAD : VT_REQ_LOOKUP, sha256,
+			       action == VT_ACTION_UPLOAD ? vt_held_get(vt, sha256) : -1, &rep, text,
+			       sizeof(text));
+	/*
+	 * Counted from the answer, not the sending: a connection set up faster
+	 * than the last one must not reach the server sooner than the limit.
+	 */
+	vt->last_request_ms = util_now_ms();
+	if (!ok) {
 		pthread_mutex_lock(&vt->lock);
 		bool stopping = vt->stop;
 		pthread_mutex_unlock(&vt->lock);
