@@ -55,6 +55,7 @@
 #define VT_DB_RETRY_MS 2000      /* the tables do not exist yet: the writer migrates */
 #define VT_HELPER_START_S 10     /* a new helper answers its configuration within */
 #define VT_BUSY_TIMEOUT_MS 10000
+#define VT_IDLE_RECHECK_MS 60000 /* an idle thread looks at the queue again after this */
 
 /* A hash handed over by the loop thread, and maybe its file. */
 struct vt_inbox_item {
@@ -773,6 +774,7 @@ static void vt_turn(struct vt *vt)
 	struct vt_reply rep;
 	size_t n;
 	bool have, ok;
+	int rc;
 
 	if (!vt_db_open(vt)) {
 		vt_wait(vt, util_now_ms() + VT_DB_RETRY_MS);
@@ -792,7 +794,8 @@ static void vt_turn(struct vt *vt)
 		vt_wait(vt, 0);
 		return;
 	}
-	have = sqlite3_step(vt->sel_next) == SQLITE_ROW;
+	rc = sqlite3_step(vt->sel_next);
+	have = rc == SQLITE_ROW;
 	if (have) {
 		const char *s = (const char *)sqlite3_column_text(vt->sel_next, 0);
 
@@ -809,7 +812,11 @@ static void vt_turn(struct vt *vt)
 		pthread_mutex_lock(&vt->lock);
 		vt->stats.next_request_s = 0;
 		pthread_mutex_unlock(&vt->lock);
-		vt_wait(vt, 0);
+		/*
+		 * Empty, or the database busy (a checkpoint): look again later
+		 * rather than only on the next hash, so nothing can wait forever.
+		 */
+		vt_wait(vt, util_now_ms() + (rc == SQLITE_DONE ? VT_IDLE_RECHECK_MS : VT_DB_RETRY_MS));
 		return;
 	}
 	now_ms = util_now_ms();
@@ -855,9 +862,16 @@ static void vt_turn(struct vt *vt)
 		pthread_mutex_unlock(&vt->lock);
 		if (stopping)
 			return;
+		/*
+		 * The helper died or hung on this hash: it backs off like a server
+		 * error (and is given up after VT_MAX_TRIES), so one hash that
+		 * kills the helper cannot hold the whole queue.
+		 */
 		memset(&rep, 0, sizeof(rep));
-		rep.outcome = VT_OUT_ERROR;
-		snprintf(text, sizeof(text), "the helper did not answer");
+		rep.outcome = VT_OUT_SERVER;
+		vt_count(vt, &vt->stats.helper_errors);
+		vt_log(vt, LOG_WARNING, "VirusTotal helper did not answer about %s; restarting it",
+		       sha256);
 	}
 	vt_handle(vt, sha256, tries, action, &rep, text);
 }
