@@ -289,7 +289,7 @@ write_config 1 true
 run3=$(wc -l <"$log")
 asn_check "daemon started again, short limit, uploads on" start_daemon 3
 for q in "$q1" "$q2" "$q3"; do
-	asn_check "queued ${q:0:12} looked up after the restart" asn_wait 30 has_result "$q"
+	asn_check "queued ${q:0:12} looked up after the restart" asn_wait 240 has_result "$q"
 done
 asn_is "q1 looked up once" "$(gets "$q1")" 1
 asn_is "q2 looked up once" "$(gets "$q2")" 1
@@ -297,7 +297,7 @@ asn_is "q3 looked up once" "$(gets "$q3")" 1
 asn_is "q2 (not held open: not run since) is not uploaded" "$(posts "$q2")" 0
 up=$(prog "asnv-up-$$" unknown)
 "$t/bin/asnv-up-$$" "$port"
-asn_check "an unknown program is uploaded with \"VT file upload\" true" asn_wait 30 eq 1 posts "$up"
+asn_check "an unknown program is uploaded with \"VT file upload\" true" asn_wait 240 eq 1 posts "$up"
 asn_is "uploaded: the whole file" \
 	"$(grep '"method": "POST"' "$log" | grep "$up" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["size"])')" \
 	"$(stat -c %s "$t/bin/asnv-up-$$")"
