@@ -86,7 +86,7 @@ static const struct qcol query_cols[] = {
 
 /*
  * --where vt_malicious=N or vt_malicious>N: the program's VirusTotal
- * verdict (vt_results, issue 19); a filter only, not a --group-by column.
+ * verdict (issue 19, through storeread); a filter only, not a --group-by column.
  */
 static const struct qcol query_vt_col = { "vt_malicious", KIND_VT, "malicious", OUT_INT };
 
@@ -498,8 +498,7 @@ static char *query_where(const struct query_opts *q)
 		if (col->kind == KIND_INT)
 			util_buf_addf(b, "%sc.%s = ?%d", sep, col->field, i + 1);
 		else if (col->kind == KIND_VT)
-			util_buf_addf(b, "%sc.exe_id IN (SELECT e.id FROM executables e JOIN vt_results v"
-				      " ON v.sha256 = e.sha256 WHERE v.malicious %s ?%d)", sep,
+			util_buf_addf(b, "%sc.exe_id IN (" STOREREAD_VT_EXES_MALICIOUS " %s ?%d)", sep,
 				      q->where[i].greater ? ">" : "=", i + 1);
 		else if (q->where[i].is_cidr)
 			util_buf_addf(b, "%sc.%s IN (SELECT id FROM addresses WHERE asn_cidr(addr, %d))",

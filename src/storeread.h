@@ -120,6 +120,22 @@ int storeread_flows_apply(struct storeread *r, const char *fn, const char *value
 int storeread_rows(struct storeread *r, int64_t lo, int64_t hi, sqlite3_stmt **ret);
 
 /*
+ * VirusTotal verdicts (vt_results, issue 19) in a caller's own SQL, as
+ * SQL text to paste (the arguments are SQL text too).
+ * STOREREAD_VT_EXES_MALICIOUS: a SELECT of the executables' ids whose
+ * malicious count is known, ending in that count, so the caller appends
+ * the comparison (" > ?1"). STOREREAD_VT_VERDICT(sha256): "  VT
+ * MALICIOUS/ENGINES" for the hash expression sha256, '' until known.
+ */
+#define STOREREAD_VT_EXES_MALICIOUS \
+	"SELECT e.id FROM executables e JOIN vt_results v ON v.sha256 = e.sha256" \
+	" WHERE v.malicious"
+#define STOREREAD_VT_VERDICT(sha256) \
+	"COALESCE((SELECT '  VT ' || v.malicious || '/' ||" \
+	" (v.malicious + v.suspicious + v.harmless + v.undetected) FROM vt_results AS v" \
+	" WHERE v.sha256 = " sha256 " AND v.malicious IS NOT NULL), '')"
+
+/*
  * Calls add(ctx, contime, conns, send, recv) with the (saturating) sums of
  * each write window with lo <= contime <= hi, in contime order; a window
  * may come in several calls (add sums them). Stops at the first negative

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storeread.h"
 #include "util.h"
 #include "view/viewq.h"
 
@@ -63,7 +64,9 @@ static const struct viewq_grouping_def viewq_groupings[VIEWQ_N_GROUPINGS] = {
 	[VIEWQ_CMDLINE] = { "command", "cmd", "c.exe_id", "COALESCE(e.cmdline, '')",
 		"COALESCE(e.cmdline, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "cmdline"), true },
 	[VIEWQ_SHA256] = { "sha256", "sha256", "c.exe_id", "COALESCE(e.sha256, '')",
-		"COALESCE(e.sha256, '')", EXE_JOIN, EXE_FILTER("c.exe_id", "sha256"), true },
+		/* With its VirusTotal verdict, "  VT MALICIOUS/ENGINES", once known. */
+		"COALESCE(e.sha256, '') || " STOREREAD_VT_VERDICT("e.sha256"), EXE_JOIN,
+		EXE_FILTER("c.exe_id", "sha256"), true },
 	[VIEWQ_PEXE] = { "parent executable", "parent", "c.pexe_id", "COALESCE(e.exe, '')",
 		"COALESCE(e.exe, '')", EXE_JOIN, EXE_FILTER("c.pexe_id", "exe"), true },
 	[VIEWQ_DOMAIN] = { "domain", "domain", "c.domain_id", "g.id",
