@@ -2110,3 +2110,31 @@ void store_cache_stats(const struct store *st, size_t *bytes, uint64_t *drops)
 		*drops += lks[i]->drops;
 	}
 }
+
+int store_vt_prepare(sqlite3 *db, enum store_vt_stmt which, sqlite3_stmt **ret)
+{
+	static const char *const sql[STORE_VT_N_STMTS] = {
+		[STORE_VT_RESULT_GET] =
+			"SELECT malicious, suspicious, harmless, undetected, analysis_date, status"
+			" FROM vt_results WHERE sha256 = ?1",
+		[STORE_VT_QUEUE_ADD] =
+			"INSERT OR IGNORE INTO vt_queue(sha256, added, tries, next_try, action)"
+			" VALUES(?1, ?2, 0, ?2, 0)",
+		[STORE_VT_QUEUE_NEXT] =
+			"SELECT sha256, tries, next_try, action FROM vt_queue"
+			" ORDER BY next_try, added LIMIT 1",
+		[STORE_VT_QUEUE_SET] =
+			"UPDATE vt_queue SET tries = ?2, next_try = ?3, action = ?4 WHERE sha256 = ?1",
+		[STORE_VT_QUEUE_DEL] = "DELETE FROM vt_queue WHERE sha256 = ?1",
+		[STORE_VT_RESULT_PUT] =
+			"INSERT OR REPLACE INTO vt_results(sha256, malicious, suspicious, harmless,"
+			" undetected, analysis_date, status, checked)"
+			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		[STORE_VT_QUEUE_COUNT] = "SELECT count(*) FROM vt_queue",
+	};
+
+	*ret = NULL;
+	if ((unsigned)which >= STORE_VT_N_STMTS)
+		return -EINVAL;
+	return sqlite3_prepare_v2(db, sql[which], -1, ret, NULL) == SQLITE_OK ? 0 : -EIO;
+}

@@ -187,6 +187,30 @@ const char *store_errmsg(struct store *st);
 struct sqlite3 *store_db(struct store *st);
 
 /*
+ * vt.c's statements on vt_results and vt_queue, prepared on the
+ * connection of its own thread (db): the tables stay store.c's.
+ * RESULT_GET(sha256) -> (malicious, suspicious, harmless, undetected,
+ * analysis_date, status); QUEUE_ADD(sha256, now); QUEUE_NEXT ->
+ * (sha256, tries, next_try, action), the next due first; QUEUE_SET(sha256,
+ * tries, next_try, action); QUEUE_DEL(sha256); RESULT_PUT(sha256,
+ * malicious, suspicious, harmless, undetected, analysis_date, status,
+ * checked); QUEUE_COUNT -> (count). Returns 0 or -EIO (sqlite3_errmsg(db)
+ * says why).
+ */
+enum store_vt_stmt {
+	STORE_VT_RESULT_GET,
+	STORE_VT_QUEUE_ADD,
+	STORE_VT_QUEUE_NEXT,
+	STORE_VT_QUEUE_SET,
+	STORE_VT_QUEUE_DEL,
+	STORE_VT_RESULT_PUT,
+	STORE_VT_QUEUE_COUNT,
+	STORE_VT_N_STMTS
+};
+struct sqlite3_stmt;
+int store_vt_prepare(struct sqlite3 *db, enum store_vt_stmt which, struct sqlite3_stmt **ret);
+
+/*
  * One step of the migration table: SQL that takes user_version to version,
  * then fill (if not NULL), run in the same transaction, returning an SQLite
  * result code.

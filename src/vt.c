@@ -2,9 +2,9 @@
  * vt.c: VirusTotal lookups, the daemon's half (vt.h).
  *
  * One thread of our own owns everything slow: a SQLite connection to the
- * daemon's database (tables vt_queue and vt_results; store.c's migrations
- * create them, this file is the only one that reads or writes them apart
- * from the read API), the socket to the helper process and every wait.
+ * daemon's database (the VirusTotal queue and results, through
+ * store_vt_prepare's statements: the tables are store.c's), the socket to
+ * the helper process and every wait.
  * The loop thread only hands hashes over (vt_submit: a bounded inbox under
  * a mutex) and receives results and log messages through an eventfd.
  *
@@ -46,6 +46,7 @@
 #include "json.h"
 #include "loop.h"
 #include "privsep.h"
+#include "store.h"
 #include "util.h"
 #include "vt.h"
 #include "vtproto.h"
@@ -215,24 +216,15 @@ static bool vt_db_open(struct vt *vt)
 {
 	static const struct {
 		size_t off;
-		const char *sql;
+		enum store_vt_stmt which;
 	} stmts[] = {
-		{ offsetof(struct vt, sel_result),
-		  "SELECT malicious, suspicious, harmless, undetected, analysis_date, status"
-		  " FROM vt_results WHERE sha256 = ?1" },
-		{ offsetof(struct vt, ins_queue),
-		  "INSERT OR IGNORE INTO vt_queue(sha256, added, tries, next_try, action)"
-		  " VALUES(?1, ?2, 0, ?2, 0)" },
-		{ offsetof(struct vt, sel_next),
-		  "SELECT sha256, tries, next_try, action FROM vt_queue"
-		  " ORDER BY next_try, added LIMIT 1" },
-		{ offsetof(struct vt, upd_queue),
-		  "UPDATE vt_queue SET tries = ?2, next_try = ?3, action = ?4 WHERE sha256 = ?1" },
-		{ offsetof(struct vt, del_queue), "DELETE FROM vt_queue WHERE sha256 = ?1" },
-		{ offsetof(struct vt, ins_result),
-		  "INSERT OR REPLACE INTO vt_results(sha256, malicious, suspicious, harmless,"
-		  " undetected, analysis_date, status, checked) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
-		{ offsetof(struct vt, count_queue), "SELECT count(*) FROM vt_queue" },
+		{ offsetof(struct vt, sel_result), STORE_VT_RESULT_GET },
+		{ offsetof(struct vt, ins_queue), STORE_VT_QUEUE_ADD },
+		{ offsetof(struct vt, sel_next), STORE_VT_QUEUE_NEXT },
+		{ offsetof(struct vt, upd_queue), STORE_VT_QUEUE_SET },
+		{ offsetof(struct vt, del_queue), STORE_VT_QUEUE_DEL },
+		{ offsetof(struct vt, ins_result), STORE_VT_RESULT_PUT },
+		{ offsetof(struct vt, count_queue), STORE_VT_QUEUE_COUNT },
 	};
 
 	if (vt->db)
@@ -244,7 +236,7 @@ static bool vt_db_open(struct vt *vt)
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_stmt **s = (sqlite3_stmt **)((char *)vt + stmts[i].off);
 
-		if (sqlite3_prepare_v2(vt->db, stmts[i].sql, -1, s, NULL) != SQLITE_OK)
+		if (store_vt_prepare(vt->db, stmts[i].which, s) < 0)
 			goto fail;
 	}
 	return true;

@@ -2,7 +2,7 @@
  * vt.h: VirusTotal lookups of executables' sha256 (issue 19), the daemon's
  * half. The HTTPS client is a separate, unprivileged helper process
  * (vthelper.c); this side keeps the queue and the results in the database
- * (tables vt_queue and vt_results, created by store.c's migrations),
+ * (store.c's tables vt_queue and vt_results, created in schema version 1),
  * spaces requests by "VT request limit (seconds)", backs off, and hands
  * every verdict to the loop thread.
  *
