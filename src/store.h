@@ -71,6 +71,14 @@
  * weeks it rolls up, late rows are added, retention subtracts). Summing
  * every flow over all rows then reads one flows row per flow and the rows
  * from R on, not every flow_weeks row.
+ *
+ * VirusTotal (issue 19): vt_results(sha256 PRIMARY KEY, malicious,
+ * suspicious, harmless, undetected, analysis_date, status, checked), one
+ * row per hash looked up, is part of the contract (connections_flat shows
+ * malicious as vt_malicious); vt_queue(sha256, added, tries, next_try,
+ * action), the hashes still to look up, is the store's own. vt.c reads and
+ * writes both on its thread's connection through store_vt_prepare,
+ * readers through storeread.h.
  */
 #ifndef AUDITSNITCH_STORE_H
 #define AUDITSNITCH_STORE_H
