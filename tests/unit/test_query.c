@@ -388,6 +388,62 @@ static void test_groups_where(void)
 	free(out);
 }
 
+/* Puts (or clears, malicious < 0) the VirusTotal verdict of hash "ab" as vt.c does. */
+static int put_vt(int64_t malicious)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int r = -1;
+
+	if (sqlite3_open(dbpath, &db) != SQLITE_OK ||
+	    store_vt_prepare(db, STORE_VT_RESULT_PUT, &s) < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, "ab", -1, SQLITE_STATIC);
+	if (malicious >= 0) {
+		sqlite3_bind_int64(s, 2, malicious);
+		sqlite3_bind_int64(s, 3, 1);
+		sqlite3_bind_int64(s, 4, 10);
+		sqlite3_bind_int64(s, 5, 50);
+	}
+	sqlite3_bind_text(s, 7, malicious >= 0 ? "found" : "failed", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, now);
+	r = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return r;
+}
+
+/* Rows of curl (two, hash "ab") that --where WHERE keeps. */
+static int vt_rows(const char *where)
+{
+	char *out = NULL;
+	cJSON *doc;
+	int n = -1;
+
+	if (run(&out, NULL, "--where", "exe=/usr/bin/curl", "--where", where, "--format", "json",
+		NULL) == EX_OK && (doc = cJSON_Parse(out))) {
+		n = cJSON_GetArraySize(doc);
+		cJSON_Delete(doc);
+	}
+	free(out);
+	return n;
+}
+
+/* --where vt_malicious=N and >N through storeread's SQL, before and after a verdict. */
+static void test_vt_where(void)
+{
+	is_int(vt_rows("vt_malicious>0"), 0, "vt: no verdict, no row");
+	is_int(vt_rows("vt_malicious=0"), 0, "vt: no verdict is not 0");
+	is_int(put_vt(3), 0, "vt: verdict 3 stored");
+	is_int(vt_rows("vt_malicious>2"), 2, "vt: >2 keeps curl's two rows");
+	is_int(vt_rows("vt_malicious>3"), 0, "vt: >3 keeps none");
+	is_int(vt_rows("vt_malicious=3"), 2, "vt: =3 keeps both");
+	is_int(run(NULL, NULL, "--where", "vt_malicious>x", NULL), EX_USAGE, "vt: not a count");
+	is_int(put_vt(-1), 0, "vt: verdict cleared");
+	is_int(vt_rows("vt_malicious=3"), 0, "vt: a failed lookup matches no count");
+}
+
 static void test_csv_table(void)
 {
 	char *out = NULL;
@@ -1052,6 +1108,7 @@ int main(void)
 	make_db();
 	test_json();
 	test_groups_where();
+	test_vt_where();
 	test_csv_table();
 	test_errors();
 	test_nul_and_concurrent();
