@@ -37,6 +37,9 @@ static const char test_view_rows[] =
 	" (4, '/tmp/evil' || char(1) || 'name', 'evil', 'evil -x', 'CCCC');"
 	"INSERT OR REPLACE INTO addresses VALUES (0, ''), (1, '198.18.0.1'), (2, '2001:db8::1');"
 	"INSERT OR REPLACE INTO domains VALUES (0, ''), (1, 'example.com'), (2, 'b\xc3\xbc" "cher.example');"
+	/* VirusTotal: AAAA 2 of 63 engines; CCCC's lookup failed (no counts, no verdict shown). */
+	"INSERT OR REPLACE INTO vt_results VALUES ('AAAA', 2, 1, 10, 50, NULL, 'found', 1000000),"
+	" ('CCCC', NULL, NULL, NULL, NULL, NULL, 'failed', 1000000);"
 	/* contime, exe, pexe, uid, fam, proto, dir, lport, rport, laddr, raddr, dom, conns, send, recv */
 	"INSERT INTO connections VALUES"
 	" (1000000 - 30,    1, 3, 0,     2, 6,  0, 40000, 443, 0, 1, 1, 2, 100, 1000),"  /* r1 */
@@ -165,7 +168,8 @@ static void test_view_groupings(struct viewdata *d)
 	}
 	{
 		const struct test_view_expect w[] = {
-			{ "BBBB", 5, 10, 20 }, { "AAAA", 4, 7150, 1503 }, { "CCCC", 3, 1, 1 } };
+			{ "BBBB", 5, 10, 20 }, { "AAAA  VT 2/63", 4, 7150, 1503 },
+			{ "CCCC", 3, 1, 1 } };
 		viewq_set_grouping(q, VIEWQ_SHA256);
 		test_view_check(d, q, w, ARRAY_SIZE(w), "sha256");
 	}
