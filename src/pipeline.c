@@ -940,8 +940,10 @@ static int pipeline_start_identity(struct pipeline *p)
 				       .proctab = p->proctab };
 
 		if ((r = dns_new(p->loop, &dd, &p->dns)) < 0)
-			log_warn("DNS capture unavailable (%s): flows get no domain names",
-				 strerror(-r));
+			log_warn("DNS capture unavailable (%s): flows get no domain names%s",
+				 strerror(-r), r == -EAFNOSUPPORT || r == -EPERM ?
+				 " (a systemd unit must allow AF_PACKET and CAP_NET_RAW: see "
+				 "auditsnitch(8), \"Domain names\")" : "");
 	}
 	return 0;
 }
