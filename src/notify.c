@@ -1029,24 +1029,14 @@ static void notify_child_run(int sock, uid_t uid, const char *address)
 int notify_helper_main(int argc, char **argv)
 {
 	long long uid, gid, parent;
-	struct stat st;
 	int r, sock = NOTIFY_HELPER_FD;
 
-	if (argc != 6 || util_parse_ll(argv[2], 1, 0x7ffffffe, &uid) < 0 ||
-	    util_parse_ll(argv[3], 0, 0x7ffffffe, &gid) < 0 ||
-	    util_parse_ll(argv[5], 1, 0x7fffffff, &parent) < 0 || fstat(sock, &st) < 0 ||
-	    !S_ISSOCK(st.st_mode)) {
-		static const char msg[] = "auditsnitch: notify-helper is started by the daemon only\n";
-
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		return 64;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	/* Exec'd through an fd, our comm would be "4"; say what we are in ps and top. */
-	(void)prctl(PR_SET_NAME, "asn-notify", 0, 0, 0);
-	privsep_close_fds(sock);
-	/* Never compete with the daemon's loop for a CPU (woken by each send). */
-	(void)setpriority(PRIO_PROCESS, 0, 10);
+	r = privsep_helper_begin(sock, argc == 6 && util_parse_ll(argv[2], 1, 0x7ffffffe, &uid) == 0 &&
+				 util_parse_ll(argv[3], 0, 0x7ffffffe, &gid) == 0 &&
+				 util_parse_ll(argv[5], 1, 0x7fffffff, &parent) == 0,
+				 "notify-helper", "asn-notify");
+	if (r)
+		return r;
 	r = privsep_drop((uid_t)uid, (gid_t)gid);
 	if (r < 0) {
 		char *t = xasprintf("cannot drop privileges to uid %lld gid %lld: %s; no notifications",

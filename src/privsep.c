@@ -9,6 +9,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -97,5 +101,26 @@ int privsep_drop(uid_t uid, gid_t gid)
 	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
 	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid)
 		return -EPERM;
+	return 0;
+}
+
+int privsep_helper_begin(int sock, bool args_ok, const char *name, const char *comm)
+{
+	struct stat st;
+
+	if (!args_ok || fstat(sock, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		char msg[128];
+		int n = snprintf(msg, sizeof(msg), "auditsnitch: %s is started by the daemon only\n",
+				 name);
+
+		if (n > 0)
+			(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+		return 64;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	(void)prctl(PR_SET_NAME, comm, 0, 0, 0);
+	privsep_close_fds(sock);
+	/* Never compete with the daemon's loop for a CPU (woken by each request). */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
 	return 0;
 }

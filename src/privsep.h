@@ -8,6 +8,7 @@
 #ifndef AUDITSNITCH_PRIVSEP_H
 #define AUDITSNITCH_PRIVSEP_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 /* Where the helper finds its socket after privsep_exec. */
@@ -31,5 +32,14 @@ void privsep_close_fds(int keep);
  * uid, -EPERM otherwise. Returns 0 or -errno.
  */
 int privsep_drop(uid_t uid, gid_t gid);
+
+/*
+ * How every exec'd helper starts, before privsep_drop: args_ok (its argv
+ * parsed) and sock a socket, else it says that only the daemon starts it
+ * (name, on stderr) and returns 64; then SIGPIPE ignored, comm set (the
+ * exec through an fd would show "4" in ps and top), every fd but sock
+ * closed, and a lower priority than the daemon's loop. Returns 0.
+ */
+int privsep_helper_begin(int sock, bool args_ok, const char *name, const char *comm);
 
 #endif

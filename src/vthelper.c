@@ -447,23 +447,14 @@ static void vth_run(int sock)
 int vt_helper_main(int argc, char **argv)
 {
 	long long uid, gid, parent;
-	struct stat st;
 	int r, sock = PRIVSEP_HELPER_FD;
 
-	if (argc != 5 || util_parse_ll(argv[2], 1, 0x7ffffffe, &uid) < 0 ||
-	    util_parse_ll(argv[3], 1, 0x7ffffffe, &gid) < 0 ||
-	    util_parse_ll(argv[4], 1, 0x7fffffff, &parent) < 0 || fstat(sock, &st) < 0 ||
-	    !S_ISSOCK(st.st_mode)) {
-		static const char msg[] = "auditsnitch: vt-helper is started by the daemon only\n";
-
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		return 64;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	/* Exec'd through an fd, our comm would be "4"; say what we are in ps and top. */
-	(void)prctl(PR_SET_NAME, "asn-vt", 0, 0, 0);
-	privsep_close_fds(sock);
-	(void)setpriority(PRIO_PROCESS, 0, 10);
+	r = privsep_helper_begin(sock, argc == 5 && util_parse_ll(argv[2], 1, 0x7ffffffe, &uid) == 0 &&
+				 util_parse_ll(argv[3], 1, 0x7ffffffe, &gid) == 0 &&
+				 util_parse_ll(argv[4], 1, 0x7fffffff, &parent) == 0,
+				 "vt-helper", "asn-vt");
+	if (r)
+		return r;
 	r = privsep_drop((uid_t)uid, (gid_t)gid);
 	if (r < 0) {
 		struct vth h = { .sock = sock };
