@@ -97,7 +97,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rec->direction = (int)(sel % 3);
 	rec->family = sel & 4 ? AF_INET6 : AF_INET;
 	rec->protocol = sel & 8 ? 17 : (int)sel;
-	snprintf(rec->raddr, sizeof(rec->raddr), "%s", field[5]);
+	/* Any 16 bytes as the address; a packet socket's interface name as text. */
+	rec->raddr.family = rec->family;
+	memcpy(rec->raddr.bytes, field[5], strnlen(field[5], sizeof(rec->raddr.bytes)));
+	if (sel & 32)
+		snprintf(rec->ifname, sizeof(rec->ifname), "%s", field[5]);
 	rec->rport = (int)sel * 7;
 	d.kind = (enum records_kind)(1 + sel % 5);
 	d.text = field[7];
