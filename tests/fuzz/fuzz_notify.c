@@ -1,4 +1,4 @@
-/* fuzz-sources: src/notify.c src/records.c src/util.c */
+/* fuzz-sources: src/notify.c src/privsep.c src/records.c src/json.c src/util.c */
 /*
  * fuzz_notify.c: libFuzzer target for what crosses the notifier boundary.
  * The first two input bytes (little endian, modulo 4200) are a size limit;

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/procfs.c src/util.c */
+/* fuzz-sources: src/procfs.c src/json.c src/util.c */
 /*
  * fuzz_procfs.c: libFuzzer target for the /proc/PID text parsers. The
  * input is split at "\xff\xfe" markers into the texts of /proc/1/stat,

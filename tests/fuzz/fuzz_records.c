@@ -1,4 +1,4 @@
-/* fuzz-sources: src/records.c src/util.c */
+/* fuzz-sources: src/records.c src/json.c src/util.c */
 /*
  * fuzz_records.c: libFuzzer target for loading record.json. The input is
  * the file, written into a temp dir (made once per process, emptied before
