@@ -56,30 +56,11 @@ dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --bind-interface
 	--pid-file="$tmp/dnsmasq-cache.pid" --log-facility="$tmp/dnsmasq-cache.log" &
 asn_cleanup "kill $! 2>/dev/null"
 
-cat > "$tmp/server.py" <<'EOF'
-import socket, sys, threading
-fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-if fam == socket.AF_INET6:
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(64)
-def drain(c):
-    while c.recv(1 << 16):
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=drain, args=(c,), daemon=True).start()
-EOF
 ip -n "$NS" addr add 198.18.0.3/24 dev "$VP"
 ip -n "$NS" addr add 198.18.0.4/24 dev "$VP"
 ip -n "$NS" addr add 198.18.0.5/24 dev "$VP"
-ip netns exec "$NS" $PY "$tmp/server.py" 0.0.0.0 5301 &
-asn_cleanup "kill $! 2>/dev/null"
-ip netns exec "$NS" $PY "$tmp/server.py" :: 5301 &
-asn_cleanup "kill $! 2>/dev/null"
+asn_tcp_sink "$NS" 0.0.0.0 5301
+asn_tcp_sink "$NS" :: 5301
 
 # A client: resolves NAME with glibc (getaddrinfo, FAMILY 4 or 6), waits
 # until the file GO exists (when given), connects to the first address on
