@@ -202,3 +202,41 @@ PYEOF
 		asn_cleanup "kill $! 2>/dev/null"
 	done
 }
+
+# asn_accept_listener PORT: a loopback listener on 127.0.0.1:PORT that
+# accepts and closes every connection, so test programs make real
+# connections as a user's would; killed at exit, SKIP if it cannot listen.
+asn_accept_listener() {
+	local port=$1
+	/usr/bin/python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(128)
+s.settimeout(600)
+while True:
+    s.accept()[0].close()' "$port" 2>"$asn_tmproot/listener-$port.err" &
+	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	asn_wait 15 sh -c "ss -Hltn 'sport = :$port' | grep -q ." ||
+		asn_skip "cannot listen on 127.0.0.1:$port: $(cat "$asn_tmproot/listener-$port.err")"
+}
+
+# asn_session_bus USER DIR SERVER: a session bus at DIR/bus and the
+# notification server SERVER (tests/integration/notify_server.py) on it,
+# both run as USER and both our children (no --fork), so they are killed
+# and reaped at exit. DIR must be writable by USER; the bus address ends
+# up in DIR/info and the calls the server receives in DIR/calls.jsonl.
+# Fails when either does not come up within 15 s.
+asn_session_bus() {
+	local user=$1 dir=$2 server=$3 uid gid addr
+	uid=$(id -u "$user") && gid=$(id -g "$user") || return 1
+	setpriv --reuid="$uid" --regid="$gid" --init-groups dbus-daemon --session --nofork \
+		--address="unix:path=$dir/bus" --print-address=1 >"$dir/info" 2>"$dir/bus.err" &
+	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	asn_wait 15 test -s "$dir/info" || { echo "# dbus-daemon: $(cat "$dir/bus.err")"; return 1; }
+	addr=$(sed -n 1p "$dir/info")
+	setpriv --reuid="$uid" --regid="$gid" --init-groups /usr/bin/python3 "$server" \
+		--address "$addr" --out "$dir/calls.jsonl" --ready "$dir/ready" 2>"$dir/server.err" &
+	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	asn_wait 15 test -s "$dir/ready" || { echo "# notification server: $(cat "$dir/server.err")"; return 1; }
+}

@@ -44,26 +44,11 @@ mkdir -m 700 "$t/state" "$t/state2"
 mkdir -m 755 "$t/bus" "$t/bus2"
 chown "$user:" "$t/bus" "$t/bus2"
 
-# start_bus DIR: a session bus and our server, both as the desktop user, in
-# DIR. Both stay our children (no --fork) so they are killed and reaped here.
-start_bus() {
-	local dir=$1 addr
-	setpriv --reuid="$duid" --regid="$dgid" --init-groups dbus-daemon --session --nofork \
-		--address="unix:path=$dir/bus" --print-address=1 >"$dir/info" 2>"$dir/bus.err" &
-	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-	asn_wait 10 test -s "$dir/info" || return 1
-	addr=$(sed -n 1p "$dir/info")
-	setpriv --reuid="$duid" --regid="$dgid" --init-groups /usr/bin/python3 "$server" \
-		--address "$addr" --out "$dir/calls.jsonl" --ready "$dir/ready" 2>"$dir/server.err" &
-	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-	asn_wait 10 test -s "$dir/ready"
-}
-
 # field FILE KEY: a key=value from the driver's report.
 field() { sed -n "s/^$2=//p" "$1" | tail -1; }
 
 # ---- 1. the three detections, from the desktop user ----
-asn_check "bus and server start as $user" start_bus "$t/bus"
+asn_check "bus and server start as $user" asn_session_bus "$user" "$t/bus" "$server"
 addr=$(sed -n 1p "$t/bus/info")
 secret="asn-daemon-secret-$$-$RANDOM"
 "$driver" --state "$t/state" --user "$user" --bus "$addr" --timeout 30 \
@@ -165,7 +150,7 @@ restarted() {
 asn_check "child restarted" asn_wait 10 restarted
 asn_is "queue kept across the restart" "$(field "$st2" pending)" 256
 
-asn_check "bus appears" start_bus "$t/bus2"
+asn_check "bus appears" asn_session_bus "$user" "$t/bus2" "$server"
 wait "$dpid"
 asn_is "driver delivered everything after the bus appeared" "$?" 0
 sed 's/^/# /' "$t/out2"
@@ -185,7 +170,7 @@ mkdir -m 755 "$t/run" "$t/sessions"
 mkdir -m 700 "$t/run/$duid" "$t/state3" "$t/state4" "$t/state5"
 chown "$user:" "$t/run/$duid"
 mkdir -m 700 "$t/run/notauid"
-asn_check "session bus at run/$duid/bus" start_bus "$t/run/$duid"
+asn_check "session bus at run/$duid/bus" asn_session_bus "$user" "$t/run/$duid" "$server"
 # A lingering user (a bus, no seat session) is never picked.
 "$driver" --state "$t/state4" --run-user-dir "$t/run" --sessions-dir "$t/sessions" \
 	--timeout 3 scenario >"$t/out4" 2>"$t/err4"

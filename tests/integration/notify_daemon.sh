@@ -52,28 +52,10 @@ calls="$t/bus/calls.jsonl"
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
 # A loopback listener: the programs make real connections, as a user's would.
 port=$((21000 + $$ % 20000))
-/usr/bin/python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(128)
-s.settimeout(600)
-while True:
-    s.accept()[0].close()' "$port" 2>"$t/listener.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_wait 15 sh -c "ss -Hltn 'sport = :$port' | grep -q ." || asn_skip "cannot listen on 127.0.0.1:$port"
+asn_accept_listener "$port"
 
-# The session bus and our server, both as the desktop user and both our
-# children (no --fork), so they are killed and reaped here.
-setpriv --reuid="$duid" --regid="$dgid" --init-groups dbus-daemon --session --nofork \
-	--address="unix:path=$t/bus/bus" --print-address=1 >"$t/bus/info" 2>"$t/bus/bus.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_wait 15 test -s "$t/bus/info" || asn_skip "dbus-daemon did not start: $(cat "$t/bus/bus.err")"
+asn_check "bus and notification server run as $user" asn_session_bus "$user" "$t/bus" "$server"
 addr=$(sed -n 1p "$t/bus/info")
-setpriv --reuid="$duid" --regid="$dgid" --init-groups /usr/bin/python3 "$server" \
-	--address "$addr" --out "$calls" --ready "$t/bus/ready" 2>"$t/bus/server.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_check "bus and notification server run as $user" asn_wait 15 test -s "$t/bus/ready"
 # Written by the server, as the desktop user.
 install -o "$user" -g "$dgid" -m 644 /dev/null "$calls"
 

@@ -83,25 +83,9 @@ touch "$log"
 
 # ---- a loopback listener for the programs, the session bus, the notification server
 port=$((21000 + $$ % 20000))
-/usr/bin/python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(128)
-s.settimeout(600)
-while True:
-    s.accept()[0].close()' "$port" 2>"$t/listener.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_wait 15 sh -c "ss -Hltn 'sport = :$port' | grep -q ." || asn_skip "cannot listen on 127.0.0.1:$port"
-setpriv --reuid="$duid" --regid="$dgid" --init-groups dbus-daemon --session --nofork \
-	--address="unix:path=$t/bus/bus" --print-address=1 >"$t/bus/info" 2>"$t/bus/bus.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_wait 15 test -s "$t/bus/info" || asn_skip "dbus-daemon did not start: $(cat "$t/bus/bus.err")"
+asn_accept_listener "$port"
+asn_session_bus "$user" "$t/bus" "$notify_server" || asn_skip "the session bus or the notification server did not start"
 addr=$(sed -n 1p "$t/bus/info")
-setpriv --reuid="$duid" --regid="$dgid" --init-groups /usr/bin/python3 "$notify_server" \
-	--address "$addr" --out "$calls" --ready "$t/bus/ready" 2>"$t/bus/server.err" &
-asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
-asn_wait 15 test -s "$t/bus/ready" || asn_skip "notification server did not start"
 install -o "$user" -g "$dgid" -m 644 /dev/null "$calls"
 
 # write_config LIMIT UPLOAD
