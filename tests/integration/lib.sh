@@ -240,3 +240,22 @@ asn_session_bus() {
 	asn_cleanup "kill $! 2>/dev/null; wait $! 2>/dev/null"
 	asn_wait 15 test -s "$dir/ready" || { echo "# notification server: $(cat "$dir/server.err")"; return 1; }
 }
+
+# asn_system_user NAME: a system user and group NAME with no home and no
+# shell, created when missing and then deleted at exit (the cleanups run
+# last to first, so by then every process of the user has been killed and
+# reaped). SKIP when it cannot be created.
+asn_system_user() {
+	local user=$1
+	id -u "$user" >/dev/null 2>&1 && return 0
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin "$user" || asn_skip "cannot create user $user"
+	asn_cleanup "userdel '$user' || userdel -f '$user'"
+}
+
+# asn_require_python_dbus: SKIP unless /usr/bin/python3 has the D-Bus and
+# GLib bindings the notification server needs.
+asn_require_python_dbus() {
+	/usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
+		asn_skip "needs /usr/bin/python3 with python3-dbus and python3-gi"
+}

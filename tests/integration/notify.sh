@@ -23,16 +23,10 @@ asn_require_cmd dbus-daemon setpriv useradd userdel
 driver="$top_builddir/tests/integration/notify_driver"
 server="$top_srcdir/tests/integration/notify_server.py"
 [ -x "$driver" ] || asn_skip "needs $driver (make check builds it)"
-/usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
-	asn_skip "needs /usr/bin/python3 with python3-dbus and python3-gi"
+asn_require_python_dbus
 
 user=asn-desktop
-if ! id -u "$user" >/dev/null 2>&1; then
-	useradd --system --user-group --no-create-home --home-dir /nonexistent \
-		--shell /usr/sbin/nologin "$user" || asn_skip "cannot create user $user"
-	# Runs last: by then every process of the user has been killed and reaped.
-	asn_cleanup "userdel '$user' || userdel -f '$user'"
-fi
+asn_system_user "$user"
 duid=$(id -u "$user")
 dgid=$(id -g "$user")
 asn_check "desktop user is not root" [ "$duid" != 0 ]

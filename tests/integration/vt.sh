@@ -30,18 +30,13 @@ ONCE="$top_builddir/tests/integration/connect_once"
 server="$top_srcdir/tests/integration/vt_server.py"
 notify_server="$top_srcdir/tests/integration/notify_server.py"
 [ -x "$ONCE" ] || asn_skip "connect_once not built (make check builds it)"
-/usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
-	asn_skip "needs /usr/bin/python3 with python3-dbus and python3-gi"
+asn_require_python_dbus
 "$AUDITSNITCH" vt-helper 2>&1 | grep -q 'without libcurl' && asn_skip "built without libcurl"
 [ -e /usr/lib/x86_64-linux-gnu/libcurl.so.4 ] || ldconfig -p | grep -q 'libcurl.so.4 ' ||
 	asn_skip "libcurl.so.4 not installed"
 
 user=asn-desktop
-if ! id -u "$user" >/dev/null 2>&1; then
-	useradd --system --user-group --no-create-home --home-dir /nonexistent \
-		--shell /usr/sbin/nologin "$user" || asn_skip "cannot create user $user"
-	asn_cleanup "userdel '$user' || userdel -f '$user'"
-fi
+asn_system_user "$user"
 duid=$(id -u "$user")
 dgid=$(id -g "$user")
 
