@@ -28,7 +28,7 @@
 
 #include "forward.h"
 #include "json.h"
-#include "store.h"
+#include "storeread.h"
 #include "util.h"
 
 /* ---- targets from the config (pure) ---- */
@@ -303,13 +303,17 @@ struct forward_target_rt {
 	size_t out_len, out_cap;
 	struct forward_user users[FORWARD_USER_SLOTS];
 
-	/* The cursor (thread side, but gap under lock). */
+	/* The cursor and the resend (thread side; gap, gap_hi, committed under lock). */
 	char cursor_name[128];       /* file in fw->cursor_dirfd; "" without cursors */
 	int64_t cursor_disk;         /* contime written (or read at start); 0 none */
 	int64_t cursor_sent;         /* newest mark sent */
 	int64_t gap;                 /* oldest window of a dropped row; INT64_MAX none */
+	int64_t gap_hi;              /* newest window of a row dropped since */
+	int64_t committed;           /* newest window forward_committed announced */
 	uint64_t cursor_write_ms;
-	bool catchup;                /* resend from the database before anything new */
+	bool resending;              /* rows from resend_pos to resend_hi to resend (written under lock) */
+	struct storeread_pos resend_pos;
+	int64_t resend_hi;
 };
 
 struct forward {
@@ -317,7 +321,6 @@ struct forward {
 	char *hostname;
 	char *db_path;
 	int cursor_dirfd;
-	int64_t start_s;             /* rows up to this contime are resent at start */
 	struct forward_target_rt *t;
 	size_t n;
 };
@@ -361,12 +364,24 @@ static void forward_error(struct forward_target_rt *t, const char *fmt, ...)
 static void forward_push(struct forward_target_rt *t, struct forward_item *it)
 {
 	pthread_mutex_lock(&t->lock);
+	if (it->kind == ITEM_MARK && it->contime > t->committed)
+		t->committed = it->contime;
 	if (t->n_queued >= t->cfg.queue_max || t->stop) {
 		if (it->kind != ITEM_MARK)
 			t->st.dropped++;
-		/* A row lost here is resent from the database after the next start. */
-		if (it->kind == ITEM_RECORD && it->contime < t->gap)
-			t->gap = it->contime;
+		/*
+		 * A row lost here is in the database already (the writer hands
+		 * rows over after the commit): resent once the queue has drained,
+		 * or after the next start. Other messages are not stored: lost.
+		 */
+		if (it->kind == ITEM_RECORD && t->fw->db_path) {
+			if (it->contime < t->gap)
+				t->gap = it->contime;
+			if (it->contime > t->gap_hi)
+				t->gap_hi = it->contime;
+		} else if (it->kind != ITEM_MARK) {
+			t->st.lost++;
+		}
 		pthread_mutex_unlock(&t->lock);
 		forward_item_free(it);
 		return;
@@ -709,6 +724,8 @@ static void forward_cursor_save(struct forward_target_rt *t, bool force)
 	gap = t->gap;
 	pthread_mutex_unlock(&t->lock);
 	c = t->cursor_sent < gap ? t->cursor_sent : gap;
+	if (t->resending && t->resend_pos.contime < c)
+		c = t->resend_pos.contime;
 	if (c <= t->cursor_disk || (!force && util_now_ms() < t->cursor_write_ms + 1000))
 		return;
 	snprintf(buf, sizeof(buf), "%lld\n", (long long)c);
@@ -724,16 +741,6 @@ static void forward_cursor_save(struct forward_target_rt *t, bool force)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Rows from the contract's view, names joined (DESIGN.md "Database"). */
-#define FORWARD_CATCHUP_SQL \
-	"SELECT c.contime, e.exe, e.name, e.cmdline, e.sha256, p.exe, p.name, p.cmdline, " \
-	"p.sha256, c.uid, c.family, c.protocol, c.direction, c.lport, c.rport, la.addr, ra.addr, " \
-	"d.domain, c.conns, c.send, c.recv FROM connections c " \
-	"JOIN executables e ON e.id = c.exe_id JOIN executables p ON p.id = c.pexe_id " \
-	"JOIN addresses la ON la.id = c.laddr_id JOIN addresses ra ON ra.id = c.raddr_id " \
-	"JOIN domains d ON d.id = c.domain_id " \
-	"WHERE c.contime >= ?1 AND c.contime <= ?2 ORDER BY c.contime"
-
 static const char *forward_col(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
@@ -741,94 +748,129 @@ static const char *forward_col(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
-/*
- * Resends the database's rows from the cursor's window up to the start,
- * on the open connection. 0, or -errno (the connection then closed, or
- * the database unreadable: given up, said in the error).
- */
-static int forward_catchup(struct forward_target_rt *t)
+/* rec from a row of storeread_resend. */
+static void forward_row_record(sqlite3_stmt *st, struct conn_record *rec)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	rec->time = sqlite3_column_int64(st, STOREREAD_RESEND_CONTIME);
+	conn_set(&rec->proc.exe, forward_col(st, STOREREAD_RESEND_EXE));
+	conn_set(&rec->proc.name, forward_col(st, STOREREAD_RESEND_NAME));
+	conn_set(&rec->proc.cmdline, forward_col(st, STOREREAD_RESEND_CMDLINE));
+	conn_set(&rec->proc.sha256, forward_col(st, STOREREAD_RESEND_SHA256));
+	conn_set(&rec->parent.exe, forward_col(st, STOREREAD_RESEND_PEXE));
+	conn_set(&rec->parent.name, forward_col(st, STOREREAD_RESEND_PNAME));
+	conn_set(&rec->parent.cmdline, forward_col(st, STOREREAD_RESEND_PCMDLINE));
+	conn_set(&rec->parent.sha256, forward_col(st, STOREREAD_RESEND_PSHA256));
+	rec->uid = (uint32_t)sqlite3_column_int64(st, STOREREAD_RESEND_UID);
+	rec->family = sqlite3_column_int(st, STOREREAD_RESEND_FAMILY);
+	rec->protocol = sqlite3_column_int(st, STOREREAD_RESEND_PROTOCOL);
+	rec->direction = sqlite3_column_int(st, STOREREAD_RESEND_DIRECTION);
+	rec->lport = sqlite3_column_int(st, STOREREAD_RESEND_LPORT);
+	rec->rport = sqlite3_column_int(st, STOREREAD_RESEND_RPORT);
+	/* The store keeps addresses as text; a packet socket's is its interface. */
+	rec->ifname[0] = '\0';
+	if (conn_addr_parse(&rec->laddr, forward_col(st, STOREREAD_RESEND_LADDR)) < 0) {
+		memset(&rec->laddr, 0, sizeof(rec->laddr));
+		snprintf(rec->ifname, sizeof(rec->ifname), "%s",
+			 forward_col(st, STOREREAD_RESEND_LADDR));
+	}
+	if (conn_addr_parse(&rec->raddr, forward_col(st, STOREREAD_RESEND_RADDR)) < 0)
+		memset(&rec->raddr, 0, sizeof(rec->raddr));
+	conn_set(&rec->domain, forward_col(st, STOREREAD_RESEND_DOMAIN));
+	rec->conns = (uint64_t)sqlite3_column_int64(st, STOREREAD_RESEND_CONNS);
+	rec->send = (uint64_t)sqlite3_column_int64(st, STOREREAD_RESEND_SEND);
+	rec->recv = (uint64_t)sqlite3_column_int64(st, STOREREAD_RESEND_RECV);
+}
+
+/*
+ * Resends the database's rows from resend_pos up to window resend_hi on
+ * the open connection, a page (FORWARD_BATCH_ITEMS rows, one short read
+ * on the thread's own read-only connection) at a time, moving resend_pos
+ * after each page written. 0 when done; -errno otherwise: the connection
+ * lost (then closed: the resend goes on after the reconnect), stopping
+ * (-ECANCELED: the cursor holds the rest for the next start), or the
+ * database unreadable (said in the error).
+ */
+static int forward_resend(struct forward_target_rt *t)
+{
+	bool datagram = t->cfg.scheme == FORWARD_UDP || t->cfg.scheme == FORWARD_UNIX;
 	struct conn_record *rec = conn_record_new();
 	struct forward_item it = { .kind = ITEM_RECORD, .rec = rec };
-	uint64_t n = 0, batch = 0;
-	int rc, r = 0;
+	struct storeread *sr = NULL;
+	sqlite3_stmt *st = NULL;
+	char *msg = NULL;
+	int rc, r;
 
-	rc = sqlite3_open_v2(t->fw->db_path, &db, SQLITE_OPEN_READONLY | STORE_OPEN_NOFOLLOW, NULL);
-	if (rc == SQLITE_OK)
-		rc = store_harden_reader(db) < 0 ? SQLITE_ERROR : SQLITE_OK;
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 5000);
-		rc = sqlite3_prepare_v2(db, FORWARD_CATCHUP_SQL, -1, &st, NULL);
-	}
-	if (rc != SQLITE_OK) {
+	r = storeread_open(t->fw->db_path, 0, &sr, &msg);
+	if (r < 0) {
 		forward_error(t, "cannot read %s to resend from the cursor: %s", t->fw->db_path,
-			      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		r = -EIO;
+			      msg ? msg : strerror(-r));
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, t->cursor_disk);
-	sqlite3_bind_int64(st, 2, t->fw->start_s);
-	t->out_len = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rec->time = sqlite3_column_int64(st, 0);
-		conn_set(&rec->proc.exe, forward_col(st, 1));
-		conn_set(&rec->proc.name, forward_col(st, 2));
-		conn_set(&rec->proc.cmdline, forward_col(st, 3));
-		conn_set(&rec->proc.sha256, forward_col(st, 4));
-		conn_set(&rec->parent.exe, forward_col(st, 5));
-		conn_set(&rec->parent.name, forward_col(st, 6));
-		conn_set(&rec->parent.cmdline, forward_col(st, 7));
-		conn_set(&rec->parent.sha256, forward_col(st, 8));
-		rec->uid = (uint32_t)sqlite3_column_int64(st, 9);
-		rec->family = sqlite3_column_int(st, 10);
-		rec->protocol = sqlite3_column_int(st, 11);
-		rec->direction = sqlite3_column_int(st, 12);
-		rec->lport = sqlite3_column_int(st, 13);
-		rec->rport = sqlite3_column_int(st, 14);
-		/* The store keeps addresses as text; a packet socket's is its interface. */
-		if (conn_addr_parse(&rec->laddr, forward_col(st, 15)) < 0)
-			snprintf(rec->ifname, sizeof(rec->ifname), "%s", forward_col(st, 15));
-		if (conn_addr_parse(&rec->raddr, forward_col(st, 16)) < 0)
-			memset(&rec->raddr, 0, sizeof(rec->raddr));
-		conn_set(&rec->domain, forward_col(st, 17));
-		rec->conns = (uint64_t)sqlite3_column_int64(st, 18);
-		rec->send = (uint64_t)sqlite3_column_int64(st, 19);
-		rec->recv = (uint64_t)sqlite3_column_int64(st, 20);
-		if (rec->direction == CONN_EXEC && !t->cfg.exec_events)
-			continue;
-		it.time_us = rec->time * 1000000;
-		forward_frame(t, &it);
-		if (++batch == FORWARD_BATCH_ITEMS) {
-			r = forward_write(t);
-			if (r < 0)
-				goto out;
-			n += batch;
-			batch = 0;
-			t->out_len = 0;
+	sqlite3_busy_timeout(storeread_db(sr), 5000);
+	for (;;) {
+		struct storeread_pos next = t->resend_pos;
+		uint64_t rows = 0, n = 0;
+		bool stop;
+
+		pthread_mutex_lock(&t->lock);
+		stop = t->stop;
+		pthread_mutex_unlock(&t->lock);
+		if (stop) {
+			r = -ECANCELED;
+			goto out;
 		}
-	}
-	if (rc != SQLITE_DONE) {
-		forward_error(t, "reading %s to resend from the cursor: %s", t->fw->db_path,
-			      sqlite3_errmsg(db));
-		r = -EIO;
-		goto out;
-	}
-	if (batch) {
-		r = forward_write(t);
+		r = storeread_resend(sr, &t->resend_pos, t->resend_hi, FORWARD_BATCH_ITEMS, &st);
+		if (r < 0) {
+			forward_error(t, "cannot read %s to resend from the cursor: %s",
+				      t->fw->db_path, sqlite3_errmsg(storeread_db(sr)));
+			goto out;
+		}
+		t->out_len = 0;
+		r = 0;
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			rows++;
+			storeread_resend_pos(st, &next);
+			forward_row_record(st, rec);
+			if (rec->direction == CONN_EXEC && !t->cfg.exec_events)
+				continue;
+			it.time_us = rec->time * 1000000;
+			forward_frame(t, &it);
+			n++;
+			/* One datagram per message. */
+			if (datagram) {
+				r = forward_write(t);
+				t->out_len = 0;
+			}
+		}
+		if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			forward_error(t, "reading %s to resend from the cursor: %s", t->fw->db_path,
+				      sqlite3_errmsg(storeread_db(sr)));
+			r = -EIO;
+		}
+		/* The page's read ends here, before the (maybe slow) write. */
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r == 0 && t->out_len)
+			r = forward_write(t);
+		t->out_len = 0;
 		if (r < 0)
 			goto out;
-		n += batch;
+		t->resend_pos = next;
+		pthread_mutex_lock(&t->lock);
+		t->st.resent += n;
+		t->st.sent += n;
+		pthread_mutex_unlock(&t->lock);
+		forward_cursor_save(t, false);
+		if (rows < FORWARD_BATCH_ITEMS)
+			break;
 	}
-out:
 	pthread_mutex_lock(&t->lock);
-	t->st.resent += n;
-	t->st.sent += n;
+	t->resending = false;
 	pthread_mutex_unlock(&t->lock);
-	t->out_len = 0;
+out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	storeread_free(sr);
+	free(msg);
 	conn_record_free(rec);
 	return r;
 }
@@ -872,13 +914,28 @@ static void *forward_thread(void *arg)
 		int r;
 
 		pthread_mutex_lock(&t->lock);
-		/* A resend from the cursor waits for nothing new. */
-		while (!t->head && !t->stop && !t->catchup)
+		/*
+		 * Rows dropped from the full queue are resent once it has drained,
+		 * before anything newer (which waits in the queue meanwhile): from
+		 * the oldest dropped row's window to the newest window committed
+		 * (every dropped row is in the database by then). Not when
+		 * stopping: the cursor holds them for the next start.
+		 */
+		if (!t->head && !t->stop && !t->resending && t->gap != INT64_MAX) {
+			t->resending = true;
+			t->resend_pos = storeread_pos_at(t->gap);
+			t->resend_hi = t->gap_hi > t->committed ? t->gap_hi : t->committed;
+			t->gap = INT64_MAX;
+			t->gap_hi = INT64_MIN;
+		}
+		/* A resend waits for nothing new. */
+		while (!t->head && !t->stop && !t->resending)
 			pthread_cond_wait(&t->cond, &t->lock);
 		stopping = t->stop;
 		if (stopping && !stop_deadline)
 			stop_deadline = util_now_ms() + 2000;
-		if ((!t->head && !t->catchup) || (stopping && util_now_ms() > stop_deadline)) {
+		if ((!t->head && !(t->resending && !stopping)) ||
+		    (stopping && util_now_ms() > stop_deadline)) {
 			pthread_mutex_unlock(&t->lock);
 			break;
 		}
@@ -899,12 +956,22 @@ static void *forward_thread(void *arg)
 			continue;
 		}
 		backoff_ms = 1000;
-		if (t->catchup) {
-			/* A database that cannot be read is said in the status and given up. */
-			r = forward_catchup(t);
+		if (t->resending && !stopping) {
+			r = forward_resend(t);
+			if (r == -ECANCELED)
+				continue;
 			if (r < 0 && t->fd < 0)
 				continue;
-			t->catchup = false;
+			if (r < 0) {
+				/*
+				 * A database that cannot be read (said in the status), or
+				 * a UDP collector that refuses: tried again after a wait,
+				 * from where it stopped.
+				 */
+				forward_sleep(t, backoff_ms);
+				backoff_ms = backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2;
+				continue;
+			}
 		}
 
 		/* Take a batch; it goes back to the head of the queue if writing fails. */
@@ -933,6 +1000,7 @@ static void *forward_thread(void *arg)
 			 */
 			pthread_mutex_lock(&t->lock);
 			t->st.dropped += n;
+			t->st.lost += n;
 			pthread_mutex_unlock(&t->lock);
 			while (batch) {
 				it = batch->next;
@@ -1013,7 +1081,12 @@ static void forward_cursor_load(struct forward_target_rt *t)
 	if (util_parse_ll(text, 1, INT64_MAX, &v) == 0) {
 		t->cursor_disk = t->cursor_sent = v;
 		t->st.cursor = v;
-		t->catchup = t->fw->db_path != NULL;
+		/* Resent before anything new, up to the start. */
+		if (t->fw->db_path) {
+			t->resending = true;
+			t->resend_pos = storeread_pos_at(v);
+			t->resend_hi = util_wall_s();
+		}
 	}
 	free(text);
 }
@@ -1043,7 +1116,6 @@ int forward_new(const struct config *cfg, const struct forward_options *opts,
 	fw->opts.hostname = fw->hostname;
 	fw->t = xcalloc(n, sizeof(*fw->t));
 	fw->n = n;
-	fw->start_s = util_wall_s();
 	fw->db_path = opts->db_path ? xstrdup(opts->db_path) : NULL;
 	fw->cursor_dirfd = opts->cursor_dirfd >= 0 ? fcntl(opts->cursor_dirfd, F_DUPFD_CLOEXEC, 3) : -1;
 	for (i = 0; i < n; i++) {
@@ -1062,6 +1134,8 @@ int forward_new(const struct config *cfg, const struct forward_options *opts,
 		t->cfg = targets[i];
 		t->fd = -1;
 		t->gap = INT64_MAX;
+		t->gap_hi = INT64_MIN;
+		t->committed = INT64_MIN;
 		forward_cursor_load(t);
 		t->st.url = t->cfg.url;
 		t->fmt = fwdfmt_new(&fo);
@@ -1108,7 +1182,11 @@ void forward_free(struct forward *fw)
 		/* What could not be sent within the grace time is lost: counted. */
 		while ((it = t->head)) {
 			t->head = it->next;
-			t->st.dropped++;
+			/* Rows come again after the next start (the cursor is before them). */
+			if (it->kind != ITEM_MARK)
+				t->st.dropped++;
+			if (it->kind != ITEM_MARK && !(it->kind == ITEM_RECORD && fw->db_path))
+				t->st.lost++;
 			forward_item_free(it);
 		}
 		if (t->cred)
@@ -1221,6 +1299,7 @@ void forward_stats(struct forward *fw, size_t i, struct forward_stats *st)
 	pthread_mutex_lock(&t->lock);
 	*st = t->st;
 	st->queued = t->n_queued;
+	st->resending = t->gap != INT64_MAX || t->resending;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -1243,6 +1322,8 @@ void forward_stats_json(struct forward *fw, struct jsonbuf *b)
 		jsonbuf_kuint(b, "truncated", fs.truncated);
 		jsonbuf_kuint(b, "reconnects", fs.reconnects);
 		jsonbuf_kuint(b, "resent", fs.resent);
+		jsonbuf_kuint(b, "lost", fs.lost);
+		jsonbuf_kbool(b, "resending", fs.resending);
 		jsonbuf_kint(b, "cursor", fs.cursor);
 		jsonbuf_kstr(b, "last_error", fs.last_error);
 		jsonbuf_end(b);

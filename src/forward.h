@@ -19,8 +19,14 @@
  * the database's rows from that window on (up to the start), then the new
  * ones: at-least-once, so the rows of the cursor's window and those sent
  * after the last cursor write (at most about a second's) can repeat. A
- * row dropped from a full queue holds the cursor at its window, so the
- * next start resends it.
+ * row dropped from a full queue holds the cursor at its window and is
+ * resent while running: once the queue has drained (the collector is
+ * reachable and keeping up), the rows from the oldest dropped row's window
+ * to the newest committed one are read again from the database (a page at
+ * a time, on the target's thread's own read-only connection) and sent
+ * before anything newer; rows of those windows that had been sent repeat.
+ * Detections and health events are not in the database: dropped, they
+ * are lost (counted).
  *
  * The target parser (forward_targets_parse) is pure, so config validation
  * and unit tests drive it with text.
@@ -128,7 +134,9 @@ struct forward_stats {
 	uint64_t dropped;     /* messages dropped: queue full, or given up at stop */
 	uint64_t truncated;   /* UDP messages cut to FORWARD_UDP_MAX */
 	uint64_t reconnects;  /* connections (re)opened after the first */
-	uint64_t resent;      /* rows resent from the database after a restart */
+	uint64_t resent;      /* rows resent from the database (after a restart or a drop) */
+	uint64_t lost;        /* dropped messages the database cannot give back */
+	bool resending;       /* dropped rows wait to be resent, or are being resent */
 	int64_t cursor;       /* the contime on disk; 0: none yet */
 	bool connected;
 	char last_error[256]; /* "" when none yet */

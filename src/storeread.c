@@ -3,8 +3,8 @@
  * the schema; this file is the only other one that knows its tables
  * (flows, conn_rows, flow_weeks, eport_sums, time_sums) and the rules
  * store.h states for their sums, and turns them into the rows and sums
- * `query` and `view` ask for. Runs in the reading process, never in the
- * daemon.
+ * `query` and `view` ask for. Runs in the reading process; in the daemon
+ * only on a forwarding thread's own read-only connection (its resend).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -480,4 +480,57 @@ int storeread_port_sums(struct storeread *r, bool inbound, int64_t *rows_from,
 	}
 	*ret = st;
 	return 0;
+}
+
+struct storeread_pos storeread_pos_at(int64_t lo)
+{
+	struct storeread_pos p = { lo, INT64_MIN, INT64_MIN };
+
+	return p;
+}
+
+int storeread_resend(struct storeread *r, const struct storeread_pos *after, int64_t hi,
+		     int64_t limit, sqlite3_stmt **ret)
+{
+	sqlite3_stmt *st = NULL;
+	int e;
+
+	/*
+	 * conn_rows' key is (contime, flow_id, eport): the contime bound is the
+	 * range on the key, the row value picks up after the last row read.
+	 */
+	e = storeread_prepare(r, "SELECT r.contime, e.exe, e.name, e.cmdline, e.sha256, p.exe,"
+			      " p.name, p.cmdline, p.sha256, f.uid, f.family, f.protocol, f.direction,"
+			      " CASE f.direction WHEN 1 THEN f.port ELSE r.eport END,"
+			      " CASE f.direction WHEN 1 THEN r.eport ELSE f.port END,"
+			      " COALESCE(la.addr, ''), COALESCE(ra.addr, ''), COALESCE(d.domain, ''),"
+			      " r.conns, r.send, r.recv, r.flow_id, r.eport"
+			      " FROM conn_rows AS r JOIN flows AS f ON f.id = r.flow_id"
+			      " JOIN executables e ON e.id = f.exe_id"
+			      " JOIN executables p ON p.id = f.pexe_id"
+			      " LEFT JOIN addresses la ON la.id = f.laddr_id"
+			      " LEFT JOIN addresses ra ON ra.id = f.raddr_id"
+			      " LEFT JOIN domains d ON d.id = f.domain_id"
+			      " WHERE r.contime >= ?1 AND r.contime <= ?2"
+			      " AND (r.contime, r.flow_id, r.eport) > (?1, ?3, ?4)"
+			      " ORDER BY r.contime, r.flow_id, r.eport LIMIT ?5", &st);
+	if (e < 0)
+		return e;
+	if (sqlite3_bind_int64(st, 1, after->contime) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, hi) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, after->flow) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, after->eport) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 5, limit) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return -EIO;
+	}
+	*ret = st;
+	return 0;
+}
+
+void storeread_resend_pos(sqlite3_stmt *st, struct storeread_pos *pos)
+{
+	pos->contime = sqlite3_column_int64(st, STOREREAD_RESEND_CONTIME);
+	pos->flow = sqlite3_column_int64(st, STOREREAD_RESEND_RECV + 1);
+	pos->eport = sqlite3_column_int64(st, STOREREAD_RESEND_RECV + 2);
 }

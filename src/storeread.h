@@ -1,6 +1,7 @@
 /*
  * storeread.h: the one read path to the connection log, for `auditsnitch
- * query` and `auditsnitch view` (DESIGN.md "Database"). It opens the file
+ * query`, `auditsnitch view` and the SIEM forwarder's resend from its
+ * cursor (DESIGN.md "Database"). It opens the file
  * read-only (a WAL snapshot: it works while the daemon writes), hardened
  * against a crafted schema (store_harden_reader), checks that it is a
  * database of this schema, and answers in the contract's terms; the
@@ -118,6 +119,37 @@ int storeread_flows_apply(struct storeread *r, const char *fn, const char *value
  * ephemeral port, conns, send, recv).
  */
 int storeread_rows(struct storeread *r, int64_t lo, int64_t hi, sqlite3_stmt **ret);
+
+/*
+ * The connection rows with contime <= hi after position *after in the
+ * store's key order (contime first), at most limit of them, for the SIEM
+ * forwarder's resend (forward.c) in pages: each page is one short read,
+ * so a long resend never holds a snapshot (and the WAL) open while it
+ * writes to a slow collector. Start with storeread_pos_at(lo), then pass
+ * the position of the page's last row (storeread_resend_pos). Columns:
+ * contime, exe, name, cmdline, sha256, parent exe, parent name, parent
+ * cmdline, parent sha256, uid, family, protocol, direction, lport, rport,
+ * laddr, raddr, domain, conns, send, recv (STOREREAD_RESEND_*), texts
+ * never NULL.
+ */
+struct storeread_pos {
+	int64_t contime, flow, eport;
+};
+enum {
+	STOREREAD_RESEND_CONTIME, STOREREAD_RESEND_EXE, STOREREAD_RESEND_NAME,
+	STOREREAD_RESEND_CMDLINE, STOREREAD_RESEND_SHA256, STOREREAD_RESEND_PEXE,
+	STOREREAD_RESEND_PNAME, STOREREAD_RESEND_PCMDLINE, STOREREAD_RESEND_PSHA256,
+	STOREREAD_RESEND_UID, STOREREAD_RESEND_FAMILY, STOREREAD_RESEND_PROTOCOL,
+	STOREREAD_RESEND_DIRECTION, STOREREAD_RESEND_LPORT, STOREREAD_RESEND_RPORT,
+	STOREREAD_RESEND_LADDR, STOREREAD_RESEND_RADDR, STOREREAD_RESEND_DOMAIN,
+	STOREREAD_RESEND_CONNS, STOREREAD_RESEND_SEND, STOREREAD_RESEND_RECV,
+};
+/* The position before every row of window lo and later. */
+struct storeread_pos storeread_pos_at(int64_t lo);
+int storeread_resend(struct storeread *r, const struct storeread_pos *after, int64_t hi,
+		     int64_t limit, sqlite3_stmt **ret);
+/* The position of st's current row (a statement of storeread_resend). */
+void storeread_resend_pos(sqlite3_stmt *st, struct storeread_pos *pos);
 
 /*
  * VirusTotal verdicts (vt_results, issue 19) in a caller's own SQL, as

@@ -9,7 +9,8 @@
  * its end and comes back (nothing lost, a reconnect counted), unix://
  * datagrams, and a collector that is not there (error in the stats,
  * messages kept queued). The cursor: written once the rows of a window are
- * sent, and at the next start the database rows from its window resent.
+ * sent, and at the next start the database rows from its window resent;
+ * rows dropped from a full queue resent while running once it drains.
  */
 
 #include <arpa/inet.h>
@@ -486,6 +487,110 @@ static void test_cursor(void)
 	close(dirfd);
 }
 
+/*
+ * A queue that overflowed while the collector was away: once it is back
+ * and the queue has drained, the dropped rows come from the database
+ * (test_cursor's: windows 1000, 1000, 2000, 2000, 2000, 3000) without a
+ * restart, in window order, and the cursor may pass them.
+ */
+static void test_resend_live(void)
+{
+	char *dir = xasprintf("%s/live", tmpdir), *later = xasprintf("%s/later", tmpdir);
+	char *path = xasprintf("%s/live.json", later), *db = xasprintf("%s/snitch.db", tmpdir);
+	char *json = xasprintf("[{\"to\":\"file://%s\",\"format\":\"json\",\"queue size\":2}]",
+			       path);
+	static const int64_t contimes[6] = { 1000, 1000, 2000, 2000, 2000, 3000 };
+	struct forward_options o = { "testhost", 77, true, -1, db };
+	struct conn_record *recs[6];
+	struct forward *fw = NULL;
+	struct forward_stats fs;
+	struct config *cfg;
+	char *err = NULL, cur[64], name[64];
+	int i, dirfd, seen_in_order = 1, last = -1;
+	FILE *f;
+
+	mkdir(dir, 0700);
+	dirfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	o.cursor_dirfd = dirfd;
+	cfg = cfg_with(json, &err);
+	ok(cfg && forward_new(cfg, &o, &fw, &err) == 0, "live resend: start (%s)", err ? err : "");
+	/* The file's directory does not exist yet: the collector is away. */
+	for (i = 0; i < 6; i++) {
+		recs[i] = mkrec(i);
+		forward_record(fw, recs[i], contimes[i]);
+	}
+	forward_committed(fw, 3000);
+	forward_stats(fw, 0, &fs);
+	is_int(fs.dropped, 4, "live resend: four rows dropped from the full queue");
+	is_int(fs.lost, 0, "live resend: none lost (they are in the database)");
+	ok(fs.resending, "live resend: the status says rows wait to be resent");
+	is_int(fs.resent, 0, "live resend: none resent yet");
+
+	ok(mkdir(later, 0700) == 0, "live resend: the collector comes back");
+	ok(wait_sent(fw, 6), "live resend: six sent without a restart");
+	for (i = 0; i < 300; i++) {
+		forward_stats(fw, 0, &fs);
+		if (!fs.resending)
+			break;
+		usleep(10000);
+	}
+	is_int(fs.resent, 4, "live resend: the four dropped rows resent from the database");
+	ok(!fs.resending, "live resend: done");
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "/usr/bin/prog%d\"", i);
+		is_int(count_lines(path, name), 1, "live resend: prog%d arrived once", i);
+	}
+	/* After the two queued rows, the resent ones in window order. */
+	f = fopen(path, "r");
+	{
+		char line[8192];
+		int n = 0;
+
+		while (f && fgets(line, sizeof(line), f)) {
+			char *p = strstr(line, "/usr/bin/prog");
+			int k = p ? atoi(p + 13) : -1;
+
+			if (n >= 2 && k < last)
+				seen_in_order = 0;
+			last = k;
+			n++;
+		}
+	}
+	if (f)
+		fclose(f);
+	ok(seen_in_order, "live resend: the resent rows in window order");
+
+	/* The mark now goes through: the cursor may pass the resent windows. */
+	forward_committed(fw, 3000);
+	ok(wait_sent(fw, 6), "live resend: still six");
+	forward_free(fw);
+	{
+		char *cmd = xasprintf("cat %s/forward-*.cursor 2>/dev/null", dir);
+		FILE *p = popen(cmd, "r");
+
+		cur[0] = '\0';
+		if (p) {
+			if (!fgets(cur, sizeof(cur), p))
+				cur[0] = '\0';
+			pclose(p);
+		}
+		cur[strcspn(cur, "\n")] = '\0';
+		free(cmd);
+	}
+	is_str(cur, "3000", "live resend: the cursor moved past the resent windows");
+
+	for (i = 0; i < 6; i++)
+		conn_record_free(recs[i]);
+	config_free(cfg);
+	close(dirfd);
+	free(err);
+	free(json);
+	free(path);
+	free(db);
+	free(dir);
+	free(later);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -496,6 +601,7 @@ int main(void)
 	test_tcp();
 	test_unix_and_down();
 	test_cursor();
+	test_resend_live();
 	{
 		char *cmd = xasprintf("rm -rf %s", tmpdir);
 
