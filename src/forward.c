@@ -310,6 +310,7 @@ struct forward_target_rt {
 	int64_t gap;                 /* oldest window of a dropped row; INT64_MAX none */
 	int64_t gap_hi;              /* newest window of a row dropped since */
 	int64_t committed;           /* newest window forward_committed announced */
+	uint64_t resend_after_ms;    /* no resend before (the database failed the last one) */
 	uint64_t cursor_write_ms;
 	bool resending;              /* rows from resend_pos to resend_hi to resend (written under lock) */
 	struct storeread_pos resend_pos;
@@ -804,6 +805,7 @@ static int forward_resend(struct forward_target_rt *t)
 	if (r < 0) {
 		forward_error(t, "cannot read %s to resend from the cursor: %s", t->fw->db_path,
 			      msg ? msg : strerror(-r));
+		r = -EIO;
 		goto out;
 	}
 	sqlite3_busy_timeout(storeread_db(sr), 5000);
@@ -823,6 +825,7 @@ static int forward_resend(struct forward_target_rt *t)
 		if (r < 0) {
 			forward_error(t, "cannot read %s to resend from the cursor: %s",
 				      t->fw->db_path, sqlite3_errmsg(storeread_db(sr)));
+			r = -EIO;
 			goto out;
 		}
 		t->out_len = 0;
@@ -921,7 +924,8 @@ static void *forward_thread(void *arg)
 		 * (every dropped row is in the database by then). Not when
 		 * stopping: the cursor holds them for the next start.
 		 */
-		if (!t->head && !t->stop && !t->resending && t->gap != INT64_MAX) {
+		if (!t->head && !t->stop && !t->resending && t->gap != INT64_MAX &&
+		    util_now_ms() >= t->resend_after_ms) {
 			t->resending = true;
 			t->resend_pos = storeread_pos_at(t->gap);
 			t->resend_hi = t->gap_hi > t->committed ? t->gap_hi : t->committed;
@@ -962,12 +966,23 @@ static void *forward_thread(void *arg)
 				continue;
 			if (r < 0 && t->fd < 0)
 				continue;
-			if (r < 0) {
+			if (r == -EIO) {
 				/*
-				 * A database that cannot be read (said in the status), or
-				 * a UDP collector that refuses: tried again after a wait,
-				 * from where it stopped.
+				 * The database cannot be read (said in the status): what is
+				 * left waits as a gap, holding the cursor, and is tried
+				 * again after 30 s once the queue has drained; the new
+				 * messages go on meanwhile.
 				 */
+				pthread_mutex_lock(&t->lock);
+				if (t->resend_pos.contime < t->gap)
+					t->gap = t->resend_pos.contime;
+				if (t->resend_hi > t->gap_hi)
+					t->gap_hi = t->resend_hi;
+				t->resending = false;
+				pthread_mutex_unlock(&t->lock);
+				t->resend_after_ms = util_now_ms() + 30000;
+			} else if (r < 0) {
+				/* A UDP collector that refuses: again after a wait, from where it stopped. */
 				forward_sleep(t, backoff_ms);
 				backoff_ms = backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2;
 				continue;

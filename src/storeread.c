@@ -122,6 +122,12 @@ static int storeread_connect(const char *name, bool uri, sqlite3 **db, int64_t *
 
 	if (rc == SQLITE_OK && store_harden_reader(*db) < 0)
 		rc = sqlite3_errcode(*db) != SQLITE_OK ? sqlite3_errcode(*db) : SQLITE_ERROR;
+	/*
+	 * A database the daemon is opening (recovering the WAL after a crash)
+	 * is locked for a moment: wait instead of failing (callers may change it).
+	 */
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(*db, 5000);
 	/* Reading page 1 and the schema proves the file can be read at all. */
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(*db, "SELECT (SELECT user_version FROM pragma_user_version),"

@@ -12,6 +12,10 @@
 #     UTF-8 arrives escaped and parseable in both formats;
 #   - rsyslog stopped for 30 s while connections are made, then started:
 #     every record of the outage arrives over TCP and TLS;
+#   - a target with a queue of 2 messages overflows under a burst (and
+#     during the outage): the dropped rows are resent from the database
+#     while the daemon runs, so every row arrives without a restart, and
+#     status shows them dropped, then resent;
 #   - the daemon killed with -9 mid-stream and started again: every row the
 #     database holds arrives (the cursor resends; repeats are allowed);
 #   - a TLS collector whose certificate comes from another CA is refused,
@@ -30,7 +34,7 @@ dir="$tmp/state"
 rs="$tmp/rsyslog"
 mkdir -p "$dir" "$rs/work"
 base=$((22000 + $$ % 20000))
-PU=$base PT=$((base + 1)) PS=$((base + 2)) PW=$((base + 3)) PAPP=$((base + 4))
+PU=$base PT=$((base + 1)) PS=$((base + 2)) PW=$((base + 3)) PAPP=$((base + 4)) PQ=$((base + 5))
 
 # ---- certificates: our CA, and another one for the wrong collector ----
 mkcert() { # NAME CA-NAME: NAME.key NAME.pem signed by CA-NAME (self-signed when CA-NAME is -)
@@ -66,8 +70,10 @@ ruleset(name="udp") { action(type="omfile" file="$rs/udp.log" template="raw") }
 ruleset(name="tcp") { action(type="omfile" file="$rs/tcp.log" template="raw") }
 ruleset(name="tls") { action(type="omfile" file="$rs/tls.log" template="raw") }
 ruleset(name="wrong") { action(type="omfile" file="$rs/wrong.log" template="raw") }
+ruleset(name="small") { action(type="omfile" file="$rs/small.log" template="raw") }
 input(type="imudp" address="127.0.0.1" port="$PU" ruleset="udp")
 input(type="imtcp" address="127.0.0.1" port="$PT" ruleset="tcp")
+input(type="imtcp" address="127.0.0.1" port="$PQ" ruleset="small")
 input(type="imtcp" address="127.0.0.1" port="$PS" ruleset="tls"
       streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="$PW" ruleset="wrong"
@@ -109,7 +115,8 @@ cat >"$dir/config.json" <<CONF
   {"to": "tcp://127.0.0.1:$PT", "facility": "local3"},
   {"to": "tls://127.0.0.1:$PS", "format": "json", "ca file": "$rs/ca.pem"},
   {"to": "tls://127.0.0.1:$PW", "ca file": "$rs/ca.pem"},
-  {"to": "file://$dir/forward.json", "format": "json"}
+  {"to": "file://$dir/forward.json", "format": "json"},
+  {"to": "tcp://127.0.0.1:$PQ", "queue size": 2}
  ]}
 CONF
 asn_conntrack_state
@@ -295,6 +302,30 @@ asn_check "over TCP: the 5 before and the 15 during the outage, none twice" \
 	within 90 arrived rfc5424 "$rs/tcp.log" "$ONCE" "$PAPP"
 asn_check "over TLS too" within 90 arrived json "$rs/tls.log" "$ONCE" "$PAPP"
 st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"]]'
+
+# ---- a queue of 2 overflows: the dropped rows come from the database, no restart ----
+# A burst: many rows in one write window, handed to the queue at once.
+for i in $(seq 40); do "$ONCE" "$PAPP"; done
+small_complete() {
+	"$AUDITSNITCH" -d "$dir" query --format json --where port="$PAPP" |
+		/usr/bin/python3 "$tmp/check.py" lports "$rs/small.log" "$ONCE" "$PAPP" >"$tmp/small.out"
+	[ "$(tail -1 "$tmp/small.out")" = none ]
+}
+small_stat() { # KEY: target PQ's counter
+	st | /usr/bin/python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin)["forward"] if t["to"].endswith(":" + sys.argv[1])][0]
+print(t[sys.argv[2]])' "$PQ" "$1"
+}
+asn_check "queue of 2: every row of the database arrived, without a restart" \
+	within 60 small_complete
+cat "$tmp/small.out"
+asn_check "queue of 2: the overflow shows in status as dropped" \
+	test "$(small_stat dropped)" -gt 0
+asn_check "queue of 2: and the dropped rows as resent" test "$(small_stat resent)" -gt 0
+resend_done() { [ "$(small_stat resending)" = False ]; }
+asn_check "queue of 2: no resend pending once all arrived" within 20 resend_done
+st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"] if t["to"].endswith(sys.argv[1])]' ":$PQ"
 
 # ---- kill -9 mid-stream, then start again: every stored row arrives ----
 for i in $(seq 10); do

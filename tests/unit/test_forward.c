@@ -591,6 +591,86 @@ static void test_resend_live(void)
 	free(later);
 }
 
+/*
+ * A resend longer than a page (FORWARD_BATCH_ITEMS rows): each page picks
+ * up after the last row of the one before, also within one window, so
+ * every row comes once.
+ */
+static void test_resend_pages(void)
+{
+	char *dir = xasprintf("%s/pages", tmpdir), *path = xasprintf("%s/pages/out.json", tmpdir);
+	char *db = xasprintf("%s/pages/snitch.db", tmpdir);
+	char *json = xasprintf("[{\"to\":\"file://%s\",\"format\":\"json\"}]", path);
+	struct forward_options o = { "testhost", 77, true, -1, db };
+	enum { N = 1300 };
+	static struct store_row rows[N];
+	static struct conn_record *recs[N];
+	struct store *st = NULL;
+	struct forward *fw = NULL;
+	struct forward_stats fs;
+	struct config *cfg;
+	char *err = NULL, line[8192];
+	static unsigned char seen[N];
+	int i, dirfd, once = 0, twice = 0;
+	FILE *f;
+
+	mkdir(dir, 0700);
+	dirfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	o.cursor_dirfd = dirfd;
+	ok(store_open(dirfd, "snitch.db", &err, &st) == 0, "pages: a database");
+	for (i = 0; i < N; i++) {
+		rows[i].rec = recs[i] = mkrec(i);
+		/* 600 rows in one window: a page boundary inside it. */
+		rows[i].contime = i < 600 ? 5000 : 5001 + i / 100;
+	}
+	ok(st && store_write(st, rows, N) == 0, "pages: %d rows", N);
+	store_free(st);
+	{
+		/* The target's cursor: its URL with every other character made '_'. */
+		char *url = xasprintf("file://%s", path), name[256];
+		size_t n = (size_t)snprintf(name, sizeof(name), "forward-");
+
+		for (const char *c = url; *c && n < sizeof(name) - 8; c++)
+			name[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+				    (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' ? *c : '_';
+		memcpy(name + n, ".cursor", 8);
+		ok(util_write_atomic(dirfd, name, "4000\n", 5, 0600) == 0,
+		   "pages: a cursor before them");
+		free(url);
+	}
+	cfg = cfg_with(json, &err);
+	ok(cfg && forward_new(cfg, &o, &fw, &err) == 0, "pages: start");
+	ok(wait_sent(fw, N), "pages: all sent");
+	forward_stats(fw, 0, &fs);
+	is_int(fs.resent, N, "pages: %d resent", N);
+	forward_free(fw);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "/usr/bin/prog");
+		int k = p ? atoi(p + 13) : -1;
+
+		if (k >= 0 && k < N)
+			seen[k]++;
+	}
+	if (f)
+		fclose(f);
+	for (i = 0; i < N; i++) {
+		once += seen[i] == 1;
+		twice += seen[i] > 1;
+	}
+	is_int(once, N, "pages: every row once");
+	is_int(twice, 0, "pages: none twice");
+	for (i = 0; i < N; i++)
+		conn_record_free(recs[i]);
+	config_free(cfg);
+	close(dirfd);
+	free(err);
+	free(json);
+	free(path);
+	free(db);
+	free(dir);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -602,6 +682,7 @@ int main(void)
 	test_unix_and_down();
 	test_cursor();
 	test_resend_live();
+	test_resend_pages();
 	{
 		char *cmd = xasprintf("rm -rf %s", tmpdir);
 
