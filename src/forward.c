@@ -254,7 +254,7 @@ char *forward_validate(const struct config *cfg, enum config_key key)
 /* ---- the queue and the thread of a target ---- */
 
 /* ITEM_MARK: every row committed up to contime is queued before it (never sent). */
-enum forward_item_kind { ITEM_RECORD, ITEM_DETECTION, ITEM_HEALTH, ITEM_MARK };
+enum forward_item_kind { ITEM_RECORD, ITEM_DETECTION, ITEM_HEALTH, ITEM_VT, ITEM_MARK };
 
 struct forward_item {
 	struct forward_item *next;
@@ -264,8 +264,10 @@ struct forward_item {
 	struct conn_record *rec;     /* RECORD, DETECTION (shared strings) */
 	enum records_kind dkind;     /* DETECTION */
 	int64_t value;               /* HEALTH */
-	char *text;                  /* DETECTION, HEALTH */
-	char *what;                  /* HEALTH */
+	char *text;                  /* DETECTION, HEALTH, VT */
+	char *what;                  /* HEALTH; VT: the executable's path */
+	struct fwdfmt_vt vt;         /* VT (sha256 and exe point into sha256 and what) */
+	char sha256[65];             /* VT */
 };
 
 /* Messages written at once (stream transports and files). */
@@ -640,6 +642,9 @@ static void forward_frame(struct forward_target_rt *t, const struct forward_item
 	}
 	case ITEM_HEALTH:
 		msg = fwdfmt_health(t->fmt, it->what, it->text, it->value, it->time_us, &len);
+		break;
+	case ITEM_VT:
+		msg = fwdfmt_vt(t->fmt, &it->vt, it->text, it->time_us, &len);
 		break;
 	default:
 		return;
@@ -1290,6 +1295,26 @@ void forward_health(struct forward *fw, const char *what, const char *text, int6
 		it->what = xstrdup(what);
 		it->text = xstrdup(text ? text : "");
 		it->value = value;
+		forward_push(&fw->t[i], it);
+	}
+}
+
+void forward_vt(struct forward *fw, const struct fwdfmt_vt *v, const char *text)
+{
+	int64_t now = forward_now_us();
+	size_t i;
+
+	for (i = 0; fw && i < fw->n; i++) {
+		struct forward_item *it = xcalloc(1, sizeof(*it));
+
+		it->kind = ITEM_VT;
+		it->time_us = now;
+		it->vt = *v;
+		snprintf(it->sha256, sizeof(it->sha256), "%s", v->sha256 ? v->sha256 : "");
+		it->what = xstrdup(v->exe ? v->exe : "");
+		it->vt.sha256 = it->sha256;
+		it->vt.exe = it->what;
+		it->text = xstrdup(text ? text : "");
 		forward_push(&fw->t[i], it);
 	}
 }

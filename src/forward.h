@@ -122,6 +122,8 @@ void forward_committed(struct forward *fw, int64_t contime);
 /* Queue one detection about rec; any thread. */
 void forward_detection(struct forward *fw, const struct records_detection *d,
 		       const struct conn_record *rec);
+/* Queue one VirusTotal detection (text: its sentence); any thread. */
+void forward_vt(struct forward *fw, const struct fwdfmt_vt *v, const char *text);
 /* Queue one health event (what: a short word; text: a sentence); any thread. */
 void forward_health(struct forward *fw, const char *what, const char *text, int64_t value);
 /* file:// targets reopen their file before the next write (SIGHUP, logrotate). */

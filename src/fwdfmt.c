@@ -238,6 +238,7 @@ const char *fwdfmt_msgid(enum fwdfmt_kind kind)
 	case FWDFMT_CHANGEDEXE: return "CHANGEDEXE";
 	case FWDFMT_NOHASH: return "NOHASH";
 	case FWDFMT_HEALTH: return "HEALTH";
+	case FWDFMT_VTDETECT: return "VTDETECT";
 	}
 	return "-";
 }
@@ -265,14 +266,19 @@ static const char *fwdfmt_action(enum fwdfmt_kind kind)
 	case FWDFMT_CHANGEDEXE: return "changed-executable";
 	case FWDFMT_NOHASH: return "hash-unavailable";
 	case FWDFMT_HEALTH: return "health";
+	case FWDFMT_VTDETECT: return "virustotal-detection";
 	}
 	return "unknown";
 }
 
-/* Syslog severity: detections are notices, a changed executable a warning. */
+/*
+ * Syslog severity: detections are notices, a changed executable a warning,
+ * malware engines' verdict critical (as its desktop notification).
+ */
 static int fwdfmt_severity(enum fwdfmt_kind kind)
 {
 	switch (kind) {
+	case FWDFMT_VTDETECT: return 2;
 	case FWDFMT_CHANGEDEXE:
 	case FWDFMT_HEALTH: return 4;
 	case FWDFMT_NEWEXE:
@@ -658,5 +664,67 @@ const char *fwdfmt_health(struct fwdfmt *f, const char *what, const char *text, 
 	fwdfmt_puts(&f->out, "[" FWDFMT_SDID);
 	fwdfmt_sd_str(f, "health", what);
 	fwdfmt_sd_num(f, "value", value);
+	return fwdfmt_finish_sd(f, len);
+}
+
+const char *fwdfmt_vt(struct fwdfmt *f, const struct fwdfmt_vt *v, const char *text,
+		      int64_t time_us, size_t *len)
+{
+	const char *exe = v->exe ? v->exe : "";
+	char ts[FWDFMT_TIME_LEN + 1];
+	struct jsonbuf *b = &f->json;
+
+	f->msg.len = 0;
+	fwdfmt_puts(&f->msg, text ? text : "");
+	/* The analysis time in seconds (the service gives no fraction), up to year 9999. */
+	ts[0] = '\0';
+	if (v->analysis_date > 0 && v->analysis_date < 253402300800LL) {
+		fwdfmt_time(v->analysis_date * 1000000, ts);
+		ts[19] = 'Z';
+		ts[20] = '\0';
+	}
+	if (f->opts.format != FWDFMT_RFC5424) {
+		fwdfmt_jhead(f, FWDFMT_VTDETECT, time_us, "[\"malware\",\"file\"]", "[\"info\"]");
+		/* ECS file.*: the verdict is about the file (its hash), not one process. */
+		fwdfmt_jobj(b, "file");
+		fwdfmt_jstr(b, "path", exe);
+		fwdfmt_jobj(b, "hash");
+		jsonbuf_kstr(b, "sha256", v->sha256);
+		jsonbuf_end(b);
+		jsonbuf_end(b);
+		fwdfmt_jobj(b, "threat");
+		fwdfmt_jobj(b, "indicator");
+		jsonbuf_kstr(b, "type", "file");
+		jsonbuf_kstr(b, "provider", "VirusTotal");
+		fwdfmt_jstr(b, "modified_at", ts);
+		fwdfmt_jobj(b, "file");
+		fwdfmt_jobj(b, "hash");
+		jsonbuf_kstr(b, "sha256", v->sha256);
+		jsonbuf_end(b);
+		jsonbuf_end(b);
+		jsonbuf_end(b);
+		jsonbuf_end(b);
+		fwdfmt_jobj(b, "auditsnitch");
+		jsonbuf_kstr(b, "sha256", v->sha256);
+		fwdfmt_jobj(b, "vt");
+		fwdfmt_jnum(b, "malicious", v->malicious);
+		fwdfmt_jnum(b, "suspicious", v->suspicious);
+		fwdfmt_jnum(b, "harmless", v->harmless);
+		fwdfmt_jnum(b, "undetected", v->undetected);
+		jsonbuf_end(b);
+		jsonbuf_end(b);
+		return fwdfmt_finish_json(f, FWDFMT_VTDETECT, time_us, len);
+	}
+	fwdfmt_header(f, FWDFMT_VTDETECT, time_us);
+	fwdfmt_puts(&f->out, "[" FWDFMT_SDID);
+	fwdfmt_sd_str(f, "detection", fwdfmt_action(FWDFMT_VTDETECT));
+	fwdfmt_sd_str(f, "exe", exe);
+	fwdfmt_sd_str(f, "sha256", v->sha256);
+	fwdfmt_sd_num(f, "vt_malicious", v->malicious);
+	fwdfmt_sd_num(f, "vt_suspicious", v->suspicious);
+	fwdfmt_sd_num(f, "vt_harmless", v->harmless);
+	fwdfmt_sd_num(f, "vt_undetected", v->undetected);
+	if (ts[0])
+		fwdfmt_sd_str(f, "vt_date", ts);
 	return fwdfmt_finish_sd(f, len);
 }

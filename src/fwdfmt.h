@@ -53,6 +53,15 @@ enum fwdfmt_kind {
 	FWDFMT_CHANGEDEXE, /* "CHANGEDEXE": a known executable with a new sha256 */
 	FWDFMT_NOHASH,     /* "NOHASH": an executable that could not be hashed */
 	FWDFMT_HEALTH,     /* "HEALTH": the daemon's own state (losses, mode changes) */
+	FWDFMT_VTDETECT,   /* "VTDETECT": VirusTotal engines call an executable malicious */
+};
+
+/* A VirusTotal verdict as sent (vt.c's result, without its thread's strings). */
+struct fwdfmt_vt {
+	const char *sha256;    /* 64 hex digits */
+	const char *exe;       /* a path of the executable; "" when unknown */
+	int64_t malicious, suspicious, harmless, undetected;
+	int64_t analysis_date; /* unix seconds; 0 unknown */
 };
 
 struct fwdfmt_options {
@@ -88,6 +97,13 @@ const char *fwdfmt_detection(struct fwdfmt *f, const struct records_detection *d
  */
 const char *fwdfmt_health(struct fwdfmt *f, const char *what, const char *text, int64_t value,
 			  int64_t time_us, size_t *len);
+
+/*
+ * A VirusTotal detection (FWDFMT_VTDETECT): the verdict's counts, the hash
+ * and the executable's path; text is its MSG.
+ */
+const char *fwdfmt_vt(struct fwdfmt *f, const struct fwdfmt_vt *v, const char *text,
+		      int64_t time_us, size_t *len);
 
 /* The kind of a detection; its MSGID is fwdfmt_msgid(kind). */
 enum fwdfmt_kind fwdfmt_detection_kind(enum records_kind kind);

@@ -228,7 +228,8 @@ static void pipeline_on_hash(uint64_t dev, uint64_t ino, const char *sha256, voi
 /*
  * A verdict (loop thread): into record.json for every executable with that
  * hash; a fresh one with malicious > 0 is a detection: exe.log, the log
- * (syslog) and a critical notification naming the program and the counts.
+ * (syslog), the SIEM targets (VTDETECT) and a critical notification naming
+ * the program and the counts.
  */
 static void pipeline_on_vt_result(const struct vt_result *res, void *data)
 {
@@ -243,13 +244,22 @@ static void pipeline_on_vt_result(const struct vt_result *res, void *data)
 	if (!res->fresh || !res->has_counts || res->malicious <= 0)
 		return;
 	if (!exe)
-		exe = res->path ? res->path : "(path unknown)";
-	path = util_escape_dup(exe, strlen(exe));
+		exe = res->path;
+	path = exe ? util_escape_dup(exe, strlen(exe)) : xstrdup("(path unknown)");
 	det.text = xasprintf("VirusTotal: %s sha256 %s: %lld malicious, %lld suspicious, "
 			     "%lld harmless, %lld undetected", path, res->sha256,
 			     (long long)res->malicious, (long long)res->suspicious,
 			     (long long)res->harmless, (long long)res->undetected);
 	log_warn("%s", det.text);
+	{
+		struct fwdfmt_vt v = {
+			.sha256 = res->sha256, .exe = exe ? exe : "", .malicious = res->malicious,
+			.suspicious = res->suspicious, .harmless = res->harmless,
+			.undetected = res->undetected, .analysis_date = res->analysis_date,
+		};
+
+		forward_vt(p->forward, &v, det.text);
+	}
 	if (p->records && records_log_detection(p->records, &det) < 0)
 		log_warn("exe.log: cannot write: %s", strerror(errno));
 	body = records_markup_escape(det.text, strlen(det.text), RECORDS_NOTIFY_PATH_BYTES);

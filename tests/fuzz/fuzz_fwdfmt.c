@@ -125,6 +125,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_clean(msg, len);
 		if (fmt == FWDFMT_RFC5424)
 			check_sd(msg, len);
+		{
+			/* A verdict's counts and date come from the service's answer. */
+			struct fwdfmt_vt v = { field[2], field[3], (int64_t)sel, -(int64_t)sel,
+					       INT64_MAX, INT64_MIN, (int64_t)sel * 999999937LL };
+
+			msg = fwdfmt_vt(f, &v, field[7], 0, &len);
+			check_clean(msg, len);
+			if (fmt == FWDFMT_RFC5424)
+				check_sd(msg, len);
+		}
 		fwdfmt_free(f);
 	}
 	conn_record_free(rec);

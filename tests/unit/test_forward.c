@@ -671,6 +671,26 @@ static void test_resend_pages(void)
 	free(dir);
 }
 
+/* A VirusTotal detection goes through the queue and thread like the others. */
+static void test_vt(void)
+{
+	char *path = xasprintf("%s/vt.json", tmpdir);
+	char *json = xasprintf("[{\"to\":\"file://%s\",\"format\":\"json\"}]", path);
+	struct fwdfmt_vt v = {
+		.sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		.exe = "/tmp/evil", .malicious = 3, .undetected = 60,
+	};
+	struct forward *fw = start(json);
+
+	forward_vt(fw, &v, "VirusTotal: /tmp/evil: 3 malicious");
+	ok(wait_sent(fw, 1), "vt: sent");
+	forward_free(fw);
+	is_int(count_lines(path, "\"code\":\"VTDETECT\""), 1, "vt: one VTDETECT line");
+	is_int(count_lines(path, "\"malicious\":3"), 1, "vt: with its counts");
+	free(json);
+	free(path);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -683,6 +703,7 @@ int main(void)
 	test_cursor();
 	test_resend_live();
 	test_resend_pages();
+	test_vt();
 	{
 		char *cmd = xasprintf("rm -rf %s", tmpdir);
 

@@ -360,10 +360,110 @@ static void test_json(void)
 	conn_record_free(rec);
 }
 
+/* VirusTotal detections (VTDETECT): the counts, the hash and the path, both formats. */
+static void test_vt(void)
+{
+	struct fwdfmt_options o = { FWDFMT_RFC5424, 16, "host.example", 7, true };
+	struct fwdfmt_vt v = {
+		.sha256 = SHA_A, .exe = "/tmp/evil]\"x\\y\n", .malicious = 12, .suspicious = 1,
+		.harmless = 0, .undetected = 58, .analysis_date = 1764978353,
+	};
+	const char *text = "VirusTotal: /tmp/evil sha256 " SHA_A ": 12 malicious";
+	struct fwdfmt *f = fwdfmt_new(&o);
+	const char *msg, *sd, *end = NULL;
+	char field[256], *v2;
+	size_t len;
+	cJSON *j;
+
+	msg = fwdfmt_vt(f, &v, text, 1764978353LL * 1000000, &len);
+	is_int(len, strlen(msg), "vt: length matches");
+	header_field(msg, 0, field, sizeof(field));
+	is_str(field, "<130>1", "vt: PRI: local0 * 8 + critical");
+	header_field(msg, 5, field, sizeof(field));
+	is_str(field, "VTDETECT", "vt: MSGID");
+	sd = strchr(msg, '[');
+	ok(sd && strncmp(sd, "[" FWDFMT_SDID " ", strlen(FWDFMT_SDID) + 2) == 0, "vt: SD-ID");
+	v2 = sd_param(sd, "detection", &end);
+	is_str(v2, "virustotal-detection", "vt: detection");
+	free(v2);
+	ok(end && strncmp(end, " VirusTotal: /tmp/evil", 22) == 0, "vt: MSG: %s", end ? end : "");
+	v2 = sd_param(sd, "exe", NULL);
+	is_str(v2, "/tmp/evil]\"x\\y\\x0a", "vt: exe escaped and parsed back");
+	free(v2);
+	v2 = sd_param(sd, "sha256", NULL);
+	is_str(v2, SHA_A, "vt: sha256");
+	free(v2);
+	v2 = sd_param(sd, "vt_malicious", NULL);
+	is_str(v2, "12", "vt: vt_malicious");
+	free(v2);
+	v2 = sd_param(sd, "vt_suspicious", NULL);
+	is_str(v2, "1", "vt: vt_suspicious");
+	free(v2);
+	v2 = sd_param(sd, "vt_harmless", NULL);
+	is_str(v2, "0", "vt: vt_harmless");
+	free(v2);
+	v2 = sd_param(sd, "vt_undetected", NULL);
+	is_str(v2, "58", "vt: vt_undetected");
+	free(v2);
+	v2 = sd_param(sd, "vt_date", NULL);
+	is_str(v2, "2025-12-05T23:45:53Z", "vt: vt_date");
+	free(v2);
+	/* No date known: no vt_date. */
+	v.analysis_date = 0;
+	msg = fwdfmt_vt(f, &v, text, 0, &len);
+	ok(strstr(msg, "vt_date=") == NULL, "vt: no vt_date when unknown");
+	fwdfmt_free(f);
+
+	o.format = FWDFMT_JSON_LINE;
+	f = fwdfmt_new(&o);
+	v.analysis_date = 1764978353;
+	msg = fwdfmt_vt(f, &v, text, 1764978353LL * 1000000, &len);
+	j = cJSON_ParseWithLength(msg, len);
+	ok(j != NULL, "vt json: parses");
+	is_str(jstr(j, "event.kind"), "alert", "vt json: event.kind");
+	is_str(jstr(j, "event.action"), "virustotal-detection", "vt json: event.action");
+	is_str(jstr(j, "event.code"), "VTDETECT", "vt json: event.code");
+	ok(cJSON_IsArray(jget(j, "event.category")) &&
+	   cJSON_GetArraySize(jget(j, "event.category")) == 2, "vt json: event.category");
+	is_str(jstr(j, "file.path"), "/tmp/evil]\"x\\y\n", "vt json: file.path round-trips");
+	is_str(jstr(j, "file.hash.sha256"), SHA_A, "vt json: file.hash.sha256");
+	is_str(jstr(j, "threat.indicator.type"), "file", "vt json: threat.indicator.type");
+	is_str(jstr(j, "threat.indicator.provider"), "VirusTotal", "vt json: provider");
+	is_str(jstr(j, "threat.indicator.file.hash.sha256"), SHA_A, "vt json: indicator hash");
+	is_str(jstr(j, "threat.indicator.modified_at"), "2025-12-05T23:45:53Z",
+	       "vt json: the analysis date");
+	is_str(jstr(j, "auditsnitch.sha256"), SHA_A, "vt json: auditsnitch.sha256");
+	ok(jnum(j, "auditsnitch.vt.malicious") == 12, "vt json: malicious");
+	ok(jnum(j, "auditsnitch.vt.suspicious") == 1, "vt json: suspicious");
+	ok(jnum(j, "auditsnitch.vt.harmless") == 0, "vt json: harmless");
+	ok(jnum(j, "auditsnitch.vt.undetected") == 58, "vt json: undetected");
+	is_str(jstr(j, "message"), text, "vt json: message");
+	cJSON_Delete(j);
+	/* No path known: no file.path; over syslog, the header and the object. */
+	fwdfmt_free(f);
+	o.format = FWDFMT_JSON_SYSLOG;
+	f = fwdfmt_new(&o);
+	v.exe = "";
+	msg = fwdfmt_vt(f, &v, text, 0, &len);
+	{
+		static const char head[] =
+			"<130>1 1970-01-01T00:00:00.000000Z host.example auditsnitch 7 VTDETECT - {";
+
+		ok(strncmp(msg, head, strlen(head)) == 0, "vt json over syslog: the header: %.80s",
+		   msg);
+	}
+	j = cJSON_Parse(strchr(msg, '{'));
+	ok(j && jget(j, "file.path") == NULL, "vt json: no file.path when unknown");
+	is_str(jstr(j, "file.hash.sha256"), SHA_A, "vt json: the hash still");
+	cJSON_Delete(j);
+	fwdfmt_free(f);
+}
+
 int main(void)
 {
 	test_time();
 	test_rfc5424();
 	test_json();
+	test_vt();
 	return tap_done();
 }
