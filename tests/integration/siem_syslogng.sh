@@ -125,15 +125,7 @@ ng_start || { cat "$ng/syslog-ng.out"; echo "not ok - syslog-ng did not start"; 
 asn_cleanup 'ng_stop'
 
 # A server for the test program to connect to (every connection has a flow).
-/usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(128)
-while True:
-    c, _ = s.accept(); c.close()
-' "$PAPP" &
-app=$!
-asn_cleanup "kill $app 2>/dev/null"
+asn_accept_listener "$PAPP"
 
 # tcp://localhost and tls://localhost are the same listeners under another
 # URL (each target has its own cursor, named after its URL).
