@@ -793,8 +793,9 @@ static void forward_row_record(sqlite3_stmt *st, struct conn_record *rec)
  * on the thread's own read-only connection) at a time, moving resend_pos
  * after each page written. 0 when done; -errno otherwise: the connection
  * lost (then closed: the resend goes on after the reconnect), stopping
- * (-ECANCELED: the cursor holds the rest for the next start), or the
- * database unreadable (said in the error).
+ * (-ECANCELED: the cursor holds the rest for the next start), the
+ * database unreadable (-EIO, said in the error), or none to read from
+ * (-ENOENT: missing, empty or of another schema).
  */
 static int forward_resend(struct forward_target_rt *t)
 {
@@ -808,9 +809,12 @@ static int forward_resend(struct forward_target_rt *t)
 
 	r = storeread_open(t->fw->db_path, 0, &sr, &msg);
 	if (r < 0) {
-		forward_error(t, "cannot read %s to resend from the cursor: %s", t->fw->db_path,
-			      msg ? msg : strerror(-r));
-		r = -EIO;
+		/* No database, or one of another schema: nothing to resend from, ever. */
+		bool gone = r == -ENOENT || r == -ENODATA || r == -EPROTO;
+
+		forward_error(t, "cannot read %s to resend from the cursor%s: %s", t->fw->db_path,
+			      gone ? " (given up)" : "", msg ? msg : strerror(-r));
+		r = gone ? -ENOENT : -EIO;
 		goto out;
 	}
 	sqlite3_busy_timeout(storeread_db(sr), 5000);
@@ -971,7 +975,11 @@ static void *forward_thread(void *arg)
 				continue;
 			if (r < 0 && t->fd < 0)
 				continue;
-			if (r == -EIO) {
+			if (r == -ENOENT) {
+				pthread_mutex_lock(&t->lock);
+				t->resending = false;
+				pthread_mutex_unlock(&t->lock);
+			} else if (r == -EIO) {
 				/*
 				 * The database cannot be read (said in the status): what is
 				 * left waits as a gap, holding the cursor, and is tried

@@ -691,6 +691,80 @@ static void test_vt(void)
 	free(path);
 }
 
+/*
+ * A resend the database cannot serve never holds up new messages: a
+ * missing database gives it up; an unreadable one keeps it as a gap (the
+ * cursor held) to retry later.
+ */
+static void test_resend_no_db(void)
+{
+	char *dir = xasprintf("%s/nodb", tmpdir), *path = xasprintf("%s/nodb/out.json", tmpdir);
+	char *json = xasprintf("[{\"to\":\"file://%s\",\"format\":\"json\"}]", path);
+	char *url = xasprintf("file://%s", path), name[256];
+	struct forward_options o = { "testhost", 77, true, -1, NULL };
+	struct conn_record *rec = mkrec(1);
+	struct forward *fw = NULL;
+	struct forward_stats fs;
+	struct config *cfg;
+	char *err = NULL;
+	size_t n;
+	int dirfd;
+
+	mkdir(dir, 0700);
+	dirfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	o.cursor_dirfd = dirfd;
+	n = (size_t)snprintf(name, sizeof(name), "forward-");
+	for (const char *c = url; *c && n < sizeof(name) - 8; c++)
+		name[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			    (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' ? *c : '_';
+	memcpy(name + n, ".cursor", 8);
+	util_write_atomic(dirfd, name, "1000\n", 5, 0600);
+	cfg = cfg_with(json, &err);
+
+	/* No such database: given up, said; the new row goes. */
+	o.db_path = xasprintf("%s/missing.db", dir);
+	ok(cfg && forward_new(cfg, &o, &fw, &err) == 0, "no db: start");
+	forward_record(fw, rec, 2000);
+	ok(wait_sent(fw, 1), "no db: the new row is sent");
+	forward_stats(fw, 0, &fs);
+	ok(strstr(fs.last_error, "given up") != NULL, "no db: said: %s", fs.last_error);
+	ok(!fs.resending, "no db: no resend pending");
+	forward_free(fw);
+	free((char *)o.db_path);
+
+	/* Not a database: kept as a gap, the new row still goes. */
+	o.db_path = xasprintf("%s/garbage.db", dir);
+	util_write_atomic(dirfd, "garbage.db", "this is not a database, not at all......", 40, 0600);
+	ok(forward_new(cfg, &o, &fw, &err) == 0, "bad db: start");
+	forward_record(fw, rec, 2000);
+	ok(wait_sent(fw, 1), "bad db: the new row is sent");
+	forward_stats(fw, 0, &fs);
+	ok(strstr(fs.last_error, "cannot read") != NULL && !strstr(fs.last_error, "given up"),
+	   "bad db: said: %s", fs.last_error);
+	ok(fs.resending, "bad db: the resend waits to be tried again");
+	forward_committed(fw, 2000);
+	usleep(100000);
+	forward_free(fw);
+	{
+		char *text = NULL;
+		size_t len = 0;
+
+		util_read_file(dirfd, name, 64, &text, &len);
+		ok(text && strncmp(text, "1000", 4) == 0, "bad db: the cursor held at 1000: %s",
+		   text ? text : "(none)");
+		free(text);
+	}
+	free((char *)o.db_path);
+	conn_record_free(rec);
+	config_free(cfg);
+	close(dirfd);
+	free(err);
+	free(url);
+	free(json);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -704,6 +778,7 @@ int main(void)
 	test_resend_live();
 	test_resend_pages();
 	test_vt();
+	test_resend_no_db();
 	{
 		char *cmd = xasprintf("rm -rf %s", tmpdir);
 
