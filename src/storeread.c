@@ -502,8 +502,10 @@ int storeread_resend(struct storeread *r, const struct storeread_pos *after, int
 	int e;
 
 	/*
-	 * conn_rows' key is (contime, flow_id, eport): the contime bound is the
-	 * range on the key, the row value picks up after the last row read.
+	 * conn_rows' key is (contime, flow_id, eport): the row value alone is
+	 * the seek to the page's first row. A "contime >= ?1" beside it would
+	 * become the seek instead, and every page would scan its window from
+	 * the start (200,000 rows in one window: 19 s instead of 0.4 s).
 	 */
 	e = storeread_prepare(r, "SELECT r.contime, e.exe, e.name, e.cmdline, e.sha256, p.exe,"
 			      " p.name, p.cmdline, p.sha256, f.uid, f.family, f.protocol, f.direction,"
@@ -517,8 +519,7 @@ int storeread_resend(struct storeread *r, const struct storeread_pos *after, int
 			      " LEFT JOIN addresses la ON la.id = f.laddr_id"
 			      " LEFT JOIN addresses ra ON ra.id = f.raddr_id"
 			      " LEFT JOIN domains d ON d.id = f.domain_id"
-			      " WHERE r.contime >= ?1 AND r.contime <= ?2"
-			      " AND (r.contime, r.flow_id, r.eport) > (?1, ?3, ?4)"
+			      " WHERE (r.contime, r.flow_id, r.eport) > (?1, ?3, ?4) AND r.contime <= ?2"
 			      " ORDER BY r.contime, r.flow_id, r.eport LIMIT ?5", &st);
 	if (e < 0)
 		return e;
