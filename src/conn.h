@@ -48,6 +48,14 @@ struct conn_ident {
 
 struct conn_record {
 	int64_t time;            /* unix seconds of the event */
+	/*
+	 * Unix ms by which the connection had begun, 0 when unknown:
+	 * conntrack's start of the flow (its first packet), else the audit
+	 * event's time plus one tick of the kernel's coarse clock audit
+	 * stamps with. What came before it (a DNS answer) came before the
+	 * connect.
+	 */
+	int64_t time_ms;
 	struct conn_ident proc;  /* the process */
 	struct conn_ident parent;/* its parent */
 	uint32_t uid;

@@ -45,6 +45,7 @@
 #define CORR_RECENT_MS 10000
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
+#define CORR_AUDIT_TICK_MS 10      /* audit's coarse clock lags by up to a tick */
 #define CORR_HOLD_MS 500           /* longest a TCP flow's record waits for its bytes */
 #define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
@@ -110,6 +111,7 @@ struct corr_flow {
 	struct corr_flow *prev, *next; /* pending FIFO; then the hold FIFO */
 	uint64_t t_ms;
 	int64_t time_s;
+	int64_t time_ms;           /* conntrack's start, else the connect's (conn.h); 0 unknown */
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_key key;
@@ -784,6 +786,16 @@ static struct corr_shared *corr_shared_slot(struct correlate *c, const struct co
 }
 
 /*
+ * The time by which a connect had begun, in unix ms (conn.h time_ms):
+ * audit stamps an event with the kernel's coarse clock at syscall entry,
+ * which lags the real time by up to one tick (10 ms at HZ=100).
+ */
+static int64_t corr_conn_ms(const struct corr_conn *cc)
+{
+	return (int64_t)(cc->time_ns / 1000000ull) + CORR_AUDIT_TICK_MS;
+}
+
+/*
  * A connect that met no flow: a record without bytes.
  *
  * A send that met no flow is usually a later datagram of a flow that
@@ -805,6 +817,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 			rec = corr_record(cc->who, cc->time_s, cc->key.family, sh->protocol,
 					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
 					  cc->key.rport);
+			rec->time_ms = corr_conn_ms(cc);
 			rec->conns = 1;
 			c->st.sends_shared++;
 			corr_submit(c, rec, cc->who);
@@ -819,6 +832,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 
 	rec = corr_record(cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
 			  cc->key.raddr, cc->key.rport);
+	rec->time_ms = corr_conn_ms(cc);
 	rec->conns = 1;
 	c->st.connect_only++;
 	corr_submit(c, rec, cc->who);
@@ -909,6 +923,7 @@ static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 	}
 	rec = corr_record(f->who, f->time_s, f->key.family, f->protocol, f->direction, f->laddr,
 			  f->lport, f->key.raddr, f->key.rport);
+	rec->time_ms = f->time_ms;
 	rec->conns = 1;
 	rec->send = f->send;
 	rec->recv = f->recv;
@@ -957,6 +972,8 @@ static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flo
 	corr_who_put(c, f->who);
 	f->who = cc->who;
 	cc->who = NULL;
+	if (!f->time_ms)
+		f->time_ms = corr_conn_ms(cc);
 	c->st.matched++;
 }
 
@@ -1283,6 +1300,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	f->key.family = ct->family;
 	f->t_ms = corr_now(c);
 	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : corr_wall(c);
+	f->time_ms = (int64_t)(ct->start_ns / 1000000ull);
 	if (dir == NETADDR_INBOUND) {
 		memcpy(f->key.raddr, ct->orig.src, 16);
 		f->key.rport = ct->orig.sport;

@@ -74,6 +74,7 @@ struct dns_unowned {
 	uint8_t srv_addr[16];
 	uint16_t srv_port;
 	bool settled;               /* looked up among the connects (dns_settle) */
+	char *guess;                /* the owner dns_settle gave it, NULL none */
 };
 
 /* A program's connect (audit) to a DNS server: the latest before an answer asked it. */
@@ -98,6 +99,7 @@ struct dns {
 	size_t unsettled;
 	struct dns_connect connects[DNS_CONNECTS]; /* a ring */
 	size_t connects_next;
+	int64_t audit_ms;           /* the latest audit event's time: its stream is read up to it */
 	const struct dns_packet *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
@@ -300,6 +302,8 @@ static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
 	if (u->name && !u->settled)
 		dns->unsettled--;
 	free(u->name);
+	free(u->guess);
+	u->guess = NULL;
 	u->name = xstrdup(ans->name);
 	u->family = p->family;
 	u->protocol = p->protocol;
@@ -342,8 +346,15 @@ void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *rad
 /*
  * Gives each unowned answer the program that last connected to the server
  * that sent it, before it came (a resolver connects its UDP socket, so the
- * audit connect event names the asker even when the socket is gone). Run
- * before naming a record: every connect before the record's was read.
+ * audit connect event names the asker even when the socket is gone). Only
+ * once the audit stream has been read past the answer's time: audit
+ * stamps an event at syscall entry and the kernel queues events in the
+ * order the syscalls end, so an event stamped after the answer came
+ * means the asker's connect (which ended before its query left) was read
+ * already. Until then the answer's own asker may be unread, and the
+ * previous one to that server would be taken for it. Failing that, after
+ * DNS_SETTLE_MS, with what was read. The query's own flow
+ * (dns_learn_owner) corrects a wrong guess.
  */
 static void dns_settle(struct dns *dns, int64_t now_ms)
 {
@@ -352,6 +363,8 @@ static void dns_settle(struct dns *dns, int64_t now_ms)
 		const struct dns_connect *best = NULL;
 
 		if (!u->name || u->settled)
+			continue;
+		if (dns->audit_ms <= u->time_ms && now_ms - u->time_ms < DNS_SETTLE_MS)
 			continue;
 		for (size_t j = 0; j < DNS_CONNECTS; j++) {
 			const struct dns_connect *c = &dns->connects[j];
@@ -365,13 +378,18 @@ static void dns_settle(struct dns *dns, int64_t now_ms)
 		if (best) {
 			(void)dnsmap_add(dns->map, u->ans_family, u->ans_addr, u->name, best->exe,
 					 u->ttl_s, u->time_ms);
+			u->guess = xstrdup(best->exe);
 			dns->st.owners_from_connect++;
-		} else if (now_ms - u->time_ms < DNS_SETTLE_MS) {
-			continue;
 		}
 		u->settled = true;
 		dns->unsettled--;
 	}
+}
+
+void dns_note_audit_time(struct dns *dns, int64_t time_ms)
+{
+	if (time_ms > dns->audit_ms)
+		dns->audit_ms = time_ms;
 }
 
 /*
@@ -392,6 +410,11 @@ static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
 		    u->port != rec->lport || memcmp(u->addr, laddr, 16) != 0)
 			continue;
 		if (rec->time * 1000 - u->time_ms < DNS_UNOWNED_MS) {
+			if (u->guess && strcmp(u->guess, rec->proc.exe) != 0) {
+				(void)dnsmap_forget(dns->map, u->ans_family, u->ans_addr, u->name,
+						    u->guess, u->time_ms);
+				dns->st.guesses_wrong++;
+			}
 			(void)dnsmap_add(dns->map, u->ans_family, u->ans_addr, u->name, rec->proc.exe,
 					 u->ttl_s, u->time_ms);
 			dns->st.owners_from_flow++;
@@ -400,6 +423,8 @@ static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
 			dns->unsettled--;
 		free(u->name);
 		u->name = NULL;
+		free(u->guess);
+		u->guess = NULL;
 	}
 }
 
@@ -556,8 +581,10 @@ void dns_free(struct dns *dns)
 	}
 	for (size_t i = 0; i < DNS_ASKERS; i++)
 		free(dns->askers[i].exe);
-	for (size_t i = 0; i < DNS_UNOWNED; i++)
+	for (size_t i = 0; i < DNS_UNOWNED; i++) {
 		free(dns->unowned[i].name);
+		free(dns->unowned[i].guess);
+	}
 	for (size_t i = 0; i < DNS_CONNECTS; i++)
 		free(dns->connects[i].exe);
 	dnsmsg_free(dns->parser);
@@ -580,7 +607,9 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 		return false;
 	if ((rec->family != AF_INET && rec->family != AF_INET6) || rec->raddr.family != rec->family)
 		return false;
-	name = dnsmap_lookup(dns->map, rec->family, rec->raddr.bytes, rec->proc.exe, rec->time);
+	/* Without the connect's millisecond, the end of its second (answers in it count). */
+	name = dnsmap_lookup(dns->map, rec->family, rec->raddr.bytes, rec->proc.exe,
+			     rec->time_ms ? rec->time_ms : rec->time * 1000 + 999);
 	if (!name)
 		return false;
 	conn_set(&rec->domain, name);
@@ -633,6 +662,7 @@ void dns_stats_json(struct dns *dns, struct jsonbuf *b)
 	jsonbuf_kuint(b, "owners_unknown", s.owners_unknown);
 	jsonbuf_kuint(b, "owners_from_flow", s.owners_from_flow);
 	jsonbuf_kuint(b, "owners_from_connect", s.owners_from_connect);
+	jsonbuf_kuint(b, "owners_corrected", s.guesses_wrong);
 	jsonbuf_kuint(b, "dns_connects", s.connects_seen);
 	jsonbuf_kuint(b, "owners_lost", s.unowned_lost);
 	jsonbuf_kuint(b, "kernel_drops", s.kernel_drops);

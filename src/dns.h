@@ -17,9 +17,11 @@
  *      table. Often gone already: a resolver library closes its socket as
  *      soon as it has the answer;
  *   2. the program whose audited connect (or send) to that server came
- *      last before the answer (dns_note_connect);
+ *      last before the answer (dns_note_connect), once the audit stream
+ *      was read past the answer's time (dns_note_audit_time);
  *   3. the record of the DNS query's own flow, which names the program
- *      behind the answer's destination port (dns_name_record).
+ *      behind the answer's destination port (dns_name_record), and
+ *      replaces an owner 2. got wrong.
  * An answer no path explains names connections of "any program" only.
  *
  * Encrypted DNS (DoH, DoT, DoQ) cannot be seen; those flows keep an empty
@@ -61,6 +63,7 @@ struct dns_stats {
 	uint64_t owners_unknown; /* ... not found (socket closed already, no index) */
 	uint64_t owners_from_flow; /* answers given their owner by the DNS query's own record */
 	uint64_t owners_from_connect; /* ... by the asker's audited connect to the server */
+	uint64_t guesses_wrong;  /* ... of which the query's own flow named another program */
 	uint64_t connects_seen;  /* audited connects to port 53 noted */
 	uint64_t unowned_lost;   /* unowned answers pushed out before their flow's record */
 	uint64_t kernel_drops;   /* the socket's own drops (PACKET_STATISTICS) */
@@ -103,7 +106,7 @@ void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms);
 /*
  * Fills rec->domain, when empty, from the answers seen for its remote
  * address (rec->raddr) by its program (rec->proc.exe) before its connect
- * (rec->time). Returns true when it named the record. A record of a DNS
+ * (rec->time_ms; without it, the end of rec->time's second). Returns true when it named the record. A record of a DNS
  * query's own flow (remote port 53) also tells whose the answers to its
  * local address and port were.
  */
@@ -116,6 +119,12 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec);
  */
 void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *raddr,
 		      uint16_t rport, int64_t time_ms);
+
+/*
+ * The time of an audit event just read (any kind): answers that came
+ * before it have had their askers' connects read (dns_settle).
+ */
+void dns_note_audit_time(struct dns *dns, int64_t time_ms);
 
 /* Drops expired answers; call every few seconds with the wall clock in ms. */
 void dns_tick(struct dns *dns, int64_t now_ms);

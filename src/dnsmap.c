@@ -281,9 +281,8 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 }
 
 const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const char *owner,
-			  int64_t time_s)
+			  int64_t time_ms)
 {
-	int64_t from_ms = time_s * 1000, to_ms = from_ms + 999;
 	const struct dnsmap_ans *any = NULL, *mine = NULL;
 	size_t owner_len = owner ? strlen(owner) : 0;
 	struct dnsmap_addr *a;
@@ -296,7 +295,7 @@ const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const 
 		return NULL;
 	/* The latest by arrival: an answer's program may be learnt (and stored) later. */
 	for (const struct dnsmap_ans *x = a->answers; x; x = x->next) {
-		if (x->seen_ms > to_ms || x->expire_ms <= from_ms)
+		if (x->seen_ms > time_ms || x->expire_ms <= time_ms)
 			continue;
 		if (owner && x->owner_len == owner_len &&
 		    memcmp(x->text + x->name_len + 1, owner, owner_len) == 0 &&
@@ -312,6 +311,30 @@ const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const 
 	if (any)
 		m->st.hits_any++;
 	return any ? any->text : NULL;
+}
+
+int dnsmap_forget(struct dnsmap *m, int family, const void *addr, const char *name,
+		  const char *owner, int64_t time_ms)
+{
+	size_t name_len = strlen(name), owner_len = owner ? strlen(owner) : 0;
+	struct dnsmap_addr *a;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -ENOENT;
+	a = dnsmap_find(m, family, addr);
+	for (struct dnsmap_ans **pp = a ? &a->answers : NULL; pp && *pp; pp = &(*pp)->next) {
+		const struct dnsmap_ans *x = *pp;
+
+		if (x->seen_ms == time_ms && x->name_len == name_len && x->owner_len == owner_len &&
+		    memcmp(x->text, name, name_len) == 0 &&
+		    memcmp(x->text + name_len + 1, owner ? owner : "", owner_len) == 0) {
+			dnsmap_drop_ans(m, a, pp);
+			if (!a->answers)
+				dnsmap_drop_addr(m, a);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 size_t dnsmap_expire(struct dnsmap *m, int64_t now_ms)

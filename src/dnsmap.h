@@ -7,7 +7,7 @@
  * executable path as records show it, "" when the socket's owner could not
  * be found) and the time it arrived. A flow's name is the latest answer
  * for its remote address given to the same program no later than the
- * connect, still within its TTL; failing that, the latest such answer given
+ * connect (to the millisecond), still within its TTL; failing that, the latest such answer given
  * to any program. So two programs that asked two names sharing one CDN
  * address each get their own name.
  *
@@ -65,13 +65,20 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 	       const char *owner, uint32_t ttl_s, int64_t time_ms);
 
 /*
- * The name for a flow to addr whose connect happened in the unix second
- * time_s by owner (NULL: any): answers that arrived before the end of that
- * second and had not expired at its start. Returns a pointer valid until
- * the next dnsmap_add or dnsmap_expire, or NULL.
+ * The name for a flow to addr whose connect had begun by time_ms (unix
+ * ms) by owner (NULL: any): answers that arrived no later than time_ms
+ * and had not expired by then. Returns a pointer valid until the next
+ * dnsmap_add, dnsmap_forget or dnsmap_expire, or NULL.
  */
 const char *dnsmap_lookup(struct dnsmap *m, int family, const void *addr, const char *owner,
-			  int64_t time_s);
+			  int64_t time_ms);
+
+/*
+ * Removes the answer name that owner (NULL: none) received at time_ms,
+ * when its owner proved to be another program. Returns 0 or -ENOENT.
+ */
+int dnsmap_forget(struct dnsmap *m, int family, const void *addr, const char *name,
+		  const char *owner, int64_t time_ms);
 
 /* Removes answers expired more than keep_expired_ms before now_ms; returns how many. */
 size_t dnsmap_expire(struct dnsmap *m, int64_t now_ms);

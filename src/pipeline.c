@@ -133,6 +133,8 @@ static void pipeline_on_audit_event(const struct auparse_event *ev, void *data)
 	if (p->json)
 		output_event(p->json, ev, config_bool(p->config, CONFIG_LOG_COMMANDS),
 			     config_bool(p->config, CONFIG_LOG_ADDRESSES));
+	if (p->dns)
+		dns_note_audit_time(p->dns, (int64_t)ev->time_s * 1000 + ev->time_ms);
 	if (!p->corr)
 		return;
 	if (ev->kind == AUPARSE_EXEC)

@@ -525,8 +525,62 @@ static void test_owner_from_flow(void)
 	dns_free(dns);
 }
 
+/* An answer for 198.18.0.2 naming name, from 198.18.0.53:53 to port, received at time_ms. */
+static void feed_a(struct dns *dns, const char *name, uint16_t port, int64_t time_ms)
+{
+	static uint8_t pkt[1024];
+	struct msg m;
+	size_t n;
+
+	header(&m, 0x8180, 1, 1);
+	question(&m, name);
+	put(&m, "\xc0\x0c", 2);
+	rr_a(&m, 600, "198.18.0.2");
+	n = udp_packet(pkt, AF_INET, "198.18.0.53", "198.18.0.1", 53, port, m.b, m.n);
+	dns_feed(dns, pkt, n, time_ms);
+}
+
+/*
+ * dns.sh's cases one after another: one address answered to two programs
+ * within one second, their owners not found, each record named after
+ * both answers came. Each connection gets the answer that came before
+ * its own connect (to the millisecond), never the next program's.
+ */
+static void test_same_second(void)
+{
+	struct dns *dns = dns_new_offline(NULL);
+	struct conn_record *rec = conn_record_new();
+
+	feed_a(dns, "v4.test", 40000, 1700000000100LL);
+	feed_a(dns, "www.test", 40001, 1700000000400LL);
+	rec->family = AF_INET;
+	rec->protocol = 6;
+	rec->direction = CONN_OUTBOUND;
+	rec->rport = 5301;
+	rec->time = 1700000000;
+	(void)conn_addr_parse(&rec->raddr, "198.18.0.2");
+	conn_set(&rec->proc.exe, "/bin/v4client");
+	rec->time_ms = 1700000000150LL;
+	ok(dns_name_record(dns, rec), "the first program's connection named");
+	is_str(rec->domain, "v4.test", "... by the answer before its connect, not the later one");
+	conn_set(&rec->domain, "");
+	conn_set(&rec->proc.exe, "/bin/cnameclient");
+	rec->time_ms = 1700000000450LL;
+	ok(dns_name_record(dns, rec), "the second program's connection named");
+	is_str(rec->domain, "www.test", "... by the latest answer before its connect");
+	conn_set(&rec->domain, "");
+	rec->time_ms = 1700000000050LL;
+	ok(!dns_name_record(dns, rec), "a connect before both answers: not named");
+	rec->time_ms = 0;
+	ok(dns_name_record(dns, rec), "no millisecond: named to the second");
+	is_str(rec->domain, "www.test", "... by the latest answer in it");
+	conn_record_free(rec);
+	dns_free(dns);
+}
+
 int main(void)
 {
+	test_same_second();
 	test_fixtures();
 	test_built();
 	test_capture();
