@@ -1,8 +1,9 @@
 /*
  * dns.c: the DNS capture (see dns.h). Owns the packet socket and its BPF
- * filter, the table of recent queries' askers, the parser and the
- * address -> name map, and the counters status shows. Packet header
- * parsing is pure (dns_packet_parse) so tests and the fuzzer drive it.
+ * filter, the table of recent queries' askers, the parser, the TCP
+ * reassembly and the address -> name map, and the counters status shows.
+ * Packet header parsing and reassembly are pure (dnspkt.h) so tests and
+ * the fuzzer drive them.
  */
 
 #include <arpa/inet.h>
@@ -22,6 +23,7 @@
 #include "dns.h"
 #include "dnsmap.h"
 #include "dnsmsg.h"
+#include "dnspkt.h"
 #include "json.h"
 #include "loop.h"
 #include "procfs.h"
@@ -92,6 +94,7 @@ struct dns {
 	int fd;
 	bool see_outgoing;          /* PACKET_IGNORE_OUTGOING missing: skip them here */
 	struct dnsmsg *parser;
+	struct dnspkt_tcp *tcp;     /* DNS-over-TCP messages split across segments */
 	struct dnsmap *map;
 	struct dns_asker askers[DNS_ASKERS];
 	struct dns_unowned unowned[DNS_UNOWNED]; /* a ring */
@@ -100,7 +103,7 @@ struct dns {
 	struct dns_connect connects[DNS_CONNECTS]; /* a ring */
 	size_t connects_next;
 	int64_t audit_ms;           /* the latest audit event's time: its stream is read up to it */
-	const struct dns_packet *cur_pkt;
+	const struct dnspkt *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
 	int64_t cur_time_ms;
@@ -141,82 +144,6 @@ static struct sock_filter dns_bpf[] = {
 	/* 21 */ BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
-static uint16_t dns_be16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out)
-{
-	struct dns_packet p = { 0 };
-	size_t l4, l4len;
-
-	if (len < 1)
-		return -EBADMSG;
-	if (pkt[0] >> 4 == 4) {
-		size_t ihl = (size_t)(pkt[0] & 0xf) * 4, tot;
-
-		if (len < 20 || ihl < 20)
-			return -EBADMSG;
-		tot = dns_be16(pkt + 2);
-		if (tot < ihl || tot > len)
-			return -EBADMSG;
-		if (dns_be16(pkt + 6) & 0x1fff)
-			return -EAGAIN;
-		if (dns_be16(pkt + 6) & 0x2000)
-			return -EAGAIN; /* a first fragment: the rest of the message is elsewhere */
-		p.family = AF_INET;
-		p.protocol = pkt[9];
-		memcpy(p.saddr, pkt + 12, 4);
-		memcpy(p.daddr, pkt + 16, 4);
-		l4 = ihl;
-		l4len = tot - ihl;
-	} else if (pkt[0] >> 4 == 6) {
-		size_t plen;
-
-		if (len < 40)
-			return -EBADMSG;
-		plen = dns_be16(pkt + 4);
-		if (plen > len - 40)
-			return -EBADMSG;
-		p.family = AF_INET6;
-		p.protocol = pkt[6];
-		memcpy(p.saddr, pkt + 8, 16);
-		memcpy(p.daddr, pkt + 24, 16);
-		l4 = 40;
-		l4len = plen;
-	} else {
-		return -EPROTONOSUPPORT;
-	}
-	if (p.protocol == IPPROTO_UDP) {
-		size_t ulen;
-
-		if (l4len < 8)
-			return -EBADMSG;
-		ulen = dns_be16(pkt + l4 + 4);
-		if (ulen < 8 || ulen > l4len)
-			return -EBADMSG;
-		p.payload = pkt + l4 + 8;
-		p.payload_len = ulen - 8;
-	} else if (p.protocol == IPPROTO_TCP) {
-		size_t doff;
-
-		if (l4len < 20)
-			return -EBADMSG;
-		doff = (size_t)(pkt[l4 + 12] >> 4) * 4;
-		if (doff < 20 || doff > l4len)
-			return -EBADMSG;
-		p.payload = pkt + l4 + doff;
-		p.payload_len = l4len - doff;
-	} else {
-		return -EPROTONOSUPPORT;
-	}
-	p.sport = dns_be16(pkt + l4);
-	p.dport = dns_be16(pkt + l4 + 2);
-	*out = p;
-	return 0;
-}
-
 static size_t dns_asker_slot(int family, int protocol, const uint8_t *addr, uint16_t port)
 {
 	uint64_t h = UTIL_HASH_SEED ^ ((uint64_t)family << 32 | (uint64_t)protocol << 16 | port);
@@ -230,7 +157,7 @@ static size_t dns_asker_slot(int family, int protocol, const uint8_t *addr, uint
  * remote:rport, or NULL. sock_diag, then the socket-inode index (refreshed
  * on a miss, at most every DNS_REFRESH_MS), then the process table.
  */
-static const char *dns_find_owner(struct dns *dns, const struct dns_packet *p, bool query,
+static const char *dns_find_owner(struct dns *dns, const struct dnspkt *p, bool query,
 				  struct proctab_ident *ident)
 {
 	const uint8_t *laddr = query ? p->saddr : p->daddr, *raddr = query ? p->daddr : p->saddr;
@@ -260,7 +187,7 @@ static const char *dns_find_owner(struct dns *dns, const struct dns_packet *p, b
 }
 
 /* A query: remember who asked, while its socket surely exists. */
-static void dns_on_query(struct dns *dns, const struct dns_packet *p, int64_t time_ms)
+static void dns_on_query(struct dns *dns, const struct dnspkt *p, int64_t time_ms)
 {
 	struct dns_asker *a = &dns->askers[dns_asker_slot(p->family, p->protocol, p->saddr, p->sport)];
 	struct proctab_ident ident;
@@ -288,7 +215,7 @@ static void dns_on_answer(const struct dnsmsg_answer *ans, void *data)
 {
 	struct dns *dns = data;
 
-	const struct dns_packet *p = dns->cur_pkt;
+	const struct dnspkt *p = dns->cur_pkt;
 	struct dns_unowned *u;
 
 	(void)dnsmap_add(dns->map, ans->family, ans->addr, ans->name, dns->cur_owner, ans->ttl_s,
@@ -428,15 +355,23 @@ static void dns_learn_owner(struct dns *dns, const struct conn_record *rec)
 	}
 }
 
+/* A DNS-over-TCP message, whole (dnspkt_tcp_feed): its answers as a UDP payload's. */
+static void dns_on_tcp_message(const uint8_t *msg, size_t len, void *data)
+{
+	struct dns *dns = data;
+
+	(void)dnsmsg_parse(dns->parser, msg, len, dns_on_answer, dns);
+}
+
 void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms)
 {
 	struct proctab_ident ident;
-	struct dns_packet p;
+	struct dnspkt p;
 	struct dns_asker *a;
 	int r;
 
 	dns->st.packets++;
-	r = dns_packet_parse(pkt, len, &p);
+	r = dnspkt_parse(pkt, len, &p);
 	if (r == -EAGAIN) {
 		dns->st.fragments++;
 		return;
@@ -468,7 +403,7 @@ void dns_feed(struct dns *dns, const uint8_t *pkt, size_t len, int64_t time_ms)
 	dns->cur_time_ms = time_ms;
 	dns->cur_pkt = &p;
 	if (p.protocol == IPPROTO_TCP)
-		(void)dnsmsg_parse_tcp(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
+		(void)dnspkt_tcp_feed(dns->tcp, &p, time_ms, dns_on_tcp_message, dns);
 	else
 		(void)dnsmsg_parse(dns->parser, p.payload, p.payload_len, dns_on_answer, dns);
 	dns->cur_owner = NULL;
@@ -518,6 +453,7 @@ struct dns *dns_new_offline(const struct dns_deps *deps)
 		dns->deps = *deps;
 	dns->fd = -1;
 	dns->parser = dnsmsg_new();
+	dns->tcp = dnspkt_tcp_new();
 	dns->map = dnsmap_new(NULL);
 	return dns;
 }
@@ -588,6 +524,7 @@ void dns_free(struct dns *dns)
 	for (size_t i = 0; i < DNS_CONNECTS; i++)
 		free(dns->connects[i].exe);
 	dnsmsg_free(dns->parser);
+	dnspkt_tcp_free(dns->tcp);
 	dnsmap_free(dns->map);
 	free(dns);
 }
@@ -623,6 +560,7 @@ void dns_tick(struct dns *dns, int64_t now_ms)
 		return;
 	dns->last_expire_ms = now_ms;
 	(void)dnsmap_expire(dns->map, now_ms);
+	(void)dnspkt_tcp_expire(dns->tcp, now_ms);
 }
 
 void dns_get_stats(struct dns *dns, struct dns_stats *out)
@@ -641,12 +579,14 @@ void dns_get_stats(struct dns *dns, struct dns_stats *out)
 void dns_stats_json(struct dns *dns, struct jsonbuf *b)
 {
 	struct dnsmsg_stats ps;
+	struct dnspkt_tcp_stats ts;
 	struct dnsmap_stats ms;
 	struct dns_stats s;
 
 	dns_get_stats(dns, &s);
 	dnsmsg_get_stats(dns->parser, &ps);
 	dnsmap_get_stats(dns->map, &ms);
+	dnspkt_tcp_get_stats(dns->tcp, &ts);
 	jsonbuf_kstr(b, "capture", dns->fd >= 0 ? "packet socket" : "off");
 	jsonbuf_kuint(b, "packets", s.packets);
 	jsonbuf_kuint(b, "queries", s.queries);
@@ -658,6 +598,8 @@ void dns_stats_json(struct dns *dns, struct jsonbuf *b)
 	jsonbuf_kuint(b, "truncated", ps.truncated);
 	jsonbuf_kuint(b, "bad_packets", s.bad_packets);
 	jsonbuf_kuint(b, "fragments", s.fragments);
+	jsonbuf_kuint(b, "tcp_reassembled", ts.reassembled);
+	jsonbuf_kuint(b, "tcp_abandoned", ts.gaps + ts.timeouts + ts.evicted);
 	jsonbuf_kuint(b, "owners_found", s.owners_found);
 	jsonbuf_kuint(b, "owners_unknown", s.owners_unknown);
 	jsonbuf_kuint(b, "owners_from_flow", s.owners_from_flow);

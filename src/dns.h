@@ -9,7 +9,8 @@
  * else is dropped in the kernel before any copy. PACKET_IGNORE_OUTGOING
  * keeps the socket off the transmit path (a loopback packet is still seen
  * once, as it is received; queries to other hosts are not seen).
- * Answers are parsed by dnsmsg.h and stored in the address -> name map
+ * Packets are taken apart by dnspkt.h (DNS over TCP put back together
+ * across segments), answers parsed by dnsmsg.h and stored in the address -> name map
  * (dnsmap.h) with the program that received them as owner, found by the
  * first of:
  *   1. the client socket, looked up when a query (on loopback) or the
@@ -70,16 +71,6 @@ struct dns_stats {
 	uint64_t records_named;  /* connection records given a domain */
 };
 
-/* A packet's addressing and payload, as dns_packet_parse finds it. */
-struct dns_packet {
-	int family;              /* AF_INET, AF_INET6 */
-	int protocol;            /* IPPROTO_UDP, IPPROTO_TCP */
-	uint8_t saddr[16], daddr[16];
-	uint16_t sport, dport;   /* host order */
-	const uint8_t *payload;  /* into the packet */
-	size_t payload_len;
-};
-
 /*
  * Opens the capture socket (needs CAP_NET_RAW) and registers it on loop.
  * deps are not owned. Returns 0 or -errno (the daemon runs on without
@@ -128,13 +119,6 @@ void dns_note_audit_time(struct dns *dns, int64_t time_ms);
 
 /* Drops expired answers; call every few seconds with the wall clock in ms. */
 void dns_tick(struct dns *dns, int64_t now_ms);
-
-/*
- * Parses an IPv4 or IPv6 packet carrying UDP or TCP: 0 and *out, or
- * -EBADMSG when the headers do not hold together, -EAGAIN for a later
- * fragment, -EPROTONOSUPPORT for anything else. Pure.
- */
-int dns_packet_parse(const uint8_t *pkt, size_t len, struct dns_packet *out);
 
 /* The counters (the socket's kernel drops read and added up now). */
 void dns_get_stats(struct dns *dns, struct dns_stats *out);

@@ -1,10 +1,10 @@
 /*
  * dnsmsg.h: the pure DNS message parser. Bytes in, addresses with the name
  * a program asked for out: no I/O, no logging, no allocation per message.
- * The capture (dnscap.c) hands it the UDP payload or the TCP payload of a
- * DNS answer; every A and AAAA record of the answer section is delivered
- * with the name at the head of its CNAME chain (the question's name in any
- * ordinary answer), so "www.example.com CNAME edge.cdn.net, edge.cdn.net A
+ * The capture (dns.c) hands it the UDP payload of a DNS answer or a
+ * DNS-over-TCP message put together by dnspkt.h; every A and AAAA record
+ * of the answer section is delivered with the name at the head of its
+ * CNAME chain (the question's name in any ordinary answer), so "www.example.com CNAME edge.cdn.net, edge.cdn.net A
  * 198.18.0.9" names 198.18.0.9 "www.example.com", the name the program
  * asked for, not the CDN's alias.
  *
@@ -67,11 +67,10 @@ int dnsmsg_parse(struct dnsmsg *p, const uint8_t *buf, size_t len, dnsmsg_answer
 		 void *data);
 
 /*
- * Parses the payload of one TCP segment carrying DNS: a sequence of
- * messages, each after a two-byte big-endian length (RFC 1035 4.2.2).
- * Segments are not reassembled (a capture has no stream state): a message
- * cut by the end of the segment, or a segment starting inside one, is
- * counted truncated and ends the segment; a malformed message does not
+ * Parses a buffer of DNS-over-TCP: a sequence of messages, each after a
+ * two-byte big-endian length (RFC 1035 4.2.2). Nothing is kept between
+ * calls (the capture puts split messages together first, dnspkt.h): a
+ * message cut by the end of the buffer is counted truncated and ends it; a malformed message does not
  * (its length still frames the next). Returns the number of addresses
  * delivered when every message parsed, else the first error as
  * dnsmsg_parse returns it (the good messages' addresses were delivered).

@@ -19,6 +19,8 @@
 #include "conn.h"
 #include "dns.h"
 #include "dnsmsg.h"
+#include "dnspkt.h"
+#include "json.h"
 #include "tap.h"
 
 #define MAXA 16
@@ -415,18 +417,18 @@ static void test_capture(void)
 	static uint8_t msg[65536], pkt[70000];
 	struct dns *dns = dns_new_offline(NULL);
 	struct conn_record *rec = conn_record_new();
-	struct dns_packet p;
+	struct dnspkt p;
 	struct dns_stats st;
 	size_t mlen = load("cname_chain.udp", msg, sizeof(msg)), n;
 
 	n = udp_packet(pkt, AF_INET, "127.0.0.1", "127.0.0.1", 53, 40000, msg, mlen);
-	is_int(dns_packet_parse(pkt, n, &p), 0, "IPv4 UDP packet parsed");
+	is_int(dnspkt_parse(pkt, n, &p), 0, "IPv4 UDP packet parsed");
 	is_int(p.sport, 53, "source port");
 	is_int(p.dport, 40000, "destination port");
 	is_int((int)p.payload_len, (int)mlen, "payload length");
-	is_int(dns_packet_parse(pkt, n - 1, &p), -EBADMSG, "IPv4 total length past the bytes");
+	is_int(dnspkt_parse(pkt, n - 1, &p), -EBADMSG, "IPv4 total length past the bytes");
 	pkt[6] = 0x20;
-	is_int(dns_packet_parse(pkt, n, &p), -EAGAIN, "a first fragment");
+	is_int(dnspkt_parse(pkt, n, &p), -EAGAIN, "a first fragment");
 	pkt[6] = 0;
 	dns_feed(dns, pkt, n, 1700000000000LL);
 	rec->family = AF_INET;
@@ -442,7 +444,7 @@ static void test_capture(void)
 
 	mlen = load("aaaa.udp", msg, sizeof(msg));
 	n = udp_packet(pkt, AF_INET6, "2001:db8::53", "2001:db8::1", 53, 40001, msg, mlen);
-	is_int(dns_packet_parse(pkt, n, &p), 0, "IPv6 UDP packet parsed");
+	is_int(dnspkt_parse(pkt, n, &p), 0, "IPv6 UDP packet parsed");
 	dns_feed(dns, pkt, n, 1700000000000LL);
 	rec->family = AF_INET6;
 	rec->time = 1700000000;
@@ -578,8 +580,196 @@ static void test_same_second(void)
 	dns_free(dns);
 }
 
+/* What a reassembly delivered: message count and the bytes of the last. */
+struct tcpgot {
+	size_t n, last_len;
+	uint8_t last[512];
+};
+
+static void tcp_collect(const uint8_t *msg, size_t len, void *data)
+{
+	struct tcpgot *g = data;
+
+	g->n++;
+	g->last_len = len;
+	memcpy(g->last, msg, len < sizeof(g->last) ? len : sizeof(g->last));
+}
+
+/* Segment [from, to) of stream framed, numbered from isn, on the stream of p. */
+static size_t tcp_seg(struct dnspkt_tcp *t, struct dnspkt *p, const struct msg *framed,
+		      uint32_t isn, size_t from, size_t to, int64_t now_ms, struct tcpgot *g)
+{
+	p->seq = isn + (uint32_t)from;
+	p->payload = framed->b + from;
+	p->payload_len = to - from;
+	return dnspkt_tcp_feed(t, p, now_ms, tcp_collect, g);
+}
+
+/* DNS over TCP split across segments: put back together, bounded. */
+static void test_tcp_reassembly(void)
+{
+	static struct msg one, framed;
+	struct dnspkt_tcp *t = dnspkt_tcp_new();
+	struct dnspkt p = { .family = AF_INET, .protocol = 6, .sport = 53, .dport = 40000 };
+	struct dnspkt_tcp_stats st;
+	struct tcpgot g = { 0 };
+	const uint32_t isn = 0xfffffff0u; /* the sequence numbers wrap inside the message */
+	size_t n, total = 0;
+
+	inet_pton(AF_INET, "198.18.0.2", p.saddr);
+	inet_pton(AF_INET, "198.18.0.1", p.daddr);
+	header(&one, 0x8180, 1, 1);
+	question(&one, "split.test");
+	put(&one, "\xc0\x0c", 2);
+	rr_a(&one, 60, "198.18.0.7");
+	framed.n = 0;
+	put16(&framed, (unsigned)one.n);
+	put(&framed, one.b, one.n);
+	put16(&framed, (unsigned)one.n);
+	put(&framed, one.b, one.n);
+
+	/* Whole messages in one segment: straight through, nothing kept. */
+	is_int(tcp_seg(t, &p, &framed, isn, 0, framed.n, 1000, &g), 2, "one segment: two messages");
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.active, 0, "... no stream kept");
+	is_int(st.reassembled, 0, "... none reassembled");
+
+	/* One byte per segment, the length split too. */
+	memset(&g, 0, sizeof(g));
+	for (size_t i = 0; i < 2 + one.n; i++)
+		total += tcp_seg(t, &p, &framed, isn, i, i + 1, 1000, &g);
+	is_int(total, 1, "one byte per segment: the message once, at its last byte");
+	ok(g.last_len == one.n && memcmp(g.last, one.b, one.n) == 0, "... its bytes whole");
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.active, 0, "... the stream freed when whole");
+	is_int(st.bytes, 0, "... and its buffer");
+
+	/* Three segments, the second sent twice, the third overlapping it. */
+	memset(&g, 0, sizeof(g));
+	n = tcp_seg(t, &p, &framed, isn, 0, 10, 1000, &g);
+	n += tcp_seg(t, &p, &framed, isn, 10, 30, 1001, &g);
+	n += tcp_seg(t, &p, &framed, isn, 10, 30, 1002, &g);
+	n += tcp_seg(t, &p, &framed, isn, 20, framed.n, 1003, &g);
+	is_int(n, 2, "retransmitted and overlapping segments: both messages, once each");
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.retransmits, 1, "... the repeat skipped, counted");
+	is_int(st.active, 0, "... nothing left");
+
+	/* The first message whole, the second's rest in the next segment. */
+	memset(&g, 0, sizeof(g));
+	is_int(tcp_seg(t, &p, &framed, isn, 0, 2 + one.n + 5, 1000, &g), 1,
+	       "a whole message and a part: the whole one at once");
+	is_int(tcp_seg(t, &p, &framed, isn, 2 + one.n + 5, framed.n, 1001, &g), 1,
+	       "... the part when its rest comes");
+
+	/* A gap: the part message is abandoned, counted. */
+	memset(&g, 0, sizeof(g));
+	n = tcp_seg(t, &p, &framed, isn, 0, 10, 1000, &g);
+	n += tcp_seg(t, &p, &framed, isn, 20, 2 + one.n, 1001, &g);
+	is_int(n, 0, "a segment missing: nothing delivered");
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.gaps, 1, "... the gap counted");
+
+	/* A part message that never ends times out. */
+	dnspkt_tcp_expire(t, 1000 + DNSPKT_TCP_IDLE_MS + 10);
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.active, 0, "idle part messages expire");
+	ok(st.timeouts >= 1, "... counted (%llu)", (unsigned long long)st.timeouts);
+	is_int(tcp_seg(t, &p, &framed, isn, 0, 10, 20000, &g), 0, "a new part message");
+	is_int(dnspkt_tcp_expire(t, 20000 + DNSPKT_TCP_IDLE_MS - 1), 0, "kept while not idle long");
+
+	/* More streams than slots: the one idle longest goes, counted. */
+	for (unsigned i = 1; i <= DNSPKT_TCP_STREAMS; i++) {
+		p.dport = (uint16_t)(40000 + i);
+		tcp_seg(t, &p, &framed, isn, 0, 10, 20000 + i, &g);
+	}
+	dnspkt_tcp_get_stats(t, &st);
+	is_int(st.active, DNSPKT_TCP_STREAMS, "streams bounded");
+	is_int(st.evicted, 1, "... the oldest pushed out, counted");
+	ok(st.bytes <= DNSPKT_TCP_STREAMS * (2 + 65535u), "... memory bounded (%llu bytes)",
+	   (unsigned long long)st.bytes);
+	p.dport = 40001;
+	memset(&g, 0, sizeof(g));
+	is_int(tcp_seg(t, &p, &framed, isn, 10, 2 + one.n, 20100, &g), 1,
+	       "a kept stream's rest completes its message");
+	p.dport = 40000;
+	memset(&g, 0, sizeof(g));
+	tcp_seg(t, &p, &framed, isn, 10, 2 + one.n, 20100, &g);
+	ok(g.last_len != one.n, "the pushed-out stream's rest: never taken for the message "
+	   "(read as framing, what it gives the parser drops)");
+	dnspkt_tcp_free(t);
+	dnspkt_tcp_free(NULL);
+}
+
+/* Wraps payload in an IPv4 TCP segment from 198.18.0.2:53 to 198.18.0.1:port. */
+static size_t tcp_packet(uint8_t *pkt, uint16_t port, uint32_t seq, const uint8_t *payload,
+			 size_t len)
+{
+	memset(pkt, 0, 40);
+	pkt[0] = 0x45;
+	pkt[2] = (uint8_t)((40 + len) >> 8);
+	pkt[3] = (uint8_t)(40 + len);
+	pkt[9] = 6;
+	inet_pton(AF_INET, "198.18.0.2", pkt + 12);
+	inet_pton(AF_INET, "198.18.0.1", pkt + 16);
+	pkt[20] = 0;
+	pkt[21] = 53;
+	pkt[22] = (uint8_t)(port >> 8);
+	pkt[23] = (uint8_t)port;
+	pkt[24] = (uint8_t)(seq >> 24);
+	pkt[25] = (uint8_t)(seq >> 16);
+	pkt[26] = (uint8_t)(seq >> 8);
+	pkt[27] = (uint8_t)seq;
+	pkt[32] = 5 << 4;
+	memcpy(pkt + 40, payload, len);
+	return 40 + len;
+}
+
+/* The capture with a TCP answer in three segments: named, nothing counted truncated. */
+static void test_tcp_capture(void)
+{
+	static uint8_t fix[65536], pkt[70000];
+	struct dns *dns = dns_new_offline(NULL);
+	struct conn_record *rec = conn_record_new();
+	size_t flen = load("tcp_a.tcp", fix, sizeof(fix)), cut1 = 1, cut2 = flen / 2;
+	struct dnspkt p;
+
+	ok(flen > 4, "tcp_a.tcp loaded");
+	dns_feed(dns, pkt, tcp_packet(pkt, 41000, 7, fix, cut1), 1700000000000LL);
+	dns_feed(dns, pkt, tcp_packet(pkt, 41000, 7 + (uint32_t)cut1, fix + cut1, cut2 - cut1),
+		 1700000000001LL);
+	is_int(dnspkt_parse(pkt, tcp_packet(pkt, 41000, 9, fix, 3), &p), 0, "a TCP segment parses");
+	is_int((int)p.seq, 9, "... its sequence number");
+	dns_feed(dns, pkt, tcp_packet(pkt, 41000, 7 + (uint32_t)cut2, fix + cut2, flen - cut2),
+		 1700000000002LL);
+	rec->family = AF_INET;
+	rec->direction = CONN_OUTBOUND;
+	rec->time = 1700000000;
+	rec->time_ms = 1700000000010LL;
+	(void)conn_addr_parse(&rec->raddr, "198.18.0.10");
+	ok(dns_name_record(dns, rec), "a record named from the answer in three segments");
+	is_str(rec->domain, "a.asn.test", "... its name");
+	{
+		struct jsonbuf b;
+		static const char *want[] = { "\"truncated\":0,", "\"tcp_reassembled\":1,",
+					      "\"tcp_abandoned\":0," };
+
+		jsonbuf_init(&b);
+		jsonbuf_begin(&b);
+		dns_stats_json(dns, &b);
+		jsonbuf_end(&b);
+		for (size_t i = 0; i < 3; i++)
+			ok(memmem(b.data, b.len, want[i], strlen(want[i])) != NULL, "status: %s", want[i]);
+		jsonbuf_free(&b);
+	}
+	conn_record_free(rec);
+	dns_free(dns);
+}
+
 int main(void)
 {
+	test_tcp_reassembly();
+	test_tcp_capture();
 	test_same_second();
 	test_fixtures();
 	test_built();

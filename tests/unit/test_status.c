@@ -168,7 +168,7 @@ static void test_dns(void)
 	check(STATS_TEXT(dns_stats_json(dns, &b_)),
 	      "{\"capture\":\"off\",\"packets\":1,\"queries\":0,\"messages\":0,\"responses\":0,"
 	      "\"answers_mapped\":0,\"parse_errors\":1,\"malformed\":0,\"truncated\":0,"
-	      "\"bad_packets\":1,\"fragments\":0,\"owners_found\":0,\"owners_unknown\":0,"
+	      "\"bad_packets\":1,\"fragments\":0,\"tcp_reassembled\":0,\"tcp_abandoned\":0,\"owners_found\":0,\"owners_unknown\":0,"
 	      "\"owners_from_flow\":0,\"owners_from_connect\":0,\"owners_corrected\":0,\"dns_connects\":0,"
 	      "\"owners_lost\":0,\"kernel_drops\":0,\"records_named\":0,\"map_addresses\":0,"
 	      "\"map_answers\":0,\"map_bytes\":2048,\"map_max_bytes\":4194304,\"evictions\":0,"
