@@ -9,6 +9,7 @@
 # case a row belongs to.
 # Cases: (1) a name over IPv4 and (2) over IPv6; (3) a CNAME chain: the row
 # shows the asked name; (4) a name over DNS-over-TCP (resolv.conf use-vc);
+# (4b) DNS over TCP from a server that writes each answer in three segments;
 # (5) two programs asking two names of one address, both answered before
 # either connects: each row its own program's name; (6) an answer past its
 # TTL names no later connection; (7) through a caching dnsmasq on
@@ -59,6 +60,47 @@ asn_cleanup "kill $! 2>/dev/null"
 ip -n "$NS" addr add 198.18.0.3/24 dev "$VP"
 asn_tcp_sink "$NS" 0.0.0.0 5301
 asn_tcp_sink "$NS" :: 5301
+# A DNS-over-TCP server on 198.18.0.3 that writes each answer (split.asn.test
+# A 198.18.0.2, nothing for other types) in three segments 50 ms apart: its
+# length's first byte, nine more, the rest.
+cat > "$tmp/splitdns.py" <<'EOF'
+import socket, struct, sys, threading, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 53))
+s.listen(8)
+def recvall(c, n):
+    b = b''
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d:
+            return None
+        b += d
+    return b
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        h = recvall(c, 2)
+        q = h and recvall(c, struct.unpack('!H', h)[0])
+        if not q:
+            break
+        i = 12
+        while q[i]:
+            i += q[i] + 1
+        qtype = struct.unpack('!H', q[i + 1:i + 3])[0]
+        an = b'\xc0\x0c' + struct.pack('!HHIH', 1, 1, 600, 4) + bytes([198, 18, 0, 2]) if qtype == 1 else b''
+        msg = q[:2] + struct.pack('!HHHHH', 0x8580, 1, 1 if an else 0, 0, 0) + q[12:i + 5] + an
+        framed = struct.pack('!H', len(msg)) + msg
+        for part in (framed[:1], framed[1:10], framed[10:]):
+            c.sendall(part)
+            time.sleep(0.05)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+ip netns exec "$NS" $PY "$tmp/splitdns.py" 198.18.0.3 &
+asn_cleanup "kill $! 2>/dev/null"
 
 # A client: resolves NAME with glibc (getaddrinfo, FAMILY 4 or 6), waits
 # until the file GO exists (when given), connects to the first address on
@@ -82,13 +124,14 @@ EOF
 printf 'nameserver 198.18.0.2\noptions attempts:1 timeout:2\n' > "$tmp/resolv.udp"
 printf 'nameserver 198.18.0.2\noptions use-vc attempts:1 timeout:2\n' > "$tmp/resolv.tcp"
 printf 'nameserver 127.0.0.77\noptions attempts:1 timeout:2\n' > "$tmp/resolv.cache"
+printf 'nameserver 198.18.0.3\noptions use-vc attempts:1 timeout:2\n' > "$tmp/resolv.split"
 # resolve_with RESOLV PROG ARGS...: runs PROG with RESOLV as its /etc/resolv.conf.
 resolve_with() {
 	local conf=$1
 	shift
 	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$conf" "$@"
 }
-for n in v4client v6client cnameclient tcpclient oneclient twoclient ttlclient cacheclient ignclient; do
+for n in v4client v6client cnameclient tcpclient splitclient oneclient twoclient ttlclient cacheclient ignclient; do
 	cp $PY "$tmp/$n"
 done
 
@@ -140,12 +183,16 @@ asn_check "v6: the row shows v6.asn.test" asn_wait 10 has_domain "$tmp/v6client"
 asn_check "CNAME chain: the asked name www.asn.test, not the alias" \
 	asn_wait 10 has_domain "$tmp/cnameclient" www.asn.test
 asn_check "DNS over TCP: tcp.asn.test" asn_wait 10 has_domain "$tmp/tcpclient" tcp.asn.test
+asn_is "split TCP: resolved" "$(resolve_with "$tmp/resolv.split" "$tmp/splitclient" "$tmp/client.py" split.asn.test 4)" 198.18.0.2
+asn_check "DNS over TCP in three segments: split.asn.test" \
+	asn_wait 10 has_domain "$tmp/splitclient" split.asn.test
+asn_check "status: a split TCP message reassembled" test "$(status_of dns tcp_reassembled)" -ge 1
 q 2>/dev/null | $PY -c '
 import json, sys
 for r in json.load(sys.stdin):
     if r.get("port") in (53, 5301):
         print("# row", r.get("exe"), r.get("ip"), r.get("port"), repr(r.get("domain")), r.get("contime"))' 2>/dev/null
-echo "# v4 $(domain_of "$tmp/v4client"), v6 $(domain_of "$tmp/v6client"), cname $(domain_of "$tmp/cnameclient"), tcp $(domain_of "$tmp/tcpclient")"
+echo "# v4 $(domain_of "$tmp/v4client"), v6 $(domain_of "$tmp/v6client"), cname $(domain_of "$tmp/cnameclient"), tcp $(domain_of "$tmp/tcpclient"), split $(domain_of "$tmp/splitclient")"
 
 # 5. Two programs, two names, one address: both resolve, then both connect.
 rm -f "$tmp/go" "$tmp/go.ready"
