@@ -1,9 +1,10 @@
 /*
- * dnsmap.c: the address -> name map (see dnsmap.h). A chained hash table of
- * addresses; each address holds its answers newest first, each answer one
- * allocation with its name and owner after it. The addresses also form a
- * list in the order they were last answered, so the byte budget evicts the
- * address nobody resolved for longest.
+ * dnsmap.c: the address -> name map (see dnsmap.h). The project's table
+ * (htab.h) of addresses; each address holds its answers newest first, each
+ * answer one allocation with its name and owner after it. The addresses
+ * also form a list in the order they were last answered (htab_list, the
+ * most recent at its head), so the byte budget evicts the address nobody
+ * resolved for longest.
  */
 
 #include <errno.h>
@@ -13,13 +14,14 @@
 #include <sys/socket.h>
 
 #include "dnsmap.h"
+#include "htab.h"
 #include "util.h"
 
 #define DNSMAP_DEFAULT_MAX_BYTES (4u << 20)
 #define DNSMAP_DEFAULT_MAX_TTL_S 3600
 #define DNSMAP_DEFAULT_MIN_TTL_S 2
 #define DNSMAP_DEFAULT_KEEP_MS 120000
-#define DNSMAP_MIN_BUCKETS 256
+#define DNSMAP_MIN_SLOTS 256
 
 struct dnsmap_ans {
 	struct dnsmap_ans *next;  /* older */
@@ -29,8 +31,7 @@ struct dnsmap_ans {
 };
 
 struct dnsmap_addr {
-	struct dnsmap_addr *chain;            /* hash bucket */
-	struct dnsmap_addr *older, *newer;    /* order of the last answer */
+	struct htab_node order;               /* order of the last answer, newest at the head */
 	struct dnsmap_ans *answers;           /* newest first */
 	unsigned nans;
 	int family;
@@ -39,9 +40,8 @@ struct dnsmap_addr {
 
 struct dnsmap {
 	struct dnsmap_options opt;
-	struct dnsmap_addr **buckets;
-	size_t nbuckets;
-	struct dnsmap_addr *oldest, *newest;
+	struct htab by_addr;
+	struct htab_list order;
 	struct dnsmap_stats st;
 };
 
@@ -55,12 +55,29 @@ static size_t dnsmap_alen(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-/* The bucket of an address (util's table hash; the low bits pick it). */
-static size_t dnsmap_slot(const struct dnsmap *m, int family, const uint8_t *addr)
+/* The hash of an address (util's table hash). */
+static uint64_t dnsmap_hash(int family, const uint8_t *addr)
 {
-	uint64_t h = util_hash_bytes(UTIL_HASH_SEED ^ (uint64_t)family, addr, dnsmap_alen(family));
+	return util_hash_mix(util_hash_bytes(UTIL_HASH_SEED ^ (uint64_t)family, addr,
+					     dnsmap_alen(family)));
+}
 
-	return (size_t)util_hash_mix(h) & (m->nbuckets - 1);
+static uint64_t dnsmap_addr_hash(const void *entry)
+{
+	const struct dnsmap_addr *a = entry;
+
+	return dnsmap_hash(a->family, a->addr);
+}
+
+static struct dnsmap_addr *dnsmap_oldest(const struct dnsmap *m)
+{
+	return htab_entry(m->order.tail, struct dnsmap_addr, order);
+}
+
+/* The table's slots count against the budget. */
+static size_t dnsmap_slot_bytes(const struct dnsmap *m)
+{
+	return m->by_addr.cap * sizeof(*m->by_addr.slots);
 }
 
 struct dnsmap *dnsmap_new(const struct dnsmap_options *opts)
@@ -77,35 +94,10 @@ struct dnsmap *dnsmap_new(const struct dnsmap_options *opts)
 		m->opt.min_ttl_s = DNSMAP_DEFAULT_MIN_TTL_S;
 	if (!m->opt.keep_expired_ms)
 		m->opt.keep_expired_ms = DNSMAP_DEFAULT_KEEP_MS;
-	m->nbuckets = DNSMAP_MIN_BUCKETS;
-	m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
+	htab_init(&m->by_addr, DNSMAP_MIN_SLOTS);
 	m->st.max_bytes = m->opt.max_bytes;
-	m->st.bytes = m->nbuckets * sizeof(*m->buckets);
+	m->st.bytes = dnsmap_slot_bytes(m);
 	return m;
-}
-
-static void dnsmap_unlink_order(struct dnsmap *m, struct dnsmap_addr *a)
-{
-	if (a->older)
-		a->older->newer = a->newer;
-	else
-		m->oldest = a->newer;
-	if (a->newer)
-		a->newer->older = a->older;
-	else
-		m->newest = a->older;
-	a->older = a->newer = NULL;
-}
-
-static void dnsmap_push_newest(struct dnsmap *m, struct dnsmap_addr *a)
-{
-	a->older = m->newest;
-	a->newer = NULL;
-	if (m->newest)
-		m->newest->newer = a;
-	else
-		m->oldest = a;
-	m->newest = a;
 }
 
 /* Unlinks and frees one answer; *pp points at it. */
@@ -123,12 +115,8 @@ static void dnsmap_drop_ans(struct dnsmap *m, struct dnsmap_addr *a, struct dnsm
 /* Removes an address and its answers. */
 static void dnsmap_drop_addr(struct dnsmap *m, struct dnsmap_addr *a)
 {
-	struct dnsmap_addr **pp = &m->buckets[dnsmap_slot(m, a->family, a->addr)];
-
-	while (*pp != a)
-		pp = &(*pp)->chain;
-	*pp = a->chain;
-	dnsmap_unlink_order(m, a);
+	htab_remove(&m->by_addr, a, dnsmap_addr_hash);
+	htab_list_unlink(&m->order, &a->order);
 	while (a->answers)
 		dnsmap_drop_ans(m, a, &a->answers);
 	m->st.addresses--;
@@ -140,43 +128,21 @@ void dnsmap_free(struct dnsmap *m)
 {
 	if (!m)
 		return;
-	while (m->oldest)
-		dnsmap_drop_addr(m, m->oldest);
-	free(m->buckets);
+	while (m->order.tail)
+		dnsmap_drop_addr(m, dnsmap_oldest(m));
+	htab_fini(&m->by_addr);
 	free(m);
 }
 
 static struct dnsmap_addr *dnsmap_find(const struct dnsmap *m, int family, const void *addr)
 {
-	struct dnsmap_addr *a = m->buckets[dnsmap_slot(m, family, addr)];
+	HTAB_PROBE(&m->by_addr, dnsmap_hash(family, addr), i) {
+		struct dnsmap_addr *a = m->by_addr.slots[i];
 
-	for (; a; a = a->chain)
 		if (a->family == family && memcmp(a->addr, addr, dnsmap_alen(family)) == 0)
 			return a;
-	return NULL;
-}
-
-/* Doubles the table when it holds more addresses than buckets. */
-static void dnsmap_grow(struct dnsmap *m)
-{
-	struct dnsmap_addr **old = m->buckets;
-	size_t oldn = m->nbuckets;
-
-	m->nbuckets *= 2;
-	m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
-	m->st.bytes += oldn * sizeof(*old);
-	for (size_t i = 0; i < oldn; i++) {
-		struct dnsmap_addr *a = old[i], *next;
-
-		for (; a; a = next) {
-			size_t s = dnsmap_slot(m, a->family, a->addr);
-
-			next = a->chain;
-			a->chain = m->buckets[s];
-			m->buckets[s] = a;
-		}
 	}
-	free(old);
+	return NULL;
 }
 
 int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
@@ -185,14 +151,14 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 	size_t name_len = strlen(name), owner_len = owner ? strlen(owner) : 0;
 	struct dnsmap_ans *x, **pp;
 	struct dnsmap_addr *a;
-	size_t need, slot;
+	size_t need;
 
 	if (family != AF_INET && family != AF_INET6)
 		return -EINVAL;
 	if (name_len > UINT16_MAX || owner_len > UINT16_MAX)
 		return -E2BIG;
 	need = sizeof(*x) + name_len + owner_len + 2 + sizeof(*a);
-	if (need + m->nbuckets * sizeof(*m->buckets) > m->opt.max_bytes) {
+	if (need + dnsmap_slot_bytes(m) > m->opt.max_bytes) {
 		m->st.too_big++;
 		return -E2BIG;
 	}
@@ -228,8 +194,7 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 				}
 				x->next = a->answers;
 				a->answers = x;
-				dnsmap_unlink_order(m, a);
-				dnsmap_push_newest(m, a);
+				htab_list_touch(&m->order, &a->order);
 				return 0;
 			}
 		}
@@ -243,25 +208,25 @@ int dnsmap_add(struct dnsmap *m, int family, const void *addr, const char *name,
 			dnsmap_drop_ans(m, a, oldest);
 			m->st.replaced++;
 		}
-		dnsmap_unlink_order(m, a);
-		dnsmap_push_newest(m, a);
+		htab_list_touch(&m->order, &a->order);
 		need -= sizeof(*a);
 	}
+	/* A new address may double the table: its slots count too. */
+	if (!a && (m->by_addr.len + 1) * 2 > m->by_addr.cap)
+		need += dnsmap_slot_bytes(m);
 	/* Evict whole addresses, least recently answered first (never a itself). */
-	while (m->st.bytes + need > m->opt.max_bytes && m->oldest && m->oldest != a) {
-		dnsmap_drop_addr(m, m->oldest);
+	while (m->st.bytes + need > m->opt.max_bytes && m->order.tail && dnsmap_oldest(m) != a) {
+		dnsmap_drop_addr(m, dnsmap_oldest(m));
 		m->st.evicted++;
 	}
 	if (!a) {
 		a = xcalloc(1, sizeof(*a));
 		a->family = family;
 		memcpy(a->addr, addr, dnsmap_alen(family));
-		if (m->st.addresses >= m->nbuckets)
-			dnsmap_grow(m);
-		slot = dnsmap_slot(m, family, addr);
-		a->chain = m->buckets[slot];
-		m->buckets[slot] = a;
-		dnsmap_push_newest(m, a);
+		m->st.bytes -= dnsmap_slot_bytes(m);
+		(void)htab_insert(&m->by_addr, a, dnsmap_addr_hash);
+		m->st.bytes += dnsmap_slot_bytes(m);
+		htab_list_push_head(&m->order, &a->order);
 		m->st.addresses++;
 		m->st.bytes += sizeof(*a);
 	}
@@ -340,13 +305,14 @@ int dnsmap_forget(struct dnsmap *m, int family, const void *addr, const char *na
 size_t dnsmap_expire(struct dnsmap *m, int64_t now_ms)
 {
 	int64_t limit = now_ms - (int64_t)m->opt.keep_expired_ms;
-	struct dnsmap_addr *a, *newer;
+	struct htab_node *node, *newer;
 	size_t n = 0;
 
-	for (a = m->oldest; a; a = newer) {
+	for (node = m->order.tail; node; node = newer) {
+		struct dnsmap_addr *a = htab_entry(node, struct dnsmap_addr, order);
 		struct dnsmap_ans **pp = &a->answers;
 
-		newer = a->newer;
+		newer = node->prev;
 		while (*pp) {
 			if ((*pp)->expire_ms < limit) {
 				dnsmap_drop_ans(m, a, pp);
