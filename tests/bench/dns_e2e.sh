@@ -70,13 +70,14 @@ one_run() {
 		sleep 0.1
 		i=$((i + 1))
 	done
-	if ! grep -q '"dns"' "$dir/status"; then
+	if ! grep -q '"audit"' "$dir/status"; then
 		echo "dns_e2e: the daemon did not start:" >&2
 		cat "$dir/run.err" >&2
 		status=1
 		return 1
 	fi
 	cap=$(grep -o '"capture":"[a-z ]*"' "$dir/status" | head -1 | cut -d'"' -f4)
+	[ -n "$cap" ] || cap=off
 	sleep 1.5 # start-up settles (conntrack's verdict, the first exec events)
 	i0=$(cpu_ns "$dpid"); t0=$(date +%s%N)
 	sleep 2
@@ -97,6 +98,7 @@ one_run() {
 			 printf "%s %.1f %d\n", cap, cpu, c > "/dev/stderr" }' 2>>"$tmp/rows"
 }
 
+: > "$tmp/rows"
 echo "# dns_e2e: $N loopback TCP connects from $P processes at full speed per run, no DNS traffic"
 for k in $(seq 1 "$ROUNDS"); do
 	one_run false "$k" || break
