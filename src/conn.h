@@ -49,11 +49,11 @@ struct conn_ident {
 struct conn_record {
 	int64_t time;            /* unix seconds of the event */
 	/*
-	 * Unix ms by which the connection had begun, 0 when unknown:
-	 * conntrack's start of the flow (its first packet), else the audit
-	 * event's time plus one tick of the kernel's coarse clock audit
-	 * stamps with. What came before it (a DNS answer) came before the
-	 * connect.
+	 * Unix ms by which the connection had begun, 0 when unknown: the
+	 * audit connect's time plus one tick of the kernel's coarse clock
+	 * audit stamps with, or conntrack's start of the flow where the
+	 * message carries it (dumps; a NEW event does not). What came
+	 * before it (a DNS answer) came before the connect, within a tick.
 	 */
 	int64_t time_ms;
 	struct conn_ident proc;  /* the process */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "conntrack.h"
 #include "correlate.h"
@@ -45,7 +46,7 @@
 #define CORR_RECENT_MS 10000
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
-#define CORR_AUDIT_TICK_MS 10      /* audit's coarse clock lags by up to a tick */
+#define CORR_AUDIT_TICK_MS 10      /* a tick of the coarse clock when it cannot be read (HZ=100) */
 #define CORR_HOLD_MS 500           /* longest a TCP flow's record waits for its bytes */
 #define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
@@ -111,7 +112,7 @@ struct corr_flow {
 	struct corr_flow *prev, *next; /* pending FIFO; then the hold FIFO */
 	uint64_t t_ms;
 	int64_t time_s;
-	int64_t time_ms;           /* conntrack's start, else the connect's (conn.h); 0 unknown */
+	int64_t time_ms;           /* a dump's flow start, else its connect's (conn.h); 0 unknown */
 	uint64_t sock_ino;         /* from sock_diag, 0 unknown */
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_key key;
@@ -167,6 +168,7 @@ struct corr_wait {
 struct correlate {
 	struct correlate_deps deps;
 	struct correlate_options opts;
+	int64_t audit_tick_ms;     /* how far audit's coarse clock may lag (corr_conn_ms) */
 	correlate_emit_fn emit;
 	void *emit_data;
 	struct exe_cache *exes;
@@ -787,12 +789,23 @@ static struct corr_shared *corr_shared_slot(struct correlate *c, const struct co
 
 /*
  * The time by which a connect had begun, in unix ms (conn.h time_ms):
- * audit stamps an event with the kernel's coarse clock at syscall entry,
- * which lags the real time by up to one tick (10 ms at HZ=100).
+ * audit stamps an event with the kernel's coarse clock at syscall entry
+ * (ktime_get_coarse_real_ts64 in __audit_syscall_entry), which lags the
+ * real time by up to one tick.
  */
-static int64_t corr_conn_ms(const struct corr_conn *cc)
+static int64_t corr_conn_ms(const struct correlate *c, const struct corr_conn *cc)
 {
-	return (int64_t)(cc->time_ns / 1000000ull) + CORR_AUDIT_TICK_MS;
+	return (int64_t)(cc->time_ns / 1000000ull) + c->audit_tick_ms;
+}
+
+/* One tick of the coarse clock in ms, rounded up (CONFIG_HZ); 10 (HZ=100) if unknown. */
+static int64_t corr_coarse_tick_ms(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 || res.tv_sec || !res.tv_nsec)
+		return CORR_AUDIT_TICK_MS;
+	return (res.tv_nsec + 999999) / 1000000;
 }
 
 /*
@@ -817,7 +830,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 			rec = corr_record(cc->who, cc->time_s, cc->key.family, sh->protocol,
 					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
 					  cc->key.rport);
-			rec->time_ms = corr_conn_ms(cc);
+			rec->time_ms = corr_conn_ms(c, cc);
 			rec->conns = 1;
 			c->st.sends_shared++;
 			corr_submit(c, rec, cc->who);
@@ -832,7 +845,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 
 	rec = corr_record(cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
 			  cc->key.raddr, cc->key.rport);
-	rec->time_ms = corr_conn_ms(cc);
+	rec->time_ms = corr_conn_ms(c, cc);
 	rec->conns = 1;
 	c->st.connect_only++;
 	corr_submit(c, rec, cc->who);
@@ -973,7 +986,7 @@ static void corr_join(struct correlate *c, struct corr_conn *cc, struct corr_flo
 	f->who = cc->who;
 	cc->who = NULL;
 	if (!f->time_ms)
-		f->time_ms = corr_conn_ms(cc);
+		f->time_ms = corr_conn_ms(c, cc);
 	c->st.matched++;
 }
 
@@ -1782,6 +1795,7 @@ int correlate_new(const struct correlate_deps *deps, const struct correlate_opti
 	c = xcalloc(1, sizeof(*c));
 	c->deps = *deps;
 	c->opts = *opts;
+	c->audit_tick_ms = corr_coarse_tick_ms();
 	if (!c->opts.window_ms)
 		c->opts.window_ms = CORR_DEFAULT_WINDOW_MS;
 	if (!c->opts.max_pending)
