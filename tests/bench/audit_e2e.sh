@@ -59,8 +59,9 @@
 # cost table's load), AUDIT_E2E_COST_FLUSH (3, seconds counted after the
 # load), AUDIT_E2E_COST_IDLE (2, seconds of idle measured before it),
 # AUDIT_E2E_PERF=1 records `perf record -g` of the
-# daemon during the run at AUDIT_E2E_PERF_RATE (default 0, full speed) into
-# the state dir (kept, path printed).
+# daemon during the run at AUDIT_E2E_PERF_RATE (default 0, full speed), and
+# during each daemon row of the cost table, into the state dir (kept, path
+# printed); AUDIT_E2E_PERF_OPTS adds perf record options (e.g. "-F 10000").
 set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -559,7 +560,19 @@ cost_daemon() {
 	local res s0="$tmp/cost.s0" s1="$tmp/cost.s1" lost rec drop k
 	start_daemon auto "$2" || { status=1; return 1; }
 	cost_status "$s0"
+	if [ "$want_perf" = 1 ] && command -v perf >/dev/null 2>&1; then
+		# From before the idle interval to the end of the flush: every
+		# thread's work on this load, the writer's last window included.
+		perf record -q -g ${AUDIT_E2E_PERF_OPTS:-} -p "$dpid" -o "$tmp/perf-$1.data" >/dev/null 2>&1 &
+		perfpid=$!
+		sleep 0.5
+	fi
 	res=$(cost_load "$dpid")
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null
+		wait "$perfpid" 2>/dev/null
+		perfpid=""
+	fi
 	sleep 1.2 # the kernel's lost counter is polled once a second
 	cost_status "$s1"
 	lost=0
@@ -610,6 +623,10 @@ cost_table() {
 		END { if (c) printf "live feed: run --json adds %.2f ms per 1,000 connects (target <= 2)\n", (json - full) * 1000 / c }' "$tmp/cost.rows"
 	echo "targets: audit-only <= 0.15 x auditd, full <= 0.25 x auditd, PSS <= 5 MiB, lost 0, recorded = connects, dropped 0"
 }
+
+# tests/bench/cost_profile.sh sources this file for its machinery (checks,
+# lock, trap, start_daemon, cost_daemon): it stops here.
+[ "${AUDIT_E2E_LIB:-0}" = 1 ] && return 0
 
 case " $SETUPS " in *" cost "*) cost_table ;; esac
 [ "$SETUPS" = cost ] && exit $status
