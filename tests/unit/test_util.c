@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,6 +119,59 @@ static void test_escape(void)
 	free(dup);
 }
 
+/* Numbers at their edges, keys that need escaping, a buffer that grows. */
+static void test_json_numbers(void)
+{
+	static const long long ints[] = { 0, 1, -1, 9, 10, -10, 99, 100, 999999999, 1000000000,
+					  INT64_MAX, INT64_MIN, -4294967296LL };
+	static const unsigned long long uints[] = { 0, 7, 10, 65535, 4294967295ULL, 10000000000ULL,
+						    UINT64_MAX, UINT64_MAX / 10 };
+	struct jsonbuf b;
+	char want[64];
+	size_t i;
+	int same = 1;
+
+	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		jsonbuf_init(&b);
+		jsonbuf_int(&b, ints[i]);
+		snprintf(want, sizeof(want), "%lld", ints[i]);
+		if (strcmp(b.data, want) != 0 || b.len != strlen(want)) {
+			printf("# int %s: got %s\n", want, b.data);
+			same = 0;
+		}
+		jsonbuf_free(&b);
+	}
+	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+		jsonbuf_init(&b);
+		jsonbuf_uint(&b, uints[i]);
+		snprintf(want, sizeof(want), "%llu", uints[i]);
+		if (strcmp(b.data, want) != 0 || b.len != strlen(want)) {
+			printf("# uint %s: got %s\n", want, b.data);
+			same = 0;
+		}
+		jsonbuf_free(&b);
+	}
+	ok(same, "json: integers as printf writes them, edges included");
+	jsonbuf_init(&b);
+	jsonbuf_begin(&b);
+	jsonbuf_kuint(&b, "a\"b\\", 1);
+	jsonbuf_kint(&b, "\x01", -2);
+	jsonbuf_kstr(&b, "s", NULL);
+	jsonbuf_end(&b);
+	is_str(b.data, "{\"a\\\"b\\\\\":1,\"\\u0001\":-2,\"s\":null}", "json: keys escaped like values");
+	jsonbuf_free(&b);
+	jsonbuf_init(&b);
+	jsonbuf_arr_begin(&b);
+	for (i = 0; i < 5000; i++) {
+		jsonbuf_item(&b);
+		jsonbuf_uint(&b, i);
+	}
+	jsonbuf_arr_end(&b);
+	ok(b.len == strlen(b.data) && b.len > 20000 && strncmp(b.data + b.len - 6, ",4999]", 6) == 0,
+	   "json: a growing buffer stays terminated");
+	jsonbuf_free(&b);
+}
+
 static void test_json(void)
 {
 	struct jsonbuf b;
@@ -144,6 +199,7 @@ static void test_json(void)
 	jsonbuf_end(&b);
 	is_str(b.data, "{\"v\":[1,{\"t\":true}],\"w\":\"\\u00ff\"}", "json: arrays, nesting, commas");
 	jsonbuf_free(&b);
+	test_json_numbers();
 }
 
 static void test_markup(void)
