@@ -149,14 +149,6 @@ void output_line(struct output *out, const char *text, size_t len)
 		output_flush(out);
 }
 
-/* The reused line buffer, emptied for the next line. */
-static struct jsonbuf *output_line_begin(struct output *out)
-{
-	out->line.len = 0;
-	out->line.depth_first = 0;
-	return &out->line;
-}
-
 static void output_bytes(struct jsonbuf *b, const char *key, const struct auparse_bytes *v)
 {
 	jsonbuf_key(b, key);
@@ -180,17 +172,16 @@ static const char *output_result(enum auparse_conn_result r)
 	}
 }
 
-void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
-		  bool log_addresses)
+bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
+			 bool log_addresses)
 {
-	struct jsonbuf *b;
 	char ts[40];
 	size_t i;
 
-	if (!out || (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT &&
-		     ev->kind != AUPARSE_PACKET))
-		return;
-	b = output_line_begin(out);
+	if (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT && ev->kind != AUPARSE_PACKET)
+		return false;
+	b->len = 0;
+	b->depth_first = 0;
 	jsonbuf_begin(b);
 	jsonbuf_kstr(b, "type", ev->kind == AUPARSE_EXEC ? "exec"
 				 : ev->kind == AUPARSE_PACKET ? "packet"
@@ -245,7 +236,14 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 		}
 	}
 	jsonbuf_end(b);
-	output_line(out, b->data, b->len);
+	return true;
+}
+
+void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
+		  bool log_addresses)
+{
+	if (out && output_format_event(&out->line, ev, log_commands, log_addresses))
+		output_line(out, out->line.data, out->line.len);
 }
 
 static void output_ident(struct jsonbuf *b, const char *key, const struct conn_ident *id)
@@ -260,15 +258,13 @@ static void output_ident(struct jsonbuf *b, const char *key, const struct conn_i
 	b->depth_first = 0;
 }
 
-void output_record(struct output *out, const struct conn_record *rec, bool ignored)
+void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool ignored)
 {
 	static const char *const dirs[] = { "outbound", "inbound", "exec" };
 	char laddr[CONN_ADDR_TEXT], raddr[CONN_ADDR_TEXT];
-	struct jsonbuf *b;
 
-	if (!out)
-		return;
-	b = output_line_begin(out);
+	b->len = 0;
+	b->depth_first = 0;
 	jsonbuf_begin(b);
 	jsonbuf_kstr(b, "type", "conn");
 	jsonbuf_kint(b, "time", rec->time);
@@ -290,7 +286,14 @@ void output_record(struct output *out, const struct conn_record *rec, bool ignor
 	jsonbuf_key(b, "ignored");
 	jsonbuf_bool(b, ignored);
 	jsonbuf_end(b);
-	output_line(out, b->data, b->len);
+}
+
+void output_record(struct output *out, const struct conn_record *rec, bool ignored)
+{
+	if (!out)
+		return;
+	output_format_record(&out->line, rec, ignored);
+	output_line(out, out->line.data, out->line.len);
 }
 
 void output_stats(const struct output *out, struct output_stats *st)

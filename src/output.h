@@ -37,6 +37,15 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 		  bool log_addresses);
 /* Queues one connection record as a JSON line ("type": "conn"). */
 void output_record(struct output *out, const struct conn_record *rec, bool ignored);
+/*
+ * The lines themselves, pure: each empties b and writes one JSON object
+ * (no newline) into it. output_format_event returns false, writing
+ * nothing, for an event kind that has no line (only exec, connect and
+ * packet events have one).
+ */
+bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
+			 bool log_addresses);
+void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool ignored);
 /* Queues a complete line (text without its newline). */
 void output_line(struct output *out, const char *text, size_t len);
 
