@@ -9,6 +9,7 @@
 #define AUDITSNITCH_JSON_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* A JSON text builder; the caller owns it (zeroed or jsonbuf_init). */
 struct jsonbuf {
@@ -23,7 +24,8 @@ void jsonbuf_begin(struct jsonbuf *b);                 /* { */
 void jsonbuf_end(struct jsonbuf *b);                   /* } */
 void jsonbuf_arr_begin(struct jsonbuf *b);             /* [ */
 void jsonbuf_arr_end(struct jsonbuf *b);               /* ] */
-void jsonbuf_key(struct jsonbuf *b, const char *key);  /* "key": (with comma) */
+/* "key": (with the comma before it); keys are escaped like values. */
+void jsonbuf_keyn(struct jsonbuf *b, const char *key, size_t len);
 void jsonbuf_item(struct jsonbuf *b);                  /* comma before an array element */
 /* A string value (NULL: null), escaped by the rule above. */
 void jsonbuf_str(struct jsonbuf *b, const char *s, size_t len);
@@ -33,10 +35,45 @@ void jsonbuf_bool(struct jsonbuf *b, int v);
 void jsonbuf_null(struct jsonbuf *b);
 /* Text already in JSON form (a number formatted by the caller). */
 void jsonbuf_raw(struct jsonbuf *b, const char *text);
-/* Shorthands: key and value. */
-void jsonbuf_kstr(struct jsonbuf *b, const char *key, const char *s);
-void jsonbuf_kint(struct jsonbuf *b, const char *key, long long v);
-void jsonbuf_kuint(struct jsonbuf *b, const char *key, unsigned long long v);
-void jsonbuf_kbool(struct jsonbuf *b, const char *key, int v);
+void jsonbuf_rawn(struct jsonbuf *b, const char *text, size_t len);
+
+/* The decimal text of v (no NUL) into out, JSON_NUM_MAX bytes; returns its length. */
+#define JSON_NUM_MAX 24
+size_t json_uint_text(unsigned long long v, char *out);
+size_t json_int_text(long long v, char *out);
+
+/*
+ * "key": and the shorthands, inline so that a literal key's length is
+ * known where it is written (the compiler folds strlen of a literal):
+ * no strlen at run time for the constant keys of every line.
+ */
+static inline void jsonbuf_key(struct jsonbuf *b, const char *key)
+{
+	jsonbuf_keyn(b, key, strlen(key));
+}
+
+static inline void jsonbuf_kstr(struct jsonbuf *b, const char *key, const char *s)
+{
+	jsonbuf_keyn(b, key, strlen(key));
+	jsonbuf_str(b, s, s ? strlen(s) : 0);
+}
+
+static inline void jsonbuf_kint(struct jsonbuf *b, const char *key, long long v)
+{
+	jsonbuf_keyn(b, key, strlen(key));
+	jsonbuf_int(b, v);
+}
+
+static inline void jsonbuf_kuint(struct jsonbuf *b, const char *key, unsigned long long v)
+{
+	jsonbuf_keyn(b, key, strlen(key));
+	jsonbuf_uint(b, v);
+}
+
+static inline void jsonbuf_kbool(struct jsonbuf *b, const char *key, int v)
+{
+	jsonbuf_keyn(b, key, strlen(key));
+	jsonbuf_bool(b, v);
+}
 
 #endif
