@@ -172,10 +172,30 @@ static const char *output_result(enum auparse_conn_result r)
 	}
 }
 
+/* "time": SEC.MMM, as audit(SEC.MMM:SERIAL) gave it, without printf. */
+static void output_time(struct jsonbuf *b, uint64_t sec, uint32_t ms)
+{
+	char frac[4];
+
+	jsonbuf_key(b, "time");
+	jsonbuf_uint(b, sec);
+	if (ms > 999) {
+		/* Not from the kernel (always three digits); kept as %03u wrote it. */
+		jsonbuf_rawn(b, ".", 1);
+		jsonbuf_uint(b, ms);
+		return;
+	}
+	frac[0] = '.';
+	frac[1] = (char)('0' + ms / 100);
+	frac[2] = (char)('0' + ms / 10 % 10);
+	frac[3] = (char)('0' + ms % 10);
+	jsonbuf_rawn(b, frac, sizeof(frac));
+}
+
 bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
 			 bool log_addresses)
 {
-	char ts[40];
+	char dev[24];
 	size_t i;
 
 	if (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT && ev->kind != AUPARSE_PACKET)
@@ -186,9 +206,7 @@ bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool
 	jsonbuf_kstr(b, "type", ev->kind == AUPARSE_EXEC ? "exec"
 				 : ev->kind == AUPARSE_PACKET ? "packet"
 				 : ev->u.conn.send ? "send" : "connect");
-	snprintf(ts, sizeof(ts), "%llu.%03u", (unsigned long long)ev->time_s, ev->time_ms);
-	jsonbuf_key(b, "time");
-	jsonbuf_raw(b, ts);
+	output_time(b, ev->time_s, ev->time_ms);
 	jsonbuf_kuint(b, "serial", ev->serial);
 	jsonbuf_kint(b, "pid", ev->proc.pid);
 	jsonbuf_kint(b, "ppid", ev->proc.ppid);
@@ -229,8 +247,8 @@ bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool
 		if (x->path0) {
 			output_bytes(b, "path", &x->path0->name);
 			if (x->path0->have_inode) {
-				snprintf(ts, sizeof(ts), "%x:%x", x->path0->dev_major, x->path0->dev_minor);
-				jsonbuf_kstr(b, "dev", ts);
+				snprintf(dev, sizeof(dev), "%x:%x", x->path0->dev_major, x->path0->dev_minor);
+				jsonbuf_kstr(b, "dev", dev);
 				jsonbuf_kuint(b, "inode", x->path0->inode);
 			}
 		}
