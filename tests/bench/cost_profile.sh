@@ -9,14 +9,17 @@
 # tests/bench/cost_stages.py prints self time per stage (kernel with its
 # kinds and top symbols, libc by kind, audit receive + auparse, conntrack,
 # correlation, records/output/json, writer + SQLite, hashing, loop, other),
-# in ms, as a share and in us per connect, and per thread.
+# in ms, as a share and in us per connect, per thread, and the live feed's
+# inclusive time (every sample under output_event, output_record or the
+# queue's writes: formatting, libc, the write syscalls).
 # Modes (COST_PROFILE_MODES, default "full json"): full = the whole
 # pipeline, json = the same with `run --json >/dev/null` (the live feed).
 # Root only; skips (exit 0, with the reason) without perf or kernel audit.
 # Takes about 25 s per mode, perf's own overhead included: the CPU figures
 # it prints are those of a daemon being profiled, a little above
 # audit_e2e.sh's; compare shares, and audit_e2e.sh's table for the cost.
-# COST_PROFILE_KEEP=1 keeps the perf files (path printed) for `perf report`.
+# COST_PROFILE_KEEP=1 keeps the perf files (path printed) for `perf report`;
+# AUDIT_E2E_PERF_OPTS replaces the call-graph option (default DWARF).
 # Run (as HELPERS.md says, under the kernel lock):
 #   export top_srcdir=$PWD top_builddir=$PWD/build AUDITSNITCH=$PWD/build/auditsnitch
 #   make -C build -s auditsnitch tests/bench/loadgen
@@ -39,6 +42,9 @@ fi
 # The machinery only: audit_e2e.sh returns before running its set-ups.
 AUDIT_E2E_LIB=1
 AUDIT_E2E_PERF=1
+# Call chains unwound from DWARF: the daemon has no frame pointers, and the
+# live feed's inclusive time needs whole chains.
+AUDIT_E2E_PERF_OPTS=${AUDIT_E2E_PERF_OPTS:---call-graph dwarf,16384}
 . "$top_srcdir/tests/bench/audit_e2e.sh"
 
 echo "cost_profile: $N connects from $COST_P processes at full speed per mode;" \

@@ -165,6 +165,45 @@ def classify(sym, dso, ip, ours, files):
     return "other", base or dso
 
 
+# The live feed's entry points: a sample under one of them is the feed's
+# cost (formatting, queueing, the writes), whatever its own frame.
+FEED_FUNCS = {"output_event", "output_record", "output_line", "output_flush", "output_after",
+              "output_on_writable", "output_format_event", "output_format_record"}
+
+
+def perf_samples(text):
+    """(comm, period, [(ip, sym, dso), ...] leaf first) from perf script text.
+
+    A sample is a header "comm tid period" with its frames on the lines
+    below it (recorded with a call graph), or one line "comm tid period
+    ip sym (dso)" without one; comm may hold spaces.
+    """
+    head_rx = re.compile(r"^(\S.*?)\s+(\d+)\s+(\d+)\s*$")
+    line_rx = re.compile(r"^(\S.*?)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$")
+    frame_rx = re.compile(r"^\s+([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$")
+    comm, period, frames = None, 0, []
+    for line in text.splitlines():
+        m = frame_rx.match(line)
+        if m and comm is not None:
+            frames.append((int(m.group(1), 16), re.sub(r"\+0x[0-9a-f]+$", "", m.group(2)),
+                           m.group(3)))
+            continue
+        if comm is not None and frames:
+            yield comm, period, frames
+        comm, frames = None, []
+        m = line_rx.match(line)
+        if m:
+            yield m.group(1), int(m.group(3)), [(int(m.group(4), 16),
+                                                 re.sub(r"\+0x[0-9a-f]+$", "", m.group(5)),
+                                                 m.group(6))]
+            continue
+        m = head_rx.match(line)
+        if m:
+            comm, period = m.group(1), int(m.group(3))
+    if comm is not None and frames:
+        yield comm, period, frames
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="")
@@ -175,7 +214,7 @@ def main():
     ours = os.path.basename(a.binary) if a.binary else "auditsnitch"
     files = symbol_files(a.binary) if a.binary else {}
     proc = subprocess.run(
-        ["perf", "script", "-i", a.data, "-G", "--no-inline", "-F", "comm,tid,period,ip,sym,dso"],
+        ["perf", "script", "-i", a.data, "--no-inline", "-F", "comm,tid,period,ip,sym,dso"],
         capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -185,17 +224,16 @@ def main():
     ksym_ns = collections.Counter()
     thread_ns = collections.Counter()
     thread_stage = collections.defaultdict(collections.Counter)
+    feed_ns = 0
+    chains = 0
     samples = 0
-    # "comm  tid  period  ip sym+off (dso)"; comm may hold spaces.
-    line_rx = re.compile(r"^\s*(.+?)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$")
-    for line in proc.stdout.splitlines():
-        m = line_rx.match(line)
-        if not m:
-            continue
-        comm, _tid, period, ip, sym, dso = m.groups()
-        period = int(period)
-        sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
-        stage, kind = classify(sym, dso, int(ip, 16), ours, files)
+    for comm, period, frames in perf_samples(proc.stdout):
+        ip, sym, dso = frames[0]
+        stage, kind = classify(sym, dso, ip, ours, files)
+        if len(frames) > 1:
+            chains += 1
+        if any(f[1].split(".")[0] in FEED_FUNCS for f in frames):
+            feed_ns += period
         samples += 1
         stage_ns[stage] += period
         kind_ns[(stage, kind)] += period
@@ -229,13 +267,16 @@ def main():
             for s, ns in ksym_ns.most_common(a.top):
                 row(s, ns, 6)
     row("total", total)
+    if chains:
+        row("live feed, inclusive (under output_event/_record/_flush)", feed_ns)
     print()
     print("%-62s %9s %7s  %s" % ("thread", "ms", "share", "stages over 5% of the thread"))
     for comm, ns in thread_ns.most_common():
         parts = ["%s %.0f%%" % (s, 100.0 * v / ns) for s, v in thread_stage[comm].most_common()
                  if v * 20 >= ns]
         print("%-62s %9.1f %6.1f%%  %s" % (comm, ns / 1e6, 100.0 * ns / total, ", ".join(parts)))
-    print("samples: %d; us/conn: per connect of the load (%d)" % (samples, a.connects))
+    print("samples: %d (%d with a call chain); us/conn: per connect of the load (%d)"
+          % (samples, chains, a.connects))
     return 0
 
 
