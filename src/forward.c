@@ -8,8 +8,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -29,6 +27,7 @@
 #include "forward.h"
 #include "json.h"
 #include "storeread.h"
+#include "tlslib.h"
 #include "util.h"
 
 /* ---- targets from the config (pure) ---- */
@@ -402,7 +401,7 @@ static void forward_push(struct forward_target_rt *t, struct forward_item *it)
 static void forward_close(struct forward_target_rt *t)
 {
 	if (t->tls) {
-		gnutls_deinit(t->tls);
+		tlslib.deinit(t->tls);
 		t->tls = NULL;
 	}
 	if (t->fd >= 0)
@@ -450,70 +449,76 @@ static int forward_connect_inet(struct forward_target_rt *t, int type)
 /* The TLS handshake on t->fd, the server certificate verified for host. */
 static int forward_tls_start(struct forward_target_rt *t)
 {
+	char load_err[256];
 	int rc;
 
+	if (tlslib_load(load_err, sizeof(load_err)) < 0) {
+		forward_error(t, "TLS with %s:%s: cannot load the TLS library: %s", t->cfg.host,
+			      t->cfg.port, load_err);
+		return -ENOENT;
+	}
 	if (!t->cred) {
-		rc = gnutls_certificate_allocate_credentials(&t->cred);
+		rc = tlslib.certificate_allocate_credentials(&t->cred);
 		if (rc < 0)
 			goto fail;
 		if (t->cfg.ca_file[0])
-			rc = gnutls_certificate_set_x509_trust_file(t->cred, t->cfg.ca_file,
+			rc = tlslib.certificate_set_x509_trust_file(t->cred, t->cfg.ca_file,
 								    GNUTLS_X509_FMT_PEM);
 		else
-			rc = gnutls_certificate_set_x509_system_trust(t->cred);
+			rc = tlslib.certificate_set_x509_system_trust(t->cred);
 		if (rc <= 0) {
 			forward_error(t, "no CA certificate loaded from %s%s%s",
 				      t->cfg.ca_file[0] ? t->cfg.ca_file : "the system trust store",
-				      rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
-			gnutls_certificate_free_credentials(t->cred);
+				      rc < 0 ? ": " : "", rc < 0 ? tlslib.strerror(rc) : "");
+			tlslib.certificate_free_credentials(t->cred);
 			t->cred = NULL;
 			return -EINVAL;
 		}
 		if (t->cfg.cert_file[0]) {
-			rc = gnutls_certificate_set_x509_key_file(t->cred, t->cfg.cert_file,
+			rc = tlslib.certificate_set_x509_key_file(t->cred, t->cfg.cert_file,
 								  t->cfg.key_file,
 								  GNUTLS_X509_FMT_PEM);
 			if (rc < 0) {
 				forward_error(t, "cannot load the client certificate %s / key %s: %s",
-					      t->cfg.cert_file, t->cfg.key_file, gnutls_strerror(rc));
-				gnutls_certificate_free_credentials(t->cred);
+					      t->cfg.cert_file, t->cfg.key_file, tlslib.strerror(rc));
+				tlslib.certificate_free_credentials(t->cred);
 				t->cred = NULL;
 				return -EINVAL;
 			}
 		}
 	}
-	rc = gnutls_init(&t->tls, GNUTLS_CLIENT);
+	rc = tlslib.init(&t->tls, GNUTLS_CLIENT);
 	if (rc < 0)
 		goto fail;
-	rc = gnutls_set_default_priority(t->tls);
+	rc = tlslib.set_default_priority(t->tls);
 	if (rc >= 0)
-		rc = gnutls_credentials_set(t->tls, GNUTLS_CRD_CERTIFICATE, t->cred);
+		rc = tlslib.credentials_set(t->tls, GNUTLS_CRD_CERTIFICATE, t->cred);
 	if (rc < 0)
 		goto fail;
 	/* SNI only for names: RFC 6066 forbids IP literals there. */
 	if (!strchr(t->cfg.host, ':') && strspn(t->cfg.host, "0123456789.") != strlen(t->cfg.host))
-		gnutls_server_name_set(t->tls, GNUTLS_NAME_DNS, t->cfg.host, strlen(t->cfg.host));
-	gnutls_session_set_verify_cert(t->tls, t->cfg.host, 0);
-	gnutls_transport_set_int(t->tls, t->fd);
-	gnutls_handshake_set_timeout(t->tls, 10000);
+		tlslib.server_name_set(t->tls, GNUTLS_NAME_DNS, t->cfg.host, strlen(t->cfg.host));
+	tlslib.session_set_verify_cert(t->tls, t->cfg.host, 0);
+	tlslib.transport_set_int2(t->tls, t->fd, t->fd);
+	tlslib.handshake_set_timeout(t->tls, 10000);
 	do {
-		rc = gnutls_handshake(t->tls);
-	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+		rc = tlslib.handshake(t->tls);
+	} while (rc < 0 && !tlslib.error_is_fatal(rc));
 	if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
 		gnutls_datum_t why = { 0 };
-		unsigned status = gnutls_session_get_verify_cert_status(t->tls);
+		unsigned status = tlslib.session_get_verify_cert_status(t->tls);
 
-		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+		tlslib.certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
 		forward_error(t, "TLS: the certificate of %s:%s is not trusted: %s", t->cfg.host,
 			      t->cfg.port, why.data ? (char *)why.data : "verification failed");
-		gnutls_free(why.data);
+		tlslib.free(why.data);
 		return -EPERM;
 	}
 	if (rc < 0)
 		goto fail;
 	return 0;
 fail:
-	forward_error(t, "TLS with %s:%s: %s", t->cfg.host, t->cfg.port, gnutls_strerror(rc));
+	forward_error(t, "TLS with %s:%s: %s", t->cfg.host, t->cfg.port, tlslib.strerror(rc));
 	return -EPROTO;
 }
 
@@ -688,12 +693,12 @@ static int forward_write(struct forward_target_rt *t)
 		ssize_t n;
 
 		if (t->tls) {
-			n = gnutls_record_send(t->tls, t->out + off, t->out_len - off);
+			n = tlslib.record_send(t->tls, t->out + off, t->out_len - off);
 			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 				continue;
 			if (n < 0) {
 				forward_error(t, "TLS write to %s:%s: %s", t->cfg.host, t->cfg.port,
-					      gnutls_strerror((int)n));
+					      tlslib.strerror((int)n));
 				forward_close(t);
 				return -EIO;
 			}
@@ -1077,7 +1082,7 @@ static void *forward_thread(void *arg)
 	}
 	forward_cursor_save(t, true);
 	if (t->tls && t->fd >= 0)
-		gnutls_bye(t->tls, GNUTLS_SHUT_WR);
+		tlslib.bye(t->tls, GNUTLS_SHUT_WR);
 	forward_close(t);
 	return NULL;
 }
@@ -1218,7 +1223,7 @@ void forward_free(struct forward *fw)
 			forward_item_free(it);
 		}
 		if (t->cred)
-			gnutls_certificate_free_credentials(t->cred);
+			tlslib.certificate_free_credentials(t->cred);
 		fwdfmt_free(t->fmt);
 		free(t->out);
 		free(t->cfg.url);

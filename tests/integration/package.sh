@@ -100,6 +100,7 @@ asn_is "lintian: no error and no warning" "$st" 0
 fields=$(dpkg-deb -f "$deb" Depends Recommends)
 asn_check "Depends names libncursesw6 (dlopen'd by view)" grep -q 'libncursesw6' <<<"$fields"
 asn_check "Recommends names libdbus-1-3 (dlopen'd by the notifier)" grep -q 'libdbus-1-3' <<<"$fields"
+asn_check "Recommends names libgnutls30 (dlopen'd by TLS forwarding)" grep -q 'libgnutls30' <<<"$fields"
 asn_check "the binary does not link libcurl" sh -c "! dpkg-deb --fsys-tarfile '$deb' | tar -xOf - ./usr/sbin/auditsnitch | grep -qa 'libcurl.so'"
 
 dpkg -i "$deb" >"$work/install.log" 2>&1
@@ -231,6 +232,7 @@ if command -v rpmbuild >/dev/null 2>&1 && command -v rpm >/dev/null 2>&1; then
 		asn_check "rpm: %post presets the unit" grep -q 'preset auditsnitch.service' <<<"$scripts"
 		asn_check "rpm: %preun stops and disables it on erase" grep -q 'disable --now auditsnitch.service' <<<"$scripts"
 		asn_check "rpm: ncurses-libs required (dlopen)" sh -c "rpm -qp --requires '$rpmfile' 2>/dev/null | grep -qx ncurses-libs"
+		asn_check "rpm: gnutls recommended (dlopen)" sh -c "rpm -qp --recommends '$rpmfile' 2>/dev/null | grep -qx gnutls"
 	fi
 else
 	echo "# rpmbuild not found: RPM build not tested"
