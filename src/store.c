@@ -44,12 +44,14 @@
 /* WAL file size kept after a checkpoint (it is persistent, see store_open). */
 #define STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a literal: PRAGMA takes no expression */
 /*
- * Page cache per connection, in KiB (negative: a size, not pages). SQLite's
- * default, 2000 KiB, was most of the writer thread's memory; with 512,
- * bench_store wrote a 10,000-row window in 27 ms (30 before) and a
- * 100,000-row one at 280,000 rows/s (326,000): the OS caches the file.
+ * Page cache per connection, in KiB (negative: a size, not pages). A
+ * window's inserts touch the right edges of a few b-trees; everything
+ * else is read once per scan, and the OS caches the file. SQLite's
+ * default, 2000 KiB, was most of the writer thread's memory; 512 filled
+ * to 450 KB in one burst and wrote no faster than 128 (store_burst,
+ * 100,000 rows into a 300,000-row database: the same CPU within noise).
  */
-#define STORE_CACHE_KIB -512
+#define STORE_CACHE_KIB -128
 
 #define STORE_STR_(x) #x
 #define STRINGIFY(x) STORE_STR_(x)
