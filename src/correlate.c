@@ -1460,6 +1460,7 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		struct conn_record *rec = corr_record(f->who, corr_wall(c), f->key.family,
 						      f->protocol, f->direction, f->laddr, f->lport,
 						      f->key.raddr, f->key.rport);
+		rec->time_ms = f->time_ms; /* its connect's: the name its first record had */
 		rec->conns = 0;
 		rec->send = send;
 		rec->recv = recv;

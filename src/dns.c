@@ -47,6 +47,7 @@
 #define DNS_CONNECTS 256            /* recent connects to port 53 (a ring) */
 #define DNS_CONNECT_MS 5000         /* a connect names answers from its server this long */
 #define DNS_SETTLE_MS 2000          /* an answer no connect explains by then has none */
+#define DNS_ACTIVE_MS 10000         /* after a DNS packet or connect: read the socket before naming */
 
 /* The program that sent a query from (family, addr, port, protocol). */
 struct dns_asker {
@@ -103,6 +104,7 @@ struct dns {
 	struct dns_connect connects[DNS_CONNECTS]; /* a ring */
 	size_t connects_next;
 	int64_t audit_ms;           /* the latest audit event's time: its stream is read up to it */
+	uint64_t active_ms;         /* monotonic: the last DNS packet read or connect to port 53 */
 	const struct dnspkt *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
@@ -268,6 +270,7 @@ void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *rad
 	c->port = rport;
 	c->time_ms = time_ms;
 	dns->st.connects_seen++;
+	dns->active_ms = util_now_ms();
 }
 
 /*
@@ -427,6 +430,8 @@ static void dns_on_readable(struct loop *loop, int fd, uint32_t events, void *da
 
 		if (n < 0)
 			break;
+		if (!i)
+			dns->active_ms = util_now_ms();
 		if (dns->see_outgoing && sll.sll_pkttype == PACKET_OUTGOING)
 			continue;
 		/* The kernel's receive time: a connect a moment later is "after" it. */
@@ -535,6 +540,15 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 
 	if (rec->direction != CONN_OUTBOUND || !rec->raddr.family)
 		return false;
+	/*
+	 * The answer a program got before its connect was queued on the
+	 * capture socket before the connect happened (packet taps see a
+	 * packet before the stack delivers it), but the loop may read the
+	 * connect and the flow first: read what is queued before naming.
+	 * Only while DNS is in use, so a host without it pays no syscall.
+	 */
+	if (dns->fd >= 0 && util_now_ms() - dns->active_ms < DNS_ACTIVE_MS)
+		dns_on_readable(dns->loop, dns->fd, EPOLLIN, dns);
 	if (dns->unsettled)
 		dns_settle(dns, util_wall_s() * 1000);
 	if (rec->rport == DNS_PORT && (rec->protocol == IPPROTO_UDP || rec->protocol == IPPROTO_TCP) &&
