@@ -73,6 +73,16 @@
 #define CT_DEFAULT_RCVBUF (32 << 20)
 #define CT_DEFAULT_RCVBUF_MAX (128 << 20)
 #define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
+/*
+ * Events and GET answers are one small message per datagram (a few hundred
+ * bytes; the kernel sizes them at most NLMSG_GOODSIZE), and a recv returns
+ * one datagram: read CT_BATCH of them per recvmmsg, in CT_SLOT slices of
+ * the same buffer the dumps use, so a busy second costs a system call per
+ * CT_BATCH events instead of one per event. A datagram cut by its slot is
+ * lost data and handled as such (see ct_recv_batch).
+ */
+#define CT_SLOT 4096
+#define CT_BATCH (CT_RECV_BUF / CT_SLOT)
 #define CT_EVENT_BUDGET 64           /* datagrams per callback */
 #define CT_DUMP_BUDGET 32
 #define CT_DRAIN_MAX 100000          /* event datagrams drained at the end of a dump */
@@ -163,6 +173,9 @@ struct ct {
 	struct mnl_socket *ev_nl, *dump_nl;
 	int ev_fd, dump_fd;
 	uint8_t *rbuf;
+	struct mmsghdr bmsg[CT_BATCH];   /* recvmmsg slots over rbuf (ct_recv_batch) */
+	struct iovec biov[CT_BATCH];
+	struct sockaddr_nl bsrc[CT_BATCH];
 };
 
 /* ------------------------------------------------------------- flow table */
@@ -1172,17 +1185,57 @@ static void ct_maybe_dump(struct ct *ct)
 	}
 }
 
+/*
+ * Reads up to max (at most CT_BATCH) datagrams of fd into the slots of
+ * rbuf with one recvmmsg. Returns how many (fewer than max: the socket is
+ * drained), or -1 with errno as recv(2). An error met after the first
+ * datagram stays with the socket for the next call (ENOBUFS is not lost).
+ */
+static int ct_recv_batch(struct ct *ct, int fd, int max)
+{
+	int n;
+
+	for (int i = 0; i < max; i++) {
+		ct->bmsg[i].msg_hdr.msg_namelen = sizeof(ct->bsrc[i]);
+		ct->bmsg[i].msg_hdr.msg_flags = 0;
+	}
+	do
+		n = recvmmsg(fd, ct->bmsg, (unsigned int)max, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/*
+ * Slot i of the last batch: its bytes into *len, or NULL for a datagram
+ * from another socket than the kernel's (counted, dropped). *cut: the
+ * datagram was longer than its slot, so its end is lost (counted).
+ */
+static const uint8_t *ct_batch_slot(struct ct *ct, int i, size_t *len, bool *cut)
+{
+	const struct sockaddr_nl *src = &ct->bsrc[i];
+
+	if (ct->bmsg[i].msg_hdr.msg_namelen < sizeof(*src) || src->nl_family != AF_NETLINK ||
+	    src->nl_pid != 0) {
+		ct->stats.not_kernel++;
+		return NULL;
+	}
+	*cut = (ct->bmsg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+	if (*cut)
+		ct->stats.bad_msgs++;
+	*len = ct->bmsg[i].msg_len < CT_SLOT ? ct->bmsg[i].msg_len : CT_SLOT;
+	return ct->rbuf + (size_t)i * CT_SLOT;
+}
+
 /* Reads event datagrams until EAGAIN or the budget; returns datagrams read. */
 static size_t ct_read_events(struct ct *ct, size_t budget)
 {
 	size_t n = 0;
 
 	while (n < budget) {
-		ssize_t got = util_nl_recv(ct->ev_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
+		int want = budget - n < CT_BATCH ? (int)(budget - n) : CT_BATCH;
+		int got = ct_recv_batch(ct, ct->ev_fd, want);
 
 		if (got < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == ENOBUFS) {
 				/* Events were dropped: grow the buffer and resync by a dump. */
 				int bigger = ct->stats.rcvbuf_bytes * 2;
@@ -1197,8 +1250,23 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 			}
 			break; /* EAGAIN, or an error the next wakeup will show again */
 		}
-		ct_input_events(ct, ct->rbuf, (size_t)got);
-		n++;
+		for (int i = 0; i < got; i++) {
+			size_t len;
+			bool cut;
+			const uint8_t *p = ct_batch_slot(ct, i, &len, &cut);
+
+			if (!p)
+				continue;
+			if (cut) {
+				/* An event we cannot read whole is a lost event: resync. */
+				ct->resync_pending = true;
+				continue;
+			}
+			ct_input_events(ct, p, len);
+		}
+		n += (size_t)got;
+		if (got < want)
+			break;
 	}
 	return n;
 }
@@ -1223,18 +1291,74 @@ static void ct_drain_events(struct ct *ct)
 	}
 }
 
-static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
+/*
+ * A GET answer cut by its slot: its flow counts as answered without news
+ * (asked again by the next poll), so the poll still ends.
+ */
+static void ct_poll_cut(struct ct *ct, const uint8_t *p, size_t len)
 {
-	struct ct *ct = data;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+	uint32_t idx;
 
-	/* A poll's answers are one small datagram each: take what is in flight. */
-	int budget = ct->polling ? CT_POLL_INFLIGHT : CT_DUMP_BUDGET;
+	if (len < sizeof(*nlh))
+		return;
+	idx = nlh->nlmsg_seq - ct->poll_seq0;
+	if (idx < ct->npoll && ct->poll[idx] && mnl_nlmsg_portid_ok(nlh, ct->dump_portid)) {
+		ct->poll[idx] = NULL;
+		ct->poll_got++;
+	}
+}
 
-	for (int i = 0; i < budget; i++) {
+/* A poll's answers: one small datagram each, in batches; at most what is in flight. */
+static void ct_read_answers(struct ct *ct)
+{
+	size_t n = 0;
+
+	while (ct->polling && n < CT_POLL_INFLIGHT) {
+		int got = ct_recv_batch(ct, ct->dump_fd, CT_BATCH);
+
+		if (got < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* Answers were lost (ENOBUFS): the flows that got none wait for the next poll. */
+			ct_drain_events(ct);
+			ct_poll_end(ct);
+			return;
+		}
+		for (int i = 0; i < got && ct->polling; i++) {
+			size_t len;
+			bool cut;
+			const uint8_t *p = ct_batch_slot(ct, i, &len, &cut);
+
+			if (!p)
+				continue;
+			if (cut)
+				ct_poll_cut(ct, p, len);
+			else
+				(void)ct_input_poll(ct, p, len);
+		}
+		n += (size_t)got;
+		if (ct->polling && ct->poll_got >= ct->npoll) {
+			ct_drain_events(ct);
+			ct_poll_end(ct);
+			return;
+		}
+		ct_poll_send(ct);
+		if (got < CT_BATCH)
+			return;
+	}
+	if (ct->polling)
+		loop_note_backlog(ct->loop); /* may be more; the next iteration sees */
+}
+
+/* A dump's datagrams (up to 32 KiB each, one recv each), with a budget. */
+static void ct_read_dump(struct ct *ct)
+{
+	for (int i = 0; i < CT_DUMP_BUDGET; i++) {
 		ssize_t got = util_nl_recv(ct->dump_fd, ct->rbuf, CT_RECV_BUF, &ct->stats.not_kernel);
 		int r;
 
-		if (i == budget - 1)
+		if (i == CT_DUMP_BUDGET - 1)
 			loop_note_backlog(ct->loop); /* may be more; the next iteration sees */
 
 		if (got < 0) {
@@ -1243,24 +1367,11 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			/* The dump broke (ENOBUFS on a dump is possible): not a complete view. */
-			if (ct->polling) {
-				/* Answers were lost: the flows that got none wait for the next poll. */
-				ct_drain_events(ct);
-				ct_poll_end(ct);
-			} else if (ct->dumping) {
+			if (ct->dumping) {
 				ct->resync_pending = true;
 				ct_dump_end(ct, false);
 			}
-			break;
-		}
-		if (ct->polling) {
-			if (ct_input_poll(ct, ct->rbuf, (size_t)got) > 0) {
-				ct_drain_events(ct);
-				ct_poll_end(ct);
-				break;
-			}
-			ct_poll_send(ct);
-			continue;
+			return;
 		}
 		if (!ct->dumping)
 			continue; /* leftovers of an abandoned dump */
@@ -1273,8 +1384,18 @@ static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
 		} else {
 			ct_dump_end(ct, false);
 		}
-		break;
+		return;
 	}
+}
+
+static void ct_dump_cb(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ct *ct = data;
+
+	if (ct->polling)
+		ct_read_answers(ct);
+	else
+		ct_read_dump(ct);
 	ct_maybe_dump(ct);
 	if (ct->cb.batch_end)
 		ct->cb.batch_end(ct->cb.data);
@@ -1358,6 +1479,13 @@ int ct_open(struct ct *ct, struct loop *loop)
 
 	ct->loop = loop;
 	ct->rbuf = xmalloc(CT_RECV_BUF);
+	for (int i = 0; i < CT_BATCH; i++) {
+		ct->biov[i].iov_base = ct->rbuf + (size_t)i * CT_SLOT;
+		ct->biov[i].iov_len = CT_SLOT;
+		ct->bmsg[i].msg_hdr.msg_iov = &ct->biov[i];
+		ct->bmsg[i].msg_hdr.msg_iovlen = 1;
+		ct->bmsg[i].msg_hdr.msg_name = &ct->bsrc[i];
+	}
 	ct->ev_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	ct->dump_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (!ct->ev_nl || !ct->dump_nl) {
