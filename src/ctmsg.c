@@ -36,12 +36,13 @@ bool ctmsg_ok(const struct nlmsghdr *nlh, int len)
 	       nlh->nlmsg_len <= (unsigned)len;
 }
 
-/* Minimum payload sizes; CTMSG_NEST marks nested attributes. */
+/*
+ * Minimum payload size per attribute type, in a table indexed by type
+ * (0: no rule); CTMSG_NEST marks nested attributes. Every message is split
+ * into about a dozen attribute areas, so the check per attribute is one
+ * load, not a search of the rules.
+ */
 #define CTMSG_NEST 0xffff
-struct ctmsg_attr_rule {
-	uint16_t type;
-	uint16_t min_len;
-};
 
 /*
  * Splits an attribute area into tb[0..max]. Every attribute must fit in the
@@ -49,44 +50,42 @@ struct ctmsg_attr_rule {
  * attribute is -EBADMSG); known types must have at least their size.
  */
 static int ctmsg_attrs(const void *area, size_t len, const struct nlattr **tb, unsigned max,
-		    const struct ctmsg_attr_rule *rules, size_t nrules)
+		       const uint16_t *min_len)
 {
-	const struct nlattr *attr = area;
+	const uint8_t *p = area;
 
 	memset(tb, 0, (max + 1) * sizeof(*tb));
 	while (len > 0) {
+		const struct nlattr *attr = (const struct nlattr *)p;
 		size_t step;
 		uint16_t type;
 
-		if (len > INT32_MAX || !mnl_attr_ok(attr, (int)len))
+		/* mnl_attr_ok, inline: a header, and a length within the area. */
+		if (len < sizeof(*attr) || attr->nla_len < sizeof(*attr) || attr->nla_len > len)
 			return -EBADMSG;
-		type = mnl_attr_get_type(attr);
-		for (size_t i = 0; i < nrules; i++) {
-			if (rules[i].type != type)
-				continue;
-			if (rules[i].min_len == CTMSG_NEST) {
-				/* Old kernels omit NLA_F_NESTED; the payload is checked when parsed. */
-			} else if (mnl_attr_get_payload_len(attr) < rules[i].min_len) {
+		type = attr->nla_type & NLA_TYPE_MASK;
+		if (type <= max) {
+			/* Old kernels omit NLA_F_NESTED; a nest's payload is checked when parsed. */
+			if (min_len[type] && min_len[type] != CTMSG_NEST &&
+			    attr->nla_len - sizeof(*attr) < min_len[type])
 				return -EBADMSG;
-			}
-		}
-		if (type <= max)
 			tb[type] = attr;
+		}
 		step = MNL_ALIGN(attr->nla_len);
 		if (step > len)
 			step = len; /* the last attribute may be unpadded */
 		len -= step;
-		attr = (const struct nlattr *)((const uint8_t *)attr + step);
+		p += step;
 	}
 	return 0;
 }
 
 /* Parses a nested attribute's payload into tb. */
 static int ctmsg_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max,
-		     const struct ctmsg_attr_rule *rules, size_t nrules)
+			const uint16_t *min_len)
 {
 	return ctmsg_attrs(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), tb, max,
-			rules, nrules);
+			   min_len);
 }
 
 /* Protocols whose tuples carry ports (the kernel's l4proto tuple_to_nlattr). */
@@ -99,32 +98,32 @@ static bool ctmsg_has_ports(int proto)
 /* Parses CTA_TUPLE_* into t; *proto gets the L4 protocol. */
 static int ctmsg_parse_tuple(const struct nlattr *nest, int family, struct ct_tuple *t, int *proto)
 {
-	static const struct ctmsg_attr_rule tuple_rules[] = {
-		{ CTA_TUPLE_IP, CTMSG_NEST }, { CTA_TUPLE_PROTO, CTMSG_NEST },
+	static const uint16_t tuple_rules[CTA_TUPLE_MAX + 1] = {
+		[CTA_TUPLE_IP] = CTMSG_NEST, [CTA_TUPLE_PROTO] = CTMSG_NEST,
 	};
-	static const struct ctmsg_attr_rule ip_rules[] = {
-		{ CTA_IP_V4_SRC, 4 }, { CTA_IP_V4_DST, 4 },
-		{ CTA_IP_V6_SRC, 16 }, { CTA_IP_V6_DST, 16 },
+	static const uint16_t ip_rules[CTA_IP_MAX + 1] = {
+		[CTA_IP_V4_SRC] = 4, [CTA_IP_V4_DST] = 4,
+		[CTA_IP_V6_SRC] = 16, [CTA_IP_V6_DST] = 16,
 	};
-	static const struct ctmsg_attr_rule proto_rules[] = {
-		{ CTA_PROTO_NUM, 1 }, { CTA_PROTO_SRC_PORT, 2 }, { CTA_PROTO_DST_PORT, 2 },
-		{ CTA_PROTO_ICMP_ID, 2 }, { CTA_PROTO_ICMP_TYPE, 1 }, { CTA_PROTO_ICMP_CODE, 1 },
-		{ CTA_PROTO_ICMPV6_ID, 2 }, { CTA_PROTO_ICMPV6_TYPE, 1 }, { CTA_PROTO_ICMPV6_CODE, 1 },
+	static const uint16_t proto_rules[CTA_PROTO_MAX + 1] = {
+		[CTA_PROTO_NUM] = 1, [CTA_PROTO_SRC_PORT] = 2, [CTA_PROTO_DST_PORT] = 2,
+		[CTA_PROTO_ICMP_ID] = 2, [CTA_PROTO_ICMP_TYPE] = 1, [CTA_PROTO_ICMP_CODE] = 1,
+		[CTA_PROTO_ICMPV6_ID] = 2, [CTA_PROTO_ICMPV6_TYPE] = 1, [CTA_PROTO_ICMPV6_CODE] = 1,
 	};
 	const struct nlattr *tb[CTA_TUPLE_MAX + 1];
 	const struct nlattr *ip[CTA_IP_MAX + 1];
 	const struct nlattr *pr[CTA_PROTO_MAX + 1];
 	int r, p;
 
-	r = ctmsg_nested(nest, tb, CTA_TUPLE_MAX, tuple_rules, ARRAY_SIZE(tuple_rules));
+	r = ctmsg_nested(nest, tb, CTA_TUPLE_MAX, tuple_rules);
 	if (r < 0)
 		return r;
 	if (!tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
 		return -ENODATA;
-	r = ctmsg_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX, ip_rules, ARRAY_SIZE(ip_rules));
+	r = ctmsg_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX, ip_rules);
 	if (r < 0)
 		return r;
-	r = ctmsg_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX, proto_rules, ARRAY_SIZE(proto_rules));
+	r = ctmsg_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX, proto_rules);
 	if (r < 0)
 		return r;
 
@@ -177,14 +176,14 @@ static int ctmsg_parse_tuple(const struct nlattr *nest, int family, struct ct_tu
 /* Parses CTA_COUNTERS_*: 64-bit counters, or the old 32-bit ones. */
 static int ctmsg_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint64_t *packets)
 {
-	static const struct ctmsg_attr_rule rules[] = {
-		{ CTA_COUNTERS_PACKETS, 8 }, { CTA_COUNTERS_BYTES, 8 },
-		{ CTA_COUNTERS32_PACKETS, 4 }, { CTA_COUNTERS32_BYTES, 4 },
+	static const uint16_t rules[CTA_COUNTERS_MAX + 1] = {
+		[CTA_COUNTERS_PACKETS] = 8, [CTA_COUNTERS_BYTES] = 8,
+		[CTA_COUNTERS32_PACKETS] = 4, [CTA_COUNTERS32_BYTES] = 4,
 	};
 	const struct nlattr *tb[CTA_COUNTERS_MAX + 1];
 	int r;
 
-	r = ctmsg_nested(nest, tb, CTA_COUNTERS_MAX, rules, ARRAY_SIZE(rules));
+	r = ctmsg_nested(nest, tb, CTA_COUNTERS_MAX, rules);
 	if (r < 0)
 		return r;
 	if (tb[CTA_COUNTERS_BYTES])
@@ -205,19 +204,20 @@ static int ctmsg_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint
 /* CTA_PROTOINFO's TCP state (0..255), -ENODATA when absent, -EBADMSG. */
 static int ctmsg_parse_tcp_state(const struct nlattr *nest)
 {
-	static const struct ctmsg_attr_rule rules[] = { { CTA_PROTOINFO_TCP, CTMSG_NEST } };
-	static const struct ctmsg_attr_rule tcp_rules[] = { { CTA_PROTOINFO_TCP_STATE, 1 } };
+	static const uint16_t rules[CTA_PROTOINFO_MAX + 1] = { [CTA_PROTOINFO_TCP] = CTMSG_NEST };
+	static const uint16_t tcp_rules[CTA_PROTOINFO_TCP_MAX + 1] = {
+		[CTA_PROTOINFO_TCP_STATE] = 1,
+	};
 	const struct nlattr *tb[CTA_PROTOINFO_MAX + 1];
 	const struct nlattr *tcp[CTA_PROTOINFO_TCP_MAX + 1];
 	int r;
 
-	r = ctmsg_nested(nest, tb, CTA_PROTOINFO_MAX, rules, ARRAY_SIZE(rules));
+	r = ctmsg_nested(nest, tb, CTA_PROTOINFO_MAX, rules);
 	if (r < 0)
 		return r;
 	if (!tb[CTA_PROTOINFO_TCP])
 		return -ENODATA;
-	r = ctmsg_nested(tb[CTA_PROTOINFO_TCP], tcp, CTA_PROTOINFO_TCP_MAX, tcp_rules,
-		      ARRAY_SIZE(tcp_rules));
+	r = ctmsg_nested(tb[CTA_PROTOINFO_TCP], tcp, CTA_PROTOINFO_TCP_MAX, tcp_rules);
 	if (r < 0)
 		return r;
 	if (!tcp[CTA_PROTOINFO_TCP_STATE])
@@ -227,14 +227,14 @@ static int ctmsg_parse_tcp_state(const struct nlattr *nest)
 
 int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 {
-	static const struct ctmsg_attr_rule rules[] = {
-		{ CTA_TUPLE_ORIG, CTMSG_NEST }, { CTA_TUPLE_REPLY, CTMSG_NEST },
-		{ CTA_COUNTERS_ORIG, CTMSG_NEST }, { CTA_COUNTERS_REPLY, CTMSG_NEST },
-		{ CTA_TIMESTAMP, CTMSG_NEST }, { CTA_ID, 4 }, { CTA_PROTOINFO, CTMSG_NEST },
-		{ CTA_ZONE, 2 },
+	static const uint16_t rules[CTA_MAX + 1] = {
+		[CTA_TUPLE_ORIG] = CTMSG_NEST, [CTA_TUPLE_REPLY] = CTMSG_NEST,
+		[CTA_COUNTERS_ORIG] = CTMSG_NEST, [CTA_COUNTERS_REPLY] = CTMSG_NEST,
+		[CTA_TIMESTAMP] = CTMSG_NEST, [CTA_ID] = 4, [CTA_PROTOINFO] = CTMSG_NEST,
+		[CTA_ZONE] = 2,
 	};
-	static const struct ctmsg_attr_rule ts_rules[] = {
-		{ CTA_TIMESTAMP_START, 8 }, { CTA_TIMESTAMP_STOP, 8 },
+	static const uint16_t ts_rules[CTA_TIMESTAMP_MAX + 1] = {
+		[CTA_TIMESTAMP_START] = 8, [CTA_TIMESTAMP_STOP] = 8,
 	};
 	const struct nlattr *tb[CTA_MAX + 1];
 	const struct nfgenmsg *nfg;
@@ -262,8 +262,7 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
 
-	r = ctmsg_attrs((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, tb, CTA_MAX, rules,
-		     ARRAY_SIZE(rules));
+	r = ctmsg_attrs((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, tb, CTA_MAX, rules);
 	if (r < 0)
 		return r;
 	if (!tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY] || !tb[CTA_ID])
@@ -294,8 +293,7 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	if (tb[CTA_TIMESTAMP]) {
 		const struct nlattr *ts[CTA_TIMESTAMP_MAX + 1];
 
-		r = ctmsg_nested(tb[CTA_TIMESTAMP], ts, CTA_TIMESTAMP_MAX, ts_rules,
-			      ARRAY_SIZE(ts_rules));
+		r = ctmsg_nested(tb[CTA_TIMESTAMP], ts, CTA_TIMESTAMP_MAX, ts_rules);
 		if (r < 0)
 			return r;
 		if (ts[CTA_TIMESTAMP_START])
