@@ -35,24 +35,25 @@ static const char jsonbuf_digits2[] =
 /*
  * The length of the run of plain bytes at p: eight bytes at a time while
  * none of them is a control, DEL, non-ASCII, '"' or '\\' (the classic
- * "has a zero byte" and "has a byte less than n" word tricks), then byte
- * by byte to find where the run ends. Strings are mostly paths, names
- * and addresses: whole words of plain ASCII.
+ * "has a zero byte" and "has a byte less than n" word tricks, exact as
+ * "the word holds one"), then byte by byte to find where the run ends.
+ * Strings are mostly paths, names and addresses: whole words of plain
+ * ASCII.
  */
 static size_t jsonbuf_plain_run(const unsigned char *p, size_t len)
 {
-	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80, low7 = ones * 0x7f;
 	size_t n = 0;
 
 	while (n + 8 <= len) {
-		uint64_t x, q, bs, del;
+		uint64_t x, q, bs;
 
 		memcpy(&x, p + n, 8);
 		q = x ^ (ones * '"');
 		bs = x ^ (ones * '\\');
-		del = x ^ (ones * 0x7f);
-		if (((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) |
-		      ((del - ones) & ~del)) & high) != 0)
+		/* x: >= 0x80; (x & low7) + ones: 0x7f (no carry between bytes). */
+		if (((x | ((x & low7) + ones) | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
+		      ((bs - ones) & ~bs)) & high) != 0)
 			break;
 		n += 8;
 	}
