@@ -42,6 +42,7 @@
 #include "dns.h"
 #include "exe.h"
 #include "filter.h"
+#include "follow.h"
 #include "forward.h"
 #include "hash.h"
 #include "log.h"
@@ -102,6 +103,7 @@ struct pipeline {
 	struct output *json;       /* run --json: events and records on stdout */
 	struct writer *writer;     /* the database and conn.log, on its own thread */
 	struct forward *forward;   /* SIEM targets ("Forward"): committed rows, detections, health */
+	struct follow *follow;     /* `auditsnitch follow`: committed rows to followers */
 	/* What SIEM health events were last sent about (pipeline_forward_health). */
 	uint64_t fwd_lost, fwd_rules_restored;
 	int fwd_audit_mode;        /* -1 before the first check */
@@ -806,13 +808,32 @@ struct pipeline_writer_call {
 	char **msg;
 };
 
-/* The writer's on_row: a committed row goes to every SIEM target's queue. */
+/* The writer's on_row: a committed row goes to every SIEM target's queue and to the followers. */
 static void pipeline_forward_row(void *data, int64_t contime, const struct conn_record *rec)
 {
-	if (rec)
-		forward_record(data, rec, contime);
-	else
-		forward_committed(data, contime);
+	struct pipeline *p = data;
+
+	if (rec) {
+		forward_record(p->forward, rec, contime);
+		follow_row(p->follow, contime, rec);
+	} else {
+		forward_committed(p->forward, contime);
+		follow_committed(p->follow);
+	}
+}
+
+/* The followers' socket, next to the database it admits by; not fatal when it cannot be made. */
+static void pipeline_start_follow(struct pipeline *p)
+{
+	int r;
+
+	if (!config_bool(p->config, CONFIG_DB_SQL_LOG))
+		return;
+	r = follow_new(p->loop, paths_dir(p->paths, PATHS_STATE_DIR), p->state_dirfd, "snitch.db",
+		       &p->follow);
+	if (r < 0)
+		log_warn("cannot make the socket of `auditsnitch follow` in %s: %s",
+			 paths_dir(p->paths, PATHS_STATE_DIR), strerror(-r));
 }
 
 /* Starts the SIEM targets' threads (from a thread without capabilities). */
@@ -869,8 +890,8 @@ static int pipeline_start_writer(struct pipeline *p)
 		.retention_days = (int)config_int(p->config, CONFIG_DB_RETENTION_DAYS),
 		.max_db_bytes = (uint64_t)config_int(p->config, CONFIG_DB_SIZE_LIMIT) << 20,
 		.max_queued = WRITER_DEFAULT_MAX_QUEUED,
-		.on_row = p->forward ? pipeline_forward_row : NULL,
-		.on_row_data = p->forward,
+		.on_row = p->forward || p->follow ? pipeline_forward_row : NULL,
+		.on_row_data = p,
 	};
 	char *msg = NULL;
 	struct pipeline_writer_call wc = { .p = p, .opts = &wo, .msg = &msg };
@@ -1059,6 +1080,7 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 	r = pipeline_start_forward(p);
 	if (r != 0)
 		goto out;
+	pipeline_start_follow(p);
 	r = pipeline_start_writer(p);
 	if (r != 0)
 		goto out;
@@ -1155,6 +1177,8 @@ void pipeline_free(struct pipeline *p)
 	/* After the writer: its last window's rows are forwarded too. */
 	forward_free(p->forward);
 	p->forward = NULL;
+	follow_free(p->follow);
+	p->follow = NULL;
 	pipeline_save_join(p, true);
 	if (p->records && (r = records_save(p->records)) < 0)
 		log_error("record.json: cannot write: %s", strerror(-r));
@@ -1256,6 +1280,12 @@ void pipeline_stats_json(struct pipeline *p, struct jsonbuf *b)
 	if (p->forward) {
 		jsonbuf_key(b, "forward");
 		forward_stats_json(p->forward, b);
+	}
+	if (p->follow) {
+		jsonbuf_key(b, "follow");
+		jsonbuf_begin(b);
+		follow_stats_json(p->follow, b);
+		jsonbuf_end(b);
 	}
 	if (p->records) {
 		struct records_stats r;
