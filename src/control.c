@@ -3,8 +3,8 @@
  * daemon from another process (control.h). The server half runs on the
  * daemon's loop: each connection to the root-only socket in the run
  * directory gets one JSON object, `status`'s statistics, and is closed.
- * The client half is what `stop`, `status`, `check-config`, `rules
- * --check` and `systemd` do; they read the pidfile (daemon_probe) and the
+ * The client half is what `stop`, `status`, `follow`, `check-config`,
+ * `rules --check` and `systemd` do (follow talks to follow.h's socket); they read the pidfile (daemon_probe) and the
  * socket, and never start or hold anything of the daemon's.
  */
 #include <cjson/cJSON.h>
@@ -26,9 +26,12 @@
 #include "audit.h"
 #include "config.h"
 #include "control.h"
+#include "follow.h"
+#include "followmsg.h"
 #include "json.h"
 #include "loop.h"
 #include "paths.h"
+#include "query.h"
 #include "rulecheck.h"
 #include "util.h"
 #include "vt.h"
@@ -379,6 +382,171 @@ int control_status(const struct daemon_opts *opts, bool as_json)
 	free(json);
 	paths_free(paths);
 	return state;
+}
+
+/*
+ * Opens the daemon's follow socket and proves we may read the database by
+ * passing a read descriptor of it. Returns the connected fd, or a negated
+ * exit status after saying why.
+ */
+static int control_follow_connect(const struct paths *paths)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *db = paths_db_file(paths);
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	char byte = 'F';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cm;
+	int db_fd = -1, fd = -1, r;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
+	db_fd = open(db, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (db_fd < 0) {
+		r = errno;
+		fprintf(stderr, "auditsnitch follow: %s: %s%s\n", db, strerror(r),
+			r == ENOENT ? " (no database: is the daemon running with \"DB sql log\" true?)"
+			: r == EACCES || r == EPERM ? " (follow is for those who may read the database: "
+			"root, or a member of its group, the \"Log group\" setting)" : "");
+		r = r == ENOENT ? -EX_NOINPUT : r == EACCES || r == EPERM ? -EX_NOPERM : -EX_IOERR;
+		goto out;
+	}
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s",
+			     paths_dir(paths, PATHS_STATE_DIR), FOLLOW_SOCKET_NAME) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "auditsnitch follow: the state directory's path is too long for a "
+			"socket\n");
+		r = -EX_USAGE;
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = errno;
+		if (r == ENOENT || r == ECONNREFUSED)
+			fprintf(stderr, "auditsnitch follow: auditsnitch is not running (nothing "
+				"listens on %s)\n", sa.sun_path);
+		else
+			fprintf(stderr, "auditsnitch follow: %s: %s\n", sa.sun_path, strerror(r));
+		r = r == EACCES || r == EPERM ? -EX_NOPERM : -EX_UNAVAILABLE;
+		goto out;
+	}
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &db_fd, sizeof(int));
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != 1) {
+		fprintf(stderr, "auditsnitch follow: %s: %s\n", sa.sun_path, strerror(errno));
+		r = -EX_UNAVAILABLE;
+		goto out;
+	}
+	r = fd;
+	fd = -1;
+out:
+	if (db_fd >= 0)
+		close(db_fd);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * Handles one frame from the daemon: 0 to go on, or the exit status to
+ * end with after saying why.
+ */
+static int control_follow_frame(struct query_live *ql, const struct followmsg *m,
+				bool *admitted)
+{
+	switch (m->type) {
+	case FOLLOWMSG_HELLO:
+		*admitted = true;
+		return query_live_start(ql) < 0 ? EX_IOERR : 0;
+	case FOLLOWMSG_ROW:
+		return query_live_row(ql, &m->row) < 0 ? EX_IOERR : 0;
+	case FOLLOWMSG_SKIPPED:
+		return query_live_skipped(ql, m->count) < 0 ? EX_IOERR : 0;
+	case FOLLOWMSG_END:
+		fprintf(stderr, "auditsnitch follow: the daemon stopped (%.*s)\n",
+			(int)m->text.len, m->text.s);
+		return EX_UNAVAILABLE;
+	case FOLLOWMSG_ERROR:
+		fprintf(stderr, "auditsnitch follow: refused by the daemon: %.*s\n",
+			(int)m->text.len, m->text.s);
+		return EX_NOPERM;
+	}
+	return EX_PROTOCOL;
+}
+
+int control_follow(const struct daemon_opts *opts, int argc, char **argv)
+{
+	struct query_live *ql = NULL;
+	struct paths *paths = NULL;
+	bool admitted = false;
+	size_t len = 0, cap = 65536;
+	char *buf = NULL;
+	int fd = -1, status;
+
+	status = query_live_new(argc, argv, stdout, stderr, &ql);
+	if (status)
+		return status < 0 ? EX_OK : status;
+	paths = control_paths(opts);
+	if (!paths) {
+		status = EX_USAGE;
+		goto out;
+	}
+	fd = control_follow_connect(paths);
+	if (fd < 0) {
+		status = -fd;
+		goto out;
+	}
+	buf = xmalloc(cap);
+	for (;;) {
+		struct followmsg m;
+		size_t used, off = 0;
+		ssize_t n;
+		int r;
+
+		if (len == cap) {
+			/* One frame is at most FOLLOWMSG_MAX: followmsg_parse refuses longer ones. */
+			cap = FOLLOWMSG_HEAD + FOLLOWMSG_MAX;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "auditsnitch follow: %s\n", admitted ?
+				"the daemon closed the connection (it stopped or was killed)" :
+				"the daemon closed the connection before admitting us");
+			status = EX_UNAVAILABLE;
+			goto out;
+		}
+		len += (size_t)n;
+		while ((r = followmsg_parse(buf + off, len - off, &m, &used)) == 0) {
+			off += used;
+			status = control_follow_frame(ql, &m, &admitted);
+			if (status)
+				goto out;
+		}
+		if (r != -EAGAIN) {
+			fprintf(stderr, "auditsnitch follow: the daemon sent something unreadable "
+				"(another version?)\n");
+			status = EX_PROTOCOL;
+			goto out;
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+	}
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	paths_free(paths);
+	query_live_free(ql);
+	return status;
 }
 
 static void control_print_warn(const char *message, void *data)

@@ -1,7 +1,7 @@
 /*
  * control.h: the daemon's control socket, and the commands that talk to a
  * running daemon (or about one) from another process: stop, status,
- * check-config, rules --check, systemd.
+ * follow, check-config, rules --check, systemd.
  */
 #ifndef AUDITSNITCH_CONTROL_H
 #define AUDITSNITCH_CONTROL_H
@@ -33,6 +33,13 @@ void control_free(struct control *ctl);
 /* Client commands; each returns a process exit status (sysexits / LSB). */
 int control_stop(const struct daemon_opts *opts, bool quiet_if_stopped);
 int control_status(const struct daemon_opts *opts, bool as_json);
+/*
+ * `follow`: the daemon's rows as it writes them (follow.h), printed by
+ * query's printer (query_live_*) until the daemon stops (69) or output
+ * fails; 77 when the database cannot be read or the daemon refuses, 66
+ * when there is no database, 69 when no daemon runs. argv[0] is "follow".
+ */
+int control_follow(const struct daemon_opts *opts, int argc, char **argv);
 int control_check_config(const struct daemon_opts *opts, bool print);
 /*
  * `rules --check`: prints what the kernel's rules hide from us; 1 when

@@ -44,6 +44,7 @@ static int main_cmd_systemd(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_rules(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_query(struct daemon_opts *opts, int argc, char **argv);
 static int main_cmd_view(struct daemon_opts *opts, int argc, char **argv);
+static int main_cmd_follow(struct daemon_opts *opts, int argc, char **argv);
 
 static const struct command main_commands[] = {
 	{ "run", "[--json]", "run the monitor in the foreground (what systemd runs)",
@@ -92,6 +93,8 @@ static const struct command main_commands[] = {
 	  "", main_cmd_view, true },
 	{ "query", "[OPTIONS]", "print the connection log as a table, CSV or JSON",
 	  "", main_cmd_query, true },
+	{ "follow", "[OPTIONS]", "print the daemon's connection rows as they are written",
+	  "", main_cmd_follow, true },
 	{ "rules", "[--no-saddr-fam] [--no-sends] | --check [--existing | --add]",
 	  "print our audit rules, or check what the loaded rules hide",
 	  "Prints the audit rules the daemon loads, for this machine's ABIs, in\n"
@@ -352,6 +355,11 @@ static int main_cmd_query(struct daemon_opts *opts, int argc, char **argv)
 	r = query_main(argc, argv, db);
 	free(db);
 	return r;
+}
+
+static int main_cmd_follow(struct daemon_opts *opts, int argc, char **argv)
+{
+	return control_follow(opts, argc, argv);
 }
 
 static int main_cmd_view(struct daemon_opts *opts, int argc, char **argv)

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "conn.h"
 #include "filter.h"
+#include "followmsg.h"
 #include "json.h"
 #include "query.h"
 #include "storeread.h"
@@ -65,30 +66,31 @@ struct qcol {
 	enum col_kind kind;
 	const char *field; /* text column of the lookup table, or connections column */
 	enum out_kind out;
+	int row_src;       /* where its value is in a row listing (row_cols' src); -1: none */
 };
 
 static const struct qcol query_cols[] = {
-	{ "exe", KIND_EXE, "exe", OUT_TEXT },
-	{ "name", KIND_EXE, "name", OUT_TEXT },
-	{ "cmdline", KIND_EXE, "cmdline", OUT_TEXT },
-	{ "sha256", KIND_EXE, "sha256", OUT_TEXT },
-	{ "parent", KIND_PEXE, "exe", OUT_TEXT },
-	{ "domain", KIND_DOMAIN, "domain", OUT_TEXT },
-	{ "ip", KIND_RADDR, "addr", OUT_ADDR },
-	{ "laddr", KIND_LADDR, "addr", OUT_ADDR },
-	{ "port", KIND_INT, "rport", OUT_INT },
-	{ "lport", KIND_INT, "lport", OUT_INT },
-	{ "uid", KIND_INT, "uid", OUT_UID },
-	{ "protocol", KIND_INT, "protocol", OUT_PROTO },
-	{ "direction", KIND_INT, "direction", OUT_DIR },
-	{ "time", KIND_TIME, "contime", OUT_TIME },
+	{ "exe", KIND_EXE, "exe", OUT_TEXT, 0 },
+	{ "name", KIND_EXE, "name", OUT_TEXT, 1 },
+	{ "cmdline", KIND_EXE, "cmdline", OUT_TEXT, 2 },
+	{ "sha256", KIND_EXE, "sha256", OUT_TEXT, 3 },
+	{ "parent", KIND_PEXE, "exe", OUT_TEXT, 10 },
+	{ "domain", KIND_DOMAIN, "domain", OUT_TEXT, 5 },
+	{ "ip", KIND_RADDR, "addr", OUT_ADDR, 6 },
+	{ "laddr", KIND_LADDR, "addr", OUT_ADDR, 14 },
+	{ "port", KIND_INT, "rport", OUT_INT, 7 },
+	{ "lport", KIND_INT, "lport", OUT_INT, 13 },
+	{ "uid", KIND_INT, "uid", OUT_UID, 8 },
+	{ "protocol", KIND_INT, "protocol", OUT_PROTO, 11 },
+	{ "direction", KIND_INT, "direction", OUT_DIR, 12 },
+	{ "time", KIND_TIME, "contime", OUT_TIME, 4 },
 };
 
 /*
  * --where vt_malicious=N or vt_malicious>N: the program's VirusTotal
  * verdict (issue 19, through storeread); a filter only, not a --group-by column.
  */
-static const struct qcol query_vt_col = { "vt_malicious", KIND_VT, "malicious", OUT_INT };
+static const struct qcol query_vt_col = { "vt_malicious", KIND_VT, "malicious", OUT_INT, -1 };
 
 /* An output column: its heading, where its value is in the SQL result, how it is shown. */
 struct out_col {
@@ -149,6 +151,8 @@ struct where {
 };
 
 struct query_opts {
+	const char *cmd;       /* "query", or "follow" (query_live_new) */
+	bool live;             /* follow: rows as they come, no time range or grouping */
 	bool has_since, has_until;
 	int64_t since, until;
 	const struct qcol *group;
@@ -258,6 +262,27 @@ static void query_usage(FILE *f)
 	      "                    --format json\n", f);
 }
 
+static void query_live_usage(FILE *f)
+{
+	fputs("Usage: auditsnitch [-c FILE] [-d DIR] follow [OPTIONS]\n"
+	      "Prints the running daemon's connection rows as it writes them to the\n"
+	      "database (like journalctl -f), until interrupted or the daemon stops.\n"
+	      "Allowed to whoever may read the database (root, or the \"Log group\").\n"
+	      "  --where COLUMN=VALUE         only rows with this value (repeatable, all must\n"
+	      "                               match); ip=ADDR/PREFIX and laddr= match a range\n"
+	      "  --format table|json          a table flushed per row (default), or one JSON\n"
+	      "                               object per line, as query --format json prints\n"
+	      "  --columns LIST               the columns to print, comma-separated\n"
+	      "  --no-header                  no heading line (table)\n"
+	      "  --time-format local|iso|epoch, --utc, -n/--numeric, --width N: as for query\n"
+	      "COLUMN: exe name cmdline sha256 parent domain ip laddr port lport uid\n"
+	      "        protocol direction\n"
+	      "Rows a slow reader could not take are skipped and counted: a line\n"
+	      "\"-- N records skipped --\" (json: {\"skipped_records\":N}) says so.\n"
+	      "Exit status: 69 when the daemon is not running or stops, 77 when not\n"
+	      "allowed to read the database, 66 when there is no database, 64 usage.\n", f);
+}
+
 /* Long-only options take values from 256 (cli_refused_option). */
 enum {
 	OPT_SINCE = 256, OPT_UNTIL, OPT_GROUP, OPT_WHERE, OPT_LIMIT, OPT_FORMAT, OPT_COLUMNS,
@@ -265,7 +290,7 @@ enum {
 };
 
 /* Reads one --where COLUMN=VALUE into w; 0 or EX_USAGE after the message. */
-static int query_parse_where(char *arg, struct where *w, FILE *err)
+static int query_parse_where(char *arg, struct where *w, const char *cmd, FILE *err)
 {
 	char *eq = strchr(arg, '=');
 	size_t vl = strlen(query_vt_col.name);
@@ -275,7 +300,7 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 		w->greater = arg[vl] == '>';
 		w->text = arg + vl + 1;
 		if (util_parse_ll(w->text, 0, INT32_MAX, &w->num) < 0)
-			return cli_usage_error(err, "query", "--where %s: '%s' is not a count of "
+			return cli_usage_error(err, cmd, "--where %s: '%s' is not a count of "
 					       "engines", query_vt_col.name, w->text);
 		return 0;
 	}
@@ -285,7 +310,7 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 	if (eq)
 		*eq = '=';
 	if (!eq || !w->col || w->col->kind == KIND_TIME)
-		return cli_usage_error(err, "query", "--where '%s': expected COLUMN=VALUE with "
+		return cli_usage_error(err, cmd, "--where '%s': expected COLUMN=VALUE with "
 				       "one of the columns of --help (times: --since, --until)",
 				       arg);
 	w->text = eq + 1;
@@ -293,9 +318,9 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 		int r = where_number(w->col, w->text, &w->num);
 
 		if (r == -ENOENT)
-			return cli_usage_error(err, "query", "--where uid: no user '%s'", w->text);
+			return cli_usage_error(err, cmd, "--where uid: no user '%s'", w->text);
 		if (r < 0)
-			return cli_usage_error(err, "query", "--where %s: '%s' is not a number%s",
+			return cli_usage_error(err, cmd, "--where %s: '%s' is not a number%s",
 					       w->col->name, w->text,
 					       !strcmp(w->col->name, "protocol") ?
 					       " or a protocol name (tcp, udp, icmp..., packet/all, packet/0x88b5)" :
@@ -304,7 +329,7 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 	}
 	if ((w->col->kind == KIND_RADDR || w->col->kind == KIND_LADDR) && strchr(w->text, '/')) {
 		if (filter_cidr_parse(w->text, &w->cidr) < 0)
-			return cli_usage_error(err, "query", "--where %s: '%s' is not an address "
+			return cli_usage_error(err, cmd, "--where %s: '%s' is not an address "
 					       "range (ADDR/PREFIX, e.g. 10.0.0.0/8 or fd00::/8)",
 					       w->col->name, w->text);
 		w->is_cidr = true;
@@ -312,7 +337,8 @@ static int query_parse_where(char *arg, struct where *w, FILE *err)
 	return 0;
 }
 
-static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, FILE *err)
+static int query_parse(int argc, char **argv, bool live, struct query_opts *q, FILE *out,
+		       FILE *err)
 {
 	static const struct option longopts[] = {
 		{ "since", required_argument, NULL, OPT_SINCE },
@@ -335,6 +361,8 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 	int c, r;
 
 	memset(q, 0, sizeof(*q));
+	q->cmd = live ? "follow" : "query";
+	q->live = live;
 	q->width = -1;
 	optind = 0; /* GNU: start over, main() may have parsed its own options */
 	opterr = 0;
@@ -344,11 +372,11 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 		case OPT_UNTIL:
 			r = timearg_parse(optarg, now, boot, c == OPT_SINCE ? &q->since : &q->until);
 			if (r == -ENODATA)
-				return cli_usage_error(err, "query", "--%s boot: the boot time is "
+				return cli_usage_error(err, q->cmd, "--%s boot: the boot time is "
 						       "unknown (no btime in /proc/stat)",
 						       c == OPT_SINCE ? "since" : "until");
 			if (r < 0)
-				return cli_usage_error(err, "query", "--%s: cannot read '%s' as a "
+				return cli_usage_error(err, q->cmd, "--%s: cannot read '%s' as a "
 						       "time (e.g. today, '1 hour ago', -1h, @EPOCH, "
 						       "2026-12-01T10:00:00Z, '2026-12-01 10:00')",
 						       c == OPT_SINCE ? "since" : "until", optarg);
@@ -356,25 +384,25 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 			break;
 		case OPT_GROUP:
 			if (q->group)
-				return cli_usage_error(err, "query", "--group-by given twice (%s, then "
+				return cli_usage_error(err, q->cmd, "--group-by given twice (%s, then "
 						       "%s): one grouping per query", q->group->name,
 						       optarg);
 			q->group = query_col(optarg);
 			if (!q->group || !strcmp(optarg, "laddr"))
-				return cli_usage_error(err, "query", "--group-by: unknown column '%s'",
+				return cli_usage_error(err, q->cmd, "--group-by: unknown column '%s'",
 						       optarg);
 			break;
 		case OPT_WHERE:
 			if (q->n_where >= QUERY_MAX_WHERE)
-				return cli_usage_error(err, "query", "at most %d --where",
+				return cli_usage_error(err, q->cmd, "at most %d --where",
 						       QUERY_MAX_WHERE);
-			if (query_parse_where(optarg, &q->where[q->n_where], err))
+			if (query_parse_where(optarg, &q->where[q->n_where], q->cmd, err))
 				return EX_USAGE;
 			q->n_where++;
 			break;
 		case OPT_LIMIT:
 			if (util_parse_ll(optarg, 0, INT64_MAX, &q->limit) < 0)
-				return cli_usage_error(err, "query", "--limit: '%s' is not a count",
+				return cli_usage_error(err, q->cmd, "--limit: '%s' is not a count",
 						       optarg);
 			break;
 		case OPT_FORMAT:
@@ -385,7 +413,7 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 			else if (!strcmp(optarg, "json"))
 				q->format = FMT_JSON;
 			else
-				return cli_usage_error(err, "query", "--format: '%s' is not table, csv "
+				return cli_usage_error(err, q->cmd, "--format: '%s' is not table, csv "
 						       "or json", optarg);
 			break;
 		case OPT_COLUMNS:
@@ -405,7 +433,7 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 			else if (!strcmp(optarg, "epoch"))
 				q->time_format = TIME_EPOCH;
 			else
-				return cli_usage_error(err, "query", "--time-format: '%s' is not "
+				return cli_usage_error(err, q->cmd, "--time-format: '%s' is not "
 						       "local, iso or epoch", optarg);
 			break;
 		case 'n':
@@ -413,20 +441,33 @@ static int query_parse(int argc, char **argv, struct query_opts *q, FILE *out, F
 			break;
 		case OPT_WIDTH:
 			if (util_parse_ll(optarg, 0, 100000, &q->width) < 0)
-				return cli_usage_error(err, "query", "--width: '%s' is not a number of "
+				return cli_usage_error(err, q->cmd, "--width: '%s' is not a number of "
 						       "columns (0 for no limit)", optarg);
 			break;
 		case 'h':
-			query_usage(out);
+			if (live)
+				query_live_usage(out);
+			else
+				query_usage(out);
 			return -1;
 		default:
-			return cli_bad_option(err, "query",
+			return cli_bad_option(err, q->cmd,
 					      cli_refused_option(argv, optind, optopt, optbuf),
 					      c == ':');
 		}
 	}
 	if (optind < argc)
-		return cli_usage_error(err, "query", "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(err, q->cmd, "unexpected argument '%s'", argv[optind]);
+	if (live && (q->has_since || q->has_until || q->group || q->limit))
+		return cli_usage_error(err, q->cmd, "--since, --until, --group-by and --limit are "
+				       "query's: follow prints each row as it is written");
+	if (live && q->format == FMT_CSV)
+		return cli_usage_error(err, q->cmd, "--format: follow prints table or json");
+	for (int i = 0; live && i < q->n_where; i++)
+		if (q->where[i].col->row_src < 0)
+			return cli_usage_error(err, q->cmd, "--where %s: not available to follow "
+					       "(the verdicts are in the database: use query)",
+					       q->where[i].col->name);
 	return 0;
 }
 
@@ -797,6 +838,7 @@ struct printer {
 	struct user_cache users;
 	struct table *table;
 	bool first_row;
+	bool lines;            /* JSON: one object per line, no array (follow) */
 };
 
 /* The value of column c of the current row; names is true for the table without --numeric. */
@@ -907,7 +949,7 @@ static void printer_row(struct printer *p, sqlite3_stmt *stmt, FILE *out)
 		struct jsonbuf j;
 
 		jsonbuf_init(&j);
-		jsonbuf_raw(&j, p->first_row ? "\n" : ",\n");
+		jsonbuf_raw(&j, p->lines ? "" : p->first_row ? "\n" : ",\n");
 		jsonbuf_begin(&j);
 		for (size_t i = 0; i < p->ncols; i++) {
 			value_get(p, stmt, &p->cols[i], &v);
@@ -920,6 +962,8 @@ static void printer_row(struct printer *p, sqlite3_stmt *stmt, FILE *out)
 				jsonbuf_str(&j, v.text, v.len);
 		}
 		jsonbuf_end(&j);
+		if (p->lines)
+			jsonbuf_raw(&j, "\n");
 		fwrite(j.data, 1, j.len, out);
 		jsonbuf_free(&j);
 		p->first_row = false;
@@ -1011,20 +1055,20 @@ static int query_columns(const struct query_opts *q, struct out_col **ret, size_
 
 			for (size_t j = 0; j < n_avail; j++)
 				util_buf_addf(&names, "%s%s", j ? " " : "", avail[j].name);
-			status = cli_usage_error(err, "query", "--columns: unknown column '%s' "
+			status = cli_usage_error(err, q->cmd, "--columns: unknown column '%s' "
 						 "(the columns here: %s)", word, names.s);
 			free(names.s);
 			goto out;
 		}
 		if (n >= QUERY_MAX_COLUMNS) {
-			status = cli_usage_error(err, "query", "--columns: at most %d columns",
+			status = cli_usage_error(err, q->cmd, "--columns: at most %d columns",
 						 QUERY_MAX_COLUMNS);
 			goto out;
 		}
 		cols[n++] = avail[i];
 	}
 	if (!n) {
-		status = cli_usage_error(err, "query", "--columns: no column given");
+		status = cli_usage_error(err, q->cmd, "--columns: no column given");
 		goto out;
 	}
 done:
@@ -1106,7 +1150,7 @@ int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err)
 	char *sql = NULL;
 	int status, rc;
 
-	status = query_parse(argc, argv, &q, out, err);
+	status = query_parse(argc, argv, false, &q, out, err);
 	if (status)
 		return status < 0 ? EX_OK : status;
 	status = query_columns(&q, &cols, &ncols, err);
@@ -1169,4 +1213,180 @@ out:
 int query_main(int argc, char **argv, const char *db_path)
 {
 	return query_run(argc, argv, db_path, stdout, stderr);
+}
+
+/* ---- follow: rows as the daemon writes them (query.h) ---- */
+
+/* Widths a follow table starts with: it prints each row at once, so no row sizes it. */
+static size_t query_live_width(const struct out_col *c)
+{
+	static const struct {
+		const char *name;
+		size_t width;
+	} widths[] = {
+		{ "exe", 24 }, { "name", 12 }, { "cmdline", 24 }, { "sha256", 12 },
+		{ "contime", 19 }, { "domain", 20 }, { "ip", 15 }, { "port", 5 }, { "uid", 8 },
+		{ "events", 6 }, { "parent", 16 }, { "protocol", 8 }, { "direction", 9 },
+		{ "lport", 5 }, { "laddr", 15 }, { "send", 8 }, { "recv", 8 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(widths); i++)
+		if (!strcmp(widths[i].name, c->name))
+			return widths[i].width;
+	return 0;
+}
+
+struct query_live {
+	struct query_opts q;
+	struct printer p;
+	struct out_col *cols;
+	size_t ncols;
+	sqlite3 *db;          /* in memory: the row becomes a statement query's printer reads */
+	sqlite3_stmt *stmt;   /* SELECT ?1..?17: the columns of storeread_records */
+	FILE *out;
+};
+
+/*
+ * Whether the current row of stmt (in row_cols' order) passes every
+ * --where: the same values query's SQL compares (query_where), compared
+ * here on one row. Text is compared byte for byte (SQLite's BINARY), a
+ * range with filter_cidr_match as asn_cidr does.
+ */
+static bool query_row_matches(const struct query_opts *q, sqlite3_stmt *stmt)
+{
+	for (int i = 0; i < q->n_where; i++) {
+		const struct where *w = &q->where[i];
+		int src = w->col->row_src;
+
+		if (w->col->kind == KIND_INT) {
+			if (sqlite3_column_type(stmt, src) != SQLITE_INTEGER ||
+			    sqlite3_column_int64(stmt, src) != w->num)
+				return false;
+		} else if (w->is_cidr) {
+			const char *addr = (const char *)sqlite3_column_text(stmt, src);
+
+			if (!addr || strlen(addr) != (size_t)sqlite3_column_bytes(stmt, src) ||
+			    !filter_cidr_match(&w->cidr, addr))
+				return false;
+		} else {
+			const void *text = sqlite3_column_blob(stmt, src);
+			size_t len = (size_t)sqlite3_column_bytes(stmt, src);
+
+			if (len != strlen(w->text) || (len && memcmp(text, w->text, len)))
+				return false;
+		}
+	}
+	return true;
+}
+
+void query_live_free(struct query_live *ql)
+{
+	if (!ql)
+		return;
+	table_free(ql->p.table);
+	user_cache_clear(&ql->p.users);
+	sqlite3_finalize(ql->stmt);
+	sqlite3_close(ql->db);
+	free(ql->cols);
+	free(ql);
+}
+
+int query_live_new(int argc, char **argv, FILE *out, FILE *err, struct query_live **ret)
+{
+	struct query_live *ql = xcalloc(1, sizeof(*ql));
+	int status;
+
+	status = query_parse(argc, argv, true, &ql->q, out, err);
+	if (status)
+		goto out;
+	status = query_columns(&ql->q, &ql->cols, &ql->ncols, err);
+	if (status)
+		goto out;
+	if (sqlite3_open_v2(":memory:", &ql->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ql->db, "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+			       " ?13, ?14, ?15, ?16, ?17", -1, &ql->stmt, NULL) != SQLITE_OK) {
+		fprintf(err, "auditsnitch follow: %s\n", ql->db ? sqlite3_errmsg(ql->db) :
+			"out of memory");
+		status = EX_SOFTWARE;
+		goto out;
+	}
+	ql->out = out;
+	ql->p = (struct printer){ .q = &ql->q, .format = ql->q.format, .cols = ql->cols,
+				  .ncols = ql->ncols, .first_row = true, .lines = true };
+	*ret = ql;
+	ql = NULL;
+out:
+	query_live_free(ql);
+	return status;
+}
+
+int query_live_start(struct query_live *ql)
+{
+	FILE *out = ql->out;
+
+	if (ql->q.format != FMT_TABLE || ql->p.table)
+		return 0;
+	ql->p.table = table_new(out, ql->ncols, ql->q.width >= 0 ? (size_t)ql->q.width :
+				table_output_width(fileno(out)), !ql->q.no_header,
+				query_utf8_locale());
+	printer_header(&ql->p, out);
+	for (size_t i = 0; i < ql->ncols; i++)
+		table_column_hint(ql->p.table, i, query_live_width(&ql->cols[i]));
+	table_start(ql->p.table);
+	return fflush(out) != 0 || ferror(out) ? -EIO : 0;
+}
+
+/* Binds one text of the row: its bytes, whatever they are. */
+static void query_live_text(sqlite3_stmt *stmt, int i, const struct followmsg_text *t)
+{
+	sqlite3_bind_text(stmt, i, t->len ? t->s : "", (int)t->len, SQLITE_STATIC);
+}
+
+int query_live_row(struct query_live *ql, const struct followmsg_row *row)
+{
+	sqlite3_stmt *st = ql->stmt;
+	int r = query_live_start(ql);
+
+	if (r < 0)
+		return r;
+	/* In row_cols' order (the SELECT of storeread_records). */
+	query_live_text(st, 1, &row->exe);
+	query_live_text(st, 2, &row->name);
+	query_live_text(st, 3, &row->cmdline);
+	query_live_text(st, 4, &row->sha256);
+	sqlite3_bind_int64(st, 5, row->contime);
+	query_live_text(st, 6, &row->domain);
+	query_live_text(st, 7, &row->ip);
+	sqlite3_bind_int64(st, 8, row->port);
+	sqlite3_bind_int64(st, 9, row->uid);
+	sqlite3_bind_int64(st, 10, row->events);
+	query_live_text(st, 11, &row->parent);
+	sqlite3_bind_int64(st, 12, row->protocol);
+	sqlite3_bind_int64(st, 13, row->direction);
+	sqlite3_bind_int64(st, 14, row->lport);
+	query_live_text(st, 15, &row->laddr);
+	sqlite3_bind_int64(st, 16, row->send);
+	sqlite3_bind_int64(st, 17, row->recv);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = -EIO;
+		goto out;
+	}
+	if (query_row_matches(&ql->q, st)) {
+		printer_row(&ql->p, st, ql->out);
+		if (fflush(ql->out) != 0 || ferror(ql->out))
+			r = -EIO;
+	}
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int query_live_skipped(struct query_live *ql, uint64_t n)
+{
+	if (ql->q.format == FMT_JSON)
+		fprintf(ql->out, "{\"skipped_records\":%llu}\n", (unsigned long long)n);
+	else
+		fprintf(ql->out, "-- %llu records skipped --\n", (unsigned long long)n);
+	return fflush(ql->out) != 0 || ferror(ql->out) ? -EIO : 0;
 }

@@ -38,4 +38,22 @@ int query_main(int argc, char **argv, const char *db_path);
 /* The same, writing to out and err (for tests). */
 int query_run(int argc, char **argv, const char *db_path, FILE *out, FILE *err);
 
+/*
+ * `auditsnitch follow`'s printing: the options of query that fit a stream
+ * (--where, --format table|json, --columns, --no-header, --time-format,
+ * --utc, --numeric, --width), the same --where matching and the same
+ * output, row by row and flushed. The JSON format is one object per line.
+ */
+struct followmsg_row;
+struct query_live;
+/* argv[0] is "follow". 0 and *ret; -1 after --help; or EX_USAGE after the message. */
+int query_live_new(int argc, char **argv, FILE *out, FILE *err, struct query_live **ret);
+/* Prints the table's header (once; nothing for json): 0, or -EIO. */
+int query_live_start(struct query_live *ql);
+/* Prints row when it passes every --where: 0, or -EIO when the output fails. */
+int query_live_row(struct query_live *ql, const struct followmsg_row *row);
+/* Says n rows were skipped (the follower read too slowly): 0 or -EIO. */
+int query_live_skipped(struct query_live *ql, uint64_t n);
+void query_live_free(struct query_live *ql);
+
 #endif

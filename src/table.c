@@ -323,3 +323,15 @@ void table_finish(struct table *t)
 	if (!t->sized)
 		table_flush(t);
 }
+
+void table_column_hint(struct table *t, size_t i, size_t width)
+{
+	if (!t->sized && width > t->width[i])
+		t->width[i] = width;
+}
+
+void table_start(struct table *t)
+{
+	if (!t->sized)
+		table_flush(t);
+}

@@ -41,6 +41,14 @@ void table_free(struct table *t);
 /* Names column i (the header text; copied) and sets its TABLE_* flags. */
 void table_column(struct table *t, size_t i, const char *name, unsigned flags);
 
+/* Column i is at least width wide (before table_start). */
+void table_column_hint(struct table *t, size_t i, size_t width);
+/*
+ * Sizes the columns now, from the header and the hints, and prints the
+ * header: every row added afterwards is printed at once (a stream).
+ */
+void table_start(struct table *t);
+
 /*
  * Adds a row of ncols NUL-terminated cells, taking ownership of the array
  * and of each cell (malloc'd). Prints it at once when the columns are sized.
