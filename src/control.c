@@ -161,6 +161,13 @@ int control_stop(const struct daemon_opts *opts, bool quiet_if_stopped)
 	if (!paths)
 		return EX_USAGE;
 	state = daemon_probe(paths, &pid);
+	if (state == DAEMON_UNKNOWN) {
+		/* Not "not running": a user who cannot read the pidfile cannot tell. */
+		fprintf(stderr, "auditsnitch: cannot read %s: %s (stop is root's)\n",
+			paths_pidfile(paths), strerror(errno));
+		r = errno == EACCES || errno == EPERM ? EX_NOPERM : EX_IOERR;
+		goto out;
+	}
 	if (state != DAEMON_RUNNING || pid <= 0) {
 		if (!quiet_if_stopped)
 			printf("auditsnitch is not running%s\n",
@@ -402,8 +409,32 @@ static int control_follow_connect(const struct paths *paths)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf) };
 	struct cmsghdr *cm;
-	int db_fd = -1, fd = -1, r;
+	int db_fd = -1, fd = -1, connect_err = 0, r;
 
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s",
+			     paths_dir(paths, PATHS_STATE_DIR), FOLLOW_SOCKET_NAME) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "auditsnitch follow: the state directory's path is too long for a "
+			"socket\n");
+		r = -EX_USAGE;
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		connect_err = errno;
+		if (connect_err == ENOENT || connect_err == ECONNREFUSED) {
+			fprintf(stderr, "auditsnitch follow: auditsnitch is not running (nothing "
+				"listens on %s)\n", sa.sun_path);
+			r = -EX_UNAVAILABLE;
+			goto out;
+		}
+		/* Not allowed in the directory: the database's message says what to do. */
+		if (connect_err != EACCES && connect_err != EPERM) {
+			fprintf(stderr, "auditsnitch follow: %s: %s\n", sa.sun_path,
+				strerror(connect_err));
+			r = -EX_UNAVAILABLE;
+			goto out;
+		}
+	}
 	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
 	db_fd = open(db, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (db_fd < 0) {
@@ -415,22 +446,9 @@ static int control_follow_connect(const struct paths *paths)
 		r = r == ENOENT ? -EX_NOINPUT : r == EACCES || r == EPERM ? -EX_NOPERM : -EX_IOERR;
 		goto out;
 	}
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s",
-			     paths_dir(paths, PATHS_STATE_DIR), FOLLOW_SOCKET_NAME) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "auditsnitch follow: the state directory's path is too long for a "
-			"socket\n");
-		r = -EX_USAGE;
-		goto out;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = errno;
-		if (r == ENOENT || r == ECONNREFUSED)
-			fprintf(stderr, "auditsnitch follow: auditsnitch is not running (nothing "
-				"listens on %s)\n", sa.sun_path);
-		else
-			fprintf(stderr, "auditsnitch follow: %s: %s\n", sa.sun_path, strerror(r));
-		r = r == EACCES || r == EPERM ? -EX_NOPERM : -EX_UNAVAILABLE;
+	if (connect_err) {
+		fprintf(stderr, "auditsnitch follow: %s: %s\n", sa.sun_path, strerror(connect_err));
+		r = -EX_NOPERM;
 		goto out;
 	}
 	cm = CMSG_FIRSTHDR(&mh);

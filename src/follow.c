@@ -90,13 +90,17 @@ static bool follow_append(struct follow_client *c, const char *data, size_t len)
 	return true;
 }
 
-/* Queues the "N rows skipped" notice when there is room. Lock held. */
-static void follow_notice(struct follow_client *c)
+/*
+ * Queues the "N rows skipped" notice when it and then bytes more fit, so
+ * that one notice counts a whole gap rather than each row that did not
+ * fit after it. Lock held.
+ */
+static void follow_notice(struct follow_client *c, size_t then)
 {
 	char *frame;
 	size_t len;
 
-	if (!c->skipped || c->len + FOLLOW_NOTICE_BYTES > FOLLOW_CLIENT_BYTES)
+	if (!c->skipped || c->len + FOLLOW_NOTICE_BYTES + then > FOLLOW_CLIENT_BYTES)
 		return;
 	if (followmsg_encode_count(FOLLOWMSG_SKIPPED, c->skipped, &frame, &len) == 0) {
 		if (follow_append(c, frame, len))
@@ -114,7 +118,8 @@ static int follow_flush(struct follow_client *c)
 	size_t off = 0;
 	bool want;
 
-	follow_notice(c);
+	if (!c->len)
+		follow_notice(c, 0);
 	while (off < c->len) {
 		ssize_t n = send(c->fd, c->buf + off, c->len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
@@ -125,11 +130,11 @@ static int follow_flush(struct follow_client *c)
 		if (n < 0)
 			return -errno;
 		off += (size_t)n;
-		/* Room again: the notice goes right after what was sent before the skip. */
+		/* Caught up: the notice goes right after what was queued before the gap. */
 		if (off == c->len && c->skipped) {
 			c->len = 0;
 			off = 0;
-			follow_notice(c);
+			follow_notice(c, 0);
 		}
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
@@ -369,6 +374,12 @@ static void follow_on_accept(struct loop *loop, int fd, uint32_t events, void *d
 	if (cfd < 0)
 		return;
 	(void)getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	/*
+	 * The kernel's share of a follower is bounded too (it doubles this),
+	 * whatever net.core.wmem_default says: a stopped follower costs at
+	 * most that and FOLLOW_CLIENT_BYTES.
+	 */
+	(void)setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &(int){ FOLLOW_SOCKET_SNDBUF }, sizeof(int));
 	for (size_t i = 0; i < FOLLOW_MAX_CLIENTS && !c; i++)
 		if (f->clients[i].fd < 0)
 			c = &f->clients[i];
@@ -517,7 +528,7 @@ void follow_free(struct follow *f)
 static void follow_queue(struct follow *f, struct follow_client *c, const char *frame, size_t len)
 {
 	if (c->skipped)
-		follow_notice(c);
+		follow_notice(c, len);
 	if (!c->skipped && follow_append(c, frame, len)) {
 		f->rows_queued++;
 		return;

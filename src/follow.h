@@ -25,6 +25,7 @@
 #define FOLLOW_SOCKET_NAME "follow.sock"
 #define FOLLOW_MAX_CLIENTS 16
 #define FOLLOW_CLIENT_BYTES (512u * 1024) /* waiting per follower */
+#define FOLLOW_SOCKET_SNDBUF (64 * 1024)  /* the kernel's share, SO_SNDBUF */
 #define FOLLOW_AUTH_MS 2000               /* a connection must prove itself within this */
 
 struct follow;
