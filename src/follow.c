@@ -544,6 +544,8 @@ void follow_row(struct follow *f, int64_t contime, const struct conn_record *rec
 	size_t len = 0;
 	int r;
 
+	bool half = false;
+
 	if (!f || atomic_load(&f->n_admitted) == 0)
 		return;
 	followmsg_row_of(rec, contime, &row, laddr, raddr);
@@ -561,9 +563,16 @@ void follow_row(struct follow *f, int64_t contime, const struct conn_record *rec
 		} else {
 			follow_queue(f, c, frame, len);
 		}
+		half |= c->len > FOLLOW_CLIENT_BYTES / 2;
 	}
 	pthread_mutex_unlock(&f->lock);
 	free(frame);
+	/*
+	 * A large window fills a buffer before its commit ends: the loop
+	 * starts sending now, so a follower that keeps up misses nothing.
+	 */
+	if (half)
+		follow_committed(f);
 }
 
 void follow_committed(struct follow *f)

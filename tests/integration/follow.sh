@@ -82,7 +82,7 @@ f_exe=$!
 f_port=$!
 "$AUDITSNITCH" -d "$dir" follow --columns exe,port,protocol,direction --width 0 >"$tmp/table.txt" 2>"$tmp/table.err" &
 f_tab=$!
-reader "$tmp/auditsnitch" -d "$dir" follow --format json >"$tmp/reader.json" 2>"$tmp/reader.err" &
+setpriv --reuid=65534 --regid=65534 --groups="$gid" -- "$tmp/auditsnitch" -d "$dir" follow --format json >"$tmp/reader.json" 2>"$tmp/reader.err" &
 f_reader=$!
 asn_cleanup "kill $f_all $f_exe $f_port $f_tab $f_reader 2>/dev/null"
 asn_check "five followers admitted (one of them nobody in group $group)" wait_followers 5
@@ -210,6 +210,8 @@ told=$(sed -n 's/^{"skipped_records":\([0-9]*\)}$/\1/p' "$tmp/all.json" | awk '{
 got=$(grep -cF "\"exe\":\"$long/flood\"," "$tmp/all.json")
 rowsdb=$(A query --format json --where "exe=$long/flood" | grep -c '"exe"')
 asn_is "rows received + skipped = rows written ($got + $told)" "$((got + told))" "$rowsdb"
+asn_is "status counts what the follower was told" \
+	"$(A status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["follow"]["rows_skipped"])')" "$told"
 before=$(rows "$tmp/all.json" "$tmp/once" | wc -l)
 "$tmp/once" "$port"
 more() { [ "$(rows "$tmp/all.json" "$tmp/once" | wc -l)" -gt "$before" ]; }
