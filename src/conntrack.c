@@ -161,6 +161,12 @@ struct ct {
 
 	/* counter poll state: poll[i] is asked with sequence poll_seq0 + i */
 	bool polling;
+	/*
+	 * Entries left for the end-of-poll sweep (dead, missing, or final
+	 * without their answer): without any, a young poll (up to 50 a
+	 * second under load) skips the walk of the whole table.
+	 */
+	bool sweep_due;
 	struct ct_entry **poll;   /* NULL once answered */
 	size_t npoll, poll_cap, poll_sent, poll_got, poll_got_seen;
 	uint32_t poll_seq0;
@@ -577,10 +583,12 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		ct_delta(&m->counters, &e->reported, &d);
 	if (!e->hidden)
 		ct_emit_destroy(ct, &e->flow, &d);
-	if (ct->dumping)
+	if (ct->dumping) {
 		e->dead = true;
-	else
+		ct->sweep_due = true;
+	} else {
 		ct_unlink(ct, pp);
+	}
 }
 
 /* A flow as a dump (or a poll's GET) shows it. */
@@ -805,6 +813,7 @@ static void ct_sweep(struct ct *ct, bool poll, bool complete, uint64_t now)
 			}
 		}
 	}
+	ct->sweep_due = false;
 }
 
 void ct_dump_end(struct ct *ct, bool complete)
@@ -965,10 +974,12 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 				ct->stats.bad_msgs++;
 			} else if (err == -ENOENT) {
 				e->missing = !e->dead;
+				ct->sweep_due = true;
 			} else if (err < 0) {
 				/* The kernel cannot answer for it: its DESTROY will. */
 				ct->stats.poll_errors++;
 				e->final = true;
+				ct->sweep_due = true;
 			}
 			continue;
 		}
@@ -982,6 +993,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 			 * new with its NEW and found no connect).
 			 */
 			e->missing = true;
+			ct->sweep_due = true;
 			continue;
 		}
 		ct_handle_dumped(ct, &m);
@@ -999,7 +1011,8 @@ void ct_poll_end(struct ct *ct)
 	/* Dead entries are freed by the sweep. */
 	for (size_t i = 0; i < ct->npoll; i++)
 		ct->poll[i] = NULL;
-	ct_sweep(ct, true, false, 0);
+	if (ct->sweep_due)
+		ct_sweep(ct, true, false, 0);
 	ct->npoll = 0;
 	ct->polling = false;
 	ct->dumping = false;
