@@ -100,6 +100,14 @@ struct corr_conn {
 	bool ino_tried;            /* /proc/PID/fd/FD read once already */
 	bool send;                 /* a send with an address: no record without a flow */
 	enum auparse_conn_result result;
+	uint64_t seq;              /* order of arrival (correlate's conn_seq) */
+	/*
+	 * The seq of the newest connect to the same key, pending when this
+	 * one came, whose program differs from this one's (0: none): the
+	 * rest of the chain's candidates are alike when the oldest came
+	 * after it (corr_match_conn).
+	 */
+	uint64_t odd_seq;
 	struct corr_conn *bnext, *bprev; /* bucket chain, oldest first */
 	struct corr_conn *prev, *next; /* FIFO */
 };
@@ -176,6 +184,7 @@ struct correlate {
 	struct corr_conn *conn_btails[CORR_BUCKETS];
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
+	uint64_t conn_seq;         /* the last connect's seq */
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
 	struct corr_who *whos[CORR_WHO_BUCKETS]; /* the captures in use (corr_who_get) */
@@ -1097,13 +1106,26 @@ static bool corr_who_same(const struct corr_who *a, const struct corr_who *b)
  */
 static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *f)
 {
-	struct corr_conn *cc, *first = NULL;
+	unsigned b = corr_key_hash(&f->key);
+	struct corr_conn *cc, *last, *first = NULL;
 	int looked = 0;
 	bool several = false, alike = true;
 
 	/* The chain is oldest first: the first equal key is the oldest. */
-	for (cc = c->conn_buckets[corr_key_hash(&f->key)]; cc && looked < CORR_TIE_SCAN;
-	     cc = cc->bnext) {
+	for (cc = c->conn_buckets[b]; cc && !corr_key_eq(&cc->key, &f->key); cc = cc->bnext)
+		;
+	if (!cc)
+		return NULL;
+	/*
+	 * Every candidate came after the newest's odd one (see odd_seq): all
+	 * are the same program, so the oldest takes the flow without the
+	 * scan below, which a burst to one server would make per flow.
+	 */
+	for (last = c->conn_btails[b]; !corr_key_eq(&last->key, &f->key); last = last->bprev)
+		;
+	if (cc->seq > last->odd_seq)
+		return cc;
+	for (; cc && looked < CORR_TIE_SCAN; cc = cc->bnext) {
 		if (!corr_key_eq(&cc->key, &f->key))
 			continue;
 		looked++;
@@ -1249,6 +1271,13 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	 * the first contender found is enough to know there is contention.
 	 * The same program twice needs no telling apart (corr_match_conn).
 	 */
+	cc->seq = ++c->conn_seq;
+	for (other = c->conn_btails[b]; other; other = other->bprev) {
+		if (!corr_key_eq(&other->key, &cc->key))
+			continue;
+		cc->odd_seq = corr_who_same(other->who, cc->who) ? other->odd_seq : other->seq;
+		break;
+	}
 	for (other = c->conn_buckets[b]; other; other = other->bnext) {
 		if (!corr_key_eq(&other->key, &cc->key))
 			continue;

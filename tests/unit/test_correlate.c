@@ -509,6 +509,38 @@ static void test_race_by_inode(void)
 	is_int(STAT(connect_only), 1, "connect_only counted");
 	recs_clear();
 
+	/*
+	 * A program between two of another's: the flow's socket decides; once
+	 * it is gone the rest are alike and the next flow needs no lookup.
+	 */
+	sys_reset();
+	add_fd(102, 4, 7012);
+	add_sock(IPPROTO_TCP, 40020, 443, 7012, 1000);
+	connect_ev(100, "curl", 4, AF_INET, "198.18.0.4", 443, AUPARSE_CONN_INPROGRESS, false);
+	connect_ev(102, "wget", 4, AF_INET, "198.18.0.4", 443, AUPARSE_CONN_INPROGRESS, false);
+	connect_ev(100, "curl", 5, AF_INET, "198.18.0.4", 443, AUPARSE_CONN_INPROGRESS, false);
+	f = flow_of(6, AF_INET, IPPROTO_TCP, "10.0.0.2", 40020, "198.18.0.4", 443);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 5, 6);
+	pump_hashes();
+	is_int(STAT(ties_by_inode), 2, "curl, wget, curl: the socket inode decided");
+	is_int(nrecs, 1, "... one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... the middle program's");
+	recs_clear();
+	calls_flow_socket = 0;
+	f = flow_of(7, AF_INET, IPPROTO_TCP, "10.0.0.2", 40021, "198.18.0.4", 443);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 5, 6);
+	pump_hashes();
+	is_int(calls_flow_socket, 0, "the two left are alike: no socket lookup");
+	is_int(nrecs, 1, "... one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("curl"), "... the first curl's");
+	recs_clear();
+	advance(WINDOW_MS);
+	recs_clear();
+
 	/* Two connects of the same program: no socket needs reading. */
 	sys_reset();
 	connect_ev(100, "curl", 6, AF_INET, "198.18.0.3", 443, AUPARSE_CONN_INPROGRESS, false);
