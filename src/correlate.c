@@ -52,6 +52,7 @@
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 #define CORR_WHO_BUCKETS 1024
+#define CORR_POOL_MAX 256          /* freed connects and flows kept for the next ones, each */
 #define CORR_MAX_PACKET 256        /* packet sockets followed at once */
 #define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read
 				      (not yet bound: at every tick) */
@@ -185,6 +186,14 @@ struct correlate {
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
 	uint64_t conn_seq;         /* the last connect's seq */
+	/*
+	 * Freed connects and flows, kept for reuse (through next): a burst
+	 * makes and frees one of each per connection, too many at once for
+	 * malloc's per-thread cache, so each went through its arena.
+	 */
+	struct corr_conn *conn_pool;
+	struct corr_flow *flow_pool;
+	size_t conn_pool_n, flow_pool_n;
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
 	struct corr_who *whos[CORR_WHO_BUCKETS]; /* the captures in use (corr_who_get) */
@@ -785,10 +794,55 @@ static void corr_conn_unlink(struct correlate *c, struct corr_conn *cc)
 	c->nconns--;
 }
 
+/* A zeroed connect, from the pool when it has one. */
+static struct corr_conn *corr_conn_alloc(struct correlate *c)
+{
+	struct corr_conn *cc = c->conn_pool;
+
+	if (!cc)
+		return xcalloc(1, sizeof(*cc));
+	c->conn_pool = cc->next;
+	c->conn_pool_n--;
+	memset(cc, 0, sizeof(*cc));
+	return cc;
+}
+
 static void corr_conn_free(struct correlate *c, struct corr_conn *cc)
 {
 	corr_who_put(c, cc->who);
-	free(cc);
+	if (c->conn_pool_n >= CORR_POOL_MAX) {
+		free(cc);
+		return;
+	}
+	cc->next = c->conn_pool;
+	c->conn_pool = cc;
+	c->conn_pool_n++;
+}
+
+/* A zeroed flow, from the pool when it has one. */
+static struct corr_flow *corr_flow_alloc(struct correlate *c)
+{
+	struct corr_flow *f = c->flow_pool;
+
+	if (!f)
+		return xcalloc(1, sizeof(*f));
+	c->flow_pool = f->next;
+	c->flow_pool_n--;
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
+/* Drops the flow's identity and keeps or frees its memory. */
+static void corr_flow_free(struct correlate *c, struct corr_flow *f)
+{
+	corr_who_put(c, f->who);
+	if (c->flow_pool_n >= CORR_POOL_MAX) {
+		free(f);
+		return;
+	}
+	f->next = c->flow_pool;
+	c->flow_pool = f;
+	c->flow_pool_n++;
 }
 
 static struct corr_shared *corr_shared_slot(struct correlate *c, const struct corr_key *k)
@@ -927,8 +981,7 @@ static void corr_flow_remove(struct correlate *c, struct corr_flow *f)
 	if (*pp)
 		*pp = f->idnext;
 	c->nflows--;
-	corr_who_put(c, f->who);
-	free(f);
+	corr_flow_free(c, f);
 }
 
 /* Emits a flow's connection record (conns = 1, the bytes so far). */
@@ -1202,7 +1255,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	} else {
 		c->st.connects++;
 	}
-	cc = xcalloc(1, sizeof(*cc));
+	cc = corr_conn_alloc(c);
 	cc->send = ac->send;
 	cc->key.family = ac->family;
 	memcpy(cc->key.raddr, ac->addr_raw, ac->family == AF_INET6 ? 16 : 4);
@@ -1336,7 +1389,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 		c->st.dropped++;
 		return;
 	}
-	f = xcalloc(1, sizeof(*f));
+	f = corr_flow_alloc(c);
 	f->id = ct->id;
 	f->protocol = ct->protocol;
 	f->key.family = ct->family;
@@ -1852,9 +1905,18 @@ void correlate_free(struct correlate *c)
 		while (c->flow_ids[i]) {
 			struct corr_flow *f = c->flow_ids[i];
 			c->flow_ids[i] = f->idnext;
-			corr_who_put(c, f->who);
-			free(f);
+			corr_flow_free(c, f);
 		}
+	}
+	while (c->conn_pool) {
+		struct corr_conn *cc = c->conn_pool;
+		c->conn_pool = cc->next;
+		free(cc);
+	}
+	while (c->flow_pool) {
+		struct corr_flow *f = c->flow_pool;
+		c->flow_pool = f->next;
+		free(f);
 	}
 	free(c->deferred);
 	corr_intern_free(c);
