@@ -217,23 +217,28 @@ static int sockdiag_request(struct sockdiag *sd, struct sockdiag_query *q, int p
 	}
 	if (mnl_socket_sendto(sd->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
+	/*
+	 * The kernel answers inside sendto (and queues a dump's next part
+	 * inside the recv that takes the last one): read first, and poll
+	 * only when nothing is there yet, a system call less per lookup.
+	 */
 	for (;;) {
 		struct pollfd pfd = { .fd = sd->fd, .events = POLLIN };
-		uint64_t now = util_now_ms();
+		uint64_t now;
 		ssize_t got;
 
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
 		got = util_nl_recv(sd->fd, sd->rbuf, SOCKDIAG_RECV_BUF, &sd->stats.not_kernel);
 		if (got < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN)
+				return -errno;
+			now = util_now_ms();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+				return -errno;
+			continue;
 		}
 		/* A dump is read to its end (the port filter keeps it short). */
 		if (sockdiag_input(sd, q, seq, sd->rbuf, (size_t)got, &err))
