@@ -93,7 +93,8 @@ rs_stop() {
 	kill "$rs_pid" 2>/dev/null
 	wait "$rs_pid" 2>/dev/null
 }
-rs_start || asn_skip "rsyslogd did not start: $(tail -3 "$rs/rsyslogd.out")"
+# A half-started rsyslogd would keep running and hold the tests' lock (fd 9).
+rs_start || { rs_stop; asn_skip "rsyslogd did not start: $(tail -3 "$rs/rsyslogd.out")"; }
 asn_cleanup 'rs_stop'
 
 # A server for the test program to connect to (every connection has a flow).
