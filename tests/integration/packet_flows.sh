@@ -114,7 +114,7 @@ dpid=$!
 asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
 asn_check "daemon starts" asn_wait 15 test -S "$dir/auditsnitch.sock"
 asn_check "conntrack flows arrive" asn_wait 15 sh -c \
-	"'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'"
+	"'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
 if [ "$WITH_AUDITD" = 1 ]; then
 	asn_is "multicast next to auditd" "$("$AUDITSNITCH" -d "$dir" status --json |
 		$PY -c 'import json,sys; print(json.load(sys.stdin)["audit"]["mode"])')" multicast
