@@ -16,7 +16,10 @@
 #     MSGID, exe and MSG; the second's, the alerts (NEWEXE detections) as
 #     JSON lines;
 #   - a program whose path holds a quote, ], a newline, an ESC and invalid
-#     UTF-8 arrives parseable in both formats.
+#     UTF-8 arrives parseable in both formats;
+#   - what the man page says of peer-verify(required-trusted) (a listener
+#     of the test's own): a target with "cert file" and "key file" is
+#     taken, one without is refused.
 # syslog-ng conflicts with rsyslog in Debian (both provide
 # system-log-daemon) and siem.sh needs rsyslog: when syslog-ng is not on
 # PATH, the test fetches syslog-ng-core with apt-get download into its own
@@ -37,7 +40,7 @@ mkdir -p "$dir" "$ng"
 # Below the ephemeral range: syslog-ng binds without SO_REUSEADDR, so a
 # client socket on the port (any test's) would make it fail.
 base=$((24000 + $$ % 4000 * 2))
-P1=$base P2=$((base + 1)) PAPP=$((base + 2))
+P1=$base P2=$((base + 1)) PAPP=$((base + 2)) P3=$((base + 3))
 
 # ---- syslog-ng: the system's, or syslog-ng-core unpacked here ----
 SNG=$(command -v syslog-ng || true)
@@ -70,6 +73,13 @@ certtool --generate-certificate --load-privkey "$ng/server.key" \
 	--load-ca-certificate "$ng/ca.pem" --load-ca-privkey "$ng/ca.key" \
 	--template "$ng/server.tmpl" --outfile "$ng/server.pem" >/dev/null 2>&1
 [ -s "$ng/server.pem" ] || asn_skip "certtool could not make the server certificate"
+# A client certificate, for the man page's word on peer-verify(required-trusted).
+certtool --generate-privkey --outfile "$ng/client.key" >/dev/null 2>&1
+printf 'cn = "asn test client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >"$ng/client.tmpl"
+certtool --generate-certificate --load-privkey "$ng/client.key" \
+	--load-ca-certificate "$ng/ca.pem" --load-ca-privkey "$ng/ca.key" \
+	--template "$ng/client.tmpl" --outfile "$ng/client.pem" >/dev/null 2>&1
+[ -s "$ng/client.pem" ] || asn_skip "certtool could not make the client certificate"
 
 # ---- the man page's snippets, with the test's ports and paths ----
 /usr/bin/python3 - "$top_srcdir/man/auditsnitch.8" "$ng" "$P1" "$P2" >"$ng/snippets.conf" <<'PY'
@@ -104,6 +114,12 @@ log { source(s_snitch); filter { "\${.SDATA.auditsnitch@32473.exe}" ne "" }; des
 destination d_test_ecs { file("$ng/ecs.json"
   template("\$(format-json --key .json.* --pair host=\$HOST --pair msgid=\$MSGID --pair fac=\$FACILITY)\n")); };
 log { source(s_snitch); parser(p_snitch_json); destination(d_test_ecs); };
+source s_test_mtls {
+  syslog(transport("tls") ip("127.0.0.1") port($P3) keep-hostname(yes)
+         tls(key-file("$ng/server.key") cert-file("$ng/server.pem")
+             ca-file("$ng/ca.pem") peer-verify(required-trusted)));
+};
+log { source(s_test_mtls); destination(d_test_sd); };
 CONF
 } >"$ng/syslog-ng.conf"
 sed 's/^/# conf: /' "$ng/syslog-ng.conf"
@@ -136,7 +152,10 @@ cat >"$dir/config.json" <<CONF
   {"to": "tcp://127.0.0.1:$P1", "facility": "local1"},
   {"to": "tcp://localhost:$P1", "format": "json", "facility": "local2"},
   {"to": "tls://127.0.0.1:$P2", "ca file": "$ng/ca.pem", "facility": "local3"},
-  {"to": "tls://localhost:$P2", "format": "json", "ca file": "$ng/ca.pem", "facility": "local4"}
+  {"to": "tls://localhost:$P2", "format": "json", "ca file": "$ng/ca.pem", "facility": "local4"},
+  {"to": "tls://127.0.0.1:$P3", "ca file": "$ng/ca.pem", "facility": "local5",
+   "cert file": "$ng/client.pem", "key file": "$ng/client.key"},
+  {"to": "tls://localhost:$P3", "ca file": "$ng/ca.pem", "facility": "local6"}
  ]}
 CONF
 asn_conntrack_state
@@ -250,6 +269,10 @@ alerts() { [ "$(count alerts "$ng/alerts.json" "$ONCE" "$PAPP" "$host")" -ge 2 ]
 asn_check "the second snippet's file: the NEWEXE alert as ECS JSON (over TCP and TLS)" \
 	within 10 alerts
 
+# peer-verify(required-trusted): our client certificate is taken, no certificate refused.
+asn_check "a client certificate (\"cert file\", \"key file\") to peer-verify(required-trusted)" \
+	within 20 arrived sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local5
+
 # ---- the hostile path ----
 hdir=$(printf '%s/h"q]n\ne\033x\377' "$tmp")
 mkdir -p "$hdir"
@@ -262,6 +285,17 @@ asn_check "hostile path: JSON over TCP parses in syslog-ng and matches" \
 	within 20 arrived ecs "$ng/ecs.json" "$hdir/connect_once" "$PAPP" "$host" local2
 asn_check "no raw ESC reached the snippet's file" sh -c "! grep -q \$(printf '\033') '$ng/hosts.log'"
 
+# (TLS 1.3: the client finishes its handshake before the server checks its
+# certificate, so the refusal shows once the server has closed, as an error.)
+nocert_refused() {
+	"$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin)["forward"] if t["to"] == sys.argv[1]][0]
+sys.exit(0 if t["last_error"] else 1)' "tls://localhost:$P3"
+}
+asn_check "without one, peer-verify(required-trusted) refuses the target (an error in status)" \
+	within 30 nocert_refused
+asn_is "and nothing of it arrived" "$(count sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local6)" 0
 "$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["forward"]: print("#", t)'
@@ -269,6 +303,7 @@ kill "$dpid"
 wait "$dpid"
 asn_is "the daemon stops cleanly" "$?" 0
 ng_stop
-asn_check "syslog-ng logged no error" sh -c "! grep -qi 'error' '$ng/syslog-ng.out'"
+asn_check "syslog-ng logged no error but the refused client certificate" \
+	sh -c "! grep -i 'error' '$ng/syslog-ng.out' | grep -vqi 'certificate\\|handshake\\|SSL\\|TLS'"
 sed 's/^/# syslog-ng: /' "$ng/syslog-ng.out" | head -20
 asn_done
