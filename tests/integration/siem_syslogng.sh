@@ -127,9 +127,10 @@ sed 's/^/# conf: /' "$ng/syslog-ng.conf"
 asn_is "syslog-ng takes the man page's snippets" "$?" 0
 sed 's/^/# /' "$ng/syntax.log"
 
+# Without the integration lock's fd 9: a syslog-ng left behind must not hold it.
 ng_start() {
 	"$SNG" "${SNG_ARGS[@]}" -F -f "$ng/syslog-ng.conf" -R "$ng/syslog-ng.persist" \
-		-p "$ng/syslog-ng.pid" -c "$ng/syslog-ng.ctl" >>"$ng/syslog-ng.out" 2>&1 &
+		-p "$ng/syslog-ng.pid" -c "$ng/syslog-ng.ctl" >>"$ng/syslog-ng.out" 2>&1 9>&- &
 	ng_pid=$!
 	asn_wait 10 sh -c "ss -Hltn 'sport = :$P2' | grep -q LISTEN"
 }
@@ -137,8 +138,8 @@ ng_stop() {
 	kill "$ng_pid" 2>/dev/null
 	wait "$ng_pid" 2>/dev/null
 }
-ng_start || { cat "$ng/syslog-ng.out"; echo "not ok - syslog-ng did not start"; exit 1; }
 asn_cleanup 'ng_stop'
+ng_start || { cat "$ng/syslog-ng.out"; echo "not ok - syslog-ng did not start"; exit 1; }
 
 # A server for the test program to connect to (every connection has a flow).
 asn_accept_listener "$PAPP"
