@@ -127,7 +127,7 @@ echo '{"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack
 dpid=$!
 i=0
 until [ -S "$dir/auditsnitch.sock" ] && "$AUDITSNITCH" -d "$dir" status --json 2>/dev/null |
-	grep -q '"state":"[^"]*flows arrive'; do
+	grep -q '"state":"conntrack: flows arrive"'; do
 	i=$((i + 1))
 	if [ "$i" -gt 300 ] || ! kill -0 "$dpid" 2>/dev/null; then
 		echo "flows_e2e: the daemon did not start with conntrack flows arriving:" >&2

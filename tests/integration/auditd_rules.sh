@@ -105,7 +105,7 @@ CONF
 dpid=$!
 asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
 asn_check "daemon started next to auditd" asn_wait 15 test -S "$dir/auditsnitch.sock"
-asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'"
+asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
 
 status_json() {
 	local i

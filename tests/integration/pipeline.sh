@@ -36,7 +36,7 @@ asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 asn_wait 10 test -S "$dir/auditsnitch.sock"
 asn_check "daemon running" kill -0 "$dpid"
 # Conntrack needs a rule in this namespace: the daemon's probe loads its table.
-asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'" || true
+asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
 
 curl -s -o /dev/null "http://127.0.0.1:$port/"
 curl_sha=$(sha256sum /usr/bin/curl | cut -d' ' -f1)

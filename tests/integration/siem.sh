@@ -134,7 +134,7 @@ asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 asn_wait 10 test -S "$dir/auditsnitch.sock"
 asn_check "daemon running" kill -0 "$dpid"
 # Connections are made once conntrack delivers flows (as pipeline.sh does).
-asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'" || true
+asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
 
 # The independent reader: RFC 5424 lines and ECS JSON, checked per record.
 cat >"$tmp/check.py" <<'PY'

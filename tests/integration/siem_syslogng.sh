@@ -165,7 +165,7 @@ dpid=$!
 asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 asn_wait 10 test -S "$dir/auditsnitch.sock"
 asn_check "daemon running" kill -0 "$dpid"
-asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"[^\"]*flows arrive'" || true
+asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
 
 cat >"$tmp/check.py" <<'PY'
 import json, sys
