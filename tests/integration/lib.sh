@@ -259,3 +259,28 @@ asn_require_python_dbus() {
 	/usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
 		asn_skip "needs /usr/bin/python3 with python3-dbus and python3-gi"
 }
+
+# asn_within SECONDS CMD...: CMD until it succeeds, bounded in wall time
+# (asn_wait counts tries, and a look at a large log takes a while); the
+# last try's status is returned.
+asn_within() {
+	local end=$((SECONDS + $1))
+	shift
+	while [ "$SECONDS" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.5
+	done
+	"$@"
+}
+
+# asn_db_events DIR EXE PORT: the connections (events) of EXE to PORT the
+# database in DIR holds, through `auditsnitch query --format json`. EXE as
+# the shell has it: bytes that are not UTF-8 are matched to query's
+# \u00NN (Python reads them as surrogates).
+asn_db_events() {
+	"$AUDITSNITCH" -d "$1" query --format json --where port="$3" |
+		/usr/bin/python3 -c '
+import json, re, sys
+exe = re.sub("[\udc80-\udcff]", lambda m: chr(ord(m.group()) - 0xdc00), sys.argv[1])
+print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == exe))' "$2"
+}

@@ -229,42 +229,22 @@ for b in bad[:3]:
     print("# bad record:", b[:400], file=sys.stderr)
 print(conns if not bad else "%d wrong records" % len(bad))
 PY
-# within SECONDS CMD...: CMD until it succeeds, bounded in wall time
-# (asn_wait counts tries, and a look at a large log takes a while).
-within() {
-	local end=$((SECONDS + $1))
-	shift
-	while [ "$SECONDS" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.5
-	done
-	"$@"
-}
-# db EXE PORT: the connections of EXE to PORT the database holds.
-db() {
-	"$AUDITSNITCH" -d "$dir" query --format json --where port="$2" |
-		/usr/bin/python3 -c '
-import json, re, sys
-# query writes a byte that is not UTF-8 as the character of its value (\u00NN).
-exe = re.sub("[\udc80-\udcff]", lambda m: chr(ord(m.group()) - 0xdc00), sys.argv[1])
-print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == exe))' "$1"
-}
 # count MODE FILE EXE PORT: connections of EXE to PORT the file holds.
 count() {
 	/usr/bin/python3 "$tmp/check.py" "$@" 2>"$tmp/check.err" | tail -1
 	[ -s "$tmp/check.err" ] && sed 's/^/# check.py: /' "$tmp/check.err" | tail -3 >&2
 }
 # arrived MODE FILE EXE PORT: the file holds exactly the database's, and N.
-arrived() { local c; c=$(count "$@"); [ "$c" = "$N" ] && [ "$c" = "$(db "$3" "$4")" ]; }
+arrived() { local c; c=$(count "$@"); [ "$c" = "$N" ] && [ "$c" = "$(asn_db_events "$dir" "$3" "$4")" ]; }
 
 # ---- connections arrive once each, over every transport ----
 N=5
 for i in $(seq $N); do "$ONCE" "$PAPP"; done
 for t in "rfc5424 $rs/udp.log" "rfc5424 $rs/tcp.log" "json $rs/tls.log" "json $dir/forward.json"; do
 	set -- $t
-	asn_check "$N connections over $(basename "$2")" within 15 arrived "$1" "$2" "$ONCE" "$PAPP"
+	asn_check "$N connections over $(basename "$2")" asn_within 15 arrived "$1" "$2" "$ONCE" "$PAPP"
 	asn_is "$(basename "$2"): each once, fields right" "$(count "$1" "$2" "$ONCE" "$PAPP")" \
-		"$(db "$ONCE" "$PAPP")"
+		"$(asn_db_events "$dir" "$ONCE" "$PAPP")"
 	grep '^# bad' "$tmp/check.err" 2>/dev/null
 done
 asn_check "facility local3 (19*8 + 6) on tcp" grep -q '^<158>1 ' "$rs/tcp.log"
@@ -276,11 +256,11 @@ cp "$ONCE" "$hdir/connect_once"
 N=2
 for i in $(seq $N); do "$hdir/connect_once" "$PAPP"; done
 asn_check "hostile path: RFC 5424 over TCP parses and matches" \
-	within 15 arrived rfc5424 "$rs/tcp.log" "$hdir/connect_once" "$PAPP"
+	asn_within 15 arrived rfc5424 "$rs/tcp.log" "$hdir/connect_once" "$PAPP"
 asn_check "hostile path: JSON over TLS parses and matches" \
-	within 15 arrived json "$rs/tls.log" "$hdir/connect_once" "$PAPP"
+	asn_within 15 arrived json "$rs/tls.log" "$hdir/connect_once" "$PAPP"
 asn_check "hostile path: JSON in the file parses and matches" \
-	within 15 arrived json "$dir/forward.json" "$hdir/connect_once" "$PAPP"
+	asn_within 15 arrived json "$dir/forward.json" "$hdir/connect_once" "$PAPP"
 asn_check "no raw ESC reached a collector" sh -c "! grep -q \$(printf '\033') '$rs/tcp.log' '$rs/tls.log'"
 
 # ---- the wrong CA ----
@@ -300,8 +280,8 @@ rs_start
 # The files hold the 5 of the first part too: 20 in all, none twice.
 N=20
 asn_check "over TCP: the 5 before and the 15 during the outage, none twice" \
-	within 90 arrived rfc5424 "$rs/tcp.log" "$ONCE" "$PAPP"
-asn_check "over TLS too" within 90 arrived json "$rs/tls.log" "$ONCE" "$PAPP"
+	asn_within 90 arrived rfc5424 "$rs/tcp.log" "$ONCE" "$PAPP"
+asn_check "over TLS too" asn_within 90 arrived json "$rs/tls.log" "$ONCE" "$PAPP"
 st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"]]'
 
 # ---- a queue of 2 overflows: the dropped rows come from the database, no restart ----
@@ -319,13 +299,13 @@ t = [t for t in json.load(sys.stdin)["forward"] if t["to"].endswith(":" + sys.ar
 print(t[sys.argv[2]])' "$PQ" "$1"
 }
 asn_check "queue of 2: every row of the database arrived, without a restart" \
-	within 60 small_complete
+	asn_within 60 small_complete
 cat "$tmp/small.out"
 asn_check "queue of 2: the overflow shows in status as dropped" \
 	test "$(small_stat dropped)" -gt 0
 asn_check "queue of 2: and the dropped rows as resent" test "$(small_stat resent)" -gt 0
 resend_done() { [ "$(small_stat resending)" = False ]; }
-asn_check "queue of 2: no resend pending once all arrived" within 20 resend_done
+asn_check "queue of 2: no resend pending once all arrived" asn_within 20 resend_done
 st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"] if t["to"].endswith(sys.argv[1])]' ":$PQ"
 
 # ---- kill -9 mid-stream, then start again: every stored row arrives ----
@@ -346,7 +326,7 @@ missing() {
 	[ "$(tail -1 "$tmp/missing.out")" = none ]
 }
 asn_check "after kill -9 and a restart every row of the database reached the collector" \
-	within 30 missing
+	asn_within 30 missing
 cat "$tmp/missing.out"
 st | /usr/bin/python3 -c 'import json,sys; [print("#", t) for t in json.load(sys.stdin)["forward"][:2]]'
 asn_check "rows were resent from the cursor" sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"to\":\"tcp://127.0.0.1:$PT\"[^}]*\"resent\":[1-9]'"

@@ -225,29 +225,12 @@ for b in bad[:3]:
     print("# bad:", b[:500], file=sys.stderr)
 print(conns if not bad else "%d wrong" % len(bad))
 PY
-within() {
-	local end=$((SECONDS + $1))
-	shift
-	while [ "$SECONDS" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.5
-	done
-	"$@"
-}
-# db EXE PORT: the connections of EXE to PORT the database holds.
-db() {
-	"$AUDITSNITCH" -d "$dir" query --format json --where port="$2" |
-		/usr/bin/python3 -c '
-import json, re, sys
-exe = re.sub("[\udc80-\udcff]", lambda m: chr(ord(m.group()) - 0xdc00), sys.argv[1])
-print(sum(r["events"] for r in json.load(sys.stdin) if r["exe"] == exe))' "$1"
-}
 count() {
 	/usr/bin/python3 "$tmp/check.py" "$@" 2>"$tmp/check.err" | tail -1
 	[ -s "$tmp/check.err" ] && sed 's/^/# check.py: /' "$tmp/check.err" | tail -3 >&2
 	return 0
 }
-arrived() { local c; c=$(count "$@"); [ "$c" = "$N" ] && [ "$c" = "$(db "$3" "$4")" ]; }
+arrived() { local c; c=$(count "$@"); [ "$c" = "$N" ] && [ "$c" = "$(asn_db_events "$dir" "$3" "$4")" ]; }
 host=$(hostname)
 
 N=4
@@ -256,7 +239,7 @@ for t in "sd local1 TCP RFC 5424" "ecs local2 TCP JSON" "sd local3 TLS RFC 5424"
 	set -- $t
 	f="$ng/$1.json"
 	asn_check "$N connections over $3 as $4${5:+ $5}, fields as syslog-ng parsed them right" \
-		within 20 arrived "$1" "$f" "$ONCE" "$PAPP" "$host" "$2"
+		asn_within 20 arrived "$1" "$f" "$ONCE" "$PAPP" "$host" "$2"
 done
 
 # The first snippet's own file: HOST (kept), MSGID, the exe parameter, MSG.
@@ -268,11 +251,11 @@ asn_check "the first snippet's file: time with fraction, the sender's HOST, MSGI
 grep -m2 " CONN $ONCE " "$ng/hosts.log" | sed 's/^/# hosts.log: /'
 alerts() { [ "$(count alerts "$ng/alerts.json" "$ONCE" "$PAPP" "$host")" -ge 2 ]; }
 asn_check "the second snippet's file: the NEWEXE alert as ECS JSON (over TCP and TLS)" \
-	within 10 alerts
+	asn_within 10 alerts
 
 # peer-verify(required-trusted): our client certificate is taken, no certificate refused.
 asn_check "a client certificate (\"cert file\", \"key file\") to peer-verify(required-trusted)" \
-	within 20 arrived sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local5
+	asn_within 20 arrived sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local5
 
 # ---- the hostile path ----
 hdir=$(printf '%s/h"q]n\ne\033x\377' "$tmp")
@@ -281,9 +264,9 @@ cp "$ONCE" "$hdir/connect_once"
 N=2
 for i in $(seq $N); do "$hdir/connect_once" "$PAPP"; done
 asn_check "hostile path: RFC 5424 over TLS parses in syslog-ng and matches" \
-	within 20 arrived sd "$ng/sd.json" "$hdir/connect_once" "$PAPP" "$host" local3
+	asn_within 20 arrived sd "$ng/sd.json" "$hdir/connect_once" "$PAPP" "$host" local3
 asn_check "hostile path: JSON over TCP parses in syslog-ng and matches" \
-	within 20 arrived ecs "$ng/ecs.json" "$hdir/connect_once" "$PAPP" "$host" local2
+	asn_within 20 arrived ecs "$ng/ecs.json" "$hdir/connect_once" "$PAPP" "$host" local2
 asn_check "no raw ESC reached the snippet's file" sh -c "! grep -q \$(printf '\033') '$ng/hosts.log'"
 
 # (TLS 1.3: the client finishes its handshake before the server checks its
@@ -295,7 +278,7 @@ t = [t for t in json.load(sys.stdin)["forward"] if t["to"] == sys.argv[1]][0]
 sys.exit(0 if t["last_error"] else 1)' "tls://localhost:$P3"
 }
 asn_check "without one, peer-verify(required-trusted) refuses the target (an error in status)" \
-	within 30 nocert_refused
+	asn_within 30 nocert_refused
 asn_is "and nothing of it arrived" "$(count sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local6)" 0
 "$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
 import json, sys
