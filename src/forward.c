@@ -272,6 +272,9 @@ struct forward_item {
 /* Messages written at once (stream transports and files). */
 #define FORWARD_BATCH_ITEMS 512
 
+/* How long a TLS 1.3 connection waits for a refusal after its handshake. */
+#define FORWARD_TLS_SETTLE_MS 500
+
 /* A uid -> user name cache, direct-mapped: getpwuid_r may ask NSS (LDAP). */
 #define FORWARD_USER_SLOTS 64
 struct forward_user {
@@ -446,6 +449,41 @@ static int forward_connect_inet(struct forward_target_rt *t, int type)
 	return fd;
 }
 
+/*
+ * TLS 1.3: the client's handshake ends before the server has checked the
+ * client's certificate, and a server that refuses it says so with an
+ * alert after that. Wait a moment for one, so a refused target fails
+ * here, before any message counts as sent and its cursor moves past it.
+ * Session tickets the server sends meanwhile are taken in by gnutls.
+ */
+static int forward_tls_settle(struct forward_target_rt *t)
+{
+	char buf[256];
+	ssize_t n;
+
+	tlslib.record_set_timeout(t->tls, FORWARD_TLS_SETTLE_MS);
+	n = tlslib.record_recv(t->tls, buf, sizeof(buf));
+	tlslib.record_set_timeout(t->tls, 0);
+	if (n > 0 || n == GNUTLS_E_TIMEDOUT || n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+		return 0; /* nothing to say, or data a collector should not send: kept quiet */
+	if (n == 0) {
+		forward_error(t, "TLS with %s:%s: the collector closed the connection after the "
+			      "handshake (is a client certificate required?)", t->cfg.host, t->cfg.port);
+		return -ECONNRESET;
+	}
+	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		const char *alert = tlslib.alert_get_name(tlslib.alert_get(t->tls));
+
+		forward_error(t, "TLS with %s:%s: refused by the collector: %s", t->cfg.host,
+			      t->cfg.port, alert ? alert : "fatal alert");
+		return -EACCES;
+	}
+	if (!tlslib.error_is_fatal((int)n))
+		return 0;
+	forward_error(t, "TLS with %s:%s: %s", t->cfg.host, t->cfg.port, tlslib.strerror((int)n));
+	return -EPROTO;
+}
+
 /* The TLS handshake on t->fd, the server certificate verified for host. */
 static int forward_tls_start(struct forward_target_rt *t)
 {
@@ -516,6 +554,8 @@ static int forward_tls_start(struct forward_target_rt *t)
 	}
 	if (rc < 0)
 		goto fail;
+	if (tlslib.protocol_get_version(t->tls) == GNUTLS_TLS1_3)
+		return forward_tls_settle(t);
 	return 0;
 fail:
 	forward_error(t, "TLS with %s:%s: %s", t->cfg.host, t->cfg.port, tlslib.strerror(rc));

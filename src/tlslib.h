@@ -16,6 +16,8 @@
 
 /* Every libgnutls function forward.c calls, without the gnutls_ prefix. */
 #define TLSLIB_FUNCS(X)                                                                          \
+	X(alert_get)                                                                             \
+	X(alert_get_name)                                                                        \
 	X(bye)                                                                                   \
 	X(certificate_allocate_credentials)                                                      \
 	X(certificate_free_credentials)                                                          \
@@ -29,7 +31,10 @@
 	X(handshake)                                                                             \
 	X(handshake_set_timeout)                                                                 \
 	X(init)                                                                                  \
+	X(protocol_get_version)                                                                  \
+	X(record_recv)                                                                           \
 	X(record_send)                                                                           \
+	X(record_set_timeout)                                                                    \
 	X(server_name_set)                                                                       \
 	X(session_get_verify_cert_status)                                                        \
 	X(session_set_verify_cert)                                                               \
