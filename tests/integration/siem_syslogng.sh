@@ -280,6 +280,12 @@ sys.exit(0 if t["last_error"] else 1)' "tls://localhost:$P3"
 asn_check "without one, peer-verify(required-trusted) refuses the target (an error in status)" \
 	asn_within 30 nocert_refused
 asn_is "and nothing of it arrived" "$(count sd "$ng/sd.json" "$ONCE" "$PAPP" "$host" local6)" 0
+# The refusal comes after the handshake: nothing may count as sent, or the
+# cursor would move past rows the collector never took.
+asn_is "nothing of it counted as sent" "$("$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin)["forward"] if t["to"] == sys.argv[1]][0]
+print(t["sent"])' "tls://localhost:$P3")" 0
 "$AUDITSNITCH" -d "$dir" status --json | /usr/bin/python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["forward"]: print("#", t)'
