@@ -47,6 +47,7 @@
 #define DNS_CONNECTS 256            /* recent connects to port 53 (a ring) */
 #define DNS_CONNECT_MS 5000         /* a connect names answers from its server this long */
 #define DNS_SETTLE_MS 2000          /* an answer no connect explains by then has none */
+#define DNS_CLOCK_LAG_MS 100        /* see dns_name_record */
 #define DNS_ACTIVE_MS 10000         /* after a DNS packet or connect: read the socket before naming */
 
 /* The program that sent a query from (family, addr, port, protocol). */
@@ -558,9 +559,15 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 		return false;
 	if ((rec->family != AF_INET && rec->family != AF_INET6) || rec->raddr.family != rec->family)
 		return false;
-	/* Without the connect's millisecond, the end of its second (answers in it count). */
+	/*
+	 * Without the connect's millisecond, the end of its second (answers in
+	 * it count). With it, DNS_CLOCK_LAG_MS more: audit's coarse clock can
+	 * lag the packet's precise stamp by more than its tick on a loaded
+	 * virtual machine, and a program connecting a millisecond after its
+	 * answer over TCP then went unnamed.
+	 */
 	name = dnsmap_lookup(dns->map, rec->family, rec->raddr.bytes, rec->proc.exe,
-			     rec->time_ms ? rec->time_ms : rec->time * 1000 + 999);
+			     rec->time_ms ? rec->time_ms + DNS_CLOCK_LAG_MS : rec->time * 1000 + 999);
 	if (!name)
 		return false;
 	conn_set(&rec->domain, name);
