@@ -101,11 +101,9 @@ chmod 0755 "$tmp/bin"/*
 cat > "$dir/config.json" <<CONF
 {"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}
 CONF
-"$AUDITSNITCH" -d "$dir" run --json > "$dir/events.json" 2> "$dir/run.err" &
-dpid=$!
-asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
-asn_check "daemon started next to auditd" asn_wait 15 test -S "$dir/auditsnitch.sock"
-asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
+asn_check "daemon started next to auditd" asn_run_daemon "$dir" "$dir/events.json" --json
+dpid=$asn_dpid
+asn_wait 15 asn_flows_arrive "$dir"
 
 status_json() {
 	local i

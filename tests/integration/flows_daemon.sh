@@ -140,7 +140,7 @@ CONF
 	asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
 	asn_wait 15 test -S "$dir/auditsnitch.sock" || return 1
 	# Conntrack tracks nothing here until the daemon has loaded its table.
-	asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
+	asn_wait 15 asn_flows_arrive "$dir"
 }
 stop_daemon() {
 	kill -TERM "$dpid" 2>/dev/null

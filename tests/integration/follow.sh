@@ -61,8 +61,7 @@ asn_conntrack_state
 A start
 asn_is "start" "$?" 0
 # The connections below must be flows with their ports, not bare connects.
-asn_check "conntrack flows arrive" asn_wait 15 sh -c \
-	"'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
+asn_check "conntrack flows arrive" asn_wait 15 asn_flows_arrive "$dir"
 pid=$(cat "$dir/auditsnitch.pid")
 asn_is "follow.sock is next to the database" "$(stat -c %F "$dir/follow.sock")" socket
 asn_is "the directory: group $group, mode 750" "$(stat -c '%g %a' "$dir")" "$gid 750"

@@ -135,6 +135,26 @@ asn_stop_daemon() {
 	return 0
 }
 
+# asn_flows_arrive DIR: true once the daemon of DIR says conntrack delivers
+# flows (connections made before that are bare connects, without ports).
+asn_flows_arrive() {
+	"$AUDITSNITCH" -d "$1" status --json 2>/dev/null |
+		grep -q '"state":"conntrack: flows arrive"'
+}
+
+# asn_run_daemon DIR OUT [ARGS...]: `auditsnitch -d DIR run ARGS` in the
+# background, its output to OUT and its errors added to DIR/run.err; sets
+# asn_dpid, kills it at exit and waits (15 s) for its control socket.
+# Fails when the socket never came or the daemon is gone.
+asn_run_daemon() {
+	local dir=$1 out=$2
+	shift 2
+	"$AUDITSNITCH" -d "$dir" run "$@" >"$out" 2>>"$dir/run.err" &
+	asn_dpid=$!
+	asn_cleanup "kill $asn_dpid 2>/dev/null; wait $asn_dpid 2>/dev/null"
+	asn_wait 15 test -S "$dir/auditsnitch.sock" && kill -0 "$asn_dpid"
+}
+
 # asn_peer NS VH VP: a network namespace NS (its name starts with asn)
 # joined to this one by the veth pair VH (here, 198.18.0.1/24 and
 # 2001:db8::1/64) and VP (in NS, .2 and ::2); removed at exit. SKIP when

@@ -123,7 +123,7 @@ start_daemon() {
 	dpid=$!
 	asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 	asn_wait 15 test -S "$dir/auditsnitch.sock" || return 1
-	asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" ||
+	asn_wait 15 asn_flows_arrive "$dir" ||
 		echo "# conntrack: $(status_field conntrack state)"
 	# The control socket comes up before the audit rules are in.
 	for i in $(seq 15); do

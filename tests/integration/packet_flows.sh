@@ -113,8 +113,7 @@ CONF
 dpid=$!
 asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
 asn_check "daemon starts" asn_wait 15 test -S "$dir/auditsnitch.sock"
-asn_check "conntrack flows arrive" asn_wait 15 sh -c \
-	"'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'"
+asn_check "conntrack flows arrive" asn_wait 15 asn_flows_arrive "$dir"
 if [ "$WITH_AUDITD" = 1 ]; then
 	asn_is "multicast next to auditd" "$("$AUDITSNITCH" -d "$dir" status --json |
 		$PY -c 'import json,sys; print(json.load(sys.stdin)["audit"]["mode"])')" multicast

@@ -30,13 +30,10 @@ srv=$!
 asn_cleanup "kill $srv 2>/dev/null"
 asn_wait 5 curl -s -o /dev/null "http://127.0.0.1:$port/" || asn_skip "cannot start a local http server"
 
-"$AUDITSNITCH" -d "$dir" run --json >"$dir/events.json" 2>"$dir/run.err" &
-dpid=$!
-asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
-asn_wait 10 test -S "$dir/auditsnitch.sock"
-asn_check "daemon running" kill -0 "$dpid"
+asn_check "daemon running" asn_run_daemon "$dir" "$dir/events.json" --json
+dpid=$asn_dpid
 # Conntrack needs a rule in this namespace: the daemon's probe loads its table.
-asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
+asn_wait 15 asn_flows_arrive "$dir" || true
 
 curl -s -o /dev/null "http://127.0.0.1:$port/"
 curl_sha=$(sha256sum /usr/bin/curl | cut -d' ' -f1)

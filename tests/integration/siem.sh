@@ -128,13 +128,10 @@ printf '{"Forward": [{"to": "tcp://127.0.0.1"}]}' >"$tmp/bad.json"
 asn_is "a bad Forward target: exit 78" "$?" 78
 asn_check "the message names the key" grep -q '"Forward": target 1: "to"' "$tmp/bad.out"
 
-"$AUDITSNITCH" -d "$dir" run >"$dir/run.out" 2>"$dir/run.err" &
-dpid=$!
-asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
-asn_wait 10 test -S "$dir/auditsnitch.sock"
-asn_check "daemon running" kill -0 "$dpid"
+asn_check "daemon running" asn_run_daemon "$dir" "$dir/run.out"
+dpid=$asn_dpid
 # Connections are made once conntrack delivers flows (as pipeline.sh does).
-asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
+asn_wait 15 asn_flows_arrive "$dir" || true
 
 # The independent reader: RFC 5424 lines and ECS JSON, checked per record.
 cat >"$tmp/check.py" <<'PY'
@@ -315,10 +312,8 @@ for i in $(seq 10); do
 	sleep 0.2
 done
 wait "$dpid" 2>/dev/null
-"$AUDITSNITCH" -d "$dir" run >"$dir/run2.out" 2>"$dir/run2.err" &
-dpid=$!
-asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
-asn_wait 10 test -S "$dir/auditsnitch.sock"
+asn_run_daemon "$dir" "$dir/run2.out"
+dpid=$asn_dpid
 for i in $(seq 3); do "$ONCE" "$PAPP"; done
 missing() {
 	"$AUDITSNITCH" -d "$dir" query --format json --where port="$PAPP" |

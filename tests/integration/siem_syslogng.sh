@@ -160,12 +160,9 @@ cat >"$dir/config.json" <<CONF
  ]}
 CONF
 asn_conntrack_state
-"$AUDITSNITCH" -d "$dir" run >"$dir/run.out" 2>"$dir/run.err" &
-dpid=$!
-asn_cleanup "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
-asn_wait 10 test -S "$dir/auditsnitch.sock"
-asn_check "daemon running" kill -0 "$dpid"
-asn_wait 10 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"state\":\"conntrack: flows arrive\"'" || true
+asn_check "daemon running" asn_run_daemon "$dir" "$dir/run.out"
+dpid=$asn_dpid
+asn_wait 15 asn_flows_arrive "$dir" || true
 
 cat >"$tmp/check.py" <<'PY'
 import json, sys
