@@ -434,8 +434,11 @@ static int forward_connect_inet(struct forward_target_rt *t, int type)
 		/* SO_SNDTIMEO bounds connect(2) too, so a black-holed collector costs 5 s. */
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			if (!util_connected_to_self(fd))
+				break;
+			errno = ECONNREFUSED;
+		}
 		err = errno;
 		close(fd);
 		fd = -1;

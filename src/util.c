@@ -449,6 +449,19 @@ out:
 	return r;
 }
 
+bool util_connected_to_self(int fd)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof(me), pl = sizeof(peer);
+
+	memset(&me, 0, sizeof(me));
+	memset(&peer, 0, sizeof(peer));
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return false;
+	return ml == pl && memcmp(&me, &peer, ml) == 0;
+}
+
 ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel)
 {
 	for (;;) {

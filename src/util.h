@@ -168,6 +168,15 @@ const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
 ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel);
 
 /*
+ * True when a connected socket's peer is the socket itself. When nothing
+ * listens on a port in the kernel's ephemeral range, connect(2) can pick
+ * that very port as the socket's own and succeed by connecting it to itself
+ * (TCP's simultaneous open; a datagram socket the same way): what is then
+ * sent counts as sent and goes nowhere. Callers treat it as refused.
+ */
+bool util_connected_to_self(int fd);
+
+/*
  * Waits up to grace_ms for child pid to exit, then SIGKILLs it and waits up
  * to another second: shutdown never hangs on a stopped or stuck child (the
  * rules, nft table and pidfile are removed after it). Returns 0 when

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +355,46 @@ static void test_hash_sat(void)
 	ok(util_sat_add_i64(-40, 82) == 42, "sat i64: plain sum");
 }
 
+/*
+ * util_connected_to_self: a socket bound to a loopback port and connected
+ * to that same address connects to itself (what connect(2) does by chance
+ * with an ephemeral port and nobody listening); a socket connected to a
+ * listener does not.
+ */
+static void test_self_connect(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int one = 1, lfd, cfd, self, type;
+
+	for (type = SOCK_STREAM; type <= SOCK_DGRAM; type++) {
+		const char *what = type == SOCK_STREAM ? "TCP" : "UDP";
+
+		self = socket(AF_INET, type, 0);
+		a.sin_port = 0;
+		setsockopt(self, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		ok(self >= 0 && bind(self, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			   getsockname(self, (struct sockaddr *)&a, &al) == 0 &&
+			   connect(self, (struct sockaddr *)&a, sizeof(a)) == 0,
+		   "self connect (%s): a socket connects to its own address", what);
+		ok(util_connected_to_self(self), "self connect (%s): seen", what);
+		close(self);
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = 0;
+	al = sizeof(a);
+	ok(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 1) == 0 &&
+		   getsockname(lfd, (struct sockaddr *)&a, &al) == 0,
+	   "self connect: a listener");
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	ok(cfd >= 0 && connect(cfd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		   !util_connected_to_self(cfd),
+	   "self connect: a connection to a listener is not one");
+	ok(!util_connected_to_self(lfd), "self connect: an unconnected socket is not one");
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	umask(022);
@@ -363,5 +406,6 @@ int main(void)
 	test_open_state();
 	test_reader();
 	test_log();
+	test_self_connect();
 	return tap_done();
 }
