@@ -14,7 +14,7 @@ auditctl -s >/dev/null 2>&1 || asn_skip "kernel audit not available"
 
 tmp=$(asn_statedir)
 dir="$tmp/state"
-port4=$((20000 + $$ % 20000))
+port4=$(asn_ports 2) || exit 1
 port6=$((port4 + 1))
 
 # Save the rules that are not ours, to put back whatever a test step flushes.

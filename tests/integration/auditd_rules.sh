@@ -73,7 +73,7 @@ echo "# ruleset loaded: $nrules rules"
 asn_check "the ruleset is loaded ($nrules rules)" test "$nrules" -ge 60
 
 # Servers: HTTP on loopback, a UDP sink.
-port=$((20000 + $$ % 20000))
+port=$(asn_ports 1) || exit 1
 uport=$((port + 1))
 /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1 &
 asn_cleanup "kill $! 2>/dev/null"

@@ -34,7 +34,7 @@ mkdir -m 700 "$dir"
 cp "$AUDITSNITCH" "$tmp/auditsnitch"
 chmod 755 "$tmp/auditsnitch"
 A() { "$AUDITSNITCH" -d "$dir" "$@"; }
-port=$((21000 + $$ % 20000))
+port=$(asn_ports 1) || exit 1
 cat >"$dir/config.json" <<CONF
 {"Desktop notifications": false, "DB write limit (seconds)": 1, "Log group": "$group",
  "Conntrack nft file": "$asn_nft_file"}

@@ -135,6 +135,28 @@ asn_stop_daemon() {
 	return 0
 }
 
+# asn_ports N: the first of N consecutive ports that no TCP or UDP socket
+# uses, below the kernel's ephemeral range (ip_local_port_range). A port in
+# that range can be taken at any time by an outgoing connection (a bind
+# then fails), and a client connecting there while nobody listens can
+# connect to itself.
+asn_ports() {
+	local n=$1 lo p i tries=0
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ -n "$lo" ] && [ "$lo" -ge 12000 ] || lo=32768
+	while [ "$tries" -lt 100 ]; do
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000 - n)))
+		i=0
+		while [ "$i" -lt "$n" ] && [ -z "$(ss -Htuan "( sport = :$((p + i)) )")" ]; do
+			i=$((i + 1))
+		done
+		[ "$i" = "$n" ] && { echo "$p"; return 0; }
+		tries=$((tries + 1))
+	done
+	echo "asn_ports: no $n free ports below $lo" >&2
+	return 1
+}
+
 # asn_flows_arrive DIR: true once the daemon of DIR says conntrack delivers
 # flows (connections made before that are bare connects, without ports).
 asn_flows_arrive() {

@@ -45,7 +45,7 @@ dir="$t/state"
 calls="$t/bus/calls.jsonl"
 asn_cleanup "nft delete table inet auditsnitch 2>/dev/null"
 # A loopback listener: the programs make real connections, as a user's would.
-port=$((21000 + $$ % 20000))
+port=$(asn_ports 1) || exit 1
 asn_accept_listener "$port"
 
 asn_check "bus and notification server run as $user" asn_session_bus "$user" "$t/bus" "$server"

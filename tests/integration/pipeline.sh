@@ -17,7 +17,7 @@ ONCE="$top_builddir/tests/integration/connect_once"
 tmp=$(asn_statedir)
 dir="$tmp/state"
 mkdir -p "$dir"
-port=$((21000 + $$ % 20000))
+port=$(asn_ports 1) || exit 1
 udpport=$((port + 1))
 cat > "$dir/config.json" <<CONF
 {"Desktop notifications": false, "DB write limit (seconds)": 1, "Conntrack nft file": "$asn_nft_file"}

@@ -33,7 +33,7 @@ tmp=$(asn_statedir)
 dir="$tmp/state"
 rs="$tmp/rsyslog"
 mkdir -p "$dir" "$rs/work"
-base=$((22000 + $$ % 20000))
+base=$(asn_ports 6) || exit 1
 PU=$base PT=$((base + 1)) PS=$((base + 2)) PW=$((base + 3)) PAPP=$((base + 4)) PQ=$((base + 5))
 
 # ---- certificates: our CA, and another one for the wrong collector ----

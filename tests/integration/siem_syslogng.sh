@@ -39,7 +39,7 @@ ng="$tmp/syslog-ng"
 mkdir -p "$dir" "$ng"
 # Below the ephemeral range: syslog-ng binds without SO_REUSEADDR, so a
 # client socket on the port (any test's) would make it fail.
-base=$((24000 + $$ % 4000 * 2))
+base=$(asn_ports 4) || exit 1
 P1=$base P2=$((base + 1)) PAPP=$((base + 2)) P3=$((base + 3))
 
 # ---- syslog-ng: the system's, or syslog-ng-core unpacked here ----

@@ -77,7 +77,7 @@ vport=$(cat "$t/srv/port")
 touch "$log"
 
 # ---- a loopback listener for the programs, the session bus, the notification server
-port=$((21000 + $$ % 20000))
+port=$(asn_ports 1) || exit 1
 asn_accept_listener "$port"
 asn_session_bus "$user" "$t/bus" "$notify_server" || asn_skip "the session bus or the notification server did not start"
 addr=$(sed -n 1p "$t/bus/info")
