@@ -1254,6 +1254,8 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 				int bigger = ct->stats.rcvbuf_bytes * 2;
 
 				ct_note_overrun(ct);
+				if (ct->cb.events_drained)
+					ct->cb.events_drained(true, ct->cb.data);
 				if (bigger > ct->cfg.rcvbuf_max_bytes || bigger <= 0)
 					bigger = ct->cfg.rcvbuf_max_bytes;
 				if (bigger > ct->stats.rcvbuf_bytes)
@@ -1261,6 +1263,8 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 				n++;
 				continue;
 			}
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) && ct->cb.events_drained)
+				ct->cb.events_drained(false, ct->cb.data);
 			break; /* EAGAIN, or an error the next wakeup will show again */
 		}
 		for (int i = 0; i < got; i++) {
@@ -1278,8 +1282,16 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 			ct_input_events(ct, p, len);
 		}
 		n += (size_t)got;
-		if (got < want)
+		if (got < want) {
+			/*
+			 * recvmmsg with MSG_DONTWAIT stops short at an empty queue,
+			 * or before an overrun's ENOBUFS, which the next read
+			 * reports first (events_drained(true) then voids this).
+			 */
+			if (ct->cb.events_drained)
+				ct->cb.events_drained(false, ct->cb.data);
 			break;
+		}
 	}
 	return n;
 }

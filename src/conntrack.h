@@ -46,6 +46,15 @@ struct ct_callbacks {
 	void (*flow_final)(const struct ct_flow *flow, void *data);
 	/* A batch of events or answers was handled (flow_new may follow). May be NULL. */
 	void (*batch_end)(void *data);
+	/*
+	 * lost false: the event socket was just read empty, so every NEW
+	 * event the kernel queued before now has been reported. lost true:
+	 * events were lost to an overrun (a resync dump reports their flows),
+	 * and a short read before it may not have been the end of the queue.
+	 * Correlation orders connects by it (correlate_flows_drained). May be
+	 * NULL.
+	 */
+	void (*events_drained)(bool lost, void *data);
 	/* The setup state changed (enum ct_state); log ct_state_text once. May be NULL. */
 	void (*state_changed)(int state, void *data);
 	void *data;

@@ -109,6 +109,7 @@ struct corr_conn {
 	 * after it (corr_match_conn).
 	 */
 	uint64_t odd_seq;
+	uint32_t drains;           /* correlate's ct_drains when it was read */
 	struct corr_conn *bnext, *bprev; /* bucket chain, oldest first */
 	struct corr_conn *prev, *next; /* FIFO */
 };
@@ -139,6 +140,8 @@ struct corr_flow {
 	bool deferred;             /* placed by correlate_settle (not in the key table yet) */
 	bool final;                /* conntrack says no more bytes: forget it once emitted */
 	bool held;                 /* attributed, record held for its bytes (corr_flow_emit) */
+	bool from_event;           /* read as a NEW event, not from a dump */
+	uint32_t drains;           /* correlate's ct_drains when it was read */
 };
 
 /*
@@ -186,6 +189,7 @@ struct correlate {
 	struct corr_conn *conn_head, *conn_tail;
 	size_t nconns;
 	uint64_t conn_seq;         /* the last connect's seq */
+	uint32_t ct_drains;        /* conntrack's event socket read empty (correlate_flows_drained) */
 	/*
 	 * Freed connects and flows, kept for reuse (through next): a burst
 	 * makes and frees one of each per connection, too many at once for
@@ -1151,11 +1155,32 @@ static bool corr_who_same(const struct corr_who *a, const struct corr_who *b)
 }
 
 /*
+ * Could cc's syscall have made flow f? A TCP connect sends its SYN, so
+ * its flow's NEW event is queued on conntrack's socket before audit
+ * records the connect: if that socket was read empty after cc was read
+ * and before f was, f is not cc's. Such a cc was a UDP connect (which
+ * sends nothing) or made its flow where we do not see it (another network
+ * namespace), and taking it gave a TCP flow to another program. (A
+ * TCP_FASTOPEN_CONNECT socket sends its SYN at its first write: its flow
+ * is attributed through its socket instead.) And a UDP connect neither
+ * returns EINPROGRESS nor ECONNREFUSED: such a connect is TCP's.
+ */
+static bool corr_conn_may_own(const struct corr_conn *cc, const struct corr_flow *f)
+{
+	if (f->protocol == IPPROTO_TCP)
+		return !f->from_event || (int32_t)(f->drains - cc->drains) <= 0;
+	if (f->protocol == IPPROTO_UDP)
+		return cc->result != AUPARSE_CONN_INPROGRESS && cc->result != AUPARSE_CONN_REFUSED;
+	return true;
+}
+
+/*
  * The pending connect for a flow: the oldest with the same key, unless
  * several wait and the flow's socket inode names one of them. When the
  * candidates (as far as a tie is looked at) are the same program, which
  * one takes the flow changes no record: no socket lookup then (a client
- * opening many connections to one server is the common tie).
+ * opening many connections to one server is the common tie). Connects
+ * that cannot be the flow's (corr_conn_may_own) are passed over.
  */
 static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *f)
 {
@@ -1164,11 +1189,23 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 	int looked = 0;
 	bool several = false, alike = true;
 
-	/* The chain is oldest first: the first equal key is the oldest. */
-	for (cc = c->conn_buckets[b]; cc && !corr_key_eq(&cc->key, &f->key); cc = cc->bnext)
-		;
+	/*
+	 * The chain is oldest first: the first equal key is the oldest. The
+	 * connects a drain rules out are the oldest (drains only grow):
+	 * bounded, past that many the flow finds its owner by its socket.
+	 */
+	for (cc = c->conn_buckets[b]; cc; cc = cc->bnext) {
+		if (!corr_key_eq(&cc->key, &f->key))
+			continue;
+		if (corr_conn_may_own(cc, f))
+			break;
+		c->st.conns_passed_over++;
+		if (++looked == CORR_TIE_SCAN)
+			return NULL;
+	}
 	if (!cc)
 		return NULL;
+	looked = 0;
 	/*
 	 * Every candidate came after the newest's odd one (see odd_seq): all
 	 * are the same program, so the oldest takes the flow without the
@@ -1179,7 +1216,7 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 	if (cc->seq > last->odd_seq)
 		return cc;
 	for (; cc && looked < CORR_TIE_SCAN; cc = cc->bnext) {
-		if (!corr_key_eq(&cc->key, &f->key))
+		if (!corr_key_eq(&cc->key, &f->key) || !corr_conn_may_own(cc, f))
 			continue;
 		looked++;
 		if (!first) {
@@ -1202,7 +1239,7 @@ static struct corr_conn *corr_match_conn(struct correlate *c, struct corr_flow *
 		return first;
 	/* Bounded: a tie further back than that is decided by age. */
 	for (cc = first; cc && looked < CORR_TIE_SCAN; cc = cc->bnext) {
-		if (!corr_key_eq(&cc->key, &f->key))
+		if (!corr_key_eq(&cc->key, &f->key) || !corr_conn_may_own(cc, f))
 			continue;
 		looked++;
 		if (!cc->ino_tried) {
@@ -1266,12 +1303,13 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 	cc->pid = ev->proc.pid;
 	cc->fd = ac->fd;
 	cc->result = ac->result;
+	cc->drains = c->ct_drains;
 	cc->who = corr_who_get(c, ev->proc.pid, ev->proc.ppid, ev->proc.exe.ptr, ev->proc.uid);
 	b = corr_key_hash(&cc->key);
 
 	/* Flows that came first, waiting for this connect: the chain is oldest first. */
 	for (f = c->flow_keys[b]; f && contenders < 2; f = f->knext) {
-		if (!corr_key_eq(&f->key, &cc->key))
+		if (!corr_key_eq(&f->key, &cc->key) || !corr_conn_may_own(cc, f))
 			continue;
 		contenders++;
 		if (!match)
@@ -1285,7 +1323,7 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev)
 		}
 		/* Bounded: a tie further back than that is decided by age. */
 		for (f = c->flow_keys[b]; f && cc->sock_ino && looked < CORR_TIE_SCAN; f = f->knext) {
-			if (!corr_key_eq(&f->key, &cc->key))
+			if (!corr_key_eq(&f->key, &cc->key) || !corr_conn_may_own(cc, f))
 				continue;
 			looked++;
 			if (f->sock_ino == cc->sock_ino) {
@@ -1415,6 +1453,8 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->nflows++;
 
 	f->icmp_id = ct->orig.icmp_id;
+	f->from_event = !ct->from_dump;
+	f->drains = c->ct_drains;
 	c->last_flow_ms = f->t_ms;
 	{
 		uint64_t start = ct->start_ns ? ct->start_ns
@@ -1550,6 +1590,23 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 	}
 	if (destroyed)
 		corr_flow_remove(c, f);
+}
+
+void correlate_flows_drained(struct correlate *c, bool lost)
+{
+	struct corr_conn *cc;
+
+	if (!lost) {
+		c->ct_drains++;
+		return;
+	}
+	/*
+	 * A read that stopped short before the overrun's error may have left
+	 * events queued: the connects waiting now are no longer known to come
+	 * before them. Rare (an overrun also costs a dump), so a walk.
+	 */
+	for (cc = c->conn_head; cc; cc = cc->next)
+		cc->drains = c->ct_drains;
 }
 
 void correlate_flow_final(struct correlate *c, const struct ct_flow *ct)
@@ -1951,6 +2008,7 @@ void correlate_stats_json(const struct correlate_stats *c, struct jsonbuf *b)
 	jsonbuf_kuint(b, "preexisting_closed", c->preexisting_closed);
 	jsonbuf_kuint(b, "forwarded_ignored", c->forwarded_ignored);
 	jsonbuf_kuint(b, "ties_by_inode", c->ties_by_inode);
+	jsonbuf_kuint(b, "conns_passed_over", c->conns_passed_over);
 	jsonbuf_kuint(b, "records", c->records);
 	jsonbuf_kuint(b, "waiting_hash", c->waiting_hash);
 	jsonbuf_kuint(b, "hash_timeouts", c->hash_timeouts);

@@ -116,6 +116,7 @@ struct correlate_stats {
 	uint64_t preexisting_closed; /* closed before we started (seen only in a dump): not recorded */
 	uint64_t forwarded_ignored;  /* flows neither from nor to us, no connect */
 	uint64_t ties_by_inode;      /* two candidates, the socket inode decided */
+	uint64_t conns_passed_over;  /* connects a flow passed over: not its own (correlate_flows_drained) */
 	uint64_t records;            /* records emitted (or dropped at once as ignored) */
 	uint64_t ignored;            /* records of later bytes the filter dropped at once */
 	uint64_t waiting_hash;       /* records waiting for a hash now */
@@ -142,6 +143,16 @@ void correlate_connect(struct correlate *c, const struct auparse_event *ev);
  */
 void correlate_packet(struct correlate *c, const struct auparse_event *ev);
 void correlate_flow_new(struct correlate *c, const struct ct_flow *flow);
+/*
+ * Conntrack's event socket was read empty, or lost events (lost; see
+ * ct_callbacks.events_drained). A TCP connect sends its SYN, and so queues
+ * its flow's NEW event, inside the syscall that audit records after it: a
+ * connect read before the socket was read empty cannot own a TCP flow
+ * whose NEW event is read after that (it was UDP, which sends nothing when
+ * it connects, or its flow is not ours to see). Lost events void that
+ * order for the connects waiting then.
+ */
+void correlate_flows_drained(struct correlate *c, bool lost);
 void correlate_flow_bytes(struct correlate *c, const struct ct_flow *flow,
 			  const struct ct_counters *delta, bool destroyed);
 /*

@@ -178,6 +178,11 @@ static void pipeline_on_flow_final(const struct ct_flow *flow, void *data)
 	correlate_flow_final(((struct pipeline *)data)->corr, flow);
 }
 
+static void pipeline_on_events_drained(bool lost, void *data)
+{
+	correlate_flows_drained(((struct pipeline *)data)->corr, lost);
+}
+
 /*
  * New flows that waited long enough for their connect event: take the
  * connect events already queued, then let the rest look for their socket
@@ -989,6 +994,7 @@ static void pipeline_start_conntrack(struct pipeline *p)
 		.flow_update = pipeline_on_flow_update,
 		.flow_destroy = pipeline_on_flow_destroy,
 		.flow_final = pipeline_on_flow_final,
+		.events_drained = pipeline_on_events_drained,
 		.batch_end = pipeline_settle,
 		.state_changed = pipeline_on_ct_state,
 		.data = p,

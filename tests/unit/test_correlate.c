@@ -5,7 +5,9 @@
  * real hashes); the system side (struct correlate_sys) is a table of
  * sockets the test fills, so each case says exactly which socket the
  * kernel would report: connect then flow, flow then connect, two
- * processes racing to one destination (the socket inode decides), two
+ * processes racing to one destination (the socket inode decides), a TCP
+ * flow and another program's UDP connect (the order of conntrack's reads
+ * decides), two
  * processes on one flow, pid reuse, the windows and timeouts, flows
  * without a connect (socket index), inbound and forwarded flows, later
  * bytes, the pending limits, sends, exec records and packet sockets.
@@ -552,6 +554,116 @@ static void test_race_by_inode(void)
 }
 
 /*
+ * Issue 18's wrong program: curl's UDP connect to a DNS server waits (a
+ * UDP connect sends nothing; its flow came and went elsewhere), then wget
+ * resolves over TCP to the same server and its socket is gone when its
+ * flow is read. Conntrack's events were read to the end between curl's
+ * connect and wget's flow: a TCP connect's SYN is queued before audit
+ * records it, so the flow cannot be curl's.
+ */
+static void test_tcp_flow_not_udp_connect(void)
+{
+	struct ct_flow f = flow_of(20, AF_INET, IPPROTO_TCP, "198.18.0.1", 39292, "198.18.0.2", 53);
+	struct ct_flow u;
+
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	correlate_flows_drained(corr, false);
+	connect_ev(102, "wget", 4, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 60, 120);
+	pump_hashes();
+	is_int(nrecs, 1, "TCP flow after a drain: one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... wget's, not the older UDP connect's (curl)");
+	is_int(STAT(conns_passed_over), 1, "... curl's connect passed over");
+	recs_clear();
+	advance(WINDOW_MS);
+	is_int(nrecs, 1, "curl's UDP connect goes out alone after the window");
+	if (nrecs == 1) {
+		is_str(recs[0]->proc.exe, bin_path("curl"), "... curl's");
+		is_int(recs[0]->protocol, 0, "... protocol unknown");
+	}
+	recs_clear();
+
+	/* The flow read before wget's connect: it waits for it instead of taking curl's. */
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	correlate_flows_drained(corr, false);
+	f = flow_of(21, AF_INET, IPPROTO_TCP, "198.18.0.1", 39294, "198.18.0.2", 53);
+	correlate_flow_new(corr, &f);
+	is_int(STAT(flows_deferred), 1, "flow first: it waits for its connect");
+	connect_ev(102, "wget", 4, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	clock_ms += CORRELATE_DEFER_MS;
+	(void)correlate_settle(corr, clock_ms);
+	flow_end(&f, 60, 120);
+	pump_hashes();
+	is_int(nrecs, 1, "... one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... wget's");
+	recs_clear();
+	advance(WINDOW_MS);
+	recs_clear();
+
+	/*
+	 * A read that stopped short before an overrun's ENOBUFS looked like a
+	 * drain: the overrun voids it for the connects waiting.
+	 */
+	connect_ev(102, "wget", 5, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_INPROGRESS, false);
+	correlate_flows_drained(corr, false);
+	correlate_flows_drained(corr, true);
+	f = flow_of(23, AF_INET, IPPROTO_TCP, "198.18.0.1", 39298, "198.18.0.2", 53);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 60, 120);
+	pump_hashes();
+	is_int(nrecs, 1, "after an overrun: the connect still takes its flow");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... wget's");
+	recs_clear();
+
+	/* A flow seen first in a dump (its event lost) is not ordered by drains. */
+	connect_ev(102, "wget", 6, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_INPROGRESS, false);
+	correlate_flows_drained(corr, false);
+	f = flow_of(24, AF_INET, IPPROTO_TCP, "198.18.0.1", 39300, "198.18.0.2", 53);
+	f.from_dump = true;
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 60, 120);
+	pump_hashes();
+	is_int(nrecs, 1, "a dump's flow after a drain: its connect takes it");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... wget's");
+	recs_clear();
+
+	/*
+	 * UDP: wget's TCP connect (EINPROGRESS) waits for its flow, curl's UDP
+	 * connect comes next; curl's UDP flow is curl's, then wget's TCP flow wget's.
+	 */
+	connect_ev(102, "wget", 7, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_INPROGRESS, false);
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	u = flow_of(25, AF_INET, IPPROTO_UDP, "198.18.0.1", 51000, "198.18.0.2", 53);
+	correlate_flow_new(corr, &u);
+	pump_hashes();
+	is_int(nrecs, 1, "a UDP flow: one record at once");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("curl"), "... curl's, not the older EINPROGRESS connect's");
+	recs_clear();
+	f = flow_of(26, AF_INET, IPPROTO_TCP, "198.18.0.1", 39302, "198.18.0.2", 53);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 60, 120);
+	flow_end(&u, 40, 80);
+	pump_hashes();
+	is_int(nrecs, 2, "... then the TCP flow (and the UDP flow's bytes)");
+	for (size_t i = 0; i < nrecs; i++)
+		if (recs[i]->protocol == IPPROTO_TCP)
+			is_str(recs[i]->proc.exe, bin_path("wget"), "... the TCP flow is wget's");
+	recs_clear();
+	advance(WINDOW_MS);
+	is_int(nrecs, 0, "nothing was left waiting");
+	recs_clear();
+	corr_done();
+}
+
+/*
  * Two processes on one socket: a flow (and its socket) made by one
  * program, then the same 5-tuple used by another (its socket got the same
  * ephemeral port): the second is a connection on that flow, without bytes.
@@ -1023,6 +1135,7 @@ int main(void)
 	test_connect_then_flow();
 	test_flow_then_connect();
 	test_race_by_inode();
+	test_tcp_flow_not_udp_connect();
 	test_shared_socket();
 	test_pid_reuse();
 	test_timeouts();

@@ -86,7 +86,7 @@ static void test_correlation(void)
 	      "{\"connects\":1,\"execs\":0,\"matched\":0,\"connect_only\":0,\"sends\":0,"
 	      "\"sends_repeat\":0,\"sends_unmatched\":0,\"sends_shared\":0,\"flow_sockdiag\":0,"
 	      "\"flow_netproc\":0,\"flow_unattributed\":0,\"preexisting_closed\":0,"
-	      "\"forwarded_ignored\":0,\"ties_by_inode\":0,\"records\":0,\"waiting_hash\":0,"
+	      "\"forwarded_ignored\":0,\"ties_by_inode\":0,\"conns_passed_over\":0,\"records\":0,\"waiting_hash\":0,"
 	      "\"hash_timeouts\":0,\"dropped\":0,\"pending_connects\":0,\"pending_flows\":0,"
 	      "\"flows_tracked\":0,\"flows_deferred\":0,\"flows_held\":0,\"packet_sockets\":0,"
 	      "\"packet_open\":25}", "correlation");
