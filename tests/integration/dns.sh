@@ -43,13 +43,13 @@ ip netns exec "$NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=r
 	--log-facility="$tmp/dnsmasq-peer.log" --local-ttl=600 --local=/asn.test/ \
 	--host-record=v4.asn.test,198.18.0.2 \
 	--host-record=v6.asn.test,2001:db8::2 \
-	--host-record=edge.cdn.asn.test,198.18.0.4 \
+	--host-record=edge.cdn.asn.test,198.18.0.2 \
 	--cname=www.asn.test,alias.asn.test --cname=alias.asn.test,edge.cdn.asn.test \
-	--host-record=tcp.asn.test,198.18.0.5 \
-	--host-record=one.asn.test,198.18.0.9 --host-record=two.asn.test,198.18.0.9 \
+	--host-record=tcp.asn.test,198.18.0.2 \
+	--host-record=one.asn.test,198.18.0.2 --host-record=two.asn.test,198.18.0.2 \
 	--host-record=short.asn.test,198.18.0.3,3 \
-	--host-record=cached.asn.test,198.18.0.7 \
-	--host-record=ignored.asn.test,198.18.0.8 &
+	--host-record=cached.asn.test,198.18.0.2 \
+	--host-record=ignored.asn.test,198.18.0.2 &
 asn_cleanup "kill $! 2>/dev/null"
 # A caching forwarder on loopback here, as a host's local resolver would be.
 dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --bind-interfaces \
@@ -58,16 +58,10 @@ dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --bind-interface
 asn_cleanup "kill $! 2>/dev/null"
 
 ip -n "$NS" addr add 198.18.0.3/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.4/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.5/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.6/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.7/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.8/24 dev "$VP"
-ip -n "$NS" addr add 198.18.0.9/24 dev "$VP"
 asn_tcp_sink "$NS" 0.0.0.0 5301
 asn_tcp_sink "$NS" :: 5301
 # A DNS-over-TCP server on 198.18.0.3 that writes each answer (split.asn.test
-# A 198.18.0.6, nothing for other types) in three segments 50 ms apart: its
+# A 198.18.0.2, nothing for other types) in three segments 50 ms apart: its
 # length's first byte, nine more, the rest.
 cat > "$tmp/splitdns.py" <<'EOF'
 import socket, struct, sys, threading, time
@@ -94,7 +88,7 @@ def serve(c):
         while q[i]:
             i += q[i] + 1
         qtype = struct.unpack('!H', q[i + 1:i + 3])[0]
-        an = b'\xc0\x0c' + struct.pack('!HHIH', 1, 1, 600, 4) + bytes([198, 18, 0, 6]) if qtype == 1 else b''
+        an = b'\xc0\x0c' + struct.pack('!HHIH', 1, 1, 600, 4) + bytes([198, 18, 0, 2]) if qtype == 1 else b''
         msg = q[:2] + struct.pack('!HHHHH', 0x8580, 1, 1 if an else 0, 0, 0) + q[12:i + 5] + an
         framed = struct.pack('!H', len(msg)) + msg
         for part in (framed[:1], framed[1:10], framed[10:]):
@@ -175,21 +169,35 @@ asn_cleanup "asn_stop_daemon '$dir'; wait $dpid 2>/dev/null"
 asn_check "daemon starts" asn_wait 15 test -S "$dir/auditsnitch.sock"
 asn_wait 15 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"capture\":\"packet socket\"'"
 asn_is "the DNS capture is on" "$(status_of dns capture)" "packet socket"
+# As the other flow tests: the cases start once conntrack's flows arrive.
+asn_check "conntrack flows arrive" asn_wait 15 asn_flows_arrive "$dir"
 
-# 1-4: one name each, each on an address of its own: names shared by two
-# programs are case 5's (and a later answer to another program for the same
-# address can win when the asker is not found in time: auditsnitch(8),
-# "Domain names").
+# 1-4: one name each, one after the other, the IPv4 ones all on the DNS
+# server's own address (198.18.0.2): each row must show the answer its own
+# program got before its connect, never another case's answer for that
+# address. The DNS flows themselves (UDP, and TCP for tcpclient, all to
+# 198.18.0.2:53) must each be their own program's: a TCP flow taken by
+# another program's waiting UDP connect gave that program the answer.
 asn_is "v4: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/v4client" "$tmp/client.py" v4.asn.test 4)" 198.18.0.2
 asn_is "v6: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/v6client" "$tmp/client.py" v6.asn.test 6)" 2001:db8::2
-asn_is "cname: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/cnameclient" "$tmp/client.py" www.asn.test 4)" 198.18.0.4
-asn_is "tcp: resolved" "$(resolve_with "$tmp/resolv.tcp" "$tmp/tcpclient" "$tmp/client.py" tcp.asn.test 4)" 198.18.0.5
+asn_is "cname: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/cnameclient" "$tmp/client.py" www.asn.test 4)" 198.18.0.2
+asn_is "tcp: resolved" "$(resolve_with "$tmp/resolv.tcp" "$tmp/tcpclient" "$tmp/client.py" tcp.asn.test 4)" 198.18.0.2
 asn_check "v4: the row shows v4.asn.test" asn_wait 15 has_domain "$tmp/v4client" v4.asn.test
 asn_check "v6: the row shows v6.asn.test" asn_wait 10 has_domain "$tmp/v6client" v6.asn.test
 asn_check "CNAME chain: the asked name www.asn.test, not the alias" \
 	asn_wait 10 has_domain "$tmp/cnameclient" www.asn.test
 asn_check "DNS over TCP: tcp.asn.test" asn_wait 10 has_domain "$tmp/tcpclient" tcp.asn.test
-asn_is "split TCP: resolved" "$(resolve_with "$tmp/resolv.split" "$tmp/splitclient" "$tmp/client.py" split.asn.test 4)" 198.18.0.6
+# tcp_dns_owners: the programs of the TCP rows to 198.18.0.2:53 (sorted, unique).
+tcp_dns_owners() {
+	q 2>/dev/null | $PY -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r.get("port") == 53 and r.get("ip") == "198.18.0.2"
+        and str(r.get("protocol")).lower() in ("tcp", "6")]
+print(" ".join(sorted({r.get("exe", "").rsplit("/", 1)[-1] for r in rows})) or "none")' 2>/dev/null || echo none
+}
+asn_is "DNS over TCP: its flow to the DNS server is tcpclient's, no other client's" \
+	"$(tcp_dns_owners)" tcpclient
+asn_is "split TCP: resolved" "$(resolve_with "$tmp/resolv.split" "$tmp/splitclient" "$tmp/client.py" split.asn.test 4)" 198.18.0.2
 asn_check "DNS over TCP in three segments: split.asn.test" \
 	asn_wait 10 has_domain "$tmp/splitclient" split.asn.test
 asn_check "status: a split TCP message reassembled" test "$(status_of dns tcp_reassembled)" -ge 1
@@ -197,7 +205,7 @@ q 2>/dev/null | $PY -c '
 import json, sys
 for r in json.load(sys.stdin):
     if r.get("port") in (53, 5301):
-        print("# row", r.get("exe"), r.get("ip"), r.get("port"), repr(r.get("domain")), r.get("contime"))' 2>/dev/null
+        print("# row", r.get("exe"), r.get("protocol"), r.get("ip"), r.get("port"), repr(r.get("domain")), r.get("contime"))' 2>/dev/null
 echo "# v4 $(domain_of "$tmp/v4client"), v6 $(domain_of "$tmp/v6client"), cname $(domain_of "$tmp/cnameclient"), tcp $(domain_of "$tmp/tcpclient"), split $(domain_of "$tmp/splitclient")"
 
 # 5. Two programs, two names, one address: both resolve, then both connect.
@@ -235,7 +243,7 @@ asn_is "TTL: an answer past its TTL does not name the later connection" \
 echo "# ttl: $(domain_of "$tmp/ttlclient")"
 
 # 7. Through the caching forwarder on 127.0.0.77.
-asn_is "cache: resolved" "$(resolve_with "$tmp/resolv.cache" "$tmp/cacheclient" "$tmp/client.py" cached.asn.test 4)" 198.18.0.7
+asn_is "cache: resolved" "$(resolve_with "$tmp/resolv.cache" "$tmp/cacheclient" "$tmp/client.py" cached.asn.test 4)" 198.18.0.2
 asn_check "caching resolver on loopback: cached.asn.test" \
 	asn_wait 10 has_domain "$tmp/cacheclient" cached.asn.test
 
@@ -272,6 +280,11 @@ asn_check "status: answers mapped" test "$(status_of dns answers_mapped)" -gt 5
 asn_check "status: records named" test "$(status_of dns records_named)" -gt 5
 asn_check "status: the map holds addresses" test "$(status_of dns map_addresses)" -ge 2
 "$AUDITSNITCH" -d "$dir" status --json | $PY -c "import json,sys; print('# dns', json.load(sys.stdin)['dns'])" 2>/dev/null
+"$AUDITSNITCH" -d "$dir" status --json | $PY -c "
+import json, sys
+st = json.load(sys.stdin)
+print('# correlation', st['correlation'])
+print('# conntrack', st['conntrack'])" 2>/dev/null
 
 kill -TERM "$dpid"
 asn_check "daemon stops" asn_wait 15 asn_gone "$dpid"
