@@ -1263,8 +1263,12 @@ static size_t ct_read_events(struct ct *ct, size_t budget)
 				n++;
 				continue;
 			}
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && ct->cb.events_drained)
-				ct->cb.events_drained(false, ct->cb.data);
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (ct->cb.events_drained)
+					ct->cb.events_drained(false, ct->cb.data);
+			} else {
+				loop_note_backlog(ct->loop); /* not known to be drained */
+			}
 			break; /* EAGAIN, or an error the next wakeup will show again */
 		}
 		for (int i = 0; i < got; i++) {
@@ -1312,8 +1316,9 @@ static void ct_drain_events(struct ct *ct)
 {
 	for (int k = 0; k < CT_DRAIN_MAX / CT_EVENT_BUDGET; k++) {
 		if (ct_read_events(ct, CT_EVENT_BUDGET) < CT_EVENT_BUDGET)
-			break;
+			return;
 	}
+	loop_note_backlog(ct->loop);
 }
 
 /*

@@ -190,6 +190,7 @@ struct correlate {
 	size_t nconns;
 	uint64_t conn_seq;         /* the last connect's seq */
 	uint32_t ct_drains;        /* conntrack's event socket read empty (correlate_flows_drained) */
+	uint64_t turn_seq;         /* conn_seq when the loop's turn began (correlate_turn_end) */
 	/*
 	 * Freed connects and flows, kept for reuse (through next): a burst
 	 * makes and frees one of each per connection, too many at once for
@@ -1607,6 +1608,17 @@ void correlate_flows_drained(struct correlate *c, bool lost)
 	 */
 	for (cc = c->conn_head; cc; cc = cc->next)
 		cc->drains = c->ct_drains;
+}
+
+void correlate_turn_end(struct correlate *c)
+{
+	struct corr_conn *cc;
+
+	c->ct_drains++;
+	/* Connects read in this turn may come after the socket was found empty. */
+	for (cc = c->conn_tail; cc && cc->seq > c->turn_seq; cc = cc->prev)
+		cc->drains = c->ct_drains;
+	c->turn_seq = c->conn_seq;
 }
 
 void correlate_flow_final(struct correlate *c, const struct ct_flow *ct)

@@ -398,6 +398,11 @@ void loop_note_backlog(struct loop *loop)
 		loop->backlog = true;
 }
 
+bool loop_backlogged(const struct loop *loop)
+{
+	return loop->backlog;
+}
+
 void loop_set_coalesce(struct loop *loop, long usec)
 {
 	loop->coalesce_us = usec < 0 ? 0 : usec > 100000 ? 100000 : usec;

@@ -65,6 +65,8 @@ void loop_set_coalesce(struct loop *loop, long usec);
  * latency of other fds without capping throughput.
  */
 void loop_note_backlog(struct loop *loop);
+/* Whether a callback of this iteration noted a backlog (for loop_add_after's callbacks). */
+bool loop_backlogged(const struct loop *loop);
 /*
  * cb runs after every iteration's callbacks (before any coalescing pause):
  * where a sink writes what those callbacks queued in one system call.

@@ -183,6 +183,15 @@ static void pipeline_on_events_drained(bool lost, void *data)
 	correlate_flows_drained(((struct pipeline *)data)->corr, lost);
 }
 
+/* After each turn of the loop: see correlate_turn_end. */
+static void pipeline_after_turn(struct loop *loop, void *data)
+{
+	struct pipeline *p = data;
+
+	if (p->corr && !loop_backlogged(loop))
+		correlate_turn_end(p->corr);
+}
+
 /*
  * New flows that waited long enough for their connect event: take the
  * connect events already queued, then let the rest look for their socket
@@ -1108,6 +1117,8 @@ int pipeline_new(const struct pipeline_env *env, struct pipeline **ret)
 		goto out;
 	}
 	correlate_set_filter(p->corr, p->filter, p->json != NULL);
+	/* Without it (no slot left) only conntrack's own reads order connects and flows. */
+	(void)loop_add_after(p->loop, pipeline_after_turn, p);
 	pipeline_start_conntrack(p);
 	r = pipeline_start_timers(p);
 	if (r != 0)
@@ -1167,6 +1178,8 @@ void pipeline_free(struct pipeline *p)
 	loop_timer_free(p->save_timer);
 	loop_timer_free(p->settle_timer);
 	ct_free(p->ct);
+	if (p->corr)
+		loop_del_after(p->loop, pipeline_after_turn, p);
 	/* Everything pending becomes a record now (hashes that did not finish say so). */
 	correlate_free(p->corr);
 	p->corr = NULL;

@@ -606,6 +606,27 @@ static void test_tcp_flow_not_udp_connect(void)
 	recs_clear();
 
 	/*
+	 * A quiet machine: no conntrack event between curl's connect and
+	 * wget's flow, but a turn of the loop ended in between (conntrack's
+	 * socket was empty when it began). The connect read in that turn
+	 * (wget's) still takes its flow.
+	 */
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	correlate_turn_end(corr);
+	connect_ev(102, "wget", 4, AF_INET, "198.18.0.2", 53, AUPARSE_CONN_OK, false);
+	correlate_turn_end(corr);
+	f = flow_of(22, AF_INET, IPPROTO_TCP, "198.18.0.1", 39296, "198.18.0.2", 53);
+	correlate_flow_new(corr, &f);
+	flow_end(&f, 60, 120);
+	pump_hashes();
+	is_int(nrecs, 1, "turns of the loop between: one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... wget's, not curl's");
+	recs_clear();
+	advance(WINDOW_MS);
+	recs_clear();
+
+	/*
 	 * A read that stopped short before an overrun's ENOBUFS looked like a
 	 * drain: the overrun voids it for the connects waiting.
 	 */
