@@ -351,7 +351,8 @@ int loop_run(struct loop *loop)
 		loop->iterations++;
 		loop->dispatching = true;
 		loop->fd_ready = false;
-		loop->backlog = false;
+		/* A full batch: more fds may be ready than epoll_wait returned. */
+		loop->backlog = n == LOOP_MAX_EVENTS;
 		for (i = 0; i < n && !loop->quit; i++)
 			loop_dispatch(loop, events[i].data.ptr, events[i].events);
 		loop->dispatching = false;
