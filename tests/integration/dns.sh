@@ -181,13 +181,27 @@ asn_check "conntrack flows arrive" asn_wait 15 asn_flows_arrive "$dir"
 asn_is "v4: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/v4client" "$tmp/client.py" v4.asn.test 4)" 198.18.0.2
 asn_is "v6: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/v6client" "$tmp/client.py" v6.asn.test 6)" 2001:db8::2
 asn_is "cname: resolved" "$(resolve_with "$tmp/resolv.udp" "$tmp/cnameclient" "$tmp/client.py" www.asn.test 4)" 198.18.0.2
+# While tcpclient resolves over TCP, another program holds a UDP socket
+# connected to the same server and port that sends nothing: its connect
+# waits for a flow that never comes, and must not take tcpclient's.
+rm -f "$tmp/udpidle.ready"
+$PY -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("198.18.0.2", 53))
+open(sys.argv[1], "w").close()
+time.sleep(3)' "$tmp/udpidle.ready" &
+idle=$!
+asn_wait 10 test -e "$tmp/udpidle.ready"
 asn_is "tcp: resolved" "$(resolve_with "$tmp/resolv.tcp" "$tmp/tcpclient" "$tmp/client.py" tcp.asn.test 4)" 198.18.0.2
+wait $idle
 asn_check "v4: the row shows v4.asn.test" asn_wait 15 has_domain "$tmp/v4client" v4.asn.test
 asn_check "v6: the row shows v6.asn.test" asn_wait 10 has_domain "$tmp/v6client" v6.asn.test
 asn_check "CNAME chain: the asked name www.asn.test, not the alias" \
 	asn_wait 10 has_domain "$tmp/cnameclient" www.asn.test
 asn_check "DNS over TCP: tcp.asn.test" asn_wait 10 has_domain "$tmp/tcpclient" tcp.asn.test
-# tcp_dns_owners: the programs of the TCP rows to 198.18.0.2:53 (sorted, unique).
+# tcp_dns_owners: the programs of the TCP rows to 198.18.0.2:53 (sorted, unique;
+# the idle UDP socket's row has no protocol).
 tcp_dns_owners() {
 	q 2>/dev/null | $PY -c '
 import json, sys
