@@ -116,7 +116,7 @@ struct correlate_stats {
 	uint64_t preexisting_closed; /* closed before we started (seen only in a dump): not recorded */
 	uint64_t forwarded_ignored;  /* flows neither from nor to us, no connect */
 	uint64_t ties_by_inode;      /* two candidates, the socket inode decided */
-	uint64_t conns_passed_over;  /* connects a flow passed over: not its own (correlate_flows_drained) */
+	uint64_t conns_passed_over;  /* times a flow passed over a connect not its own (correlate_flows_drained) */
 	uint64_t records;            /* records emitted (or dropped at once as ignored) */
 	uint64_t ignored;            /* records of later bytes the filter dropped at once */
 	uint64_t waiting_hash;       /* records waiting for a hash now */
