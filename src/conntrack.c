@@ -43,11 +43,12 @@
  *
  * Final flows wait up to 120 s for their DESTROY (TIME_WAIT) and were most
  * of the memory: at the end of each dump, or at their poll answer, they
- * move to a compact table (ct_tomb, 24 bytes: a 63-bit hash of id and
- * tuple, the bytes reported modulo 2^32; packet counts are not kept for
- * them) and the rest
- * of the daemon hears flow_final once, so it can forget them too. A
- * DESTROY, a dump entry or a NEW for such a flow is looked up there.
+ * move to a compact table (25 bytes a slot: a 63-bit hash of id and
+ * tuple, a tag byte, the bytes reported modulo 2^32; packet counts are
+ * not kept for them) and the rest of the daemon hears flow_final once, so
+ * it can forget them too. A DESTROY, a dump entry or a NEW for such a
+ * flow is looked up there. The table halves when DESTROYs leave it less
+ * than 1/8 full.
  *
  * Setup: this file tells ctsetup.c of every NEW event (any flow proves
  * tracking) and never reports the probe's flow.
@@ -103,6 +104,7 @@
 
 struct ct_entry {
 	struct ct_entry *next;
+	uint64_t hash;               /* ct_hash(&flow): chains compare it before the key */
 	struct ct_flow flow;
 	struct ct_counters reported; /* totals already handed out */
 	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
@@ -117,7 +119,11 @@ struct ct_entry {
 };
 
 /*
- * A final flow, compacted: see the top comment. key 0 marks a free slot.
+ * A final flow, compacted: see the top comment. Its key (ct_hash | 1)
+ * lives in a parallel array, and a byte per slot (ct_tomb_tag; 0: free)
+ * in a third: a NEW event looks every flow up here and nearly always
+ * misses, and a miss then reads one line of tags instead of a run of
+ * whole slots, most of them cache misses.
  * A busy machine holds 100,000s of them (TIME_WAIT lasts 120 s): every
  * byte counts, hence no id (the key hashes it), a 32-bit state, and the
  * reported bytes modulo 2^32: what a flow moves after TIME_WAIT or CLOSE
@@ -125,8 +131,8 @@ struct ct_entry {
  * exact; see ct_tomb_delta.
  */
 #define CT_TOMB_DEAD UINT32_MAX
+#define CT_TOMB_MIN 1024             /* slots; the table never shrinks below */
 struct ct_tomb {
-	uint64_t key;                /* ct_hash | 1 */
 	uint32_t seen_gen;
 	uint32_t state;              /* 0; CT_TOMB_DEAD: destroyed during a dump (removed at
 					its end); else first missed by a complete dump at
@@ -147,7 +153,13 @@ struct ct {
 	size_t nyoung;            /* entries with young set */
 	struct ct_entry *young_head, *young_tail; /* so young polls never scan the table */
 
-	/* final flows: open addressing, linear probing, load <= 3/4 (ct_tomb_put) */
+	/*
+	 * final flows: open addressing, linear probing, load <= 3/4
+	 * (ct_tomb_put), shrunk to half when below 1/8 (ct_tomb_delete);
+	 * slot i is tomb_tags[i], tomb_keys[i], tombs[i]
+	 */
+	uint8_t *tomb_tags;
+	uint64_t *tomb_keys;
 	struct ct_tomb *tombs;
 	size_t ntombs, tomb_cap;
 
@@ -187,10 +199,9 @@ struct ct {
 /* ------------------------------------------------------------- flow table */
 
 /*
- * Hash of the key (id, family, protocol, original tuple), a word at a time:
- * every event, dump entry and GET answer hashes its flow two or three
- * times (table, tombs), and a byte-wise hash of the 40-byte tuple was a
- * chain of 40 multiplications each time.
+ * Hash of the key (id, family, protocol, original tuple), a word at a time.
+ * Computed once per message and kept in the entry: the table, its chains
+ * and the tombs all work from it.
  */
 static uint64_t ct_hash(const struct ct_flow *f)
 {
@@ -206,19 +217,25 @@ static bool ct_same(const struct ct_flow *a, const struct ct_flow *b)
 	       memcmp(&a->orig, &b->orig, sizeof(a->orig)) == 0;
 }
 
-/*
- * The entry a dump message is about. A TCP flow reopened from TIME_WAIT
- * gets the id and tuple of the flow it replaces (the kernel reuses the freed
- * conntrack), so during a dump a dead entry may share its key with a live
- * one: the dead one comes first, so that a stale dump entry of the old flow
- * never counts for the new one.
- */
-static struct ct_entry **ct_slot(struct ct *ct, const struct ct_flow *f)
+/* Whether entry e has the key of f, whose hash is h (the hash first: no tuple compare). */
+static bool ct_is(const struct ct_entry *e, const struct ct_flow *f, uint64_t h)
 {
-	struct ct_entry **pp = &ct->buckets[ct_hash(f) & (ct->nbuckets - 1)], **live = NULL;
+	return e->hash == h && ct_same(&e->flow, f);
+}
+
+/*
+ * The entry a dump message is about (h: ct_hash(f)). A TCP flow reopened
+ * from TIME_WAIT gets the id and tuple of the flow it replaces (the kernel
+ * reuses the freed conntrack), so during a dump a dead entry may share its
+ * key with a live one: the dead one comes first, so that a stale dump
+ * entry of the old flow never counts for the new one.
+ */
+static struct ct_entry **ct_slot(struct ct *ct, const struct ct_flow *f, uint64_t h)
+{
+	struct ct_entry **pp = &ct->buckets[h & (ct->nbuckets - 1)], **live = NULL;
 
 	for (; *pp; pp = &(*pp)->next) {
-		if (!ct_same(&(*pp)->flow, f))
+		if (!ct_is(*pp, f, h))
 			continue;
 		if ((*pp)->dead)
 			return pp;
@@ -229,13 +246,14 @@ static struct ct_entry **ct_slot(struct ct *ct, const struct ct_flow *f)
 }
 
 /* The live entry an event is about (see ct_slot); *dead: a dead one has its key. */
-static struct ct_entry **ct_slot_live(struct ct *ct, const struct ct_flow *f, bool *dead)
+static struct ct_entry **ct_slot_live(struct ct *ct, const struct ct_flow *f, uint64_t h,
+				      bool *dead)
 {
-	struct ct_entry **pp = &ct->buckets[ct_hash(f) & (ct->nbuckets - 1)];
+	struct ct_entry **pp = &ct->buckets[h & (ct->nbuckets - 1)];
 
 	*dead = false;
 	for (; *pp; pp = &(*pp)->next) {
-		if (!ct_same(&(*pp)->flow, f))
+		if (!ct_is(*pp, f, h))
 			continue;
 		if (!(*pp)->dead)
 			break;
@@ -244,7 +262,10 @@ static struct ct_entry **ct_slot_live(struct ct *ct, const struct ct_flow *f, bo
 	return pp;
 }
 
-/* Doubles the bucket array (load factor 2 at most). */
+/*
+ * Doubles the bucket array. Load factor 1 at most: every NEW event walks
+ * its chain to the end (a miss), and each entry on it is a cache miss.
+ */
 static void ct_grow(struct ct *ct)
 {
 	size_t n = ct->nbuckets * 2;
@@ -254,7 +275,7 @@ static void ct_grow(struct ct *ct)
 		struct ct_entry *e = ct->buckets[i], *next;
 
 		for (; e; e = next) {
-			size_t b = ct_hash(&e->flow) & (n - 1);
+			size_t b = e->hash & (n - 1);
 
 			next = e->next;
 			e->next = nb[b];
@@ -266,8 +287,8 @@ static void ct_grow(struct ct *ct)
 	ct->nbuckets = n;
 }
 
-/* Inserts a copy of f; NULL when the table is full (counted). */
-static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f)
+/* Inserts a copy of f (h: ct_hash(f)); NULL when the table is full (counted). */
+static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f, uint64_t h)
 {
 	struct ct_entry *e;
 	size_t b;
@@ -276,12 +297,13 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f)
 		ct->stats.table_full++;
 		return NULL;
 	}
-	if (ct->count >= ct->nbuckets * 2)
+	if (ct->count >= ct->nbuckets)
 		ct_grow(ct);
 	e = xcalloc(1, sizeof(*e));
 	e->flow = *f;
+	e->hash = h;
 	e->seen_gen = ct->gen;
-	b = ct_hash(f) & (ct->nbuckets - 1);
+	b = h & (ct->nbuckets - 1);
 	e->next = ct->buckets[b];
 	ct->buckets[b] = e;
 	ct->count++;
@@ -314,42 +336,81 @@ static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 	ct->count--;
 }
 
-static uint64_t ct_tomb_key(const struct ct_flow *f)
+/* A tomb's home slot and tag (never 0: 0 marks a free slot) for key. */
+static size_t ct_tomb_home(const struct ct *ct, uint64_t key)
 {
-	return ct_hash(f) | 1;
+	return (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (ct->tomb_cap - 1);
 }
 
-/* The slot of key, or the free slot where it would go. */
-static struct ct_tomb *ct_tomb_slot(const struct ct *ct, uint64_t key)
+static uint8_t ct_tomb_tag(uint64_t key)
 {
-	size_t mask = ct->tomb_cap - 1, i = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
-
-	while (ct->tombs[i].key && ct->tombs[i].key != key)
-		i = (i + 1) & mask;
-	return &ct->tombs[i];
+	return (uint8_t)(key >> 57) | 0x80;
 }
 
-static struct ct_tomb *ct_tomb_find(const struct ct *ct, const struct ct_flow *f)
+/* The slot of key (the flow hash | 1), or the free slot where it would go. */
+static size_t ct_tomb_slot(const struct ct *ct, uint64_t key)
 {
-	struct ct_tomb *t;
+	size_t mask = ct->tomb_cap - 1, i = ct_tomb_home(ct, key);
+	uint8_t tag = ct_tomb_tag(key);
+
+	for (; ct->tomb_tags[i]; i = (i + 1) & mask)
+		if (ct->tomb_tags[i] == tag && ct->tomb_keys[i] == key)
+			break;
+	return i;
+}
+
+/* The tomb of the flow whose hash is h, or NULL. */
+static struct ct_tomb *ct_tomb_find(const struct ct *ct, uint64_t h)
+{
+	size_t i;
 
 	if (!ct->ntombs)
 		return NULL;
-	t = ct_tomb_slot(ct, ct_tomb_key(f));
-	return t->key ? t : NULL;
+	i = ct_tomb_slot(ct, h | 1);
+	return ct->tomb_tags[i] ? &ct->tombs[i] : NULL;
 }
 
-static void ct_tomb_grow(struct ct *ct)
+/* Rebuilds the table with cap slots (a power of 2, room for every tomb). */
+static void ct_tomb_resize(struct ct *ct, size_t cap)
 {
+	uint8_t *otags = ct->tomb_tags;
+	uint64_t *okeys = ct->tomb_keys;
 	struct ct_tomb *old = ct->tombs;
 	size_t n = ct->tomb_cap;
 
-	ct->tomb_cap = n ? n * 2 : 1024;
-	ct->tombs = xcalloc(ct->tomb_cap, sizeof(*ct->tombs));
-	for (size_t i = 0; i < n; i++)
-		if (old[i].key)
-			*ct_tomb_slot(ct, old[i].key) = old[i];
+	ct->tomb_cap = cap;
+	ct->tomb_tags = xcalloc(cap, sizeof(*ct->tomb_tags));
+	ct->tomb_keys = xcalloc(cap, sizeof(*ct->tomb_keys));
+	ct->tombs = xcalloc(cap, sizeof(*ct->tombs));
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		if (!otags[i])
+			continue;
+		j = ct_tomb_slot(ct, okeys[i]);
+		ct->tomb_tags[j] = otags[i];
+		ct->tomb_keys[j] = okeys[i];
+		ct->tombs[j] = old[i];
+	}
+	free(otags);
+	free(okeys);
 	free(old);
+}
+
+/*
+ * Halves the table while it is less than 1/8 full: a burst's TIME_WAIT
+ * flows (20,000 of them: 768 KiB) are gone two minutes later, and their
+ * slots stayed allocated and touched. Not from ct_tomb_delete: the end of
+ * a dump deletes while it walks the slots.
+ */
+static void ct_tomb_shrink(struct ct *ct)
+{
+	size_t cap = ct->tomb_cap;
+
+	while (cap > CT_TOMB_MIN && ct->ntombs * 8 < cap)
+		cap /= 2;
+	if (cap != ct->tomb_cap)
+		ct_tomb_resize(ct, cap);
 }
 
 /* Deletes a slot, shifting later entries of its probe run back (no markers). */
@@ -361,32 +422,44 @@ static void ct_tomb_delete(struct ct *ct, struct ct_tomb *t)
 		size_t home;
 
 		i = (i + 1) & mask;
-		if (!ct->tombs[i].key)
+		if (!ct->tomb_tags[i])
 			break;
-		home = (size_t)(ct->tombs[i].key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
+		home = ct_tomb_home(ct, ct->tomb_keys[i]);
 		/* Move i into the hole unless its home lies cyclically in (hole, i]. */
 		if ((i > hole && (home <= hole || home > i)) || (i < hole && home <= hole && home > i)) {
+			ct->tomb_tags[hole] = ct->tomb_tags[i];
+			ct->tomb_keys[hole] = ct->tomb_keys[i];
 			ct->tombs[hole] = ct->tombs[i];
 			hole = i;
 		}
 	}
+	ct->tomb_tags[hole] = 0;
+	ct->tomb_keys[hole] = 0;
 	memset(&ct->tombs[hole], 0, sizeof(ct->tombs[hole]));
 	ct->ntombs--;
 }
 
-/* Enters a final flow into the compact table and tells the daemon it is final. */
-static void ct_tomb_put(struct ct *ct, const struct ct_flow *f, uint32_t seen_gen,
+/*
+ * Enters a final flow (h: ct_hash(f)) into the compact table and tells the
+ * daemon it is final.
+ */
+static void ct_tomb_put(struct ct *ct, const struct ct_flow *f, uint64_t h, uint32_t seen_gen,
 			uint64_t missing_ms, const struct ct_counters *reported)
 {
+	uint64_t key = h | 1;
 	struct ct_tomb *t;
+	size_t i;
 
 	/* Linear probing stays short up to 3/4 full. */
 	if ((ct->ntombs + 1) * 4 > ct->tomb_cap * 3)
-		ct_tomb_grow(ct);
-	t = ct_tomb_slot(ct, ct_tomb_key(f));
-	if (!t->key)
+		ct_tomb_resize(ct, ct->tomb_cap ? ct->tomb_cap * 2 : CT_TOMB_MIN);
+	i = ct_tomb_slot(ct, key);
+	if (!ct->tomb_tags[i]) {
 		ct->ntombs++;
-	t->key = ct_tomb_key(f);
+		ct->tomb_tags[i] = ct_tomb_tag(key);
+		ct->tomb_keys[i] = key;
+	}
+	t = &ct->tombs[i];
 	t->seen_gen = seen_gen;
 	t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
 	t->orig_bytes = (uint32_t)reported->orig_bytes;
@@ -400,7 +473,7 @@ static void ct_tomb_bury(struct ct *ct, struct ct_entry **pp)
 {
 	struct ct_entry *e = *pp;
 
-	ct_tomb_put(ct, &e->flow, e->seen_gen, e->missing_ms, &e->reported);
+	ct_tomb_put(ct, &e->flow, e->hash, e->seen_gen, e->missing_ms, &e->reported);
 	ct_unlink(ct, pp);
 }
 
@@ -498,7 +571,8 @@ static bool ct_new_is_buried(const struct ct *ct, const struct ct_tomb *t)
 static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 {
 	bool dead;
-	struct ct_entry **pp = ct_slot_live(ct, &m->flow, &dead);
+	uint64_t h = ct_hash(&m->flow);
+	struct ct_entry **pp = ct_slot_live(ct, &m->flow, h, &dead);
 	struct ct_entry *e = *pp;
 	bool probe = ctsetup_is_probe(ct->setup, &m->flow);
 	struct ct_counters d;
@@ -511,15 +585,17 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 			return;
 		}
 		{
-			struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+			struct ct_tomb *t = ct_tomb_find(ct, h);
 
 			if (t && ct_new_is_buried(ct, t))
 				return; /* reported by the dump; a second flow would find no owner */
 			/* A NEW for a buried key: that flow's DESTROY was lost. */
-			if (t)
+			if (t) {
 				ct_tomb_delete(ct, t);
+				ct_tomb_shrink(ct);
+			}
 		}
-		e = ct_insert(ct, &m->flow);
+		e = ct_insert(ct, &m->flow, h);
 		if (!e)
 			return; /* reported at its DESTROY */
 		e->hidden = probe;
@@ -541,7 +617,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 
 	/* DESTROY */
 	if (!e) {
-		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+		struct ct_tomb *t = ct_tomb_find(ct, h);
 
 		if (t) {
 			if (t->state == CT_TOMB_DEAD)
@@ -556,10 +632,12 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 			 * dump's end removes dead tombs (young polls run 10 times a
 			 * second, most of them while DESTROYs come).
 			 */
-			if (ct->dumping && !ct->polling)
+			if (ct->dumping && !ct->polling) {
 				t->state = CT_TOMB_DEAD;
-			else
+			} else {
 				ct_tomb_delete(ct, t);
+				ct_tomb_shrink(ct);
+			}
 			return;
 		}
 		if (probe || dead)
@@ -594,7 +672,8 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 /* A flow as a dump (or a poll's GET) shows it. */
 static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 {
-	struct ct_entry **pp = ct_slot(ct, &m->flow);
+	uint64_t h = ct_hash(&m->flow);
+	struct ct_entry **pp = ct_slot(ct, &m->flow, h);
 	struct ct_entry *e = *pp;
 	struct ct_counters d;
 
@@ -613,7 +692,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		return;
 	}
 	{
-		struct ct_tomb *t = ct_tomb_find(ct, &m->flow);
+		struct ct_tomb *t = ct_tomb_find(ct, h);
 
 		if (t) {
 			/* Buried: only bytes it moved since (none, normally) are news. */
@@ -646,10 +725,10 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 				ct_emit_update(ct, &m->flow, &d);
 			reported = m->counters;
 		}
-		ct_tomb_put(ct, &m->flow, ct->gen, 0, &reported);
+		ct_tomb_put(ct, &m->flow, h, ct->gen, 0, &reported);
 		return;
 	}
-	e = ct_insert(ct, &m->flow);
+	e = ct_insert(ct, &m->flow, h);
 	if (!e)
 		return;
 	e->hidden = ctsetup_is_probe(ct->setup, &m->flow);
@@ -830,7 +909,7 @@ void ct_dump_end(struct ct *ct, bool complete)
 		struct ct_tomb *t = &ct->tombs[i];
 
 		/* Deleting shifts later slots back: look at slot i again. */
-		while (t->key) {
+		while (ct->tomb_tags[i]) {
 			uint64_t missing_ms = t->state ? (uint64_t)(t->state - 1) * 1000 : 0;
 
 			if (t->state != CT_TOMB_DEAD) {
@@ -845,6 +924,7 @@ void ct_dump_end(struct ct *ct, bool complete)
 			ct_tomb_delete(ct, t);
 		}
 	}
+	ct_tomb_shrink(ct);
 	ct->dumping = false;
 	ct->dump_baseline = false;
 	ct->dump_is_resync = false;
@@ -942,7 +1022,7 @@ static void ct_poll_bury(struct ct *ct, struct ct_entry *e)
 
 	if (!e->final || e->dead || e->hidden || e->missing)
 		return;
-	for (pp = &ct->buckets[ct_hash(&e->flow) & (ct->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
+	for (pp = &ct->buckets[e->hash & (ct->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
 		if (*pp == e) {
 			ct_tomb_bury(ct, pp);
 			return;
@@ -1658,6 +1738,8 @@ void ct_free(struct ct *ct)
 			free(e);
 		}
 	}
+	free(ct->tomb_tags);
+	free(ct->tomb_keys);
 	free(ct->tombs);
 	free(ct->poll);
 	free(ct->buckets);

@@ -693,6 +693,69 @@ static void test_tombs(void)
 	ct_free(ct);
 }
 
+/*
+ * A burst's final flows go, most of them by DESTROY, a few by complete
+ * dumps that miss them: the compact table shrinks (ct_tomb_shrink) and
+ * every flow left is still found, by DESTROY, by a dump and by a NEW.
+ */
+static void test_tomb_shrink(void)
+{
+	enum { N = 20000, KEEP = 40 };
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	int ok_all = 1;
+
+	dump_tomb_flows(ct, N, 1, true);
+	ct_get_stats(ct, &st);
+	is_int(st.flows_final, N, "shrink: every flow compact");
+	/* DESTROY all but every 500th, scrambled: the table halves several times meanwhile. */
+	for (uint32_t k = 0; k < N; k++) {
+		uint32_t i = (k * 7919u) % N;
+		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
+
+		if (i % (N / KEEP) == 0)
+			continue;
+		s.type = IPCTNL_MSG_CT_DELETE;
+		s.counters = true;
+		s.ob = 100 + i + 3;
+		event(ct, s);
+		if (t.last_destroy_ob != 3 || t.last_id != 1000 + i)
+			ok_all = 0;
+	}
+	ok(ok_all, "shrink: each DESTROY found its own tomb while the table shrank");
+	ct_get_stats(ct, &st);
+	is_int(st.flows_final, KEEP, "shrink: the kept ones remain");
+	is_int(st.unknown_destroy, 0, "shrink: no DESTROY unknown");
+
+	/* Half of the rest missed by two complete dumps: gone, at a dump's end. */
+	dump_tomb_flows(ct, N, 2 * (N / KEEP), false);
+	usleep(3000);
+	dump_tomb_flows(ct, N, 2 * (N / KEEP), false);
+	ct_get_stats(ct, &st);
+	is_int(st.flows_final, KEEP / 2, "shrink: the dumps' flows remain");
+	is_int(st.resync_gone, KEEP / 2, "shrink: the others gone");
+
+	/* What is left is still found: each DESTROY reports the bytes after its dump. */
+	ok_all = 1;
+	for (uint32_t i = 0; i < N; i += 2 * (N / KEEP)) {
+		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
+		int news = t.news;
+
+		s.type = IPCTNL_MSG_CT_DELETE;
+		s.counters = true;
+		s.ob = 100 + i + 11;
+		event(ct, s);
+		if (t.news != news || t.last_destroy_ob != 11 || t.last_id != 1000 + i)
+			ok_all = 0;
+	}
+	ok(ok_all, "shrink: after the dumps, each DESTROY still finds its tomb");
+	ct_get_stats(ct, &st);
+	is_int(st.flows_final, 0, "shrink: empty");
+	is_int(st.unknown_destroy, 0, "shrink: still no DESTROY unknown");
+	ct_free(ct);
+}
+
 static void test_parse(void)
 {
 	char buf[4096];
@@ -1286,6 +1349,7 @@ int main(void)
 	test_poll_generic();
 	test_sctp();
 	test_tombs();
+	test_tomb_shrink();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
 	   "error text says the daemon continues");
 	return tap_done();
