@@ -75,14 +75,15 @@
 #define CT_DEFAULT_RCVBUF_MAX (128 << 20)
 #define CT_RECV_BUF (64 * 1024)      /* > the largest dump datagram (32 KiB) */
 /*
- * Events and GET answers are one small message per datagram (a few hundred
- * bytes; the kernel sizes them at most NLMSG_GOODSIZE), and a recv returns
- * one datagram: read CT_BATCH of them per recvmmsg, in CT_SLOT slices of
- * the same buffer the dumps use, so a busy second costs a system call per
- * CT_BATCH events instead of one per event. A datagram cut by its slot is
- * lost data and handled as such (see ct_recv_batch).
+ * Events and GET answers are one small message per datagram (200 to 400
+ * bytes; ctnetlink_nlmsg_size's bound, a security context and labels
+ * included, stays far below CT_SLOT), and a recv returns one datagram:
+ * read CT_BATCH of them per recvmmsg, in CT_SLOT slices of the same buffer
+ * the dumps use, so a busy second costs a system call per CT_BATCH events
+ * instead of one per event. A datagram cut by its slot is lost data and
+ * handled as such (see ct_recv_batch).
  */
-#define CT_SLOT 4096
+#define CT_SLOT 2048
 #define CT_BATCH (CT_RECV_BUF / CT_SLOT)
 #define CT_EVENT_BUDGET 64           /* datagrams per callback */
 #define CT_DUMP_BUDGET 32
