@@ -116,7 +116,9 @@ struct ct_entry {
 	bool final;                  /* cannot move bytes any more: not polled */
 	bool missing;                /* a poll found it gone from the kernel's table */
 	bool young;                  /* came as NEW, not asked yet: ct_poll_young */
+	bool on_sweep;               /* on the sweep list (ct_sweep_note) */
 	struct ct_entry *yprev, *ynext; /* the young list, oldest first */
+	struct ct_entry *sweep_next;
 };
 
 /*
@@ -175,11 +177,13 @@ struct ct {
 	/* counter poll state: poll[i] is asked with sequence poll_seq0 + i */
 	bool polling;
 	/*
-	 * Entries left for the end-of-poll sweep (dead, missing, or final
-	 * without their answer): without any, a young poll (up to 50 a
-	 * second under load) skips the walk of the whole table.
+	 * Entries left for the end of the poll (dead, missing, or final
+	 * without their answer): a young poll (up to 50 a second under load)
+	 * visits these instead of walking the whole table, also when
+	 * DESTROYs of long flows come while it runs (on a busy machine,
+	 * nearly every one).
 	 */
-	bool sweep_due;
+	struct ct_entry *sweep_head;
 	struct ct_entry **poll;   /* NULL once answered */
 	size_t npoll, poll_cap, poll_sent, poll_got, poll_got_seen;
 	uint32_t poll_seq0;
@@ -335,6 +339,16 @@ static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 	*pp = e->next;
 	free(e);
 	ct->count--;
+}
+
+/* Puts e on the list the running poll's or dump's end looks at. */
+static void ct_sweep_note(struct ct *ct, struct ct_entry *e)
+{
+	if (e->on_sweep)
+		return;
+	e->on_sweep = true;
+	e->sweep_next = ct->sweep_head;
+	ct->sweep_head = e;
 }
 
 /* A tomb's home slot and tag (never 0: 0 marks a free slot) for key. */
@@ -664,7 +678,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		ct_emit_destroy(ct, &e->flow, &d);
 	if (ct->dumping) {
 		e->dead = true;
-		ct->sweep_due = true;
+		ct_sweep_note(ct, e);
 	} else {
 		ct_unlink(ct, pp);
 	}
@@ -859,41 +873,79 @@ static bool ct_judge_missing(const struct ct *ct, uint64_t *missing_ms, bool see
 }
 
 /*
- * The end of a dump or poll: frees entries destroyed meanwhile, reports
- * and frees the ones whose DESTROY was lost (a poll's explicit answer, or
- * ct_judge_missing after a dump), buries the final ones.
+ * What the end of a dump or poll does with entry *pp: frees it when
+ * destroyed meanwhile, reports and frees it when its DESTROY was lost
+ * (gone: a poll's explicit answer, or ct_judge_missing after a dump),
+ * buries it when final. Returns whether *pp was removed.
  */
-static void ct_sweep(struct ct *ct, bool poll, bool complete, uint64_t now)
+static bool ct_sweep_one(struct ct *ct, struct ct_entry **pp, bool gone, bool poll)
 {
 	static const struct ct_counters zero;
+	struct ct_entry *e = *pp;
 
+	if (e->dead) {
+		ct_unlink(ct, pp);
+	} else if (gone) {
+		/* Its DESTROY event was lost: report it gone with what we had. */
+		if (poll)
+			ct->stats.poll_gone++;
+		else
+			ct->stats.resync_gone++;
+		if (!e->hidden)
+			ct_emit_destroy(ct, &e->flow, &zero);
+		ct_unlink(ct, pp);
+	} else if (e->final && !e->hidden) {
+		ct_tomb_bury(ct, pp);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* The end of a dump: every entry is judged (see ct_sweep_one). */
+static void ct_sweep(struct ct *ct, bool complete, uint64_t now)
+{
+	/* The list's entries are all visited below. */
+	for (struct ct_entry *e = ct->sweep_head, *next; e; e = next) {
+		next = e->sweep_next;
+		e->sweep_next = NULL;
+		e->on_sweep = false;
+	}
+	ct->sweep_head = NULL;
 	for (size_t i = 0; i < ct->nbuckets; i++) {
 		struct ct_entry **pp = &ct->buckets[i];
 
 		while (*pp) {
 			struct ct_entry *e = *pp;
+			bool gone = !e->dead && ct_judge_missing(ct, &e->missing_ms,
+								  e->seen_gen == ct->gen, complete, now);
 
-			if (e->dead) {
-				ct_unlink(ct, pp);
-			} else if (poll ? e->missing
-					: ct_judge_missing(ct, &e->missing_ms, e->seen_gen == ct->gen,
-							   complete, now)) {
-				/* Its DESTROY event was lost: report it gone with what we had. */
-				if (poll)
-					ct->stats.poll_gone++;
-				else
-					ct->stats.resync_gone++;
-				if (!e->hidden)
-					ct_emit_destroy(ct, &e->flow, &zero);
-				ct_unlink(ct, pp);
-			} else if (e->final && !e->hidden) {
-				ct_tomb_bury(ct, pp);
-			} else {
+			if (!ct_sweep_one(ct, pp, gone, false))
 				pp = &e->next;
-			}
 		}
 	}
-	ct->sweep_due = false;
+}
+
+/*
+ * The end of a poll: only the entries it left on the sweep list; a poll
+ * judges no other (its answers bury final entries at once).
+ */
+static void ct_sweep_poll(struct ct *ct)
+{
+	struct ct_entry *e = ct->sweep_head, *next;
+
+	ct->sweep_head = NULL;
+	for (; e; e = next) {
+		struct ct_entry **pp = &ct->buckets[e->hash & (ct->nbuckets - 1)];
+
+		next = e->sweep_next;
+		e->sweep_next = NULL;
+		e->on_sweep = false;
+		while (*pp && *pp != e)
+			pp = &(*pp)->next;
+		if (*pp)
+			(void)ct_sweep_one(ct, pp, e->missing, true);
+	}
 }
 
 void ct_dump_end(struct ct *ct, bool complete)
@@ -905,7 +957,7 @@ void ct_dump_end(struct ct *ct, bool complete)
 
 	if (ct->dump_intr)
 		complete = false;
-	ct_sweep(ct, false, complete, now);
+	ct_sweep(ct, complete, now);
 	for (size_t i = 0; i < ct->tomb_cap; i++) {
 		struct ct_tomb *t = &ct->tombs[i];
 
@@ -1015,7 +1067,7 @@ const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i)
  * A polled entry the answer showed final goes into the compact table now,
  * not at the poll's end: a poll of thousands of young flows (a burst)
  * kept every one of them whole, here and in correlate, until the last
- * answer came. Dead and missing ones still wait for the end (ct_sweep).
+ * answer came. Dead and missing ones still wait for the end (ct_sweep_poll).
  */
 static void ct_poll_bury(struct ct *ct, struct ct_entry *e)
 {
@@ -1055,12 +1107,12 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 				ct->stats.bad_msgs++;
 			} else if (err == -ENOENT) {
 				e->missing = !e->dead;
-				ct->sweep_due = true;
+				ct_sweep_note(ct, e);
 			} else if (err < 0) {
 				/* The kernel cannot answer for it: its DESTROY will. */
 				ct->stats.poll_errors++;
 				e->final = true;
-				ct->sweep_due = true;
+				ct_sweep_note(ct, e);
 			}
 			continue;
 		}
@@ -1074,7 +1126,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 			 * new with its NEW and found no connect).
 			 */
 			e->missing = true;
-			ct->sweep_due = true;
+			ct_sweep_note(ct, e);
 			continue;
 		}
 		ct_handle_dumped(ct, &m);
@@ -1092,8 +1144,7 @@ void ct_poll_end(struct ct *ct)
 	/* Dead entries are freed by the sweep. */
 	for (size_t i = 0; i < ct->npoll; i++)
 		ct->poll[i] = NULL;
-	if (ct->sweep_due)
-		ct_sweep(ct, true, false, 0);
+	ct_sweep_poll(ct);
 	ct->npoll = 0;
 	ct->polling = false;
 	ct->dumping = false;

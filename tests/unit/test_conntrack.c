@@ -756,6 +756,80 @@ static void test_tomb_shrink(void)
 	ct_free(ct);
 }
 
+/*
+ * A young poll's end visits only what it left (ct_sweep_poll): long flows
+ * destroyed while it runs are freed and reported once, its own answers
+ * judged, and every other flow stays as it was.
+ */
+static void test_poll_sweep_list(void)
+{
+	enum { LONG = 50, GONE = 10 };
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	uint64_t now = util_now_ms();
+	uint32_t seq0;
+	size_t n;
+
+	for (uint32_t i = 0; i < LONG; i++)
+		event(ct, tcp4(100 + i, (uint16_t)(3000 + i)));
+	n = ct_poll_begin(ct, &seq0);
+	is_int((int)n, LONG, "sweep list: the window's poll asks every long flow");
+	for (size_t k = 0; k < n; k++) {
+		struct spec s = tcp4(ct_poll_flow(ct, k)->id, 0);
+
+		s.sport = (uint16_t)(3000 + s.id - 100);
+		s.counters = true;
+		s.ob = 10;
+		s.tcp_state = 3 + 1; /* ESTABLISHED */
+		s.seq = seq0 + (uint32_t)k;
+		poll_answer(ct, s);
+	}
+	ct_poll_end(ct);
+
+	event(ct, tcp4(1, 2001));
+	event(ct, tcp4(2, 2002));
+	event(ct, tcp4(3, 2003));
+	n = ct_poll_begin_young(ct, now + 150, &seq0);
+	is_int((int)n, 3, "sweep list: the young poll asks the three new flows");
+	for (uint32_t i = 0; i < GONE; i++) {
+		struct spec s = tcp4(100 + i, (uint16_t)(3000 + i));
+
+		s.type = IPCTNL_MSG_CT_DELETE;
+		s.counters = true;
+		s.ob = 15;
+		event(ct, s);
+	}
+	is_int(t.destroys, GONE, "sweep list: DESTROYs during the poll reported at once");
+	poll_error(ct, poll_seq_of(ct, seq0, n, 1), -ENOENT);
+	{
+		struct spec s = tcp4(2, 2002);
+
+		s.counters = true;
+		s.tcp_state = 7 + 1; /* TIME_WAIT */
+		s.seq = poll_seq_of(ct, seq0, n, 2);
+		poll_answer(ct, s);
+		s = tcp4(3, 2003);
+		s.counters = true;
+		s.tcp_state = 3 + 1;
+		s.seq = poll_seq_of(ct, seq0, n, 3);
+		poll_answer(ct, s);
+	}
+	ct_poll_end(ct);
+	ct_get_stats(ct, &st);
+	is_int(t.destroys, GONE + 1, "sweep list: the destroyed ones once, the ENOENT one gone");
+	is_int(st.poll_gone, 1, "sweep list: one gone by ENOENT");
+	is_int(st.flows_final, 1, "sweep list: the TIME_WAIT one compact");
+	is_int(st.flows_active, LONG - GONE + 2, "sweep list: every other flow kept");
+	n = ct_poll_begin(ct, &seq0);
+	is_int((int)n, LONG - GONE + 1, "sweep list: the next window asks the live non-final flows");
+	ok(poll_seq_of(ct, seq0, n, 100) == 0 && poll_seq_of(ct, seq0, n, 100 + GONE) != 0 &&
+		   poll_seq_of(ct, seq0, n, 3) != 0,
+	   "sweep list: not the destroyed ones, the others yes");
+	ct_poll_end(ct);
+	ct_free(ct);
+}
+
 static void test_parse(void)
 {
 	char buf[4096];
@@ -1350,6 +1424,7 @@ int main(void)
 	test_sctp();
 	test_tombs();
 	test_tomb_shrink();
+	test_poll_sweep_list();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
 	   "error text says the daemon continues");
 	return tap_done();
