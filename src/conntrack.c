@@ -96,7 +96,8 @@
  * A young poll also starts as soon as the last one ended (ct_maybe_dump),
  * at most this often: under load the 100 ms tick comes late, and each
  * young flow waiting for its GET holds two entries (here and in
- * correlate). Each poll ends with a sweep of the table, hence a bound.
+ * correlate). Each poll costs system calls of its own (its sends, the drain
+ * of the event socket at its end), hence a bound.
  */
 #define CT_YOUNG_CHAIN_MS 20
 /* How long after a dump a NEW for a flow it buried is that flow: see ct_new_is_buried. */
