@@ -301,7 +301,7 @@ static int store_flow_tots_range(sqlite3 *db, int64_t lo, int64_t hi, int sign)
 {
 	sqlite3_stmt *sel = NULL, *upd = NULL;
 	struct flow_tot *t = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	int rc;
 
 	if (lo >= hi)
@@ -312,10 +312,14 @@ static int store_flow_tots_range(sqlite3 *db, int64_t lo, int64_t hi, int sign)
 		rc = sqlite3_prepare_v2(db, FLOW_TOTS_UPDATE, -1, &upd, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
-	t = xmalloc(FLOW_TOTS_CHUNK * sizeof(*t));
 	sqlite3_bind_int64(sel, 1, lo);
 	sqlite3_bind_int64(sel, 2, hi);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		/* Grown as rows come: a window's range is a few rows, not a chunk's 2.6 MB. */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			t = xrealloc(t, cap * sizeof(*t));
+		}
 		t[n].id = sqlite3_column_int64(sel, 0);
 		t[n].n = 1;
 		for (int c = 0; c < 3; c++)
@@ -1265,13 +1269,87 @@ static int64_t clamp_u64(uint64_t v)
 	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-/* Resolves a record's strings to ids (cache, then database). */
-static int store_resolve(struct store *st, const struct store_row *row, struct resolved_row *out)
+/*
+ * The ids of the previous row of one store_write, by what they were made
+ * of: a window's rows are mostly one program's connections to one place,
+ * and its records share their strings (conn.h), so the same pointers are
+ * the same text while the rows live. Saves hashing and copying eight
+ * strings and formatting two addresses per row.
+ */
+struct memo_exe {
+	bool have;
+	struct conn_ident ident;
+	int64_t id;
+};
+
+struct memo_addr {
+	bool have;
+	struct conn_addr addr;
+	char ifname[16];
+	int64_t id;
+};
+
+struct resolve_memo {
+	struct memo_exe proc, parent;
+	struct memo_addr laddr, raddr;
+	bool have_domain;
+	const char *domain;
+	int64_t domain_id;
+};
+
+/* store_lookup_exe through the memo of one identity. */
+static int store_memo_exe(struct store *st, struct memo_exe *m, const struct conn_ident *ident,
+			  int64_t *id)
 {
-	const struct conn_record *rec = row->rec;
-	char laddr[CONN_ADDR_TEXT], raddr[CONN_ADDR_TEXT];
-	bool exec = rec->direction == CONN_EXEC;
 	int r;
+
+	if (m->have && m->ident.exe == ident->exe && m->ident.name == ident->name &&
+	    m->ident.cmdline == ident->cmdline && m->ident.sha256 == ident->sha256) {
+		*id = m->id;
+		return 0;
+	}
+	r = store_lookup_exe(st, ident, id);
+	if (r == 0) {
+		m->ident = *ident;
+		m->id = *id;
+		m->have = true;
+	}
+	return r;
+}
+
+/* An address's id through the memo (ifname: a packet socket's local "address"). */
+static int store_memo_addr(struct store *st, struct memo_addr *m, const struct conn_addr *a,
+			   const char ifname[16], int64_t *id)
+{
+	char text[CONN_ADDR_TEXT];
+	int r;
+
+	if (m->have && conn_addr_eq(&m->addr, a) && strncmp(m->ifname, ifname, 16) == 0) {
+		*id = m->id;
+		return 0;
+	}
+	if (ifname[0])
+		snprintf(text, sizeof(text), "%.16s", ifname);
+	else
+		conn_addr_text(a, text);
+	r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr, text, id);
+	if (r == 0) {
+		m->addr = *a;
+		memcpy(m->ifname, ifname, 16);
+		m->id = *id;
+		m->have = true;
+	}
+	return r;
+}
+
+/* Resolves a record's strings to ids (memo, cache, then database). */
+static int store_resolve(struct store *st, const struct store_row *row, struct resolve_memo *m,
+			 struct resolved_row *out)
+{
+	static const char no_if[16];
+	const struct conn_record *rec = row->rec;
+	bool exec = rec->direction == CONN_EXEC;
+	int r = 0;
 
 	out->col[COL_CONTIME] = row->contime;
 	out->col[COL_UID] = rec->uid;
@@ -1284,14 +1362,23 @@ static int store_resolve(struct store *st, const struct store_row *row, struct r
 	out->col[COL_CONNS] = clamp_u64(rec->conns);
 	out->col[COL_SEND] = clamp_u64(rec->send);
 	out->col[COL_RECV] = clamp_u64(rec->recv);
-	if ((r = store_lookup_exe(st, &rec->proc, &out->col[COL_EXE])) < 0 ||
-	    (r = store_lookup_exe(st, &rec->parent, &out->col[COL_PEXE])) < 0 ||
-	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr,
-			       conn_laddr_text(rec, laddr), &out->col[COL_LADDR])) < 0 ||
-	    (r = store_lookup1(st, &st->addrs, st->sel_addr, st->ins_addr,
-			       conn_raddr_text(rec, raddr), &out->col[COL_RADDR])) < 0 ||
-	    (r = store_lookup1(st, &st->doms, st->sel_dom, st->ins_dom, rec->domain,
-			       &out->col[COL_DOMAIN])) < 0)
+	if (m->have_domain && m->domain == rec->domain) {
+		out->col[COL_DOMAIN] = m->domain_id;
+	} else {
+		r = store_lookup1(st, &st->doms, st->sel_dom, st->ins_dom, rec->domain,
+				  &out->col[COL_DOMAIN]);
+		if (r == 0) {
+			m->domain = rec->domain;
+			m->domain_id = out->col[COL_DOMAIN];
+			m->have_domain = true;
+		}
+	}
+	if (r < 0 ||
+	    (r = store_memo_exe(st, &m->proc, &rec->proc, &out->col[COL_EXE])) < 0 ||
+	    (r = store_memo_exe(st, &m->parent, &rec->parent, &out->col[COL_PEXE])) < 0 ||
+	    (r = store_memo_addr(st, &m->laddr, &rec->laddr, rec->ifname,
+				 &out->col[COL_LADDR])) < 0 ||
+	    (r = store_memo_addr(st, &m->raddr, &rec->raddr, no_if, &out->col[COL_RADDR])) < 0)
 		return r;
 	prune_mark(&st->prune, LK_EXES, out->col[COL_EXE]);
 	prune_mark(&st->prune, LK_EXES, out->col[COL_PEXE]);
@@ -1621,9 +1708,10 @@ const struct store_migration *store_builtin_migrations(size_t *n)
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
 	struct conn_row *cr = NULL;
-	int64_t old_min = 0, new_min = 0, new_max = 0, until = INT64_MIN, *later = NULL;
+	int64_t old_min = 0, new_min = 0, new_max = 0, until = INT64_MIN, *later = NULL, lowest;
 	bool has_min = false;
 	size_t n = 0, n_later = 0;
+	struct resolve_memo memo = { .have_domain = false };
 	int rc, r = 0;
 
 	if (!st->db)
@@ -1644,7 +1732,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	for (size_t i = 0; i < n_rows; i++) {
 		struct resolved_row res;
 
-		r = store_resolve(st, &rows[i], &res);
+		r = store_resolve(st, &rows[i], &memo, &res);
 		if (r == 0)
 			r = store_flow(st, &res, &cr[i]);
 		if (r < 0)
@@ -1685,8 +1773,14 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	 * per-window upsert would scatter into the week's pages: measured 5x
 	 * slower and twice the size).
 	 */
+	/*
+	 * Weeks to roll up only when rows older than this week exist: with
+	 * none (the database's first week) the rollup stays empty and every
+	 * window would otherwise run its three range statements for nothing.
+	 */
+	lowest = has_min && old_min < new_min ? old_min : new_min;
 	r = store_rollup_add(st, cr, n, until);
-	if (r == 0 && until < store_week(new_max))
+	if (r == 0 && until < store_week(new_max) && lowest < store_week(new_max))
 		r = store_rollup_weeks(st, until, store_week(new_max));
 	if (r < 0)
 		goto out;
