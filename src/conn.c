@@ -23,13 +23,14 @@
 struct conn_str {
 	uint32_t refs;
 	uint32_t is_static;
+	uint64_t hash; /* of the text and its NUL (conn_str_hash); not set on the static one */
 	char text[];
 };
 
 static struct {
 	struct conn_str head;
 	char text[1];
-} conn_empty = { { 1, 1 }, "" };
+} conn_empty = { { 1, 1, 0 }, "" };
 
 static struct conn_str *conn_str_head(const char *s)
 {
@@ -48,7 +49,15 @@ char *conn_str_new(const char *s)
 	h->refs = 1;
 	h->is_static = 0;
 	memcpy(h->text, s, len + 1);
+	h->hash = util_hash_bytes(UTIL_HASH_SEED, h->text, len + 1);
 	return h->text;
+}
+
+uint64_t conn_str_hash(const char *s)
+{
+	const struct conn_str *h = conn_str_head(s);
+
+	return h->is_static ? util_hash_bytes(UTIL_HASH_SEED, "", 1) : h->hash;
 }
 
 char *conn_str_ref(char *s)

@@ -114,6 +114,11 @@ char *conn_str_new(const char *s);
 char *conn_str_ref(char *s);
 /* Drops one reference (NULL ok); the last one frees it. */
 void conn_str_unref(char *s);
+/*
+ * util_hash_bytes(UTIL_HASH_SEED, s, strlen(s) + 1) of a conn_str, kept
+ * since it was made: equal text, equal hash, without reading the text.
+ */
+uint64_t conn_str_hash(const char *s);
 /* References held now: 1 means only the caller (an interning table) holds it. */
 unsigned conn_str_refs(const char *s);
 

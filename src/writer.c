@@ -105,9 +105,10 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A record's strings are conn_strs: their hash was taken when they were made. */
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	return util_hash_bytes(h, s, strlen(s) + 1);
+	return util_hash_mix(h ^ conn_str_hash(s));
 }
 
 static uint64_t hash_ident(uint64_t h, const struct conn_ident *id)
@@ -129,7 +130,8 @@ static uint64_t agg_hash(int64_t contime, const struct conn_record *r)
 	h = hash_ident(h, &r->parent);
 	h = util_hash_bytes(h, &r->laddr, sizeof(r->laddr));
 	h = util_hash_bytes(h, &r->raddr, sizeof(r->raddr));
-	h = hash_str(h, r->ifname);
+	if (r->ifname[0])
+		h = util_hash_bytes(h, r->ifname, strnlen(r->ifname, sizeof(r->ifname)));
 	return hash_str(h, r->domain);
 }
 
@@ -151,7 +153,7 @@ static bool agg_key_eq(const struct conn_record *a, const struct conn_record *b)
 	return a->uid == b->uid && a->family == b->family && a->protocol == b->protocol &&
 	       a->direction == b->direction && a->lport == b->lport && a->rport == b->rport &&
 	       conn_addr_eq(&a->laddr, &b->laddr) && conn_addr_eq(&a->raddr, &b->raddr) &&
-	       !strcmp(a->ifname, b->ifname) &&
+	       !strncmp(a->ifname, b->ifname, sizeof(a->ifname)) &&
 	       str_eq(a->domain, b->domain) && ident_eq(&a->proc, &b->proc) &&
 	       ident_eq(&a->parent, &b->parent);
 }

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "conn.h"
 #include "log.h"
 #include "json.h"
 #include "records.h"
@@ -329,6 +330,28 @@ static void test_reader(void)
 	sqlite3_close(db);
 }
 
+/* A conn_str's hash is the text's (with its NUL), kept from its making. */
+static void test_conn_str(void)
+{
+	char *a = conn_str_new("/usr/bin/curl"), *b = conn_str_new("/usr/bin/curl");
+	char *c = conn_str_new("/usr/bin/curl2"), *e = conn_str_new("");
+
+	ok(a != b, "conn_str: two copies of one text");
+	ok(conn_str_hash(a) == util_hash_bytes(UTIL_HASH_SEED, "/usr/bin/curl", 14),
+	   "conn_str: hash is the text's");
+	ok(conn_str_hash(a) == conn_str_hash(b), "conn_str: equal text, equal hash");
+	ok(conn_str_hash(a) != conn_str_hash(c), "conn_str: other text, other hash");
+	ok(conn_str_hash(e) == util_hash_bytes(UTIL_HASH_SEED, "", 1),
+	   "conn_str: the static empty string's hash");
+	is_int(conn_str_hash(conn_str_ref(a)) == conn_str_hash(a), 1, "conn_str: a reference's hash");
+	is_int(conn_str_refs(a), 2, "conn_str: two references");
+	conn_str_unref(a);
+	conn_str_unref(a);
+	conn_str_unref(b);
+	conn_str_unref(c);
+	conn_str_unref(e);
+}
+
 /* The table hashes and the saturating adds. */
 static void test_hash_sat(void)
 {
@@ -400,6 +423,7 @@ int main(void)
 	umask(022);
 	test_rule();
 	test_hash_sat();
+	test_conn_str();
 	test_escape();
 	test_json();
 	test_markup();
