@@ -285,8 +285,14 @@ static void corr_ident_clear(struct corr_ident *id)
  * counted copy each (conn_str) makes a capture eight lookups instead of
  * eight copies, and a record eight references instead of eight more copies.
  * The table holds one reference per string; strings only it still holds
- * are dropped when it fills up (then it grows if still half full).
+ * are dropped when it fills up (then it grows if still half full). A
+ * capture borrows the table's strings and takes references of its own only
+ * when it is a new one (corr_who_intern): the references of a capture
+ * equal to one in use were taken and dropped again at every connect, 16
+ * atomic operations on counters the writer thread decrements too.
  */
+/* Strings one capture may add to the table: it is not rebuilt during a capture. */
+#define CORR_INTERN_ROOM 8
 /* A string and its terminator (so "ab","c" and "a","bc" differ). */
 static uint64_t corr_str_hash(const char *s)
 {
@@ -295,7 +301,7 @@ static uint64_t corr_str_hash(const char *s)
 
 static void corr_intern_put(char **slots, size_t cap, char *s)
 {
-	size_t i = corr_str_hash(s) & (cap - 1);
+	size_t i = conn_str_hash(s) & (cap - 1);
 
 	while (slots[i])
 		i = (i + 1) & (cap - 1);
@@ -318,7 +324,7 @@ static void corr_intern_rebuild(struct correlate *c)
 		}
 	}
 	memset(c->ilast, 0, sizeof(c->ilast)); /* may be freed just below */
-	while (live * 2 >= cap)
+	while ((live + CORR_INTERN_ROOM) * 2 >= cap)
 		cap *= 2;
 	slots = xcalloc(cap, sizeof(*slots));
 	for (size_t i = 0; i < c->icap; i++)
@@ -330,7 +336,20 @@ static void corr_intern_rebuild(struct correlate *c)
 	c->ilen = live;
 }
 
-/* A reference to the shared copy of s (NULL: ""). */
+/*
+ * Before a capture: room for its strings, so that none it borrows is
+ * dropped by a rebuild before corr_who_intern takes its references.
+ */
+static void corr_intern_reserve(struct correlate *c)
+{
+	if ((c->ilen + CORR_INTERN_ROOM) * 2 >= c->icap)
+		corr_intern_rebuild(c);
+}
+
+/*
+ * The shared copy of s (NULL: ""), borrowed: the table's reference keeps
+ * it until the next corr_intern_reserve.
+ */
 static char *corr_intern(struct correlate *c, const char *s)
 {
 	size_t i;
@@ -338,15 +357,13 @@ static char *corr_intern(struct correlate *c, const char *s)
 
 	if (!s)
 		s = "";
-	if (c->ilen * 2 >= c->icap)
-		corr_intern_rebuild(c);
 	for (i = corr_str_hash(s) & (c->icap - 1); c->istr[i]; i = (i + 1) & (c->icap - 1))
 		if (strcmp(c->istr[i], s) == 0)
-			return conn_str_ref(c->istr[i]);
+			return c->istr[i];
 	copy = conn_str_new(s);
 	c->istr[i] = copy;
 	c->ilen++;
-	return conn_str_ref(copy);
+	return copy;
 }
 
 /*
@@ -360,7 +377,7 @@ static char *corr_intern_at(struct correlate *c, unsigned slot, const char *s)
 	if (!s)
 		s = "";
 	if (last && strcmp(last, s) == 0)
-		return conn_str_ref(last);
+		return last;
 	return c->ilast[slot] = corr_intern(c, s);
 }
 
@@ -393,12 +410,23 @@ static unsigned corr_who_bucket(const struct corr_who *w)
 	return (unsigned)(h >> 40) % CORR_WHO_BUCKETS;
 }
 
+/* Takes references of its own to an identity's borrowed strings. */
+static void corr_ident_hold(struct corr_ident *id)
+{
+	conn_str_ref(id->exe);
+	conn_str_ref(id->name);
+	conn_str_ref(id->cmdline);
+	if (id->sha256)
+		conn_str_ref(id->sha256);
+}
+
 /*
- * The shared copy of a capture: tmp's references move into it, or are
- * dropped when an equal one exists (same interned strings, exe keys, uid
- * and pid). Returns a new reference.
+ * The shared copy of a capture whose strings tmp borrows from the intern
+ * table: an equal one in use (same interned strings, exe keys, uid and
+ * pid), or a new one holding references of its own. Returns a new
+ * reference.
  */
-static struct corr_who *corr_who_intern(struct correlate *c, struct corr_who *tmp)
+static struct corr_who *corr_who_intern(struct correlate *c, const struct corr_who *tmp)
 {
 	unsigned b = corr_who_bucket(tmp);
 	struct corr_who *w;
@@ -407,14 +435,14 @@ static struct corr_who *corr_who_intern(struct correlate *c, struct corr_who *tm
 		if (w->idhash == tmp->idhash && w->uid == tmp->uid && w->pid == tmp->pid &&
 		    w->known == tmp->known && corr_ident_same(&w->proc, &tmp->proc) &&
 		    corr_ident_same(&w->parent, &tmp->parent)) {
-			corr_who_clear(tmp);
 			w->refs++;
 			return w;
 		}
 	}
 	w = xmalloc(sizeof(*w));
 	*w = *tmp;
-	memset(tmp, 0, sizeof(*tmp));
+	corr_ident_hold(&w->proc);
+	corr_ident_hold(&w->parent);
 	w->refs = 1;
 	w->hnext = c->whos[b];
 	c->whos[b] = w;
@@ -441,7 +469,7 @@ static bool corr_known(const struct corr_flow *f)
 	return f->who && f->who->known;
 }
 
-/* Copies a proctab identity (its strings change with the next call). */
+/* A proctab identity (its strings change with the next call), borrowing interned copies. */
 static void corr_ident_from(struct correlate *c, struct corr_ident *id,
 			    const struct proctab_ident *pi, unsigned slot)
 {
@@ -459,7 +487,7 @@ static void corr_ident_from(struct correlate *c, struct corr_ident *id,
 		id->sha256 = NULL; /* pending: wait for the exe cache's callback */
 }
 
-/* An identity of empty strings (no parent, or nobody), interned. */
+/* An identity of empty strings (no parent, or nobody), borrowed from the table. */
 static void corr_ident_empty(struct correlate *c, struct corr_ident *id)
 {
 	id->exe = corr_intern(c, "");
@@ -507,6 +535,7 @@ static struct corr_who *corr_who_get(struct correlate *c, pid_t pid, pid_t ppid_
 	struct corr_who tmp = { 0 }, *w = &tmp;
 	pid_t ppid;
 
+	corr_intern_reserve(c);
 	(void)proctab_resolve(c->deps.proctab, pid, ppid_hint, exe_hint, &pi);
 	corr_ident_from(c, &w->proc, &pi, 0);
 	w->uid = uid;
@@ -531,6 +560,7 @@ static struct corr_who *corr_who_unknown(struct correlate *c)
 {
 	struct corr_who tmp = { 0 };
 
+	corr_intern_reserve(c);
 	corr_ident_empty(c, &tmp.proc);
 	corr_ident_empty(c, &tmp.parent);
 	tmp.uid = (uint32_t)-1;
