@@ -736,7 +736,7 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	bool exe_known, name_known, pair_known, hash_ok = sha[0] && sha[0] != '!';
 	bool unavailable = strncmp(sha, RECORDS_UNAVAILABLE, strlen(RECORDS_UNAVAILABLE)) == 0;
 	enum records_kind kinds[RECORDS_MAX_DETECTIONS];
-	const char *old_sha = NULL, *status;
+	const char *old_sha = NULL, *status = NULL;
 	char *old_copy = NULL;
 	size_t nk = 0, count = 0, cost = 0;
 	bool full = false;
@@ -789,7 +789,9 @@ int records_observe(struct records *r, const struct conn_record *rec, bool ignor
 	 * budget: checked first so the two tables never disagree). A program
 	 * that does not fit is still reported, once while we run.
 	 */
-	status = unavailable ? RECORDS_UNAVAILABLE_STATUS : records_early_status(r, sha);
+	/* Only a hash not recorded yet needs its status (a search of the early ring). */
+	if ((hash_ok || unavailable) && !seen)
+		status = unavailable ? RECORDS_UNAVAILABLE_STATUS : records_early_status(r, sha);
 	if (!pair_known) {
 		bool en_has = en && records_strlist_has(&en->list, name);
 		bool nn_has = nn && records_strlist_has(&nn->list, exe);
