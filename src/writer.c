@@ -220,6 +220,24 @@ static void agg_clear(struct agg *a)
 	a->cap = a->count = 0;
 }
 
+/*
+ * After a write: a table that was filled to WRITER_EARLY_ROWS (a burst)
+ * is kept, emptied, for the burst's next rows, instead of being grown
+ * again from 1024 slots, its fresh pages faulted in, at every write;
+ * a smaller one (the burst is over) is freed.
+ */
+static void agg_reset(struct agg *a)
+{
+	if (a->count < WRITER_EARLY_ROWS) {
+		agg_clear(a);
+		return;
+	}
+	for (size_t i = 0; i < a->cap; i++)
+		conn_record_free(a->slots[i].rec);
+	memset(a->slots, 0, a->cap * sizeof(*a->slots));
+	a->count = 0;
+}
+
 static void writer_report(struct writer *w, int err, const char *msg)
 {
 	pthread_mutex_lock(&w->lock);
@@ -447,7 +465,7 @@ static void writer_flush(struct writer *w)
 		}
 		w->opts.on_row(w->opts.on_row_data, newest, NULL);
 	}
-	agg_clear(&w->agg);
+	agg_reset(&w->agg);
 	pthread_mutex_lock(&w->lock);
 	w->stats.rows_written += n;
 	w->stats.windows_committed++;
