@@ -118,6 +118,9 @@ struct corr_flow {
 	/* Widest first: thousands wait at once in a burst, so no padding. */
 	struct corr_who *who;      /* a reference once attributed; NULL before */
 	struct corr_flow *idnext;  /* id table chain */
+	/* Next to idnext: a walk of the id chain reads one cache line per flow. */
+	uint32_t id;
+	uint32_t sock_uid;
 	struct corr_flow *knext, *kprev; /* key table chain, oldest first (pending only) */
 	struct corr_flow *prev, *next; /* pending FIFO; then the hold FIFO */
 	uint64_t t_ms;
@@ -127,8 +130,6 @@ struct corr_flow {
 	uint64_t send, recv;       /* bytes before emission */
 	struct corr_key key;
 	uint8_t laddr[16];
-	uint32_t id;
-	uint32_t sock_uid;
 	uint16_t lport;
 	uint16_t icmp_id;          /* ping sockets are keyed by it */
 	uint8_t protocol;          /* conntrack's: 0-255 */
@@ -1450,6 +1451,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	bool old;
 	struct corr_flow *f;
 	enum netaddr_dir dir;
+	int64_t wall;
 
 	dir = c->deps.netaddr ? netaddr_classify(c->deps.netaddr, ct->family, ct->orig.src,
 						 ct->orig.dst)
@@ -1463,7 +1465,8 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	f->protocol = ct->protocol;
 	f->key.family = ct->family;
 	f->t_ms = corr_now(c);
-	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : corr_wall(c);
+	wall = corr_wall(c); /* read once: a clock read is not free on a virtual machine */
+	f->time_s = ct->start_ns ? (int64_t)(ct->start_ns / 1000000000ull) : wall;
 	f->time_ms = (int64_t)(ct->start_ns / 1000000ull);
 	if (dir == NETADDR_INBOUND) {
 		memcpy(f->key.raddr, ct->orig.src, 16);
@@ -1489,7 +1492,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	c->last_flow_ms = f->t_ms;
 	{
 		uint64_t start = ct->start_ns ? ct->start_ns
-					      : (uint64_t)corr_wall(c) * 1000000000ull;
+					      : (uint64_t)wall * 1000000000ull;
 		if (start > c->latest_flow_ns)
 			c->latest_flow_ns = start;
 	}
@@ -1498,7 +1501,7 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	 * a new one may have reached a periodic dump before its NEW event.
 	 */
 	old = ct->from_dump && ct->start_ns &&
-	      (uint64_t)corr_wall(c) * 1000000000ull - ct->start_ns > 5000000000ull;
+	      (uint64_t)wall * 1000000000ull - ct->start_ns > 5000000000ull;
 	f->retries = old ? 0 : 10; /* a tick apart: 1 s, while the socket may still exist */
 	/* See correlate_settle. Until placed, connects do not see it. */
 	/*
