@@ -139,6 +139,63 @@ void conn_record_free(struct conn_record *rec)
 	free(rec);
 }
 
+/* Drops n references of s at once (NULL ok); the last one frees it. */
+static void conn_str_unref_n(char *s, uint32_t n)
+{
+	struct conn_str *h;
+
+	if (!s)
+		return;
+	h = conn_str_head(s);
+	if (!h->is_static && __atomic_sub_fetch(&h->refs, n, __ATOMIC_ACQ_REL) == 0)
+		free(h);
+}
+
+void conn_record_free_many(struct conn_record **recs, size_t n)
+{
+	static const size_t fields[] = {
+		offsetof(struct conn_record, proc.exe),
+		offsetof(struct conn_record, proc.name),
+		offsetof(struct conn_record, proc.cmdline),
+		offsetof(struct conn_record, proc.sha256),
+		offsetof(struct conn_record, parent.exe),
+		offsetof(struct conn_record, parent.name),
+		offsetof(struct conn_record, parent.cmdline),
+		offsetof(struct conn_record, parent.sha256),
+		offsetof(struct conn_record, domain),
+	};
+
+	/*
+	 * Field by field, each run of records sharing a string drops its
+	 * references with one atomic operation: the records of a burst share
+	 * their program's strings, whose counters the event loop increments
+	 * meanwhile, and one decrement per record and string moved those
+	 * cache lines between the cores each time.
+	 */
+	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+		char *run = NULL;
+		uint32_t count = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			char *s;
+
+			if (!recs[i])
+				continue;
+			s = *(char **)(void *)((char *)recs[i] + fields[f]);
+			if (s == run && count < UINT32_MAX) {
+				count++;
+				continue;
+			}
+			conn_str_unref_n(run, count);
+			run = s;
+			count = 1;
+		}
+		conn_str_unref_n(run, count);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(recs[i]);
+}
+
 void conn_set(char **field, const char *value)
 {
 	char *old = *field;

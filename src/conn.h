@@ -10,6 +10,7 @@
 #define AUDITSNITCH_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Values of conn_record.direction (the database contract). */
@@ -103,6 +104,8 @@ struct conn_record *conn_record_new(void);
 /* A copy sharing the strings. */
 struct conn_record *conn_record_dup(const struct conn_record *rec);
 void conn_record_free(struct conn_record *rec);
+/* conn_record_free of each of n records (NULLs skipped), their shared strings dropped in runs. */
+void conn_record_free_many(struct conn_record **recs, size_t n);
 /* Replaces *field with a copy of value (NULL becomes ""). */
 void conn_set(char **field, const char *value);
 /* Replaces *field with another reference to s, a conn_str. */

@@ -211,10 +211,26 @@ static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec)
 	a->count++;
 }
 
+/* Frees the table's records, in one conn_record_free_many. */
+static void agg_free_records(struct agg *a)
+{
+	struct conn_record **recs;
+	size_t n = 0;
+
+	if (!a->count)
+		return;
+	recs = xmalloc(a->count * sizeof(*recs));
+	for (size_t i = 0; i < a->cap && n < a->count; i++) {
+		if (a->slots[i].rec)
+			recs[n++] = a->slots[i].rec;
+	}
+	conn_record_free_many(recs, n);
+	free(recs);
+}
+
 static void agg_clear(struct agg *a)
 {
-	for (size_t i = 0; i < a->cap; i++)
-		conn_record_free(a->slots[i].rec);
+	agg_free_records(a);
 	free(a->slots);
 	a->slots = NULL;
 	a->cap = a->count = 0;
@@ -232,8 +248,7 @@ static void agg_reset(struct agg *a)
 		agg_clear(a);
 		return;
 	}
-	for (size_t i = 0; i < a->cap; i++)
-		conn_record_free(a->slots[i].rec);
+	agg_free_records(a);
 	memset(a->slots, 0, a->cap * sizeof(*a->slots));
 	a->count = 0;
 }

@@ -352,6 +352,36 @@ static void test_conn_str(void)
 	conn_str_unref(e);
 }
 
+/* conn_record_free_many drops each record's references, shared ones in runs. */
+static void test_conn_free_many(void)
+{
+	char *exe = conn_str_new("/usr/bin/wget"), *other = conn_str_new("/usr/bin/curl");
+	char *dom = conn_str_new("example.org");
+	struct conn_record *recs[5];
+
+	for (int i = 0; i < 5; i++) {
+		recs[i] = conn_record_new();
+		conn_share(&recs[i]->proc.exe, i == 2 ? other : exe);
+		conn_share(&recs[i]->parent.exe, exe);
+		if (i < 2)
+			conn_share(&recs[i]->domain, dom);
+		conn_set(&recs[i]->proc.cmdline, i == 4 ? "wget -q" : "");
+	}
+	is_int(conn_str_refs(exe), 10, "free_many: exe held by ten fields");
+	recs[3] = (conn_record_free(recs[3]), NULL); /* a NULL in the middle is skipped */
+	is_int(conn_str_refs(exe), 8, "free_many: one record freed alone");
+	conn_record_free_many(recs, 3); /* exe, exe; other; dom twice */
+	is_int(conn_str_refs(exe), 3, "free_many: runs split by another string");
+	is_int(conn_str_refs(other), 1, "free_many: the other string dropped");
+	is_int(conn_str_refs(dom), 1, "free_many: the domain run dropped");
+	conn_record_free_many(recs + 3, 2); /* the NULL, then the last */
+	is_int(conn_str_refs(exe), 1, "free_many: only ours left");
+	conn_record_free_many(NULL, 0);
+	conn_str_unref(exe);
+	conn_str_unref(other);
+	conn_str_unref(dom);
+}
+
 /* The table hashes and the saturating adds. */
 static void test_hash_sat(void)
 {
@@ -424,6 +454,7 @@ int main(void)
 	test_rule();
 	test_hash_sat();
 	test_conn_str();
+	test_conn_free_many();
 	test_escape();
 	test_json();
 	test_markup();
