@@ -248,6 +248,77 @@ out:
 	conn_record_free(e);
 }
 
+/*
+ * A write's rows take the previous row's ids when they share its strings
+ * (store_write's memo): rows alternating between programs, addresses,
+ * domains and packet sockets' interfaces each still get their own.
+ */
+static void test_memo(void)
+{
+	static const struct {
+		int prog;            /* index into exes */
+		const char *raddr;   /* NULL: a packet socket on ifname */
+		const char *ifname;
+		int domain;          /* index into doms */
+	} spec[] = {
+		{ 0, "1.1.1.1", NULL, 0 }, { 0, "1.1.1.1", NULL, 0 }, { 1, "2.2.2.2", NULL, 1 },
+		{ 0, "1.1.1.1", NULL, 1 }, { 1, NULL, "lo", 0 }, { 1, NULL, "eth0", 0 },
+		{ 0, "2.2.2.2", NULL, 0 }, { 1, NULL, "eth0", 0 },
+	};
+	char *exes[2] = { conn_str_new("/usr/bin/a"), conn_str_new("/usr/bin/b") };
+	char *doms[2] = { conn_str_new(""), conn_str_new("b.example") };
+	struct conn_record *recs[ARRAY_SIZE(spec)];
+	struct store_row rows[ARRAY_SIZE(spec)];
+	struct store *st = NULL;
+	char *msg = NULL, sql[160];
+
+	for (size_t i = 0; i < ARRAY_SIZE(spec); i++) {
+		struct conn_record *r = recs[i] = mkrec("/x", spec[i].raddr ? spec[i].raddr : "",
+							1, 40000 + (int)i);
+
+		conn_share(&r->proc.exe, exes[spec[i].prog]);
+		conn_share(&r->domain, doms[spec[i].domain]);
+		if (!spec[i].raddr) {
+			r->family = 17;
+			r->protocol = CONN_PROTO_PACKET + 0x0003;
+			conn_addr_set(&r->laddr, 0, NULL);
+			snprintf(r->ifname, sizeof(r->ifname), "%s", spec[i].ifname);
+		}
+		rows[i].contime = 100;
+		rows[i].rec = r;
+	}
+	if (store_open(dirfd_, "memo.db", &msg, &st) < 0) {
+		ok(0, "memo: open: %s", msg);
+		goto out;
+	}
+	is_int(store_write(st, rows, ARRAY_SIZE(spec)), 0, "memo: write");
+	for (size_t i = 0; i < ARRAY_SIZE(spec); i++) {
+		static const char *cols[] = { "exe", "ip", "laddr", "domain" };
+		const char *want[4] = { exes[spec[i].prog], spec[i].raddr ? spec[i].raddr : "",
+					spec[i].raddr ? "10.0.0.1" : spec[i].ifname,
+					doms[spec[i].domain] };
+
+		for (int c = 0; c < 4; c++) {
+			char *got;
+
+			snprintf(sql, sizeof(sql), "SELECT COALESCE(%s, '') FROM connections_flat"
+				 " WHERE lport = %zu", cols[c], 40000 + i);
+			got = q_text(store_db(st), sql);
+			is_str(got, want[c], "memo: row %zu's %s", i, cols[c]);
+			free(got);
+		}
+	}
+	store_free(st);
+out:
+	free(msg);
+	for (size_t i = 0; i < ARRAY_SIZE(spec); i++)
+		conn_record_free(recs[i]);
+	for (int i = 0; i < 2; i++) {
+		conn_str_unref(exes[i]);
+		conn_str_unref(doms[i]);
+	}
+}
+
 static void test_odd_bytes(void)
 {
 	struct store *st = NULL;
@@ -1400,6 +1471,7 @@ int main(void)
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	test_schema();
 	test_merge();
+	test_memo();
 	test_odd_bytes();
 	test_retention();
 	test_rollup();
