@@ -5,7 +5,10 @@
  * address may sit on two interfaces, and removing it from one must not make
  * it foreign. Lookups hash the address only and compare, so they are O(1)
  * on average. The set is bounded (NETADDR_MAX); a machine with more
- * addresses than that is counted, not grown without limit.
+ * addresses than that is counted, not grown without limit. It starts small
+ * and doubles as addresses come: most machines have a handful, and the
+ * sweep after each dump reads every slot, which made all 448 KiB of a
+ * table sized for NETADDR_MAX resident.
  *
  * One socket carries both the dump and the multicast notifications; both
  * say "this address exists / is gone", so their interleaving is harmless.
@@ -31,7 +34,8 @@
 #include "util.h"
 
 #define NETADDR_MAX 8192            /* addresses; slots are twice that */
-#define NETADDR_SLOTS (NETADDR_MAX * 2)
+#define NETADDR_SLOTS (NETADDR_MAX * 2) /* at most; load stays <= 1/2 */
+#define NETADDR_MIN_SLOTS 64
 #define NETADDR_RECV_BUF (64 * 1024)
 #define NETADDR_BUDGET 32
 
@@ -47,6 +51,7 @@ struct netaddr_slot {
 
 struct netaddr {
 	struct netaddr_slot *slots;
+	size_t cap;             /* slots: a power of two, NETADDR_MIN_SLOTS..NETADDR_SLOTS */
 	size_t used;            /* SLOT_USED */
 	size_t tombstones;      /* SLOT_DELETED */
 	struct netaddr_stats stats;
@@ -103,8 +108,8 @@ bool netaddr_is_local(const struct netaddr *na, int family, const void *addr)
 	if (netaddr_loopback(family, a))
 		return true;
 	alen = netaddr_alen(family);
-	i = netaddr_hash(family, a) & (NETADDR_SLOTS - 1);
-	for (size_t n = 0; n < NETADDR_SLOTS; n++, i = (i + 1) & (NETADDR_SLOTS - 1)) {
+	i = netaddr_hash(family, a) & (na->cap - 1);
+	for (size_t n = 0; n < na->cap; n++, i = (i + 1) & (na->cap - 1)) {
 		const struct netaddr_slot *s = &na->slots[i];
 
 		if (s->state == SLOT_EMPTY)
@@ -125,14 +130,26 @@ enum netaddr_dir netaddr_classify(const struct netaddr *na, int family, const vo
 	return NETADDR_FORWARDED;
 }
 
-/* Rebuilds the table without tombstones (they lengthen probe chains). */
-static void netaddr_rehash(struct netaddr *na)
+/* The slots for n addresses: load <= 1/2, room to add one more. */
+static size_t netaddr_fit(size_t n)
+{
+	size_t cap = NETADDR_MIN_SLOTS;
+
+	while (cap < NETADDR_SLOTS && (n + 1) * 2 > cap)
+		cap *= 2;
+	return cap;
+}
+
+/* Rebuilds the table with cap slots, without tombstones (they lengthen probe chains). */
+static void netaddr_rehash(struct netaddr *na, size_t cap)
 {
 	struct netaddr_slot *old = na->slots;
+	size_t old_cap = na->cap;
 
-	na->slots = xcalloc(NETADDR_SLOTS, sizeof(*na->slots));
+	na->slots = xcalloc(cap, sizeof(*na->slots));
+	na->cap = cap;
 	na->used = na->tombstones = 0;
-	for (size_t i = 0; i < NETADDR_SLOTS; i++) {
+	for (size_t i = 0; i < old_cap; i++) {
 		if (old[i].state == SLOT_USED)
 			netaddr_add(na, old[i].family, old[i].addr, old[i].ifindex);
 	}
@@ -140,11 +157,11 @@ static void netaddr_rehash(struct netaddr *na)
 	free(old);
 }
 
-/* Called after deletions, never during a walk of the slots. */
+/* Called after deletions, never during a walk of the slots: drops tombstones, shrinks. */
 static void netaddr_maybe_rehash(struct netaddr *na)
 {
-	if (na->tombstones > NETADDR_SLOTS / 4)
-		netaddr_rehash(na);
+	if (na->tombstones > na->cap / 4 || netaddr_fit(na->used * 2) < na->cap)
+		netaddr_rehash(na, netaddr_fit(na->used));
 }
 
 int netaddr_add(struct netaddr *na, int family, const void *addr, uint32_t ifindex)
@@ -154,8 +171,11 @@ int netaddr_add(struct netaddr *na, int family, const void *addr, uint32_t ifind
 
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
-	i = netaddr_hash(family, addr) & (NETADDR_SLOTS - 1);
-	for (size_t n = 0; n < NETADDR_SLOTS; n++, i = (i + 1) & (NETADDR_SLOTS - 1)) {
+	/* Before probing: growing moves the slots. Never while sweeping (adds only). */
+	if ((na->used + na->tombstones + 1) * 2 > na->cap && na->cap < NETADDR_SLOTS)
+		netaddr_rehash(na, netaddr_fit(na->used + 1));
+	i = netaddr_hash(family, addr) & (na->cap - 1);
+	for (size_t n = 0; n < na->cap; n++, i = (i + 1) & (na->cap - 1)) {
 		struct netaddr_slot *s = &na->slots[i];
 
 		if (s->state == SLOT_EMPTY) {
@@ -197,8 +217,8 @@ static void netaddr_remove(struct netaddr *na, int family, const void *addr, uin
 
 	if (family != AF_INET && family != AF_INET6)
 		return;
-	i = netaddr_hash(family, addr) & (NETADDR_SLOTS - 1);
-	for (size_t n = 0; n < NETADDR_SLOTS; n++, i = (i + 1) & (NETADDR_SLOTS - 1)) {
+	i = netaddr_hash(family, addr) & (na->cap - 1);
+	for (size_t n = 0; n < na->cap; n++, i = (i + 1) & (na->cap - 1)) {
 		struct netaddr_slot *s = &na->slots[i];
 
 		if (s->state == SLOT_EMPTY)
@@ -266,7 +286,7 @@ static void netaddr_handle(struct netaddr *na, const struct nlmsghdr *nlh)
 /* After a complete dump: drops addresses it did not confirm (their DELADDR was lost). */
 static void netaddr_sweep(struct netaddr *na)
 {
-	for (size_t i = 0; i < NETADDR_SLOTS; i++) {
+	for (size_t i = 0; i < na->cap; i++) {
 		struct netaddr_slot *s = &na->slots[i];
 
 		if (s->state == SLOT_USED && s->gen != na->gen)
@@ -369,7 +389,8 @@ int netaddr_new(struct netaddr **ret, struct loop *loop)
 	uint64_t deadline;
 	int r;
 
-	na->slots = xcalloc(NETADDR_SLOTS, sizeof(*na->slots));
+	na->cap = NETADDR_MIN_SLOTS;
+	na->slots = xcalloc(na->cap, sizeof(*na->slots));
 	na->rbuf = xmalloc(NETADDR_RECV_BUF);
 	na->fd = -1;
 	na->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -426,7 +447,8 @@ struct netaddr *netaddr_new_offline(void)
 {
 	struct netaddr *na = xcalloc(1, sizeof(*na));
 
-	na->slots = xcalloc(NETADDR_SLOTS, sizeof(*na->slots));
+	na->cap = NETADDR_MIN_SLOTS;
+	na->slots = xcalloc(na->cap, sizeof(*na->slots));
 	na->fd = -1;
 	return na;
 }
