@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,9 +34,9 @@
 #include "util.h"
 
 /*
- * Larger reads hash no faster (make bench: bench_hash), and each worker
- * keeps its buffer, wholly resident once it hashed any larger file: a
- * larger chunk would only add to the daemon's resident memory.
+ * Larger reads hash no faster (make bench: bench_hash), and a worker's
+ * buffer is wholly resident while it exists (hash_worker): a larger chunk
+ * would only add to the daemon's resident memory.
  */
 #define HASH_CHUNK (64 * 1024)
 #define HASH_MAX_THREADS 8
@@ -203,11 +204,18 @@ static struct hash_job *hash_pool_take(struct hash_pool *pool)
 	return job;
 }
 
-/* Worker: takes jobs until told to quit. */
+/*
+ * Worker: takes jobs until told to quit. Its read buffer exists only while
+ * there is work: hashing is rare (a new or changed executable), and a
+ * buffer kept for good stayed wholly resident in each worker's malloc
+ * arena once it had hashed one file larger than HASH_CHUNK. Mapped, not
+ * malloc'd, so it really goes back when unmapped and the worker needs no
+ * arena of its own.
+ */
 static void *hash_worker(void *arg)
 {
 	struct hash_pool *pool = arg;
-	unsigned char *buf = xmalloc(HASH_CHUNK);
+	unsigned char *buf = NULL;
 
 	/* Named so top -H, ps -L and perf tell the threads apart. */
 	(void)pthread_setname_np(pthread_self(), "asn-hash");
@@ -219,8 +227,17 @@ static void *hash_worker(void *arg)
 
 		uint64_t max_bytes, max_ms;
 
-		while (!pool->quit && !pool->ring_head)
+		while (!pool->quit && !pool->ring_head) {
+			if (buf) {
+				/* Idle: give the buffer back (not under the lock). */
+				pthread_mutex_unlock(&pool->lock);
+				munmap(buf, HASH_CHUNK);
+				buf = NULL;
+				pthread_mutex_lock(&pool->lock);
+				continue;
+			}
 			pthread_cond_wait(&pool->wake, &pool->lock);
+		}
 		if (pool->quit)
 			break;
 		job = hash_pool_take(pool);
@@ -228,7 +245,18 @@ static void *hash_worker(void *arg)
 		max_ms = pool->max_ms;
 		pthread_mutex_unlock(&pool->lock);
 
-		hash_fd_buf(job->fd, &job->res, buf, HASH_CHUNK, max_bytes, max_ms);
+		if (!buf) {
+			buf = mmap(NULL, HASH_CHUNK, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (buf == MAP_FAILED)
+				buf = NULL;
+		}
+		if (buf) {
+			hash_fd_buf(job->fd, &job->res, buf, HASH_CHUNK, max_bytes, max_ms);
+		} else {
+			hash_error_text(&job->res, "read buffer", ENOMEM);
+			job->res.bytes = job->res.duration_us = 0;
+		}
 		close(job->fd);
 		job->fd = -1;
 
@@ -253,7 +281,8 @@ static void *hash_worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&pool->lock);
-	free(buf);
+	if (buf)
+		munmap(buf, HASH_CHUNK);
 	return NULL;
 }
 
