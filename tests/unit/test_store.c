@@ -1258,15 +1258,15 @@ static void test_writer_early(void)
 		if (writer_submit(w, mkrec("/early", "1.1.1.1", 443, 10000 + i)) < 0)
 			refused++;
 	is_int(refused, 0, "early: every record accepted");
-	/* Settled: every row written or held, fewer than 2048 held (WRITER_EARLY_ROWS). */
-	for (int i = 0; i < 100 && (stats.rows_written + stats.queued != 10000 || stats.queued >= 2048);
+	/* Settled: every row written or held, fewer than 1024 held (WRITER_EARLY_ROWS). */
+	for (int i = 0; i < 100 && (stats.rows_written + stats.queued != 10000 || stats.queued >= 1024);
 	     i++) {
 		usleep(50000);
 		writer_stats(w, &stats);
 	}
-	ok(stats.rows_written >= 10000 - 2047, "early: %llu rows written before the window ended",
+	ok(stats.rows_written >= 10000 - 1023, "early: %llu rows written before the window ended",
 	   (unsigned long long)stats.rows_written);
-	ok(stats.queued < 2048, "early: %zu rows left in memory", stats.queued);
+	ok(stats.queued < 1024, "early: %zu rows left in memory", stats.queued);
 	writer_free(w);
 	if (store_open(dirfd_, "early.db", &msg, &st) == 0) {
 		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
