@@ -157,6 +157,30 @@ asn_ports() {
 	return 1
 }
 
+# asn_mkcert DIR NAME CA [KIND]: DIR/NAME.key and DIR/NAME.pem, valid two
+# days: a self-signed CA when CA is -, else signed by DIR/CA.pem and
+# DIR/CA.key, for a server on 127.0.0.1 and localhost (KIND server, the
+# default) or a client (KIND client). Fails when certtool made none.
+asn_mkcert() {
+	local d=$1 n=$2 ca=$3 kind=${4:-server}
+	certtool --generate-privkey --outfile "$d/$n.key" >/dev/null 2>&1
+	if [ "$ca" = - ]; then
+		printf 'cn = "asn test %s"\nca\ncert_signing_key\nexpiration_days = 2\n' "$n" >"$d/$n.tmpl"
+		certtool --generate-self-signed --load-privkey "$d/$n.key" --template "$d/$n.tmpl" \
+			--outfile "$d/$n.pem" >/dev/null 2>&1
+	else
+		if [ "$kind" = client ]; then
+			printf 'cn = "asn test %s"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' "$n"
+		else
+			printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ndns_name = "localhost"\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n'
+		fi >"$d/$n.tmpl"
+		certtool --generate-certificate --load-privkey "$d/$n.key" \
+			--load-ca-certificate "$d/$ca.pem" --load-ca-privkey "$d/$ca.key" \
+			--template "$d/$n.tmpl" --outfile "$d/$n.pem" >/dev/null 2>&1
+	fi
+	[ -s "$d/$n.pem" ]
+}
+
 # asn_flows_arrive DIR: true once the daemon of DIR says conntrack delivers
 # flows (connections made before that are bare connects, without ports).
 asn_flows_arrive() {

@@ -37,26 +37,9 @@ base=$(asn_ports 6) || exit 1
 PU=$base PT=$((base + 1)) PS=$((base + 2)) PW=$((base + 3)) PAPP=$((base + 4)) PQ=$((base + 5))
 
 # ---- certificates: our CA, and another one for the wrong collector ----
-mkcert() { # NAME CA-NAME: NAME.key NAME.pem signed by CA-NAME (self-signed when CA-NAME is -)
-	certtool --generate-privkey --outfile "$rs/$1.key" >/dev/null 2>&1
-	if [ "$2" = - ]; then
-		printf 'cn = "asn test %s"\nca\ncert_signing_key\nexpiration_days = 2\n' "$1" >"$rs/$1.tmpl"
-		certtool --generate-self-signed --load-privkey "$rs/$1.key" --template "$rs/$1.tmpl" \
-			--outfile "$rs/$1.pem" >/dev/null 2>&1
-	else
-		printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$rs/$1.tmpl"
-		certtool --generate-certificate --load-privkey "$rs/$1.key" \
-			--load-ca-certificate "$rs/$2.pem" --load-ca-privkey "$rs/$2.key" \
-			--template "$rs/$1.tmpl" --outfile "$rs/$1.pem" >/dev/null 2>&1
-	fi
-}
-mkcert ca -
-mkcert server ca
-mkcert otherca -
-mkcert wrong otherca
-for f in ca server wrong; do
-	[ -s "$rs/$f.pem" ] || asn_skip "certtool could not make $f.pem"
-done
+{ asn_mkcert "$rs" ca - && asn_mkcert "$rs" server ca &&
+	asn_mkcert "$rs" otherca - && asn_mkcert "$rs" wrong otherca; } ||
+	asn_skip "certtool could not make the certificates"
 
 cat >"$rs/rsyslog.conf" <<CONF
 global(workDirectory="$rs/work" maxMessageSize="64k"

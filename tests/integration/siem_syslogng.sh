@@ -62,24 +62,11 @@ fi
 ver=$(sed -n 's/^Config version: //p' "$ng/version.txt")
 echo "# $(head -1 "$ng/version.txt"), config version $ver"
 
-# ---- certificates (as siem.sh) ----
-certtool --generate-privkey --outfile "$ng/ca.key" >/dev/null 2>&1
-printf 'cn = "asn test ca"\nca\ncert_signing_key\nexpiration_days = 2\n' >"$ng/ca.tmpl"
-certtool --generate-self-signed --load-privkey "$ng/ca.key" --template "$ng/ca.tmpl" \
-	--outfile "$ng/ca.pem" >/dev/null 2>&1
-certtool --generate-privkey --outfile "$ng/server.key" >/dev/null 2>&1
-printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ndns_name = "localhost"\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$ng/server.tmpl"
-certtool --generate-certificate --load-privkey "$ng/server.key" \
-	--load-ca-certificate "$ng/ca.pem" --load-ca-privkey "$ng/ca.key" \
-	--template "$ng/server.tmpl" --outfile "$ng/server.pem" >/dev/null 2>&1
-[ -s "$ng/server.pem" ] || asn_skip "certtool could not make the server certificate"
+# ---- certificates ----
+asn_mkcert "$ng" ca - || asn_skip "certtool could not make the CA"
+asn_mkcert "$ng" server ca || asn_skip "certtool could not make the server certificate"
 # A client certificate, for the man page's word on peer-verify(required-trusted).
-certtool --generate-privkey --outfile "$ng/client.key" >/dev/null 2>&1
-printf 'cn = "asn test client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >"$ng/client.tmpl"
-certtool --generate-certificate --load-privkey "$ng/client.key" \
-	--load-ca-certificate "$ng/ca.pem" --load-ca-privkey "$ng/ca.key" \
-	--template "$ng/client.tmpl" --outfile "$ng/client.pem" >/dev/null 2>&1
-[ -s "$ng/client.pem" ] || asn_skip "certtool could not make the client certificate"
+asn_mkcert "$ng" client ca client || asn_skip "certtool could not make the client certificate"
 
 # ---- the man page's snippets, with the test's ports and paths ----
 /usr/bin/python3 - "$top_srcdir/man/auditsnitch.8" "$ng" "$P1" "$P2" >"$ng/snippets.conf" <<'PY'
