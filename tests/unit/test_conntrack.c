@@ -565,12 +565,6 @@ static void dump_tomb_flows(struct ct *ct, uint32_t n, uint32_t step, bool basel
 }
 
 /*
- * Many final flows (a start-up dump full of TIME_WAIT) compacted, then
- * destroyed in a scrambled order: every DESTROY finds its flow with its
- * own counters, whatever the probing shifted; a complete dump reports the
- * ones it did not see as gone.
- */
-/*
  * A dump during a burst reads flows whose NEW events still wait unread;
  * one already in TIME_WAIT is buried and reported from the dump. Its NEW,
  * read later, is that flow again, not a second one (a second flow would
@@ -627,6 +621,27 @@ static void test_new_after_dump(void)
 	ct_free(ct);
 }
 
+/*
+ * The DESTROY of flow i of dump_tomb_flows, extra bytes after the dump:
+ * true when it was reported as that flow with those extra bytes.
+ */
+static bool destroy_tomb_flow(struct ct *ct, const struct totals *t, uint32_t i, uint64_t extra)
+{
+	struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
+
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.counters = true;
+	s.ob = 100 + i + extra;
+	event(ct, s);
+	return t->last_destroy_ob == extra && t->last_id == 1000 + i;
+}
+
+/*
+ * Many final flows (a start-up dump full of TIME_WAIT) compacted, then
+ * destroyed in a scrambled order: every DESTROY finds its flow with its
+ * own counters, whatever the probing shifted; a complete dump reports the
+ * ones it did not see as gone.
+ */
 static void test_tombs(void)
 {
 	enum { N = 3000 };
@@ -661,15 +676,8 @@ static void test_tombs(void)
 	/* Destroy two thirds, in an order unlike insertion; each adds 7 bytes. */
 	for (uint32_t k = 0; k < N; k++) {
 		uint32_t i = (k * 1237u) % N;
-		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
 
-		if (i % 3 == 0)
-			continue;
-		s.type = IPCTNL_MSG_CT_DELETE;
-		s.counters = true;
-		s.ob = 100 + i + 7;
-		event(ct, s);
-		if (t.last_destroy_ob != 7 || t.last_id != 1000 + i)
+		if (i % 3 != 0 && !destroy_tomb_flow(ct, &t, i, 7))
 			ok_all = 0;
 	}
 	ok(ok_all, "tombs: each DESTROY found its own counters");
@@ -712,15 +720,8 @@ static void test_tomb_shrink(void)
 	/* DESTROY all but every 500th, scrambled: the table halves several times meanwhile. */
 	for (uint32_t k = 0; k < N; k++) {
 		uint32_t i = (k * 7919u) % N;
-		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
 
-		if (i % (N / KEEP) == 0)
-			continue;
-		s.type = IPCTNL_MSG_CT_DELETE;
-		s.counters = true;
-		s.ob = 100 + i + 3;
-		event(ct, s);
-		if (t.last_destroy_ob != 3 || t.last_id != 1000 + i)
+		if (i % (N / KEEP) != 0 && !destroy_tomb_flow(ct, &t, i, 3))
 			ok_all = 0;
 	}
 	ok(ok_all, "shrink: each DESTROY found its own tomb while the table shrank");
@@ -739,14 +740,9 @@ static void test_tomb_shrink(void)
 	/* What is left is still found: each DESTROY reports the bytes after its dump. */
 	ok_all = 1;
 	for (uint32_t i = 0; i < N; i += 2 * (N / KEEP)) {
-		struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
 		int news = t.news;
 
-		s.type = IPCTNL_MSG_CT_DELETE;
-		s.counters = true;
-		s.ob = 100 + i + 11;
-		event(ct, s);
-		if (t.news != news || t.last_destroy_ob != 11 || t.last_id != 1000 + i)
+		if (!destroy_tomb_flow(ct, &t, i, 11) || t.news != news)
 			ok_all = 0;
 	}
 	ok(ok_all, "shrink: after the dumps, each DESTROY still finds its tomb");
