@@ -261,7 +261,13 @@ static void netaddr_handle(struct netaddr *na, const struct nlmsghdr *nlh)
 
 		if (type != IFA_LOCAL && type != IFA_ADDRESS)
 			continue;
-		if (mnl_attr_get_payload_len(attr) < alen) {
+		/*
+		 * mnl_attr_for_each stops at the aligned length: with an
+		 * unaligned nlmsg_len the last attribute may end up to 3 bytes
+		 * past the message, and past the datagram (found by fuzz_netaddr).
+		 */
+		if ((const char *)attr + mnl_attr_get_len(attr) > (const char *)nlh + nlh->nlmsg_len ||
+		    mnl_attr_get_payload_len(attr) < alen) {
 			na->stats.bad_msgs++;
 			return;
 		}

@@ -1,11 +1,16 @@
 /*
  * test_netaddr.c: the local address set (netaddr.c) without a socket: it
  * starts small and grows as addresses come, keeps every address it took,
- * forgets deleted ones, shrinks again, and refuses more than its bound.
+ * forgets deleted ones, shrinks again, and refuses more than its bound;
+ * and a message whose last attribute ends past it is refused.
  */
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -71,6 +76,37 @@ static void del(struct netaddr *na, uint32_t i, uint32_t ifindex)
 	}
 }
 
+/*
+ * RTM_NEWADDR with nlmsg_len 30 (unaligned) whose IFA_LOCAL attribute says
+ * 8 bytes: libmnl's walk allows it up to the aligned 32, two bytes past
+ * the datagram (a heap buffer of exactly 30, so ASan sees any read).
+ */
+static void test_attr_past_end(void)
+{
+	const size_t len = NLMSG_HDRLEN + sizeof(struct ifaddrmsg) + 4 + 2;
+	uint8_t *buf = calloc(1, len);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct ifaddrmsg *ifa = (struct ifaddrmsg *)(buf + NLMSG_HDRLEN);
+	struct nlattr *at = (struct nlattr *)(buf + NLMSG_HDRLEN + sizeof(*ifa));
+	uint8_t addr[4] = { 198, 18, 0, 9 };
+	struct netaddr *na = netaddr_new_offline();
+	struct netaddr_stats st;
+
+	nlh->nlmsg_len = (uint32_t)len;
+	nlh->nlmsg_type = RTM_NEWADDR;
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_index = 1;
+	at->nla_len = 8;
+	at->nla_type = IFA_LOCAL;
+	memcpy(at + 1, addr, 2);
+	netaddr_feed(na, buf, len, false);
+	netaddr_get_stats(na, &st);
+	is_int(st.bad_msgs, 1, "an attribute past the message's end: refused, counted");
+	ok(!netaddr_is_local(na, AF_INET, addr), "and its address not taken");
+	netaddr_free(na);
+	free(buf);
+}
+
 int main(void)
 {
 	struct netaddr *na = netaddr_new_offline();
@@ -132,5 +168,6 @@ int main(void)
 	is_int(fails, 0, "deleting and re-adding half, three times");
 	ok(all_local(na, 0, MANY), "all still local");
 	netaddr_free(na);
+	test_attr_past_end();
 	return tap_done();
 }
