@@ -13,7 +13,9 @@
 # inclusive time (every sample under output_event, output_record or the
 # queue's writes: formatting, libc, the write syscalls).
 # Modes (COST_PROFILE_MODES, default "full json"): full = the whole
-# pipeline, json = the same with `run --json >/dev/null` (the live feed).
+# pipeline, json = the same with `run --json >/dev/null` (the live feed),
+# audit = audit only ("Conntrack setup": "never"): what full adds over it is
+# the flows' share.
 # Root only; skips (exit 0, with the reason) without perf or kernel audit.
 # Takes about 25 s per mode, perf's own overhead included: the CPU figures
 # it prints are those of a daemon being profiled, a little above
@@ -55,7 +57,8 @@ for mode in $modes; do
 	case $mode in
 	full) label=full json=plain ;;
 	json) label=full+json json=json ;;
-	*) echo "cost_profile: unknown mode $mode (full, json)" >&2; status=1; continue ;;
+	audit) label=audit-only json=noct ;;
+	*) echo "cost_profile: unknown mode $mode (full, json, audit)" >&2; status=1; continue ;;
 	esac
 	cost_daemon "$label" "$json" || { status=1; continue; }
 	if [ ! -s "$tmp/perf-$label.data" ]; then
