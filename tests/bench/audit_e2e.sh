@@ -31,11 +31,13 @@
 #                 connect rule of its own key and no daemon of ours, then
 #                 the daemon audit-only ("Conntrack setup": "never"), auditd,
 #                 the full pipeline, auditd, the full pipeline with
-#                 `run --json`, auditd: each on the same load (N connects
-#                 from AUDIT_E2E_COST_P processes at full speed). CPU is
-#                 schedstat over the load plus a 3 s flush, minus the
-#                 process's own idle rate measured for 2 s before the load;
-#                 auditd's figure is the median of its four runs; PSS is the
+#                 `run --json`, auditd, in AUDIT_E2E_COST_ROUNDS rounds (3):
+#                 each on the same load (N connects from AUDIT_E2E_COST_P
+#                 processes at full speed). CPU is schedstat over the load
+#                 plus a 3 s flush, minus the process's own idle rate
+#                 measured for 2 s before the load; each mode's figure and
+#                 auditd's are the medians of their runs (one run of the
+#                 same binary varies by 20 % here, auditd's by more); PSS is the
 #                 highest Pss of /proc/PID/smaps_rollup sampled during the
 #                 load; lost sums the three loss counters, recorded is the
 #                 delta of correlation's connects and missing/dropped are
@@ -56,7 +58,9 @@
 # ("0 12000 10000 5000"; 0 = as fast as the generator goes),
 # AUDIT_E2E_AUDITD (1), AUDIT_E2E_SETUPS ("cost"; any of "cost floor audit
 # auto auto+json multicast ruleset"), AUDIT_E2E_COST_P (2, processes of the
-# cost table's load), AUDIT_E2E_COST_FLUSH (3, seconds counted after the
+# cost table's load), AUDIT_E2E_COST_ROUNDS (3, rounds of the cost table:
+# one run of each mode per round, auditd between them; the table gives the
+# median of each mode's runs and their range), AUDIT_E2E_COST_FLUSH (3, seconds counted after the
 # load), AUDIT_E2E_COST_IDLE (2, seconds of idle measured before it),
 # AUDIT_E2E_PERF=1 records `perf record -g` of the
 # daemon during the run at AUDIT_E2E_PERF_RATE (default 0, full speed), and
@@ -77,6 +81,7 @@ SETUPS=${AUDIT_E2E_SETUPS:-"cost"}
 COST_P=${AUDIT_E2E_COST_P:-2}
 COST_FLUSH=${AUDIT_E2E_COST_FLUSH:-3}
 COST_IDLE=${AUDIT_E2E_COST_IDLE:-2}
+COST_ROUNDS=${AUDIT_E2E_COST_ROUNDS:-3}
 # auditd's own connect rule in the cost table (removed by the trap).
 AUDITD_KEY=asn_cost_auditd
 AUDITD_RULE="always,exit -F arch=b64 -S connect -F key=$AUDITD_KEY"
@@ -594,7 +599,7 @@ cost_daemon() {
 
 # cost_table: auditd before, between and after the three modes; the table.
 cost_table() {
-	local med
+	local med round
 	if [ "$want_auditd" != 1 ] || ! command -v auditd >/dev/null 2>&1; then
 		echo "# cost: skipped (AUDIT_E2E_AUDITD=0 or no auditd; scripts/install-deps installs it)"
 		return 0
@@ -603,24 +608,46 @@ cost_table() {
 	: > "$tmp/auditd.ms"
 	: > "$tmp/cost.rows"
 	echo "# cost: $N connects from $COST_P processes at full speed per run; $(auditctl -v 2>&1 | head -1)"
+	echo "# cost: $COST_ROUNDS round(s); conntrack entries at the start: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo ?)"
 	cost_auditd || status=1
-	cost_daemon "audit-only" noct
-	cost_auditd || status=1
-	cost_daemon "full" plain
-	cost_auditd || status=1
-	cost_daemon "full+json" json
-	cost_auditd || status=1
+	for round in $(seq "$COST_ROUNDS"); do
+		cost_daemon "audit-only" noct
+		cost_auditd || status=1
+		cost_daemon "full" plain
+		cost_auditd || status=1
+		cost_daemon "full+json" json
+		cost_auditd || status=1
+	done
 	med=$(sort -n "$tmp/auditd.ms" | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
 	echo
 	echo "cost (issue 21): daemon CPU over the load + ${COST_FLUSH} s flush, idle subtracted; auditd: median of $(grep -c . "$tmp/auditd.ms") runs ($(tr '\n' ' ' < "$tmp/auditd.ms" | sed 's/ $//') ms)"
-	printf '| %-10s | %8s | %7s | %9s | %6s | %9s | %8s | %4s | %8s | %7s |\n' mode "connects" "rate/s" "daemon ms" "auditd" ratio "PSS MiB" lost recorded dropped
-	printf '|%s|\n' "------------|----------|---------|-----------|--------|-----------|----------|------|----------|---------"
-	awk -v med="$med" '{
-		printf "| %-10s | %8d | %7d | %9d | %6d | %9.3f | %8.1f | %4d | %8d | %7d |\n",
-			$1, $3, $4, $2, med, med ? $2 / med : 0, $5 / 1024, $6, $7, $8 }' "$tmp/cost.rows"
-	awk -v med="$med" '
-		$1 == "full" { full = $2 } $1 == "full+json" { json = $2; c = $3 }
-		END { if (c) printf "live feed: run --json adds %.2f ms per 1,000 connects (target <= 2)\n", (json - full) * 1000 / c }' "$tmp/cost.rows"
+	echo "each mode: median of its $COST_ROUNDS run(s), [lowest-highest]; PSS: highest of the runs; lost, dropped: summed; recorded: lowest"
+	printf '| %-10s | %8s | %7s | %9s | %11s | %6s | %9s | %8s | %4s | %8s | %7s |\n' mode "connects" "rate/s" "daemon ms" "range" "auditd" ratio "PSS MiB" lost recorded dropped
+	printf '|%s|\n' "------------|----------|---------|-----------|-------------|--------|-----------|----------|------|----------|---------"
+	python3 - "$med" "$tmp/cost.rows" <<'PY'
+import statistics, sys
+med = float(sys.argv[1])
+rows = {}
+for line in open(sys.argv[2]):
+    f = line.split()
+    if len(f) >= 8:
+        rows.setdefault(f[0], []).append([int(x) for x in f[1:8]])
+for label in ("audit-only", "full", "full+json"):
+    r = rows.get(label)
+    if not r:
+        continue
+    cpu = [x[0] for x in r]
+    m = statistics.median(cpu)
+    print("| %-10s | %8d | %7d | %9.0f | %5d-%-5d | %6.0f | %9.3f | %8.1f | %4d | %8d | %7d |" % (
+        label, min(x[1] for x in r), statistics.median(x[2] for x in r), m, min(cpu), max(cpu),
+        med, m / med if med else 0, max(x[3] for x in r) / 1024, sum(x[4] for x in r),
+        min(x[5] for x in r), sum(x[6] for x in r)))
+full = rows.get("full"); js = rows.get("full+json")
+if full and js:
+    c = min(x[1] for x in js)
+    d = statistics.median(x[0] for x in js) - statistics.median(x[0] for x in full)
+    print("live feed: run --json adds %.2f ms per 1,000 connects (medians; target <= 2)" % (d * 1000 / c if c else 0))
+PY
 	echo "targets: audit-only <= 0.15 x auditd, full <= 0.25 x auditd, PSS <= 5 MiB, lost 0, recorded = connects, dropped 0"
 }
 
