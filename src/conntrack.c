@@ -50,6 +50,28 @@
  * flow is looked up there. The table halves when DESTROYs leave it less
  * than 1/8 full.
  *
+ * Flows of before our start that were closed already (TIME_WAIT: tens of
+ * thousands after a burst, or on any busy machine) get no tomb at all:
+ * the only use of one was to know their DESTROY, 120 s later, and not
+ * report it as a flow we never saw. Instead ct_open turns
+ * nf_conntrack_timestamp on before it subscribes, so every flow created
+ * from then on carries its start time (the kernel's CLOCK_REALTIME), in
+ * dumps and DESTROY events. A flow that started before we subscribed (less
+ * a margin), or that has no start time while timestamps are on, existed
+ * before us, and its NEW event was never ours to read: a dump (any dump,
+ * the start-up one first) skips it when closed, and the DESTROY of such a
+ * flow we do not track is counted, not reported. Everything else keeps the
+ * rules above: a closed flow that started after we subscribed (its NEW may
+ * still wait in the event socket) gets its tomb, a flow whose NEW we lost
+ * to an overrun started after us and is reported whole at its DESTROY, a
+ * live flow of before us is tracked for its later bytes, and one final only
+ * for lack of counters (accounting was off when it began) may still be
+ * alive and is kept. If the timestamp sysctl could not be set, nothing
+ * tells old flows apart and every final flow gets its tomb as before.
+ * The cost: a flow of before us that we do not track and that moved bytes
+ * after our start (the table was full, or it ended while the start-up dump
+ * ran) loses those bytes; table_full says when the first happened.
+ *
  * Setup: this file tells ctsetup.c of every NEW event (any flow proves
  * tracking) and never reports the probe's flow.
  */
@@ -60,6 +82,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -100,6 +123,15 @@
  * of the event socket at its end), hence a bound.
  */
 #define CT_YOUNG_CHAIN_MS 20
+/*
+ * A flow that started this long before we subscribed to events existed
+ * before us (ct_preexisting): the kernel stamps a flow (ktime_get_real_ns,
+ * CLOCK_REALTIME, the clock we read) when it allocates or confirms it and
+ * sends its NEW event at the confirmation, in the same packet's path.
+ * The margin covers a packet held in between (a queue to user space) and
+ * small steps of the clock; flows inside it are kept as any other.
+ */
+#define CT_START_MARGIN_NS 1000000000ULL
 /* How long after a dump a NEW for a flow it buried is that flow: see ct_new_is_buried. */
 #define CT_NEW_LAG_MS 10000
 #define CT_DEFAULT_GONE_AFTER_MS 120000 /* > the garbage collector's longest pass */
@@ -166,6 +198,15 @@ struct ct {
 	uint64_t *tomb_keys;
 	struct ct_tomb *tombs;
 	size_t ntombs, tomb_cap;
+
+	/*
+	 * Flows of before our start: ts_on, nf_conntrack_timestamp was on
+	 * before we subscribed (ct_note_timestamps); before_ns, wall clock ns
+	 * less CT_START_MARGIN_NS when we subscribed, 0 until then. See
+	 * ct_preexisting.
+	 */
+	bool ts_on;
+	uint64_t before_ns;
 
 	/* dump state */
 	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
@@ -539,6 +580,33 @@ static void ct_advance(struct ct_counters *rep, const struct ct_counters *now)
 #undef CT_MAX
 }
 
+/* Wall clock ns (CLOCK_REALTIME, as the kernel stamps flows). */
+static uint64_t ct_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Whether flow f, as a dump or a DESTROY shows it, existed before we
+ * subscribed to events: started before before_ns, or without a start
+ * time although timestamps were on before we subscribed (the kernel
+ * stamps every flow it creates while the sysctl is on; one without a
+ * stamp is older than that). Such a flow's NEW event never reaches us.
+ * Without timestamps nothing can tell: false. Two rare flows of after our
+ * start lack a stamp too: one whose stamp the kernel could not allocate
+ * (GFP_ATOMIC), and any flow once an administrator turns the sysctl off;
+ * they are taken for old ones.
+ */
+static bool ct_preexisting(const struct ct *ct, const struct ct_flow *f)
+{
+	if (!ct->ts_on || !ct->before_ns)
+		return false;
+	return !f->start_ns || f->start_ns < ct->before_ns;
+}
+
 static void ct_emit_new(struct ct *ct, const struct ct_flow *f)
 {
 	ct->stats.flows_new++;
@@ -659,6 +727,18 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		if (probe || dead)
 			return;
 		/*
+		 * A flow of before our start that we do not track: closed
+		 * already when a dump showed it (not kept, see
+		 * ct_handle_dumped), or ended while the start-up dump ran
+		 * before the dump reached it. Its bytes are from before us, or
+		 * from the moments before it ended. A flow whose NEW we lost
+		 * to an overrun started after us and is reported below.
+		 */
+		if (ct_preexisting(ct, &m->flow)) {
+			ct->stats.destroy_preexisting++;
+			return;
+		}
+		/*
 		 * Missed (overrun, table full, raced the start-up dump): report it
 		 * whole. Not seen through NEW either: marked like a dump's flow,
 		 * so one that started before us (a TIME_WAIT flow expiring while
@@ -721,6 +801,21 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 		}
 	}
 	m->flow.from_dump = true;
+	if (ctmsg_is_closed(m) && ct_preexisting(ct, &m->flow)) {
+		/*
+		 * A TCP connection of before our start, closed already
+		 * (TIME_WAIT: tens of thousands on a busy machine, 120 s each):
+		 * not kept and not reported. It moves no more bytes, its socket
+		 * is gone (correlation counted it as closed before us and
+		 * recorded nothing), its NEW event came before we subscribed, and
+		 * its DESTROY is recognised by its start time instead of a
+		 * tomb (ct_handle_event). The same holds for any later dump:
+		 * an unknown closed flow of before our start was left out by
+		 * the start-up dump, not missed by us.
+		 */
+		ct->stats.preexisting_final++;
+		return;
+	}
 	if (ctmsg_is_final(m) && !ctsetup_is_probe(ct->setup, &m->flow)) {
 		/*
 		 * Final already (TIME_WAIT: most of a busy table at start):
@@ -807,8 +902,16 @@ void ct_input_events(struct ct *ct, const void *buf, size_t len)
 		ct->stats.bad_msgs++; /* a cut message at the end of the datagram */
 }
 
+void ct_note_timestamps(struct ct *ct, bool on)
+{
+	ct->ts_on = on;
+}
+
 uint32_t ct_dump_begin(struct ct *ct, bool baseline)
 {
+	/* ct_open sets it when it subscribes, just before; tests and fuzzers start here. */
+	if (baseline && !ct->before_ns)
+		ct->before_ns = ct_wall_ns() - CT_START_MARGIN_NS;
 	ct->dumping = true;
 	ct->dump_baseline = baseline;
 	ct->dump_intr = false;
@@ -1674,6 +1777,20 @@ int ct_open(struct ct *ct, struct loop *loop)
 	if (r < 0)
 		goto out;
 	/*
+	 * Counters and start times apply only to flows created from now on.
+	 * Turned on before we subscribe, so that a flow without a start time
+	 * is one whose NEW event we never get (ct_preexisting).
+	 */
+	ctsetup_sysctls(ct->setup);
+	{
+		struct ct_stats st;
+
+		memset(&st, 0, sizeof(st));
+		ctsetup_get_stats(ct->setup, &st);
+		ct_note_timestamps(ct, st.old_timestamp >= 0);
+	}
+	ct->before_ns = ct_wall_ns() - CT_START_MARGIN_NS;
+	/*
 	 * Not NETLINK_BROADCAST_ERROR: with it, conntrack retries events a
 	 * full socket refused and may drop packets of new flows. We watch;
 	 * we never slow the network down. Lost events are resynced instead.
@@ -1683,9 +1800,6 @@ int ct_open(struct ct *ct, struct loop *loop)
 		goto out;
 	}
 	ct_set_rcvbuf(ct, ct->cfg.rcvbuf_bytes);
-
-	/* Counters and start times apply only to flows created from now on. */
-	ctsetup_sysctls(ct->setup);
 
 	r = loop_add_fd(loop, ct->ev_fd, EPOLLIN, ct_events_cb, ct);
 	if (r < 0)
@@ -1817,6 +1931,8 @@ void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf
 	jsonbuf_kuint(b, "resyncs", t->resyncs);
 	jsonbuf_kuint(b, "table_full", t->table_full);
 	jsonbuf_kuint(b, "unknown_destroy", t->unknown_destroy);
+	jsonbuf_kuint(b, "preexisting_final", t->preexisting_final);
+	jsonbuf_kuint(b, "destroy_preexisting", t->destroy_preexisting);
 	jsonbuf_kuint(b, "bad_msgs", t->bad_msgs + t->missing_attrs);
 	jsonbuf_kuint(b, "not_kernel", t->not_kernel);
 	jsonbuf_kint(b, "rcvbuf", t->rcvbuf_bytes);

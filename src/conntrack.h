@@ -99,6 +99,8 @@ struct ct_stats {
 	uint64_t missing_attrs;    /* messages missing a required attribute, skipped */
 	uint64_t other_family;     /* messages of families other than inet, ignored */
 	uint64_t unknown_destroy;  /* DESTROY for a flow we never saw (reported new+destroy) */
+	uint64_t preexisting_final; /* dumped TCP flows closed before our start: not kept */
+	uint64_t destroy_preexisting; /* DESTROYs of untracked flows of before our start, ignored */
 	int rcvbuf_bytes;          /* current event socket buffer */
 	int old_acct, old_timestamp; /* sysctl values found at start, -1 unknown */
 	bool tracking;             /* a flow arrived (probe seen or any event) */
@@ -188,6 +190,14 @@ int ct_input_dump(struct ct *ct, const void *buf, size_t len);
  * missed them too, they are reported destroyed with their last counters.
  */
 void ct_dump_end(struct ct *ct, bool complete);
+/*
+ * Whether nf_conntrack_timestamp was on before we subscribed to events
+ * (ct_open sets it from the sysctl it turned on). Then flows of before our
+ * start are told by their start time: one already closed in a dump is not
+ * kept, and the DESTROY of one we do not track is not reported. Off:
+ * nothing tells them apart; every flow is kept until its DESTROY.
+ */
+void ct_note_timestamps(struct ct *ct, bool on);
 /* Marks that events were lost (as on ENOBUFS); the next dump resyncs. */
 void ct_note_overrun(struct ct *ct);
 

@@ -314,13 +314,16 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 }
 
 
-/*
- * TCP's TIME_WAIT and CLOSE pass no more data (the kernel's enum
- * tcp_conntrack: 7 and 8), and without counters there is nothing to read.
- */
+/* TCP's TIME_WAIT and CLOSE pass no more data (the kernel's enum tcp_conntrack: 7 and 8). */
+bool ctmsg_is_closed(const struct ct_msg *m)
+{
+	return m->tcp_state == 7 || m->tcp_state == 8;
+}
+
+/* Closed, or without counters: nothing left to read. */
 bool ctmsg_is_final(const struct ct_msg *m)
 {
-	return !m->has_counters || m->tcp_state == 7 || m->tcp_state == 8;
+	return !m->has_counters || ctmsg_is_closed(m);
 }
 
 int ctmsg_error(const struct nlmsghdr *nlh, int *err)

@@ -81,6 +81,13 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg);
  * bytes: TCP in TIME_WAIT or CLOSE, or no counters to read.
  */
 bool ctmsg_is_final(const struct ct_msg *m);
+/*
+ * Whether the flow in m is a TCP connection closed for good (TIME_WAIT or
+ * CLOSE): final with its counters read, unlike a flow that is final only
+ * for lack of counters (created before accounting was on) and may still
+ * be alive.
+ */
+bool ctmsg_is_closed(const struct ct_msg *m);
 
 /*
  * The error of an NLMSG_ERROR message into *err (0 for an ACK, else a

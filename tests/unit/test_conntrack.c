@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -701,6 +702,178 @@ static void test_tombs(void)
 	ct_free(ct);
 }
 
+/* Wall clock ns, as the kernel stamps a flow's start. */
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Flow i of dump_tomb_flows, TIME_WAIT, started at start_ns (0: no
+ * timestamp), into the dump seq.
+ */
+static void dump_closed_flow(struct ct *ct, uint32_t seq, uint32_t i, uint64_t start_ns)
+{
+	struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
+
+	s.counters = true;
+	s.ob = 100 + i;
+	s.tcp_state = 7 + 1;
+	s.start_ns = start_ns;
+	dumped(ct, s, seq);
+}
+
+/*
+ * With timestamps on, the start-up dump's TCP flows that closed before we
+ * started (TIME_WAIT) are not kept: no report, no tomb, and their DESTROYs
+ * are recognised by their start time (or its absence) and not reported.
+ * What the dump shows alive is kept as before (its later bytes count), so
+ * is a closed flow that started after we subscribed, one final only for
+ * lack of counters, and a flow we never saw that started after us (its
+ * NEW lost to an overrun) is reported whole at its DESTROY. Without
+ * timestamps every flow is kept until its DESTROY, as before.
+ */
+static void test_preexisting(void)
+{
+	enum { N = 500 };
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+	struct ct_stats st;
+	uint64_t old = wall_ns() - 30 * 1000000000ULL;
+	struct spec live = tcp4(1, 2001), late = tcp4(2, 2002), nocount = tcp4(3, 2003);
+	uint32_t seq;
+	int ok_all = 1;
+
+	ct_note_timestamps(ct, true);
+	seq = ct_dump_begin(ct, true);
+	for (uint32_t i = 0; i < N; i++)
+		dump_closed_flow(ct, seq, i, i == 7 ? 0 : old + i);
+	live.counters = true;
+	live.tcp_state = 3 + 1; /* ESTABLISHED */
+	live.ob = 1000;
+	live.start_ns = old;
+	dumped(ct, live, seq);
+	/* Closed, but started while we were subscribed: its NEW may still be queued. */
+	late.counters = true;
+	late.tcp_state = 7 + 1;
+	late.ob = 40;
+	late.start_ns = wall_ns();
+	dumped(ct, late, seq);
+	/* Final for lack of counters (accounting was off when it began): maybe alive. */
+	nocount.tcp_state = 3 + 1;
+	nocount.start_ns = old;
+	dumped(ct, nocount, seq);
+	ct_get_stats(ct, &st);
+	is_int(st.flows_final, 2, "preexisting: no tomb for the closed flows of before us");
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+
+	ct_get_stats(ct, &st);
+	is_int(t.news, 3, "preexisting: only the live, the late and the uncounted flow reported");
+	is_int(st.preexisting_final, N, "preexisting: the closed ones counted");
+	is_int(st.flows_active, 3, "preexisting: three flows kept");
+	is_int(st.flows_final, 2, "preexisting: the late and the uncounted one compact");
+	is_int(t.finals, 2, "preexisting: flow_final for those two");
+	is_int(t.ob, 0, "preexisting: a baseline dump reports no bytes of before");
+
+	/* Their DESTROYs, 120 s on: nothing reported, none unknown. */
+	for (uint32_t k = 0; k < N; k++) {
+		struct spec s = tcp4(1000 + k, (uint16_t)(10000 + k));
+
+		s.type = IPCTNL_MSG_CT_DELETE;
+		s.counters = true;
+		s.ob = 100 + k;
+		s.start_ns = k == 7 ? 0 : old + k;
+		event(ct, s);
+	}
+	ct_get_stats(ct, &st);
+	is_int(t.destroys, 0, "preexisting: their DESTROYs not reported");
+	is_int(st.destroy_preexisting, N, "preexisting: counted");
+	is_int(st.unknown_destroy, 0, "preexisting: none taken for a lost flow");
+	is_int(t.news, 3, "preexisting: no flow made of them");
+
+	/* A later dump still showing one is no new flow either. */
+	seq = ct_dump_begin(ct, false);
+	dump_closed_flow(ct, seq, N, old);
+	dump_done(ct, seq);
+	ct_dump_end(ct, false);
+	is_int(t.news, 3, "preexisting: a later dump's closed flow of before us is not new");
+
+	/* The live one counts its bytes after the dump, to its DESTROY. */
+	live.type = IPCTNL_MSG_CT_DELETE;
+	live.tcp_state = 0;
+	live.ob = 1500;
+	event(ct, live);
+	ok(t.destroys == 1 && t.last_destroy_ob == 500 && t.last_id == 1,
+	   "preexisting: a live flow of before us reports its 500 later bytes");
+	late.type = IPCTNL_MSG_CT_DELETE;
+	late.tcp_state = 0;
+	late.ob = 45;
+	event(ct, late);
+	ok(t.destroys == 2 && t.last_destroy_ob == 5 && t.last_id == 2,
+	   "preexisting: the late flow's tomb finds its DESTROY");
+
+	/* A flow that started after us and whose NEW was lost: reported whole. */
+	{
+		struct spec lost = tcp4(4, 2004);
+
+		lost.type = IPCTNL_MSG_CT_DELETE;
+		lost.counters = true;
+		lost.ob = 777;
+		lost.start_ns = wall_ns();
+		event(ct, lost);
+		ct_get_stats(ct, &st);
+		ok(t.news == 4 && t.destroys == 3 && t.last_destroy_ob == 777 && t.last_id == 4,
+		   "preexisting: a lost flow of after our start is reported whole");
+		is_int(st.unknown_destroy, 1, "preexisting: as an unknown DESTROY");
+		ok(t.last_from_dump, "preexisting: marked as not seen through NEW");
+	}
+	/* After an overrun a resync dump's closed flow of after our start is kept and reported. */
+	{
+		struct spec r = tcp4(5, 2005);
+
+		ct_note_overrun(ct);
+		seq = ct_dump_begin(ct, false);
+		r.counters = true;
+		r.tcp_state = 7 + 1;
+		r.ob = 60;
+		r.start_ns = wall_ns();
+		dumped(ct, r, seq);
+		dump_done(ct, seq);
+		ct_dump_end(ct, true);
+		ct_get_stats(ct, &st);
+		ok(t.news == 5 && st.resync_new == 1, "preexisting: a resync's closed flow of after us is new");
+		r.type = IPCTNL_MSG_CT_DELETE;
+		r.tcp_state = 0;
+		r.ob = 62;
+		event(ct, r);
+		ok(t.destroys == 4 && t.last_destroy_ob == 2 && t.last_id == 5,
+		   "preexisting: and its DESTROY found in its tomb");
+	}
+	ct_free(ct);
+
+	/* Timestamps off: no way to tell, every closed flow kept until its DESTROY. */
+	ct = mk(&t, 0);
+	seq = ct_dump_begin(ct, true);
+	for (uint32_t i = 0; i < N; i++)
+		dump_closed_flow(ct, seq, i, old + i);
+	dump_done(ct, seq);
+	ct_dump_end(ct, true);
+	ct_get_stats(ct, &st);
+	ok(t.news == N && st.flows_final == N && st.preexisting_final == 0,
+	   "preexisting: without timestamps, kept compact as before");
+	for (uint32_t i = 0; i < N; i++)
+		if (!destroy_tomb_flow(ct, &t, i, 2))
+			ok_all = 0;
+	ct_get_stats(ct, &st);
+	ok(ok_all && st.destroy_preexisting == 0 && st.unknown_destroy == 0,
+	   "preexisting: without timestamps, each DESTROY found its tomb");
+	ct_free(ct);
+}
+
 /*
  * A burst's final flows go, most of them by DESTROY, a few by complete
  * dumps that miss them: the compact table shrinks (ct_tomb_shrink) and
@@ -985,6 +1158,9 @@ static void test_ctmsg_helpers(void)
 	m.tcp_state = -1;
 	m.has_counters = false;
 	ok(ctmsg_is_final(&m), "helpers: no counters is final (nothing to read)");
+	ok(!ctmsg_is_closed(&m), "helpers: but not closed (it may still be alive)");
+	m.tcp_state = 7;
+	ok(ctmsg_is_closed(&m), "helpers: TIME_WAIT is closed");
 
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = NLMSG_ERROR;
@@ -1420,6 +1596,7 @@ int main(void)
 	test_sctp();
 	test_tombs();
 	test_tomb_shrink();
+	test_preexisting();
 	test_poll_sweep_list();
 	ok(ct_strerror(-EPERM) != NULL && strstr(ct_strerror(-EPERM), "audit alone"),
 	   "error text says the daemon continues");

@@ -101,7 +101,8 @@ static void test_conntrack(void)
 	if (asprintf(&want, "{\"state\":\"%s\",\"events\":0,\"flows_new\":0,"
 		     "\"flows_destroyed\":0,\"flows_active\":0,\"flows_final\":0,\"dumps\":0,"
 		     "\"polls\":0,\"poll_gets\":0,\"poll_gone\":0,\"poll_errors\":0,\"enobufs\":0,"
-		     "\"resyncs\":0,\"table_full\":0,\"unknown_destroy\":0,\"bad_msgs\":5,"
+		     "\"resyncs\":0,\"table_full\":0,\"unknown_destroy\":0,"
+		     "\"preexisting_final\":0,\"destroy_preexisting\":0,\"bad_msgs\":5,"
 		     "\"not_kernel\":0,\"rcvbuf\":4096,\"nft_loaded\":true}",
 		     ct_state_text(CT_STATE_OK)) < 0)
 		abort();
