@@ -802,18 +802,41 @@ static void test_preexisting(void)
 	ct_dump_end(ct, false);
 	is_int(t.news, 3, "preexisting: a later dump's closed flow of before us is not new");
 
+	/*
+	 * One the dump took for old whose NEW still comes (a packet held
+	 * between its stamp and its confirmation): reported once, by its NEW,
+	 * and its DESTROY finds it.
+	 */
+	{
+		struct spec held = tcp4(1000 + N + 1, (uint16_t)(10000 + N + 1));
+
+		seq = ct_dump_begin(ct, false);
+		dump_closed_flow(ct, seq, N + 1, old);
+		dump_done(ct, seq);
+		ct_dump_end(ct, false);
+		event(ct, held);
+		is_int(t.news, 4, "preexisting: a skipped flow's NEW reports it once");
+		held.type = IPCTNL_MSG_CT_DELETE;
+		held.counters = true;
+		held.ob = 100 + N + 1;
+		held.start_ns = old;
+		event(ct, held);
+		ok(t.destroys == 1 && t.last_id == 1000 + N + 1 && t.last_destroy_ob == 100 + N + 1,
+		   "preexisting: and its DESTROY is reported with its bytes");
+	}
+
 	/* The live one counts its bytes after the dump, to its DESTROY. */
 	live.type = IPCTNL_MSG_CT_DELETE;
 	live.tcp_state = 0;
 	live.ob = 1500;
 	event(ct, live);
-	ok(t.destroys == 1 && t.last_destroy_ob == 500 && t.last_id == 1,
+	ok(t.destroys == 2 && t.last_destroy_ob == 500 && t.last_id == 1,
 	   "preexisting: a live flow of before us reports its 500 later bytes");
 	late.type = IPCTNL_MSG_CT_DELETE;
 	late.tcp_state = 0;
 	late.ob = 45;
 	event(ct, late);
-	ok(t.destroys == 2 && t.last_destroy_ob == 5 && t.last_id == 2,
+	ok(t.destroys == 3 && t.last_destroy_ob == 5 && t.last_id == 2,
 	   "preexisting: the late flow's tomb finds its DESTROY");
 
 	/* A flow that started after us and whose NEW was lost: reported whole. */
@@ -826,7 +849,7 @@ static void test_preexisting(void)
 		lost.start_ns = wall_ns();
 		event(ct, lost);
 		ct_get_stats(ct, &st);
-		ok(t.news == 4 && t.destroys == 3 && t.last_destroy_ob == 777 && t.last_id == 4,
+		ok(t.news == 5 && t.destroys == 4 && t.last_destroy_ob == 777 && t.last_id == 4,
 		   "preexisting: a lost flow of after our start is reported whole");
 		is_int(st.unknown_destroy, 1, "preexisting: as an unknown DESTROY");
 		ok(t.last_from_dump, "preexisting: marked as not seen through NEW");
@@ -845,12 +868,13 @@ static void test_preexisting(void)
 		dump_done(ct, seq);
 		ct_dump_end(ct, true);
 		ct_get_stats(ct, &st);
-		ok(t.news == 5 && st.resync_new == 1, "preexisting: a resync's closed flow of after us is new");
+		ok(t.news == 6 && st.resync_new == 1,
+		   "preexisting: a resync's closed flow of after us is new");
 		r.type = IPCTNL_MSG_CT_DELETE;
 		r.tcp_state = 0;
 		r.ob = 62;
 		event(ct, r);
-		ok(t.destroys == 4 && t.last_destroy_ob == 2 && t.last_id == 5,
+		ok(t.destroys == 5 && t.last_destroy_ob == 2 && t.last_id == 5,
 		   "preexisting: and its DESTROY found in its tomb");
 	}
 	ct_free(ct);
