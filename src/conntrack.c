@@ -43,9 +43,9 @@
  *
  * Final flows wait up to 120 s for their DESTROY (TIME_WAIT) and were most
  * of the memory: at the end of each dump, or at their poll answer, they
- * move to a compact table (25 bytes a slot: a 63-bit hash of id and
- * tuple, a tag byte, the bytes reported modulo 2^32; packet counts are
- * not kept for them) and the rest of the daemon hears flow_final once, so
+ * move to a compact table (19 bytes a slot: 55 bits of a hash of id and
+ * tuple, the bytes reported modulo 2^32; packet counts are not kept for
+ * them) and the rest of the daemon hears flow_final once, so
  * it can forget them too. A DESTROY, a dump entry or a NEW for such a
  * flow is looked up there. The table halves when DESTROYs leave it less
  * than 1/8 full.
@@ -160,26 +160,48 @@ struct ct_entry {
 };
 
 /*
- * A final flow, compacted: see the top comment. Its key (ct_hash | 1)
- * lives in a parallel array, and a byte per slot (ct_tomb_tag; 0: free)
- * in a third: a NEW event looks every flow up here and nearly always
- * misses, and a miss then reads one line of tags instead of a run of
- * whole slots, most of them cache misses.
+ * A final flow, compacted: see the top comment. 19 bytes a slot: a byte
+ * in one array (ct_tomb_tag; 0: free) and 18 here, in a second: a NEW
+ * event looks every flow up here and nearly always misses, and a miss
+ * then reads one line of tags instead of a run of whole slots, most of
+ * them cache misses.
  * A busy machine holds 100,000s of them (TIME_WAIT lasts 120 s): every
- * byte counts, hence no id (the key hashes it), a 32-bit state, and the
- * reported bytes modulo 2^32: what a flow moves after TIME_WAIT or CLOSE
- * (a retransmitted FIN, an RST) is far below 2 GiB, so the difference is
- * exact; see ct_tomb_delta.
+ * byte counts, hence:
+ * - no id nor tuple: 55 bits of the flow's hash name it, 7 in the tag and
+ *   48 here (the home slot is computed from these 48, so a resize needs
+ *   nothing else). Among 262,144 tombs (max_flows) the chance that two
+ *   flows are alike in all 55 is n^2/2 / 2^55, 1 in a million per table
+ *   of flows (the second gets no tomb: ct_tomb_put), and a flow not in the
+ *   table finds one of them falsely with n / 2^55 = 7e-12 per lookup:
+ *   once in about 50 days at 15,000 new flows a second, each looked up at
+ *   its NEW and its DESTROY, with the table full all along. Either way one
+ *   tomb ends early, and its flow's DESTROY is reported as one we never
+ *   saw (new, with its whole counters). A 32-bit key would have made it
+ *   n / 2^39 per lookup: about once a minute at that rate.
+ * - the generation modulo 2^16 (ct_tomb_seen): a poll or a dump adds one,
+ *   at most about 50 a second, so only a tomb left 20 minutes without a
+ *   dump seeing it can be taken for seen: a lost DESTROY's tomb then waits
+ *   for one more dump to be judged gone, or a NEW for its reused key
+ *   within 10 s of a dump is taken for the buried flow (ct_new_is_buried),
+ *   1 in 65,536 of such rare cases.
+ * - the second of the first miss modulo CT_TOMB_SECONDS (18 hours): only
+ *   a tomb missed without a complete dump for that long is judged late.
+ * - the reported bytes modulo 2^32: what a flow moves after TIME_WAIT or
+ *   CLOSE (a retransmitted FIN, an RST) is far below 2 GiB, so the
+ *   difference is exact; see ct_tomb_delta.
  */
-#define CT_TOMB_DEAD UINT32_MAX
+#define CT_TOMB_DEAD UINT16_MAX
+#define CT_TOMB_SECONDS 65534        /* state's seconds are modulo this: 1..65534 */
 #define CT_TOMB_MIN 1024             /* slots; the table never shrinks below */
 struct ct_tomb {
-	uint32_t seen_gen;
-	uint32_t state;              /* 0; CT_TOMB_DEAD: destroyed during a dump (removed at
-					its end); else first missed by a complete dump at
-					monotonic second state - 1 */
+	uint32_t key_lo;             /* the flow hash's bits 16..47 */
 	uint32_t orig_bytes, reply_bytes; /* reported, modulo 2^32 */
-};
+	uint16_t key_hi;             /* its bits 48..63 */
+	uint16_t seen_gen;           /* ct->gen modulo 2^16 */
+	uint16_t state;              /* 0; CT_TOMB_DEAD: destroyed during a dump (removed at
+					its end); else first missed by a complete dump at
+					monotonic second state - 1 (modulo CT_TOMB_SECONDS) */
+} __attribute__((packed, aligned(2)));
 
 struct ct {
 	struct ct_config cfg;
@@ -197,10 +219,9 @@ struct ct {
 	/*
 	 * final flows: open addressing, linear probing, load <= 3/4
 	 * (ct_tomb_put), shrunk to half when below 1/8 (ct_tomb_delete);
-	 * slot i is tomb_tags[i], tomb_keys[i], tombs[i]
+	 * slot i is tomb_tags[i], tombs[i]
 	 */
 	uint8_t *tomb_tags;
-	uint64_t *tomb_keys;
 	struct ct_tomb *tombs;
 	size_t ntombs, tomb_cap;
 
@@ -404,25 +425,35 @@ static void ct_sweep_note(struct ct *ct, struct ct_entry *e)
 	ct->sweep_head = e;
 }
 
-/* A tomb's home slot and tag (never 0: 0 marks a free slot) for key. */
+/* The part of flow hash h a tomb keeps (48 bits), and its tag (never 0: a free slot). */
+static uint64_t ct_tomb_key(uint64_t h)
+{
+	return h >> 16;
+}
+
+static uint8_t ct_tomb_tag(uint64_t h)
+{
+	return (uint8_t)(h & 0x7f) | 0x80;
+}
+
+static uint64_t ct_tomb_key_of(const struct ct_tomb *t)
+{
+	return (uint64_t)t->key_hi << 32 | t->key_lo;
+}
+
+/* A tomb's home slot, from its key alone (so a resize needs nothing else). */
 static size_t ct_tomb_home(const struct ct *ct, uint64_t key)
 {
 	return (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (ct->tomb_cap - 1);
 }
 
-static uint8_t ct_tomb_tag(uint64_t key)
-{
-	return (uint8_t)(key >> 57) | 0x80;
-}
-
-/* The slot of key (the flow hash | 1), or the free slot where it would go. */
-static size_t ct_tomb_slot(const struct ct *ct, uint64_t key)
+/* The slot of key and tag, or the free slot where they would go. */
+static size_t ct_tomb_slot(const struct ct *ct, uint64_t key, uint8_t tag)
 {
 	size_t mask = ct->tomb_cap - 1, i = ct_tomb_home(ct, key);
-	uint8_t tag = ct_tomb_tag(key);
 
 	for (; ct->tomb_tags[i]; i = (i + 1) & mask)
-		if (ct->tomb_tags[i] == tag && ct->tomb_keys[i] == key)
+		if (ct->tomb_tags[i] == tag && ct_tomb_key_of(&ct->tombs[i]) == key)
 			break;
 	return i;
 }
@@ -434,34 +465,58 @@ static struct ct_tomb *ct_tomb_find(const struct ct *ct, uint64_t h)
 
 	if (!ct->ntombs)
 		return NULL;
-	i = ct_tomb_slot(ct, h | 1);
+	i = ct_tomb_slot(ct, ct_tomb_key(h), ct_tomb_tag(h));
 	return ct->tomb_tags[i] ? &ct->tombs[i] : NULL;
+}
+
+/* Whether generation gen (a dump's) saw t; see struct ct_tomb. */
+static bool ct_tomb_seen(const struct ct_tomb *t, uint32_t gen)
+{
+	return t->seen_gen == (uint16_t)gen;
+}
+
+/* The state of a tomb first missed at monotonic ms missing_ms (0: seen). */
+static uint16_t ct_tomb_state(uint64_t missing_ms)
+{
+	return missing_ms ? (uint16_t)(missing_ms / 1000 % CT_TOMB_SECONDS + 1) : 0;
+}
+
+/*
+ * When t was first missed, in monotonic ms rounded down to its second, as
+ * seen from now (so an 18-hour wrap of the stored second only delays a
+ * judgement); 0: not missed.
+ */
+static uint64_t ct_tomb_missing_ms(const struct ct_tomb *t, uint64_t now)
+{
+	uint64_t now_s = now / 1000, age;
+
+	if (!t->state || t->state == CT_TOMB_DEAD)
+		return 0;
+	age = (now_s % CT_TOMB_SECONDS + CT_TOMB_SECONDS - (uint64_t)(t->state - 1)) %
+	      CT_TOMB_SECONDS;
+	return age < now_s ? (now_s - age) * 1000 : 1;
 }
 
 /* Rebuilds the table with cap slots (a power of 2, room for every tomb). */
 static void ct_tomb_resize(struct ct *ct, size_t cap)
 {
 	uint8_t *otags = ct->tomb_tags;
-	uint64_t *okeys = ct->tomb_keys;
 	struct ct_tomb *old = ct->tombs;
 	size_t n = ct->tomb_cap;
 
 	ct->tomb_cap = cap;
 	ct->tomb_tags = xcalloc(cap, sizeof(*ct->tomb_tags));
-	ct->tomb_keys = xcalloc(cap, sizeof(*ct->tomb_keys));
 	ct->tombs = xcalloc(cap, sizeof(*ct->tombs));
 	for (size_t i = 0; i < n; i++) {
 		size_t j;
 
 		if (!otags[i])
 			continue;
-		j = ct_tomb_slot(ct, okeys[i]);
+		j = ct_tomb_slot(ct, ct_tomb_key_of(&old[i]), otags[i]);
 		ct->tomb_tags[j] = otags[i];
-		ct->tomb_keys[j] = okeys[i];
 		ct->tombs[j] = old[i];
 	}
 	free(otags);
-	free(okeys);
 	free(old);
 }
 
@@ -492,17 +547,15 @@ static void ct_tomb_delete(struct ct *ct, struct ct_tomb *t)
 		i = (i + 1) & mask;
 		if (!ct->tomb_tags[i])
 			break;
-		home = ct_tomb_home(ct, ct->tomb_keys[i]);
+		home = ct_tomb_home(ct, ct_tomb_key_of(&ct->tombs[i]));
 		/* Move i into the hole unless its home lies cyclically in (hole, i]. */
 		if ((i > hole && (home <= hole || home > i)) || (i < hole && home <= hole && home > i)) {
 			ct->tomb_tags[hole] = ct->tomb_tags[i];
-			ct->tomb_keys[hole] = ct->tomb_keys[i];
 			ct->tombs[hole] = ct->tombs[i];
 			hole = i;
 		}
 	}
 	ct->tomb_tags[hole] = 0;
-	ct->tomb_keys[hole] = 0;
 	memset(&ct->tombs[hole], 0, sizeof(ct->tombs[hole]));
 	ct->ntombs--;
 }
@@ -514,24 +567,31 @@ static void ct_tomb_delete(struct ct *ct, struct ct_tomb *t)
 static void ct_tomb_put(struct ct *ct, const struct ct_flow *f, uint64_t h, uint32_t seen_gen,
 			uint64_t missing_ms, const struct ct_counters *reported)
 {
-	uint64_t key = h | 1;
+	uint64_t key = ct_tomb_key(h);
+	uint8_t tag = ct_tomb_tag(h);
 	struct ct_tomb *t;
 	size_t i;
 
 	/* Linear probing stays short up to 3/4 full. */
 	if ((ct->ntombs + 1) * 4 > ct->tomb_cap * 3)
 		ct_tomb_resize(ct, ct->tomb_cap ? ct->tomb_cap * 2 : CT_TOMB_MIN);
-	i = ct_tomb_slot(ct, key);
+	i = ct_tomb_slot(ct, key, tag);
+	/*
+	 * A flow is looked up before it is buried, so a tomb there is another
+	 * flow's with the same 55 bits: it stays, and its DESTROY keeps its
+	 * own bytes; this flow's DESTROY will be reported as unknown.
+	 */
 	if (!ct->tomb_tags[i]) {
+		t = &ct->tombs[i];
 		ct->ntombs++;
-		ct->tomb_tags[i] = ct_tomb_tag(key);
-		ct->tomb_keys[i] = key;
+		ct->tomb_tags[i] = tag;
+		t->key_lo = (uint32_t)key;
+		t->key_hi = (uint16_t)(key >> 32);
+		t->seen_gen = (uint16_t)seen_gen;
+		t->state = ct_tomb_state(missing_ms);
+		t->orig_bytes = (uint32_t)reported->orig_bytes;
+		t->reply_bytes = (uint32_t)reported->reply_bytes;
 	}
-	t = &ct->tombs[i];
-	t->seen_gen = seen_gen;
-	t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
-	t->orig_bytes = (uint32_t)reported->orig_bytes;
-	t->reply_bytes = (uint32_t)reported->reply_bytes;
 	if (ct->cb.flow_final)
 		ct->cb.flow_final(f, ct->cb.data);
 }
@@ -658,8 +718,8 @@ static bool ct_new_is_buried(const struct ct *ct, const struct ct_tomb *t)
 	if (t->state == CT_TOMB_DEAD)
 		return false;
 	if (ct->dumping && !ct->polling)
-		return t->seen_gen == ct->gen; /* buried by the dump that runs now */
-	return t->seen_gen == ct->dumped_gen && util_now_ms() - ct->dumped_ms <= CT_NEW_LAG_MS;
+		return ct_tomb_seen(t, ct->gen); /* buried by the dump that runs now */
+	return ct_tomb_seen(t, ct->dumped_gen) && util_now_ms() - ct->dumped_ms <= CT_NEW_LAG_MS;
 }
 
 /* A NEW or DESTROY event. */
@@ -805,7 +865,7 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 			/* Buried: only bytes it moved since (none, normally) are news. */
 			if (t->state == CT_TOMB_DEAD)
 				return;
-			t->seen_gen = ct->gen;
+			t->seen_gen = (uint16_t)ct->gen;
 			if (m->has_counters && ct_tomb_delta(t, &m->counters, &d))
 				ct_emit_update(ct, &m->flow, &d);
 			return;
@@ -1087,12 +1147,12 @@ void ct_dump_end(struct ct *ct, bool complete)
 
 		/* Deleting shifts later slots back: look at slot i again. */
 		while (ct->tomb_tags[i]) {
-			uint64_t missing_ms = t->state ? (uint64_t)(t->state - 1) * 1000 : 0;
+			uint64_t missing_ms = ct_tomb_missing_ms(t, now);
 
 			if (t->state != CT_TOMB_DEAD) {
-				if (!ct_judge_missing(ct, &missing_ms, t->seen_gen == ct->gen, complete,
+				if (!ct_judge_missing(ct, &missing_ms, ct_tomb_seen(t, ct->gen), complete,
 						      now)) {
-					t->state = missing_ms ? (uint32_t)(missing_ms / 1000) + 1 : 0;
+					t->state = ct_tomb_state(missing_ms);
 					break;
 				}
 				/* Its DESTROY was lost; correlate forgot it when it went final. */
@@ -1929,7 +1989,6 @@ void ct_free(struct ct *ct)
 		}
 	}
 	free(ct->tomb_tags);
-	free(ct->tomb_keys);
 	free(ct->tombs);
 	free(ct->poll);
 	free(ct->buckets);
