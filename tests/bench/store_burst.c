@@ -13,8 +13,16 @@
  *   store_burst create DIR                create DIR/snitch.db with the
  *       store's schema (store_open), for tests that then fill it through
  *       the contract's view connections (view.sh).
+ *   store_burst flows DIR TOTAL RATE      the writer's share of the cost
+ *       benchmark (tests/bench/audit_e2e.sh, full mode) without the kernel:
+ *       TOTAL short connections of one program to one peer, each its own
+ *       row (its local port), submitted at RATE per second with the
+ *       daemon's writer options (1-second windows, no conn.log, the size
+ *       limit checked); prints the writer thread's CPU time (schedstat),
+ *       its context switches and the rows written.
  */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -113,6 +121,124 @@ static int burst_write(const char *dir, long total, long seconds)
 	return 0;
 }
 
+/* The writer thread's CPU ns and context switches, from /proc (it names itself asn-writer). */
+static void writer_thread_cost(unsigned long long *cpu_ns, unsigned long long *switches)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	*cpu_ns = *switches = 0;
+	while (d && (de = readdir(d))) {
+		char path[300], comm[32] = "", line[128];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (strncmp(comm, "asn-writer", 10))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", de->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%llu", cpu_ns) != 1)
+				*cpu_ns = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		if ((f = fopen(path, "r"))) {
+			unsigned long long v;
+
+			while (fgets(line, sizeof(line), f)) {
+				if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+				    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+					*switches += v;
+			}
+			fclose(f);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+static int burst_flows(const char *dir, long total, long rate)
+{
+	struct writer_options opts = { .db_name = "snitch.db", .window_s = 1, .sql_log = true,
+				       .max_db_bytes = 4096ULL << 20,
+				       .max_queued = WRITER_DEFAULT_MAX_QUEUED };
+	struct writer *w = NULL;
+	struct writer_stats s;
+	char *exe = conn_str_new("/usr/bin/loadgen"), *name = conn_str_new("loadgen");
+	char *cmdline = conn_str_new("loadgen 127.0.0.1 8080 10000");
+	char *sha = conn_str_new("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+	char *pexe = conn_str_new("/bin/bash"), *pname = conn_str_new("bash");
+	char *empty = conn_str_new("");
+	uint8_t lo[4] = { 127, 0, 0, 1 };
+	unsigned long long cpu_ns = 0, switches = 0;
+	uint64_t start = util_now_ms();
+	char *msg = NULL;
+	long sent = 0;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dirfd < 0) {
+		perror(dir);
+		return 1;
+	}
+	opts.db_dirfd = dirfd;
+	if (writer_new(&opts, on_error, NULL, &w, &msg) < 0) {
+		fprintf(stderr, "store_burst: %s\n", msg ? msg : "writer_new failed");
+		return 1;
+	}
+	free(msg);
+	while (sent < total) {
+		long due = (long)((double)rate * (double)(util_now_ms() - start) / 1000.0) + 1;
+
+		if (due > total)
+			due = total;
+		for (; sent < due; sent++) {
+			struct conn_record *rec = conn_record_new();
+
+			conn_share(&rec->proc.exe, exe);
+			conn_share(&rec->proc.name, name);
+			conn_share(&rec->proc.cmdline, cmdline);
+			conn_share(&rec->proc.sha256, sha);
+			conn_share(&rec->parent.exe, pexe);
+			conn_share(&rec->parent.name, pname);
+			conn_share(&rec->domain, empty);
+			rec->family = 2;
+			rec->protocol = 6;
+			rec->uid = 0;
+			rec->lport = (int)(32768 + sent % 28000);
+			rec->rport = 8080;
+			conn_addr_set(&rec->laddr, 2, lo);
+			conn_addr_set(&rec->raddr, 2, lo);
+			rec->conns = 1;
+			rec->send = 60;
+			rec->recv = 60;
+			writer_submit(w, rec);
+		}
+		usleep(1000);
+	}
+	/* The daemon's flush: the last window ends, then it stops. */
+	sleep(2);
+	writer_thread_cost(&cpu_ns, &switches);
+	writer_stats(w, &s);
+	writer_free(w);
+	printf("writer cpu_ms=%.1f switches=%llu rows=%llu windows=%llu dropped=%llu\n",
+	       (double)cpu_ns / 1e6, switches, (unsigned long long)s.rows_written,
+	       (unsigned long long)s.windows_committed, (unsigned long long)s.dropped);
+	conn_str_unref(exe);
+	conn_str_unref(name);
+	conn_str_unref(cmdline);
+	conn_str_unref(sha);
+	conn_str_unref(pexe);
+	conn_str_unref(pname);
+	conn_str_unref(empty);
+	close(dirfd);
+	return 0;
+}
+
 static int burst_check(const char *dir)
 {
 	char *path = xasprintf("%s/snitch.db", dir);
@@ -167,9 +293,11 @@ int main(int argc, char **argv)
 		return burst_write(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "check"))
 		return burst_check(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "flows"))
+		return burst_flows(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "create"))
 		return burst_create(argv[2]);
 	fprintf(stderr, "usage: store_burst write DIR TOTAL SECONDS | store_burst check DIR |"
-		" store_burst create DIR\n");
+		" store_burst create DIR | store_burst flows DIR TOTAL RATE\n");
 	return 64;
 }
