@@ -190,17 +190,23 @@ static void agg_grow(struct agg *a)
 	free(old.slots);
 }
 
-/*
- * Merges rec (owned) into the table. No bound here: writer_submit reserved
- * room for rec (agg_rows), so the table holds at most max_queued rows.
- */
-static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec)
+/* Asks for the cache lines of a record that agg_hash and store_write read. */
+static void rec_prefetch(const struct conn_record *rec)
 {
-	uint64_t hash = agg_hash(contime, rec);
+	__builtin_prefetch(rec);
+	__builtin_prefetch((const char *)rec + 64);
+	__builtin_prefetch((const char *)rec + 128);
+}
+
+/*
+ * Merges rec (owned) into the table, which has room for it (agg_add_many),
+ * hash its agg_hash. No bound here: writer_submit reserved room for rec
+ * (agg_rows), so the table holds at most max_queued rows.
+ */
+static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec, uint64_t hash)
+{
 	struct agg_entry *e;
 
-	if ((a->count + 1) * 4 > a->cap * 3)
-		agg_grow(a);
 	e = agg_slot(a, hash, contime, rec);
 	if (e->rec) {
 		e->rec->conns = util_sat_add_u64(e->rec->conns, rec->conns);
@@ -213,6 +219,37 @@ static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec)
 	e->contime = contime;
 	e->rec = rec;
 	a->count++;
+}
+
+/* Records hashed ahead of their merge (agg_add_many). */
+#define AGG_AHEAD 64
+
+/*
+ * Merges n records (owned) into the table. The loop made them on another
+ * CPU and the thread slept since: every record and every slot it lands
+ * in is a cache miss, and one at a time they are most of a merge's
+ * time. So a run of records is hashed first, the next records and the
+ * slots prefetched meanwhile, and then merged, its misses overlapping.
+ */
+static void agg_add_many(struct agg *a, int64_t contime, struct conn_record **recs, size_t n)
+{
+	uint64_t hashes[AGG_AHEAD];
+
+	for (size_t i = 0; i < n; i += AGG_AHEAD) {
+		size_t k = n - i < AGG_AHEAD ? n - i : AGG_AHEAD;
+
+		/* Room for the run first: a growth would move the prefetched slots. */
+		while ((a->count + k) * 4 > a->cap * 3)
+			agg_grow(a);
+		for (size_t j = 0; j < k; j++) {
+			if (i + j + 4 < n)
+				rec_prefetch(recs[i + j + 4]);
+			hashes[j] = agg_hash(contime, recs[i + j]);
+			__builtin_prefetch(&a->slots[hashes[j] & (a->cap - 1)]);
+		}
+		for (size_t j = 0; j < k; j++)
+			agg_add(a, contime, recs[i + j], hashes[j]);
+	}
 }
 
 /* Frees the table's records, in one conn_record_free_many. */
@@ -665,8 +702,7 @@ static void *writer_main(void *arg)
 			close(w->log_fd);
 			w->log_fd = -1;
 		}
-		for (size_t i = 0; i < n_taken; i++)
-			agg_add(&w->agg, w->window_start, taken[i]);
+		agg_add_many(&w->agg, w->window_start, taken, n_taken);
 		now_wall = wall_ms() / 1000;
 		if (now_wall >= w->window_start + w->opts.window_s || stop) {
 			if (!w->failing || util_now_ms() >= w->retry_at_ms || stop)
