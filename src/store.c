@@ -1258,6 +1258,66 @@ static int conn_row_cmp(const void *a, const void *b)
 			N_CR_KEY_COLS);
 }
 
+/* conn_row_cmp's order, inlined: a is before b. */
+static inline bool conn_row_less(const struct conn_row *a, const struct conn_row *b)
+{
+	for (int i = 0; i < N_CR_KEY_COLS; i++) {
+		if (a->col[i] != b->col[i])
+			return a->col[i] < b->col[i];
+	}
+	return false;
+}
+
+/* Rows sorted by insertion per run before the runs are merged. */
+#define CONN_ROWS_RUN 16
+
+/*
+ * Sorts n rows by key: runs by insertion, then merged. qsort took a tenth
+ * of the writer's time on a window of short connections (each its own
+ * row): its comparisons through a function pointer, its copies of 48-byte
+ * elements through memcpy.
+ */
+static void conn_rows_sort(struct conn_row *rows, size_t n)
+{
+	struct conn_row *tmp, *from = rows, *to;
+
+	for (size_t lo = 0; lo < n; lo += CONN_ROWS_RUN) {
+		size_t hi = n - lo < CONN_ROWS_RUN ? n : lo + CONN_ROWS_RUN;
+
+		for (size_t i = lo + 1; i < hi; i++) {
+			struct conn_row x = rows[i];
+			size_t j = i;
+
+			for (; j > lo && conn_row_less(&x, &rows[j - 1]); j--)
+				rows[j] = rows[j - 1];
+			rows[j] = x;
+		}
+	}
+	if (n <= CONN_ROWS_RUN)
+		return;
+	to = tmp = xmalloc(n * sizeof(*tmp));
+	for (size_t width = CONN_ROWS_RUN; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = n - lo < width ? n : lo + width;
+			size_t hi = n - lo < 2 * width ? n : lo + 2 * width;
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				to[k++] = conn_row_less(&from[j], &from[i]) ? from[j++] : from[i++];
+			while (i < mid)
+				to[k++] = from[i++];
+			while (j < hi)
+				to[k++] = from[j++];
+		}
+		/* The merged runs are the next pass's input. */
+		to = from;
+		from = from == rows ? tmp : rows;
+	}
+	if (from != rows)
+		memcpy(rows, from, n * sizeof(*rows));
+	free(tmp);
+}
+
 static int day_row_cmp(const void *a, const void *b)
 {
 	return cols_cmp(((const struct day_row *)a)->col, ((const struct day_row *)b)->col,
@@ -1732,6 +1792,12 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	for (size_t i = 0; i < n_rows; i++) {
 		struct resolved_row res;
 
+		/* The records are cold (see writer.c, agg_add_many): overlap their misses. */
+		if (i + 4 < n_rows) {
+			__builtin_prefetch(rows[i + 4].rec);
+			__builtin_prefetch((const char *)rows[i + 4].rec + 64);
+			__builtin_prefetch((const char *)rows[i + 4].rec + 128);
+		}
 		r = store_resolve(st, &rows[i], &memo, &res);
 		if (r == 0)
 			r = store_flow(st, &res, &cr[i]);
@@ -1743,7 +1809,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 			new_max = cr[i].col[CR_CONTIME];
 	}
 	/* Key order appends to the b-tree: full pages, fewer splits. */
-	qsort(cr, n_rows, sizeof(*cr), conn_row_cmp);
+	conn_rows_sort(cr, n_rows);
 	for (size_t i = 0; i < n_rows; i++) {
 		if (n && conn_row_cmp(&cr[n - 1], &cr[i]) == 0) {
 			for (int c = CR_CONNS; c < N_CR_COLS; c++)
