@@ -492,6 +492,9 @@ struct store {
 	sqlite3_stmt *sel_row, *ins_eport; /* late rows: stored yet? their port's sums */
 	sqlite3_stmt *upd_tots;            /* late rows: their flow's totals */
 	sqlite3_stmt *sel_ts, *add_ts, *sel_win; /* time_sums: a window's row, its sums, rows yet? */
+	/* Run per window: prepared once, not parsed again every time. */
+	sqlite3_stmt *begin, *commit, *sel_pages, *sel_free;
+	int64_t page_size; /* 0: not read yet */
 	struct lookup exes, addrs, doms, flows;
 	struct prune prune;
 	char errbuf[256];
@@ -631,7 +634,8 @@ static void store_finalize(struct store *st)
 				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min,
 				   &st->sel_rolled, &st->sel_flow, &st->ins_flow,
 				   &st->sel_row, &st->ins_eport, &st->sel_ts, &st->add_ts,
-				   &st->sel_win, &st->upd_tots };
+				   &st->sel_win, &st->upd_tots, &st->begin, &st->commit,
+				   &st->sel_pages, &st->sel_free };
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
@@ -660,6 +664,7 @@ static void store_close_db(struct store *st)
 		sqlite3_close_v2(st->db);
 		st->db = NULL;
 	}
+	st->page_size = 0;
 	store_clear_caches(st);
 }
 
@@ -829,6 +834,10 @@ static int store_prepare(struct store *st)
 		  " ON CONFLICT(contime) DO UPDATE SET conns = " TIME_SUMS_ADD("conns") ","
 		  " send = " TIME_SUMS_ADD("send") ", recv = " TIME_SUMS_ADD("recv") },
 		{ offsetof(struct store, sel_win), "SELECT 1 FROM conn_rows WHERE contime = ?1 LIMIT 1" },
+		{ offsetof(struct store, begin), "BEGIN IMMEDIATE" },
+		{ offsetof(struct store, commit), "COMMIT" },
+		{ offsetof(struct store, sel_pages), "PRAGMA page_count" },
+		{ offsetof(struct store, sel_free), "PRAGMA freelist_count" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -1765,6 +1774,25 @@ const struct store_migration *store_builtin_migrations(size_t *n)
 	return store_migrations;
 }
 
+/* Runs a statement without result rows once: SQLITE_OK or the error. */
+static int store_step_done(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Runs a statement of one integer result once: SQLITE_OK or the error. */
+static int store_step_int(sqlite3_stmt *stmt, int64_t *ret)
+{
+	int rc = sqlite3_step(stmt);
+
+	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
 	struct conn_row *cr = NULL;
@@ -1778,7 +1806,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		return -EBADF;
 	if (!n_rows)
 		return 0;
-	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	rc = store_step_done(st->begin);
 	if (rc != SQLITE_OK) {
 		r = store_rc(st, rc);
 		goto out;
@@ -1860,7 +1888,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		if (r < 0)
 			goto out;
 	}
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	rc = store_step_done(st->commit);
 	if (rc != SQLITE_OK)
 		r = store_rc(st, rc);
 out:
@@ -2236,28 +2264,26 @@ int store_vacuum_step(struct store *st, int max_pages, int64_t *remaining)
 
 int store_usage(struct store *st, int64_t *used_bytes, int64_t *oldest)
 {
-	int64_t pages = 0, free_pages = 0, page_size = 0;
-	sqlite3_stmt *stmt = NULL;
-	int rc;
+	int64_t pages = 0, free_pages = 0, min = 0;
+	bool has_min = false;
+	int rc = SQLITE_OK, r;
 
 	if (!st->db)
 		return -EBADF;
-	rc = store_query_int(st->db, "PRAGMA page_count", &pages);
+	/* Fixed once the file exists: read once per connection (it runs per window). */
+	if (!st->page_size)
+		rc = store_query_int(st->db, "PRAGMA page_size", &st->page_size);
 	if (rc == SQLITE_OK)
-		rc = store_query_int(st->db, "PRAGMA freelist_count", &free_pages);
+		rc = store_step_int(st->sel_pages, &pages);
 	if (rc == SQLITE_OK)
-		rc = store_query_int(st->db, "PRAGMA page_size", &page_size);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(st->db, "SELECT min(contime) FROM conn_rows", -1, &stmt, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		*oldest = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? INT64_MAX
-								      : sqlite3_column_int64(stmt, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(stmt);
+		rc = store_step_int(st->sel_free, &free_pages);
 	if (rc != SQLITE_OK)
 		return store_rc(st, rc);
-	*used_bytes = (pages - free_pages) * page_size;
+	r = store_min_contime(st, &min, &has_min);
+	if (r < 0)
+		return r;
+	*oldest = has_min ? min : INT64_MAX;
+	*used_bytes = (pages - free_pages) * st->page_size;
 	return 0;
 }
 
