@@ -249,6 +249,59 @@ out:
 }
 
 /*
+ * A write of many rows in no order (a window of short connections: the
+ * writer hands them over in its hash table's order), equal keys far
+ * apart and over several windows and programs: the rows are sorted and
+ * merged past the sort's first runs, each key is one row with its sums.
+ */
+static void test_merge_many(void)
+{
+	enum { N = 1500, PORTS = 211 };
+	struct conn_record *recs[N];
+	struct store_row rows[N];
+	struct store *st = NULL;
+	char *msg = NULL;
+	sqlite3 *db;
+
+	for (int i = 0; i < N; i++) {
+		/* 7 is coprime to N: the ports come in a scattered order. */
+		int k = (i * 7) % N;
+
+		recs[i] = mkrec(k % 3 ? "/usr/bin/curl" : "/usr/bin/wget", "1.2.3.4", 443,
+				40000 + k % PORTS);
+		recs[i]->send = (uint64_t)k;
+		rows[i].contime = 100 + 60 * (k % 2);
+		rows[i].rec = recs[i];
+	}
+	if (store_open(dirfd_, "many.db", &msg, &st) < 0) {
+		ok(0, "merge many: open: %s", msg);
+		goto out;
+	}
+	db = store_db(st);
+	is_int(store_write(st, rows, N), 0, "merge many: write");
+	/* Keys: window (2) x program (curl, wget) x port (211), all present. */
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 2 * 2 * PORTS,
+	       "merge many: one row per distinct key");
+	is_int(q_int(db, "SELECT sum(conns) FROM connections"), N, "merge many: every record counted");
+	is_int(q_int(db, "SELECT sum(send) FROM connections"), (int64_t)N * (N - 1) / 2,
+	       "merge many: every send summed");
+	/* k = 5 and the others of its key (odd, not a multiple of 3, 5 mod 211): 427, 1271. */
+	is_int(q_int(db, "SELECT send FROM connections c JOIN executables e ON e.id = c.exe_id"
+		     " WHERE contime = 160 AND lport = 40005 AND e.exe = '/usr/bin/curl'"),
+	       5 + 427 + 1271, "merge many: a key's sums");
+	is_int(q_int(db, "SELECT count(*) FROM (SELECT contime, exe_id, lport FROM connections"
+		     " GROUP BY 1, 2, 3 HAVING count(*) > 1)"), 0, "merge many: no key twice");
+	/* A window's sums come from its rows in one run: only sorted rows make one. */
+	is_int(q_int(db, "SELECT count(*) FROM time_sums WHERE conns = 750"), 2,
+	       "merge many: each window's rows sorted together (a time_sums row each)");
+	store_free(st);
+out:
+	free(msg);
+	for (int i = 0; i < N; i++)
+		conn_record_free(recs[i]);
+}
+
+/*
  * A write's rows take the previous row's ids when they share its strings
  * (store_write's memo): rows alternating between programs, addresses,
  * domains and packet sockets' interfaces each still get their own.
@@ -1471,6 +1524,7 @@ int main(void)
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	test_schema();
 	test_merge();
+	test_merge_many();
 	test_memo();
 	test_odd_bytes();
 	test_retention();
