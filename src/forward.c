@@ -1289,10 +1289,14 @@ void forward_free(struct forward *fw)
 
 void forward_record(struct forward *fw, const struct conn_record *rec, int64_t contime)
 {
-	int64_t now = forward_now_us();
+	int64_t now;
 	size_t i;
 
-	for (i = 0; fw && i < fw->n; i++) {
+	/* Called for every row written: no clock read when nothing is forwarded. */
+	if (!fw || !fw->n)
+		return;
+	now = forward_now_us();
+	for (i = 0; i < fw->n; i++) {
 		struct forward_item *it;
 
 		if (rec->direction == CONN_EXEC && !fw->t[i].cfg.exec_events)
