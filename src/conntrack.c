@@ -113,6 +113,7 @@
 #define CT_DRAIN_MAX 100000          /* event datagrams drained at the end of a dump */
 #define CT_POLL_INFLIGHT 256         /* GETs sent and not answered (each answer < 4 KiB) */
 #define CT_POLL_BATCH 64             /* GETs per datagram */
+#define CT_POLL_RUN 4096             /* GETs sent and answered per call: ct_poll_run */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
 #define CT_YOUNG_MS 100              /* age of a new flow's first GET: see ct_poll_young */
 /*
@@ -1425,21 +1426,26 @@ static int ct_send_dump(struct ct *ct, bool baseline)
 	return 0;
 }
 
+static void ct_take_answers(struct ct *ct, bool woken);
+
 /*
- * Sends the next GETs of the running poll, keeping at most
- * CT_POLL_INFLIGHT unanswered so the answers fit the socket's buffer. A
- * failed send ends the poll (flows it did not ask about wait for the next).
+ * Runs the poll: sends its GETs by batches and reads each batch's answers
+ * right after its send. The kernel answers a GET inside our sendto (the
+ * request goes through nfnetlink in our system call, and its answer is
+ * queued on our socket before the call returns), so the answers are there
+ * already: reading them now saves the loop a wake-up, an epoll_wait and a
+ * callback per batch. At most CT_POLL_RUN GETs per call: then the last
+ * batch's answers stay queued and wake the dump callback, which goes on
+ * (a 100,000-flow poll never stalls the loop). CT_POLL_INFLIGHT still
+ * bounds what waits unread, should answers ever come late. A failed send
+ * ends the poll (flows it did not ask about wait for the next).
  */
-static void ct_poll_send(struct ct *ct)
+static void ct_poll_run(struct ct *ct)
 {
 	char buf[CT_POLL_BATCH * CT_GET_MAX];
+	size_t asked = 0;
 
-	/* Refill by whole batches: one send per answer cost a system call per GET. */
-	if (ct->polling && ct->poll_sent < ct->npoll && ct->poll_sent > ct->poll_got &&
-	    ct->poll_sent - ct->poll_got > CT_POLL_INFLIGHT - CT_POLL_BATCH)
-		return;
-	while (ct->polling && ct->poll_sent < ct->npoll &&
-	       ct->poll_sent - ct->poll_got < CT_POLL_INFLIGHT) {
+	while (ct->polling && ct->poll_sent < ct->npoll) {
 		size_t len = 0, first = ct->poll_sent;
 
 		while (ct->poll_sent < ct->npoll && ct->poll_sent - first < CT_POLL_BATCH &&
@@ -1457,12 +1463,18 @@ static void ct_poll_send(struct ct *ct)
 			}
 			ct->poll_sent++;
 		}
+		if (ct->poll_sent == first)
+			return; /* CT_POLL_INFLIGHT unread: their arrival wakes the dump callback */
 		if (len && send(ct->dump_fd, buf, len, 0) < 0) {
 			/* Answers judged so far stand; their DESTROYs come first. */
 			ct_drain_events(ct);
 			ct_poll_end(ct);
 			return;
 		}
+		asked += ct->poll_sent - first;
+		if (len && asked >= CT_POLL_RUN)
+			return; /* this batch's answers wake the dump callback */
+		ct_take_answers(ct, false);
 	}
 	if (ct->polling && ct->poll_got >= ct->npoll) {
 		ct_drain_events(ct);
@@ -1491,7 +1503,7 @@ static int ct_poll_start(struct ct *ct, bool young)
 		ct_poll_end(ct);
 		return ct_send_dump(ct, false);
 	}
-	ct_poll_send(ct);
+	ct_poll_run(ct);
 	return 0;
 }
 
@@ -1658,14 +1670,25 @@ static void ct_poll_cut(struct ct *ct, const uint8_t *p, size_t len)
 	}
 }
 
-/* A poll's answers: one small datagram each, in batches; at most what is in flight. */
-static void ct_read_answers(struct ct *ct)
+/*
+ * Reads a poll's answers, one small datagram each, by batches. woken (the
+ * dump callback): until the socket is empty, at most CT_POLL_INFLIGHT, as
+ * something is there (a late answer of an older poll, too). Else (right
+ * after a send, ct_poll_run): only as many as are owed, so a drained
+ * socket costs no last recvmmsg that finds it empty.
+ */
+static void ct_take_answers(struct ct *ct, bool woken)
 {
 	size_t n = 0;
 
 	while (ct->polling && n < CT_POLL_INFLIGHT) {
-		int got = ct_recv_batch(ct, ct->dump_fd, CT_BATCH);
+		size_t owed = ct->poll_sent - ct->poll_got;
+		int want = woken || owed > CT_BATCH ? CT_BATCH : (int)owed;
+		int got;
 
+		if (want == 0)
+			return;
+		got = ct_recv_batch(ct, ct->dump_fd, want);
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
@@ -1687,17 +1710,18 @@ static void ct_read_answers(struct ct *ct)
 				(void)ct_input_poll(ct, p, len);
 		}
 		n += (size_t)got;
-		if (ct->polling && ct->poll_got >= ct->npoll) {
-			ct_drain_events(ct);
-			ct_poll_end(ct);
-			return;
-		}
-		ct_poll_send(ct);
-		if (got < CT_BATCH)
+		if (got < want)
 			return;
 	}
-	if (ct->polling)
+	if (ct->polling && woken)
 		loop_note_backlog(ct->loop); /* may be more; the next iteration sees */
+}
+
+/* The dump callback during a poll: its answers, then the rest of its GETs. */
+static void ct_read_answers(struct ct *ct)
+{
+	ct_take_answers(ct, true);
+	ct_poll_run(ct);
 }
 
 /* A dump's datagrams (up to 32 KiB each, one recv each), with a budget. */
