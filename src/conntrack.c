@@ -837,7 +837,26 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 	}
 }
 
-/* A flow as a dump (or a poll's GET) shows it. */
+/*
+ * Tracked live entry e as a dump or a poll's GET shows it in m (a GET's
+ * answer comes with its entry: no hash nor lookup).
+ */
+static void ct_entry_dumped(struct ct *ct, struct ct_entry *e, const struct ct_msg *m)
+{
+	struct ct_counters d;
+
+	e->seen_gen = ct->gen;
+	e->final = ctmsg_is_final(m);
+	if (!e->flow.start_ns)
+		e->flow.start_ns = m->flow.start_ns;
+	if (m->has_counters && ct_delta(&m->counters, &e->reported, &d)) {
+		ct_advance(&e->reported, &m->counters);
+		if (!e->hidden)
+			ct_emit_update(ct, &e->flow, &d);
+	}
+}
+
+/* A flow as a dump shows it. */
 static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 {
 	uint64_t h = ct_hash(&m->flow);
@@ -846,17 +865,8 @@ static void ct_handle_dumped(struct ct *ct, struct ct_msg *m)
 	struct ct_counters d;
 
 	if (e) {
-		if (e->dead)
-			return;
-		e->seen_gen = ct->gen;
-		e->final = ctmsg_is_final(m);
-		if (!e->flow.start_ns)
-			e->flow.start_ns = m->flow.start_ns;
-		if (m->has_counters && ct_delta(&m->counters, &e->reported, &d)) {
-			ct_advance(&e->reported, &m->counters);
-			if (!e->hidden)
-				ct_emit_update(ct, &e->flow, &d);
-		}
+		if (!e->dead)
+			ct_entry_dumped(ct, e, m);
 		return;
 	}
 	{
@@ -1314,7 +1324,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 			ct_sweep_note(ct, e);
 			continue;
 		}
-		ct_handle_dumped(ct, &m);
+		ct_entry_dumped(ct, e, &m);
 		ct_poll_bury(ct, e);
 	}
 	if (rest > 0)
