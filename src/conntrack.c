@@ -115,6 +115,7 @@
 #define CT_POLL_BATCH 64             /* GETs per datagram */
 #define CT_POLL_RUN 4096             /* GETs sent and answered per call: ct_poll_run */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
+#define CT_SPARE_MAX 256             /* freed entries kept for reuse: struct ct's spare */
 #define CT_YOUNG_MS 100              /* age of a new flow's first GET: see ct_poll_young */
 /*
  * A young poll also starts as soon as the last one ended (ct_maybe_dump),
@@ -215,6 +216,14 @@ struct ct {
 	size_t nbuckets;
 	size_t count;
 	size_t nyoung;            /* entries with young set */
+	/*
+	 * Freed entries kept for the next inserts (at most CT_SPARE_MAX, by
+	 * next): under load a young flow's entry is freed at its GET answer
+	 * as fast as NEW events take new ones, and an entry is too large for
+	 * malloc's fast bins.
+	 */
+	struct ct_entry *spare;
+	size_t nspare;
 	struct ct_entry *young_head, *young_tail; /* so young polls never scan the table */
 
 	/*
@@ -379,7 +388,14 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f, uint64
 	}
 	if (ct->count >= ct->nbuckets)
 		ct_grow(ct);
-	e = xcalloc(1, sizeof(*e));
+	if (ct->spare) {
+		e = ct->spare;
+		ct->spare = e->next;
+		ct->nspare--;
+		memset(e, 0, sizeof(*e));
+	} else {
+		e = xcalloc(1, sizeof(*e));
+	}
 	e->flow = *f;
 	e->hash = h;
 	e->seen_gen = ct->gen;
@@ -412,8 +428,14 @@ static void ct_unlink(struct ct *ct, struct ct_entry **pp)
 	if (e->young)
 		ct_young_unlink(ct, e);
 	*pp = e->next;
-	free(e);
 	ct->count--;
+	if (ct->nspare < CT_SPARE_MAX) {
+		e->next = ct->spare;
+		ct->spare = e;
+		ct->nspare++;
+	} else {
+		free(e);
+	}
 }
 
 /* Puts e on the list the running poll's or dump's end looks at. */
@@ -2021,6 +2043,12 @@ void ct_free(struct ct *ct)
 			next = e->next;
 			free(e);
 		}
+	}
+	while (ct->spare) {
+		struct ct_entry *e = ct->spare;
+
+		ct->spare = e->next;
+		free(e);
 	}
 	free(ct->tomb_tags);
 	free(ct->tombs);
