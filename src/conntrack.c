@@ -1333,7 +1333,7 @@ int ct_input_poll(struct ct *ct, const void *buf, size_t len)
 			}
 			continue;
 		}
-		if (!ct_account_parse(ct, ctmsg_parse(nlh, (size_t)rest, &m)) || e->dead)
+		if (!ct_account_parse(ct, ctmsg_parse_answer(nlh, (size_t)rest, &m)) || e->dead)
 			continue;
 		if (!ct_same(&m.flow, &e->flow)) {
 			/*

@@ -228,7 +228,10 @@ static int ctmsg_parse_tcp_state(const struct nlattr *nest)
 	return mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
 }
 
-int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
+/* ctmsg_parse and ctmsg_parse_answer: reply, whether the reply tuple is parsed. */
+static inline __attribute__((always_inline)) int ctmsg_parse_msg(const struct nlmsghdr *nlh,
+								size_t len, struct ct_msg *msg,
+								bool reply)
 {
 	static const uint16_t rules[CTA_MAX + 1] = {
 		[CTA_TUPLE_ORIG] = CTMSG_NEST, [CTA_TUPLE_REPLY] = CTMSG_NEST,
@@ -275,11 +278,13 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	r = ctmsg_parse_tuple(tb[CTA_TUPLE_ORIG], family, &msg->flow.orig, &proto_orig);
 	if (r < 0)
 		return r;
-	r = ctmsg_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->reply, &proto_reply);
-	if (r < 0)
-		return r;
-	if (proto_orig != proto_reply)
-		return -EBADMSG;
+	if (reply) {
+		r = ctmsg_parse_tuple(tb[CTA_TUPLE_REPLY], family, &msg->reply, &proto_reply);
+		if (r < 0)
+			return r;
+		if (proto_orig != proto_reply)
+			return -EBADMSG;
+	}
 	msg->flow.protocol = proto_orig;
 
 	if (tb[CTA_COUNTERS_ORIG] && tb[CTA_COUNTERS_REPLY]) {
@@ -313,6 +318,15 @@ int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
 	return 0;
 }
 
+int ctmsg_parse(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
+{
+	return ctmsg_parse_msg(nlh, len, msg, true);
+}
+
+int ctmsg_parse_answer(const struct nlmsghdr *nlh, size_t len, struct ct_msg *msg)
+{
+	return ctmsg_parse_msg(nlh, len, msg, false);
+}
 
 /* TCP's TIME_WAIT and CLOSE pass no more data (the kernel's enum tcp_conntrack: 7 and 8). */
 bool ctmsg_is_closed(const struct ct_msg *m)

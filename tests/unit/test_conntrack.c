@@ -1087,6 +1087,33 @@ static void test_parse(void)
 	is_int(m.counters.reply_bytes, 99, "reply bytes");
 	is_int(m.counters.reply_packets, 2, "reply packets");
 	ok(m.flow.start_ns == 1700000000123456789ULL, "start timestamp");
+	{
+		/* A GET's answer: the same flow, counters and state, its reply tuple unread. */
+		struct ct_msg a;
+
+		s.tcp_state = 3 + 1;
+		len = build(buf, &s);
+		is_int(ctmsg_parse((struct nlmsghdr *)buf, len, &m), 0, "answer: full parse");
+		is_int(ctmsg_parse_answer((struct nlmsghdr *)buf, len, &a), 0, "answer parses");
+		ok(memcmp(&a.flow, &m.flow, sizeof(a.flow)) == 0, "answer: same flow");
+		ok(memcmp(&a.counters, &m.counters, sizeof(a.counters)) == 0 && a.has_counters,
+		   "answer: same counters");
+		is_int(a.tcp_state, 3, "answer: TCP state");
+		is_int(a.reply.sport, 0, "answer: reply tuple not parsed");
+		s.no_reply = true;
+		len = build(buf, &s);
+		is_int(ctmsg_parse_answer((struct nlmsghdr *)buf, len, &a), -ENODATA,
+		       "answer without reply tuple: missing");
+		s.no_reply = false;
+		s.no_id = true;
+		len = build(buf, &s);
+		is_int(ctmsg_parse_answer((struct nlmsghdr *)buf, len, &a), -ENODATA,
+		       "answer without CTA_ID: missing");
+		s.no_id = false;
+		len = build(buf, &s);
+		is_int(ctmsg_parse_answer((struct nlmsghdr *)buf, len - 1, &a), -EBADMSG,
+		       "answer shorter than nlmsg_len");
+	}
 
 	s = tcp4(7, 1);
 	s.family = AF_INET6;
