@@ -4,8 +4,8 @@
  * (ctmsg.c), with no flow table behind it. The input is one datagram, an
  * exact-length heap copy so ASan sees any read past it; it is walked
  * message by message as conntrack.c walks what the sockets read, and each
- * message goes through ctmsg_parse (NEW, DESTROY) or ctmsg_error
- * (NLMSG_ERROR). Every flow that parses is built back into the GET that
+ * message goes through ctmsg_parse (NEW, DESTROY) and ctmsg_parse_answer
+ * (a GET's answer), or ctmsg_error (NLMSG_ERROR). Every flow that parses is built back into the GET that
  * polls it, which must fit CT_GET_MAX and name the flow's family.
  * Build: scripts/fuzz fuzz_ctmsg [SECONDS]
  */
@@ -59,6 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fuzz_sum += (uint32_t)err;
 			continue;
 		}
+		/* A GET's answer: the same message, its reply tuple skipped. */
+		if (ctmsg_parse_answer(nlh, (size_t)rest, &m) == 0)
+			fuzz_sum += m.flow.id + m.counters.reply_bytes + (uint64_t)m.tcp_state;
 		if (ctmsg_parse(nlh, (size_t)rest, &m) < 0)
 			continue;
 		fuzz_sum += m.flow.id + m.flow.orig.sport + m.reply.dport + m.counters.orig_bytes +
