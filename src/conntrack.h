@@ -142,7 +142,7 @@ int ct_open(struct ct *ct, struct loop *loop);
  */
 int ct_poll_counters(struct ct *ct);
 /*
- * Asks once about each flow that came as NEW at least 100 ms ago: a short
+ * Asks once about each flow that came as NEW at least 50 ms ago: a short
  * connection is then found final (TIME_WAIT) and forgotten within a few
  * hundred ms instead of at the end of the write window, when a busy
  * machine held a window's worth of them (20,000 flows, 9 MiB with
@@ -212,7 +212,7 @@ void ct_note_overrun(struct ct *ct);
  * socket first).
  */
 size_t ct_poll_begin(struct ct *ct, uint32_t *seq0);
-/* The same for ct_poll_young's flows only: those NEW at least 100 ms before now_ms, never asked. */
+/* The same for ct_poll_young's flows only: those NEW at least 50 ms before now_ms, never asked. */
 size_t ct_poll_begin_young(struct ct *ct, uint64_t now_ms, uint32_t *seq0);
 const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i);
 int ct_input_poll(struct ct *ct, const void *buf, size_t len);

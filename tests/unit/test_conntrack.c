@@ -313,11 +313,11 @@ static void test_young(void)
 	event(ct, a);
 	event(ct, b);
 	event(ct, c);
-	is_int(ct_poll_begin_young(ct, now + 50, &seq0), 0, "young: not asked before 100 ms");
+	is_int(ct_poll_begin_young(ct, now + 30, &seq0), 0, "young: not asked before 50 ms");
 	c.type = IPCTNL_MSG_CT_DELETE;
 	event(ct, c);
 	n = ct_poll_begin_young(ct, now + 150, &seq0);
-	is_int(n, 2, "young: the two live flows asked at 100 ms");
+	is_int(n, 2, "young: the two live flows asked after 50 ms");
 	ok(n == 2 && poll_seq_of(ct, seq0, n, 1) && poll_seq_of(ct, seq0, n, 2),
 	   "young: a and b, the destroyed one not");
 	ct_poll_end(ct);
