@@ -15,7 +15,8 @@
  *   -6  connect to ::1 instead of 127.0.0.1
  * Prints one line of key=value pairs: connects (attempted connect() calls,
  * the number of audit events to expect), ok, failed, elapsed_ms, rate (/s),
- * target_rate, and timed_out=1 when the time limit cut the run short.
+ * target_rate, timed_out=1 when the time limit cut the run short, and the
+ * listener's port (so a caller can find the run's conntrack flows).
  * Exit status 0 when every connection was made, 1 otherwise, 2 on usage.
  */
 
@@ -312,11 +313,14 @@ int main(int argc, char **argv)
 	}
 	{
 		double secs = (double)(end_ns - start_ns) / 1e9;
+		/* sin_port and sin6_port share their offset. */
+		unsigned port = ntohs(((const struct sockaddr_in *)&addr)->sin_port);
+
 		printf("connects=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64 " elapsed_ms=%.0f "
-		       "rate=%.0f target_rate=%ld procs=%d timed_out=%d\n",
+		       "rate=%.0f target_rate=%ld procs=%d timed_out=%d port=%u\n",
 		       sum.attempts, sum.ok, sum.failed, secs * 1000.0,
 		       secs > 0 ? (double)sum.attempts / secs : 0.0, o.rate, o.procs,
-		       timed_out ? 1 : 0);
+		       timed_out ? 1 : 0, port);
 	}
 	if (sum.failed)
 		fprintf(stderr, "loadgen: %" PRIu64 " connections failed (first: %s)\n", sum.failed,
