@@ -57,6 +57,34 @@ static void print_stats(struct writer *w, uint64_t *last_windows)
 	}
 }
 
+/*
+ * Opens dir and starts a writer on it with opts (its text log there too
+ * when opts asks for one). Returns the directory's fd, or -1 (said).
+ */
+static int burst_writer(const char *dir, struct writer_options *opts, struct writer **w)
+{
+	char *msg = NULL;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dirfd < 0) {
+		perror(dir);
+		return -1;
+	}
+	opts->db_dirfd = dirfd;
+	if (opts->text_log)
+		opts->log_dirfd = dirfd;
+	if (writer_new(opts, on_error, NULL, w, &msg) < 0) {
+		fprintf(stderr, "store_burst: %s\n", msg ? msg : "writer_new failed");
+		free(msg);
+		close(dirfd);
+		return -1;
+	}
+	if (msg)
+		printf("notice %s\n", msg);
+	free(msg);
+	return dirfd;
+}
+
 static int burst_write(const char *dir, long total, long seconds)
 {
 	struct writer_options opts = { .db_name = "snitch.db", .window_s = 1, .sql_log = true,
@@ -65,22 +93,11 @@ static int burst_write(const char *dir, long total, long seconds)
 	struct writer *w = NULL;
 	struct writer_stats s;
 	uint64_t last = 0, start = util_now_ms();
-	char *msg = NULL;
 	long sent = 0;
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = burst_writer(dir, &opts, &w);
 
-	if (dirfd < 0) {
-		perror(dir);
+	if (dirfd < 0)
 		return 1;
-	}
-	opts.db_dirfd = opts.log_dirfd = dirfd;
-	if (writer_new(&opts, on_error, NULL, &w, &msg) < 0) {
-		fprintf(stderr, "store_burst: %s\n", msg ? msg : "writer_new failed");
-		return 1;
-	}
-	if (msg)
-		printf("notice %s\n", msg);
-	free(msg);
 	while (sent < total) {
 		uint64_t elapsed = util_now_ms() - start;
 		long due = seconds > 0 ? (long)((double)total * (double)elapsed / (seconds * 1000.0)) :
@@ -177,20 +194,11 @@ static int burst_flows(const char *dir, long total, long rate)
 	uint8_t lo[4] = { 127, 0, 0, 1 };
 	unsigned long long cpu_ns = 0, switches = 0;
 	uint64_t start = util_now_ms();
-	char *msg = NULL;
 	long sent = 0;
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = burst_writer(dir, &opts, &w);
 
-	if (dirfd < 0) {
-		perror(dir);
+	if (dirfd < 0)
 		return 1;
-	}
-	opts.db_dirfd = dirfd;
-	if (writer_new(&opts, on_error, NULL, &w, &msg) < 0) {
-		fprintf(stderr, "store_burst: %s\n", msg ? msg : "writer_new failed");
-		return 1;
-	}
-	free(msg);
 	while (sent < total) {
 		long due = (long)((double)rate * (double)(util_now_ms() - start) / 1000.0) + 1;
 

@@ -627,6 +627,15 @@ static void test_new_after_dump(void)
  * The DESTROY of flow i of dump_tomb_flows, extra bytes after the dump:
  * true when it was reported as that flow with those extra bytes.
  */
+/* The DESTROY of flow s, with orig bytes ob by then. */
+static void destroy_at(struct ct *ct, struct spec s, uint64_t ob)
+{
+	s.type = IPCTNL_MSG_CT_DELETE;
+	s.tcp_state = 0;
+	s.ob = ob;
+	event(ct, s);
+}
+
 static bool destroy_tomb_flow(struct ct *ct, const struct totals *t, uint32_t i, uint64_t extra)
 {
 	struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
@@ -827,16 +836,10 @@ static void test_preexisting(void)
 	}
 
 	/* The live one counts its bytes after the dump, to its DESTROY. */
-	live.type = IPCTNL_MSG_CT_DELETE;
-	live.tcp_state = 0;
-	live.ob = 1500;
-	event(ct, live);
+	destroy_at(ct, live, 1500);
 	ok(t.destroys == 2 && t.last_destroy_ob == 500 && t.last_id == 1,
 	   "preexisting: a live flow of before us reports its 500 later bytes");
-	late.type = IPCTNL_MSG_CT_DELETE;
-	late.tcp_state = 0;
-	late.ob = 45;
-	event(ct, late);
+	destroy_at(ct, late, 45);
 	ok(t.destroys == 3 && t.last_destroy_ob == 5 && t.last_id == 2,
 	   "preexisting: the late flow's tomb finds its DESTROY");
 
@@ -871,10 +874,7 @@ static void test_preexisting(void)
 		ct_get_stats(ct, &st);
 		ok(t.news == 6 && st.resync_new == 1,
 		   "preexisting: a resync's closed flow of after us is new");
-		r.type = IPCTNL_MSG_CT_DELETE;
-		r.tcp_state = 0;
-		r.ob = 62;
-		event(ct, r);
+		destroy_at(ct, r, 62);
 		ok(t.destroys == 5 && t.last_destroy_ob == 2 && t.last_id == 5,
 		   "preexisting: and its DESTROY found in its tomb");
 	}
