@@ -1504,9 +1504,11 @@ void correlate_flow_new(struct correlate *c, const struct ct_flow *ct)
 	/*
 	 * A flow that was already old when a dump showed it gets one attempt;
 	 * a new one may have reached a periodic dump before its NEW event.
+	 * wall is in whole seconds: a flow of this second starts after it
+	 * (a negative age, not a wrapped huge one).
 	 */
 	old = ct->from_dump && ct->start_ns &&
-	      (uint64_t)wall * 1000000000ull - ct->start_ns > 5000000000ull;
+	      (int64_t)((uint64_t)wall * 1000000000ull - ct->start_ns) > 5000000000ll;
 	f->retries = old ? 0 : 10; /* a tick apart: 1 s, while the socket may still exist */
 	/* See correlate_settle. Until placed, connects do not see it. */
 	/*

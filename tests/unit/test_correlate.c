@@ -479,6 +479,51 @@ static void test_flow_then_connect(void)
 	corr_done();
 }
 
+/*
+ * A dump can show a new flow before its NEW event is read (a poll chose
+ * a dump during a burst). Such a flow started moments ago, within the
+ * current second of the wall clock, whose seconds are whole: it waits
+ * for its connect like one from an event. Taken for old, it was looked
+ * up through sock_diag at once, and again at each tick until its connect
+ * came: a few hundred wasted lookups per burst.
+ */
+static void test_dump_flow_this_second(void)
+{
+	struct ct_flow f = flow_of(4, AF_INET, IPPROTO_TCP, "10.0.0.2", 40003, "198.18.0.1", 80);
+	struct ct_flow old = flow_of(5, AF_INET, IPPROTO_TCP, "10.0.0.2", 40004, "198.18.0.1", 80);
+
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	f.from_dump = true;
+	f.start_ns = (uint64_t)clock_wall * 1000000000ull + 400000000ull;
+	correlate_flow_new(corr, &f);
+	is_int(STAT(flows_deferred), 1, "a dump's flow of this second waits for its connect");
+	connect_ev(101, "wget", 4, AF_INET, "198.18.0.1", 80, AUPARSE_CONN_INPROGRESS, false);
+	clock_ms += 1;
+	is_int(correlate_settle(corr, clock_ms), 0, "... its connect takes it");
+	is_int(calls_flow_socket, 0, "... without a socket lookup");
+	flow_end(&f, 10, 20);
+	pump_hashes();
+	is_int(nrecs, 1, "... one record");
+	if (nrecs == 1)
+		is_str(recs[0]->proc.exe, bin_path("wget"), "... the program of the connect");
+	recs_clear();
+
+	/* Six seconds old when the dump showed it: placed at once, one attempt. */
+	clock_wall += 10;
+	old.from_dump = true;
+	old.start_ns = (uint64_t)(clock_wall - 6) * 1000000000ull;
+	correlate_flow_new(corr, &old);
+	is_int(STAT(flows_deferred), 0, "a dump's flow 6 s old does not wait");
+	is_int(calls_flow_socket, 1, "... its socket is looked up at once");
+	advance(1000);
+	is_int(calls_flow_socket, 1, "... and not again");
+	advance(WINDOW_MS);
+	is_int(nrecs, 1, "... recorded after the window, nobody's");
+	recs_clear();
+	corr_done();
+}
+
 /* Two programs connect to one server; the flow's socket names the second. */
 static void test_race_by_inode(void)
 {
@@ -1155,6 +1200,7 @@ int main(void)
 
 	test_connect_then_flow();
 	test_flow_then_connect();
+	test_dump_flow_this_second();
 	test_race_by_inode();
 	test_tcp_flow_not_udp_connect();
 	test_shared_socket();
