@@ -47,6 +47,7 @@
 /* Pending flows with a connect's key compared by socket inode, at most. */
 #define CORR_TIE_SCAN 256
 #define CORR_AUDIT_TICK_MS 10      /* a tick of the coarse clock when it cannot be read (HZ=100) */
+#define CORR_AUDIT_ACTIVE_MS 50    /* audit time that moved this recently: the stream runs (> a tick) */
 #define CORR_HOLD_MS 500           /* longest a TCP flow's record waits for its bytes */
 #define CORR_SEND_CACHE 4096       /* recent (pid, fd, destination) of sends: slots */
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
@@ -235,6 +236,9 @@ struct correlate {
 	bool no_flows;             /* conntrack delivers none: see correlate_set_flows */
 	struct corr_flow *hold_head, *hold_tail; /* held records, oldest first */
 	bool audit_behind;         /* see correlate_audit_behind */
+	int64_t audit_newest_ms;   /* newest audit event time read (wall clock) */
+	int64_t audit_settled_ms;  /* audit_newest_ms at the last settle */
+	uint64_t audit_moved_ms;   /* when a settle last saw it move */
 	struct corr_packet *packets;     /* packet sockets followed (correlate_packet) */
 	size_t npackets;
 	uint64_t packets_checked_ms;
@@ -1918,8 +1922,35 @@ void correlate_tick(struct correlate *c, uint64_t now)
 	corr_wait_expire(c, now, false);
 }
 
+/*
+ * Whether the audit stream still runs behind flow f: it moves (its
+ * newest event time changed within CORR_AUDIT_ACTIVE_MS) but has shown
+ * nothing that started after f did. f's connect entered before f's SYN
+ * and is recorded at its exit, and the kernel sends records in that
+ * order: on a busy machine its audit thread may run tens of ms late, and
+ * a flow placed meanwhile was looked up through sock_diag, then again at
+ * each tick, only for its connect to come. An idle stream (a flow whose
+ * program no rule audits) does not hold anything. Audit's clock is the
+ * coarse one, up to a tick early: a flow may wait that much longer.
+ */
+static bool corr_audit_lags(const struct correlate *c, const struct corr_flow *f, uint64_t now)
+{
+	return f->time_ms && c->audit_newest_ms < f->time_ms &&
+	       now - c->audit_moved_ms < CORR_AUDIT_ACTIVE_MS;
+}
+
+void correlate_note_audit_time(struct correlate *c, int64_t wall_ms)
+{
+	if (wall_ms > c->audit_newest_ms)
+		c->audit_newest_ms = wall_ms;
+}
+
 uint64_t correlate_settle(struct correlate *c, uint64_t now)
 {
+	if (c->audit_newest_ms != c->audit_settled_ms) {
+		c->audit_settled_ms = c->audit_newest_ms;
+		c->audit_moved_ms = now;
+	}
 	/* Only correlate_free frees a deferred flow: nothing else can reach it. */
 	while (c->deferred_head < c->ndeferred) {
 		struct corr_flow *f = c->deferred[c->deferred_head];
@@ -1927,7 +1958,8 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now)
 
 		if (now - f->t_ms < CORRELATE_DEFER_MS)
 			wait = f->t_ms + CORRELATE_DEFER_MS - now;
-		else if (c->audit_behind && now - f->t_ms < CORRELATE_DEFER_BEHIND_MS)
+		else if ((c->audit_behind || corr_audit_lags(c, f, now)) &&
+			 now - f->t_ms < CORRELATE_DEFER_BEHIND_MS)
 			wait = CORRELATE_DEFER_MS; /* after the next audit read */
 		if (wait) {
 			/* Its connect was read meanwhile: it waits no longer. */

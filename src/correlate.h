@@ -206,6 +206,12 @@ uint64_t correlate_settle(struct correlate *c, uint64_t now_ms);
  */
 #define CORRELATE_DEFER_BEHIND_MS 1000
 void correlate_audit_behind(struct correlate *c, bool behind);
+/*
+ * The time (wall clock, ms: audit(SEC.MS:...)) of every audit event read,
+ * before it is handed on: while the stream moves but has not reached a
+ * new flow's start, the flow waits for its connect (correlate_settle).
+ */
+void correlate_note_audit_time(struct correlate *c, int64_t wall_ms);
 void correlate_stats(const struct correlate *c, struct correlate_stats *st);
 struct jsonbuf;
 /* Writes the members of `status`'s "correlation" object (the caller opens and closes it). */

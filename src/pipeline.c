@@ -139,6 +139,7 @@ static void pipeline_on_audit_event(const struct auparse_event *ev, void *data)
 		dns_note_audit_time(p->dns, (int64_t)ev->time_s * 1000 + ev->time_ms);
 	if (!p->corr)
 		return;
+	correlate_note_audit_time(p->corr, (int64_t)ev->time_s * 1000 + ev->time_ms);
 	if (ev->kind == AUPARSE_EXEC)
 		correlate_exec(p->corr, ev);
 	else if (ev->kind == AUPARSE_CONNECT) {

@@ -524,6 +524,69 @@ static void test_dump_flow_this_second(void)
 	corr_done();
 }
 
+/*
+ * The audit stream runs behind the flows (a busy machine's audit thread
+ * is late): a flow waits for its connect while audit moves but has shown
+ * nothing that started after the flow; no longer once it has, or once it
+ * stops moving, or after CORRELATE_DEFER_BEHIND_MS.
+ */
+static void test_audit_lags(void)
+{
+	struct ct_flow f = flow_of(6, AF_INET, IPPROTO_TCP, "10.0.0.2", 40005, "198.18.0.1", 80);
+	struct ct_flow g = flow_of(7, AF_INET, IPPROTO_TCP, "10.0.0.2", 40006, "198.18.0.1", 81);
+	struct ct_flow h = flow_of(8, AF_INET, IPPROTO_TCP, "10.0.0.2", 40007, "198.18.0.1", 82);
+	int64_t t = clock_wall * 1000;
+
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	correlate_note_audit_time(corr, t - 30);
+	correlate_flow_new(corr, &f);
+	(void)correlate_settle(corr, clock_ms);
+	correlate_note_audit_time(corr, t - 20);
+	clock_ms += 3 * CORRELATE_DEFER_MS;
+	ok(correlate_settle(corr, clock_ms) > 0, "audit moves but is behind the flow: it waits");
+	is_int(calls_flow_socket, 0, "... no socket lookup");
+	connect_ev(101, "wget", 4, AF_INET, "198.18.0.1", 80, AUPARSE_CONN_INPROGRESS, false);
+	is_int(correlate_settle(corr, clock_ms), 0, "its connect comes: nothing waits");
+	is_int(calls_flow_socket, 0, "... still no socket lookup");
+	is_int(STAT(matched), 1, "... matched");
+	flow_end(&f, 1, 2);
+	pump_hashes();
+	recs_clear();
+
+	/* Audit reached the flow's start: its connect is not coming. */
+	correlate_flow_new(corr, &g);
+	correlate_note_audit_time(corr, t + 1);
+	clock_ms += CORRELATE_DEFER_MS;
+	is_int(correlate_settle(corr, clock_ms), 0, "audit passed the flow: it is placed");
+	is_int(calls_flow_socket, 1, "... after one socket lookup");
+
+	/* Audit stopped moving (idle, or the flow's program is not audited). */
+	h.start_ns += 1000000000ull;
+	correlate_flow_new(corr, &h);
+	clock_ms += 60;
+	is_int(correlate_settle(corr, clock_ms), 0, "an idle audit stream holds nothing");
+	is_int(calls_flow_socket, 2, "... the flow is looked up");
+	advance(WINDOW_MS);
+	recs_clear();
+	corr_done();
+
+	/* Never longer than CORRELATE_DEFER_BEHIND_MS. */
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	f = flow_of(9, AF_INET, IPPROTO_TCP, "10.0.0.2", 40008, "198.18.0.1", 80);
+	correlate_flow_new(corr, &f);
+	for (int i = 0; i < CORRELATE_DEFER_BEHIND_MS / 10; i++) {
+		correlate_note_audit_time(corr, t - 1000 + i);
+		clock_ms += 10;
+		(void)correlate_settle(corr, clock_ms);
+	}
+	is_int(calls_flow_socket, 1, "a flow waits for a late audit at most a second");
+	advance(WINDOW_MS);
+	recs_clear();
+	corr_done();
+}
+
 /* Two programs connect to one server; the flow's socket names the second. */
 static void test_race_by_inode(void)
 {
@@ -1201,6 +1264,7 @@ int main(void)
 	test_connect_then_flow();
 	test_flow_then_connect();
 	test_dump_flow_this_second();
+	test_audit_lags();
 	test_race_by_inode();
 	test_tcp_flow_not_udp_connect();
 	test_shared_socket();
