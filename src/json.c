@@ -8,6 +8,9 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <string.h>
 
 #include "json.h"
@@ -33,18 +36,36 @@ static const char jsonbuf_digits2[] =
 	"8081828384858687888990919293949596979899";
 
 /*
- * The length of the run of plain bytes at p: eight bytes at a time while
- * none of them is a control, DEL, non-ASCII, '"' or '\\' (the classic
- * "has a zero byte" and "has a byte less than n" word tricks, exact as
- * "the word holds one"), then byte by byte to find where the run ends.
- * Strings are mostly paths, names and addresses: whole words of plain
- * ASCII.
+ * The length of the run of plain bytes at p. Strings are mostly paths,
+ * names and addresses: long runs of plain ASCII, so they are scanned a
+ * block at a time. With SSE2 (every x86-64) 16 bytes per step: a byte is
+ * not plain when it is below 0x20 or at or above 0x80 (one signed
+ * comparison: those are the bytes below 0x20 as signed chars), DEL, '"'
+ * or '\\', and the first such byte is where the run ends. Then (or
+ * without SSE2) eight bytes per step with the classic "has a byte less
+ * than n" word tricks, exact as "the word holds one", and the last bytes
+ * one at a time through the table.
  */
 static size_t jsonbuf_plain_run(const unsigned char *p, size_t len)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80, low7 = ones * 0x7f;
 	size_t n = 0;
+#ifdef __SSE2__
+	const __m128i low = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
 
+	while (n + 16 <= len) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + n));
+		__m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, low), _mm_cmpeq_epi8(x, del)),
+					   _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+							_mm_cmpeq_epi8(x, bslash)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+
+		if (mask)
+			return n + (unsigned)__builtin_ctz(mask);
+		n += 16;
+	}
+#endif
 	while (n + 8 <= len) {
 		uint64_t x, q, bs;
 
@@ -74,25 +95,10 @@ void jsonbuf_free(struct jsonbuf *b)
 }
 
 /* Out of line: a reused buffer almost never grows. */
-__attribute__((noinline)) static void jsonbuf_grow(struct jsonbuf *b, size_t n)
+__attribute__((noinline)) void jsonbuf_grow(struct jsonbuf *b, size_t n)
 {
 	b->cap = (b->len + n + 1) * 2 + 64;
 	b->data = xrealloc(b->data, b->cap);
-}
-
-/* Where the next n bytes go; room for them and the terminating NUL. */
-static inline char *jsonbuf_room(struct jsonbuf *b, size_t n)
-{
-	if (b->len + n + 1 > b->cap)
-		jsonbuf_grow(b, n);
-	return b->data + b->len;
-}
-
-/* Ends the n bytes written at jsonbuf_room: counted and NUL-terminated. */
-static inline void jsonbuf_done(struct jsonbuf *b, size_t n)
-{
-	b->len += n;
-	b->data[b->len] = '\0';
 }
 
 static void jsonbuf_put(struct jsonbuf *b, const char *s, size_t n)
@@ -107,11 +113,31 @@ static void jsonbuf_putc(struct jsonbuf *b, char c)
 	jsonbuf_done(b, 1);
 }
 
+/* The number of decimal digits of v: from its bit length, then one comparison. */
+static unsigned json_uint_digits(unsigned long long v)
+{
+	static const unsigned long long pow10[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+		10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+		100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+	};
+	/*
+	 * bits * 1233 >> 12 is floor(log10(2^bits)) for bits <= 64: t or
+	 * t + 1 digits. v | 1 makes 0 one digit and never crosses a power
+	 * of ten (those are even, the number below them odd).
+	 */
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+	unsigned t = bits * 1233u >> 12;
+
+	return t + ((v | 1) >= pow10[t]);
+}
+
+/* Written from its last digit backwards, two at a time, in place. */
 size_t json_uint_text(unsigned long long v, char *out)
 {
-	char tmp[JSON_NUM_MAX];
-	char *p = tmp + sizeof(tmp);
-	size_t n;
+	size_t n = json_uint_digits(v);
+	char *p = out + n;
 
 	while (v >= 100) {
 		unsigned d = (unsigned)(v % 100) * 2;
@@ -122,14 +148,11 @@ size_t json_uint_text(unsigned long long v, char *out)
 		p[1] = jsonbuf_digits2[d + 1];
 	}
 	if (v >= 10) {
-		p -= 2;
-		p[0] = jsonbuf_digits2[v * 2];
-		p[1] = jsonbuf_digits2[v * 2 + 1];
+		p[-2] = jsonbuf_digits2[v * 2];
+		p[-1] = jsonbuf_digits2[v * 2 + 1];
 	} else {
-		*--p = (char)('0' + v);
+		p[-1] = (char)('0' + v);
 	}
-	n = (size_t)(tmp + sizeof(tmp) - p);
-	memcpy(out, p, n);
 	return n;
 }
 
@@ -140,11 +163,6 @@ size_t json_int_text(long long v, char *out)
 	out[0] = '-';
 	/* Negated in unsigned arithmetic: LLONG_MIN has no positive twin. */
 	return 1 + json_uint_text(0ull - (unsigned long long)v, out + 1);
-}
-
-void jsonbuf_rawn(struct jsonbuf *b, const char *text, size_t len)
-{
-	jsonbuf_put(b, text, len);
 }
 
 void jsonbuf_raw(struct jsonbuf *b, const char *text)

@@ -35,12 +35,49 @@ void jsonbuf_bool(struct jsonbuf *b, int v);
 void jsonbuf_null(struct jsonbuf *b);
 /* Text already in JSON form (a number formatted by the caller). */
 void jsonbuf_raw(struct jsonbuf *b, const char *text);
-void jsonbuf_rawn(struct jsonbuf *b, const char *text, size_t len);
 
 /* The decimal text of v (no NUL) into out, JSON_NUM_MAX bytes; returns its length. */
 #define JSON_NUM_MAX 24
 size_t json_uint_text(unsigned long long v, char *out);
 size_t json_int_text(long long v, char *out);
+
+/* Makes room for n more bytes and the NUL; for jsonbuf_room only. */
+void jsonbuf_grow(struct jsonbuf *b, size_t n);
+
+/*
+ * Where the next n bytes go (room for them and a NUL), to be ended by
+ * jsonbuf_done with the count written: for a writer that fills a piece
+ * of known bound itself. Inline because a reused buffer almost never
+ * grows, and the check is then one comparison.
+ */
+static inline char *jsonbuf_room(struct jsonbuf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap)
+		jsonbuf_grow(b, n);
+	return b->data + b->len;
+}
+
+/* Ends the n bytes written at jsonbuf_room: counted and NUL-terminated. */
+static inline void jsonbuf_done(struct jsonbuf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+/* len bytes of text already in JSON form. */
+static inline void jsonbuf_rawn(struct jsonbuf *b, const char *text, size_t len)
+{
+	memcpy(jsonbuf_room(b, len), text, len);
+	jsonbuf_done(b, len);
+}
+
+/*
+ * A literal piece of JSON text, e.g. jsonbuf_lit(b, ",\"port\":"): its
+ * length is a constant, so the copy is a few moves, not a call. For
+ * writers of a fixed layout that know where commas go; nothing in it is
+ * escaped or checked, and depth_first is left alone.
+ */
+#define jsonbuf_lit(b, lit) jsonbuf_rawn((b), "" lit, sizeof(lit) - 1)
 
 /*
  * "key": and the shorthands, inline so that a literal key's length is

@@ -149,13 +149,26 @@ void output_line(struct output *out, const char *text, size_t len)
 		output_flush(out);
 }
 
-static void output_bytes(struct jsonbuf *b, const char *key, const struct auparse_bytes *v)
+/*
+ * The lines have a fixed layout, so they are written as literal pieces
+ * (",\"serial\":" and so on: constant-length copies, no key to scan, no
+ * comma to decide) between the values; every value goes through json.h
+ * as anywhere else, so the bytes are those of the generic encoder.
+ */
+
+/* A string value, or null for a missing one. */
+static void output_bytes(struct jsonbuf *b, const struct auparse_bytes *v)
 {
-	jsonbuf_key(b, key);
 	if (v->ptr)
 		jsonbuf_str(b, v->ptr, v->len);
 	else
 		jsonbuf_null(b);
+}
+
+/* A NUL-terminated string value, or null. */
+static void output_cstr(struct jsonbuf *b, const char *s)
+{
+	jsonbuf_str(b, s, s ? strlen(s) : 0);
 }
 
 static const char *output_result(enum auparse_conn_result r)
@@ -172,88 +185,148 @@ static const char *output_result(enum auparse_conn_result r)
 	}
 }
 
-/* "time": SEC.MMM, as audit(SEC.MMM:SERIAL) gave it, without printf. */
+/* The value of "time": SEC.MMM, as audit(SEC.MMM:SERIAL) gave it, without printf. */
 static void output_time(struct jsonbuf *b, uint64_t sec, uint32_t ms)
 {
-	char frac[4];
+	char *o;
+	size_t n;
 
-	jsonbuf_key(b, "time");
-	jsonbuf_uint(b, sec);
 	if (ms > 999) {
 		/* Not from the kernel (always three digits); kept as %03u wrote it. */
-		jsonbuf_rawn(b, ".", 1);
+		jsonbuf_uint(b, sec);
+		jsonbuf_lit(b, ".");
 		jsonbuf_uint(b, ms);
 		return;
 	}
-	frac[0] = '.';
-	frac[1] = (char)('0' + ms / 100);
-	frac[2] = (char)('0' + ms / 10 % 10);
-	frac[3] = (char)('0' + ms % 10);
-	jsonbuf_rawn(b, frac, sizeof(frac));
+	o = jsonbuf_room(b, JSON_NUM_MAX + 4);
+	n = json_uint_text(sec, o);
+	o[n] = '.';
+	o[n + 1] = (char)('0' + ms / 100);
+	o[n + 2] = (char)('0' + ms / 10 % 10);
+	o[n + 3] = (char)('0' + ms % 10);
+	jsonbuf_done(b, n + 4);
+}
+
+/* The members of a connect event after "syscall". */
+static void output_connect(struct jsonbuf *b, const struct auparse_connect *c, bool log_addresses)
+{
+	jsonbuf_lit(b, ",\"fd\":");
+	jsonbuf_int(b, c->fd);
+	if (c->family == 10)
+		jsonbuf_lit(b, ",\"family\":\"inet6\",\"addr\":");
+	else
+		jsonbuf_lit(b, ",\"family\":\"inet\",\"addr\":");
+	output_cstr(b, log_addresses ? c->addr : "");
+	jsonbuf_lit(b, ",\"port\":");
+	jsonbuf_uint(b, c->port);
+	switch (c->result) {
+	case AUPARSE_CONN_OK:
+		jsonbuf_lit(b, ",\"result\":\"ok\",\"errno\":0}");
+		return;
+	case AUPARSE_CONN_INPROGRESS:
+		jsonbuf_lit(b, ",\"result\":\"in progress\",\"errno\":");
+		break;
+	default:
+		jsonbuf_lit(b, ",\"result\":\"");
+		jsonbuf_raw(b, output_result(c->result));
+		jsonbuf_lit(b, "\",\"errno\":");
+		break;
+	}
+	jsonbuf_int(b, c->err);
+	jsonbuf_lit(b, "}");
+}
+
+/* The members of an exec event after "syscall". */
+static void output_exec(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands)
+{
+	const struct auparse_exec *x = &ev->u.exec;
+	char dev[24];
+	size_t i;
+
+	jsonbuf_lit(b, ",\"argv\":[");
+	for (i = 0; log_commands && i < x->argv_n; i++) {
+		if (i)
+			jsonbuf_lit(b, ",");
+		jsonbuf_str(b, x->argv[i].ptr ? x->argv[i].ptr : "", x->argv[i].len);
+	}
+	jsonbuf_lit(b, "],\"argv_truncated\":");
+	jsonbuf_bool(b, x->argv_truncated);
+	jsonbuf_lit(b, ",\"cwd\":");
+	output_bytes(b, &x->cwd);
+	jsonbuf_lit(b, ",\"success\":");
+	jsonbuf_bool(b, ev->success);
+	if (x->path0) {
+		jsonbuf_lit(b, ",\"path\":");
+		output_bytes(b, &x->path0->name);
+		if (x->path0->have_inode) {
+			snprintf(dev, sizeof(dev), "%x:%x", x->path0->dev_major, x->path0->dev_minor);
+			jsonbuf_lit(b, ",\"dev\":");
+			output_cstr(b, dev);
+			jsonbuf_lit(b, ",\"inode\":");
+			jsonbuf_uint(b, x->path0->inode);
+		}
+	}
+	jsonbuf_lit(b, "}");
 }
 
 bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
 			 bool log_addresses)
 {
-	char dev[24];
-	size_t i;
-
-	if (ev->kind != AUPARSE_EXEC && ev->kind != AUPARSE_CONNECT && ev->kind != AUPARSE_PACKET)
+	switch (ev->kind) {
+	case AUPARSE_EXEC:
+		b->len = 0;
+		jsonbuf_lit(b, "{\"type\":\"exec\",\"time\":");
+		break;
+	case AUPARSE_PACKET:
+		b->len = 0;
+		jsonbuf_lit(b, "{\"type\":\"packet\",\"time\":");
+		break;
+	case AUPARSE_CONNECT:
+		b->len = 0;
+		if (ev->u.conn.send)
+			jsonbuf_lit(b, "{\"type\":\"send\",\"time\":");
+		else
+			jsonbuf_lit(b, "{\"type\":\"connect\",\"time\":");
+		break;
+	default:
 		return false;
-	b->len = 0;
-	b->depth_first = 0;
-	jsonbuf_begin(b);
-	jsonbuf_kstr(b, "type", ev->kind == AUPARSE_EXEC ? "exec"
-				 : ev->kind == AUPARSE_PACKET ? "packet"
-				 : ev->u.conn.send ? "send" : "connect");
-	output_time(b, ev->time_s, ev->time_ms);
-	jsonbuf_kuint(b, "serial", ev->serial);
-	jsonbuf_kint(b, "pid", ev->proc.pid);
-	jsonbuf_kint(b, "ppid", ev->proc.ppid);
-	jsonbuf_kuint(b, "uid", ev->proc.uid);
-	jsonbuf_kuint(b, "euid", ev->proc.euid);
-	jsonbuf_kuint(b, "auid", ev->proc.auid);
-	output_bytes(b, "comm", &ev->proc.comm);
-	output_bytes(b, "exe", &ev->proc.exe);
-	jsonbuf_kint(b, "syscall", ev->syscall);
-	if (ev->kind == AUPARSE_PACKET) {
-		/* socket(AF_PACKET, type, htons(protocol)): the fd is its exit value. */
-		jsonbuf_kint(b, "fd", ev->exit >= 0 && ev->exit <= INT32_MAX ? (int)ev->exit : -1);
-		jsonbuf_kuint(b, "sock_type", ev->a[1] & 0xff);
-		jsonbuf_kuint(b, "ethertype", ntohs((uint16_t)ev->a[2]));
-		jsonbuf_kint(b, "errno", ev->exit < 0 && ev->exit >= -4095 ? (int)-ev->exit : 0);
-	} else if (ev->kind == AUPARSE_CONNECT) {
-		const struct auparse_connect *c = &ev->u.conn;
-		jsonbuf_kint(b, "fd", c->fd);
-		jsonbuf_kstr(b, "family", c->family == 10 ? "inet6" : "inet");
-		jsonbuf_kstr(b, "addr", log_addresses ? c->addr : "");
-		jsonbuf_kuint(b, "port", c->port);
-		jsonbuf_kstr(b, "result", output_result(c->result));
-		jsonbuf_kint(b, "errno", c->result == AUPARSE_CONN_OK ? 0 : c->err);
-	} else {
-		const struct auparse_exec *x = &ev->u.exec;
-		jsonbuf_key(b, "argv");
-		jsonbuf_arr_begin(b);
-		for (i = 0; log_commands && i < x->argv_n; i++) {
-			jsonbuf_item(b);
-			jsonbuf_str(b, x->argv[i].ptr ? x->argv[i].ptr : "", x->argv[i].len);
-		}
-		jsonbuf_arr_end(b);
-		jsonbuf_key(b, "argv_truncated");
-		jsonbuf_bool(b, x->argv_truncated);
-		output_bytes(b, "cwd", &x->cwd);
-		jsonbuf_key(b, "success");
-		jsonbuf_bool(b, ev->success);
-		if (x->path0) {
-			output_bytes(b, "path", &x->path0->name);
-			if (x->path0->have_inode) {
-				snprintf(dev, sizeof(dev), "%x:%x", x->path0->dev_major, x->path0->dev_minor);
-				jsonbuf_kstr(b, "dev", dev);
-				jsonbuf_kuint(b, "inode", x->path0->inode);
-			}
-		}
 	}
-	jsonbuf_end(b);
+	b->depth_first = 0;
+	output_time(b, ev->time_s, ev->time_ms);
+	jsonbuf_lit(b, ",\"serial\":");
+	jsonbuf_uint(b, ev->serial);
+	jsonbuf_lit(b, ",\"pid\":");
+	jsonbuf_int(b, ev->proc.pid);
+	jsonbuf_lit(b, ",\"ppid\":");
+	jsonbuf_int(b, ev->proc.ppid);
+	jsonbuf_lit(b, ",\"uid\":");
+	jsonbuf_uint(b, ev->proc.uid);
+	jsonbuf_lit(b, ",\"euid\":");
+	jsonbuf_uint(b, ev->proc.euid);
+	jsonbuf_lit(b, ",\"auid\":");
+	jsonbuf_uint(b, ev->proc.auid);
+	jsonbuf_lit(b, ",\"comm\":");
+	output_bytes(b, &ev->proc.comm);
+	jsonbuf_lit(b, ",\"exe\":");
+	output_bytes(b, &ev->proc.exe);
+	jsonbuf_lit(b, ",\"syscall\":");
+	jsonbuf_int(b, ev->syscall);
+	if (ev->kind == AUPARSE_CONNECT) {
+		output_connect(b, &ev->u.conn, log_addresses);
+	} else if (ev->kind == AUPARSE_PACKET) {
+		/* socket(AF_PACKET, type, htons(protocol)): the fd is its exit value. */
+		jsonbuf_lit(b, ",\"fd\":");
+		jsonbuf_int(b, ev->exit >= 0 && ev->exit <= INT32_MAX ? (int)ev->exit : -1);
+		jsonbuf_lit(b, ",\"sock_type\":");
+		jsonbuf_uint(b, ev->a[1] & 0xff);
+		jsonbuf_lit(b, ",\"ethertype\":");
+		jsonbuf_uint(b, ntohs((uint16_t)ev->a[2]));
+		jsonbuf_lit(b, ",\"errno\":");
+		jsonbuf_int(b, ev->exit < 0 && ev->exit >= -4095 ? (int)-ev->exit : 0);
+		jsonbuf_lit(b, "}");
+	} else {
+		output_exec(b, ev, log_commands);
+	}
 	return true;
 }
 
@@ -264,46 +337,102 @@ void output_event(struct output *out, const struct auparse_event *ev, bool log_c
 		output_line(out, out->line.data, out->line.len);
 }
 
-static void output_ident(struct jsonbuf *b, const char *key, const struct conn_ident *id)
+/* {"exe":...,"name":...,"cmdline":...,"sha256":...} */
+static void output_ident(struct jsonbuf *b, const struct conn_ident *id)
 {
-	jsonbuf_key(b, key);
-	jsonbuf_begin(b);
-	jsonbuf_kstr(b, "exe", id->exe);
-	jsonbuf_kstr(b, "name", id->name);
-	jsonbuf_kstr(b, "cmdline", id->cmdline);
-	jsonbuf_kstr(b, "sha256", id->sha256);
-	jsonbuf_end(b);
-	b->depth_first = 0;
+	jsonbuf_lit(b, "{\"exe\":");
+	output_cstr(b, id->exe);
+	jsonbuf_lit(b, ",\"name\":");
+	output_cstr(b, id->name);
+	jsonbuf_lit(b, ",\"cmdline\":");
+	output_cstr(b, id->cmdline);
+	jsonbuf_lit(b, ",\"sha256\":");
+	output_cstr(b, id->sha256);
+	jsonbuf_lit(b, "}");
+}
+
+/*
+ * An address value. IPv4, the usual one, is written in place (the dotted
+ * quad needs nothing escaped); the rest as conn.h's text of it.
+ */
+static void output_addr(struct jsonbuf *b, const struct conn_addr *a)
+{
+	char text[CONN_ADDR_TEXT], *o;
+	size_t n = 0;
+
+	if (a->family != AF_INET) {
+		output_cstr(b, conn_addr_text(a, text));
+		return;
+	}
+	o = jsonbuf_room(b, 17);
+	o[n++] = '"';
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a->bytes[i];
+
+		if (v >= 100)
+			o[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			o[n++] = (char)('0' + v / 10 % 10);
+		o[n++] = (char)('0' + v % 10);
+		o[n++] = i < 3 ? '.' : '"';
+	}
+	jsonbuf_done(b, n);
 }
 
 void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool ignored)
 {
-	static const char *const dirs[] = { "outbound", "inbound", "exec" };
-	char laddr[CONN_ADDR_TEXT], raddr[CONN_ADDR_TEXT];
+	char laddr[CONN_ADDR_TEXT];
 
 	b->len = 0;
 	b->depth_first = 0;
-	jsonbuf_begin(b);
-	jsonbuf_kstr(b, "type", "conn");
-	jsonbuf_kint(b, "time", rec->time);
-	output_ident(b, "process", &rec->proc);
-	output_ident(b, "parent", &rec->parent);
-	jsonbuf_kuint(b, "uid", rec->uid);
-	jsonbuf_kint(b, "family", rec->family);
-	jsonbuf_kint(b, "protocol", rec->protocol);
-	jsonbuf_kstr(b, "direction", rec->direction >= 0 && rec->direction <= 2
-				      ? dirs[rec->direction] : "?");
-	jsonbuf_kstr(b, "laddr", conn_laddr_text(rec, laddr));
-	jsonbuf_kint(b, "lport", rec->lport);
-	jsonbuf_kstr(b, "raddr", conn_raddr_text(rec, raddr));
-	jsonbuf_kint(b, "rport", rec->rport);
-	jsonbuf_kstr(b, "domain", rec->domain);
-	jsonbuf_kuint(b, "conns", rec->conns);
-	jsonbuf_kuint(b, "send", rec->send);
-	jsonbuf_kuint(b, "recv", rec->recv);
-	jsonbuf_key(b, "ignored");
-	jsonbuf_bool(b, ignored);
-	jsonbuf_end(b);
+	jsonbuf_lit(b, "{\"type\":\"conn\",\"time\":");
+	jsonbuf_int(b, rec->time);
+	jsonbuf_lit(b, ",\"process\":");
+	output_ident(b, &rec->proc);
+	jsonbuf_lit(b, ",\"parent\":");
+	output_ident(b, &rec->parent);
+	jsonbuf_lit(b, ",\"uid\":");
+	jsonbuf_uint(b, rec->uid);
+	jsonbuf_lit(b, ",\"family\":");
+	jsonbuf_int(b, rec->family);
+	jsonbuf_lit(b, ",\"protocol\":");
+	jsonbuf_int(b, rec->protocol);
+	switch (rec->direction) {
+	case CONN_OUTBOUND:
+		jsonbuf_lit(b, ",\"direction\":\"outbound\",\"laddr\":");
+		break;
+	case CONN_INBOUND:
+		jsonbuf_lit(b, ",\"direction\":\"inbound\",\"laddr\":");
+		break;
+	case CONN_EXEC:
+		jsonbuf_lit(b, ",\"direction\":\"exec\",\"laddr\":");
+		break;
+	default:
+		jsonbuf_lit(b, ",\"direction\":\"?\",\"laddr\":");
+		break;
+	}
+	if (rec->ifname[0])
+		output_cstr(b, conn_laddr_text(rec, laddr));
+	else
+		output_addr(b, &rec->laddr);
+	jsonbuf_lit(b, ",\"lport\":");
+	jsonbuf_int(b, rec->lport);
+	jsonbuf_lit(b, ",\"raddr\":");
+	output_addr(b, &rec->raddr);
+	jsonbuf_lit(b, ",\"rport\":");
+	jsonbuf_int(b, rec->rport);
+	jsonbuf_lit(b, ",\"domain\":");
+	output_cstr(b, rec->domain);
+	jsonbuf_lit(b, ",\"conns\":");
+	jsonbuf_uint(b, rec->conns);
+	jsonbuf_lit(b, ",\"send\":");
+	jsonbuf_uint(b, rec->send);
+	jsonbuf_lit(b, ",\"recv\":");
+	jsonbuf_uint(b, rec->recv);
+	if (ignored)
+		jsonbuf_lit(b, ",\"ignored\":true}");
+	else
+		jsonbuf_lit(b, ",\"ignored\":false}");
 }
 
 void output_record(struct output *out, const struct conn_record *rec, bool ignored)
