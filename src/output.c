@@ -27,6 +27,27 @@
 /* A queue this large is written without waiting for the iteration's end. */
 #define OUTPUT_BATCH_BYTES 65536
 
+/*
+ * The records of one program share their strings (conn.h: interned, one
+ * pointer per text), so a record's "process" and "parent" objects are
+ * mostly ones already written. Each is kept rendered, keyed by its four
+ * string pointers, in a small direct-mapped table: a hit is four pointer
+ * comparisons and one copy instead of escaping four strings. An entry
+ * holds a reference to each of its strings, so while it lives none of
+ * them can be freed and its address reused for other text: the same
+ * pointers are the same text. A rendering over OUTPUT_IDENT_MAX bytes
+ * (a huge command line) is written afresh each time, which bounds the
+ * table at OUTPUT_IDENTS of them.
+ */
+#define OUTPUT_IDENTS 16
+#define OUTPUT_IDENT_MAX 1024
+
+struct output_ident {
+	char *str[4];  /* exe, name, cmdline, sha256: references held (NULL stays NULL) */
+	char *json;    /* their {"exe":...} object; NULL: the entry is empty */
+	size_t len;
+};
+
 struct output {
 	struct loop *loop;
 	int fd;
@@ -37,7 +58,21 @@ struct output {
 	size_t len, cap, max;
 	struct jsonbuf line;  /* reused for every line: no allocation per line */
 	struct output_stats st;
+	struct output_ident idents[OUTPUT_IDENTS];
 };
+
+/* Empties an entry of the identity table, dropping its references. */
+static void output_ident_clear(struct output_ident *e)
+{
+	for (int i = 0; i < 4; i++) {
+		if (e->str[i])
+			conn_str_unref(e->str[i]);
+		e->str[i] = NULL;
+	}
+	free(e->json);
+	e->json = NULL;
+	e->len = 0;
+}
 
 static void output_flush(struct output *out);
 
@@ -118,6 +153,8 @@ void output_free(struct output *out)
 	if (out->registered)
 		loop_del_fd(out->loop, out->fd);
 	jsonbuf_free(&out->line);
+	for (int i = 0; i < OUTPUT_IDENTS; i++)
+		output_ident_clear(&out->idents[i]);
 	free(out->buf);
 	free(out);
 }
@@ -352,6 +389,41 @@ static void output_ident(struct jsonbuf *b, const struct conn_ident *id)
 }
 
 /*
+ * output_ident through the identity table (see OUTPUT_IDENTS); without a
+ * table (out NULL) written afresh.
+ */
+static void output_ident_cached(struct output *out, struct jsonbuf *b, const struct conn_ident *id)
+{
+	char *const key[4] = { id->exe, id->name, id->cmdline, id->sha256 };
+	struct output_ident *e;
+	uint64_t h;
+	size_t start = b->len, n;
+
+	if (!out) {
+		output_ident(b, id);
+		return;
+	}
+	/* The exe and command line tell programs apart; the top bits of a multiplicative hash. */
+	h = ((uint64_t)(uintptr_t)id->exe ^ ((uint64_t)(uintptr_t)id->cmdline >> 4)) *
+	    0x9e3779b97f4a7c15ull;
+	e = &out->idents[h >> 60];
+	if (e->json && memcmp(e->str, key, sizeof(key)) == 0) {
+		jsonbuf_rawn(b, e->json, e->len);
+		return;
+	}
+	output_ident(b, id);
+	n = b->len - start;
+	if (n > OUTPUT_IDENT_MAX)
+		return;
+	output_ident_clear(e);
+	for (int i = 0; i < 4; i++)
+		e->str[i] = key[i] ? conn_str_ref(key[i]) : NULL;
+	e->json = xmalloc(n);
+	memcpy(e->json, b->data + start, n);
+	e->len = n;
+}
+
+/*
  * An address value. IPv4, the usual one, is written in place (the dotted
  * quad needs nothing escaped); the rest as conn.h's text of it.
  */
@@ -379,7 +451,9 @@ static void output_addr(struct jsonbuf *b, const struct conn_addr *a)
 	jsonbuf_done(b, n);
 }
 
-void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool ignored)
+/* output_format_record, its identities through out's table when out is not NULL. */
+static void output_format_record_in(struct output *out, struct jsonbuf *b,
+				    const struct conn_record *rec, bool ignored)
 {
 	char laddr[CONN_ADDR_TEXT];
 
@@ -388,9 +462,9 @@ void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool
 	jsonbuf_lit(b, "{\"type\":\"conn\",\"time\":");
 	jsonbuf_int(b, rec->time);
 	jsonbuf_lit(b, ",\"process\":");
-	output_ident(b, &rec->proc);
+	output_ident_cached(out, b, &rec->proc);
 	jsonbuf_lit(b, ",\"parent\":");
-	output_ident(b, &rec->parent);
+	output_ident_cached(out, b, &rec->parent);
 	jsonbuf_lit(b, ",\"uid\":");
 	jsonbuf_uint(b, rec->uid);
 	jsonbuf_lit(b, ",\"family\":");
@@ -435,11 +509,16 @@ void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool
 		jsonbuf_lit(b, ",\"ignored\":false}");
 }
 
+void output_format_record(struct jsonbuf *b, const struct conn_record *rec, bool ignored)
+{
+	output_format_record_in(NULL, b, rec, ignored);
+}
+
 void output_record(struct output *out, const struct conn_record *rec, bool ignored)
 {
 	if (!out)
 		return;
-	output_format_record(&out->line, rec, ignored);
+	output_format_record_in(out, &out->line, rec, ignored);
 	output_line(out, out->line.data, out->line.len);
 }
 

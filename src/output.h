@@ -35,7 +35,11 @@ void output_free(struct output *out);
  */
 void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
 		  bool log_addresses);
-/* Queues one connection record as a JSON line ("type": "conn"). */
+/*
+ * Queues one connection record as a JSON line ("type": "conn"). Its
+ * identities' strings must be conn_strs, as every record's are (conn.h):
+ * out keeps their rendering and a reference to them (see output.c).
+ */
 void output_record(struct output *out, const struct conn_record *rec, bool ignored);
 /*
  * The lines themselves, pure: each empties b and writes one JSON object

@@ -2,7 +2,7 @@
  * test_json.c: the JSON encoder's fast paths (json.c: the block-wise
  * plain-run scan, integers written in place) and run --json's lines
  * (output.c: literal pieces between values, IPv4 written in place, the
- * identity cache) against a slow reference written here from the
+ * identity table of output_record) against a slow reference written here from the
  * contract alone: every character through util_text_next, numbers through
  * snprintf, addresses through inet_ntop, members in DESIGN.md's order.
  * Random tricky input (escapes, C0/C1/bidi controls, invalid UTF-8, an
@@ -361,6 +361,98 @@ static void test_records(void)
 	conn_record_free(rec);
 }
 
+/*
+ * output_record (identities through the output's table) against
+ * output_format_record, line for line: identities come back, change text
+ * under the same fields (new strings may take the addresses of freed
+ * ones), collide in the table, and some are too long to keep.
+ */
+static void test_record_cache(void)
+{
+	enum { IDS = 40, LINES = 6000 };
+	struct conn_ident ids[IDS];
+	struct conn_record *rec = conn_record_new();
+	struct output *out = NULL;
+	struct ref want = { 0 };
+	struct jsonbuf b;
+	FILE *f = tmpfile();
+	char *got = NULL;
+	long size;
+
+	for (int i = 0; i < IDS; i++) {
+		ids[i].exe = conn_str_new("");
+		ids[i].name = conn_str_new("");
+		ids[i].cmdline = conn_str_new("");
+		ids[i].sha256 = conn_str_new("");
+	}
+	jsonbuf_init(&b);
+	ok(f && output_new(NULL, fileno(f), 64u << 20, &out) == 0, "an output to a file");
+	for (int i = 0; i < LINES; i++) {
+		struct conn_ident *p = &ids[rnd() % IDS], *q = &ids[rnd() % 4];
+
+		if (rnd() % 5 == 0) {
+			set_tricky(&p->exe, rnd() % 10 == 0 ? 590 : 60);
+			set_tricky(&p->cmdline, rnd() % 10 == 0 ? 590 : 100);
+		}
+		if (rnd() % 9 == 0) {
+			set_tricky(&p->name, 16);
+			set_tricky(&p->sha256, 70);
+		}
+		conn_share(&rec->proc.exe, p->exe);
+		conn_share(&rec->proc.name, p->name);
+		conn_share(&rec->proc.cmdline, p->cmdline);
+		conn_share(&rec->proc.sha256, p->sha256);
+		conn_share(&rec->parent.exe, q->exe);
+		conn_share(&rec->parent.name, q->name);
+		conn_share(&rec->parent.cmdline, q->cmdline);
+		conn_share(&rec->parent.sha256, q->sha256);
+		rec->time = i;
+		output_record(out, rec, i % 3 == 0);
+		output_format_record(&b, rec, i % 3 == 0);
+		ref_put(&want, b.data, b.len);
+		ref_put(&want, "\n", 1);
+	}
+	/*
+	 * Strings freed and made again at once, of the same size: malloc
+	 * hands their addresses back. Unless the table holds its
+	 * references, the pointers it knows would then name other text.
+	 */
+	for (int i = 0; i < 50; i++) {
+		char exe[32], cmd[32];
+
+		snprintf(exe, sizeof(exe), "/usr/bin/prog%04d", i);
+		snprintf(cmd, sizeof(cmd), "prog%04d --run", i);
+		conn_set(&rec->proc.exe, exe);
+		conn_set(&rec->proc.cmdline, cmd);
+		output_record(out, rec, false);
+		output_format_record(&b, rec, false);
+		ref_put(&want, b.data, b.len);
+		ref_put(&want, "\n", 1);
+	}
+	output_free(out);
+	size = f ? ftell(f) : -1;
+	is_int(size, (long)want.len, "the table's lines are as long as the formatter's");
+	if (size > 0) {
+		got = xmalloc((size_t)size);
+		rewind(f);
+		ok(fread(got, 1, (size_t)size, f) == (size_t)size &&
+		   memcmp(got, want.s, (size_t)size) == 0,
+		   "6,000 records through the identity table, strings freed and made again: the formatter's bytes");
+	}
+	if (f)
+		fclose(f);
+	free(got);
+	free(want.s);
+	jsonbuf_free(&b);
+	conn_record_free(rec);
+	for (int i = 0; i < IDS; i++) {
+		conn_str_unref(ids[i].exe);
+		conn_str_unref(ids[i].name);
+		conn_str_unref(ids[i].cmdline);
+		conn_str_unref(ids[i].sha256);
+	}
+}
+
 /* The reference of output_format_event. */
 static void ref_event(struct ref *r, const struct auparse_event *ev, bool cmds, bool addrs)
 {
@@ -504,6 +596,7 @@ int main(void)
 	test_strings();
 	test_numbers();
 	test_records();
+	test_record_cache();
 	test_events();
 	return tap_done();
 }
