@@ -48,6 +48,22 @@ struct output_ident {
 	size_t len;
 };
 
+/*
+ * An audit event's "comm" and "exe" come as bytes of the record, with no
+ * identity to key on, but the events of a burst mostly come from one
+ * program: the last pair is kept raw with its rendering, and an event
+ * with the same bytes copies that. Pairs over OUTPUT_PROG_MAX bytes are
+ * not kept.
+ */
+#define OUTPUT_PROG_MAX 512
+
+struct output_prog {
+	char raw[OUTPUT_PROG_MAX];  /* comm's bytes, then exe's */
+	size_t comm_len, exe_len;   /* SIZE_MAX: null (no value) */
+	char *json;                 /* VALUE,"exe":VALUE; NULL: nothing kept */
+	size_t len;
+};
+
 struct output {
 	struct loop *loop;
 	int fd;
@@ -59,6 +75,7 @@ struct output {
 	struct jsonbuf line;  /* reused for every line: no allocation per line */
 	struct output_stats st;
 	struct output_ident idents[OUTPUT_IDENTS];
+	struct output_prog prog;
 };
 
 /* Empties an entry of the identity table, dropping its references. */
@@ -155,6 +172,7 @@ void output_free(struct output *out)
 	jsonbuf_free(&out->line);
 	for (int i = 0; i < OUTPUT_IDENTS; i++)
 		output_ident_clear(&out->idents[i]);
+	free(out->prog.json);
 	free(out->buf);
 	free(out);
 }
@@ -306,8 +324,52 @@ static void output_exec(struct jsonbuf *b, const struct auparse_event *ev, bool 
 	jsonbuf_lit(b, "}");
 }
 
-bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
-			 bool log_addresses)
+/* A value's length for output_prog: SIZE_MAX for a missing one. */
+static size_t output_prog_len(const struct auparse_bytes *v)
+{
+	return v->ptr ? v->len : SIZE_MAX;
+}
+
+/* Whether v is the n bytes at raw (n SIZE_MAX: both missing). */
+static bool output_prog_same(const struct auparse_bytes *v, const char *raw, size_t n)
+{
+	return output_prog_len(v) == n && (!v->ptr || memcmp(v->ptr, raw, n) == 0);
+}
+
+/* The values of "comm" and "exe", through out's last pair when out is not NULL. */
+static void output_comm_exe(struct output *out, struct jsonbuf *b, const struct auparse_proc *proc)
+{
+	struct output_prog *pg = out ? &out->prog : NULL;
+	size_t start = b->len, cl, el;
+
+	if (pg && pg->json && output_prog_same(&proc->comm, pg->raw, pg->comm_len) &&
+	    output_prog_same(&proc->exe, pg->raw + (proc->comm.ptr ? proc->comm.len : 0),
+			     pg->exe_len)) {
+		jsonbuf_rawn(b, pg->json, pg->len);
+		return;
+	}
+	output_bytes(b, &proc->comm);
+	jsonbuf_lit(b, ",\"exe\":");
+	output_bytes(b, &proc->exe);
+	cl = proc->comm.ptr ? proc->comm.len : 0;
+	el = proc->exe.ptr ? proc->exe.len : 0;
+	if (!pg || cl + el > OUTPUT_PROG_MAX)
+		return;
+	if (cl)
+		memcpy(pg->raw, proc->comm.ptr, cl);
+	if (el)
+		memcpy(pg->raw + cl, proc->exe.ptr, el);
+	pg->comm_len = output_prog_len(&proc->comm);
+	pg->exe_len = output_prog_len(&proc->exe);
+	pg->len = b->len - start;
+	pg->json = xrealloc(pg->json, pg->len);
+	memcpy(pg->json, b->data + start, pg->len);
+}
+
+/* output_format_event, "comm" and "exe" through out's last pair when out is not NULL. */
+static bool output_format_event_in(struct output *out, struct jsonbuf *b,
+				   const struct auparse_event *ev, bool log_commands,
+				   bool log_addresses)
 {
 	switch (ev->kind) {
 	case AUPARSE_EXEC:
@@ -343,9 +405,7 @@ bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool
 	jsonbuf_lit(b, ",\"auid\":");
 	jsonbuf_uint(b, ev->proc.auid);
 	jsonbuf_lit(b, ",\"comm\":");
-	output_bytes(b, &ev->proc.comm);
-	jsonbuf_lit(b, ",\"exe\":");
-	output_bytes(b, &ev->proc.exe);
+	output_comm_exe(out, b, &ev->proc);
 	jsonbuf_lit(b, ",\"syscall\":");
 	jsonbuf_int(b, ev->syscall);
 	if (ev->kind == AUPARSE_CONNECT) {
@@ -367,10 +427,16 @@ bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool
 	return true;
 }
 
+bool output_format_event(struct jsonbuf *b, const struct auparse_event *ev, bool log_commands,
+			 bool log_addresses)
+{
+	return output_format_event_in(NULL, b, ev, log_commands, log_addresses);
+}
+
 void output_event(struct output *out, const struct auparse_event *ev, bool log_commands,
 		  bool log_addresses)
 {
-	if (out && output_format_event(&out->line, ev, log_commands, log_addresses))
+	if (out && output_format_event_in(out, &out->line, ev, log_commands, log_addresses))
 		output_line(out, out->line.data, out->line.len);
 }
 

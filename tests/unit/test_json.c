@@ -2,7 +2,7 @@
  * test_json.c: the JSON encoder's fast paths (json.c: the block-wise
  * plain-run scan, integers written in place) and run --json's lines
  * (output.c: literal pieces between values, IPv4 written in place, the
- * identity table of output_record) against a slow reference written here from the
+ * identity table of output_record, the last comm and exe of output_event) against a slow reference written here from the
  * contract alone: every character through util_text_next, numbers through
  * snprintf, addresses through inet_ntop, members in DESIGN.md's order.
  * Random tricky input (escapes, C0/C1/bidi controls, invalid UTF-8, an
@@ -591,6 +591,66 @@ static void test_events(void)
 	jsonbuf_free(&b);
 }
 
+/*
+ * output_event (the last comm and exe kept rendered) against
+ * output_format_event: the same bytes at other addresses, one byte
+ * changed, missing against empty values, the pair moved between comm and
+ * exe, and pairs too long to keep.
+ */
+static void test_event_cache(void)
+{
+	static const char *const comms[] = { "curl", "cur", "curl\"", "", NULL, "curlcurl" };
+	static const char *const exes[] = { "/usr/bin/curl", "/usr/bin/curk", "", NULL,
+					    "curl/usr/bin/", "/usr/bin/\xe2\x80\xae" "curl" };
+	struct auparse_event ev;
+	struct output *out = NULL;
+	struct ref want = { 0 };
+	struct jsonbuf b;
+	FILE *f = tmpfile();
+	char comm[64], exe[700], *got = NULL;
+	long size;
+
+	jsonbuf_init(&b);
+	ok(f && output_new(NULL, fileno(f), 64u << 20, &out) == 0, "an output to a file");
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = AUPARSE_CONNECT;
+	ev.u.conn.family = 2;
+	snprintf(ev.u.conn.addr, sizeof(ev.u.conn.addr), "127.0.0.1");
+	for (int i = 0; i < 3000; i++) {
+		const char *c = comms[rnd() % 6], *x = exes[rnd() % 6];
+
+		/* Copies in buffers of our own: the same bytes, never the same pointer twice over. */
+		ev.proc.comm = (struct auparse_bytes){ c ? strcpy(comm, c) : NULL, c ? strlen(c) : 0 };
+		if (rnd() % 20 == 0) {
+			memset(exe, 'e', 600);
+			ev.proc.exe = (struct auparse_bytes){ exe, 500 + rnd() % 100 };
+		} else {
+			ev.proc.exe = (struct auparse_bytes){ x ? strcpy(exe, x) : NULL,
+							      x ? strlen(x) : 0 };
+		}
+		ev.serial = (uint32_t)i;
+		output_event(out, &ev, true, true);
+		output_format_event(&b, &ev, true, true);
+		ref_put(&want, b.data, b.len);
+		ref_put(&want, "\n", 1);
+	}
+	output_free(out);
+	size = f ? ftell(f) : -1;
+	is_int(size, (long)want.len, "the kept pair's lines are as long as the formatter's");
+	if (size > 0) {
+		got = xmalloc((size_t)size);
+		rewind(f);
+		ok(fread(got, 1, (size_t)size, f) == (size_t)size &&
+		   memcmp(got, want.s, (size_t)size) == 0,
+		   "3,000 events through the kept comm and exe: the formatter's bytes");
+	}
+	if (f)
+		fclose(f);
+	free(got);
+	free(want.s);
+	jsonbuf_free(&b);
+}
+
 int main(void)
 {
 	test_strings();
@@ -598,5 +658,6 @@ int main(void)
 	test_records();
 	test_record_cache();
 	test_events();
+	test_event_cache();
 	return tap_done();
 }
