@@ -10,6 +10,7 @@
  */
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "fwdfmt.h"
 #include "records.h"
 #include "tap.h"
+#include "util.h"
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -459,11 +461,85 @@ static void test_vt(void)
 	fwdfmt_free(f);
 }
 
+/*
+ * The escape of RFC 5424 text written from its rule alone, one character
+ * at a time: a backslash doubled, in an SD value (sd) `"` and `]` too, a
+ * byte of invalid UTF-8 or a single-byte control as \xNN, a multi-byte
+ * control as \uNNNN, everything else as it is.
+ */
+static void ref_text(char *out, const char *s, bool sd)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, o = 0;
+
+	while (i < len) {
+		enum util_text_kind kind;
+		uint32_t c;
+		size_t n = util_text_next(p + i, len - i, &c, &kind);
+
+		if (kind == UTIL_TEXT_PLAIN && (c == '\\' || (sd && (c == '"' || c == ']')))) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (kind == UTIL_TEXT_PLAIN) {
+			memcpy(out + o, s + i, n);
+			o += n;
+		} else if (n == 1) {
+			o += (size_t)sprintf(out + o, "\\x%02x", p[i]);
+		} else {
+			o += (size_t)sprintf(out + o, "\\u%04x", (unsigned)c);
+		}
+		i += n;
+	}
+	out[o] = '\0';
+}
+
+/*
+ * The block-wise scan of fwdfmt's text escape against ref_text: an
+ * unsafe byte at every offset of 1..48-byte values, in an SD value (exe)
+ * and in the MSG (the program's name starts it).
+ */
+static void test_text_scan(void)
+{
+	static const char unsafe[] = { 0x01, 0x0a, 0x1f, '"', '\\', ']', 0x7f, (char)0x80,
+				       (char)0xc2, (char)0xe2, (char)0xff };
+	struct fwdfmt_options o = { FWDFMT_RFC5424, 13, "host.example", 4242, true };
+	struct fwdfmt *f = fwdfmt_new(&o);
+	struct conn_record *rec = mkrec("/usr/bin/curl");
+	char text[64], want[512], esc[400];
+	int bad_sd = 0, bad_msg = 0;
+	const char *msg;
+	size_t len;
+
+	for (size_t n = 1; n <= 48; n++) {
+		for (size_t at = 0; at < n; at++) {
+			for (size_t u = 0; u < sizeof(unsafe); u++) {
+				memset(text, 'a' + (int)(n % 26), n);
+				text[at] = unsafe[u];
+				text[n] = '\0';
+				conn_set(&rec->proc.exe, text);
+				conn_set(&rec->proc.name, text);
+				msg = fwdfmt_record(f, rec, NULL, 0, &len);
+				ref_text(esc, text, true);
+				snprintf(want, sizeof(want), " exe=\"%s\" name=\"", esc);
+				bad_sd += strstr(msg, want) == NULL;
+				ref_text(esc, text, false);
+				snprintf(want, sizeof(want), "] %s -> example.com 443/tcp", esc);
+				bad_msg += len < strlen(want) || strcmp(msg + len - strlen(want), want) != 0;
+			}
+		}
+	}
+	is_int(bad_sd, 0, "SD values: an unsafe byte at every offset, escaped as the rule says");
+	is_int(bad_msg, 0, "MSG: an unsafe byte at every offset, escaped as the rule says");
+	conn_record_free(rec);
+	fwdfmt_free(f);
+}
+
 int main(void)
 {
 	test_time();
 	test_rfc5424();
 	test_json();
 	test_vt();
+	test_text_scan();
 	return tap_done();
 }
