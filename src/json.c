@@ -2,9 +2,11 @@
  * json.c: the one JSON encoder (json.h): run --json, status, query and the
  * forwarders all write through it, so every sink escapes text the same way.
  * It runs once per line of the live feed and the SIEM forwarders, on the
- * event loop: plain runs are copied whole, integers are written with a
+ * event loop: plain runs are found a block at a time and copied whole,
+ * integers are written in place (their digits counted first) with a
  * two-digit table rather than printf, keys with the length the header
- * computed, and the buffer is checked for room once per piece.
+ * computed, and the buffer is checked for room once per piece (inline,
+ * json.h, as literal pieces of fixed-layout lines are copied).
  */
 #include <stdint.h>
 #include <stdlib.h>
