@@ -119,6 +119,31 @@ static int ctsetup_sysctl_on(const struct ctsetup *s, const char *name)
 	return old;
 }
 
+size_t ctsetup_buckets(const struct ctsetup *s)
+{
+	char path[512], buf[24];
+	unsigned long long v;
+	char *end;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/nf_conntrack_buckets", s->sysctl_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	/* The kernel caps it far below this; anything else is not a count. */
+	if (errno || end == buf || (*end && *end != '\n') || v > (1ull << 31))
+		return 0;
+	return (size_t)v;
+}
+
 void ctsetup_sysctls(struct ctsetup *s)
 {
 	s->old_acct = ctsetup_sysctl_on(s, "nf_conntrack_acct");

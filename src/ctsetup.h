@@ -49,6 +49,11 @@ int ctsetup_new(struct ctsetup **ret, const struct ctsetup_config *cfg,
  * flows created from now on); the values found stay in the statistics.
  */
 void ctsetup_sysctls(struct ctsetup *s);
+/*
+ * The size of the kernel's conntrack hash table (nf_conntrack_buckets),
+ * which every dump walks whole; 0 when it cannot be read.
+ */
+size_t ctsetup_buckets(const struct ctsetup *s);
 
 /*
  * Sends the probe and arms its CT_PROBE_MS timer on loop; with no_probe,
