@@ -857,13 +857,10 @@ static int store_prepare(struct store *st)
 		if (rc != SQLITE_OK)
 			return store_rc(st, rc);
 	}
+	/* The rollup's upserts are prepared by store_rollup_add, which rarely runs. */
 	r = store_prepare_insert(st, 1, &st->ins_conn);
 	if (r == 0)
 		r = store_prepare_insert(st, STORE_ROW_BATCH, &st->ins_conn_batch);
-	if (r == 0)
-		r = store_prepare_rollup(st, 1, &st->ins_roll);
-	if (r == 0)
-		r = store_prepare_rollup(st, STORE_INSERT_BATCH, &st->ins_roll_batch);
 	return r;
 }
 
@@ -1589,10 +1586,18 @@ static int store_insert_rows(struct store *st, sqlite3_stmt *batch, size_t batch
 static int store_rollup_add(struct store *st, const struct conn_row *rows, size_t n_all,
 			    int64_t until)
 {
-	struct day_row *roll = xmalloc((n_all ? n_all : 1) * sizeof(*roll));
+	struct day_row *roll;
 	size_t n = 0, n_res = 0;
 	int r;
 
+	for (size_t i = 0; i < n_all; i++) {
+		if (store_week(rows[i].col[CR_CONTIME]) < until)
+			n_res++;
+	}
+	if (!n_res)
+		return 0;
+	roll = xmalloc(n_res * sizeof(*roll));
+	n_res = 0;
 	for (size_t i = 0; i < n_all; i++) {
 		const int64_t *c = rows[i].col;
 		int64_t *o = roll[n_res].col;
@@ -1615,8 +1620,19 @@ static int store_rollup_add(struct store *st, const struct conn_row *rows, size_
 		}
 		roll[n++] = roll[i];
 	}
-	r = store_insert_rows(st, st->ins_roll_batch, STORE_INSERT_BATCH, st->ins_roll,
-			      &roll[0].col[0], n, N_FD_COLS);
+	/*
+	 * Prepared here and finalized after: late rows come about once a week,
+	 * and the 64-row upsert alone is 35 KB of the writer's memory.
+	 */
+	r = store_prepare_rollup(st, 1, &st->ins_roll);
+	if (r == 0 && n >= STORE_INSERT_BATCH)
+		r = store_prepare_rollup(st, STORE_INSERT_BATCH, &st->ins_roll_batch);
+	if (r == 0)
+		r = store_insert_rows(st, st->ins_roll_batch, STORE_INSERT_BATCH, st->ins_roll,
+				      &roll[0].col[0], n, N_FD_COLS);
+	sqlite3_finalize(st->ins_roll_batch);
+	sqlite3_finalize(st->ins_roll);
+	st->ins_roll_batch = st->ins_roll = NULL;
 	free(roll);
 	return r;
 }
