@@ -37,15 +37,7 @@
  * SQLITE_MAX_VARIABLE_NUMBER of SQLite before 3.32.
  */
 #define STORE_INSERT_BATCH 64
-/*
- * The conn_rows insert, every window's: 128 rows of 6 parameters per step
- * took about a tenth less of the writer's time than 64 on windows of
- * short connections (1,024 rows: 8 steps), for 39 KB more of prepared
- * statement. The rollup's, for late rows only, stays at 64.
- */
-#define STORE_ROW_BATCH 128
-_Static_assert(STORE_ROW_BATCH * 6 <= 999 && STORE_INSERT_BATCH * 6 <= 999,
-	       "SQLite before 3.32 takes at most 999 parameters");
+_Static_assert(STORE_INSERT_BATCH * 5 <= 999, "SQLite before 3.32 takes at most 999 parameters");
 /* Rows scanned, or ids deleted, per orphan-pruning step. */
 #define STORE_PRUNE_CHUNK 50000
 /* How long a write waits for a lock another connection holds. */
@@ -489,6 +481,14 @@ struct prune {
 	int64_t del_next[N_LOOKUPS]; /* deletion phases: next id to consider */
 };
 
+/* The columns of a conn_rows row, in table order; the key is all but the counters. */
+enum { CR_CONTIME, CR_FLOW, CR_EPORT, CR_CONNS, CR_SEND, CR_RECV, N_CR_COLS,
+       N_CR_KEY_COLS = CR_CONNS };
+
+struct conn_row {
+	int64_t col[N_CR_COLS];
+};
+
 struct store {
 	int dirfd;
 	char *name;
@@ -496,7 +496,9 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *sel_exe, *ins_exe, *sel_addr, *ins_addr, *sel_dom, *ins_dom, *ins_conn;
 	sqlite3_stmt *sel_flow, *ins_flow;
-	sqlite3_stmt *ins_conn_batch; /* STORE_ROW_BATCH rows */
+	/* The rows ins_conn reads from STORE_ROWS_VTAB while it steps; NULL otherwise. */
+	const struct conn_row *vt_rows;
+	size_t vt_n;
 	sqlite3_stmt *ins_roll, *ins_roll_batch, *sel_min, *sel_rolled;
 	sqlite3_stmt *sel_row, *ins_eport; /* late rows: stored yet? their port's sums */
 	sqlite3_stmt *upd_tots;            /* late rows: their flow's totals */
@@ -639,7 +641,7 @@ static void store_clear_caches(struct store *st)
 static void store_finalize(struct store *st)
 {
 	sqlite3_stmt **stmts[] = { &st->sel_exe, &st->ins_exe, &st->sel_addr, &st->ins_addr,
-				   &st->sel_dom, &st->ins_dom, &st->ins_conn, &st->ins_conn_batch,
+				   &st->sel_dom, &st->ins_dom, &st->ins_conn,
 				   &st->ins_roll, &st->ins_roll_batch, &st->sel_min,
 				   &st->sel_rolled, &st->sel_flow, &st->ins_flow,
 				   &st->sel_row, &st->ins_eport, &st->sel_ts, &st->add_ts,
@@ -790,16 +792,178 @@ static int store_prepare_upsert(struct store *st, const char *table_cols, const 
 }
 
 /*
- * The row insert for n rows. Rows equal in every column but the counters
- * are merged into the stored one (UPSERT DO UPDATE exists since 3.24; no
- * RETURNING, which needs 3.35). Merging happens in memory first, so the
- * conflict path only runs when a window's contime was written before
- * (a daemon restarted within one window).
+ * The window's rows reach the conn_rows insert through an eponymous
+ * virtual table over st->vt_rows: one statement step for the whole
+ * window. A multi-row VALUES insert held a parameter and a few opcodes per
+ * row: the 128-row one was 78 KB of prepared statement on the writer's
+ * connection (sqlite3_stmt_status MEMUSED), plus a one-row one for the
+ * tail; this one is a few KB and binds nothing.
  */
-static int store_prepare_insert(struct store *st, int n, sqlite3_stmt **ret)
+#define STORE_ROWS_VTAB "auditsnitch_window_rows"
+
+struct store_rows_vtab {
+	sqlite3_vtab base;
+	const struct store *st;
+};
+
+struct store_rows_cursor {
+	sqlite3_vtab_cursor base;
+	size_t i;
+};
+
+static const struct store *store_rows_owner(sqlite3_vtab_cursor *cur)
 {
-	return store_prepare_upsert(st, "conn_rows(contime, flow_id, eport, conns, send, recv)",
-				    "(?,?,?,?,?,?)", "contime, flow_id, eport", n, ret);
+	return ((const struct store_rows_vtab *)cur->pVtab)->st;
+}
+
+static int store_rows_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+			      sqlite3_vtab **ret, char **err)
+{
+	struct store_rows_vtab *vt;
+	int rc;
+
+	rc = sqlite3_declare_vtab(db, "CREATE TABLE x(contime, flow_id, eport, conns, send, recv)");
+	if (rc != SQLITE_OK)
+		return rc;
+#ifdef SQLITE_VTAB_DIRECTONLY
+	/* Never from the schema (a view or trigger of a crafted file): only our statement. */
+	sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+#endif
+	vt = sqlite3_malloc(sizeof(*vt));
+	if (!vt)
+		return SQLITE_NOMEM;
+	memset(vt, 0, sizeof(*vt));
+	vt->st = aux;
+	*ret = &vt->base;
+	return SQLITE_OK;
+}
+
+static int store_rows_disconnect(sqlite3_vtab *vt)
+{
+	sqlite3_free(vt);
+	return SQLITE_OK;
+}
+
+static int store_rows_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+	/* A plain scan in array order, which is the key order store_write sorted. */
+	info->estimatedCost = 1000;
+	info->orderByConsumed = 0;
+	return SQLITE_OK;
+}
+
+static int store_rows_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **ret)
+{
+	struct store_rows_cursor *c = sqlite3_malloc(sizeof(*c));
+
+	if (!c)
+		return SQLITE_NOMEM;
+	memset(c, 0, sizeof(*c));
+	*ret = &c->base;
+	return SQLITE_OK;
+}
+
+static int store_rows_close(sqlite3_vtab_cursor *cur)
+{
+	sqlite3_free(cur);
+	return SQLITE_OK;
+}
+
+static int store_rows_filter(sqlite3_vtab_cursor *cur, int idx, const char *idx_str, int argc,
+			     sqlite3_value **argv)
+{
+	((struct store_rows_cursor *)cur)->i = 0;
+	return SQLITE_OK;
+}
+
+static int store_rows_next(sqlite3_vtab_cursor *cur)
+{
+	((struct store_rows_cursor *)cur)->i++;
+	return SQLITE_OK;
+}
+
+static int store_rows_eof(sqlite3_vtab_cursor *cur)
+{
+	const struct store *st = store_rows_owner(cur);
+
+	return !st->vt_rows || ((struct store_rows_cursor *)cur)->i >= st->vt_n;
+}
+
+static int store_rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+	const struct store *st = store_rows_owner(cur);
+	size_t i = ((struct store_rows_cursor *)cur)->i;
+
+	if (col < 0 || col >= N_CR_COLS || !st->vt_rows || i >= st->vt_n)
+		sqlite3_result_null(ctx);
+	else
+		sqlite3_result_int64(ctx, st->vt_rows[i].col[col]);
+	return SQLITE_OK;
+}
+
+static int store_rows_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+	*rowid = (sqlite3_int64)((struct store_rows_cursor *)cur)->i;
+	return SQLITE_OK;
+}
+
+static const sqlite3_module store_rows_module = {
+	.iVersion = 1,
+	.xCreate = NULL, /* eponymous only: no CREATE VIRTUAL TABLE */
+	.xConnect = store_rows_connect,
+	.xBestIndex = store_rows_best_index,
+	.xDisconnect = store_rows_disconnect,
+	.xDestroy = store_rows_disconnect,
+	.xOpen = store_rows_open,
+	.xClose = store_rows_close,
+	.xFilter = store_rows_filter,
+	.xNext = store_rows_next,
+	.xEof = store_rows_eof,
+	.xColumn = store_rows_column,
+	.xRowid = store_rows_rowid,
+};
+
+static int store_rows_register(struct store *st)
+{
+	int rc = sqlite3_create_module_v2(st->db, STORE_ROWS_VTAB, &store_rows_module, st, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
+/*
+ * The row insert. Rows equal in every column but the counters are merged
+ * into the stored one (UPSERT DO UPDATE exists since 3.24; no RETURNING,
+ * which needs 3.35). Merging happens in memory first, so the conflict path
+ * only runs when a window's contime was written before (a daemon
+ * restarted within one window). "WHERE 1": an INSERT ... SELECT needs a
+ * WHERE before ON CONFLICT, which it would otherwise take for a join's.
+ */
+static int store_prepare_conn_insert(struct store *st)
+{
+	int rc = sqlite3_prepare_v3(st->db, "INSERT INTO conn_rows(contime, flow_id, eport, conns,"
+				    " send, recv) SELECT * FROM " STORE_ROWS_VTAB " WHERE 1"
+				    " ON CONFLICT(contime, flow_id, eport) DO UPDATE SET"
+				    " conns = conns + excluded.conns, send = send + excluded.send,"
+				    " recv = recv + excluded.recv",
+				    -1, SQLITE_PREPARE_PERSISTENT, &st->ins_conn, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_rc(st, rc);
+}
+
+/* Inserts (or merges) n sorted, distinct rows in one step. */
+static int store_insert_conn_rows(struct store *st, const struct conn_row *rows, size_t n)
+{
+	int rc;
+
+	if (!n)
+		return 0;
+	st->vt_rows = rows;
+	st->vt_n = n;
+	rc = sqlite3_step(st->ins_conn);
+	sqlite3_reset(st->ins_conn);
+	st->vt_rows = NULL;
+	st->vt_n = 0;
+	return rc == SQLITE_DONE ? 0 : store_rc(st, rc);
 }
 
 /* The rollup upsert for n rows: counters add up per (week, flow). */
@@ -858,9 +1022,9 @@ static int store_prepare(struct store *st)
 			return store_rc(st, rc);
 	}
 	/* The rollup's upserts are prepared by store_rollup_add, which rarely runs. */
-	r = store_prepare_insert(st, 1, &st->ins_conn);
+	r = store_rows_register(st);
 	if (r == 0)
-		r = store_prepare_insert(st, STORE_ROW_BATCH, &st->ins_conn_batch);
+		r = store_prepare_conn_insert(st);
 	return r;
 }
 
@@ -1240,14 +1404,6 @@ enum { COL_CONTIME, COL_EXE, COL_PEXE, COL_UID, COL_FAMILY, COL_PROTOCOL, COL_DI
 
 struct resolved_row {
 	int64_t col[N_COLS];
-};
-
-/* The columns of a conn_rows row, in table order; the key is all but the counters. */
-enum { CR_CONTIME, CR_FLOW, CR_EPORT, CR_CONNS, CR_SEND, CR_RECV, N_CR_COLS,
-       N_CR_KEY_COLS = CR_CONNS };
-
-struct conn_row {
-	int64_t col[N_CR_COLS];
 };
 
 /* The columns of a flow_weeks row. */
@@ -1877,8 +2033,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 	if (r == 0)
 		r = store_times_add(st, cr, n, later, &n_later);
 	if (r == 0)
-		r = store_insert_rows(st, st->ins_conn_batch, STORE_ROW_BATCH, st->ins_conn,
-				      &cr[0].col[0], n, N_CR_COLS);
+		r = store_insert_conn_rows(st, cr, n);
 	for (size_t i = 0; r == 0 && i < n_later; i++) {
 		rc = store_time_sums_fill(st->db, later[i], later[i]);
 		if (rc != SQLITE_OK)
