@@ -38,8 +38,11 @@
 #                 measured for 2 s before the load; each mode's figure and
 #                 auditd's are the medians of their runs (one run of the
 #                 same binary varies by 20 % here, auditd's by more); PSS is the
-#                 highest Pss of /proc/PID/smaps_rollup sampled during the
-#                 load; lost sums the three loss counters, recorded is the
+#                 highest Pss of /proc/PID/smaps_rollup sampled every 0.1 s
+#                 during one more run of each mode (sampling costs the
+#                 sampled process CPU, so the timed runs are not sampled:
+#                 it added about 30 ms to the daemon's runs and more to
+#                 auditd's); lost sums the three loss counters, recorded is the
 #                 delta of correlation's connects and missing/dropped are
 #                 what did not get through to the database queue.
 # Next to auditd each row also gives auditd's own CPU per 1,000 connects
@@ -526,6 +529,10 @@ cost_forget_flows() {
 
 # cost_load PID: idle rate of PID for COST_IDLE s, then the load and
 # COST_FLUSH s; prints "cpu_ms connects reached pss_kib" (cpu minus idle).
+# PSS is sampled every 0.1 s while cost_pss is 1, else it prints 0: each
+# read of smaps_rollup walks the daemon's page tables while it runs, and
+# that sampling added about 30 ms to the daemon's 200 (3 of 3 A/B pairs).
+cost_pss=1
 cost_load() {
 	local pid=$1 i0 i1 t0 t1 n0 n1 e0 e1 lg pss=0 p out
 	i0=$(cpu_ns "$pid"); t0=$(date +%s%N)
@@ -534,7 +541,7 @@ cost_load() {
 	n0=$(cpu_ns "$pid"); e0=$(date +%s%N)
 	"$loadgen" -n "$N" -p "$COST_P" -r 0 -t 60 > "$tmp/cost.loadgen" &
 	lg=$!
-	while kill -0 "$lg" 2>/dev/null; do
+	while [ "$cost_pss" = 1 ] && kill -0 "$lg" 2>/dev/null; do
 		p=$(pss_kib "$pid")
 		[ -n "$p" ] && [ "$p" -gt "$pss" ] && pss=$p
 		sleep 0.1
@@ -624,6 +631,7 @@ cost_table() {
 	: > "$tmp/cost.rows"
 	echo "# cost: $N connects from $COST_P processes at full speed per run; $(auditctl -v 2>&1 | head -1)"
 	echo "# cost: $COST_ROUNDS round(s); conntrack entries at the start: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo ?)"
+	cost_pss=0
 	cost_auditd || status=1
 	for round in $(seq "$COST_ROUNDS"); do
 		cost_daemon "audit-only" noct
@@ -633,30 +641,38 @@ cost_table() {
 		cost_daemon "full+json" json
 		cost_auditd || status=1
 	done
+	# PSS from one more run of each mode, sampled (see cost_load).
+	cost_pss=1
+	cost_daemon "audit-only:pss" noct
+	cost_daemon "full:pss" plain
+	cost_daemon "full+json:pss" json
 	med=$(sort -n "$tmp/auditd.ms" | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
 	echo
 	echo "cost (issue 21): daemon CPU over the load + ${COST_FLUSH} s flush, idle subtracted; auditd: median of $(grep -c . "$tmp/auditd.ms") runs ($(tr '\n' ' ' < "$tmp/auditd.ms" | sed 's/ $//') ms)"
-	echo "each mode: median of its $COST_ROUNDS run(s), [lowest-highest]; PSS: highest of the runs; lost, dropped: summed; recorded: lowest"
+	echo "each mode: median of its $COST_ROUNDS run(s), [lowest-highest], PSS not sampled; PSS: the highest sample (0.1 s) of one more run; lost, dropped: summed over all runs; recorded: lowest"
 	printf '| %-10s | %8s | %7s | %9s | %11s | %6s | %9s | %8s | %4s | %8s | %7s |\n' mode "connects" "rate/s" "daemon ms" "range" "auditd" ratio "PSS MiB" lost recorded dropped
 	printf '|%s|\n' "------------|----------|---------|-----------|-------------|--------|-----------|----------|------|----------|---------"
 	python3 - "$med" "$tmp/cost.rows" <<'PY'
 import statistics, sys
 med = float(sys.argv[1])
 rows = {}
+pss = {}
 for line in open(sys.argv[2]):
     f = line.split()
     if len(f) >= 8:
-        rows.setdefault(f[0], []).append([int(x) for x in f[1:8]])
+        label, sampled = f[0].split(":")[0], f[0].endswith(":pss")
+        (pss if sampled else rows).setdefault(label, []).append([int(x) for x in f[1:8]])
 for label in ("audit-only", "full", "full+json"):
     r = rows.get(label)
     if not r:
         continue
+    every = r + pss.get(label, [])
     cpu = [x[0] for x in r]
     m = statistics.median(cpu)
     print("| %-10s | %8d | %7d | %9.0f | %5d-%-5d | %6.0f | %9.3f | %8.1f | %4d | %8d | %7d |" % (
         label, min(x[1] for x in r), statistics.median(x[2] for x in r), m, min(cpu), max(cpu),
-        med, m / med if med else 0, max(x[3] for x in r) / 1024, sum(x[4] for x in r),
-        min(x[5] for x in r), sum(x[6] for x in r)))
+        med, m / med if med else 0, max(x[3] for x in every) / 1024, sum(x[4] for x in every),
+        min(x[5] for x in every), sum(x[6] for x in every)))
 full = rows.get("full"); js = rows.get("full+json")
 if full and js:
     c = min(x[1] for x in js)

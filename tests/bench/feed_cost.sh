@@ -24,6 +24,8 @@ pairs=${FEED_COST_PAIRS:-5}
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: feed_cost: needs python3"; exit 0; }
 AUDIT_E2E_LIB=1
 . "$top_srcdir/tests/bench/audit_e2e.sh"
+# CPU only: sampling PSS during the load costs the daemon CPU (cost_load).
+cost_pss=0
 
 # moved_counters A B: every numeric status member that differs, as path: a -> b.
 moved_counters() {
