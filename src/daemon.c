@@ -33,6 +33,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "memtrim.h"
 #include "paths.h"
 #include "pipeline.h"
 #include "util.h"
@@ -698,6 +699,15 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		   (long)getpid(), paths_dir(d.paths, PATHS_STATE_DIR), paths_config_file(d.paths));
 	daemon_sd_notify("READY=1");
 	daemon_report_ready(&d, 0);
+	/* Start-up code and constants are not needed again: see memtrim.h. */
+	{
+		long dropped = memtrim_release();
+
+		if (dropped < 0)
+			log_debug("cannot drop start-up text mappings: %s", strerror((int)-dropped));
+		else
+			log_debug("start-up over: %ld KiB of read-only file mappings unmapped", dropped / 1024);
+	}
 
 	r = loop_run(d.loop);
 	daemon_sd_notify("STOPPING=1");
