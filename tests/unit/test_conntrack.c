@@ -298,7 +298,7 @@ static uint32_t poll_seq_of(struct ct *ct, uint32_t seq0, size_t n, uint32_t id)
  * makes a flow final; a flow destroyed meanwhile is not reported twice.
  */
 /*
- * Young polls: a flow from a NEW event is asked once, at least 100 ms on,
+ * Young polls: a flow from a NEW event is asked once, at least 25 ms on,
  * oldest first; one that ended meanwhile or was already asked is not.
  */
 static void test_young(void)
@@ -313,11 +313,11 @@ static void test_young(void)
 	event(ct, a);
 	event(ct, b);
 	event(ct, c);
-	is_int(ct_poll_begin_young(ct, now + 30, &seq0), 0, "young: not asked before 50 ms");
+	is_int(ct_poll_begin_young(ct, now + 20, &seq0), 0, "young: not asked before 25 ms");
 	c.type = IPCTNL_MSG_CT_DELETE;
 	event(ct, c);
 	n = ct_poll_begin_young(ct, now + 150, &seq0);
-	is_int(n, 2, "young: the two live flows asked after 50 ms");
+	is_int(n, 2, "young: the two live flows asked after 25 ms");
 	ok(n == 2 && poll_seq_of(ct, seq0, n, 1) && poll_seq_of(ct, seq0, n, 2),
 	   "young: a and b, the destroyed one not");
 	ct_poll_end(ct);
