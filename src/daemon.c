@@ -46,6 +46,13 @@
  */
 #define DAEMON_COALESCE_US 3000
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
+/*
+ * After start-up, the read-only file mappings are dropped again this often
+ * (memtrim.h): code run now and then (rollups, reloads, VirusTotal) maps
+ * its 64 KiB windows back and they would stay for good. Mapping the working
+ * set back costs about a millisecond of minor faults.
+ */
+#define DAEMON_TRIM_MS (3600 * 1000)
 
 struct daemon {
 	const struct daemon_opts *opts;
@@ -54,6 +61,7 @@ struct daemon {
 	struct loop *loop;
 	struct pipeline *pipeline;
 	struct control *control;
+	struct loop_timer *trim_timer;
 	int config_dirfd;
 	int state_dirfd;
 	int log_dirfd;
@@ -412,6 +420,7 @@ static void daemon_close(struct daemon *d)
 	/* The audit rules out first, then everything pending written. */
 	pipeline_free(d->pipeline);
 	control_free(d->control);
+	loop_timer_free(d->trim_timer);
 	if (d->pid_fd >= 0) {
 		/* Unlink before unlocking, so nobody sees our file unlocked. */
 		(void)unlinkat(d->run_dirfd, strrchr(paths_pidfile(d->paths), '/') + 1, 0);
@@ -560,6 +569,16 @@ static void daemon_apply_log_group(struct daemon *d)
 	}
 }
 
+static void daemon_trim(struct loop *loop, uint64_t expirations, void *data)
+{
+	long dropped = memtrim_release();
+
+	if (dropped < 0)
+		log_debug("cannot drop read-only file mappings: %s", strerror((int)-dropped));
+	else
+		log_debug("%ld KiB of read-only file mappings dropped", dropped / 1024);
+}
+
 /* Runs the daemon in this process; ready_fd >= 0 when started by `start`. */
 static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 {
@@ -700,14 +719,8 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	daemon_sd_notify("READY=1");
 	daemon_report_ready(&d, 0);
 	/* Start-up code and constants are not needed again: see memtrim.h. */
-	{
-		long dropped = memtrim_release();
-
-		if (dropped < 0)
-			log_debug("cannot drop start-up text mappings: %s", strerror((int)-dropped));
-		else
-			log_debug("start-up over: %ld KiB of read-only file mappings unmapped", dropped / 1024);
-	}
+	daemon_trim(d.loop, 1, NULL);
+	d.trim_timer = loop_timer_new(d.loop, DAEMON_TRIM_MS, DAEMON_TRIM_MS, daemon_trim, NULL);
 
 	r = loop_run(d.loop);
 	daemon_sd_notify("STOPPING=1");

@@ -38,8 +38,8 @@ int memtrim_parse_smaps(const char *text, size_t len, memtrim_range_fn fn, void 
  * Drops the entries of this process's clean read-only file mappings
  * (MADV_DONTNEED). Returns the bytes of the mappings dropped (their
  * virtual size, not what was resident), or -errno when smaps could not be
- * read. Safe to call with other threads running: a thread executing a
- * dropped page faults it back in.
+ * read. Safe to call with other threads running (a thread executing a
+ * dropped page faults it back in), but from one thread at a time.
  */
 long memtrim_release(void);
 
