@@ -32,6 +32,15 @@
 #define LOOKUP_MAX_ENTRIES (1u << 20)
 #define LOOKUP_MAX_BYTES (16u << 20)
 /*
+ * Slots of a lookup cache when its first key comes (it doubles from there).
+ * Small: a machine talks to a few programs, addresses and flows, and the
+ * writer thread's malloc arena zeroes a new slot array through, so 1,024
+ * slots (32 KiB per table, three tables in use) were resident for two or
+ * three keys each, between the window buffers that the arena then had to
+ * place above them.
+ */
+#define LOOKUP_MIN_SLOTS 16
+/*
  * Rows per multi-row INSERT: one statement step per 64 rows instead of one
  * per row (about 1.5x faster). Parameters must stay under 999, the
  * SQLITE_MAX_VARIABLE_NUMBER of SQLite before 3.32.
@@ -508,6 +517,13 @@ struct store {
 	int64_t page_size; /* 0: not read yet */
 	struct lookup exes, addrs, doms, flows;
 	struct prune prune;
+	/*
+	 * A write's rows and their sort order (conn_rows_sort), kept from one
+	 * write to the next until store_release: win_cap rows, the order's
+	 * 2 x win_cap indices after them.
+	 */
+	void *win_buf;
+	size_t win_cap;
 	char errbuf[256];
 };
 
@@ -605,7 +621,7 @@ static void lookup_put(struct lookup *lk, const char *key, size_t len, int64_t i
 	if ((lk->count + 1) * 4 > lk->cap * 3) {
 		struct lookup old = *lk;
 
-		lk->cap = old.cap ? old.cap * 2 : 1024;
+		lk->cap = old.cap ? old.cap * 2 : LOOKUP_MIN_SLOTS;
 		lk->slots = xcalloc(lk->cap, sizeof(*lk->slots));
 		lk->count = 0;
 		for (size_t i = 0; i < old.cap; i++) {
@@ -1271,6 +1287,7 @@ void store_free(struct store *st)
 	if (!st)
 		return;
 	store_close_db(st);
+	store_release(st);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	free(st->name);
@@ -1443,30 +1460,36 @@ static inline bool conn_row_less(const struct conn_row *a, const struct conn_row
 #define CONN_ROWS_RUN 16
 
 /*
- * Sorts n rows by key: runs by insertion, then merged. qsort took a tenth
- * of the writer's time on a window of short connections (each its own
- * row): its comparisons through a function pointer, its copies of 48-byte
- * elements through memcpy.
+ * Sorts n rows (n <= UINT32_MAX) by key, order having room for 2 x n
+ * indices: their order is sorted as 4-byte indices, runs by insertion
+ * then merged, and the rows are moved into it in place, one cycle of the
+ * permutation at a time. Merging the rows themselves needed a second
+ * array of them, 48 bytes a row, one of the largest blocks of the writer
+ * thread's malloc arena in a burst: the indices take 8 bytes a row. qsort
+ * took a tenth of the writer's time on a window of short connections (each
+ * its own row): its comparisons through a function pointer, its copies of
+ * 48-byte elements through memcpy.
  */
-static void conn_rows_sort(struct conn_row *rows, size_t n)
+static void conn_rows_sort(struct conn_row *rows, size_t n, uint32_t *order)
 {
-	struct conn_row *tmp, *from = rows, *to;
+	uint32_t *from, *to, *merged;
 
+	if (n < 2)
+		return;
+	from = order;
+	to = order + n;
 	for (size_t lo = 0; lo < n; lo += CONN_ROWS_RUN) {
 		size_t hi = n - lo < CONN_ROWS_RUN ? n : lo + CONN_ROWS_RUN;
 
-		for (size_t i = lo + 1; i < hi; i++) {
-			struct conn_row x = rows[i];
+		for (size_t i = lo; i < hi; i++) {
+			uint32_t x = (uint32_t)i;
 			size_t j = i;
 
-			for (; j > lo && conn_row_less(&x, &rows[j - 1]); j--)
-				rows[j] = rows[j - 1];
-			rows[j] = x;
+			for (; j > lo && conn_row_less(&rows[x], &rows[from[j - 1]]); j--)
+				from[j] = from[j - 1];
+			from[j] = x;
 		}
 	}
-	if (n <= CONN_ROWS_RUN)
-		return;
-	to = tmp = xmalloc(n * sizeof(*tmp));
 	for (size_t width = CONN_ROWS_RUN; width < n; width *= 2) {
 		for (size_t lo = 0; lo < n; lo += 2 * width) {
 			size_t mid = n - lo < width ? n : lo + width;
@@ -1474,19 +1497,41 @@ static void conn_rows_sort(struct conn_row *rows, size_t n)
 			size_t i = lo, j = mid, k = lo;
 
 			while (i < mid && j < hi)
-				to[k++] = conn_row_less(&from[j], &from[i]) ? from[j++] : from[i++];
+				to[k++] = conn_row_less(&rows[from[j]], &rows[from[i]]) ? from[j++] :
+											  from[i++];
 			while (i < mid)
 				to[k++] = from[i++];
 			while (j < hi)
 				to[k++] = from[j++];
 		}
 		/* The merged runs are the next pass's input. */
+		merged = to;
 		to = from;
-		from = from == rows ? tmp : rows;
+		from = merged;
 	}
-	if (from != rows)
-		memcpy(rows, from, n * sizeof(*rows));
-	free(tmp);
+	/*
+	 * Position k takes the row at from[k]: follow each cycle from k,
+	 * marking the positions filled (from[j] = j).
+	 */
+	for (size_t k = 0; k < n; k++) {
+		struct conn_row first;
+		size_t j = k;
+
+		if (from[k] == k)
+			continue;
+		first = rows[k];
+		for (;;) {
+			size_t src = from[j];
+
+			from[j] = (uint32_t)j;
+			if (src == k) {
+				rows[j] = first;
+				break;
+			}
+			rows[j] = rows[src];
+			j = src;
+		}
+	}
 }
 
 static int day_row_cmp(const void *a, const void *b)
@@ -1842,10 +1887,11 @@ static int store_eports_add(struct store *st, const struct conn_row *rows, size_
  * before they are written, per window (usually one): to the window's row
  * when it has one; as a new row when the window is new and has at least
  * STORE_TIME_SUMS_MIN_ROWS rows. A window that has rows but no time_sums
- * row (late rows) goes to later[], recomputed once the rows are in.
+ * row (late rows) goes to *later (grown here: the usual window has none),
+ * recomputed once the rows are in.
  */
 static int store_times_add(struct store *st, const struct conn_row *rows, size_t n,
-			   int64_t *later, size_t *n_later)
+			   int64_t **later, size_t *n_later)
 {
 	*n_later = 0;
 	for (size_t i = 0, j; i < n; i = j) {
@@ -1871,7 +1917,8 @@ static int store_times_add(struct store *st, const struct conn_row *rows, size_t
 			has_rows = rc == SQLITE_ROW;
 		}
 		if (has_rows) {
-			later[(*n_later)++] = t;
+			*later = xrealloc(*later, (*n_later + 1) * sizeof(**later));
+			(*later)[(*n_later)++] = t;
 			continue;
 		}
 		if (!has_sums && j - i < STORE_TIME_SUMS_MIN_ROWS)
@@ -1975,6 +2022,33 @@ static int store_step_int(sqlite3_stmt *stmt, int64_t *ret)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* A write's buffer grows by this many rows (a burst's writes vary in size). */
+#define STORE_WINDOW_ROWS_STEP 256
+
+/*
+ * The write buffer (struct store, win_buf) is kept from one write to the
+ * next: a burst's writes then reuse one block of the writer thread's
+ * malloc arena instead of leaving one of a new size for the next write
+ * each time, around which SQLite's own blocks (its statement journal, the
+ * pages its cache adds) were placed ever higher.
+ */
+void store_reserve(struct store *st, size_t n_rows)
+{
+	if (n_rows <= st->win_cap)
+		return;
+	free(st->win_buf);
+	st->win_cap = (n_rows + STORE_WINDOW_ROWS_STEP - 1) / STORE_WINDOW_ROWS_STEP *
+		      STORE_WINDOW_ROWS_STEP;
+	st->win_buf = xmalloc(st->win_cap * (sizeof(struct conn_row) + 2 * sizeof(uint32_t)));
+}
+
+void store_release(struct store *st)
+{
+	free(st->win_buf);
+	st->win_buf = NULL;
+	st->win_cap = 0;
+}
+
 int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 {
 	struct conn_row *cr = NULL;
@@ -1988,6 +2062,9 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		return -EBADF;
 	if (!n_rows)
 		return 0;
+	/* conn_rows_sort's indices are 32-bit (the writer holds at most max_queued rows). */
+	if (n_rows > UINT32_MAX)
+		return -E2BIG;
 	rc = store_step_done(st->begin);
 	if (rc != SQLITE_OK) {
 		r = store_rc(st, rc);
@@ -1998,7 +2075,8 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		r = store_rolled_until(st, &until);
 	if (r < 0)
 		goto out;
-	cr = xmalloc(n_rows * sizeof(*cr));
+	store_reserve(st, n_rows);
+	cr = st->win_buf;
 	for (size_t i = 0; i < n_rows; i++) {
 		struct resolved_row res;
 
@@ -2019,7 +2097,7 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 			new_max = cr[i].col[CR_CONTIME];
 	}
 	/* Key order appends to the b-tree: full pages, fewer splits. */
-	conn_rows_sort(cr, n_rows);
+	conn_rows_sort(cr, n_rows, (uint32_t *)(cr + st->win_cap));
 	for (size_t i = 0; i < n_rows; i++) {
 		if (n && conn_row_cmp(&cr[n - 1], &cr[i]) == 0) {
 			for (int c = CR_CONNS; c < N_CR_COLS; c++)
@@ -2028,10 +2106,9 @@ int store_write(struct store *st, struct store_row *rows, size_t n_rows)
 		}
 		cr[n++] = cr[i];
 	}
-	later = xmalloc(n * sizeof(*later));
 	r = store_eports_add(st, cr, n, until);
 	if (r == 0)
-		r = store_times_add(st, cr, n, later, &n_later);
+		r = store_times_add(st, cr, n, &later, &n_later);
 	if (r == 0)
 		r = store_insert_conn_rows(st, cr, n);
 	for (size_t i = 0; r == 0 && i < n_later; i++) {
@@ -2079,7 +2156,6 @@ out:
 		/* The caches may hold ids the rollback took back. */
 		store_clear_caches(st);
 	}
-	free(cr);
 	free(later);
 	return r;
 }

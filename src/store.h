@@ -142,9 +142,18 @@ struct store_row {
  * already stored. rows is reordered. On error nothing is written and the
  * caches are dropped (they may name rolled-back ids). -ENOSPC (disk full),
  * -EROFS (read-only), -EBUSY (locked past the busy timeout), -EIO and
- * -EBADMSG (corruption: see store_reset) are the errors to expect.
+ * -EBADMSG (corruption: see store_reset) are the errors to expect;
+ * -E2BIG for more than UINT32_MAX rows.
  */
 int store_write(struct store *st, struct store_row *rows, size_t n_rows);
+/*
+ * store_write keeps a buffer of its rows, the largest write's size, for
+ * the next write. store_reserve makes it ready for writes of n_rows (the
+ * largest of a burst, allocated once); store_release frees it (the writer
+ * calls it once a burst is over).
+ */
+void store_reserve(struct store *st, size_t n_rows);
+void store_release(struct store *st);
 
 /*
  * One retention step: deletes at most about STORE_RETENTION_BATCH rows

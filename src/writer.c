@@ -47,6 +47,16 @@
  * the writer than 2048, 1024 about a tenth.
  */
 #define WRITER_EARLY_ROWS 1024
+/*
+ * Rows held at most while writes work: a batch taken from the ring that
+ * would take the table past this is merged in parts, written in between.
+ * The table's load stays at 3/4 of 2,048 slots (48 KiB) and a write's
+ * buffers at this many rows: the thread takes a batch of 1,000 records and
+ * more when it wakes after a long write, and a table grown to 4,096 slots
+ * (96 KiB, the old one left as a hole in its malloc arena) with larger
+ * write buffers raised the top of the arena, resident from then on.
+ */
+#define WRITER_HELD_MAX (WRITER_EARLY_ROWS * 3 / 2)
 /* Longest wait between two attempts to write while the disk fails. */
 #define WRITER_MAX_BACKOFF_MS 60000
 
@@ -91,6 +101,10 @@ struct writer {
 
 	/* Writer thread only: */
 	struct agg agg;
+	/* store_write's rows, kept with the table through a burst (writer_release). */
+	struct store_row *rows;
+	size_t rows_cap;
+	int64_t burst_window;    /* window of the last write of WRITER_EARLY_ROWS rows or more */
 	int64_t window_start;
 	bool failing, text_failing;
 	uint64_t backoff_ms, retry_at_ms;
@@ -277,18 +291,9 @@ static void agg_clear(struct agg *a)
 	a->cap = a->count = 0;
 }
 
-/*
- * After a write: a table that was filled to WRITER_EARLY_ROWS (a burst)
- * is kept, emptied, for the burst's next rows, instead of being grown
- * again from 1024 slots, its fresh pages faulted in, at every write;
- * a smaller one (the burst is over) is freed.
- */
+/* Empties the table after a write, keeping its slots (writer_release frees them). */
 static void agg_reset(struct agg *a)
 {
-	if (a->count < WRITER_EARLY_ROWS) {
-		agg_clear(a);
-		return;
-	}
 	agg_free_records(a);
 	memset(a->slots, 0, a->cap * sizeof(*a->slots));
 	a->count = 0;
@@ -434,8 +439,12 @@ static void writer_text_log(struct writer *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Writes the rows held; on failure keeps them and schedules a retry. */
-static void writer_flush(struct writer *w)
+/*
+ * Writes the rows held; on failure keeps them and schedules a retry.
+ * unmerged: records the thread took from the ring and has not merged yet
+ * (they stay in writer_submit's bound).
+ */
+static void writer_flush(struct writer *w, size_t unmerged)
 {
 	struct store_row *rows = NULL;
 	uint64_t t0 = util_now_ms();
@@ -454,7 +463,15 @@ static void writer_flush(struct writer *w)
 		free(msg);
 	}
 	if (w->store) {
-		rows = xmalloc(w->agg.count * sizeof(*rows));
+		if (w->agg.count > w->rows_cap) {
+			/* A burst's writes vary up to WRITER_HELD_MAX rows: room for that at once. */
+			free(w->rows);
+			w->rows_cap = w->agg.count >= WRITER_EARLY_ROWS && w->agg.count < WRITER_HELD_MAX ?
+				      WRITER_HELD_MAX : w->agg.count;
+			w->rows = xmalloc(w->rows_cap * sizeof(*w->rows));
+			store_reserve(w->store, w->rows_cap);
+		}
+		rows = w->rows;
 		for (size_t i = 0; i < w->agg.cap; i++) {
 			if (w->agg.slots[i].rec) {
 				rows[n].contime = w->agg.slots[i].contime;
@@ -472,7 +489,6 @@ static void writer_flush(struct writer *w)
 			if (r == 0)
 				r = store_write(w->store, rows, n);
 		}
-		free(rows);
 	}
 	if (r < 0) {
 		if (!w->failing) {
@@ -522,6 +538,8 @@ static void writer_flush(struct writer *w)
 		w->opts.on_row(w->opts.on_row_data, newest, NULL);
 	}
 	agg_reset(&w->agg);
+	if (n >= WRITER_EARLY_ROWS)
+		w->burst_window = w->window_start;
 	pthread_mutex_lock(&w->lock);
 	w->stats.rows_written += n;
 	w->stats.windows_committed++;
@@ -530,13 +548,35 @@ static void writer_flush(struct writer *w)
 	w->stats.last_error = 0;
 	w->stats.last_error_msg[0] = '\0';
 	/*
-	 * Every taken record was merged before a flush: the rows leave memory
-	 * with the commit that counts them written, so status never shows a
-	 * row both written and still queued.
+	 * The rows leave memory with the commit that counts them written, so
+	 * status never shows a row both written and still queued.
 	 */
-	w->agg_rows = 0;
-	w->stats.queued = w->ring_count;
+	w->agg_rows = unmerged;
+	w->stats.queued = w->ring_count + unmerged;
 	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * At a window's end: once a window and the one before it had no write of
+ * WRITER_EARLY_ROWS rows (a burst is over, or there was none), frees the
+ * merge table, the rows and the store's write buffers. Through a burst
+ * they are kept from one write to the next, emptied: blocks of the
+ * thread's malloc arena reused in place, not grown again from 1,024 slots
+ * (fresh pages faulted in) at every write. Made again at each write's
+ * sizes, they left holes that SQLite's own blocks (its 64 KiB statement
+ * journal, the pages its cache adds) split, and the next ones went above,
+ * raising the arena's resident top.
+ */
+static void writer_release(struct writer *w)
+{
+	if (w->agg.count || w->burst_window >= w->window_start - w->opts.window_s)
+		return;
+	agg_clear(&w->agg);
+	free(w->rows);
+	w->rows = NULL;
+	w->rows_cap = 0;
+	if (w->store)
+		store_release(w->store);
 }
 
 /* One step of retention: delete a batch, then prune lookups, then vacuum. */
@@ -702,14 +742,25 @@ static void *writer_main(void *arg)
 			close(w->log_fd);
 			w->log_fd = -1;
 		}
-		agg_add_many(&w->agg, w->window_start, taken, n_taken);
+		for (size_t merged = 0, k; merged < n_taken; merged += k) {
+			k = n_taken - merged;
+			if (!w->failing && w->agg.count >= WRITER_HELD_MAX) {
+				writer_flush(w, k);
+				k = 0;
+				continue;
+			}
+			if (!w->failing && k > WRITER_HELD_MAX - w->agg.count)
+				k = WRITER_HELD_MAX - w->agg.count;
+			agg_add_many(&w->agg, w->window_start, taken + merged, k);
+		}
 		now_wall = wall_ms() / 1000;
 		if (now_wall >= w->window_start + w->opts.window_s || stop) {
 			if (!w->failing || util_now_ms() >= w->retry_at_ms || stop)
-				writer_flush(w);
+				writer_flush(w, 0);
 			w->window_start = now_wall - now_wall % w->opts.window_s;
+			writer_release(w);
 		} else if (w->failing && w->agg.count && util_now_ms() >= w->retry_at_ms) {
-			writer_flush(w);
+			writer_flush(w, 0);
 		} else if (!w->failing &&
 			   (w->agg.count > cap - cap / 2 || w->agg.count >= WRITER_EARLY_ROWS)) {
 			/*
@@ -719,7 +770,7 @@ static void *writer_main(void *arg)
 			 * (writer_merge_at, at most cap / 2); otherwise writer_submit
 			 * refuses records while the thread sleeps to the window end.
 			 */
-			writer_flush(w);
+			writer_flush(w, 0);
 		}
 		if (!w->failing && w->store && !stop) {
 			if (w->ret_phase == RET_IDLE && w->opts.retention_days > 0 &&
@@ -760,6 +811,7 @@ int writer_new(const struct writer_options *opts, writer_error_cb cb, void *data
 	int r = -EINVAL;
 
 	w->db_dirfd = w->log_dirfd = w->log_fd = -1;
+	w->burst_window = INT64_MIN;
 	w->opts = *opts;
 	w->cb = cb;
 	w->cb_data = data;
@@ -876,6 +928,7 @@ void writer_free(struct writer *w)
 		conn_record_free(w->ring[(w->ring_head + i) % w->opts.max_queued]);
 	free(w->ring);
 	agg_clear(&w->agg);
+	free(w->rows);
 	store_free(w->store);
 	if (w->log_fd >= 0)
 		close(w->log_fd);

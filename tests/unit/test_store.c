@@ -294,6 +294,14 @@ static void test_merge_many(void)
 	/* A window's sums come from its rows in one run: only sorted rows make one. */
 	is_int(q_int(db, "SELECT count(*) FROM time_sums WHERE conns = 750"), 2,
 	       "merge many: each window's rows sorted together (a time_sums row each)");
+	/* The write buffer is kept: a smaller write in it, then one after store_release. */
+	is_int(store_write(st, rows, 100), 0, "merge many: a smaller write after it");
+	store_release(st);
+	is_int(store_write(st, rows + 100, 100), 0, "merge many: a write after store_release");
+	is_int(q_int(db, "SELECT sum(conns) FROM connections"), N + 200,
+	       "merge many: the later writes' records added");
+	is_int(q_int(db, "SELECT count(*) FROM connections"), 2 * 2 * PORTS,
+	       "merge many: ... merged into the stored rows");
 	store_free(st);
 out:
 	free(msg);
