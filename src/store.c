@@ -1496,9 +1496,24 @@ static void conn_rows_sort(struct conn_row *rows, size_t n, uint32_t *order)
 			size_t hi = n - lo < 2 * width ? n : lo + 2 * width;
 			size_t i = lo, j = mid, k = lo;
 
-			while (i < mid && j < hi)
-				to[k++] = conn_row_less(&rows[from[j]], &rows[from[i]]) ? from[j++] :
-											  from[i++];
+			/* The two heads' rows held: each row is loaded once per pass. */
+			if (i < mid && j < hi) {
+				const struct conn_row *ri = &rows[from[i]], *rj = &rows[from[j]];
+
+				for (;;) {
+					if (conn_row_less(rj, ri)) {
+						to[k++] = from[j++];
+						if (j == hi)
+							break;
+						rj = &rows[from[j]];
+					} else {
+						to[k++] = from[i++];
+						if (i == mid)
+							break;
+						ri = &rows[from[i]];
+					}
+				}
+			}
 			while (i < mid)
 				to[k++] = from[i++];
 			while (j < hi)
