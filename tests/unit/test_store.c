@@ -1341,6 +1341,69 @@ static void test_writer_early(void)
 }
 
 /*
+ * A batch the writer takes from its queue after a long write (here the
+ * database is locked by another connection meanwhile) holds more records
+ * than the merge table may (1,536): it is merged and written in parts,
+ * and every row still reaches the database once.
+ */
+static void test_writer_split(void)
+{
+	struct writer_options opts = {
+		.db_dirfd = dirfd_, .db_name = "split.db", .window_s = 3600, .sql_log = true,
+		.retention_days = 365, .max_queued = WRITER_DEFAULT_MAX_QUEUED,
+	};
+	struct writer *w = NULL;
+	struct writer_stats stats = { 0 };
+	struct store *st = NULL, *blocker = NULL;
+	char *msg = NULL;
+	int refused = 0;
+	uint64_t commits_blocked;
+
+	if (writer_new(&opts, NULL, NULL, &w, &msg) < 0 || store_open(dirfd_, "split.db", &msg, &blocker) < 0) {
+		ok(0, "split: open: %s", msg ? msg : "");
+		free(msg);
+		writer_free(w);
+		return;
+	}
+	is_int(sqlite3_exec(store_db(blocker), "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK,
+	       "split: another connection holds the database");
+	/* 1,100 rows: an early write, which waits for the lock. */
+	for (int i = 0; i < 1100; i++)
+		if (writer_submit(w, mkrec("/split", "1.1.1.1", 443, 10000 + i)) < 0)
+			refused++;
+	usleep(300000);
+	writer_stats(w, &stats);
+	is_int((int)stats.rows_written, 0, "split: nothing written while the database is locked");
+	commits_blocked = stats.windows_committed;
+	for (int i = 0; i < 5000; i++)
+		if (writer_submit(w, mkrec("/split", "1.1.1.1", 443, 20000 + i)) < 0)
+			refused++;
+	is_int(refused, 0, "split: every record accepted");
+	usleep(100000);
+	sqlite3_exec(store_db(blocker), "COMMIT", NULL, NULL, NULL);
+	store_free(blocker);
+	for (int i = 0; i < 200 && (stats.rows_written + stats.queued != 6100 || stats.queued >= 1024); i++) {
+		usleep(50000);
+		writer_stats(w, &stats);
+	}
+	ok(stats.rows_written >= 6100 - 1023, "split: %llu rows written before the window ended",
+	   (unsigned long long)stats.rows_written);
+	/* The 5,000 taken at once: at least 3 writes of at most 1,536, after the blocked one. */
+	ok(stats.windows_committed >= commits_blocked + 4, "split: %llu writes for the 6,100 rows",
+	   (unsigned long long)(stats.windows_committed - commits_blocked));
+	writer_free(w);
+	if (store_open(dirfd_, "split.db", &msg, &st) == 0) {
+		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
+			     " WHERE rport = 443"), 6100LL * 100000 + 6100,
+		       "split: 6,100 rows, each written once");
+		store_free(st);
+	} else {
+		ok(0, "split: cannot open split.db: %s", msg ? msg : "");
+	}
+	free(msg);
+}
+
+/*
  * Writes failing while a burst arrives (RLIMIT_FSIZE: every write to a
  * file fails with EFBIG, a real kernel fault, no root needed): the writer
  * keeps at most max_queued rows in memory, every record it does not keep
@@ -1544,6 +1607,7 @@ int main(void)
 	test_corrupt();
 	test_writer();
 	test_writer_early();
+	test_writer_split();
 	test_size_limit();
 	test_writer_fault();
 	test_reopen();
