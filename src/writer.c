@@ -700,7 +700,8 @@ static void *writer_main(void *arg)
 		int64_t now_wall;
 
 		pthread_mutex_lock(&w->lock);
-		while (!w->stop && !w->reopen && w->ring_count < writer_merge_at(w)) {
+		while (!w->stop && !w->reopen && w->ring_count < writer_merge_at(w) &&
+		       (w->failing || w->ring_count + w->agg_rows < WRITER_EARLY_ROWS)) {
 			int64_t wait = writer_idle_ms(w);
 			struct timespec ts;
 
@@ -890,8 +891,13 @@ int writer_submit(struct writer *w, struct conn_record *rec)
 	w->ring_count++;
 	w->stats.records_received++;
 	w->stats.queued = w->ring_count + w->agg_rows;
-	/* The thread sleeps until the window ends or records pile up. */
-	wake = w->ring_count == writer_merge_at(w);
+	/*
+	 * The thread sleeps until the window ends or records pile up: in the
+	 * ring, or in the ring and its table together (a burst's rows are
+	 * written once WRITER_EARLY_ROWS are held, wherever they wait).
+	 */
+	wake = w->ring_count == writer_merge_at(w) ||
+	       w->ring_count + w->agg_rows == WRITER_EARLY_ROWS;
 	pthread_mutex_unlock(&w->lock);
 	if (wake)
 		pthread_cond_signal(&w->cond);
