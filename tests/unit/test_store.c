@@ -1298,6 +1298,23 @@ static void test_size_limit(void)
 	free(msg);
 }
 
+/* The database db_name holds n rows of port 443, one connection each: each written once. */
+static void check_written_once(const char *db_name, long long n, const char *label)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+
+	if (store_open(dirfd_, db_name, &msg, &st) == 0) {
+		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
+			     " WHERE rport = 443"), n * 100000 + n,
+		       "%s: %lld rows, each written once", label, n);
+		store_free(st);
+	} else {
+		ok(0, "%s: cannot open %s: %s", label, db_name, msg ? msg : "");
+	}
+	free(msg);
+}
+
 static void test_writer_early(void)
 {
 	struct writer_options opts = {
@@ -1306,7 +1323,6 @@ static void test_writer_early(void)
 	};
 	struct writer *w = NULL;
 	struct writer_stats stats = { 0 };
-	struct store *st = NULL;
 	char *msg = NULL;
 	int refused = 0;
 
@@ -1329,15 +1345,7 @@ static void test_writer_early(void)
 	   (unsigned long long)stats.rows_written);
 	ok(stats.queued < 1024, "early: %zu rows left in memory", stats.queued);
 	writer_free(w);
-	if (store_open(dirfd_, "early.db", &msg, &st) == 0) {
-		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
-			     " WHERE rport = 443"), 10000LL * 100000 + 10000,
-		       "early: 10,000 rows, each written once");
-		store_free(st);
-	} else {
-		ok(0, "early: cannot open early.db: %s", msg ? msg : "");
-	}
-	free(msg);
+	check_written_once("early.db", 10000, "early");
 }
 
 /*
@@ -1354,7 +1362,7 @@ static void test_writer_split(void)
 	};
 	struct writer *w = NULL;
 	struct writer_stats stats = { 0 };
-	struct store *st = NULL, *blocker = NULL;
+	struct store *blocker = NULL;
 	char *msg = NULL;
 	int refused = 0;
 	uint64_t commits_blocked;
@@ -1392,15 +1400,7 @@ static void test_writer_split(void)
 	ok(stats.windows_committed >= commits_blocked + 4, "split: %llu writes for the 6,100 rows",
 	   (unsigned long long)(stats.windows_committed - commits_blocked));
 	writer_free(w);
-	if (store_open(dirfd_, "split.db", &msg, &st) == 0) {
-		is_int(q_int(store_db(st), "SELECT count(*) * 100000 + SUM(conns) FROM connections"
-			     " WHERE rport = 443"), 6100LL * 100000 + 6100,
-		       "split: 6,100 rows, each written once");
-		store_free(st);
-	} else {
-		ok(0, "split: cannot open split.db: %s", msg ? msg : "");
-	}
-	free(msg);
+	check_written_once("split.db", 6100, "split");
 }
 
 /*
