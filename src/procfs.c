@@ -6,9 +6,19 @@
  * The index walks the root with one DIR kept open across refresh calls, so a
  * pass over all processes is spread over many calls of bounded cost. A pid
  * seen for the first time has its fd table read at once; a known one only
- * when its fd count (st_size of /proc/PID/fd, kernel >= 6.2) or start time
+ * when its fd count (st_size of /proc/PID/fd, kernel >= 6.2) or identity
  * changed, or every PROCFS_RESCAN_PASSES passes as a backstop. At the end of
  * a pass, processes not seen are dropped with their sockets.
+ *
+ * A visit is one fstatat of PID/fd: its size is the fd count and its inode
+ * number the process's identity. procfs makes that inode when the directory
+ * is first looked up, for that process's struct pid, and a lookup after the
+ * process died makes a new one, so a pid reused by another process shows a
+ * new number (a dentry the kernel evicted does too: one read more). Reading
+ * PID/stat for the start time instead cost three system calls and the
+ * kernel's formatting of the whole line, for every process every second.
+ * Where sizes are known to work (our own fd table has a size), a size of 0
+ * is an empty table, most processes being kernel threads: nothing to read.
  */
 
 #include <ctype.h>
@@ -483,8 +493,8 @@ static void procfs_map_del(struct procfs_map *m, uint64_t key)
 /* What the index knows of one process. */
 struct procfs_sockproc {
 	pid_t pid;
-	uint64_t start_time;
-	int64_t fd_count;  /* st_size of PID/fd; -1 unknown */
+	uint64_t ident;    /* st_ino of PID/fd: see the top of this file */
+	int64_t fd_count;  /* st_size of PID/fd */
 	uint64_t pass;     /* last pass that saw it */
 	uint64_t *inodes;  /* sockets it held at the last read */
 	size_t n_inodes;
@@ -494,6 +504,7 @@ struct procfs_sockindex {
 	struct procfs *pf;
 	DIR *dir;                 /* cursor over the root, kept across calls */
 	uint64_t pass;
+	bool sizes;               /* st_size of PID/fd is the fd count (kernel >= 6.2) */
 	size_t max_sockets;
 	struct procfs_map sockets; /* inode -> pid */
 	struct procfs_map procs;   /* pid -> struct procfs_sockproc * */
@@ -512,10 +523,14 @@ static uint64_t procfs_now_us(void)
 int procfs_sockindex_new(struct procfs *pf, size_t max_sockets, struct procfs_sockindex **ret)
 {
 	struct procfs_sockindex *idx = xcalloc(1, sizeof(*idx));
+	struct stat st;
 
 	idx->pf = pf;
 	idx->max_sockets = max_sockets ? max_sockets : PROCFS_DEFAULT_SOCKETS;
 	idx->pass = 1;
+	/* We hold fds: a size of 0 for ours means sizes are not counts here. */
+	idx->sizes = fstatat(pf->rootfd, "self/fd", &st, 0) == 0 && S_ISDIR(st.st_mode) &&
+		     st.st_size > 0;
 	procfs_map_init(&idx->sockets, 1024);
 	procfs_map_init(&idx->procs, 256);
 	*ret = idx;
@@ -642,28 +657,24 @@ static int procfs_sockindex_visit(struct procfs_sockindex *idx, pid_t pid, bool 
 {
 	uint64_t *v = procfs_map_find(&idx->procs, (uint64_t)pid);
 	struct procfs_sockproc *sp = v ? (void *)(uintptr_t)*v : NULL;
-	struct procfs_stat pst;
 	struct stat st;
 	char path[64];
-	int64_t fd_count = -1;
 	bool read_it = force || !sp;
 	int r;
 
-	r = procfs_read_stat(idx->pf, pid, &pst);
-	if (r < 0) {
+	snprintf(path, sizeof(path), "%d/fd", (int)pid);
+	if (fstatat(idx->pf->rootfd, path, &st, 0) < 0) {
+		r = procfs_err(errno);
 		if (sp)
 			procfs_sockproc_drop(idx, sp);
 		return r;
 	}
-	snprintf(path, sizeof(path), "%d/fd", (int)pid);
-	if (fstatat(idx->pf->rootfd, path, &st, 0) == 0)
-		fd_count = (int64_t)st.st_size;
-	if (sp && sp->start_time != pst.start_time) {
+	if (sp && sp->ident != (uint64_t)st.st_ino) {
 		/* pid reused: forget the old process's sockets */
 		procfs_sockproc_clear(idx, sp);
 		read_it = true;
 	}
-	if (sp && (fd_count != sp->fd_count || fd_count <= 0 ||
+	if (sp && (st.st_size != sp->fd_count || st.st_size <= 0 ||
 		   idx->pass % PROCFS_RESCAN_PASSES == 0))
 		read_it = true;
 	if (!sp) {
@@ -671,9 +682,14 @@ static int procfs_sockindex_visit(struct procfs_sockindex *idx, pid_t pid, bool 
 		sp->pid = pid;
 		procfs_map_put(&idx->procs, (uint64_t)pid, (uintptr_t)sp);
 	}
-	sp->start_time = pst.start_time;
-	sp->fd_count = fd_count;
+	sp->ident = (uint64_t)st.st_ino;
+	sp->fd_count = (int64_t)st.st_size;
 	sp->pass = idx->pass;
+	if (idx->sizes && st.st_size == 0) {
+		/* no fd at all (a kernel thread, a zombie): no socket */
+		procfs_sockproc_clear(idx, sp);
+		return 0;
+	}
 	if (!read_it)
 		return 0;
 	r = procfs_sockproc_read(idx, sp);

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -259,6 +261,34 @@ int main(void)
 		is_int(procfs_sockindex_add_pid(idx, 555), -ESRCH, "missing pid: -ESRCH");
 		procfs_sockindex_free(idx);
 
+		/*
+		 * A pid taken over by another process with as many fds: only the
+		 * identity (the inode of PID/fd) tells. The new directory exists
+		 * before the old one goes, so its inode number is another.
+		 */
+		ok(procfs_sockindex_new(pf, 0, &idx) == 0, "fresh index");
+		/* A call ends at the end of a pass: one pass each here. */
+		(void)procfs_sockindex_refresh(idx, 16);
+		is_int(procfs_sockindex_lookup(idx, 3000, &pid), 0, "pid 300's socket indexed");
+		mkd("300.new");
+		mkd("300.new/fd");
+		lnk("socket:[3100]", "300.new/fd/9");
+		lnk("socket:[3101]", "300.new/fd/10");
+		{
+			char from[512], to[512];
+			snprintf(from, sizeof(from), "%s/300.new", root);
+			snprintf(to, sizeof(to), "%s/300", root);
+			rm_rf(to);
+			ok(rename(from, to) == 0, "pid 300 replaced");
+		}
+		for (calls = 0; calls < 2; calls++)
+			(void)procfs_sockindex_refresh(idx, 16);
+		is_int(procfs_sockindex_lookup(idx, 3100, &pid), 0, "the new process's socket found");
+		is_int(pid, 300, "socket 3100 -> pid 300");
+		is_int(procfs_sockindex_lookup(idx, 3000, &pid), -ENOENT,
+		       "the old process's socket dropped");
+		procfs_sockindex_free(idx);
+
 		/* A full table counts what it cannot hold. */
 		ok(procfs_sockindex_new(pf, 1, &idx) == 0, "index limited to 1 socket");
 		for (calls = 0; calls < 10; calls++)
@@ -290,6 +320,48 @@ int main(void)
 		pid = 0;
 		is_int(procfs_sockindex_lookup(idx, sst.st_ino, &pid), 0, "own socket inode found");
 		is_int(pid, getpid(), "socket -> our pid");
+
+		/* A process without fds (a kernel thread, say): nothing to read. */
+		{
+			struct procfs_sockindex_stats ss;
+			int pfd[2];
+			pid_t child;
+			char c;
+
+			ok(pipe(pfd) == 0, "pipe");
+			child = fork();
+			if (child == 0) {
+				close(pfd[0]);
+				if (write(pfd[1], "x", 1) != 1)
+					_exit(1);
+				for (int fd = 0; fd < 1024; fd++)
+					close(fd);
+				for (;;)
+					pause(); /* until our SIGKILL */
+			}
+			close(pfd[1]);
+			ok(child > 0 && read(pfd[0], &c, 1) == 1, "child started");
+			close(pfd[0]);
+			{
+				char path[64];
+				struct stat fst;
+				snprintf(path, sizeof(path), "/proc/%d/fd", (int)child);
+				for (int i = 0; i < 500; i++) {
+					if (stat(path, &fst) == 0 && fst.st_size == 0)
+						break;
+					usleep(2000);
+				}
+			}
+			procfs_sockindex_stats(idx, &ss);
+			{
+				uint64_t before = ss.procs_read;
+				is_int(procfs_sockindex_add_pid(idx, child), 0, "fd-less child visited");
+				procfs_sockindex_stats(idx, &ss);
+				is_int(ss.procs_read, before, "its empty fd table not read");
+			}
+			kill(child, SIGKILL);
+			waitpid(child, NULL, 0);
+		}
 		procfs_sockindex_free(idx);
 		close(s);
 	}
