@@ -355,9 +355,13 @@ int main(void)
 			procfs_sockindex_stats(idx, &ss);
 			{
 				uint64_t before = ss.procs_read;
+				struct stat own;
 				is_int(procfs_sockindex_add_pid(idx, child), 0, "fd-less child visited");
 				procfs_sockindex_stats(idx, &ss);
-				is_int(ss.procs_read, before, "its empty fd table not read");
+				if (stat("/proc/self/fd", &own) == 0 && own.st_size > 0)
+					is_int(ss.procs_read, before, "its empty fd table not read");
+				else
+					tap_skip("/proc/PID/fd has no size before Linux 6.2");
 			}
 			kill(child, SIGKILL);
 			waitpid(child, NULL, 0);
