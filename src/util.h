@@ -66,8 +66,20 @@ static inline int64_t util_sat_add_i64(int64_t a, int64_t b)
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t util_now_ms(void);
-/* Seconds since the epoch, wall clock. */
+/*
+ * Seconds since the epoch, wall clock, read from the tick-updated copy
+ * (CLOCK_REALTIME_COARSE, at most a tick behind): it stamps every flow and
+ * record, and a precise read costs 25 ns on a virtual machine, 4 here.
+ */
 int64_t util_wall_s(void);
+/*
+ * Maps in the pages of [p, p + len) that lie whole inside it with one
+ * system call (MADV_POPULATE_WRITE, Linux 5.14), for an array that is
+ * about to be written all over: a page faulted in one at a time cost
+ * 9-12 us on a virtual machine, populated 5. Does nothing where the
+ * kernel cannot (older kernels, other systems).
+ */
+void util_prefault(void *p, size_t len);
 
 /*
  * Writes len bytes to dirfd/name atomically: a temporary file in the same
