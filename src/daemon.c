@@ -41,10 +41,16 @@
 
 /*
  * See loop_set_coalesce. 3 ms, not 1: at 5,000 connects/s the loop took
- * 12.1 ms of CPU per 1,000 connects waking every ms, 9.8 every 3 ms (10 ms
- * gained little more). Input waits in socket buffers of 16 MiB and more.
+ * 12.1 ms of CPU per 1,000 connects waking every ms, 9.8 every 3 ms. 10,
+ * not 3, since conntrack and the writer run too: at 20,000 connects/s the
+ * loop's thread went to sleep 110-130 times a run instead of 220-320, a
+ * sleep and wakeup costing tens of microseconds on a virtual machine, and
+ * the daemon's CPU for the run fell by a median of 11 ms (27 alternated
+ * pairs, lower in 18; medians 199 and 192 ms) for 15-55 KiB more at the
+ * peak (the flows in flight). Input waits in socket buffers of 16 MiB
+ * and more: 10 ms of that rate is well under 1 MiB of them.
  */
-#define DAEMON_COALESCE_US 3000
+#define DAEMON_COALESCE_US 10000
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
 /*
  * After start-up, the read-only file mappings are dropped again this often
