@@ -45,6 +45,11 @@
 #                 auditd's); lost sums the three loss counters, recorded is the
 #                 delta of correlation's connects and missing/dropped are
 #                 what did not get through to the database queue.
+#                 Each round ends with a "floor" run: auditfloor and
+#                 tests/bench/ctfloor together on the same load, no daemon
+#                 of ours (the kernel's charge for the load's audit records
+#                 and conntrack messages, see cost_floor), and the table
+#                 gives the full pipeline's multiple of it.
 # Next to auditd each row also gives auditd's own CPU per 1,000 connects
 # over the same interval and the ratio daemon / auditd.
 # The daemon runs its whole pipeline (conntrack through our nft table from
@@ -76,6 +81,7 @@ set -u
 : "${AUDITSNITCH:=$top_builddir/auditsnitch}"
 loadgen=${LOADGEN:-$top_builddir/tests/bench/loadgen}
 floor=${AUDITFLOOR:-$top_builddir/tests/bench/auditfloor}
+ctfloor=${CTFLOOR:-$top_builddir/tests/bench/ctfloor}
 N=${AUDIT_E2E_N:-20000}
 P=${AUDIT_E2E_P:-4}
 RATES=${AUDIT_E2E_RATES:-"0 12000 10000 5000"}
@@ -146,6 +152,7 @@ dpid=""
 apid=""
 perfpid=""
 floorpid=""
+ctfloorpid=""
 status=0
 hz=$(getconf CLK_TCK)
 # Rules with our key that exist before we start belong to someone else
@@ -192,6 +199,7 @@ cleanup() {
 	[ -n "$dpid" ] && stop_pid "$dpid"
 	[ -n "$apid" ] && stop_pid "$apid"
 	[ -n "$floorpid" ] && stop_pid "$floorpid"
+	[ -n "$ctfloorpid" ] && stop_pid "$ctfloorpid"
 	[ "$auditd_rule_on" = 1 ] && auditctl -d $AUDITD_RULE >/dev/null 2>&1
 	left=$(our_leftover_rules)
 	if [ -n "$left" ]; then
@@ -236,9 +244,12 @@ read_status() {
 cpu_ticks() {
 	sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
-# cpu_ns PID: the same from the scheduler, in ns (finer than clock ticks).
+# cpu_ns "PID...": the same from the scheduler, in ns (finer than clock
+# ticks), summed over the processes listed.
 cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'
+	local p
+	for p in $1; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
+		awk '{s += $1} END {printf "%.0f\n", s}'
 }
 hwm_kib() {
 	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
@@ -619,6 +630,61 @@ cost_daemon() {
 		"$(echo "$res" | cut -d' ' -f4)" "$lost" "$rec" "$drop"
 }
 
+# cost_floor: the floor under the full pipeline on the same load, no
+# daemon of ours: auditfloor registered as the audit daemon with our rules
+# loaded by hand, and ctfloor taking the conntrack events and asking for
+# every new flow's counters, our nft table loaded (both removed after).
+# Their CPU together is what the kernel charges any reader for the audit
+# records and the conntrack messages of the load. Appends a row "floor
+# cpu_ms connects reached 0 lost syscall_records 0" to $tmp/cost.rows.
+cost_floor() {
+	local fpid cpid res="" i nft_mine=0 lost rec
+	if [ ! -x "$floor" ] || [ ! -x "$ctfloor" ]; then
+		echo "  floor: skipped (no $floor or $ctfloor: make tests/bench/auditfloor tests/bench/ctfloor)"
+		return 0
+	fi
+	[ "$(kernel_status pid)" = 0 ] || { echo "  floor: skipped, an audit daemon is registered"; return 0; }
+	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
+		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
+	done
+	if ! nft_table; then
+		nft -f "$top_srcdir/data/auditsnitch.nft" && nft_mine=1
+	fi
+	"$floor" > "$tmp/floor.out" 2> "$tmp/floor.err" &
+	fpid=$!
+	floorpid=$fpid
+	"$ctfloor" > "$tmp/ctfloor.out" 2> "$tmp/ctfloor.err" &
+	cpid=$!
+	ctfloorpid=$cpid
+	i=0
+	while [ "$(kernel_status pid)" != "$fpid" ] && [ "$i" -lt 50 ]; do
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ "$(kernel_status pid)" = "$fpid" ]; then
+		sleep 0.5
+		res=$(cost_load "$fpid $cpid")
+	else
+		echo "audit_e2e: auditfloor did not register:" >&2
+		cat "$tmp/floor.err" >&2
+	fi
+	stop_pid "$fpid"
+	stop_pid "$cpid"
+	floorpid=""
+	ctfloorpid=""
+	[ "$nft_mine" = 1 ] && nft delete table inet "$KEY"
+	remove_our_rules
+	cost_forget_flows "$(grep -o 'port=[0-9]*' "$tmp/cost.loadgen" | cut -d= -f2)"
+	[ -n "$res" ] || { status=1; return 1; }
+	lost=$(awk '{print $10}' "$tmp/ctfloor.out")
+	rec=$(awk '{print $4}' "$tmp/floor.out")
+	echo "floor ${res% *} 0 ${lost:-0} ${rec:-0} 0" >> "$tmp/cost.rows"
+	printf '  floor: %s ms for %s connects at %s/s (auditfloor: %s; ctfloor: %s)\n' \
+		"${res%% *}" "$(echo "$res" | cut -d' ' -f2)" "$(echo "$res" | cut -d' ' -f3)" \
+		"$(cat "$tmp/floor.out")" "$(cat "$tmp/ctfloor.out")"
+}
+
 # cost_table: auditd before, between and after the three modes; the table.
 cost_table() {
 	local med round
@@ -640,6 +706,7 @@ cost_table() {
 		cost_auditd || status=1
 		cost_daemon "full+json" json
 		cost_auditd || status=1
+		cost_floor
 	done
 	# PSS from one more run of each mode, sampled (see cost_load).
 	cost_pss=1
@@ -662,18 +729,27 @@ for line in open(sys.argv[2]):
     if len(f) >= 8:
         label, sampled = f[0].split(":")[0], f[0].endswith(":pss")
         (pss if sampled else rows).setdefault(label, []).append([int(x) for x in f[1:8]])
-for label in ("audit-only", "full", "full+json"):
+for label in ("audit-only", "full", "full+json", "floor"):
     r = rows.get(label)
     if not r:
         continue
     every = r + pss.get(label, [])
     cpu = [x[0] for x in r]
     m = statistics.median(cpu)
-    print("| %-10s | %8d | %7d | %9.0f | %5d-%-5d | %6.0f | %9.3f | %8.1f | %4d | %8d | %7d |" % (
+    # The floor's PSS is not sampled; its recorded column counts the
+    # SYSCALL records auditfloor received, its lost ctfloor's lost GETs.
+    pss_col = "%8s" % "-" if label == "floor" else "%8.1f" % (max(x[3] for x in every) / 1024)
+    print("| %-10s | %8d | %7d | %9.0f | %5d-%-5d | %6.0f | %9.3f | %s | %4d | %8d | %7d |" % (
         label, min(x[1] for x in r), statistics.median(x[2] for x in r), m, min(cpu), max(cpu),
-        med, m / med if med else 0, max(x[3] for x in every) / 1024, sum(x[4] for x in every),
+        med, m / med if med else 0, pss_col, sum(x[4] for x in every),
         min(x[5] for x in every), sum(x[6] for x in every)))
-full = rows.get("full"); js = rows.get("full+json")
+full = rows.get("full"); js = rows.get("full+json"); fl = rows.get("floor")
+if full and fl:
+    f = statistics.median(x[0] for x in fl)
+    print("floor (auditfloor + ctfloor: the kernel's charge for the records and conntrack messages): "
+          "full pipeline = %.2f x floor, its own work %.0f ms (medians)" % (
+              statistics.median(x[0] for x in full) / f if f else 0,
+              statistics.median(x[0] for x in full) - f))
 if full and js:
     c = min(x[1] for x in js)
     d = statistics.median(x[0] for x in js) - statistics.median(x[0] for x in full)
