@@ -1472,6 +1472,13 @@ int auparse_feed(struct auparse *p, int type, const char *text, size_t len, uint
 	case AUPARSE_T_PROCTITLE: {
 		struct field f;
 
+		/*
+		 * Only an exec uses it (its argv where the host's rules exclude
+		 * EXECVE): a connect's, one record in four of a busy load, is
+		 * not scanned and hex-decoded for nothing.
+		 */
+		if (auparse_classify(e->arch, e->syscall, e->a[0]) != AUPARSE_EXEC)
+			break;
 		if (e->proctitle.off == SPAN_NONE && auparse_find(s, end, "proctitle", &f))
 			e->proctitle = auparse_put(p, e, &f, p->lim.max_string);
 		break;

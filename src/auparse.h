@@ -104,7 +104,8 @@ struct auparse_proc {
 	uint32_t uid, gid, euid, egid, auid, ses;  /* auid/ses 4294967295 = unset */
 	struct auparse_bytes comm;
 	struct auparse_bytes exe;       /* the running binary: the interpreter for a script */
-	struct auparse_bytes proctitle; /* PROCTITLE: argv joined by NULs, kernel-truncated */
+	struct auparse_bytes proctitle; /* PROCTITLE: argv joined by NULs, kernel-truncated;
+					   exec events only */
 };
 
 /* One PATH record. */
