@@ -432,25 +432,40 @@ run_setup() {
 	stop_daemon
 }
 
-# floor_run RATE: one loadgen run against a fresh auditfloor; prints a row.
-floor_run() {
-	local rate=$1 fpid out connects reached n0 n1 res recs sys lk0 lk1 missing
+# load_our_rules: data/auditsnitch.rules loaded by hand (remove_our_rules
+# takes them out again), for the floor runs where no daemon loads them.
+load_our_rules() {
+	local rule
+	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
+		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
+	done
+}
+
+# start_auditfloor: a fresh auditfloor in the background ($floorpid),
+# registered as the audit daemon within 5 s; else its error is shown, it is
+# stopped and this returns 1.
+start_auditfloor() {
+	local i=0
 	"$floor" > "$tmp/floor.out" 2> "$tmp/floor.err" &
-	fpid=$!
-	floorpid=$fpid
-	i=0
-	while [ "$(kernel_status pid)" != "$fpid" ] && [ "$i" -lt 50 ]; do
-		kill -0 "$fpid" 2>/dev/null || break
+	floorpid=$!
+	while [ "$(kernel_status pid)" != "$floorpid" ] && [ "$i" -lt 50 ]; do
+		kill -0 "$floorpid" 2>/dev/null || break
 		sleep 0.1
 		i=$((i + 1))
 	done
-	if [ "$(kernel_status pid)" != "$fpid" ]; then
-		echo "audit_e2e: auditfloor did not register:" >&2
-		cat "$tmp/floor.err" >&2
-		stop_pid "$fpid"
-		floorpid=""
-		return 1
-	fi
+	[ "$(kernel_status pid)" = "$floorpid" ] && return 0
+	echo "audit_e2e: auditfloor did not register:" >&2
+	cat "$tmp/floor.err" >&2
+	stop_pid "$floorpid"
+	floorpid=""
+	return 1
+}
+
+# floor_run RATE: one loadgen run against a fresh auditfloor; prints a row.
+floor_run() {
+	local rate=$1 fpid out connects reached n0 n1 res recs sys lk0 lk1 missing
+	start_auditfloor || return 1
+	fpid=$floorpid
 	sleep 0.5
 	lk0=$(kernel_status lost)
 	n0=$(cpu_ns "$fpid")
@@ -482,9 +497,7 @@ floor_setup() {
 		return 0
 	fi
 	[ -x "$floor" ] || { echo "audit_e2e: no $floor (make tests/bench/auditfloor)" >&2; status=1; return 1; }
-	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
-		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
-	done
+	load_our_rules
 	echo "# floor: $(auditctl -l | grep -c "key=$KEY\$") rules from data/auditsnitch.rules; only received (recs: records, received: SYSCALL records)"
 	for rate in $RATES; do
 		floor_run "$rate" || status=1
@@ -638,40 +651,25 @@ cost_daemon() {
 # records and the conntrack messages of the load. Appends a row "floor
 # cpu_ms connects reached 0 lost syscall_records 0" to $tmp/cost.rows.
 cost_floor() {
-	local fpid cpid res="" i nft_mine=0 lost rec
+	local res="" nft_mine=0 lost rec
 	if [ ! -x "$floor" ] || [ ! -x "$ctfloor" ]; then
 		echo "  floor: skipped (no $floor or $ctfloor: make tests/bench/auditfloor tests/bench/ctfloor)"
 		return 0
 	fi
 	[ "$(kernel_status pid)" = 0 ] || { echo "  floor: skipped, an audit daemon is registered"; return 0; }
-	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
-		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
-	done
+	load_our_rules
 	if ! nft_table; then
 		nft -f "$top_srcdir/data/auditsnitch.nft" && nft_mine=1
 	fi
-	"$floor" > "$tmp/floor.out" 2> "$tmp/floor.err" &
-	fpid=$!
-	floorpid=$fpid
 	"$ctfloor" > "$tmp/ctfloor.out" 2> "$tmp/ctfloor.err" &
-	cpid=$!
-	ctfloorpid=$cpid
-	i=0
-	while [ "$(kernel_status pid)" != "$fpid" ] && [ "$i" -lt 50 ]; do
-		kill -0 "$fpid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ "$(kernel_status pid)" = "$fpid" ]; then
+	ctfloorpid=$!
+	if start_auditfloor; then
 		sleep 0.5
-		res=$(cost_load "$fpid $cpid")
-	else
-		echo "audit_e2e: auditfloor did not register:" >&2
-		cat "$tmp/floor.err" >&2
+		res=$(cost_load "$floorpid $ctfloorpid")
+		stop_pid "$floorpid"
+		floorpid=""
 	fi
-	stop_pid "$fpid"
-	stop_pid "$cpid"
-	floorpid=""
+	stop_pid "$ctfloorpid"
 	ctfloorpid=""
 	[ "$nft_mine" = 1 ] && nft delete table inet "$KEY"
 	remove_our_rules
