@@ -161,7 +161,7 @@ struct ct_entry {
 	struct ct_flow flow;
 	struct ct_counters reported; /* totals already handed out */
 	uint32_t seen_gen;           /* last dump generation that saw it (or event during it) */
-	uint32_t born_ms;            /* monotonic ms (truncated) of its NEW event; see young */
+	uint32_t born_ms;            /* util_coarse_ms (truncated) of its NEW event; see young */
 	uint64_t missing_ms;         /* first complete dump that missed it; 0: seen */
 	bool dead;                   /* destroyed during a dump; freed at its end */
 	bool hidden;                 /* our probe: never reported */
@@ -289,7 +289,7 @@ struct ct {
 	/* dump state */
 	bool dumping, dump_baseline, dump_intr, resync_pending, dump_is_resync;
 	bool poll_pending;
-	uint64_t young_at_ms;     /* when the last young poll started */
+	uint64_t young_at_ms;     /* when the last young poll started (util_coarse_ms) */
 	uint32_t gen;
 	uint32_t dumped_gen;      /* generation of the last dump that ended */
 	uint64_t dumped_ms;       /* when it ended; see ct_new_is_buried */
@@ -888,7 +888,7 @@ static void ct_handle_event(struct ct *ct, struct ct_msg *m)
 		e->hidden = probe;
 		if (!probe && ctmsg_can_get(&e->flow)) {
 			e->young = true;
-			e->born_ms = (uint32_t)util_now_ms();
+			e->born_ms = (uint32_t)util_coarse_ms();
 			e->yprev = ct->young_tail;
 			if (ct->young_tail)
 				ct->young_tail->ynext = e;
@@ -1627,7 +1627,7 @@ static void ct_poll_run(struct ct *ct)
 static int ct_poll_start(struct ct *ct, bool young)
 {
 	uint32_t seq0;
-	size_t n = ct_poll_pick(ct, young, util_now_ms(), &seq0);
+	size_t n = ct_poll_pick(ct, young, util_coarse_ms(), &seq0);
 
 	if (n == 0)
 		return 0;
@@ -1665,7 +1665,7 @@ static void ct_maybe_dump(struct ct *ct)
 		ct->poll_pending = false;
 		(void)ct_poll_start(ct, false);
 	} else if (ct->young_head) {
-		uint64_t now = util_now_ms();
+		uint64_t now = util_coarse_ms();
 
 		if ((uint32_t)now - ct->young_head->born_ms >= CT_YOUNG_MS &&
 		    now - ct->young_at_ms >= CT_YOUNG_CHAIN_MS) {
@@ -1943,7 +1943,7 @@ int ct_poll_young(struct ct *ct)
 		return -ENOTCONN;
 	if (ct->dumping)
 		return -EBUSY;
-	ct->young_at_ms = util_now_ms();
+	ct->young_at_ms = util_coarse_ms();
 	return ct_poll_start(ct, true);
 }
 

@@ -212,7 +212,10 @@ void ct_note_overrun(struct ct *ct);
  * socket first).
  */
 size_t ct_poll_begin(struct ct *ct, uint32_t *seq0);
-/* The same for ct_poll_young's flows only: those NEW at least 50 ms before now_ms, never asked. */
+/*
+ * The same for ct_poll_young's flows only: those NEW at least 25 ms before
+ * now_ms (util_coarse_ms), never asked.
+ */
 size_t ct_poll_begin_young(struct ct *ct, uint64_t now_ms, uint32_t *seq0);
 const struct ct_flow *ct_poll_flow(const struct ct *ct, size_t i);
 int ct_input_poll(struct ct *ct, const void *buf, size_t len);

@@ -105,7 +105,7 @@ struct dns {
 	struct dns_connect connects[DNS_CONNECTS]; /* a ring */
 	size_t connects_next;
 	int64_t audit_ms;           /* the latest audit event's time: its stream is read up to it */
-	uint64_t active_ms;         /* monotonic: the last DNS packet read or connect to port 53 */
+	uint64_t active_ms;         /* util_coarse_ms: the last DNS packet read or connect to port 53 */
 	const struct dnspkt *cur_pkt;
 	/* The answer being parsed: where it goes. */
 	const char *cur_owner;
@@ -271,7 +271,7 @@ void dns_note_connect(struct dns *dns, pid_t pid, int family, const uint8_t *rad
 	c->port = rport;
 	c->time_ms = time_ms;
 	dns->st.connects_seen++;
-	dns->active_ms = util_now_ms();
+	dns->active_ms = util_coarse_ms();
 }
 
 /*
@@ -432,7 +432,7 @@ static void dns_on_readable(struct loop *loop, int fd, uint32_t events, void *da
 		if (n < 0)
 			break;
 		if (!i)
-			dns->active_ms = util_now_ms();
+			dns->active_ms = util_coarse_ms();
 		if (dns->see_outgoing && sll.sll_pkttype == PACKET_OUTGOING)
 			continue;
 		/* The kernel's receive time: a connect a moment later is "after" it. */
@@ -548,7 +548,7 @@ bool dns_name_record(struct dns *dns, struct conn_record *rec)
 	 * connect and the flow first: read what is queued before naming.
 	 * Only while DNS is in use, so a host without it pays no syscall.
 	 */
-	if (dns->fd >= 0 && util_now_ms() - dns->active_ms < DNS_ACTIVE_MS)
+	if (dns->fd >= 0 && util_coarse_ms() - dns->active_ms < DNS_ACTIVE_MS)
 		dns_on_readable(dns->loop, dns->fd, EPOLLIN, dns);
 	if (dns->unsettled)
 		dns_settle(dns, util_wall_s() * 1000);

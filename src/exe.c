@@ -58,7 +58,7 @@ struct exe_entry {
 	bool retry;          /* the last error was ours (queue full): try again */
 	bool dirty;          /* modified while its hash job ran: hash again when it ends */
 	uint32_t uid;        /* whose hash queue its jobs go to (exe_entry_set_owner) */
-	uint64_t checked_ns; /* last fstat check of a hash (exe_entry_request_hash) */
+	uint64_t checked_ms; /* last fstat check of a hash (exe_entry_request_hash), coarse clock */
 	enum exe_hash_state state;
 	uint64_t gen;        /* generation of the hash job in flight / done */
 	char sha256[HASH_TEXT_MAX];
@@ -732,23 +732,23 @@ enum exe_hash_state exe_entry_request_hash(struct exe_cache *cache, struct exe_e
 {
 	struct exe_filestat now;
 	struct stat st;
-	struct timespec ts;
-	uint64_t ns;
+	uint64_t ms;
 
 	/*
 	 * A modification must win over a cached hash. The loop reads the
 	 * watch whenever it is readable; a write whose event is still queued
 	 * moved the file's ctime, which the fstat sees. With a watch, that
-	 * fstat runs at most once per millisecond per file: a connect asks
-	 * twice (process and parent), too often for a syscall each at full
-	 * speed, and reading the watch here as well would mostly find
-	 * nothing. Without a watch, on every request.
+	 * fstat runs at most once per tick of the coarse clock (1-10 ms) per
+	 * file: a connect asks twice (process and parent), too often for a
+	 * syscall each at full speed, and reading the watch here as well
+	 * would mostly find nothing. Without a watch, on every request. (A
+	 * file being executed cannot be written: a change needs every
+	 * process of the old contents gone first.)
 	 */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	ms = util_coarse_ms();
 	if ((e->state == EXE_HASH_DONE || e->state == EXE_HASH_ERROR) &&
-	    (!(e->fan_marked || e->wd >= 0) || ns - e->checked_ns >= 1000000)) {
-		e->checked_ns = ns;
+	    (!(e->fan_marked || e->wd >= 0) || ms != e->checked_ms)) {
+		e->checked_ms = ms;
 		if (fstat(e->fd, &st) == 0) {
 			exe_filestat_from(&now, &st);
 			if (!exe_filestat_same(&now, &e->hashed)) {

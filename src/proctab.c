@@ -90,20 +90,6 @@ static struct proctab_entry *proctab_lru_entry(struct htab_node *n)
 	return htab_entry(n, struct proctab_entry, lru);
 }
 
-/*
- * util_now_ms from the coarse clock (up to a tick behind, never ahead):
- * enough for the expiry grace, and a fifth of the precise clock's 30 ns on
- * a virtual machine, read for the process and its parent at every connect.
- */
-static uint64_t proctab_coarse_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
-		return util_now_ms();
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void proctab_touch(struct proctab *tab, struct proctab_entry *pe, uint64_t now_ms)
 {
 	pe->last_used_ms = now_ms;
@@ -639,7 +625,8 @@ int proctab_resolve(struct proctab *tab, pid_t pid, pid_t ppid_hint, const char 
 	if (!pe && (r = proctab_load(tab, pid, false, &pe)) < 0)
 		pe = NULL;
 	if (pe) {
-		proctab_touch(tab, pe, proctab_coarse_ms());
+		/* The coarse clock is enough for the expiry grace (util_coarse_ms). */
+		proctab_touch(tab, pe, util_coarse_ms());
 		proctab_fill(pe, out);
 		if (ppid_hint)
 			out->ppid = ppid_hint;
