@@ -47,10 +47,13 @@
  * sleep and wakeup costing tens of microseconds on a virtual machine, and
  * the daemon's CPU for the run fell by a median of 11 ms (27 alternated
  * pairs, lower in 18; medians 199 and 192 ms) for 15-55 KiB more at the
- * peak (the flows in flight). Input waits in socket buffers of 16 MiB
- * and more: 10 ms of that rate is well under 1 MiB of them.
+ * peak (the flows in flight). 20, not 10: a median of 7 ms less again (10
+ * pairs, lower in 6; medians 181 and 174 ms); each wakeup is also a
+ * chance for the load's tasks to preempt the thread, which they did 700
+ * to 2,000 times a run. Input waits in socket buffers of 16 MiB and
+ * more: 20 ms of that rate is about 1 MiB of them.
  */
-#define DAEMON_COALESCE_US 10000
+#define DAEMON_COALESCE_US 20000
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
 /*
  * After start-up, the read-only file mappings are dropped again this often
@@ -667,10 +670,11 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 		goto out;
 	}
 	/*
-	 * 1 ms between busy iterations: at 10,000 connects/s a wakeup takes
-	 * about forty audit records instead of four, which cuts the loop's
-	 * system calls and context switches several times over; a record
-	 * waits 1 ms longer at most, far below the audit backlog's slack.
+	 * A pause between busy iterations (DAEMON_COALESCE_US): at 10,000
+	 * connects/s a wakeup takes hundreds of audit records instead of
+	 * four, which cuts the loop's system calls and context switches many
+	 * times over; a record waits that much longer at most, far below the
+	 * audit backlog's slack.
 	 */
 	loop_set_coalesce(d.loop, DAEMON_COALESCE_US);
 	if ((r = loop_add_signal(d.loop, SIGTERM, daemon_on_stop_signal, &d)) < 0 ||

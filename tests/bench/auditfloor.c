@@ -2,13 +2,14 @@
  * auditfloor.c: the floor under the audit source's CPU cost, for
  * audit_e2e.sh. It registers as the audit daemon and does nothing with the
  * records but receive them, the way the daemon does (recvmmsg of 32, a
- * 10 ms pause after each wakeup that found input), and counts them. Its CPU
+ * 20 ms pause after each wakeup that found input), and counts them. Its CPU
  * per 1,000 connects is what the kernel charges any reader for delivering
  * the four records of a connect (SYSCALL, SOCKADDR, PROCTITLE, EOE); the
  * daemon's figure minus this one is the daemon's own work.
  *
- * Usage: auditfloor [PAUSE_US] (default 10000). Refuses to run while another
- * audit daemon is registered. Rules are the caller's (audit_e2e.sh loads
+ * Usage: auditfloor [PAUSE_US] (default 20000, the daemon's
+ * DAEMON_COALESCE_US). Refuses to run while another audit daemon is
+ * registered. Rules are the caller's (audit_e2e.sh loads
  * data/auditsnitch.rules). On SIGINT or SIGTERM it gives the audit pid back
  * (0) and prints "records N syscall_records N calls N" on stdout.
  */
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
 	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
 	struct audit_status st;
 	struct timeval tv = { 1, 0 };
-	long pause_us = argc > 1 ? atol(argv[1]) : 10000;
+	long pause_us = argc > 1 ? atol(argv[1]) : 20000;
 	unsigned long long records = 0, syscalls = 0, calls = 0;
 	int fd, rcvbuf = 4 << 20, r;
 

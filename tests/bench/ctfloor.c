@@ -4,7 +4,7 @@
  * conntrack source cannot do without, and nothing more: it subscribes to
  * NEW and DESTROY events, asks for the counters of every new flow with a
  * GET once the flow is 25 ms old (the daemon's CT_YOUNG_MS; up to 64 GETs
- * a datagram, its CT_POLL_BATCH), receives the answers, and pauses 10 ms
+ * a datagram, its CT_POLL_BATCH), receives the answers, and pauses 20 ms
  * after each wakeup that found input (the daemon's loop). Of the messages
  * it reads only what a GET needs: a NEW event's original tuple, copied
  * into the request. Its CPU on a load is what the kernel charges any
@@ -13,10 +13,11 @@
  * floor of the whole pipeline, and the daemon's figure above the two is
  * its own work (parsing, tables, correlation, the database).
  *
- * Usage: ctfloor [PAUSE_US] (default 10000). The caller makes conntrack
- * track the namespace (audit_e2e.sh loads data/auditsnitch.nft). On SIGINT
- * or SIGTERM it prints "events N news N gets N answers N lost N calls N"
- * on stdout: lost counts GETs it could not queue or send and ENOBUFS.
+ * Usage: ctfloor [PAUSE_US] (default 20000, the daemon's
+ * DAEMON_COALESCE_US). The caller makes conntrack track the namespace
+ * (audit_e2e.sh loads data/auditsnitch.nft). On SIGINT or SIGTERM it
+ * prints "events N news N gets N answers N lost N calls N" on stdout:
+ * lost counts GETs it could not queue or send and ENOBUFS.
  */
 #include <errno.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -190,7 +191,7 @@ static void ctf_get_due(int fd, uint64_t now)
 int main(int argc, char **argv)
 {
 	struct iovec iov[CTF_BATCH];
-	long pause_us = argc > 1 ? atol(argv[1]) : 10000;
+	long pause_us = argc > 1 ? atol(argv[1]) : 20000;
 	unsigned int groups = (1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
 			      (1u << (NFNLGRP_CONNTRACK_DESTROY - 1));
 	int ev_fd, get_fd;
