@@ -71,6 +71,7 @@ struct conn_record {
 	char *domain;            /* "" when unknown */
 	uint64_t conns;          /* connections merged into this record */
 	uint64_t send, recv;     /* bytes (conntrack's L3 counters) */
+	struct conn_record *spare; /* conn.c's list of freed records, only while on it */
 };
 
 /*
@@ -101,6 +102,17 @@ const char *conn_raddr_text(const struct conn_record *rec, char buf[CONN_ADDR_TE
 
 /* A record with every string "" and counters 0; never NULL. */
 struct conn_record *conn_record_new(void);
+/*
+ * conn_record_new from freed records where there are some: *local is the
+ * caller's own list (NULL at first), refilled at once from the records
+ * any thread freed. For the one thread that makes most records (the event
+ * loop's correlate); conn_record_spares_free(local) at its end.
+ */
+struct conn_record *conn_record_new_spare(struct conn_record **local);
+/* Frees the records on *local and those freed since (at exit). */
+void conn_record_spares_free(struct conn_record **local);
+/* Freed records kept for conn_record_new_spare now (shared and consumers' lists). */
+size_t conn_record_spares(void);
 /* A copy sharing the strings. */
 struct conn_record *conn_record_dup(const struct conn_record *rec);
 void conn_record_free(struct conn_record *rec);

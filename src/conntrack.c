@@ -118,7 +118,13 @@
 #define CT_POLL_RUN 4096             /* GETs sent and answered per call: ct_poll_run */
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
 #define CT_DUMP_BUCKETS_PER_GET 256  /* a dump's walk of that many empty buckets costs a GET */
-#define CT_SPARE_MAX 256             /* freed entries kept for reuse: struct ct's spare */
+/*
+ * Freed entries kept for reuse (struct ct's spare): a burst frees and
+ * takes 500-1,000 at each young poll. What a second did not need goes
+ * back to malloc down to CT_SPARE_KEEP (ct_trim).
+ */
+#define CT_SPARE_MAX 1024
+#define CT_SPARE_KEEP 256
 /*
  * Age of a new flow's first GET (ct_poll_young). Every flow waiting for it
  * holds an entry here and a flow in correlation (336 bytes), and under a
@@ -258,6 +264,7 @@ struct ct {
 	 */
 	struct ct_entry *spare;
 	size_t nspare;
+	size_t spare_low;         /* the least nspare since ct_trim */
 	struct ct_entry *young_head, *young_tail; /* so young polls never scan the table */
 
 	/*
@@ -427,9 +434,11 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f, uint64
 	if (ct->spare) {
 		e = ct->spare;
 		ct->spare = e->next;
-		ct->nspare--;
+		if (--ct->nspare < ct->spare_low)
+			ct->spare_low = ct->nspare;
 		memset(e, 0, sizeof(*e));
 	} else {
+		ct->spare_low = 0;
 		e = xcalloc(1, sizeof(*e));
 	}
 	e->flow = *f;
@@ -2134,7 +2143,20 @@ void ct_get_stats(const struct ct *ct, struct ct_stats *out)
 	*out = ct->stats;
 	out->flows_active = ct->count + ct->ntombs;
 	out->flows_final = ct->ntombs;
+	out->spare = ct->nspare;
 	ctsetup_get_stats(ct->setup, out);
+}
+
+void ct_trim(struct ct *ct)
+{
+	for (size_t n = ct->spare_low; n && ct->nspare > CT_SPARE_KEEP; n--) {
+		struct ct_entry *e = ct->spare;
+
+		ct->spare = e->next;
+		ct->nspare--;
+		free(e);
+	}
+	ct->spare_low = ct->nspare;
 }
 
 void ct_free(struct ct *ct)

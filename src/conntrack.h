@@ -101,6 +101,7 @@ struct ct_stats {
 	uint64_t unknown_destroy;  /* DESTROY for a flow we never saw (reported new+destroy) */
 	uint64_t preexisting_final; /* dumped TCP flows closed before our start: not kept */
 	uint64_t destroy_preexisting; /* DESTROYs of untracked flows of before our start, ignored */
+	uint64_t spare;            /* freed entries kept for reuse (ct_trim); not in status */
 	int rcvbuf_bytes;          /* current event socket buffer */
 	int old_acct, old_timestamp; /* sysctl values found at start, -1 unknown */
 	bool tracking;             /* a flow arrived (probe seen or any event) */
@@ -169,6 +170,8 @@ void ct_stats_json(const struct ct_stats *t, enum ct_state state, struct jsonbuf
  * fine. The sysctls stay on (see the man page).
  */
 void ct_free(struct ct *ct);
+/* Every second: gives back the freed entries kept for reuse that the last second did not use. */
+void ct_trim(struct ct *ct);
 
 /*
  * ---- input side: used by the socket callbacks, unit tests and fuzzers ----

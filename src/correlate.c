@@ -53,7 +53,16 @@
 #define CORR_SEND_REPEAT_MS 30000  /* a send seen this recently is not looked at again */
 #define CORR_SHARED_CACHE 4096     /* recent outbound non-TCP flows by destination: slots */
 #define CORR_WHO_BUCKETS 1024
-#define CORR_POOL_MAX 256          /* freed connects and flows kept for the next ones, each */
+/*
+ * Freed connects and flows kept for the next ones, each: a burst of
+ * 15,000-20,000 connects/s has 500-1,000 of each waiting for their
+ * counters at a time, and with 256 kept a third of them came from calloc
+ * and went back to free (a third of the loop's malloc time). What a
+ * second did not need goes back to malloc down to CORR_POOL_KEEP
+ * (correlate_trim), so an idle daemon keeps what it kept before.
+ */
+#define CORR_POOL_MAX 1024
+#define CORR_POOL_KEEP 256
 #define CORR_MAX_PACKET 256        /* packet sockets followed at once */
 #define CORR_PACKET_CHECK_MS 250   /* how often their interface and counters are read
 				      (not yet bound: at every tick) */
@@ -206,6 +215,9 @@ struct correlate {
 	struct corr_conn *conn_pool;
 	struct corr_flow *flow_pool;
 	size_t conn_pool_n, flow_pool_n;
+	size_t conn_pool_low, flow_pool_low; /* the least each held since correlate_trim */
+	struct conn_record *rec_spares; /* conn_record_new_spare's list */
+	uint64_t records_made;          /* records since correlate_trim */
 	struct corr_flow **deferred; /* new flows waiting for correlate_settle, oldest first */
 	char **istr;               /* interned identity strings (corr_intern) */
 	struct corr_who *whos[CORR_WHO_BUCKETS]; /* the captures in use (corr_who_get) */
@@ -728,12 +740,14 @@ static void corr_wait_expire(struct correlate *c, uint64_t now, bool force)
 }
 
 /* A record for who with the given addresses; strings copied. */
-static struct conn_record *corr_record(const struct corr_who *w, int64_t time_s, int family,
-				       int protocol, int direction, const uint8_t *laddr,
-				       int lport, const uint8_t *raddr, int rport)
+static struct conn_record *corr_record(struct correlate *c, const struct corr_who *w,
+				       int64_t time_s, int family, int protocol, int direction,
+				       const uint8_t *laddr, int lport, const uint8_t *raddr,
+				       int rport)
 {
-	struct conn_record *rec = conn_record_new();
+	struct conn_record *rec = conn_record_new_spare(&c->rec_spares);
 
+	c->records_made++;
 	rec->time = time_s;
 	corr_ident_to(&rec->proc.exe, &rec->proc.name, &rec->proc.cmdline, &rec->proc.sha256,
 		      &w->proc);
@@ -806,7 +820,7 @@ void correlate_exec(struct correlate *c, const struct auparse_event *ev)
 						  ev->proc.exe.ptr, ev->proc.uid);
 		struct conn_record *rec;
 
-		rec = corr_record(w, (int64_t)ev->time_s, 0, 0, CONN_EXEC, NULL, -1, NULL, -1);
+		rec = corr_record(c, w, (int64_t)ev->time_s, 0, 0, CONN_EXEC, NULL, -1, NULL, -1);
 		rec->conns = 1;
 		corr_submit(c, rec, w);
 		corr_who_put(c, w);
@@ -844,10 +858,13 @@ static struct corr_conn *corr_conn_alloc(struct correlate *c)
 {
 	struct corr_conn *cc = c->conn_pool;
 
-	if (!cc)
+	if (!cc) {
+		c->conn_pool_low = 0;
 		return xcalloc(1, sizeof(*cc));
+	}
 	c->conn_pool = cc->next;
-	c->conn_pool_n--;
+	if (--c->conn_pool_n < c->conn_pool_low)
+		c->conn_pool_low = c->conn_pool_n;
 	memset(cc, 0, sizeof(*cc));
 	return cc;
 }
@@ -869,10 +886,13 @@ static struct corr_flow *corr_flow_alloc(struct correlate *c)
 {
 	struct corr_flow *f = c->flow_pool;
 
-	if (!f)
+	if (!f) {
+		c->flow_pool_low = 0;
 		return xcalloc(1, sizeof(*f));
+	}
 	c->flow_pool = f->next;
-	c->flow_pool_n--;
+	if (--c->flow_pool_n < c->flow_pool_low)
+		c->flow_pool_low = c->flow_pool_n;
 	memset(f, 0, sizeof(*f));
 	return f;
 }
@@ -935,7 +955,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 
 		if (sh->t_ms && corr_now(c) - sh->t_ms < CORR_SEND_REPEAT_MS &&
 		    corr_key_eq(&sh->key, &cc->key) && sh->pid != cc->pid) {
-			rec = corr_record(cc->who, cc->time_s, cc->key.family, sh->protocol,
+			rec = corr_record(c, cc->who, cc->time_s, cc->key.family, sh->protocol,
 					  CONN_OUTBOUND, sh->laddr, sh->lport, cc->key.raddr,
 					  cc->key.rport);
 			rec->time_ms = corr_conn_ms(c, cc);
@@ -951,7 +971,7 @@ static void corr_conn_emit_alone(struct correlate *c, struct corr_conn *cc)
 	int proto = cc->result == AUPARSE_CONN_INPROGRESS || cc->result == AUPARSE_CONN_REFUSED
 		    ? IPPROTO_TCP : 0;
 
-	rec = corr_record(cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
+	rec = corr_record(c, cc->who, cc->time_s, cc->key.family, proto, CONN_OUTBOUND, NULL, 0,
 			  cc->key.raddr, cc->key.rport);
 	rec->time_ms = corr_conn_ms(c, cc);
 	rec->conns = 1;
@@ -1041,8 +1061,8 @@ static void corr_flow_release(struct correlate *c, struct corr_flow *f)
 		f->who = corr_who_unknown(c);
 		c->st.flow_unattributed++;
 	}
-	rec = corr_record(f->who, (int64_t)f->time_s, f->key.family, f->protocol, f->direction, f->laddr,
-			  f->lport, f->key.raddr, f->key.rport);
+	rec = corr_record(c, f->who, (int64_t)f->time_s, f->key.family, f->protocol, f->direction,
+			  f->laddr, f->lport, f->key.raddr, f->key.rport);
 	rec->time_ms = f->time_ms;
 	rec->conns = 1;
 	rec->send = f->send;
@@ -1624,7 +1644,7 @@ void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
 		return;
 	}
 	if ((send || recv) && !f->forwarded) {
-		struct conn_record *rec = corr_record(f->who, corr_wall(c), f->key.family,
+		struct conn_record *rec = corr_record(c, f->who, corr_wall(c), f->key.family,
 						      f->protocol, f->direction, f->laddr, f->lport,
 						      f->key.raddr, f->key.rport);
 		rec->time_ms = f->time_ms; /* its connect's: the name its first record had */
@@ -1762,7 +1782,7 @@ static void corr_packet_emit(struct correlate *c, struct corr_packet *p)
 {
 	struct conn_record *rec;
 
-	rec = corr_record(p->who, p->emitted ? corr_wall(c) : p->time_s, AF_PACKET,
+	rec = corr_record(c, p->who, p->emitted ? corr_wall(c) : p->time_s, AF_PACKET,
 			  CONN_PROTO_PACKET + p->proto, CONN_OUTBOUND, NULL, p->ifindex, NULL, 0);
 	memcpy(rec->ifname, p->ifname, sizeof(rec->ifname));
 	rec->conns = p->emitted ? 0 : 1;
@@ -1879,6 +1899,32 @@ static void corr_packets_check(struct correlate *c, bool closing)
 			pp = &p->next;
 		}
 	}
+}
+
+void correlate_trim(struct correlate *c)
+{
+	size_t n;
+
+	for (n = c->conn_pool_low; n && c->conn_pool_n > CORR_POOL_KEEP; n--) {
+		struct corr_conn *cc = c->conn_pool;
+
+		c->conn_pool = cc->next;
+		c->conn_pool_n--;
+		free(cc);
+	}
+	c->conn_pool_low = c->conn_pool_n;
+	for (n = c->flow_pool_low; n && c->flow_pool_n > CORR_POOL_KEEP; n--) {
+		struct corr_flow *f = c->flow_pool;
+
+		c->flow_pool = f->next;
+		c->flow_pool_n--;
+		free(f);
+	}
+	c->flow_pool_low = c->flow_pool_n;
+	/* A second without records: the freed ones wait for nothing. */
+	if (!c->records_made)
+		conn_record_spares_free(&c->rec_spares);
+	c->records_made = 0;
 }
 
 void correlate_tick(struct correlate *c, uint64_t now)
@@ -2059,6 +2105,7 @@ void correlate_free(struct correlate *c)
 		c->flow_pool = f->next;
 		free(f);
 	}
+	conn_record_spares_free(&c->rec_spares);
 	free(c->deferred);
 	corr_intern_free(c);
 	free(c);
@@ -2073,6 +2120,7 @@ void correlate_stats(const struct correlate *c, struct correlate_stats *st)
 	st->flows_tracked = c->nflows;
 	st->flows_deferred = c->ndeferred - c->deferred_head;
 	st->flows_held = c->nheld;
+	st->pooled = c->conn_pool_n + c->flow_pool_n;
 	st->packet_open = c->npackets;
 }
 

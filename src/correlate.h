@@ -125,6 +125,7 @@ struct correlate_stats {
 	uint64_t pending_connects, pending_flows, flows_tracked;
 	uint64_t flows_deferred;      /* new flows waiting a moment for their connect */
 	uint64_t flows_held;          /* attributed, record waiting for the bytes */
+	uint64_t pooled;              /* freed connects and flows kept for reuse; not in status */
 	uint64_t packet_sockets;      /* packet sockets made (socket with AF_PACKET) */
 	uint64_t packet_open;         /* ... followed now, until they close */
 };
@@ -174,6 +175,8 @@ void correlate_flow_final(struct correlate *c, const struct ct_flow *flow);
 void correlate_hash_done(struct correlate *c, uint64_t dev, uint64_t ino, const char *sha256);
 /* Ages pending connects and flows; call every ~100 ms. */
 void correlate_tick(struct correlate *c, uint64_t now_ms);
+/* Every second: gives back the memory kept for reuse that the last second did not use. */
+void correlate_trim(struct correlate *c);
 /* Emits everything pending now (shutdown). */
 void correlate_flush(struct correlate *c);
 /*

@@ -524,6 +524,10 @@ static void pipeline_on_slow(struct loop *loop, uint64_t exp, void *data)
 
 	pipeline_forward_health(p);
 	(void)proctab_expire(p->proctab, 4096);
+	if (p->corr)
+		correlate_trim(p->corr);
+	if (p->ct)
+		ct_trim(p->ct);
 	if (p->dns)
 		dns_tick(p->dns, util_wall_s() * 1000);
 	/*

@@ -636,6 +636,42 @@ static void destroy_at(struct ct *ct, struct spec s, uint64_t ob)
 	event(ct, s);
 }
 
+static uint64_t spare_of(const struct ct *ct)
+{
+	struct ct_stats st;
+
+	ct_get_stats(ct, &st);
+	return st.spare;
+}
+
+/*
+ * Entries freed by a burst are kept for the next ones, at most 1,024;
+ * ct_trim gives back, down to 256, what a second went without.
+ */
+static void test_spare_trim(void)
+{
+	struct totals t;
+	struct ct *ct = mk(&t, 0);
+
+	for (uint32_t i = 0; i < 1500; i++)
+		event(ct, tcp4(1 + i, (uint16_t)(20000 + i)));
+	for (uint32_t i = 0; i < 1500; i++)
+		destroy_at(ct, tcp4(1 + i, (uint16_t)(20000 + i)), 10);
+	is_int(t.destroys, 1500, "spare: the burst's flows destroyed");
+	is_int((int)spare_of(ct), 1024, "spare: at most 1,024 entries kept");
+	ct_trim(ct);
+	is_int((int)spare_of(ct), 1024, "spare: a second that used them keeps them");
+	ct_trim(ct);
+	is_int((int)spare_of(ct), 256, "spare: an idle second gives back all but 256");
+	for (uint32_t i = 0; i < 100; i++)
+		event(ct, tcp4(5000 + i, (uint16_t)(30000 + i)));
+	is_int((int)spare_of(ct), 156, "spare: new flows take kept entries");
+	ct_trim(ct);
+	ct_trim(ct);
+	is_int((int)spare_of(ct), 156, "spare: never trimmed below 256");
+	ct_free(ct);
+}
+
 static bool destroy_tomb_flow(struct ct *ct, const struct totals *t, uint32_t i, uint64_t extra)
 {
 	struct spec s = tcp4(1000 + i, (uint16_t)(10000 + i));
@@ -1769,6 +1805,7 @@ static void test_sctp(void)
 
 int main(void)
 {
+	test_spare_trim();
 	test_parse();
 	test_ctmsg_helpers();
 	test_stream();

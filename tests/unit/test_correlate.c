@@ -1171,6 +1171,48 @@ static void test_filter_early(void)
 }
 
 /* The audit reader behind, ping flows, the hold for bytes, and what shutdown emits. */
+/*
+ * A burst's connects and flows are kept for the next ones (at most 1,024
+ * of each), its records too; correlate_trim gives back, down to 256 of
+ * each, what a second went without, and every spare record after a
+ * second without records.
+ */
+static void test_pool_trim(void)
+{
+	sys_reset();
+	corr = corr_make(0, false, NULL);
+	for (int i = 0; i < 1500; i++)
+		connect_ev(100, "curl", 3, AF_INET, "198.18.0.1", (uint16_t)(1000 + i),
+			   AUPARSE_CONN_INPROGRESS, false);
+	for (int i = 0; i < 1500; i++) {
+		struct ct_flow f = flow_of(10 + (uint32_t)i, AF_INET, IPPROTO_TCP, "10.0.0.2",
+					   (uint16_t)(40000 + i), "198.18.0.1", (uint16_t)(1000 + i));
+
+		correlate_flow_new(corr, &f);
+	}
+	for (int i = 0; i < 1500; i++) {
+		struct ct_flow f = flow_of(10 + (uint32_t)i, AF_INET, IPPROTO_TCP, "10.0.0.2",
+					   (uint16_t)(40000 + i), "198.18.0.1", (uint16_t)(1000 + i));
+
+		flow_end(&f, 1, 2);
+	}
+	pump_hashes();
+	is_int(STAT(records), 1500, "pool: a record per connection of the burst");
+	is_int(STAT(matched), 1500, "pool: every connect met its flow");
+	is_int(STAT(pooled), 2048, "pool: 1,024 connects and 1,024 flows kept");
+	recs_clear();
+	ok(conn_record_spares() >= MAX_RECS, "pool: the records came back as spares");
+	correlate_trim(corr);
+	is_int(STAT(pooled), 2048, "pool: a busy second keeps them");
+	ok(conn_record_spares() >= MAX_RECS, "pool: and the records, made this second");
+	correlate_trim(corr);
+	is_int(STAT(pooled), 512, "pool: an idle second gives back all but 256 of each");
+	is_int((int)conn_record_spares(), 0, "pool: and every spare record");
+	connect_ev(100, "curl", 3, AF_INET, "198.18.0.1", 999, AUPARSE_CONN_INPROGRESS, false);
+	is_int(STAT(pooled), 511, "pool: a new connect takes a kept one");
+	corr_done();
+}
+
 static void test_misc(void)
 {
 	struct ct_flow t = flow_of(30, AF_INET, IPPROTO_TCP, "10.0.0.2", 40200, "198.18.0.30", 443);
@@ -1274,6 +1316,7 @@ int main(void)
 	test_limits_and_modes();
 	test_packet_socket();
 	test_filter_early();
+	test_pool_trim();
 	test_misc();
 
 	proctab_free(tab);

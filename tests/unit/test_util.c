@@ -5,6 +5,7 @@
  * symlink, no hard link, no file of another owner or writable by others).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -382,6 +383,124 @@ static void test_conn_free_many(void)
 	conn_str_unref(dom);
 }
 
+/* The writer thread's side of test_conn_spares: frees each batch it is given. */
+struct spare_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct conn_record *batch[64][100];
+	size_t head, tail;
+	bool done;
+};
+
+static void *spare_freer(void *arg)
+{
+	struct spare_queue *q = arg;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->head == q->tail && !q->done)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->head == q->tail)
+			break;
+		pthread_mutex_unlock(&q->mu);
+		conn_record_free_many(q->batch[q->head % 64], 100);
+		pthread_mutex_lock(&q->mu);
+		q->head++;
+		pthread_cond_broadcast(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/*
+ * Freed records come back through conn_record_new_spare whole and clean,
+ * at most 1,024 are kept, and records made on one thread and freed on
+ * another while the first takes spares (the event loop and the writer)
+ * all come back or are freed: ASan's leak check covers the rest.
+ */
+static void test_conn_spares(void)
+{
+	struct conn_record *local = NULL, *recs[1100], *taken[1024], *r;
+	struct spare_queue *q = calloc(1, sizeof(*q));
+	char *exe = conn_str_new("/usr/bin/wget");
+	size_t from_spares = 0;
+	pthread_t th;
+	bool clean = true;
+
+	conn_record_spares_free(&local); /* what the tests before freed */
+	is_int((int)conn_record_spares(), 0, "spares: none at first");
+	r = conn_record_new_spare(&local);
+	ok(r && *r->proc.exe == '\0' && r->conns == 0, "spares: a fresh record when none");
+	conn_record_free(r);
+	is_int((int)conn_record_spares(), 1, "spares: a freed record is kept");
+	ok(conn_record_new_spare(&local) == r, "spares: and comes back");
+	is_int((int)conn_record_spares(), 0, "spares: taken");
+	recs[0] = r;
+	for (int i = 1; i < 1100; i++)
+		recs[i] = conn_record_new();
+	for (int i = 0; i < 1100; i++) {
+		conn_share(&recs[i]->proc.exe, exe);
+		conn_set(&recs[i]->domain, "example.org");
+		recs[i]->send = 7;
+		recs[i]->lport = 40000 + i;
+	}
+	conn_record_free_many(recs, 1100);
+	is_int((int)conn_record_spares(), 1024, "spares: at most 1,024 kept");
+	is_int((int)conn_str_refs(exe), 1, "spares: their strings dropped");
+	for (int i = 0; i < 1024; i++) {
+		r = conn_record_new_spare(&local);
+		clean = clean && r->send == 0 && r->lport == 0 && *r->domain == '\0' &&
+			*r->proc.exe == '\0' && r->spare == NULL;
+		for (int j = 0; j < 1100; j++)
+			if (recs[j] == r) {
+				from_spares++;
+				break;
+			}
+		for (int j = 0; j < i; j++)
+			if (taken[j] == r)
+				from_spares = 0; /* twice: never counts to 1,024 */
+		taken[i] = r;
+	}
+	is_int((int)from_spares, 1024, "spares: each kept record comes back once");
+	ok(clean, "spares: zeroed, strings empty");
+	is_int((int)conn_record_spares(), 0, "spares: all taken");
+	conn_record_free_many(taken, 1024);
+
+	/* Made here, freed by another thread in batches, taken again here. */
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	ok(pthread_create(&th, NULL, spare_freer, q) == 0, "spares: freeing thread");
+	for (int b = 0; b < 400; b++) {
+		pthread_mutex_lock(&q->mu);
+		while (q->tail - q->head == 64)
+			pthread_cond_wait(&q->cv, &q->mu);
+		pthread_mutex_unlock(&q->mu);
+		for (int i = 0; i < 100; i++) {
+			r = conn_record_new_spare(&local);
+			conn_share(&r->proc.exe, exe);
+			q->batch[q->tail % 64][i] = r;
+		}
+		pthread_mutex_lock(&q->mu);
+		q->tail++;
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+	}
+	pthread_mutex_lock(&q->mu);
+	q->done = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(th, NULL);
+	is_int((int)conn_str_refs(exe), 1, "spares: 40,000 records across threads, strings dropped");
+	ok(conn_record_spares() <= 1024 + 100, "spares: the bound held across threads");
+	conn_record_spares_free(&local);
+	is_int((int)conn_record_spares(), 0, "spares: all freed at the end");
+	ok(local == NULL, "spares: the local list emptied");
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+	conn_str_unref(exe);
+}
+
 /* The table hashes and the saturating adds. */
 static void test_hash_sat(void)
 {
@@ -455,6 +574,7 @@ int main(void)
 	test_hash_sat();
 	test_conn_str();
 	test_conn_free_many();
+	test_conn_spares();
 	test_escape();
 	test_json();
 	test_markup();
