@@ -67,8 +67,16 @@ struct agg_entry {
 	struct conn_record *rec; /* NULL: free slot */
 };
 
+/*
+ * order: the slots of the rows in the order they came (count of them).
+ * store_write sorts a window's rows by key, and those of a burst come
+ * nearly in key order (the kernel hands out local ports rising): in slot
+ * order they were shuffled, and sorting them took half of store_write.
+ * conn.log gets its lines in that order too.
+ */
 struct agg {
 	struct agg_entry *slots;
+	uint32_t *order;
 	size_t cap, count;
 };
 
@@ -196,12 +204,17 @@ static void agg_grow(struct agg *a)
 
 	a->cap = old.cap ? old.cap * 2 : 1024;
 	a->slots = xcalloc(a->cap, sizeof(*a->slots));
-	for (size_t i = 0; i < old.cap; i++) {
-		if (old.slots[i].rec)
-			*agg_slot(a, old.slots[i].hash, old.slots[i].contime, old.slots[i].rec) =
-				old.slots[i];
+	/* At most 3/4 of the slots hold a row (agg_add_many). */
+	a->order = xmalloc((a->cap / 4 * 3 + 1) * sizeof(*a->order));
+	for (size_t k = 0; k < old.count; k++) {
+		const struct agg_entry *o = &old.slots[old.order[k]];
+		struct agg_entry *e = agg_slot(a, o->hash, o->contime, o->rec);
+
+		*e = *o;
+		a->order[k] = (uint32_t)(e - a->slots);
 	}
 	free(old.slots);
+	free(old.order);
 }
 
 /* Asks for the cache lines of a record that agg_hash and store_write read. */
@@ -232,7 +245,7 @@ static void agg_add(struct agg *a, int64_t contime, struct conn_record *rec, uin
 	e->hash = hash;
 	e->contime = contime;
 	e->rec = rec;
-	a->count++;
+	a->order[a->count++] = (uint32_t)(e - a->slots);
 }
 
 /* Records hashed ahead of their merge (agg_add_many). */
@@ -275,10 +288,8 @@ static void agg_free_records(struct agg *a)
 	if (!a->count)
 		return;
 	recs = xmalloc(a->count * sizeof(*recs));
-	for (size_t i = 0; i < a->cap && n < a->count; i++) {
-		if (a->slots[i].rec)
-			recs[n++] = a->slots[i].rec;
-	}
+	for (; n < a->count; n++)
+		recs[n] = a->slots[a->order[n]].rec;
 	conn_record_free_many(recs, n);
 	free(recs);
 }
@@ -287,7 +298,9 @@ static void agg_clear(struct agg *a)
 {
 	agg_free_records(a);
 	free(a->slots);
+	free(a->order);
 	a->slots = NULL;
+	a->order = NULL;
 	a->cap = a->count = 0;
 }
 
@@ -379,14 +392,12 @@ static void writer_text_log(struct writer *w)
 	uint64_t lines = 0;
 	int r;
 
-	for (size_t i = 0; i < w->agg.cap; i++) {
-		const struct agg_entry *e = &w->agg.slots[i];
+	for (size_t k = 0; k < w->agg.count; k++) {
+		const struct agg_entry *e = &w->agg.slots[w->agg.order[k]];
 		const struct conn_record *rec = e->rec;
 		time_t t;
 		struct tm tm;
 
-		if (!rec)
-			continue;
 		t = (time_t)e->contime;
 		localtime_r(&t, &tm);
 		strftime(tbuf, sizeof(tbuf), "%Y-%m-%d %H:%M:%S", &tm);
@@ -472,11 +483,11 @@ static void writer_flush(struct writer *w, size_t unmerged)
 			store_reserve(w->store, w->rows_cap);
 		}
 		rows = w->rows;
-		for (size_t i = 0; i < w->agg.cap; i++) {
-			if (w->agg.slots[i].rec) {
-				rows[n].contime = w->agg.slots[i].contime;
-				rows[n++].rec = w->agg.slots[i].rec;
-			}
+		for (; n < w->agg.count; n++) {
+			const struct agg_entry *e = &w->agg.slots[w->agg.order[n]];
+
+			rows[n].contime = e->contime;
+			rows[n].rec = e->rec;
 		}
 		r = store_write(w->store, rows, n);
 		if (r == -EBADMSG) {
@@ -527,13 +538,12 @@ static void writer_flush(struct writer *w, size_t unmerged)
 	if (w->opts.on_row) {
 		int64_t newest = INT64_MIN;
 
-		for (size_t i = 0; i < w->agg.cap; i++) {
-			if (!w->agg.slots[i].rec)
-				continue;
-			w->opts.on_row(w->opts.on_row_data, w->agg.slots[i].contime,
-				       w->agg.slots[i].rec);
-			if (w->agg.slots[i].contime > newest)
-				newest = w->agg.slots[i].contime;
+		for (size_t k = 0; k < w->agg.count; k++) {
+			const struct agg_entry *e = &w->agg.slots[w->agg.order[k]];
+
+			w->opts.on_row(w->opts.on_row_data, e->contime, e->rec);
+			if (e->contime > newest)
+				newest = e->contime;
 		}
 		w->opts.on_row(w->opts.on_row_data, newest, NULL);
 	}
