@@ -57,6 +57,8 @@
  * write buffers raised the top of the arena, resident from then on.
  */
 #define WRITER_HELD_MAX (WRITER_EARLY_ROWS * 3 / 2)
+/* Least time between two measures of the database under its size limit (writer_size_check). */
+#define WRITER_SIZE_CHECK_MS 1000
 /* Longest wait between two attempts to write while the disk fails. */
 #define WRITER_MAX_BACKOFF_MS 60000
 
@@ -121,6 +123,8 @@ struct writer {
 	int ret_deleted;
 	int64_t size_cutoff;     /* a size-limit run deletes rows older than this; 0 none */
 	bool size_check;         /* a window was committed: measure the database */
+	bool size_over;          /* the last measure was over the limit */
+	uint64_t size_checked_ms; /* when it was taken (util_now_ms) */
 };
 
 static int64_t wall_ms(void)
@@ -634,7 +638,10 @@ static void writer_retention_step(struct writer *w)
  * The size limit: once a window is committed, measure the database; over
  * the limit, delete the oldest eighth of the time it spans (at least one
  * window), then prune and vacuum like retention. The next commit measures
- * again, so a run repeats until the database fits.
+ * again, so a run repeats until the database fits. Under the limit, at
+ * most once per WRITER_SIZE_CHECK_MS: a burst commits every
+ * WRITER_EARLY_ROWS rows, 20 times in a second at 20,000 connects/s, and
+ * each measure is three read transactions (4% of the writer's time).
  */
 static void writer_size_check(struct writer *w)
 {
@@ -642,13 +649,17 @@ static void writer_size_check(struct writer *w)
 
 	if (!w->size_check || !w->opts.max_db_bytes || w->ret_phase != RET_IDLE)
 		return;
+	if (!w->size_over && util_now_ms() - w->size_checked_ms < WRITER_SIZE_CHECK_MS)
+		return; /* size_check stays set: a later pass measures */
 	w->size_check = false;
+	w->size_checked_ms = util_now_ms();
 	if (store_usage(w->store, &used, &oldest) < 0)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stats.db_bytes = used;
 	pthread_mutex_unlock(&w->lock);
-	if ((uint64_t)used <= w->opts.max_db_bytes || oldest == INT64_MAX || oldest >= now)
+	w->size_over = (uint64_t)used > w->opts.max_db_bytes;
+	if (!w->size_over || oldest == INT64_MAX || oldest >= now)
 		return;
 	step = (now - oldest) / 8;
 	if (step < w->opts.window_s)
