@@ -120,10 +120,11 @@
 #define CT_DUMP_BUCKETS_PER_GET 256  /* a dump's walk of that many empty buckets costs a GET */
 /*
  * Freed entries kept for reuse (struct ct's spare): a burst frees and
- * takes 500-1,000 at each young poll. What a second did not need goes
- * back to malloc down to CT_SPARE_KEEP (ct_trim).
+ * takes 500-1,000 at each young poll; 512 for the peak PSS (see
+ * CORR_POOL_MAX in correlate.c). What a second did not need goes back to
+ * malloc down to CT_SPARE_KEEP (ct_trim).
  */
-#define CT_SPARE_MAX 1024
+#define CT_SPARE_MAX 512
 #define CT_SPARE_KEEP 256
 /*
  * Age of a new flow's first GET (ct_poll_young). Every flow waiting for it

@@ -645,7 +645,7 @@ static uint64_t spare_of(const struct ct *ct)
 }
 
 /*
- * Entries freed by a burst are kept for the next ones, at most 1,024;
+ * Entries freed by a burst are kept for the next ones, at most 512;
  * ct_trim gives back, down to 256, what a second went without.
  */
 static void test_spare_trim(void)
@@ -658,9 +658,9 @@ static void test_spare_trim(void)
 	for (uint32_t i = 0; i < 1500; i++)
 		destroy_at(ct, tcp4(1 + i, (uint16_t)(20000 + i)), 10);
 	is_int(t.destroys, 1500, "spare: the burst's flows destroyed");
-	is_int((int)spare_of(ct), 1024, "spare: at most 1,024 entries kept");
+	is_int((int)spare_of(ct), 512, "spare: at most 512 entries kept");
 	ct_trim(ct);
-	is_int((int)spare_of(ct), 1024, "spare: a second that used them keeps them");
+	is_int((int)spare_of(ct), 512, "spare: a second that used them keeps them");
 	ct_trim(ct);
 	is_int((int)spare_of(ct), 256, "spare: an idle second gives back all but 256");
 	for (uint32_t i = 0; i < 100; i++)

@@ -1172,7 +1172,7 @@ static void test_filter_early(void)
 
 /* The audit reader behind, ping flows, the hold for bytes, and what shutdown emits. */
 /*
- * A burst's connects and flows are kept for the next ones (at most 1,024
+ * A burst's connects and flows are kept for the next ones (at most 512
  * of each), its records too; correlate_trim gives back, down to 256 of
  * each, what a second went without, and every spare record after a
  * second without records.
@@ -1199,11 +1199,11 @@ static void test_pool_trim(void)
 	pump_hashes();
 	is_int(STAT(records), 1500, "pool: a record per connection of the burst");
 	is_int(STAT(matched), 1500, "pool: every connect met its flow");
-	is_int(STAT(pooled), 2048, "pool: 1,024 connects and 1,024 flows kept");
+	is_int(STAT(pooled), 1024, "pool: 512 connects and 512 flows kept");
 	recs_clear();
 	ok(conn_record_spares() >= MAX_RECS, "pool: the records came back as spares");
 	correlate_trim(corr);
-	is_int(STAT(pooled), 2048, "pool: a busy second keeps them");
+	is_int(STAT(pooled), 1024, "pool: a busy second keeps them");
 	ok(conn_record_spares() >= MAX_RECS, "pool: and the records, made this second");
 	correlate_trim(corr);
 	is_int(STAT(pooled), 512, "pool: an idle second gives back all but 256 of each");

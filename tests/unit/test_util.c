@@ -414,13 +414,13 @@ static void *spare_freer(void *arg)
 
 /*
  * Freed records come back through conn_record_new_spare whole and clean,
- * at most 1,024 are kept, and records made on one thread and freed on
+ * at most 512 are kept, and records made on one thread and freed on
  * another while the first takes spares (the event loop and the writer)
  * all come back or are freed: ASan's leak check covers the rest.
  */
 static void test_conn_spares(void)
 {
-	struct conn_record *local = NULL, *recs[1100], *taken[1024], *r;
+	struct conn_record *local = NULL, *recs[1100], *taken[512], *r;
 	struct spare_queue *q = calloc(1, sizeof(*q));
 	char *exe = conn_str_new("/usr/bin/wget");
 	size_t from_spares = 0;
@@ -445,9 +445,9 @@ static void test_conn_spares(void)
 		recs[i]->lport = 40000 + i;
 	}
 	conn_record_free_many(recs, 1100);
-	is_int((int)conn_record_spares(), 1024, "spares: at most 1,024 kept");
+	is_int((int)conn_record_spares(), 512, "spares: at most 512 kept");
 	is_int((int)conn_str_refs(exe), 1, "spares: their strings dropped");
-	for (int i = 0; i < 1024; i++) {
+	for (int i = 0; i < 512; i++) {
 		r = conn_record_new_spare(&local);
 		clean = clean && r->send == 0 && r->lport == 0 && *r->domain == '\0' &&
 			*r->proc.exe == '\0' && r->spare == NULL;
@@ -458,13 +458,13 @@ static void test_conn_spares(void)
 			}
 		for (int j = 0; j < i; j++)
 			if (taken[j] == r)
-				from_spares = 0; /* twice: never counts to 1,024 */
+				from_spares = 0; /* twice: never counts to 512 */
 		taken[i] = r;
 	}
-	is_int((int)from_spares, 1024, "spares: each kept record comes back once");
+	is_int((int)from_spares, 512, "spares: each kept record comes back once");
 	ok(clean, "spares: zeroed, strings empty");
 	is_int((int)conn_record_spares(), 0, "spares: all taken");
-	conn_record_free_many(taken, 1024);
+	conn_record_free_many(taken, 512);
 
 	/* Made here, freed by another thread in batches, taken again here. */
 	pthread_mutex_init(&q->mu, NULL);
@@ -491,7 +491,7 @@ static void test_conn_spares(void)
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(th, NULL);
 	is_int((int)conn_str_refs(exe), 1, "spares: 40,000 records across threads, strings dropped");
-	ok(conn_record_spares() <= 1024 + 100, "spares: the bound held across threads");
+	ok(conn_record_spares() <= 512 + 100, "spares: the bound held across threads");
 	conn_record_spares_free(&local);
 	is_int((int)conn_record_spares(), 0, "spares: all freed at the end");
 	ok(local == NULL, "spares: the local list emptied");
