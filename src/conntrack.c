@@ -522,6 +522,18 @@ static size_t ct_tomb_home(const struct ct *ct, uint64_t key)
 	return (size_t)(x * ct->tomb_cap >> 32);
 }
 
+/* Asks for the slots where the flow of hash h would be buried (ct_tomb_put). */
+static void ct_tomb_prefetch(const struct ct *ct, uint64_t h)
+{
+	size_t i;
+
+	if (!ct->tomb_cap)
+		return;
+	i = ct_tomb_home(ct, ct_tomb_key(h));
+	__builtin_prefetch(&ct->tomb_tags[i], 1);
+	__builtin_prefetch(&ct->tombs[i], 1);
+}
+
 static size_t ct_tomb_next(const struct ct *ct, size_t i)
 {
 	return i + 1 == ct->tomb_cap ? 0 : i + 1;
@@ -1611,6 +1623,15 @@ static void ct_poll_run(struct ct *ct)
 				len += ctmsg_build_get(buf + len, &e->flow,
 						    ct->poll_seq0 + (uint32_t)ct->poll_sent);
 				ct->stats.poll_gets++;
+				/*
+				 * Its answer buries it and reports its bytes
+				 * right after the send: each of those was a
+				 * cache miss per flow, now in flight while
+				 * the kernel answers the batch.
+				 */
+				ct_tomb_prefetch(ct, e->hash);
+				if (ct->cb.flow_prefetch)
+					ct->cb.flow_prefetch(e->flow.id, ct->cb.data);
 			}
 			ct->poll_sent++;
 		}

@@ -44,6 +44,11 @@ struct ct_callbacks {
 	 * the tuple (only id set) if the flow's DESTROY was lost. May be NULL.
 	 */
 	void (*flow_final)(const struct ct_flow *flow, void *data);
+	/*
+	 * The flow with this id will be reported soon (its GET was just
+	 * built): a hint to fetch what reporting it reads. May be NULL.
+	 */
+	void (*flow_prefetch)(uint32_t id, void *data);
 	/* A batch of events or answers was handled (flow_new may follow). May be NULL. */
 	void (*batch_end)(void *data);
 	/*

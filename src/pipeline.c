@@ -162,6 +162,11 @@ static void pipeline_on_flow_new(const struct ct_flow *flow, void *data)
 	correlate_flow_new(((struct pipeline *)data)->corr, flow);
 }
 
+static void pipeline_on_flow_prefetch(uint32_t id, void *data)
+{
+	correlate_flow_prefetch(((struct pipeline *)data)->corr, id);
+}
+
 static void pipeline_on_flow_update(const struct ct_flow *flow, const struct ct_counters *delta,
 				    void *data)
 {
@@ -1006,6 +1011,7 @@ static void pipeline_start_conntrack(struct pipeline *p)
 	struct ct_callbacks cb = {
 		.flow_new = pipeline_on_flow_new,
 		.flow_update = pipeline_on_flow_update,
+		.flow_prefetch = pipeline_on_flow_prefetch,
 		.flow_destroy = pipeline_on_flow_destroy,
 		.flow_final = pipeline_on_flow_final,
 		.events_drained = pipeline_on_events_drained,
