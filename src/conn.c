@@ -150,6 +150,9 @@ struct conn_record *conn_record_new_spare(struct conn_record **local)
 		return conn_record_new();
 	*local = rec->spare;
 	__atomic_fetch_sub(&conn_nspares, 1, __ATOMIC_RELAXED);
+	/* The writer's CPU freed them last: ask for the next one's lines now. */
+	if (*local)
+		util_prefetch_w(*local, sizeof(**local));
 	conn_record_init(rec);
 	return rec;
 }

@@ -437,6 +437,8 @@ static struct ct_entry *ct_insert(struct ct *ct, const struct ct_flow *f, uint64
 		ct->spare = e->next;
 		if (--ct->nspare < ct->spare_low)
 			ct->spare_low = ct->nspare;
+		if (ct->spare)
+			util_prefetch_w(ct->spare, sizeof(*ct->spare));
 		memset(e, 0, sizeof(*e));
 	} else {
 		ct->spare_low = 0;

@@ -867,6 +867,8 @@ static struct corr_conn *corr_conn_alloc(struct correlate *c)
 	c->conn_pool = cc->next;
 	if (--c->conn_pool_n < c->conn_pool_low)
 		c->conn_pool_low = c->conn_pool_n;
+	if (c->conn_pool)
+		util_prefetch_w(c->conn_pool, sizeof(*c->conn_pool));
 	memset(cc, 0, sizeof(*cc));
 	return cc;
 }
@@ -895,6 +897,8 @@ static struct corr_flow *corr_flow_alloc(struct correlate *c)
 	c->flow_pool = f->next;
 	if (--c->flow_pool_n < c->flow_pool_low)
 		c->flow_pool_low = c->flow_pool_n;
+	if (c->flow_pool)
+		util_prefetch_w(c->flow_pool, sizeof(*c->flow_pool));
 	memset(f, 0, sizeof(*f));
 	return f;
 }

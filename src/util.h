@@ -88,6 +88,16 @@ int64_t util_wall_s(void);
  * kernel cannot (older kernels, other systems).
  */
 void util_prefault(void *p, size_t len);
+/*
+ * Asks for the cache lines of len bytes at p, to be written: an object
+ * taken from a free list next is cold (freed long ago, or by another
+ * thread's CPU), and its zeroing otherwise waits on each line in turn.
+ */
+static inline void util_prefetch_w(const void *p, size_t len)
+{
+	for (size_t off = 0; off < len; off += 64)
+		__builtin_prefetch((const char *)p + off, 1);
+}
 
 /*
  * Writes len bytes to dirfd/name atomically: a temporary file in the same
