@@ -67,6 +67,7 @@
 /* See pipeline_trim_heap. */
 #define PIPELINE_TRIM_FREE (1024 * 1024)
 #define PIPELINE_TRIM_MS 250
+#define PIPELINE_TRIM_BUSY_MS 2000 /* a busy loop still looks at the heap this often */
 
 /* One record.json write, off the loop: fsync may take a disk's time. */
 struct pipeline_save {
@@ -122,6 +123,8 @@ struct pipeline {
 	pthread_t save_thread;
 	bool save_done;
 	uint64_t trim_at_ms;   /* last pipeline_trim_heap */
+	uint64_t events;       /* audit events and new flows, ever */
+	uint64_t trim_events;  /* events at the last look at the heap */
 	size_t trim_low;       /* least free heap seen since the last trim */
 };
 
@@ -132,6 +135,7 @@ static void pipeline_on_audit_event(const struct auparse_event *ev, void *data)
 {
 	struct pipeline *p = data;
 
+	p->events++;
 	if (p->json)
 		output_event(p->json, ev, config_bool(p->config, CONFIG_LOG_COMMANDS),
 			     config_bool(p->config, CONFIG_LOG_ADDRESSES));
@@ -159,7 +163,10 @@ static void pipeline_on_audit_event(const struct auparse_event *ev, void *data)
  */
 static void pipeline_on_flow_new(const struct ct_flow *flow, void *data)
 {
-	correlate_flow_new(((struct pipeline *)data)->corr, flow);
+	struct pipeline *p = data;
+
+	p->events++;
+	correlate_flow_new(p->corr, flow);
 }
 
 static void pipeline_on_flow_prefetch(uint32_t id, void *data)
@@ -442,6 +449,16 @@ static void pipeline_trim_heap(struct pipeline *p, uint64_t now)
 
 	if (now - p->trim_at_ms < PIPELINE_TRIM_MS)
 		return;
+	/*
+	 * Not while events come, up to PIPELINE_TRIM_BUSY_MS: mallinfo2 walks
+	 * every free chunk (20-50 us after a burst), and pages trimmed while
+	 * the burst goes on are faulted in again (9-12 us each here).
+	 */
+	if (p->events != p->trim_events && now - p->trim_at_ms < PIPELINE_TRIM_BUSY_MS) {
+		p->trim_events = p->events;
+		return;
+	}
+	p->trim_events = p->events;
 	p->trim_at_ms = now;
 	free_now = mallinfo2().fordblks;
 	if (free_now < p->trim_low)
