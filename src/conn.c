@@ -41,8 +41,9 @@ static struct {
  * a consumer empties whole (exchange), so no pop ever races a push (no
  * ABA). conn_nspares counts what is on it and on consumers' lists: at
  * most CONN_SPARES_MAX (plus what frees racing at the bound add), about
- * 100 KiB; the writer frees a burst's records 1,024 at a time
- * spend there before the writer frees them.
+ * 100 KiB: half of what the writer frees at once in a burst (a write of
+ * 1,024 rows); 1,024 raised the burst's peak PSS with the pools of
+ * correlate.c and conntrack.c (see CORR_POOL_MAX).
  */
 #define CONN_SPARES_MAX 512
 static struct conn_record *conn_spares;
