@@ -1632,11 +1632,8 @@ void correlate_flow_prefetch(struct correlate *c, uint32_t id)
 	const struct corr_flow *f = c->flow_ids[id % CORR_BUCKETS];
 
 	/* A bucket's chain is short: its head is nearly always the flow. */
-	if (f) {
-		__builtin_prefetch(f, 1);
-		__builtin_prefetch((const char *)f + 64, 1);
-		__builtin_prefetch((const char *)f + 128, 1);
-	}
+	if (f)
+		util_prefetch_w(f, sizeof(*f));
 }
 
 void correlate_flow_bytes(struct correlate *c, const struct ct_flow *ct,
