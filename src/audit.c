@@ -19,11 +19,14 @@
  * used as they are. Someone deleting them (auditctl -D, augenrules --load)
  * shows up as a CONFIG_CHANGE record, after which they are put back.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaudit.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +110,8 @@ struct auditsrc {
 	struct loop_timer *rules_timer;
 	struct audit_status status;
 	bool have_status;
+	bool holes_known;        /* the host's rules were judged once (holes) */
+	bool filter_failed;      /* SO_ATTACH_FILTER failed once (logged) */
 	/*
 	 * The poller thread and what it last read: the status every second,
 	 * the rule list when the loop asks (poll_ask_fd) for one; it says
@@ -627,6 +632,75 @@ static size_t auditsrc_needs(const struct auditsrc *src, struct rulecheck_need *
 	return n;
 }
 
+/*
+ * On the multicast group the kernel copies every record of the host to
+ * every reader, and receiving one (the copy, the free of its buffer, a
+ * recvmmsg slot) costs us more than parsing most of them: a connect's
+ * PROCTITLE alone, one record in four, was 14% of the whole pipeline's CPU
+ * (tests/bench/cost_ab.sh, 6 rounds, filtered as the audit daemon for the
+ * measure). So a classic BPF filter on the
+ * socket has the kernel drop, before they are queued, the types we never
+ * read: BPRM_FCAPS, and PROCTITLE unless the host's rules exclude EXECVE
+ * records (an exec's command line then comes from it). Both only ever come
+ * in a syscall event, under its SYSCALL record's serial, so the serial
+ * gaps still count every event. Never as the audit daemon: there the
+ * records of other rules go to syslog unchanged, and a filter sees one
+ * record at a time, so it cannot tell ours from theirs. Until the first
+ * judgement of the host's rules, PROCTITLE passes.
+ */
+static void auditsrc_set_filter(struct auditsrc *src)
+{
+	static const struct {
+		uint8_t bit;
+		uint16_t type;
+	} drops[] = {
+		{ AUDITSRC_FILTER_PROCTITLE, AUPARSE_T_PROCTITLE },
+		{ AUDITSRC_FILTER_BPRM_FCAPS, AUPARSE_T_BPRM_FCAPS },
+	};
+	struct sock_filter prog[ARRAY_SIZE(drops) + 3];
+	struct sock_fprog fprog = { .filter = prog };
+	uint8_t want = 0;
+	unsigned n = 0, k;
+
+	if (src->rec_fd < 0 || src->daemon_mode)
+		return;
+	want = AUDITSRC_FILTER_BPRM_FCAPS;
+	if (src->holes_known && !src->holes.execve_excluded)
+		want |= AUDITSRC_FILTER_PROCTITLE;
+	if (want == src->stats.record_filter)
+		return;
+	for (k = 0; k < ARRAY_SIZE(drops); k++)
+		if (want & drops[k].bit)
+			n++;
+	/*
+	 * nlmsg_type, read as the filter reads every halfword: in network
+	 * order, so each type is compared in that order too. A jump to the
+	 * last instruction drops the record.
+	 */
+	prog[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS,
+					       offsetof(struct nlmsghdr, nlmsg_type));
+	fprog.len = 1;
+	for (k = 0; k < ARRAY_SIZE(drops); k++) {
+		if (!(want & drops[k].bit))
+			continue;
+		prog[fprog.len] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							       htons(drops[k].type),
+							       (uint8_t)(n + 1 - fprog.len), 0);
+		fprog.len++;
+	}
+	prog[fprog.len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, UINT32_MAX);
+	prog[fprog.len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	if (setsockopt(src->rec_fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0) {
+		/* Everything still arrives: only the cost changes. */
+		if (!src->filter_failed)
+			log_info("audit: cannot filter the multicast records in the kernel: %s",
+				 strerror(errno));
+		src->filter_failed = true;
+		return;
+	}
+	src->stats.record_filter = want;
+}
+
 /* Logs each finding once in the daemon's life, and applies what follows from them. */
 static void auditsrc_apply_holes(struct auditsrc *src)
 {
@@ -650,6 +724,7 @@ static void auditsrc_apply_holes(struct auditsrc *src)
 		src->stats.holes_found++;
 	}
 	auparse_expect_eoe(src->parser, !src->holes.eoe_excluded);
+	auditsrc_set_filter(src);
 	/* Without EOE, events end by time: tick often enough to end them soon. */
 	if (src->tick_timer) {
 		uint64_t ms = src->holes.eoe_excluded ? 25 : 250;
@@ -667,6 +742,7 @@ static void auditsrc_judge_rules(struct auditsrc *src, const struct auditsrc_lis
 			  src->existing ? RULECHECK_EXISTING : RULECHECK_ADD, &res) == 0) {
 		rulecheck_result_clear(&src->holes);
 		src->holes = res;
+		src->holes_known = true;
 		auditsrc_apply_holes(src);
 	}
 }
@@ -1229,6 +1305,8 @@ static int auditsrc_open_records(struct auditsrc *src, bool daemon_mode)
 	}
 	src->rec_fd = fd;
 	src->daemon_mode = daemon_mode;
+	src->stats.record_filter = 0;
+	auditsrc_set_filter(src);
 	return 0;
 }
 
@@ -1593,6 +1671,17 @@ void auditsrc_stats_json(const struct auditsrc_stats *a, const struct rulecheck_
 	jsonbuf_kuint(b, "mode_switches", a->handovers + a->takeovers);
 	jsonbuf_kbool(b, "saddr_fam", a->saddr_fam);
 	jsonbuf_kstr(b, "rules_mode", a->existing ? "existing" : "add");
+	jsonbuf_key(b, "records_filtered");
+	jsonbuf_arr_begin(b);
+	if (a->record_filter & AUDITSRC_FILTER_PROCTITLE) {
+		jsonbuf_item(b);
+		jsonbuf_str(b, "PROCTITLE", 9);
+	}
+	if (a->record_filter & AUDITSRC_FILTER_BPRM_FCAPS) {
+		jsonbuf_item(b);
+		jsonbuf_str(b, "BPRM_FCAPS", 10);
+	}
+	jsonbuf_arr_end(b);
 	jsonbuf_kuint(b, "rule_holes_hidden", a->holes_hidden);
 	jsonbuf_kuint(b, "rule_holes_degraded", a->holes_degraded);
 	jsonbuf_key(b, "rule_holes");

@@ -37,6 +37,10 @@ struct auditsrc_options {
 };
 
 /* Counters for `status` and loss logging. */
+/* Record types the multicast socket's filter drops (auditsrc_stats.record_filter). */
+#define AUDITSRC_FILTER_PROCTITLE 1u
+#define AUDITSRC_FILTER_BPRM_FCAPS 2u
+
 struct auditsrc_stats {
 	bool daemon_mode;          /* true: registered audit daemon; false: multicast */
 	uint32_t enabled;          /* kernel: 0, 1, 2 (locked) */
@@ -55,6 +59,7 @@ struct auditsrc_stats {
 	uint64_t handovers;        /* times auditd replaced us (daemon -> multicast) */
 	uint64_t takeovers;        /* times we became the audit daemon after auditd left */
 	bool saddr_fam;            /* connect rules filter on the address family */
+	uint8_t record_filter;     /* AUDITSRC_FILTER_*: types the kernel drops for us */
 	bool existing;             /* "Audit rules": "existing" (or locked): none added */
 	bool locked;               /* audit is locked (enabled=2) */
 	uint64_t holes_hidden;     /* findings now: events we need are missed */

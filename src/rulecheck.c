@@ -560,6 +560,9 @@ static void rc_exclude(struct rulecheck_result *out, const struct audit_rule_dat
 			continue;
 		if (rc_types[k].type == AUPARSE_T_EOE && !conds.len)
 			out->eoe_excluded = true;
+		/* Under any condition: an exec it drops needs its PROCTITLE. */
+		if (rc_types[k].type == AUPARSE_T_EXECVE)
+			out->execve_excluded = true;
 		if (!rule)
 			rule = rulecheck_rule_text(r, size);
 		tname = audit_msg_type_to_name(rc_types[k].type);

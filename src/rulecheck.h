@@ -60,6 +60,7 @@ struct rulecheck_result {
 	struct rulecheck_finding *v;
 	size_t n;
 	bool eoe_excluded;          /* every EOE record is dropped: end events by time */
+	bool execve_excluded;       /* some EXECVE records are dropped: PROCTITLE is read */
 	size_t hidden;              /* findings with hidden set */
 };
 

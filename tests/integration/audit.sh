@@ -164,6 +164,36 @@ if command -v auditd >/dev/null 2>&1; then
 	asn_check "auditsnitch sees the connect" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep -q '\"pid\":$ca,'"
 	serial=$(grep '"type":"connect"' "$dir/events.json" | grep "\"pid\":$ca," | head -1 | sed 's/.*"serial":\([0-9]*\).*/\1/')
 	asn_check "auditd logged the same connect (serial $serial)" asn_wait 5 sh -c "grep -q ':$serial): arch=c000003e syscall=42 .* pid=$ca ' '$tmp/auditd.out'"
+	# The kernel drops for us the records we never read (PROCTITLE,
+	# BPRM_FCAPS), for us alone: auditd still logs the connect's PROCTITLE.
+	audit_stat() {
+		"$AUDITSNITCH" -d "$dir" status --json |
+			/usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['audit']['$1'])"
+	}
+	asn_is "the multicast socket's filter drops PROCTITLE and BPRM_FCAPS" \
+		"$(audit_stat records_filtered)" "['PROCTITLE', 'BPRM_FCAPS']"
+	asn_check "auditd logged the connect's PROCTITLE" asn_wait 5 grep -q "type=PROCTITLE msg=audit([0-9.]*:$serial): proctitle=" "$tmp/auditd.out"
+	r0=$(audit_stat records_ours)
+	c0=$(audit_stat events_connect)
+	/usr/bin/python3 -c "
+import socket, sys
+for i in range(500):
+    socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()
+" "$port4"
+	connects_since() { [ $(($(audit_stat events_connect) - $1)) -ge "$2" ]; }
+	asn_check "500 connects seen" asn_wait 10 connects_since "$c0" 500
+	r1=$(audit_stat records_ours)
+	# SYSCALL, SOCKADDR and EOE per connect, not 4 each; a little more for
+	# python's exec and each `status` here (an exec and a unix connect).
+	echo "# records of ours for 500 connects: $((r1 - r0))"
+	asn_check "three records per connect reach us, not four" test $((r1 - r0)) -lt 1750
+	# Where the host drops EXECVE records, PROCTITLE holds an exec's command line.
+	auditctl -a never,exclude -F msgtype=EXECVE
+	asn_cleanup "auditctl -d never,exclude -F msgtype=EXECVE 2>/dev/null"
+	filtered_is() { [ "$(audit_stat records_filtered)" = "$1" ]; }
+	asn_check "EXECVE excluded: PROCTITLE passes again" asn_wait 8 filtered_is "['BPRM_FCAPS']"
+	auditctl -d never,exclude -F msgtype=EXECVE
+	asn_check "EXECVE back: PROCTITLE dropped again" asn_wait 8 filtered_is "['PROCTITLE', 'BPRM_FCAPS']"
 	asn_is "auditd keeps its pid" "$(auditctl -s | awk '/^pid/{print $2}')" "$apid"
 	stop_daemon
 	asn_is "auditd still registered after we stop" "$(auditctl -s | awk '/^pid/{print $2}')" "$apid"
@@ -174,9 +204,11 @@ if command -v auditd >/dev/null 2>&1; then
 	rm -f "$dir/events.json"
 	start_daemon auto
 	asn_check "auditsnitch registered as the audit daemon" sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $dpid ]"
+	asn_is "as the audit daemon every record comes: no filter" "$(audit_stat records_filtered)" "[]"
 	start_auditd
 	wait "$apid" 2>/dev/null
 	asn_check "we handed over" asn_wait 5 sh -c "'$AUDITSNITCH' -d '$dir' status --json | grep -q '\"mode\":\"multicast\"'"
+	asn_check "after the hand-over the kernel filters for us again" asn_wait 5 filtered_is "['PROCTITLE', 'BPRM_FCAPS']"
 	start_auditd
 	asn_check "auditd's retry registers it" asn_wait 5 sh -c "[ \"\$(auditctl -s | awk '/^pid/{print \$2}')\" = $apid ]"
 	bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:$2/"' _ "$tmp/cb.pid" "$port4"

@@ -152,6 +152,7 @@ static void test_add_mode(void)
 	   "always rules with other keys hide nothing (their events are used)");
 	is_int(res.hidden, 1, "one hole");
 	ok(!res.eoe_excluded, "EOE not excluded");
+	ok(!res.execve_excluded, "EXECVE not excluded");
 	rulecheck_result_clear(&res);
 	list_free(&l);
 }
@@ -181,6 +182,7 @@ static void test_task_exclude(void)
 	f = find(&res, "EOE records are dropped");
 	ok(f && !f->hidden, "EOE excluded: degraded");
 	ok(res.eoe_excluded, "EOE excluded: events end by time");
+	ok(!res.execve_excluded, "EXECVE kept: PROCTITLE is not needed");
 	ok(find(&res, "rule 5") == NULL, "msgtype>=1400 drops none of our types");
 	f = find(&res, "SOCKADDR records are dropped");
 	ok(f && f->hidden && strstr(f->text, "where uid=1000"), "a conditional SOCKADDR exclusion is a hole, "
@@ -195,6 +197,19 @@ static void test_task_exclude(void)
 	ok(rulecheck_run(l.rc, l.n, needs, NNEEDS, RULECHECK_ADD, &res) == 0, "SYSCALL excluded: runs");
 	f = find(&res, "SYSCALL records are dropped");
 	ok(f && f->hidden, "SYSCALL excluded: everything is missed");
+	rulecheck_result_clear(&res);
+	list_free(&l);
+
+	add_rule(&l, "never,exclude msgtype=EXECVE uid=1000");
+	ok(rulecheck_run(l.rc, l.n, needs, NNEEDS, RULECHECK_ADD, &res) == 0, "EXECVE excluded: runs");
+	ok(res.execve_excluded, "EXECVE dropped under a condition: PROCTITLE is needed");
+	ok(!res.eoe_excluded, "... and EOE still comes");
+	rulecheck_result_clear(&res);
+	list_free(&l);
+
+	add_rule(&l, "never,exclude msgtype>=1309");
+	ok(rulecheck_run(l.rc, l.n, needs, NNEEDS, RULECHECK_ADD, &res) == 0, "msgtype>=1309: runs");
+	ok(res.execve_excluded && res.eoe_excluded, "a range dropping EXECVE and EOE sets both");
 	rulecheck_result_clear(&res);
 	list_free(&l);
 }

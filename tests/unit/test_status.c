@@ -63,17 +63,21 @@ static void test_audit(void)
 	      "\"events_timed_out\":0,\"events_ended_without_eoe\":0,\"events_evicted\":0,"
 	      "\"connect_unix_dropped\":0,\"rules\":0,\"rules_restored\":0,\"rules_moved\":0,"
 	      "\"handovers\":1,\"takeovers\":2,\"mode_switches\":3,\"saddr_fam\":true,"
-	      "\"rules_mode\":\"existing\",\"rule_holes_hidden\":0,\"rule_holes_degraded\":0,"
+	      "\"rules_mode\":\"existing\",\"records_filtered\":[],"
+	      "\"rule_holes_hidden\":0,\"rule_holes_degraded\":0,"
 	      "\"rule_holes\":[\"one\",\"two \\\"2\\\"\"]}", "audit");
 	a.daemon_mode = false;
 	a.existing = false;
 	a.saddr_fam = false;
+	a.record_filter = AUDITSRC_FILTER_PROCTITLE | AUDITSRC_FILTER_BPRM_FCAPS;
 	{
 		char *t = STATS_TEXT(auditsrc_stats_json(&a, &none, &b_));
 
 		ok(strstr(t, "\"mode\":\"multicast\"") && strstr(t, "\"saddr_fam\":false") &&
 		   strstr(t, "\"rules_mode\":\"add\"") && strstr(t, "\"rule_holes\":[]}"),
 		   "audit: multicast, add, no holes");
+		ok(strstr(t, "\"records_filtered\":[\"PROCTITLE\",\"BPRM_FCAPS\"]") != NULL,
+		   "audit: the types the kernel filters, by name");
 		free(t);
 	}
 }
