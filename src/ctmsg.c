@@ -37,6 +37,87 @@ bool ctmsg_ok(const struct nlmsghdr *nlh, int len)
 }
 
 /*
+ * libmnl's attribute accessors and builders, inline here: each is a call
+ * into the shared library through its PLT for a load or two, some fifteen
+ * per message parsed and a dozen per GET built, two messages per flow.
+ */
+static inline const void *ctmsg_pl(const struct nlattr *a)
+{
+	return (const char *)a + MNL_ATTR_HDRLEN;
+}
+
+static inline size_t ctmsg_pl_len(const struct nlattr *a)
+{
+	return a->nla_len - MNL_ATTR_HDRLEN;
+}
+
+static inline uint8_t ctmsg_u8(const struct nlattr *a)
+{
+	return *(const uint8_t *)ctmsg_pl(a);
+}
+
+static inline uint16_t ctmsg_u16(const struct nlattr *a)
+{
+	uint16_t v;
+
+	memcpy(&v, ctmsg_pl(a), sizeof(v));
+	return v;
+}
+
+static inline uint32_t ctmsg_u32(const struct nlattr *a)
+{
+	uint32_t v;
+
+	memcpy(&v, ctmsg_pl(a), sizeof(v));
+	return v;
+}
+
+static inline uint64_t ctmsg_u64(const struct nlattr *a)
+{
+	uint64_t v;
+
+	memcpy(&v, ctmsg_pl(a), sizeof(v));
+	return v;
+}
+
+/* mnl_attr_put: an attribute at the message's tail, its padding zeroed. */
+static inline void ctmsg_put(struct nlmsghdr *nlh, uint16_t type, size_t len, const void *data)
+{
+	struct nlattr *a = (struct nlattr *)((char *)nlh + MNL_ALIGN(nlh->nlmsg_len));
+	char *pl = (char *)a + MNL_ATTR_HDRLEN;
+
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(MNL_ATTR_HDRLEN + len);
+	memcpy(pl, data, len);
+	memset(pl + len, 0, MNL_ALIGN(len) - len);
+	nlh->nlmsg_len += MNL_ALIGN(a->nla_len);
+}
+
+static inline void ctmsg_put_u8(struct nlmsghdr *nlh, uint16_t type, uint8_t v)
+{
+	ctmsg_put(nlh, type, sizeof(v), &v);
+}
+
+static inline void ctmsg_put_u16(struct nlmsghdr *nlh, uint16_t type, uint16_t v)
+{
+	ctmsg_put(nlh, type, sizeof(v), &v);
+}
+
+static inline struct nlattr *ctmsg_nest_start(struct nlmsghdr *nlh, uint16_t type)
+{
+	struct nlattr *a = (struct nlattr *)((char *)nlh + MNL_ALIGN(nlh->nlmsg_len));
+
+	a->nla_type = NLA_F_NESTED | type;
+	nlh->nlmsg_len += MNL_ALIGN(sizeof(*a));
+	return a;
+}
+
+static inline void ctmsg_nest_end(struct nlmsghdr *nlh, struct nlattr *start)
+{
+	start->nla_len = (uint16_t)((char *)nlh + MNL_ALIGN(nlh->nlmsg_len) - (char *)start);
+}
+
+/*
  * Minimum payload size per attribute type, in a table indexed by type
  * (0: no rule); CTMSG_NEST marks nested attributes. Every message is split
  * into about a dozen attribute areas, so the check per attribute is one
@@ -87,7 +168,7 @@ static inline __attribute__((always_inline)) int ctmsg_attrs(const void *area, s
 static inline __attribute__((always_inline)) int ctmsg_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max,
 			const uint16_t *min_len)
 {
-	return ctmsg_attrs(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), tb, max,
+	return ctmsg_attrs(ctmsg_pl(nest), ctmsg_pl_len(nest), tb, max,
 			   min_len);
 }
 
@@ -133,40 +214,40 @@ static int ctmsg_parse_tuple(const struct nlattr *nest, int family, struct ct_tu
 	if (family == AF_INET) {
 		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST])
 			return -ENODATA;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]), 4);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V4_DST]), 4);
+		memcpy(t->src, ctmsg_pl(ip[CTA_IP_V4_SRC]), 4);
+		memcpy(t->dst, ctmsg_pl(ip[CTA_IP_V4_DST]), 4);
 	} else {
 		if (!ip[CTA_IP_V6_SRC] || !ip[CTA_IP_V6_DST])
 			return -ENODATA;
-		memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
-		memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
+		memcpy(t->src, ctmsg_pl(ip[CTA_IP_V6_SRC]), 16);
+		memcpy(t->dst, ctmsg_pl(ip[CTA_IP_V6_DST]), 16);
 	}
 
 	if (!pr[CTA_PROTO_NUM])
 		return -ENODATA;
-	p = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+	p = ctmsg_u8(pr[CTA_PROTO_NUM]);
 	if (ctmsg_has_ports(p)) {
 		if (!pr[CTA_PROTO_SRC_PORT] || !pr[CTA_PROTO_DST_PORT])
 			return -ENODATA;
-		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
-		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+		t->sport = ntohs(ctmsg_u16(pr[CTA_PROTO_SRC_PORT]));
+		t->dport = ntohs(ctmsg_u16(pr[CTA_PROTO_DST_PORT]));
 	} else if (p == IPPROTO_ICMP && family == AF_INET) {
 		if (!pr[CTA_PROTO_ICMP_ID] || !pr[CTA_PROTO_ICMP_TYPE] || !pr[CTA_PROTO_ICMP_CODE])
 			return -ENODATA;
-		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMP_ID]));
-		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_TYPE]);
-		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMP_CODE]);
+		t->icmp_id = ntohs(ctmsg_u16(pr[CTA_PROTO_ICMP_ID]));
+		t->icmp_type = ctmsg_u8(pr[CTA_PROTO_ICMP_TYPE]);
+		t->icmp_code = ctmsg_u8(pr[CTA_PROTO_ICMP_CODE]);
 	} else if (p == IPPROTO_ICMPV6 && family == AF_INET6) {
 		if (!pr[CTA_PROTO_ICMPV6_ID] || !pr[CTA_PROTO_ICMPV6_TYPE] ||
 		    !pr[CTA_PROTO_ICMPV6_CODE])
 			return -ENODATA;
-		t->icmp_id = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_ICMPV6_ID]));
-		t->icmp_type = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_TYPE]);
-		t->icmp_code = mnl_attr_get_u8(pr[CTA_PROTO_ICMPV6_CODE]);
+		t->icmp_id = ntohs(ctmsg_u16(pr[CTA_PROTO_ICMPV6_ID]));
+		t->icmp_type = ctmsg_u8(pr[CTA_PROTO_ICMPV6_TYPE]);
+		t->icmp_code = ctmsg_u8(pr[CTA_PROTO_ICMPV6_CODE]);
 	} else if (p == IPPROTO_GRE && pr[CTA_PROTO_SRC_PORT] && pr[CTA_PROTO_DST_PORT]) {
 		/* GRE keys travel as ports where the kernel tracks GRE (0 without PPTP). */
-		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
-		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+		t->sport = ntohs(ctmsg_u16(pr[CTA_PROTO_SRC_PORT]));
+		t->dport = ntohs(ctmsg_u16(pr[CTA_PROTO_DST_PORT]));
 	}
 	/*
 	 * Any other protocol (raw IP, protocol 253...): conntrack's generic
@@ -190,15 +271,15 @@ static int ctmsg_parse_counters(const struct nlattr *nest, uint64_t *bytes, uint
 	if (r < 0)
 		return r;
 	if (tb[CTA_COUNTERS_BYTES])
-		*bytes = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_BYTES]));
+		*bytes = be64toh(ctmsg_u64(tb[CTA_COUNTERS_BYTES]));
 	else if (tb[CTA_COUNTERS32_BYTES])
-		*bytes = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_BYTES]));
+		*bytes = ntohl(ctmsg_u32(tb[CTA_COUNTERS32_BYTES]));
 	else
 		return -ENODATA;
 	if (tb[CTA_COUNTERS_PACKETS])
-		*packets = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_PACKETS]));
+		*packets = be64toh(ctmsg_u64(tb[CTA_COUNTERS_PACKETS]));
 	else if (tb[CTA_COUNTERS32_PACKETS])
-		*packets = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_PACKETS]));
+		*packets = ntohl(ctmsg_u32(tb[CTA_COUNTERS32_PACKETS]));
 	else
 		return -ENODATA;
 	return 0;
@@ -225,7 +306,7 @@ static int ctmsg_parse_tcp_state(const struct nlattr *nest)
 		return r;
 	if (!tcp[CTA_PROTOINFO_TCP_STATE])
 		return -ENODATA;
-	return mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
+	return ctmsg_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
 }
 
 /* ctmsg_parse and ctmsg_parse_answer: reply, whether the reply tuple is parsed. */
@@ -274,7 +355,7 @@ static inline __attribute__((always_inline)) int ctmsg_parse_msg(const struct nl
 	if (!tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY] || !tb[CTA_ID])
 		return -ENODATA;
 	msg->flow.family = family;
-	msg->flow.id = ntohl(mnl_attr_get_u32(tb[CTA_ID]));
+	msg->flow.id = ntohl(ctmsg_u32(tb[CTA_ID]));
 	r = ctmsg_parse_tuple(tb[CTA_TUPLE_ORIG], family, &msg->flow.orig, &proto_orig);
 	if (r < 0)
 		return r;
@@ -305,10 +386,10 @@ static inline __attribute__((always_inline)) int ctmsg_parse_msg(const struct nl
 		if (r < 0)
 			return r;
 		if (ts[CTA_TIMESTAMP_START])
-			msg->flow.start_ns = be64toh(mnl_attr_get_u64(ts[CTA_TIMESTAMP_START]));
+			msg->flow.start_ns = be64toh(ctmsg_u64(ts[CTA_TIMESTAMP_START]));
 	}
 	if (tb[CTA_ZONE])
-		msg->flow.zone = ntohs(mnl_attr_get_u16(tb[CTA_ZONE]));
+		msg->flow.zone = ntohs(ctmsg_u16(tb[CTA_ZONE]));
 	if (tb[CTA_PROTOINFO] && msg->flow.protocol == IPPROTO_TCP) {
 		r = ctmsg_parse_tcp_state(tb[CTA_PROTOINFO]);
 		if (r < 0 && r != -ENODATA)
@@ -403,33 +484,33 @@ size_t ctmsg_build_get(void *buf, const struct ct_flow *f, uint32_t seq)
 	struct nlattr *tuple, *nest;
 	size_t alen = f->family == AF_INET ? 4 : 16;
 
-	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
-	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->orig.src);
-	mnl_attr_put(nlh, f->family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->orig.dst);
-	mnl_attr_nest_end(nlh, nest);
-	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)f->protocol);
+	tuple = ctmsg_nest_start(nlh, CTA_TUPLE_ORIG);
+	nest = ctmsg_nest_start(nlh, CTA_TUPLE_IP);
+	ctmsg_put(nlh, f->family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->orig.src);
+	ctmsg_put(nlh, f->family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->orig.dst);
+	ctmsg_nest_end(nlh, nest);
+	nest = ctmsg_nest_start(nlh, CTA_TUPLE_PROTO);
+	ctmsg_put_u8(nlh, CTA_PROTO_NUM, (uint8_t)f->protocol);
 	/*
 	 * The kernel's l4proto nlattr_to_tuple wants exactly its own
 	 * attributes; the generic tracker has none and ignores the rest (GRE
 	 * keys are ports where GRE is tracked, ignored where it is generic).
 	 */
 	if (ctmsg_has_ports(f->protocol) || f->protocol == IPPROTO_GRE) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->orig.sport));
-		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->orig.dport));
+		ctmsg_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->orig.sport));
+		ctmsg_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->orig.dport));
 	} else if (f->protocol == IPPROTO_ICMP) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(f->orig.icmp_id));
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, f->orig.icmp_type);
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, f->orig.icmp_code);
+		ctmsg_put_u16(nlh, CTA_PROTO_ICMP_ID, htons(f->orig.icmp_id));
+		ctmsg_put_u8(nlh, CTA_PROTO_ICMP_TYPE, f->orig.icmp_type);
+		ctmsg_put_u8(nlh, CTA_PROTO_ICMP_CODE, f->orig.icmp_code);
 	} else if (f->protocol == IPPROTO_ICMPV6) {
-		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(f->orig.icmp_id));
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, f->orig.icmp_type);
-		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, f->orig.icmp_code);
+		ctmsg_put_u16(nlh, CTA_PROTO_ICMPV6_ID, htons(f->orig.icmp_id));
+		ctmsg_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, f->orig.icmp_type);
+		ctmsg_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, f->orig.icmp_code);
 	}
-	mnl_attr_nest_end(nlh, nest);
-	mnl_attr_nest_end(nlh, tuple);
+	ctmsg_nest_end(nlh, nest);
+	ctmsg_nest_end(nlh, tuple);
 	if (f->zone)
-		mnl_attr_put_u16(nlh, CTA_ZONE, htons(f->zone));
+		ctmsg_put_u16(nlh, CTA_ZONE, htons(f->zone));
 	return nlh->nlmsg_len;
 }
