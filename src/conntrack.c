@@ -1348,6 +1348,9 @@ static void ct_poll_add(struct ct *ct, struct ct_entry *e, size_t *n)
 	}
 	e->missing = false;
 	ct->poll[(*n)++] = e;
+	/* The poll's sends come next: see ct_poll_run. */
+	if (ct->cb.flow_prefetch)
+		ct->cb.flow_prefetch(e->flow.id, true, ct->cb.data);
 }
 
 /*
@@ -1633,7 +1636,7 @@ static void ct_poll_run(struct ct *ct)
 				 */
 				ct_tomb_prefetch(ct, e->hash);
 				if (ct->cb.flow_prefetch)
-					ct->cb.flow_prefetch(e->flow.id, ct->cb.data);
+					ct->cb.flow_prefetch(e->flow.id, false, ct->cb.data);
 			}
 			ct->poll_sent++;
 		}

@@ -45,10 +45,12 @@ struct ct_callbacks {
 	 */
 	void (*flow_final)(const struct ct_flow *flow, void *data);
 	/*
-	 * The flow with this id will be reported soon (its GET was just
-	 * built): a hint to fetch what reporting it reads. May be NULL.
+	 * The flow with this id will be reported soon: a hint to fetch what
+	 * reporting it reads. Given twice: lookup when the poll picks it (the
+	 * first step of a lookup, which needs no load), then !lookup when its
+	 * GET is built (the rest). May be NULL.
 	 */
-	void (*flow_prefetch)(uint32_t id, void *data);
+	void (*flow_prefetch)(uint32_t id, bool lookup, void *data);
 	/* A batch of events or answers was handled (flow_new may follow). May be NULL. */
 	void (*batch_end)(void *data);
 	/*

@@ -1627,9 +1627,15 @@ static void corr_flow_place(struct correlate *c, struct corr_flow *f, bool befor
 	c->npending_flows++;
 }
 
-void correlate_flow_prefetch(struct correlate *c, uint32_t id)
+void correlate_flow_prefetch(struct correlate *c, uint32_t id, bool lookup)
 {
-	const struct corr_flow *f = c->flow_ids[id % CORR_BUCKETS];
+	const struct corr_flow *f;
+
+	if (lookup) {
+		__builtin_prefetch(&c->flow_ids[id % CORR_BUCKETS]);
+		return;
+	}
+	f = c->flow_ids[id % CORR_BUCKETS];
 
 	/* A bucket's chain is short: its head is nearly always the flow. */
 	if (f)

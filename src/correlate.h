@@ -163,8 +163,12 @@ void correlate_flows_drained(struct correlate *c, bool lost);
  * other flow comes between. Costs one store per connect read in the turn.
  */
 void correlate_turn_end(struct correlate *c);
-/* A hint: the flow with conntrack id id reports its bytes soon (correlate_flow_bytes). */
-void correlate_flow_prefetch(struct correlate *c, uint32_t id);
+/*
+ * A hint: the flow with conntrack id id reports its bytes soon
+ * (correlate_flow_bytes). lookup: only the slot its lookup starts at, which
+ * a later call without it then reads without waiting, to fetch the flow.
+ */
+void correlate_flow_prefetch(struct correlate *c, uint32_t id, bool lookup);
 void correlate_flow_bytes(struct correlate *c, const struct ct_flow *flow,
 			  const struct ct_counters *delta, bool destroyed);
 /*

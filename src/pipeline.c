@@ -169,9 +169,9 @@ static void pipeline_on_flow_new(const struct ct_flow *flow, void *data)
 	correlate_flow_new(p->corr, flow);
 }
 
-static void pipeline_on_flow_prefetch(uint32_t id, void *data)
+static void pipeline_on_flow_prefetch(uint32_t id, bool lookup, void *data)
 {
-	correlate_flow_prefetch(((struct pipeline *)data)->corr, id);
+	correlate_flow_prefetch(((struct pipeline *)data)->corr, id, lookup);
 }
 
 static void pipeline_on_flow_update(const struct ct_flow *flow, const struct ct_counters *delta,
