@@ -638,28 +638,30 @@ static size_t auditsrc_needs(const struct auditsrc *src, struct rulecheck_need *
  * recvmmsg slot) costs us more than parsing most of them: a connect's
  * PROCTITLE alone, one record in four, was 14% of the whole pipeline's CPU
  * (tests/bench/cost_ab.sh, 6 rounds, filtered as the audit daemon for the
- * measure). So a classic BPF filter on the
- * socket has the kernel drop, before they are queued, the types we never
- * read: BPRM_FCAPS, and PROCTITLE unless the host's rules exclude EXECVE
- * records (an exec's command line then comes from it). Both only ever come
- * in a syscall event, under its SYSCALL record's serial, so the serial
- * gaps still count every event. Never as the audit daemon: there the
- * records of other rules go to syslog unchanged, and a filter sees one
- * record at a time, so it cannot tell ours from theirs. Until the first
- * judgement of the host's rules, PROCTITLE passes.
+ * measure). So a classic BPF filter on the socket has the kernel drop,
+ * before they are queued, the types we never read: BPRM_FCAPS, and
+ * PROCTITLE unless the host's rules exclude EXECVE records (an exec's
+ * command line then comes from it). Both only ever come in a syscall
+ * event, under its SYSCALL record's serial, so the serial gaps still count
+ * every event. Never as the audit daemon: there the records of other rules
+ * go to syslog unchanged, and a filter sees one record at a time, so it
+ * cannot tell ours from theirs. Until the first judgement of the host's
+ * rules, PROCTITLE passes.
  */
+static const struct {
+	uint8_t bit;
+	uint16_t type;
+	const char *name;
+} auditsrc_filter_types[] = {
+	{ AUDITSRC_FILTER_PROCTITLE, AUPARSE_T_PROCTITLE, "PROCTITLE" },
+	{ AUDITSRC_FILTER_BPRM_FCAPS, AUPARSE_T_BPRM_FCAPS, "BPRM_FCAPS" },
+};
+
 static void auditsrc_set_filter(struct auditsrc *src)
 {
-	static const struct {
-		uint8_t bit;
-		uint16_t type;
-	} drops[] = {
-		{ AUDITSRC_FILTER_PROCTITLE, AUPARSE_T_PROCTITLE },
-		{ AUDITSRC_FILTER_BPRM_FCAPS, AUPARSE_T_BPRM_FCAPS },
-	};
-	struct sock_filter prog[ARRAY_SIZE(drops) + 3];
+	struct sock_filter prog[ARRAY_SIZE(auditsrc_filter_types) + 3];
 	struct sock_fprog fprog = { .filter = prog };
-	uint8_t want = 0;
+	uint8_t want;
 	unsigned n = 0, k;
 
 	if (src->rec_fd < 0 || src->daemon_mode)
@@ -669,8 +671,8 @@ static void auditsrc_set_filter(struct auditsrc *src)
 		want |= AUDITSRC_FILTER_PROCTITLE;
 	if (want == src->stats.record_filter)
 		return;
-	for (k = 0; k < ARRAY_SIZE(drops); k++)
-		if (want & drops[k].bit)
+	for (k = 0; k < ARRAY_SIZE(auditsrc_filter_types); k++)
+		if (want & auditsrc_filter_types[k].bit)
 			n++;
 	/*
 	 * nlmsg_type, read as the filter reads every halfword: in network
@@ -680,22 +682,25 @@ static void auditsrc_set_filter(struct auditsrc *src)
 	prog[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS,
 					       offsetof(struct nlmsghdr, nlmsg_type));
 	fprog.len = 1;
-	for (k = 0; k < ARRAY_SIZE(drops); k++) {
-		if (!(want & drops[k].bit))
+	for (k = 0; k < ARRAY_SIZE(auditsrc_filter_types); k++) {
+		if (!(want & auditsrc_filter_types[k].bit))
 			continue;
 		prog[fprog.len] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-							       htons(drops[k].type),
+							       htons(auditsrc_filter_types[k].type),
 							       (uint8_t)(n + 1 - fprog.len), 0);
 		fprog.len++;
 	}
 	prog[fprog.len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, UINT32_MAX);
 	prog[fprog.len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
 	if (setsockopt(src->rec_fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0) {
-		/* Everything still arrives: only the cost changes. */
 		if (!src->filter_failed)
 			log_info("audit: cannot filter the multicast records in the kernel: %s",
 				 strerror(errno));
 		src->filter_failed = true;
+		/* An older filter may drop what is now needed: everything comes instead. */
+		if (src->stats.record_filter &&
+		    setsockopt(src->rec_fd, SOL_SOCKET, SO_DETACH_FILTER, &k, sizeof(k)) == 0)
+			src->stats.record_filter = 0;
 		return;
 	}
 	src->stats.record_filter = want;
@@ -1673,13 +1678,11 @@ void auditsrc_stats_json(const struct auditsrc_stats *a, const struct rulecheck_
 	jsonbuf_kstr(b, "rules_mode", a->existing ? "existing" : "add");
 	jsonbuf_key(b, "records_filtered");
 	jsonbuf_arr_begin(b);
-	if (a->record_filter & AUDITSRC_FILTER_PROCTITLE) {
+	for (i = 0; i < ARRAY_SIZE(auditsrc_filter_types); i++) {
+		if (!(a->record_filter & auditsrc_filter_types[i].bit))
+			continue;
 		jsonbuf_item(b);
-		jsonbuf_str(b, "PROCTITLE", 9);
-	}
-	if (a->record_filter & AUDITSRC_FILTER_BPRM_FCAPS) {
-		jsonbuf_item(b);
-		jsonbuf_str(b, "BPRM_FCAPS", 10);
+		jsonbuf_str(b, auditsrc_filter_types[i].name, strlen(auditsrc_filter_types[i].name));
 	}
 	jsonbuf_arr_end(b);
 	jsonbuf_kuint(b, "rule_holes_hidden", a->holes_hidden);
