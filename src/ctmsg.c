@@ -4,7 +4,8 @@
  * layout of the three requests it sends. Pure: no I/O, no globals, nothing
  * logged; callers count what comes back as an error.
  *
- * Messages are parsed here with libmnl's attribute helpers rather than
+ * Messages are parsed here with libmnl's attribute layout (its helpers
+ * inline, see ctmsg_pl) rather than
  * nfct_nlmsg_parse: libnetfilter_conntrack's parser passes nlmsg_len (not
  * the payload length) as the attribute area and skips attributes it cannot
  * parse, while we must bound every read by the datagram and count what we
