@@ -36,11 +36,11 @@ struct auditsrc_options {
 	bool sends;              /* also audit sends with an address (needs saddr_fam) */
 };
 
-/* Counters for `status` and loss logging. */
 /* Record types the multicast socket's filter drops (auditsrc_stats.record_filter). */
 #define AUDITSRC_FILTER_PROCTITLE 1u
 #define AUDITSRC_FILTER_BPRM_FCAPS 2u
 
+/* Counters for `status` and loss logging. */
 struct auditsrc_stats {
 	bool daemon_mode;          /* true: registered audit daemon; false: multicast */
 	uint32_t enabled;          /* kernel: 0, 1, 2 (locked) */

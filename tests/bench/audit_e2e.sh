@@ -173,7 +173,7 @@ remove_our_rules() {
 	[ -n "$left" ] || return 0
 	while IFS= read -r line; do
 		# auditctl -l prints "-a LIST,ACTION ..."; -d takes the same fields.
-		eval auditctl -d "${line#-a }" >/dev/null
+		asn_auditctl_line "-d ${line#-a }" >/dev/null
 	done <<< "$left"
 }
 
@@ -437,7 +437,7 @@ run_setup() {
 load_our_rules() {
 	local rule
 	grep -v '^#' "$top_srcdir/data/auditsnitch.rules" | grep . | while read -r rule; do
-		eval auditctl "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
+		asn_auditctl_line "$rule" >/dev/null || echo "audit_e2e: cannot add: $rule" >&2
 	done
 }
 
@@ -813,7 +813,7 @@ if case " $SETUPS " in *" ruleset "*) true ;; *) false ;; esac; then
 		# Put back what was loaded before, whatever the run did.
 		auditctl -D >/dev/null 2>&1
 		while IFS= read -r line; do
-			[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+			[ -n "$line" ] && asn_auditctl_line "$line" >/dev/null 2>&1
 		done < "$tmp/host.rules"
 		[ "$(auditctl -l | grep -v '^No rules' | grep -c .)" = "$(grep -c . "$tmp/host.rules")" ] ||
 			{ echo "audit_e2e: the rules of before the ruleset run were not all put back" >&2; status=1; }

@@ -44,7 +44,7 @@ restore_rules() {
 	local line
 	auditctl -D >/dev/null 2>&1
 	while IFS= read -r line; do
-		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+		[ -n "$line" ] && asn_auditctl_line "$line" >/dev/null 2>&1
 	done < "$tmp/saved.rules"
 	auditctl -b "$saved_backlog" -f "$saved_failure" -r "$saved_rate" >/dev/null 2>&1
 	auditctl -e "$saved_enabled" >/dev/null 2>&1

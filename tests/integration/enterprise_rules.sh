@@ -9,7 +9,8 @@
 # DIR/neverdir, and exclude rules for CWD and PROCTITLE. The example files'
 # -D, -b, -f, -e and backlog lines are left out: nothing here may lock audit
 # (-e 2) or make a failure panic (-f 2). asn_load_rules FILE loads it;
-# asn_enterprise_auditd DIR starts auditd with it (and puts everything back).
+# asn_enterprise_auditd DIR starts auditd with it (and puts everything back);
+# asn_auditctl_line LINE runs auditctl on one rule line (never eval).
 
 ASN_RULE_EXAMPLES=/usr/share/doc/auditd/examples/rules
 
@@ -34,13 +35,27 @@ RULES
 	echo "-a always,exit -F arch=b64 -S connect -F saddr_fam=10 -F key=theirs6"
 }
 
+# asn_auditctl_line LINE: auditctl with the words of one rule line, as a
+# rules file or `auditctl -l` has it. Not through eval: there "-F auid>=1000"
+# is a redirection to a file "=1000", and the rule is not loaded (nor put
+# back, when the line was a host rule saved before a test).
+asn_auditctl_line() {
+	local -a words
+	local opts=$-
+
+	set -f
+	read -r -a words <<< "$1"
+	case $opts in *f*) ;; *) set +f ;; esac
+	auditctl "${words[@]}"
+}
+
 # asn_load_rules FILE: line by line, as auditctl -R would, going past the
 # lines this machine cannot take (a watched file that does not exist here, a
 # SELinux field without SELinux): auditctl -R stops at the first.
 asn_load_rules() {
 	local line
 	while IFS= read -r line; do
-		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+		[ -n "$line" ] && asn_auditctl_line "$line" >/dev/null 2>&1
 	done < "$1"
 	return 0
 }
@@ -102,7 +117,7 @@ asn_enterprise_restore() {
 	local line
 	auditctl -D >/dev/null 2>&1
 	while IFS= read -r line; do
-		[ -n "$line" ] && eval auditctl "$line" >/dev/null 2>&1
+		[ -n "$line" ] && asn_auditctl_line "$line" >/dev/null 2>&1
 	done < "$asn_enterprise_dir/saved.rules"
 	auditctl -b "$(asn_saved_value backlog_limit)" -f "$(asn_saved_value failure)" \
 		-r "$(asn_saved_value rate_limit)" >/dev/null 2>&1
