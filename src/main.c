@@ -21,6 +21,7 @@
 #include "vt.h"
 #include "paths.h"
 #include "query.h"
+#include "store.h"
 #include "view/view.h"
 
 struct command {
@@ -393,6 +394,7 @@ int main(int argc, char **argv)
 		return notify_helper_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], VT_HELPER_COMMAND) == 0)
 		return vt_helper_main(argc, argv);
+	store_library_init(); /* before any command opens a database */
 	daemon_register_validators();
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:d:hV", longopts, NULL)) != -1) {

@@ -111,6 +111,14 @@ struct sqlite3;
 #define STORE_RETENTION_BATCH 5000
 
 /*
+ * Process-wide SQLite settings the writer relies on for its cost (see
+ * STORE_STMT_SPILL in store.c). Call once at start, before anything opens
+ * a database (SQLite refuses them afterwards: they are then left as they
+ * were, which costs time, not correctness).
+ */
+void store_library_init(void);
+
+/*
  * Opens dirfd/name read-write, creating it (mode 0640) with the current
  * schema, or migrating an older user_version. A database of a 0.1.0
  * development version (user_version 1 to STORE_DEV_LAST_VERSION without

@@ -316,6 +316,7 @@ static int burst_create(const char *dir)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	store_library_init(); /* as the daemon does */
 	if (argc == 5 && !strcmp(argv[1], "write"))
 		return burst_write(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "check"))

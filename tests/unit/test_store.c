@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1585,8 +1587,121 @@ static void test_reopen(void)
 	ok(faccessat(dirfd_, "re.db", F_OK, 0) < 0, "reopen: no database when \"DB sql log\" is false");
 }
 
-int main(void)
+/*
+ * The journal probe (a child process: SQLite takes its process-wide
+ * settings only before first use). Writes JOURNAL_PROBE_WRITES windows of
+ * WRITER_EARLY_ROWS-sized batches into DIR/probe.db, each batch's ports
+ * between the last one's, so every write modifies pages the earlier ones
+ * filled (as a burst's local ports do), and prints how many files SQLite
+ * created in SQLITE_TMPDIR (DIR/tmp) meanwhile: statement journals that
+ * spilled to disk. Without TEST_STORE_NO_INIT it calls store_library_init
+ * first, as the daemon's main does.
+ */
+enum { JOURNAL_PROBE_ROWS = 1024, JOURNAL_PROBE_WRITES = 8 };
+
+static int journal_probe(const char *dir)
 {
+	static struct conn_record *recs[JOURNAL_PROBE_ROWS];
+	static struct store_row rows[JOURNAL_PROBE_ROWS];
+	struct store *st = NULL;
+	char tmp[PATH_MAX], *msg = NULL;
+	int dfd, ino, created = 0, r = 1;
+
+	if (!getenv("TEST_STORE_NO_INIT"))
+		store_library_init();
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (dfd < 0 || ino < 0 || inotify_add_watch(ino, tmp, IN_CREATE) < 0 ||
+	    store_open(dfd, "probe.db", &msg, &st) < 0) {
+		printf("error %s\n", msg ? msg : strerror(errno));
+		goto out;
+	}
+	for (int w = 0; w < JOURNAL_PROBE_WRITES; w++) {
+		for (int i = 0; i < JOURNAL_PROBE_ROWS; i++) {
+			recs[i] = mkrec("/usr/bin/curl", "1.2.3.4", 443,
+					1024 + i * JOURNAL_PROBE_WRITES + w);
+			rows[i].contime = 100;
+			rows[i].rec = recs[i];
+		}
+		if (store_write(st, rows, JOURNAL_PROBE_ROWS) < 0) {
+			printf("error write: %s\n", store_errmsg(st));
+			goto out;
+		}
+		for (int i = 0; i < JOURNAL_PROBE_ROWS; i++)
+			conn_record_free(recs[i]);
+	}
+	for (;;) {
+		char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		ssize_t n = read(ino, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) +
+							   ((struct inotify_event *)p)->len)
+			created++;
+	}
+	printf("created %d\n", created);
+	r = 0;
+out:
+	store_free(st);
+	free(msg);
+	return r;
+}
+
+/* Runs the probe in a child, with or without the settings; -1 when it failed. */
+static int journal_probe_run(const char *dir, bool init)
+{
+	char out[256] = "", path[PATH_MAX];
+	int fds[2], status, created = -1;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if (mkdir(dir, 0700) < 0 || mkdir(path, 0700) < 0 || pipe(fds) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		setenv("SQLITE_TMPDIR", path, 1);
+		if (!init)
+			setenv("TEST_STORE_NO_INIT", "1", 1);
+		execl("/proc/self/exe", "test_store", "--journal-probe", dir, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || n <= 0 || sscanf(out, "created %d", &created) != 1) {
+		printf("# journal probe: %s", out);
+		return -1;
+	}
+	return created;
+}
+
+/*
+ * A burst's writes keep their statement journals in memory: with SQLite's
+ * default spill (64 KiB) each of them was a temporary file created,
+ * unlinked and written page by page (a quarter of the writer's CPU).
+ */
+static void test_stmt_journal(void)
+{
+	char without[PATH_MAX], with[PATH_MAX];
+	int a, b;
+
+	snprintf(without, sizeof(without), "%s/journal-default", tmpdir);
+	snprintf(with, sizeof(with), "%s/journal-init", tmpdir);
+	a = journal_probe_run(without, false);
+	b = journal_probe_run(with, true);
+	ok(a > 0, "stmt journal: SQLite's default spills the probe's journals to files (%d)", a);
+	is_int(b, 0, "stmt journal: store_library_init keeps them in memory");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--journal-probe") == 0)
+		return journal_probe(argv[2]);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
@@ -1612,6 +1727,7 @@ int main(void)
 	test_writer_fault();
 	test_reopen();
 	test_busy();
+	test_stmt_journal();
 	(void)remove_db;
 	close(dirfd_);
 	rm_rf(tmpdir);
