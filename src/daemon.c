@@ -54,7 +54,6 @@
  * more: 20 ms of that rate is about 1 MiB of them.
  */
 #define DAEMON_COALESCE_US 20000
-#define DAEMON_MMAP_THRESHOLD (128 * 1024)  /* glibc's initial value, kept fixed */
 /*
  * After start-up, the read-only file mappings are dropped again this often
  * (memtrim.h): code run now and then (rollups, reloads, VirusTotal) maps
@@ -607,7 +606,7 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	 * flow tables' regrowths came from the heap and stayed resident (1 MiB
 	 * of peak RSS in flows_e2e at 10,000 flows/s).
 	 */
-	(void)mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
+	(void)mallopt(M_MMAP_THRESHOLD, UTIL_MMAP_THRESHOLD);
 	if (geteuid() != 0) {
 		log_error("must run as root: the kernel audit and conntrack interfaces need "
 			  "CAP_AUDIT_CONTROL, CAP_AUDIT_READ and CAP_NET_ADMIN");

@@ -25,6 +25,14 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * The daemon's fixed malloc mmap threshold (glibc's initial value; see
+ * daemon_main): blocks above it are mappings of their own, returned whole
+ * when freed, and each costs page faults when touched and a TLB flush when
+ * unmapped. What is allocated and freed over and over must stay below it.
+ */
+#define UTIL_MMAP_THRESHOLD (128 * 1024)
+
+/*
  * The hashes for in-memory tables (only equality within one run matters;
  * nothing hashed here is stored or compared across runs).
  * util_hash_mix: splitmix64's finaliser, every input bit reaching every

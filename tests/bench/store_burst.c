@@ -18,7 +18,7 @@
  *       TOTAL short connections of one program to one peer, each its own
  *       row (its local port), submitted at RATE per second with the
  *       daemon's writer options (1-second windows, no conn.log, the size
- *       limit checked); prints the writer thread's CPU time (schedstat),
+ *       limit checked), SQLite settings and malloc mmap threshold; prints the writer thread's CPU time (schedstat),
  *       its context switches and the rows written.
  *   store_burst flows DIR TOTAL RATE kernel-ports   the same with local
  *       ports in the order the kernel hands them out in a burst (rising
@@ -26,6 +26,7 @@
  */
 
 #include <dirent.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -316,7 +317,9 @@ static int burst_create(const char *dir)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	store_library_init(); /* as the daemon does */
+	/* As the daemon does: its SQLite settings and its fixed mmap threshold. */
+	store_library_init();
+	(void)mallopt(M_MMAP_THRESHOLD, UTIL_MMAP_THRESHOLD);
 	if (argc == 5 && !strcmp(argv[1], "write"))
 		return burst_write(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "check"))

@@ -1597,7 +1597,7 @@ static void test_reopen(void)
  * spilled to disk. Without TEST_STORE_NO_INIT it calls store_library_init
  * first, as the daemon's main does.
  */
-enum { JOURNAL_PROBE_ROWS = 1024, JOURNAL_PROBE_WRITES = 8 };
+enum { JOURNAL_PROBE_ROWS = 1024, JOURNAL_PROBE_WRITES = 6 };
 
 static int journal_probe(const char *dir)
 {
@@ -1683,7 +1683,7 @@ static int journal_probe_run(const char *dir, bool init)
 /*
  * A burst's writes keep their statement journals in memory: with SQLite's
  * default spill (64 KiB) each of them was a temporary file created,
- * unlinked and written page by page (a quarter of the writer's CPU).
+ * unlinked and written page by page (a third of the writer's writes).
  */
 static void test_stmt_journal(void)
 {
