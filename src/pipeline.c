@@ -68,6 +68,8 @@
 #define PIPELINE_TRIM_FREE (1024 * 1024)
 #define PIPELINE_TRIM_MS 250
 #define PIPELINE_TRIM_BUSY_MS 2000 /* a busy loop still looks at the heap this often */
+#define PIPELINE_TRIM_IDLE_MS 5000 /* a settled heap is looked at this often */
+#define PIPELINE_TRIM_SETTLED (64 * 1024) /* free bytes that moved less than this: settled */
 
 /* One record.json write, off the loop: fsync may take a disk's time. */
 struct pipeline_save {
@@ -124,8 +126,11 @@ struct pipeline {
 	bool save_done;
 	uint64_t trim_at_ms;   /* last pipeline_trim_heap */
 	uint64_t events;       /* audit events and new flows, ever */
-	uint64_t trim_events;  /* events at the last look at the heap */
+	uint64_t trim_events;  /* events at the last call of pipeline_trim_heap */
 	size_t trim_low;       /* least free heap seen since the last trim */
+	uint64_t look_events;  /* events at the last look at the heap */
+	size_t look_free;      /* free heap then */
+	bool trim_settled;     /* no event and no change between the last two looks */
 };
 
 /* ---- sources -> correlate ---- */
@@ -458,9 +463,23 @@ static void pipeline_trim_heap(struct pipeline *p, uint64_t now)
 		p->trim_events = p->events;
 		return;
 	}
+	/*
+	 * Settled (no event, free heap unchanged over the last two looks):
+	 * every PIPELINE_TRIM_IDLE_MS only. Four looks a second forever were
+	 * most of what the heap cost an idle daemon, and a burst's 3 s after
+	 * it took a dozen, 20-100 us each on its fragmented heap.
+	 */
+	if (p->trim_settled && p->events == p->look_events &&
+	    now - p->trim_at_ms < PIPELINE_TRIM_IDLE_MS)
+		return;
 	p->trim_events = p->events;
 	p->trim_at_ms = now;
 	free_now = mallinfo2().fordblks;
+	p->trim_settled = p->events == p->look_events &&
+			  (free_now > p->look_free ? free_now - p->look_free : p->look_free - free_now) <
+				  PIPELINE_TRIM_SETTLED;
+	p->look_events = p->events;
+	p->look_free = free_now;
 	if (free_now < p->trim_low)
 		p->trim_low = free_now;
 	if (free_now - p->trim_low >= PIPELINE_TRIM_FREE) {
