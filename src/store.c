@@ -66,15 +66,15 @@ _Static_assert(STORE_INSERT_BATCH * 5 <= 999, "SQLite before 3.32 takes at most 
  * Statement journals stay in memory up to this size (SQLite's default is
  * 64 KiB). A burst's multi-row upserts of WRITER_EARLY_ROWS rows journal
  * more than that; spilled, each was a temporary file in /var/tmp, created,
- * unlinked and written page by page: 11 to 21 of them for 20,000 rows
- * (store_burst flows ... kernel-ports), a third of the writer's pwrites.
- * SQLite keeps such a journal in one block of this size, allocated and
- * freed per statement, so it must stay under the daemon's mmap threshold:
- * at 256 KiB each statement mapped and unmapped its block (32 mappings
- * for those rows, faults and TLB flushes) and the writer cost more than
- * with the files. At 120 KiB the spills are gone (2 files left, at the
- * start), and so are the mappings. A larger statement (a retention or
- * rollup step) still spills, so what one can take stays bounded.
+ * unlinked and written page by page: 5 to 21 of them for 20,000 rows
+ * (store_burst flows ... kernel-ports), up to a third of the writer's
+ * pwrites. SQLite keeps such a journal in one block of this size,
+ * allocated and freed per statement, so it must stay under the daemon's
+ * mmap threshold: at 256 KiB each statement mapped and unmapped its block
+ * (32 mappings for those rows, faults and TLB flushes) and the writer cost
+ * more than with the files. At 120 KiB the spills and the mappings are
+ * gone. A larger statement (a retention or rollup step) still spills, so
+ * what one can take stays bounded.
  */
 #define STORE_STMT_SPILL (120 * 1024)
 _Static_assert(STORE_STMT_SPILL + 64 < UTIL_MMAP_THRESHOLD,
