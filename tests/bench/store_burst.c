@@ -18,8 +18,9 @@
  *       TOTAL short connections of one program to one peer, each its own
  *       row (its local port), submitted at RATE per second with the
  *       daemon's writer options (1-second windows, no conn.log, the size
- *       limit checked), SQLite settings and malloc mmap threshold; prints the writer thread's CPU time (schedstat),
- *       its context switches and the rows written.
+ *       limit checked), SQLite settings and malloc mmap threshold;
+ *       prints the writer thread's CPU time (schedstat), its context
+ *       switches and the rows written.
  *   store_burst flows DIR TOTAL RATE kernel-ports   the same with local
  *       ports in the order the kernel hands them out in a burst (rising
  *       runs that wrap), which scatters a window's rows over its pages.

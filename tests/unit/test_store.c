@@ -1589,10 +1589,11 @@ static void test_reopen(void)
 
 /*
  * The journal probe (a child process: SQLite takes its process-wide
- * settings only before first use). Writes JOURNAL_PROBE_WRITES windows of
- * WRITER_EARLY_ROWS-sized batches into DIR/probe.db, each batch's ports
- * between the last one's, so every write modifies pages the earlier ones
- * filled (as a burst's local ports do), and prints how many files SQLite
+ * settings only before first use). Writes JOURNAL_PROBE_WRITES batches of
+ * JOURNAL_PROBE_ROWS rows (the writer's commit in a burst) of one window
+ * into DIR/probe.db, each batch's ports between the last one's, so every
+ * write modifies pages the earlier ones filled (as a burst's local ports
+ * do), and prints how many files SQLite
  * created in SQLITE_TMPDIR (DIR/tmp) meanwhile: statement journals that
  * spilled to disk. Without TEST_STORE_NO_INIT it calls store_library_init
  * first, as the daemon's main does.
