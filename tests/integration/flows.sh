@@ -112,7 +112,7 @@ $PY "$WORK/client.py" 2001:db8::2 5004 1000 1000 0 > "$WORK/v6.out"
 read -r v6_inode v6_port < "$WORK/v6.out"
 # 3. Inbound from the peer to a listener here.
 cat > "$WORK/listener.py" <<'EOF'
-import os, socket
+import os, socket, time
 s = socket.socket()
 s.bind(('198.18.0.1', 5002))
 s.listen(4)
@@ -120,6 +120,7 @@ print(os.fstat(s.fileno()).st_ino, flush=True)
 c, _ = s.accept()
 print(os.fstat(c.fileno()).st_ino, flush=True)
 c.recv(100)
+time.sleep(1)  # sock_diag looks the sockets up after the NEW event: keep them open
 c.close()
 EOF
 $PY "$WORK/listener.py" > "$WORK/listener.out" 2>&1 &
