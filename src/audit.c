@@ -59,8 +59,17 @@
 #define AUDITSRC_RCVBUF_MAX (64u << 20)
 /* Messages read per callback before yielding to other fds. */
 #define AUDITSRC_READ_BATCH 512
-/* Datagrams per recvmmsg call. */
-#define AUDITSRC_BATCH 32
+/*
+ * Datagrams per recvmmsg call, each in a slot of AUDITSRC_SLOT bytes with
+ * the rest of a longer record spilled (util_mmsg). A connect's records are
+ * 40 to 400 bytes; an exec's EXECVE and a long path spill. 128, not 32:
+ * about 1,900 fewer calls for a run of 20,000 connects, and with
+ * conntrack's batches grown alike the daemon's CPU for the run fell by a
+ * median of 8 ms (cost_ab.sh, 10 rounds, lower in 7; medians 166 and
+ * 155 ms). 128 slots of 1 KiB touch what 32 whole ones did.
+ */
+#define AUDITSRC_BATCH 128
+#define AUDITSRC_SLOT 1024
 #define AUDITSRC_MAX_RULES 16
 #define AUDITSRC_REPLY_TIMEOUT_MS 1000
 /* How often the kernel status (lost counter, backlog, pid) is read. */
@@ -141,7 +150,7 @@ struct auditsrc {
 	uint64_t rate_samples[AUDITSRC_RATE_SAMPLES];
 	size_t rate_pos, rate_n;
 	struct auditsrc_stats stats;
-	char bufs[AUDITSRC_BATCH][MAX_AUDIT_MESSAGE_LENGTH + 64];
+	struct util_mmsg batch;  /* AUDITSRC_BATCH records a recvmmsg */
 };
 
 /* ---- rules ---- */
@@ -1192,42 +1201,40 @@ static bool auditsrc_datagram(struct auditsrc *src, int fd, const char *buf, siz
 static void auditsrc_on_records(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct auditsrc *src = data;
-	struct mmsghdr msgs[AUDITSRC_BATCH];
-	struct iovec iov[AUDITSRC_BATCH];
 	int i, n, batches;
 
-	for (i = 0; i < AUDITSRC_BATCH; i++) {
-		iov[i].iov_base = src->bufs[i];
-		iov[i].iov_len = sizeof(src->bufs[i]);
-		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
 	src->behind = false;
 	for (batches = 0; batches < AUDITSRC_READ_BATCH / AUDITSRC_BATCH; batches++) {
 		uint64_t now;
 
-		n = recvmmsg(fd, msgs, AUDITSRC_BATCH, MSG_DONTWAIT, NULL);
+		n = util_mmsg_recv(&src->batch, fd, AUDITSRC_BATCH);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == ENOBUFS) {
 				/* The kernel dropped records for us: count, and make room. */
 				src->stats.enobufs++;
 				auditsrc_grow_rcvbuf(src);
 				continue;
 			}
-			return; /* EAGAIN, or an error the next wakeup will show again */
+			break; /* EAGAIN, or an error the next wakeup will show again */
 		}
 		now = util_now_ms();
-		for (i = 0; i < n; i++)
-			if (!auditsrc_datagram(src, fd, src->bufs[i], msgs[i].msg_len, now))
+		for (i = 0; i < n; i++) {
+			size_t len;
+			bool cut;
+			const uint8_t *p = util_mmsg_data(&src->batch, (unsigned)i, &len, &cut);
+
+			/* A record longer than the kernel's maximum cannot come; cut, it parses short. */
+			if (!auditsrc_datagram(src, fd, (const char *)p, len, now))
 				return; /* handed over: this fd is closed */
+		}
 		if (n < AUDITSRC_BATCH)
-			return;
+			break;
 	}
-	src->behind = true;
-	loop_note_backlog(src->loop); /* stopped at the budget: more may wait */
+	util_mmsg_trim(&src->batch);
+	if (batches == AUDITSRC_READ_BATCH / AUDITSRC_BATCH) {
+		src->behind = true;
+		loop_note_backlog(src->loop); /* stopped at the budget: more may wait */
+	}
 }
 
 void auditsrc_read_now(struct auditsrc *src)
@@ -1386,6 +1393,13 @@ int auditsrc_new(struct loop *loop, const struct auditsrc_options *opts, auditsr
 	int r;
 
 	*errmsg = NULL;
+	r = util_mmsg_init(&src->batch, AUDITSRC_BATCH, AUDITSRC_SLOT, MAX_AUDIT_MESSAGE_LENGTH + 64,
+			   NULL, NULL);
+	if (r < 0) {
+		free(src);
+		*errmsg = xasprintf("cannot map the audit receive buffers: %s", strerror(-r));
+		return r;
+	}
 	src->loop = loop;
 	src->opts = *opts;
 	src->cb = cb;
@@ -1577,6 +1591,7 @@ void auditsrc_free(struct auditsrc *src)
 	for (size_t i = 0; i < src->nholes_logged; i++)
 		free(src->holes_logged[i]);
 	free(src->holes_logged);
+	util_mmsg_free(&src->batch);
 	free(src);
 }
 

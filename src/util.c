@@ -480,6 +480,96 @@ out:
 	return r;
 }
 
+int util_mmsg_init(struct util_mmsg *m, unsigned n, size_t slot, size_t max, void *dense,
+		   struct sockaddr_nl *names)
+{
+	memset(m, 0, sizeof(*m));
+	if (n == 0 || slot == 0 || max < slot)
+		return -EINVAL;
+	m->n = n;
+	m->slot = slot;
+	m->max = (max + 15) & ~(size_t)15; /* each spill aligned for the message headers */
+	m->spill_len = (size_t)n * max;
+	m->spill = mmap(NULL, m->spill_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			0);
+	if (m->spill == MAP_FAILED) {
+		int r = -errno;
+
+		m->spill = NULL;
+		return r;
+	}
+	m->own_dense = !dense;
+	m->dense = dense ? dense : xmalloc((size_t)n * slot);
+	m->msgs = xcalloc(n, sizeof(*m->msgs));
+	m->iov = xcalloc((size_t)n * 2, sizeof(*m->iov));
+	m->names = names;
+	for (unsigned i = 0; i < n; i++) {
+		m->iov[2 * i].iov_base = m->dense + (size_t)i * slot;
+		m->iov[2 * i].iov_len = slot;
+		m->iov[2 * i + 1].iov_base = m->spill + (size_t)i * max + slot;
+		m->iov[2 * i + 1].iov_len = max - slot;
+		m->msgs[i].msg_hdr.msg_iov = &m->iov[2 * i];
+		m->msgs[i].msg_hdr.msg_iovlen = max > slot ? 2 : 1;
+		if (names)
+			m->msgs[i].msg_hdr.msg_name = &names[i];
+	}
+	return 0;
+}
+
+int util_mmsg_recv(struct util_mmsg *m, int fd, unsigned want)
+{
+	int n;
+
+	if (want > m->n)
+		want = m->n;
+	for (unsigned i = 0; i < want; i++) {
+		m->msgs[i].msg_hdr.msg_namelen = m->names ? sizeof(m->names[i]) : 0;
+		m->msgs[i].msg_hdr.msg_flags = 0;
+	}
+	do
+		n = recvmmsg(fd, m->msgs, want, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+const uint8_t *util_mmsg_data(struct util_mmsg *m, unsigned i, size_t *len, bool *cut)
+{
+	size_t got = m->msgs[i].msg_len;
+	uint8_t *s;
+
+	*cut = (m->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+	if (got > m->max)
+		got = m->max;
+	*len = got;
+	if (got <= m->slot)
+		return m->dense + (size_t)i * m->slot;
+	/* Spilled: its head goes in front of its tail, in the spill. */
+	s = m->spill + (size_t)i * m->max;
+	memcpy(s, m->dense + (size_t)i * m->slot, m->slot);
+	if (i + 1 > m->spill_hi)
+		m->spill_hi = i + 1;
+	return s;
+}
+
+void util_mmsg_trim(struct util_mmsg *m)
+{
+	if (m->spill && (size_t)m->spill_hi * m->max > UTIL_MMSG_SPILL_KEEP) {
+		(void)madvise(m->spill, m->spill_len, MADV_DONTNEED);
+		m->spill_hi = 0;
+	}
+}
+
+void util_mmsg_free(struct util_mmsg *m)
+{
+	if (m->spill)
+		munmap(m->spill, m->spill_len);
+	if (m->own_dense)
+		free(m->dense);
+	free(m->msgs);
+	free(m->iov);
+	memset(m, 0, sizeof(*m));
+}
+
 bool util_connected_to_self(int fd)
 {
 	struct sockaddr_storage me, peer;

@@ -206,6 +206,50 @@ const char *util_inet_ntop(int family, const void *src, char *dst, size_t size);
 ssize_t util_nl_recv(int fd, void *buf, size_t len, uint64_t *not_kernel);
 
 /*
+ * A recvmmsg batch of datagrams that are small but may be large (audit
+ * records of 300 bytes up to 9 KiB, conntrack messages of 300 up to
+ * 2 KiB). Message i reads into a dense slot of `slot` bytes and past it
+ * into a spill of its own (max bytes a message) in an anonymous mapping
+ * that is resident only where the kernel wrote: a batch of n touches about
+ * n * slot bytes, not n pages, so a batch four times longer costs no more
+ * memory than the old one of whole slots. Fewer calls matter here: a
+ * recvmmsg costs several microseconds on a virtual machine whatever it
+ * brings.
+ * util_mmsg_init: n messages; dense is n * slot bytes the caller owns, or
+ * NULL to allocate them; names (n of them) to receive each sender's
+ * address, or NULL. Returns 0 or -errno.
+ * util_mmsg_recv: one recvmmsg of up to want (<= n) messages, MSG_DONTWAIT,
+ * EINTR retried; returns as recvmmsg.
+ * util_mmsg_data: message i of the last call, whole and contiguous (one
+ * that spilled is copied to the front of its spill), its length in *len;
+ * *cut set when it was longer than max (its end is lost).
+ * util_mmsg_trim: gives the spill's pages back once more than
+ * UTIL_MMSG_SPILL_KEEP bytes of it may be resident (long records are
+ * rare; an exec storm must not keep them all).
+ */
+#define UTIL_MMSG_SPILL_KEEP (64 * 1024)
+struct mmsghdr;
+struct iovec;
+struct sockaddr_nl;
+struct util_mmsg {
+	struct mmsghdr *msgs;
+	struct iovec *iov;     /* two a message: its slot, then its spill */
+	struct sockaddr_nl *names;
+	uint8_t *dense;        /* n * slot */
+	uint8_t *spill;        /* n * max, mapped */
+	size_t slot, max, spill_len;
+	unsigned n;
+	unsigned spill_hi;     /* spills at index < spill_hi may be resident */
+	bool own_dense;
+};
+int util_mmsg_init(struct util_mmsg *m, unsigned n, size_t slot, size_t max, void *dense,
+		   struct sockaddr_nl *names);
+int util_mmsg_recv(struct util_mmsg *m, int fd, unsigned want);
+const uint8_t *util_mmsg_data(struct util_mmsg *m, unsigned i, size_t *len, bool *cut);
+void util_mmsg_trim(struct util_mmsg *m);
+void util_mmsg_free(struct util_mmsg *m);
+
+/*
  * True when a connected socket's peer is the socket itself. When nothing
  * listens on a port in the kernel's ephemeral range, connect(2) can pick
  * that very port as the socket's own and succeed by connecting it to itself

@@ -1,7 +1,7 @@
 /*
  * auditfloor.c: the floor under the audit source's CPU cost, for
  * audit_e2e.sh. It registers as the audit daemon and does nothing with the
- * records but receive them, the way the daemon does (recvmmsg of 32, a
+ * records but receive them, the way the daemon does (recvmmsg of 128, a
  * 20 ms pause after each wakeup that found input), and counts them. Its CPU
  * per 1,000 connects is what the kernel charges any reader for delivering
  * the four records of a connect (SYSCALL, SOCKADDR, PROCTITLE, EOE); the
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FLOOR_BATCH 32
+#define FLOOR_BATCH 128
 #define FLOOR_BUF (MAX_AUDIT_MESSAGE_LENGTH + 64)
 
 static volatile sig_atomic_t stop;

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTF_BATCH 32            /* datagrams per recvmmsg, as the daemon */
+#define CTF_BATCH 128           /* datagrams per recvmmsg, as the daemon */
 #define CTF_SLOT 2048           /* an event or an answer is 200-400 bytes */
 #define CTF_YOUNG_MS 25
 #define CTF_GETS 64             /* GETs per datagram */

@@ -86,6 +86,21 @@ bash -c 'echo $$ > "$1"; exec "$2" -s -o /dev/null "http://127.0.0.1:$3/"' _ "$t
 c7=$(cat "$tmp/c7.pid")
 asn_check "path with a space decoded" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep '\"pid\":$c7,' | grep -qF '\"exe\":\"$tmp/my dir/cu rl\"'"
 
+# Records longer than a receive slot (1 KiB): a program 900 characters
+# deep in directories with spaces (its exe hex-encoded in the SYSCALL
+# record) and an argument of 3,000 (the EXECVE record): whole, not cut.
+long="$tmp"
+for i in 1 2 3 4 5; do
+	long="$long/$(printf 'd%.0s' $(seq 170)) $i"
+done
+mkdir -p "$long"
+cp /usr/bin/curl "$long/curl"
+arg=$(printf 'q%.0s' $(seq 3000))
+bash -c 'echo $$ > "$1"; exec "$2" -s -o /dev/null "http://127.0.0.1:$3/?$4"' _ "$tmp/c9.pid" "$long/curl" "$port4" "$arg"
+c9=$(cat "$tmp/c9.pid")
+asn_check "a long exe path (a SYSCALL record past its slot) read whole" asn_wait 5 sh -c "grep '\"type\":\"connect\"' '$dir/events.json' | grep '\"pid\":$c9,' | grep -qF '\"exe\":\"$long/curl\"'"
+asn_check "a 3,000-character argument (an EXECVE record past its slot) read whole" sh -c "grep '\"type\":\"exec\"' '$dir/events.json' | grep '\"pid\":$c9,' | grep -qF '$arg\"'"
+
 # A refused connect (nothing listens on port 1) is still an event.
 bash -c 'echo $$ > "$1"; exec curl -s -o /dev/null "http://127.0.0.1:1/"' _ "$tmp/c8.pid"
 c8=$(cat "$tmp/c8.pid")

@@ -567,6 +567,95 @@ static void test_self_connect(void)
 	close(lfd);
 }
 
+/* Pattern byte j of message i, so a message read from the wrong place shows. */
+static uint8_t mmsg_byte(unsigned i, size_t j)
+{
+	return (uint8_t)(i * 31 + j * 7 + 1);
+}
+
+static bool mmsg_send(int fd, unsigned i, size_t len)
+{
+	uint8_t *b = xmalloc(len);
+	bool sent;
+
+	for (size_t j = 0; j < len; j++)
+		b[j] = mmsg_byte(i, j);
+	sent = send(fd, b, len, 0) == (ssize_t)len;
+	free(b);
+	return sent;
+}
+
+static bool mmsg_same(const uint8_t *p, unsigned i, size_t len)
+{
+	for (size_t j = 0; j < len; j++)
+		if (p[j] != mmsg_byte(i, j))
+			return false;
+	return true;
+}
+
+/*
+ * util_mmsg: messages up to the slot stay in it, longer ones come back
+ * whole from the spill, one longer than max is cut at max and says so, and
+ * the spill's pages are given back past UTIL_MMSG_SPILL_KEEP and work after.
+ */
+static void test_mmsg(void)
+{
+	enum { N = 16, SLOT = 256, MAX = 8192 };
+	static const size_t sizes[N] = { 100, SLOT, SLOT + 1, MAX, MAX + 50, 5000, 5000, 5000,
+					 5000, 5000, 5000, 5000, 5000, 5000, 5000, 1 };
+	struct util_mmsg m;
+	int sv[2], n, sndbuf = 1 << 20;
+	bool all_same = true;
+
+	ok(util_mmsg_init(&m, N, SLOT, SLOT - 1, NULL, NULL) == -EINVAL,
+	   "mmsg: a max below the slot is refused");
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0) {
+		ok(0, "mmsg: socketpair: %s", strerror(errno));
+		return;
+	}
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	ok(util_mmsg_init(&m, N, SLOT, MAX, NULL, NULL) == 0, "mmsg: init");
+	is_int(util_mmsg_recv(&m, sv[1], N), -1, "mmsg: nothing queued: -1");
+	is_int(errno, EAGAIN, "mmsg: nothing queued: EAGAIN");
+	for (unsigned i = 0; i < N; i++)
+		if (!mmsg_send(sv[0], i, sizes[i]))
+			ok(0, "mmsg: send %u: %s", i, strerror(errno));
+	n = util_mmsg_recv(&m, sv[1], N + 5);
+	is_int(n, N, "mmsg: one call takes all %d (more asked, n given)", N);
+	for (int i = 0; i < n; i++) {
+		size_t len, want = sizes[i] > MAX ? MAX : sizes[i];
+		bool cut;
+		const uint8_t *p = util_mmsg_data(&m, (unsigned)i, &len, &cut);
+
+		if (len != want || cut != (sizes[i] > MAX) || !mmsg_same(p, (unsigned)i, len)) {
+			ok(0, "mmsg: message %d of %zu bytes: got %zu, cut %d", i, sizes[i], len, cut);
+			all_same = false;
+		}
+	}
+	ok(all_same, "mmsg: every message whole, in its slot or from its spill; the long one cut");
+	is_int(m.spill_hi, N - 1, "mmsg: spills up to message %d may be resident", N - 2);
+	util_mmsg_trim(&m);
+	is_int(m.spill_hi, 0, "mmsg: trimmed past %d KiB", UTIL_MMSG_SPILL_KEEP / 1024);
+	ok(mmsg_send(sv[0], 7, 50) && mmsg_send(sv[0], 8, 3000), "mmsg: two more sent");
+	n = util_mmsg_recv(&m, sv[1], 1);
+	{
+		size_t len;
+		bool cut;
+		const uint8_t *p = util_mmsg_data(&m, 0, &len, &cut);
+
+		ok(n == 1 && len == 50 && !cut && mmsg_same(p, 7, 50), "mmsg: want 1 takes 1");
+		n = util_mmsg_recv(&m, sv[1], N);
+		p = util_mmsg_data(&m, 0, &len, &cut);
+		ok(n == 1 && len == 3000 && !cut && mmsg_same(p, 8, 3000),
+		   "mmsg: a spill after the trim reads whole");
+	}
+	util_mmsg_trim(&m);
+	is_int(m.spill_hi, 1, "mmsg: one spill is kept (under the limit)");
+	util_mmsg_free(&m);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	umask(022);
@@ -582,5 +671,6 @@ int main(void)
 	test_reader();
 	test_log();
 	test_self_connect();
+	test_mmsg();
 	return tap_done();
 }
