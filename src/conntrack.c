@@ -117,8 +117,9 @@
 #define CT_DUMP_BUDGET 32
 #define CT_DRAIN_MAX 100000          /* event datagrams drained at the end of a dump */
 #define CT_POLL_INFLIGHT 256         /* GETs sent and not answered (each answer < 4 KiB) */
-#define CT_POLL_BATCH 64             /* GETs per datagram */
+#define CT_POLL_BATCH 128            /* GETs per datagram: one recvmmsg (CT_BATCH) of answers */
 #define CT_POLL_RUN 4096             /* GETs sent and answered per call: ct_poll_run */
+_Static_assert(CT_POLL_BATCH <= CT_BATCH, "a batch's answers are read by one recvmmsg");
 #define CT_DUMP_RCVBUF (4 << 20)     /* the dump socket: CT_POLL_INFLIGHT answers fit */
 #define CT_DUMP_BUCKETS_PER_GET 256  /* a dump's walk of that many empty buckets costs a GET */
 /*

@@ -3,7 +3,7 @@
  * audit_e2e.sh's cost table. It does with the kernel what the daemon's
  * conntrack source cannot do without, and nothing more: it subscribes to
  * NEW and DESTROY events, asks for the counters of every new flow with a
- * GET once the flow is 25 ms old (the daemon's CT_YOUNG_MS; up to 64 GETs
+ * GET once the flow is 25 ms old (the daemon's CT_YOUNG_MS; up to 128 GETs
  * a datagram, its CT_POLL_BATCH), receives the answers, and pauses 20 ms
  * after each wakeup that found input (the daemon's loop). Of the messages
  * it reads only what a GET needs: a NEW event's original tuple, copied
@@ -37,7 +37,7 @@
 #define CTF_BATCH 128           /* datagrams per recvmmsg, as the daemon */
 #define CTF_SLOT 2048           /* an event or an answer is 200-400 bytes */
 #define CTF_YOUNG_MS 25
-#define CTF_GETS 64             /* GETs per datagram */
+#define CTF_GETS 128            /* GETs per datagram */
 #define CTF_TUPLE_MAX 256       /* an original tuple: IPv6 with ports and zone is ~100 */
 #define CTF_QUEUE 65536         /* flows waiting for their GET */
 
