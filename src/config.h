@@ -96,7 +96,9 @@ enum config_type {
 	X(DNS_CAPTURE, "DNS capture", CONFIG_BOOL, 1, 0, 1, NULL, \
 	  "name flows by the DNS answers their programs received (a packet socket)") \
 	X(FORWARD, "Forward", CONFIG_OBJLIST, 0, 0, 16, NULL, \
-	  "SIEM targets records and detections are forwarded to (syslog, TLS, file)")
+	  "SIEM targets records and detections are forwarded to (syslog, TLS, file)") \
+	X(SCHED_SLICE_MS, "Scheduler slice (ms)", CONFIG_INT, 6, 0, 100, NULL, \
+	  "time slice asked of the scheduler (Linux 6.12+; 0: the kernel's default)")
 
 enum config_key {
 #define CONFIG_ENUM_ID(id, name, type, def, min, max, choices, doc) CONFIG_##id,

@@ -12,13 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -54,6 +57,49 @@
  * more: 20 ms of that rate is about 1 MiB of them.
  */
 #define DAEMON_COALESCE_US 20000
+
+/*
+ * The time slice a thread of ours may run before a task woken on its CPU
+ * takes it ("Scheduler slice (ms)"; sched_setattr's sched_runtime, which
+ * Linux 6.12 and later honour for normal tasks: under EEVDF the running
+ * task keeps the CPU for its slice). The kernel's default (0.7 ms times
+ * a factor of the CPU count, 1.4 ms on 2 CPUs) cut the loop's work of a
+ * 20 ms batch several times under a connect storm, each cut refilling its
+ * caches: the cost benchmark's daemon used a median of 15 ms less CPU for
+ * a 20,000-connect run with 6 ms (8 alternated pairs, lower in 6; 10 ms:
+ * lower in 7 of 8; 3 ms: no change). Its share of the CPU does not
+ * change; another task may wait up to a slice longer while we run. Set
+ * before any thread starts: threads and children inherit it.
+ */
+static void daemon_set_slice(int ms)
+{
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} attr;
+	int policy = sched_getscheduler(0), nice;
+
+	if (ms <= 0)
+		return;
+	if (policy != SCHED_OTHER && policy != SCHED_BATCH) {
+		log_info("scheduler slice: left to the kernel (scheduling policy %d)", policy);
+		return;
+	}
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	if (nice == -1 && errno != 0)
+		return;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.policy = (uint32_t)policy; /* kept, as the nice value (Nice= of the unit) */
+	attr.nice = nice;
+	attr.runtime = (uint64_t)ms * 1000000;
+	if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+		log_notice("cannot ask the scheduler for a %d ms slice: %s", ms, strerror(errno));
+}
 /*
  * After start-up, the read-only file mappings are dropped again this often
  * (memtrim.h): code run now and then (rollups, reloads, VirusTotal) maps
@@ -632,6 +678,7 @@ static int daemon_main(const struct daemon_opts *opts, int ready_fd)
 	if (status != 0)
 		goto out;
 	log_setup(opts->foreground, config_bool(d.config, CONFIG_SYSLOG), daemon_log_level(d.config));
+	daemon_set_slice((int)config_int(d.config, CONFIG_SCHED_SLICE_MS));
 
 	if ((r = daemon_open_dir(&d, PATHS_LOG_DIR, &d.log_dirfd)) < 0 ||
 	    (r = daemon_open_dir(&d, PATHS_STATE_DIR, &d.state_dirfd)) < 0 ||

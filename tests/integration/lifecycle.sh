@@ -26,6 +26,15 @@ asn_check "config written with defaults" grep -q '"DB retention (days)"' "$dir/c
 asn_is "config file mode 0640" "$(stat -c %a "$dir/config.json")" 640
 asn_is "state dir mode 0750" "$(stat -c %a "$dir")" 750
 asn_is "pidfile holds the pid" "$(cat "$dir/auditsnitch.pid")" "$pid"
+# "Scheduler slice (ms)", 6 by default: every thread asked for it (the
+# kernel shows it from Linux 6.12 on).
+if grep -q '^se.slice' "/proc/$pid/sched" 2>/dev/null; then
+	slices=$(for t in /proc/$pid/task/*; do awk '/^se.slice/ { print $3 }' "$t/sched"; done | sort -u)
+	asn_is "every thread runs with a 6 ms slice" "$slices" 6000000
+	asn_check "the daemon has threads" [ "$(ls /proc/$pid/task | wc -l)" -gt 1 ]
+else
+	echo "# this kernel shows no time slice (before 6.12): not checked"
+fi
 
 A start 2>"$dir/second.err"; st=$?
 asn_is "second start refused with 75" "$st" 75
@@ -90,6 +99,17 @@ asn_is "run with bad config exits 78" "$st" 78
 asn_check "message names key and expectation" grep -q '"Audit mode": expected one of the strings auto,multicast,daemon, got "sometimes"' "$dir/bad.err"
 A start 2>/dev/null; asn_is "start with bad config exits 78" "$?" 78
 cp "$dir/config.good" "$dir/config.json"
+
+# "Scheduler slice (ms)": 0 leaves the kernel's default.
+if grep -q '^se.slice' /proc/self/sched 2>/dev/null; then
+	sed 's/"Scheduler slice (ms)":[^,}]*/"Scheduler slice (ms)": 0/' "$dir/config.good" > "$dir/config.json"
+	A start; asn_is "start with a slice of 0" "$?" 0
+	pid=$(cat "$dir/auditsnitch.pid")
+	slices=$(for t in /proc/$pid/task/*; do awk '/^se.slice/ { print $3 }' "$t/sched"; done | sort -u)
+	asn_is "slice 0: the kernel's default" "$slices" "$(awk '/^se.slice/ { print $3 }' /proc/self/sched)"
+	A stop >/dev/null
+	cp "$dir/config.good" "$dir/config.json"
+fi
 
 # systemd: a clear refusal where it is not the init system.
 if [ ! -d /run/systemd/system ]; then
