@@ -1722,6 +1722,8 @@ static void ct_maybe_dump(struct ct *ct)
  */
 static int ct_recv_batch(struct ct *ct, int fd, int max)
 {
+	/* The last batch is read by now: long messages' spill may go back. */
+	util_mmsg_trim(&ct->batch);
 	return util_mmsg_recv(&ct->batch, fd, (unsigned int)max);
 }
 
