@@ -488,7 +488,8 @@ int util_mmsg_init(struct util_mmsg *m, unsigned n, size_t slot, size_t max, voi
 		return -EINVAL;
 	m->n = n;
 	m->slot = slot;
-	m->max = (max + 15) & ~(size_t)15; /* each spill aligned for the message headers */
+	max = (max + 15) & ~(size_t)15; /* each spill aligned for the message headers */
+	m->max = max;
 	m->spill_len = (size_t)n * max;
 	m->spill = mmap(NULL, m->spill_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			0);
