@@ -1735,7 +1735,6 @@ static int ct_recv_batch(struct ct *ct, int fd, int max)
 static const uint8_t *ct_batch_slot(struct ct *ct, int i, size_t *len, bool *cut)
 {
 	const struct sockaddr_nl *src = &ct->bsrc[i];
-
 	const uint8_t *p;
 
 	if (ct->batch.msgs[i].msg_hdr.msg_namelen < sizeof(*src) || src->nl_family != AF_NETLINK ||
